@@ -1,0 +1,650 @@
+//! The circuit breaker: one CAS loop applying the decisions of `state.rs`.
+
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::clock::{nanos, Clock, QuantaClock};
+use crate::config::{BreakerConfig, ConfigError};
+use crate::counters::{Counter, Counters};
+use crate::events::{Listener, Listeners, Transition};
+use crate::metrics::{Metrics, Transitions};
+use crate::state::{self, Acquire, Kind, Limits, State, Word};
+use crate::sync::{AtomicU64, Ordering};
+use crate::Outcome;
+
+/// Deadlines are stored in whole microseconds (rounded up) times
+/// `TAG_RANGE`, plus the generation of their episode modulo `TAG_RANGE`: the
+/// decoded time is in nanoseconds, a multiple of 1 µs, and timeouts given in
+/// whole microseconds come out exact. Generations wrap at a multiple of
+/// `TAG_RANGE` (`state::GEN_MODULUS`), so tags stay in step across the wrap.
+const TAG_RANGE: u64 = 1000;
+
+fn tag(gen: u32) -> u64 {
+    u64::from(gen) % TAG_RANGE
+}
+
+fn encode(end: u64, gen: u32) -> u64 {
+    const LIMIT: u64 = u64::MAX / TAG_RANGE - 1;
+    end.div_ceil(TAG_RANGE).min(LIMIT) * TAG_RANGE + tag(gen)
+}
+
+/// The time a deadline value encodes, in clock nanoseconds.
+fn time(v: u64) -> u64 {
+    v - v % TAG_RANGE
+}
+
+/// Is tag `a` from a later generation than tag `b` (within half the range)?
+fn newer(a: u64, b: u64) -> bool {
+    let d = (a + TAG_RANGE - b) % TAG_RANGE;
+    d != 0 && d < TAG_RANGE / 2
+}
+
+/// The words read on every call share one cache line, apart from everything
+/// that is written per call.
+struct Hot {
+    /// The packed state word (`state.rs`).
+    word: AtomicU64,
+    /// The deadline of the current OPEN or HALF_OPEN episode, tagged with the
+    /// episode's generation (see `encode`). Written after the transition that starts the episode, by its
+    /// winner or by any thread that finds it missing (helping, so no thread
+    /// ever waits for another).
+    deadline: AtomicU64,
+}
+
+/// Written only on transitions.
+struct Cold {
+    since: AtomicU64,
+    transitions: [AtomicU64; 5],
+    listeners: Listeners,
+}
+
+/// How long each OPEN episode lasts.
+#[derive(Clone, Copy)]
+struct OpenTime {
+    base: f64,
+    multiplier: f64,
+    max: f64,
+    jitter: f64,
+}
+
+/// A lock-free circuit breaker.
+///
+/// Take a [`Permit`] with [`Breaker::try_acquire`], run the call, report its
+/// [`Outcome`] through the permit; or let [`Breaker::call`] do all three.
+/// Every method takes `&self` and is safe to call from any number of threads.
+///
+/// # Memory ordering
+///
+/// Every decision is a compare-and-swap of the one state word, so decisions
+/// are totally ordered by that word's modification order: of two threads
+/// racing to trip, exactly one swap succeeds and only its thread sees the
+/// transition. Loads of the word are `Acquire` and successful swaps `AcqRel`,
+/// so a thread acting on a word also sees everything the thread that wrote
+/// it did before writing. The deadline word is self-describing (its tag names
+/// its generation) and is read and written `Relaxed`. Counters are `Relaxed`
+/// (see `counters.rs`).
+pub struct Breaker<C: Clock = QuantaClock> {
+    hot: CachePadded<Hot>,
+    counters: Counters,
+    cold: Cold,
+    limits: Limits,
+    /// Slow-call threshold in nanoseconds; 0 when slow calls are not timed.
+    slow: u64,
+    half_open: u64,
+    open: OpenTime,
+    config: BreakerConfig,
+    name: Arc<str>,
+    clock: C,
+}
+
+impl Breaker<QuantaClock> {
+    /// A breaker on the production clock.
+    pub fn new(name: impl Into<Arc<str>>, config: BreakerConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(name, config, QuantaClock)
+    }
+}
+
+impl<C: Clock> Breaker<C> {
+    /// A breaker on the given clock (a [`crate::ManualClock`] in tests).
+    pub fn with_clock(
+        name: impl Into<Arc<str>>,
+        config: BreakerConfig,
+        clock: C,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let base = nanos(config.timeout) as f64;
+        Ok(Self {
+            hot: CachePadded::new(Hot {
+                word: AtomicU64::new(Word::INITIAL.0),
+                deadline: AtomicU64::new(0),
+            }),
+            counters: Counters::default(),
+            cold: Cold {
+                since: AtomicU64::new(clock.now()),
+                transitions: Default::default(),
+                listeners: Listeners::default(),
+            },
+            limits: Limits {
+                failure_threshold: config.failure_threshold,
+                success_threshold: config.success_threshold,
+                half_open_max_calls: config.half_open_max_calls,
+            },
+            slow: config.slow_call_duration.map_or(0, nanos),
+            half_open: nanos(config.half_open_timeout),
+            open: OpenTime {
+                base,
+                multiplier: config.timeout_multiplier,
+                max: config.max_timeout.map_or(base, |m| nanos(m) as f64),
+                jitter: config.timeout_jitter,
+            },
+            config,
+            name: name.into(),
+            clock,
+        })
+    }
+
+    /// The breaker's name, as given to listeners.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Registers a listener for every later transition.
+    pub fn add_listener(&self, listener: impl Listener + 'static) {
+        self.cold.listeners.add(Arc::new(listener));
+    }
+
+    #[inline]
+    fn word(&self) -> Word {
+        // Acquire: pairs with the AcqRel swap that wrote this word (see the
+        // type's "Memory ordering").
+        Word(self.hot.word.load(Ordering::Acquire))
+    }
+
+    /// Swaps `from` for `to`; on failure returns the word found instead.
+    #[inline]
+    fn swap(&self, from: Word, to: Word) -> Result<(), Word> {
+        // AcqRel on success: Release publishes this thread's earlier writes
+        // to whoever loads `to`; Acquire orders after the writer of `from`.
+        // Acquire on failure: the returned word is used as a fresh load.
+        self.hot
+            .word
+            .compare_exchange(from.0, to.0, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(Word)
+    }
+
+    /// Asks for permission to make one call.
+    ///
+    /// CLOSED (and FORCED_CLOSED) admit with a single load of the state word
+    /// and no clock read. OPEN rejects after reading the cheap
+    /// [`Clock::recent`] time; once the open time has passed, the first caller
+    /// becomes a trial call and the breaker HALF_OPEN. HALF_OPEN admits up to
+    /// `half_open_max_calls` trials at once.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
+        let w = self.word();
+        if matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
+            return Ok(self.admit(w.gen()));
+        }
+        self.acquire_contended(w)
+    }
+
+    #[inline]
+    fn admit(&self, gen: u32) -> Permit<'_, C> {
+        self.counters.incr(Counter::Permitted);
+        let start = if self.slow != 0 { self.clock.recent() } else { 0 };
+        Permit {
+            breaker: self,
+            gen,
+            start,
+        }
+    }
+
+    fn acquire_contended(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
+        loop {
+            let mut seen = None;
+            let decision = state::acquire(w, &self.limits, || {
+                let now = self.clock.recent();
+                let deadline = self.deadline(w, now);
+                seen = Some((now, deadline));
+                now >= deadline
+            });
+            match decision {
+                Acquire::Admit => return Ok(self.admit(w.gen())),
+                Acquire::Reject => return Err(self.reject(w, seen)),
+                Acquire::Trial(next) | Acquire::Expire(next) => {
+                    if let Err(actual) = self.swap(w, next) {
+                        w = actual;
+                        continue;
+                    }
+                    let now = seen.map_or_else(|| self.clock.recent(), |(now, _)| now);
+                    self.transitioned(w, next, now);
+                    return match decision {
+                        Acquire::Trial(_) => Ok(self.admit(next.gen())),
+                        _ => Err(self.reject(next, None)),
+                    };
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn reject(&self, w: Word, seen: Option<(u64, u64)>) -> Rejected {
+        self.counters.incr(Counter::Rejected);
+        let retry_after = match w.kind() {
+            Kind::ForcedOpen => None,
+            _ => {
+                let (now, deadline) = seen.unwrap_or_else(|| {
+                    let now = self.clock.recent();
+                    (now, self.deadline(w, now))
+                });
+                Some(Duration::from_nanos(deadline.saturating_sub(now)))
+            }
+        };
+        Rejected {
+            state: w.kind().into(),
+            retry_after,
+        }
+    }
+
+    /// The deadline of the episode `w` belongs to: the open time's end for
+    /// OPEN, the trial batch's expiry for HALF_OPEN.
+    #[inline]
+    fn deadline(&self, w: Word, now: u64) -> u64 {
+        // Relaxed: the value names its own generation; see `Hot::deadline`.
+        let cur = self.hot.deadline.load(Ordering::Relaxed);
+        if cur % TAG_RANGE == tag(w.gen()) {
+            return time(cur);
+        }
+        self.publish_deadline(w, now)
+    }
+
+    /// Publishes the deadline of the episode `w` starts at `now`, unless one
+    /// for it (or for a later episode) is already there. Returns the deadline
+    /// in force for `w`.
+    #[cold]
+    fn publish_deadline(&self, w: Word, now: u64) -> u64 {
+        let length = match w.kind() {
+            Kind::Open => self.open_time(w.trips()),
+            _ => self.half_open,
+        };
+        let mine = encode(now.saturating_add(length), w.gen());
+        // Relaxed: as in `deadline`.
+        let mut cur = self.hot.deadline.load(Ordering::Relaxed);
+        loop {
+            if cur % TAG_RANGE == tag(w.gen()) {
+                return time(cur);
+            }
+            if !newer(tag(w.gen()), cur % TAG_RANGE) {
+                // A later episode has published: `w` is stale, and any swap
+                // from it will fail.
+                return time(mine);
+            }
+            match self.hot.deadline.compare_exchange(
+                cur,
+                mine,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return time(mine),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The length of an OPEN episode after `trips` consecutive trips.
+    fn open_time(&self, trips: u32) -> u64 {
+        let o = self.open;
+        let mut t = o.base;
+        if trips > 0 && o.multiplier > 1.0 {
+            t = (t * o.multiplier.powi(trips as i32)).min(o.max);
+        }
+        if o.jitter > 0.0 {
+            t *= 1.0 - o.jitter * fastrand::f64();
+        }
+        // `as` saturates: a float beyond u64 becomes u64::MAX.
+        t as u64
+    }
+
+    /// Side effects of a successful swap that started a new generation.
+    fn transitioned(&self, from: Word, to: Word, now: u64) {
+        if matches!(to.kind(), Kind::Open | Kind::HalfOpen) {
+            self.publish_deadline(to, now);
+        }
+        if from.kind() == to.kind() {
+            return;
+        }
+        // Relaxed: metrics only.
+        self.cold.since.store(now, Ordering::Relaxed);
+        self.cold.transitions[to.kind() as usize].fetch_add(1, Ordering::Relaxed);
+        let t = Transition {
+            from: from.kind().into(),
+            to: to.kind().into(),
+            at_nanos: now,
+        };
+        self.cold.listeners.notify(&self.name, t);
+    }
+
+    /// Reports the outcome of a call made under a detached [`Ticket`].
+    pub fn record(&self, ticket: Ticket, outcome: Outcome) {
+        self.finish(ticket.gen, ticket.start, outcome);
+    }
+
+    #[inline]
+    fn finish(&self, gen: u32, start: u64, outcome: Outcome) {
+        self.counters.incr(match outcome {
+            Outcome::Success => Counter::Successes,
+            Outcome::Failure => Counter::Failures,
+            Outcome::Ignored => Counter::Ignored,
+        });
+        if self.slow != 0 && self.clock.recent().saturating_sub(start) >= self.slow {
+            self.counters.incr(Counter::Slow);
+        }
+        let mut w = self.word();
+        loop {
+            let mut seen = None;
+            let next = state::outcome(
+                w,
+                gen,
+                outcome,
+                &self.limits,
+                || {
+                    let now = self.clock.recent();
+                    seen = Some(now);
+                    now >= self.deadline(w, now)
+                },
+                false,
+            );
+            let Some(next) = next else { return };
+            match self.swap(w, next) {
+                Ok(()) => {
+                    if next.gen() != w.gen() {
+                        let now = seen.unwrap_or_else(|| self.clock.recent());
+                        self.transitioned(w, next, now);
+                    }
+                    return;
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Runs `f` under the breaker; every `Err` counts as a failure.
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        self.call_classified(f, |_| Outcome::Failure)
+    }
+
+    /// Runs `f` under the breaker; `classify` decides what each `Err` counts
+    /// as. A panic in `f` unwinds through the permit, which records the call
+    /// as ignored.
+    pub fn call_classified<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&E) -> Outcome,
+    ) -> Result<T, CallError<E>> {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        match f() {
+            Ok(v) => {
+                permit.success();
+                Ok(v)
+            }
+            Err(e) => {
+                permit.record(classify(&e));
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+
+    /// The current state, exact at the moment of the call: an OPEN breaker
+    /// whose open time has passed reads as HALF_OPEN (the next call will be a
+    /// trial), and a HALF_OPEN one whose outstanding trials have expired
+    /// reads as OPEN, without any background thread moving it.
+    pub fn state(&self) -> State {
+        let w = self.word();
+        let now = self.clock.now();
+        match w.kind() {
+            Kind::Open if now >= self.deadline(w, now) => State::HalfOpen,
+            Kind::HalfOpen if w.inflight() > 0 && now >= self.deadline(w, now) => State::Open,
+            k => k.into(),
+        }
+    }
+
+    /// Opens the breaker until [`Breaker::reset`] or [`Breaker::force_closed`].
+    pub fn force_open(&self) {
+        self.command(Kind::ForcedOpen);
+    }
+
+    /// Admits every call (still measured) until [`Breaker::reset`] or
+    /// [`Breaker::force_open`].
+    pub fn force_closed(&self) {
+        self.command(Kind::ForcedClosed);
+    }
+
+    /// Returns to CLOSED with no failures counted and no back-off. Permits
+    /// issued before the reset can no longer change the state.
+    pub fn reset(&self) {
+        self.command(Kind::Closed);
+    }
+
+    fn command(&self, to: Kind) {
+        let mut w = self.word();
+        while let Some(next) = state::command(w, to) {
+            match self.swap(w, next) {
+                Ok(()) => return self.transitioned(w, next, self.clock.now()),
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Clears every counter of [`Breaker::metrics`] (not the state). Exact
+    /// only while no call is in progress.
+    pub fn clear_metrics(&self) {
+        self.counters.clear();
+        for t in &self.cold.transitions {
+            // Relaxed: metrics only.
+            t.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot of the breaker's books.
+    pub fn metrics(&self) -> Metrics {
+        let w = self.word();
+        // Relaxed: metrics only.
+        let t = |k: Kind| self.cold.transitions[k as usize].load(Ordering::Relaxed);
+        let since = self.cold.since.load(Ordering::Relaxed);
+        Metrics {
+            state: self.state(),
+            permitted: self.counters.get(Counter::Permitted),
+            successes: self.counters.get(Counter::Successes),
+            failures: self.counters.get(Counter::Failures),
+            ignored: self.counters.get(Counter::Ignored),
+            rejected: self.counters.get(Counter::Rejected),
+            slow_calls: self.counters.get(Counter::Slow),
+            consecutive_failures: if w.kind() == Kind::Closed { w.count() } else { 0 },
+            trial_calls_in_flight: if w.kind() == Kind::HalfOpen { w.inflight() } else { 0 },
+            transitions: Transitions {
+                to_closed: t(Kind::Closed),
+                to_open: t(Kind::Open),
+                to_half_open: t(Kind::HalfOpen),
+                to_forced_open: t(Kind::ForcedOpen),
+                to_forced_closed: t(Kind::ForcedClosed),
+            },
+            time_in_state: Duration::from_nanos(self.clock.now().saturating_sub(since)),
+        }
+    }
+}
+
+impl<C: Clock> fmt::Debug for Breaker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.name)
+            .field("word", &self.word())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permission to make one call. Report its outcome with [`Permit::success`],
+/// [`Permit::failure`], [`Permit::ignore`] or [`Permit::record`]; dropping it
+/// unreported counts as ignored (and frees a trial slot).
+#[must_use = "dropping a permit records the call as ignored"]
+pub struct Permit<'a, C: Clock = QuantaClock> {
+    breaker: &'a Breaker<C>,
+    gen: u32,
+    start: u64,
+}
+
+impl<C: Clock> Permit<'_, C> {
+    /// Reports `outcome`.
+    #[inline]
+    pub fn record(self, outcome: Outcome) {
+        let this = ManuallyDrop::new(self);
+        this.breaker.finish(this.gen, this.start, outcome);
+    }
+
+    /// Reports a success.
+    #[inline]
+    pub fn success(self) {
+        self.record(Outcome::Success)
+    }
+
+    /// Reports a failure.
+    #[inline]
+    pub fn failure(self) {
+        self.record(Outcome::Failure)
+    }
+
+    /// Reports a neutral outcome.
+    #[inline]
+    pub fn ignore(self) {
+        self.record(Outcome::Ignored)
+    }
+
+    /// Detaches the permit from the borrow of its breaker, for bindings that
+    /// keep the breaker behind their own handle. Report it with
+    /// [`Breaker::record`] on the same breaker.
+    pub fn into_ticket(self) -> Ticket {
+        let this = ManuallyDrop::new(self);
+        Ticket {
+            gen: this.gen,
+            start: this.start,
+        }
+    }
+}
+
+impl<C: Clock> Drop for Permit<'_, C> {
+    fn drop(&mut self) {
+        self.breaker.finish(self.gen, self.start, Outcome::Ignored);
+    }
+}
+
+impl<C: Clock> fmt::Debug for Permit<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").field("generation", &self.gen).finish()
+    }
+}
+
+/// A permit detached from its breaker: the generation it was issued in and
+/// when. Consumed by [`Breaker::record`]; not `Clone`, so a Rust caller cannot
+/// report one call twice.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a ticket must be reported with Breaker::record"]
+pub struct Ticket {
+    gen: u32,
+    start: u64,
+}
+
+impl Ticket {
+    /// The raw parts, for bindings that must store a ticket in a foreign
+    /// struct: `(generation, start time in clock nanoseconds)`.
+    pub fn into_parts(self) -> (u32, u64) {
+        (self.gen, self.start)
+    }
+
+    /// Rebuilds a ticket from [`Ticket::into_parts`]. Parts that did not come
+    /// from this breaker report an outcome for whatever generation they name.
+    pub fn from_parts(generation: u32, start: u64) -> Self {
+        Self {
+            gen: generation,
+            start,
+        }
+    }
+}
+
+/// A call the breaker refused: the state that refused it and how long until
+/// a trial call may be admitted (`None` while forced open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// OPEN, HALF_OPEN (all trial slots taken) or FORCED_OPEN.
+    pub state: State,
+    /// Time until the next trial may be admitted.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker is {}", self.state)?;
+        match self.retry_after {
+            Some(d) => write!(f, "; next trial in {d:?}"),
+            None => write!(f, "; until reset"),
+        }
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// The error of [`Breaker::call`]: rejected, or the call's own error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The breaker did not admit the call.
+    Rejected(Rejected),
+    /// The call ran and returned this error.
+    Failed(E),
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Rejected(r) => r.fmt(f),
+            CallError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_compare_modulo_their_range() {
+        assert!(newer(1, 0));
+        assert!(!newer(0, 1));
+        assert!(!newer(5, 5));
+        assert!(newer(0, TAG_RANGE - 1));
+        assert!(!newer(TAG_RANGE / 2, 0));
+        assert_eq!(state::GEN_MODULUS as u64 % TAG_RANGE, 0);
+    }
+
+    #[test]
+    fn deadlines_keep_microseconds_exact_and_round_up_below() {
+        assert_eq!(time(encode(60_000_000_000, 7)), 60_000_000_000);
+        assert_eq!(encode(60_000_000_000, 1_007) % TAG_RANGE, 7);
+        assert_eq!(time(encode(1, 0)), 1_000);
+        assert_eq!(time(encode(u64::MAX, 999)), (u64::MAX / TAG_RANGE - 1) * TAG_RANGE);
+    }
+}

@@ -1,0 +1,204 @@
+//! Clocks: where time enters the breaker.
+//!
+//! Time is a `u64` count of nanoseconds since an origin fixed by the clock.
+//! Every computation on it saturates, so a clock that steps backwards (quanta
+//! readings taken on different cores can, see quanta#111) delays a decision
+//! instead of corrupting one.
+
+use std::time::Duration;
+
+// The process-wide refresher lives outside any loom model: plain std atomics.
+use std::sync::atomic::{AtomicBool, AtomicU64 as StdAtomicU64};
+
+use std::sync::Arc;
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// A source of time for breakers.
+///
+/// Production code uses [`QuantaClock`]; tests, benchmarks and loom models use
+/// [`ManualClock`], which only moves when told to.
+pub trait Clock: Send + Sync + 'static {
+    /// The exact current time, in nanoseconds since this clock's origin.
+    fn now(&self) -> u64;
+
+    /// A cheap reading that may lag [`Clock::now`] by a bounded amount (for
+    /// [`QuantaClock`], about one millisecond). Used on hot paths such as a
+    /// rejection while OPEN, where reading the hardware clock would cost more
+    /// than the whole decision. Never ahead of `now`.
+    fn recent(&self) -> u64 {
+        self.now()
+    }
+}
+
+/// Converts a duration to clock nanoseconds, saturating at `u64::MAX`.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A clock that moves only when a test advances it. Clones share one time.
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock reading zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `by` (saturating).
+    pub fn advance(&self, by: Duration) {
+        let by = nanos(by);
+        // Relaxed: the time is a standalone value; tests order their own
+        // steps through the threads they join.
+        let now = self.nanos.load(Ordering::Relaxed);
+        self.nanos.store(now.saturating_add(by), Ordering::Relaxed);
+    }
+
+    /// Sets the clock to `nanos`, backwards as well as forwards.
+    pub fn set(&self, nanos: u64) {
+        // Relaxed: see `advance`.
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        // Relaxed: see `advance`.
+        self.nanos.load(Ordering::Relaxed)
+    }
+}
+
+/// The production clock: quanta's TSC-based `Instant` for exact readings and
+/// a process-wide "recent" value refreshed every millisecond by one
+/// background thread for hot-path readings.
+///
+/// The refresh thread starts on the first [`Clock::recent`] call; until it has
+/// published a value, and again in a child process after `fork` (where the
+/// thread does not exist), `recent` falls back to an exact reading and
+/// restarts the thread, so a forked worker never sees a frozen clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QuantaClock;
+
+mod upkeep {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// How often the background thread refreshes [`RECENT`].
+    pub(super) const INTERVAL: Duration = Duration::from_millis(1);
+
+    static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
+    /// Nanoseconds since `ORIGIN`, plus one so that zero means "not running".
+    static RECENT: StdAtomicU64 = StdAtomicU64::new(0);
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn now() -> u64 {
+        let origin = *ORIGIN.get_or_init(quanta::Instant::now);
+        nanos(quanta::Instant::now().saturating_duration_since(origin))
+    }
+
+    #[inline]
+    pub(super) fn recent() -> u64 {
+        // Relaxed: RECENT carries only its own value; no other memory is
+        // published with it.
+        match RECENT.load(Ordering::Relaxed) {
+            0 => start(),
+            r => r - 1,
+        }
+    }
+
+    #[cold]
+    fn start() -> u64 {
+        let exact = now();
+        // Relaxed on both outcomes: RUNNING only elects the one thread that
+        // spawns the refresher; nothing else is published through it.
+        if RUNNING
+            .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            after_fork_restart();
+            let spawned = std::thread::Builder::new()
+                .name("seawall-clock".into())
+                .spawn(|| loop {
+                    // Relaxed: see `recent`.
+                    RECENT.store(now() + 1, Ordering::Relaxed);
+                    std::thread::sleep(INTERVAL);
+                });
+            if spawned.is_err() {
+                // Could not start a thread: stay on exact readings and let a
+                // later call try again.
+                RUNNING.store(false, Ordering::Relaxed);
+            }
+        }
+        exact
+    }
+
+    #[cfg(unix)]
+    fn after_fork_restart() {
+        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        extern "C" fn child() {
+            // Only atomic stores: async-signal-safe, as a fork handler must be.
+            RECENT.store(0, Ordering::Relaxed);
+            RUNNING.store(false, Ordering::Relaxed);
+        }
+        REGISTERED.call_once(|| {
+            // SAFETY: `child` is a plain function that performs two atomic
+            // stores; it is valid for the life of the process and safe to run
+            // in a forked child.
+            unsafe {
+                libc::pthread_atfork(None, None, Some(child));
+            }
+        });
+    }
+
+    #[cfg(not(unix))]
+    fn after_fork_restart() {}
+}
+
+impl Clock for QuantaClock {
+    #[inline]
+    fn now(&self) -> u64 {
+        upkeep::now()
+    }
+
+    #[inline]
+    fn recent(&self) -> u64 {
+        upkeep::recent()
+    }
+}
+
+impl QuantaClock {
+    /// The bound on how far [`Clock::recent`] lags [`Clock::now`], scheduling
+    /// delays of the refresh thread aside.
+    pub const RECENT_RESOLUTION: Duration = upkeep::INTERVAL;
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_told_and_can_step_back() {
+        let c = ManualClock::new();
+        assert_eq!(c.now(), 0);
+        c.advance(Duration::from_millis(5));
+        assert_eq!(c.now(), 5_000_000);
+        assert_eq!(c.recent(), 5_000_000);
+        c.set(10);
+        assert_eq!(c.now(), 10);
+        c.advance(Duration::MAX);
+        assert_eq!(c.now(), u64::MAX);
+    }
+
+    #[test]
+    fn quanta_recent_never_runs_ahead_of_now() {
+        let c = QuantaClock;
+        for _ in 0..1000 {
+            let r = c.recent();
+            let n = c.now();
+            assert!(r <= n, "recent {r} ahead of now {n}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! # Seawall: a lock-free circuit breaker
+//!
+//! A [`Breaker`] protects calls to a dependency. While CLOSED it admits every
+//! call and counts consecutive failures; at `failure_threshold` it opens and
+//! rejects calls, without running them, for `timeout`. Then it admits at most
+//! `half_open_max_calls` trial calls at once (HALF_OPEN): `success_threshold`
+//! successes close it, any failure reopens it (for longer, if back-off is
+//! configured), and trials left unresolved past `half_open_timeout` reopen it
+//! too.
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{Breaker, BreakerConfig, ManualClock, State};
+//!
+//! let clock = ManualClock::new();
+//! let config = BreakerConfig { failure_threshold: 2, success_threshold: 1, ..Default::default() };
+//! let breaker = Breaker::with_clock("users", config, clock.clone()).unwrap();
+//!
+//! breaker.try_acquire().unwrap().failure();
+//! breaker.try_acquire().unwrap().failure();
+//! assert_eq!(breaker.state(), State::Open);
+//! let rejected = breaker.try_acquire().unwrap_err();
+//! assert_eq!(rejected.retry_after, Some(Duration::from_secs(60)));
+//!
+//! clock.advance(Duration::from_secs(60));
+//! assert_eq!(breaker.state(), State::HalfOpen);
+//! breaker.try_acquire().unwrap().success();
+//! assert_eq!(breaker.state(), State::Closed);
+//! ```
+//!
+//! Every call takes a [`Permit`] and reports one [`Outcome`]. Permits carry the
+//! generation of the state that issued them: an outcome that arrives after
+//! the breaker moved on is counted in the metrics but never decides the new
+//! state. The design, the call path and the invariants are described in
+//! `ARCHITECTURE.md`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod breaker;
+pub mod clock;
+pub mod config;
+mod counters;
+mod events;
+mod metrics;
+mod registry;
+mod state;
+mod sync;
+
+pub use breaker::{Breaker, CallError, Permit, Rejected, Ticket};
+pub use clock::{Clock, ManualClock, QuantaClock};
+pub use config::{BreakerConfig, ConfigError};
+pub use events::{Listener, Transition};
+pub use metrics::{Metrics, Transitions};
+pub use registry::Registry;
+pub use state::State;
+
+/// What a call's result counts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Counts toward closing, resets the consecutive-failure count.
+    Success,
+    /// Counts toward opening.
+    Failure,
+    /// Neutral: counted in the metrics only; frees a trial slot.
+    Ignored,
+}

@@ -1,0 +1,52 @@
+//! The metrics snapshot of one breaker.
+
+use std::time::Duration;
+
+use crate::State;
+
+/// Counts of transitions by the state entered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transitions {
+    /// Entries into CLOSED (trials succeeded, or a reset).
+    pub to_closed: u64,
+    /// Entries into OPEN (trips and failed trials).
+    pub to_open: u64,
+    /// Entries into HALF_OPEN.
+    pub to_half_open: u64,
+    /// Entries into FORCED_OPEN.
+    pub to_forced_open: u64,
+    /// Entries into FORCED_CLOSED.
+    pub to_forced_closed: u64,
+}
+
+/// A snapshot of a breaker's books.
+///
+/// Every counter is exact: once the calls that produced it are complete (their
+/// threads joined), `permitted == successes + failures + ignored` plus the
+/// permits still outstanding. Taken during traffic, each counter is a value it
+/// really had, but different counters may be from slightly different moments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// The state, as [`crate::Breaker::state`] reads it.
+    pub state: State,
+    /// Permits issued.
+    pub permitted: u64,
+    /// Outcomes reported as successes (including late ones).
+    pub successes: u64,
+    /// Outcomes reported as failures (including late ones).
+    pub failures: u64,
+    /// Outcomes reported as ignored, and permits dropped without an outcome.
+    pub ignored: u64,
+    /// Calls rejected.
+    pub rejected: u64,
+    /// Outcomes whose call lasted at least `slow_call_duration`.
+    pub slow_calls: u64,
+    /// Consecutive failures counted toward the trip (CLOSED only, else 0).
+    pub consecutive_failures: u32,
+    /// Trial permits outstanding (HALF_OPEN only, else 0).
+    pub trial_calls_in_flight: u32,
+    /// Transitions made so far.
+    pub transitions: Transitions,
+    /// Time since the last transition was made (or since creation).
+    pub time_in_state: Duration,
+}

@@ -1,0 +1,420 @@
+//! The packed state word and the pure functions that decide its next value.
+//!
+//! One `u64` holds everything a decision needs, so a single compare-and-swap
+//! applies a decision atomically:
+//!
+//! | bits  | field      | meaning                                                  |
+//! |-------|------------|----------------------------------------------------------|
+//! | 0-2   | `kind`     | CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, FORCED_CLOSED      |
+//! | 3-18  | `count`    | CLOSED: consecutive failures; HALF_OPEN: trial successes |
+//! | 19-34 | `inflight` | HALF_OPEN: trial permits issued and not yet resolved     |
+//! | 35-39 | `trips`    | consecutive trips without closing (back-off exponent)    |
+//! | 40-63 | `gen`      | generation: bumped by every write that starts an episode |
+//!
+//! The generation stamps every permit. An outcome changes the word only when
+//! its permit's generation is the word's, so a result that arrives after the
+//! breaker moved on can never decide the new episode. The generation wraps
+//! after 16 million episodes; a permit would have to stay outstanding across
+//! exactly that many to be mistaken for a current one.
+
+use crate::Outcome;
+
+const KIND_BITS: u32 = 3;
+const COUNT_SHIFT: u32 = KIND_BITS;
+const FIELD_BITS: u32 = 16;
+const INFLIGHT_SHIFT: u32 = COUNT_SHIFT + FIELD_BITS;
+const TRIPS_SHIFT: u32 = INFLIGHT_SHIFT + FIELD_BITS;
+const TRIPS_BITS: u32 = 5;
+const GEN_SHIFT: u32 = TRIPS_SHIFT + TRIPS_BITS;
+
+const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
+const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
+const TRIPS_MAX: u32 = (1 << TRIPS_BITS) - 1;
+/// Generations count modulo this: it fits the 24-bit field and is a multiple
+/// of the deadline tag range (`breaker.rs`), so tags stay in step when the
+/// generation wraps.
+pub(crate) const GEN_MODULUS: u32 = 16_000_000;
+
+/// The stored state of the state machine.
+///
+/// [`crate::State`] is the public view; this is the encoding in the word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+    ForcedOpen = 3,
+    ForcedClosed = 4,
+}
+
+
+/// One value of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+impl std::fmt::Debug for Word {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Word")
+            .field("kind", &self.kind())
+            .field("count", &self.count())
+            .field("inflight", &self.inflight())
+            .field("trips", &self.trips())
+            .field("gen", &self.gen())
+            .finish()
+    }
+}
+
+impl Word {
+    /// A new breaker: CLOSED, generation 0, nothing counted.
+    pub(crate) const INITIAL: Word = Word(0);
+
+    #[inline]
+    pub(crate) fn kind(self) -> Kind {
+        match self.0 & KIND_MASK {
+            0 => Kind::Closed,
+            1 => Kind::Open,
+            2 => Kind::HalfOpen,
+            3 => Kind::ForcedOpen,
+            _ => Kind::ForcedClosed,
+        }
+    }
+    #[inline]
+    pub(crate) fn count(self) -> u32 {
+        ((self.0 >> COUNT_SHIFT) & FIELD_MASK) as u32
+    }
+    #[inline]
+    pub(crate) fn inflight(self) -> u32 {
+        ((self.0 >> INFLIGHT_SHIFT) & FIELD_MASK) as u32
+    }
+    #[inline]
+    pub(crate) fn trips(self) -> u32 {
+        ((self.0 >> TRIPS_SHIFT) as u32) & TRIPS_MAX
+    }
+    #[inline]
+    pub(crate) fn gen(self) -> u32 {
+        (self.0 >> GEN_SHIFT) as u32
+    }
+
+    fn with_count(self, c: u32) -> Word {
+        debug_assert!(u64::from(c) <= FIELD_MASK);
+        Word(self.0 & !(FIELD_MASK << COUNT_SHIFT) | u64::from(c) << COUNT_SHIFT)
+    }
+    fn with_inflight(self, n: u32) -> Word {
+        debug_assert!(u64::from(n) <= FIELD_MASK);
+        Word(self.0 & !(FIELD_MASK << INFLIGHT_SHIFT) | u64::from(n) << INFLIGHT_SHIFT)
+    }
+
+    /// The same state and counts in the next generation.
+    fn bump(self) -> Word {
+        let gen = (self.gen() + 1) % GEN_MODULUS;
+        Word(self.0 & ((1 << GEN_SHIFT) - 1) | u64::from(gen) << GEN_SHIFT)
+    }
+
+    /// A fresh episode of `kind` in the next generation, with `trips`.
+    pub(crate) fn enter(self, kind: Kind, trips: u32) -> Word {
+        let gen = u64::from(self.bump().gen());
+        Word(kind as u64 | u64::from(trips.min(TRIPS_MAX)) << TRIPS_SHIFT | gen << GEN_SHIFT)
+    }
+
+    /// OPEN after a HALF_OPEN episode failed: one more consecutive trip.
+    fn reopen(self) -> Word {
+        self.enter(Kind::Open, self.trips() + 1)
+    }
+}
+
+/// The limits the decisions need, copied out of the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) failure_threshold: u32,
+    pub(crate) success_threshold: u32,
+    pub(crate) half_open_max_calls: u32,
+}
+
+/// What an acquire does, given the current word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acquire {
+    /// Admit without writing: an ordinary call in the word's generation.
+    Admit,
+    /// Admit as a trial call if the word can be swapped for this one; the
+    /// permit carries its generation.
+    Trial(Word),
+    /// The trials have expired: swap to this OPEN word, then reject.
+    Expire(Word),
+    /// Reject.
+    Reject,
+}
+
+/// Decides an acquire. `deadline_passed` is asked only for OPEN (has the open
+/// time elapsed?) and for a full HALF_OPEN (have the outstanding trials
+/// expired?), so the clock is read only where the answer depends on it.
+pub(crate) fn acquire(w: Word, limits: &Limits, deadline_passed: impl FnOnce() -> bool) -> Acquire {
+    match w.kind() {
+        Kind::Closed | Kind::ForcedClosed => Acquire::Admit,
+        Kind::ForcedOpen => Acquire::Reject,
+        Kind::Open => {
+            if deadline_passed() {
+                Acquire::Trial(w.enter(Kind::HalfOpen, w.trips()).with_inflight(1))
+            } else {
+                Acquire::Reject
+            }
+        }
+        Kind::HalfOpen => {
+            let n = w.inflight();
+            if n == 0 {
+                // A new batch of trials: a new generation, so the batch gets
+                // its own half-open deadline (see `Breaker::deadline`).
+                Acquire::Trial(w.bump().with_inflight(1))
+            } else if n < limits.half_open_max_calls {
+                Acquire::Trial(w.with_inflight(n + 1))
+            } else if deadline_passed() {
+                Acquire::Expire(w.reopen())
+            } else {
+                Acquire::Reject
+            }
+        }
+    }
+}
+
+/// Decides what an outcome of a permit from generation `gen` does to `w`.
+/// `None` means the word stays as it is.
+///
+/// `trials_expired` is asked only for a trial outcome (HALF_OPEN, current
+/// generation): an expired batch reopens the breaker and the outcome is
+/// discarded. `rule_trips` says whether a window rule (evaluated by the
+/// caller after recording the outcome) demands that a CLOSED breaker open.
+pub(crate) fn outcome(
+    w: Word,
+    gen: u32,
+    outcome: Outcome,
+    limits: &Limits,
+    trials_expired: impl FnOnce() -> bool,
+    rule_trips: bool,
+) -> Option<Word> {
+    if w.gen() != gen {
+        return None;
+    }
+    match w.kind() {
+        Kind::Closed => match outcome {
+            _ if rule_trips => Some(w.enter(Kind::Open, 0)),
+            Outcome::Success if w.count() != 0 => Some(w.with_count(0)),
+            Outcome::Success | Outcome::Ignored => None,
+            Outcome::Failure => {
+                let c = w.count() + 1;
+                if c >= limits.failure_threshold {
+                    Some(w.enter(Kind::Open, 0))
+                } else {
+                    Some(w.with_count(c))
+                }
+            }
+        },
+        Kind::HalfOpen => {
+            if trials_expired() {
+                return Some(w.reopen());
+            }
+            let released = w.with_inflight(w.inflight().saturating_sub(1));
+            match outcome {
+                Outcome::Success => {
+                    let c = w.count() + 1;
+                    if c >= limits.success_threshold {
+                        Some(w.enter(Kind::Closed, 0))
+                    } else {
+                        Some(released.with_count(c))
+                    }
+                }
+                Outcome::Failure => Some(w.reopen()),
+                Outcome::Ignored => Some(released),
+            }
+        }
+        // No permit is ever issued in these generations, or (FORCED_CLOSED)
+        // outcomes are only measured.
+        Kind::Open | Kind::ForcedOpen | Kind::ForcedClosed => None,
+    }
+}
+
+/// The word after a manual command: a fresh episode unless the breaker is
+/// already in that forced state (`None`: nothing to do).
+pub(crate) fn command(w: Word, to: Kind) -> Option<Word> {
+    match to {
+        Kind::ForcedOpen | Kind::ForcedClosed if w.kind() == to => None,
+        _ => Some(w.enter(to, 0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        failure_threshold: 3,
+        success_threshold: 2,
+        half_open_max_calls: 2,
+    };
+
+    fn never() -> bool {
+        panic!("the clock must not be consulted here")
+    }
+
+    #[test]
+    fn fields_round_trip_and_do_not_overlap() {
+        let w = Word::INITIAL
+            .enter(Kind::HalfOpen, 7)
+            .with_count(0xFFFF)
+            .with_inflight(0xABCD);
+        assert_eq!(w.kind(), Kind::HalfOpen);
+        assert_eq!(w.count(), 0xFFFF);
+        assert_eq!(w.inflight(), 0xABCD);
+        assert_eq!(w.trips(), 7);
+        assert_eq!(w.gen(), 1);
+        assert_eq!(w.with_count(0).inflight(), 0xABCD);
+        assert_eq!(Word::INITIAL.enter(Kind::Open, 99).trips(), TRIPS_MAX);
+    }
+
+    #[test]
+    fn generation_wraps_without_touching_other_fields() {
+        let w = Word(u64::from(GEN_MODULUS - 1) << GEN_SHIFT | Kind::Open as u64);
+        assert_eq!(w.gen(), GEN_MODULUS - 1);
+        let b = w.bump();
+        assert_eq!(b.gen(), 0);
+        assert_eq!(b.kind(), Kind::Open);
+    }
+
+    #[test]
+    fn closed_admits_without_clock_and_counts_consecutive_failures() {
+        let w = Word::INITIAL;
+        assert_eq!(acquire(w, &LIMITS, never), Acquire::Admit);
+        let w1 = outcome(w, 0, Outcome::Failure, &LIMITS, never, false).unwrap();
+        assert_eq!(w1.count(), 1);
+        let w2 = outcome(w1, 0, Outcome::Failure, &LIMITS, never, false).unwrap();
+        // Ignored changes nothing, success resets.
+        assert_eq!(outcome(w2, 0, Outcome::Ignored, &LIMITS, never, false), None);
+        assert_eq!(outcome(w2, 0, Outcome::Success, &LIMITS, never, false).unwrap().count(), 0);
+        assert_eq!(outcome(w, 0, Outcome::Success, &LIMITS, never, false), None);
+        let open = outcome(w2, 0, Outcome::Failure, &LIMITS, never, false).unwrap();
+        assert_eq!((open.kind(), open.gen(), open.trips(), open.count()), (Kind::Open, 1, 0, 0));
+    }
+
+    #[test]
+    fn a_rule_trip_opens_on_any_outcome() {
+        let w = Word::INITIAL;
+        let open = outcome(w, 0, Outcome::Success, &LIMITS, never, true).unwrap();
+        assert_eq!(open.kind(), Kind::Open);
+    }
+
+    #[test]
+    fn outcomes_of_another_generation_change_nothing() {
+        let w = Word::INITIAL.enter(Kind::Closed, 0).with_count(2);
+        assert_eq!(outcome(w, 0, Outcome::Failure, &LIMITS, never, false), None);
+        let h = Word::INITIAL.enter(Kind::HalfOpen, 0).with_inflight(1);
+        assert_eq!(outcome(h, 0, Outcome::Success, &LIMITS, never, false), None);
+        assert_eq!(outcome(h, 0, Outcome::Failure, &LIMITS, never, false), None);
+    }
+
+    #[test]
+    fn open_asks_the_deadline_and_starts_a_trial_generation() {
+        let open = Word::INITIAL.enter(Kind::Open, 2);
+        assert_eq!(acquire(open, &LIMITS, || false), Acquire::Reject);
+        let Acquire::Trial(h) = acquire(open, &LIMITS, || true) else {
+            panic!("expected a trial")
+        };
+        assert_eq!((h.kind(), h.inflight(), h.trips(), h.gen()), (Kind::HalfOpen, 1, 2, 2));
+    }
+
+    #[test]
+    fn half_open_bounds_trials_and_expires_only_when_full() {
+        let h = Word::INITIAL.enter(Kind::HalfOpen, 0).with_inflight(1);
+        let Acquire::Trial(h2) = acquire(h, &LIMITS, never) else {
+            panic!("second slot should be free")
+        };
+        assert_eq!((h2.inflight(), h2.gen()), (2, h.gen()));
+        assert_eq!(acquire(h2, &LIMITS, || false), Acquire::Reject);
+        let Acquire::Expire(o) = acquire(h2, &LIMITS, || true) else {
+            panic!("expired trials reopen")
+        };
+        assert_eq!((o.kind(), o.trips()), (Kind::Open, 1));
+        // An empty batch starts a new generation.
+        let idle = h.with_inflight(0).with_count(1);
+        let Acquire::Trial(n) = acquire(idle, &LIMITS, never) else {
+            panic!("idle half-open admits")
+        };
+        assert_eq!((n.gen(), n.inflight(), n.count()), (h.gen() + 1, 1, 1));
+    }
+
+    #[test]
+    fn trial_outcomes() {
+        let h = Word::INITIAL.enter(Kind::HalfOpen, 3).with_inflight(2);
+        let g = h.gen();
+        let s = outcome(h, g, Outcome::Success, &LIMITS, || false, false).unwrap();
+        assert_eq!((s.kind(), s.count(), s.inflight()), (Kind::HalfOpen, 1, 1));
+        let c = outcome(s, g, Outcome::Success, &LIMITS, || false, false).unwrap();
+        assert_eq!((c.kind(), c.trips(), c.gen()), (Kind::Closed, 0, g + 1));
+        let f = outcome(h, g, Outcome::Failure, &LIMITS, || false, false).unwrap();
+        assert_eq!((f.kind(), f.trips()), (Kind::Open, 4));
+        let i = outcome(h, g, Outcome::Ignored, &LIMITS, || false, false).unwrap();
+        assert_eq!((i.kind(), i.inflight(), i.count()), (Kind::HalfOpen, 1, 0));
+        let e = outcome(h, g, Outcome::Success, &LIMITS, || true, false).unwrap();
+        assert_eq!((e.kind(), e.trips()), (Kind::Open, 4));
+    }
+
+    #[test]
+    fn commands() {
+        let w = Word::INITIAL.with_count(2);
+        let fo = command(w, Kind::ForcedOpen).unwrap();
+        assert_eq!((fo.kind(), fo.gen()), (Kind::ForcedOpen, 1));
+        assert_eq!(command(fo, Kind::ForcedOpen), None);
+        let r = command(fo, Kind::Closed).unwrap();
+        assert_eq!((r.kind(), r.count(), r.gen()), (Kind::Closed, 0, 2));
+        // Reset of a CLOSED breaker clears its count in a new generation.
+        assert_eq!(command(w, Kind::Closed).unwrap().count(), 0);
+        for k in [Kind::Closed, Kind::Open, Kind::HalfOpen, Kind::ForcedOpen, Kind::ForcedClosed] {
+            assert_eq!(Word::INITIAL.enter(k, 0).kind(), k);
+        }
+    }
+}
+
+/// The state of a breaker, as callers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Calls flow; outcomes are counted against the trip rules.
+    Closed,
+    /// Calls are rejected until the open time has passed.
+    Open,
+    /// A bounded number of trial calls decide whether to close or reopen.
+    HalfOpen,
+    /// Opened by hand: every call is rejected until reset.
+    ForcedOpen,
+    /// Closed by hand: every call is admitted and measured, nothing trips.
+    ForcedClosed,
+}
+
+impl From<Kind> for State {
+    fn from(k: Kind) -> State {
+        match k {
+            Kind::Closed => State::Closed,
+            Kind::Open => State::Open,
+            Kind::HalfOpen => State::HalfOpen,
+            Kind::ForcedOpen => State::ForcedOpen,
+            Kind::ForcedClosed => State::ForcedClosed,
+        }
+    }
+}
+
+impl State {
+    /// The upper-case name used in messages: `CLOSED`, `OPEN`, `HALF_OPEN`,
+    /// `FORCED_OPEN`, `FORCED_CLOSED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Open => "OPEN",
+            State::HalfOpen => "HALF_OPEN",
+            State::ForcedOpen => "FORCED_OPEN",
+            State::ForcedClosed => "FORCED_CLOSED",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,15 @@
+//! The one place every atomic, lock and spin hint of the core comes from.
+//!
+//! Under `cfg(seawall_loom)` the same names resolve to loom's instrumented
+//! types, so the loom models in `loom-tests/` exercise the production code
+//! paths unchanged.
+
+#[cfg(not(seawall_loom))]
+pub(crate) use portable_atomic::AtomicU64;
+#[cfg(not(seawall_loom))]
+pub(crate) use std::sync::Mutex;
+
+#[cfg(seawall_loom)]
+pub(crate) use loom::sync::{atomic::AtomicU64, Mutex};
+
+pub(crate) use core::sync::atomic::Ordering;
