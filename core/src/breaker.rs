@@ -475,6 +475,7 @@ impl<C: Clock> Breaker<C> {
             rejected: self.counters.get(Counter::Rejected),
             slow_calls: self.counters.get(Counter::Slow),
             consecutive_failures: if w.kind() == Kind::Closed { w.count() } else { 0 },
+            trial_successes: if w.kind() == Kind::HalfOpen { w.count() } else { 0 },
             trial_calls_in_flight: if w.kind() == Kind::HalfOpen { w.inflight() } else { 0 },
             transitions: Transitions {
                 to_closed: t(Kind::Closed),

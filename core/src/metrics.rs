@@ -43,6 +43,8 @@ pub struct Metrics {
     pub slow_calls: u64,
     /// Consecutive failures counted toward the trip (CLOSED only, else 0).
     pub consecutive_failures: u32,
+    /// Trial successes counted toward closing (HALF_OPEN only, else 0).
+    pub trial_successes: u32,
     /// Trial permits outstanding (HALF_OPEN only, else 0).
     pub trial_calls_in_flight: u32,
     /// Transitions made so far.

@@ -1,0 +1,1 @@
+//! Loom models live in `tests/`; run them with `RUSTFLAGS="--cfg seawall_loom"`.
