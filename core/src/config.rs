@@ -6,7 +6,7 @@ use std::time::Duration;
 /// The largest duration any setting accepts: one year.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The largest threshold or trial-call count: the width of the packed fields.
-pub const MAX_COUNT: u32 = (1 << 16) - 1;
+pub const MAX_COUNT: u32 = 4095;
 /// The largest back-off multiplier.
 pub const MAX_MULTIPLIER: f64 = 1000.0;
 
@@ -15,12 +15,12 @@ pub const MAX_MULTIPLIER: f64 = 1000.0;
 /// constructor) rejects settings outside the documented ranges.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BreakerConfig {
-    /// Consecutive failures that open a CLOSED breaker. `1..=65535`, default 5.
+    /// Consecutive failures that open a CLOSED breaker. `1..=4095`, default 5.
     pub failure_threshold: u32,
-    /// Successful trial calls that close a HALF_OPEN breaker. `1..=65535`,
+    /// Successful trial calls that close a HALF_OPEN breaker. `1..=4095`,
     /// default 3.
     pub success_threshold: u32,
-    /// Trial calls admitted at once while HALF_OPEN. `1..=65535`, default 1.
+    /// Trial calls admitted at once while HALF_OPEN. `1..=4095`, default 1.
     pub half_open_max_calls: u32,
     /// Time spent OPEN after the first trip before trial calls are admitted.
     /// `(0, 1 year]`, default 60 s.
@@ -107,7 +107,7 @@ pub fn seconds(field: &'static str, secs: f64) -> Result<Duration, ConfigError> 
 
 fn count(field: &'static str, v: u32) -> Result<(), ConfigError> {
     if v == 0 || v > MAX_COUNT {
-        return Err(ConfigError::new(field, v, "an integer in [1, 65535]"));
+        return Err(ConfigError::new(field, v, "an integer in [1, 4095]"));
     }
     Ok(())
 }
@@ -181,8 +181,8 @@ mod tests {
     fn each_bad_field_is_named_with_value_and_range() {
         let d = BreakerConfig::default;
         let e = err(BreakerConfig { failure_threshold: 0, ..d() });
-        assert_eq!(e.to_string(), "invalid failure_threshold = 0: must be an integer in [1, 65535]");
-        assert_eq!(err(BreakerConfig { success_threshold: 70_000, ..d() }).field, "success_threshold");
+        assert_eq!(e.to_string(), "invalid failure_threshold = 0: must be an integer in [1, 4095]");
+        assert_eq!(err(BreakerConfig { success_threshold: 4096, ..d() }).field, "success_threshold");
         assert_eq!(err(BreakerConfig { half_open_max_calls: 0, ..d() }).field, "half_open_max_calls");
         assert_eq!(err(BreakerConfig { timeout: Duration::ZERO, ..d() }).field, "timeout");
         assert_eq!(err(BreakerConfig { half_open_timeout: MAX_DURATION * 2, ..d() }).field, "half_open_timeout");

@@ -6,34 +6,38 @@
 //! | bits  | field      | meaning                                                  |
 //! |-------|------------|----------------------------------------------------------|
 //! | 0-2   | `kind`     | CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, FORCED_CLOSED      |
-//! | 3-18  | `count`    | CLOSED: consecutive failures; HALF_OPEN: trial successes |
-//! | 19-34 | `inflight` | HALF_OPEN: trial permits issued and not yet resolved     |
-//! | 35-39 | `trips`    | consecutive trips without closing (back-off exponent)    |
-//! | 40-63 | `gen`      | generation: bumped by every write that starts an episode |
+//! | 3-14  | `count`    | CLOSED: consecutive failures; HALF_OPEN: trial successes |
+//! | 15-26 | `inflight` | HALF_OPEN: trial permits issued and not yet resolved     |
+//! | 27-38 | `fails`    | HALF_OPEN: trial failures (success-rate mode only)       |
+//! | 39-43 | `trips`    | consecutive trips without closing (back-off exponent)    |
+//! | 44-63 | `gen`      | generation: bumped by every write that starts an episode |
 //!
 //! The generation stamps every permit. An outcome changes the word only when
 //! its permit's generation is the word's, so a result that arrives after the
 //! breaker moved on can never decide the new episode. The generation wraps
-//! after 16 million episodes; a permit would have to stay outstanding across
+//! after a million episodes; a permit would have to stay outstanding across
 //! exactly that many to be mistaken for a current one.
 
 use crate::Outcome;
 
 const KIND_BITS: u32 = 3;
 const COUNT_SHIFT: u32 = KIND_BITS;
-const FIELD_BITS: u32 = 16;
+const FIELD_BITS: u32 = 12;
 const INFLIGHT_SHIFT: u32 = COUNT_SHIFT + FIELD_BITS;
-const TRIPS_SHIFT: u32 = INFLIGHT_SHIFT + FIELD_BITS;
+const FAILS_SHIFT: u32 = INFLIGHT_SHIFT + FIELD_BITS;
+const TRIPS_SHIFT: u32 = FAILS_SHIFT + FIELD_BITS;
 const TRIPS_BITS: u32 = 5;
 const GEN_SHIFT: u32 = TRIPS_SHIFT + TRIPS_BITS;
 
 const KIND_MASK: u64 = (1 << KIND_BITS) - 1;
 const FIELD_MASK: u64 = (1 << FIELD_BITS) - 1;
 const TRIPS_MAX: u32 = (1 << TRIPS_BITS) - 1;
-/// Generations count modulo this: it fits the 24-bit field and is a multiple
+/// Generations count modulo this: it fits the 20-bit field and is a multiple
 /// of the deadline tag range (`breaker.rs`), so tags stay in step when the
 /// generation wraps.
-pub(crate) const GEN_MODULUS: u32 = 16_000_000;
+pub(crate) const GEN_MODULUS: u32 = 1_000_000;
+/// The largest value of a 12-bit field: the cap on thresholds and trial slots.
+pub(crate) const FIELD_MAX: u32 = (1 << FIELD_BITS) - 1;
 
 /// The stored state of the state machine.
 ///
@@ -59,6 +63,7 @@ impl std::fmt::Debug for Word {
             .field("kind", &self.kind())
             .field("count", &self.count())
             .field("inflight", &self.inflight())
+            .field("fails", &self.fails())
             .field("trips", &self.trips())
             .field("gen", &self.gen())
             .finish()
@@ -88,6 +93,10 @@ impl Word {
         ((self.0 >> INFLIGHT_SHIFT) & FIELD_MASK) as u32
     }
     #[inline]
+    pub(crate) fn fails(self) -> u32 {
+        ((self.0 >> FAILS_SHIFT) & FIELD_MASK) as u32
+    }
+    #[inline]
     pub(crate) fn trips(self) -> u32 {
         ((self.0 >> TRIPS_SHIFT) as u32) & TRIPS_MAX
     }
@@ -103,6 +112,10 @@ impl Word {
     fn with_inflight(self, n: u32) -> Word {
         debug_assert!(u64::from(n) <= FIELD_MASK);
         Word(self.0 & !(FIELD_MASK << INFLIGHT_SHIFT) | u64::from(n) << INFLIGHT_SHIFT)
+    }
+    fn with_fails(self, n: u32) -> Word {
+        debug_assert!(u64::from(n) <= FIELD_MASK);
+        Word(self.0 & !(FIELD_MASK << FAILS_SHIFT) | u64::from(n) << FAILS_SHIFT)
     }
 
     /// The same state and counts in the next generation.
@@ -259,14 +272,18 @@ mod tests {
     fn fields_round_trip_and_do_not_overlap() {
         let w = Word::INITIAL
             .enter(Kind::HalfOpen, 7)
-            .with_count(0xFFFF)
-            .with_inflight(0xABCD);
+            .with_count(0xFFF)
+            .with_inflight(0xABC)
+            .with_fails(0x5A5);
         assert_eq!(w.kind(), Kind::HalfOpen);
-        assert_eq!(w.count(), 0xFFFF);
-        assert_eq!(w.inflight(), 0xABCD);
+        assert_eq!(w.count(), 0xFFF);
+        assert_eq!(w.inflight(), 0xABC);
+        assert_eq!(w.fails(), 0x5A5);
         assert_eq!(w.trips(), 7);
         assert_eq!(w.gen(), 1);
-        assert_eq!(w.with_count(0).inflight(), 0xABCD);
+        assert_eq!(w.with_count(0).inflight(), 0xABC);
+        assert_eq!(w.with_inflight(0).fails(), 0x5A5);
+        assert_eq!(FIELD_MAX, crate::config::MAX_COUNT);
         assert_eq!(Word::INITIAL.enter(Kind::Open, 99).trips(), TRIPS_MAX);
     }
 
