@@ -12,8 +12,10 @@ use crate::config::{BreakerConfig, ConfigError};
 use crate::counters::{Counter, Counters};
 use crate::events::{Listener, Listeners, Transition};
 use crate::metrics::{Metrics, Transitions};
+use crate::rules::Rules;
 use crate::state::{self, Acquire, Kind, Limits, State, Word};
 use crate::sync::{AtomicU64, Ordering};
+use crate::window::Sample;
 use crate::Outcome;
 
 /// Deadlines are stored in whole microseconds (rounded up) times
@@ -21,15 +23,22 @@ use crate::Outcome;
 /// decoded time is in nanoseconds, a multiple of 1 µs, and timeouts given in
 /// whole microseconds come out exact. Generations wrap at a multiple of
 /// `TAG_RANGE` (`state::GEN_MODULUS`), so tags stay in step across the wrap.
+///
+/// Every generation change publishes a deadline (a dummy one for CLOSED and
+/// the forced states), so the stored tag is the current generation's or one a
+/// few generations old; mistaking an old value for the current one would take
+/// 1000 consecutive transitions whose winners all stalled before publishing.
 const TAG_RANGE: u64 = 1000;
+
+/// The largest encodable deadline; a deadline saturated to it never passes.
+const NEVER: u64 = (u64::MAX / TAG_RANGE - 1) * TAG_RANGE;
 
 fn tag(gen: u32) -> u64 {
     u64::from(gen) % TAG_RANGE
 }
 
 fn encode(end: u64, gen: u32) -> u64 {
-    const LIMIT: u64 = u64::MAX / TAG_RANGE - 1;
-    end.div_ceil(TAG_RANGE).min(LIMIT) * TAG_RANGE + tag(gen)
+    end.div_ceil(TAG_RANGE).min(NEVER / TAG_RANGE) * TAG_RANGE + tag(gen)
 }
 
 /// The time a deadline value encodes, in clock nanoseconds.
@@ -37,10 +46,9 @@ fn time(v: u64) -> u64 {
     v - v % TAG_RANGE
 }
 
-/// Is tag `a` from a later generation than tag `b` (within half the range)?
-fn newer(a: u64, b: u64) -> bool {
-    let d = (a + TAG_RANGE - b) % TAG_RANGE;
-    d != 0 && d < TAG_RANGE / 2
+/// Has `deadline` passed at `now`?
+fn passed(now: u64, deadline: u64) -> bool {
+    now >= deadline && deadline != NEVER
 }
 
 /// The words read on every call share one cache line, apart from everything
@@ -92,6 +100,8 @@ pub struct Breaker<C: Clock = QuantaClock> {
     counters: Counters,
     cold: Cold,
     limits: Limits,
+    /// The window rules, if the configuration has a window.
+    rules: Option<Box<Rules>>,
     /// Slow-call threshold in nanoseconds; 0 when slow calls are not timed.
     slow: u64,
     half_open: u64,
@@ -128,11 +138,8 @@ impl<C: Clock> Breaker<C> {
                 transitions: Default::default(),
                 listeners: Listeners::default(),
             },
-            limits: Limits {
-                failure_threshold: config.failure_threshold,
-                success_threshold: config.success_threshold,
-                half_open_max_calls: config.half_open_max_calls,
-            },
+            limits: Limits::new(&config),
+            rules: Rules::new(&config).map(Box::new),
             slow: config.slow_call_duration.map_or(0, nanos),
             half_open: nanos(config.half_open_timeout),
             open: OpenTime {
@@ -206,7 +213,11 @@ impl<C: Clock> Breaker<C> {
     #[inline]
     fn admit(&self, gen: u32) -> Permit<'_, C> {
         self.counters.incr(Counter::Permitted);
-        let start = if self.slow != 0 { self.clock.recent() } else { 0 };
+        let start = if self.slow != 0 {
+            self.clock.recent()
+        } else {
+            0
+        };
         Permit {
             breaker: self,
             gen,
@@ -221,7 +232,7 @@ impl<C: Clock> Breaker<C> {
                 let now = self.clock.recent();
                 let deadline = self.deadline(w, now);
                 seen = Some((now, deadline));
-                now >= deadline
+                passed(now, deadline)
             });
             match decision {
                 Acquire::Admit => return Ok(self.admit(w.gen())),
@@ -274,13 +285,14 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// Publishes the deadline of the episode `w` starts at `now`, unless one
-    /// for it (or for a later episode) is already there. Returns the deadline
-    /// in force for `w`.
+    /// for it is already there or `w` is no longer current. Returns the
+    /// deadline in force for `w`.
     #[cold]
     fn publish_deadline(&self, w: Word, now: u64) -> u64 {
         let length = match w.kind() {
             Kind::Open => self.open_time(w.trips()),
-            _ => self.half_open,
+            Kind::HalfOpen => self.half_open,
+            Kind::Closed | Kind::ForcedOpen | Kind::ForcedClosed => 0,
         };
         let mine = encode(now.saturating_add(length), w.gen());
         // Relaxed: as in `deadline`.
@@ -289,11 +301,14 @@ impl<C: Clock> Breaker<C> {
             if cur % TAG_RANGE == tag(w.gen()) {
                 return time(cur);
             }
-            if !newer(tag(w.gen()), cur % TAG_RANGE) {
-                // A later episode has published: `w` is stale, and any swap
-                // from it will fail.
+            if self.word().gen() != w.gen() {
+                // The episode is over: publishing would overwrite a later
+                // one's deadline. Any swap from `w` will fail.
                 return time(mine);
             }
+            // A stale publisher that passed the check above and stalled
+            // cannot overwrite a later deadline: that one changed `cur`, so
+            // this swap fails and the loop re-checks the generation.
             match self.hot.deadline.compare_exchange(
                 cur,
                 mine,
@@ -322,9 +337,7 @@ impl<C: Clock> Breaker<C> {
 
     /// Side effects of a successful swap that started a new generation.
     fn transitioned(&self, from: Word, to: Word, now: u64) {
-        if matches!(to.kind(), Kind::Open | Kind::HalfOpen) {
-            self.publish_deadline(to, now);
-        }
+        self.publish_deadline(to, now);
         if from.kind() == to.kind() {
             return;
         }
@@ -346,15 +359,40 @@ impl<C: Clock> Breaker<C> {
 
     #[inline]
     fn finish(&self, gen: u32, start: u64, outcome: Outcome) {
-        self.counters.incr(match outcome {
-            Outcome::Success => Counter::Successes,
-            Outcome::Failure => Counter::Failures,
-            Outcome::Ignored => Counter::Ignored,
-        });
-        if self.slow != 0 && self.clock.recent().saturating_sub(start) >= self.slow {
-            self.counters.incr(Counter::Slow);
-        }
         let mut w = self.word();
+        if w.gen() != gen {
+            // Late: the episode that issued the permit is over. Counted apart,
+            // so it can neither decide the state nor sit in a window.
+            self.counters.incr(Counter::Late);
+            return;
+        }
+        let slow = outcome != Outcome::Ignored
+            && self.slow != 0
+            && self.clock.recent().saturating_sub(start) >= self.slow;
+        let count = || {
+            self.counters.incr(match outcome {
+                Outcome::Success => Counter::Successes,
+                Outcome::Failure => Counter::Failures,
+                Outcome::Ignored => Counter::Ignored,
+            });
+            if slow {
+                self.counters.incr(Counter::Slow);
+            }
+        };
+        let rule_trips = match &self.rules {
+            Some(rules) if w.kind() == Kind::Closed => {
+                let now = if rules.needs_time() {
+                    self.clock.recent()
+                } else {
+                    0
+                };
+                rules.observe(now, Sample { outcome, slow }, &self.counters, count)
+            }
+            _ => {
+                count();
+                false
+            }
+        };
         loop {
             let mut seen = None;
             let next = state::outcome(
@@ -365,11 +403,12 @@ impl<C: Clock> Breaker<C> {
                 || {
                     let now = self.clock.recent();
                     seen = Some(now);
-                    now >= self.deadline(w, now)
+                    passed(now, self.deadline(w, now))
                 },
-                false,
+                rule_trips,
             );
             let Some(next) = next else { return };
+            self.before_swap(w, next);
             match self.swap(w, next) {
                 Ok(()) => {
                     if next.gen() != w.gen() {
@@ -379,6 +418,18 @@ impl<C: Clock> Breaker<C> {
                     return;
                 }
                 Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Work that must precede a swap from `from` to `to`: a swap that starts
+    /// a CLOSED episode first moves the window's floor to the present, so no
+    /// thread can judge the new episode by the old one's outcomes.
+    #[inline]
+    fn before_swap(&self, from: Word, to: Word) {
+        if to.kind() == Kind::Closed && to.gen() != from.gen() {
+            if let Some(rules) = &self.rules {
+                rules.raise_floor(&self.counters);
             }
         }
     }
@@ -417,8 +468,8 @@ impl<C: Clock> Breaker<C> {
         let w = self.word();
         let now = self.clock.now();
         match w.kind() {
-            Kind::Open if now >= self.deadline(w, now) => State::HalfOpen,
-            Kind::HalfOpen if w.inflight() > 0 && now >= self.deadline(w, now) => State::Open,
+            Kind::Open if passed(now, self.deadline(w, now)) => State::HalfOpen,
+            Kind::HalfOpen if w.inflight() > 0 && passed(now, self.deadline(w, now)) => State::Open,
             k => k.into(),
         }
     }
@@ -443,6 +494,7 @@ impl<C: Clock> Breaker<C> {
     fn command(&self, to: Kind) {
         let mut w = self.word();
         while let Some(next) = state::command(w, to) {
+            self.before_swap(w, next);
             match self.swap(w, next) {
                 Ok(()) => return self.transitioned(w, next, self.clock.now()),
                 Err(actual) => w = actual,
@@ -450,8 +502,8 @@ impl<C: Clock> Breaker<C> {
         }
     }
 
-    /// Clears every counter of [`Breaker::metrics`] (not the state). Exact
-    /// only while no call is in progress.
+    /// Restarts every counter of [`Breaker::metrics`] from zero (not the
+    /// state, not the window). Exact only while no call is in progress.
     pub fn clear_metrics(&self) {
         self.counters.clear();
         for t in &self.cold.transitions {
@@ -466,17 +518,33 @@ impl<C: Clock> Breaker<C> {
         // Relaxed: metrics only.
         let t = |k: Kind| self.cold.transitions[k as usize].load(Ordering::Relaxed);
         let since = self.cold.since.load(Ordering::Relaxed);
+        let c = |k: Counter| self.counters.reported(k);
+        let now = self.clock.now();
         Metrics {
             state: self.state(),
-            permitted: self.counters.get(Counter::Permitted),
-            successes: self.counters.get(Counter::Successes),
-            failures: self.counters.get(Counter::Failures),
-            ignored: self.counters.get(Counter::Ignored),
-            rejected: self.counters.get(Counter::Rejected),
-            slow_calls: self.counters.get(Counter::Slow),
-            consecutive_failures: if w.kind() == Kind::Closed { w.count() } else { 0 },
-            trial_successes: if w.kind() == Kind::HalfOpen { w.count() } else { 0 },
-            trial_calls_in_flight: if w.kind() == Kind::HalfOpen { w.inflight() } else { 0 },
+            permitted: c(Counter::Permitted),
+            successes: c(Counter::Successes),
+            failures: c(Counter::Failures),
+            ignored: c(Counter::Ignored),
+            late: c(Counter::Late),
+            rejected: c(Counter::Rejected),
+            slow_calls: c(Counter::Slow),
+            window: self.rules.as_ref().map(|r| r.counts(now, &self.counters)),
+            consecutive_failures: if w.kind() == Kind::Closed {
+                w.count()
+            } else {
+                0
+            },
+            trial_successes: if w.kind() == Kind::HalfOpen {
+                w.count()
+            } else {
+                0
+            },
+            trial_calls_in_flight: if w.kind() == Kind::HalfOpen {
+                w.inflight()
+            } else {
+                0
+            },
             transitions: Transitions {
                 to_closed: t(Kind::Closed),
                 to_open: t(Kind::Open),
@@ -484,8 +552,16 @@ impl<C: Clock> Breaker<C> {
                 to_forced_open: t(Kind::ForcedOpen),
                 to_forced_closed: t(Kind::ForcedClosed),
             },
-            time_in_state: Duration::from_nanos(self.clock.now().saturating_sub(since)),
+            time_in_state: Duration::from_nanos(now.saturating_sub(since)),
         }
+    }
+}
+
+impl<C: Clock> Breaker<C> {
+    /// Bytes this breaker occupies: the struct plus what it owns on the heap
+    /// (the window), not counting the name.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.rules.as_ref().map_or(0, |r| r.heap_bytes())
     }
 }
 
@@ -554,7 +630,9 @@ impl<C: Clock> Drop for Permit<'_, C> {
 
 impl<C: Clock> fmt::Debug for Permit<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").field("generation", &self.gen).finish()
+        f.debug_struct("Permit")
+            .field("generation", &self.gen)
+            .finish()
     }
 }
 
@@ -632,13 +710,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_compare_modulo_their_range() {
-        assert!(newer(1, 0));
-        assert!(!newer(0, 1));
-        assert!(!newer(5, 5));
-        assert!(newer(0, TAG_RANGE - 1));
-        assert!(!newer(TAG_RANGE / 2, 0));
-        assert_eq!(state::GEN_MODULUS as u64 % TAG_RANGE, 0);
+    fn tags_stay_in_step_when_the_generation_wraps() {
+        assert_eq!(u64::from(state::GEN_MODULUS) % TAG_RANGE, 0);
     }
 
     #[test]
@@ -646,6 +719,11 @@ mod tests {
         assert_eq!(time(encode(60_000_000_000, 7)), 60_000_000_000);
         assert_eq!(encode(60_000_000_000, 1_007) % TAG_RANGE, 7);
         assert_eq!(time(encode(1, 0)), 1_000);
-        assert_eq!(time(encode(u64::MAX, 999)), (u64::MAX / TAG_RANGE - 1) * TAG_RANGE);
+        assert_eq!(time(encode(u64::MAX, 999)), NEVER);
+        assert!(
+            !passed(u64::MAX, NEVER),
+            "a saturated deadline never passes"
+        );
+        assert!(passed(NEVER - 1, NEVER - 1));
     }
 }

@@ -6,9 +6,46 @@ use std::time::Duration;
 /// The largest duration any setting accepts: one year.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The largest threshold or trial-call count: the width of the packed fields.
-pub const MAX_COUNT: u32 = 4095;
+pub const MAX_COUNT: u32 = crate::state::FIELD_MAX;
 /// The largest back-off multiplier.
 pub const MAX_MULTIPLIER: f64 = 1000.0;
+/// The largest count window.
+pub const MAX_WINDOW_CALLS: u32 = 10_000;
+/// The most buckets a time window may have.
+pub const MAX_BUCKETS: u32 = 1000;
+/// The narrowest bucket of a time window.
+pub const MIN_BUCKET: Duration = Duration::from_millis(1);
+
+/// The recent outcomes that the window rules (`failure_count_threshold`,
+/// `failure_rate_threshold`, `slow_call_rate_threshold`) judge.
+///
+/// Windows judge one CLOSED episode at a time: when the breaker closes, what
+/// came before leaves the window. Ignored outcomes are kept and reported but
+/// are not calls: every rate is a share of successes plus failures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Window {
+    /// No window: only the consecutive-failure rule applies.
+    #[default]
+    None,
+    /// The last `size` outcomes, a true sliding window: after 1,000 successes
+    /// a "50% of the last 100" rule fires at exactly the 50th failure.
+    /// `size` in `1..=10000`.
+    Count {
+        /// Outcomes kept.
+        size: u32,
+    },
+    /// The outcomes of the last `length`, kept as `buckets` slices of
+    /// `length / buckets` (memory is fixed, whatever the traffic). The window
+    /// holds the current slice and the `buckets - 1` before it, so it spans
+    /// between `length - length / buckets` and `length`. `length` in
+    /// `(0, 1 year]`, `buckets` in `1..=1000`, slices at least 1 ms.
+    Time {
+        /// The span of time judged.
+        length: Duration,
+        /// The number of slices.
+        buckets: u32,
+    },
+}
 
 /// How a circuit breaker decides. Build one with `BreakerConfig::default()`
 /// and struct-update syntax; [`BreakerConfig::validate`] (called by every
@@ -17,9 +54,37 @@ pub const MAX_MULTIPLIER: f64 = 1000.0;
 pub struct BreakerConfig {
     /// Consecutive failures that open a CLOSED breaker. `1..=4095`, default 5.
     pub failure_threshold: u32,
+    /// Whether `failure_threshold` consecutive failures trip the breaker.
+    /// Default `true`; may be `false` only when a window rule is set.
+    pub trip_on_consecutive_failures: bool,
+    /// The window judged by the rules below. Default [`Window::None`].
+    pub window: Window,
+    /// Failures within the window that open the breaker (whatever the number
+    /// of calls). `None` (default) or at least 1; at most the size of a count
+    /// window.
+    pub failure_count_threshold: Option<u32>,
+    /// The share of failed calls within the window that opens the breaker,
+    /// once the window holds `minimum_calls` calls. `None` (default) or in
+    /// `(0, 1]`, applied exactly to one part in a million.
+    pub failure_rate_threshold: Option<f64>,
+    /// The share of slow calls (see `slow_call_duration`, which it requires)
+    /// within the window that opens the breaker, once the window holds
+    /// `minimum_calls` calls. `None` (default) or in `(0, 1]`.
+    pub slow_call_rate_threshold: Option<f64>,
+    /// The calls (successes plus failures) a window must hold before a rate
+    /// rule may fire. At least 1, at most the size of a count window;
+    /// default 10.
+    pub minimum_calls: u32,
     /// Successful trial calls that close a HALF_OPEN breaker. `1..=4095`,
-    /// default 3.
+    /// default 3. With `half_open_success_rate`, the number of trial outcomes
+    /// judged instead.
     pub success_threshold: u32,
+    /// `None` (default): `success_threshold` successes close a HALF_OPEN
+    /// breaker and any trial failure reopens it. `Some(rate)`, in `(0, 1]`:
+    /// the trials are judged as a batch of `success_threshold` outcomes; the
+    /// breaker closes as soon as `ceil(rate * success_threshold)` of them
+    /// succeeded and reopens as soon as that has become impossible.
+    pub half_open_success_rate: Option<f64>,
     /// Trial calls admitted at once while HALF_OPEN. `1..=4095`, default 1.
     pub half_open_max_calls: u32,
     /// Time spent OPEN after the first trip before trial calls are admitted.
@@ -48,7 +113,14 @@ impl Default for BreakerConfig {
     fn default() -> Self {
         Self {
             failure_threshold: 5,
+            trip_on_consecutive_failures: true,
+            window: Window::None,
+            failure_count_threshold: None,
+            failure_rate_threshold: None,
+            slow_call_rate_threshold: None,
+            minimum_calls: 10,
             success_threshold: 3,
+            half_open_success_rate: None,
             half_open_max_calls: 1,
             timeout: Duration::from_secs(60),
             half_open_timeout: Duration::from_secs(30),
@@ -112,6 +184,15 @@ fn count(field: &'static str, v: u32) -> Result<(), ConfigError> {
     Ok(())
 }
 
+fn rate(field: &'static str, r: Option<f64>) -> Result<(), ConfigError> {
+    match r {
+        Some(v) if !(v > 0.0 && v <= 1.0) => {
+            Err(ConfigError::new(field, v, "a fraction in (0, 1]"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn duration(field: &'static str, d: Duration) -> Result<(), ConfigError> {
     if d.is_zero() || d > MAX_DURATION {
         return Err(ConfigError::new(field, d, "a duration in (0, 365 days]"));
@@ -155,6 +236,97 @@ impl BreakerConfig {
         if let Some(slow) = self.slow_call_duration {
             duration("slow_call_duration", slow)?;
         }
+        rate("half_open_success_rate", self.half_open_success_rate)?;
+        self.validate_window()
+    }
+
+    fn validate_window(&self) -> Result<(), ConfigError> {
+        let max_calls = match self.window {
+            Window::None => u32::MAX,
+            Window::Count { size } => {
+                if size == 0 || size > MAX_WINDOW_CALLS {
+                    return Err(ConfigError::new(
+                        "window.size",
+                        size,
+                        "an integer in [1, 10000]",
+                    ));
+                }
+                size
+            }
+            Window::Time { length, buckets } => {
+                duration("window.length", length)?;
+                if buckets == 0 || buckets > MAX_BUCKETS {
+                    return Err(ConfigError::new(
+                        "window.buckets",
+                        buckets,
+                        "an integer in [1, 1000]",
+                    ));
+                }
+                if length / buckets < MIN_BUCKET {
+                    return Err(ConfigError::new(
+                        "window.buckets",
+                        buckets,
+                        "at most window.length / 1 ms (slices of at least 1 ms)",
+                    ));
+                }
+                u32::MAX
+            }
+        };
+        if let Some(n) = self.failure_count_threshold {
+            if n == 0 || n > max_calls {
+                return Err(ConfigError::new(
+                    "failure_count_threshold",
+                    n,
+                    "at least 1 and at most the size of a count window",
+                ));
+            }
+        }
+        rate("failure_rate_threshold", self.failure_rate_threshold)?;
+        rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        if self.minimum_calls == 0 || self.minimum_calls > max_calls {
+            return Err(ConfigError::new(
+                "minimum_calls",
+                self.minimum_calls,
+                "at least 1 and at most the size of a count window",
+            ));
+        }
+        let rules = [
+            (
+                "failure_count_threshold",
+                self.failure_count_threshold.is_some(),
+            ),
+            (
+                "failure_rate_threshold",
+                self.failure_rate_threshold.is_some(),
+            ),
+            (
+                "slow_call_rate_threshold",
+                self.slow_call_rate_threshold.is_some(),
+            ),
+        ];
+        if self.window == Window::None {
+            if let Some((field, _)) = rules.iter().find(|r| r.1) {
+                return Err(ConfigError::new(
+                    field,
+                    "set",
+                    "unset unless a window is configured",
+                ));
+            }
+        }
+        if self.slow_call_rate_threshold.is_some() && self.slow_call_duration.is_none() {
+            return Err(ConfigError::new(
+                "slow_call_rate_threshold",
+                self.slow_call_rate_threshold,
+                "unset unless slow_call_duration is set",
+            ));
+        }
+        if !self.trip_on_consecutive_failures && !rules.iter().any(|r| r.1) {
+            return Err(ConfigError::new(
+                "trip_on_consecutive_failures",
+                false,
+                "true unless a window rule (failure_count_threshold, failure_rate_threshold or slow_call_rate_threshold) is set",
+            ));
+        }
         Ok(())
     }
 }
@@ -180,20 +352,218 @@ mod tests {
     #[test]
     fn each_bad_field_is_named_with_value_and_range() {
         let d = BreakerConfig::default;
-        let e = err(BreakerConfig { failure_threshold: 0, ..d() });
-        assert_eq!(e.to_string(), "invalid failure_threshold = 0: must be an integer in [1, 4095]");
-        assert_eq!(err(BreakerConfig { success_threshold: 4096, ..d() }).field, "success_threshold");
-        assert_eq!(err(BreakerConfig { half_open_max_calls: 0, ..d() }).field, "half_open_max_calls");
-        assert_eq!(err(BreakerConfig { timeout: Duration::ZERO, ..d() }).field, "timeout");
-        assert_eq!(err(BreakerConfig { half_open_timeout: MAX_DURATION * 2, ..d() }).field, "half_open_timeout");
-        let e = err(BreakerConfig { timeout_multiplier: 0.5, ..d() });
-        assert_eq!(e.to_string(), "invalid timeout_multiplier = 0.5: must be a number in [1, 1000]");
-        assert_eq!(err(BreakerConfig { timeout_multiplier: f64::NAN, ..d() }).value, "NaN");
-        let e = err(BreakerConfig { max_timeout: Some(Duration::from_secs(1)), ..d() });
+        let e = err(BreakerConfig {
+            failure_threshold: 0,
+            ..d()
+        });
+        assert_eq!(
+            e.to_string(),
+            "invalid failure_threshold = 0: must be an integer in [1, 4095]"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                success_threshold: 4096,
+                ..d()
+            })
+            .field,
+            "success_threshold"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                half_open_max_calls: 0,
+                ..d()
+            })
+            .field,
+            "half_open_max_calls"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                timeout: Duration::ZERO,
+                ..d()
+            })
+            .field,
+            "timeout"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                half_open_timeout: MAX_DURATION * 2,
+                ..d()
+            })
+            .field,
+            "half_open_timeout"
+        );
+        let e = err(BreakerConfig {
+            timeout_multiplier: 0.5,
+            ..d()
+        });
+        assert_eq!(
+            e.to_string(),
+            "invalid timeout_multiplier = 0.5: must be a number in [1, 1000]"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                timeout_multiplier: f64::NAN,
+                ..d()
+            })
+            .value,
+            "NaN"
+        );
+        let e = err(BreakerConfig {
+            max_timeout: Some(Duration::from_secs(1)),
+            ..d()
+        });
         assert_eq!(e.field, "max_timeout");
-        assert_eq!(err(BreakerConfig { timeout_jitter: 1.0, ..d() }).field, "timeout_jitter");
-        assert_eq!(err(BreakerConfig { timeout_jitter: f64::NAN, ..d() }).field, "timeout_jitter");
-        assert_eq!(err(BreakerConfig { slow_call_duration: Some(Duration::ZERO), ..d() }).field, "slow_call_duration");
+        assert_eq!(
+            err(BreakerConfig {
+                timeout_jitter: 1.0,
+                ..d()
+            })
+            .field,
+            "timeout_jitter"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                timeout_jitter: f64::NAN,
+                ..d()
+            })
+            .field,
+            "timeout_jitter"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                slow_call_duration: Some(Duration::ZERO),
+                ..d()
+            })
+            .field,
+            "slow_call_duration"
+        );
+    }
+
+    #[test]
+    fn window_settings_are_checked() {
+        let d = BreakerConfig::default;
+        let count = |size| Window::Count { size };
+        assert_eq!(
+            err(BreakerConfig {
+                window: count(0),
+                ..d()
+            })
+            .field,
+            "window.size"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                window: count(10_001),
+                ..d()
+            })
+            .field,
+            "window.size"
+        );
+        let time = |secs, buckets| Window::Time {
+            length: Duration::from_secs(secs),
+            buckets,
+        };
+        assert_eq!(
+            err(BreakerConfig {
+                window: time(0, 10),
+                ..d()
+            })
+            .field,
+            "window.length"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                window: time(10, 0),
+                ..d()
+            })
+            .field,
+            "window.buckets"
+        );
+        let thin = Window::Time {
+            length: Duration::from_millis(999),
+            buckets: 1000,
+        };
+        assert_eq!(
+            err(BreakerConfig {
+                window: thin,
+                ..d()
+            })
+            .field,
+            "window.buckets",
+            "1 ms slices are the minimum"
+        );
+        BreakerConfig {
+            window: time(1, 1000),
+            ..d()
+        }
+        .validate()
+        .unwrap();
+        for bad in [0.0, -0.5, 1.5, f64::NAN] {
+            let e = err(BreakerConfig {
+                window: count(100),
+                failure_rate_threshold: Some(bad),
+                ..d()
+            });
+            assert_eq!(e.field, "failure_rate_threshold");
+            assert_eq!(e.allowed, "a fraction in (0, 1]");
+            assert_eq!(
+                err(BreakerConfig {
+                    half_open_success_rate: Some(bad),
+                    ..d()
+                })
+                .field,
+                "half_open_success_rate"
+            );
+        }
+        let e = err(BreakerConfig {
+            failure_rate_threshold: Some(0.5),
+            ..d()
+        });
+        assert_eq!(
+            e.to_string(),
+            "invalid failure_rate_threshold = \"set\": must be unset unless a window is configured"
+        );
+        let e = err(BreakerConfig {
+            window: count(100),
+            slow_call_rate_threshold: Some(0.5),
+            ..d()
+        });
+        assert_eq!(e.allowed, "unset unless slow_call_duration is set");
+        assert_eq!(
+            err(BreakerConfig {
+                window: count(5),
+                minimum_calls: 6,
+                ..d()
+            })
+            .field,
+            "minimum_calls"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                window: count(5),
+                failure_count_threshold: Some(6),
+                ..d()
+            })
+            .field,
+            "failure_count_threshold"
+        );
+        assert_eq!(
+            err(BreakerConfig {
+                trip_on_consecutive_failures: false,
+                ..d()
+            })
+            .field,
+            "trip_on_consecutive_failures"
+        );
+        BreakerConfig {
+            trip_on_consecutive_failures: false,
+            window: count(5),
+            failure_count_threshold: Some(5),
+            minimum_calls: 5,
+            ..d()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]
@@ -202,6 +572,9 @@ mod tests {
             let e = seconds("timeout", bad).unwrap_err();
             assert_eq!(e.field, "timeout");
         }
-        assert_eq!(seconds("timeout", 1.5).unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            seconds("timeout", 1.5).unwrap(),
+            Duration::from_millis(1500)
+        );
     }
 }

@@ -31,9 +31,19 @@ pub(crate) enum Counter {
     Ignored,
     Rejected,
     Slow,
+    Late,
 }
 
-const COUNTERS: usize = 6;
+const COUNTERS: usize = 7;
+const COUNTER_ORDER: [Counter; COUNTERS] = [
+    Counter::Permitted,
+    Counter::Successes,
+    Counter::Failures,
+    Counter::Ignored,
+    Counter::Rejected,
+    Counter::Slow,
+    Counter::Late,
+];
 
 #[derive(Default)]
 struct Stripe([AtomicU64; COUNTERS]);
@@ -43,6 +53,9 @@ struct Stripe([AtomicU64; COUNTERS]);
 pub(crate) struct Counters {
     owned: [CachePadded<Stripe>; STRIPES],
     shared: CachePadded<Stripe>,
+    /// The totals at the last `clear`: reported counts are measured from
+    /// here, while the raw totals stay monotone for the time window.
+    baseline: Stripe,
 }
 
 impl Counters {
@@ -67,7 +80,14 @@ impl Counters {
         }
     }
 
-    /// The sum of `c` over all stripes.
+    /// The total of `c` since the last [`Counters::clear`].
+    pub(crate) fn reported(&self, c: Counter) -> u64 {
+        // Relaxed: see `get`.
+        self.get(c)
+            .saturating_sub(self.baseline.0[c as usize].load(Ordering::Relaxed))
+    }
+
+    /// The sum of `c` over all stripes, since creation: monotone.
     pub(crate) fn get(&self, c: Counter) -> u64 {
         let i = c as usize;
         // Relaxed: each stripe value is read on its own; a snapshot taken
@@ -79,13 +99,12 @@ impl Counters {
             .sum()
     }
 
-    /// Zeroes every counter. Only exact when no thread is counting.
+    /// Restarts the reported counts from zero. Exact only while no thread
+    /// is counting; the raw totals are untouched.
     pub(crate) fn clear(&self) {
-        for s in self.owned.iter().chain(std::iter::once(&self.shared)) {
-            for cell in &s.0 {
-                // Relaxed: see `get`.
-                cell.store(0, Ordering::Relaxed);
-            }
+        for (i, cell) in self.baseline.0.iter().enumerate() {
+            // Relaxed: see `get`.
+            cell.store(self.get(COUNTER_ORDER[i]), Ordering::Relaxed);
         }
     }
 }
@@ -99,10 +118,7 @@ fn thread_stripe() -> Option<usize> {
 #[cfg(not(seawall_loom))]
 #[inline]
 fn thread_stripe() -> Option<usize> {
-    slot::SLOT
-        .try_with(|s| s.0)
-        .ok()
-        .filter(|&i| i < STRIPES)
+    slot::SLOT.try_with(|s| s.0).ok().filter(|&i| i < STRIPES)
 }
 
 #[cfg(not(seawall_loom))]
@@ -153,11 +169,17 @@ mod tests {
     #[test]
     fn layout_is_padded_per_stripe() {
         assert_eq!(std::mem::align_of::<CachePadded<Stripe>>() % 64, 0);
-        assert!(std::mem::size_of::<Stripe>() <= 64, "a stripe must fit one cache line");
+        assert!(
+            std::mem::size_of::<Stripe>() <= 64,
+            "a stripe must fit one cache line"
+        );
         assert_eq!(
             std::mem::size_of::<Counters>(),
-            (STRIPES + 1) * std::mem::size_of::<CachePadded<Stripe>>()
+            (STRIPES + 2) * std::mem::size_of::<CachePadded<Stripe>>()
         );
+        for (i, c) in COUNTER_ORDER.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
     }
 
     #[test]
@@ -177,6 +199,13 @@ mod tests {
         assert_eq!(c.get(Counter::Rejected), 160_000);
         assert_eq!(c.get(Counter::Failures), 0);
         c.clear();
-        assert_eq!(c.get(Counter::Successes), 0);
+        assert_eq!(c.reported(Counter::Successes), 0);
+        assert_eq!(
+            c.get(Counter::Successes),
+            160_000,
+            "raw totals stay monotone"
+        );
+        c.incr(Counter::Successes);
+        assert_eq!(c.reported(Counter::Successes), 1);
     }
 }

@@ -43,16 +43,19 @@ mod counters;
 mod events;
 mod metrics;
 mod registry;
+mod rules;
 mod state;
 mod sync;
+mod window;
 
 pub use breaker::{Breaker, CallError, Permit, Rejected, Ticket};
 pub use clock::{Clock, ManualClock, QuantaClock};
-pub use config::{BreakerConfig, ConfigError};
+pub use config::{BreakerConfig, ConfigError, Window};
 pub use events::{Listener, Transition};
 pub use metrics::{Metrics, Transitions};
 pub use registry::Registry;
 pub use state::State;
+pub use window::WindowCounts;
 
 /// What a call's result counts as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

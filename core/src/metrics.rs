@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::State;
+use crate::{State, WindowCounts};
 
 /// Counts of transitions by the state entered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,8 +22,8 @@ pub struct Transitions {
 /// A snapshot of a breaker's books.
 ///
 /// Every counter is exact: once the calls that produced it are complete (their
-/// threads joined), `permitted == successes + failures + ignored` plus the
-/// permits still outstanding. Taken during traffic, each counter is a value it
+/// threads joined), `permitted == successes + failures + ignored + late` plus
+/// the permits still outstanding. Taken during traffic, each counter is a value it
 /// really had, but different counters may be from slightly different moments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Metrics {
@@ -31,16 +31,23 @@ pub struct Metrics {
     pub state: State,
     /// Permits issued.
     pub permitted: u64,
-    /// Outcomes reported as successes (including late ones).
+    /// Successes reported in the episode that issued their permit.
     pub successes: u64,
-    /// Outcomes reported as failures (including late ones).
+    /// Failures reported in the episode that issued their permit.
     pub failures: u64,
-    /// Outcomes reported as ignored, and permits dropped without an outcome.
+    /// Neutral outcomes (and permits dropped without an outcome) reported in
+    /// the episode that issued their permit.
     pub ignored: u64,
+    /// Outcomes of any kind that arrived after the episode that issued their
+    /// permit had ended: counted here only, never toward a decision.
+    pub late: u64,
     /// Calls rejected.
     pub rejected: u64,
-    /// Outcomes whose call lasted at least `slow_call_duration`.
+    /// Successes and failures whose call lasted at least
+    /// `slow_call_duration`.
     pub slow_calls: u64,
+    /// The counts in the trip rules' window, if one is configured.
+    pub window: Option<WindowCounts>,
     /// Consecutive failures counted toward the trip (CLOSED only, else 0).
     pub consecutive_failures: u32,
     /// Trial successes counted toward closing (HALF_OPEN only, else 0).

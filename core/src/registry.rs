@@ -54,7 +54,11 @@ impl<C: Clock + Clone> Registry<C> {
         if let Some(b) = map.get(name) {
             return Ok(Arc::clone(b));
         }
-        let b = Arc::new(Breaker::with_clock(name, config.clone(), self.clock.clone())?);
+        let b = Arc::new(Breaker::with_clock(
+            name,
+            config.clone(),
+            self.clock.clone(),
+        )?);
         Ok(Arc::clone(map.get_or_insert(Arc::from(name), b)))
     }
 
@@ -112,28 +116,44 @@ mod tests {
     #[test]
     fn get_or_create_shares_one_breaker_per_name() {
         let r = Registry::with_clock(ManualClock::new());
-        let cfg = BreakerConfig { failure_threshold: 1, ..Default::default() };
+        let cfg = BreakerConfig {
+            failure_threshold: 1,
+            ..Default::default()
+        };
         let a = r.get_or_create("users", &cfg).unwrap();
         let b = r.get_or_create("users", &BreakerConfig::default()).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(b.config().failure_threshold, 1);
         r.get_or_create("orders", &cfg).unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!(r.names(), vec![Arc::<str>::from("orders"), Arc::from("users")]);
+        assert_eq!(
+            r.names(),
+            vec![Arc::<str>::from("orders"), Arc::from("users")]
+        );
         a.try_acquire().unwrap().failure();
         assert_eq!(r.with("users", |b| b.state()), Some(crate::State::Open));
         let snap = r.snapshot();
         assert_eq!(snap[1].1.failures, 1);
         assert!(r.get("nope").is_none());
         assert!(r.remove("users").is_some());
-        assert_eq!(a.state(), crate::State::Open, "a removed breaker keeps working");
+        assert_eq!(
+            a.state(),
+            crate::State::Open,
+            "a removed breaker keeps working"
+        );
     }
 
     #[test]
     fn invalid_config_is_reported_only_when_creating() {
         let r = Registry::with_clock(ManualClock::new());
-        let bad = BreakerConfig { failure_threshold: 0, ..Default::default() };
-        assert_eq!(r.get_or_create("x", &bad).unwrap_err().field, "failure_threshold");
+        let bad = BreakerConfig {
+            failure_threshold: 0,
+            ..Default::default()
+        };
+        assert_eq!(
+            r.get_or_create("x", &bad).unwrap_err().field,
+            "failure_threshold"
+        );
         assert!(r.is_empty());
         r.get_or_create("x", &BreakerConfig::default()).unwrap();
         assert!(r.get_or_create("x", &bad).is_ok());

@@ -52,7 +52,6 @@ pub(crate) enum Kind {
     ForcedClosed = 4,
 }
 
-
 /// One value of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
@@ -139,9 +138,37 @@ impl Word {
 /// The limits the decisions need, copied out of the configuration.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
+    /// Consecutive failures that trip; 0 when that rule is off.
     pub(crate) failure_threshold: u32,
-    pub(crate) success_threshold: u32,
+    /// Trial successes that close.
+    pub(crate) trial_successes: u32,
+    /// Trial failures tolerated before reopening (0 unless in success-rate
+    /// mode).
+    pub(crate) trial_failures_allowed: u32,
     pub(crate) half_open_max_calls: u32,
+}
+
+impl Limits {
+    pub(crate) fn new(c: &crate::BreakerConfig) -> Self {
+        let (trial_successes, trial_failures_allowed) = match c.half_open_success_rate {
+            None => (c.success_threshold, 0),
+            Some(rate) => {
+                let batch = u64::from(c.success_threshold);
+                let needed = (crate::rules::ppm(rate) * batch).div_ceil(1_000_000).max(1);
+                (needed as u32, (batch - needed) as u32)
+            }
+        };
+        Self {
+            failure_threshold: if c.trip_on_consecutive_failures {
+                c.failure_threshold
+            } else {
+                0
+            },
+            trial_successes,
+            trial_failures_allowed,
+            half_open_max_calls: c.half_open_max_calls,
+        }
+    }
 }
 
 /// What an acquire does, given the current word.
@@ -174,12 +201,19 @@ pub(crate) fn acquire(w: Word, limits: &Limits, deadline_passed: impl FnOnce() -
         }
         Kind::HalfOpen => {
             let n = w.inflight();
+            if n > 0 && n < limits.half_open_max_calls {
+                // A free slot beside outstanding trials: join their batch,
+                // unless it has expired.
+                return if deadline_passed() {
+                    Acquire::Expire(w.reopen())
+                } else {
+                    Acquire::Trial(w.with_inflight(n + 1))
+                };
+            }
             if n == 0 {
                 // A new batch of trials: a new generation, so the batch gets
                 // its own half-open deadline (see `Breaker::deadline`).
                 Acquire::Trial(w.bump().with_inflight(1))
-            } else if n < limits.half_open_max_calls {
-                Acquire::Trial(w.with_inflight(n + 1))
             } else if deadline_passed() {
                 Acquire::Expire(w.reopen())
             } else {
@@ -212,6 +246,7 @@ pub(crate) fn outcome(
             _ if rule_trips => Some(w.enter(Kind::Open, 0)),
             Outcome::Success if w.count() != 0 => Some(w.with_count(0)),
             Outcome::Success | Outcome::Ignored => None,
+            Outcome::Failure if limits.failure_threshold == 0 => None,
             Outcome::Failure => {
                 let c = w.count() + 1;
                 if c >= limits.failure_threshold {
@@ -229,13 +264,20 @@ pub(crate) fn outcome(
             match outcome {
                 Outcome::Success => {
                     let c = w.count() + 1;
-                    if c >= limits.success_threshold {
+                    if c >= limits.trial_successes {
                         Some(w.enter(Kind::Closed, 0))
                     } else {
                         Some(released.with_count(c))
                     }
                 }
-                Outcome::Failure => Some(w.reopen()),
+                Outcome::Failure => {
+                    let f = w.fails() + 1;
+                    if f > limits.trial_failures_allowed {
+                        Some(w.reopen())
+                    } else {
+                        Some(released.with_fails(f))
+                    }
+                }
                 Outcome::Ignored => Some(released),
             }
         }
@@ -260,7 +302,8 @@ mod tests {
 
     const LIMITS: Limits = Limits {
         failure_threshold: 3,
-        success_threshold: 2,
+        trial_successes: 2,
+        trial_failures_allowed: 0,
         half_open_max_calls: 2,
     };
 
@@ -283,7 +326,6 @@ mod tests {
         assert_eq!(w.gen(), 1);
         assert_eq!(w.with_count(0).inflight(), 0xABC);
         assert_eq!(w.with_inflight(0).fails(), 0x5A5);
-        assert_eq!(FIELD_MAX, crate::config::MAX_COUNT);
         assert_eq!(Word::INITIAL.enter(Kind::Open, 99).trips(), TRIPS_MAX);
     }
 
@@ -304,11 +346,22 @@ mod tests {
         assert_eq!(w1.count(), 1);
         let w2 = outcome(w1, 0, Outcome::Failure, &LIMITS, never, false).unwrap();
         // Ignored changes nothing, success resets.
-        assert_eq!(outcome(w2, 0, Outcome::Ignored, &LIMITS, never, false), None);
-        assert_eq!(outcome(w2, 0, Outcome::Success, &LIMITS, never, false).unwrap().count(), 0);
+        assert_eq!(
+            outcome(w2, 0, Outcome::Ignored, &LIMITS, never, false),
+            None
+        );
+        assert_eq!(
+            outcome(w2, 0, Outcome::Success, &LIMITS, never, false)
+                .unwrap()
+                .count(),
+            0
+        );
         assert_eq!(outcome(w, 0, Outcome::Success, &LIMITS, never, false), None);
         let open = outcome(w2, 0, Outcome::Failure, &LIMITS, never, false).unwrap();
-        assert_eq!((open.kind(), open.gen(), open.trips(), open.count()), (Kind::Open, 1, 0, 0));
+        assert_eq!(
+            (open.kind(), open.gen(), open.trips(), open.count()),
+            (Kind::Open, 1, 0, 0)
+        );
     }
 
     #[test]
@@ -334,15 +387,22 @@ mod tests {
         let Acquire::Trial(h) = acquire(open, &LIMITS, || true) else {
             panic!("expected a trial")
         };
-        assert_eq!((h.kind(), h.inflight(), h.trips(), h.gen()), (Kind::HalfOpen, 1, 2, 2));
+        assert_eq!(
+            (h.kind(), h.inflight(), h.trips(), h.gen()),
+            (Kind::HalfOpen, 1, 2, 2)
+        );
     }
 
     #[test]
     fn half_open_bounds_trials_and_expires_only_when_full() {
         let h = Word::INITIAL.enter(Kind::HalfOpen, 0).with_inflight(1);
-        let Acquire::Trial(h2) = acquire(h, &LIMITS, never) else {
+        let Acquire::Trial(h2) = acquire(h, &LIMITS, || false) else {
             panic!("second slot should be free")
         };
+        assert!(
+            matches!(acquire(h, &LIMITS, || true), Acquire::Expire(_)),
+            "an expired batch takes no one"
+        );
         assert_eq!((h2.inflight(), h2.gen()), (2, h.gen()));
         assert_eq!(acquire(h2, &LIMITS, || false), Acquire::Reject);
         let Acquire::Expire(o) = acquire(h2, &LIMITS, || true) else {
@@ -374,6 +434,64 @@ mod tests {
     }
 
     #[test]
+    fn success_rate_mode_judges_a_batch() {
+        let c = crate::BreakerConfig {
+            success_threshold: 10,
+            half_open_success_rate: Some(0.8),
+            half_open_max_calls: 10,
+            ..Default::default()
+        };
+        let l = Limits::new(&c);
+        assert_eq!((l.trial_successes, l.trial_failures_allowed), (8, 2));
+        let mut h = Word::INITIAL.enter(Kind::HalfOpen, 0).with_inflight(10);
+        let g = h.gen();
+        for _ in 0..2 {
+            h = outcome(h, g, Outcome::Failure, &l, || false, false).unwrap();
+            assert_eq!(h.kind(), Kind::HalfOpen, "two failures are tolerated");
+        }
+        let reopened = outcome(h, g, Outcome::Failure, &l, || false, false).unwrap();
+        assert_eq!(
+            reopened.kind(),
+            Kind::Open,
+            "a third makes 8 of 10 impossible"
+        );
+        for _ in 0..7 {
+            h = outcome(h, g, Outcome::Success, &l, || false, false).unwrap();
+        }
+        assert_eq!(
+            (h.kind(), h.count(), h.fails(), h.inflight()),
+            (Kind::HalfOpen, 7, 2, 1)
+        );
+        let closed = outcome(h, g, Outcome::Success, &l, || false, false).unwrap();
+        assert_eq!(closed.kind(), Kind::Closed);
+        // A rate that rounds the need below one still needs a success.
+        let tiny = crate::BreakerConfig {
+            success_threshold: 1,
+            half_open_success_rate: Some(0.01),
+            ..Default::default()
+        };
+        assert_eq!(Limits::new(&tiny).trial_successes, 1);
+    }
+
+    #[test]
+    fn consecutive_rule_can_be_off() {
+        let l = Limits {
+            failure_threshold: 0,
+            ..LIMITS
+        };
+        assert_eq!(
+            outcome(Word::INITIAL, 0, Outcome::Failure, &l, never, false),
+            None
+        );
+        assert_eq!(
+            outcome(Word::INITIAL, 0, Outcome::Failure, &l, never, true)
+                .unwrap()
+                .kind(),
+            Kind::Open
+        );
+    }
+
+    #[test]
     fn commands() {
         let w = Word::INITIAL.with_count(2);
         let fo = command(w, Kind::ForcedOpen).unwrap();
@@ -383,7 +501,13 @@ mod tests {
         assert_eq!((r.kind(), r.count(), r.gen()), (Kind::Closed, 0, 2));
         // Reset of a CLOSED breaker clears its count in a new generation.
         assert_eq!(command(w, Kind::Closed).unwrap().count(), 0);
-        for k in [Kind::Closed, Kind::Open, Kind::HalfOpen, Kind::ForcedOpen, Kind::ForcedClosed] {
+        for k in [
+            Kind::Closed,
+            Kind::Open,
+            Kind::HalfOpen,
+            Kind::ForcedOpen,
+            Kind::ForcedClosed,
+        ] {
             assert_eq!(Word::INITIAL.enter(k, 0).kind(), k);
         }
     }

@@ -5,11 +5,22 @@
 //! paths unchanged.
 
 #[cfg(not(seawall_loom))]
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32};
+#[cfg(not(seawall_loom))]
 pub(crate) use portable_atomic::AtomicU64;
 #[cfg(not(seawall_loom))]
 pub(crate) use std::sync::Mutex;
 
 #[cfg(seawall_loom)]
-pub(crate) use loom::sync::{atomic::AtomicU64, Mutex};
+pub(crate) use loom::sync::{
+    atomic::{fence, AtomicBool, AtomicU32, AtomicU64},
+    Mutex,
+};
 
 pub(crate) use core::sync::atomic::Ordering;
+
+#[cfg(not(seawall_loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(seawall_loom)]
+pub(crate) use loom::thread_local;
