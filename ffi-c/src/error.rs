@@ -1,0 +1,306 @@
+//! Result codes, the thread-local last error, the panic catcher every
+//! exported function runs in, and the pointer checks they share.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The result of every fallible function. `SEAWALL_RESULT_OK` is 0; the
+/// numbers of the others are stable and never reused for another meaning.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum seawall_result {
+    /// Success: the outputs have been written.
+    Ok = 0,
+    /// A required pointer argument was NULL.
+    NullParameter = 1,
+    /// The configuration is outside its allowed ranges; the last error names
+    /// the field, the value and the allowed range.
+    InvalidConfig = 2,
+    /// An argument other than the configuration is invalid (a name that is
+    /// not UTF-8, an unknown outcome, a misaligned pointer).
+    InvalidArgument = 3,
+    /// The breaker refused the call; the `seawall_rejection` says why and
+    /// when to retry. Not a failure of the library.
+    Rejected = 4,
+    /// The permit was already reported once; the second report is refused
+    /// and counts nowhere.
+    PermitAlreadyReported = 5,
+    /// The permit was never issued (for instance zero-initialised, or the
+    /// acquire that should have filled it was rejected).
+    PermitNotIssued = 6,
+    /// The permit was issued by another breaker.
+    PermitWrongBreaker = 7,
+    /// No breaker with that name in the registry.
+    NotFound = 8,
+    /// The text did not fit the caller's buffer: it holds a truncated,
+    /// NUL-terminated prefix and the length output holds the full length.
+    BufferTooSmall = 9,
+    /// The library panicked; the operation did not complete. This is a bug
+    /// in seawall: please report it with the last error message.
+    Panic = 10,
+}
+
+impl seawall_result {
+    /// Every code, for the message table and the tests.
+    pub const ALL: [seawall_result; 11] = [
+        Self::Ok,
+        Self::NullParameter,
+        Self::InvalidConfig,
+        Self::InvalidArgument,
+        Self::Rejected,
+        Self::PermitAlreadyReported,
+        Self::PermitNotIssued,
+        Self::PermitWrongBreaker,
+        Self::NotFound,
+        Self::BufferTooSmall,
+        Self::Panic,
+    ];
+
+    /// The code with number `n`, if there is one.
+    pub fn from_u32(n: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| *c as u32 == n)
+    }
+
+    /// The fixed description of the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Ok => "success",
+            Self::NullParameter => "a required pointer argument was NULL",
+            Self::InvalidConfig => "invalid breaker configuration",
+            Self::InvalidArgument => "invalid argument",
+            Self::Rejected => "the circuit breaker rejected the call",
+            Self::PermitAlreadyReported => "the permit was already reported",
+            Self::PermitNotIssued => "the permit was never issued by a successful acquire",
+            Self::PermitWrongBreaker => "the permit was issued by another breaker",
+            Self::NotFound => "no breaker with that name",
+            Self::BufferTooSmall => "the buffer is too small; the text was truncated",
+            Self::Panic => "internal error: seawall panicked",
+        }
+    }
+}
+
+/// An error on its way to the caller: the code and, for the last-error
+/// message, the details (which argument, which field).
+pub(crate) struct Error {
+    pub(crate) code: seawall_result,
+    pub(crate) detail: Cow<'static, str>,
+}
+
+impl Error {
+    #[cold]
+    pub(crate) fn new(code: seawall_result, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// An error whose message is the code's own.
+    #[inline]
+    pub(crate) fn code(code: seawall_result) -> Self {
+        Self {
+            code,
+            detail: Cow::Borrowed(code.message()),
+        }
+    }
+
+    #[cold]
+    pub(crate) fn null(func: &'static str, param: &'static str) -> Self {
+        Self::new(
+            seawall_result::NullParameter,
+            format!("{func}: `{param}` is NULL"),
+        )
+    }
+
+    #[cold]
+    fn misaligned(func: &'static str, param: &'static str) -> Self {
+        Self::new(
+            seawall_result::InvalidArgument,
+            format!("{func}: `{param}` is not suitably aligned"),
+        )
+    }
+}
+
+struct LastError {
+    code: seawall_result,
+    detail: Cow<'static, str>,
+}
+
+thread_local! {
+    static LAST: RefCell<LastError> = const {
+        RefCell::new(LastError { code: seawall_result::Ok, detail: Cow::Borrowed("no error") })
+    };
+}
+
+/// Stores `e` as this thread's last error and returns its code.
+fn record(e: Error) -> seawall_result {
+    let code = e.code;
+    // `try_with`: during thread teardown the slot may be gone; the code is
+    // still returned.
+    let _ = LAST.try_with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            *l = LastError {
+                code,
+                detail: e.detail,
+            };
+        }
+    });
+    code
+}
+
+/// The last error's code and message on this thread.
+pub(crate) fn last_error() -> (seawall_result, String) {
+    LAST.try_with(|l| {
+        let l = l.borrow();
+        (l.code, l.detail.to_string())
+    })
+    .unwrap_or((seawall_result::Ok, String::from("no error")))
+}
+
+fn panic_message(func: &'static str, payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("{func} panicked: {what}")
+}
+
+/// Runs an exported function's body: catches any panic, records errors as
+/// the thread's last error, and turns the result into a code.
+#[inline(always)]
+pub(crate) fn run(
+    func: &'static str,
+    body: impl FnOnce() -> Result<(), Error>,
+) -> seawall_result {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => seawall_result::Ok,
+        Ok(Err(e)) => record(e),
+        Err(payload) => panicked(func, payload),
+    }
+}
+
+/// As [`run`] for functions that return nothing (the `_free`s) or a plain
+/// value: a panic is recorded as the last error and `fallback` returned.
+#[inline(always)]
+pub(crate) fn run_value<T>(func: &'static str, fallback: T, body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(v) => v,
+        Err(payload) => {
+            panicked(func, payload);
+            fallback
+        }
+    }
+}
+
+#[cold]
+fn panicked(func: &'static str, payload: Box<dyn std::any::Any + Send>) -> seawall_result {
+    let msg = panic_message(func, &*payload);
+    // Dropping a panic payload can itself panic; keep it from unwinding
+    // into the caller.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    record(Error::new(seawall_result::Panic, msg))
+}
+
+/// Checks that `p` is non-NULL and aligned for `T`.
+#[inline(always)]
+pub(crate) fn check<T>(p: *const T, func: &'static str, param: &'static str) -> Result<(), Error> {
+    if p.is_null() {
+        return Err(Error::null(func, param));
+    }
+    if !p.is_aligned() {
+        return Err(Error::misaligned(func, param));
+    }
+    Ok(())
+}
+
+/// Borrows the caller's struct behind `p`.
+///
+/// # Safety
+///
+/// `p` is NULL or points to a valid `T` that stays valid and unaliased by
+/// writes for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn borrow<'a, T>(
+    p: *const T,
+    func: &'static str,
+    param: &'static str,
+) -> Result<&'a T, Error> {
+    check(p, func, param)?;
+    // SAFETY: non-NULL and aligned (checked); valid for 'a by the caller's
+    // contract.
+    Ok(unsafe { &*p })
+}
+
+/// Reads a NUL-terminated UTF-8 name.
+///
+/// # Safety
+///
+/// `p` is NULL or points to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn name_arg<'a>(
+    p: *const c_char,
+    func: &'static str,
+    param: &'static str,
+) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(Error::null(func, param));
+    }
+    // SAFETY: non-NULL; NUL-terminated and valid for 'a by the caller's
+    // contract.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|e| {
+        Error::new(
+            seawall_result::InvalidArgument,
+            format!("{func}: `{param}` is not valid UTF-8 ({e})"),
+        )
+    })
+}
+
+/// Copies `text` into the caller's buffer, snprintf-style: `*out_len` (if
+/// not NULL) receives the full length in bytes without the NUL; the buffer
+/// receives as much as fits, cut at a character boundary, NUL-terminated.
+/// Returns `BufferTooSmall` when the text was cut (or `buf` is NULL with
+/// `len` 0, the size query), without touching the last error.
+///
+/// # Safety
+///
+/// `buf` is NULL or valid for writes of `len` bytes; `out_len` is NULL or
+/// valid for a write.
+pub(crate) unsafe fn write_text(
+    text: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> seawall_result {
+    if buf.is_null() && len != 0 {
+        return seawall_result::NullParameter;
+    }
+    if !out_len.is_null() {
+        if !out_len.is_aligned() {
+            return seawall_result::InvalidArgument;
+        }
+        // SAFETY: non-NULL, aligned, and valid for a write by the contract.
+        unsafe { out_len.write(text.len()) };
+    }
+    if len == 0 {
+        return seawall_result::BufferTooSmall;
+    }
+    let mut n = text.len().min(len - 1);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: `buf` is non-NULL (checked) and valid for `len` bytes by the
+    // contract; `n + 1 <= len`; the source is a live `&str` that cannot
+    // overlap a buffer the caller owns.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+        buf.add(n).write(0);
+    }
+    if n < text.len() {
+        seawall_result::BufferTooSmall
+    } else {
+        seawall_result::Ok
+    }
+}

@@ -1,0 +1,126 @@
+//! # The C ABI of seawall
+//!
+//! Exports the core (`seawall`) through opaque, reference-counted handles
+//! and plain-value structs, so any language with a C FFI can use it with
+//! `include/seawall.h` (generated from this crate by cbindgen, see
+//! `cbindgen.toml`) and `libseawall_ffi`.
+//!
+//! Every exported function:
+//!
+//! * runs its body inside `catch_unwind` (`error::run`), so a panic becomes
+//!   `SEAWALL_RESULT_PANIC` instead of unwinding into C;
+//! * NULL- and alignment-checks every pointer it is given and validates
+//!   every value;
+//! * writes its outputs only on success (the text functions, which behave
+//!   like `snprintf`, are the documented exception);
+//! * records a failure as the calling thread's last error, with details.
+//!
+//! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
+//! drops one. The types behind them are `Send + Sync`, so every function
+//! taking a handle is thread-safe.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+// The exported types are named as C sees them.
+#![allow(non_camel_case_types)]
+
+mod breaker;
+mod clock;
+mod config;
+mod error;
+mod registry;
+
+use std::ffi::c_char;
+
+pub use breaker::{
+    seawall_breaker, seawall_metrics, seawall_outcome, seawall_permit, seawall_rejection,
+    seawall_state, seawall_transition_callback,
+};
+pub use breaker::{
+    seawall_breaker_add_listener, seawall_breaker_clear_metrics, seawall_breaker_clone,
+    seawall_breaker_config, seawall_breaker_force_closed, seawall_breaker_force_open,
+    seawall_breaker_free, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
+    seawall_breaker_new_with_clock, seawall_breaker_report, seawall_breaker_report_failure,
+    seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
+    seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
+};
+pub use clock::{
+    seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
+    seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
+};
+pub use config::{seawall_config, seawall_config_default};
+pub use error::seawall_result;
+pub use registry::{
+    seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,
+    seawall_registry_free, seawall_registry_get, seawall_registry_get_or_create,
+    seawall_registry_new, seawall_registry_new_with_clock, seawall_registry_remove,
+    seawall_registry_visitor,
+};
+
+/// The library version, a static NUL-terminated string such as `"0.1.0"`.
+#[no_mangle]
+pub extern "C" fn seawall_version() -> *const c_char {
+    const V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    V.as_ptr().cast()
+}
+
+/// Writes the fixed description of result code `code` into `buf`
+/// (NUL-terminated, snprintf-style) and its length in bytes into `*out_len`
+/// (if not NULL). Returns `SEAWALL_RESULT_BUFFER_TOO_SMALL` when the text
+/// was truncated (`buf = NULL, len = 0` asks for the length),
+/// `SEAWALL_RESULT_INVALID_ARGUMENT` for a number that is not a code. Does
+/// not change the last error.
+///
+/// # Safety
+///
+/// `buf` is NULL or valid for writes of `len` bytes; `out_len` is NULL or
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_result_message(
+    code: u32,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> seawall_result {
+    error::run_value("seawall_result_message", seawall_result::Panic, || {
+        let Some(code) = seawall_result::from_u32(code) else {
+            return seawall_result::InvalidArgument;
+        };
+        // SAFETY: forwarded contract.
+        unsafe { error::write_text(code.message(), buf, len, out_len) }
+    })
+}
+
+/// The code of the last error on the calling thread (`SEAWALL_RESULT_OK` if
+/// there was none). Errors are recorded by every function that returns a
+/// code other than `SEAWALL_RESULT_OK`; successful calls leave the last
+/// error as it was, like `errno`.
+#[no_mangle]
+pub extern "C" fn seawall_last_error() -> seawall_result {
+    error::run_value("seawall_last_error", seawall_result::Panic, || {
+        error::last_error().0
+    })
+}
+
+/// Writes the message of the last error on the calling thread into `buf`
+/// (NUL-terminated, snprintf-style) and its length in bytes into `*out_len`
+/// (if not NULL). The message names the function and the argument, or for
+/// `SEAWALL_RESULT_INVALID_CONFIG` the field, the value and the allowed
+/// range. Returns `SEAWALL_RESULT_BUFFER_TOO_SMALL` when truncated. Does not
+/// change the last error.
+///
+/// # Safety
+///
+/// `buf` is NULL or valid for writes of `len` bytes; `out_len` is NULL or
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_last_error_message(
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> seawall_result {
+    error::run_value("seawall_last_error_message", seawall_result::Panic, || {
+        let (_, msg) = error::last_error();
+        // SAFETY: forwarded contract.
+        unsafe { error::write_text(&msg, buf, len, out_len) }
+    })
+}

@@ -1,0 +1,282 @@
+//! The registry handle: named breakers shared across a program.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::sync::Arc;
+
+use seawall::Registry;
+
+use crate::breaker::{config_arg, config_error, seawall_breaker, to_raw, CBreaker};
+use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::config::seawall_config;
+use crate::error::{borrow, check, name_arg, run, run_value, seawall_result, Error};
+
+type CRegistry = Registry<FfiClock>;
+
+/// A thread-safe map from names to breakers. Reference-counted like
+/// `seawall_breaker`; breaker handles obtained from it stay valid after the
+/// registry is freed or the breaker removed.
+pub struct seawall_registry {
+    _private: [u8; 0],
+}
+
+/// Called by `seawall_registry_for_each` for each breaker, in name order.
+/// `name` and `breaker` are borrowed for the duration of the call only (use
+/// `seawall_breaker_clone` to keep the breaker). Return 0 to continue, any
+/// other value to stop.
+pub type seawall_registry_visitor = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        name: *const c_char,
+        breaker: *const seawall_breaker,
+    ) -> c_int,
+>;
+
+/// # Safety
+///
+/// `r` is NULL or a live handle.
+unsafe fn registry<'a>(r: *const seawall_registry, func: &'static str) -> Result<&'a CRegistry, Error> {
+    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
+    // `CRegistry`, valid while the handle is (the caller's contract).
+    unsafe { borrow(r.cast::<CRegistry>(), func, "registry") }
+}
+
+fn new_registry(clock: FfiClock, out: *mut *const seawall_registry) {
+    let r = Arc::into_raw(Arc::new(Registry::with_clock(clock))).cast::<seawall_registry>();
+    // SAFETY: callers check `out` non-NULL and aligned; valid by their
+    // contract.
+    unsafe { out.write(r) };
+}
+
+/// Creates an empty registry whose breakers use the production clock and
+/// writes its handle to `*out`. Release it with `seawall_registry_free`.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_new(out: *mut *const seawall_registry) -> seawall_result {
+    const F: &str = "seawall_registry_new";
+    run(F, || {
+        check(out, F, "out")?;
+        new_registry(FfiClock::Quanta, out);
+        Ok(())
+    })
+}
+
+/// As `seawall_registry_new`, with breakers on a manual clock (for tests).
+///
+/// # Safety
+///
+/// `clock` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_new_with_clock(
+    clock: *const seawall_manual_clock,
+    out: *mut *const seawall_registry,
+) -> seawall_result {
+    const F: &str = "seawall_registry_new_with_clock";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let c = unsafe { manual_clock(clock, F) }?.clone();
+        check(out, F, "out")?;
+        new_registry(FfiClock::Manual(c), out);
+        Ok(())
+    })
+}
+
+/// Writes a new handle to the same registry to `*out`.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_clone(
+    registry: *const seawall_registry,
+    out: *mut *const seawall_registry,
+) -> seawall_result {
+    const F: &str = "seawall_registry_clone";
+    run(F, || {
+        check(registry.cast::<CRegistry>(), F, "registry")?;
+        check(out, F, "out")?;
+        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
+        // count includes the caller's reference.
+        unsafe { Arc::increment_strong_count(registry.cast::<CRegistry>()) };
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(registry) };
+        Ok(())
+    })
+}
+
+/// Releases one registry handle. `NULL` is a no-op.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle, which must not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_free(registry: *const seawall_registry) {
+    run_value("seawall_registry_free", (), || {
+        if registry.is_null() {
+            return;
+        }
+        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
+        // up this reference.
+        drop(unsafe { Arc::from_raw(registry.cast::<CRegistry>()) });
+    })
+}
+
+/// Writes a handle to the breaker called `name` to `*out`, creating it from
+/// `*config` (NULL for the defaults) if there is none yet. An existing
+/// breaker keeps its own configuration; `SEAWALL_RESULT_INVALID_CONFIG` is
+/// returned only when a breaker had to be created from an invalid config.
+/// Concurrent calls with one name all get the same breaker. Release the
+/// handle with `seawall_breaker_free`.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle; `name` is NULL or NUL-terminated;
+/// `config` is NULL or valid; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_get_or_create(
+    registry: *const seawall_registry,
+    name: *const c_char,
+    config: *const seawall_config,
+    out: *mut *const seawall_breaker,
+) -> seawall_result {
+    const F: &str = "seawall_registry_get_or_create";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { self::registry(registry, F) }?;
+        // SAFETY: forwarded contract.
+        let name = unsafe { name_arg(name, F, "name") }?;
+        check(out, F, "out")?;
+        // SAFETY: forwarded contract.
+        let config = unsafe { config_arg(config, F) }?;
+        let b = r.get_or_create(name, &config).map_err(|e| config_error(F, e))?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(to_raw(b)) };
+        Ok(())
+    })
+}
+
+/// Writes a handle to the breaker called `name` to `*out`, or returns
+/// `SEAWALL_RESULT_NOT_FOUND`. Release the handle with
+/// `seawall_breaker_free`.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle; `name` is NULL or NUL-terminated;
+/// `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_get(
+    registry: *const seawall_registry,
+    name: *const c_char,
+    out: *mut *const seawall_breaker,
+) -> seawall_result {
+    const F: &str = "seawall_registry_get";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { self::registry(registry, F) }?;
+        // SAFETY: forwarded contract.
+        let name = unsafe { name_arg(name, F, "name") }?;
+        check(out, F, "out")?;
+        let b = r.get(name).ok_or_else(|| not_found(F, name))?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(to_raw(b)) };
+        Ok(())
+    })
+}
+
+#[cold]
+fn not_found(func: &'static str, name: &str) -> Error {
+    Error::new(
+        seawall_result::NotFound,
+        format!("{func}: no breaker named {name:?}"),
+    )
+}
+
+/// Removes the breaker called `name`, or returns `SEAWALL_RESULT_NOT_FOUND`.
+/// Handles to it stay valid and the breaker keeps working.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle; `name` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_remove(
+    registry: *const seawall_registry,
+    name: *const c_char,
+) -> seawall_result {
+    const F: &str = "seawall_registry_remove";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { self::registry(registry, F) }?;
+        // SAFETY: forwarded contract.
+        let name = unsafe { name_arg(name, F, "name") }?;
+        r.remove(name).map(drop).ok_or_else(|| not_found(F, name))
+    })
+}
+
+/// Writes the number of breakers to `*out_count`.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle; `out_count` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_count(
+    registry: *const seawall_registry,
+    out_count: *mut usize,
+) -> seawall_result {
+    const F: &str = "seawall_registry_count";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { self::registry(registry, F) }?;
+        check(out_count, F, "out_count")?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out_count.write(r.len()) };
+        Ok(())
+    })
+}
+
+/// Calls `visitor(user_data, name, breaker)` for each breaker in the
+/// registry, in name order, until it returns non-zero. The set of breakers
+/// is taken when the call starts; the visitor runs outside any lock and may
+/// use the registry (breakers it adds are not visited). Use
+/// `seawall_breaker_metrics` on the borrowed breaker for a snapshot.
+///
+/// # Safety
+///
+/// `registry` is NULL or a live handle; `visitor` must be safe to call with
+/// `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_registry_for_each(
+    registry: *const seawall_registry,
+    visitor: seawall_registry_visitor,
+    user_data: *mut c_void,
+) -> seawall_result {
+    const F: &str = "seawall_registry_for_each";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let r = unsafe { self::registry(registry, F) }?;
+        let Some(visitor) = visitor else {
+            return Err(Error::null(F, "visitor"));
+        };
+        // Collected first so the visitor runs with no table guard held.
+        let all: Vec<(CString, Arc<CBreaker>)> = r
+            .names()
+            .into_iter()
+            .filter_map(|n| {
+                let b = r.get(&n)?;
+                Some((CString::new(&*n).ok()?, b))
+            })
+            .collect();
+        for (name, b) in &all {
+            let handle: *const seawall_breaker = Arc::as_ptr(b).cast();
+            // SAFETY: the caller's contract makes `visitor` callable with
+            // `user_data`; `name` and `handle` stay valid during the call
+            // (`all` holds a reference to each breaker).
+            if unsafe { visitor(user_data, name.as_ptr(), handle) } != 0 {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
