@@ -103,8 +103,8 @@ pub struct seawall_rejection {
 }
 
 /// A snapshot of a breaker's books. Once the calls that produced it are
-/// complete, `permitted == successes + failures + ignored` plus the permits
-/// still outstanding.
+/// complete, `permitted == successes + failures + ignored + late` plus the
+/// permits still outstanding.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct seawall_metrics {
@@ -118,16 +118,30 @@ pub struct seawall_metrics {
     pub trial_calls_in_flight: u32,
     /// Permits issued.
     pub permitted: u64,
-    /// Outcomes reported as successes (including late ones).
+    /// Successes reported in the episode that issued their permit.
     pub successes: u64,
-    /// Outcomes reported as failures (including late ones).
+    /// Failures reported in the episode that issued their permit.
     pub failures: u64,
-    /// Outcomes reported as ignored.
+    /// Neutral outcomes reported in the episode that issued their permit.
     pub ignored: u64,
+    /// Outcomes of any kind that arrived after the episode that issued
+    /// their permit had ended: counted here only, never toward a decision.
+    pub late: u64,
     /// Calls rejected.
     pub rejected: u64,
-    /// Outcomes whose call lasted at least `slow_call_duration_ns`.
+    /// Successes and failures whose call lasted at least
+    /// `slow_call_duration_ns`.
     pub slow_calls: u64,
+    /// Whether a window is configured; the `window_*` counts are 0 if not.
+    pub has_window: bool,
+    /// Successful calls in the window.
+    pub window_successes: u64,
+    /// Failed calls in the window.
+    pub window_failures: u64,
+    /// Slow calls (successful or failed) in the window.
+    pub window_slow_calls: u64,
+    /// Neutral outcomes in the window.
+    pub window_ignored: u64,
     /// Entries into CLOSED (trials succeeded, or a reset).
     pub to_closed: u64,
     /// Entries into OPEN (trips and failed trials).
@@ -144,6 +158,7 @@ pub struct seawall_metrics {
 
 impl From<&Metrics> for seawall_metrics {
     fn from(m: &Metrics) -> Self {
+        let w = m.window.unwrap_or_default();
         Self {
             state: m.state.into(),
             consecutive_failures: m.consecutive_failures,
@@ -153,8 +168,14 @@ impl From<&Metrics> for seawall_metrics {
             successes: m.successes,
             failures: m.failures,
             ignored: m.ignored,
+            late: m.late,
             rejected: m.rejected,
             slow_calls: m.slow_calls,
+            has_window: m.window.is_some(),
+            window_successes: w.successes,
+            window_failures: w.failures,
+            window_slow_calls: w.slow_calls,
+            window_ignored: w.ignored,
             to_closed: m.transitions.to_closed,
             to_open: m.transitions.to_open,
             to_half_open: m.transitions.to_half_open,
@@ -213,11 +234,15 @@ pub(crate) unsafe fn config_arg(
     }
     // SAFETY: forwarded contract; non-NULL here.
     let c = unsafe { borrow(config, func, "config") }?;
-    Ok(BreakerConfig::from(c))
+    crate::config::to_core(c).map_err(|e| config_error(func, &e))
 }
 
-pub(crate) fn config_error(func: &'static str, e: seawall::ConfigError) -> Error {
-    Error::new(seawall_result::InvalidConfig, format!("{func}: {e}"))
+#[cold]
+pub(crate) fn config_error(func: &'static str, e: &seawall::ConfigError) -> Error {
+    Error::new(
+        seawall_result::InvalidConfig,
+        format!("{func}: {}", crate::config::describe(e)),
+    )
 }
 
 /// Writes a handle to `*out`.
@@ -242,7 +267,7 @@ unsafe fn new_breaker(
     check(out, func, "out")?;
     // SAFETY: forwarded contract.
     let config = unsafe { config_arg(config, func) }?;
-    let b = Breaker::with_clock(name, config, clock).map_err(|e| config_error(func, e))?;
+    let b = Breaker::with_clock(name, config, clock).map_err(|e| config_error(func, &e))?;
     // SAFETY: `out` checked above, valid by the contract.
     unsafe { write_handle(out, Arc::new(b)) };
     Ok(())
@@ -607,48 +632,70 @@ pub unsafe extern "C" fn seawall_breaker_state(
     })
 }
 
-macro_rules! command {
-    ($(#[$doc:meta])* $name:ident => $method:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        ///
-        /// `breaker` is NULL or a live handle.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(breaker: *const seawall_breaker) -> seawall_result {
-            const F: &str = stringify!($name);
-            run(F, || {
-                // SAFETY: forwarded contract.
-                let b = unsafe { self::breaker(breaker, F) }?;
-                b.$method();
-                Ok(())
-            })
-        }
-    };
+/// Runs a command that takes no argument but the breaker.
+///
+/// # Safety
+///
+/// `breaker` is NULL or a live handle.
+unsafe fn command(
+    func: &'static str,
+    breaker: *const seawall_breaker,
+    f: impl FnOnce(&CBreaker),
+) -> seawall_result {
+    run(func, || {
+        // SAFETY: forwarded contract.
+        let b = unsafe { self::breaker(breaker, func) }?;
+        f(b);
+        Ok(())
+    })
 }
 
-command! {
-    /// Opens the breaker until `seawall_breaker_reset` or
-    /// `seawall_breaker_force_closed`: every call is rejected.
-    seawall_breaker_force_open => force_open
+/// Opens the breaker until `seawall_breaker_reset` or
+/// `seawall_breaker_force_closed`: every call is rejected.
+///
+/// # Safety
+///
+/// `breaker` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_breaker_force_open(breaker: *const seawall_breaker) -> seawall_result {
+    // SAFETY: forwarded contract.
+    unsafe { command("seawall_breaker_force_open", breaker, CBreaker::force_open) }
 }
 
-command! {
-    /// Admits every call (still measured) until `seawall_breaker_reset` or
-    /// `seawall_breaker_force_open`.
-    seawall_breaker_force_closed => force_closed
+/// Admits every call (still measured) until `seawall_breaker_reset` or
+/// `seawall_breaker_force_open`.
+///
+/// # Safety
+///
+/// `breaker` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_breaker_force_closed(breaker: *const seawall_breaker) -> seawall_result {
+    // SAFETY: forwarded contract.
+    unsafe { command("seawall_breaker_force_closed", breaker, CBreaker::force_closed) }
 }
 
-command! {
-    /// Returns to CLOSED with no failures counted and no back-off. Permits
-    /// issued before the reset can no longer change the state.
-    seawall_breaker_reset => reset
+/// Returns to CLOSED with no failures counted and no back-off. Permits
+/// issued before the reset can no longer change the state.
+///
+/// # Safety
+///
+/// `breaker` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_breaker_reset(breaker: *const seawall_breaker) -> seawall_result {
+    // SAFETY: forwarded contract.
+    unsafe { command("seawall_breaker_reset", breaker, CBreaker::reset) }
 }
 
-command! {
-    /// Clears every counter of the metrics (not the state). Exact only
-    /// while no call is in progress.
-    seawall_breaker_clear_metrics => clear_metrics
+/// Clears every counter of the metrics (not the state). Exact only while
+/// no call is in progress.
+///
+/// # Safety
+///
+/// `breaker` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_breaker_clear_metrics(breaker: *const seawall_breaker) -> seawall_result {
+    // SAFETY: forwarded contract.
+    unsafe { command("seawall_breaker_clear_metrics", breaker, CBreaker::clear_metrics) }
 }
 
 /// Writes a snapshot of the breaker's metrics to `*out`.

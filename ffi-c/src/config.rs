@@ -7,27 +7,74 @@
 
 use std::time::Duration;
 
-use seawall::BreakerConfig;
+use seawall::{BreakerConfig, ConfigError, Window};
 
 use crate::error::{check, run, seawall_result};
+
+/// The kind of window the rate and count rules judge
+/// (`seawall_config.window_kind`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum seawall_window_kind {
+    /// No window: only the consecutive-failure rule applies.
+    None = 0,
+    /// The last `window_size` outcomes.
+    Count = 1,
+    /// The outcomes of the last `window_length_ns`, kept in `window_buckets`
+    /// slices.
+    Time = 2,
+}
 
 /// How a breaker decides. Fill it with `seawall_config_default` and then
 /// change the fields you need: the struct may gain fields in later versions
 /// (recompile against the new header), and a default-filled struct keeps
-/// working. Durations are in nanoseconds. A breaker constructor checks every
-/// field and returns `SEAWALL_RESULT_INVALID_CONFIG`, with a last error
-/// naming the field, the value and the allowed range, when one is out of
-/// range.
+/// working. Durations are in nanoseconds; for the optional settings 0 means
+/// "not set". A breaker constructor checks every field and returns
+/// `SEAWALL_RESULT_INVALID_CONFIG`, with a last error naming the field, the
+/// value and the allowed range, when one is out of range.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct seawall_config {
     /// Consecutive failures that open a CLOSED breaker. 1..=4095, default 5.
     pub failure_threshold: u32,
-    /// Successful trial calls that close a HALF_OPEN breaker. 1..=4095,
+    /// Whether `failure_threshold` consecutive failures trip the breaker.
+    /// Default true; may be false only when a window rule is set.
+    pub trip_on_consecutive_failures: bool,
+    /// One of `seawall_window_kind`; default `SEAWALL_WINDOW_KIND_NONE`.
+    pub window_kind: u32,
+    /// `SEAWALL_WINDOW_KIND_COUNT`: the outcomes kept, 1..=10000. Ignored
+    /// for other kinds.
+    pub window_size: u32,
+    /// `SEAWALL_WINDOW_KIND_TIME`: the number of slices, 1..=1000, each at
+    /// least 1 ms. Ignored for other kinds.
+    pub window_buckets: u32,
+    /// `SEAWALL_WINDOW_KIND_TIME`: the span judged, (0, 1 year]. Ignored for
+    /// other kinds.
+    pub window_length_ns: u64,
+    /// Failures within the window that open the breaker: 0 (off, the
+    /// default) or at least 1 and at most `window_size` for a count window.
+    pub failure_count_threshold: u32,
+    /// The calls (successes plus failures) the window must hold before a
+    /// rate rule may fire. At least 1, at most `window_size` for a count
+    /// window; default 10.
+    pub minimum_calls: u32,
+    /// The share of failed calls in the window that opens the breaker:
+    /// 0 (off, the default) or in (0, 1].
+    pub failure_rate_threshold: f64,
+    /// The share of slow calls in the window that opens the breaker: 0 (off,
+    /// the default) or in (0, 1]; needs `slow_call_duration_ns`.
+    pub slow_call_rate_threshold: f64,
+    /// Successful trial calls that close a HALF_OPEN breaker (with
+    /// `half_open_success_rate`: the trial outcomes judged). 1..=4095,
     /// default 3.
     pub success_threshold: u32,
     /// Trial calls admitted at once while HALF_OPEN. 1..=4095, default 1.
     pub half_open_max_calls: u32,
+    /// 0 (the default): `success_threshold` successes close a HALF_OPEN
+    /// breaker and any trial failure reopens it. In (0, 1]: the trials are
+    /// judged as a batch of `success_threshold` outcomes, closing once this
+    /// share of them has succeeded.
+    pub half_open_success_rate: f64,
     /// Time spent OPEN after the first trip before trial calls are admitted.
     /// (0, 1 year], default 60 s.
     pub timeout_ns: u64,
@@ -55,16 +102,39 @@ fn nanos(d: Duration) -> u64 {
 }
 
 /// 0 means "not set".
-fn optional(ns: u64) -> Option<Duration> {
+fn optional_ns(ns: u64) -> Option<Duration> {
     (ns != 0).then(|| Duration::from_nanos(ns))
+}
+
+/// 0 means "not set" (every rate's range excludes it); anything else,
+/// NaN included, is passed on for the core to judge.
+fn optional_rate(r: f64) -> Option<f64> {
+    (r != 0.0).then_some(r)
 }
 
 impl From<&BreakerConfig> for seawall_config {
     fn from(c: &BreakerConfig) -> Self {
+        let (window_kind, window_size, window_length_ns, window_buckets) = match c.window {
+            Window::None => (seawall_window_kind::None, 0, 0, 0),
+            Window::Count { size } => (seawall_window_kind::Count, size, 0, 0),
+            Window::Time { length, buckets } => {
+                (seawall_window_kind::Time, 0, nanos(length), buckets)
+            }
+        };
         Self {
             failure_threshold: c.failure_threshold,
+            trip_on_consecutive_failures: c.trip_on_consecutive_failures,
+            window_kind: window_kind as u32,
+            window_size,
+            window_buckets,
+            window_length_ns,
+            failure_count_threshold: c.failure_count_threshold.unwrap_or(0),
+            minimum_calls: c.minimum_calls,
+            failure_rate_threshold: c.failure_rate_threshold.unwrap_or(0.0),
+            slow_call_rate_threshold: c.slow_call_rate_threshold.unwrap_or(0.0),
             success_threshold: c.success_threshold,
             half_open_max_calls: c.half_open_max_calls,
+            half_open_success_rate: c.half_open_success_rate.unwrap_or(0.0),
             timeout_ns: nanos(c.timeout),
             half_open_timeout_ns: nanos(c.half_open_timeout),
             timeout_multiplier: c.timeout_multiplier,
@@ -75,22 +145,74 @@ impl From<&BreakerConfig> for seawall_config {
     }
 }
 
-impl From<&seawall_config> for BreakerConfig {
-    /// Unchecked: the breaker constructors validate.
-    fn from(c: &seawall_config) -> Self {
-        BreakerConfig {
-            failure_threshold: c.failure_threshold,
-            success_threshold: c.success_threshold,
-            half_open_max_calls: c.half_open_max_calls,
-            timeout: Duration::from_nanos(c.timeout_ns),
-            half_open_timeout: Duration::from_nanos(c.half_open_timeout_ns),
-            timeout_multiplier: c.timeout_multiplier,
-            max_timeout: optional(c.max_timeout_ns),
-            timeout_jitter: c.timeout_jitter,
-            slow_call_duration: optional(c.slow_call_duration_ns),
-            ..Default::default()
+/// The core configuration `c` describes, checked (`BreakerConfig::validate`
+/// and the C-only `window_kind`). Fields the C struct does not carry take
+/// the core's defaults.
+pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> {
+    let window = match c.window_kind {
+        k if k == seawall_window_kind::None as u32 => Window::None,
+        k if k == seawall_window_kind::Count as u32 => Window::Count {
+            size: c.window_size,
+        },
+        k if k == seawall_window_kind::Time as u32 => Window::Time {
+            length: Duration::from_nanos(c.window_length_ns),
+            buckets: c.window_buckets,
+        },
+        k => {
+            return Err(ConfigError {
+                field: "window_kind",
+                value: k.to_string(),
+                allowed: "one of SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)",
+            })
         }
+    };
+    let config = BreakerConfig {
+        failure_threshold: c.failure_threshold,
+        trip_on_consecutive_failures: c.trip_on_consecutive_failures,
+        window,
+        failure_count_threshold: (c.failure_count_threshold != 0)
+            .then_some(c.failure_count_threshold),
+        failure_rate_threshold: optional_rate(c.failure_rate_threshold),
+        slow_call_rate_threshold: optional_rate(c.slow_call_rate_threshold),
+        minimum_calls: c.minimum_calls,
+        success_threshold: c.success_threshold,
+        half_open_success_rate: optional_rate(c.half_open_success_rate),
+        half_open_max_calls: c.half_open_max_calls,
+        timeout: Duration::from_nanos(c.timeout_ns),
+        half_open_timeout: Duration::from_nanos(c.half_open_timeout_ns),
+        timeout_multiplier: c.timeout_multiplier,
+        max_timeout: optional_ns(c.max_timeout_ns),
+        timeout_jitter: c.timeout_jitter,
+        slow_call_duration: optional_ns(c.slow_call_duration_ns),
+        ..Default::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The C spelling of a core field name, for error messages.
+fn c_field(field: &'static str) -> &'static str {
+    match field {
+        "timeout" => "timeout_ns",
+        "half_open_timeout" => "half_open_timeout_ns",
+        "max_timeout" => "max_timeout_ns",
+        "slow_call_duration" => "slow_call_duration_ns",
+        "window.size" => "window_size",
+        "window.length" => "window_length_ns",
+        "window.buckets" => "window_buckets",
+        other => other,
     }
+}
+
+/// The message for an invalid configuration, with C field names:
+/// "invalid timeout_ns = 0ns: must be a duration in (0, 365 days]".
+pub(crate) fn describe(e: &ConfigError) -> String {
+    format!(
+        "invalid {} = {}: must be {}",
+        c_field(e.field),
+        e.value,
+        e.allowed
+    )
 }
 
 /// Fills `*out` with the default configuration.
@@ -120,24 +242,63 @@ mod tests {
         let c = seawall_config::from(&d);
         assert_eq!(c.timeout_ns, 60_000_000_000);
         assert_eq!(c.max_timeout_ns, 0);
-        assert_eq!(BreakerConfig::from(&c), d);
+        assert_eq!(to_core(&c).unwrap(), d);
     }
 
     #[test]
     fn every_field_reaches_the_core() {
-        let c = seawall_config {
-            failure_threshold: 7,
-            success_threshold: 2,
-            half_open_max_calls: 4,
-            timeout_ns: 1_000,
-            half_open_timeout_ns: 2_000,
-            timeout_multiplier: 2.5,
-            max_timeout_ns: 9_000,
-            timeout_jitter: 0.25,
-            slow_call_duration_ns: 500,
-        };
-        let b = BreakerConfig::from(&c);
-        b.validate().unwrap();
+        let mut c = seawall_config::from(&BreakerConfig::default());
+        c.failure_threshold = 7;
+        c.trip_on_consecutive_failures = false;
+        c.window_kind = seawall_window_kind::Count as u32;
+        c.window_size = 50;
+        c.failure_count_threshold = 20;
+        c.minimum_calls = 5;
+        c.failure_rate_threshold = 0.5;
+        c.slow_call_rate_threshold = 0.75;
+        c.success_threshold = 4;
+        c.half_open_max_calls = 4;
+        c.half_open_success_rate = 0.5;
+        c.timeout_ns = 1_000;
+        c.half_open_timeout_ns = 2_000;
+        c.timeout_multiplier = 2.5;
+        c.max_timeout_ns = 9_000;
+        c.timeout_jitter = 0.25;
+        c.slow_call_duration_ns = 500;
+        let b = to_core(&c).unwrap();
+        assert_eq!(b.window, Window::Count { size: 50 });
+        assert_eq!(b.failure_rate_threshold, Some(0.5));
         assert_eq!(seawall_config::from(&b), c);
+
+        c.window_kind = seawall_window_kind::Time as u32;
+        c.window_size = 0;
+        c.failure_count_threshold = 0;
+        c.window_length_ns = 10_000_000_000;
+        c.window_buckets = 10;
+        let b = to_core(&c).unwrap();
+        assert_eq!(
+            b.window,
+            Window::Time { length: Duration::from_secs(10), buckets: 10 }
+        );
+        assert_eq!(b.failure_count_threshold, None);
+        assert_eq!(seawall_config::from(&b), c);
+    }
+
+    #[test]
+    fn errors_use_the_c_field_names() {
+        let mut c = seawall_config::from(&BreakerConfig::default());
+        c.timeout_ns = 0;
+        let e = describe(&to_core(&c).unwrap_err());
+        assert_eq!(e, "invalid timeout_ns = 0ns: must be a duration in (0, 365 days]");
+        c.timeout_ns = 1;
+        c.window_kind = 9;
+        let e = describe(&to_core(&c).unwrap_err());
+        assert!(e.starts_with("invalid window_kind = 9: must be one of"), "{e}");
+        c.window_kind = seawall_window_kind::Count as u32;
+        c.window_size = 0;
+        assert!(describe(&to_core(&c).unwrap_err()).starts_with("invalid window_size = 0"));
+        c.window_size = 5;
+        c.failure_rate_threshold = f64::NAN;
+        assert!(describe(&to_core(&c).unwrap_err()).contains("failure_rate_threshold"));
     }
 }

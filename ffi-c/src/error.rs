@@ -42,25 +42,25 @@ pub enum seawall_result {
     Panic = 10,
 }
 
-impl seawall_result {
-    /// Every code, for the message table and the tests.
-    pub const ALL: [seawall_result; 11] = [
-        Self::Ok,
-        Self::NullParameter,
-        Self::InvalidConfig,
-        Self::InvalidArgument,
-        Self::Rejected,
-        Self::PermitAlreadyReported,
-        Self::PermitNotIssued,
-        Self::PermitWrongBreaker,
-        Self::NotFound,
-        Self::BufferTooSmall,
-        Self::Panic,
-    ];
+/// Every code (kept out of the `impl` so cbindgen does not export it).
+const ALL_RESULTS: [seawall_result; 11] = [
+    seawall_result::Ok,
+    seawall_result::NullParameter,
+    seawall_result::InvalidConfig,
+    seawall_result::InvalidArgument,
+    seawall_result::Rejected,
+    seawall_result::PermitAlreadyReported,
+    seawall_result::PermitNotIssued,
+    seawall_result::PermitWrongBreaker,
+    seawall_result::NotFound,
+    seawall_result::BufferTooSmall,
+    seawall_result::Panic,
+];
 
+impl seawall_result {
     /// The code with number `n`, if there is one.
     pub fn from_u32(n: u32) -> Option<Self> {
-        Self::ALL.iter().copied().find(|c| *c as u32 == n)
+        ALL_RESULTS.iter().copied().find(|c| *c as u32 == n)
     }
 
     /// The fixed description of the code.
@@ -115,7 +115,7 @@ impl Error {
     }
 
     #[cold]
-    fn misaligned(func: &'static str, param: &'static str) -> Self {
+    pub(crate) fn misaligned(func: &'static str, param: &'static str) -> Self {
         Self::new(
             seawall_result::InvalidArgument,
             format!("{func}: `{param}` is not suitably aligned"),
@@ -302,5 +302,48 @@ pub(crate) unsafe fn write_text(
         seawall_result::BufferTooSmall
     } else {
         seawall_result::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_numbered_in_order_and_round_trip() {
+        for (i, c) in ALL_RESULTS.iter().enumerate() {
+            assert_eq!(*c as u32, i as u32, "codes are never renumbered");
+            assert_eq!(seawall_result::from_u32(i as u32), Some(*c));
+            assert!(!c.message().is_empty());
+        }
+        assert_eq!(seawall_result::from_u32(ALL_RESULTS.len() as u32), None);
+    }
+
+    #[test]
+    fn text_is_truncated_at_a_character_boundary() {
+        let mut buf = [0x7f as c_char; 4];
+        let mut n = 0usize;
+        // SAFETY: `buf` is valid for 4 bytes, `n` for a write.
+        let r = unsafe { write_text("aé€", buf.as_mut_ptr(), buf.len(), &mut n) };
+        assert_eq!(r, seawall_result::BufferTooSmall);
+        assert_eq!(n, "aé€".len());
+        // "a" + "é" (2 bytes) fit in 3; the NUL takes the 4th.
+        // SAFETY: write_text NUL-terminated the buffer.
+        let s = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        assert_eq!(s.to_str().unwrap(), "aé");
+        let mut small = [0x7f as c_char; 3];
+        // SAFETY: as above.
+        unsafe { write_text("aé€", small.as_mut_ptr(), small.len(), std::ptr::null_mut()) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { CStr::from_ptr(small.as_ptr()) }.to_str().unwrap(), "a");
+    }
+
+    #[test]
+    fn a_panic_becomes_a_code_and_a_message() {
+        let r = run("seawall_test", || panic!("boom"));
+        assert_eq!(r, seawall_result::Panic);
+        let (code, msg) = last_error();
+        assert_eq!(code, seawall_result::Panic);
+        assert_eq!(msg, "seawall_test panicked: boom");
     }
 }

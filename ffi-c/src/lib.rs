@@ -47,7 +47,7 @@ pub use clock::{
     seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
     seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
 };
-pub use config::{seawall_config, seawall_config_default};
+pub use config::{seawall_config, seawall_config_default, seawall_window_kind};
 pub use error::seawall_result;
 pub use registry::{
     seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,

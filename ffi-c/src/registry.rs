@@ -150,7 +150,7 @@ pub unsafe extern "C" fn seawall_registry_get_or_create(
         check(out, F, "out")?;
         // SAFETY: forwarded contract.
         let config = unsafe { config_arg(config, F) }?;
-        let b = r.get_or_create(name, &config).map_err(|e| config_error(F, e))?;
+        let b = r.get_or_create(name, &config).map_err(|e| config_error(F, &e))?;
         // SAFETY: checked non-NULL and aligned; valid by the contract.
         unsafe { out.write(to_raw(b)) };
         Ok(())
