@@ -118,12 +118,28 @@ fn thread_stripe() -> Option<usize> {
 #[cfg(not(seawall_loom))]
 #[inline]
 fn thread_stripe() -> Option<usize> {
-    slot::SLOT.try_with(|s| s.0).ok().filter(|&i| i < STRIPES)
+    // The hot path is one load of a `const`-initialised thread-local with no
+    // destructor: no lazy-init or torn-down check, no bounds check.
+    let i = slot::INDEX.with(std::cell::Cell::get);
+    if i < STRIPES {
+        Some(i)
+    } else {
+        slot::claim()
+    }
 }
 
 #[cfg(not(seawall_loom))]
 mod slot {
+    use std::cell::Cell;
     use std::sync::Mutex;
+
+    use super::STRIPES;
+
+    /// `INDEX` of a thread that has not counted yet.
+    const UNCLAIMED: usize = usize::MAX;
+    /// `INDEX` of a thread that counts in the shared stripe: its number is
+    /// beyond the owned stripes, or it has exited (its `Slot` is dropped).
+    const SHARED: usize = usize::MAX - 1;
 
     /// Indices handed back by exited threads, and the next never-used one.
     static FREE: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
@@ -150,6 +166,9 @@ mod slot {
 
     impl Drop for Slot {
         fn drop(&mut self) {
+            // Counts made after this (by other thread-local destructors) go
+            // to the shared stripe: the number is about to be handed back.
+            INDEX.with(|i| i.set(SHARED));
             let mut g = FREE.lock().unwrap_or_else(|p| p.into_inner());
             g.0.push(self.0);
             // Keep the lowest indices in use first: they have owned stripes.
@@ -158,7 +177,27 @@ mod slot {
     }
 
     thread_local! {
-        pub(super) static SLOT: Slot = Slot::take();
+        /// This thread's owned stripe, if below `STRIPES`; else `UNCLAIMED`
+        /// or `SHARED`. `const` and without a destructor, so reading it is a
+        /// plain thread-local load that works at any point of the thread's
+        /// life.
+        pub(super) static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+        /// Holds the thread's number and hands it back when the thread exits.
+        static SLOT: Slot = Slot::take();
+    }
+
+    /// The slow path of `thread_stripe`: takes a number at the thread's first
+    /// count; `None` for threads that count in the shared stripe.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn claim() -> Option<usize> {
+        if INDEX.with(Cell::get) != UNCLAIMED {
+            return None;
+        }
+        // `try_with` fails once the thread's locals are being destroyed.
+        let i = SLOT.try_with(|s| s.0).ok().filter(|&i| i < STRIPES);
+        INDEX.with(|x| x.set(i.unwrap_or(SHARED)));
+        i
     }
 }
 
