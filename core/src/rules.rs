@@ -6,12 +6,17 @@
 //! The breaker asks [`Rules::observe`] about every outcome of a CLOSED
 //! episode; a `true` answer makes its next swap open the breaker. Evaluating
 //! costs a scan of the window, so it happens only when an outcome could make
-//! a rule fire: a failure, a slow call, a time-window roll-over (old
-//! successes leave the window), or any outcome while the rules are *armed*.
-//! An evaluation arms them when some rate is at or past its threshold but
-//! the window does not yet hold `minimum_calls` calls; a fast success can then
-//! complete the minimum. A non-slow success in an unarmed state cannot make
-//! any rule fire, so skipping it changes no decision.
+//! a rule fire: anything but a fast success (a failure; a slow call; an
+//! ignored outcome, which in a count window can push out a success and so
+//! raise a rate), a time-window roll-over (old successes leave the window),
+//! or any outcome while the rules are *armed*. An evaluation arms them when
+//! some rate is at or past its threshold but the window does not yet hold
+//! `minimum_calls` calls; a fast success can then complete the minimum.
+//! Otherwise a fast success cannot make any rule fire: it adds no failure and
+//! no slow call, and what it pushes out of a count window (a success, a
+//! failure, an ignored outcome or nothing) leaves every rate where it was or
+//! lower. Skipping it changes no decision; the model test in
+//! `core/tests/window_model.rs` checks exactly that.
 
 use crate::config::{BreakerConfig, Window};
 use crate::counters::{Counter, Counters};
@@ -136,10 +141,10 @@ impl Rules {
         count();
         // Relaxed: `armed` only tells whether to evaluate; a stale value
         // costs one evaluation or delays a trip by one outcome under a race.
-        if !(s.outcome == Outcome::Failure
-            || s.slow
-            || rolled
-            || self.armed.load(Ordering::Relaxed))
+        if s.outcome == Outcome::Success
+            && !s.slow
+            && !rolled
+            && !self.armed.load(Ordering::Relaxed)
         {
             return false;
         }
