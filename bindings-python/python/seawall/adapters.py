@@ -1,0 +1,127 @@
+"""``create_circuit_breaker_adapter``: the breakers of the older call sites,
+on the Seawall core (``shared.resilience.adapters``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any, Optional, Type, Union
+
+from .implementations.circuit_breaker import UnifiedCircuitBreaker
+from .models import CircuitBreakerConfig, CircuitState
+
+__all__ = [
+    "create_circuit_breaker_adapter",
+    "LegacyCircuitBreakerAdapter",
+    "LightweightCircuitBreakerAdapter",
+    "IMPLEMENTATIONS",
+]
+
+IMPLEMENTATIONS = ("unified", "legacy", "lightweight", "distributed")
+
+
+def _config(config: Optional[CircuitBreakerConfig]) -> CircuitBreakerConfig:
+    if config is None:
+        return CircuitBreakerConfig()
+    if not isinstance(config, CircuitBreakerConfig):
+        raise TypeError(f"config must be a CircuitBreakerConfig, not {type(config).__name__}")
+    return config
+
+
+class LegacyCircuitBreakerAdapter(UnifiedCircuitBreaker):
+    """The old ``retry_strategy.CircuitBreaker`` semantics on the new core.
+
+    Consecutive tracked failures open it; after the timeout
+    (``recovery_timeout``) one trial call is admitted and a single success
+    closes it. Keeps the old names: ``record_failure()`` without an argument,
+    ``_should_attempt_reset()`` (may a call go ahead now?), ``_state``
+    (``"closed"``, ``"open"``, ``"half-open"``), ``recovery_timeout``,
+    ``expected_exception``.
+    """
+
+    def __new__(
+        cls, name: str = "default", config: Optional[CircuitBreakerConfig] = None, **kwargs: Any
+    ) -> "LegacyCircuitBreakerAdapter":
+        cfg = dataclasses.replace(_config(config), success_threshold=1, half_open_max_calls=1)
+        return super().__new__(cls, name, cfg, **kwargs)
+
+    @property
+    def failure_threshold(self) -> int:
+        return int(self.config.failure_threshold)
+
+    @property
+    def recovery_timeout(self) -> float:
+        t = self.config.timeout
+        return t.total_seconds() if isinstance(t, timedelta) else float(t)
+
+    @property
+    def expected_exception(self) -> Union[Type[BaseException], tuple]:
+        excs = tuple(self.config.track_exceptions or ())
+        return excs[0] if len(excs) == 1 else excs
+
+    @property
+    def _state(self) -> str:
+        if self.is_half_open():
+            return "half-open"
+        return "open" if self.is_open() else "closed"
+
+    def _should_attempt_reset(self) -> bool:
+        return not self.is_open()
+
+
+def _http_failure(codes: Any) -> Any:
+    codes = frozenset(codes or ())
+
+    def is_failure(response: Any) -> bool:
+        return getattr(response, "status_code", None) in codes
+
+    return is_failure
+
+
+class LightweightCircuitBreakerAdapter(UnifiedCircuitBreaker):
+    """A breaker for HTTP calls: besides tracked exceptions, a returned
+    response (or a raised error) whose ``status_code`` is in
+    ``track_status_codes`` counts as a failure. The response is still
+    returned to the caller."""
+
+    def __new__(
+        cls, name: str = "default", config: Optional[CircuitBreakerConfig] = None, **kwargs: Any
+    ) -> "LightweightCircuitBreakerAdapter":
+        cfg = _config(config)
+        if cfg.result_predicate is None:
+            cfg = dataclasses.replace(cfg, result_predicate=_http_failure(cfg.track_status_codes))
+        return super().__new__(cls, name, cfg, **kwargs)
+
+
+def create_circuit_breaker_adapter(
+    name: str,
+    config: Optional[CircuitBreakerConfig] = None,
+    implementation: str = "unified",
+) -> UnifiedCircuitBreaker:
+    """A breaker with the ``CircuitBreakerInterface`` methods plus
+    ``is_closed/is_open/is_half_open``.
+
+    - ``"unified"`` (default): ``UnifiedCircuitBreaker``.
+    - ``"legacy"``: ``LegacyCircuitBreakerAdapter``.
+    - ``"lightweight"``: ``LightweightCircuitBreakerAdapter``.
+    - ``"distributed"``: not available yet (raises ``NotImplementedError``).
+
+    Each call builds a new breaker; for one shared by name use
+    ``with_circuit_breaker`` or ``get_registry().get_or_create``.
+    """
+    if implementation == "unified":
+        return UnifiedCircuitBreaker(name, _config(config))
+    if implementation == "legacy":
+        return LegacyCircuitBreakerAdapter(name, config)
+    if implementation == "lightweight":
+        return LightweightCircuitBreakerAdapter(name, config)
+    if implementation == "distributed":
+        raise NotImplementedError(
+            "create_circuit_breaker_adapter(implementation='distributed'): breaker state "
+            "shared through Redis is not implemented in this version of seawall; it is "
+            "delivered by a later release. Use implementation='unified' (per-process state)."
+        )
+    raise ValueError(
+        f"implementation must be one of {', '.join(map(repr, IMPLEMENTATIONS))}, "
+        f"not {implementation!r}"
+    )

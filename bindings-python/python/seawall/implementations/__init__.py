@@ -1,0 +1,5 @@
+"""Implementations of the resilience interfaces."""
+
+from .circuit_breaker import UnifiedCircuitBreaker
+
+__all__ = ["UnifiedCircuitBreaker"]

@@ -1,0 +1,274 @@
+"""Enums and dataclasses of the resilience API (``shared.resilience.models``).
+
+``CircuitBreakerConfig`` drives ``UnifiedCircuitBreaker``. The retry, bulkhead
+and retry-budget models are the documented data containers; the engines that
+use them (``with_resilience``) are not part of this release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from typing import Any, Callable, Dict, List, Optional, Type, Union
+
+from . import _native
+
+__all__ = [
+    "CircuitState",
+    "RetryStrategy",
+    "CircuitBreakerConfig",
+    "RetryConfig",
+    "RetryPolicy",
+    "RETRY_POLICIES",
+    "BulkheadConfig",
+    "RetryBudgetConfig",
+    "RetryMetrics",
+    "RetryResult",
+    "RetryError",
+]
+
+Seconds = Union[timedelta, float, int]
+
+
+class CircuitState(str, Enum):
+    """The state of a circuit breaker.
+
+    ``CLOSED``, ``OPEN`` and ``HALF_OPEN`` are the original's. Seawall adds the
+    two states entered only by hand (``force_open()`` / ``force_closed()``):
+    ``is_open()`` is true for both open states, ``is_closed()`` for both
+    closed ones.
+    """
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+    FORCED_OPEN = "forced_open"
+    FORCED_CLOSED = "forced_closed"
+
+
+class RetryStrategy(str, Enum):
+    """How the delay between retry attempts grows."""
+
+    FIXED = "fixed"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+    FIBONACCI = "fibonacci"
+    EXPONENTIAL_WITH_JITTER = "exponential_with_jitter"
+    DECORRELATED_JITTER = "decorrelated_jitter"
+    AGGRESSIVE = "aggressive"
+    STANDARD = "standard"
+    CONSERVATIVE = "conservative"
+    CUSTOM = "custom"
+
+
+@dataclass
+class CircuitBreakerConfig:
+    """How a circuit breaker decides.
+
+    The first nine fields are the original's, in its order and with its
+    defaults:
+
+    - ``failure_threshold``: consecutive failures that open a CLOSED breaker.
+    - ``success_threshold``: successful trial calls that close a HALF_OPEN one.
+    - ``timeout``: time spent OPEN before trial calls are admitted
+      (``timedelta`` or seconds).
+    - ``half_open_timeout``: how long a batch of trial calls may stay
+      unresolved; when it passes with trials outstanding the breaker reopens
+      and their late results no longer count.
+    - ``track_exceptions``: exception classes that count as failures.
+    - ``track_status_codes``: an exception whose ``status_code`` attribute is
+      in this list counts as a failure too.
+    - ``on_open`` / ``on_close`` / ``on_half_open``: zero-argument callables
+      run once per transition into that state (the forced states included),
+      on the thread that made it. Exceptions they raise are logged to the
+      ``seawall`` logger and swallowed.
+
+    Seawall's additions (pass them by keyword):
+
+    - ``half_open_max_calls``: trial calls admitted at once while HALF_OPEN.
+    - ``exclude_exceptions``: exception classes that never count, even when
+      ``track_exceptions`` matches them.
+    - ``failure_predicate``: ``exc -> bool``; true makes an exception that is
+      not excluded a failure even when no list tracks it.
+    - ``result_predicate``: ``value -> bool``; true makes a returned value a
+      failure (the value is still returned).
+    - ``timeout_multiplier`` / ``max_timeout``: each consecutive trip
+      multiplies the open time, up to ``max_timeout``.
+    - ``timeout_jitter``: shortens each open time by a random share of up to
+      this fraction.
+    - ``slow_call_duration``: calls lasting at least this long are counted as
+      slow in the metrics.
+
+    Exceptions that are neither failures nor excluded propagate and are
+    neutral: they do not count as failures and do not reset the failure
+    count. ``asyncio.CancelledError``, ``KeyboardInterrupt``, ``SystemExit``
+    and ``GeneratorExit`` are always neutral.
+
+    Invalid values raise ``TypeError`` / ``ValueError`` naming the field, here
+    and again when a breaker is built (the dataclass can be changed in
+    between). A breaker takes a snapshot of its configuration when built.
+    """
+
+    failure_threshold: int = 5
+    success_threshold: int = 3
+    timeout: Seconds = timedelta(seconds=60)
+    half_open_timeout: Seconds = timedelta(seconds=30)
+    track_exceptions: List[Type[BaseException]] = field(default_factory=lambda: [Exception])
+    track_status_codes: List[int] = field(default_factory=lambda: [500, 502, 503, 504])
+    on_open: Optional[Callable[[], Any]] = None
+    on_close: Optional[Callable[[], Any]] = None
+    on_half_open: Optional[Callable[[], Any]] = None
+    half_open_max_calls: int = 1
+    exclude_exceptions: List[Type[BaseException]] = field(default_factory=list)
+    failure_predicate: Optional[Callable[[BaseException], bool]] = None
+    result_predicate: Optional[Callable[[Any], bool]] = None
+    timeout_multiplier: float = 1.0
+    max_timeout: Optional[Seconds] = None
+    timeout_jitter: float = 0.0
+    slow_call_duration: Optional[Seconds] = None
+
+    def __post_init__(self) -> None:
+        _native.validate_config(self)
+
+
+@dataclass
+class RetryConfig:
+    """Settings of a retry strategy (data only in this release)."""
+
+    strategy: RetryStrategy = RetryStrategy.EXPONENTIAL_WITH_JITTER
+    max_attempts: int = 3
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    exponential_base: float = 2.0
+    jitter_enabled: bool = True
+    jitter_factor: float = 0.1
+    circuit_breaker_enabled: bool = True
+    bulkhead_enabled: bool = False
+    retry_budget_enabled: bool = True
+    retryable_exceptions: List[Type[BaseException]] = field(
+        default_factory=lambda: [ConnectionError, TimeoutError]
+    )
+    retryable_status_codes: List[int] = field(default_factory=lambda: [500, 502, 503, 504])
+    on_retry: Optional[Callable[[int, BaseException], Any]] = None
+    custom_backoff: Optional[Callable[[int], float]] = None
+
+
+@dataclass
+class RetryPolicy:
+    """A named retry policy; ``to_config()`` turns it into a ``RetryConfig``."""
+
+    name: str
+    description: str
+    max_retries: int
+    initial_delay: float
+    max_delay: float
+    backoff_multiplier: float = 2.0
+    jitter: bool = True
+
+    def to_config(self) -> RetryConfig:
+        return RetryConfig(
+            strategy=(
+                RetryStrategy.EXPONENTIAL_WITH_JITTER if self.jitter else RetryStrategy.EXPONENTIAL
+            ),
+            max_attempts=self.max_retries + 1,
+            initial_delay=self.initial_delay,
+            max_delay=self.max_delay,
+            exponential_base=self.backoff_multiplier,
+            jitter_enabled=self.jitter,
+        )
+
+
+RETRY_POLICIES: Dict[str, RetryPolicy] = {
+    p.name: p
+    for p in [
+        RetryPolicy("standard", "General purpose", 3, 1.0, 10.0, 2.0, True),
+        RetryPolicy("network", "Network calls to other services", 3, 0.5, 10.0, 2.0, True),
+        RetryPolicy("conservative", "Few, widely spaced retries", 2, 2.0, 20.0, 1.5, True),
+        RetryPolicy("database", "Database operations", 5, 1.0, 30.0, 1.5, True),
+        RetryPolicy("webhook", "Outgoing webhooks", 3, 30.0, 300.0, 2.0, False),
+        RetryPolicy("validation", "Validation: retry once", 1, 1.0, 1.0, 1.0, False),
+        RetryPolicy("critical", "Critical operations: many quick retries", 10, 0.1, 60.0, 1.3, True),
+    ]
+}
+
+
+@dataclass
+class BulkheadConfig:
+    """Settings of a bulkhead (data only in this release)."""
+
+    max_concurrent: int = 10
+    max_queue_size: int = 100
+    timeout: timedelta = timedelta(seconds=30)
+    pool_name: str = "default"
+    reject_on_full: bool = True
+
+
+@dataclass
+class RetryBudgetConfig:
+    """Settings of a retry budget (data only in this release)."""
+
+    budget_percent: float = 10.0
+    min_requests: int = 100
+    window_size: timedelta = timedelta(minutes=1)
+    tokens_per_second: float = 10.0
+    max_tokens: int = 100
+
+
+@dataclass
+class RetryMetrics:
+    """Counters of a retry strategy."""
+
+    total_attempts: int = 0
+    successful_attempts: int = 0
+    failed_attempts: int = 0
+    retries_exhausted: int = 0
+    total_retry_time: float = 0.0
+    avg_retry_time: float = 0.0
+    max_retry_time: float = 0.0
+    circuit_opens: int = 0
+    circuit_closes: int = 0
+    requests_rejected: int = 0
+    budget_exhausted: int = 0
+    budget_remaining_percent: float = 100.0
+    exceptions_by_type: Dict[str, int] = field(default_factory=dict)
+
+    def record_attempt(
+        self, success: bool, duration: float, exception: Optional[BaseException] = None
+    ) -> None:
+        """Counts one attempt that took ``duration`` seconds."""
+        self.total_attempts += 1
+        if success:
+            self.successful_attempts += 1
+        else:
+            self.failed_attempts += 1
+        self.total_retry_time += duration
+        self.avg_retry_time = self.total_retry_time / self.total_attempts
+        self.max_retry_time = max(self.max_retry_time, duration)
+        if exception is not None:
+            key = type(exception).__name__
+            self.exceptions_by_type[key] = self.exceptions_by_type.get(key, 0) + 1
+
+
+@dataclass
+class RetryResult:
+    """The result of a retried operation."""
+
+    success: bool
+    result: Any = None
+    exception: Optional[BaseException] = None
+    attempts: int = 0
+    total_delay: float = 0.0
+    metrics: Optional[RetryMetrics] = None
+
+
+class RetryError(Exception):
+    """Raised when every retry attempt failed."""
+
+    def __init__(
+        self, message: str, attempts: int, last_exception: Optional[BaseException] = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+        self.last_exception = last_exception

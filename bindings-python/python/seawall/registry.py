@@ -1,0 +1,80 @@
+"""Named breakers shared by a whole process."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Iterator, List, Optional
+
+from . import _native
+from .implementations.circuit_breaker import UnifiedCircuitBreaker
+from .models import CircuitBreakerConfig
+
+__all__ = ["Registry", "get_registry"]
+
+
+class Registry:
+    """Breakers by name, all on one clock.
+
+    ``get_or_create(name, config)`` returns the one breaker called ``name``,
+    creating it from ``config`` the first time; later callers share it, and
+    their ``config`` is ignored. Look-ups take no lock. Pass
+    ``clock=seawall.ManualClock()`` for a registry whose breakers a test
+    drives by hand.
+    """
+
+    def __init__(self, clock: Optional[_native.ManualClock] = None) -> None:
+        self.clock = clock
+        self._native = _native.Registry(clock=clock)
+        self._lock = threading.Lock()
+        self._breakers: Dict[str, UnifiedCircuitBreaker] = {}
+
+    def get_or_create(
+        self, name: str, config: Optional[CircuitBreakerConfig] = None
+    ) -> UnifiedCircuitBreaker:
+        """The breaker called ``name``, created from ``config`` if new."""
+        b = self._breakers.get(name)
+        if b is not None:
+            return b
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        with self._lock:
+            b = self._breakers.get(name)
+            if b is None:
+                b = UnifiedCircuitBreaker(name, config, _registry=self._native)
+                self._breakers[name] = b
+        return b
+
+    def get(self, name: str) -> Optional[UnifiedCircuitBreaker]:
+        """The breaker called ``name``, or ``None``."""
+        return self._breakers.get(name)
+
+    def remove(self, name: str) -> bool:
+        """Forgets the breaker called ``name`` (its holders keep using it)."""
+        with self._lock:
+            self._breakers.pop(name, None)
+            return self._native.remove(name)
+
+    def names(self) -> List[str]:
+        """The names of all breakers, sorted."""
+        return self._native.names()
+
+    def snapshot(self) -> Dict[str, Dict[str, Any]]:
+        """The core metrics of every breaker, by name (see ``metrics()``)."""
+        return self._native.snapshot()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._breakers
+
+    def __len__(self) -> int:
+        return len(self._breakers)
+
+    def __iter__(self) -> Iterator[UnifiedCircuitBreaker]:
+        return iter([self._breakers[n] for n in sorted(self._breakers)])
+
+
+_default = Registry()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry used by ``with_circuit_breaker``."""
+    return _default

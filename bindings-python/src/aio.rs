@@ -1,0 +1,352 @@
+//! `acall` and async decorated functions: an awaitable that takes a permit
+//! when it is first driven, awaits the protected coroutine, and records its
+//! outcome when it finishes.
+//!
+//! The object speaks the coroutine protocol (`__await__`, `send`, `throw`,
+//! `close`), so `collections.abc.Coroutine` recognises it and asyncio accepts
+//! it wherever a coroutine is expected (`create_task`, `gather`, `run`).
+//! Nothing happens until it is driven, exactly like `async def`: creating one
+//! and never awaiting it takes no permit.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple, PyType};
+
+use seawall::{Outcome, Ticket};
+
+use crate::breaker::{call_fallback, Inner};
+
+enum Stage {
+    /// Not driven yet: what to call.
+    Start {
+        func: Py<PyAny>,
+        args: Option<Py<PyTuple>>,
+        kwargs: Option<Py<PyDict>>,
+    },
+    /// Awaiting the protected awaitable under a permit.
+    Running { iter: Py<PyAny>, ticket: Ticket },
+    /// Awaiting a fallback's awaitable (no permit: its outcome is not the
+    /// dependency's).
+    Fallback { iter: Py<PyAny> },
+    Done,
+}
+
+/// What one step of the awaited iterator did.
+enum Step<'py> {
+    Yielded(Bound<'py, PyAny>),
+    Returned(Bound<'py, PyAny>),
+    Raised(PyErr),
+}
+
+/// What the awaiting code sends in.
+enum Input<'py> {
+    Send(Bound<'py, PyAny>),
+    Throw(Bound<'py, PyAny>),
+}
+
+/// The awaitable returned by `CircuitBreaker.acall` and by async functions
+/// wrapped by the decorators.
+#[pyclass(module = "seawall._native")]
+pub struct AsyncCall {
+    inner: Arc<Inner>,
+    fallback: Option<Py<PyAny>>,
+    stage: Stage,
+}
+
+impl AsyncCall {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        func: Py<PyAny>,
+        args: Option<Py<PyTuple>>,
+        kwargs: Option<Py<PyDict>>,
+        fallback: Option<Py<PyAny>>,
+    ) -> Self {
+        AsyncCall {
+            inner,
+            fallback,
+            stage: Stage::Start { func, args, kwargs },
+        }
+    }
+
+    /// Drives the call one step: `Ok` is a value yielded to the event loop,
+    /// `Err` is the end (`StopIteration(result)` or the exception).
+    fn step<'py>(&mut self, py: Python<'py>, mut input: Input<'py>) -> PyResult<Bound<'py, PyAny>> {
+        loop {
+            match std::mem::replace(&mut self.stage, Stage::Done) {
+                Stage::Done => {
+                    return Err(match input {
+                        Input::Throw(exc) => PyErr::from_value(exc),
+                        Input::Send(_) => {
+                            PyRuntimeError::new_err("cannot reuse already awaited coroutine")
+                        }
+                    })
+                }
+                Stage::Start { func, args, kwargs } => {
+                    match input {
+                        // Thrown into before it started: like a coroutine, it
+                        // ends with that exception and never runs.
+                        Input::Throw(exc) => return Err(PyErr::from_value(exc)),
+                        Input::Send(v) if !v.is_none() => {
+                            return Err(PyTypeError::new_err(
+                                "can't send non-None value to a just-started coroutine",
+                            ))
+                        }
+                        Input::Send(_) => {}
+                    }
+                    let permit = match self.inner.breaker.try_acquire() {
+                        Ok(p) => p,
+                        Err(r) => match self.fallback.as_ref() {
+                            Some(fb) => {
+                                let v = fb.bind(py).call0()?;
+                                match awaitable_iter(&v)? {
+                                    Some(iter) => {
+                                        self.stage = Stage::Fallback { iter: iter.unbind() };
+                                        input = Input::Send(py.None().into_bound(py));
+                                        continue;
+                                    }
+                                    None => return Err(stop(v)),
+                                }
+                            }
+                            None => return Err(self.inner.rejection(py, r)),
+                        },
+                    };
+                    let ticket = permit.into_ticket();
+                    let f = func.bind(py);
+                    let made = match (args, kwargs) {
+                        (None, None) => f.call0(),
+                        (args, kwargs) => {
+                            let args = args.map_or_else(|| PyTuple::empty(py), |a| a.into_bound(py));
+                            f.call(args, kwargs.as_ref().map(|k| k.bind(py)))
+                        }
+                    };
+                    let awaited = made.and_then(|v| Ok((awaitable_iter(&v)?, v)));
+                    match awaited {
+                        Ok((Some(iter), _)) => {
+                            self.stage = Stage::Running {
+                                iter: iter.unbind(),
+                                ticket,
+                            };
+                            input = Input::Send(py.None().into_bound(py));
+                        }
+                        // Not awaitable: a plain function's result.
+                        Ok((None, v)) => return self.returned(py, ticket, v),
+                        Err(e) => return self.failed(py, ticket, e),
+                    }
+                }
+                Stage::Running { iter, ticket } => {
+                    let it = iter.bind(py);
+                    match drive(it, input) {
+                        Step::Yielded(y) => {
+                            self.stage = Stage::Running { iter, ticket };
+                            return Ok(y);
+                        }
+                        Step::Returned(v) => return self.returned(py, ticket, v),
+                        Step::Raised(e) => return self.failed(py, ticket, e),
+                    }
+                }
+                Stage::Fallback { iter } => {
+                    let it = iter.bind(py);
+                    match drive(it, input) {
+                        Step::Yielded(y) => {
+                            self.stage = Stage::Fallback { iter };
+                            return Ok(y);
+                        }
+                        Step::Returned(v) => return Err(stop(v)),
+                        Step::Raised(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    fn returned<'py>(
+        &mut self,
+        _py: Python<'py>,
+        ticket: Ticket,
+        v: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.inner
+            .breaker
+            .record(ticket, self.inner.policy.classify_result(&v));
+        Err(stop(v))
+    }
+
+    fn failed<'py>(
+        &mut self,
+        py: Python<'py>,
+        ticket: Ticket,
+        e: PyErr,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let outcome = self.inner.policy.classify_exception(e.value(py));
+        self.inner.breaker.record(ticket, outcome);
+        let fb = match &self.fallback {
+            Some(fb) if outcome == Outcome::Failure => fb.bind(py).clone(),
+            _ => return Err(e),
+        };
+        let v = call_fallback(py, &fb, e)?;
+        match awaitable_iter(&v)? {
+            Some(iter) => {
+                self.stage = Stage::Fallback { iter: iter.unbind() };
+                self.step(py, Input::Send(py.None().into_bound(py)))
+            }
+            None => Err(stop(v)),
+        }
+    }
+}
+
+/// The end of an awaitable: `StopIteration(v)`.
+fn stop(v: Bound<'_, PyAny>) -> PyErr {
+    PyStopIteration::new_err((v.unbind(),))
+}
+
+/// The iterator to drive for `v`, or `None` if `v` is not awaitable.
+fn awaitable_iter<'py>(v: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    // SAFETY: `v` is a live object (borrowed by the Bound) and we are
+    // attached to the interpreter; the check only reads its type pointer.
+    if unsafe { ffi::PyCoro_CheckExact(v.as_ptr()) } != 0 {
+        // A native coroutine is driven directly (it implements `am_send`),
+        // skipping the wrapper object `__await__` would allocate.
+        return Ok(Some(v.clone()));
+    }
+    match v.getattr_opt(intern!(v.py(), "__await__"))? {
+        Some(a) => Ok(Some(a.call0()?)),
+        None => Ok(None),
+    }
+}
+
+/// Sends a value into, or throws an exception into, the awaited iterator.
+fn drive<'py>(iter: &Bound<'py, PyAny>, input: Input<'py>) -> Step<'py> {
+    let py = iter.py();
+    match input {
+        Input::Send(v) => {
+            let mut out: *mut ffi::PyObject = std::ptr::null_mut();
+            // SAFETY: `iter` and `v` are live objects borrowed for the call and
+            // we are attached. `PyIter_Send` stores a new (owned) reference in
+            // `out` for PYGEN_NEXT and PYGEN_RETURN, and sets an exception and
+            // leaves `out` NULL for PYGEN_ERROR.
+            let r = unsafe { ffi::PyIter_Send(iter.as_ptr(), v.as_ptr(), &mut out) };
+            match r {
+                ffi::PySendResult::PYGEN_ERROR => Step::Raised(PyErr::fetch(py)),
+                // SAFETY: `out` is the owned, non-NULL reference described above.
+                ffi::PySendResult::PYGEN_NEXT => Step::Yielded(unsafe { Bound::from_owned_ptr(py, out) }),
+                // SAFETY: as above.
+                ffi::PySendResult::PYGEN_RETURN => {
+                    Step::Returned(unsafe { Bound::from_owned_ptr(py, out) })
+                }
+            }
+        }
+        Input::Throw(exc) => {
+            let throw = match iter.getattr_opt(intern!(py, "throw")) {
+                Ok(Some(t)) => t,
+                // A plain iterator cannot receive it: the exception surfaces
+                // at the await, as with `yield from` on such an iterator.
+                Ok(None) => return Step::Raised(PyErr::from_value(exc)),
+                Err(e) => return Step::Raised(e),
+            };
+            match throw.call1((exc,)) {
+                Ok(y) => Step::Yielded(y),
+                Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
+                    match e.value(py).getattr(intern!(py, "value")) {
+                        Ok(v) => Step::Returned(v),
+                        Err(e) => Step::Raised(e),
+                    }
+                }
+                Err(e) => Step::Raised(e),
+            }
+        }
+    }
+}
+
+/// The exception instance for `throw(typ, val=None, tb=None)`, normalised as
+/// generators do.
+fn exception<'py>(
+    typ: &Bound<'py, PyAny>,
+    val: Option<&Bound<'py, PyAny>>,
+    tb: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = typ.py();
+    let val = val.filter(|v| !v.is_none());
+    let exc = if let Ok(t) = typ.cast::<PyType>() {
+        match val {
+            Some(v) if v.is_instance(t)? => v.clone(),
+            Some(v) if v.is_instance_of::<PyTuple>() => t.call1(v.cast::<PyTuple>()?)?,
+            Some(v) => t.call1((v,))?,
+            None => t.call0()?,
+        }
+    } else if typ.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        if val.is_some() {
+            return Err(PyTypeError::new_err(
+                "instance exception may not have a separate value",
+            ));
+        }
+        typ.clone()
+    } else {
+        return Err(PyTypeError::new_err(
+            "exceptions must be classes or instances deriving from BaseException",
+        ));
+    };
+    if let Some(tb) = tb.filter(|t| !t.is_none()) {
+        exc.call_method1(intern!(py, "with_traceback"), (tb,))?;
+    }
+    Ok(exc)
+}
+
+#[pymethods]
+impl AsyncCall {
+    fn __await__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.step(py, Input::Send(py.None().into_bound(py)))
+    }
+
+    fn send<'py>(&mut self, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = value.py();
+        self.step(py, Input::Send(value))
+    }
+
+    #[pyo3(signature = (typ, val = None, tb = None))]
+    fn throw<'py>(
+        &mut self,
+        typ: &Bound<'py, PyAny>,
+        val: Option<&Bound<'py, PyAny>>,
+        tb: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = typ.py();
+        let exc = exception(typ, val, tb)?;
+        self.step(py, Input::Throw(exc))
+    }
+
+    /// Closes the awaited coroutine; the call counts as neutral.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        let (iter, ticket) = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Running { iter, ticket } => (Some(iter), Some(ticket)),
+            Stage::Fallback { iter } => (Some(iter), None),
+            Stage::Start { .. } | Stage::Done => (None, None),
+        };
+        if let Some(t) = ticket {
+            self.inner.breaker.record(t, Outcome::Ignored);
+        }
+        if let Some(iter) = iter {
+            if let Some(close) = iter.bind(py).getattr_opt(intern!(py, "close"))? {
+                close.call0()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AsyncCall {
+    fn drop(&mut self) {
+        // Abandoned mid-call (never closed): release the permit as neutral so
+        // a trial slot is not held until the half-open timeout.
+        if let Stage::Running { ticket, .. } = std::mem::replace(&mut self.stage, Stage::Done) {
+            self.inner.breaker.record(ticket, Outcome::Ignored);
+        }
+    }
+}

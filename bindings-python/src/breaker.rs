@@ -1,0 +1,407 @@
+//! The native circuit breaker: `seawall._native.CircuitBreaker`, the base of
+//! the public `UnifiedCircuitBreaker`, and the permits it hands out.
+//!
+//! The hot path (`call`) is acquire -> call the function -> record, all in
+//! Rust: no Python frame of ours, no lock, no allocation on an admitted call
+//! beyond what the user's function does. Nothing is held while the user's
+//! function runs except the permit, which is a generation number.
+
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use seawall::{Breaker, Outcome, Rejected, State, Ticket};
+
+use crate::aio::AsyncCall;
+use crate::cache;
+use crate::clock::{BindingClock, ManualClock};
+use crate::config::settings;
+use crate::guard::Guarded;
+use crate::policy::{Policy, PyListener};
+use crate::registry::Registry;
+
+/// What every handle on one breaker shares: the core breaker, how outcomes
+/// are classified, and the strings a rejection needs (built once).
+pub(crate) struct Inner {
+    pub(crate) breaker: Arc<Breaker<BindingClock>>,
+    pub(crate) policy: Policy,
+    name: Py<PyString>,
+    /// `Circuit breaker '<name>' is OPEN`, the original's message.
+    message: Py<PyString>,
+    config: Py<PyAny>,
+}
+
+impl Inner {
+    /// The exception for a rejected call: a new instance every time (a
+    /// shared instance would grow its traceback on every raise), carrying
+    /// the breaker's name, the refusing state and the seconds until a trial
+    /// call may be admitted (`None` while forced open).
+    pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
+        let build = || -> PyResult<PyErr> {
+            let c = cache::get(py)?;
+            let exc = c.open_error.bind(py).call1((self.message.bind(py),))?;
+            exc.setattr(intern!(py, "name"), self.name.bind(py))?;
+            exc.setattr(intern!(py, "state"), c.state(py, r.state))?;
+            exc.setattr(
+                intern!(py, "retry_after"),
+                r.retry_after.map(|d| d.as_secs_f64()),
+            )?;
+            Ok(PyErr::from_value(exc))
+        };
+        build().unwrap_or_else(|e| e)
+    }
+
+    /// Runs `f` under a permit: the synchronous protected call.
+    #[inline]
+    pub(crate) fn run<'py>(
+        &self,
+        py: Python<'py>,
+        fallback: Option<&Bound<'py, PyAny>>,
+        f: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let permit = match self.breaker.try_acquire() {
+            Ok(p) => p,
+            Err(r) => {
+                return match fallback {
+                    Some(fb) => fb.call0(),
+                    None => Err(self.rejection(py, r)),
+                }
+            }
+        };
+        // The permit is only a generation stamp: dropping it (a panic) would
+        // record the call as ignored. No lock is held while `f` runs.
+        match f() {
+            Ok(v) => {
+                permit.record(self.policy.classify_result(&v));
+                Ok(v)
+            }
+            Err(e) => {
+                let outcome = self.policy.classify_exception(e.value(py));
+                permit.record(outcome);
+                match fallback {
+                    Some(fb) if outcome == Outcome::Failure => call_fallback(py, fb, e),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// A manual outcome (`record_success()` / `record_failure()`), counted as
+    /// one call through the breaker. While OPEN (before the open time has
+    /// passed) or FORCED_OPEN there is no call to count, and it is dropped.
+    fn record_manual(&self, outcome: Outcome) {
+        if matches!(self.breaker.state(), State::Open | State::ForcedOpen) {
+            return;
+        }
+        if let Ok(p) = self.breaker.try_acquire() {
+            p.record(outcome);
+        }
+    }
+}
+
+/// Calls the fallback after a failure; if the fallback raises too, the
+/// original exception becomes its `__context__`, as Python would chain it.
+pub(crate) fn call_fallback<'py>(
+    py: Python<'py>,
+    fb: &Bound<'py, PyAny>,
+    original: PyErr,
+) -> PyResult<Bound<'py, PyAny>> {
+    fb.call0().map_err(|e| {
+        e.set_context(py, Some(original));
+        e
+    })
+}
+
+/// A circuit breaker. Subclassed by `seawall.UnifiedCircuitBreaker`, which
+/// adds the pure-Python conveniences; see that class for the documentation.
+#[pyclass(frozen, subclass, weakref, module = "seawall._native")]
+pub struct CircuitBreaker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[pymethods]
+impl CircuitBreaker {
+    #[new]
+    #[pyo3(signature = (name = None, config = None, *, clock = None, _registry = None))]
+    fn new(
+        py: Python<'_>,
+        name: Option<&Bound<'_, PyAny>>,
+        config: Option<&Bound<'_, PyAny>>,
+        clock: Option<&Bound<'_, ManualClock>>,
+        _registry: Option<&Bound<'_, Registry>>,
+    ) -> PyResult<Self> {
+        // The original took `(name, config=None)`, but its own guide and
+        // adapters pass the config alone: accept both.
+        let (name, config) = match (name, config) {
+            (Some(n), c) if n.is_instance_of::<PyString>() => (n.extract::<String>()?, c),
+            (None, c) => ("default".to_owned(), c),
+            (Some(c), None) => ("default".to_owned(), Some(c)),
+            (Some(n), Some(_)) => {
+                return Err(PyTypeError::new_err(format!(
+                    "name must be a str, not {}",
+                    crate::clock::type_name(n)
+                )))
+            }
+        };
+        let config = match config {
+            Some(c) if !c.is_none() => c.clone(),
+            _ => cache::get(py)?.config_class.bind(py).call0()?,
+        };
+        let s = settings(&config)?;
+        let breaker = match _registry {
+            Some(reg) => {
+                if clock.is_some() {
+                    return Err(PyTypeError::new_err(
+                        "clock: a registry's breakers use the registry's clock; pass it to Registry(clock=...)",
+                    ));
+                }
+                let core = &reg.get().core;
+                let existed = core.get(&name).is_some();
+                let b = core
+                    .get_or_create(&name, &s.core)
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                if !existed && !s.callbacks.is_empty() {
+                    b.add_listener(s.callbacks);
+                }
+                b
+            }
+            None => {
+                let b = Breaker::with_clock(name.as_str(), s.core, BindingClock::from_arg(clock))
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                if !s.callbacks.is_empty() {
+                    b.add_listener(s.callbacks);
+                }
+                Arc::new(b)
+            }
+        };
+        let message = format!("Circuit breaker '{name}' is OPEN");
+        Ok(CircuitBreaker {
+            inner: Arc::new(Inner {
+                breaker,
+                policy: s.policy,
+                name: PyString::new(py, &name).unbind(),
+                message: PyString::new(py, &message).unbind(),
+                config: config.unbind(),
+            }),
+        })
+    }
+
+    /// The breaker's name.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyString> {
+        self.inner.name.clone_ref(py)
+    }
+
+    /// The configuration object the breaker was built from (a snapshot was
+    /// taken then: changing the object later has no effect).
+    #[getter]
+    fn config(&self, py: Python<'_>) -> Py<PyAny> {
+        self.inner.config.clone_ref(py)
+    }
+
+    /// Calls `func()` through the breaker. See `UnifiedCircuitBreaker.call`.
+    #[pyo3(signature = (func, fallback = None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        func: &Bound<'py, PyAny>,
+        fallback: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.inner.run(py, fallback.filter(|f| !f.is_none()), || func.call0())
+    }
+
+    /// Returns an awaitable that calls and awaits `func()` through the
+    /// breaker. See `UnifiedCircuitBreaker.acall`.
+    #[pyo3(signature = (func, fallback = None))]
+    fn acall(&self, func: &Bound<'_, PyAny>, fallback: Option<&Bound<'_, PyAny>>) -> AsyncCall {
+        AsyncCall::new(
+            Arc::clone(&self.inner),
+            func.clone().unbind(),
+            None,
+            None,
+            fallback.filter(|f| !f.is_none()).map(|f| f.clone().unbind()),
+        )
+    }
+
+    /// Takes a permit for one call, or raises `CircuitBreakerOpenError`.
+    /// Never blocks. Report the outcome through the permit.
+    fn acquire(&self, py: Python<'_>) -> PyResult<Permit> {
+        match self.inner.breaker.try_acquire() {
+            Ok(p) => Ok(Permit {
+                inner: Arc::clone(&self.inner),
+                ticket: Mutex::new(Some(p.into_ticket())),
+            }),
+            Err(r) => Err(self.inner.rejection(py, r)),
+        }
+    }
+
+    /// The current state, a `CircuitState`.
+    fn get_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(cache::get(py)?.state(py, self.inner.breaker.state()))
+    }
+
+    /// Counts a success, as if a call through the breaker had succeeded.
+    fn record_success(&self) {
+        self.inner.record_manual(Outcome::Success);
+    }
+
+    /// Counts a failure, as if a call through the breaker had failed with
+    /// `error` (which is not classified: the caller has decided).
+    #[pyo3(signature = (error = None))]
+    fn record_failure(&self, error: Option<&Bound<'_, PyAny>>) {
+        let _ = error;
+        self.inner.record_manual(Outcome::Failure);
+    }
+
+    /// Back to CLOSED with no failures counted; calls in flight can no longer
+    /// change the state. Metrics totals are kept.
+    fn reset(&self) {
+        self.inner.breaker.reset();
+    }
+
+    /// Rejects every call until `reset()` or `force_closed()`.
+    fn force_open(&self) {
+        self.inner.breaker.force_open();
+    }
+
+    /// Admits every call (still counted) until `reset()` or `force_open()`.
+    fn force_closed(&self) {
+        self.inner.breaker.force_closed();
+    }
+
+    /// Sets every metrics counter back to zero (not the state).
+    fn clear_metrics(&self) {
+        self.inner.breaker.clear_metrics();
+    }
+
+    /// Calls `listener(name, old_state, new_state)` on every later
+    /// transition, on the thread that made it. Exceptions are logged.
+    fn add_listener(&self, listener: &Bound<'_, PyAny>) -> PyResult<()> {
+        if !listener.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "listener must be callable, not {}",
+                crate::clock::type_name(listener)
+            )));
+        }
+        self.inner
+            .breaker
+            .add_listener(PyListener(listener.clone().unbind()));
+        Ok(())
+    }
+
+    /// The core's counters (see the `seawall` crate's `Metrics`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        metrics_dict(py, &self.inner.breaker.metrics())
+    }
+
+    /// Wraps `func` so that every call goes through this breaker (used by
+    /// the decorators). `is_async`: `func` returns an awaitable to await
+    /// under the permit.
+    fn _wrap(&self, func: &Bound<'_, PyAny>, is_async: bool) -> Guarded {
+        Guarded::new(Arc::clone(&self.inner), func.clone().unbind(), is_async)
+    }
+}
+
+pub(crate) fn metrics_dict<'py>(
+    py: Python<'py>,
+    m: &seawall::Metrics,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("state", cache::get(py)?.state(py, m.state))?;
+    d.set_item("permitted", m.permitted)?;
+    d.set_item("successes", m.successes)?;
+    d.set_item("failures", m.failures)?;
+    d.set_item("ignored", m.ignored)?;
+    d.set_item("late", m.late)?;
+    d.set_item("rejected", m.rejected)?;
+    d.set_item("slow_calls", m.slow_calls)?;
+    d.set_item("consecutive_failures", m.consecutive_failures)?;
+    d.set_item("trial_successes", m.trial_successes)?;
+    d.set_item("trial_calls_in_flight", m.trial_calls_in_flight)?;
+    let t = PyDict::new(py);
+    t.set_item("closed", m.transitions.to_closed)?;
+    t.set_item("open", m.transitions.to_open)?;
+    t.set_item("half_open", m.transitions.to_half_open)?;
+    t.set_item("forced_open", m.transitions.to_forced_open)?;
+    t.set_item("forced_closed", m.transitions.to_forced_closed)?;
+    d.set_item("transitions", t)?;
+    d.set_item("time_in_state", m.time_in_state.as_secs_f64())?;
+    Ok(d)
+}
+
+/// Permission for one call, from `CircuitBreaker.acquire()`. Report exactly
+/// one outcome; a permit dropped unreported counts as ignored (and frees a
+/// trial slot).
+#[pyclass(frozen, module = "seawall._native")]
+pub struct Permit {
+    inner: Arc<Inner>,
+    ticket: Mutex<Option<Ticket>>,
+}
+
+impl Permit {
+    fn finish(&self, outcome: Outcome) -> PyResult<()> {
+        let ticket = self
+            .ticket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                pyo3::exceptions::PyRuntimeError::new_err("this permit's outcome was already reported")
+            })?;
+        self.inner.breaker.record(ticket, outcome);
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Permit {
+    /// Reports a success.
+    fn success(&self) -> PyResult<()> {
+        self.finish(Outcome::Success)
+    }
+
+    /// Reports a failure.
+    fn failure(&self) -> PyResult<()> {
+        self.finish(Outcome::Failure)
+    }
+
+    /// Reports a neutral outcome.
+    fn ignore(&self) -> PyResult<()> {
+        self.finish(Outcome::Ignored)
+    }
+
+    /// Reports the outcome of a call that raised `exc`, classified by the
+    /// breaker's configuration. Returns whether it counted as a failure.
+    fn record_exception(&self, exc: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let outcome = self.inner.policy.classify_exception(exc);
+        self.finish(outcome)?;
+        Ok(outcome == Outcome::Failure)
+    }
+
+    /// Reports the outcome of a call that returned `value` (a failure only
+    /// if the configuration's `result_predicate` says so). Returns whether
+    /// it counted as a failure.
+    fn record_result(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let outcome = self.inner.policy.classify_result(value);
+        self.finish(outcome)?;
+        Ok(outcome == Outcome::Failure)
+    }
+
+    /// Whether an outcome is still to be reported.
+    #[getter]
+    fn pending(&self) -> bool {
+        self.ticket.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let t = self.ticket.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = t {
+            self.inner.breaker.record(t, Outcome::Ignored);
+        }
+    }
+}

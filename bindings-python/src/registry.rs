@@ -1,0 +1,54 @@
+//! The native side of `seawall.Registry`: the core's concurrent map of named
+//! breakers, on one clock.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::breaker::metrics_dict;
+use crate::clock::{BindingClock, ManualClock};
+
+/// Named breakers shared by a process (see `seawall.Registry`, which keeps
+/// the Python handles; this holds the core breakers).
+#[pyclass(frozen, module = "seawall._native")]
+pub struct Registry {
+    pub(crate) core: seawall::Registry<BindingClock>,
+}
+
+#[pymethods]
+impl Registry {
+    #[new]
+    #[pyo3(signature = (*, clock = None))]
+    fn new(clock: Option<&Bound<'_, ManualClock>>) -> Self {
+        Registry {
+            core: seawall::Registry::with_clock(BindingClock::from_arg(clock)),
+        }
+    }
+
+    /// The names of all breakers, sorted.
+    fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.core.names().iter().map(|n| &**n))
+    }
+
+    /// `{name: metrics}` for every breaker, in name order.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, m) in self.core.snapshot() {
+            d.set_item(&*name, metrics_dict(py, &m)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Removes the breaker called `name`; holders keep a working breaker.
+    /// Returns whether there was one.
+    fn remove(&self, name: &str) -> bool {
+        self.core.remove(name).is_some()
+    }
+
+    fn __contains__(&self, name: &str) -> bool {
+        self.core.get(name).is_some()
+    }
+
+    fn __len__(&self) -> usize {
+        self.core.len()
+    }
+}
