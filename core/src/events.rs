@@ -49,7 +49,7 @@ type Delivery = (Vec<Arc<dyn Listener>>, Arc<str>, Transition);
 
 thread_local! {
     /// `Some` while this thread is delivering: the deliveries queued behind.
-    static QUEUE: RefCell<Option<VecDeque<Delivery>>> = const { RefCell::new(None) };
+    static QUEUE: RefCell<Option<VecDeque<Delivery>>> = RefCell::new(None);
 }
 
 fn deliver((list, breaker, t): Delivery) {
