@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test of the project, in one command (the README's test command and
+# what CI runs). Each part installs what it needs on a fresh machine.
+#
+#   rust    fmt, clippy (-D warnings), unit/model/stress tests, the demo
+#   loom    loom models of the core's concurrency (bounded preemptions)
+#   c       the C ABI: header drift, C tests under ASan/UBSan, C++ include,
+#           example, pkg-config
+#   python  the Python module: build into a virtualenv, stubtest, pytest
+#   benches a compile check of every benchmark (no timing in tests)
+#
+# Run a subset with e.g. `scripts/test.sh rust loom`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+parts=("$@")
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python benches)
+
+for part in "${parts[@]}"; do
+    case "$part" in
+        rust) script=scripts/test-rust.sh ;;
+        loom) script=scripts/test-loom.sh ;;
+        c) script=scripts/test-c.sh ;;
+        python) script=scripts/test-python.sh ;;
+        benches) script=scripts/bench-compile.sh ;;
+        *) echo "unknown part: $part" >&2; exit 2 ;;
+    esac
+    printf '\n######## %s (%s)\n' "$part" "$script"
+    start=$SECONDS
+    bash "$script"
+    printf '######## %s passed in %ss\n' "$part" "$((SECONDS - start))"
+done
+printf '\nall parts passed: %s\n' "${parts[*]}"
