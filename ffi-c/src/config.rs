@@ -145,9 +145,11 @@ impl From<&BreakerConfig> for seawall_config {
     }
 }
 
-/// The core configuration `c` describes, checked (`BreakerConfig::validate`
-/// and the C-only `window_kind`). Fields the C struct does not carry take
-/// the core's defaults.
+/// The core configuration `c` describes. Only the C-only `window_kind` is
+/// checked here: the core validates the rest when (and only when) it builds
+/// a breaker, so a registry look-up of an existing breaker ignores the
+/// config as the core does. Fields the C struct does not carry take the
+/// core's defaults.
 pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> {
     let window = match c.window_kind {
         k if k == seawall_window_kind::None as u32 => Window::None,
@@ -186,7 +188,6 @@ pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> 
         slow_call_duration: optional_ns(c.slow_call_duration_ns),
         ..Default::default()
     };
-    config.validate()?;
     Ok(config)
 }
 
@@ -284,21 +285,27 @@ mod tests {
         assert_eq!(seawall_config::from(&b), c);
     }
 
+    fn checked(c: &seawall_config) -> ConfigError {
+        to_core(c)
+            .and_then(|b| b.validate())
+            .expect_err("config should be rejected")
+    }
+
     #[test]
     fn errors_use_the_c_field_names() {
         let mut c = seawall_config::from(&BreakerConfig::default());
         c.timeout_ns = 0;
-        let e = describe(&to_core(&c).unwrap_err());
+        let e = describe(&checked(&c));
         assert_eq!(e, "invalid timeout_ns = 0ns: must be a duration in (0, 365 days]");
         c.timeout_ns = 1;
         c.window_kind = 9;
-        let e = describe(&to_core(&c).unwrap_err());
+        let e = describe(&checked(&c));
         assert!(e.starts_with("invalid window_kind = 9: must be one of"), "{e}");
         c.window_kind = seawall_window_kind::Count as u32;
         c.window_size = 0;
-        assert!(describe(&to_core(&c).unwrap_err()).starts_with("invalid window_size = 0"));
+        assert!(describe(&checked(&c)).starts_with("invalid window_size = 0"));
         c.window_size = 5;
         c.failure_rate_threshold = f64::NAN;
-        assert!(describe(&to_core(&c).unwrap_err()).contains("failure_rate_threshold"));
+        assert!(describe(&checked(&c)).contains("failure_rate_threshold"));
     }
 }
