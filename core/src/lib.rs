@@ -28,6 +28,45 @@
 //! assert_eq!(breaker.state(), State::Closed);
 //! ```
 //!
+//! ## Trip rules over sliding windows
+//!
+//! Besides consecutive failures, a breaker can judge a [`Window`] of recent
+//! outcomes: the last N calls ([`Window::Count`], a true sliding window) or the
+//! last T of time ([`Window::Time`], a fixed ring of buckets). Over it,
+//! `failure_count_threshold`, `failure_rate_threshold` and
+//! `slow_call_rate_threshold` each open the breaker when they fire; rates wait
+//! for `minimum_calls`. Rules combine: the first to fire opens.
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{Breaker, BreakerConfig, ManualClock, State, Window};
+//!
+//! // Open when half of the last 100 calls failed, whatever came before.
+//! let config = BreakerConfig {
+//!     trip_on_consecutive_failures: false,
+//!     window: Window::Count { size: 100 },
+//!     failure_rate_threshold: Some(0.5),
+//!     minimum_calls: 100,
+//!     ..Default::default()
+//! };
+//! let breaker = Breaker::with_clock("search", config, ManualClock::new()).unwrap();
+//! for _ in 0..1000 {
+//!     breaker.try_acquire().unwrap().success();
+//! }
+//! for _ in 0..49 {
+//!     breaker.try_acquire().unwrap().failure();
+//! }
+//! assert_eq!(breaker.state(), State::Closed);
+//! breaker.try_acquire().unwrap().failure(); // 50 of the last 100
+//! assert_eq!(breaker.state(), State::Open);
+//! ```
+//!
+//! Windows judge one CLOSED episode at a time: when the breaker closes, the
+//! outcomes that opened it leave the window. `ARCHITECTURE.md` has a worked
+//! example of every rule.
+//!
+//! ## Permits and generations
+//!
 //! Every call takes a [`Permit`] and reports one [`Outcome`]. Permits carry the
 //! generation of the state that issued them: an outcome that arrives after
 //! the breaker moved on is counted in the metrics but never decides the new
