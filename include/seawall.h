@@ -670,7 +670,8 @@ void seawall_registry_free(const struct seawall_registry *registry);
 // Writes a handle to the breaker called `name` to `*out`, creating it from
 // `*config` (NULL for the defaults) if there is none yet. An existing
 // breaker keeps its own configuration; `SEAWALL_RESULT_INVALID_CONFIG` is
-// returned only when a breaker had to be created from an invalid config.
+// returned only when a breaker had to be created from an invalid config
+// (an unknown `window_kind` is refused in every case).
 // Concurrent calls with one name all get the same breaker. Release the
 // handle with `seawall_breaker_free`.
 //

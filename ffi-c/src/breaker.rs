@@ -8,7 +8,9 @@ use seawall::{Breaker, BreakerConfig, Clock, Metrics, Outcome, State, Ticket, Tr
 
 use crate::clock::{manual_clock, seawall_manual_clock, FfiClock, OFFSET};
 use crate::config::seawall_config;
-use crate::error::{borrow, check, name_arg, run, run_value, seawall_result, write_text, Error};
+use crate::error::{
+    borrow, check, fail, name_arg, run, run_code, run_value, seawall_result, write_text, Error,
+};
 
 /// The breaker type behind every handle.
 pub(crate) type CBreaker = Breaker<FfiClock>;
@@ -289,7 +291,9 @@ pub unsafe extern "C" fn seawall_breaker_new(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_new";
     // SAFETY: forwarded contract.
-    run(F, || unsafe { new_breaker(F, name, config, FfiClock::Quanta, out) })
+    run(F, || unsafe {
+        new_breaker(F, name, config, FfiClock::Quanta, out)
+    })
 }
 
 /// As `seawall_breaker_new`, on a manual clock (for tests).
@@ -423,17 +427,19 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
     out_rejection: *mut seawall_rejection,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_try_acquire";
-    run(F, || {
+    run_code(F, || {
         // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, F) }?;
+        let b = match unsafe { self::breaker(breaker, F) } {
+            Ok(b) => b,
+            Err(e) => return fail(e),
+        };
         // Checked before acquiring, so no permit is taken that could not be
         // handed out.
-        check(out_permit, F, "out_permit")?;
+        if let Err(e) = check(out_permit, F, "out_permit") {
+            return fail(e);
+        }
         if !out_rejection.is_null() && !out_rejection.is_aligned() {
-            return Err(Error::new(
-                seawall_result::InvalidArgument,
-                "seawall_breaker_try_acquire: `out_rejection` is not suitably aligned",
-            ));
+            return fail(Error::misaligned(F, "out_rejection"));
         }
         match b.try_acquire() {
             Ok(p) => {
@@ -447,25 +453,34 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
                 // SAFETY: checked non-NULL and aligned; valid by the
                 // contract.
                 unsafe { out_permit.write(permit) };
-                Ok(())
+                seawall_result::Ok
             }
-            Err(r) => {
-                if !out_rejection.is_null() {
-                    let rejection = seawall_rejection {
-                        state: r.state.into(),
-                        until_reset: r.retry_after.is_none(),
-                        retry_after_ns: r.retry_after.map_or(u64::MAX, |d| {
-                            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
-                        }),
-                    };
-                    // SAFETY: checked non-NULL and aligned; valid by the
-                    // contract.
-                    unsafe { out_rejection.write(rejection) };
-                }
-                Err(Error::code(seawall_result::Rejected))
-            }
+            // SAFETY: `out_rejection` is NULL or checked aligned, and valid
+            // by the contract.
+            Err(r) => unsafe { rejected(r, out_rejection) },
         }
     })
+}
+
+/// The rejection exit of `seawall_breaker_try_acquire`.
+///
+/// # Safety
+///
+/// `out` is NULL or aligned and valid for a write.
+#[inline(never)]
+unsafe fn rejected(r: seawall::Rejected, out: *mut seawall_rejection) -> seawall_result {
+    if !out.is_null() {
+        let rejection = seawall_rejection {
+            state: r.state.into(),
+            until_reset: r.retry_after.is_none(),
+            retry_after_ns: r.retry_after.map_or(u64::MAX, |d| {
+                u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+            }),
+        };
+        // SAFETY: non-NULL; aligned and valid by the caller's contract.
+        unsafe { out.write(rejection) };
+    }
+    fail(Error::code(seawall_result::Rejected))
 }
 
 /// Reports `outcome` for the permit; `duration` overrides the call's
@@ -482,21 +497,20 @@ unsafe fn report(
     permit: *mut seawall_permit,
     outcome: Outcome,
     duration: Option<u64>,
-) -> Result<(), Error> {
+) -> seawall_result {
     // SAFETY: forwarded contract.
-    let b = unsafe { self::breaker(breaker, func) }?;
-    check(permit, func, "permit")?;
+    let b = match unsafe { self::breaker(breaker, func) } {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = check(permit, func, "permit") {
+        return fail(e);
+    }
     // SAFETY: checked non-NULL and aligned; valid and not otherwise
     // referenced during this call by the contract.
     let p = unsafe { &mut *permit };
-    if p.status != ISSUED {
-        return Err(permit_error(func, p.status));
-    }
-    if p.owner != b as *const CBreaker as usize {
-        return Err(Error::new(
-            seawall_result::PermitWrongBreaker,
-            format!("{func}: the permit was issued by another breaker"),
-        ));
+    if p.status != ISSUED || p.owner != b as *const CBreaker as usize {
+        return fail(permit_error(func, p.status));
     }
     p.status = REPORTED;
     let start = match duration {
@@ -506,12 +520,17 @@ unsafe fn report(
         Some(d) => b.clock().recent().saturating_sub(d.min(OFFSET)),
     };
     b.record(Ticket::from_parts(p.generation, start), outcome);
-    Ok(())
+    seawall_result::Ok
 }
 
 #[cold]
 fn permit_error(func: &'static str, status: u32) -> Error {
-    if status == REPORTED {
+    if status == ISSUED {
+        Error::new(
+            seawall_result::PermitWrongBreaker,
+            format!("{func}: the permit was issued by another breaker"),
+        )
+    } else if status == REPORTED {
         Error::new(
             seawall_result::PermitAlreadyReported,
             format!("{func}: the permit was already reported"),
@@ -538,7 +557,9 @@ pub unsafe extern "C" fn seawall_breaker_report_success(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report_success";
     // SAFETY: forwarded contract.
-    run(F, || unsafe { report(F, breaker, permit, Outcome::Success, None) })
+    run_code(F, || unsafe {
+        report(F, breaker, permit, Outcome::Success, None)
+    })
 }
 
 /// Reports that the call made under `*permit` failed, and marks the permit
@@ -554,7 +575,9 @@ pub unsafe extern "C" fn seawall_breaker_report_failure(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report_failure";
     // SAFETY: forwarded contract.
-    run(F, || unsafe { report(F, breaker, permit, Outcome::Failure, None) })
+    run_code(F, || unsafe {
+        report(F, breaker, permit, Outcome::Failure, None)
+    })
 }
 
 /// Reports the call made under `*permit` as neither success nor failure
@@ -571,7 +594,9 @@ pub unsafe extern "C" fn seawall_breaker_report_ignored(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report_ignored";
     // SAFETY: forwarded contract.
-    run(F, || unsafe { report(F, breaker, permit, Outcome::Ignored, None) })
+    run_code(F, || unsafe {
+        report(F, breaker, permit, Outcome::Ignored, None)
+    })
 }
 
 /// Reports `outcome` (one of `seawall_outcome`) for the call made under
@@ -592,13 +617,13 @@ pub unsafe extern "C" fn seawall_breaker_report(
     duration_ns: u64,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report";
-    run(F, || {
+    run_code(F, || {
         let outcome = match outcome {
             o if o == seawall_outcome::Success as u32 => Outcome::Success,
             o if o == seawall_outcome::Failure as u32 => Outcome::Failure,
             o if o == seawall_outcome::Ignored as u32 => Outcome::Ignored,
             o => {
-                return Err(Error::new(
+                return fail(Error::new(
                     seawall_result::InvalidArgument,
                     format!("{F}: unknown outcome {o} (expected 0, 1 or 2)"),
                 ))
@@ -657,7 +682,9 @@ unsafe fn command(
 ///
 /// `breaker` is NULL or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn seawall_breaker_force_open(breaker: *const seawall_breaker) -> seawall_result {
+pub unsafe extern "C" fn seawall_breaker_force_open(
+    breaker: *const seawall_breaker,
+) -> seawall_result {
     // SAFETY: forwarded contract.
     unsafe { command("seawall_breaker_force_open", breaker, CBreaker::force_open) }
 }
@@ -669,9 +696,17 @@ pub unsafe extern "C" fn seawall_breaker_force_open(breaker: *const seawall_brea
 ///
 /// `breaker` is NULL or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn seawall_breaker_force_closed(breaker: *const seawall_breaker) -> seawall_result {
+pub unsafe extern "C" fn seawall_breaker_force_closed(
+    breaker: *const seawall_breaker,
+) -> seawall_result {
     // SAFETY: forwarded contract.
-    unsafe { command("seawall_breaker_force_closed", breaker, CBreaker::force_closed) }
+    unsafe {
+        command(
+            "seawall_breaker_force_closed",
+            breaker,
+            CBreaker::force_closed,
+        )
+    }
 }
 
 /// Returns to CLOSED with no failures counted and no back-off. Permits
@@ -693,9 +728,17 @@ pub unsafe extern "C" fn seawall_breaker_reset(breaker: *const seawall_breaker) 
 ///
 /// `breaker` is NULL or a live handle.
 #[no_mangle]
-pub unsafe extern "C" fn seawall_breaker_clear_metrics(breaker: *const seawall_breaker) -> seawall_result {
+pub unsafe extern "C" fn seawall_breaker_clear_metrics(
+    breaker: *const seawall_breaker,
+) -> seawall_result {
     // SAFETY: forwarded contract.
-    unsafe { command("seawall_breaker_clear_metrics", breaker, CBreaker::clear_metrics) }
+    unsafe {
+        command(
+            "seawall_breaker_clear_metrics",
+            breaker,
+            CBreaker::clear_metrics,
+        )
+    }
 }
 
 /// Writes a snapshot of the breaker's metrics to `*out`.

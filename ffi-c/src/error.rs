@@ -171,15 +171,34 @@ fn panic_message(func: &'static str, payload: &(dyn std::any::Any + Send)) -> St
 /// Runs an exported function's body: catches any panic, records errors as
 /// the thread's last error, and turns the result into a code.
 #[inline(always)]
-pub(crate) fn run(
-    func: &'static str,
-    body: impl FnOnce() -> Result<(), Error>,
-) -> seawall_result {
+pub(crate) fn run(func: &'static str, body: impl FnOnce() -> Result<(), Error>) -> seawall_result {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => seawall_result::Ok,
         Ok(Err(e)) => record(e),
         Err(payload) => panicked(func, payload),
     }
+}
+
+/// As [`run`] for the hot paths, whose bodies return their code directly
+/// (errors through [`fail`]), so the success path never inspects an error
+/// value.
+#[inline(always)]
+pub(crate) fn run_code(
+    func: &'static str,
+    body: impl FnOnce() -> seawall_result,
+) -> seawall_result {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(code) => code,
+        Err(payload) => panicked(func, payload),
+    }
+}
+
+/// Records `e` as the thread's last error and returns its code: the error
+/// exit of [`run_code`] bodies.
+#[cold]
+#[inline(never)]
+pub(crate) fn fail(e: Error) -> seawall_result {
+    record(e)
 }
 
 /// As [`run`] for functions that return nothing (the `_free`s) or a plain
@@ -335,7 +354,10 @@ mod tests {
         // SAFETY: as above.
         unsafe { write_text("aé€", small.as_mut_ptr(), small.len(), std::ptr::null_mut()) };
         // SAFETY: as above.
-        assert_eq!(unsafe { CStr::from_ptr(small.as_ptr()) }.to_str().unwrap(), "a");
+        assert_eq!(
+            unsafe { CStr::from_ptr(small.as_ptr()) }.to_str().unwrap(),
+            "a"
+        );
     }
 
     #[test]

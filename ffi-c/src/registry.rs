@@ -34,7 +34,10 @@ pub type seawall_registry_visitor = Option<
 /// # Safety
 ///
 /// `r` is NULL or a live handle.
-unsafe fn registry<'a>(r: *const seawall_registry, func: &'static str) -> Result<&'a CRegistry, Error> {
+unsafe fn registry<'a>(
+    r: *const seawall_registry,
+    func: &'static str,
+) -> Result<&'a CRegistry, Error> {
     // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
     // `CRegistry`, valid while the handle is (the caller's contract).
     unsafe { borrow(r.cast::<CRegistry>(), func, "registry") }
@@ -151,7 +154,9 @@ pub unsafe extern "C" fn seawall_registry_get_or_create(
         check(out, F, "out")?;
         // SAFETY: forwarded contract.
         let config = unsafe { config_arg(config, F) }?;
-        let b = r.get_or_create(name, &config).map_err(|e| config_error(F, &e))?;
+        let b = r
+            .get_or_create(name, &config)
+            .map_err(|e| config_error(F, &e))?;
         // SAFETY: checked non-NULL and aligned; valid by the contract.
         unsafe { out.write(to_raw(b)) };
         Ok(())
