@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The C ABI (ffi-c/, include/seawall.h): builds the library, checks the
+# committed header against cbindgen's output, compiles and runs the C tests
+# under AddressSanitizer + UBSan (and once as C++), builds and runs the
+# example, compile-checks the benchmark, and checks the pkg-config file.
+# Works on a fresh Debian machine (installs pkg-config, gcc, g++ if missing).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+# --- tools -----------------------------------------------------------------
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- library and header ----------------------------------------------------
+echo "== cargo build --release -p seawall-ffi"
+cargo build --release -p seawall-ffi
+libdir=$root/target/release
+[ -f "$libdir/libseawall_ffi.so" ] && [ -f "$libdir/libseawall_ffi.a" ]
+
+echo "== header drift and unit tests (cargo test -p seawall-ffi)"
+cargo test -p seawall-ffi
+
+# --- pkg-config ------------------------------------------------------------
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+pcdir=$root/target/pkgconfig
+mkdir -p "$pcdir"
+sed -e "s|@PREFIX@|$root|" -e "s|@INCLUDEDIR@|$root/include|" \
+    -e "s|@LIBDIR@|$libdir|" -e "s|@VERSION@|$version|" \
+    ffi-c/seawall.pc.in >"$pcdir/seawall.pc"
+export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+echo "== pkg-config --cflags --libs seawall"
+flags=$(pkg-config --cflags --libs seawall)
+echo "$flags"
+[ "$(pkg-config --modversion seawall)" = "$version" ]
+case " $flags " in *" -I$root/include "*) ;; *) echo "pkg-config: no include dir" >&2; exit 1 ;; esac
+case " $flags " in *" -lseawall_ffi "*) ;; *) echo "pkg-config: no -lseawall_ffi" >&2; exit 1 ;; esac
+# The system libraries a static link needs (Libs.private), without the
+# -L/-lseawall_ffi that would pull in the shared library instead.
+static_libs=$(pkg-config --libs --static seawall | tr ' ' '\n' | grep -v -e '^-L' -e '^-lseawall_ffi$' | tr '\n' ' ')
+
+# --- C tests under the sanitizers ------------------------------------------
+out=$root/target/c-tests
+mkdir -p "$out"
+san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
+cwarn=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
+rpath=(-Wl,-rpath,"$libdir")
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+run() {
+    echo "-- $*"
+    "$@"
+}
+
+for src in ffi-c/tests/*.c; do
+    name=$(basename "$src" .c)
+    echo "== $name (gcc, ASan + UBSan, shared library)"
+    # shellcheck disable=SC2086 # $flags is a list of words from pkg-config
+    gcc "${cwarn[@]}" "${san[@]}" -Iffi-c/tests "$src" $flags "${rpath[@]}" -pthread -lm \
+        -o "$out/$name"
+    run "$out/$name"
+done
+
+echo "== test_threads (gcc, ASan + UBSan, static library)"
+# shellcheck disable=SC2086
+gcc "${cwarn[@]}" "${san[@]}" -Iffi-c/tests ffi-c/tests/test_threads.c \
+    $(pkg-config --cflags seawall) "$libdir/libseawall_ffi.a" $static_libs -pthread \
+    -o "$out/test_threads_static"
+if ldd "$out/test_threads_static" | grep -q seawall; then
+    echo "test_threads_static links the shared library" >&2
+    exit 1
+fi
+run "$out/test_threads_static"
+
+echo "== test_cxx (g++ -std=c++17, ASan + UBSan)"
+# shellcheck disable=SC2086
+g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror "${san[@]}" ffi-c/tests/test_cxx.cpp $flags \
+    "${rpath[@]}" -o "$out/test_cxx"
+run "$out/test_cxx"
+
+# --- example and benchmark -------------------------------------------------
+echo "== example (ffi-c/examples/protect.c)"
+# shellcheck disable=SC2086
+gcc "${cwarn[@]}" ffi-c/examples/protect.c $flags "${rpath[@]}" -o "$out/protect"
+run "$out/protect"
+
+echo "== benchmark compile check (ffi-c/bench/bench.c; not run)"
+# shellcheck disable=SC2086
+gcc -O2 "${cwarn[@]}" ffi-c/bench/bench.c $(pkg-config --cflags seawall) \
+    "$libdir/libseawall_ffi.a" $static_libs -pthread -o "$out/bench"
+
+echo "C ABI: all checks passed"
