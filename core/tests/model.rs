@@ -36,9 +36,27 @@ struct Params {
     /// `max_timeout` as a multiple of `timeout`, `None` for no cap given.
     cap: Option<u64>,
     slow: Option<u64>,
+    /// `half_open_success_rate` as an exact fraction, `None` for the
+    /// default rule (every trial must succeed).
+    rate: Option<(u64, u64)>,
 }
 
 impl Params {
+    /// Trial successes that close a HALF_OPEN breaker, and trial failures
+    /// it tolerates: with a rate, the trials are judged as a batch of
+    /// `success_threshold` outcomes of which `ceil(rate * batch)` (at least
+    /// one) must succeed; without, all of `success_threshold` and none.
+    fn trial_rule(&self) -> (u32, u32) {
+        let batch = u64::from(self.success_threshold);
+        match self.rate {
+            None => (self.success_threshold, 0),
+            Some((num, den)) => {
+                let need = (batch * num).div_ceil(den).max(1);
+                (need as u32, (batch - need) as u32)
+            }
+        }
+    }
+
     fn config(&self) -> BreakerConfig {
         BreakerConfig {
             failure_threshold: self.failure_threshold,
@@ -49,6 +67,7 @@ impl Params {
             timeout_multiplier: self.multiplier.0 as f64 / self.multiplier.1 as f64,
             max_timeout: self.cap.map(|k| Duration::from_nanos(k * self.timeout)),
             slow_call_duration: self.slow.map(Duration::from_nanos),
+            half_open_success_rate: self.rate.map(|(n, d)| n as f64 / d as f64),
             ..Default::default()
         }
     }
@@ -86,6 +105,8 @@ struct Model {
     count: u32,
     /// HALF_OPEN: trials outstanding in the current batch.
     inflight: u32,
+    /// HALF_OPEN: trial failures tolerated so far (success-rate rule).
+    fails: u32,
     /// Consecutive trips without closing.
     trips: u32,
     /// OPEN: end of the open time. HALF_OPEN: expiry of the current batch.
@@ -115,6 +136,7 @@ impl Model {
             gen: 0,
             count: 0,
             inflight: 0,
+            fails: 0,
             trips: 0,
             deadline: 0,
             since: 0,
@@ -150,6 +172,7 @@ impl Model {
         self.gen += 1;
         self.count = 0;
         self.inflight = 0;
+        self.fails = 0;
         match kind {
             State::Open => {
                 self.deadline = Self::deadline_at(now + self.open_time(self.trips));
@@ -261,16 +284,22 @@ impl Model {
                     self.reopen(now);
                     return;
                 }
+                let (need, tolerated) = self.p.trial_rule();
+                self.inflight -= 1;
                 match outcome {
                     Outcome::Success => {
                         self.count += 1;
-                        self.inflight -= 1;
-                        if self.count >= self.p.success_threshold {
+                        if self.count >= need {
                             self.enter(State::Closed, now);
                         }
                     }
-                    Outcome::Failure => self.reopen(now),
-                    Outcome::Ignored => self.inflight -= 1,
+                    Outcome::Failure => {
+                        self.fails += 1;
+                        if self.fails > tolerated {
+                            self.reopen(now);
+                        }
+                    }
+                    Outcome::Ignored => {}
                 }
             }
             // FORCED_CLOSED measures only; no permit is issued in an OPEN or
@@ -372,8 +401,9 @@ fn params() -> impl Strategy<Value = Params> {
         0..MULTIPLIERS.len(),
         prop::option::of(1..=4u64),
         prop::option::of(1..=3u64),
+        prop::option::of(prop::sample::select(vec![(1u64, 2u64), (3, 4), (1, 1)])),
     )
-        .prop_map(|(f, s, m, t, h, mi, cap, slow)| Params {
+        .prop_map(|(f, s, m, t, h, mi, cap, slow, rate)| Params {
             failure_threshold: f,
             success_threshold: s,
             half_open_max_calls: m,
@@ -382,6 +412,7 @@ fn params() -> impl Strategy<Value = Params> {
             multiplier: MULTIPLIERS[mi],
             cap,
             slow: slow.map(|s| s * SEC),
+            rate,
         })
 }
 
@@ -614,6 +645,7 @@ fn the_model_follows_the_documented_cycle() {
         multiplier: (2, 1),
         cap: Some(3),
         slow: None,
+        rate: None,
     };
     let mut m = Model::new(p);
     assert_eq!(m.acquire(0), Admission::Admitted { gen: 0 });
@@ -640,4 +672,19 @@ fn the_model_follows_the_documented_cycle() {
     assert_eq!(m.books.late, 1);
     assert_eq!(m.entered, [0, 3, 2, 0, 0]);
     assert_eq!(m.books.permitted + m.books.rejected, 6);
+
+    // The success-rate rule: ceil(rate * batch) successes, at least one.
+    let rule = |success_threshold, rate| {
+        Params {
+            success_threshold,
+            rate,
+            ..m.p.clone()
+        }
+        .trial_rule()
+    };
+    assert_eq!(rule(4, None), (4, 0));
+    assert_eq!(rule(4, Some((3, 4))), (3, 1));
+    assert_eq!(rule(3, Some((1, 2))), (2, 1));
+    assert_eq!(rule(1, Some((1, 2))), (1, 0));
+    assert_eq!(rule(4, Some((1, 1))), (4, 0));
 }
