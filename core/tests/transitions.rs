@@ -308,6 +308,37 @@ fn a_trial_failure_reopens_even_with_successes_counted() {
 }
 
 #[test]
+fn success_rate_mode_tolerates_failures_until_the_rate_is_out_of_reach() {
+    // Judged as a batch of 4 outcomes of which ceil(0.75 * 4) = 3 must succeed.
+    let config = BreakerConfig {
+        half_open_success_rate: Some(0.75),
+        ..small(1, 4, 4, 10)
+    };
+    let (b, clock) = new_breaker(config);
+    trip(&b);
+    clock.advance(secs(10));
+    admitted(&b).success();
+    admitted(&b).failure();
+    assert_eq!(
+        b.state(),
+        State::HalfOpen,
+        "one failure of four is tolerated"
+    );
+    admitted(&b).ignore();
+    admitted(&b).success();
+    assert_eq!(b.state(), State::HalfOpen);
+    admitted(&b).success();
+    assert_eq!(b.state(), State::Closed, "three successes close");
+    trip(&b);
+    clock.advance(secs(10));
+    admitted(&b).failure();
+    admitted(&b).success();
+    assert_eq!(b.state(), State::HalfOpen);
+    admitted(&b).failure();
+    assert_eq!(b.state(), State::Open, "3 of 4 can no longer succeed");
+}
+
+#[test]
 fn back_off_multiplies_each_consecutive_trip_up_to_the_cap() {
     let config = BreakerConfig {
         timeout_multiplier: 2.0,
