@@ -60,7 +60,7 @@ pub use registry::{
 #[no_mangle]
 pub extern "C" fn seawall_version() -> *const c_char {
     const V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    V.as_ptr().cast()
+    error::run_value("seawall_version", V.as_ptr().cast(), || V.as_ptr().cast())
 }
 
 /// Writes the fixed description of result code `code` into `buf`
