@@ -192,9 +192,11 @@ typedef struct seawall_registry seawall_registry;
 typedef struct seawall_config {
   // Consecutive failures that open a CLOSED breaker. 1..=4095, default 5.
   uint32_t failure_threshold;
-  // Whether `failure_threshold` consecutive failures trip the breaker.
-  // Default true; may be false only when a window rule is set.
-  bool trip_on_consecutive_failures;
+  // Whether `failure_threshold` consecutive failures trip the breaker:
+  // non-zero for true (the default, written as 1); may be 0 only when a
+  // window rule is set. A byte rather than a `bool` so that no bit
+  // pattern a foreign caller can leave in the struct is invalid.
+  uint8_t trip_on_consecutive_failures;
   // One of `seawall_window_kind`; default `SEAWALL_WINDOW_KIND_NONE`.
   uint32_t window_kind;
   // `SEAWALL_WINDOW_KIND_COUNT`: the outcomes kept, 1..=10000. Ignored

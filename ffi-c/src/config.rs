@@ -37,9 +37,11 @@ pub enum seawall_window_kind {
 pub struct seawall_config {
     /// Consecutive failures that open a CLOSED breaker. 1..=4095, default 5.
     pub failure_threshold: u32,
-    /// Whether `failure_threshold` consecutive failures trip the breaker.
-    /// Default true; may be false only when a window rule is set.
-    pub trip_on_consecutive_failures: bool,
+    /// Whether `failure_threshold` consecutive failures trip the breaker:
+    /// non-zero for true (the default, written as 1); may be 0 only when a
+    /// window rule is set. A byte rather than a `bool` so that no bit
+    /// pattern a foreign caller can leave in the struct is invalid.
+    pub trip_on_consecutive_failures: u8,
     /// One of `seawall_window_kind`; default `SEAWALL_WINDOW_KIND_NONE`.
     pub window_kind: u32,
     /// `SEAWALL_WINDOW_KIND_COUNT`: the outcomes kept, 1..=10000. Ignored
@@ -123,7 +125,7 @@ impl From<&BreakerConfig> for seawall_config {
         };
         Self {
             failure_threshold: c.failure_threshold,
-            trip_on_consecutive_failures: c.trip_on_consecutive_failures,
+            trip_on_consecutive_failures: u8::from(c.trip_on_consecutive_failures),
             window_kind: window_kind as u32,
             window_size,
             window_buckets,
@@ -173,7 +175,7 @@ pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> 
     #[allow(clippy::needless_update)]
     let config = BreakerConfig {
         failure_threshold: c.failure_threshold,
-        trip_on_consecutive_failures: c.trip_on_consecutive_failures,
+        trip_on_consecutive_failures: c.trip_on_consecutive_failures != 0,
         window,
         failure_count_threshold: (c.failure_count_threshold != 0)
             .then_some(c.failure_count_threshold),
@@ -253,7 +255,7 @@ mod tests {
     fn every_field_reaches_the_core() {
         let mut c = seawall_config::from(&BreakerConfig::default());
         c.failure_threshold = 7;
-        c.trip_on_consecutive_failures = false;
+        c.trip_on_consecutive_failures = 0;
         c.window_kind = seawall_window_kind::Count as u32;
         c.window_size = 50;
         c.failure_count_threshold = 20;

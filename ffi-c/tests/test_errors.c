@@ -190,6 +190,17 @@ static void test_invalid_configs(void) {
     EXPECT_INVALID(minimum_calls, 0, "invalid minimum_calls = 0: must be at least 1 and at "
                                      "most the size of a count window");
 
+    /* Whatever bytes the struct holds, the answer is an error code. */
+    seawall_config junk;
+    const seawall_breaker *jb = NULL;
+    memset(&junk, 0xFF, sizeof junk);
+    CHECK_RC(seawall_breaker_new("junk", &junk, &jb), SEAWALL_RESULT_INVALID_CONFIG);
+    CHECK_LAST_ERROR("seawall_breaker_new: invalid window_kind = 4294967295: must be one of "
+                     "SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)");
+    memset(&junk, 0, sizeof junk);
+    CHECK_RC(seawall_breaker_new("junk", &junk, &jb), SEAWALL_RESULT_INVALID_CONFIG);
+    CHECK(jb == NULL);
+
     /* Window settings are checked for the kind chosen. */
     seawall_config c;
     CHECK_OK(seawall_config_default(&c));

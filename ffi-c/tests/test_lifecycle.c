@@ -53,7 +53,7 @@ static void test_version_and_defaults(void) {
     memset(&c, 0xAB, sizeof c);
     CHECK_OK(seawall_config_default(&c));
     CHECK(c.failure_threshold == 5);
-    CHECK(c.trip_on_consecutive_failures);
+    CHECK(c.trip_on_consecutive_failures == 1);
     CHECK(c.window_kind == SEAWALL_WINDOW_KIND_NONE);
     CHECK(c.minimum_calls == 10);
     CHECK(c.failure_count_threshold == 0);
@@ -272,7 +272,7 @@ static void test_measured_durations(void) {
 static void test_window_rule(void) {
     seawall_config c;
     CHECK_OK(seawall_config_default(&c));
-    c.trip_on_consecutive_failures = false;
+    c.trip_on_consecutive_failures = 0;
     c.window_kind = SEAWALL_WINDOW_KIND_COUNT;
     c.window_size = 10;
     c.minimum_calls = 4;
