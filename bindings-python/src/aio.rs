@@ -42,6 +42,14 @@ enum Step<'py> {
     Raised(PyErr),
 }
 
+/// How a step of the call ended, short of an exception.
+enum Poll<'py> {
+    /// A value for the event loop: the call is suspended.
+    Yield(Bound<'py, PyAny>),
+    /// The call's result: it is over.
+    Return(Bound<'py, PyAny>),
+}
+
 /// What the awaiting code sends in.
 enum Input<'py> {
     Send(Bound<'py, PyAny>),
@@ -50,7 +58,8 @@ enum Input<'py> {
 
 /// The awaitable returned by `CircuitBreaker.acall` and by async functions
 /// wrapped by the decorators.
-#[pyclass(module = "seawall._native")]
+/// Freed objects are kept for reuse: one is allocated per awaited call.
+#[pyclass(freelist = 64, module = "seawall._native")]
 pub struct AsyncCall {
     inner: Arc<Inner>,
     fallback: Option<Py<PyAny>>,
@@ -72,9 +81,8 @@ impl AsyncCall {
         }
     }
 
-    /// Drives the call one step: `Ok` is a value yielded to the event loop,
-    /// `Err` is the end (`StopIteration(result)` or the exception).
-    fn step<'py>(&mut self, py: Python<'py>, mut input: Input<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Drives the call one step.
+    fn step<'py>(&mut self, py: Python<'py>, mut input: Input<'py>) -> PyResult<Poll<'py>> {
         loop {
             match std::mem::replace(&mut self.stage, Stage::Done) {
                 Stage::Done => {
@@ -86,6 +94,11 @@ impl AsyncCall {
                     })
                 }
                 Stage::Start { func, args, kwargs } => {
+                    let (func, args, kwargs) = (
+                        func.into_bound(py),
+                        args.map(|a| a.into_bound(py)),
+                        kwargs.map(|k| k.into_bound(py)),
+                    );
                     match input {
                         // Thrown into before it started: like a coroutine, it
                         // ends with that exception and never runs.
@@ -108,19 +121,18 @@ impl AsyncCall {
                                         input = Input::Send(py.None().into_bound(py));
                                         continue;
                                     }
-                                    None => return Err(stop(v)),
+                                    None => return Ok(Poll::Return(v)),
                                 }
                             }
                             None => return Err(self.inner.rejection(py, r)),
                         },
                     };
                     let ticket = permit.into_ticket();
-                    let f = func.bind(py);
                     let made = match (args, kwargs) {
-                        (None, None) => f.call0(),
+                        (None, None) => func.call0(),
                         (args, kwargs) => {
-                            let args = args.map_or_else(|| PyTuple::empty(py), |a| a.into_bound(py));
-                            f.call(args, kwargs.as_ref().map(|k| k.bind(py)))
+                            let args = args.unwrap_or_else(|| PyTuple::empty(py));
+                            func.call(args, kwargs.as_ref())
                         }
                     };
                     let awaited = made.and_then(|v| Ok((awaitable_iter(&v)?, v)));
@@ -138,24 +150,27 @@ impl AsyncCall {
                     }
                 }
                 Stage::Running { iter, ticket } => {
-                    let it = iter.bind(py);
-                    match drive(it, input) {
+                    let it = iter.into_bound(py);
+                    match drive(&it, input) {
                         Step::Yielded(y) => {
-                            self.stage = Stage::Running { iter, ticket };
-                            return Ok(y);
+                            self.stage = Stage::Running {
+                                iter: it.unbind(),
+                                ticket,
+                            };
+                            return Ok(Poll::Yield(y));
                         }
                         Step::Returned(v) => return self.returned(py, ticket, v),
                         Step::Raised(e) => return self.failed(py, ticket, e),
                     }
                 }
                 Stage::Fallback { iter } => {
-                    let it = iter.bind(py);
-                    match drive(it, input) {
+                    let it = iter.into_bound(py);
+                    match drive(&it, input) {
                         Step::Yielded(y) => {
-                            self.stage = Stage::Fallback { iter };
-                            return Ok(y);
+                            self.stage = Stage::Fallback { iter: it.unbind() };
+                            return Ok(Poll::Yield(y));
                         }
-                        Step::Returned(v) => return Err(stop(v)),
+                        Step::Returned(v) => return Ok(Poll::Return(v)),
                         Step::Raised(e) => return Err(e),
                     }
                 }
@@ -168,11 +183,11 @@ impl AsyncCall {
         _py: Python<'py>,
         ticket: Ticket,
         v: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Poll<'py>> {
         self.inner
             .breaker
             .record(ticket, self.inner.policy.classify_result(&v));
-        Err(stop(v))
+        Ok(Poll::Return(v))
     }
 
     fn failed<'py>(
@@ -180,7 +195,7 @@ impl AsyncCall {
         py: Python<'py>,
         ticket: Ticket,
         e: PyErr,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Poll<'py>> {
         let outcome = self.inner.policy.classify_exception(e.value(py));
         self.inner.breaker.record(ticket, outcome);
         let fb = match &self.fallback {
@@ -193,7 +208,84 @@ impl AsyncCall {
                 self.stage = Stage::Fallback { iter: iter.unbind() };
                 self.step(py, Input::Send(py.None().into_bound(py)))
             }
-            None => Err(stop(v)),
+            None => Ok(Poll::Return(v)),
+        }
+    }
+
+    /// A step as the iterator protocol reports it: the end is
+    /// `StopIteration(result)`.
+    fn step_iter<'py>(&mut self, py: Python<'py>, input: Input<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.step(py, input)? {
+            Poll::Yield(y) => Ok(y),
+            Poll::Return(v) => Err(stop(v)),
+        }
+    }
+}
+
+/// `tp_as_async->am_send`: how `await` drives the call. The interpreter's
+/// `SEND` uses this slot when a type has it, and then a finished call hands
+/// its result back directly instead of raising and catching a
+/// `StopIteration` (which costs more than everything else an await does).
+/// pyo3 has no way to declare the slot, so `install_am_send` writes it into
+/// the type object once, at module initialisation.
+unsafe extern "C" fn am_send(
+    slf: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+    result: *mut *mut ffi::PyObject,
+) -> ffi::PySendResult {
+    // SAFETY: the interpreter calls this slot with the thread attached.
+    // (pyo3's attach count is not raised: `step` turns every `Py` it lets go
+    // of into a `Bound` first, whose drop releases it at once; a `Py`
+    // dropped here would merely be released later, by pyo3's pool.)
+    let py = unsafe { Python::assume_attached() };
+    let (status, out) = {
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: `slf` and `arg` are live, non-NULL objects borrowed from
+            // the caller for the duration of the call (PyIter_Send's contract).
+            let (slf, arg) = unsafe {
+                (
+                    Bound::from_borrowed_ptr(py, slf),
+                    Bound::from_borrowed_ptr(py, arg),
+                )
+            };
+            let call = slf.cast::<AsyncCall>()?;
+            let mut call = call.try_borrow_mut()?;
+            call.step(py, Input::Send(arg))
+        }));
+        match stepped {
+            Ok(Ok(Poll::Yield(y))) => (ffi::PySendResult::PYGEN_NEXT, y.into_ptr()),
+            Ok(Ok(Poll::Return(v))) => (ffi::PySendResult::PYGEN_RETURN, v.into_ptr()),
+            Ok(Err(e)) => {
+                e.restore(py);
+                (ffi::PySendResult::PYGEN_ERROR, std::ptr::null_mut())
+            }
+            Err(_) => {
+                PyRuntimeError::new_err("seawall: internal panic while driving an awaited call")
+                    .restore(py);
+                (ffi::PySendResult::PYGEN_ERROR, std::ptr::null_mut())
+            }
+        }
+    };
+    // SAFETY: `result` is a valid out-pointer supplied by the caller; it
+    // receives a new reference (or NULL with an exception set, for errors).
+    unsafe { *result = out };
+    status
+}
+
+/// Installs [`am_send`] on the `AsyncCall` type (see there).
+pub(crate) fn install_am_send(ty: &Bound<'_, PyType>) {
+    let tp = ty.as_type_ptr();
+    // SAFETY: `tp` is the live heap type pyo3 just created for `AsyncCall`,
+    // not yet used by any object. For heap types CPython points
+    // `tp_as_async` at the `as_async` member of the type's own
+    // `PyHeapTypeObject`, writable memory owned by the type; it is non-NULL
+    // here because the class defines `__await__`. `PyType_Modified` drops
+    // any cached lookups after the change.
+    unsafe {
+        let am = (*tp).tp_as_async;
+        if !am.is_null() {
+            (*am).am_send = Some(am_send);
+            ffi::PyType_Modified(tp);
         }
     }
 }
@@ -302,12 +394,12 @@ impl AsyncCall {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.step(py, Input::Send(py.None().into_bound(py)))
+        self.step_iter(py, Input::Send(py.None().into_bound(py)))
     }
 
     fn send<'py>(&mut self, value: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = value.py();
-        self.step(py, Input::Send(value))
+        self.step_iter(py, Input::Send(value))
     }
 
     #[pyo3(signature = (typ, val = None, tb = None))]
@@ -319,7 +411,7 @@ impl AsyncCall {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = typ.py();
         let exc = exception(typ, val, tb)?;
-        self.step(py, Input::Throw(exc))
+        self.step_iter(py, Input::Throw(exc))
     }
 
     /// Closes the awaited coroutine; the call counts as neutral.

@@ -48,11 +48,14 @@ impl Guarded {
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         if self.is_async {
+            // No arguments: the call is made with the cheaper `call0`.
+            let args = (!args.is_empty()).then(|| args.clone().unbind());
+            let kwargs = kwargs.filter(|k| !k.is_empty()).map(|k| k.clone().unbind());
             let call = AsyncCall::new(
                 Arc::clone(&self.inner),
                 self.func.clone_ref(py),
-                Some(args.clone().unbind()),
-                kwargs.map(|k| k.clone().unbind()),
+                args,
+                kwargs,
                 None,
             );
             return Ok(Bound::new(py, call)?.into_any());

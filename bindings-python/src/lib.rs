@@ -24,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::CircuitBreaker>()?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<aio::AsyncCall>()?;
+    aio::install_am_send(&m.py().get_type::<aio::AsyncCall>());
     m.add_class::<guard::Guarded>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
-from typing import Any, Optional, Type, Union
+from typing import Any, Optional, Tuple, Type, Union
 
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .models import CircuitBreakerConfig, CircuitState
@@ -55,7 +55,7 @@ class LegacyCircuitBreakerAdapter(UnifiedCircuitBreaker):
         return t.total_seconds() if isinstance(t, timedelta) else float(t)
 
     @property
-    def expected_exception(self) -> Union[Type[BaseException], tuple]:
+    def expected_exception(self) -> Union[Type[BaseException], Tuple[Type[BaseException], ...]]:
         excs = tuple(self.config.track_exceptions or ())
         return excs[0] if len(excs) == 1 else excs
 

@@ -1,0 +1,249 @@
+"""Seawall's Python module against pybreaker and circuitbreaker, in one run.
+
+Rows: a bare call, `breaker.call(fn)`, the decorator, `await acall`, the
+async decorator, a rejected call including raise and catch, and two threads.
+Each row runs in batches; the table shows the median over the batches of the
+time per call, the overhead over the matching bare row, and the ratios of
+the peers' overhead to Seawall's. Run it through scripts/bench-python.sh,
+which installs the peers from PyPI.
+
+    python benches/bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import sys
+import threading
+import time
+import timeit
+from datetime import timedelta
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import circuitbreaker
+import pybreaker
+
+import seawall
+
+BIG_TIMEOUT = 3600.0
+
+
+def fn() -> int:
+    return 1
+
+
+async def afn() -> int:
+    return 1
+
+
+def boom() -> None:
+    raise ValueError("down")
+
+
+# --- the breakers -------------------------------------------------------
+
+def seawall_breaker(name: str) -> seawall.UnifiedCircuitBreaker:
+    return seawall.UnifiedCircuitBreaker(
+        name, seawall.CircuitBreakerConfig(failure_threshold=5, timeout=BIG_TIMEOUT)
+    )
+
+
+def pybreaker_breaker() -> pybreaker.CircuitBreaker:
+    return pybreaker.CircuitBreaker(fail_max=5, reset_timeout=BIG_TIMEOUT)
+
+
+def cb_breaker() -> circuitbreaker.CircuitBreaker:
+    return circuitbreaker.CircuitBreaker(failure_threshold=5, recovery_timeout=BIG_TIMEOUT)
+
+
+def trip(call: Callable[[Callable[[], Any]], Any]) -> None:
+    for _ in range(5):
+        try:
+            call(boom)
+        except Exception:
+            pass
+
+
+# --- measuring ----------------------------------------------------------
+
+def sync_row(stmt: str, env: Dict[str, Any], number: int, repeat: int) -> float:
+    """Median ns per execution of `stmt`."""
+    t = timeit.Timer(stmt, globals=env)
+    t.timeit(number // 10)  # warm up
+    runs = t.repeat(repeat=repeat, number=number)
+    return statistics.median(runs) / number * 1e9
+
+
+def async_row(make: Callable[[], Callable[[], Any]], number: int, repeat: int) -> float:
+    """Median ns per `await make()()` inside one event loop."""
+
+    async def batch(n: int) -> int:
+        f = make()
+        t0 = time.perf_counter_ns()
+        for _ in range(n):
+            await f()
+        return time.perf_counter_ns() - t0
+
+    async def main() -> List[float]:
+        await batch(number // 10)
+        return [(await batch(number)) / number for _ in range(repeat)]
+
+    return statistics.median(asyncio.run(main()))
+
+
+def threads_row(call: Callable[[], Any], per_thread: int, threads: int, repeat: int) -> float:
+    """Median ns per call, wall time, with `threads` threads calling at once."""
+    results = []
+    for _ in range(repeat):
+        barrier = threading.Barrier(threads + 1)
+
+        def work() -> None:
+            barrier.wait()
+            for _ in range(per_thread):
+                call()
+
+        ts = [threading.Thread(target=work) for _ in range(threads)]
+        for t in ts:
+            t.start()
+        barrier.wait()
+        t0 = time.perf_counter_ns()
+        for t in ts:
+            t.join()
+        results.append((time.perf_counter_ns() - t0) / (per_thread * threads))
+    return statistics.median(results)
+
+
+def blocked_row(call: Callable[[Callable[[], Any]], Any], rounds: int) -> float:
+    """Median ms per round of two threads each blocked 2 ms inside the
+    protected call: about 2 if they run in parallel, about 4 if serialised."""
+    results = []
+    for _ in range(rounds):
+        barrier = threading.Barrier(3)
+
+        def work() -> None:
+            barrier.wait()
+            call(lambda: time.sleep(0.002))
+
+        ts = [threading.Thread(target=work) for _ in range(2)]
+        for t in ts:
+            t.start()
+        barrier.wait()
+        t0 = time.perf_counter_ns()
+        for t in ts:
+            t.join()
+        results.append((time.perf_counter_ns() - t0) / 1e6)
+    return statistics.median(results)
+
+
+# --- the table ----------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    args = ap.parse_args()
+    number = 20_000 if args.quick else 200_000
+    repeat = 5 if args.quick else 9
+
+    sw = seawall_breaker("bench")
+    sw_dec = sw(fn)
+    sw_adec = sw(afn)
+    pb = pybreaker_breaker()
+    pb_dec = pb(fn)
+    cb = cb_breaker()
+    cb_dec = cb(fn)
+    cb_adec = cb(afn)
+
+    env: Dict[str, Any] = dict(
+        fn=fn, sw=sw, sw_dec=sw_dec, pb=pb, pb_dec=pb_dec, cb=cb, cb_dec=cb_dec,
+        Open=seawall.CircuitBreakerOpenError, PbErr=pybreaker.CircuitBreakerError,
+        CbErr=circuitbreaker.CircuitBreakerError,
+    )
+    rows: List[Tuple[str, str, float, Optional[float]]] = []
+
+    def add(group: str, name: str, ns: float, base: Optional[float]) -> None:
+        rows.append((group, name, ns, None if base is None else ns - base))
+        print(f"  {group:<10} {name:<34} {ns:9.0f} ns", file=sys.stderr)
+
+    print("measuring ...", file=sys.stderr)
+    bare = sync_row("fn()", env, number, repeat)
+    add("sync", "bare fn()", bare, None)
+    add("sync", "seawall  breaker.call(fn)", sync_row("sw.call(fn)", env, number, repeat), bare)
+    add("sync", "seawall  @breaker", sync_row("sw_dec()", env, number, repeat), bare)
+    add("sync", "pybreaker breaker.call(fn)", sync_row("pb.call(fn)", env, number, repeat), bare)
+    add("sync", "pybreaker @breaker", sync_row("pb_dec()", env, number, repeat), bare)
+    add("sync", "circuitbreaker breaker.call(fn)", sync_row("cb.call(fn)", env, number, repeat), bare)
+    add("sync", "circuitbreaker @circuit", sync_row("cb_dec()", env, number, repeat), bare)
+
+    anum = number // 2
+    abare = async_row(lambda: afn, anum, repeat)
+    add("async", "bare await afn()", abare, None)
+    add("async", "seawall  await acall(afn)", async_row(lambda: (lambda: sw.acall(afn)), anum, repeat), abare)
+    add("async", "seawall  async @breaker", async_row(lambda: sw_adec, anum, repeat), abare)
+    add("async", "circuitbreaker await call_async", async_row(lambda: (lambda: cb.call_async(afn)), anum, repeat), abare)
+    add("async", "circuitbreaker async @circuit", async_row(lambda: cb_adec, anum, repeat), abare)
+
+    raise_bare = sync_row("try:\n raise ValueError\nexcept ValueError:\n pass", env, number, repeat)
+    add("rejected", "bare raise + except", raise_bare, None)
+    sw_open = seawall_breaker("bench-open")
+    trip(sw_open.call)
+    pb_open = pybreaker_breaker()
+    trip(pb_open.call)
+    cb_open = cb_breaker()
+    trip(cb_open.call)
+    assert sw_open.is_open() and pb_open.current_state == "open" and cb_open.opened
+    env.update(sw_open=sw_open, pb_open=pb_open, cb_open=cb_open)
+    add("rejected", "seawall", sync_row("try:\n sw_open.call(fn)\nexcept Open:\n pass", env, number, repeat), None)
+    add("rejected", "pybreaker", sync_row("try:\n pb_open.call(fn)\nexcept PbErr:\n pass", env, number, repeat), None)
+    add("rejected", "circuitbreaker", sync_row("try:\n cb_open.call(fn)\nexcept CbErr:\n pass", env, number, repeat), None)
+
+    tnum = number // 4
+    for label, call in [("bare", fn), ("seawall", lambda: sw.call(fn)), ("pybreaker", lambda: pb.call(fn)),
+                        ("circuitbreaker", lambda: cb.call(fn))]:
+        one = threads_row(call, tnum, 1, repeat)
+        two = threads_row(call, tnum // 2, 2, repeat)
+        add("threads", f"{label} 1 thread (per call)", one, None)
+        add("threads", f"{label} 2 threads (per call)", two, None)
+    rounds = 20 if args.quick else 60
+    for label, call in [("seawall", sw.call), ("pybreaker", pb.call), ("circuitbreaker", cb.call)]:
+        add("blocked", f"{label} 2 threads x 2 ms (ms/round)", blocked_row(call, rounds) * 1e6, None)
+
+    # --- print ---------------------------------------------------------
+    print()
+    print(f"Python {platform.python_version()} on {platform.machine()}, "
+          f"{'quick' if args.quick else 'full'} run: median of {repeat} batches of {number} calls "
+          f"(async {anum}, threads {tnum})")
+    print()
+    print(f"| group | row | median | overhead |")
+    print(f"| --- | --- | ---: | ---: |")
+    for group, name, ns, over in rows:
+        if group == "blocked":
+            print(f"| {group} | {name} | {ns / 1e6:.2f} ms | |")
+            continue
+        o = "" if over is None else f"{over:.0f} ns"
+        print(f"| {group} | {name} | {ns:.0f} ns | {o} |")
+    d = {name: (ns, over) for _, name, ns, over in rows}
+
+    def ratio(peer: str, ours: str, key: int = 1) -> str:
+        p, o = d[peer][key], d[ours][key]
+        return f"{p / o:.1f}x" if o and o > 0 else "n/a"
+
+    print()
+    print("Overhead ratios (peer overhead / seawall overhead, same run):")
+    print(f"  call(fn):   circuitbreaker {ratio('circuitbreaker breaker.call(fn)', 'seawall  breaker.call(fn)')}, "
+          f"pybreaker {ratio('pybreaker breaker.call(fn)', 'seawall  breaker.call(fn)')}")
+    print(f"  decorator:  circuitbreaker {ratio('circuitbreaker @circuit', 'seawall  @breaker')}, "
+          f"pybreaker {ratio('pybreaker @breaker', 'seawall  @breaker')}")
+    print(f"  async:      circuitbreaker {ratio('circuitbreaker async @circuit', 'seawall  async @breaker')} (decorator), "
+          f"{ratio('circuitbreaker await call_async', 'seawall  await acall(afn)')} (call)")
+    print(f"  rejected:   circuitbreaker {ratio('circuitbreaker', 'seawall', 0)}, pybreaker {ratio('pybreaker', 'seawall', 0)} (total time)")
+    for label in ("seawall", "pybreaker", "circuitbreaker", "bare"):
+        one = d[f"{label} 1 thread (per call)"][0]
+        two = d[f"{label} 2 threads (per call)"][0]
+        print(f"  threads:    {label}: 2-thread throughput / 1-thread = {one / two:.2f}")
+
+
+if __name__ == "__main__":
+    main()
