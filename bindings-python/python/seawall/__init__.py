@@ -1,9 +1,17 @@
 """Seawall: a lock-free circuit breaker, drop-in for ``shared.resilience``.
 
 Code written against ``shared.resilience`` keeps working after changing its
-import to ``seawall`` (or through a one-line shim module
-``shared/resilience/__init__.py`` containing ``from seawall import *``).
+imports to ``seawall``, or unchanged through a one-line shim module
+``shared/resilience/__init__.py``::
+
+    import seawall; seawall.install_alias(__name__)
+
+which makes ``shared.resilience`` and its submodules (``.models``,
+``.interfaces``, ``.adapters``, ``.implementations.circuit_breaker``) the
+very same module objects as ``seawall``'s.
 """
+
+import sys as _sys
 
 from ._native import ManualClock, Permit
 from .adapters import create_circuit_breaker_adapter
@@ -59,4 +67,25 @@ __all__ = [
     "Permit",
     "Registry",
     "get_registry",
+    "install_alias",
 ]
+
+_SUBMODULES = (
+    "models",
+    "interfaces",
+    "exceptions",
+    "adapters",
+    "decorators",
+    "registry",
+    "implementations",
+    "implementations.circuit_breaker",
+)
+
+
+def install_alias(name: str) -> None:
+    """Makes ``name`` (e.g. ``"shared.resilience"``) and its submodules
+    aliases of ``seawall`` and its submodules in ``sys.modules``: the same
+    module objects, so classes and the process-wide registry are shared."""
+    _sys.modules[name] = _sys.modules[__name__]
+    for sub in _SUBMODULES:
+        _sys.modules[f"{name}.{sub}"] = _sys.modules[f"{__name__}.{sub}"]

@@ -1,0 +1,57 @@
+"""Shared helpers for the seawall test suite."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Callable, Optional
+
+import pytest
+
+import seawall
+from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker
+
+
+class Boom(Exception):
+    """A tracked failure."""
+
+
+def boom() -> None:
+    raise Boom("down")
+
+
+def ok() -> str:
+    return "ok"
+
+
+def fail(cb: Any, times: int, exc: Callable[[], BaseException] = lambda: Boom("down")) -> None:
+    """Makes `times` calls through `cb` that raise `exc()`."""
+
+    def raiser() -> None:
+        raise exc()
+
+    for _ in range(times):
+        with pytest.raises(BaseException):
+            cb.call(raiser)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def make(clock: ManualClock) -> Callable[..., UnifiedCircuitBreaker]:
+    """Builds a breaker on the manual clock: make(name="t", **config)."""
+
+    def build(name: str = "t", **config: Any) -> UnifiedCircuitBreaker:
+        config.setdefault("failure_threshold", 3)
+        config.setdefault("success_threshold", 2)
+        config.setdefault("timeout", timedelta(seconds=10))
+        return UnifiedCircuitBreaker(name, CircuitBreakerConfig(**config), clock=clock)
+
+    return build
+
+
+@pytest.fixture
+def registry(clock: ManualClock) -> seawall.Registry:
+    return seawall.Registry(clock=clock)
