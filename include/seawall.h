@@ -21,7 +21,8 @@
  *   SEAWALL_RESULT_BUFFER_TOO_SMALL). Every pointer argument is checked for
  *   NULL and alignment; a failure is recorded as the calling thread's last
  *   error (seawall_last_error, seawall_last_error_message), which successful
- *   calls leave untouched, like errno.
+ *   calls and rejections (SEAWALL_RESULT_REJECTED, an answer rather than an
+ *   error) leave untouched, like errno.
  * - No function unwinds into the caller: an internal panic is caught and
  *   returned as SEAWALL_RESULT_PANIC.
  * - Durations are uint64_t nanoseconds.
@@ -69,7 +70,8 @@ enum seawall_result
   // not UTF-8, an unknown outcome, a misaligned pointer).
   SEAWALL_RESULT_INVALID_ARGUMENT = 3,
   // The breaker refused the call; the `seawall_rejection` says why and
-  // when to retry. Not a failure of the library.
+  // when to retry. An answer, not an error: the last error is left as
+  // it was.
   SEAWALL_RESULT_REJECTED = 4,
   // The permit was already reported once; the second report is refused
   // and counts nowhere.
@@ -380,8 +382,9 @@ seawall_result seawall_result_message(uint32_t code,
 
 // The code of the last error on the calling thread (`SEAWALL_RESULT_OK` if
 // there was none). Errors are recorded by every function that returns a
-// code other than `SEAWALL_RESULT_OK`; successful calls leave the last
-// error as it was, like `errno`.
+// code other than `SEAWALL_RESULT_OK` and `SEAWALL_RESULT_REJECTED` (a
+// rejection is an answer, described by its `seawall_rejection`, not an
+// error); other calls leave the last error as it was, like `errno`.
 seawall_result seawall_last_error(void);
 
 // Writes the message of the last error on the calling thread into `buf`

@@ -462,7 +462,8 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
     })
 }
 
-/// The rejection exit of `seawall_breaker_try_acquire`.
+/// The rejection exit of `seawall_breaker_try_acquire`. A rejection is an
+/// answer, not an error: it leaves the last error alone (and stays cheap).
 ///
 /// # Safety
 ///
@@ -474,13 +475,18 @@ unsafe fn rejected(r: seawall::Rejected, out: *mut seawall_rejection) -> seawall
             state: r.state.into(),
             until_reset: r.retry_after.is_none(),
             retry_after_ns: r.retry_after.map_or(u64::MAX, |d| {
-                u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+                // Whole seconds and nanoseconds, without the u128 of
+                // `as_nanos`; UINT64_MAX is kept for "until reset".
+                d.as_secs()
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(u64::from(d.subsec_nanos()))
+                    .min(u64::MAX - 1)
             }),
         };
         // SAFETY: non-NULL; aligned and valid by the caller's contract.
         unsafe { out.write(rejection) };
     }
-    fail(Error::code(seawall_result::Rejected))
+    seawall_result::Rejected
 }
 
 /// Reports `outcome` for the permit; `duration` overrides the call's

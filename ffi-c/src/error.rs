@@ -22,7 +22,8 @@ pub enum seawall_result {
     /// not UTF-8, an unknown outcome, a misaligned pointer).
     InvalidArgument = 3,
     /// The breaker refused the call; the `seawall_rejection` says why and
-    /// when to retry. Not a failure of the library.
+    /// when to retry. An answer, not an error: the last error is left as
+    /// it was.
     Rejected = 4,
     /// The permit was already reported once; the second report is refused
     /// and counts nowhere.
@@ -354,10 +355,8 @@ mod tests {
         // SAFETY: as above.
         unsafe { write_text("aé€", small.as_mut_ptr(), small.len(), std::ptr::null_mut()) };
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { CStr::from_ptr(small.as_ptr()) }.to_str().unwrap(),
-            "a"
-        );
+        let s = unsafe { CStr::from_ptr(small.as_ptr()) };
+        assert_eq!(s.to_str().unwrap(), "a");
     }
 
     #[test]

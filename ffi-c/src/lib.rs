@@ -13,7 +13,8 @@
 //!   every value;
 //! * writes its outputs only on success (the text functions, which behave
 //!   like `snprintf`, are the documented exception);
-//! * records a failure as the calling thread's last error, with details.
+//! * records a failure (any code but OK and REJECTED) as the calling
+//!   thread's last error, with details.
 //!
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
@@ -92,8 +93,9 @@ pub unsafe extern "C" fn seawall_result_message(
 
 /// The code of the last error on the calling thread (`SEAWALL_RESULT_OK` if
 /// there was none). Errors are recorded by every function that returns a
-/// code other than `SEAWALL_RESULT_OK`; successful calls leave the last
-/// error as it was, like `errno`.
+/// code other than `SEAWALL_RESULT_OK` and `SEAWALL_RESULT_REJECTED` (a
+/// rejection is an answer, described by its `seawall_rejection`, not an
+/// error); other calls leave the last error as it was, like `errno`.
 #[no_mangle]
 pub extern "C" fn seawall_last_error() -> seawall_result {
     error::run_value("seawall_last_error", seawall_result::Panic, || {

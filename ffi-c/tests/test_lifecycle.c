@@ -145,7 +145,8 @@ static void test_breaker_life(void) {
     CHECK_RC(seawall_breaker_try_acquire(b, &untouched, NULL), SEAWALL_RESULT_REJECTED);
     CHECK_RC(seawall_breaker_try_acquire(b, &untouched, &why), SEAWALL_RESULT_REJECTED);
     CHECK(why.retry_after_ns == 3 * SEC / 4);
-    CHECK(seawall_last_error() == SEAWALL_RESULT_REJECTED);
+    /* A rejection is an answer, not an error: the last error stays. */
+    CHECK(seawall_last_error() == SEAWALL_RESULT_BUFFER_TOO_SMALL);
 
     /* After the open time a trial is admitted; only one at a time. */
     CHECK_OK(seawall_manual_clock_advance(clock, 3 * SEC / 4));
