@@ -76,23 +76,34 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod breaker;
+pub mod budget;
+pub mod bulkhead;
 pub mod clock;
 pub mod config;
 mod counters;
 mod events;
 mod metrics;
+pub mod rate_limit;
 mod registry;
+pub mod retry;
 mod rules;
 mod state;
 mod sync;
 mod window;
 
 pub use breaker::{Breaker, CallError, Permit, Rejected, Ticket};
+pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig};
+pub use bulkhead::{Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, Waiter};
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::{BreakerConfig, ConfigError, Window};
 pub use events::{Listener, Transition};
 pub use metrics::{Metrics, Transitions};
+pub use rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter};
 pub use registry::Registry;
+pub use retry::{
+    Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
+    RetryPolicy, RetryState, Sleep, Stop, ThreadSleep,
+};
 pub use state::State;
 pub use window::WindowCounts;
 

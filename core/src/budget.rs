@@ -1,0 +1,442 @@
+//! The retry budget: retries limited to a share of recent requests.
+//!
+//! A retry storm starts when every caller of a struggling dependency retries
+//! at once. A [`RetryBudget`], shared by all callers of one dependency, lets
+//! retries through only while they stay below `budget_percent` of the
+//! requests (first attempts plus retries) of the last `window_size`. While
+//! the window holds fewer than `min_requests` requests (a quiet service,
+//! where a share of almost nothing would forbid every retry), retries are
+//! paced by a token bucket instead: `tokens_per_second`, holding at most
+//! `max_tokens`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{ManualClock, RetryBudget, RetryBudgetConfig};
+//!
+//! let config = RetryBudgetConfig { budget_percent: 10.0, min_requests: 10, ..Default::default() };
+//! let budget = RetryBudget::with_clock(config, ManualClock::new()).unwrap();
+//! for _ in 0..90 {
+//!     budget.record_attempt(false);
+//! }
+//! // 10 retries fit: 10 of 100 requests.
+//! assert_eq!((0..20).filter(|_| budget.can_retry()).count(), 10);
+//! ```
+//!
+//! # The window
+//!
+//! The window is a ring of [`BUCKETS`] slices of `window_size / 10`; each
+//! slice is one atomic word holding the slice's number (its tag) and its two
+//! counts, so starting a new slice and counting into it are one
+//! compare-and-swap. The window spans between nine and ten slices of the
+//! past. Counts saturate at [`MAX_BUCKET_COUNT`] per slice; tags repeat
+//! after 2^20 slices, so a slice left untouched for that long (70 days with
+//! the default one-minute window) could be counted once more.
+//!
+//! # Memory ordering
+//!
+//! Every word (the ten slices and the token bucket) is self-contained: it
+//! publishes no other memory, so every access is `Relaxed`. Each decision to
+//! grant a retry is a read-modify-write of the current slice that checks the
+//! share against the value it replaces, so concurrent callers can never
+//! together exceed the budget within one slice.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::clock::{nanos, Clock, QuantaClock};
+use crate::config::{ConfigError, MAX_DURATION};
+use crate::rate_limit::Gcra;
+use crate::sync::{AtomicU64, Ordering};
+
+/// Slices in a budget's window.
+pub const BUCKETS: u64 = 10;
+/// The narrowest window: ten slices of one millisecond.
+pub const MIN_WINDOW: Duration = Duration::from_millis(10);
+/// The largest count one slice holds; more saturates.
+pub const MAX_BUCKET_COUNT: u64 = (1 << COUNT_BITS) - 1;
+/// The largest `min_requests`, `max_tokens` and `tokens_per_second`.
+pub const MAX_BUDGET_COUNT: u32 = 1_000_000_000;
+
+const COUNT_BITS: u32 = 22;
+const TAG_BITS: u32 = 20;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+const REQUESTS_SHIFT: u32 = COUNT_BITS;
+const TAG_SHIFT: u32 = 2 * COUNT_BITS;
+/// Parts per million in 100 percent.
+const MILLION: u64 = 1_000_000;
+
+/// How a [`RetryBudget`] limits retries. The defaults are the original
+/// package's `RetryBudgetConfig`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudgetConfig {
+    /// The largest share of the window's requests that may be retries, in
+    /// percent. `[0, 100]`, default 10; applied to a part in a million.
+    pub budget_percent: f64,
+    /// Below this many requests in the window the token bucket decides
+    /// instead. `0..=1_000_000_000`, default 100.
+    pub min_requests: u32,
+    /// The span of recent requests judged. `[10 ms, 1 year]`, default 60 s.
+    pub window_size: Duration,
+    /// The token bucket's refill rate. A finite number in `(0, 1e9]`,
+    /// default 10.
+    pub tokens_per_second: f64,
+    /// The token bucket's capacity; it starts full. `0..=1_000_000_000`,
+    /// default 100; 0 forbids retries below `min_requests`.
+    pub max_tokens: u32,
+}
+
+impl Default for RetryBudgetConfig {
+    fn default() -> Self {
+        Self {
+            budget_percent: 10.0,
+            min_requests: 100,
+            window_size: Duration::from_secs(60),
+            tokens_per_second: 10.0,
+            max_tokens: 100,
+        }
+    }
+}
+
+impl RetryBudgetConfig {
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = self.budget_percent;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(ConfigError::new(
+                "budget_percent",
+                p,
+                "a number in [0, 100]",
+            ));
+        }
+        if self.min_requests > MAX_BUDGET_COUNT {
+            return Err(ConfigError::new(
+                "min_requests",
+                self.min_requests,
+                "an integer in [0, 1000000000]",
+            ));
+        }
+        if self.window_size < MIN_WINDOW || self.window_size > MAX_DURATION {
+            return Err(ConfigError::new(
+                "window_size",
+                self.window_size,
+                "a duration in [10 ms, 365 days]",
+            ));
+        }
+        let t = self.tokens_per_second;
+        if !(t > 0.0 && t <= f64::from(MAX_BUDGET_COUNT)) {
+            return Err(ConfigError::new(
+                "tokens_per_second",
+                t,
+                "a finite number in (0, 1000000000]",
+            ));
+        }
+        if self.max_tokens > MAX_BUDGET_COUNT {
+            return Err(ConfigError::new(
+                "max_tokens",
+                self.max_tokens,
+                "an integer in [0, 1000000000]",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The requests and retries a budget's window holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BudgetCounts {
+    /// Attempts counted: first attempts and retries.
+    pub requests: u64,
+    /// Retries counted (granted by [`RetryBudget::can_retry`] or reported
+    /// with `record_attempt(true)`).
+    pub retries: u64,
+}
+
+/// A slice word: `[tag: 20 | requests: 22 | retries: 22]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Slice(u64);
+
+impl Slice {
+    fn new(tag: u64, requests: u64, retries: u64) -> Self {
+        Slice(tag << TAG_SHIFT | requests << REQUESTS_SHIFT | retries)
+    }
+    fn tag(self) -> u64 {
+        self.0 >> TAG_SHIFT
+    }
+    fn requests(self) -> u64 {
+        (self.0 >> REQUESTS_SHIFT) & MAX_BUCKET_COUNT
+    }
+    fn retries(self) -> u64 {
+        self.0 & MAX_BUCKET_COUNT
+    }
+    fn add(self, requests: u64, retries: u64) -> Self {
+        Slice::new(
+            self.tag(),
+            (self.requests() + requests).min(MAX_BUCKET_COUNT),
+            (self.retries() + retries).min(MAX_BUCKET_COUNT),
+        )
+    }
+}
+
+/// Where a slice stands relative to the slice `now` falls in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Age {
+    /// The current slice, or a later one within two windows (the caller's
+    /// clock reading is behind another caller's): counted into as is.
+    Current,
+    /// One of the nine slices before the current one: in the window.
+    Recent,
+    /// Anything else: out of the window, reused by the next write.
+    Stale,
+}
+
+fn age(slice_tag: u64, now_tag: u64) -> Age {
+    let behind = now_tag.wrapping_sub(slice_tag) & TAG_MASK;
+    let ahead = slice_tag.wrapping_sub(now_tag) & TAG_MASK;
+    if behind == 0 || (ahead > 0 && ahead < 2 * BUCKETS) {
+        Age::Current
+    } else if behind < BUCKETS {
+        Age::Recent
+    } else {
+        Age::Stale
+    }
+}
+
+/// A lock-free retry budget shared by every caller of one dependency.
+///
+/// Callers report each first attempt with
+/// [`record_attempt(false)`](RetryBudget::record_attempt) and ask
+/// [`can_retry`](RetryBudget::can_retry) before each retry; a granted retry
+/// is counted by `can_retry` itself (do not report it again).
+pub struct RetryBudget<C: Clock = QuantaClock> {
+    slices: [AtomicU64; BUCKETS as usize],
+    /// The token bucket, as GCRA: a retry takes a token when the bucket's
+    /// theoretical arrival time allows it. Starts full (TAT 0).
+    tokens: AtomicU64,
+    floor: Option<Gcra>,
+    /// `budget_percent` in parts per million.
+    ppm: u64,
+    slice_nanos: u64,
+    config: RetryBudgetConfig,
+    clock: C,
+}
+
+impl RetryBudget<QuantaClock> {
+    /// A budget on the production clock.
+    pub fn new(config: RetryBudgetConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, QuantaClock)
+    }
+}
+
+impl<C: Clock> RetryBudget<C> {
+    /// A budget on the given clock, with an empty window and a full bucket.
+    pub fn with_clock(config: RetryBudgetConfig, clock: C) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let floor = (config.max_tokens > 0).then(|| {
+            let interval = ((1e9 / config.tokens_per_second) as u64).max(1);
+            Gcra {
+                interval,
+                tolerance: interval.saturating_mul(u64::from(config.max_tokens) - 1),
+            }
+        });
+        Ok(Self {
+            slices: std::array::from_fn(|_| AtomicU64::new(0)),
+            tokens: AtomicU64::new(0),
+            floor,
+            ppm: (config.budget_percent * 10_000.0).round() as u64,
+            slice_nanos: nanos(config.window_size) / BUCKETS,
+            config,
+            clock,
+        })
+    }
+
+    /// The slice `now` falls in: (its ring index, its tag).
+    fn position(&self, now: u64) -> (usize, u64) {
+        let n = now / self.slice_nanos;
+        ((n % BUCKETS) as usize, n & TAG_MASK)
+    }
+
+    /// Counts one attempt: a request, and a retry when `is_retry`.
+    pub fn record_attempt(&self, is_retry: bool) {
+        self.add(self.clock.now(), 1, u64::from(is_retry));
+    }
+
+    fn add(&self, now: u64, requests: u64, retries: u64) {
+        let (i, tag) = self.position(now);
+        let slot = &self.slices[i];
+        // Relaxed: see the module's "Memory ordering".
+        let mut cur = Slice(slot.load(Ordering::Relaxed));
+        loop {
+            let base = match age(cur.tag(), tag) {
+                Age::Current => cur,
+                _ => Slice::new(tag, 0, 0),
+            };
+            let next = base.add(requests, retries);
+            // Relaxed on both: the slice is self-contained; a failed swap
+            // returns the current value to decide on again.
+            match slot.compare_exchange_weak(cur.0, next.0, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => cur = Slice(actual),
+            }
+        }
+    }
+
+    /// The window's counts at `now`, leaving out slice `skip`.
+    fn sum(&self, now: u64, skip: Option<usize>) -> BudgetCounts {
+        let (_, tag) = self.position(now);
+        let mut c = BudgetCounts::default();
+        for (i, slot) in self.slices.iter().enumerate() {
+            if Some(i) == skip {
+                continue;
+            }
+            // Relaxed: see the module's "Memory ordering".
+            let s = Slice(slot.load(Ordering::Relaxed));
+            if s.0 != 0 && age(s.tag(), tag) != Age::Stale {
+                c.requests += s.requests();
+                c.retries += s.retries();
+            }
+        }
+        c
+    }
+
+    /// The requests and retries in the window now.
+    pub fn counts(&self) -> BudgetCounts {
+        self.sum(self.clock.now(), None)
+    }
+
+    /// Does a retry fit with `c` in the window? The retry itself counts as a
+    /// request: `(retries + 1) / (requests + 1) <= budget_percent / 100`.
+    fn fits(&self, c: BudgetCounts) -> bool {
+        (c.retries + 1).saturating_mul(MILLION) <= self.ppm.saturating_mul(c.requests + 1)
+    }
+
+    /// Asks for one retry. When granted (`true`), the retry is counted in
+    /// the window (as a request and a retry) or, below `min_requests`, takes
+    /// a token; the caller then makes the attempt without reporting it.
+    pub fn can_retry(&self) -> bool {
+        let now = self.clock.now();
+        let (i, tag) = self.position(now);
+        let others = self.sum(now, Some(i));
+        let slot = &self.slices[i];
+        // Relaxed: see the module's "Memory ordering".
+        let mut cur = Slice(slot.load(Ordering::Relaxed));
+        loop {
+            let base = match age(cur.tag(), tag) {
+                Age::Current => cur,
+                _ => Slice::new(tag, 0, 0),
+            };
+            let c = BudgetCounts {
+                requests: others.requests + base.requests(),
+                retries: others.retries + base.retries(),
+            };
+            if c.requests < u64::from(self.config.min_requests) {
+                return self.take_token(now);
+            }
+            if !self.fits(c) {
+                return false;
+            }
+            let next = base.add(1, 1);
+            // Relaxed on both: as in `add`. The share was checked against
+            // the value this swap replaces, so no concurrent grant in this
+            // slice can slip past it.
+            match slot.compare_exchange_weak(cur.0, next.0, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => cur = Slice(actual),
+            }
+        }
+    }
+
+    /// Below `min_requests`: a retry takes a token, and is then counted.
+    fn take_token(&self, now: u64) -> bool {
+        let Some(floor) = self.floor else {
+            return false;
+        };
+        if floor.apply(&self.tokens, now).is_err() {
+            return false;
+        }
+        self.add(now, 1, 1);
+        true
+    }
+
+    /// The tokens in the bucket now.
+    pub fn tokens(&self) -> u64 {
+        let Some(g) = self.floor else { return 0 };
+        let now = self.clock.now();
+        // Relaxed: see the module's "Memory ordering".
+        let tat = self.tokens.load(Ordering::Relaxed);
+        // Each token is one interval of room below the TAT's tolerance.
+        let room = (now.saturating_add(g.tolerance).saturating_add(g.interval))
+            .saturating_sub(tat.max(now));
+        (room / g.interval).min(u64::from(self.config.max_tokens))
+    }
+
+    /// The share of the retry allowance left, in percent: of the window's
+    /// `budget_percent` share at or above `min_requests`, of the token
+    /// bucket below it.
+    pub fn remaining_percent(&self) -> f64 {
+        let c = self.counts();
+        if c.requests < u64::from(self.config.min_requests) {
+            if self.config.max_tokens == 0 {
+                return 0.0;
+            }
+            return 100.0 * self.tokens() as f64 / f64::from(self.config.max_tokens);
+        }
+        let allowed = self.config.budget_percent / 100.0 * c.requests as f64;
+        if allowed <= 0.0 {
+            return 0.0;
+        }
+        (100.0 * (allowed - c.retries as f64) / allowed).clamp(0.0, 100.0)
+    }
+
+    /// Empties the window and refills the bucket. Exact only while no other
+    /// thread uses the budget.
+    pub fn reset(&self) {
+        for s in &self.slices {
+            // Relaxed: see the module's "Memory ordering".
+            s.store(0, Ordering::Relaxed);
+        }
+        self.tokens.store(0, Ordering::Relaxed);
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &RetryBudgetConfig {
+        &self.config
+    }
+}
+
+impl<C: Clock> fmt::Debug for RetryBudget<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryBudget")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_fields_pack_and_saturate() {
+        let s = Slice::new(TAG_MASK, 5, 7);
+        assert_eq!((s.tag(), s.requests(), s.retries()), (TAG_MASK, 5, 7));
+        let full = Slice::new(3, MAX_BUCKET_COUNT, MAX_BUCKET_COUNT).add(1, 1);
+        assert_eq!(
+            (full.tag(), full.requests(), full.retries()),
+            (3, MAX_BUCKET_COUNT, MAX_BUCKET_COUNT)
+        );
+    }
+
+    #[test]
+    fn ages_across_the_tag_wrap() {
+        assert_eq!(age(5, 5), Age::Current);
+        assert_eq!(age(5, 14), Age::Recent);
+        assert_eq!(age(5, 15), Age::Stale);
+        assert_eq!(age(TAG_MASK, 3), Age::Recent, "wraps");
+        assert_eq!(
+            age(15, 5),
+            Age::Current,
+            "a later slice seen by a late caller"
+        );
+        assert_eq!(age(100, 5), Age::Stale);
+    }
+}

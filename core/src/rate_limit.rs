@@ -1,0 +1,392 @@
+//! Rate limiting: the generic cell rate algorithm (GCRA) on one atomic word.
+//!
+//! A limiter admits `rate` calls per `period`, spaced at least
+//! `interval = period / rate` apart on average, with up to `burst` calls
+//! admitted back to back. GCRA keeps one number, the *theoretical arrival
+//! time* (TAT): the time at which the limiter would be idle again if no
+//! further call came. A call at `now` is admitted when
+//! `max(TAT, now) - now <= interval * (burst - 1)` and then pushes the TAT
+//! `interval` further; otherwise it is refused with the time left until that
+//! inequality holds. A refused call changes nothing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{ManualClock, RateLimitConfig, RateLimiter};
+//!
+//! let clock = ManualClock::new();
+//! // 10 calls per second, 2 at once.
+//! let config = RateLimitConfig { rate: 10, period: Duration::from_secs(1), burst: 2 };
+//! let limiter = RateLimiter::with_clock(config, clock.clone()).unwrap();
+//! assert!(limiter.check().is_ok());
+//! assert!(limiter.check().is_ok());
+//! let refused = limiter.check().unwrap_err();
+//! assert_eq!(refused.wait, Duration::from_millis(100));
+//! clock.advance(refused.wait);
+//! assert!(limiter.check().is_ok());
+//! ```
+//!
+//! The decision ([`Gcra::decide`]) is a pure function of the stored TAT and
+//! the time; one compare-and-swap loop applies it. [`KeyedRateLimiter`] keeps
+//! one such word per slot of a fixed table, so its memory does not grow with
+//! the number of keys.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::clock::{nanos, Clock, QuantaClock};
+use crate::config::{ConfigError, MAX_DURATION};
+use crate::sync::{AtomicU64, Ordering};
+
+/// The largest `rate` and `burst` accepted.
+pub const MAX_RATE: u32 = 1_000_000_000;
+/// The most slots a [`KeyedRateLimiter`] may have (8 MiB of words).
+pub const MAX_SLOTS: u32 = 1 << 20;
+
+/// How many calls a [`RateLimiter`] admits. Build one with struct syntax;
+/// [`RateLimitConfig::validate`] (called by every constructor) checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Calls admitted per `period`, on average. `1..=1_000_000_000`.
+    pub rate: u32,
+    /// The span `rate` refers to. `(0, 1 year]`, and at least `rate`
+    /// nanoseconds (calls are spaced by at least one nanosecond).
+    pub period: Duration,
+    /// Calls that may be admitted back to back after a quiet spell.
+    /// `1..=1_000_000_000`; 1 means strictly spaced.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    /// 100 calls per second with bursts of 100.
+    fn default() -> Self {
+        Self {
+            rate: 100,
+            period: Duration::from_secs(1),
+            burst: 100,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.rate == 0 || self.rate > MAX_RATE {
+            return Err(ConfigError::new(
+                "rate",
+                self.rate,
+                "an integer in [1, 1000000000]",
+            ));
+        }
+        if self.period.is_zero() || self.period > MAX_DURATION {
+            return Err(ConfigError::new(
+                "period",
+                self.period,
+                "a duration in (0, 365 days]",
+            ));
+        }
+        if nanos(self.period) < u64::from(self.rate) {
+            return Err(ConfigError::new(
+                "period",
+                self.period,
+                "at least `rate` nanoseconds (1 ns between calls)",
+            ));
+        }
+        if self.burst == 0 || self.burst > MAX_RATE {
+            return Err(ConfigError::new(
+                "burst",
+                self.burst,
+                "an integer in [1, 1000000000]",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A call refused by a rate limiter, and how long until it would be
+/// admitted (if nobody else takes the slot first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimited {
+    /// Time until a call would conform.
+    pub wait: Duration,
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limit exceeded; retry in {:?}", self.wait)
+    }
+}
+
+impl std::error::Error for RateLimited {}
+
+/// The GCRA parameters, in clock nanoseconds, and the pure decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gcra {
+    /// Nanoseconds between calls at the sustained rate (at least 1).
+    pub interval: u64,
+    /// How far the TAT may run ahead of the present: `interval * (burst - 1)`.
+    pub tolerance: u64,
+}
+
+impl Gcra {
+    /// The parameters of a validated configuration.
+    pub fn new(config: &RateLimitConfig) -> Self {
+        // At least 1 ns (validated); rounds down, so the sustained rate is
+        // never below the configured one by more than a part in `interval`.
+        let interval = (nanos(config.period) / u64::from(config.rate)).max(1);
+        Self {
+            interval,
+            tolerance: interval.saturating_mul(u64::from(config.burst) - 1),
+        }
+    }
+
+    /// Decides a call at `now` against the stored `tat`: `Ok(new TAT)` when it
+    /// conforms, `Err(nanoseconds to wait)` when it does not.
+    ///
+    /// Saturating throughout: a clock that steps backwards (a `now` below
+    /// the times already seen) makes calls wait longer, never admits extra.
+    #[inline]
+    pub fn decide(&self, tat: u64, now: u64) -> Result<u64, u64> {
+        let start = if tat > now { tat } else { now };
+        let ahead = start - now;
+        if ahead > self.tolerance {
+            return Err(ahead - self.tolerance);
+        }
+        Ok(start.saturating_add(self.interval))
+    }
+
+    /// Applies [`Gcra::decide`] to `word` with one compare-and-swap loop.
+    ///
+    /// # Memory ordering
+    ///
+    /// `Relaxed` throughout: the word publishes no other memory, and every
+    /// admission is a read-modify-write of this one location, so admissions
+    /// are totally ordered by its modification order. Two callers that read
+    /// the same TAT cannot both install a successor: the second swap fails
+    /// and decides again on the value the first one wrote.
+    #[inline]
+    pub(crate) fn apply(&self, word: &AtomicU64, now: u64) -> Result<(), u64> {
+        // Relaxed: see "Memory ordering" above.
+        let mut cur = word.load(Ordering::Relaxed);
+        loop {
+            let next = self.decide(cur, now)?;
+            // Relaxed on success and failure: see above; a failed swap hands
+            // back the current value, on which the loop decides again.
+            match word.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}
+
+/// A lock-free rate limiter: GCRA on one atomic word.
+///
+/// [`RateLimiter::check`] costs one clock reading, one load and, when the
+/// call is admitted, one compare-and-swap. A refused call writes nothing, so
+/// callers hammering a saturated limiter share its cache line read-only.
+pub struct RateLimiter<C: Clock = QuantaClock> {
+    tat: CachePadded<AtomicU64>,
+    gcra: Gcra,
+    config: RateLimitConfig,
+    clock: C,
+}
+
+impl RateLimiter<QuantaClock> {
+    /// A limiter on the production clock.
+    pub fn new(config: RateLimitConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, QuantaClock)
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// A limiter on the given clock, with its full burst available.
+    pub fn with_clock(config: RateLimitConfig, clock: C) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            tat: CachePadded::new(AtomicU64::new(0)),
+            gcra: Gcra::new(&config),
+            config,
+            clock,
+        })
+    }
+
+    /// Admits one call now, or says how long until one would be admitted.
+    #[inline]
+    pub fn check(&self) -> Result<(), RateLimited> {
+        self.gcra
+            .apply(&self.tat, self.clock.now())
+            .map_err(|wait| RateLimited {
+                wait: Duration::from_nanos(wait),
+            })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+impl<C: Clock> fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rate limit per key (client, tenant, host) in bounded memory.
+///
+/// Keys are hashed into a fixed table of `slots` GCRA words; a key's calls
+/// are judged by its slot. Memory is `8 * slots` bytes whatever the number of
+/// keys, and no key is ever allocated, evicted or locked.
+///
+/// The trade-off: keys that share a slot share one allowance. A collision
+/// never lets a key exceed its own limit; it can only make a quiet key wait
+/// for a busy neighbour. With `k` keys active at once in `n` slots, a given
+/// key shares its slot with probability about `1 - (1 - 1/n)^(k-1)`; size the
+/// table to a few times the number of keys expected to be busy at the same
+/// time (4096 slots, 32 KiB, keep 100 busy keys 97.6% collision-free). An
+/// exact per-key table (with eviction of idle keys) would remove collisions
+/// but grow with the key set and need allocation or locking on first sight
+/// of a key.
+///
+/// Slots are not padded to cache lines: two busy keys in neighbouring slots
+/// may contend on a line, which costs speed, never correctness.
+pub struct KeyedRateLimiter<K: ?Sized, C: Clock = QuantaClock, S = foldhash::fast::RandomState> {
+    slots: Box<[AtomicU64]>,
+    mask: u64,
+    gcra: Gcra,
+    config: RateLimitConfig,
+    hasher: S,
+    clock: C,
+    _key: PhantomData<fn(&K)>,
+}
+
+impl<K: Hash + ?Sized> KeyedRateLimiter<K, QuantaClock> {
+    /// A keyed limiter on the production clock with a randomly seeded hash.
+    pub fn new(config: RateLimitConfig, slots: u32) -> Result<Self, ConfigError> {
+        Self::with_hasher(config, slots, QuantaClock, Default::default())
+    }
+}
+
+impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
+    /// A keyed limiter on the given clock and hasher. `slots` in
+    /// `1..=1048576` is rounded up to a power of two.
+    pub fn with_hasher(
+        config: RateLimitConfig,
+        slots: u32,
+        clock: C,
+        hasher: S,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if slots == 0 || slots > MAX_SLOTS {
+            return Err(ConfigError::new(
+                "slots",
+                slots,
+                "an integer in [1, 1048576]",
+            ));
+        }
+        let n = slots.next_power_of_two();
+        Ok(Self {
+            slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: u64::from(n) - 1,
+            gcra: Gcra::new(&config),
+            config,
+            hasher,
+            clock,
+            _key: PhantomData,
+        })
+    }
+
+    /// Admits one call for `key` now, or says how long until one would be.
+    #[inline]
+    pub fn check_key(&self, key: &K) -> Result<(), RateLimited> {
+        let slot = &self.slots[self.slot_of(key)];
+        self.gcra
+            .apply(slot, self.clock.now())
+            .map_err(|wait| RateLimited {
+                wait: Duration::from_nanos(wait),
+            })
+    }
+
+    /// The slot `key` is judged by (exposed so tests and capacity planning
+    /// can see collisions).
+    pub fn slot_of(&self, key: &K) -> usize {
+        // The mask keeps the index below the table's length.
+        (self.hasher.hash_one(key) & self.mask) as usize
+    }
+
+    /// The number of slots (the configured count rounded up to a power of
+    /// two).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Bytes the limiter occupies, the table included; constant for its
+    /// lifetime, whatever keys it sees.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.slots)
+    }
+
+    /// The configuration applied to every key.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+}
+
+impl<K: ?Sized, C: Clock, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("config", &self.config)
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gcra(rate: u32, burst: u32) -> Gcra {
+        Gcra::new(&RateLimitConfig {
+            rate,
+            period: Duration::from_secs(1),
+            burst,
+        })
+    }
+
+    #[test]
+    fn decide_admits_a_burst_then_spaces_calls() {
+        let g = gcra(1000, 3); // 1 ms apart, 3 at once
+        assert_eq!(g.interval, 1_000_000);
+        assert_eq!(g.tolerance, 2_000_000);
+        let now = 10_000_000;
+        let t1 = g.decide(0, now).unwrap();
+        let t2 = g.decide(t1, now).unwrap();
+        let t3 = g.decide(t2, now).unwrap();
+        assert_eq!(t3, now + 3_000_000);
+        assert_eq!(g.decide(t3, now), Err(1_000_000));
+        assert_eq!(g.decide(t3, now + 999_999), Err(1));
+        assert_eq!(g.decide(t3, now + 1_000_000), Ok(now + 4_000_000));
+    }
+
+    #[test]
+    fn decide_survives_a_clock_stepping_back_and_saturation() {
+        let g = gcra(1000, 1);
+        // TAT in the future relative to a clock that stepped back: wait.
+        assert_eq!(g.decide(5_000_000, 1_000_000), Err(4_000_000));
+        // Now far below a TAT: the wait grows, nothing underflows.
+        assert_eq!(g.decide(u64::MAX, 0), Err(u64::MAX));
+        // A TAT near the end of time saturates instead of wrapping.
+        assert_eq!(g.decide(0, u64::MAX), Ok(u64::MAX));
+    }
+}

@@ -1,0 +1,641 @@
+//! Retry: back-off policies and a per-call retry executor that knows about
+//! the circuit breaker and the retry budget.
+//!
+//! A [`RetryPolicy`] is a validated [`RetryConfig`]; its
+//! [`delay`](RetryPolicy::delay) is a pure function of the attempt number,
+//! the previous delay and a random number supplied by the caller, so every
+//! schedule is reproducible. [`RetryState`] is the per-call bookkeeping
+//! (attempts made, delay spent) without any I/O, for bindings that sleep in
+//! their own way (an event loop); [`Retry`] runs a call to completion with a
+//! [`Sleep`] of the caller's choice.
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{Backoff, ManualClock, ManualSleep, Retry, RetryConfig, RetryPolicy};
+//!
+//! let policy = RetryPolicy::new(RetryConfig {
+//!     strategy: Backoff::Exponential,
+//!     max_attempts: 4,
+//!     initial_delay: Duration::from_millis(100),
+//!     ..Default::default()
+//! })
+//! .unwrap();
+//! let clock = ManualClock::new();
+//! let sleep = ManualSleep::new(clock.clone());
+//! let out = Retry::new(&policy, &sleep)
+//!     .run(|attempt| if attempt < 3 { Err("busy") } else { Ok(attempt) })
+//!     .unwrap();
+//! assert_eq!(out.value, 3);
+//! // Slept 100 ms, then 200 ms, on the manual clock.
+//! assert_eq!(out.total_delay, Duration::from_millis(300));
+//! ```
+//!
+//! Every piece of state lives in the call: concurrent calls through one
+//! policy never share attempt counters.
+//!
+//! # With a breaker and a budget
+//!
+//! With a [`Breaker`], every attempt takes a permit and reports its outcome,
+//! so the breaker sees each attempt. A rejection by the breaker is never
+//! retried as such: when it announces a next trial (`retry_after`) no later
+//! than `max_delay` and within what is left of `max_total_delay`, the
+//! executor waits for it and tries again (this counts as an attempt);
+//! otherwise it stops at once. With a [`RetryBudget`] the first attempt is
+//! recorded and every retry must be granted by
+//! [`can_retry`](RetryBudget::can_retry).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::breaker::{Breaker, CallError, Rejected};
+use crate::budget::RetryBudget;
+use crate::clock::{nanos, Clock, ManualClock, QuantaClock};
+use crate::config::{ConfigError, MAX_DURATION, MAX_MULTIPLIER};
+use crate::sync::{AtomicU64, Ordering};
+use crate::Outcome;
+
+/// The largest `max_attempts`.
+pub const MAX_ATTEMPTS: u32 = 1000;
+
+/// How the delay grows between attempts. With `n` the number of the attempt
+/// that just failed (1 for the first), `i` the initial delay, `b` the base
+/// and every delay capped at `max_delay`:
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backoff {
+    /// `i`.
+    Fixed,
+    /// `i * n`.
+    Linear,
+    /// `i * b^(n-1)`.
+    Exponential,
+    /// `i * F(n)` with `F(1) = F(2) = 1, F(3) = 2, F(4) = 3, ...`.
+    Fibonacci,
+    /// `i * b^(n-1)` (capped), scaled by a random factor in
+    /// `[1 - jitter_factor, 1 + jitter_factor)`, capped again.
+    #[default]
+    ExponentialWithJitter,
+    /// "Decorrelated jitter": uniform in `[i, 3 * previous delay)` (the
+    /// previous delay being `i` before the first retry).
+    DecorrelatedJitter,
+}
+
+/// A retry policy's settings. The defaults are the original package's
+/// `RetryConfig`. [`RetryConfig::validate`] (called by [`RetryPolicy::new`])
+/// checks them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryConfig {
+    /// The back-off strategy. Default [`Backoff::ExponentialWithJitter`].
+    pub strategy: Backoff,
+    /// Attempts in all, the first included. `1..=1000`, default 3.
+    pub max_attempts: u32,
+    /// The first delay. `[0, 1 year]`, default 1 s.
+    pub initial_delay: Duration,
+    /// The cap on every delay. `[initial_delay, 1 year]`, default 60 s.
+    pub max_delay: Duration,
+    /// The growth factor of the exponential strategies. `[1, 1000]`,
+    /// default 2.
+    pub exponential_base: f64,
+    /// The spread of [`Backoff::ExponentialWithJitter`]. `[0, 1]`,
+    /// default 0.1; 0 disables the jitter.
+    pub jitter_factor: f64,
+    /// The cap on the delays of one call summed, breaker waits included.
+    /// `None` (default): no cap; else `[0, 1 year]`.
+    pub max_total_delay: Option<Duration>,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Backoff::ExponentialWithJitter,
+            max_attempts: 3,
+            initial_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            exponential_base: 2.0,
+            jitter_factor: 0.1,
+            max_total_delay: None,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 || self.max_attempts > MAX_ATTEMPTS {
+            return Err(ConfigError::new(
+                "max_attempts",
+                self.max_attempts,
+                "an integer in [1, 1000]",
+            ));
+        }
+        if self.initial_delay > MAX_DURATION {
+            return Err(ConfigError::new(
+                "initial_delay",
+                self.initial_delay,
+                "a duration in [0, 365 days]",
+            ));
+        }
+        if self.max_delay < self.initial_delay || self.max_delay > MAX_DURATION {
+            return Err(ConfigError::new(
+                "max_delay",
+                self.max_delay,
+                "a duration in [initial_delay, 365 days]",
+            ));
+        }
+        let b = self.exponential_base;
+        if !(1.0..=MAX_MULTIPLIER).contains(&b) {
+            return Err(ConfigError::new(
+                "exponential_base",
+                b,
+                "a number in [1, 1000]",
+            ));
+        }
+        let j = self.jitter_factor;
+        if !(0.0..=1.0).contains(&j) {
+            return Err(ConfigError::new("jitter_factor", j, "a fraction in [0, 1]"));
+        }
+        if let Some(t) = self.max_total_delay {
+            if t > MAX_DURATION {
+                return Err(ConfigError::new(
+                    "max_total_delay",
+                    t,
+                    "unset or a duration in [0, 365 days]",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A validated retry configuration. Immutable and shareable: every call
+/// keeps its own [`RetryState`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    config: RetryConfig,
+    /// `initial_delay` and `max_delay` in nanoseconds.
+    initial: f64,
+    max: f64,
+}
+
+impl RetryPolicy {
+    /// Validates `config`.
+    pub fn new(config: RetryConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            initial: nanos(config.initial_delay) as f64,
+            max: nanos(config.max_delay) as f64,
+        })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &RetryConfig {
+        &self.config
+    }
+
+    /// The delay after attempt `attempt` (1-based) failed, given the
+    /// `previous` delay of this call (zero before the first retry) and
+    /// `unit`, a random number in `[0, 1)` (clamped into it). Deterministic:
+    /// the same arguments always give the same delay. `unit` is used only by
+    /// the jittered strategies.
+    pub fn delay(&self, attempt: u32, previous: Duration, unit: f64) -> Duration {
+        let n = attempt.max(1);
+        let u = if unit.is_nan() {
+            0.0
+        } else {
+            unit.clamp(0.0, 1.0 - f64::EPSILON)
+        };
+        let (i, max) = (self.initial, self.max);
+        let exponential = || {
+            // `powi` takes an i32; attempts are at most 1000.
+            (i * self.config.exponential_base.powi(n as i32 - 1)).min(max)
+        };
+        let d = match self.config.strategy {
+            Backoff::Fixed => i,
+            Backoff::Linear => i * f64::from(n),
+            Backoff::Exponential => exponential(),
+            Backoff::Fibonacci => i * fibonacci(n, if i > 0.0 { max / i } else { 0.0 }),
+            Backoff::ExponentialWithJitter => {
+                let j = self.config.jitter_factor;
+                exponential() * (1.0 + j * (2.0 * u - 1.0))
+            }
+            Backoff::DecorrelatedJitter => {
+                let prev = if previous.is_zero() {
+                    i
+                } else {
+                    nanos(previous) as f64
+                };
+                let high = (3.0 * prev).min(max);
+                if high > i {
+                    i + u * (high - i)
+                } else {
+                    i
+                }
+            }
+        };
+        // `as` saturates (and maps NaN to 0); the cap keeps it in range.
+        Duration::from_nanos(d.clamp(0.0, max) as u64)
+    }
+}
+
+/// `F(n)` with `F(1) = F(2) = 1`, stopping early once above `limit`.
+fn fibonacci(n: u32, limit: f64) -> f64 {
+    let (mut a, mut b) = (1.0_f64, 1.0_f64);
+    for _ in 2..n {
+        if b > limit {
+            break;
+        }
+        (a, b) = (b, a + b);
+    }
+    b
+}
+
+/// Why a call stopped retrying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stop {
+    /// `max_attempts` attempts were made.
+    Exhausted,
+    /// The error was classified as not retryable.
+    NotRetryable,
+    /// The breaker refused the call and announced no next trial within
+    /// `max_delay` and the remaining delay budget (or is forced open).
+    Rejected,
+    /// The retry budget refused the retry.
+    BudgetExhausted,
+    /// The next delay would exceed `max_total_delay`.
+    DelayBudgetExhausted,
+}
+
+/// A call that gave up: the last error, why it stopped, and its books.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RetryError<E> {
+    /// Attempts made (breaker rejections included).
+    pub attempts: u32,
+    /// Time slept between attempts.
+    pub total_delay: Duration,
+    /// Why it stopped.
+    pub stop: Stop,
+    /// The last attempt's error: the call's own or the breaker's refusal.
+    pub error: CallError<E>,
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gave up after {} attempt(s) ({:?}): {}",
+            self.attempts, self.stop, self.error
+        )
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for RetryError<E> {}
+
+/// A call that succeeded, and its books.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retried<T> {
+    /// The call's result.
+    pub value: T,
+    /// Attempts made, the successful one included.
+    pub attempts: u32,
+    /// Time slept between attempts.
+    pub total_delay: Duration,
+}
+
+/// One call's retry bookkeeping, with no I/O: the caller makes attempts,
+/// reports how each failed, and sleeps the delay it is given.
+#[derive(Clone, Debug)]
+pub struct RetryState<'a> {
+    policy: &'a RetryPolicy,
+    attempts: u32,
+    total: Duration,
+    previous: Duration,
+}
+
+impl<'a> RetryState<'a> {
+    /// A call that has made no attempt yet.
+    pub fn new(policy: &'a RetryPolicy) -> Self {
+        Self {
+            policy,
+            attempts: 0,
+            total: Duration::ZERO,
+            previous: Duration::ZERO,
+        }
+    }
+
+    /// Counts the start of an attempt and returns its number (1-based).
+    pub fn begin_attempt(&mut self) -> u32 {
+        self.attempts += 1;
+        self.attempts
+    }
+
+    /// Attempts begun so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Delay committed so far.
+    pub fn total_delay(&self) -> Duration {
+        self.total
+    }
+
+    /// After the current attempt failed: the delay before the next one, or
+    /// why to stop. `unit` supplies a random number in `[0, 1)` (see
+    /// [`RetryPolicy::delay`]); it is called only when a delay is computed,
+    /// so a seeded sequence maps one to one onto the delays slept. Nothing
+    /// is committed until [`RetryState::commit`].
+    pub fn after_failure(
+        &self,
+        retryable: bool,
+        unit: impl FnOnce() -> f64,
+    ) -> Result<Duration, Stop> {
+        if !retryable {
+            return Err(Stop::NotRetryable);
+        }
+        if self.attempts >= self.policy.config.max_attempts {
+            return Err(Stop::Exhausted);
+        }
+        let d = self.policy.delay(self.attempts, self.previous, unit());
+        if !self.fits(d) {
+            return Err(Stop::DelayBudgetExhausted);
+        }
+        Ok(d)
+    }
+
+    /// After the breaker refused the current attempt: how long to wait for
+    /// its next trial, or why to stop.
+    pub fn after_rejection(&self, rejected: &Rejected) -> Result<Duration, Stop> {
+        match rejected.retry_after {
+            Some(t) if t <= self.policy.config.max_delay && self.fits(t) => {
+                if self.attempts >= self.policy.config.max_attempts {
+                    Err(Stop::Exhausted)
+                } else {
+                    Ok(t)
+                }
+            }
+            _ => Err(Stop::Rejected),
+        }
+    }
+
+    fn fits(&self, d: Duration) -> bool {
+        match self.policy.config.max_total_delay {
+            Some(cap) => self.total.saturating_add(d) <= cap,
+            None => true,
+        }
+    }
+
+    /// Records that `delay` (from `after_failure`) is being slept: it adds
+    /// to the total and becomes the previous delay of decorrelated jitter.
+    pub fn commit(&mut self, delay: Duration) {
+        self.total = self.total.saturating_add(delay);
+        self.previous = delay;
+    }
+
+    /// Records a wait for the breaker's next trial: it adds to the total
+    /// but leaves the back-off schedule where it was.
+    pub fn commit_wait(&mut self, wait: Duration) {
+        self.total = self.total.saturating_add(wait);
+    }
+}
+
+/// How a retry executor waits.
+pub trait Sleep {
+    /// Blocks the calling thread for `duration`.
+    fn sleep(&self, duration: Duration);
+}
+
+/// Sleeps the calling thread ([`std::thread::sleep`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadSleep;
+
+impl Sleep for ThreadSleep {
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// A sleep that returns at once after advancing a [`ManualClock`], for tests
+/// of retrying code (and of breakers on the same clock).
+#[derive(Clone, Debug, Default)]
+pub struct ManualSleep {
+    clock: ManualClock,
+    slept: std::sync::Arc<AtomicU64>,
+}
+
+impl ManualSleep {
+    /// A sleep that advances `clock`.
+    pub fn new(clock: ManualClock) -> Self {
+        Self {
+            clock,
+            slept: Default::default(),
+        }
+    }
+
+    /// The clock it advances.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    /// Total time "slept" so far.
+    pub fn slept(&self) -> Duration {
+        // Relaxed: a running total read by the test that drives the sleeps.
+        Duration::from_nanos(self.slept.load(Ordering::Relaxed))
+    }
+}
+
+impl Sleep for ManualSleep {
+    fn sleep(&self, duration: Duration) {
+        let d = nanos(duration);
+        // Relaxed: see `slept`.
+        self.slept.fetch_add(d, Ordering::Relaxed);
+        self.clock.advance(duration);
+    }
+}
+
+/// The per-call customisation of [`Retry::run_with`]. Every method has a
+/// default, so an implementation overrides only what it needs.
+pub trait RetryHooks<E> {
+    /// Whether `error` may be retried. Default: every error.
+    fn is_retryable(&mut self, error: &E) -> bool {
+        let _ = error;
+        true
+    }
+
+    /// What `error` counts as for the breaker. Default: a failure.
+    fn outcome(&mut self, error: &E) -> Outcome {
+        let _ = error;
+        Outcome::Failure
+    }
+
+    /// Called before each wait: the attempt that failed (1-based), its error
+    /// and the wait about to start.
+    fn on_retry(&mut self, attempt: u32, error: &CallError<E>, delay: Duration) {
+        let _ = (attempt, error, delay);
+    }
+
+    /// A random number in `[0, 1)` for the jittered strategies. Default:
+    /// `fastrand::f64()`.
+    fn random(&mut self) -> f64 {
+        fastrand::f64()
+    }
+}
+
+/// The default hooks: everything retryable, every error a breaker failure,
+/// no callback, `fastrand` jitter.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DefaultHooks;
+
+impl<E> RetryHooks<E> for DefaultHooks {}
+
+/// A retry executor for one call: a policy, a way to sleep, and optionally
+/// a breaker and a budget. Cheap to build (references only); build one per
+/// call or share it, it holds no per-call state.
+pub struct Retry<'a, S: Sleep, BC: Clock = QuantaClock, GC: Clock = QuantaClock> {
+    policy: &'a RetryPolicy,
+    sleeper: &'a S,
+    breaker: Option<&'a Breaker<BC>>,
+    budget: Option<&'a RetryBudget<GC>>,
+}
+
+impl<'a, S: Sleep> Retry<'a, S> {
+    /// An executor of `policy` that waits with `sleeper`.
+    pub fn new(policy: &'a RetryPolicy, sleeper: &'a S) -> Self {
+        Self {
+            policy,
+            sleeper,
+            breaker: None,
+            budget: None,
+        }
+    }
+}
+
+impl<'a, S: Sleep, BC: Clock, GC: Clock> Retry<'a, S, BC, GC> {
+    /// Runs every attempt under `breaker`.
+    pub fn breaker<C: Clock>(self, breaker: &'a Breaker<C>) -> Retry<'a, S, C, GC> {
+        Retry {
+            policy: self.policy,
+            sleeper: self.sleeper,
+            breaker: Some(breaker),
+            budget: self.budget,
+        }
+    }
+
+    /// Asks `budget` before every retry.
+    pub fn budget<C: Clock>(self, budget: &'a RetryBudget<C>) -> Retry<'a, S, BC, C> {
+        Retry {
+            policy: self.policy,
+            sleeper: self.sleeper,
+            breaker: self.breaker,
+            budget: Some(budget),
+        }
+    }
+
+    /// Runs `op` (given the attempt number) until it succeeds or a stop
+    /// condition holds, with the [`DefaultHooks`].
+    pub fn run<T, E>(
+        &self,
+        op: impl FnMut(u32) -> Result<T, E>,
+    ) -> Result<Retried<T>, RetryError<E>> {
+        self.run_with(op, &mut DefaultHooks)
+    }
+
+    /// Runs `op` (given the attempt number) until it succeeds or a stop
+    /// condition holds, consulting `hooks`.
+    pub fn run_with<T, E, H: RetryHooks<E>>(
+        &self,
+        mut op: impl FnMut(u32) -> Result<T, E>,
+        hooks: &mut H,
+    ) -> Result<Retried<T>, RetryError<E>> {
+        let mut state = RetryState::new(self.policy);
+        if let Some(budget) = self.budget {
+            budget.record_attempt(false);
+        }
+        loop {
+            let attempt = state.begin_attempt();
+            let error = match self.attempt(attempt, &mut op, hooks) {
+                Ok(value) => {
+                    return Ok(Retried {
+                        value,
+                        attempts: attempt,
+                        total_delay: state.total_delay(),
+                    })
+                }
+                Err(e) => e,
+            };
+            let decision = match &error {
+                CallError::Failed(e) => {
+                    let retryable = hooks.is_retryable(e);
+                    state
+                        .after_failure(retryable, || hooks.random())
+                        .map(|d| (d, false))
+                }
+                CallError::Rejected(r) => state.after_rejection(r).map(|d| (d, true)),
+            };
+            let decision = decision.and_then(|d| match self.budget {
+                Some(budget) if !budget.can_retry() => Err(Stop::BudgetExhausted),
+                _ => Ok(d),
+            });
+            let (delay, breaker_wait) = match decision {
+                Ok(d) => d,
+                Err(stop) => {
+                    return Err(RetryError {
+                        attempts: attempt,
+                        total_delay: state.total_delay(),
+                        stop,
+                        error,
+                    })
+                }
+            };
+            hooks.on_retry(attempt, &error, delay);
+            if breaker_wait {
+                state.commit_wait(delay);
+            } else {
+                state.commit(delay);
+            }
+            self.sleeper.sleep(delay);
+        }
+    }
+
+    fn attempt<T, E, H: RetryHooks<E>>(
+        &self,
+        attempt: u32,
+        op: &mut impl FnMut(u32) -> Result<T, E>,
+        hooks: &mut H,
+    ) -> Result<T, CallError<E>> {
+        let Some(breaker) = self.breaker else {
+            return op(attempt).map_err(CallError::Failed);
+        };
+        let permit = breaker.try_acquire().map_err(CallError::Rejected)?;
+        match op(attempt) {
+            Ok(v) => {
+                permit.success();
+                Ok(v)
+            }
+            Err(e) => {
+                permit.record(hooks.outcome(&e));
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+}
+
+impl<S: Sleep, BC: Clock, GC: Clock> fmt::Debug for Retry<'_, S, BC, GC> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("policy", self.policy)
+            .field("breaker", &self.breaker.map(|b| b.name()))
+            .field("budget", &self.budget.is_some())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fibonacci_starts_one_one_two_and_stops_at_the_limit() {
+        let f: Vec<f64> = (1..=8).map(|n| fibonacci(n, f64::MAX)).collect();
+        assert_eq!(f, [1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0]);
+        assert_eq!(fibonacci(1000, 10.0), 13.0);
+    }
+}
