@@ -10,7 +10,9 @@
  *   opaque and reference-counted: every handle a function writes to an `out`
  *   parameter is released exactly once with the matching *_free, which
  *   accepts NULL as a no-op. A breaker lives until its last handle (and the
- *   registry holding it, if any) is released.
+ *   registry holding it, if any) is released. A handle must not be released
+ *   while a call using it is in progress (on any thread, including from a
+ *   callback that call is running).
  * - THREAD SAFETY: all functions taking a breaker handle are thread-safe:
  *   any number of threads may share one breaker handle. So are the registry
  *   and clock functions. Permits and caller buffers are not shared objects:

@@ -32,6 +32,28 @@ static void on_transition(void *user_data, const char *name, seawall_state from,
     ev->count++;
 }
 
+/* A listener that uses the breaker it listens to, from inside the
+ * callback: the state it reads is the one just entered. */
+struct reentrant {
+    const seawall_breaker *breaker;
+    int calls;
+    int mismatches;
+};
+
+static void read_state_inside(void *user_data, const char *name, seawall_state from,
+                              seawall_state to, uint64_t at_ns) {
+    struct reentrant *r = (struct reentrant *)user_data;
+    (void)name;
+    (void)from;
+    (void)at_ns;
+    seawall_state now = 99;
+    seawall_metrics m;
+    if (seawall_breaker_state(r->breaker, &now) != SEAWALL_RESULT_OK || now != to ||
+        seawall_breaker_metrics(r->breaker, &m) != SEAWALL_RESULT_OK)
+        r->mismatches++;
+    r->calls++;
+}
+
 static seawall_metrics metrics_of(const seawall_breaker *b) {
     seawall_metrics m;
     memset(&m, 0xAB, sizeof m);
@@ -105,6 +127,8 @@ static void test_breaker_life(void) {
 
     struct events ev = {0};
     CHECK_OK(seawall_breaker_add_listener(b, on_transition, &ev));
+    struct reentrant re = {b, 0, 0};
+    CHECK_OK(seawall_breaker_add_listener(b, read_state_inside, &re));
 
     /* CLOSED: calls flow; a success resets the failure count. */
     seawall_permit p;
@@ -203,6 +227,8 @@ static void test_breaker_life(void) {
     CHECK(m.late == 1);
     CHECK(m.to_forced_open == 1 && m.to_forced_closed == 1 && m.to_closed == 2);
     CHECK(ev.count == 6);
+
+    CHECK(re.calls == ev.count && re.mismatches == 0);
 
     CHECK_OK(seawall_breaker_clear_metrics(b));
     m = metrics_of(b);
