@@ -28,10 +28,15 @@ enum Stage {
         kwargs: Option<Py<PyDict>>,
     },
     /// Awaiting the protected awaitable under a permit.
-    Running { iter: Py<PyAny>, ticket: Ticket },
+    Running {
+        iter: Py<PyAny>,
+        ticket: Ticket,
+    },
     /// Awaiting a fallback's awaitable (no permit: its outcome is not the
     /// dependency's).
-    Fallback { iter: Py<PyAny> },
+    Fallback {
+        iter: Py<PyAny>,
+    },
     Done,
 }
 
@@ -117,7 +122,9 @@ impl AsyncCall {
                                 let v = fb.bind(py).call0()?;
                                 match awaitable_iter(&v)? {
                                     Some(iter) => {
-                                        self.stage = Stage::Fallback { iter: iter.unbind() };
+                                        self.stage = Stage::Fallback {
+                                            iter: iter.unbind(),
+                                        };
                                         input = Input::Send(py.None().into_bound(py));
                                         continue;
                                     }
@@ -190,12 +197,7 @@ impl AsyncCall {
         Ok(Poll::Return(v))
     }
 
-    fn failed<'py>(
-        &mut self,
-        py: Python<'py>,
-        ticket: Ticket,
-        e: PyErr,
-    ) -> PyResult<Poll<'py>> {
+    fn failed<'py>(&mut self, py: Python<'py>, ticket: Ticket, e: PyErr) -> PyResult<Poll<'py>> {
         let outcome = self.inner.policy.classify_exception(e.value(py));
         self.inner.breaker.record(ticket, outcome);
         let fb = match &self.fallback {
@@ -205,7 +207,9 @@ impl AsyncCall {
         let v = call_fallback(py, &fb, e)?;
         match awaitable_iter(&v)? {
             Some(iter) => {
-                self.stage = Stage::Fallback { iter: iter.unbind() };
+                self.stage = Stage::Fallback {
+                    iter: iter.unbind(),
+                };
                 self.step(py, Input::Send(py.None().into_bound(py)))
             }
             None => Ok(Poll::Return(v)),
@@ -214,7 +218,11 @@ impl AsyncCall {
 
     /// A step as the iterator protocol reports it: the end is
     /// `StopIteration(result)`.
-    fn step_iter<'py>(&mut self, py: Python<'py>, input: Input<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn step_iter<'py>(
+        &mut self,
+        py: Python<'py>,
+        input: Input<'py>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match self.step(py, input)? {
             Poll::Yield(y) => Ok(y),
             Poll::Return(v) => Err(stop(v)),
@@ -321,14 +329,16 @@ fn drive<'py>(iter: &Bound<'py, PyAny>, input: Input<'py>) -> Step<'py> {
             // `out` for PYGEN_NEXT and PYGEN_RETURN, and sets an exception and
             // leaves `out` NULL for PYGEN_ERROR.
             let r = unsafe { ffi::PyIter_Send(iter.as_ptr(), v.as_ptr(), &mut out) };
-            match r {
-                ffi::PySendResult::PYGEN_ERROR => Step::Raised(PyErr::fetch(py)),
-                // SAFETY: `out` is the owned, non-NULL reference described above.
-                ffi::PySendResult::PYGEN_NEXT => Step::Yielded(unsafe { Bound::from_owned_ptr(py, out) }),
-                // SAFETY: as above.
-                ffi::PySendResult::PYGEN_RETURN => {
-                    Step::Returned(unsafe { Bound::from_owned_ptr(py, out) })
-                }
+            if r == ffi::PySendResult::PYGEN_ERROR {
+                return Step::Raised(PyErr::fetch(py));
+            }
+            // SAFETY: for PYGEN_NEXT and PYGEN_RETURN, `out` is the owned,
+            // non-NULL reference described above.
+            let out = unsafe { Bound::from_owned_ptr(py, out) };
+            if r == ffi::PySendResult::PYGEN_NEXT {
+                Step::Yielded(out)
+            } else {
+                Step::Returned(out)
             }
         }
         Input::Throw(exc) => {

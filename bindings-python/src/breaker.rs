@@ -109,10 +109,8 @@ pub(crate) fn call_fallback<'py>(
     fb: &Bound<'py, PyAny>,
     original: PyErr,
 ) -> PyResult<Bound<'py, PyAny>> {
-    fb.call0().map_err(|e| {
-        e.set_context(py, Some(original));
-        e
-    })
+    fb.call0()
+        .inspect_err(|e| e.set_context(py, Some(original)))
 }
 
 /// A circuit breaker. Subclassed by `seawall.UnifiedCircuitBreaker`, which
@@ -210,7 +208,8 @@ impl CircuitBreaker {
         func: &Bound<'py, PyAny>,
         fallback: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.inner.run(py, fallback.filter(|f| !f.is_none()), || func.call0())
+        self.inner
+            .run(py, fallback.filter(|f| !f.is_none()), || func.call0())
     }
 
     /// Returns an awaitable that calls and awaits `func()` through the
@@ -222,7 +221,9 @@ impl CircuitBreaker {
             func.clone().unbind(),
             None,
             None,
-            fallback.filter(|f| !f.is_none()).map(|f| f.clone().unbind()),
+            fallback
+                .filter(|f| !f.is_none())
+                .map(|f| f.clone().unbind()),
         )
     }
 
@@ -349,7 +350,9 @@ impl Permit {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .ok_or_else(|| {
-                pyo3::exceptions::PyRuntimeError::new_err("this permit's outcome was already reported")
+                pyo3::exceptions::PyRuntimeError::new_err(
+                    "this permit's outcome was already reported",
+                )
             })?;
         self.inner.breaker.record(ticket, outcome);
         Ok(())
@@ -393,13 +396,20 @@ impl Permit {
     /// Whether an outcome is still to be reported.
     #[getter]
     fn pending(&self) -> bool {
-        self.ticket.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.ticket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let t = self.ticket.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        let t = self
+            .ticket
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(t) = t {
             self.inner.breaker.record(t, Outcome::Ignored);
         }

@@ -91,7 +91,8 @@ pub(crate) fn seconds_of(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
     if let Ok(d) = v.cast::<PyDelta>() {
         return d.call_method0("total_seconds")?.extract();
     }
-    if v.is_instance_of::<PyBool>() || !(v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>())
+    if v.is_instance_of::<PyBool>()
+        || !(v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>())
     {
         return Err(PyTypeError::new_err(format!(
             "{field} must be a datetime.timedelta or a number of seconds, not {}",

@@ -30,7 +30,12 @@ fn attr<'py>(config: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'p
 }
 
 /// A count field: an `int` (not a `bool`), range-checked by the core.
-fn count(config: &Bound<'_, PyAny>, field: &'static str, default: u32, raw: &mut Vec<(&'static str, i128)>) -> PyResult<u32> {
+fn count(
+    config: &Bound<'_, PyAny>,
+    field: &'static str,
+    default: u32,
+    raw: &mut Vec<(&'static str, i128)>,
+) -> PyResult<u32> {
     let Some(v) = attr(config, field)? else {
         return Ok(default);
     };
@@ -52,7 +57,9 @@ fn number(config: &Bound<'_, PyAny>, field: &'static str, default: f64) -> PyRes
         return Ok(default);
     };
     if v.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(format!("{field} must be a number, not bool")));
+        return Err(PyTypeError::new_err(format!(
+            "{field} must be a number, not bool"
+        )));
     }
     v.extract().map_err(|_| {
         PyTypeError::new_err(format!("{field} must be a number, not {}", type_name(&v)))
@@ -117,8 +124,11 @@ fn status_codes(config: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<
     let Some(v) = attr(config, field)? else {
         return Ok(Vec::new());
     };
-    let bad = |what: String| PyTypeError::new_err(format!("{field} must be a list of ints, {what}"));
-    let iter = v.try_iter().map_err(|_| bad(format!("not {}", type_name(&v))))?;
+    let bad =
+        |what: String| PyTypeError::new_err(format!("{field} must be a list of ints, {what}"));
+    let iter = v
+        .try_iter()
+        .map_err(|_| bad(format!("not {}", type_name(&v))))?;
     let mut codes = Vec::new();
     for c in iter {
         let c = c?;
@@ -136,7 +146,9 @@ fn optional_duration(
     config: &Bound<'_, PyAny>,
     field: &'static str,
 ) -> PyResult<Option<std::time::Duration>> {
-    attr(config, field)?.map(|v| duration(field, &v)).transpose()
+    attr(config, field)?
+        .map(|v| duration(field, &v))
+        .transpose()
 }
 
 /// Reads and validates `config` (`None` means all defaults).
@@ -146,7 +158,12 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
     let core = BreakerConfig {
         failure_threshold: count(config, "failure_threshold", d.failure_threshold, &mut raw)?,
         success_threshold: count(config, "success_threshold", d.success_threshold, &mut raw)?,
-        half_open_max_calls: count(config, "half_open_max_calls", d.half_open_max_calls, &mut raw)?,
+        half_open_max_calls: count(
+            config,
+            "half_open_max_calls",
+            d.half_open_max_calls,
+            &mut raw,
+        )?,
         timeout: optional_duration(config, "timeout")?.unwrap_or(d.timeout),
         half_open_timeout: optional_duration(config, "half_open_timeout")?
             .unwrap_or(d.half_open_timeout),

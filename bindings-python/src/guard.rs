@@ -76,9 +76,7 @@ impl Guarded {
                 // SAFETY: both pointers are live objects borrowed for the
                 // call and we are attached; PyMethod_New returns a new
                 // reference or NULL with an exception set.
-                unsafe {
-                    Bound::from_owned_ptr_or_err(py, PyMethod_New(slf.as_ptr(), o.as_ptr()))
-                }
+                unsafe { Bound::from_owned_ptr_or_err(py, PyMethod_New(slf.as_ptr(), o.as_ptr())) }
             }
             _ => Ok(slf.clone().into_any()),
         }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The Python module's checks: builds `seawall` (PyO3 extension + pure-Python
+# package) into a virtualenv, checks the .pyi stubs against the built module
+# (mypy.stubtest), type-checks the package (mypy --strict) and runs pytest.
+#
+# Needs only Python >= 3.10 with pip and venv, and Rust. The virtualenv
+# (bindings-python/.venv, git-ignored) is created on first use and reused.
+# PYTHON=/path/to/python picks the interpreter (default: python3.11, else
+# python3).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+VENV=$PWD/bindings-python/.venv
+if [ ! -x "$VENV/bin/python" ]; then
+    step "create $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+py=$VENV/bin/python
+export VIRTUAL_ENV=$VENV
+# Keep tool caches out of the source tree.
+export MYPY_CACHE_DIR=$VENV/mypy-cache
+
+step "pip install maturin pytest mypy"
+"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10"
+
+step "maturin develop --release (build the extension into the virtualenv)"
+(cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)
+
+cd bindings-python
+
+step "mypy.stubtest seawall (stubs match the built module)"
+"$py" -m mypy.stubtest seawall --allowlist stubtest-allowlist.txt
+
+step "mypy --strict python/seawall"
+"$py" -m mypy --strict python/seawall
+
+step "pytest"
+"$py" -m pytest -p no:cacheprovider -q tests
