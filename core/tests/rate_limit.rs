@@ -1,0 +1,193 @@
+//! The GCRA rate limiter on the manual clock: burst, denial with the exact
+//! wait, sustained rate, a clock stepping back, exact admission counts under
+//! threads, and the keyed limiter's bounded memory and slot sharing.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
+use std::time::Duration;
+
+use seawall::{KeyedRateLimiter, ManualClock, RateLimitConfig, RateLimited, RateLimiter};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn limiter(rate: u32, burst: u32) -> (RateLimiter<ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    let config = RateLimitConfig {
+        rate,
+        period: Duration::from_secs(1),
+        burst,
+    };
+    (
+        RateLimiter::with_clock(config, clock.clone()).unwrap(),
+        clock,
+    )
+}
+
+fn admitted(check: impl Fn() -> Result<(), RateLimited>, tries: usize) -> usize {
+    (0..tries).filter(|_| check().is_ok()).count()
+}
+
+#[test]
+fn a_burst_then_denial_with_the_exact_wait() {
+    let (l, clock) = limiter(10, 3); // 100 ms apart, 3 at once
+    clock.set(5_000_000_000);
+    assert_eq!(admitted(|| l.check(), 10), 3);
+    assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
+    clock.advance(40 * MS);
+    assert_eq!(l.check(), Err(RateLimited { wait: 60 * MS }));
+    clock.advance(60 * MS);
+    assert_eq!(l.check(), Ok(()));
+    assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
+    assert_eq!(
+        l.check().unwrap_err().to_string(),
+        "rate limit exceeded; retry in 100ms"
+    );
+}
+
+#[test]
+fn refused_calls_consume_nothing() {
+    let (l, clock) = limiter(10, 1);
+    assert!(l.check().is_ok());
+    for _ in 0..1000 {
+        assert!(l.check().is_err());
+    }
+    clock.advance(100 * MS);
+    assert!(
+        l.check().is_ok(),
+        "a thousand refusals did not push the wait"
+    );
+}
+
+#[test]
+fn the_sustained_rate_is_the_configured_one() {
+    let (l, clock) = limiter(1000, 1); // 1 ms apart
+    let mut ok = 0;
+    // Ten tries every 100 us for one second.
+    for _ in 0..10_000 {
+        ok += admitted(|| l.check(), 10);
+        clock.advance(Duration::from_micros(100));
+    }
+    assert_eq!(ok, 1000);
+    // After a quiet spell no more than the burst is available.
+    let (l, clock) = limiter(1000, 50);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(admitted(|| l.check(), 1000), 50);
+}
+
+#[test]
+fn a_clock_stepping_back_makes_calls_wait_longer_never_admits_more() {
+    let (l, clock) = limiter(10, 2);
+    clock.set(10_000_000_000);
+    assert_eq!(admitted(|| l.check(), 5), 2);
+    clock.set(9_000_000_000); // one second back
+    assert_eq!(l.check(), Err(RateLimited { wait: 1100 * MS }));
+    clock.set(0);
+    assert_eq!(l.check().unwrap_err().wait, Duration::from_millis(10_100));
+}
+
+#[test]
+fn threads_are_admitted_exactly_the_burst() {
+    let (l, _clock) = limiter(1, 500); // time never moves: only the burst
+    let total: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| admitted(|| l.check(), 400)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(total, 500);
+}
+
+type Fixed = BuildHasherDefault<DefaultHasher>;
+
+fn keyed(slots: u32, burst: u32) -> (KeyedRateLimiter<str, ManualClock, Fixed>, ManualClock) {
+    let clock = ManualClock::new();
+    let config = RateLimitConfig {
+        rate: 10,
+        period: Duration::from_secs(1),
+        burst,
+    };
+    let l = KeyedRateLimiter::with_hasher(config, slots, clock.clone(), Fixed::default()).unwrap();
+    (l, clock)
+}
+
+#[test]
+fn keys_in_different_slots_are_limited_independently() {
+    let (l, clock) = keyed(64, 2);
+    let a = "tenant-a";
+    let b = (0..)
+        .map(|i| format!("tenant-{i}"))
+        .find(|k| l.slot_of(k) != l.slot_of(a))
+        .unwrap();
+    assert_eq!(admitted(|| l.check_key(a), 5), 2);
+    assert_eq!(l.check_key(a).unwrap_err().wait, 100 * MS);
+    assert_eq!(admitted(|| l.check_key(&b), 5), 2, "b is untouched by a");
+    clock.advance(100 * MS);
+    assert!(l.check_key(a).is_ok());
+}
+
+#[test]
+fn keys_sharing_a_slot_share_one_allowance() {
+    let (l, _) = keyed(1, 3);
+    assert_eq!(l.slots(), 1);
+    assert_eq!(admitted(|| l.check_key("a"), 2), 2);
+    assert_eq!(admitted(|| l.check_key("b"), 5), 1, "b gets what a left");
+}
+
+#[test]
+fn memory_is_fixed_whatever_the_number_of_keys() {
+    let (l, clock) = keyed(1000, 1);
+    assert_eq!(l.slots(), 1024, "rounded up to a power of two");
+    let before = l.memory_bytes();
+    assert!(before >= 1024 * 8);
+    for i in 0..100_000 {
+        let _ = l.check_key(&format!("client-{i}"));
+        if i % 10_000 == 0 {
+            clock.advance(MS);
+        }
+    }
+    assert_eq!(l.memory_bytes(), before);
+    // With 100,000 keys in 1,024 slots every slot has been charged.
+    let probe = (0..)
+        .map(|i| format!("fresh-{i}"))
+        .take(20)
+        .filter(|k| l.check_key(k).is_ok())
+        .count();
+    assert!(probe < 20, "a fresh key shares a slot with a busy one");
+}
+
+#[test]
+fn invalid_settings_name_the_field() {
+    let bad = |c: RateLimitConfig| RateLimiter::with_clock(c, ManualClock::new()).unwrap_err();
+    let d = RateLimitConfig::default;
+    let e = bad(RateLimitConfig { rate: 0, ..d() });
+    assert_eq!(
+        e.to_string(),
+        "invalid rate = 0: must be an integer in [1, 1000000000]"
+    );
+    assert_eq!(
+        bad(RateLimitConfig {
+            period: Duration::ZERO,
+            ..d()
+        })
+        .field,
+        "period"
+    );
+    assert_eq!(
+        bad(RateLimitConfig {
+            rate: 1000,
+            period: Duration::from_nanos(999),
+            ..d()
+        })
+        .field,
+        "period"
+    );
+    assert_eq!(bad(RateLimitConfig { burst: 0, ..d() }).field, "burst");
+    let e = KeyedRateLimiter::<str>::new(d(), 0).unwrap_err();
+    assert_eq!(e.field, "slots");
+    assert_eq!(
+        KeyedRateLimiter::<str>::new(d(), (1 << 20) + 1)
+            .unwrap_err()
+            .field,
+        "slots"
+    );
+}
