@@ -34,7 +34,13 @@ fn main() {
     println!("one call per second; the dependency is down from t=20s to t=65s");
     for second in 0..100u64 {
         let t = second as f64;
-        let result = breaker.call(|| if outage.contains(&t) { Err("503") } else { Ok(()) });
+        let result = breaker.call(|| {
+            if outage.contains(&t) {
+                Err("503")
+            } else {
+                Ok(())
+            }
+        });
         match result {
             Ok(()) => served += 1,
             Err(CallError::Failed(_)) => failed += 1,

@@ -464,6 +464,11 @@ impl<C: Clock> Breaker<C> {
     /// whose open time has passed reads as HALF_OPEN (the next call will be a
     /// trial), and a HALF_OPEN one whose outstanding trials have expired
     /// reads as OPEN, without any background thread moving it.
+    ///
+    /// This reads [`Clock::now`]; `try_acquire` decides on the cheaper
+    /// [`Clock::recent`], so on [`QuantaClock`] an acquire may still be
+    /// rejected for up to [`QuantaClock::RECENT_RESOLUTION`] after this
+    /// reads HALF_OPEN.
     pub fn state(&self) -> State {
         let w = self.word();
         let now = self.clock.now();
@@ -663,13 +668,15 @@ impl Ticket {
     }
 }
 
-/// A call the breaker refused: the state that refused it and how long until
-/// a trial call may be admitted (`None` while forced open).
+/// A call the breaker refused: the state that refused it and when to come
+/// back (`None` while forced open).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejected {
     /// OPEN, HALF_OPEN (all trial slots taken) or FORCED_OPEN.
     pub state: State,
-    /// Time until the next trial may be admitted.
+    /// OPEN: the time until the open time ends and a trial may be admitted.
+    /// HALF_OPEN: the time until the outstanding trials expire, the latest
+    /// moment the breaker decides (a slot frees sooner if a trial reports).
     pub retry_after: Option<Duration>,
 }
 

@@ -91,8 +91,10 @@ pub struct BreakerConfig {
     /// `(0, 1 year]`, default 60 s.
     pub timeout: Duration,
     /// How long a batch of trial calls may stay unresolved. When it passes
-    /// with trials still outstanding the breaker reopens and their results no
-    /// longer count. `(0, 1 year]`, default 30 s.
+    /// with trials still outstanding the breaker reopens (one more
+    /// consecutive trip for the back-off) at the next acquire or outcome that
+    /// notices, and the batch's results no longer count toward closing.
+    /// `(0, 1 year]`, default 30 s.
     pub half_open_timeout: Duration,
     /// Each consecutive trip (a HALF_OPEN breaker reopening) multiplies the
     /// open time by this factor. `[1, 1000]`, default 1 (no back-off).

@@ -39,7 +39,9 @@ pub struct Metrics {
     /// the episode that issued their permit.
     pub ignored: u64,
     /// Outcomes of any kind that arrived after the episode that issued their
-    /// permit had ended: counted here only, never toward a decision.
+    /// permit had ended: counted here only, never toward a decision. (An
+    /// outcome that races the end of its episode by nanoseconds may be
+    /// counted under its kind instead; it still decides nothing.)
     pub late: u64,
     /// Calls rejected.
     pub rejected: u64,

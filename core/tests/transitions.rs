@@ -789,11 +789,13 @@ fn far_clock_readings_do_not_overflow() {
     clock.advance(secs(10));
     admitted(&b).success();
     assert_eq!(b.state(), State::Closed);
-    // At the very end of the clock's range deadlines saturate: no panic, and
-    // the books still balance whatever the breaker decides (there, a deadline
-    // saturates below the trip time, so the breaker reads HALF_OPEN at once).
+    // At the very end of the clock's range the deadline saturates to the
+    // largest encodable time, which never passes: the breaker stays OPEN
+    // rather than reading HALF_OPEN at once, and nothing panics.
     clock.set(u64::MAX - 1_000);
     trip(&b);
+    assert_eq!(b.state(), State::Open);
+    assert!(b.try_acquire().is_err());
     for _ in 0..3 {
         let _ = b.state();
         if let Ok(p) = b.try_acquire() {
