@@ -1,0 +1,93 @@
+//! The bulkhead's acquire/release and its waiter queue (issue 6).
+//!
+//! The fast path (one compare-and-swap to acquire, one `fetch_sub` to
+//! release) never admits more than `max_concurrent`; the slow path (a
+//! waiter sleeping on the condition variable) never misses the release that
+//! frees a slot, and a waiter that leaves (dropped) strands nothing. Under
+//! loom, `Condvar::wait_timeout` never times out, so a lost wake-up shows up
+//! as a deadlock that loom reports.
+#![cfg(seawall_loom)]
+
+use std::sync::Arc;
+
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+use seawall::{Admission, Bulkhead, BulkheadConfig, ManualClock};
+use seawall_loom_tests::model;
+
+fn bulkhead(max_concurrent: u32, max_queue_size: u32) -> Arc<Bulkhead<ManualClock>> {
+    let config = BulkheadConfig {
+        max_concurrent,
+        max_queue_size,
+        ..Default::default()
+    };
+    Arc::new(Bulkhead::with_clock(config, ManualClock::new()).expect("valid config"))
+}
+
+/// Two callers race for one slot on the fast path: never both inside, and
+/// the slot is free once both are done.
+#[test]
+fn the_fast_path_never_admits_more_than_max_concurrent() {
+    model(|| {
+        let b = bulkhead(1, 0);
+        let inside = Arc::new(AtomicBool::new(false));
+        let run = {
+            let (b, inside) = (Arc::clone(&b), Arc::clone(&inside));
+            move || {
+                if let Ok(p) = b.try_acquire() {
+                    // SeqCst: a test probe, not production code.
+                    assert!(!inside.swap(true, Ordering::SeqCst), "two callers inside");
+                    inside.store(false, Ordering::SeqCst);
+                    drop(p);
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        let t = thread::spawn(run.clone());
+        let here = run();
+        let there = t.join().unwrap();
+        assert!(here || there, "one of them got the slot");
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    });
+}
+
+/// A caller blocks in `acquire` while the only slot is held; the holder
+/// releases it from another thread. The waiter must wake and get the slot
+/// in every interleaving (else loom reports a deadlock).
+#[test]
+fn a_release_always_wakes_a_blocked_waiter() {
+    model(|| {
+        let b = bulkhead(1, 1);
+        b.try_acquire().unwrap().detach();
+        let b2 = Arc::clone(&b);
+        let waiter = thread::spawn(move || b2.acquire().map(drop).is_ok());
+        assert!(b.release_detached());
+        assert!(waiter.join().unwrap());
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    });
+}
+
+/// While one caller blocks for the held slot, another joins the queue and
+/// gives up (is dropped) as the slot is released: the blocked caller still
+/// gets the slot, and nothing is left behind.
+#[test]
+fn a_dropped_waiter_racing_a_release_strands_nothing() {
+    model(|| {
+        let b = bulkhead(1, 2);
+        b.try_acquire().unwrap().detach();
+        let b1 = Arc::clone(&b);
+        let blocked = thread::spawn(move || b1.acquire().map(drop).is_ok());
+        let b2 = Arc::clone(&b);
+        let leaver = thread::spawn(move || match b2.enqueue() {
+            Ok(Admission::Queued(w)) => drop(w),
+            Ok(Admission::Permit(p)) => drop(p),
+            Err(e) => panic!("queue has room: {e}"),
+        });
+        assert!(b.release_detached());
+        leaver.join().unwrap();
+        assert!(blocked.join().unwrap());
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    });
+}
