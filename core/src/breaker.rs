@@ -352,13 +352,23 @@ impl<C: Clock> Breaker<C> {
         self.cold.listeners.notify(&self.name, t);
     }
 
-    /// Reports the outcome of a call made under a detached [`Ticket`].
+    /// Reports the outcome of a call made under a detached [`Ticket`]. The
+    /// call is timed (for `slow_call_duration`) from the ticket's issue.
+    #[inline]
     pub fn record(&self, ticket: Ticket, outcome: Outcome) {
-        self.finish(ticket.gen, ticket.start, outcome);
+        self.finish(ticket.gen, outcome, || self.clock.recent().saturating_sub(ticket.start));
     }
 
+    /// Reports the outcome of a call made under a detached [`Ticket`] that the
+    /// caller timed itself: `elapsed` decides whether it was slow.
+    pub fn record_elapsed(&self, ticket: Ticket, outcome: Outcome, elapsed: Duration) {
+        self.finish(ticket.gen, outcome, || nanos(elapsed));
+    }
+
+    /// Applies one outcome. `elapsed` (nanoseconds) is asked only when slow
+    /// calls are timed.
     #[inline]
-    fn finish(&self, gen: u32, start: u64, outcome: Outcome) {
+    fn finish(&self, gen: u32, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let mut w = self.word();
         if w.gen() != gen {
             // Late: the episode that issued the permit is over. Counted apart,
@@ -366,9 +376,7 @@ impl<C: Clock> Breaker<C> {
             self.counters.incr(Counter::Late);
             return;
         }
-        let slow = outcome != Outcome::Ignored
-            && self.slow != 0
-            && self.clock.recent().saturating_sub(start) >= self.slow;
+        let slow = outcome != Outcome::Ignored && self.slow != 0 && elapsed() >= self.slow;
         let count = || {
             self.counters.incr(match outcome {
                 Outcome::Success => Counter::Successes,
@@ -594,7 +602,13 @@ impl<C: Clock> Permit<'_, C> {
     #[inline]
     pub fn record(self, outcome: Outcome) {
         let this = ManuallyDrop::new(self);
-        this.breaker.finish(this.gen, this.start, outcome);
+        this.breaker.record(
+            Ticket {
+                gen: this.gen,
+                start: this.start,
+            },
+            outcome,
+        );
     }
 
     /// Reports a success.
@@ -629,7 +643,13 @@ impl<C: Clock> Permit<'_, C> {
 
 impl<C: Clock> Drop for Permit<'_, C> {
     fn drop(&mut self) {
-        self.breaker.finish(self.gen, self.start, Outcome::Ignored);
+        self.breaker.record(
+            Ticket {
+                gen: self.gen,
+                start: self.start,
+            },
+            Outcome::Ignored,
+        );
     }
 }
 

@@ -1235,3 +1235,20 @@ fn without_slow_call_duration_nothing_is_slow() {
     p.success();
     assert_eq!(b.metrics().slow_calls, 0);
 }
+
+#[test]
+fn record_elapsed_times_the_call_by_the_callers_duration() {
+    let config = BreakerConfig {
+        slow_call_duration: Some(secs(2)),
+        ..small(3, 1, 1, 10)
+    };
+    let (b, _clock) = new_breaker(config);
+    let t = admitted(&b).into_ticket();
+    b.record_elapsed(t, Outcome::Success, secs(2));
+    let t = admitted(&b).into_ticket();
+    b.record_elapsed(t, Outcome::Failure, secs(2) - US);
+    let t = admitted(&b).into_ticket();
+    b.record_elapsed(t, Outcome::Ignored, secs(5));
+    let m = b.metrics();
+    assert_eq!((m.slow_calls, m.successes, m.failures, m.ignored), (1, 1, 1, 1));
+}

@@ -3,10 +3,11 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::sync::Arc;
+use std::time::Duration;
 
-use seawall::{Breaker, BreakerConfig, Clock, Metrics, Outcome, State, Ticket, Transition};
+use seawall::{Breaker, BreakerConfig, Metrics, Outcome, State, Ticket, Transition};
 
-use crate::clock::{manual_clock, seawall_manual_clock, FfiClock, OFFSET};
+use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
 use crate::config::seawall_config;
 use crate::error::{
     borrow, check, fail, name_arg, run, run_code, run_value, seawall_result, write_text, Error,
@@ -519,13 +520,11 @@ unsafe fn report(
         return fail(permit_error(func, p.status));
     }
     p.status = REPORTED;
-    let start = match duration {
-        None => p.start,
-        // The call's start, placed `d` before now; `OFFSET` keeps the
-        // subtraction from saturating for any sensible duration.
-        Some(d) => b.clock().recent().saturating_sub(d.min(OFFSET)),
-    };
-    b.record(Ticket::from_parts(p.generation, start), outcome);
+    let ticket = Ticket::from_parts(p.generation, p.start);
+    match duration {
+        None => b.record(ticket, outcome),
+        Some(d) => b.record_elapsed(ticket, outcome, Duration::from_nanos(d)),
+    }
     seawall_result::Ok
 }
 
@@ -795,7 +794,7 @@ impl seawall::Listener for CListener {
                 self.name.as_ptr(),
                 t.from.into(),
                 t.to.into(),
-                t.at_nanos.saturating_sub(OFFSET),
+                t.at_nanos,
             )
         }
     }
@@ -858,7 +857,6 @@ pub extern "C" fn seawall_state_name(state: u32) -> *const c_char {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn state_numbers_match_names() {

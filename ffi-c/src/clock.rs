@@ -7,15 +7,6 @@ use seawall::{Clock, ManualClock, QuantaClock};
 
 use crate::error::{borrow, run, run_value, seawall_result, Error};
 
-/// Added to every reading, so that a call's start can be placed up to this
-/// far (about 127 years) before the first reading: a reported duration is
-/// turned into a start time by subtracting it from the current reading (see
-/// `seawall_breaker_report`), which must not saturate at zero. Transition
-/// times handed to C have it taken off again. A whole number of
-/// microseconds: the core stores deadlines in microseconds, rounded up, so
-/// an offset with a sub-microsecond part would lengthen every open time.
-pub(crate) const OFFSET: u64 = 4_000_000_000_000_000_000;
-
 /// The production clock, or a manual clock shared with C.
 #[derive(Clone, Debug)]
 pub(crate) enum FfiClock {
@@ -26,20 +17,18 @@ pub(crate) enum FfiClock {
 impl Clock for FfiClock {
     #[inline]
     fn now(&self) -> u64 {
-        let t = match self {
+        match self {
             FfiClock::Quanta => QuantaClock.now(),
             FfiClock::Manual(m) => m.now(),
-        };
-        t.saturating_add(OFFSET)
+        }
     }
 
     #[inline]
     fn recent(&self) -> u64 {
-        let t = match self {
+        match self {
             FfiClock::Quanta => QuantaClock.recent(),
             FfiClock::Manual(m) => m.recent(),
-        };
-        t.saturating_add(OFFSET)
+        }
     }
 }
 
