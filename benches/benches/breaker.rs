@@ -12,11 +12,20 @@
 //!   `cpu` reports the sum of both threads' busy time / calls (ideal scaling
 //!   equals the one-thread figure).
 //!
+//! Every bench runs twice: timed by the wall clock (criterion's default) and
+//! by the calling thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`), which does
+//! not count the time the thread spends preempted, so it stays meaningful on
+//! a machine shared with other work. `SEAWALL_BENCH_CLOCK=wall` or `=cpu`
+//! runs one of the two only. In CPU mode the two-thread `wall` figure is the
+//! busier thread's CPU time / calls (the wall time the pair would take
+//! running side by side without preemption).
+//!
 //! After the benches the binary prints every median it measured in this run
 //! and the ratios ours/peer, then the bytes each breaker occupies
 //! (`size_of` plus the heap it allocates, counted by a global allocator).
 //!
-//! Run with `cargo bench -p seawall-benches --bench breaker`.
+//! Run with `cargo bench -p seawall-benches --bench breaker` (or
+//! `scripts/bench-run.sh`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -25,8 +34,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
 
-use criterion::{BenchmarkGroup, Criterion};
-use criterion::measurement::WallTime;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BenchmarkGroup, Criterion, Throughput};
 use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State};
 
 // ---------------------------------------------------------------------------
@@ -52,7 +61,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -70,6 +82,72 @@ fn footprint<T>(make: impl Fn() -> T) -> (usize, isize) {
     let heap = LIVE.load(Ordering::Relaxed) - before;
     drop(value);
     (std::mem::size_of::<T>(), heap)
+}
+
+// ---------------------------------------------------------------------------
+// Thread CPU time as a criterion measurement.
+
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is
+    // supported on every Linux this runs on.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Criterion measurement: CPU time of the thread running the routine.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, v: &Duration) -> f64 {
+        v.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &Nanos
+    }
+}
+
+/// Shows values in nanoseconds, unscaled (every figure here is a few ns).
+struct Nanos;
+
+impl ValueFormatter for Nanos {
+    fn scale_values(&self, _typical: f64, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let per_iter = match *t {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) | Throughput::Elements(n) => {
+                n as f64
+            }
+        };
+        for v in values {
+            *v = per_iter * 1e9 / *v;
+        }
+        "/s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -93,7 +171,8 @@ type Failsafe = failsafe::StateMachine<
 
 /// failsafe's consecutive-failures breaker, tripping at 5 like ours.
 fn failsafe_breaker() -> Failsafe {
-    let policy = failsafe::failure_policy::consecutive_failures(5, failsafe::backoff::constant(OPEN_TIME));
+    let policy =
+        failsafe::failure_policy::consecutive_failures(5, failsafe::backoff::constant(OPEN_TIME));
     failsafe::Config::new().failure_policy(policy).build()
 }
 
@@ -133,12 +212,14 @@ fn recloser_call(b: &recloser::Recloser) {
 // ---------------------------------------------------------------------------
 // Benches.
 
-fn closed_success(c: &mut Criterion) {
+fn closed_success<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group("closed_success");
     let b = ours();
     g.bench_function("seawall", |x| x.iter(|| ours_call(black_box(&b))));
     let b = ours_manual();
-    g.bench_function("seawall_manual_clock", |x| x.iter(|| ours_call(black_box(&b))));
+    g.bench_function("seawall_manual_clock", |x| {
+        x.iter(|| ours_call(black_box(&b)))
+    });
     let b = failsafe_breaker();
     g.bench_function("failsafe", |x| x.iter(|| failsafe_call(black_box(&b))));
     let b = recloser_breaker();
@@ -146,7 +227,7 @@ fn closed_success(c: &mut Criterion) {
     g.finish();
 }
 
-fn rejected_open(c: &mut Criterion) {
+fn rejected_open<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
     let mut g = c.benchmark_group("rejected_open");
 
     let b = ours();
@@ -158,7 +239,9 @@ fn rejected_open(c: &mut Criterion) {
     // measured rejections take the steady path.
     QuantaClock.recent();
     std::thread::sleep(Duration::from_millis(20));
-    g.bench_function("seawall", |x| x.iter(|| black_box(black_box(&b).try_acquire().is_err())));
+    g.bench_function("seawall", |x| {
+        x.iter(|| black_box(black_box(&b).try_acquire().is_err()))
+    });
 
     let b = ours_manual();
     while let Ok(p) = b.try_acquire() {
@@ -172,22 +255,38 @@ fn rejected_open(c: &mut Criterion) {
     while b.is_call_permitted() {
         b.on_error();
     }
-    g.bench_function("failsafe", |x| x.iter(|| black_box(!black_box(&b).is_call_permitted())));
+    g.bench_function("failsafe", |x| {
+        x.iter(|| black_box(!black_box(&b).is_call_permitted()))
+    });
 
     let b = recloser_breaker();
     while !matches!(b.call(err), Err(recloser::Error::Rejected)) {}
     g.bench_function("recloser", |x| {
-        x.iter(|| black_box(matches!(black_box(&b).call(ok), Err(recloser::Error::Rejected))))
+        x.iter(|| {
+            black_box(matches!(
+                black_box(&b).call(ok),
+                Err(recloser::Error::Rejected)
+            ))
+        })
     });
     g.finish();
 }
 
+/// What one thread of a two-thread sample measured: wall-clock and thread
+/// CPU time, each from just after the barrier to its last call.
+struct Span {
+    wall: (Instant, Instant),
+    cpu: Duration,
+}
+
 /// Runs `iters` calls split over two threads released together by a
-/// barrier. Returns (wall time from the first start to the last finish, sum
-/// of both threads' busy time).
-fn on_two_threads(iters: u64, call: &(impl Fn() + Sync)) -> (Duration, Duration) {
+/// barrier. Returns (wall figure, busy figure) for the sample: with `cpu`,
+/// the larger and the sum of the two threads' CPU times; without, the wall
+/// time from the first start to the last finish and the sum of the two
+/// threads' wall spans.
+fn on_two_threads(iters: u64, cpu: bool, call: &(impl Fn() + Sync)) -> (Duration, Duration) {
     let barrier = Barrier::new(2);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+    let spans: Vec<Span> = std::thread::scope(|s| {
         let handles: Vec<_> = [iters - iters / 2, iters / 2]
             .into_iter()
             .map(|n| {
@@ -197,40 +296,59 @@ fn on_two_threads(iters: u64, call: &(impl Fn() + Sync)) -> (Duration, Duration)
                     // counter stripe a new thread claims) is not timed.
                     call();
                     barrier.wait();
-                    let start = Instant::now();
+                    let (start, cpu_start) = (Instant::now(), thread_cpu());
                     for _ in 0..n {
                         call();
                     }
-                    (start, Instant::now())
+                    let cpu = thread_cpu().saturating_sub(cpu_start);
+                    Span {
+                        wall: (start, Instant::now()),
+                        cpu,
+                    }
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("bench thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .collect()
     });
-    let first = spans.iter().map(|s| s.0).min().expect("two spans");
-    let last = spans.iter().map(|s| s.1).max().expect("two spans");
-    let busy = spans.iter().map(|s| s.1 - s.0).sum();
-    (last - first, busy)
+    if cpu {
+        let max = spans.iter().map(|s| s.cpu).max().expect("two spans");
+        (max, spans.iter().map(|s| s.cpu).sum())
+    } else {
+        let first = spans.iter().map(|s| s.wall.0).min().expect("two spans");
+        let last = spans.iter().map(|s| s.wall.1).max().expect("two spans");
+        (
+            last - first,
+            spans.iter().map(|s| s.wall.1 - s.wall.0).sum(),
+        )
+    }
 }
 
-fn two_threads_of(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, call: impl Fn() + Sync) {
+fn two_threads_of<M: Measurement<Value = Duration>>(
+    g: &mut BenchmarkGroup<'_, M>,
+    cpu: bool,
+    name: &str,
+    call: impl Fn() + Sync,
+) {
     g.bench_function(format!("{name}_one_thread"), |x| x.iter(&call));
     g.bench_function(format!("{name}_two_threads_wall"), |x| {
-        x.iter_custom(|iters| on_two_threads(iters, &call).0)
+        x.iter_custom(|iters| on_two_threads(iters, cpu, &call).0)
     });
     g.bench_function(format!("{name}_two_threads_cpu"), |x| {
-        x.iter_custom(|iters| on_two_threads(iters, &call).1)
+        x.iter_custom(|iters| on_two_threads(iters, cpu, &call).1)
     });
 }
 
-fn two_threads(c: &mut Criterion) {
+fn two_threads<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool) {
     let mut g = c.benchmark_group("two_threads");
     let b = ours();
-    two_threads_of(&mut g, "seawall", || ours_call(black_box(&b)));
+    two_threads_of(&mut g, cpu, "seawall", || ours_call(black_box(&b)));
     let b = recloser_breaker();
-    two_threads_of(&mut g, "recloser", || recloser_call(black_box(&b)));
+    two_threads_of(&mut g, cpu, "recloser", || recloser_call(black_box(&b)));
     let b = failsafe_breaker();
-    two_threads_of(&mut g, "failsafe", || failsafe_call(black_box(&b)));
+    two_threads_of(&mut g, cpu, "failsafe", || failsafe_call(black_box(&b)));
     g.finish();
 }
 
@@ -261,7 +379,7 @@ fn median(dir: &std::path::Path, since: SystemTime, group: &str, id: &str) -> Op
     json["median"]["point_estimate"].as_f64()
 }
 
-fn report(dir: &std::path::Path, since: SystemTime) {
+fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
     let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -269,19 +387,24 @@ fn report(dir: &std::path::Path, since: SystemTime) {
         _ => "-".to_string(),
     };
 
-    println!("\n== medians (ns per call) and ratios, this run ==");
+    println!("\n== medians (ns per call, {clock}) and ratios, this run ==");
     for group in ["closed_success", "rejected_open"] {
         println!("{group}:");
         let ours = m(group, "seawall");
         for id in ["seawall", "seawall_manual_clock", "failsafe", "recloser"] {
             let v = m(group, id);
-            let r = if id.starts_with("seawall") { String::new() } else {
+            let r = if id.starts_with("seawall") {
+                String::new()
+            } else {
                 format!("  seawall/{id} = {}", ratio(ours, v))
             };
             println!("  {id:<24}{:>10}{r}", fmt(v));
         }
     }
     println!("two_threads (closed success path, one shared breaker):");
+    if clock != "wall clock" {
+        println!("  (wall/calls here = the busier thread's CPU time / all calls)");
+    }
     for name in ["seawall", "recloser", "failsafe"] {
         let one = m("two_threads", &format!("{name}_one_thread"));
         let wall = m("two_threads", &format!("{name}_two_threads_wall"));
@@ -306,29 +429,46 @@ fn bytes_report() {
         ("recloser (closed_len 100)", footprint(recloser_breaker)),
     ];
     for (name, (inline, heap)) in rows {
-        println!("  {name:<32} size_of {inline:>5}  heap {heap:>5}  total {:>5}", inline as isize + heap);
+        println!(
+            "  {name:<32} size_of {inline:>5}  heap {heap:>5}  total {:>5}",
+            inline as isize + heap
+        );
     }
 }
 
-fn main() {
+/// Runs every bench with measurement `m`, writing under `dir`, then prints
+/// the medians of this run.
+fn run<M: Measurement<Value = Duration>>(m: M, dir: PathBuf, cpu: bool, clock: &str) {
     let since = SystemTime::now();
-    let dir = output_dir();
-    // Short windows keep the whole run near a minute on a shared machine;
-    // `--measurement-time` and `--warm-up-time` override them.
+    // Short windows keep the whole run near a minute and a half on a shared
+    // machine; `--measurement-time` and `--warm-up-time` override them.
     let mut c = Criterion::default()
+        .with_measurement(m)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .output_directory(&dir)
         .configure_from_args();
     closed_success(&mut c);
     rejected_open(&mut c);
-    two_threads(&mut c);
+    two_threads(&mut c, cpu);
     c.final_summary();
     // `cargo bench -- --test` and `cargo test --benches` run each bench once
     // and write no estimates; the report then has nothing to show.
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
-        return;
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        report(&dir, since, clock);
     }
-    report(&dir, since);
-    bytes_report();
+}
+
+fn main() {
+    let which = std::env::var("SEAWALL_BENCH_CLOCK").unwrap_or_default();
+    let dir = output_dir();
+    if which != "cpu" {
+        run(WallTime, dir.join("wall"), false, "wall clock");
+    }
+    if which != "wall" {
+        run(ThreadCpu, dir.join("thread-cpu"), true, "thread CPU time");
+    }
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        bytes_report();
+    }
 }

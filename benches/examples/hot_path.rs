@@ -10,10 +10,12 @@
 //! * `failsafe`, `recloser`: the peers' closed success paths, for comparison.
 //!
 //! The calls run inside the `#[inline(never)]` functions named `run_*`, so
-//! callgrind can count them alone with `--toggle-collect`.
+//! callgrind can count them alone with `--toggle-collect`. The binary also
+//! prints the loop's wall-clock and thread-CPU time per call
+//! (`scripts/bench-hot.sh` repeats runs and keeps the best and the median).
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use seawall::{Breaker, BreakerConfig, Clock, QuantaClock};
 
@@ -62,6 +64,25 @@ fn run_recloser(b: &recloser::Recloser, n: u64) -> u64 {
     ok
 }
 
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `f` and returns its result with the wall and thread-CPU time taken.
+fn timed(f: impl FnOnce() -> u64) -> (u64, Duration, Duration) {
+    let (wall, cpu) = (Instant::now(), thread_cpu());
+    let done = f();
+    (done, wall.elapsed(), thread_cpu() - cpu)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "closed".into());
@@ -69,10 +90,10 @@ fn main() {
         .next()
         .map(|s| s.parse().expect("N must be a whole number"))
         .unwrap_or(1_000_000);
-    let done = match mode.as_str() {
+    let (done, wall, cpu) = match mode.as_str() {
         "closed" => {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
-            run_closed(&b, n)
+            timed(|| run_closed(&b, n))
         }
         "rejected" => {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
@@ -81,7 +102,7 @@ fn main() {
             // publish, so the counted calls take the steady path.
             QuantaClock.recent();
             std::thread::sleep(Duration::from_millis(20));
-            run_rejected(&b, n)
+            timed(|| run_rejected(&b, n))
         }
         "failsafe" => {
             let policy = failsafe::failure_policy::consecutive_failures(
@@ -89,14 +110,19 @@ fn main() {
                 failsafe::backoff::constant(Duration::from_secs(60)),
             );
             let b = failsafe::Config::new().failure_policy(policy).build();
-            run_failsafe(&b, n)
+            timed(|| run_failsafe(&b, n))
         }
         "recloser" => {
             let b = recloser::Recloser::custom().build();
-            run_recloser(&b, n)
+            timed(|| run_recloser(&b, n))
         }
         other => panic!("unknown mode {other:?}: closed, rejected, failsafe or recloser"),
     };
     assert_eq!(done, n, "every call must take the measured path");
-    println!("{mode}: {n} calls");
+    let per = |d: Duration| d.as_secs_f64() * 1e9 / n.max(1) as f64;
+    println!(
+        "{mode}: {n} calls, {:.3} ns/call wall, {:.3} ns/call thread CPU",
+        per(wall),
+        per(cpu)
+    );
 }
