@@ -492,3 +492,16 @@ def test_module_layout() -> None:
     assert seawall.models.CircuitState is seawall.CircuitState
     assert "_native" in seawall._native.__name__
     assert set(seawall.__all__) <= set(dir(seawall))
+
+
+def test_reentrant_use_from_the_protected_function_and_callbacks(make: Any) -> None:
+    seen = []
+    holder: dict = {}
+    cb = make(failure_threshold=1, on_open=lambda: seen.append(holder["cb"].get_state()))
+    holder["cb"] = cb
+    # Nothing is locked while the function runs: it may use the breaker.
+    assert cb.call(lambda: cb.call(ok)) == "ok"
+    # A callback may read (or drive) the breaker that is calling it.
+    with pytest.raises(Boom):
+        cb.call(boom)
+    assert seen == [CircuitState.OPEN]
