@@ -69,29 +69,41 @@ def trip(call: Callable[[Callable[[], Any]], Any]) -> None:
 
 # --- measuring ----------------------------------------------------------
 
-def sync_row(stmt: str, env: Dict[str, Any], number: int, repeat: int) -> float:
-    """Median ns per execution of `stmt`."""
-    t = timeit.Timer(stmt, globals=env)
-    t.timeit(number // 10)  # warm up
-    runs = t.repeat(repeat=repeat, number=number)
-    return statistics.median(runs) / number * 1e9
+def sync_rows(stmts: Dict[str, str], env: Dict[str, Any], number: int, repeat: int) -> Dict[str, float]:
+    """Median ns per execution of each statement. The rows take turns batch
+    by batch, so a burst of load from other processes hits every row alike
+    instead of skewing one of them."""
+    timers = {k: timeit.Timer(s, globals=env) for k, s in stmts.items()}
+    for t in timers.values():
+        t.timeit(number // 10)  # warm up
+    runs: Dict[str, List[float]] = {k: [] for k in stmts}
+    for _ in range(repeat):
+        for k, t in timers.items():
+            runs[k].append(t.timeit(number) / number * 1e9)
+    return {k: statistics.median(v) for k, v in runs.items()}
 
 
-def async_row(make: Callable[[], Callable[[], Any]], number: int, repeat: int) -> float:
-    """Median ns per `await make()()` inside one event loop."""
+def async_rows(makers: Dict[str, Callable[[], Callable[[], Any]]], number: int, repeat: int) -> Dict[str, float]:
+    """Median ns per `await make()()`, all rows in one event loop, taking
+    turns batch by batch (see `sync_rows`)."""
 
-    async def batch(n: int) -> int:
-        f = make()
+    async def batch(f: Callable[[], Any], n: int) -> float:
         t0 = time.perf_counter_ns()
         for _ in range(n):
             await f()
-        return time.perf_counter_ns() - t0
+        return (time.perf_counter_ns() - t0) / n
 
-    async def main() -> List[float]:
-        await batch(number // 10)
-        return [(await batch(number)) / number for _ in range(repeat)]
+    async def main() -> Dict[str, float]:
+        fs = {k: m() for k, m in makers.items()}
+        for f in fs.values():
+            await batch(f, number // 10)
+        runs: Dict[str, List[float]] = {k: [] for k in fs}
+        for _ in range(repeat):
+            for k, f in fs.items():
+                runs[k].append(await batch(f, number))
+        return {k: statistics.median(v) for k, v in runs.items()}
 
-    return statistics.median(asyncio.run(main()))
+    return asyncio.run(main())
 
 
 def threads_row(call: Callable[[], Any], per_thread: int, threads: int, repeat: int) -> float:
@@ -168,25 +180,6 @@ def main() -> None:
         print(f"  {group:<10} {name:<34} {ns:9.0f} ns", file=sys.stderr)
 
     print("measuring ...", file=sys.stderr)
-    bare = sync_row("fn()", env, number, repeat)
-    add("sync", "bare fn()", bare, None)
-    add("sync", "seawall  breaker.call(fn)", sync_row("sw.call(fn)", env, number, repeat), bare)
-    add("sync", "seawall  @breaker", sync_row("sw_dec()", env, number, repeat), bare)
-    add("sync", "pybreaker breaker.call(fn)", sync_row("pb.call(fn)", env, number, repeat), bare)
-    add("sync", "pybreaker @breaker", sync_row("pb_dec()", env, number, repeat), bare)
-    add("sync", "circuitbreaker breaker.call(fn)", sync_row("cb.call(fn)", env, number, repeat), bare)
-    add("sync", "circuitbreaker @circuit", sync_row("cb_dec()", env, number, repeat), bare)
-
-    anum = number // 2
-    abare = async_row(lambda: afn, anum, repeat)
-    add("async", "bare await afn()", abare, None)
-    add("async", "seawall  await acall(afn)", async_row(lambda: (lambda: sw.acall(afn)), anum, repeat), abare)
-    add("async", "seawall  async @breaker", async_row(lambda: sw_adec, anum, repeat), abare)
-    add("async", "circuitbreaker await call_async", async_row(lambda: (lambda: cb.call_async(afn)), anum, repeat), abare)
-    add("async", "circuitbreaker async @circuit", async_row(lambda: cb_adec, anum, repeat), abare)
-
-    raise_bare = sync_row("try:\n raise ValueError\nexcept ValueError:\n pass", env, number, repeat)
-    add("rejected", "bare raise + except", raise_bare, None)
     sw_open = seawall_breaker("bench-open")
     trip(sw_open.call)
     pb_open = pybreaker_breaker()
@@ -195,9 +188,38 @@ def main() -> None:
     trip(cb_open.call)
     assert sw_open.is_open() and pb_open.current_state == "open" and cb_open.opened
     env.update(sw_open=sw_open, pb_open=pb_open, cb_open=cb_open)
-    add("rejected", "seawall", sync_row("try:\n sw_open.call(fn)\nexcept Open:\n pass", env, number, repeat), None)
-    add("rejected", "pybreaker", sync_row("try:\n pb_open.call(fn)\nexcept PbErr:\n pass", env, number, repeat), None)
-    add("rejected", "circuitbreaker", sync_row("try:\n cb_open.call(fn)\nexcept CbErr:\n pass", env, number, repeat), None)
+
+    sync = sync_rows({
+        "bare fn()": "fn()",
+        "seawall  breaker.call(fn)": "sw.call(fn)",
+        "seawall  @breaker": "sw_dec()",
+        "pybreaker breaker.call(fn)": "pb.call(fn)",
+        "pybreaker @breaker": "pb_dec()",
+        "circuitbreaker breaker.call(fn)": "cb.call(fn)",
+        "circuitbreaker @circuit": "cb_dec()",
+        "bare raise + except": "try:\n raise ValueError\nexcept ValueError:\n pass",
+        "seawall": "try:\n sw_open.call(fn)\nexcept Open:\n pass",
+        "pybreaker": "try:\n pb_open.call(fn)\nexcept PbErr:\n pass",
+        "circuitbreaker": "try:\n cb_open.call(fn)\nexcept CbErr:\n pass",
+    }, env, number, repeat)
+    bare = sync["bare fn()"]
+    for name in list(sync)[:7]:
+        add("sync", name, sync[name], None if name == "bare fn()" else bare)
+
+    anum = number // 2
+    asyncs = async_rows({
+        "bare await afn()": lambda: afn,
+        "seawall  await acall(afn)": lambda: (lambda: sw.acall(afn)),
+        "seawall  async @breaker": lambda: sw_adec,
+        "circuitbreaker await call_async": lambda: (lambda: cb.call_async(afn)),
+        "circuitbreaker async @circuit": lambda: cb_adec,
+    }, anum, repeat)
+    abare = asyncs["bare await afn()"]
+    for name, ns in asyncs.items():
+        add("async", name, ns, None if name == "bare await afn()" else abare)
+
+    for name in list(sync)[7:]:
+        add("rejected", name, sync[name], None)
 
     tnum = number // 4
     for label, call in [("bare", fn), ("seawall", lambda: sw.call(fn)), ("pybreaker", lambda: pb.call(fn)),
