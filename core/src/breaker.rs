@@ -356,7 +356,9 @@ impl<C: Clock> Breaker<C> {
     /// call is timed (for `slow_call_duration`) from the ticket's issue.
     #[inline]
     pub fn record(&self, ticket: Ticket, outcome: Outcome) {
-        self.finish(ticket.gen, outcome, || self.clock.recent().saturating_sub(ticket.start));
+        self.finish(ticket.gen, outcome, || {
+            self.clock.recent().saturating_sub(ticket.start)
+        });
     }
 
     /// Reports the outcome of a call made under a detached [`Ticket`] that the
