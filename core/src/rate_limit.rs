@@ -15,7 +15,12 @@
 //!
 //! let clock = ManualClock::new();
 //! // 10 calls per second, 2 at once.
-//! let config = RateLimitConfig { rate: 10, period: Duration::from_secs(1), burst: 2 };
+//! let config = RateLimitConfig {
+//!     rate: 10,
+//!     period: Duration::from_secs(1),
+//!     burst: 2,
+//!     ..Default::default()
+//! };
 //! let limiter = RateLimiter::with_clock(config, clock.clone()).unwrap();
 //! assert!(limiter.check().is_ok());
 //! assert!(limiter.check().is_ok());
@@ -46,6 +51,24 @@ pub const MAX_RATE: u32 = 1_000_000_000;
 /// The most slots a [`KeyedRateLimiter`] may have (8 MiB of words).
 pub const MAX_SLOTS: u32 = 1 << 20;
 
+/// Which reading of the clock a limiter decides on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Timing {
+    /// [`Clock::now`]: exact. On [`QuantaClock`] a reading costs about as
+    /// much as the rest of the check.
+    #[default]
+    Exact,
+    /// [`Clock::recent`]: on [`QuantaClock`] one shared load, lagging the
+    /// exact time by up to [`QuantaClock::RECENT_RESOLUTION`] (1 ms). A
+    /// lagging reading can only refuse more (the TAT looks further ahead)
+    /// and can only lower the TAT it installs by at most that lag, so the
+    /// limiter behaves as an exact one whose burst is larger by at most the
+    /// calls of one resolution (`1 ms / interval`, rounded up), and waits it
+    /// announces may be up to 1 ms too long. Suited to limits of up to a few
+    /// thousand calls per second, or where that slack is acceptable.
+    Recent,
+}
+
 /// How many calls a [`RateLimiter`] admits. Build one with struct syntax;
 /// [`RateLimitConfig::validate`] (called by every constructor) checks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +81,8 @@ pub struct RateLimitConfig {
     /// Calls that may be admitted back to back after a quiet spell.
     /// `1..=1_000_000_000`; 1 means strictly spaced.
     pub burst: u32,
+    /// The clock reading decisions are made on. Default [`Timing::Exact`].
+    pub timing: Timing,
 }
 
 impl Default for RateLimitConfig {
@@ -67,6 +92,7 @@ impl Default for RateLimitConfig {
             rate: 100,
             period: Duration::from_secs(1),
             burst: 100,
+            timing: Timing::Exact,
         }
     }
 }
@@ -183,10 +209,19 @@ impl Gcra {
     }
 }
 
+/// The time a decision is made on.
+#[inline]
+fn read<C: Clock>(clock: &C, timing: Timing) -> u64 {
+    match timing {
+        Timing::Exact => clock.now(),
+        Timing::Recent => clock.recent(),
+    }
+}
+
 /// A lock-free rate limiter: GCRA on one atomic word.
 ///
-/// [`RateLimiter::check`] costs one clock reading, one load and, when the
-/// call is admitted, one compare-and-swap. A refused call writes nothing, so
+/// [`RateLimiter::check`] costs one clock reading (see [`Timing`]), one
+/// load and, when the call is admitted, one compare-and-swap. A refused call writes nothing, so
 /// callers hammering a saturated limiter share its cache line read-only.
 pub struct RateLimiter<C: Clock = QuantaClock> {
     tat: CachePadded<AtomicU64>,
@@ -218,7 +253,7 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
         self.gcra
-            .apply(&self.tat, self.clock.now())
+            .apply(&self.tat, read(&self.clock, self.config.timing))
             .map_err(|wait| RateLimited {
                 wait: Duration::from_nanos(wait),
             })
@@ -312,7 +347,7 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
     pub fn check_key(&self, key: &K) -> Result<(), RateLimited> {
         let slot = &self.slots[self.slot_of(key)];
         self.gcra
-            .apply(slot, self.clock.now())
+            .apply(slot, read(&self.clock, self.config.timing))
             .map_err(|wait| RateLimited {
                 wait: Duration::from_nanos(wait),
             })
@@ -361,6 +396,7 @@ mod tests {
             rate,
             period: Duration::from_secs(1),
             burst,
+            ..Default::default()
         })
     }
 

@@ -16,6 +16,7 @@ fn limiter(rate: u32, burst: u32) -> (RateLimiter<ManualClock>, ManualClock) {
         rate,
         period: Duration::from_secs(1),
         burst,
+        ..Default::default()
     };
     (
         RateLimiter::with_clock(config, clock.clone()).unwrap(),
@@ -105,6 +106,7 @@ fn keyed(slots: u32, burst: u32) -> (KeyedRateLimiter<str, ManualClock, Fixed>, 
         rate: 10,
         period: Duration::from_secs(1),
         burst,
+        ..Default::default()
     };
     let l = KeyedRateLimiter::with_hasher(config, slots, clock.clone(), Fixed::default()).unwrap();
     (l, clock)
@@ -190,4 +192,61 @@ fn invalid_settings_name_the_field() {
             .field,
         "slots"
     );
+}
+
+/// A clock whose cheap reading is set apart from the exact one, as a
+/// refresher thread's would be.
+#[derive(Clone, Default)]
+struct TwoReadings {
+    exact: ManualClock,
+    recent: ManualClock,
+}
+
+impl seawall::Clock for TwoReadings {
+    fn now(&self) -> u64 {
+        self.exact.now()
+    }
+    fn recent(&self) -> u64 {
+        self.recent.now()
+    }
+}
+
+impl TwoReadings {
+    fn set(&self, exact_ms: u64, recent_ms: u64) {
+        self.exact.set(exact_ms * 1_000_000);
+        self.recent.set(recent_ms * 1_000_000);
+    }
+}
+
+#[test]
+fn recent_timing_decides_on_the_cheap_reading_within_the_documented_slack() {
+    use seawall::Timing;
+    let clock = TwoReadings::default();
+    let config = |timing| RateLimitConfig {
+        rate: 10, // 100 ms apart
+        period: Duration::from_secs(1),
+        burst: 1,
+        timing,
+    };
+    let exact = RateLimiter::with_clock(config(Timing::Exact), clock.clone()).unwrap();
+    let coarse = RateLimiter::with_clock(config(Timing::Recent), clock.clone()).unwrap();
+    clock.set(1000, 1000);
+    assert!(exact.check().is_ok() && coarse.check().is_ok());
+    // The cheap reading lags by 10 ms: the coarse limiter refuses a call the
+    // exact one admits, and asks for 10 ms more.
+    clock.set(1100, 1090);
+    assert!(exact.check().is_ok());
+    assert_eq!(coarse.check().unwrap_err().wait, 10 * MS);
+    clock.set(1100, 1100);
+    assert!(coarse.check().is_ok());
+    // A lagging reading installs a TAT lower by the lag (50 ms here): the
+    // coarse limiter then admits one call more than the exact one within
+    // the next interval, the bound its documentation states (ceil(lag /
+    // interval) = 1), and no more.
+    clock.set(1300, 1250);
+    assert!(exact.check().is_ok() && coarse.check().is_ok());
+    clock.set(1350, 1350);
+    assert_eq!(exact.check().unwrap_err().wait, 50 * MS);
+    assert!(coarse.check().is_ok());
+    assert_eq!(coarse.check().unwrap_err().wait, 100 * MS);
 }

@@ -18,6 +18,7 @@ fn config(burst: u32) -> RateLimitConfig {
         rate: 1,
         period: Duration::from_secs(1),
         burst,
+        ..Default::default()
     }
 }
 

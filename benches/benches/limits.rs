@@ -1,0 +1,314 @@
+//! Seawall's rate limiter against `governor`, and the bulkhead's fast path,
+//! in the same run.
+//!
+//! * `rate_limiter_allowed`: one `check()` that is admitted (a limit of
+//!   10^9 per second, so every call conforms and takes the compare-and-swap
+//!   path). Ours on the production clock and on the manual clock (the
+//!   decision without the clock read); governor's direct limiter on its
+//!   default (quanta) clock. Then the pair that decides on a 1 ms "recent"
+//!   time: ours with `Timing::Recent`, governor with `QuantaUpkeepClock`.
+//! * `rate_limiter_denied`: one `check()` refused by an exhausted limiter
+//!   (one per hour).
+//! * `rate_limiter_two_threads`: two threads hammer one shared limiter on
+//!   the admitted path. `wall` is the wall time from the first thread's
+//!   start to the last one's finish / calls (ideal scaling halves the
+//!   one-thread figure); `busy` is the sum of both threads' spans / calls,
+//!   the cost of one call as each thread sees it (ideal: the one-thread
+//!   figure).
+//! * `clock_read`: one exact reading of each side's production clock, the
+//!   part of `check()` that is not the limiter's own.
+//! * `bulkhead`: take a slot and free it, uncontended.
+//!
+//! After the benches the binary prints every median of this run and the
+//! ratios ours/governor. The machine may be shared: compare ratios within
+//! one run, not figures across runs.
+//!
+//! Run with `cargo bench -p seawall-benches --bench limits`.
+
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
+use governor::clock::QuantaUpkeepClock;
+use seawall::{Bulkhead, BulkheadConfig, ManualClock, RateLimitConfig, RateLimiter, Timing};
+
+type Governor = governor::DefaultDirectRateLimiter;
+
+/// governor's clock that reads quanta's 1 ms "recent" time, the peer of our
+/// `Timing::Recent` (ours refreshes its own recent time every millisecond).
+fn upkeep_clock() -> QuantaUpkeepClock {
+    QuantaUpkeepClock::from_interval(Duration::from_millis(1)).expect("quanta upkeep thread")
+}
+
+fn recent(config: RateLimitConfig) -> RateLimitConfig {
+    RateLimitConfig {
+        timing: Timing::Recent,
+        ..config
+    }
+}
+
+fn per_second(n: u32) -> (RateLimitConfig, governor::Quota) {
+    let config = RateLimitConfig {
+        rate: n,
+        period: Duration::from_secs(1),
+        burst: n,
+        ..Default::default()
+    };
+    let nz = NonZeroU32::new(n).expect("non-zero rate");
+    (config, governor::Quota::per_second(nz))
+}
+
+/// One call per hour, bursts of one.
+fn per_hour() -> (RateLimitConfig, governor::Quota) {
+    let config = RateLimitConfig {
+        rate: 1,
+        period: Duration::from_secs(3600),
+        burst: 1,
+        ..Default::default()
+    };
+    (config, governor::Quota::per_hour(NonZeroU32::MIN))
+}
+
+fn allowed(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
+    let mut g = c.benchmark_group("rate_limiter_allowed");
+    let (config, quota) = per_second(1_000_000_000);
+    let ours = RateLimiter::new(config).expect("valid config");
+    g.bench_function("seawall", |x| {
+        x.iter(|| black_box(black_box(&ours).check().is_ok()))
+    });
+    let manual = RateLimiter::with_clock(config, ManualClock::new()).expect("valid config");
+    // On a clock that never moves, only the burst (10^9) is admitted: enough
+    // for any measurement window here.
+    g.bench_function("seawall_manual_clock", |x| {
+        x.iter(|| black_box(black_box(&manual).check().is_ok()))
+    });
+    let gov = Governor::direct(quota);
+    g.bench_function("governor", |x| {
+        x.iter(|| black_box(black_box(&gov).check().is_ok()))
+    });
+    let ours = RateLimiter::new(recent(config)).expect("valid config");
+    g.bench_function("seawall_recent", |x| {
+        x.iter(|| black_box(black_box(&ours).check().is_ok()))
+    });
+    let gov = governor::RateLimiter::direct_with_clock(quota, upkeep.clone());
+    g.bench_function("governor_upkeep", |x| {
+        x.iter(|| black_box(black_box(&gov).check().is_ok()))
+    });
+    g.finish();
+}
+
+fn denied(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
+    let mut g = c.benchmark_group("rate_limiter_denied");
+    let (config, quota) = per_hour();
+    let ours = RateLimiter::new(config).expect("valid config");
+    assert!(ours.check().is_ok() && ours.check().is_err());
+    g.bench_function("seawall", |x| {
+        x.iter(|| black_box(black_box(&ours).check().is_err()))
+    });
+    let gov = Governor::direct(quota);
+    assert!(gov.check().is_ok() && gov.check().is_err());
+    g.bench_function("governor", |x| {
+        x.iter(|| black_box(black_box(&gov).check().is_err()))
+    });
+    let ours = RateLimiter::new(recent(config)).expect("valid config");
+    assert!(ours.check().is_ok() && ours.check().is_err());
+    g.bench_function("seawall_recent", |x| {
+        x.iter(|| black_box(black_box(&ours).check().is_err()))
+    });
+    let gov = governor::RateLimiter::direct_with_clock(quota, upkeep.clone());
+    assert!(gov.check().is_ok() && gov.check().is_err());
+    g.bench_function("governor_upkeep", |x| {
+        x.iter(|| black_box(black_box(&gov).check().is_err()))
+    });
+    g.finish();
+}
+
+/// Runs `iters` calls split over two threads released together. Returns
+/// (wall time of the pair, sum of the two threads' spans).
+fn on_two_threads(iters: u64, call: &(impl Fn() + Sync)) -> (Duration, Duration) {
+    let barrier = Barrier::new(2);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let hs: Vec<_> = [iters - iters / 2, iters / 2]
+            .into_iter()
+            .map(|n| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    call();
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        call();
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .collect()
+    });
+    let first = spans.iter().map(|s| s.0).min().expect("two spans");
+    let last = spans.iter().map(|s| s.1).max().expect("two spans");
+    (last - first, spans.iter().map(|s| s.1 - s.0).sum())
+}
+
+fn two_threads_of(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, call: impl Fn() + Sync) {
+    g.bench_function(format!("{name}_wall"), |x| {
+        x.iter_custom(|n| on_two_threads(n, &call).0)
+    });
+    g.bench_function(format!("{name}_busy"), |x| {
+        x.iter_custom(|n| on_two_threads(n, &call).1)
+    });
+}
+
+fn two_threads(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
+    let mut g = c.benchmark_group("rate_limiter_two_threads");
+    let (config, quota) = per_second(1_000_000_000);
+    let ours = RateLimiter::new(config).expect("valid config");
+    two_threads_of(&mut g, "seawall", || {
+        black_box(black_box(&ours).check().is_ok());
+    });
+    let gov = Governor::direct(quota);
+    two_threads_of(&mut g, "governor", || {
+        black_box(black_box(&gov).check().is_ok());
+    });
+    let ours = RateLimiter::new(recent(config)).expect("valid config");
+    two_threads_of(&mut g, "seawall_recent", || {
+        black_box(black_box(&ours).check().is_ok());
+    });
+    let gov = governor::RateLimiter::direct_with_clock(quota, upkeep.clone());
+    two_threads_of(&mut g, "governor_upkeep", || {
+        black_box(black_box(&gov).check().is_ok());
+    });
+    g.finish();
+}
+
+/// What one exact clock reading costs each limiter: our `QuantaClock::now`
+/// and governor's default clock.
+fn clock_read(c: &mut Criterion) {
+    use governor::clock::Clock as _;
+    use seawall::Clock as _;
+    let mut g = c.benchmark_group("clock_read");
+    g.bench_function("seawall", |x| {
+        x.iter(|| black_box(black_box(&seawall::QuantaClock).now()))
+    });
+    let gov = governor::clock::QuantaClock::default();
+    g.bench_function("governor", |x| x.iter(|| black_box(black_box(&gov).now())));
+    g.finish();
+}
+
+fn bulkhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulkhead");
+    let b = Bulkhead::new(BulkheadConfig::default()).expect("valid config");
+    g.bench_function("acquire_release", |x| {
+        x.iter(|| drop(black_box(black_box(&b).try_acquire())))
+    });
+    g.finish();
+}
+
+/// Where criterion writes its estimates, so the report can read them back.
+fn output_dir() -> PathBuf {
+    match std::env::var_os("CRITERION_HOME") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+            .join("criterion"),
+    }
+    .join("limits")
+}
+
+/// The median (ns per iteration) of `group/id`, if it ran in this process.
+fn median(dir: &Path, since: SystemTime, group: &str, id: &str) -> Option<f64> {
+    let path = dir.join(group).join(id).join("new").join("estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn report(dir: &Path, since: SystemTime) {
+    let m = |g: &str, id: &str| median(dir, since, g, id);
+    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.3}", a / b),
+        _ => "-".to_string(),
+    };
+    println!("\n== medians (ns per call, wall clock) and ratios, this run ==");
+    let pairs = [
+        ("seawall", "governor"),
+        ("seawall_recent", "governor_upkeep"),
+    ];
+    for group in ["rate_limiter_allowed", "rate_limiter_denied"] {
+        println!("{group}:");
+        if group == "rate_limiter_allowed" {
+            println!(
+                "  {:<22}{:>8}",
+                "seawall_manual_clock",
+                fmt(m(group, "seawall_manual_clock"))
+            );
+        }
+        for (ours, peer) in pairs {
+            let (a, b) = (m(group, ours), m(group, peer));
+            println!("  {ours:<22}{:>8}", fmt(a));
+            println!("  {peer:<22}{:>8}  {ours}/{peer} = {}", fmt(b), ratio(a, b));
+        }
+    }
+    let g = "rate_limiter_two_threads";
+    println!("{g} (admitted path, one shared limiter):");
+    for (ours, peer) in pairs {
+        for name in [ours, peer] {
+            let one = m("rate_limiter_allowed", name);
+            let wall = m(g, &format!("{name}_wall"));
+            let busy = m(g, &format!("{name}_busy"));
+            println!(
+                "  {name:<16} wall/calls {:>8}  busy/calls {:>8} ({}x one thread)",
+                fmt(wall),
+                fmt(busy),
+                ratio(busy, one)
+            );
+        }
+        println!(
+            "  {ours}/{peer}: wall {}  busy {}",
+            ratio(m(g, &format!("{ours}_wall")), m(g, &format!("{peer}_wall"))),
+            ratio(m(g, &format!("{ours}_busy")), m(g, &format!("{peer}_busy")))
+        );
+    }
+    println!(
+        "clock_read (exact): seawall {}  governor {}  seawall/governor = {}",
+        fmt(m("clock_read", "seawall")),
+        fmt(m("clock_read", "governor")),
+        ratio(m("clock_read", "seawall"), m("clock_read", "governor"))
+    );
+    println!(
+        "bulkhead acquire+release, uncontended: {} ns",
+        fmt(m("bulkhead", "acquire_release"))
+    );
+}
+
+fn main() {
+    let dir = output_dir();
+    let since = SystemTime::now();
+    // Short windows keep the run near a minute on a shared machine;
+    // `--measurement-time` and `--warm-up-time` override them.
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .output_directory(&dir)
+        .configure_from_args();
+    let upkeep = upkeep_clock();
+    allowed(&mut c, &upkeep);
+    denied(&mut c, &upkeep);
+    two_threads(&mut c, &upkeep);
+    clock_read(&mut c);
+    bulkhead(&mut c);
+    c.final_summary();
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        report(&dir, since);
+    }
+}
