@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use seawall::{Breaker, Outcome, Rejected, State, Ticket};
 
@@ -29,8 +29,11 @@ pub(crate) struct Inner {
     pub(crate) breaker: Arc<Breaker<BindingClock>>,
     pub(crate) policy: Policy,
     name: Py<PyString>,
-    /// `Circuit breaker '<name>' is OPEN`, the original's message.
-    message: Py<PyString>,
+    /// `("Circuit breaker '<name>' is OPEN",)`: the arguments of every
+    /// rejection exception (the original's message), built once.
+    message: Py<PyTuple>,
+    /// `{"name": <name>}`: copied into each rejection's `__dict__`.
+    attrs: Py<PyDict>,
     config: Py<PyAny>,
 }
 
@@ -42,13 +45,16 @@ impl Inner {
     pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
         let build = || -> PyResult<PyErr> {
             let c = cache::get(py)?;
-            let exc = c.open_error.bind(py).call1((self.message.bind(py),))?;
-            exc.setattr(intern!(py, "name"), self.name.bind(py))?;
-            exc.setattr(intern!(py, "state"), c.state(py, r.state))?;
-            exc.setattr(
+            let exc = c.open_error.bind(py).call1(self.message.bind(py))?;
+            // One dict, filled and attached at once, costs less than three
+            // attribute stores that grow the instance dict one by one.
+            let attrs = self.attrs.bind(py).copy()?;
+            attrs.set_item(intern!(py, "state"), c.state(py, r.state))?;
+            attrs.set_item(
                 intern!(py, "retry_after"),
                 r.retry_after.map(|d| d.as_secs_f64()),
             )?;
+            exc.setattr(intern!(py, "__dict__"), attrs)?;
             Ok(PyErr::from_value(exc))
         };
         build().unwrap_or_else(|e| e)
@@ -176,12 +182,15 @@ impl CircuitBreaker {
             }
         };
         let message = format!("Circuit breaker '{name}' is OPEN");
+        let attrs = PyDict::new(py);
+        attrs.set_item("name", &name)?;
         Ok(CircuitBreaker {
             inner: Arc::new(Inner {
                 breaker,
                 policy: s.policy,
                 name: PyString::new(py, &name).unbind(),
-                message: PyString::new(py, &message).unbind(),
+                message: PyTuple::new(py, [message])?.unbind(),
+                attrs: attrs.unbind(),
                 config: config.unbind(),
             }),
         })
