@@ -457,8 +457,10 @@ impl<'a, C: Clock> Waiter<'a, C> {
     }
 
     /// Takes a slot if one is free now, leaving the queue. Never blocks.
-    /// After the deadline or a cancellation, or once this waiter has left
-    /// the queue, returns that error instead.
+    /// `Err(Full)` means "not yet": the waiter stays queued. After the
+    /// deadline, a cancellation, or once this waiter has left the queue,
+    /// returns `Timeout` or `Cancelled` instead (at the deadline a slot
+    /// free at that instant is still taken).
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'a, C>, BulkheadError> {
         // Relaxed: see `unregister`.
         if !self.registered.load(Ordering::Relaxed) {
