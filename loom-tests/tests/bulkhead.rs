@@ -91,3 +91,40 @@ fn a_dropped_waiter_racing_a_release_strands_nothing() {
         assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
     });
 }
+
+/// A waiter is cancelled (from another thread) while a release frees the
+/// slot and another caller is blocked for it: in every interleaving the
+/// blocked caller gets the slot, the cancelled waiter either took the slot
+/// first or left the queue, and nothing is left behind. (`cancel` wakes
+/// every sleeper, and a waiter that leaves passes on a wake-up it may have
+/// absorbed; either suffices here. The bulkhead and the waiter are leaked
+/// so that threads can share the waiter's borrow: a few bytes per
+/// iteration.)
+#[test]
+fn a_cancelled_waiter_racing_a_release_strands_nothing() {
+    model(|| {
+        let b: &'static Bulkhead<ManualClock> = Box::leak(Box::new(
+            Bulkhead::with_clock(
+                BulkheadConfig {
+                    max_concurrent: 1,
+                    max_queue_size: 2,
+                    ..Default::default()
+                },
+                ManualClock::new(),
+            )
+            .expect("valid config"),
+        ));
+        b.try_acquire().unwrap().detach();
+        let w = match b.enqueue().unwrap() {
+            Admission::Queued(w) => &*Box::leak(Box::new(w)),
+            Admission::Permit(_) => unreachable!("the slot is held"),
+        };
+        let cancelled = thread::spawn(move || w.wait().map(drop));
+        let blocked = thread::spawn(move || b.acquire().map(drop).is_ok());
+        assert!(b.release_detached());
+        w.cancel();
+        let _ = cancelled.join().unwrap(); // got the slot first, or cancelled
+        assert!(blocked.join().unwrap());
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    });
+}
