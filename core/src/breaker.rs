@@ -228,12 +228,25 @@ impl<C: Clock> Breaker<C> {
     fn acquire_contended(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
         loop {
             let mut seen = None;
+            let mut stale = false;
             let decision = state::acquire(w, &self.limits, || {
                 let now = self.clock.recent();
-                let deadline = self.deadline(w, now);
-                seen = Some((now, deadline));
-                passed(now, deadline)
+                match self.deadline(w, now) {
+                    Some(deadline) => {
+                        seen = Some((now, deadline));
+                        passed(now, deadline)
+                    }
+                    None => {
+                        stale = true;
+                        false
+                    }
+                }
             });
+            if stale {
+                // The episode of `w` is over: decide on the current word.
+                w = self.word();
+                continue;
+            }
             match decision {
                 Acquire::Admit => return Ok(self.admit(w.gen())),
                 Acquire::Reject => return Err(self.reject(w, seen)),
@@ -261,7 +274,9 @@ impl<C: Clock> Breaker<C> {
             _ => {
                 let (now, deadline) = seen.unwrap_or_else(|| {
                     let now = self.clock.recent();
-                    (now, self.deadline(w, now))
+                    // Only after this thread's own swap to `w`: if that
+                    // episode has already ended too, come back at once.
+                    (now, self.deadline(w, now).unwrap_or(now))
                 });
                 Some(Duration::from_nanos(deadline.saturating_sub(now)))
             }
@@ -273,49 +288,55 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// The deadline of the episode `w` belongs to: the open time's end for
-    /// OPEN, the trial batch's expiry for HALF_OPEN.
+    /// OPEN, the trial batch's expiry for HALF_OPEN. `None` when that episode
+    /// is over: the caller must decide on a fresh word instead.
     #[inline]
-    fn deadline(&self, w: Word, now: u64) -> u64 {
-        // Relaxed: the value names its own generation; see `Hot::deadline`.
-        let cur = self.hot.deadline.load(Ordering::Relaxed);
+    fn deadline(&self, w: Word, now: u64) -> Option<u64> {
+        // Acquire: pairs with the Release of the swap in `publish_deadline`,
+        // so seeing a later episode's deadline means seeing its state word.
+        let cur = self.hot.deadline.load(Ordering::Acquire);
         if cur % TAG_RANGE == tag(w.gen()) {
-            return time(cur);
+            return Some(time(cur));
         }
         self.publish_deadline(w, now)
     }
 
     /// Publishes the deadline of the episode `w` starts at `now`, unless one
-    /// for it is already there or `w` is no longer current. Returns the
-    /// deadline in force for `w`.
+    /// for it is already there. Returns the deadline in force for `w`, or
+    /// `None` when `w`'s episode is over.
     #[cold]
-    fn publish_deadline(&self, w: Word, now: u64) -> u64 {
+    fn publish_deadline(&self, w: Word, now: u64) -> Option<u64> {
         let length = match w.kind() {
             Kind::Open => self.open_time(w.trips()),
             Kind::HalfOpen => self.half_open,
             Kind::Closed | Kind::ForcedOpen | Kind::ForcedClosed => 0,
         };
         let mine = encode(now.saturating_add(length), w.gen());
-        // Relaxed: as in `deadline`.
-        let mut cur = self.hot.deadline.load(Ordering::Relaxed);
+        // Acquire: as in `deadline`.
+        let mut cur = self.hot.deadline.load(Ordering::Acquire);
         loop {
             if cur % TAG_RANGE == tag(w.gen()) {
-                return time(cur);
+                return Some(time(cur));
             }
+            // A later episode's deadline in `cur` was published after its
+            // swap, and the Acquire above makes that swap visible here, so
+            // this check cannot miss it.
             if self.word().gen() != w.gen() {
-                // The episode is over: publishing would overwrite a later
-                // one's deadline. Any swap from `w` will fail.
-                return time(mine);
+                return None;
             }
-            // A stale publisher that passed the check above and stalled
-            // cannot overwrite a later deadline: that one changed `cur`, so
-            // this swap fails and the loop re-checks the generation.
+            // A publisher that passed the check and then stalled cannot
+            // overwrite a later deadline: publishing that one changed `cur`,
+            // so this swap fails and the loop checks again.
             match self.hot.deadline.compare_exchange(
                 cur,
                 mine,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
+                // Release: pairs with the Acquire loads above and in
+                // `deadline`; Acquire: this thread's own swap of the word
+                // happened before, anyone's else is made visible.
+                Ordering::AcqRel,
+                Ordering::Acquire,
             ) {
-                Ok(_) => return time(mine),
+                Ok(_) => return Some(time(mine)),
                 Err(actual) => cur = actual,
             }
         }
@@ -405,6 +426,7 @@ impl<C: Clock> Breaker<C> {
         };
         loop {
             let mut seen = None;
+            let mut stale = false;
             let next = state::outcome(
                 w,
                 gen,
@@ -413,10 +435,20 @@ impl<C: Clock> Breaker<C> {
                 || {
                     let now = self.clock.recent();
                     seen = Some(now);
-                    passed(now, self.deadline(w, now))
+                    match self.deadline(w, now) {
+                        Some(deadline) => passed(now, deadline),
+                        None => {
+                            stale = true;
+                            false
+                        }
+                    }
                 },
                 rule_trips,
             );
+            if stale {
+                w = self.word();
+                continue;
+            }
             let Some(next) = next else { return };
             self.before_swap(w, next);
             match self.swap(w, next) {
@@ -480,12 +512,20 @@ impl<C: Clock> Breaker<C> {
     /// rejected for up to [`QuantaClock::RECENT_RESOLUTION`] after this
     /// reads HALF_OPEN.
     pub fn state(&self) -> State {
-        let w = self.word();
         let now = self.clock.now();
-        match w.kind() {
-            Kind::Open if passed(now, self.deadline(w, now)) => State::HalfOpen,
-            Kind::HalfOpen if w.inflight() > 0 && passed(now, self.deadline(w, now)) => State::Open,
-            k => k.into(),
+        loop {
+            let w = self.word();
+            let expired = match w.kind() {
+                Kind::Open => self.deadline(w, now).map(|d| passed(now, d)),
+                Kind::HalfOpen if w.inflight() > 0 => self.deadline(w, now).map(|d| passed(now, d)),
+                _ => Some(false),
+            };
+            match (w.kind(), expired) {
+                (_, None) => continue, // the episode ended while reading
+                (Kind::Open, Some(true)) => return State::HalfOpen,
+                (Kind::HalfOpen, Some(true)) => return State::Open,
+                (k, Some(_)) => return k.into(),
+            }
         }
     }
 
