@@ -89,14 +89,28 @@ mod upkeep {
     /// How often the background thread refreshes [`RECENT`].
     pub(super) const INTERVAL: Duration = Duration::from_millis(1);
 
-    static ORIGIN: OnceLock<quanta::Instant> = OnceLock::new();
-    /// Nanoseconds since `ORIGIN`, plus one so that zero means "not running".
+    /// The process's clock and its first raw reading, the origin of time.
+    struct Base {
+        clock: quanta::Clock,
+        origin: u64,
+    }
+
+    static BASE: OnceLock<Base> = OnceLock::new();
+    /// Nanoseconds since the origin, plus one so that zero means "not running".
     static RECENT: StdAtomicU64 = StdAtomicU64::new(0);
     static RUNNING: AtomicBool = AtomicBool::new(false);
 
+    /// Raw TSC (or OS clock) ticks scaled to nanoseconds since the origin:
+    /// one counter read and a multiply-shift, no `Duration` in between. A
+    /// reading behind the origin (another core's counter) gives 0.
+    #[inline]
     pub(super) fn now() -> u64 {
-        let origin = *ORIGIN.get_or_init(quanta::Instant::now);
-        nanos(quanta::Instant::now().saturating_duration_since(origin))
+        let b = BASE.get_or_init(|| {
+            let clock = quanta::Clock::new();
+            let origin = clock.raw();
+            Base { clock, origin }
+        });
+        b.clock.delta_as_nanos(b.origin, b.clock.raw())
     }
 
     #[inline]
