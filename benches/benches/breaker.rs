@@ -10,7 +10,8 @@
 //!   success path. One iteration is one call; `wall` reports wall time /
 //!   calls across both threads (ideal scaling halves the one-thread figure),
 //!   `cpu` reports the sum of both threads' busy time / calls (ideal scaling
-//!   equals the one-thread figure).
+//!   equals the one-thread figure). `seawall_unshared` is a control: each
+//!   thread on its own breaker, so its loss is the machine's, not sharing's.
 //!
 //! Every bench runs twice: timed by the wall clock (criterion's default) and
 //! by the calling thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`), which does
@@ -349,6 +350,15 @@ fn two_threads<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool
     two_threads_of(&mut g, cpu, "recloser", || recloser_call(black_box(&b)));
     let b = failsafe_breaker();
     two_threads_of(&mut g, cpu, "failsafe", || failsafe_call(black_box(&b)));
+    // Control: each thread on a breaker of its own, nothing shared. Whatever
+    // the pair loses here is the machine's (two vCPUs that share a physical
+    // core, frequency), not the breaker's.
+    thread_local! {
+        static OWN: Breaker = ours();
+    }
+    two_threads_of(&mut g, cpu, "seawall_unshared", || {
+        OWN.with(|b| ours_call(black_box(b)))
+    });
     g.finish();
 }
 
@@ -405,12 +415,12 @@ fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
     if clock != "wall clock" {
         println!("  (wall/calls here = the busier thread's CPU time / all calls)");
     }
-    for name in ["seawall", "recloser", "failsafe"] {
+    for name in ["seawall", "recloser", "failsafe", "seawall_unshared"] {
         let one = m("two_threads", &format!("{name}_one_thread"));
         let wall = m("two_threads", &format!("{name}_two_threads_wall"));
         let cpu = m("two_threads", &format!("{name}_two_threads_cpu"));
         println!(
-            "  {name:<10} one thread {:>8}  two threads: wall/calls {:>8} ({}x one)  busy/calls {:>8} ({}x one)",
+            "  {name:<16} one thread {:>8}  two threads: wall/calls {:>8} ({}x one)  busy/calls {:>8} ({}x one)",
             fmt(one),
             fmt(wall),
             ratio(wall, one),
