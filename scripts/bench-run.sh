@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 echo "== criterion (benches/benches/breaker.rs) =="
 cargo bench -p seawall-benches --bench breaker -- "$@" 2>&1 |
     grep -vE '^(Benchmarking|Found|  [0-9]+ \([0-9.]+%\) (low|high) (mild|severe))' |
-    grep -vE '^\s*$|^\s+(change|time):|Performance has|No change|Change within'
+    grep -vE '^\s*$|^\s+change:|Performance has|No change|Change within'
 echo
 echo "== callgrind: instructions per call =="
 scripts/callgrind.sh
