@@ -16,6 +16,7 @@ mod config;
 mod guard;
 mod policy;
 mod registry;
+mod resilience;
 
 use pyo3::prelude::*;
 
@@ -28,6 +29,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guard::Guarded>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
+    m.add_class::<resilience::Backoff>()?;
+    m.add_class::<resilience::RetryBudget>()?;
+    m.add_class::<resilience::Bulkhead>()?;
+    m.add_class::<resilience::BulkheadWaiter>()?;
+    m.add_class::<resilience::RateLimiter>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     Ok(())
 }

@@ -236,10 +236,36 @@ def test_step_4_configuration_with_on_open_callback() -> None:
     assert logger.warnings == ["Circuit opened!"]
 
 
-@pytest.mark.xfail(strict=True, raises=ImportError,
-                   reason="with_resilience (retry + breaker) is delivered by a later issue")
 def test_complete_migration_with_resilience() -> None:
-    run(adapted(COMPLETE_MIGRATION_AFTER), dict(timedelta=timedelta))
+    ns = run(adapted(COMPLETE_MIGRATION_AFTER), dict(timedelta=timedelta))
+    client_cls = ns["UserServiceClient"]
+    calls: list[int] = []
+
+    async def fetch_user(self: Any, user_id: int) -> Dict[str, int]:
+        calls.append(user_id)
+        if len(calls) == 1:
+            raise ConnectionError("flaky")
+        return {"id": user_id}
+
+    client_cls._fetch_user = fetch_user
+    client = client_cls()
+    assert client.cb_config.success_threshold == 2
+    # One ConnectionError, then the retry of the 'network' policy succeeds
+    # (its first delay, 0.5 s +-10%, is slept by asyncio.sleep: patched out).
+    slept: list[float] = []
+
+    async def fake_sleep(d: float) -> None:
+        slept.append(d)
+
+    real = asyncio.sleep
+    asyncio.sleep = fake_sleep  # type: ignore[assignment]
+    try:
+        assert asyncio.run(client.get_user(7)) == {"id": 7}
+    finally:
+        asyncio.sleep = real
+    assert calls == [7, 7]
+    assert len(slept) == 1 and 0.45 <= slept[0] <= 0.55
+    assert client_cls.get_user.circuit_breaker.name == "user-service"
 
 
 def test_unchanged_snippets_run_through_the_one_line_shim(tmp_path: Path) -> None:

@@ -474,7 +474,7 @@ def test_models_match_the_documented_defaults() -> None:
     assert seawall.RetryResult(success=True).attempts == 0
     e = seawall.RetryError("gave up", 3, ValueError("x"))
     assert isinstance(e, Exception) and e.attempts == 3 and str(e) == "gave up"
-    assert not hasattr(seawall, "with_resilience")
+    assert callable(seawall.with_resilience)
 
 
 def test_interfaces_are_abstract() -> None:

@@ -40,6 +40,17 @@ from .models import (
     RetryStrategy,
 )
 from .registry import Registry, get_registry
+from .resilience import (
+    BackoffCalculator,
+    Bulkhead,
+    BulkheadFullError,
+    RateLimiter,
+    RateLimitExceededError,
+    ResilienceMetrics,
+    Retrier,
+    RetryBudget,
+    with_resilience,
+)
 
 __all__ = [
     "CircuitState",
@@ -68,6 +79,15 @@ __all__ = [
     "Registry",
     "get_registry",
     "install_alias",
+    "with_resilience",
+    "BackoffCalculator",
+    "Retrier",
+    "RetryBudget",
+    "Bulkhead",
+    "BulkheadFullError",
+    "RateLimiter",
+    "RateLimitExceededError",
+    "ResilienceMetrics",
 ]
 
 _SUBMODULES = (
@@ -77,6 +97,7 @@ _SUBMODULES = (
     "adapters",
     "decorators",
     "registry",
+    "resilience",
     "implementations",
     "implementations.circuit_breaker",
 )

@@ -1,7 +1,7 @@
 """Type stubs of the compiled module ``seawall._native`` (private: use the
 ``seawall`` package)."""
 
-from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, final
+from typing import Any, Awaitable, Callable, Dict, Generator, List, Optional, Tuple, Union, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -15,6 +15,11 @@ __all__ = [
     "ManualClock",
     "Registry",
     "validate_config",
+    "Backoff",
+    "RetryBudget",
+    "Bulkhead",
+    "BulkheadWaiter",
+    "RateLimiter",
 ]
 
 def validate_config(config: Any) -> None: ...
@@ -89,3 +94,67 @@ class CircuitBreaker:
     def add_listener(self, listener: Callable[[str, CircuitState, CircuitState], Any]) -> None: ...
     def metrics(self) -> Dict[str, Any]: ...
     def _wrap(self, func: Callable[..., Any], is_async: bool) -> Guarded: ...
+
+@final
+class Backoff:
+    def __new__(
+        cls,
+        strategy: str,
+        max_attempts: int,
+        initial_delay: float,
+        max_delay: float,
+        exponential_base: float,
+        jitter_factor: float,
+    ) -> Self: ...
+    def delay(self, attempt: int, previous: float, unit: float) -> float: ...
+    @property
+    def max_attempts(self) -> int: ...
+
+@final
+class RetryBudget:
+    def __new__(
+        cls,
+        budget_percent: float,
+        min_requests: int,
+        window_size: float,
+        tokens_per_second: float,
+        max_tokens: int,
+        *,
+        clock: Optional[ManualClock] = None,
+    ) -> Self: ...
+    def record_attempt(self, is_retry: bool) -> None: ...
+    def can_retry(self) -> bool: ...
+    def remaining_percent(self) -> float: ...
+    def counts(self) -> Tuple[int, int]: ...
+    def reset(self) -> None: ...
+
+@final
+class BulkheadWaiter:
+    def try_acquire(self) -> Optional[bool]: ...
+    def wait(self) -> bool: ...
+    def cancel(self) -> None: ...
+    def remaining(self) -> float: ...
+
+@final
+class Bulkhead:
+    def __new__(
+        cls,
+        max_concurrent: int,
+        max_queue_size: int,
+        timeout: float,
+        *,
+        clock: Optional[ManualClock] = None,
+    ) -> Self: ...
+    def try_acquire(self) -> bool: ...
+    def acquire(self, timeout: Optional[float] = None) -> bool: ...
+    def release(self) -> bool: ...
+    def enqueue(self) -> Union[bool, BulkheadWaiter]: ...
+    def available_permits(self) -> int: ...
+    def queue_size(self) -> int: ...
+
+@final
+class RateLimiter:
+    def __new__(
+        cls, rate: int, period: float, burst: int, *, clock: Optional[ManualClock] = None
+    ) -> Self: ...
+    def check(self) -> float: ...

@@ -1,0 +1,318 @@
+//! The engines besides the breaker: back-off delays, the retry budget, the
+//! bulkhead and the rate limiter, as thin native classes over the core. The
+//! public package (`seawall.resilience`) wraps them in the original
+//! interfaces and composes them in `with_resilience`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use seawall::{
+    Admission, Backoff as CoreBackoff, Bulkhead as CoreBulkhead, BulkheadConfig, BulkheadError,
+    Clock, ConfigError, RateLimitConfig, RateLimiter as CoreRateLimiter,
+    RetryBudget as CoreRetryBudget, RetryBudgetConfig, RetryConfig, RetryPolicy, Timing, Waiter,
+};
+
+use crate::clock::{BindingClock, ManualClock};
+
+fn config_error(e: ConfigError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Seconds (non-negative, finite) as a `Duration`, naming the field.
+fn secs(field: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        PyValueError::new_err(format!(
+            "invalid {field} = {s}: must be a finite, non-negative number of seconds"
+        ))
+    })
+}
+
+/// The delays of a retry policy (`RetryConfig` of the core): pure, so the
+/// same arguments always give the same delay.
+#[pyclass(frozen, module = "seawall._native")]
+pub struct Backoff(RetryPolicy);
+
+#[pymethods]
+impl Backoff {
+    #[new]
+    #[pyo3(signature = (strategy, max_attempts, initial_delay, max_delay, exponential_base, jitter_factor))]
+    fn new(
+        strategy: &str,
+        max_attempts: u32,
+        initial_delay: f64,
+        max_delay: f64,
+        exponential_base: f64,
+        jitter_factor: f64,
+    ) -> PyResult<Self> {
+        let strategy = match strategy {
+            "fixed" => CoreBackoff::Fixed,
+            "linear" => CoreBackoff::Linear,
+            "exponential" => CoreBackoff::Exponential,
+            "fibonacci" => CoreBackoff::Fibonacci,
+            "exponential_with_jitter" => CoreBackoff::ExponentialWithJitter,
+            "decorrelated_jitter" => CoreBackoff::DecorrelatedJitter,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid strategy = {other:?}: must be one of fixed, linear, exponential, \
+                     fibonacci, exponential_with_jitter, decorrelated_jitter"
+                )))
+            }
+        };
+        let config = RetryConfig {
+            strategy,
+            max_attempts,
+            initial_delay: secs("initial_delay", initial_delay)?,
+            max_delay: secs("max_delay", max_delay)?,
+            exponential_base,
+            jitter_factor,
+            ..Default::default()
+        };
+        RetryPolicy::new(config).map(Backoff).map_err(config_error)
+    }
+
+    /// Seconds to wait after attempt `attempt` (1-based) failed, given the
+    /// previous delay of this call (0 before the first retry) and `unit`, a
+    /// random number in `[0, 1)` used only by the jittered strategies.
+    fn delay(&self, attempt: u32, previous: f64, unit: f64) -> PyResult<f64> {
+        Ok(self
+            .0
+            .delay(attempt, secs("previous", previous)?, unit)
+            .as_secs_f64())
+    }
+
+    #[getter]
+    fn max_attempts(&self) -> u32 {
+        self.0.config().max_attempts
+    }
+}
+
+/// A retry budget shared by every caller holding it.
+#[pyclass(frozen, module = "seawall._native")]
+pub struct RetryBudget(CoreRetryBudget<BindingClock>);
+
+#[pymethods]
+impl RetryBudget {
+    #[new]
+    #[pyo3(signature = (budget_percent, min_requests, window_size, tokens_per_second, max_tokens, *, clock = None))]
+    fn new(
+        budget_percent: f64,
+        min_requests: u32,
+        window_size: f64,
+        tokens_per_second: f64,
+        max_tokens: u32,
+        clock: Option<&Bound<'_, ManualClock>>,
+    ) -> PyResult<Self> {
+        let config = RetryBudgetConfig {
+            budget_percent,
+            min_requests,
+            window_size: secs("window_size", window_size)?,
+            tokens_per_second,
+            max_tokens,
+        };
+        CoreRetryBudget::with_clock(config, BindingClock::from_arg(clock))
+            .map(RetryBudget)
+            .map_err(config_error)
+    }
+
+    /// Counts a request (`is_retry=False`) or a retry made without asking.
+    fn record_attempt(&self, is_retry: bool) {
+        self.0.record_attempt(is_retry);
+    }
+
+    /// Whether one more retry fits; a granted retry is counted here.
+    fn can_retry(&self) -> bool {
+        self.0.can_retry()
+    }
+
+    fn remaining_percent(&self) -> f64 {
+        self.0.remaining_percent()
+    }
+
+    /// `(requests, retries)` counted in the window.
+    fn counts(&self) -> (u64, u64) {
+        let c = self.0.counts();
+        (c.requests, c.retries)
+    }
+
+    fn reset(&self) {
+        self.0.reset();
+    }
+}
+
+/// A bulkhead. Slots taken by `try_acquire` / `acquire` / a waiter are
+/// counts, freed by `release`.
+#[pyclass(frozen, module = "seawall._native")]
+pub struct Bulkhead(Arc<CoreBulkhead<BindingClock>>);
+
+fn bulkhead_result(r: Result<seawall::BulkheadPermit<'_, BindingClock>, BulkheadError>) -> bool {
+    match r {
+        Ok(p) => {
+            p.detach();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+#[pymethods]
+impl Bulkhead {
+    #[new]
+    #[pyo3(signature = (max_concurrent, max_queue_size, timeout, *, clock = None))]
+    fn new(
+        max_concurrent: u32,
+        max_queue_size: u32,
+        timeout: f64,
+        clock: Option<&Bound<'_, ManualClock>>,
+    ) -> PyResult<Self> {
+        let config = BulkheadConfig {
+            max_concurrent,
+            max_queue_size,
+            timeout: secs("timeout", timeout)?,
+        };
+        CoreBulkhead::with_clock(config, BindingClock::from_arg(clock))
+            .map(|b| Bulkhead(Arc::new(b)))
+            .map_err(config_error)
+    }
+
+    /// Takes a free slot if there is one; never waits.
+    fn try_acquire(&self) -> bool {
+        bulkhead_result(self.0.try_acquire())
+    }
+
+    /// Takes a slot, waiting (without the GIL) up to `timeout` seconds, or
+    /// the configured timeout when `None`. False when full or timed out.
+    #[pyo3(signature = (timeout = None))]
+    fn acquire(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        if let Ok(p) = self.0.try_acquire() {
+            p.detach();
+            return Ok(true);
+        }
+        let timeout = timeout.map(|t| secs("timeout", t)).transpose()?;
+        let b = &self.0;
+        Ok(py.detach(|| match timeout {
+            Some(t) => bulkhead_result(b.acquire_timeout(t)),
+            None => bulkhead_result(b.acquire()),
+        }))
+    }
+
+    /// Frees a slot; false (and nothing changes) when none is taken.
+    fn release(&self) -> bool {
+        self.0.release_detached()
+    }
+
+    /// `True` when a slot was taken at once, `False` when the bulkhead and
+    /// its queue are full, else a waiter registered in the queue (with the
+    /// configured timeout).
+    fn enqueue(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let b = Arc::clone(&self.0);
+        // SAFETY: the reference points into the heap allocation of the `Arc`
+        // `b`, whose address is stable. `BulkheadWaiter` keeps that `Arc` in
+        // a field declared after `waiter`, so the waiter (the only holder of
+        // this reference) is dropped first and never outlives the bulkhead.
+        let bulkhead: &'static CoreBulkhead<BindingClock> = unsafe { &*Arc::as_ptr(&b) };
+        let waiter = match bulkhead.enqueue() {
+            Err(_) => return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind()),
+            Ok(Admission::Permit(p)) => {
+                p.detach();
+                return Ok(true.into_pyobject(py)?.to_owned().into_any().unbind());
+            }
+            Ok(Admission::Queued(w)) => w,
+        };
+        let w = BulkheadWaiter {
+            deadline: waiter.deadline(),
+            waiter,
+            bulkhead: b,
+        };
+        Ok(Bound::new(py, w)?.into_any().unbind())
+    }
+
+    fn available_permits(&self) -> u32 {
+        self.0.available_permits()
+    }
+
+    fn queue_size(&self) -> u32 {
+        self.0.queue_size()
+    }
+}
+
+/// A place in a bulkhead's queue (from `Bulkhead.enqueue`). Dropped or
+/// cancelled without a slot, it leaves the queue.
+#[pyclass(frozen, module = "seawall._native")]
+pub struct BulkheadWaiter {
+    // Declared first: dropped before the bulkhead it borrows (see `enqueue`).
+    waiter: Waiter<'static, BindingClock>,
+    deadline: u64,
+    bulkhead: Arc<CoreBulkhead<BindingClock>>,
+}
+
+#[pymethods]
+impl BulkheadWaiter {
+    /// `True`: a slot was taken (the waiter left the queue); `None`: not
+    /// yet, still queued; `False`: the deadline passed or it was cancelled
+    /// (it left the queue).
+    fn try_acquire(&self) -> Option<bool> {
+        match self.waiter.try_acquire() {
+            Ok(p) => {
+                p.detach();
+                Some(true)
+            }
+            Err(BulkheadError::Full) => None,
+            Err(_) => Some(false),
+        }
+    }
+
+    /// Blocks without the GIL until a slot is taken (true) or the deadline
+    /// passes or the waiter is cancelled (false).
+    fn wait(&self, py: Python<'_>) -> bool {
+        let w = &self.waiter;
+        py.detach(|| bulkhead_result(w.wait()))
+    }
+
+    /// Leaves the queue (now, or at the next `try_acquire` / `wait`).
+    fn cancel(&self) {
+        self.waiter.cancel();
+        // A cancelled waiter leaves the queue when it next looks; look now.
+        // (A permit, which the core never grants once cancelled, would be
+        // released by its drop: no slot is stranded either way.)
+        drop(self.waiter.try_acquire());
+    }
+
+    /// Seconds until the deadline (0 when passed), on the bulkhead's clock.
+    fn remaining(&self) -> f64 {
+        let now = self.bulkhead.clock().now();
+        self.deadline.saturating_sub(now) as f64 / 1e9
+    }
+}
+
+/// A GCRA rate limiter.
+#[pyclass(frozen, module = "seawall._native")]
+pub struct RateLimiter(CoreRateLimiter<BindingClock>);
+
+#[pymethods]
+impl RateLimiter {
+    #[new]
+    #[pyo3(signature = (rate, period, burst, *, clock = None))]
+    fn new(rate: u32, period: f64, burst: u32, clock: Option<&Bound<'_, ManualClock>>) -> PyResult<Self> {
+        let config = RateLimitConfig {
+            rate,
+            period: secs("period", period)?,
+            burst,
+            timing: Timing::Exact,
+        };
+        CoreRateLimiter::with_clock(config, BindingClock::from_arg(clock))
+            .map(RateLimiter)
+            .map_err(config_error)
+    }
+
+    /// 0.0 when the call is admitted, else the seconds to wait before it
+    /// would be.
+    fn check(&self) -> f64 {
+        match self.0.check() {
+            Ok(()) => 0.0,
+            Err(r) => r.wait.as_secs_f64().max(1e-9),
+        }
+    }
+}
