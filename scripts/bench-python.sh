@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Python benchmark: seawall against pybreaker and circuitbreaker (from
-# PyPI) in one run; prints the table and the overhead ratios. Builds the
-# extension (release) into bindings-python/.venv like scripts/test-python.sh.
+# The Python benchmark: seawall against pybreaker and circuitbreaker, and
+# with_resilience against tenacity (all from PyPI), in one run; prints the
+# table and the overhead ratios. Builds the extension (release) into
+# bindings-python/.venv like scripts/test-python.sh.
 # Arguments are passed to the bench script (e.g. --quick).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,6 +13,6 @@ VENV=$PWD/bindings-python/.venv
 py=$VENV/bin/python
 export VIRTUAL_ENV=$VENV
 
-"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" pybreaker circuitbreaker
+"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" pybreaker circuitbreaker tenacity
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)
 "$py" bindings-python/benches/bench.py "$@"

@@ -1,11 +1,13 @@
 """Seawall's Python module against pybreaker and circuitbreaker, in one run.
 
 Rows: a bare call, `breaker.call(fn)`, the decorator, `await acall`, the
-async decorator, a rejected call including raise and catch, and two threads.
+async decorator, `with_resilience(retry_policy='network')` with and without
+a breaker against tenacity with the same policy (sync and async), a rejected
+call including raise and catch, and two threads.
 Each row runs in batches; the table shows the median over the batches of the
 time per call, the overhead over the matching bare row, and the ratios of
 the peers' overhead to Seawall's. Run it through scripts/bench-python.sh,
-which installs the peers from PyPI.
+which installs the peers (pybreaker, circuitbreaker, tenacity) from PyPI.
 
     python benches/bench.py [--quick]
 """
@@ -25,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import circuitbreaker
 import pybreaker
+import tenacity
 
 import seawall
 
@@ -57,6 +60,20 @@ def pybreaker_breaker() -> pybreaker.CircuitBreaker:
 
 def cb_breaker() -> circuitbreaker.CircuitBreaker:
     return circuitbreaker.CircuitBreaker(failure_threshold=5, recovery_timeout=BIG_TIMEOUT)
+
+
+# --- retry stacks -------------------------------------------------------
+# with_resilience(retry_policy='network') against tenacity with the same
+# policy: 4 attempts, exponential from 0.5 s capped at 10 s with +-10% jitter,
+# retrying ConnectionError / TimeoutError, re-raising the last error.
+
+def tenacity_network() -> Any:
+    return tenacity.retry(
+        stop=tenacity.stop_after_attempt(4),
+        wait=tenacity.wait_exponential(multiplier=0.5, max=10) + tenacity.wait_random(0, 0.1),
+        retry=tenacity.retry_if_exception_type((ConnectionError, TimeoutError)),
+        reraise=True,
+    )
 
 
 def trip(call: Callable[[Callable[[], Any]], Any]) -> None:
@@ -168,7 +185,17 @@ def main() -> None:
     cb_dec = cb(fn)
     cb_adec = cb(afn)
 
+    wr = seawall.with_resilience("network")(fn)
+    wr_cb = seawall.with_resilience("network", "bench-wr")(fn)
+    ten = tenacity_network()(fn)
+    ten_cb = tenacity_network()(sw_dec)
+    awr = seawall.with_resilience("network")(afn)
+    awr_cb = seawall.with_resilience("network", "bench-awr")(afn)
+    aten = tenacity_network()(afn)
+    aten_cb = tenacity_network()(sw_adec)
+
     env: Dict[str, Any] = dict(
+        wr=wr, wr_cb=wr_cb, ten=ten, ten_cb=ten_cb,
         fn=fn, sw=sw, sw_dec=sw_dec, pb=pb, pb_dec=pb_dec, cb=cb, cb_dec=cb_dec,
         Open=seawall.CircuitBreakerOpenError, PbErr=pybreaker.CircuitBreakerError,
         CbErr=circuitbreaker.CircuitBreakerError,
@@ -197,6 +224,10 @@ def main() -> None:
         "pybreaker @breaker": "pb_dec()",
         "circuitbreaker breaker.call(fn)": "cb.call(fn)",
         "circuitbreaker @circuit": "cb_dec()",
+        "seawall  with_resilience(network)": "wr()",
+        "seawall  with_resilience(network, breaker)": "wr_cb()",
+        "tenacity @retry(network)": "ten()",
+        "tenacity @retry(network) + seawall @breaker": "ten_cb()",
         "bare raise + except": "try:\n raise ValueError\nexcept ValueError:\n pass",
         "seawall": "try:\n sw_open.call(fn)\nexcept Open:\n pass",
         "pybreaker": "try:\n pb_open.call(fn)\nexcept PbErr:\n pass",
@@ -205,6 +236,8 @@ def main() -> None:
     bare = sync["bare fn()"]
     for name in list(sync)[:7]:
         add("sync", name, sync[name], None if name == "bare fn()" else bare)
+    for name in list(sync)[7:11]:
+        add("retry", name, sync[name], bare)
 
     anum = number // 2
     asyncs = async_rows({
@@ -218,7 +251,17 @@ def main() -> None:
     for name, ns in asyncs.items():
         add("async", name, ns, None if name == "bare await afn()" else abare)
 
-    for name in list(sync)[7:]:
+    aretry = async_rows({
+        "bare await afn()": lambda: afn,
+        "seawall  async with_resilience(network)": lambda: awr,
+        "seawall  async with_resilience(network, breaker)": lambda: awr_cb,
+        "tenacity async @retry(network)": lambda: aten,
+        "tenacity async @retry(network) + seawall @breaker": lambda: aten_cb,
+    }, anum, repeat)
+    for name, ns in list(aretry.items())[1:]:
+        add("aretry", name, ns, aretry["bare await afn()"])
+
+    for name in list(sync)[11:]:
         add("rejected", name, sync[name], None)
 
     tnum = number // 4
@@ -261,6 +304,12 @@ def main() -> None:
     print(f"  async:      circuitbreaker {ratio('circuitbreaker async @circuit', 'seawall  async @breaker')} (decorator), "
           f"{ratio('circuitbreaker await call_async', 'seawall  await acall(afn)')} (call)")
     print(f"  rejected:   circuitbreaker {ratio('circuitbreaker', 'seawall', 0)}, pybreaker {ratio('pybreaker', 'seawall', 0)} (total time)")
+    for kind, pre in (("sync ", ""), ("async", "async ")):
+        ours = f"seawall  {pre}with_resilience(network)"
+        ours_cb = f"seawall  {pre}with_resilience(network, breaker)"
+        print(f"  retry {kind}: tenacity {ratio(f'tenacity {pre}@retry(network)', ours)} (retry only), "
+              f"{ratio(f'tenacity {pre}@retry(network) + seawall @breaker', ours_cb)} (retry + breaker); "
+              f"seawall overhead {d[ours][1]:.0f} ns / {d[ours_cb][1]:.0f} ns (target <= 1500 ns, >= 15x)")
     for label in ("seawall", "pybreaker", "circuitbreaker", "bare"):
         one = d[f"{label} 1 thread (per call)"][0]
         two = d[f"{label} 2 threads (per call)"][0]

@@ -1,8 +1,9 @@
 """Enums and dataclasses of the resilience API (``shared.resilience.models``).
 
-``CircuitBreakerConfig`` drives ``UnifiedCircuitBreaker``. The retry, bulkhead
-and retry-budget models are the documented data containers; the engines that
-use them (``with_resilience``) are not part of this release.
+``CircuitBreakerConfig`` drives ``UnifiedCircuitBreaker``; the retry, bulkhead
+and retry-budget models drive the engines of ``seawall.resilience``
+(``with_resilience``, ``Retrier``, ``Bulkhead``, ``RetryBudget``), which
+validate them when they are built.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class CircuitBreakerConfig:
 
 @dataclass
 class RetryConfig:
-    """Settings of a retry strategy (data only in this release)."""
+    """Settings of a retry strategy (``Retrier``, ``with_resilience``)."""
 
     strategy: RetryStrategy = RetryStrategy.EXPONENTIAL_WITH_JITTER
     max_attempts: int = 3
@@ -195,7 +196,7 @@ RETRY_POLICIES: Dict[str, RetryPolicy] = {
 
 @dataclass
 class BulkheadConfig:
-    """Settings of a bulkhead (data only in this release)."""
+    """Settings of a bulkhead (``Bulkhead``)."""
 
     max_concurrent: int = 10
     max_queue_size: int = 100
@@ -206,7 +207,7 @@ class BulkheadConfig:
 
 @dataclass
 class RetryBudgetConfig:
-    """Settings of a retry budget (data only in this release)."""
+    """Settings of a retry budget (``RetryBudget``)."""
 
     budget_percent: float = 10.0
     min_requests: int = 100
