@@ -481,3 +481,103 @@ def test_bad_arguments() -> None:
         with_resilience("nope")
     with pytest.raises(TypeError):
         with_resilience(3)  # type: ignore[arg-type]
+
+
+def test_on_retry_hook_and_status_codes() -> None:
+    seen: List[Any] = []
+
+    class HttpError(Exception):
+        def __init__(self, status_code: int) -> None:
+            super().__init__(status_code)
+            self.status_code = status_code
+
+    codes = iter([503, 502, 200])
+
+    cfg = RetryConfig(strategy=RetryStrategy.FIXED, initial_delay=0.0, max_delay=0.0, max_attempts=5,
+                      on_retry=lambda n, e: seen.append((n, e.status_code)))
+
+    @with_resilience(cfg, sleep=Sleeps())
+    def call() -> int:
+        c = next(codes)
+        if c != 200:
+            raise HttpError(c)
+        return c
+
+    assert call() == 200 and seen == [(1, 503), (2, 502)]
+
+    @with_resilience(cfg, sleep=Sleeps())
+    def not_found() -> None:
+        raise HttpError(404)
+
+    with pytest.raises(HttpError):
+        not_found()
+    assert len(seen) == 2
+
+
+def test_concurrent_async_calls_keep_their_own_attempt_counts() -> None:
+    sleeps: List[float] = []
+    gate: asyncio.Event
+
+    async def asleep(d: float) -> None:
+        sleeps.append(d)
+        await gate.wait()  # every call is mid-retry at once
+
+    failures = {"a": 2, "b": 1}
+
+    @with_resilience(RetryConfig(strategy=RetryStrategy.LINEAR, initial_delay=1.0, max_attempts=3,
+                                 jitter_enabled=False), asleep=asleep)
+    async def call(key: str) -> str:
+        if failures[key]:
+            failures[key] -= 1
+            raise ConnectionError(key)
+        return key
+
+    async def main() -> List[str]:
+        nonlocal gate
+        gate = asyncio.Event()
+        tasks = [asyncio.ensure_future(call(k)) for k in ("a", "b")]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        gate.set()
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(main()) == ["a", "b"]
+    # Each call's delays start from its own first attempt: a waits 1 then 2,
+    # b waits 1 (LINEAR: initial * attempt).
+    assert sorted(sleeps) == [1.0, 1.0, 2.0]
+
+
+def test_bulkhead_validation_and_reexports_through_the_alias() -> None:
+    with pytest.raises(ValueError, match="max_concurrent"):
+        Bulkhead(BulkheadConfig(max_concurrent=0))
+    assert seawall.resilience.with_resilience is with_resilience
+    assert "with_resilience" in seawall.__all__
+
+
+def test_retrier_goes_through_its_breaker_and_bulkhead() -> None:
+    clock = ManualClock()
+    cb = seawall.UnifiedCircuitBreaker(
+        "retrier", CircuitBreakerConfig(failure_threshold=2, timeout=timedelta(seconds=60)), clock=clock)
+    bh = Bulkhead(BulkheadConfig(max_concurrent=1))
+    inside: List[int] = []
+
+    def down() -> None:
+        inside.append(bh.get_available_permits())
+        raise ConnectionError("down")
+
+    r = Retrier(circuit_breaker=cb, bulkhead=bh, sleep=Sleeps(clock))
+    cfg = RetryConfig(strategy=RetryStrategy.FIXED, initial_delay=1.0, max_delay=10.0,
+                      max_attempts=5, bulkhead_enabled=True)
+    res = r.execute(down, cfg)
+    # Two failures open the breaker; the third attempt is rejected and not
+    # retried (retry_after, 59 s, exceeds max_delay).
+    assert not res.success and isinstance(res.exception, CircuitBreakerOpenError)
+    assert inside == [0, 0] and bh.get_available_permits() == 1
+    assert cb.is_open()
+
+    async def aok() -> int:
+        return 3
+
+    cb.reset()
+    ares = asyncio.run(r.aexecute(aok, cfg))
+    assert ares.success and ares.result == 3 and bh.get_available_permits() == 1

@@ -588,20 +588,29 @@ class Retrier(RetryStrategyInterface):
     """Runs an operation with retries (``RetryStrategyInterface``).
 
     Every call keeps its own attempt count and delays; only the metrics
-    (``get_metrics()``) and the optional ``budget`` are shared. ``sleep`` /
-    ``asleep`` (default ``time.sleep`` / ``asyncio.sleep``) and ``rng`` can
-    be injected, e.g. a ``ManualClock``'s ``advance`` in tests.
+    (``get_metrics()``) and the optional ``budget`` are shared. With a
+    ``circuit_breaker`` (used when the config's ``circuit_breaker_enabled``)
+    every attempt goes through it and a circuit-open rejection is not
+    retried (see ``with_resilience``); with a ``bulkhead`` (used when
+    ``bulkhead_enabled``) every attempt takes a slot. The budget is used
+    when ``retry_budget_enabled``. ``sleep`` / ``asleep`` (default
+    ``time.sleep`` / ``asyncio.sleep``) and ``rng`` can be injected, e.g. a
+    ``ManualClock``'s ``advance`` in tests.
     """
 
     def __init__(
         self,
         *,
         budget: Optional[RetryBudget] = None,
+        circuit_breaker: Optional[Any] = None,
+        bulkhead: Optional[Bulkhead] = None,
         sleep: Optional[Callable[[float], Any]] = None,
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
         rng: Optional[random.Random] = None,
     ) -> None:
         self.budget = budget
+        self.circuit_breaker = circuit_breaker
+        self.bulkhead = bulkhead
         self._calc = BackoffCalculator(rng)
         self._sleep = sleep or _sleep
         self._asleep = asleep or _asleep
@@ -611,10 +620,47 @@ class Retrier(RetryStrategyInterface):
         budget = self.budget if config.retry_budget_enabled else None
         return _Plan(config, self._calc, budget, self._metrics, self._sleep, self._asleep)
 
+    def _attempt(self, func: Callable[[], Any], config: RetryConfig) -> Callable[[], Any]:
+        cb = self.circuit_breaker if config.circuit_breaker_enabled else None
+        bh = self.bulkhead if config.bulkhead_enabled else None
+        call = func if cb is None else functools.partial(cb.call, func)
+        if bh is None:
+            return call
+
+        def guarded() -> Any:
+            if not bh.acquire():
+                raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
+            try:
+                return call()
+            finally:
+                bh.release()
+
+        return guarded
+
+    def _aattempt(
+        self, func: Callable[[], Awaitable[Any]], config: RetryConfig
+    ) -> Callable[[], Awaitable[Any]]:
+        cb = self.circuit_breaker if config.circuit_breaker_enabled else None
+        bh = self.bulkhead if config.bulkhead_enabled else None
+        call = func if cb is None else functools.partial(cb.acall, func)
+        if bh is None:
+            return call
+
+        async def guarded() -> Any:
+            if not await bh.aacquire():
+                raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
+            try:
+                return await call()
+            finally:
+                bh.release()
+
+        return guarded
+
     def execute(self, func: Callable[[], Any], config: RetryConfig) -> RetryResult:
         if self.budget is not None and config.retry_budget_enabled:
             self.budget.record_attempt(False)
         plan = self._plan(config)
+        func = self._attempt(func, config)
         try:
             value, attempts, delay = plan.run(func)
         except RetryError as e:
@@ -629,6 +675,7 @@ class Retrier(RetryStrategyInterface):
         if self.budget is not None and config.retry_budget_enabled:
             self.budget.record_attempt(False)
         plan = self._plan(config)
+        func = self._aattempt(func, config)
         try:
             value, attempts, delay = await plan.arun(func)
         except RetryError as e:
