@@ -295,7 +295,12 @@ pub struct RateLimiter(CoreRateLimiter<BindingClock>);
 impl RateLimiter {
     #[new]
     #[pyo3(signature = (rate, period, burst, *, clock = None))]
-    fn new(rate: u32, period: f64, burst: u32, clock: Option<&Bound<'_, ManualClock>>) -> PyResult<Self> {
+    fn new(
+        rate: u32,
+        period: f64,
+        burst: u32,
+        clock: Option<&Bound<'_, ManualClock>>,
+    ) -> PyResult<Self> {
         let config = RateLimitConfig {
             rate,
             period: secs("period", period)?,

@@ -477,6 +477,12 @@ def test_bulkhead_rate_limit_and_timeout_layers() -> None:
 
 
 def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        with_resilience(RetryConfig(max_attempts=0))
+    with pytest.raises(ValueError, match="initial_delay"):
+        with_resilience(RetryConfig(initial_delay=-1.0))
+    with pytest.raises(ValueError, match="custom_backoff"):
+        with_resilience(RetryConfig(strategy=RetryStrategy.CUSTOM))
     with pytest.raises(ValueError, match="network"):
         with_resilience("nope")
     with pytest.raises(TypeError):
@@ -581,3 +587,22 @@ def test_retrier_goes_through_its_breaker_and_bulkhead() -> None:
     cb.reset()
     ares = asyncio.run(r.aexecute(aok, cfg))
     assert ares.success and ares.result == 3 and bh.get_available_permits() == 1
+
+
+def test_a_raising_on_retry_hook_is_logged_not_propagated(caplog: pytest.LogCaptureFixture) -> None:
+    def hook(n: int, e: BaseException) -> None:
+        raise RuntimeError("hook bug")
+
+    n = [0]
+
+    @with_resilience(RetryConfig(strategy=RetryStrategy.FIXED, initial_delay=0.0, max_delay=0.0,
+                                 on_retry=hook), sleep=Sleeps())
+    def call() -> str:
+        n[0] += 1
+        if n[0] == 1:
+            raise ConnectionError("x")
+        return "ok"
+
+    with caplog.at_level("ERROR", logger="seawall"):
+        assert call() == "ok"
+    assert "on_retry hook raised" in caplog.text

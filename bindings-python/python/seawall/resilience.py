@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import random
 import threading
 import time
@@ -64,6 +65,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_log = logging.getLogger("seawall")
 Seconds = Union[timedelta, float, int]
 
 
@@ -235,7 +237,11 @@ class Bulkhead(BulkheadInterface):
 
     ``acquire`` waits without the GIL; ``aacquire`` never blocks the event
     loop, and a waiting task that is cancelled leaves the queue without
-    taking a slot.
+    taking a slot. Given a ``ManualClock``, deadlines are read from it (a
+    wait with a positive timeout then ends only on a release or when the
+    clock is advanced past it); ``timeout=0`` gives up at once.
+    ``reject_on_full`` and ``pool_name`` are kept for reporting: a full
+    bulkhead always refuses.
     """
 
     def __init__(
@@ -268,7 +274,10 @@ class Bulkhead(BulkheadInterface):
         return ok
 
     async def aacquire(self, timeout: Optional[float] = None) -> bool:
-        """Like ``acquire`` for asyncio: waits in the event loop."""
+        """Like ``acquire`` for asyncio: waits in the event loop (woken by
+        ``release``, re-checking at least every 50 ms), up to ``timeout``
+        seconds but never beyond the configured timeout. Cancelled while
+        waiting, it leaves the queue and holds no slot."""
         if self._native.try_acquire():
             return True
         r = self._native.enqueue()
@@ -527,7 +536,10 @@ class _Plan:
                 f"retry budget exhausted after {attempt} attempts: {exc!r}", attempt, exc
             ) from exc
         if c.on_retry is not None:
-            c.on_retry(attempt, exc)
+            try:
+                c.on_retry(attempt, exc)
+            except Exception:  # noqa: BLE001 - a hook never breaks the call
+                _log.exception("on_retry hook raised; ignored")
         return delay
 
     def run(
@@ -804,6 +816,13 @@ def with_resilience(
     elif retry_budget is not None:
         shared_budget = retry_budget
     calc = BackoffCalculator(rng)
+    if config is not None:
+        # Validated now, not at the first failure.
+        if config.strategy == RetryStrategy.CUSTOM:
+            if config.custom_backoff is None:
+                raise ValueError("strategy CUSTOM needs custom_backoff")
+        else:
+            calc._native_for(config)
     do_sleep = sleep or _sleep
     do_asleep = asleep or _asleep
 
