@@ -18,32 +18,43 @@ use crate::sync::{AtomicU64, Ordering};
 use crate::window::Sample;
 use crate::Outcome;
 
-/// Deadlines are stored in whole microseconds (rounded up) times
-/// `TAG_RANGE`, plus the generation of their episode modulo `TAG_RANGE`: the
-/// decoded time is in nanoseconds, a multiple of 1 µs, and timeouts given in
-/// whole microseconds come out exact. Generations wrap at a multiple of
-/// `TAG_RANGE` (`state::GEN_MODULUS`), so tags stay in step across the wrap.
+/// Deadlines are stored in whole microseconds (rounded up) shifted left by
+/// `TAG_BITS`, with the generation of their episode modulo `2^TAG_BITS` in
+/// the low bits: the decoded time is in nanoseconds, a multiple of 1 µs, and
+/// timeouts given in whole microseconds come out exact. Generations wrap at a
+/// multiple of `2^TAG_BITS` (`state::GEN_MODULUS`), so tags stay in step
+/// across the wrap. A power-of-two tag keeps the hot-path check to a mask
+/// and a compare (a modulus by 1000 costs two multiplications per check).
 ///
 /// Every generation change publishes a deadline (a dummy one for CLOSED and
 /// the forced states), so the stored tag is the current generation's or one a
 /// few generations old; mistaking an old value for the current one would take
-/// 1000 consecutive transitions whose winners all stalled before publishing.
-const TAG_RANGE: u64 = 1000;
+/// 1024 consecutive transitions whose winners all stalled before publishing.
+const TAG_BITS: u32 = 10;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+
+/// The largest encodable deadline in microseconds.
+const MAX_MICROS: u64 = u64::MAX >> TAG_BITS;
 
 /// The largest encodable deadline; a deadline saturated to it never passes.
-const NEVER: u64 = (u64::MAX / TAG_RANGE - 1) * TAG_RANGE;
+const NEVER: u64 = MAX_MICROS * 1000;
 
 fn tag(gen: u32) -> u64 {
-    u64::from(gen) % TAG_RANGE
+    u64::from(gen) & TAG_MASK
+}
+
+/// The generation tag a deadline value carries.
+fn tag_of(v: u64) -> u64 {
+    v & TAG_MASK
 }
 
 fn encode(end: u64, gen: u32) -> u64 {
-    end.div_ceil(TAG_RANGE).min(NEVER / TAG_RANGE) * TAG_RANGE + tag(gen)
+    end.div_ceil(1000).min(MAX_MICROS) << TAG_BITS | tag(gen)
 }
 
 /// The time a deadline value encodes, in clock nanoseconds.
 fn time(v: u64) -> u64 {
-    v - v % TAG_RANGE
+    (v >> TAG_BITS) * 1000
 }
 
 /// Has `deadline` passed at `now`?
@@ -201,11 +212,31 @@ impl<C: Clock> Breaker<C> {
     /// [`Clock::recent`] time; once the open time has passed, the first caller
     /// becomes a trial call and the breaker HALF_OPEN. HALF_OPEN admits up to
     /// `half_open_max_calls` trials at once.
-    #[inline]
+    // `always`: the CLOSED admission and the steady OPEN rejection are a few
+    // instructions each; a call and its register saves would cost more.
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
         let w = self.word();
         if matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
             return Ok(self.admit(w.gen()));
+        }
+        if w.kind() == Kind::Open {
+            // The steady OPEN rejection: this episode's deadline is
+            // published and not yet reached. Anything else takes the full
+            // path.
+            let now = self.clock.recent();
+            // The same ordering as in `deadline` (its comment says why).
+            let cur = self.hot.deadline.load(Ordering::Acquire);
+            let deadline = time(cur);
+            // `now < deadline` alone decides here: a deadline that has been
+            // reached (or never passes) takes the full path.
+            if tag_of(cur) == tag(w.gen()) && now < deadline {
+                self.counters.incr(Counter::Rejected);
+                return Err(Rejected {
+                    state: State::Open,
+                    retry_after: Some(Duration::from_nanos(deadline - now)),
+                });
+            }
         }
         self.acquire_contended(w)
     }
@@ -225,6 +256,7 @@ impl<C: Clock> Breaker<C> {
         }
     }
 
+    #[inline(never)]
     fn acquire_contended(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
         loop {
             let mut seen = None;
@@ -295,7 +327,7 @@ impl<C: Clock> Breaker<C> {
         // Acquire: pairs with the Release of the swap in `publish_deadline`,
         // so seeing a later episode's deadline means seeing its state word.
         let cur = self.hot.deadline.load(Ordering::Acquire);
-        if cur % TAG_RANGE == tag(w.gen()) {
+        if tag_of(cur) == tag(w.gen()) {
             return Some(time(cur));
         }
         self.publish_deadline(w, now)
@@ -315,7 +347,7 @@ impl<C: Clock> Breaker<C> {
         // Acquire: as in `deadline`.
         let mut cur = self.hot.deadline.load(Ordering::Acquire);
         loop {
-            if cur % TAG_RANGE == tag(w.gen()) {
+            if tag_of(cur) == tag(w.gen()) {
                 return Some(time(cur));
             }
             // A later episode's deadline in `cur` was published after its
@@ -392,7 +424,25 @@ impl<C: Clock> Breaker<C> {
     /// calls are timed.
     #[inline]
     fn finish(&self, gen: u32, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
-        let mut w = self.word();
+        let w = self.word();
+        // The steady CLOSED success: nothing to time, no window, no failure
+        // count to reset, so the word stays as it is (`state::outcome` gives
+        // `None`) and only the counter moves.
+        if outcome == Outcome::Success
+            && self.slow == 0
+            && self.rules.is_none()
+            && w.kind() == Kind::Closed
+            && w.count() == 0
+            && w.gen() == gen
+        {
+            self.counters.incr(Counter::Successes);
+            return;
+        }
+        self.finish_slow(w, gen, outcome, elapsed)
+    }
+
+    #[inline(never)]
+    fn finish_slow(&self, mut w: Word, gen: u32, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         if w.gen() != gen {
             // Late: the episode that issued the permit is over. Counted apart,
             // so it can neither decide the state nor sit in a window.
@@ -780,13 +830,13 @@ mod tests {
 
     #[test]
     fn tags_stay_in_step_when_the_generation_wraps() {
-        assert_eq!(u64::from(state::GEN_MODULUS) % TAG_RANGE, 0);
+        assert_eq!(u64::from(state::GEN_MODULUS) & TAG_MASK, 0);
     }
 
     #[test]
     fn deadlines_keep_microseconds_exact_and_round_up_below() {
         assert_eq!(time(encode(60_000_000_000, 7)), 60_000_000_000);
-        assert_eq!(encode(60_000_000_000, 1_007) % TAG_RANGE, 7);
+        assert_eq!(tag_of(encode(60_000_000_000, 1_031)), 7);
         assert_eq!(time(encode(1, 0)), 1_000);
         assert_eq!(time(encode(u64::MAX, 999)), NEVER);
         assert!(

@@ -35,7 +35,7 @@ const TRIPS_MAX: u32 = (1 << TRIPS_BITS) - 1;
 /// Generations count modulo this: it fits the 20-bit field and is a multiple
 /// of the deadline tag range (`breaker.rs`), so tags stay in step when the
 /// generation wraps.
-pub(crate) const GEN_MODULUS: u32 = 1_000_000;
+pub(crate) const GEN_MODULUS: u32 = 1 << 20;
 /// The largest value of a 12-bit field: the cap on thresholds and trial slots.
 pub(crate) const FIELD_MAX: u32 = (1 << FIELD_BITS) - 1;
 
