@@ -37,7 +37,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion, Throughput};
-use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State};
+use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State, Window};
 
 // ---------------------------------------------------------------------------
 // Heap accounting, for the bytes-per-breaker report.
@@ -165,6 +165,45 @@ fn ours_manual() -> Breaker<ManualClock> {
         .expect("default config is valid")
 }
 
+/// Issue 3's rule: failure rate 50% over a 60 s time window of 10 buckets.
+fn ours_time_window() -> Breaker {
+    let config = BreakerConfig {
+        window: Window::Time {
+            length: Duration::from_secs(60),
+            buckets: 10,
+        },
+        failure_rate_threshold: Some(0.5),
+        minimum_calls: 100,
+        ..Default::default()
+    };
+    Breaker::new("bench", config).expect("valid config")
+}
+
+/// Failure rate 50% over the last 100 calls (recloser's default policy).
+fn ours_count_window() -> Breaker {
+    let config = BreakerConfig {
+        window: Window::Count { size: 100 },
+        failure_rate_threshold: Some(0.5),
+        minimum_calls: 100,
+        ..Default::default()
+    };
+    Breaker::new("bench", config).expect("valid config")
+}
+
+type FailsafeDefault = failsafe::StateMachine<
+    failsafe::failure_policy::OrElse<
+        failsafe::failure_policy::SuccessRateOverTimeWindow<failsafe::backoff::EqualJittered>,
+        failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+    >,
+    (),
+>;
+
+/// failsafe's default policy: success rate over a time window, or else
+/// consecutive failures.
+fn failsafe_default() -> FailsafeDefault {
+    failsafe::Config::new().build()
+}
+
 type Failsafe = failsafe::StateMachine<
     failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
     (),
@@ -200,6 +239,13 @@ fn ours_call<C: Clock>(b: &Breaker<C>) {
 
 #[inline]
 fn failsafe_call(b: &Failsafe) {
+    if b.is_call_permitted() {
+        b.on_success();
+    }
+}
+
+#[inline]
+fn failsafe_default_call(b: &FailsafeDefault) {
     if b.is_call_permitted() {
         b.on_success();
     }
@@ -342,6 +388,23 @@ fn two_threads_of<M: Measurement<Value = Duration>>(
     });
 }
 
+/// Issue 3: the closed success path with window rules, against the peers'
+/// window policies, on one thread and with two threads sharing a breaker.
+fn windows<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool) {
+    let mut g = c.benchmark_group("windows");
+    let b = ours_time_window();
+    two_threads_of(&mut g, cpu, "seawall_time_rate", || ours_call(black_box(&b)));
+    let b = ours_count_window();
+    two_threads_of(&mut g, cpu, "seawall_count_rate", || ours_call(black_box(&b)));
+    let b = failsafe_default();
+    two_threads_of(&mut g, cpu, "failsafe_default", || {
+        failsafe_default_call(black_box(&b))
+    });
+    let b = recloser_breaker();
+    two_threads_of(&mut g, cpu, "recloser_count", || recloser_call(black_box(&b)));
+    g.finish();
+}
+
 fn two_threads<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool) {
     let mut g = c.benchmark_group("two_threads");
     let b = ours();
@@ -415,12 +478,25 @@ fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
     if clock != "wall clock" {
         println!("  (wall/calls here = the busier thread's CPU time / all calls)");
     }
-    for name in ["seawall", "recloser", "failsafe", "seawall_unshared"] {
-        let one = m("two_threads", &format!("{name}_one_thread"));
-        let wall = m("two_threads", &format!("{name}_two_threads_wall"));
-        let cpu = m("two_threads", &format!("{name}_two_threads_cpu"));
+    let rows = [
+        ("two_threads", "seawall"),
+        ("two_threads", "recloser"),
+        ("two_threads", "failsafe"),
+        ("two_threads", "seawall_unshared"),
+        ("windows", "seawall_time_rate"),
+        ("windows", "seawall_count_rate"),
+        ("windows", "failsafe_default"),
+        ("windows", "recloser_count"),
+    ];
+    for (group, name) in rows {
+        if group == "windows" && name == "seawall_time_rate" {
+            println!("windows (closed success path with window rules):");
+        }
+        let one = m(group, &format!("{name}_one_thread"));
+        let wall = m(group, &format!("{name}_two_threads_wall"));
+        let cpu = m(group, &format!("{name}_two_threads_cpu"));
         println!(
-            "  {name:<16} one thread {:>8}  two threads: wall/calls {:>8} ({}x one)  busy/calls {:>8} ({}x one)",
+            "  {name:<18} one thread {:>8}  two threads: wall/calls {:>8} ({}x one)  busy/calls {:>8} ({}x one)",
             fmt(one),
             fmt(wall),
             ratio(wall, one),
@@ -428,6 +504,12 @@ fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
             ratio(cpu, one)
         );
     }
+    let one = |name: &str| m("windows", &format!("{name}_one_thread"));
+    println!(
+        "  one thread: seawall_time_rate/failsafe_default = {}, seawall_count_rate/recloser_count = {}",
+        ratio(one("seawall_time_rate"), one("failsafe_default")),
+        ratio(one("seawall_count_rate"), one("recloser_count"))
+    );
 }
 
 fn bytes_report() {
@@ -437,6 +519,9 @@ fn bytes_report() {
         ("seawall Breaker<ManualClock>", footprint(ours_manual)),
         ("failsafe consecutive_failures", footprint(failsafe_breaker)),
         ("recloser (closed_len 100)", footprint(recloser_breaker)),
+        ("seawall, 10-bucket time window", footprint(ours_time_window)),
+        ("seawall, 100-call count window", footprint(ours_count_window)),
+        ("failsafe default (time window)", footprint(failsafe_default)),
     ];
     for (name, (inline, heap)) in rows {
         println!(
@@ -461,6 +546,7 @@ fn run<M: Measurement<Value = Duration>>(m: M, dir: PathBuf, cpu: bool, clock: &
     closed_success(&mut c);
     rejected_open(&mut c);
     two_threads(&mut c, cpu);
+    windows(&mut c, cpu);
     c.final_summary();
     // `cargo bench -- --test` and `cargo test --benches` run each bench once
     // and write no estimates; the report then has nothing to show.

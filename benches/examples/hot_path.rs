@@ -7,6 +7,8 @@
 //!   production clock (consecutive policy, counters on).
 //! * `rejected`: `try_acquire()` on a tripped breaker (60 s open time) on the
 //!   production clock; the `recent` refresher is warmed up first.
+//! * `time_window`, `count_window`: `closed` with a failure-rate rule over a
+//!   60 s / 10-bucket time window or a 100-call count window.
 //! * `failsafe`, `recloser`: the peers' closed success paths, for comparison.
 //!
 //! The calls run inside the `#[inline(never)]` functions named `run_*`, so
@@ -17,7 +19,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use seawall::{Breaker, BreakerConfig, Clock, QuantaClock};
+use seawall::{Breaker, BreakerConfig, Clock, QuantaClock, Window};
 
 #[inline(never)]
 fn run_closed(b: &Breaker, n: u64) -> u64 {
@@ -95,6 +97,26 @@ fn main() {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
             timed(|| run_closed(&b, n))
         }
+        "time_window" | "count_window" => {
+            let window = if mode == "time_window" {
+                Window::Time {
+                    length: Duration::from_secs(60),
+                    buckets: 10,
+                }
+            } else {
+                Window::Count { size: 100 }
+            };
+            let config = BreakerConfig {
+                window,
+                failure_rate_threshold: Some(0.5),
+                minimum_calls: 100,
+                ..Default::default()
+            };
+            let b = Breaker::new("hot", config).expect("valid config");
+            QuantaClock.recent();
+            std::thread::sleep(Duration::from_millis(20));
+            timed(|| run_closed(&b, n))
+        }
         "rejected" => {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
             while b.try_acquire().map(|p| p.failure()).is_ok() {}
@@ -116,7 +138,9 @@ fn main() {
             let b = recloser::Recloser::custom().build();
             timed(|| run_recloser(&b, n))
         }
-        other => panic!("unknown mode {other:?}: closed, rejected, failsafe or recloser"),
+        other => panic!(
+            "unknown mode {other:?}: closed, rejected, time_window, count_window, failsafe or recloser"
+        ),
     };
     assert_eq!(done, n, "every call must take the measured path");
     let per = |d: Duration| d.as_secs_f64() * 1e9 / n.max(1) as f64;

@@ -425,15 +425,19 @@ impl<C: Clock> Breaker<C> {
     #[inline]
     fn finish(&self, gen: u32, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let w = self.word();
-        // The steady CLOSED success: nothing to time, no window, no failure
-        // count to reset, so the word stays as it is (`state::outcome` gives
-        // `None`) and only the counter moves.
+        // The steady CLOSED success: nothing to time, no failure count to
+        // reset, so the word stays as it is (`state::outcome` gives `None`);
+        // a window only records it (`Rules::quiet_success`). Only counters
+        // move.
         if outcome == Outcome::Success
             && self.slow == 0
-            && self.rules.is_none()
             && w.kind() == Kind::Closed
             && w.count() == 0
             && w.gen() == gen
+            && self
+                .rules
+                .as_ref()
+                .map_or(true, |r| r.quiet_success(|| self.clock.recent()))
         {
             self.counters.incr(Counter::Successes);
             return;

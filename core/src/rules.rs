@@ -119,6 +119,30 @@ impl Rules {
         matches!(self.window, Kind::Time(_))
     }
 
+    /// The common case on the hot path: records a fast success that needs no
+    /// evaluation (rules not armed, no time-window roll-over due) and returns
+    /// `true`; the caller then adds it to the cumulative counters. Returns
+    /// `false`, having recorded nothing, when the caller must take
+    /// [`Rules::observe`] instead. Equivalent to `observe` for such an
+    /// outcome, which would record it and skip the evaluation.
+    #[inline]
+    pub(crate) fn quiet_success(&self, now: impl FnOnce() -> u64) -> bool {
+        // Relaxed: see `observe`.
+        if self.armed.load(Ordering::Relaxed) {
+            return false;
+        }
+        match &self.window {
+            Kind::Count(w) => {
+                w.record(Sample {
+                    outcome: Outcome::Success,
+                    slow: false,
+                });
+                true
+            }
+            Kind::Time(w) => w.in_current_bucket(now()),
+        }
+    }
+
     /// Records one outcome of the CLOSED episode at `now` and says whether a
     /// rule fires. `count` adds the outcome to the breaker's cumulative
     /// counters; it runs after a time window's roll-over snapshot, so the

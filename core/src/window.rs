@@ -224,11 +224,17 @@ impl TimeWindow {
     /// whether this call rolled the window over.
     #[inline]
     pub(crate) fn roll(&self, now: u64, cumulative: impl FnOnce() -> WindowCounts) -> bool {
-        // Relaxed: `end` is a hint; the epoch CAS below decides.
-        if now < self.end.load(Ordering::Relaxed) {
+        if self.in_current_bucket(now) {
             return false;
         }
         self.roll_over(now, cumulative)
+    }
+
+    /// Is `now` before the end of the current bucket (no roll-over due)?
+    #[inline]
+    pub(crate) fn in_current_bucket(&self, now: u64) -> bool {
+        // Relaxed: `end` is a hint; the epoch CAS in `roll_over` decides.
+        now < self.end.load(Ordering::Relaxed)
     }
 
     #[cold]
