@@ -38,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State, Window};
+use seawall_benches::{criterion_dir, median, thread_cpu};
 
 // ---------------------------------------------------------------------------
 // Heap accounting, for the bytes-per-breaker report.
@@ -87,19 +88,6 @@ fn footprint<T>(make: impl Fn() -> T) -> (usize, isize) {
 
 // ---------------------------------------------------------------------------
 // Thread CPU time as a criterion measurement.
-
-/// The calling thread's CPU time.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is
-    // supported on every Linux this runs on.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// Criterion measurement: CPU time of the thread running the routine.
 struct ThreadCpu;
@@ -393,15 +381,21 @@ fn two_threads_of<M: Measurement<Value = Duration>>(
 fn windows<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool) {
     let mut g = c.benchmark_group("windows");
     let b = ours_time_window();
-    two_threads_of(&mut g, cpu, "seawall_time_rate", || ours_call(black_box(&b)));
+    two_threads_of(&mut g, cpu, "seawall_time_rate", || {
+        ours_call(black_box(&b))
+    });
     let b = ours_count_window();
-    two_threads_of(&mut g, cpu, "seawall_count_rate", || ours_call(black_box(&b)));
+    two_threads_of(&mut g, cpu, "seawall_count_rate", || {
+        ours_call(black_box(&b))
+    });
     let b = failsafe_default();
     two_threads_of(&mut g, cpu, "failsafe_default", || {
         failsafe_default_call(black_box(&b))
     });
     let b = recloser_breaker();
-    two_threads_of(&mut g, cpu, "recloser_count", || recloser_call(black_box(&b)));
+    two_threads_of(&mut g, cpu, "recloser_count", || {
+        recloser_call(black_box(&b))
+    });
     g.finish();
 }
 
@@ -427,30 +421,6 @@ fn two_threads<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool
 
 // ---------------------------------------------------------------------------
 // The report.
-
-/// Where criterion writes its estimates; set explicitly so the report can
-/// read them back.
-fn output_dir() -> PathBuf {
-    match std::env::var_os("CRITERION_HOME") {
-        Some(d) => PathBuf::from(d),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
-            .join("criterion"),
-    }
-}
-
-/// The median (ns per iteration) criterion estimated for `group/id`, if that
-/// bench ran in this process (estimates older than `since` are ignored).
-fn median(dir: &std::path::Path, since: SystemTime, group: &str, id: &str) -> Option<f64> {
-    let path = dir.join(group).join(id).join("new").join("estimates.json");
-    let meta = std::fs::metadata(&path).ok()?;
-    if meta.modified().ok()? < since {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
 
 fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
@@ -519,9 +489,18 @@ fn bytes_report() {
         ("seawall Breaker<ManualClock>", footprint(ours_manual)),
         ("failsafe consecutive_failures", footprint(failsafe_breaker)),
         ("recloser (closed_len 100)", footprint(recloser_breaker)),
-        ("seawall, 10-bucket time window", footprint(ours_time_window)),
-        ("seawall, 100-call count window", footprint(ours_count_window)),
-        ("failsafe default (time window)", footprint(failsafe_default)),
+        (
+            "seawall, 10-bucket time window",
+            footprint(ours_time_window),
+        ),
+        (
+            "seawall, 100-call count window",
+            footprint(ours_count_window),
+        ),
+        (
+            "failsafe default (time window)",
+            footprint(failsafe_default),
+        ),
     ];
     for (name, (inline, heap)) in rows {
         println!(
@@ -557,7 +536,7 @@ fn run<M: Measurement<Value = Duration>>(m: M, dir: PathBuf, cpu: bool, clock: &
 
 fn main() {
     let which = std::env::var("SEAWALL_BENCH_CLOCK").unwrap_or_default();
-    let dir = output_dir();
+    let dir = criterion_dir();
     if which != "cpu" {
         run(WallTime, dir.join("wall"), false, "wall clock");
     }

@@ -27,7 +27,7 @@
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,6 +35,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{Bulkhead, BulkheadConfig, ManualClock, RateLimitConfig, RateLimiter, Timing};
+use seawall_benches::{criterion_dir, median};
 
 type Governor = governor::DefaultDirectRateLimiter;
 
@@ -210,28 +211,6 @@ fn bulkhead(c: &mut Criterion) {
     g.finish();
 }
 
-/// Where criterion writes its estimates, so the report can read them back.
-fn output_dir() -> PathBuf {
-    match std::env::var_os("CRITERION_HOME") {
-        Some(d) => PathBuf::from(d),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
-            .join("criterion"),
-    }
-    .join("limits")
-}
-
-/// The median (ns per iteration) of `group/id`, if it ran in this process.
-fn median(dir: &Path, since: SystemTime, group: &str, id: &str) -> Option<f64> {
-    let path = dir.join(group).join(id).join("new").join("estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-    json["median"]["point_estimate"].as_f64()
-}
-
 fn report(dir: &Path, since: SystemTime) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
     let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
@@ -292,7 +271,7 @@ fn report(dir: &Path, since: SystemTime) {
 }
 
 fn main() {
-    let dir = output_dir();
+    let dir = criterion_dir().join("limits");
     let since = SystemTime::now();
     // Short windows keep the run near a minute on a shared machine;
     // `--measurement-time` and `--warm-up-time` override them.

@@ -20,6 +20,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use seawall::{Breaker, BreakerConfig, Clock, QuantaClock, Window};
+use seawall_benches::thread_cpu;
 
 #[inline(never)]
 fn run_closed(b: &Breaker, n: u64) -> u64 {
@@ -64,18 +65,6 @@ fn run_recloser(b: &recloser::Recloser, n: u64) -> u64 {
         }
     }
     ok
-}
-
-/// The calling thread's CPU time.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Runs `f` and returns its result with the wall and thread-CPU time taken.

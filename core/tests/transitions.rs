@@ -1250,5 +1250,8 @@ fn record_elapsed_times_the_call_by_the_callers_duration() {
     let t = admitted(&b).into_ticket();
     b.record_elapsed(t, Outcome::Ignored, secs(5));
     let m = b.metrics();
-    assert_eq!((m.slow_calls, m.successes, m.failures, m.ignored), (1, 1, 1, 1));
+    assert_eq!(
+        (m.slow_calls, m.successes, m.failures, m.ignored),
+        (1, 1, 1, 1)
+    );
 }
