@@ -54,6 +54,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `seawall_rate_limit_config.timing`: decide on the exact clock reading
+// (the default).
+#define SEAWALL_RATE_TIMING_EXACT 0
+
+// `seawall_rate_limit_config.timing`: decide on the cheap "recent" reading,
+// which lags by up to 1 ms (the burst may be larger by the calls of 1 ms,
+// and announced waits up to 1 ms too long).
+#define SEAWALL_RATE_TIMING_RECENT 1
+
 // The result of every fallible function. `SEAWALL_RESULT_OK` is 0; the
 // numbers of the others are stable and never reused for another meaning.
 enum seawall_result
@@ -91,6 +100,21 @@ enum seawall_result
   // The library panicked; the operation did not complete. This is a bug
   // in seawall: please report it with the last error message.
   SEAWALL_RESULT_PANIC = 10,
+  // The rate limiter refused the call; the wait until a call would be
+  // admitted was written. An answer, not an error: the last error is
+  // left as it was.
+  SEAWALL_RESULT_RATE_LIMITED = 11,
+  // Every bulkhead slot is taken and its queue is full (or has size 0).
+  // An answer, not an error: the last error is left as it was.
+  SEAWALL_RESULT_BULKHEAD_FULL = 12,
+  // The call waited its whole timeout for a bulkhead slot without getting
+  // one. An answer, not an error: the last error is left as it was.
+  SEAWALL_RESULT_BULKHEAD_TIMEOUT = 13,
+  // The bulkhead permit was already released once; the second release is
+  // refused and frees nothing.
+  SEAWALL_RESULT_PERMIT_ALREADY_RELEASED = 14,
+  // The bulkhead permit was issued by another bulkhead.
+  SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -176,10 +200,19 @@ typedef uint32_t seawall_window_kind;
 // number of threads may use one handle at once.
 typedef struct seawall_breaker seawall_breaker;
 
+// A bulkhead: at most `max_concurrent` calls in flight, at most
+// `max_queue_size` more waiting up to a timeout. Reference-counted like
+// `seawall_breaker`; every function taking one is thread-safe.
+typedef struct seawall_bulkhead seawall_bulkhead;
+
 // A clock that moves only when told to: for tests of code that uses
 // breakers. Breakers and registries made with it read its time; freeing the
 // handle does not stop them from doing so.
 typedef struct seawall_manual_clock seawall_manual_clock;
+
+// A lock-free rate limiter (GCRA on one atomic word). Reference-counted
+// like `seawall_breaker`; every function taking one is thread-safe.
+typedef struct seawall_rate_limiter seawall_rate_limiter;
 
 // A thread-safe map from names to breakers. Reference-counted like
 // `seawall_breaker`; breaker handles obtained from it stay valid after the
@@ -350,6 +383,48 @@ typedef void (*seawall_transition_callback)(void *user_data,
                                             seawall_state from,
                                             seawall_state to,
                                             uint64_t at_ns);
+
+// How a bulkhead bounds its calls. Fill it with
+// `seawall_bulkhead_config_default` and change the fields you need.
+typedef struct seawall_bulkhead_config {
+  // Calls in flight at once. 1..=2^30, default 10.
+  uint32_t max_concurrent;
+  // Calls that may wait for a slot. 0..=2^30, default 100; 0 refuses at
+  // once when every slot is taken.
+  uint32_t max_queue_size;
+  // How long `seawall_bulkhead_acquire` waits, in nanoseconds.
+  // [0, 1 year], default 30 s.
+  uint64_t timeout_ns;
+} seawall_bulkhead_config;
+
+// One slot of a bulkhead, written by a successful acquire. Release it
+// exactly once with `seawall_bulkhead_release` on the bulkhead that issued
+// it; the release marks it, so releasing the same struct again returns
+// `SEAWALL_RESULT_PERMIT_ALREADY_RELEASED`. Do not copy permits (a copy made
+// before the release cannot be told apart). A permit never released keeps
+// its slot taken for the bulkhead's lifetime. Treat the fields as opaque.
+typedef struct seawall_bulkhead_permit {
+  // The address of the bulkhead that issued it.
+  size_t owner;
+  // Issued or released (internal magic numbers; 0 is "never issued").
+  uint32_t status;
+} seawall_bulkhead_permit;
+
+// How many calls a rate limiter admits. Fill it with
+// `seawall_rate_limit_config_default` and change the fields you need.
+typedef struct seawall_rate_limit_config {
+  // Calls admitted per `period_ns`, on average. 1..=1000000000, default
+  // 100.
+  uint32_t rate;
+  // Calls that may be admitted back to back after a quiet spell.
+  // 1..=1000000000 (1: strictly spaced), default 100.
+  uint32_t burst;
+  // The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
+  // `rate`. Default 1 s.
+  uint64_t period_ns;
+  // `SEAWALL_RATE_TIMING_EXACT` (default) or `SEAWALL_RATE_TIMING_RECENT`.
+  uint32_t timing;
+} seawall_rate_limit_config;
 
 // Called by `seawall_registry_for_each` for each breaker, in name order.
 // `name` and `breaker` are borrowed for the duration of the call only (use
@@ -596,6 +671,122 @@ seawall_result seawall_breaker_add_listener(const struct seawall_breaker *breake
 // static string; `"UNKNOWN"` for a number that is not a state.
 const char *seawall_state_name(uint32_t state);
 
+// Fills `*out` with the default configuration (10 in flight, a queue of
+// 100, a 30 s timeout).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_bulkhead_config_default(struct seawall_bulkhead_config *out);
+
+// Creates a bulkhead from `*config` (NULL for the defaults) and writes its
+// handle to `*out`. `clock` is NULL for the production clock or a manual
+// clock (for tests: waiters' deadlines are read from it). Release it with
+// `seawall_bulkhead_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+// NULL or valid for a write.
+seawall_result seawall_bulkhead_new(const struct seawall_bulkhead_config *config,
+                                    const struct seawall_manual_clock *clock,
+                                    const struct seawall_bulkhead **out);
+
+// Writes a new handle to the same bulkhead to `*out`.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_bulkhead_clone(const struct seawall_bulkhead *bulkhead,
+                                      const struct seawall_bulkhead **out);
+
+// Releases one bulkhead handle. `NULL` is a no-op. Must not be called
+// while another thread is blocked in an acquire through this handle's last
+// reference.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle, which must not be used afterwards.
+void seawall_bulkhead_free(const struct seawall_bulkhead *bulkhead);
+
+// Takes a slot if one is free, without waiting: `SEAWALL_RESULT_OK` with
+// `*out_permit` written, or `SEAWALL_RESULT_BULKHEAD_FULL` (an answer, the
+// last error is left alone). Release the permit with
+// `seawall_bulkhead_release`.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out_permit` is NULL or valid for a
+// write.
+seawall_result seawall_bulkhead_try_acquire(const struct seawall_bulkhead *bulkhead,
+                                            struct seawall_bulkhead_permit *out_permit);
+
+// Takes a slot, BLOCKING the calling thread up to `timeout_ns` nanoseconds
+// (of the bulkhead's clock) for one when every slot is taken. Returns
+// `SEAWALL_RESULT_OK` with `*out_permit` written,
+// `SEAWALL_RESULT_BULKHEAD_FULL` at once when the queue is full, or
+// `SEAWALL_RESULT_BULKHEAD_TIMEOUT` when the wait ran out (both answers;
+// the last error is left alone). The thread sleeps on a condition
+// variable while it waits; it counts in `seawall_bulkhead_queue_size`.
+// A `timeout_ns` of 0 never waits but may still take a free slot.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out_permit` is NULL or valid for a
+// write.
+seawall_result seawall_bulkhead_acquire_timeout(const struct seawall_bulkhead *bulkhead,
+                                                uint64_t timeout_ns,
+                                                struct seawall_bulkhead_permit *out_permit);
+
+// As `seawall_bulkhead_acquire_timeout` with the configured `timeout_ns`:
+// BLOCKS the calling thread while it waits.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out_permit` is NULL or valid for a
+// write.
+seawall_result seawall_bulkhead_acquire(const struct seawall_bulkhead *bulkhead,
+                                        struct seawall_bulkhead_permit *out_permit);
+
+// Frees the slot `*permit` holds and marks the permit released (waking one
+// waiter, if any). Returns `SEAWALL_RESULT_PERMIT_ALREADY_RELEASED` for a
+// second release, `SEAWALL_RESULT_PERMIT_NOT_ISSUED` for a struct no
+// acquire wrote, `SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD` for a permit of
+// another bulkhead; none of them frees anything.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `permit` is NULL or valid for reads
+// and writes, and used by one thread at a time.
+seawall_result seawall_bulkhead_release(const struct seawall_bulkhead *bulkhead,
+                                        struct seawall_bulkhead_permit *permit);
+
+// Writes the number of free slots now to `*out_count`.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out_count` is NULL or valid for a
+// write.
+seawall_result seawall_bulkhead_available_permits(const struct seawall_bulkhead *bulkhead,
+                                                  uint32_t *out_count);
+
+// Writes the number of calls waiting for a slot now to `*out_count`.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out_count` is NULL or valid for a
+// write.
+seawall_result seawall_bulkhead_queue_size(const struct seawall_bulkhead *bulkhead,
+                                           uint32_t *out_count);
+
+// Writes the configuration the bulkhead was built with to `*out`.
+//
+// # Safety
+//
+// `bulkhead` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_bulkhead_get_config(const struct seawall_bulkhead *bulkhead,
+                                           struct seawall_bulkhead_config *out);
+
 // Creates a manual clock reading 0 ns and writes its handle to `*out`.
 // Release it with `seawall_manual_clock_free`.
 //
@@ -642,6 +833,63 @@ seawall_result seawall_manual_clock_now(const struct seawall_manual_clock *clock
 //
 // `out` is NULL or valid for a write of a `seawall_config`.
 seawall_result seawall_config_default(struct seawall_config *out);
+
+// Fills `*out` with the default configuration (100 calls per second,
+// bursts of 100, exact timing).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_rate_limit_config_default(struct seawall_rate_limit_config *out);
+
+// Creates a rate limiter from `*config` (NULL for the defaults), with its
+// full burst available, and writes its handle to `*out`. `clock` is NULL
+// for the production clock or a manual clock (for tests). Release it with
+// `seawall_rate_limiter_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+// NULL or valid for a write.
+seawall_result seawall_rate_limiter_new(const struct seawall_rate_limit_config *config,
+                                        const struct seawall_manual_clock *clock,
+                                        const struct seawall_rate_limiter **out);
+
+// Writes a new handle to the same limiter to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_rate_limiter_clone(const struct seawall_rate_limiter *limiter,
+                                          const struct seawall_rate_limiter **out);
+
+// Releases one limiter handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle, which must not be used afterwards.
+void seawall_rate_limiter_free(const struct seawall_rate_limiter *limiter);
+
+// Admits one call now (`SEAWALL_RESULT_OK`), or refuses it with
+// `SEAWALL_RESULT_RATE_LIMITED` and writes the nanoseconds until a call
+// would be admitted to `*out_wait_ns` (if not NULL; nothing is written on
+// success). A refusal is an answer, not an error: the last error is left
+// as it was, and a refused call changes nothing.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_wait_ns` is NULL or valid for a
+// write.
+seawall_result seawall_rate_limiter_check(const struct seawall_rate_limiter *limiter,
+                                          uint64_t *out_wait_ns);
+
+// Writes the configuration the limiter was built with to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_rate_limiter_get_config(const struct seawall_rate_limiter *limiter,
+                                               struct seawall_rate_limit_config *out);
 
 // Creates an empty registry whose breakers use the production clock and
 // writes its handle to `*out`. Release it with `seawall_registry_free`.

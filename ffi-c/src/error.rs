@@ -41,10 +41,25 @@ pub enum seawall_result {
     /// The library panicked; the operation did not complete. This is a bug
     /// in seawall: please report it with the last error message.
     Panic = 10,
+    /// The rate limiter refused the call; the wait until a call would be
+    /// admitted was written. An answer, not an error: the last error is
+    /// left as it was.
+    RateLimited = 11,
+    /// Every bulkhead slot is taken and its queue is full (or has size 0).
+    /// An answer, not an error: the last error is left as it was.
+    BulkheadFull = 12,
+    /// The call waited its whole timeout for a bulkhead slot without getting
+    /// one. An answer, not an error: the last error is left as it was.
+    BulkheadTimeout = 13,
+    /// The bulkhead permit was already released once; the second release is
+    /// refused and frees nothing.
+    PermitAlreadyReleased = 14,
+    /// The bulkhead permit was issued by another bulkhead.
+    PermitWrongBulkhead = 15,
 }
 
 /// Every code (kept out of the `impl` so cbindgen does not export it).
-const ALL_RESULTS: [seawall_result; 11] = [
+const ALL_RESULTS: [seawall_result; 16] = [
     seawall_result::Ok,
     seawall_result::NullParameter,
     seawall_result::InvalidConfig,
@@ -56,6 +71,11 @@ const ALL_RESULTS: [seawall_result; 11] = [
     seawall_result::NotFound,
     seawall_result::BufferTooSmall,
     seawall_result::Panic,
+    seawall_result::RateLimited,
+    seawall_result::BulkheadFull,
+    seawall_result::BulkheadTimeout,
+    seawall_result::PermitAlreadyReleased,
+    seawall_result::PermitWrongBulkhead,
 ];
 
 impl seawall_result {
@@ -78,6 +98,11 @@ impl seawall_result {
             Self::NotFound => "no breaker with that name",
             Self::BufferTooSmall => "the buffer is too small; the text was truncated",
             Self::Panic => "internal error: seawall panicked",
+            Self::RateLimited => "the rate limiter refused the call",
+            Self::BulkheadFull => "the bulkhead is full",
+            Self::BulkheadTimeout => "timed out waiting for a bulkhead slot",
+            Self::PermitAlreadyReleased => "the bulkhead permit was already released",
+            Self::PermitWrongBulkhead => "the bulkhead permit was issued by another bulkhead",
         }
     }
 }
@@ -337,6 +362,24 @@ mod tests {
             assert!(!c.message().is_empty());
         }
         assert_eq!(seawall_result::from_u32(ALL_RESULTS.len() as u32), None);
+    }
+
+    #[test]
+    fn numbers_are_pinned() {
+        // The ABI: these numbers are compiled into callers.
+        let pinned = [
+            (seawall_result::Ok, 0),
+            (seawall_result::Rejected, 4),
+            (seawall_result::Panic, 10),
+            (seawall_result::RateLimited, 11),
+            (seawall_result::BulkheadFull, 12),
+            (seawall_result::BulkheadTimeout, 13),
+            (seawall_result::PermitAlreadyReleased, 14),
+            (seawall_result::PermitWrongBulkhead, 15),
+        ];
+        for (code, n) in pinned {
+            assert_eq!(code as u32, n, "{code:?}");
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //!   every value;
 //! * writes its outputs only on success (the text functions, which behave
 //!   like `snprintf`, are the documented exception);
-//! * records a failure (any code but OK and REJECTED) as the calling
-//!   thread's last error, with details.
+//! * records a failure as the calling thread's last error, with details
+//!   (answers are not failures: REJECTED, RATE_LIMITED, BULKHEAD_FULL and
+//!   BULKHEAD_TIMEOUT leave it alone).
 //!
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
@@ -25,9 +26,11 @@
 #![allow(non_camel_case_types)]
 
 mod breaker;
+mod bulkhead;
 mod clock;
 mod config;
 mod error;
+mod rate_limit;
 mod registry;
 
 use std::ffi::c_char;
@@ -44,12 +47,25 @@ pub use breaker::{
     seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
     seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
 };
+pub use bulkhead::{
+    seawall_bulkhead, seawall_bulkhead_acquire, seawall_bulkhead_acquire_timeout,
+    seawall_bulkhead_available_permits, seawall_bulkhead_clone, seawall_bulkhead_config_default,
+    seawall_bulkhead_free, seawall_bulkhead_get_config, seawall_bulkhead_new,
+    seawall_bulkhead_permit, seawall_bulkhead_queue_size, seawall_bulkhead_release,
+    seawall_bulkhead_try_acquire,
+};
 pub use clock::{
     seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
     seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
 };
 pub use config::{seawall_config, seawall_config_default, seawall_window_kind};
 pub use error::seawall_result;
+pub use rate_limit::{
+    seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,
+    seawall_rate_limiter_check, seawall_rate_limiter_clone, seawall_rate_limiter_free,
+    seawall_rate_limiter_get_config, seawall_rate_limiter_new, SEAWALL_RATE_TIMING_EXACT,
+    SEAWALL_RATE_TIMING_RECENT,
+};
 pub use registry::{
     seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,
     seawall_registry_free, seawall_registry_get, seawall_registry_get_or_create,

@@ -1,0 +1,436 @@
+//! The bulkhead handle: a bound on the calls in flight, with a bounded wait
+//! queue, through paired acquire/release calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, ConfigError};
+
+use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::error::{borrow, check, fail, run, run_code, run_value, seawall_result, Error};
+
+/// The bulkhead type behind every handle.
+type CBulkhead = Bulkhead<FfiClock>;
+
+/// `seawall_bulkhead_permit.status` of a permit written by an acquire.
+const ISSUED: u32 = 0x5EA7_B001;
+/// `seawall_bulkhead_permit.status` after its one release.
+const RELEASED: u32 = 0x5EA7_B002;
+
+/// A bulkhead: at most `max_concurrent` calls in flight, at most
+/// `max_queue_size` more waiting up to a timeout. Reference-counted like
+/// `seawall_breaker`; every function taking one is thread-safe.
+pub struct seawall_bulkhead {
+    _private: [u8; 0],
+}
+
+/// How a bulkhead bounds its calls. Fill it with
+/// `seawall_bulkhead_config_default` and change the fields you need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct seawall_bulkhead_config {
+    /// Calls in flight at once. 1..=2^30, default 10.
+    pub max_concurrent: u32,
+    /// Calls that may wait for a slot. 0..=2^30, default 100; 0 refuses at
+    /// once when every slot is taken.
+    pub max_queue_size: u32,
+    /// How long `seawall_bulkhead_acquire` waits, in nanoseconds.
+    /// [0, 1 year], default 30 s.
+    pub timeout_ns: u64,
+}
+
+impl From<&BulkheadConfig> for seawall_bulkhead_config {
+    fn from(c: &BulkheadConfig) -> Self {
+        Self {
+            max_concurrent: c.max_concurrent,
+            max_queue_size: c.max_queue_size,
+            timeout_ns: u64::try_from(c.timeout.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// One slot of a bulkhead, written by a successful acquire. Release it
+/// exactly once with `seawall_bulkhead_release` on the bulkhead that issued
+/// it; the release marks it, so releasing the same struct again returns
+/// `SEAWALL_RESULT_PERMIT_ALREADY_RELEASED`. Do not copy permits (a copy made
+/// before the release cannot be told apart). A permit never released keeps
+/// its slot taken for the bulkhead's lifetime. Treat the fields as opaque.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct seawall_bulkhead_permit {
+    /// The address of the bulkhead that issued it.
+    pub owner: usize,
+    /// Issued or released (internal magic numbers; 0 is "never issued").
+    pub status: u32,
+}
+
+#[cold]
+fn config_error(func: &'static str, e: &ConfigError) -> Error {
+    let field = match e.field {
+        "timeout" => "timeout_ns",
+        other => other,
+    };
+    Error::new(
+        seawall_result::InvalidConfig,
+        format!(
+            "{func}: invalid {field} = {}: must be {}",
+            e.value, e.allowed
+        ),
+    )
+}
+
+/// # Safety
+///
+/// `b` is NULL or a live handle.
+#[inline(always)]
+unsafe fn bulkhead<'a>(
+    b: *const seawall_bulkhead,
+    func: &'static str,
+) -> Result<&'a CBulkhead, Error> {
+    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
+    // `CBulkhead`, valid while the handle is (the caller's contract).
+    unsafe { borrow(b.cast::<CBulkhead>(), func, "bulkhead") }
+}
+
+/// Fills `*out` with the default configuration (10 in flight, a queue of
+/// 100, a 30 s timeout).
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_config_default(
+    out: *mut seawall_bulkhead_config,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_config_default";
+    run(F, || {
+        check(out, F, "out")?;
+        let c = seawall_bulkhead_config::from(&BulkheadConfig::default());
+        // SAFETY: non-NULL and aligned (checked), valid by the contract.
+        unsafe { out.write(c) };
+        Ok(())
+    })
+}
+
+/// Creates a bulkhead from `*config` (NULL for the defaults) and writes its
+/// handle to `*out`. `clock` is NULL for the production clock or a manual
+/// clock (for tests: waiters' deadlines are read from it). Release it with
+/// `seawall_bulkhead_free`.
+///
+/// # Safety
+///
+/// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+/// NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_new(
+    config: *const seawall_bulkhead_config,
+    clock: *const seawall_manual_clock,
+    out: *mut *const seawall_bulkhead,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_new";
+    run(F, || {
+        let clock = if clock.is_null() {
+            FfiClock::Quanta
+        } else {
+            // SAFETY: forwarded contract.
+            FfiClock::Manual(unsafe { manual_clock(clock, F) }?.clone())
+        };
+        check(out, F, "out")?;
+        let config = if config.is_null() {
+            BulkheadConfig::default()
+        } else {
+            // SAFETY: forwarded contract; non-NULL here.
+            let c = unsafe { borrow(config, F, "config") }?;
+            BulkheadConfig {
+                max_concurrent: c.max_concurrent,
+                max_queue_size: c.max_queue_size,
+                timeout: Duration::from_nanos(c.timeout_ns),
+            }
+        };
+        let b = Bulkhead::with_clock(config, clock).map_err(|e| config_error(F, &e))?;
+        let raw = Arc::into_raw(Arc::new(b)).cast::<seawall_bulkhead>();
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(raw) };
+        Ok(())
+    })
+}
+
+/// Writes a new handle to the same bulkhead to `*out`.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_clone(
+    bulkhead: *const seawall_bulkhead,
+    out: *mut *const seawall_bulkhead,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_clone";
+    run(F, || {
+        check(bulkhead.cast::<CBulkhead>(), F, "bulkhead")?;
+        check(out, F, "out")?;
+        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
+        // count includes the caller's reference.
+        unsafe { Arc::increment_strong_count(bulkhead.cast::<CBulkhead>()) };
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(bulkhead) };
+        Ok(())
+    })
+}
+
+/// Releases one bulkhead handle. `NULL` is a no-op. Must not be called
+/// while another thread is blocked in an acquire through this handle's last
+/// reference.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle, which must not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_free(bulkhead: *const seawall_bulkhead) {
+    run_value("seawall_bulkhead_free", (), || {
+        if bulkhead.is_null() {
+            return;
+        }
+        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
+        // up this reference.
+        drop(unsafe { Arc::from_raw(bulkhead.cast::<CBulkhead>()) });
+    })
+}
+
+/// Turns a core permit into the caller's token.
+///
+/// # Safety
+///
+/// `out` was checked non-NULL and aligned and is valid for a write.
+unsafe fn issue(b: &CBulkhead, p: BulkheadPermit<'_, FfiClock>, out: *mut seawall_bulkhead_permit) {
+    p.detach();
+    let token = seawall_bulkhead_permit {
+        owner: std::ptr::from_ref(b) as usize,
+        status: ISSUED,
+    };
+    // SAFETY: the caller's contract.
+    unsafe { out.write(token) };
+}
+
+/// The shared body of the acquires: `Ok` with the permit written, or the
+/// bulkhead's answer (not recorded as an error).
+///
+/// # Safety
+///
+/// As the exported acquires.
+unsafe fn acquire_with(
+    func: &'static str,
+    bulkhead: *const seawall_bulkhead,
+    out_permit: *mut seawall_bulkhead_permit,
+    take: impl FnOnce(&CBulkhead) -> Result<BulkheadPermit<'_, FfiClock>, BulkheadError>,
+) -> seawall_result {
+    // SAFETY: forwarded contract.
+    let b = match unsafe { self::bulkhead(bulkhead, func) } {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = check(out_permit, func, "out_permit") {
+        return fail(e);
+    }
+    match take(b) {
+        Ok(p) => {
+            // SAFETY: `out_permit` checked above; valid by the contract.
+            unsafe { issue(b, p, out_permit) };
+            seawall_result::Ok
+        }
+        Err(BulkheadError::Full) => seawall_result::BulkheadFull,
+        Err(BulkheadError::Timeout) => seawall_result::BulkheadTimeout,
+        // Only a `Waiter` can be cancelled, and none is exposed.
+        Err(BulkheadError::Cancelled) => seawall_result::BulkheadTimeout,
+    }
+}
+
+/// Takes a slot if one is free, without waiting: `SEAWALL_RESULT_OK` with
+/// `*out_permit` written, or `SEAWALL_RESULT_BULKHEAD_FULL` (an answer, the
+/// last error is left alone). Release the permit with
+/// `seawall_bulkhead_release`.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out_permit` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_try_acquire(
+    bulkhead: *const seawall_bulkhead,
+    out_permit: *mut seawall_bulkhead_permit,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_try_acquire";
+    // SAFETY: forwarded contract.
+    run_code(F, || unsafe {
+        acquire_with(F, bulkhead, out_permit, |b| b.try_acquire())
+    })
+}
+
+/// Takes a slot, BLOCKING the calling thread up to `timeout_ns` nanoseconds
+/// (of the bulkhead's clock) for one when every slot is taken. Returns
+/// `SEAWALL_RESULT_OK` with `*out_permit` written,
+/// `SEAWALL_RESULT_BULKHEAD_FULL` at once when the queue is full, or
+/// `SEAWALL_RESULT_BULKHEAD_TIMEOUT` when the wait ran out (both answers;
+/// the last error is left alone). The thread sleeps on a condition
+/// variable while it waits; it counts in `seawall_bulkhead_queue_size`.
+/// A `timeout_ns` of 0 never waits but may still take a free slot.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out_permit` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_acquire_timeout(
+    bulkhead: *const seawall_bulkhead,
+    timeout_ns: u64,
+    out_permit: *mut seawall_bulkhead_permit,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_acquire_timeout";
+    // SAFETY: forwarded contract.
+    run_code(F, || unsafe {
+        acquire_with(F, bulkhead, out_permit, |b| {
+            b.acquire_timeout(Duration::from_nanos(timeout_ns))
+        })
+    })
+}
+
+/// As `seawall_bulkhead_acquire_timeout` with the configured `timeout_ns`:
+/// BLOCKS the calling thread while it waits.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out_permit` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_acquire(
+    bulkhead: *const seawall_bulkhead,
+    out_permit: *mut seawall_bulkhead_permit,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_acquire";
+    // SAFETY: forwarded contract.
+    run_code(F, || unsafe {
+        acquire_with(F, bulkhead, out_permit, |b| b.acquire())
+    })
+}
+
+/// Frees the slot `*permit` holds and marks the permit released (waking one
+/// waiter, if any). Returns `SEAWALL_RESULT_PERMIT_ALREADY_RELEASED` for a
+/// second release, `SEAWALL_RESULT_PERMIT_NOT_ISSUED` for a struct no
+/// acquire wrote, `SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD` for a permit of
+/// another bulkhead; none of them frees anything.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `permit` is NULL or valid for reads
+/// and writes, and used by one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_release(
+    bulkhead: *const seawall_bulkhead,
+    permit: *mut seawall_bulkhead_permit,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_release";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let b = unsafe { self::bulkhead(bulkhead, F) }?;
+        check(permit, F, "permit")?;
+        // SAFETY: checked non-NULL and aligned; valid and not shared by the
+        // contract.
+        let p = unsafe { &mut *permit };
+        match p.status {
+            ISSUED => {}
+            RELEASED => {
+                return Err(Error::new(
+                    seawall_result::PermitAlreadyReleased,
+                    format!("{F}: the permit was already released"),
+                ))
+            }
+            _ => {
+                return Err(Error::new(
+                    seawall_result::PermitNotIssued,
+                    format!("{F}: the permit was never issued by a successful acquire"),
+                ))
+            }
+        }
+        if p.owner != std::ptr::from_ref(b) as usize {
+            return Err(Error::new(
+                seawall_result::PermitWrongBulkhead,
+                format!("{F}: the permit was issued by another bulkhead"),
+            ));
+        }
+        p.status = RELEASED;
+        if b.release_detached() {
+            Ok(())
+        } else {
+            // Only a copy of an already released permit gets here.
+            Err(Error::new(
+                seawall_result::PermitAlreadyReleased,
+                format!("{F}: no slot is taken (a copy of this permit was released)"),
+            ))
+        }
+    })
+}
+
+/// Writes the number of free slots now to `*out_count`.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out_count` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_available_permits(
+    bulkhead: *const seawall_bulkhead,
+    out_count: *mut u32,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_available_permits";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let b = unsafe { self::bulkhead(bulkhead, F) }?;
+        check(out_count, F, "out_count")?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out_count.write(b.available_permits()) };
+        Ok(())
+    })
+}
+
+/// Writes the number of calls waiting for a slot now to `*out_count`.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out_count` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_queue_size(
+    bulkhead: *const seawall_bulkhead,
+    out_count: *mut u32,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_queue_size";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let b = unsafe { self::bulkhead(bulkhead, F) }?;
+        check(out_count, F, "out_count")?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out_count.write(b.queue_size()) };
+        Ok(())
+    })
+}
+
+/// Writes the configuration the bulkhead was built with to `*out`.
+///
+/// # Safety
+///
+/// `bulkhead` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_bulkhead_get_config(
+    bulkhead: *const seawall_bulkhead,
+    out: *mut seawall_bulkhead_config,
+) -> seawall_result {
+    const F: &str = "seawall_bulkhead_get_config";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let b = unsafe { self::bulkhead(bulkhead, F) }?;
+        check(out, F, "out")?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(seawall_bulkhead_config::from(b.config())) };
+        Ok(())
+    })
+}

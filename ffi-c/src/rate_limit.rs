@@ -1,0 +1,286 @@
+//! The rate limiter handle: GCRA admission with the wait announced on
+//! refusal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall::{ConfigError, RateLimitConfig, RateLimiter, Timing};
+
+use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::error::{borrow, check, fail, run, run_code, run_value, seawall_result, Error};
+
+/// `seawall_rate_limit_config.timing`: decide on the exact clock reading
+/// (the default).
+pub const SEAWALL_RATE_TIMING_EXACT: u32 = 0;
+/// `seawall_rate_limit_config.timing`: decide on the cheap "recent" reading,
+/// which lags by up to 1 ms (the burst may be larger by the calls of 1 ms,
+/// and announced waits up to 1 ms too long).
+pub const SEAWALL_RATE_TIMING_RECENT: u32 = 1;
+
+/// The limiter type behind every handle.
+type CLimiter = RateLimiter<FfiClock>;
+
+/// A lock-free rate limiter (GCRA on one atomic word). Reference-counted
+/// like `seawall_breaker`; every function taking one is thread-safe.
+pub struct seawall_rate_limiter {
+    _private: [u8; 0],
+}
+
+/// How many calls a rate limiter admits. Fill it with
+/// `seawall_rate_limit_config_default` and change the fields you need.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct seawall_rate_limit_config {
+    /// Calls admitted per `period_ns`, on average. 1..=1000000000, default
+    /// 100.
+    pub rate: u32,
+    /// Calls that may be admitted back to back after a quiet spell.
+    /// 1..=1000000000 (1: strictly spaced), default 100.
+    pub burst: u32,
+    /// The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
+    /// `rate`. Default 1 s.
+    pub period_ns: u64,
+    /// `SEAWALL_RATE_TIMING_EXACT` (default) or `SEAWALL_RATE_TIMING_RECENT`.
+    pub timing: u32,
+}
+
+impl From<&RateLimitConfig> for seawall_rate_limit_config {
+    fn from(c: &RateLimitConfig) -> Self {
+        Self {
+            rate: c.rate,
+            burst: c.burst,
+            period_ns: u64::try_from(c.period.as_nanos()).unwrap_or(u64::MAX),
+            timing: match c.timing {
+                Timing::Exact => SEAWALL_RATE_TIMING_EXACT,
+                Timing::Recent => SEAWALL_RATE_TIMING_RECENT,
+            },
+        }
+    }
+}
+
+/// The C name of a core field.
+fn c_field(field: &'static str) -> &'static str {
+    match field {
+        "period" => "period_ns",
+        other => other,
+    }
+}
+
+#[cold]
+fn config_error(func: &'static str, e: &ConfigError) -> Error {
+    Error::new(
+        seawall_result::InvalidConfig,
+        format!(
+            "{func}: invalid {} = {}: must be {}",
+            c_field(e.field),
+            e.value,
+            e.allowed
+        ),
+    )
+}
+
+/// The core configuration `*config` describes (the defaults for NULL),
+/// validated.
+///
+/// # Safety
+///
+/// `config` is NULL or points to a valid `seawall_rate_limit_config`.
+unsafe fn config_arg(
+    config: *const seawall_rate_limit_config,
+    func: &'static str,
+) -> Result<RateLimitConfig, Error> {
+    if config.is_null() {
+        return Ok(RateLimitConfig::default());
+    }
+    // SAFETY: forwarded contract; non-NULL here.
+    let c = unsafe { borrow(config, func, "config") }?;
+    let timing = match c.timing {
+        SEAWALL_RATE_TIMING_EXACT => Timing::Exact,
+        SEAWALL_RATE_TIMING_RECENT => Timing::Recent,
+        other => {
+            return Err(Error::new(
+                seawall_result::InvalidConfig,
+                format!(
+                    "{func}: invalid timing = {other}: must be SEAWALL_RATE_TIMING_EXACT (0) \
+                     or SEAWALL_RATE_TIMING_RECENT (1)"
+                ),
+            ))
+        }
+    };
+    let core = RateLimitConfig {
+        rate: c.rate,
+        burst: c.burst,
+        period: Duration::from_nanos(c.period_ns),
+        timing,
+    };
+    core.validate().map_err(|e| config_error(func, &e))?;
+    Ok(core)
+}
+
+/// # Safety
+///
+/// `l` is NULL or a live handle.
+#[inline(always)]
+unsafe fn limiter<'a>(
+    l: *const seawall_rate_limiter,
+    func: &'static str,
+) -> Result<&'a CLimiter, Error> {
+    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
+    // `CLimiter`, valid while the handle is (the caller's contract).
+    unsafe { borrow(l.cast::<CLimiter>(), func, "limiter") }
+}
+
+/// Fills `*out` with the default configuration (100 calls per second,
+/// bursts of 100, exact timing).
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limit_config_default(
+    out: *mut seawall_rate_limit_config,
+) -> seawall_result {
+    const F: &str = "seawall_rate_limit_config_default";
+    run(F, || {
+        check(out, F, "out")?;
+        let c = seawall_rate_limit_config::from(&RateLimitConfig::default());
+        // SAFETY: non-NULL and aligned (checked), valid by the contract.
+        unsafe { out.write(c) };
+        Ok(())
+    })
+}
+
+/// Creates a rate limiter from `*config` (NULL for the defaults), with its
+/// full burst available, and writes its handle to `*out`. `clock` is NULL
+/// for the production clock or a manual clock (for tests). Release it with
+/// `seawall_rate_limiter_free`.
+///
+/// # Safety
+///
+/// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+/// NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limiter_new(
+    config: *const seawall_rate_limit_config,
+    clock: *const seawall_manual_clock,
+    out: *mut *const seawall_rate_limiter,
+) -> seawall_result {
+    const F: &str = "seawall_rate_limiter_new";
+    run(F, || {
+        let clock = if clock.is_null() {
+            FfiClock::Quanta
+        } else {
+            // SAFETY: forwarded contract.
+            FfiClock::Manual(unsafe { manual_clock(clock, F) }?.clone())
+        };
+        check(out, F, "out")?;
+        // SAFETY: forwarded contract.
+        let config = unsafe { config_arg(config, F) }?;
+        let l = RateLimiter::with_clock(config, clock).map_err(|e| config_error(F, &e))?;
+        let raw = Arc::into_raw(Arc::new(l)).cast::<seawall_rate_limiter>();
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(raw) };
+        Ok(())
+    })
+}
+
+/// Writes a new handle to the same limiter to `*out`.
+///
+/// # Safety
+///
+/// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limiter_clone(
+    limiter: *const seawall_rate_limiter,
+    out: *mut *const seawall_rate_limiter,
+) -> seawall_result {
+    const F: &str = "seawall_rate_limiter_clone";
+    run(F, || {
+        check(limiter.cast::<CLimiter>(), F, "limiter")?;
+        check(out, F, "out")?;
+        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
+        // count includes the caller's reference.
+        unsafe { Arc::increment_strong_count(limiter.cast::<CLimiter>()) };
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(limiter) };
+        Ok(())
+    })
+}
+
+/// Releases one limiter handle. `NULL` is a no-op.
+///
+/// # Safety
+///
+/// `limiter` is NULL or a live handle, which must not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limiter_free(limiter: *const seawall_rate_limiter) {
+    run_value("seawall_rate_limiter_free", (), || {
+        if limiter.is_null() {
+            return;
+        }
+        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
+        // up this reference.
+        drop(unsafe { Arc::from_raw(limiter.cast::<CLimiter>()) });
+    })
+}
+
+/// Admits one call now (`SEAWALL_RESULT_OK`), or refuses it with
+/// `SEAWALL_RESULT_RATE_LIMITED` and writes the nanoseconds until a call
+/// would be admitted to `*out_wait_ns` (if not NULL; nothing is written on
+/// success). A refusal is an answer, not an error: the last error is left
+/// as it was, and a refused call changes nothing.
+///
+/// # Safety
+///
+/// `limiter` is NULL or a live handle; `out_wait_ns` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limiter_check(
+    limiter: *const seawall_rate_limiter,
+    out_wait_ns: *mut u64,
+) -> seawall_result {
+    const F: &str = "seawall_rate_limiter_check";
+    run_code(F, || {
+        // SAFETY: forwarded contract.
+        let l = match unsafe { self::limiter(limiter, F) } {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        if !out_wait_ns.is_null() && !out_wait_ns.is_aligned() {
+            return fail(Error::misaligned(F, "out_wait_ns"));
+        }
+        match l.check() {
+            Ok(()) => seawall_result::Ok,
+            Err(refused) => {
+                if !out_wait_ns.is_null() {
+                    let ns = u64::try_from(refused.wait.as_nanos()).unwrap_or(u64::MAX);
+                    // SAFETY: non-NULL and aligned (checked); valid by the
+                    // contract.
+                    unsafe { out_wait_ns.write(ns) };
+                }
+                seawall_result::RateLimited
+            }
+        }
+    })
+}
+
+/// Writes the configuration the limiter was built with to `*out`.
+///
+/// # Safety
+///
+/// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limiter_get_config(
+    limiter: *const seawall_rate_limiter,
+    out: *mut seawall_rate_limit_config,
+) -> seawall_result {
+    const F: &str = "seawall_rate_limiter_get_config";
+    run(F, || {
+        // SAFETY: forwarded contract.
+        let l = unsafe { self::limiter(limiter, F) }?;
+        check(out, F, "out")?;
+        // SAFETY: checked non-NULL and aligned; valid by the contract.
+        unsafe { out.write(seawall_rate_limit_config::from(l.config())) };
+        Ok(())
+    })
+}
