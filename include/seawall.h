@@ -63,6 +63,25 @@
 // and announced waits up to 1 ms too long).
 #define SEAWALL_RATE_TIMING_RECENT 1
 
+// `seawall_retry_config.strategy`: always `initial_delay_ns`.
+#define SEAWALL_BACKOFF_FIXED 0
+
+// `seawall_retry_config.strategy`: `initial * n`.
+#define SEAWALL_BACKOFF_LINEAR 1
+
+// `seawall_retry_config.strategy`: `initial * base^(n-1)`.
+#define SEAWALL_BACKOFF_EXPONENTIAL 2
+
+// `seawall_retry_config.strategy`: `initial * F(n)` (1, 1, 2, 3, 5, ...).
+#define SEAWALL_BACKOFF_FIBONACCI 3
+
+// `seawall_retry_config.strategy` (the default): exponential, scaled by a
+// random factor in `[1 - jitter_factor, 1 + jitter_factor)`.
+#define SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER 4
+
+// `seawall_retry_config.strategy`: uniform in `[initial, 3 * previous)`.
+#define SEAWALL_BACKOFF_DECORRELATED_JITTER 5
+
 // The result of every fallible function. `SEAWALL_RESULT_OK` is 0; the
 // numbers of the others are stable and never reused for another meaning.
 enum seawall_result
@@ -218,6 +237,13 @@ typedef struct seawall_rate_limiter seawall_rate_limiter;
 // `seawall_breaker`; breaker handles obtained from it stay valid after the
 // registry is freed or the breaker removed.
 typedef struct seawall_registry seawall_registry;
+
+// A retry budget: lets retries through while they stay below
+// `budget_percent` of the requests of the last `window_size_ns` (a token
+// bucket decides below `min_requests`). Reference-counted like
+// `seawall_breaker`; every function taking one is thread-safe and
+// lock-free.
+typedef struct seawall_retry_budget seawall_retry_budget;
 
 // How a breaker decides. Fill it with `seawall_config_default` and then
 // change the fields you need: the struct may gain fields in later versions
@@ -384,6 +410,35 @@ typedef void (*seawall_transition_callback)(void *user_data,
                                             seawall_state to,
                                             uint64_t at_ns);
 
+// How a retry budget limits retries. Fill it with
+// `seawall_retry_budget_config_default` and change the fields you need.
+typedef struct seawall_retry_budget_config {
+  // The largest share of the window's requests that may be retries, in
+  // percent. [0, 100], default 10.
+  double budget_percent;
+  // Below this many requests in the window the token bucket decides
+  // instead. 0..=1000000000, default 100.
+  uint32_t min_requests;
+  // The token bucket's capacity; it starts full. 0..=1000000000, default
+  // 100; 0 forbids retries below `min_requests`.
+  uint32_t max_tokens;
+  // The span of recent requests judged, in nanoseconds. [10 ms, 1 year],
+  // default 60 s.
+  uint64_t window_size_ns;
+  // The token bucket's refill rate. A finite number in (0, 1e9], default
+  // 10.
+  double tokens_per_second;
+} seawall_retry_budget_config;
+
+// The requests and retries a budget's window holds.
+typedef struct seawall_retry_budget_counts {
+  // Attempts counted: first attempts and retries.
+  uint64_t requests;
+  // Retries counted (granted by `seawall_retry_budget_can_retry` or
+  // recorded with `is_retry`).
+  uint64_t retries;
+} seawall_retry_budget_counts;
+
 // How a bulkhead bounds its calls. Fill it with
 // `seawall_bulkhead_config_default` and change the fields you need.
 typedef struct seawall_bulkhead_config {
@@ -433,6 +488,32 @@ typedef struct seawall_rate_limit_config {
 typedef int (*seawall_registry_visitor)(void *user_data,
                                         const char *name,
                                         const struct seawall_breaker *breaker);
+
+// A retry policy's settings. Fill it with `seawall_retry_config_default`
+// and change the fields you need. Every delay is capped at `max_delay_ns`.
+typedef struct seawall_retry_config {
+  // One of the `SEAWALL_BACKOFF_*` constants; default
+  // `SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER`.
+  uint32_t strategy;
+  // Attempts in all, the first included. 1..=1000, default 3.
+  uint32_t max_attempts;
+  // The first delay, in nanoseconds. [0, 1 year], default 1 s.
+  uint64_t initial_delay_ns;
+  // The cap on every delay, in nanoseconds. [initial_delay_ns, 1 year],
+  // default 60 s.
+  uint64_t max_delay_ns;
+  // The growth factor of the exponential strategies. [1, 1000], default 2.
+  double exponential_base;
+  // The spread of `SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER`. [0, 1],
+  // default 0.1; 0 disables the jitter.
+  double jitter_factor;
+  // Non-zero when `max_total_delay_ns` is set (default 0: no cap). A byte
+  // so that no bit pattern is invalid.
+  uint8_t has_max_total_delay;
+  // The cap on one call's delays summed, in nanoseconds, when
+  // `has_max_total_delay`: [0, 1 year].
+  uint64_t max_total_delay_ns;
+} seawall_retry_config;
 
 #ifdef __cplusplus
 extern "C" {
@@ -670,6 +751,91 @@ seawall_result seawall_breaker_add_listener(const struct seawall_breaker *breake
 // The upper-case name of a state (`"CLOSED"`, `"HALF_OPEN"`, ...), a
 // static string; `"UNKNOWN"` for a number that is not a state.
 const char *seawall_state_name(uint32_t state);
+
+// Fills `*out` with the default configuration (10 percent of a 60 s
+// window, at least 100 requests, a bucket of 100 tokens refilled at 10 per
+// second).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_retry_budget_config_default(struct seawall_retry_budget_config *out);
+
+// Creates a retry budget from `*config` (NULL for the defaults), with an
+// empty window and a full bucket, and writes its handle to `*out`. `clock`
+// is NULL for the production clock or a manual clock (for tests). Release
+// it with `seawall_retry_budget_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+// NULL or valid for a write.
+seawall_result seawall_retry_budget_new(const struct seawall_retry_budget_config *config,
+                                        const struct seawall_manual_clock *clock,
+                                        const struct seawall_retry_budget **out);
+
+// Writes a new handle to the same budget to `*out`.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_retry_budget_clone(const struct seawall_retry_budget *budget,
+                                          const struct seawall_retry_budget **out);
+
+// Releases one budget handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle, which must not be used afterwards.
+void seawall_retry_budget_free(const struct seawall_retry_budget *budget);
+
+// Counts one attempt: a request, and also a retry when `is_retry`. Report
+// every first attempt with `is_retry = false`; a retry granted by
+// `seawall_retry_budget_can_retry` is already counted (do not record it).
+//
+// # Safety
+//
+// `budget` is NULL or a live handle.
+seawall_result seawall_retry_budget_record_attempt(const struct seawall_retry_budget *budget,
+                                                   bool is_retry);
+
+// Asks for one retry and writes the answer to `*out_allowed`. A granted
+// retry (`true`) is counted at once (as a request and a retry, or below
+// `min_requests` as a token taken): make the attempt without recording it.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle; `out_allowed` is NULL or valid for a
+// write.
+seawall_result seawall_retry_budget_can_retry(const struct seawall_retry_budget *budget,
+                                              bool *out_allowed);
+
+// Writes the share of the retry allowance left, in percent [0, 100], to
+// `*out_percent`: of the window's `budget_percent` share at or above
+// `min_requests`, of the token bucket below it.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle; `out_percent` is NULL or valid for a
+// write.
+seawall_result seawall_retry_budget_remaining_percent(const struct seawall_retry_budget *budget,
+                                                      double *out_percent);
+
+// Writes the requests and retries in the window now to `*out`.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_retry_budget_get_counts(const struct seawall_retry_budget *budget,
+                                               struct seawall_retry_budget_counts *out);
+
+// Writes the configuration the budget was built with to `*out`.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_retry_budget_get_config(const struct seawall_retry_budget *budget,
+                                               struct seawall_retry_budget_config *out);
 
 // Fills `*out` with the default configuration (10 in flight, a queue of
 // 100, a 30 s timeout).
@@ -982,6 +1148,42 @@ seawall_result seawall_registry_count(const struct seawall_registry *registry,
 seawall_result seawall_registry_for_each(const struct seawall_registry *registry,
                                          seawall_registry_visitor visitor,
                                          void *user_data);
+
+// Fills `*out` with the default policy (exponential with 10% jitter, base
+// 2, 1 s initial delay, 60 s cap, 3 attempts, no total cap).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_retry_config_default(struct seawall_retry_config *out);
+
+// Checks `*config` like `seawall_retry_delay` does, without computing a
+// delay: `SEAWALL_RESULT_INVALID_CONFIG` names the field, value and range.
+//
+// # Safety
+//
+// `config` is NULL or valid.
+seawall_result seawall_retry_config_validate(const struct seawall_retry_config *config);
+
+// Writes to `*out_delay_ns` the delay to wait after attempt `attempt`
+// (1-based: 1 after the first attempt failed) of one call, given that
+// call's `previous_ns` delay (0 before its first retry; used by the
+// decorrelated jitter) and `unit`, a random number in [0, 1) the caller
+// draws (used by the jittered strategies only). Pure and deterministic: the
+// same arguments always give the same delay; the caller does the waiting
+// and counts attempts against `max_attempts`. Returns
+// `SEAWALL_RESULT_INVALID_CONFIG` for an invalid `*config`,
+// `SEAWALL_RESULT_INVALID_ARGUMENT` for `attempt` 0 or a `unit` outside
+// [0, 1) (NaN included).
+//
+// # Safety
+//
+// `config` is NULL or valid; `out_delay_ns` is NULL or valid for a write.
+seawall_result seawall_retry_delay(const struct seawall_retry_config *config,
+                                   uint32_t attempt,
+                                   uint64_t previous_ns,
+                                   double unit,
+                                   uint64_t *out_delay_ns);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -26,12 +26,14 @@
 #![allow(non_camel_case_types)]
 
 mod breaker;
+mod budget;
 mod bulkhead;
 mod clock;
 mod config;
 mod error;
 mod rate_limit;
 mod registry;
+mod retry;
 
 use std::ffi::c_char;
 
@@ -46,6 +48,13 @@ pub use breaker::{
     seawall_breaker_new_with_clock, seawall_breaker_report, seawall_breaker_report_failure,
     seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
     seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
+};
+pub use budget::{
+    seawall_retry_budget, seawall_retry_budget_can_retry, seawall_retry_budget_clone,
+    seawall_retry_budget_config, seawall_retry_budget_config_default, seawall_retry_budget_counts,
+    seawall_retry_budget_free, seawall_retry_budget_get_config, seawall_retry_budget_get_counts,
+    seawall_retry_budget_new, seawall_retry_budget_record_attempt,
+    seawall_retry_budget_remaining_percent,
 };
 pub use bulkhead::{
     seawall_bulkhead, seawall_bulkhead_acquire, seawall_bulkhead_acquire_timeout,
@@ -71,6 +80,12 @@ pub use registry::{
     seawall_registry_free, seawall_registry_get, seawall_registry_get_or_create,
     seawall_registry_new, seawall_registry_new_with_clock, seawall_registry_remove,
     seawall_registry_visitor,
+};
+pub use retry::{
+    seawall_retry_config, seawall_retry_config_default, seawall_retry_config_validate,
+    seawall_retry_delay, SEAWALL_BACKOFF_DECORRELATED_JITTER, SEAWALL_BACKOFF_EXPONENTIAL,
+    SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER, SEAWALL_BACKOFF_FIBONACCI, SEAWALL_BACKOFF_FIXED,
+    SEAWALL_BACKOFF_LINEAR,
 };
 
 /// The library version, a static NUL-terminated string such as `"0.1.0"`.
