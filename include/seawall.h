@@ -1,12 +1,14 @@
 /*
- * seawall.h: the C ABI of Seawall, a lock-free circuit breaker.
+ * seawall.h: the C ABI of Seawall, a lock-free circuit breaker, with its
+ * rate limiter, bulkhead, retry budget and retry back-off.
  *
  * Link with -lseawall_ffi (see seawall.pc) and include this header; it can be
  * included any number of times and from C++.
  *
  * Conventions
  *
- * - Handles (seawall_breaker, seawall_registry, seawall_manual_clock) are
+ * - Handles (seawall_breaker, seawall_registry, seawall_manual_clock,
+ *   seawall_rate_limiter, seawall_bulkhead, seawall_retry_budget) are
  *   opaque and reference-counted: every handle a function writes to an `out`
  *   parameter is released exactly once with the matching *_free, which
  *   accepts NULL as a no-op. A breaker lives until its last handle (and the
@@ -14,8 +16,10 @@
  *   while a call using it is in progress (on any thread, including from a
  *   callback that call is running).
  * - THREAD SAFETY: all functions taking a breaker handle are thread-safe:
- *   any number of threads may share one breaker handle. So are the registry
- *   and clock functions. Permits and caller buffers are not shared objects:
+ *   any number of threads may share one breaker handle. So are the registry,
+ *   clock, rate limiter, bulkhead and retry budget functions (the blocking
+ *   bulkhead acquires block only the calling thread). Permits and caller
+ *   buffers are not shared objects:
  *   one thread at a time per permit.
  * - Fallible functions return a seawall_result; SEAWALL_RESULT_OK is 0.
  *   Outputs are written only when the function succeeds (the text
@@ -23,8 +27,8 @@
  *   SEAWALL_RESULT_BUFFER_TOO_SMALL). Every pointer argument is checked for
  *   NULL and alignment; a failure is recorded as the calling thread's last
  *   error (seawall_last_error, seawall_last_error_message), which successful
- *   calls and rejections (SEAWALL_RESULT_REJECTED, an answer rather than an
- *   error) leave untouched, like errno.
+ *   calls and answers (SEAWALL_RESULT_REJECTED, _RATE_LIMITED,
+ *   _BULKHEAD_FULL, _BULKHEAD_TIMEOUT) leave untouched, like errno.
  * - No function unwinds into the caller: an internal panic is caught and
  *   returned as SEAWALL_RESULT_PANIC.
  * - Durations are uint64_t nanoseconds.
