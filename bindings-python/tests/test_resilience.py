@@ -168,6 +168,7 @@ def test_retrier_executes_with_per_call_state_and_metrics() -> None:
 
     bad = r.execute(always, cfg)
     assert not bad.success and bad.attempts == 3 and isinstance(bad.exception, ConnectionError)
+    assert bad.total_delay == 1.0, "the delay spent before giving up is reported"
     assert r.get_metrics().retries_exhausted == 1
     not_retryable = r.execute(lambda: 1 / 0, cfg)
     assert not not_retryable.success and isinstance(not_retryable.exception, ZeroDivisionError)

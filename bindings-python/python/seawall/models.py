@@ -273,3 +273,6 @@ class RetryError(Exception):
         self.message = message
         self.attempts = attempts
         self.last_exception = last_exception
+        #: Seconds waited between the attempts before giving up (set by the
+        #: retry engine).
+        self.total_delay = 0.0

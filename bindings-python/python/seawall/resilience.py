@@ -552,7 +552,11 @@ class _Plan:
         m = self.metrics
         while True:
             if exc is not None:
-                previous = self.next_delay(attempt, exc, previous)
+                try:
+                    previous = self.next_delay(attempt, exc, previous)
+                except RetryError as e:
+                    e.total_delay = total
+                    raise
                 if previous > 0:
                     self.sleep(previous)
                 total += previous
@@ -578,7 +582,11 @@ class _Plan:
         m = self.metrics
         while True:
             if exc is not None:
-                previous = self.next_delay(attempt, exc, previous)
+                try:
+                    previous = self.next_delay(attempt, exc, previous)
+                except RetryError as e:
+                    e.total_delay = total
+                    raise
                 if previous > 0:
                     await self.asleep(previous)
                 total += previous
@@ -676,7 +684,7 @@ class Retrier(RetryStrategyInterface):
         try:
             value, attempts, delay = plan.run(func)
         except RetryError as e:
-            return RetryResult(False, None, e.last_exception, e.attempts, 0.0, self._metrics)
+            return RetryResult(False, None, e.last_exception, e.attempts, e.total_delay, self._metrics)
         except Exception as e:  # noqa: BLE001 - reported in the result
             return RetryResult(False, None, e, 0, 0.0, self._metrics)
         return RetryResult(True, value, None, attempts, delay, self._metrics)
@@ -691,7 +699,7 @@ class Retrier(RetryStrategyInterface):
         try:
             value, attempts, delay = await plan.arun(func)
         except RetryError as e:
-            return RetryResult(False, None, e.last_exception, e.attempts, 0.0, self._metrics)
+            return RetryResult(False, None, e.last_exception, e.attempts, e.total_delay, self._metrics)
         except Exception as e:  # noqa: BLE001 - reported in the result
             return RetryResult(False, None, e, 0, 0.0, self._metrics)
         return RetryResult(True, value, None, attempts, delay, self._metrics)
