@@ -8,6 +8,7 @@ use std::time::Duration;
 use seawall::{Breaker, BreakerConfig, Metrics, Outcome, State, Ticket, Transition};
 
 use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::config::config_error;
 use crate::config::seawall_config;
 use crate::error::{
     borrow, check, fail, name_arg, run, run_code, run_value, seawall_result, write_text, Error,
@@ -238,14 +239,6 @@ pub(crate) unsafe fn config_arg(
     // SAFETY: forwarded contract; non-NULL here.
     let c = unsafe { borrow(config, func, "config") }?;
     crate::config::to_core(c).map_err(|e| config_error(func, &e))
-}
-
-#[cold]
-pub(crate) fn config_error(func: &'static str, e: &seawall::ConfigError) -> Error {
-    Error::new(
-        seawall_result::InvalidConfig,
-        format!("{func}: {}", crate::config::describe(e)),
-    )
 }
 
 /// Writes a handle to `*out`.

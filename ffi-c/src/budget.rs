@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::{ConfigError, RetryBudget, RetryBudgetConfig};
+use seawall::{RetryBudget, RetryBudgetConfig};
 
-use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
+use crate::config::config_error;
 use crate::error::{borrow, check, run, run_value, seawall_result, Error};
 
 /// The budget type behind every handle.
@@ -66,21 +67,6 @@ pub struct seawall_retry_budget_counts {
     pub retries: u64,
 }
 
-#[cold]
-fn config_error(func: &'static str, e: &ConfigError) -> Error {
-    let field = match e.field {
-        "window_size" => "window_size_ns",
-        other => other,
-    };
-    Error::new(
-        seawall_result::InvalidConfig,
-        format!(
-            "{func}: invalid {field} = {}: must be {}",
-            e.value, e.allowed
-        ),
-    )
-}
-
 /// # Safety
 ///
 /// `b` is NULL or a live handle.
@@ -132,12 +118,8 @@ pub unsafe extern "C" fn seawall_retry_budget_new(
 ) -> seawall_result {
     const F: &str = "seawall_retry_budget_new";
     run(F, || {
-        let clock = if clock.is_null() {
-            FfiClock::Quanta
-        } else {
-            // SAFETY: forwarded contract.
-            FfiClock::Manual(unsafe { manual_clock(clock, F) }?.clone())
-        };
+        // SAFETY: forwarded contract.
+        let clock = unsafe { clock_arg(clock, F) }?;
         check(out, F, "out")?;
         let config = if config.is_null() {
             RetryBudgetConfig::default()

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, ConfigError};
+use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit};
 
-use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
+use crate::config::config_error;
 use crate::error::{borrow, check, fail, run, run_code, run_value, seawall_result, Error};
 
 /// The bulkhead type behind every handle.
@@ -64,21 +65,6 @@ pub struct seawall_bulkhead_permit {
     pub status: u32,
 }
 
-#[cold]
-fn config_error(func: &'static str, e: &ConfigError) -> Error {
-    let field = match e.field {
-        "timeout" => "timeout_ns",
-        other => other,
-    };
-    Error::new(
-        seawall_result::InvalidConfig,
-        format!(
-            "{func}: invalid {field} = {}: must be {}",
-            e.value, e.allowed
-        ),
-    )
-}
-
 /// # Safety
 ///
 /// `b` is NULL or a live handle.
@@ -129,12 +115,8 @@ pub unsafe extern "C" fn seawall_bulkhead_new(
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_new";
     run(F, || {
-        let clock = if clock.is_null() {
-            FfiClock::Quanta
-        } else {
-            // SAFETY: forwarded contract.
-            FfiClock::Manual(unsafe { manual_clock(clock, F) }?.clone())
-        };
+        // SAFETY: forwarded contract.
+        let clock = unsafe { clock_arg(clock, F) }?;
         check(out, F, "out")?;
         let config = if config.is_null() {
             BulkheadConfig::default()

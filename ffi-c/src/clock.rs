@@ -57,6 +57,25 @@ pub(crate) unsafe fn manual_clock<'a>(
     unsafe { borrow(clock.cast::<ManualClock>(), func, "clock") }
 }
 
+/// The clock an engine's `_new` function was given: NULL for the production
+/// clock, else the manual clock behind the handle.
+///
+/// # Safety
+///
+/// `clock` is NULL or a live handle.
+pub(crate) unsafe fn clock_arg(
+    clock: *const seawall_manual_clock,
+    func: &'static str,
+) -> Result<FfiClock, Error> {
+    if clock.is_null() {
+        return Ok(FfiClock::Quanta);
+    }
+    // SAFETY: forwarded contract; non-NULL here.
+    Ok(FfiClock::Manual(
+        unsafe { manual_clock(clock, func) }?.clone(),
+    ))
+}
+
 /// Creates a manual clock reading 0 ns and writes its handle to `*out`.
 /// Release it with `seawall_manual_clock_free`.
 ///

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use seawall::{BreakerConfig, ConfigError, Window};
 
-use crate::error::{check, run, seawall_result};
+use crate::error::{check, run, seawall_result, Error};
 
 /// The kind of window the rate and count rules judge
 /// (`seawall_config.window_kind`).
@@ -199,6 +199,7 @@ pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> 
 /// The C spelling of a core field name, for error messages.
 fn c_field(field: &'static str) -> &'static str {
     match field {
+        // Breaker (and the bulkhead's `timeout`).
         "timeout" => "timeout_ns",
         "half_open_timeout" => "half_open_timeout_ns",
         "max_timeout" => "max_timeout_ns",
@@ -206,6 +207,14 @@ fn c_field(field: &'static str) -> &'static str {
         "window.size" => "window_size",
         "window.length" => "window_length_ns",
         "window.buckets" => "window_buckets",
+        // Rate limiter.
+        "period" => "period_ns",
+        // Retry budget.
+        "window_size" => "window_size_ns",
+        // Retry back-off.
+        "initial_delay" => "initial_delay_ns",
+        "max_delay" => "max_delay_ns",
+        "max_total_delay" => "max_total_delay_ns",
         other => other,
     }
 }
@@ -218,6 +227,15 @@ pub(crate) fn describe(e: &ConfigError) -> String {
         c_field(e.field),
         e.value,
         e.allowed
+    )
+}
+
+/// The error for an invalid configuration of any engine, reported by `func`.
+#[cold]
+pub(crate) fn config_error(func: &'static str, e: &ConfigError) -> Error {
+    Error::new(
+        seawall_result::InvalidConfig,
+        format!("{func}: {}", describe(e)),
     )
 }
 

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::{ConfigError, RateLimitConfig, RateLimiter, Timing};
+use seawall::{RateLimitConfig, RateLimiter, Timing};
 
-use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
+use crate::config::config_error;
 use crate::error::{borrow, check, fail, run, run_code, run_value, seawall_result, Error};
 
 /// `seawall_rate_limit_config.timing`: decide on the exact clock reading
@@ -56,27 +57,6 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
             },
         }
     }
-}
-
-/// The C name of a core field.
-fn c_field(field: &'static str) -> &'static str {
-    match field {
-        "period" => "period_ns",
-        other => other,
-    }
-}
-
-#[cold]
-fn config_error(func: &'static str, e: &ConfigError) -> Error {
-    Error::new(
-        seawall_result::InvalidConfig,
-        format!(
-            "{func}: invalid {} = {}: must be {}",
-            c_field(e.field),
-            e.value,
-            e.allowed
-        ),
-    )
 }
 
 /// The core configuration `*config` describes (the defaults for NULL),
@@ -167,12 +147,8 @@ pub unsafe extern "C" fn seawall_rate_limiter_new(
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_new";
     run(F, || {
-        let clock = if clock.is_null() {
-            FfiClock::Quanta
-        } else {
-            // SAFETY: forwarded contract.
-            FfiClock::Manual(unsafe { manual_clock(clock, F) }?.clone())
-        };
+        // SAFETY: forwarded contract.
+        let clock = unsafe { clock_arg(clock, F) }?;
         check(out, F, "out")?;
         // SAFETY: forwarded contract.
         let config = unsafe { config_arg(config, F) }?;

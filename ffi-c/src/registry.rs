@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use seawall::Registry;
 
-use crate::breaker::{config_arg, config_error, seawall_breaker, to_raw, CBreaker};
+use crate::breaker::{config_arg, seawall_breaker, to_raw, CBreaker};
 use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::config::config_error;
 use crate::config::seawall_config;
 use crate::error::{borrow, check, name_arg, run, run_value, seawall_result, Error};
 

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use seawall::{Backoff, ConfigError, RetryConfig, RetryPolicy};
+use seawall::{Backoff, RetryConfig, RetryPolicy};
 
+use crate::config::config_error;
 use crate::error::{borrow, check, run, seawall_result, Error};
 
 /// `seawall_retry_config.strategy`: always `initial_delay_ns`.
@@ -75,23 +76,6 @@ impl From<&RetryConfig> for seawall_retry_config {
             max_total_delay_ns: c.max_total_delay.map_or(0, ns),
         }
     }
-}
-
-#[cold]
-fn config_error(func: &'static str, e: &ConfigError) -> Error {
-    let field = match e.field {
-        "initial_delay" => "initial_delay_ns",
-        "max_delay" => "max_delay_ns",
-        "max_total_delay" => "max_total_delay_ns",
-        other => other,
-    };
-    Error::new(
-        seawall_result::InvalidConfig,
-        format!(
-            "{func}: invalid {field} = {}: must be {}",
-            e.value, e.allowed
-        ),
-    )
 }
 
 /// The validated policy `*config` describes.
