@@ -3,7 +3,8 @@
 //! criterion wrote in this run so each bench can print its ratios.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Barrier;
+use std::time::{Duration, Instant, SystemTime};
 
 /// The calling thread's CPU time: unlike wall time, it does not count the
 /// time the thread spent preempted by other work on a shared machine.
@@ -41,4 +42,58 @@ pub fn median(dir: &Path, since: SystemTime, group: &str, id: &str) -> Option<f6
     }
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
     json["median"]["point_estimate"].as_f64()
+}
+
+/// What one thread of a two-thread sample measured: wall-clock and thread
+/// CPU time, each from just after the barrier to its last call.
+struct Span {
+    wall: (Instant, Instant),
+    cpu: Duration,
+}
+
+/// Runs `iters` calls split over two threads released together by a
+/// barrier. Returns (wall figure, busy figure) for the sample: with `cpu`,
+/// the larger and the sum of the two threads' CPU times; without, the wall
+/// time from the first start to the last finish and the sum of the two
+/// threads' wall spans.
+pub fn on_two_threads(iters: u64, cpu: bool, call: &(impl Fn() + Sync)) -> (Duration, Duration) {
+    let barrier = Barrier::new(2);
+    let spans: Vec<Span> = std::thread::scope(|s| {
+        let handles: Vec<_> = [iters - iters / 2, iters / 2]
+            .into_iter()
+            .map(|n| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    // One call before the barrier: thread set-up (such as the
+                    // counter stripe a new thread claims) is not timed.
+                    call();
+                    barrier.wait();
+                    let (start, cpu_start) = (Instant::now(), thread_cpu());
+                    for _ in 0..n {
+                        call();
+                    }
+                    let cpu = thread_cpu().saturating_sub(cpu_start);
+                    Span {
+                        wall: (start, Instant::now()),
+                        cpu,
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .collect()
+    });
+    if cpu {
+        let max = spans.iter().map(|s| s.cpu).max().expect("two spans");
+        (max, spans.iter().map(|s| s.cpu).sum())
+    } else {
+        let first = spans.iter().map(|s| s.wall.0).min().expect("two spans");
+        let last = spans.iter().map(|s| s.wall.1).max().expect("two spans");
+        (
+            last - first,
+            spans.iter().map(|s| s.wall.1 - s.wall.0).sum(),
+        )
+    }
 }

@@ -32,13 +32,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Barrier;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State, Window};
-use seawall_benches::{criterion_dir, median, thread_cpu};
+use seawall_benches::{criterion_dir, median, on_two_threads, thread_cpu};
 
 // ---------------------------------------------------------------------------
 // Heap accounting, for the bytes-per-breaker report.
@@ -305,60 +304,6 @@ fn rejected_open<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
         })
     });
     g.finish();
-}
-
-/// What one thread of a two-thread sample measured: wall-clock and thread
-/// CPU time, each from just after the barrier to its last call.
-struct Span {
-    wall: (Instant, Instant),
-    cpu: Duration,
-}
-
-/// Runs `iters` calls split over two threads released together by a
-/// barrier. Returns (wall figure, busy figure) for the sample: with `cpu`,
-/// the larger and the sum of the two threads' CPU times; without, the wall
-/// time from the first start to the last finish and the sum of the two
-/// threads' wall spans.
-fn on_two_threads(iters: u64, cpu: bool, call: &(impl Fn() + Sync)) -> (Duration, Duration) {
-    let barrier = Barrier::new(2);
-    let spans: Vec<Span> = std::thread::scope(|s| {
-        let handles: Vec<_> = [iters - iters / 2, iters / 2]
-            .into_iter()
-            .map(|n| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    // One call before the barrier: thread set-up (such as the
-                    // counter stripe a new thread claims) is not timed.
-                    call();
-                    barrier.wait();
-                    let (start, cpu_start) = (Instant::now(), thread_cpu());
-                    for _ in 0..n {
-                        call();
-                    }
-                    let cpu = thread_cpu().saturating_sub(cpu_start);
-                    Span {
-                        wall: (start, Instant::now()),
-                        cpu,
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("bench thread panicked"))
-            .collect()
-    });
-    if cpu {
-        let max = spans.iter().map(|s| s.cpu).max().expect("two spans");
-        (max, spans.iter().map(|s| s.cpu).sum())
-    } else {
-        let first = spans.iter().map(|s| s.wall.0).min().expect("two spans");
-        let last = spans.iter().map(|s| s.wall.1).max().expect("two spans");
-        (
-            last - first,
-            spans.iter().map(|s| s.wall.1 - s.wall.0).sum(),
-        )
-    }
 }
 
 fn two_threads_of<M: Measurement<Value = Duration>>(

@@ -28,14 +28,13 @@
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::sync::Barrier;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{Bulkhead, BulkheadConfig, ManualClock, RateLimitConfig, RateLimiter, Timing};
-use seawall_benches::{criterion_dir, median};
+use seawall_benches::{criterion_dir, median, on_two_threads};
 
 type Governor = governor::DefaultDirectRateLimiter;
 
@@ -128,41 +127,12 @@ fn denied(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
     g.finish();
 }
 
-/// Runs `iters` calls split over two threads released together. Returns
-/// (wall time of the pair, sum of the two threads' spans).
-fn on_two_threads(iters: u64, call: &(impl Fn() + Sync)) -> (Duration, Duration) {
-    let barrier = Barrier::new(2);
-    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
-        let hs: Vec<_> = [iters - iters / 2, iters / 2]
-            .into_iter()
-            .map(|n| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    call();
-                    barrier.wait();
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        call();
-                    }
-                    (start, Instant::now())
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("bench thread panicked"))
-            .collect()
-    });
-    let first = spans.iter().map(|s| s.0).min().expect("two spans");
-    let last = spans.iter().map(|s| s.1).max().expect("two spans");
-    (last - first, spans.iter().map(|s| s.1 - s.0).sum())
-}
-
 fn two_threads_of(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, call: impl Fn() + Sync) {
     g.bench_function(format!("{name}_wall"), |x| {
-        x.iter_custom(|n| on_two_threads(n, &call).0)
+        x.iter_custom(|n| on_two_threads(n, false, &call).0)
     });
     g.bench_function(format!("{name}_busy"), |x| {
-        x.iter_custom(|n| on_two_threads(n, &call).1)
+        x.iter_custom(|n| on_two_threads(n, false, &call).1)
     });
 }
 
