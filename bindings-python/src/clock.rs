@@ -7,6 +7,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDelta, PyFloat, PyInt};
 
+use seawall::clock::EventCount;
 use seawall::{Clock, ManualClock as CoreManualClock, QuantaClock};
 
 /// Python cannot name a generic type, so the binding fixes the breaker's
@@ -33,6 +34,15 @@ impl Clock for BindingClock {
         match self {
             BindingClock::Quanta(c) => c.recent(),
             BindingClock::Manual(c) => c.recent(),
+        }
+    }
+
+    /// The manual clock's: its moves wake the waits on it.
+    #[inline]
+    fn moves(&self) -> Option<&EventCount> {
+        match self {
+            BindingClock::Quanta(c) => c.moves(),
+            BindingClock::Manual(c) => c.moves(),
         }
     }
 }

@@ -20,9 +20,11 @@
 //!
 //! One atomic word holds both counts: the calls in flight (low 32 bits) and
 //! the registered waiters (high 32 bits). The fast path is one load and one
-//! compare-and-swap to acquire and one `fetch_sub` to release; it never
-//! touches the lock. Only a release that finds waiters registered takes the
-//! lock, to wake one of them.
+//! compare-and-swap to acquire and one `fetch_sub` to release. Only a
+//! release that finds waiters registered goes on to wake one of them. No
+//! path takes a lock (on Linux; see [`EventCount`]), so a process that forks
+//! while its threads acquire, wait or release leaves a bulkhead its child
+//! can use.
 //!
 //! A slot is never handed to a particular waiter: a release frees it, and a
 //! woken waiter competes for it like any newcomer (so the queue is not
@@ -31,28 +33,38 @@
 //! or is dropped just removes itself from the count, and cannot strand a
 //! slot that was meant for it.
 //!
-//! No wake-up is lost: a waiter checks the word and goes to sleep while
-//! holding the lock, and a release notifies while holding the lock after it
-//! has freed its slot, so the release either happens before the check (and
-//! the check sees the free slot) or notifies after the waiter sleeps.
+//! Waiters sleep on an [`EventCount`] and no wake-up is lost: a waiter
+//! reads the event count, then checks the word, then sleeps only while the
+//! count has not moved; a release frees its slot, then moves the count and
+//! wakes a sleeper. So the release either happens before the check (and the
+//! check sees the free slot) or moves the count before the waiter sleeps
+//! (and the sleep returns at once) or wakes it. A cancellation works the
+//! same way with its flag.
+//!
+//! A deadline is on the bulkhead's clock. On a clock that follows real time
+//! the sleep is timed to end at the deadline; on a clock that moves by hand
+//! ([`Clock::moves`], as [`crate::ManualClock`]) waiters sleep on the
+//! clock's own event count instead, which every move of the clock notifies,
+//! so a waiter returns `Timeout` as soon as the clock passes its deadline,
+//! and releases and cancellations wake every waiter on that clock.
 //!
 //! # Memory ordering
 //!
 //! Taking a slot is `Acquire` and freeing one `Release`, as in a semaphore:
 //! whatever a call did under its permit happens before the next acquisition
 //! of that slot. Registration and removal of waiters are `Relaxed` (the
-//! lock orders the checks that matter); every decision is a read-modify-write
-//! of the one word, so the counts never drift.
+//! event count's Release/Acquire orders the checks that matter); every
+//! decision is a read-modify-write of the one word, so the counts never
+//! drift.
 
 use std::fmt;
-use std::sync::PoisonError;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::{nanos, Clock, QuantaClock};
+use crate::clock::{nanos, Clock, EventCount, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
-use crate::sync::{AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// The largest `max_concurrent` and `max_queue_size`.
 pub const MAX_PERMITS: u32 = 1 << 30;
@@ -150,10 +162,10 @@ pub struct Bulkhead<C: Clock = QuantaClock> {
     max: u64,
     max_queue: u64,
     timeout: u64,
-    /// Waiters sleep on `wake` under `lock`; touched only when the state
-    /// word shows waiters.
-    lock: Mutex<()>,
-    wake: Condvar,
+    /// What waiters sleep on when the clock follows real time (see
+    /// [`Bulkhead::events`]); touched only when the state word shows
+    /// waiters.
+    released: EventCount,
     config: BulkheadConfig,
     clock: C,
 }
@@ -183,8 +195,7 @@ impl<C: Clock> Bulkhead<C> {
             max: u64::from(config.max_concurrent),
             max_queue: u64::from(config.max_queue_size),
             timeout: nanos(config.timeout),
-            lock: Mutex::new(()),
-            wake: Condvar::new(),
+            released: EventCount::new(),
             config,
             clock,
         })
@@ -333,11 +344,22 @@ impl<C: Clock> Bulkhead<C> {
         }
     }
 
+    /// What this bulkhead's waiters sleep on: the clock's own event count
+    /// if it moves by hand (so that its moves wake them), else the
+    /// bulkhead's.
+    fn events(&self) -> &EventCount {
+        self.clock.moves().unwrap_or(&self.released)
+    }
+
+    /// Wakes a waiter, after a slot was freed: see "Design".
     #[cold]
     fn notify_one(&self) {
-        // Notified under the lock, after the slot was freed: see "Design".
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        self.wake.notify_one();
+        match self.clock.moves() {
+            // Shared with every wait on the clock: wake them all, so that
+            // one of this bulkhead's waiters is among them.
+            Some(moves) => moves.notify_all(),
+            None => self.released.notify_one(),
+        }
     }
 
     /// Frees a slot whose permit was turned into a count with
@@ -510,42 +532,46 @@ impl<'a, C: Clock> Waiter<'a, C> {
         }
     }
 
-    /// Blocks until a slot is free (and takes it), the deadline passes or
-    /// [`Waiter::cancel`] is called. Sleeps on a condition variable: no
-    /// spinning.
+    /// Blocks until a slot is free (and takes it), the deadline passes on
+    /// the bulkhead's clock, or [`Waiter::cancel`] is called. Sleeps on an
+    /// [`EventCount`], woken by the event that ends the wait: a release, a
+    /// cancellation, the deadline (a timed sleep on a real-time clock, the
+    /// clock's move past it on a clock moved by hand). No spinning, no
+    /// polling.
     pub fn wait(&self) -> Result<BulkheadPermit<'a, C>, BulkheadError> {
         let b = self.bulkhead;
-        let mut guard = b.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let events = b.events();
         loop {
+            // Read before every check below: a release, cancellation or
+            // clock move after this read moves the count, and the sleep
+            // returns at once (see "Design").
+            let seen = events.epoch();
             // Relaxed: see `unregister`.
             if !self.registered.load(Ordering::Relaxed) {
                 return Err(self.gone());
             }
-            // Relaxed: `cancel` sets the flag before taking the lock we
-            // hold, so the lock orders it before this check or its
-            // notification after our sleep.
+            // Relaxed: `cancel` sets the flag before it notifies; the
+            // event count's Release/Acquire makes it visible here whenever
+            // `seen` includes that notification.
             if self.cancelled.load(Ordering::Relaxed) {
-                drop(guard);
                 self.give_up();
                 return Err(BulkheadError::Cancelled);
             }
-            // Checked under the lock: a release either happened before this
-            // check (seen here) or will notify after we sleep.
             if b.take_as_waiter() {
                 self.unregister();
                 return Ok(BulkheadPermit { bulkhead: b });
             }
             let now = b.clock.now();
             if now >= self.deadline {
-                drop(guard);
                 return self.timed_out();
             }
-            let left = Duration::from_nanos(self.deadline - now);
-            guard = b
-                .wake
-                .wait_timeout(guard, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            // A clock moved by hand notifies `events` when it moves; one
+            // that follows real time reaches the deadline by a timed sleep.
+            let timeout = match b.clock.moves() {
+                Some(_) => None,
+                None => Some(Duration::from_nanos(self.deadline - now)),
+            };
+            events.wait(seen, timeout);
         }
     }
 
@@ -553,12 +579,11 @@ impl<'a, C: Clock> Waiter<'a, C> {
     /// [`BulkheadError::Cancelled`]; the waiter leaves the queue. Callable
     /// from any thread.
     pub fn cancel(&self) {
-        // Relaxed: ordered by the lock taken below (see `wait`).
+        // Relaxed: published by the Release of the notification below (see
+        // `wait`).
         self.cancelled.store(true, Ordering::Relaxed);
-        let b = self.bulkhead;
-        let _guard = b.lock.lock().unwrap_or_else(PoisonError::into_inner);
         // Every sleeper wakes; the others find nothing changed and sleep on.
-        b.wake.notify_all();
+        self.bulkhead.events().notify_all();
     }
 }
 

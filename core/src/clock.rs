@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use crate::sync::{AtomicU64, Ordering};
 
+pub use crate::sync::EventCount;
+
 /// A source of time for breakers.
 ///
 /// Production code uses [`QuantaClock`]; tests, benchmarks and loom models use
@@ -29,6 +31,20 @@ pub trait Clock: Send + Sync + 'static {
     fn recent(&self) -> u64 {
         self.now()
     }
+
+    /// The event this clock notifies whenever its time moves other than by
+    /// the passing of real time, as [`ManualClock::advance`] and
+    /// [`ManualClock::set`] do. A wait for a deadline on such a clock sleeps
+    /// on it, and ends when the clock passes the deadline, however much or
+    /// little real time that takes.
+    ///
+    /// `None` (the default) for clocks that follow real time: a wait on
+    /// them ends at its deadline by a timed sleep. A clock that moves by
+    /// hand must return `Some` and call [`EventCount::notify_all`] after
+    /// every move.
+    fn moves(&self) -> Option<&EventCount> {
+        None
+    }
 }
 
 /// Converts a duration to clock nanoseconds, saturating at `u64::MAX`.
@@ -37,9 +53,18 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 }
 
 /// A clock that moves only when a test advances it. Clones share one time.
+///
+/// Every move wakes the waits on it (a bulkhead waiter whose deadline the
+/// move passes returns at once): see [`Clock::moves`].
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
-    nanos: Arc<AtomicU64>,
+    shared: Arc<Manual>,
+}
+
+#[derive(Debug, Default)]
+struct Manual {
+    nanos: AtomicU64,
+    moved: EventCount,
 }
 
 impl ManualClock {
@@ -51,23 +76,31 @@ impl ManualClock {
     /// Moves the clock forward by `by` (saturating).
     pub fn advance(&self, by: Duration) {
         let by = nanos(by);
+        let m = &*self.shared;
         // Relaxed: the time is a standalone value; tests order their own
-        // steps through the threads they join.
-        let now = self.nanos.load(Ordering::Relaxed);
-        self.nanos.store(now.saturating_add(by), Ordering::Relaxed);
+        // steps through the threads they join, and a waiter sees the new
+        // time through the Release of the notification below.
+        let now = m.nanos.load(Ordering::Relaxed);
+        m.nanos.store(now.saturating_add(by), Ordering::Relaxed);
+        m.moved.notify_all();
     }
 
     /// Sets the clock to `nanos`, backwards as well as forwards.
     pub fn set(&self, nanos: u64) {
         // Relaxed: see `advance`.
-        self.nanos.store(nanos, Ordering::Relaxed);
+        self.shared.nanos.store(nanos, Ordering::Relaxed);
+        self.shared.moved.notify_all();
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
         // Relaxed: see `advance`.
-        self.nanos.load(Ordering::Relaxed)
+        self.shared.nanos.load(Ordering::Relaxed)
+    }
+
+    fn moves(&self) -> Option<&EventCount> {
+        Some(&self.shared.moved)
     }
 }
 
@@ -151,20 +184,26 @@ mod upkeep {
 
     #[cfg(unix)]
     fn after_fork_restart() {
-        static REGISTERED: std::sync::Once = std::sync::Once::new();
+        // A flag, not a `Once`: a `Once` caught mid-call by a fork stays
+        // "running" in the child, and the child's next `call_once` (after the
+        // handler below reset RUNNING) would wait for a thread that does not
+        // exist. A thread that loses this swap goes on while the winner is
+        // registering: the handler only needs to exist once.
+        static REGISTERED: AtomicBool = AtomicBool::new(false);
         extern "C" fn child() {
             // Only atomic stores: async-signal-safe, as a fork handler must be.
             RECENT.store(0, Ordering::Relaxed);
             RUNNING.store(false, Ordering::Relaxed);
         }
-        REGISTERED.call_once(|| {
+        // Relaxed: the flag only elects the one registering thread.
+        if !REGISTERED.swap(true, Ordering::Relaxed) {
             // SAFETY: `child` is a plain function that performs two atomic
             // stores; it is valid for the life of the process and safe to run
             // in a forked child.
             unsafe {
                 libc::pthread_atfork(None, None, Some(child));
             }
-        });
+        }
     }
 
     #[cfg(not(unix))]

@@ -1,13 +1,13 @@
 //! Exact per-breaker call counters, striped so that hot paths never contend.
 //!
-//! Each thread that touches a breaker holds a process-wide stripe index,
-//! unique among live threads and handed back when the thread exits. A thread
-//! whose index is below [`STRIPES`] is the only writer of its stripe and
-//! increments with a plain load and store: no locked instruction, no cache
-//! line shared with another writer. Threads beyond that (or a thread whose
-//! thread-local storage is already torn down) use one shared stripe with
-//! `fetch_add`. Both kinds of increments are exact; a snapshot sums all
-//! stripes.
+//! Each of the first [`STRIPES`] threads that count holds a process-wide
+//! stripe number, unique among live threads, claimed from a lock-free set
+//! (`free.rs`) and handed back when the thread exits. Its holder is the
+//! only writer of that stripe in every breaker and increments with a plain
+//! load and store: no locked instruction, no cache line shared with another
+//! writer. Threads that find no number free (or whose thread-local storage
+//! is already torn down) use one shared stripe with `fetch_add`. Both kinds
+//! of increments are exact; a snapshot sums all stripes.
 //!
 //! Under `cfg(seawall_loom)` every increment goes to the shared stripe:
 //! loom models the state machine, and the single-writer argument above does
@@ -16,6 +16,8 @@
 use crossbeam_utils::CachePadded;
 
 use crate::sync::{AtomicU64, Ordering};
+
+mod free;
 
 /// The stripes with a single owner each. With 128-byte padding (crossbeam's
 /// choice for x86_64, which prefetches line pairs) this is 1 KiB per breaker.
@@ -131,63 +133,45 @@ fn thread_stripe() -> Option<usize> {
 #[cfg(not(seawall_loom))]
 mod slot {
     use std::cell::Cell;
-    use std::sync::Mutex;
 
-    use super::STRIPES;
+    use super::{free, STRIPES};
+    use crate::sync::AtomicU32;
 
     /// `INDEX` of a thread that has not counted yet.
     const UNCLAIMED: usize = usize::MAX;
-    /// `INDEX` of a thread that counts in the shared stripe: its number is
-    /// beyond the owned stripes, or it has exited (its `Slot` is dropped).
+    /// `INDEX` of a thread that counts in the shared stripe: no number was
+    /// free when it first counted, or it has exited (its `Slot` is dropped).
     const SHARED: usize = usize::MAX - 1;
 
-    /// Indices handed back by exited threads, and the next never-used one.
-    static FREE: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
+    /// The stripe numbers no live thread holds (see `free.rs`).
+    static FREE: AtomicU32 = AtomicU32::new(free::all(STRIPES));
 
-    pub(super) struct Slot(pub(super) usize);
-
-    impl Slot {
-        fn take() -> Slot {
-            // The lock is taken once per thread, at its first count, and
-            // never around user code. Its release/acquire orders the last
-            // plain store of an exited owner before the first load of the
-            // stripe's next owner.
-            let mut g = FREE.lock().unwrap_or_else(|p| p.into_inner());
-            let i = match g.0.pop() {
-                Some(i) => i,
-                None => {
-                    g.1 += 1;
-                    g.1 - 1
-                }
-            };
-            Slot(i)
-        }
-    }
+    /// The number a thread holds, if it got one; handed back on exit.
+    pub(super) struct Slot(Option<usize>);
 
     impl Drop for Slot {
         fn drop(&mut self) {
-            // Counts made after this (by other thread-local destructors) go
-            // to the shared stripe: the number is about to be handed back.
-            INDEX.with(|i| i.set(SHARED));
-            let mut g = FREE.lock().unwrap_or_else(|p| p.into_inner());
-            g.0.push(self.0);
-            // Keep the lowest indices in use first: they have owned stripes.
-            g.0.sort_unstable_by(|a, b| b.cmp(a));
+            if let Some(i) = self.0 {
+                // Counts made after this (by other thread-local destructors)
+                // go to the shared stripe: the number is handed back below.
+                INDEX.with(|x| x.set(SHARED));
+                free::hand_back(&FREE, i);
+            }
         }
     }
 
     thread_local! {
-        /// This thread's owned stripe, if below `STRIPES`; else `UNCLAIMED`
-        /// or `SHARED`. `const` and without a destructor, so reading it is a
+        /// This thread's owned stripe, if it holds one; else `UNCLAIMED` or
+        /// `SHARED`. `const` and without a destructor, so reading it is a
         /// plain thread-local load that works at any point of the thread's
         /// life.
         pub(super) static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
         /// Holds the thread's number and hands it back when the thread exits.
-        static SLOT: Slot = Slot::take();
+        static SLOT: Slot = Slot(free::claim(&FREE));
     }
 
-    /// The slow path of `thread_stripe`: takes a number at the thread's first
-    /// count; `None` for threads that count in the shared stripe.
+    /// The slow path of `thread_stripe`: claims a number at the thread's
+    /// first count; `None` for threads that count in the shared stripe.
     #[cold]
     #[inline(never)]
     pub(super) fn claim() -> Option<usize> {
@@ -195,7 +179,7 @@ mod slot {
             return None;
         }
         // `try_with` fails once the thread's locals are being destroyed.
-        let i = SLOT.try_with(|s| s.0).ok().filter(|&i| i < STRIPES);
+        let i = SLOT.try_with(|s| s.0).ok().flatten();
         INDEX.with(|x| x.set(i.unwrap_or(SHARED)));
         i
     }

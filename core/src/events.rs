@@ -3,9 +3,10 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
 use std::sync::Arc;
 
-use crate::sync::{thread_local, Mutex};
+use crate::sync::{thread_local, AtomicPtr, Ordering};
 use crate::State;
 
 /// One change of state, delivered once to every listener by the thread whose
@@ -34,16 +35,28 @@ impl<F: Fn(&str, Transition) + Send + Sync> Listener for F {
     }
 }
 
-/// The listeners of one breaker. Registration takes a lock; delivery takes it
-/// only long enough to copy the list, then calls each listener unlocked, so a
-/// listener may itself register listeners or drive the breaker.
+/// The listeners of one breaker, in the order they were added: an
+/// append-only linked list. Registration links a new node after the last
+/// one with a compare-and-swap; delivery walks the list and copies it, then
+/// calls each listener, so a listener may itself register listeners or
+/// drive the breaker. Nodes are freed only with the list (listeners are
+/// never removed), so a walker can never meet a freed node. No lock: a
+/// process that forks while other threads register or deliver leaves its
+/// child a list it can use.
 ///
 /// A transition caused by a listener (say, one that forces the breaker open
 /// on HALF_OPEN) is queued on its thread and delivered once the delivery in
 /// progress has reached every listener, so each listener sees the
 /// transitions a thread makes in the order it made them.
-#[derive(Default)]
-pub(crate) struct Listeners(Mutex<Vec<Arc<dyn Listener>>>);
+pub(crate) struct Listeners {
+    head: AtomicPtr<Node>,
+}
+
+struct Node {
+    listener: Arc<dyn Listener>,
+    /// The next node, null at the end; set once, by the CAS in `add`.
+    next: AtomicPtr<Node>,
+}
 
 type Delivery = (Vec<Arc<dyn Listener>>, Arc<str>, Transition);
 
@@ -64,13 +77,53 @@ fn deliver((list, breaker, t): Delivery) {
     }
 }
 
+impl Default for Listeners {
+    fn default() -> Self {
+        Self {
+            head: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
 impl Listeners {
-    pub(crate) fn add(&self, l: Arc<dyn Listener>) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(l);
+    pub(crate) fn add(&self, listener: Arc<dyn Listener>) {
+        let node = Box::into_raw(Box::new(Node {
+            listener,
+            next: AtomicPtr::new(ptr::null_mut()),
+        }));
+        let mut link = &self.head;
+        loop {
+            // Release on success: publishes the node's fields to the walkers
+            // whose Acquire loads (in `snapshot`, or a failed CAS here) read
+            // the link. Acquire on failure: pairs with the Release of the
+            // CAS that linked the node found, before its `next` is read.
+            match link.compare_exchange(ptr::null_mut(), node, Ordering::Release, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                // SAFETY: a non-null link points to a node linked by this
+                // list, freed only when the list is dropped (not while
+                // `&self` is borrowed); Acquire made its fields visible.
+                Err(next) => link = unsafe { &(*next).next },
+            }
+        }
+    }
+
+    /// The listeners added so far, in order.
+    fn snapshot(&self) -> Vec<Arc<dyn Listener>> {
+        let mut list = Vec::new();
+        // Acquire: pairs with the Release of the CAS that linked each node.
+        let mut p = self.head.load(Ordering::Acquire);
+        // SAFETY: as in `add`: a linked node lives as long as the list.
+        while let Some(node) = unsafe { p.as_ref() } {
+            list.push(Arc::clone(&node.listener));
+            // Acquire: as above.
+            p = node.next.load(Ordering::Acquire);
+        }
+        list
     }
 
     pub(crate) fn notify(&self, breaker: &Arc<str>, t: Transition) {
-        let list: Vec<_> = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let list = self.snapshot();
         if list.is_empty() {
             return;
         }
@@ -98,6 +151,22 @@ impl Listeners {
                 }
                 d
             });
+        }
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        // Relaxed: `&mut self`, no other thread can reach the list, and the
+        // nodes were published to this thread by whatever handed it the
+        // last reference (the `Arc` drop's Acquire).
+        let mut p = self.head.load(Ordering::Relaxed);
+        while !p.is_null() {
+            // SAFETY: every node was made by `Box::into_raw` in `add` and is
+            // linked exactly once; nothing else frees it.
+            let node = unsafe { Box::from_raw(p) };
+            // Relaxed: as above.
+            p = node.next.load(Ordering::Relaxed);
         }
     }
 }

@@ -3,26 +3,20 @@
 //! Under `cfg(seawall_loom)` the same names resolve to loom's instrumented
 //! types, so the loom models in `loom-tests/` exercise the production code
 //! paths unchanged.
+//!
+//! It also holds [`EventCount`], the one way the core puts a thread to
+//! sleep. The core takes no lock (on Linux, none at all): a lock held by
+//! another thread at the moment a process forks stays locked forever in the
+//! child, so every breaker, bulkhead and listener list a child inherits must
+//! work without one.
 
 #[cfg(not(seawall_loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32};
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32};
 #[cfg(not(seawall_loom))]
 pub(crate) use portable_atomic::AtomicU64;
-#[cfg(not(seawall_loom))]
-pub(crate) use std::sync::Mutex;
-// The bulkhead's waiter queue blocks on a condition variable (slow path only).
-#[cfg(not(seawall_loom))]
-pub(crate) use std::sync::Condvar;
 
 #[cfg(seawall_loom)]
-pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicU32, AtomicU64},
-    Mutex,
-};
-// loom's `Condvar::wait_timeout` never times out: under loom a waiter only
-// returns when notified, so a lost wake-up shows up as a deadlock.
-#[cfg(seawall_loom)]
-pub(crate) use loom::sync::Condvar;
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64};
 
 pub(crate) use core::sync::atomic::Ordering;
 
@@ -31,3 +25,174 @@ pub(crate) use std::thread_local;
 
 #[cfg(seawall_loom)]
 pub(crate) use loom::thread_local;
+
+use std::fmt;
+use std::time::Duration;
+
+/// A count of notifications that threads sleep on until it moves: the
+/// event count of a wait that is ended by an event, never by polling.
+///
+/// A waiter reads the count, then checks the condition it waits for, then
+/// sleeps only while the count still has the value it read. A notifier
+/// first makes the condition true, then bumps the count and wakes sleepers.
+/// So a notification either comes before the waiter's read (and the check
+/// sees its effect) or moves the count before the waiter sleeps (and the
+/// sleep returns at once) or wakes the sleeping waiter: none is lost.
+///
+/// On Linux the sleep is a futex wait on the count itself: no lock is
+/// held by anyone at any time, so a process that forks while other threads
+/// wait or notify leaves its child nothing to deadlock on. Elsewhere (and
+/// under loom, whose `Condvar::wait_timeout` never times out, so that a
+/// lost wake-up shows up as a deadlock) it is a mutex and condition
+/// variable held only around the check-and-sleep and the wake-up.
+///
+/// Clocks that move by hand ([`crate::ManualClock`]) notify one on every
+/// move; see [`crate::Clock::moves`].
+pub struct EventCount {
+    count: AtomicU32,
+    #[cfg(any(seawall_loom, not(target_os = "linux")))]
+    lock: Mutex<()>,
+    #[cfg(any(seawall_loom, not(target_os = "linux")))]
+    sleepers: Condvar,
+}
+
+#[cfg(not(seawall_loom))]
+#[cfg(not(target_os = "linux"))]
+use std::sync::{Condvar, Mutex};
+
+#[cfg(seawall_loom)]
+use loom::sync::{Condvar, Mutex};
+
+impl EventCount {
+    /// An event count no thread sleeps on yet.
+    pub fn new() -> Self {
+        Self {
+            count: AtomicU32::new(0),
+            #[cfg(any(seawall_loom, not(target_os = "linux")))]
+            lock: Mutex::new(()),
+            #[cfg(any(seawall_loom, not(target_os = "linux")))]
+            sleepers: Condvar::new(),
+        }
+    }
+
+    /// The count now: read it before checking the condition waited for,
+    /// and pass it to [`EventCount::wait`].
+    pub(crate) fn epoch(&self) -> u32 {
+        // Acquire: pairs with the Release increment in `bump`, so a waiter
+        // that reads a notified count also sees what the notifier did
+        // before notifying (a freed slot, a cancellation, a clock's time).
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Moves the count and wakes every sleeper. Call it after making the
+    /// awaited condition true.
+    pub fn notify_all(&self) {
+        self.bump();
+        self.wake(true);
+    }
+
+    /// Moves the count and wakes one sleeper (at least one, if any sleeps).
+    /// For waiters that compete for one thing, each passing on a wake-up it
+    /// cannot use.
+    pub(crate) fn notify_one(&self) {
+        self.bump();
+        self.wake(false);
+    }
+
+    fn bump(&self) {
+        // Release: pairs with the Acquire in `epoch` (see there). Wrapping:
+        // only "moved or not" matters, and the 2^32nd notification during
+        // one waiter's check is not a concern.
+        self.count.fetch_add(1, Ordering::Release);
+    }
+}
+
+#[cfg(all(not(seawall_loom), target_os = "linux"))]
+impl EventCount {
+    /// Sleeps while the count is `seen`, at most `timeout` (`None`: until
+    /// notified). May return early (a signal, a stale wake-up): callers
+    /// re-check their condition and call again.
+    pub(crate) fn wait(&self, seen: u32, timeout: Option<Duration>) {
+        let ts = timeout.map(|d| libc::timespec {
+            tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+            // Below 10^9: fits every `c_long`.
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        });
+        let ts = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+        // SAFETY: FUTEX_WAIT reads the aligned `u32` behind `as_ptr` (alive
+        // for the call: `self` is borrowed) and compares it with `seen`
+        // atomically with going to sleep; `ts` is NULL or points to a
+        // `timespec` that outlives the call. The result (woken, value
+        // changed, timed out, interrupted) needs no handling: the caller
+        // re-checks.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.count.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                seen,
+                ts,
+            );
+        }
+    }
+
+    fn wake(&self, all: bool) {
+        let n: libc::c_int = if all { libc::c_int::MAX } else { 1 };
+        // SAFETY: FUTEX_WAKE only uses the address as a key to find the
+        // threads sleeping on it; the word is alive (borrowed).
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.count.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                n,
+            );
+        }
+    }
+}
+
+#[cfg(any(seawall_loom, not(target_os = "linux")))]
+impl EventCount {
+    /// Sleeps while the count is `seen`, at most `timeout` (`None`: until
+    /// notified). May return early: callers re-check and call again.
+    pub(crate) fn wait(&self, seen: u32, timeout: Option<Duration>) {
+        let guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Checked under the lock that `wake` takes after the count moved:
+        // a notification either moved the count before this check or
+        // wakes this sleep.
+        if self.epoch() != seen {
+            return;
+        }
+        match timeout {
+            Some(t) => drop(self.sleepers.wait_timeout(guard, t)),
+            None => drop(self.sleepers.wait(guard)),
+        }
+    }
+
+    fn wake(&self, all: bool) {
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if all {
+            self.sleepers.notify_all();
+        } else {
+            self.sleepers.notify_one();
+        }
+    }
+}
+
+impl Default for EventCount {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for EventCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventCount").finish_non_exhaustive()
+    }
+}

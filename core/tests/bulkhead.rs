@@ -3,13 +3,18 @@
 //! permits, validation, and exact accounting under threads.
 //!
 //! Waiters whose deadline has passed on the manual clock give up without
-//! sleeping; the tests that block a thread end it by a release or a
-//! cancellation, never by a real timeout.
+//! sleeping; the tests that block a thread end it by a release, a
+//! cancellation or a move of the manual clock, never by a real timeout.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use seawall::{Admission, Bulkhead, BulkheadConfig, BulkheadError, ManualClock, Waiter};
+
+/// How long a test waits for a blocked thread before calling it hung. Far
+/// beyond what any of them needs: a guard, not a measurement.
+const HANG_GUARD: Duration = Duration::from_secs(30);
 
 fn bulkhead(max_concurrent: u32, max_queue_size: u32) -> (Bulkhead<ManualClock>, ManualClock) {
     let clock = ManualClock::new();
@@ -154,6 +159,80 @@ fn cancel_from_another_thread_ends_a_wait() {
     assert_eq!(b.queue_size(), 0);
     assert_eq!(w.try_acquire().unwrap_err(), BulkheadError::Cancelled);
     assert_eq!(b.available_permits(), 0, "the holder still holds");
+}
+
+/// Waits are woken by the event that ends them: on a manual clock, the move
+/// that passes the deadline, with no real time spent on the timeout. Two
+/// waiters (3 s and one hour of manual time) block in other threads; each
+/// returns `Timeout` only once the clock has been moved past its own
+/// deadline, the other staying queued.
+#[test]
+fn moving_a_manual_clock_past_a_deadline_wakes_the_waiter() {
+    let (b, clock) = bulkhead(1, 2);
+    let b = Arc::new(b);
+    let _held = b.try_acquire().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let mut returned = Vec::new();
+    for (name, timeout) in [
+        ("3 s", Duration::from_secs(3)),
+        ("1 h", Duration::from_secs(3600)),
+    ] {
+        let (b, tx) = (Arc::clone(&b), tx.clone());
+        let done = Arc::new(AtomicBool::new(false));
+        returned.push(Arc::clone(&done));
+        std::thread::spawn(move || {
+            let r = b.acquire_timeout(timeout).map(drop);
+            // SeqCst: a test probe, not production code.
+            done.store(true, Ordering::SeqCst);
+            tx.send((name, r)).unwrap();
+        });
+    }
+    let has_returned = |i: usize| returned[i].load(Ordering::SeqCst);
+    // Both register (the manual clock stands still, so neither can have
+    // timed out).
+    while b.queue_size() < 2 {
+        assert!(
+            !has_returned(0) && !has_returned(1),
+            "a waiter returned early"
+        );
+        std::thread::yield_now();
+    }
+    // A move short of both deadlines wakes them; both sleep on.
+    clock.advance(Duration::from_millis(2_999));
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+    assert!(!has_returned(0) && !has_returned(1));
+    assert_eq!(b.queue_size(), 2);
+    // Past the first deadline: only that waiter returns.
+    clock.advance(Duration::from_millis(1));
+    let first = rx
+        .recv_timeout(HANG_GUARD)
+        .expect("the 3 s waiter is still asleep");
+    assert_eq!(first, ("3 s", Err(BulkheadError::Timeout)));
+    assert!(
+        !has_returned(1),
+        "the 1 h waiter returned before its deadline"
+    );
+    assert_eq!(b.queue_size(), 1);
+    // `set` moves the clock too.
+    clock.set(3_600_000_000_000);
+    let second = rx
+        .recv_timeout(HANG_GUARD)
+        .expect("the 1 h waiter is still asleep");
+    assert_eq!(second, ("1 h", Err(BulkheadError::Timeout)));
+    assert_eq!((b.available_permits(), b.queue_size()), (0, 0));
+}
+
+#[test]
+fn on_the_production_clock_a_wait_ends_at_its_deadline() {
+    let config = BulkheadConfig {
+        max_concurrent: 1,
+        max_queue_size: 1,
+        timeout: Duration::from_millis(20),
+    };
+    let b = Bulkhead::new(config).unwrap();
+    let _held = b.try_acquire().unwrap();
+    assert_eq!(b.acquire().unwrap_err(), BulkheadError::Timeout);
+    assert_eq!(b.queue_size(), 0);
 }
 
 #[test]

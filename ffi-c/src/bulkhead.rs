@@ -253,8 +253,10 @@ pub unsafe extern "C" fn seawall_bulkhead_try_acquire(
 /// `SEAWALL_RESULT_OK` with `*out_permit` written,
 /// `SEAWALL_RESULT_BULKHEAD_FULL` at once when the queue is full, or
 /// `SEAWALL_RESULT_BULKHEAD_TIMEOUT` when the wait ran out (both answers;
-/// the last error is left alone). The thread sleeps on a condition
-/// variable while it waits; it counts in `seawall_bulkhead_queue_size`.
+/// the last error is left alone). The thread sleeps (no spinning, no
+/// lock held) until a release, or the deadline: on a manual clock, the
+/// moment `seawall_manual_clock_advance`/`_set` moves the clock past it,
+/// with no real time spent. It counts in `seawall_bulkhead_queue_size`.
 /// A `timeout_ns` of 0 never waits but may still take a free slot.
 ///
 /// # Safety

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use seawall::clock::EventCount;
 use seawall::{Clock, ManualClock, QuantaClock};
 
 use crate::error::{borrow, run, run_value, seawall_result, Error};
@@ -28,6 +29,15 @@ impl Clock for FfiClock {
         match self {
             FfiClock::Quanta => QuantaClock.recent(),
             FfiClock::Manual(m) => m.recent(),
+        }
+    }
+
+    /// The manual clock's: its moves wake the waits on it.
+    #[inline]
+    fn moves(&self) -> Option<&EventCount> {
+        match self {
+            FfiClock::Quanta => None,
+            FfiClock::Manual(m) => m.moves(),
         }
     }
 }
