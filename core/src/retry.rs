@@ -171,9 +171,10 @@ impl RetryConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     config: RetryConfig,
-    /// `initial_delay` and `max_delay` in nanoseconds.
-    initial: f64,
-    max: f64,
+    /// `initial_delay` and `max_delay` in nanoseconds (at most a year, so
+    /// far from `u64::MAX`; `initial <= max`).
+    initial: u64,
+    max: u64,
 }
 
 impl RetryPolicy {
@@ -182,8 +183,8 @@ impl RetryPolicy {
         config.validate()?;
         Ok(Self {
             config,
-            initial: nanos(config.initial_delay) as f64,
-            max: nanos(config.max_delay) as f64,
+            initial: nanos(config.initial_delay),
+            max: nanos(config.max_delay),
         })
     }
 
@@ -192,11 +193,19 @@ impl RetryPolicy {
         &self.config
     }
 
-    /// The delay after attempt `attempt` (1-based) failed, given the
-    /// `previous` delay of this call (zero before the first retry) and
-    /// `unit`, a random number in `[0, 1)` (clamped into it). Deterministic:
-    /// the same arguments always give the same delay. `unit` is used only by
-    /// the jittered strategies.
+    /// The delay after attempt `attempt` (1-based; 0 counts as 1) failed,
+    /// given the `previous` delay of this call (zero before the first
+    /// retry) and `unit`, a random number in `[0, 1)` (clamped into it; NaN
+    /// counts as 0). Deterministic: the same arguments always give the same
+    /// delay. `unit` is used only by the jittered strategies.
+    ///
+    /// Defined for every `attempt`: with `unit` and `previous` fixed, the
+    /// delay never decreases as `attempt` grows (it stays at `max_delay`
+    /// once there), and it is never above `max_delay` nor below
+    /// `initial_delay` (`initial_delay * (1 - jitter_factor)` for
+    /// [`Backoff::ExponentialWithJitter`]). The fixed, linear and Fibonacci
+    /// delays are exact to the nanosecond; the exponential ones are
+    /// computed in `f64`.
     pub fn delay(&self, attempt: u32, previous: Duration, unit: f64) -> Duration {
         let n = attempt.max(1);
         let u = if unit.is_nan() {
@@ -205,46 +214,71 @@ impl RetryPolicy {
             unit.clamp(0.0, 1.0 - f64::EPSILON)
         };
         let (i, max) = (self.initial, self.max);
-        let exponential = || {
-            // `powi` takes an i32; attempts are at most 1000.
-            (i * self.config.exponential_base.powi(n as i32 - 1)).min(max)
-        };
-        let d = match self.config.strategy {
+        let ns = match self.config.strategy {
             Backoff::Fixed => i,
-            Backoff::Linear => i * f64::from(n),
-            Backoff::Exponential => exponential(),
-            Backoff::Fibonacci => i * fibonacci(n, if i > 0.0 { max / i } else { 0.0 }),
+            Backoff::Linear => i.saturating_mul(u64::from(n)),
+            Backoff::Exponential => match self.exponential(n) {
+                // Capped: exactly `max`, which its `f64` may round below.
+                x if x >= max as f64 => max,
+                x => to_nanos(x).max(i),
+            },
+            Backoff::Fibonacci => match max.checked_div(i) {
+                // `F(n)` stops growing once above `max / i`, where
+                // `i * F(n)` is above `max`; it fits a u64 well before.
+                Some(limit) => i.saturating_mul(fibonacci(n, limit)),
+                None => 0,
+            },
             Backoff::ExponentialWithJitter => {
                 let j = self.config.jitter_factor;
-                exponential() * (1.0 + j * (2.0 * u - 1.0))
+                // The factor is in [1 - j, 1 + j) and grows with `u`; the
+                // product grows with `n` (a rounded product of non-negative
+                // numbers never decreases as either grows).
+                to_nanos(self.exponential(n) * (1.0 + j * (2.0 * u - 1.0)))
             }
             Backoff::DecorrelatedJitter => {
                 let prev = if previous.is_zero() {
                     i
                 } else {
-                    nanos(previous) as f64
+                    nanos(previous)
                 };
-                let high = (3.0 * prev).min(max);
-                if high > i {
-                    i + u * (high - i)
-                } else {
-                    i
-                }
+                let high = prev.saturating_mul(3).min(max);
+                // Uniform in [i, high); the product is rounded, so the sum
+                // is capped at `high` again.
+                let span = high.saturating_sub(i);
+                i.saturating_add(to_nanos(u * span as f64)).min(high.max(i))
             }
         };
-        // `as` saturates (and maps NaN to 0); the cap keeps it in range.
-        Duration::from_nanos(d.clamp(0.0, max) as u64)
+        Duration::from_nanos(ns.min(max))
+    }
+
+    /// `initial * base^(n-1)` in nanoseconds, capped at `max`: never NaN or
+    /// infinite, and never decreasing as `n` grows. The exponent is the
+    /// exact `f64` of `n - 1` (any `u32` is), so no attempt number wraps.
+    fn exponential(&self, n: u32) -> f64 {
+        if self.initial == 0 {
+            // 0 * inf would be NaN.
+            return 0.0;
+        }
+        let growth = self.config.exponential_base.powf(f64::from(n - 1));
+        (self.initial as f64 * growth).min(self.max as f64)
     }
 }
 
-/// `F(n)` with `F(1) = F(2) = 1`, stopping early once above `limit`.
-fn fibonacci(n: u32, limit: f64) -> f64 {
-    let (mut a, mut b) = (1.0_f64, 1.0_f64);
+/// A non-negative number of nanoseconds as a `u64`: rounds down, and
+/// saturates (`as` maps NaN to 0 and anything above `u64::MAX` to it).
+fn to_nanos(ns: f64) -> u64 {
+    ns as u64
+}
+
+/// `F(n)` with `F(1) = F(2) = 1`, stopping early once above `limit`
+/// (so at most about `2 * limit`).
+fn fibonacci(n: u32, limit: u64) -> u64 {
+    let (mut a, mut b) = (1_u64, 1_u64);
     for _ in 2..n {
         if b > limit {
             break;
         }
-        (a, b) = (b, a + b);
+        (a, b) = (b, a.saturating_add(b));
     }
     b
 }
@@ -322,9 +356,10 @@ impl<'a> RetryState<'a> {
         }
     }
 
-    /// Counts the start of an attempt and returns its number (1-based).
+    /// Counts the start of an attempt and returns its number (1-based;
+    /// it stays at `u32::MAX` once there).
     pub fn begin_attempt(&mut self) -> u32 {
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         self.attempts
     }
 
@@ -445,8 +480,12 @@ impl ManualSleep {
 impl Sleep for ManualSleep {
     fn sleep(&self, duration: Duration) {
         let d = nanos(duration);
-        // Relaxed: see `slept`.
-        self.slept.fetch_add(d, Ordering::Relaxed);
+        // Relaxed: see `slept`. Saturating, like the clock it advances.
+        let _ = self
+            .slept
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(t.saturating_add(d))
+            });
         self.clock.advance(duration);
     }
 }
@@ -634,8 +673,21 @@ mod tests {
 
     #[test]
     fn fibonacci_starts_one_one_two_and_stops_at_the_limit() {
-        let f: Vec<f64> = (1..=8).map(|n| fibonacci(n, f64::MAX)).collect();
-        assert_eq!(f, [1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0]);
-        assert_eq!(fibonacci(1000, 10.0), 13.0);
+        let f: Vec<u64> = (1..=8).map(|n| fibonacci(n, u64::MAX)).collect();
+        assert_eq!(f, [1, 1, 2, 3, 5, 8, 13, 21]);
+        assert_eq!(fibonacci(1000, 10), 13);
+        assert_eq!(fibonacci(u32::MAX, 0), 1);
+        // Unlimited, it saturates instead of wrapping.
+        assert_eq!(fibonacci(200, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn attempt_counts_saturate() {
+        let policy = RetryPolicy::new(RetryConfig::default()).unwrap();
+        let mut state = RetryState::new(&policy);
+        state.attempts = u32::MAX - 1;
+        assert_eq!(state.begin_attempt(), u32::MAX);
+        assert_eq!(state.begin_attempt(), u32::MAX);
+        assert_eq!(state.after_failure(true, || 0.5), Err(Stop::Exhausted));
     }
 }

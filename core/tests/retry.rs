@@ -554,3 +554,43 @@ fn invalid_settings_name_the_field() {
     );
     assert_eq!((d.exponential_base, d.jitter_factor), (2.0, 0.1));
 }
+
+#[test]
+fn delays_hold_at_the_cap_for_attempts_past_i32() {
+    // Exponential from 1 s, capped at 60 s: at the cap long before 2^31.
+    let p = policy(Backoff::Exponential, |c| {
+        c.initial_delay = Duration::from_secs(1);
+        c.max_delay = Duration::from_secs(60);
+    });
+    let cap = Duration::from_secs(60);
+    for a in [
+        64,
+        i32::MAX as u32,
+        1 << 31,
+        (1 << 31) + 1,
+        u32::MAX - 1,
+        u32::MAX,
+    ] {
+        assert_eq!(p.delay(a, Duration::ZERO, 0.5), cap, "attempt {a}");
+    }
+    let jittered = policy(Backoff::ExponentialWithJitter, |c| {
+        c.initial_delay = Duration::from_secs(1);
+        c.max_delay = Duration::from_secs(60);
+        c.jitter_factor = 0.5;
+    });
+    // Unit 0.5 is the middle of the jitter range: the capped delay itself.
+    assert_eq!(jittered.delay(u32::MAX, Duration::ZERO, 0.5), cap);
+    assert_eq!(
+        jittered.delay(u32::MAX, Duration::ZERO, 0.0),
+        Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn manual_sleep_totals_saturate() {
+    let sleep = ManualSleep::new(ManualClock::new());
+    sleep.sleep(Duration::MAX);
+    sleep.sleep(Duration::from_secs(1));
+    assert_eq!(sleep.slept(), Duration::from_nanos(u64::MAX));
+    assert_eq!(sleep.clock().now(), u64::MAX);
+}

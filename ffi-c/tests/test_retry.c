@@ -1,0 +1,138 @@
+/* seawall_retry_delay over the whole uint32_t attempt range: for every
+ * strategy and a table of configurations, delays never decrease as the
+ * attempt grows (same unit, same previous delay), never leave
+ * [lower bound, max_delay_ns], and the growing strategies stay at the cap
+ * for attempts past INT32_MAX. */
+#include <stdint.h>
+
+#include "check.h"
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+#define YEAR_NS (365ull * 24 * 3600 * NS_PER_S)
+
+static const uint32_t strategies[] = {
+    SEAWALL_BACKOFF_FIXED,     SEAWALL_BACKOFF_LINEAR,
+    SEAWALL_BACKOFF_EXPONENTIAL, SEAWALL_BACKOFF_FIBONACCI,
+    SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER, SEAWALL_BACKOFF_DECORRELATED_JITTER,
+};
+
+/* Ascending; the edges of int32_t and uint32_t included. */
+static const uint32_t attempts[] = {
+    1,          2,          3,          10,         31,         32,
+    33,         63,         64,         65,         1000,       1001,
+    65535,      65536,      INT32_MAX - 1, INT32_MAX, 0x80000000u, 0x80000001u,
+    0x80000002u, UINT32_MAX - 1, UINT32_MAX,
+};
+
+struct setting {
+    uint64_t initial_ns, max_ns;
+    double base, jitter;
+};
+
+static const struct setting settings[] = {
+    {NS_PER_S, 60 * NS_PER_S, 2.0, 0.1},         /* the defaults */
+    {100 * NS_PER_MS, 500 * NS_PER_MS, 1000.0, 1.0},
+    {1, YEAR_NS, 1.0, 0.5},                      /* base 1: flat exponential */
+    {1, YEAR_NS, 1.5, 0.0},
+    {0, 0, 2.0, 0.1},                            /* no delay at all */
+    {0, YEAR_NS, 2.0, 0.1},
+    {YEAR_NS - 1, YEAR_NS, 1000.0, 0.25},
+    {YEAR_NS, YEAR_NS, 2.0, 1.0},
+};
+
+static const double units[] = {0.0, 0.5, 0.999999};
+static const uint64_t previous[] = {0, 1, 7 * NS_PER_S, UINT64_MAX};
+
+/* The smallest delay the strategy of `c` may give. */
+static uint64_t lower_bound(const seawall_retry_config *c) {
+    if (c->strategy == SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER) {
+        uint64_t lo = (uint64_t)((double)c->initial_delay_ns * (1.0 - c->jitter_factor));
+        return lo < c->initial_delay_ns ? lo : c->initial_delay_ns;
+    }
+    return c->initial_delay_ns;
+}
+
+static void test_monotone_and_bounded(void) {
+    int cases = 0;
+    for (size_t s = 0; s < sizeof strategies / sizeof *strategies; s++)
+        for (size_t k = 0; k < sizeof settings / sizeof *settings; k++)
+            for (size_t u = 0; u < sizeof units / sizeof *units; u++)
+                for (size_t p = 0; p < sizeof previous / sizeof *previous; p++) {
+                    seawall_retry_config c;
+                    CHECK_OK(seawall_retry_config_default(&c));
+                    c.strategy = strategies[s];
+                    c.initial_delay_ns = settings[k].initial_ns;
+                    c.max_delay_ns = settings[k].max_ns;
+                    c.exponential_base = settings[k].base;
+                    c.jitter_factor = settings[k].jitter;
+                    uint64_t last = 0, lo = lower_bound(&c);
+                    for (size_t a = 0; a < sizeof attempts / sizeof *attempts; a++) {
+                        uint64_t d = UINT64_MAX;
+                        CHECK_OK(seawall_retry_delay(&c, attempts[a], previous[p], units[u], &d));
+                        cases++;
+                        if (d < last || d < lo || d > c.max_delay_ns) {
+                            fprintf(stderr,
+                                    "strategy %u, setting %zu, unit %g, previous %llu: "
+                                    "attempt %u gives %llu ns (previous attempt %llu ns, "
+                                    "bounds [%llu, %llu])\n",
+                                    (unsigned)c.strategy, k, units[u],
+                                    (unsigned long long)previous[p], (unsigned)attempts[a],
+                                    (unsigned long long)d, (unsigned long long)last,
+                                    (unsigned long long)lo,
+                                    (unsigned long long)c.max_delay_ns);
+                            check_failures++;
+                        }
+                        last = d;
+                    }
+                }
+    CHECK(cases == 6 * 8 * 3 * 4 * 21);
+}
+
+static uint64_t delay(const seawall_retry_config *c, uint32_t attempt, double unit) {
+    uint64_t d = UINT64_MAX;
+    CHECK_OK(seawall_retry_delay(c, attempt, 0, unit, &d));
+    return d;
+}
+
+static void test_cap_past_int32(void) {
+    seawall_retry_config c;
+    CHECK_OK(seawall_retry_config_default(&c));
+    c.strategy = SEAWALL_BACKOFF_EXPONENTIAL;
+    /* 1 s doubling, capped at 60 s, whatever the attempt number. */
+    CHECK(delay(&c, 7, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, 0x80000000u, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, 0x80000001u, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
+    c.strategy = SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER;
+    CHECK(delay(&c, 0x80000001u, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, UINT32_MAX, 0.0) == 54 * NS_PER_S); /* 60 s * 0.9 */
+    c.strategy = SEAWALL_BACKOFF_LINEAR;
+    CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
+    c.strategy = SEAWALL_BACKOFF_FIBONACCI;
+    CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
+    /* The exact largest delay: a year, to the nanosecond. */
+    c.strategy = SEAWALL_BACKOFF_LINEAR;
+    c.initial_delay_ns = YEAR_NS - 3;
+    c.max_delay_ns = YEAR_NS;
+    CHECK(delay(&c, 1, 0.5) == YEAR_NS - 3);
+    CHECK(delay(&c, 2, 0.5) == YEAR_NS);
+    c.strategy = SEAWALL_BACKOFF_FIXED;
+    CHECK(delay(&c, UINT32_MAX, 0.5) == YEAR_NS - 3);
+}
+
+static void test_attempt_zero_is_refused(void) {
+    seawall_retry_config c;
+    CHECK_OK(seawall_retry_config_default(&c));
+    uint64_t d = 42;
+    CHECK_RC(seawall_retry_delay(&c, 0, 0, 0.5, &d), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK(d == 42);
+    CHECK_LAST_ERROR("seawall_retry_delay: `attempt` is 0 (attempts are numbered from 1)");
+}
+
+int main(void) {
+    test_monotone_and_bounded();
+    test_cap_past_int32();
+    test_attempt_zero_is_refused();
+    return check_report("test_retry");
+}
