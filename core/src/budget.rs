@@ -78,7 +78,7 @@ pub struct RetryBudgetConfig {
     /// The span of recent requests judged. `[10 ms, 1 year]`, default 60 s.
     pub window_size: Duration,
     /// The token bucket's refill rate. A finite number in `(0, 1e9]`,
-    /// default 10.
+    /// fast enough to refill `max_tokens` within 100 years; default 10.
     pub tokens_per_second: f64,
     /// The token bucket's capacity; it starts full. `0..=1_000_000_000`,
     /// default 100; 0 forbids retries below `min_requests`.
@@ -137,7 +137,20 @@ impl RetryBudgetConfig {
                 "an integer in [0, 1000000000]",
             ));
         }
+        if self.max_tokens > 0 && !Gcra::refills_in_time(self.token_interval(), self.max_tokens) {
+            return Err(ConfigError::new(
+                "tokens_per_second",
+                t,
+                "fast enough to refill `max_tokens` within 100 years",
+            ));
+        }
         Ok(())
+    }
+
+    /// Nanoseconds between tokens (saturating; at least 1).
+    fn token_interval(&self) -> u64 {
+        // `as` saturates: a rate below 1e9 / u64::MAX gives u64::MAX.
+        ((1e9 / self.tokens_per_second) as u64).max(1)
     }
 }
 
@@ -231,13 +244,8 @@ impl<C: Clock> RetryBudget<C> {
     /// A budget on the given clock, with an empty window and a full bucket.
     pub fn with_clock(config: RetryBudgetConfig, clock: C) -> Result<Self, ConfigError> {
         config.validate()?;
-        let floor = (config.max_tokens > 0).then(|| {
-            let interval = ((1e9 / config.tokens_per_second) as u64).max(1);
-            Gcra {
-                interval,
-                tolerance: interval.saturating_mul(u64::from(config.max_tokens) - 1),
-            }
-        });
+        let floor = (config.max_tokens > 0)
+            .then(|| Gcra::spaced(config.token_interval(), config.max_tokens));
         Ok(Self {
             slices: std::array::from_fn(|_| AtomicU64::new(0)),
             tokens: AtomicU64::new(0),

@@ -50,6 +50,11 @@ use crate::sync::{AtomicU64, Ordering};
 pub const MAX_RATE: u32 = 1_000_000_000;
 /// The most slots a [`KeyedRateLimiter`] may have (8 MiB of words).
 pub const MAX_SLOTS: u32 = 1 << 20;
+/// The longest a full burst may take to refill (`burst * period / rate`):
+/// 100 years. The theoretical arrival time then stays far below
+/// `u64::MAX` nanoseconds; were it to saturate there, every call would
+/// conform.
+pub const MAX_BURST_SPAN: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Which reading of the clock a limiter decides on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -79,7 +84,8 @@ pub struct RateLimitConfig {
     /// nanoseconds (calls are spaced by at least one nanosecond).
     pub period: Duration,
     /// Calls that may be admitted back to back after a quiet spell.
-    /// `1..=1_000_000_000`; 1 means strictly spaced.
+    /// `1..=1_000_000_000`, and at most [`MAX_BURST_SPAN`] (100 years) of
+    /// calls at the sustained rate; 1 means strictly spaced.
     pub burst: u32,
     /// The clock reading decisions are made on. Default [`Timing::Exact`].
     pub timing: Timing,
@@ -128,6 +134,13 @@ impl RateLimitConfig {
                 "an integer in [1, 1000000000]",
             ));
         }
+        if !Gcra::refills_in_time(Gcra::new(self).interval, self.burst) {
+            return Err(ConfigError::new(
+                "burst",
+                self.burst,
+                "at most 100 years of calls at `rate` per `period`",
+            ));
+        }
         Ok(())
     }
 }
@@ -162,11 +175,27 @@ impl Gcra {
     pub fn new(config: &RateLimitConfig) -> Self {
         // At least 1 ns (validated); rounds down, so the sustained rate is
         // never below the configured one by more than a part in `interval`.
-        let interval = (nanos(config.period) / u64::from(config.rate)).max(1);
+        let interval = nanos(config.period) / u64::from(config.rate.max(1));
+        Self::spaced(interval, config.burst)
+    }
+
+    /// Calls `interval` nanoseconds apart (at least 1), `burst` at once.
+    /// Saturating; [`Gcra::refills_in_time`] says whether it stays exact.
+    pub(crate) fn spaced(interval: u64, burst: u32) -> Self {
+        let interval = interval.max(1);
         Self {
             interval,
-            tolerance: interval.saturating_mul(u64::from(config.burst) - 1),
+            tolerance: interval.saturating_mul(u64::from(burst).saturating_sub(1)),
         }
+    }
+
+    /// Whether `burst` calls `interval` nanoseconds apart refill within
+    /// [`MAX_BURST_SPAN`], so that no theoretical arrival time saturates.
+    pub(crate) fn refills_in_time(interval: u64, burst: u32) -> bool {
+        interval
+            .max(1)
+            .checked_mul(u64::from(burst))
+            .is_some_and(|span| span <= nanos(MAX_BURST_SPAN))
     }
 
     /// Decides a call at `now` against the stored `tat`: `Ok(new TAT)` when it

@@ -295,3 +295,35 @@ fn invalid_settings_name_the_field() {
         (10.0, 100, Duration::from_secs(60), 10.0, 100)
     );
 }
+
+#[test]
+fn a_bucket_refilling_over_more_than_100_years_is_refused() {
+    let with = |tokens_per_second: f64, max_tokens: u32| {
+        RetryBudget::with_clock(
+            RetryBudgetConfig {
+                tokens_per_second,
+                max_tokens,
+                // The bucket alone decides.
+                min_requests: 1_000_000_000,
+                ..Default::default()
+            },
+            ManualClock::new(),
+        )
+    };
+    // 100 tokens at one per 31.7 years: the bucket's arrival time would
+    // saturate and every retry would be granted.
+    let e = with(1e-9, 100).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid tokens_per_second = 1e-9: must be fast enough to refill `max_tokens` within 100 years"
+    );
+    assert_eq!(
+        with(f64::MIN_POSITIVE, 1).unwrap_err().field,
+        "tokens_per_second"
+    );
+    // Without a bucket the rate does not matter.
+    assert!(with(f64::MIN_POSITIVE, 0).is_ok());
+    // Three tokens over 95 years fit, and exactly those are granted.
+    let b = with(1e-9, 3).unwrap();
+    assert_eq!(grants(&b, 1000), 3);
+}

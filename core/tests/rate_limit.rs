@@ -250,3 +250,32 @@ fn recent_timing_decides_on_the_cheap_reading_within_the_documented_slack() {
     assert!(coarse.check().is_ok());
     assert_eq!(coarse.check().unwrap_err().wait, 100 * MS);
 }
+
+#[test]
+fn a_burst_refilling_over_more_than_100_years_is_refused() {
+    // 1000 calls a year apart: admitting them would push the theoretical
+    // arrival time past u64::MAX nanoseconds, where it would saturate and
+    // every later call would conform.
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let c = RateLimitConfig {
+        rate: 1,
+        period: year,
+        burst: 1000,
+        ..Default::default()
+    };
+    let e = RateLimiter::with_clock(c, ManualClock::new()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid burst = 1000: must be at most 100 years of calls at `rate` per `period`"
+    );
+    // 100 of them fit, and exactly those are admitted at once.
+    let clock = ManualClock::new();
+    let l = RateLimiter::with_clock(RateLimitConfig { burst: 100, ..c }, clock.clone()).unwrap();
+    assert_eq!(admitted(|| l.check(), 1000), 100);
+    assert_eq!(l.check(), Err(RateLimited { wait: year }));
+    clock.advance(year);
+    assert_eq!(admitted(|| l.check(), 10), 1);
+    // The largest rate and burst: a second's worth of nanosecond-spaced calls.
+    let (l, _) = limiter(1_000_000_000, 1_000_000_000);
+    assert_eq!(admitted(|| l.check(), 1000), 1000);
+}
