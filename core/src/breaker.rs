@@ -21,23 +21,32 @@ use crate::Outcome;
 /// Deadlines are stored in whole microseconds (rounded up) shifted left by
 /// `TAG_BITS`, with the generation of their episode modulo `2^TAG_BITS` in
 /// the low bits: the decoded time is in nanoseconds, a multiple of 1 µs, and
-/// timeouts given in whole microseconds come out exact. Generations wrap at a
-/// multiple of `2^TAG_BITS` (`state::GEN_MODULUS`), so tags stay in step
-/// across the wrap. A power-of-two tag keeps the hot-path check to a mask
-/// and a compare (a modulus by 1000 costs two multiplications per check).
+/// timeouts given in whole microseconds come out exact. 55 bits of
+/// microseconds cover the clock's whole range, so no deadline is ever cut
+/// short of its clock. Generations wrap at a multiple of `2^TAG_BITS`
+/// (`state::GEN_MODULUS`), so tags stay in step across the wrap. A
+/// power-of-two tag keeps the hot-path check to a mask and a compare (a
+/// modulus by 1000 costs two multiplications per check).
 ///
 /// Every generation change publishes a deadline (a dummy one for CLOSED and
 /// the forced states), so the stored tag is the current generation's or one a
 /// few generations old; mistaking an old value for the current one would take
-/// 1024 consecutive transitions whose winners all stalled before publishing.
-const TAG_BITS: u32 = 10;
+/// 512 consecutive transitions whose winners all stalled before publishing.
+const TAG_BITS: u32 = 9;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 
-/// The largest encodable deadline in microseconds.
-const MAX_MICROS: u64 = u64::MAX >> TAG_BITS;
+/// The last microsecond of the clock's range: deadlines beyond it (a clock
+/// near `u64::MAX` plus an open time) saturate to it.
+const MAX_MICROS: u64 = u64::MAX / 1000;
+const _: () = assert!(MAX_MICROS <= u64::MAX >> TAG_BITS);
+// The last representable deadline is within a microsecond of the clock's end.
+const _: () = assert!(u64::MAX - MAX_MICROS * 1000 < 1000);
 
-/// The largest encodable deadline; a deadline saturated to it never passes.
-const NEVER: u64 = MAX_MICROS * 1000;
+/// The latest deadline there is. An OPEN episode ending there still ends
+/// when the clock gets there; a trial batch whose expiry saturated to it
+/// never expires (its trials decide it), so a breaker near the end of its
+/// clock can still close.
+const LAST: u64 = MAX_MICROS * 1000;
 
 fn tag(gen: u32) -> u64 {
     u64::from(gen) & TAG_MASK
@@ -57,9 +66,23 @@ fn time(v: u64) -> u64 {
     (v >> TAG_BITS) * 1000
 }
 
-/// Has `deadline` passed at `now`?
-fn passed(now: u64, deadline: u64) -> bool {
-    now >= deadline && deadline != NEVER
+/// Has the deadline of the episode `w` belongs to passed at `now`?
+fn passed(w: Word, now: u64, deadline: u64) -> bool {
+    now >= deadline && !(deadline == LAST && w.kind() == Kind::HalfOpen)
+}
+
+/// The episode number whose low `state::GEN_MODULUS` bits are `gen`,
+/// nearest to `near` (an episode number published a few transitions before
+/// or after). Exact while fewer than `GEN_MODULUS / 2` transitions separate
+/// the two.
+fn extend(near: u64, gen: u32) -> u64 {
+    let m = u64::from(state::GEN_MODULUS);
+    let ahead = u64::from(gen).wrapping_sub(near) & (m - 1);
+    if ahead < m / 2 {
+        near.wrapping_add(ahead)
+    } else {
+        near.wrapping_sub(m - ahead)
+    }
 }
 
 /// The words read on every call share one cache line, apart from everything
@@ -72,6 +95,12 @@ struct Hot {
     /// winner or by any thread that finds it missing (helping, so no thread
     /// ever waits for another).
     deadline: AtomicU64,
+    /// The 64-bit number of a recent episode (the word keeps only its low
+    /// bits): raised by every transition's winner right after its swap. With
+    /// it the word's generation extends to the episode number that permits
+    /// carry, so a permit held across any number of transitions is never
+    /// taken for a current one (`Breaker::episode`).
+    episode: AtomicU64,
 }
 
 /// Written only on transitions.
@@ -142,6 +171,7 @@ impl<C: Clock> Breaker<C> {
             hot: CachePadded::new(Hot {
                 word: AtomicU64::new(Word::INITIAL.0),
                 deadline: AtomicU64::new(0),
+                episode: AtomicU64::new(0),
             }),
             counters: Counters::default(),
             cold: Cold {
@@ -192,6 +222,23 @@ impl<C: Clock> Breaker<C> {
         Word(self.hot.word.load(Ordering::Acquire))
     }
 
+    /// The 64-bit number of the episode `w` (a word just loaded) belongs to.
+    #[inline]
+    fn episode(&self, w: Word) -> u64 {
+        // Relaxed: the published number only has to be within half a
+        // generation cycle of `w`'s episode (see `extend`), whatever it
+        // was published with; nothing else is read through it.
+        extend(self.hot.episode.load(Ordering::Relaxed), w.gen())
+    }
+
+    /// Is `w` (a word just loaded) in the episode numbered `episode`?
+    #[inline]
+    fn in_episode(&self, w: Word, episode: u64) -> bool {
+        // The low bits first: a late permit usually differs there, and then
+        // the episode number is not needed.
+        w.gen() == (episode % u64::from(state::GEN_MODULUS)) as u32 && self.episode(w) == episode
+    }
+
     /// Swaps `from` for `to`; on failure returns the word found instead.
     #[inline]
     fn swap(&self, from: Word, to: Word) -> Result<(), Word> {
@@ -218,7 +265,7 @@ impl<C: Clock> Breaker<C> {
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
         let w = self.word();
         if matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
-            return Ok(self.admit(w.gen()));
+            return Ok(self.admit(self.episode(w)));
         }
         if w.kind() == Kind::Open {
             // The steady OPEN rejection: this episode's deadline is
@@ -242,7 +289,7 @@ impl<C: Clock> Breaker<C> {
     }
 
     #[inline]
-    fn admit(&self, gen: u32) -> Permit<'_, C> {
+    fn admit(&self, episode: u64) -> Permit<'_, C> {
         self.counters.incr(Counter::Permitted);
         let start = if self.slow != 0 {
             self.clock.recent()
@@ -251,7 +298,7 @@ impl<C: Clock> Breaker<C> {
         };
         Permit {
             breaker: self,
-            gen,
+            episode,
             start,
         }
     }
@@ -266,7 +313,7 @@ impl<C: Clock> Breaker<C> {
                 match self.deadline(w, now) {
                     Some(deadline) => {
                         seen = Some((now, deadline));
-                        passed(now, deadline)
+                        passed(w, now, deadline)
                     }
                     None => {
                         stale = true;
@@ -280,7 +327,7 @@ impl<C: Clock> Breaker<C> {
                 continue;
             }
             match decision {
-                Acquire::Admit => return Ok(self.admit(w.gen())),
+                Acquire::Admit => return Ok(self.admit(self.episode(w))),
                 Acquire::Reject => return Err(self.reject(w, seen)),
                 Acquire::Trial(next) | Acquire::Expire(next) => {
                     if let Err(actual) = self.swap(w, next) {
@@ -288,9 +335,9 @@ impl<C: Clock> Breaker<C> {
                         continue;
                     }
                     let now = seen.map_or_else(|| self.clock.recent(), |(now, _)| now);
-                    self.transitioned(w, next, now);
+                    let episode = self.transitioned(w, next, now);
                     return match decision {
-                        Acquire::Trial(_) => Ok(self.admit(next.gen())),
+                        Acquire::Trial(_) => Ok(self.admit(episode)),
                         _ => Err(self.reject(next, None)),
                     };
                 }
@@ -388,11 +435,23 @@ impl<C: Clock> Breaker<C> {
         t as u64
     }
 
-    /// Side effects of a successful swap that started a new generation.
-    fn transitioned(&self, from: Word, to: Word, now: u64) {
+    /// Side effects of a successful swap that started a new generation;
+    /// returns the new episode's number.
+    fn transitioned(&self, from: Word, to: Word, now: u64) -> u64 {
+        if to.gen() == from.gen() {
+            // A trial joining its batch: the same episode.
+            return self.episode(to);
+        }
+        // `to` follows `from` by one generation, so its number follows the
+        // number of `from` (which the publication of `from`'s own winner
+        // may not have reached yet: `episode` extends across that).
+        let episode = self.episode(from) + 1;
+        // Relaxed: see `episode`. `fetch_max`, so a stalled winner never
+        // moves the number back.
+        self.hot.episode.fetch_max(episode, Ordering::Relaxed);
         self.publish_deadline(to, now);
         if from.kind() == to.kind() {
-            return;
+            return episode;
         }
         // Relaxed: metrics only.
         self.cold.since.store(now, Ordering::Relaxed);
@@ -403,13 +462,14 @@ impl<C: Clock> Breaker<C> {
             at_nanos: now,
         };
         self.cold.listeners.notify(&self.name, t);
+        episode
     }
 
     /// Reports the outcome of a call made under a detached [`Ticket`]. The
     /// call is timed (for `slow_call_duration`) from the ticket's issue.
     #[inline]
     pub fn record(&self, ticket: Ticket, outcome: Outcome) {
-        self.finish(ticket.gen, outcome, || {
+        self.finish(ticket.episode, outcome, || {
             self.clock.recent().saturating_sub(ticket.start)
         });
     }
@@ -417,13 +477,13 @@ impl<C: Clock> Breaker<C> {
     /// Reports the outcome of a call made under a detached [`Ticket`] that the
     /// caller timed itself: `elapsed` decides whether it was slow.
     pub fn record_elapsed(&self, ticket: Ticket, outcome: Outcome, elapsed: Duration) {
-        self.finish(ticket.gen, outcome, || nanos(elapsed));
+        self.finish(ticket.episode, outcome, || nanos(elapsed));
     }
 
     /// Applies one outcome. `elapsed` (nanoseconds) is asked only when slow
     /// calls are timed.
     #[inline]
-    fn finish(&self, gen: u32, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
+    fn finish(&self, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let w = self.word();
         // The steady CLOSED success: nothing to time, no failure count to
         // reset, so the word stays as it is (`state::outcome` gives `None`);
@@ -432,8 +492,8 @@ impl<C: Clock> Breaker<C> {
         if outcome == Outcome::Success
             && self.slow == 0
             && w.kind() == Kind::Closed
-            && w.count() == 0
-            && w.gen() == gen
+            && w.payload() == 0
+            && self.in_episode(w, episode)
             && self
                 .rules
                 .as_ref()
@@ -442,12 +502,18 @@ impl<C: Clock> Breaker<C> {
             self.counters.incr(Counter::Successes);
             return;
         }
-        self.finish_slow(w, gen, outcome, elapsed)
+        self.finish_slow(w, episode, outcome, elapsed)
     }
 
     #[inline(never)]
-    fn finish_slow(&self, mut w: Word, gen: u32, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
-        if w.gen() != gen {
+    fn finish_slow(
+        &self,
+        mut w: Word,
+        episode: u64,
+        outcome: Outcome,
+        elapsed: impl FnOnce() -> u64,
+    ) {
+        if !self.in_episode(w, episode) {
             // Late: the episode that issued the permit is over. Counted apart,
             // so it can neither decide the state nor sit in a window.
             self.counters.incr(Counter::Late);
@@ -481,16 +547,20 @@ impl<C: Clock> Breaker<C> {
         loop {
             let mut seen = None;
             let mut stale = false;
+            if !self.in_episode(w, episode) {
+                // The episode ended while this outcome was being applied:
+                // it was counted in it, and decides nothing in the next.
+                return;
+            }
             let next = state::outcome(
                 w,
-                gen,
                 outcome,
                 &self.limits,
                 || {
                     let now = self.clock.recent();
                     seen = Some(now);
                     match self.deadline(w, now) {
-                        Some(deadline) => passed(now, deadline),
+                        Some(deadline) => passed(w, now, deadline),
                         None => {
                             stale = true;
                             false
@@ -570,8 +640,10 @@ impl<C: Clock> Breaker<C> {
         loop {
             let w = self.word();
             let expired = match w.kind() {
-                Kind::Open => self.deadline(w, now).map(|d| passed(now, d)),
-                Kind::HalfOpen if w.inflight() > 0 => self.deadline(w, now).map(|d| passed(now, d)),
+                Kind::Open => self.deadline(w, now).map(|d| passed(w, now, d)),
+                Kind::HalfOpen if self.limits.trials.inflight(w) > 0 => {
+                    self.deadline(w, now).map(|d| passed(w, now, d))
+                }
                 _ => Some(false),
             };
             match (w.kind(), expired) {
@@ -605,7 +677,10 @@ impl<C: Clock> Breaker<C> {
         while let Some(next) = state::command(w, to) {
             self.before_swap(w, next);
             match self.swap(w, next) {
-                Ok(()) => return self.transitioned(w, next, self.clock.now()),
+                Ok(()) => {
+                    self.transitioned(w, next, self.clock.now());
+                    return;
+                }
                 Err(actual) => w = actual,
             }
         }
@@ -640,17 +715,18 @@ impl<C: Clock> Breaker<C> {
             slow_calls: c(Counter::Slow),
             window: self.rules.as_ref().map(|r| r.counts(now, &self.counters)),
             consecutive_failures: if w.kind() == Kind::Closed {
-                w.count()
+                // The count stays below `failure_threshold`, a u32.
+                w.payload() as u32
             } else {
                 0
             },
             trial_successes: if w.kind() == Kind::HalfOpen {
-                w.count()
+                self.limits.trials.successes(w)
             } else {
                 0
             },
             trial_calls_in_flight: if w.kind() == Kind::HalfOpen {
-                w.inflight()
+                self.limits.trials.inflight(w)
             } else {
                 0
             },
@@ -689,7 +765,7 @@ impl<C: Clock> fmt::Debug for Breaker<C> {
 #[must_use = "dropping a permit records the call as ignored"]
 pub struct Permit<'a, C: Clock = QuantaClock> {
     breaker: &'a Breaker<C>,
-    gen: u32,
+    episode: u64,
     start: u64,
 }
 
@@ -700,7 +776,7 @@ impl<C: Clock> Permit<'_, C> {
         let this = ManuallyDrop::new(self);
         this.breaker.record(
             Ticket {
-                gen: this.gen,
+                episode: this.episode,
                 start: this.start,
             },
             outcome,
@@ -731,7 +807,7 @@ impl<C: Clock> Permit<'_, C> {
     pub fn into_ticket(self) -> Ticket {
         let this = ManuallyDrop::new(self);
         Ticket {
-            gen: this.gen,
+            episode: this.episode,
             start: this.start,
         }
     }
@@ -741,7 +817,7 @@ impl<C: Clock> Drop for Permit<'_, C> {
     fn drop(&mut self) {
         self.breaker.record(
             Ticket {
-                gen: self.gen,
+                episode: self.episode,
                 start: self.start,
             },
             Outcome::Ignored,
@@ -752,35 +828,34 @@ impl<C: Clock> Drop for Permit<'_, C> {
 impl<C: Clock> fmt::Debug for Permit<'_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("generation", &self.gen)
+            .field("episode", &self.episode)
             .finish()
     }
 }
 
-/// A permit detached from its breaker: the generation it was issued in and
+/// A permit detached from its breaker: the episode it was issued in and
 /// when. Consumed by [`Breaker::record`]; not `Clone`, so a Rust caller cannot
 /// report one call twice.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a ticket must be reported with Breaker::record"]
 pub struct Ticket {
-    gen: u32,
+    episode: u64,
     start: u64,
 }
 
 impl Ticket {
     /// The raw parts, for bindings that must store a ticket in a foreign
-    /// struct: `(generation, start time in clock nanoseconds)`.
-    pub fn into_parts(self) -> (u32, u64) {
-        (self.gen, self.start)
+    /// struct: `(episode number, start time in clock nanoseconds)`. Episode
+    /// numbers are 64-bit and never wrap in practice, so a ticket held across
+    /// any number of state changes is late, never current.
+    pub fn into_parts(self) -> (u64, u64) {
+        (self.episode, self.start)
     }
 
     /// Rebuilds a ticket from [`Ticket::into_parts`]. Parts that did not come
-    /// from this breaker report an outcome for whatever generation they name.
-    pub fn from_parts(generation: u32, start: u64) -> Self {
-        Self {
-            gen: generation,
-            start,
-        }
+    /// from this breaker report an outcome for whatever episode they name.
+    pub fn from_parts(episode: u64, start: u64) -> Self {
+        Self { episode, start }
     }
 }
 
@@ -840,13 +915,39 @@ mod tests {
     #[test]
     fn deadlines_keep_microseconds_exact_and_round_up_below() {
         assert_eq!(time(encode(60_000_000_000, 7)), 60_000_000_000);
-        assert_eq!(tag_of(encode(60_000_000_000, 1_031)), 7);
+        assert_eq!(tag_of(encode(60_000_000_000, 519)), 7);
         assert_eq!(time(encode(1, 0)), 1_000);
-        assert_eq!(time(encode(u64::MAX, 999)), NEVER);
+        assert_eq!(time(encode(u64::MAX, 511)), LAST);
+        let open = Word::INITIAL.enter(Kind::Open, 0);
+        let trials = Word::INITIAL.enter(Kind::HalfOpen, 0);
         assert!(
-            !passed(u64::MAX, NEVER),
-            "a saturated deadline never passes"
+            passed(open, LAST, LAST),
+            "an OPEN episode ends at the end of time"
         );
-        assert!(passed(NEVER - 1, NEVER - 1));
+        assert!(!passed(open, LAST - 1, LAST));
+        assert!(
+            !passed(trials, u64::MAX, LAST),
+            "a saturated trial expiry never passes"
+        );
+        assert!(passed(trials, LAST - 1, LAST - 1000));
+    }
+
+    #[test]
+    fn episode_numbers_extend_the_generation_both_ways() {
+        let m = u64::from(state::GEN_MODULUS);
+        assert_eq!(extend(0, 0), 0);
+        assert_eq!(extend(0, 5), 5);
+        assert_eq!(extend(10 * m + 3, 1), 10 * m + 1, "published ahead");
+        assert_eq!(extend(10 * m - 2, 1), 10 * m + 1, "across the wrap");
+        assert_eq!(
+            extend(10 * m + 1, (m - 1) as u32),
+            10 * m - 1,
+            "behind, across the wrap"
+        );
+        assert_eq!(
+            extend(u64::MAX - 1, 0),
+            u64::MAX.wrapping_add(1),
+            "wraps only at 2^64"
+        );
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 /// The largest duration any setting accepts: one year.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
-/// The largest threshold or trial-call count: the width of the packed fields.
-pub const MAX_COUNT: u32 = crate::state::FIELD_MAX;
+/// The largest threshold or trial-call count: any `u32`. The HALF_OPEN
+/// fields have one joint limit besides: see
+/// [`BreakerConfig::half_open_max_calls`].
+pub const MAX_COUNT: u32 = u32::MAX;
 /// The largest back-off multiplier.
 pub const MAX_MULTIPLIER: f64 = 1000.0;
 /// The largest count window.
@@ -52,7 +54,8 @@ pub enum Window {
 /// constructor) rejects settings outside the documented ranges.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BreakerConfig {
-    /// Consecutive failures that open a CLOSED breaker. `1..=4095`, default 5.
+    /// Consecutive failures that open a CLOSED breaker. `1..=u32::MAX`,
+    /// default 5.
     pub failure_threshold: u32,
     /// Whether `failure_threshold` consecutive failures trip the breaker.
     /// Default `true`; may be `false` only when a window rule is set.
@@ -75,7 +78,8 @@ pub struct BreakerConfig {
     /// rule may fire. At least 1, at most the size of a count window;
     /// default 10.
     pub minimum_calls: u32,
-    /// Successful trial calls that close a HALF_OPEN breaker. `1..=4095`,
+    /// Successful trial calls that close a HALF_OPEN breaker.
+    /// `1..=u32::MAX` (see `half_open_max_calls` for the joint limit),
     /// default 3. With `half_open_success_rate`, the number of trial outcomes
     /// judged instead.
     pub success_threshold: u32,
@@ -85,7 +89,13 @@ pub struct BreakerConfig {
     /// breaker closes as soon as `ceil(rate * success_threshold)` of them
     /// succeeded and reopens as soon as that has become impossible.
     pub half_open_success_rate: Option<f64>,
-    /// Trial calls admitted at once while HALF_OPEN. `1..=4095`, default 1.
+    /// Trial calls admitted at once while HALF_OPEN. At least 1, default 1.
+    ///
+    /// The trial successes, trials in flight and trial failures of HALF_OPEN
+    /// share 36 bits of the state word, each as wide as its limit needs:
+    /// `bits(success_threshold - 1) + bits(half_open_max_calls) +
+    /// bits(failures tolerated) <= 36`. Any `success_threshold` fits with
+    /// the default of one trial at a time; both may be up to 2^18 - 1.
     pub half_open_max_calls: u32,
     /// Time spent OPEN after the first trip before trial calls are admitted.
     /// `(0, 1 year]`, default 60 s.
@@ -179,9 +189,17 @@ pub fn seconds(field: &'static str, secs: f64) -> Result<Duration, ConfigError> 
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The one joint limit: the trial bookkeeping of HALF_OPEN shares 36 bits of
+/// the state word.
+const TRIAL_BITS_RULE: &str = "small enough that the HALF_OPEN bookkeeping fits 36 bits: \
+bits(success_threshold - 1) + bits(half_open_max_calls) + bits(trial failures tolerated) <= 36, \
+where bits(n) is the bit length of n (e.g. success_threshold up to 2^31 with half_open_max_calls \
+up to 31, or both up to 2^18 - 1)";
+
 fn count(field: &'static str, v: u32) -> Result<(), ConfigError> {
-    if v == 0 || v > MAX_COUNT {
-        return Err(ConfigError::new(field, v, "an integer in [1, 4095]"));
+    // Any u32 up to MAX_COUNT (all of them) but zero.
+    if v == 0 {
+        return Err(ConfigError::new(field, v, "an integer in [1, 4294967295]"));
     }
     Ok(())
 }
@@ -239,6 +257,21 @@ impl BreakerConfig {
             duration("slow_call_duration", slow)?;
         }
         rate("half_open_success_rate", self.half_open_success_rate)?;
+        if crate::state::trial_bits(self) > crate::state::PAYLOAD_BITS {
+            return Err(ConfigError {
+                field: "half_open_max_calls",
+                value: format!(
+                    "{} (with success_threshold = {}{})",
+                    self.half_open_max_calls,
+                    self.success_threshold,
+                    match self.half_open_success_rate {
+                        Some(r) => format!(", half_open_success_rate = {r}"),
+                        None => String::new(),
+                    }
+                ),
+                allowed: TRIAL_BITS_RULE,
+            });
+        }
         self.validate_window()
     }
 
@@ -352,6 +385,69 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_and_trial_counts_take_any_u32_the_state_word_can_hold() {
+        let d = BreakerConfig::default;
+        for c in [
+            BreakerConfig {
+                failure_threshold: 1_000_000,
+                ..d()
+            },
+            BreakerConfig {
+                failure_threshold: u32::MAX,
+                ..d()
+            },
+            BreakerConfig {
+                success_threshold: i32::MAX as u32,
+                ..d()
+            },
+            BreakerConfig {
+                success_threshold: u32::MAX,
+                half_open_max_calls: 7,
+                ..d()
+            },
+            BreakerConfig {
+                half_open_max_calls: i32::MAX as u32,
+                ..d()
+            },
+            BreakerConfig {
+                success_threshold: (1 << 18) - 1,
+                half_open_max_calls: (1 << 18) - 1,
+                ..d()
+            },
+        ] {
+            c.validate().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn trial_bookkeeping_beyond_36_bits_is_refused_naming_both_fields() {
+        let e = err(BreakerConfig {
+            success_threshold: i32::MAX as u32,
+            half_open_max_calls: 1_000_000,
+            ..BreakerConfig::default()
+        });
+        assert_eq!(e.field, "half_open_max_calls");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "invalid half_open_max_calls = 1000000 (with success_threshold = 2147483647): \
+                 must be small enough that the HALF_OPEN bookkeeping fits 36 bits"
+            ),
+            "{text}"
+        );
+        let rate = err(BreakerConfig {
+            success_threshold: 1 << 30,
+            half_open_success_rate: Some(0.5),
+            ..BreakerConfig::default()
+        });
+        assert!(
+            rate.value.ends_with("half_open_success_rate = 0.5)"),
+            "{}",
+            rate.value
+        );
+    }
+
+    #[test]
     fn each_bad_field_is_named_with_value_and_range() {
         let d = BreakerConfig::default;
         let e = err(BreakerConfig {
@@ -360,11 +456,11 @@ mod tests {
         });
         assert_eq!(
             e.to_string(),
-            "invalid failure_threshold = 0: must be an integer in [1, 4095]"
+            "invalid failure_threshold = 0: must be an integer in [1, 4294967295]"
         );
         assert_eq!(
             err(BreakerConfig {
-                success_threshold: 4096,
+                success_threshold: 0,
                 ..d()
             })
             .field,
