@@ -11,12 +11,18 @@ import pytest
 from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker
 
 BAD: list = [
-    ({"failure_threshold": 0}, ValueError, r"invalid failure_threshold = 0: must be an integer in \[1, 4095\]"),
+    ({"failure_threshold": 0}, ValueError, r"invalid failure_threshold = 0: must be an integer in \[1, 4294967295\]"),
     ({"failure_threshold": -1}, ValueError, r"invalid failure_threshold = -1"),
     ({"failure_threshold": 2**70}, ValueError, r"invalid failure_threshold = 1180591620717411303424"),
     ({"failure_threshold": 2.5}, TypeError, r"failure_threshold must be an int, not float"),
     ({"failure_threshold": True}, TypeError, r"failure_threshold must be an int, not bool"),
-    ({"success_threshold": 4096}, ValueError, r"invalid success_threshold = 4096"),
+    ({"success_threshold": 2**32}, ValueError, r"invalid success_threshold = 4294967296"),
+    (
+        {"success_threshold": 2**31 - 1, "half_open_max_calls": 10**6},
+        ValueError,
+        r"invalid half_open_max_calls = 1000000 \(with success_threshold = 2147483647\): must be small enough "
+        r"that the HALF_OPEN bookkeeping fits 36 bits",
+    ),
     ({"half_open_max_calls": 0}, ValueError, r"invalid half_open_max_calls"),
     ({"timeout": timedelta(seconds=-1)}, ValueError, r"invalid timeout = -1\.0: must be a finite number of seconds"),
     ({"timeout": 0}, ValueError, r"invalid timeout = 0\.0"),

@@ -65,12 +65,12 @@
 //! outcomes that opened it leave the window. `ARCHITECTURE.md` has a worked
 //! example of every rule.
 //!
-//! ## Permits and generations
+//! ## Permits and episodes
 //!
 //! Every call takes a [`Permit`] and reports one [`Outcome`]. Permits carry the
-//! generation of the state that issued them: an outcome that arrives after
-//! the breaker moved on is counted in the metrics but never decides the new
-//! state. The design, the call path and the invariants are described in
+//! 64-bit number of the episode (state) that issued them: an outcome that
+//! arrives after the breaker moved on, by one state change or by millions,
+//! is counted in the metrics as late but never decides the new state. The design, the call path and the invariants are described in
 //! `ARCHITECTURE.md`.
 
 #![deny(unsafe_op_in_unsafe_fn)]

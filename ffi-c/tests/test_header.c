@@ -8,8 +8,9 @@
 
 _Static_assert(sizeof(seawall_result) == 4, "result codes are 32-bit");
 _Static_assert(sizeof(seawall_state) == 4, "states are 32-bit");
-_Static_assert(sizeof(seawall_permit) == 16 + sizeof(void *), "permit layout");
-_Static_assert(offsetof(seawall_permit, start) == 8, "permit layout");
+/* episode, status (padded to 8 bytes), start, owner */
+_Static_assert(sizeof(seawall_permit) == 3 * sizeof(uint64_t) + sizeof(void *), "permit layout");
+_Static_assert(offsetof(seawall_permit, start) == 16, "permit layout");
 _Static_assert(sizeof(seawall_rejection) == 16, "rejection layout");
 _Static_assert(offsetof(seawall_rejection, retry_after_ns) == 8, "rejection layout");
 _Static_assert(SEAWALL_RESULT_OK == 0, "OK is 0");
