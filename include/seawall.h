@@ -429,8 +429,8 @@ typedef struct seawall_retry_budget_config {
   // The span of recent requests judged, in nanoseconds. [10 ms, 1 year],
   // default 60 s.
   uint64_t window_size_ns;
-  // The token bucket's refill rate. A finite number in (0, 1e9], default
-  // 10.
+  // The token bucket's refill rate. A finite number in (0, 1e9], fast
+  // enough to refill `max_tokens` within 100 years; default 10.
   double tokens_per_second;
 } seawall_retry_budget_config;
 
@@ -476,7 +476,8 @@ typedef struct seawall_rate_limit_config {
   // 100.
   uint32_t rate;
   // Calls that may be admitted back to back after a quiet spell.
-  // 1..=1000000000 (1: strictly spaced), default 100.
+  // 1..=1000000000 (1: strictly spaced), and at most 100 years of calls
+  // at `rate` per `period_ns`; default 100.
   uint32_t burst;
   // The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
   // `rate`. Default 1 s.
@@ -551,10 +552,15 @@ seawall_result seawall_last_error(void);
 
 // Writes the message of the last error on the calling thread into `buf`
 // (NUL-terminated, snprintf-style) and its length in bytes into `*out_len`
-// (if not NULL). The message names the function and the argument, or for
-// `SEAWALL_RESULT_INVALID_CONFIG` the field, the value and the allowed
-// range. Returns `SEAWALL_RESULT_BUFFER_TOO_SMALL` when truncated. Does not
-// change the last error.
+// (if not NULL). The message names the function and the argument (for
+// `SEAWALL_RESULT_INVALID_CONFIG` the field), the value given and the
+// allowed values: "seawall_retry_delay: `unit` = 1.5 is not in [0, 1)",
+// "seawall_breaker_new: invalid timeout_ns = 0ns: must be a duration in
+// (0, 365 days]", "seawall_breaker_state: `out_state` is NULL". Returns
+// `SEAWALL_RESULT_BUFFER_TOO_SMALL` when truncated. Does not change the
+// last error (nor does a NULL `buf` with a non-zero `len` or a misaligned
+// `out_len`, which return `SEAWALL_RESULT_NULL_PARAMETER` and
+// `SEAWALL_RESULT_INVALID_ARGUMENT`).
 //
 // # Safety
 //

@@ -8,10 +8,10 @@ use std::time::Duration;
 use seawall::{Breaker, BreakerConfig, Metrics, Outcome, State, Ticket, Transition};
 
 use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
-use crate::config::config_error;
-use crate::config::seawall_config;
+use crate::config::{config_error, nanos, seawall_config};
 use crate::error::{
-    borrow, check, fail, name_arg, run, run_code, run_value, seawall_result, write_text, Error,
+    borrow, check, check_optional, fail, name_arg, run, run_code, run_value, seawall_result,
+    write_text, Error, Written,
 };
 
 /// The breaker type behind every handle.
@@ -185,7 +185,7 @@ impl From<&Metrics> for seawall_metrics {
             to_half_open: m.transitions.to_half_open,
             to_forced_open: m.transitions.to_forced_open,
             to_forced_closed: m.transitions.to_forced_closed,
-            time_in_state_ns: u64::try_from(m.time_in_state.as_nanos()).unwrap_or(u64::MAX),
+            time_in_state_ns: nanos(m.time_in_state),
         }
     }
 }
@@ -374,10 +374,17 @@ pub unsafe extern "C" fn seawall_breaker_name(
     run(F, || {
         // SAFETY: forwarded contract.
         let b = unsafe { self::breaker(breaker, F) }?;
+        let name = b.name();
         // SAFETY: forwarded contract.
-        match unsafe { write_text(b.name(), buf, len, out_len) } {
-            seawall_result::Ok => Ok(()),
-            code => Err(Error::code(code)),
+        match unsafe { write_text(F, name, buf, len, out_len) }? {
+            Written::All => Ok(()),
+            Written::Truncated => Err(Error::new(
+                seawall_result::BufferTooSmall,
+                format!(
+                    "{F}: `len` = {len} is less than the {} bytes of the name and its NUL",
+                    name.len() + 1
+                ),
+            )),
         }
     })
 }
@@ -432,8 +439,8 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
         if let Err(e) = check(out_permit, F, "out_permit") {
             return fail(e);
         }
-        if !out_rejection.is_null() && !out_rejection.is_aligned() {
-            return fail(Error::misaligned(F, "out_rejection"));
+        if let Err(e) = check_optional(out_rejection, F, "out_rejection") {
+            return fail(e);
         }
         match b.try_acquire() {
             Ok(p) => {
@@ -621,9 +628,11 @@ pub unsafe extern "C" fn seawall_breaker_report(
             o if o == seawall_outcome::Failure as u32 => Outcome::Failure,
             o if o == seawall_outcome::Ignored as u32 => Outcome::Ignored,
             o => {
-                return fail(Error::new(
-                    seawall_result::InvalidArgument,
-                    format!("{F}: unknown outcome {o} (expected 0, 1 or 2)"),
+                return fail(Error::argument(
+                    F,
+                    "outcome",
+                    o,
+                    "one of SEAWALL_OUTCOME_SUCCESS (0), _FAILURE (1), _IGNORED (2)",
                 ))
             }
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 use seawall::{RetryBudget, RetryBudgetConfig};
 
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
-use crate::config::config_error;
+use crate::config::{config_error, nanos};
 use crate::error::{borrow, check, run, run_value, seawall_result, Error};
 
 /// The budget type behind every handle.
@@ -39,8 +39,8 @@ pub struct seawall_retry_budget_config {
     /// The span of recent requests judged, in nanoseconds. [10 ms, 1 year],
     /// default 60 s.
     pub window_size_ns: u64,
-    /// The token bucket's refill rate. A finite number in (0, 1e9], default
-    /// 10.
+    /// The token bucket's refill rate. A finite number in (0, 1e9], fast
+    /// enough to refill `max_tokens` within 100 years; default 10.
     pub tokens_per_second: f64,
 }
 
@@ -50,7 +50,7 @@ impl From<&RetryBudgetConfig> for seawall_retry_budget_config {
             budget_percent: c.budget_percent,
             min_requests: c.min_requests,
             max_tokens: c.max_tokens,
-            window_size_ns: u64::try_from(c.window_size.as_nanos()).unwrap_or(u64::MAX),
+            window_size_ns: nanos(c.window_size),
             tokens_per_second: c.tokens_per_second,
         }
     }

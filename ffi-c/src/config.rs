@@ -99,7 +99,8 @@ pub struct seawall_config {
     pub slow_call_duration_ns: u64,
 }
 
-fn nanos(d: Duration) -> u64 {
+/// A duration as C sees it: whole nanoseconds, saturating at `UINT64_MAX`.
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -163,11 +164,11 @@ pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> 
             buckets: c.window_buckets,
         },
         k => {
-            return Err(ConfigError {
-                field: "window_kind",
-                value: k.to_string(),
-                allowed: "one of SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)",
-            })
+            return Err(unknown_enum(
+                "window_kind",
+                k,
+                "one of SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)",
+            ))
         }
     };
     // Every field is listed today; the update keeps a field added to the
@@ -194,6 +195,15 @@ pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> 
         ..Default::default()
     };
     Ok(config)
+}
+
+/// A config struct's C enum field holding a number that names no constant.
+pub(crate) fn unknown_enum(field: &'static str, value: u32, allowed: &'static str) -> ConfigError {
+    ConfigError {
+        field,
+        value: value.to_string(),
+        allowed,
+    }
 }
 
 /// The C spelling of a core field name, for error messages.

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr};
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The result of every fallible function. `SEAWALL_RESULT_OK` is 0; the
@@ -123,15 +124,7 @@ impl Error {
         }
     }
 
-    /// An error whose message is the code's own.
-    #[inline]
-    pub(crate) fn code(code: seawall_result) -> Self {
-        Self {
-            code,
-            detail: Cow::Borrowed(code.message()),
-        }
-    }
-
+    /// A required pointer that is NULL: "f: `out` is NULL".
     #[cold]
     pub(crate) fn null(func: &'static str, param: &'static str) -> Self {
         Self::new(
@@ -140,11 +133,30 @@ impl Error {
         )
     }
 
+    /// Any other argument outside its allowed values, named with the value
+    /// given and what is allowed: "f: `unit` = 1.5 is not in [0, 1)".
     #[cold]
-    pub(crate) fn misaligned(func: &'static str, param: &'static str) -> Self {
+    pub(crate) fn argument(
+        func: &'static str,
+        param: &'static str,
+        value: impl fmt::Display,
+        allowed: impl fmt::Display,
+    ) -> Self {
         Self::new(
             seawall_result::InvalidArgument,
-            format!("{func}: `{param}` is not suitably aligned"),
+            format!("{func}: `{param}` = {value} is not {allowed}"),
+        )
+    }
+
+    /// A pointer not aligned for its type:
+    /// "f: `out_len` = 0x7ffd3 is not aligned to 8 bytes".
+    #[cold]
+    pub(crate) fn misaligned<T>(func: &'static str, param: &'static str, p: *const T) -> Self {
+        Self::argument(
+            func,
+            param,
+            format_args!("{p:p}"),
+            format_args!("aligned to {} bytes", std::mem::align_of::<T>()),
         )
     }
 }
@@ -255,8 +267,18 @@ pub(crate) fn check<T>(p: *const T, func: &'static str, param: &'static str) -> 
     if p.is_null() {
         return Err(Error::null(func, param));
     }
+    check_optional(p, func, param)
+}
+
+/// Checks that `p`, which may be NULL, is aligned for `T`.
+#[inline(always)]
+pub(crate) fn check_optional<T>(
+    p: *const T,
+    func: &'static str,
+    param: &'static str,
+) -> Result<(), Error> {
     if !p.is_aligned() {
-        return Err(Error::misaligned(func, param));
+        return Err(Error::misaligned(func, param, p));
     }
     Ok(())
 }
@@ -296,41 +318,67 @@ pub(crate) unsafe fn name_arg<'a>(
     // contract.
     let s = unsafe { CStr::from_ptr(p) };
     s.to_str().map_err(|e| {
-        Error::new(
-            seawall_result::InvalidArgument,
-            format!("{func}: `{param}` is not valid UTF-8 ({e})"),
+        Error::argument(
+            func,
+            param,
+            format_args!("\"{}\"", s.to_bytes().escape_ascii()),
+            format_args!("valid UTF-8 ({e})"),
         )
     })
+}
+
+/// How much of a text [`write_text`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// All of it, NUL-terminated.
+    All,
+    /// A NUL-terminated prefix (or nothing, for `len` 0): `BufferTooSmall`.
+    Truncated,
+}
+
+impl Written {
+    /// The result code of a text function that wrote this.
+    pub(crate) fn code(self) -> seawall_result {
+        match self {
+            Written::All => seawall_result::Ok,
+            Written::Truncated => seawall_result::BufferTooSmall,
+        }
+    }
 }
 
 /// Copies `text` into the caller's buffer, snprintf-style: `*out_len` (if
 /// not NULL) receives the full length in bytes without the NUL; the buffer
 /// receives as much as fits, cut at a character boundary, NUL-terminated.
-/// Returns `BufferTooSmall` when the text was cut (or `buf` is NULL with
-/// `len` 0, the size query), without touching the last error.
+/// `Truncated` when the text was cut (or `buf` is NULL with `len` 0, the
+/// size query). The error for a NULL `buf` with a non-zero `len` or a
+/// misaligned `out_len` names `func`; the caller decides whether to record
+/// it (the last-error functions must not).
 ///
 /// # Safety
 ///
 /// `buf` is NULL or valid for writes of `len` bytes; `out_len` is NULL or
 /// valid for a write.
 pub(crate) unsafe fn write_text(
+    func: &'static str,
     text: &str,
     buf: *mut c_char,
     len: usize,
     out_len: *mut usize,
-) -> seawall_result {
+) -> Result<Written, Error> {
     if buf.is_null() && len != 0 {
-        return seawall_result::NullParameter;
+        return Err(Error::new(
+            seawall_result::NullParameter,
+            format!("{func}: `buf` is NULL with `len` = {len} (a NULL `buf` needs `len` = 0)"),
+        ));
     }
+    check_optional(out_len, func, "out_len")?;
     if !out_len.is_null() {
-        if !out_len.is_aligned() {
-            return seawall_result::InvalidArgument;
-        }
-        // SAFETY: non-NULL, aligned, and valid for a write by the contract.
+        // SAFETY: non-NULL, aligned (checked), and valid for a write by the
+        // contract.
         unsafe { out_len.write(text.len()) };
     }
     if len == 0 {
-        return seawall_result::BufferTooSmall;
+        return Ok(Written::Truncated);
     }
     let mut n = text.len().min(len - 1);
     while !text.is_char_boundary(n) {
@@ -344,9 +392,9 @@ pub(crate) unsafe fn write_text(
         buf.add(n).write(0);
     }
     if n < text.len() {
-        seawall_result::BufferTooSmall
+        Ok(Written::Truncated)
     } else {
-        seawall_result::Ok
+        Ok(Written::All)
     }
 }
 
@@ -387,8 +435,8 @@ mod tests {
         let mut buf = [0x7f as c_char; 4];
         let mut n = 0usize;
         // SAFETY: `buf` is valid for 4 bytes, `n` for a write.
-        let r = unsafe { write_text("aé€", buf.as_mut_ptr(), buf.len(), &mut n) };
-        assert_eq!(r, seawall_result::BufferTooSmall);
+        let r = unsafe { write_text("t", "aé€", buf.as_mut_ptr(), buf.len(), &mut n) };
+        assert_eq!(r.ok(), Some(Written::Truncated));
         assert_eq!(n, "aé€".len());
         // "a" + "é" (2 bytes) fit in 3; the NUL takes the 4th.
         // SAFETY: write_text NUL-terminated the buffer.
@@ -396,7 +444,15 @@ mod tests {
         assert_eq!(s.to_str().unwrap(), "aé");
         let mut small = [0x7f as c_char; 3];
         // SAFETY: as above.
-        unsafe { write_text("aé€", small.as_mut_ptr(), small.len(), std::ptr::null_mut()) };
+        let _ = unsafe {
+            write_text(
+                "t",
+                "aé€",
+                small.as_mut_ptr(),
+                small.len(),
+                std::ptr::null_mut(),
+            )
+        };
         // SAFETY: as above.
         let s = unsafe { CStr::from_ptr(small.as_ptr()) };
         assert_eq!(s.to_str().unwrap(), "a");

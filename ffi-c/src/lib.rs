@@ -113,12 +113,15 @@ pub unsafe extern "C" fn seawall_result_message(
     len: usize,
     out_len: *mut usize,
 ) -> seawall_result {
-    error::run_value("seawall_result_message", seawall_result::Panic, || {
+    const F: &str = "seawall_result_message";
+    error::run_value(F, seawall_result::Panic, || {
         let Some(code) = seawall_result::from_u32(code) else {
             return seawall_result::InvalidArgument;
         };
         // SAFETY: forwarded contract.
-        unsafe { error::write_text(code.message(), buf, len, out_len) }
+        let written = unsafe { error::write_text(F, code.message(), buf, len, out_len) };
+        // Not recorded: this function leaves the last error alone.
+        written.map_or_else(|e| e.code, error::Written::code)
     })
 }
 
@@ -136,10 +139,15 @@ pub extern "C" fn seawall_last_error() -> seawall_result {
 
 /// Writes the message of the last error on the calling thread into `buf`
 /// (NUL-terminated, snprintf-style) and its length in bytes into `*out_len`
-/// (if not NULL). The message names the function and the argument, or for
-/// `SEAWALL_RESULT_INVALID_CONFIG` the field, the value and the allowed
-/// range. Returns `SEAWALL_RESULT_BUFFER_TOO_SMALL` when truncated. Does not
-/// change the last error.
+/// (if not NULL). The message names the function and the argument (for
+/// `SEAWALL_RESULT_INVALID_CONFIG` the field), the value given and the
+/// allowed values: "seawall_retry_delay: `unit` = 1.5 is not in [0, 1)",
+/// "seawall_breaker_new: invalid timeout_ns = 0ns: must be a duration in
+/// (0, 365 days]", "seawall_breaker_state: `out_state` is NULL". Returns
+/// `SEAWALL_RESULT_BUFFER_TOO_SMALL` when truncated. Does not change the
+/// last error (nor does a NULL `buf` with a non-zero `len` or a misaligned
+/// `out_len`, which return `SEAWALL_RESULT_NULL_PARAMETER` and
+/// `SEAWALL_RESULT_INVALID_ARGUMENT`).
 ///
 /// # Safety
 ///
@@ -151,9 +159,12 @@ pub unsafe extern "C" fn seawall_last_error_message(
     len: usize,
     out_len: *mut usize,
 ) -> seawall_result {
-    error::run_value("seawall_last_error_message", seawall_result::Panic, || {
+    const F: &str = "seawall_last_error_message";
+    error::run_value(F, seawall_result::Panic, || {
         let (_, msg) = error::last_error();
         // SAFETY: forwarded contract.
-        unsafe { error::write_text(&msg, buf, len, out_len) }
+        let written = unsafe { error::write_text(F, &msg, buf, len, out_len) };
+        // Not recorded: this function must not replace what it reports.
+        written.map_or_else(|e| e.code, error::Written::code)
     })
 }

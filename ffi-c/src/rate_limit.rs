@@ -7,8 +7,10 @@ use std::time::Duration;
 use seawall::{RateLimitConfig, RateLimiter, Timing};
 
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
-use crate::config::config_error;
-use crate::error::{borrow, check, fail, run, run_code, run_value, seawall_result, Error};
+use crate::config::{config_error, nanos, unknown_enum};
+use crate::error::{
+    borrow, check, check_optional, fail, run, run_code, run_value, seawall_result, Error,
+};
 
 /// `seawall_rate_limit_config.timing`: decide on the exact clock reading
 /// (the default).
@@ -36,7 +38,8 @@ pub struct seawall_rate_limit_config {
     /// 100.
     pub rate: u32,
     /// Calls that may be admitted back to back after a quiet spell.
-    /// 1..=1000000000 (1: strictly spaced), default 100.
+    /// 1..=1000000000 (1: strictly spaced), and at most 100 years of calls
+    /// at `rate` per `period_ns`; default 100.
     pub burst: u32,
     /// The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
     /// `rate`. Default 1 s.
@@ -50,7 +53,7 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
         Self {
             rate: c.rate,
             burst: c.burst,
-            period_ns: u64::try_from(c.period.as_nanos()).unwrap_or(u64::MAX),
+            period_ns: nanos(c.period),
             timing: match c.timing {
                 Timing::Exact => SEAWALL_RATE_TIMING_EXACT,
                 Timing::Recent => SEAWALL_RATE_TIMING_RECENT,
@@ -78,13 +81,12 @@ unsafe fn config_arg(
         SEAWALL_RATE_TIMING_EXACT => Timing::Exact,
         SEAWALL_RATE_TIMING_RECENT => Timing::Recent,
         other => {
-            return Err(Error::new(
-                seawall_result::InvalidConfig,
-                format!(
-                    "{func}: invalid timing = {other}: must be SEAWALL_RATE_TIMING_EXACT (0) \
-                     or SEAWALL_RATE_TIMING_RECENT (1)"
-                ),
-            ))
+            let e = unknown_enum(
+                "timing",
+                other,
+                "SEAWALL_RATE_TIMING_EXACT (0) or SEAWALL_RATE_TIMING_RECENT (1)",
+            );
+            return Err(config_error(func, &e));
         }
     };
     let core = RateLimitConfig {
@@ -222,17 +224,16 @@ pub unsafe extern "C" fn seawall_rate_limiter_check(
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        if !out_wait_ns.is_null() && !out_wait_ns.is_aligned() {
-            return fail(Error::misaligned(F, "out_wait_ns"));
+        if let Err(e) = check_optional(out_wait_ns, F, "out_wait_ns") {
+            return fail(e);
         }
         match l.check() {
             Ok(()) => seawall_result::Ok,
             Err(refused) => {
                 if !out_wait_ns.is_null() {
-                    let ns = u64::try_from(refused.wait.as_nanos()).unwrap_or(u64::MAX);
                     // SAFETY: non-NULL and aligned (checked); valid by the
                     // contract.
-                    unsafe { out_wait_ns.write(ns) };
+                    unsafe { out_wait_ns.write(nanos(refused.wait)) };
                 }
                 seawall_result::RateLimited
             }

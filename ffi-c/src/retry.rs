@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use seawall::{Backoff, RetryConfig, RetryPolicy};
 
-use crate::config::config_error;
+use crate::config::{config_error, nanos, unknown_enum};
 use crate::error::{borrow, check, run, seawall_result, Error};
 
 /// `seawall_retry_config.strategy`: always `initial_delay_ns`.
@@ -52,10 +52,6 @@ pub struct seawall_retry_config {
     pub max_total_delay_ns: u64,
 }
 
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
 impl From<&RetryConfig> for seawall_retry_config {
     fn from(c: &RetryConfig) -> Self {
         Self {
@@ -68,12 +64,12 @@ impl From<&RetryConfig> for seawall_retry_config {
                 Backoff::DecorrelatedJitter => SEAWALL_BACKOFF_DECORRELATED_JITTER,
             },
             max_attempts: c.max_attempts,
-            initial_delay_ns: ns(c.initial_delay),
-            max_delay_ns: ns(c.max_delay),
+            initial_delay_ns: nanos(c.initial_delay),
+            max_delay_ns: nanos(c.max_delay),
             exponential_base: c.exponential_base,
             jitter_factor: c.jitter_factor,
             has_max_total_delay: u8::from(c.max_total_delay.is_some()),
-            max_total_delay_ns: c.max_total_delay.map_or(0, ns),
+            max_total_delay_ns: c.max_total_delay.map_or(0, nanos),
         }
     }
 }
@@ -88,12 +84,8 @@ fn policy(c: &seawall_retry_config, func: &'static str) -> Result<RetryPolicy, E
         SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER => Backoff::ExponentialWithJitter,
         SEAWALL_BACKOFF_DECORRELATED_JITTER => Backoff::DecorrelatedJitter,
         other => {
-            return Err(Error::new(
-                seawall_result::InvalidConfig,
-                format!(
-                "{func}: invalid strategy = {other}: must be a SEAWALL_BACKOFF_* constant (0 to 5)"
-            ),
-            ))
+            let e = unknown_enum("strategy", other, "a SEAWALL_BACKOFF_* constant (0 to 5)");
+            return Err(config_error(func, &e));
         }
     };
     RetryPolicy::new(RetryConfig {
@@ -176,20 +168,19 @@ pub unsafe extern "C" fn seawall_retry_delay(
         check(out_delay_ns, F, "out_delay_ns")?;
         let p = policy(c, F)?;
         if attempt == 0 {
-            return Err(Error::new(
-                seawall_result::InvalidArgument,
-                format!("{F}: `attempt` is 0 (attempts are numbered from 1)"),
+            return Err(Error::argument(
+                F,
+                "attempt",
+                attempt,
+                "in [1, 4294967295] (attempts are numbered from 1)",
             ));
         }
         if !(0.0..1.0).contains(&unit) {
-            return Err(Error::new(
-                seawall_result::InvalidArgument,
-                format!("{F}: `unit` = {unit} is not in [0, 1)"),
-            ));
+            return Err(Error::argument(F, "unit", unit, "in [0, 1)"));
         }
         let d = p.delay(attempt, Duration::from_nanos(previous_ns), unit);
         // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_delay_ns.write(ns(d)) };
+        unsafe { out_delay_ns.write(nanos(d)) };
         Ok(())
     })
 }

@@ -3,6 +3,7 @@
  * truncation and the last-error messages. Outputs must stay untouched on
  * every failure. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -248,7 +249,8 @@ static void test_bad_names(void) {
     CHECK(b == NULL);
     char msg[256];
     CHECK_OK(seawall_last_error_message(msg, sizeof msg, NULL));
-    CHECK(strncmp(msg, "seawall_breaker_new: `name` is not valid UTF-8", 46) == 0);
+    CHECK(strcmp(msg, "seawall_breaker_new: `name` = \"\\xc3(\" is not valid UTF-8 (invalid "
+                      "utf-8 sequence of 1 bytes from index 0)") == 0);
     const seawall_registry *r = NULL;
     CHECK_OK(seawall_registry_new(&r));
     CHECK_RC(seawall_registry_get(r, not_utf8, &b), SEAWALL_RESULT_INVALID_ARGUMENT);
@@ -310,7 +312,8 @@ static void test_permit_misuse(void) {
     /* An unknown outcome is refused and leaves the permit unreported. */
     CHECK_OK(seawall_breaker_try_acquire(a, &p, NULL));
     CHECK_RC(seawall_breaker_report(a, &p, 3, 0), SEAWALL_RESULT_INVALID_ARGUMENT);
-    CHECK_LAST_ERROR("seawall_breaker_report: unknown outcome 3 (expected 0, 1 or 2)");
+    CHECK_LAST_ERROR("seawall_breaker_report: `outcome` = 3 is not one of "
+                     "SEAWALL_OUTCOME_SUCCESS (0), _FAILURE (1), _IGNORED (2)");
     CHECK_OK(seawall_breaker_report(a, &p, SEAWALL_OUTCOME_SUCCESS, 0));
 
     /* The permit of a rejected acquire is never written, so never issued. */
@@ -371,6 +374,491 @@ static void test_messages(void) {
     CHECK(strcmp(seawall_state_name(99), "UNKNOWN") == 0);
 }
 
+
+/* --- every bad input of every function, with its exact message ---------- */
+
+/* Bad inputs refused with the exact message expected (counted for the
+ * report at the end). */
+static int refused = 0;
+
+/* A last error no row expects, set before each row so that a call that
+ * fails without recording its own error cannot pass on a stale message. */
+static void reset_last_error(void) {
+    CHECK_RC(seawall_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+}
+
+static void expect_error(const char *call, seawall_result rc, seawall_result code,
+                         const char *want, size_t prefix, int line) {
+    char got[512];
+    seawall_last_error_message(got, sizeof got, NULL);
+    int same = prefix ? strncmp(got, want, prefix) == 0 : strcmp(got, want) == 0;
+    if (rc != code || seawall_last_error() != code || !same) {
+        fprintf(stderr, "line %d: %s returned %u with \"%s\", expected %u with \"%s\"%s\n", line,
+                call, (unsigned)rc, got, (unsigned)code, want, prefix ? " (prefix)" : "");
+        check_failures++;
+        return;
+    }
+    refused++;
+}
+
+/* `call` fails with SEAWALL_RESULT_<code> and exactly the message `want`. */
+#define BAD(call, code, want)                                                       \
+    do {                                                                            \
+        reset_last_error();                                                         \
+        seawall_result rc_ = (call);                                                \
+        expect_error(#call, rc_, SEAWALL_RESULT_##code, (want), 0, __LINE__);       \
+    } while (0)
+
+/* As BAD, comparing the message's first strlen(want) bytes only (for
+ * handles, whose alignment is that of a type internal to the library). */
+#define BAD_PREFIX(call, code, want)                                                \
+    do {                                                                            \
+        reset_last_error();                                                         \
+        seawall_result rc_ = (call);                                                \
+        expect_error(#call, rc_, SEAWALL_RESULT_##code, (want), strlen(want), __LINE__); \
+    } while (0)
+
+/* Odd addresses: misaligned for every type wider than a byte. */
+static _Alignas(64) unsigned char raw[256];
+#define MIS(type) ((type *)(void *)(raw + 1))
+
+/* The message for a misaligned `param` of `func`, aligned to `align`. */
+static const char *misaligned(const char *func, const char *param, size_t align) {
+    static char msgs[8][160];
+    static int next = 0;
+    char *m = msgs[next++ % 8];
+    snprintf(m, sizeof msgs[0], "%s: `%s` = %p is not aligned to %zu bytes", func, param,
+             (void *)(raw + 1), align);
+    return m;
+}
+
+static const char not_utf8[] = {(char)0xC3, (char)0x28, 0};
+
+static void test_breaker_arguments(void) {
+    const seawall_breaker *b = NULL, *out = NULL;
+    CHECK_OK(seawall_breaker_new("b3x", NULL, &b));
+    seawall_config c;
+    seawall_permit p;
+    seawall_rejection why;
+    seawall_metrics m;
+    seawall_state st;
+    char buf[8];
+    size_t n;
+
+    BAD(seawall_breaker_new(NULL, NULL, &out), NULL_PARAMETER, "seawall_breaker_new: `name` is NULL");
+    BAD(seawall_breaker_new(not_utf8, NULL, &out), INVALID_ARGUMENT,
+        "seawall_breaker_new: `name` = \"\\xc3(\" is not valid UTF-8 (invalid utf-8 sequence of 1 "
+        "bytes from index 0)");
+    BAD(seawall_breaker_new("x", NULL, NULL), NULL_PARAMETER, "seawall_breaker_new: `out` is NULL");
+    BAD(seawall_breaker_new("x", NULL, MIS(const seawall_breaker *)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_new", "out", sizeof(void *)));
+    BAD(seawall_breaker_new("x", MIS(seawall_config), &out), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_new", "config", _Alignof(seawall_config)));
+    BAD(seawall_breaker_new_with_clock("x", NULL, NULL, &out), NULL_PARAMETER,
+        "seawall_breaker_new_with_clock: `clock` is NULL");
+    BAD_PREFIX(seawall_breaker_new_with_clock("x", NULL, MIS(const seawall_manual_clock), &out),
+               INVALID_ARGUMENT, "seawall_breaker_new_with_clock: `clock` = 0x");
+    BAD(seawall_breaker_clone(NULL, &out), NULL_PARAMETER, "seawall_breaker_clone: `breaker` is NULL");
+    BAD_PREFIX(seawall_breaker_clone(MIS(const seawall_breaker), &out), INVALID_ARGUMENT,
+               "seawall_breaker_clone: `breaker` = 0x");
+    BAD(seawall_breaker_clone(b, NULL), NULL_PARAMETER, "seawall_breaker_clone: `out` is NULL");
+    BAD(seawall_breaker_clone(b, MIS(const seawall_breaker *)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_clone", "out", sizeof(void *)));
+
+    BAD(seawall_breaker_name(NULL, buf, sizeof buf, &n), NULL_PARAMETER,
+        "seawall_breaker_name: `breaker` is NULL");
+    BAD(seawall_breaker_name(b, NULL, 5, &n), NULL_PARAMETER,
+        "seawall_breaker_name: `buf` is NULL with `len` = 5 (a NULL `buf` needs `len` = 0)");
+    BAD(seawall_breaker_name(b, buf, sizeof buf, MIS(size_t)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_name", "out_len", _Alignof(size_t)));
+    BAD(seawall_breaker_name(b, buf, 2, &n), BUFFER_TOO_SMALL,
+        "seawall_breaker_name: `len` = 2 is less than the 4 bytes of the name and its NUL");
+    BAD(seawall_breaker_name(b, NULL, 0, &n), BUFFER_TOO_SMALL,
+        "seawall_breaker_name: `len` = 0 is less than the 4 bytes of the name and its NUL");
+    CHECK(n == 3);
+
+    BAD(seawall_breaker_config(NULL, &c), NULL_PARAMETER, "seawall_breaker_config: `breaker` is NULL");
+    BAD(seawall_breaker_config(b, NULL), NULL_PARAMETER, "seawall_breaker_config: `out` is NULL");
+    BAD(seawall_breaker_config(b, MIS(seawall_config)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_config", "out", _Alignof(seawall_config)));
+
+    BAD(seawall_breaker_try_acquire(NULL, &p, &why), NULL_PARAMETER,
+        "seawall_breaker_try_acquire: `breaker` is NULL");
+    BAD(seawall_breaker_try_acquire(b, NULL, &why), NULL_PARAMETER,
+        "seawall_breaker_try_acquire: `out_permit` is NULL");
+    BAD(seawall_breaker_try_acquire(b, MIS(seawall_permit), &why), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_try_acquire", "out_permit", _Alignof(seawall_permit)));
+    BAD(seawall_breaker_try_acquire(b, &p, MIS(seawall_rejection)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_try_acquire", "out_rejection", _Alignof(seawall_rejection)));
+
+    BAD(seawall_breaker_report_success(NULL, &p), NULL_PARAMETER,
+        "seawall_breaker_report_success: `breaker` is NULL");
+    BAD(seawall_breaker_report_success(b, NULL), NULL_PARAMETER,
+        "seawall_breaker_report_success: `permit` is NULL");
+    BAD(seawall_breaker_report_success(b, MIS(seawall_permit)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_report_success", "permit", _Alignof(seawall_permit)));
+    BAD(seawall_breaker_report_failure(NULL, &p), NULL_PARAMETER,
+        "seawall_breaker_report_failure: `breaker` is NULL");
+    BAD(seawall_breaker_report_failure(b, NULL), NULL_PARAMETER,
+        "seawall_breaker_report_failure: `permit` is NULL");
+    BAD(seawall_breaker_report_ignored(NULL, &p), NULL_PARAMETER,
+        "seawall_breaker_report_ignored: `breaker` is NULL");
+    BAD(seawall_breaker_report_ignored(b, MIS(seawall_permit)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_report_ignored", "permit", _Alignof(seawall_permit)));
+    BAD(seawall_breaker_report(NULL, &p, SEAWALL_OUTCOME_SUCCESS, 0), NULL_PARAMETER,
+        "seawall_breaker_report: `breaker` is NULL");
+    BAD(seawall_breaker_report(b, NULL, SEAWALL_OUTCOME_SUCCESS, 0), NULL_PARAMETER,
+        "seawall_breaker_report: `permit` is NULL");
+    BAD(seawall_breaker_report(b, &p, UINT32_MAX, 0), INVALID_ARGUMENT,
+        "seawall_breaker_report: `outcome` = 4294967295 is not one of SEAWALL_OUTCOME_SUCCESS "
+        "(0), _FAILURE (1), _IGNORED (2)");
+
+    BAD(seawall_breaker_state(NULL, &st), NULL_PARAMETER, "seawall_breaker_state: `breaker` is NULL");
+    BAD(seawall_breaker_state(b, NULL), NULL_PARAMETER, "seawall_breaker_state: `out_state` is NULL");
+    BAD(seawall_breaker_state(b, MIS(seawall_state)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_state", "out_state", _Alignof(seawall_state)));
+    BAD(seawall_breaker_force_open(NULL), NULL_PARAMETER, "seawall_breaker_force_open: `breaker` is NULL");
+    BAD(seawall_breaker_force_closed(NULL), NULL_PARAMETER,
+        "seawall_breaker_force_closed: `breaker` is NULL");
+    BAD(seawall_breaker_reset(NULL), NULL_PARAMETER, "seawall_breaker_reset: `breaker` is NULL");
+    BAD_PREFIX(seawall_breaker_reset(MIS(const seawall_breaker)), INVALID_ARGUMENT,
+               "seawall_breaker_reset: `breaker` = 0x");
+    BAD(seawall_breaker_clear_metrics(NULL), NULL_PARAMETER,
+        "seawall_breaker_clear_metrics: `breaker` is NULL");
+    BAD(seawall_breaker_metrics(NULL, &m), NULL_PARAMETER, "seawall_breaker_metrics: `breaker` is NULL");
+    BAD(seawall_breaker_metrics(b, NULL), NULL_PARAMETER, "seawall_breaker_metrics: `out` is NULL");
+    BAD(seawall_breaker_metrics(b, MIS(seawall_metrics)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_metrics", "out", _Alignof(seawall_metrics)));
+    BAD(seawall_breaker_add_listener(NULL, NULL, NULL), NULL_PARAMETER,
+        "seawall_breaker_add_listener: `breaker` is NULL");
+    BAD(seawall_breaker_add_listener(b, NULL, NULL), NULL_PARAMETER,
+        "seawall_breaker_add_listener: `callback` is NULL");
+    BAD(seawall_config_default(MIS(seawall_config)), INVALID_ARGUMENT,
+        misaligned("seawall_config_default", "out", _Alignof(seawall_config)));
+
+    /* No failed call took a permit or changed the state. */
+    CHECK_OK(seawall_breaker_metrics(b, &m));
+    CHECK(m.permitted == 0 && m.state == SEAWALL_STATE_CLOSED);
+    seawall_breaker_free(b);
+}
+
+static void test_registry_and_clock_arguments(void) {
+    const seawall_registry *r = NULL, *rout = NULL;
+    CHECK_OK(seawall_registry_new(&r));
+    const seawall_manual_clock *k = NULL, *kout = NULL;
+    CHECK_OK(seawall_manual_clock_new(&k));
+    const seawall_breaker *out = NULL;
+    seawall_config bad;
+    CHECK_OK(seawall_config_default(&bad));
+    bad.window_kind = 9;
+    size_t n;
+    uint64_t t;
+
+    BAD(seawall_registry_new(NULL), NULL_PARAMETER, "seawall_registry_new: `out` is NULL");
+    BAD(seawall_registry_new(MIS(const seawall_registry *)), INVALID_ARGUMENT,
+        misaligned("seawall_registry_new", "out", sizeof(void *)));
+    BAD(seawall_registry_new_with_clock(NULL, &rout), NULL_PARAMETER,
+        "seawall_registry_new_with_clock: `clock` is NULL");
+    BAD(seawall_registry_new_with_clock(k, NULL), NULL_PARAMETER,
+        "seawall_registry_new_with_clock: `out` is NULL");
+    BAD(seawall_registry_clone(NULL, &rout), NULL_PARAMETER, "seawall_registry_clone: `registry` is NULL");
+    BAD(seawall_registry_clone(r, NULL), NULL_PARAMETER, "seawall_registry_clone: `out` is NULL");
+    BAD(seawall_registry_get_or_create(NULL, "x", NULL, &out), NULL_PARAMETER,
+        "seawall_registry_get_or_create: `registry` is NULL");
+    BAD_PREFIX(seawall_registry_get_or_create(MIS(const seawall_registry), "x", NULL, &out),
+               INVALID_ARGUMENT, "seawall_registry_get_or_create: `registry` = 0x");
+    BAD(seawall_registry_get_or_create(r, NULL, NULL, &out), NULL_PARAMETER,
+        "seawall_registry_get_or_create: `name` is NULL");
+    BAD(seawall_registry_get_or_create(r, not_utf8, NULL, &out), INVALID_ARGUMENT,
+        "seawall_registry_get_or_create: `name` = \"\\xc3(\" is not valid UTF-8 (invalid utf-8 "
+        "sequence of 1 bytes from index 0)");
+    BAD(seawall_registry_get_or_create(r, "x", NULL, NULL), NULL_PARAMETER,
+        "seawall_registry_get_or_create: `out` is NULL");
+    BAD(seawall_registry_get_or_create(r, "x", MIS(seawall_config), &out), INVALID_ARGUMENT,
+        misaligned("seawall_registry_get_or_create", "config", _Alignof(seawall_config)));
+    BAD(seawall_registry_get_or_create(r, "x", &bad, &out), INVALID_CONFIG,
+        "seawall_registry_get_or_create: invalid window_kind = 9: must be one of "
+        "SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)");
+    BAD(seawall_registry_get(NULL, "x", &out), NULL_PARAMETER, "seawall_registry_get: `registry` is NULL");
+    BAD(seawall_registry_get(r, NULL, &out), NULL_PARAMETER, "seawall_registry_get: `name` is NULL");
+    BAD(seawall_registry_get(r, "x", NULL), NULL_PARAMETER, "seawall_registry_get: `out` is NULL");
+    BAD(seawall_registry_get(r, "zz", &out), NOT_FOUND, "seawall_registry_get: no breaker named \"zz\"");
+    BAD(seawall_registry_remove(NULL, "x"), NULL_PARAMETER, "seawall_registry_remove: `registry` is NULL");
+    BAD(seawall_registry_remove(r, NULL), NULL_PARAMETER, "seawall_registry_remove: `name` is NULL");
+    BAD(seawall_registry_remove(r, not_utf8), INVALID_ARGUMENT,
+        "seawall_registry_remove: `name` = \"\\xc3(\" is not valid UTF-8 (invalid utf-8 sequence "
+        "of 1 bytes from index 0)");
+    BAD(seawall_registry_remove(r, "zz"), NOT_FOUND, "seawall_registry_remove: no breaker named \"zz\"");
+    BAD(seawall_registry_count(NULL, &n), NULL_PARAMETER, "seawall_registry_count: `registry` is NULL");
+    BAD(seawall_registry_count(r, NULL), NULL_PARAMETER, "seawall_registry_count: `out_count` is NULL");
+    BAD(seawall_registry_count(r, MIS(size_t)), INVALID_ARGUMENT,
+        misaligned("seawall_registry_count", "out_count", _Alignof(size_t)));
+    BAD(seawall_registry_for_each(NULL, NULL, NULL), NULL_PARAMETER,
+        "seawall_registry_for_each: `registry` is NULL");
+    BAD(seawall_registry_for_each(r, NULL, NULL), NULL_PARAMETER,
+        "seawall_registry_for_each: `visitor` is NULL");
+    CHECK(out == NULL && rout == NULL);
+
+    BAD(seawall_manual_clock_new(NULL), NULL_PARAMETER, "seawall_manual_clock_new: `out` is NULL");
+    BAD(seawall_manual_clock_new(MIS(const seawall_manual_clock *)), INVALID_ARGUMENT,
+        misaligned("seawall_manual_clock_new", "out", sizeof(void *)));
+    BAD(seawall_manual_clock_advance(NULL, 1), NULL_PARAMETER,
+        "seawall_manual_clock_advance: `clock` is NULL");
+    BAD(seawall_manual_clock_set(NULL, 1), NULL_PARAMETER, "seawall_manual_clock_set: `clock` is NULL");
+    BAD(seawall_manual_clock_now(NULL, &t), NULL_PARAMETER, "seawall_manual_clock_now: `clock` is NULL");
+    BAD(seawall_manual_clock_now(k, NULL), NULL_PARAMETER, "seawall_manual_clock_now: `out_nanos` is NULL");
+    BAD(seawall_manual_clock_now(k, MIS(uint64_t)), INVALID_ARGUMENT,
+        misaligned("seawall_manual_clock_now", "out_nanos", _Alignof(uint64_t)));
+    CHECK(kout == NULL);
+
+    seawall_registry_free(r);
+    seawall_manual_clock_free(k);
+}
+
+static void test_rate_limiter_arguments(void) {
+    seawall_rate_limit_config d, c;
+    CHECK_OK(seawall_rate_limit_config_default(&d));
+    const seawall_rate_limiter *l = NULL, *out = NULL;
+    CHECK_OK(seawall_rate_limiter_new(&d, NULL, &l));
+    uint64_t wait;
+
+    BAD(seawall_rate_limit_config_default(NULL), NULL_PARAMETER,
+        "seawall_rate_limit_config_default: `out` is NULL");
+    BAD(seawall_rate_limiter_new(&d, NULL, NULL), NULL_PARAMETER, "seawall_rate_limiter_new: `out` is NULL");
+    BAD(seawall_rate_limiter_new(MIS(seawall_rate_limit_config), NULL, &out), INVALID_ARGUMENT,
+        misaligned("seawall_rate_limiter_new", "config", _Alignof(seawall_rate_limit_config)));
+    BAD_PREFIX(seawall_rate_limiter_new(&d, MIS(const seawall_manual_clock), &out), INVALID_ARGUMENT,
+               "seawall_rate_limiter_new: `clock` = 0x");
+    c = d; c.rate = 0;
+    BAD(seawall_rate_limiter_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_rate_limiter_new: invalid rate = 0: must be an integer in [1, 1000000000]");
+    c = d; c.burst = 1000000001u;
+    BAD(seawall_rate_limiter_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_rate_limiter_new: invalid burst = 1000000001: must be an integer in [1, 1000000000]");
+    c = d; c.period_ns = 366ull * 24 * 3600 * 1000000000ull;
+    BAD(seawall_rate_limiter_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_rate_limiter_new: invalid period_ns = 31622400s: must be a duration in (0, 365 days]");
+    c = d; c.rate = 1; c.period_ns = 365ull * 24 * 3600 * 1000000000ull; c.burst = 101;
+    BAD(seawall_rate_limiter_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_rate_limiter_new: invalid burst = 101: must be at most 100 years of calls at "
+        "`rate` per `period`");
+    c = d; c.timing = UINT32_MAX;
+    BAD(seawall_rate_limiter_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_rate_limiter_new: invalid timing = 4294967295: must be SEAWALL_RATE_TIMING_EXACT "
+        "(0) or SEAWALL_RATE_TIMING_RECENT (1)");
+    BAD(seawall_rate_limiter_clone(NULL, &out), NULL_PARAMETER, "seawall_rate_limiter_clone: `limiter` is NULL");
+    BAD(seawall_rate_limiter_clone(l, NULL), NULL_PARAMETER, "seawall_rate_limiter_clone: `out` is NULL");
+    BAD(seawall_rate_limiter_check(NULL, &wait), NULL_PARAMETER, "seawall_rate_limiter_check: `limiter` is NULL");
+    BAD(seawall_rate_limiter_check(l, MIS(uint64_t)), INVALID_ARGUMENT,
+        misaligned("seawall_rate_limiter_check", "out_wait_ns", _Alignof(uint64_t)));
+    BAD(seawall_rate_limiter_get_config(NULL, &c), NULL_PARAMETER,
+        "seawall_rate_limiter_get_config: `limiter` is NULL");
+    BAD(seawall_rate_limiter_get_config(l, NULL), NULL_PARAMETER, "seawall_rate_limiter_get_config: `out` is NULL");
+    CHECK(out == NULL);
+    seawall_rate_limiter_free(l);
+}
+
+static void test_bulkhead_arguments(void) {
+    seawall_bulkhead_config d, c;
+    CHECK_OK(seawall_bulkhead_config_default(&d));
+    const seawall_bulkhead *h = NULL, *out = NULL;
+    CHECK_OK(seawall_bulkhead_new(&d, NULL, &h));
+    seawall_bulkhead_permit p, zero;
+    memset(&zero, 0, sizeof zero);
+    uint32_t count;
+
+    BAD(seawall_bulkhead_config_default(NULL), NULL_PARAMETER, "seawall_bulkhead_config_default: `out` is NULL");
+    BAD(seawall_bulkhead_new(&d, NULL, NULL), NULL_PARAMETER, "seawall_bulkhead_new: `out` is NULL");
+    BAD(seawall_bulkhead_new(MIS(seawall_bulkhead_config), NULL, &out), INVALID_ARGUMENT,
+        misaligned("seawall_bulkhead_new", "config", _Alignof(seawall_bulkhead_config)));
+    c = d; c.max_concurrent = 0;
+    BAD(seawall_bulkhead_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_bulkhead_new: invalid max_concurrent = 0: must be an integer in [1, 1073741824]");
+    c = d; c.max_queue_size = UINT32_MAX;
+    BAD(seawall_bulkhead_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_bulkhead_new: invalid max_queue_size = 4294967295: must be an integer in [0, 1073741824]");
+    c = d; c.timeout_ns = UINT64_MAX;
+    BAD(seawall_bulkhead_new(&c, NULL, &out), INVALID_CONFIG,
+        "seawall_bulkhead_new: invalid timeout_ns = 18446744073.709551615s: must be a duration in "
+        "[0, 365 days]");
+    BAD(seawall_bulkhead_clone(NULL, &out), NULL_PARAMETER, "seawall_bulkhead_clone: `bulkhead` is NULL");
+    BAD(seawall_bulkhead_clone(h, NULL), NULL_PARAMETER, "seawall_bulkhead_clone: `out` is NULL");
+    BAD(seawall_bulkhead_try_acquire(NULL, &p), NULL_PARAMETER, "seawall_bulkhead_try_acquire: `bulkhead` is NULL");
+    BAD(seawall_bulkhead_try_acquire(h, MIS(seawall_bulkhead_permit)), INVALID_ARGUMENT,
+        misaligned("seawall_bulkhead_try_acquire", "out_permit", _Alignof(seawall_bulkhead_permit)));
+    BAD(seawall_bulkhead_acquire_timeout(h, 0, NULL), NULL_PARAMETER,
+        "seawall_bulkhead_acquire_timeout: `out_permit` is NULL");
+    BAD(seawall_bulkhead_acquire(NULL, &p), NULL_PARAMETER, "seawall_bulkhead_acquire: `bulkhead` is NULL");
+    BAD(seawall_bulkhead_release(NULL, &p), NULL_PARAMETER, "seawall_bulkhead_release: `bulkhead` is NULL");
+    BAD(seawall_bulkhead_release(h, NULL), NULL_PARAMETER, "seawall_bulkhead_release: `permit` is NULL");
+    BAD(seawall_bulkhead_release(h, MIS(seawall_bulkhead_permit)), INVALID_ARGUMENT,
+        misaligned("seawall_bulkhead_release", "permit", _Alignof(seawall_bulkhead_permit)));
+    BAD(seawall_bulkhead_release(h, &zero), PERMIT_NOT_ISSUED,
+        "seawall_bulkhead_release: the permit was never issued by a successful acquire");
+    BAD(seawall_bulkhead_available_permits(h, NULL), NULL_PARAMETER,
+        "seawall_bulkhead_available_permits: `out_count` is NULL");
+    BAD(seawall_bulkhead_available_permits(h, MIS(uint32_t)), INVALID_ARGUMENT,
+        misaligned("seawall_bulkhead_available_permits", "out_count", _Alignof(uint32_t)));
+    BAD(seawall_bulkhead_queue_size(NULL, &count), NULL_PARAMETER, "seawall_bulkhead_queue_size: `bulkhead` is NULL");
+    BAD(seawall_bulkhead_get_config(h, NULL), NULL_PARAMETER, "seawall_bulkhead_get_config: `out` is NULL");
+    CHECK(out == NULL);
+    seawall_bulkhead_free(h);
+}
+
+static void test_budget_arguments(void) {
+    seawall_retry_budget_config d, c;
+    CHECK_OK(seawall_retry_budget_config_default(&d));
+    const seawall_retry_budget *g = NULL, *out = NULL;
+    CHECK_OK(seawall_retry_budget_new(&d, NULL, &g));
+    bool allowed;
+    double percent;
+    seawall_retry_budget_counts counts;
+
+    BAD(seawall_retry_budget_config_default(NULL), NULL_PARAMETER,
+        "seawall_retry_budget_config_default: `out` is NULL");
+    BAD(seawall_retry_budget_new(&d, NULL, NULL), NULL_PARAMETER, "seawall_retry_budget_new: `out` is NULL");
+    BAD(seawall_retry_budget_new(MIS(seawall_retry_budget_config), NULL, &out), INVALID_ARGUMENT,
+        misaligned("seawall_retry_budget_new", "config", _Alignof(seawall_retry_budget_config)));
+    /* Every field: below, above, NaN and infinities where it is a double. */
+    static const struct {
+        int field;
+        double value;
+        const char *message;
+    } rows[] = {
+        {0, -1.0, "invalid budget_percent = -1.0: must be a number in [0, 100]"},
+        {0, 100.5, "invalid budget_percent = 100.5: must be a number in [0, 100]"},
+        {0, NAN, "invalid budget_percent = NaN: must be a number in [0, 100]"},
+        {0, INFINITY, "invalid budget_percent = inf: must be a number in [0, 100]"},
+        {1, 1000000001.0, "invalid min_requests = 1000000001: must be an integer in [0, 1000000000]"},
+        {2, 9e6, "invalid window_size_ns = 9ms: must be a duration in [10 ms, 365 days]"},
+        {2, 0.0, "invalid window_size_ns = 0ns: must be a duration in [10 ms, 365 days]"},
+        {3, 0.0, "invalid tokens_per_second = 0.0: must be a finite number in (0, 1000000000]"},
+        {3, -5.0, "invalid tokens_per_second = -5.0: must be a finite number in (0, 1000000000]"},
+        {3, NAN, "invalid tokens_per_second = NaN: must be a finite number in (0, 1000000000]"},
+        {3, INFINITY, "invalid tokens_per_second = inf: must be a finite number in (0, 1000000000]"},
+        {3, 1e-9, "invalid tokens_per_second = 1e-9: must be fast enough to refill `max_tokens` within "
+                  "100 years"},
+        {4, 4294967295.0, "invalid max_tokens = 4294967295: must be an integer in [0, 1000000000]"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        c = d;
+        switch (rows[i].field) {
+        case 0: c.budget_percent = rows[i].value; break;
+        case 1: c.min_requests = (uint32_t)rows[i].value; break;
+        case 2: c.window_size_ns = (uint64_t)rows[i].value; break;
+        case 3: c.tokens_per_second = rows[i].value; break;
+        default: c.max_tokens = (uint32_t)rows[i].value; break;
+        }
+        char want[256];
+        snprintf(want, sizeof want, "seawall_retry_budget_new: %s", rows[i].message);
+        BAD(seawall_retry_budget_new(&c, NULL, &out), INVALID_CONFIG, want);
+    }
+    BAD(seawall_retry_budget_clone(NULL, &out), NULL_PARAMETER, "seawall_retry_budget_clone: `budget` is NULL");
+    BAD(seawall_retry_budget_clone(g, NULL), NULL_PARAMETER, "seawall_retry_budget_clone: `out` is NULL");
+    BAD(seawall_retry_budget_record_attempt(NULL, false), NULL_PARAMETER,
+        "seawall_retry_budget_record_attempt: `budget` is NULL");
+    BAD(seawall_retry_budget_can_retry(NULL, &allowed), NULL_PARAMETER,
+        "seawall_retry_budget_can_retry: `budget` is NULL");
+    BAD(seawall_retry_budget_can_retry(g, NULL), NULL_PARAMETER,
+        "seawall_retry_budget_can_retry: `out_allowed` is NULL");
+    BAD(seawall_retry_budget_remaining_percent(NULL, &percent), NULL_PARAMETER,
+        "seawall_retry_budget_remaining_percent: `budget` is NULL");
+    BAD(seawall_retry_budget_remaining_percent(g, MIS(double)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_budget_remaining_percent", "out_percent", _Alignof(double)));
+    BAD(seawall_retry_budget_get_counts(NULL, &counts), NULL_PARAMETER,
+        "seawall_retry_budget_get_counts: `budget` is NULL");
+    BAD(seawall_retry_budget_get_counts(g, MIS(seawall_retry_budget_counts)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_budget_get_counts", "out", _Alignof(seawall_retry_budget_counts)));
+    BAD(seawall_retry_budget_get_config(g, NULL), NULL_PARAMETER,
+        "seawall_retry_budget_get_config: `out` is NULL");
+    CHECK(out == NULL);
+    seawall_retry_budget_free(g);
+}
+
+static void test_retry_arguments(void) {
+    seawall_retry_config d, c;
+    CHECK_OK(seawall_retry_config_default(&d));
+    uint64_t delay = 42;
+    const uint64_t year = 365ull * 24 * 3600 * 1000000000ull;
+
+    BAD(seawall_retry_config_default(NULL), NULL_PARAMETER, "seawall_retry_config_default: `out` is NULL");
+    BAD(seawall_retry_config_default(MIS(seawall_retry_config)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_config_default", "out", _Alignof(seawall_retry_config)));
+    BAD(seawall_retry_config_validate(NULL), NULL_PARAMETER, "seawall_retry_config_validate: `config` is NULL");
+    BAD(seawall_retry_delay(NULL, 1, 0, 0.5, &delay), NULL_PARAMETER, "seawall_retry_delay: `config` is NULL");
+    BAD(seawall_retry_delay(MIS(seawall_retry_config), 1, 0, 0.5, &delay), INVALID_ARGUMENT,
+        misaligned("seawall_retry_delay", "config", _Alignof(seawall_retry_config)));
+    BAD(seawall_retry_delay(&d, 1, 0, 0.5, NULL), NULL_PARAMETER, "seawall_retry_delay: `out_delay_ns` is NULL");
+    BAD(seawall_retry_delay(&d, 1, 0, 0.5, MIS(uint64_t)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_delay", "out_delay_ns", _Alignof(uint64_t)));
+    BAD(seawall_retry_delay(&d, 0, 0, 0.5, &delay), INVALID_ARGUMENT,
+        "seawall_retry_delay: `attempt` = 0 is not in [1, 4294967295] (attempts are numbered from 1)");
+    static const double units[] = {1.0, -0.25, 2.5, NAN, INFINITY, -INFINITY};
+    static const char *const unit_messages[] = {
+        "seawall_retry_delay: `unit` = 1 is not in [0, 1)",
+        "seawall_retry_delay: `unit` = -0.25 is not in [0, 1)",
+        "seawall_retry_delay: `unit` = 2.5 is not in [0, 1)",
+        "seawall_retry_delay: `unit` = NaN is not in [0, 1)",
+        "seawall_retry_delay: `unit` = inf is not in [0, 1)",
+        "seawall_retry_delay: `unit` = -inf is not in [0, 1)",
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        BAD(seawall_retry_delay(&d, 1, 0, units[i], &delay), INVALID_ARGUMENT, unit_messages[i]);
+
+    /* Every config field, through both functions that judge a config. */
+    struct row {
+        seawall_retry_config c;
+        const char *message;
+    } rows[16];
+    size_t nrows = 0;
+#define ROW(assign, msg) do { c = d; assign; rows[nrows].c = c; rows[nrows].message = (msg); nrows++; } while (0)
+    ROW(c.strategy = 6, "invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+    ROW(c.strategy = UINT32_MAX,
+        "invalid strategy = 4294967295: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+    ROW(c.max_attempts = 0, "invalid max_attempts = 0: must be an integer in [1, 1000]");
+    ROW(c.max_attempts = 1001, "invalid max_attempts = 1001: must be an integer in [1, 1000]");
+    ROW((c.initial_delay_ns = year + 1, c.max_delay_ns = year + 1),
+        "invalid initial_delay_ns = 31536000.000000001s: must be a duration in [0, 365 days]");
+    ROW(c.max_delay_ns = 999999999,
+        "invalid max_delay_ns = 999.999999ms: must be a duration in [initial_delay, 365 days]");
+    ROW(c.max_delay_ns = UINT64_MAX,
+        "invalid max_delay_ns = 18446744073.709551615s: must be a duration in [initial_delay, 365 days]");
+    ROW(c.exponential_base = 0.5, "invalid exponential_base = 0.5: must be a number in [1, 1000]");
+    ROW(c.exponential_base = 1000.5, "invalid exponential_base = 1000.5: must be a number in [1, 1000]");
+    ROW(c.exponential_base = NAN, "invalid exponential_base = NaN: must be a number in [1, 1000]");
+    ROW(c.exponential_base = INFINITY, "invalid exponential_base = inf: must be a number in [1, 1000]");
+    ROW(c.jitter_factor = -0.1, "invalid jitter_factor = -0.1: must be a fraction in [0, 1]");
+    ROW(c.jitter_factor = NAN, "invalid jitter_factor = NaN: must be a fraction in [0, 1]");
+    ROW(c.jitter_factor = 1.5, "invalid jitter_factor = 1.5: must be a fraction in [0, 1]");
+    ROW((c.has_max_total_delay = 1, c.max_total_delay_ns = year + 1),
+        "invalid max_total_delay_ns = 31536000.000000001s: must be unset or a duration in [0, 365 days]");
+#undef ROW
+    for (size_t i = 0; i < nrows; i++) {
+        char want[256];
+        snprintf(want, sizeof want, "seawall_retry_config_validate: %s", rows[i].message);
+        BAD(seawall_retry_config_validate(&rows[i].c), INVALID_CONFIG, want);
+        snprintf(want, sizeof want, "seawall_retry_delay: %s", rows[i].message);
+        BAD(seawall_retry_delay(&rows[i].c, 1, 0, 0.5, &delay), INVALID_CONFIG, want);
+    }
+    CHECK(delay == 42);
+}
+
+/* The message functions report a bad buffer by their code alone: they never
+ * replace the last error they exist to read. */
+static void test_message_functions_keep_the_last_error(void) {
+    const seawall_breaker *b = NULL;
+    CHECK_RC(seawall_breaker_new(NULL, NULL, &b), SEAWALL_RESULT_NULL_PARAMETER);
+    char buf[8];
+    CHECK_RC(seawall_last_error_message(NULL, 5, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_last_error_message(buf, sizeof buf, MIS(size_t)), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(seawall_result_message(SEAWALL_RESULT_OK, NULL, 5, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_result_message(SEAWALL_RESULT_OK, buf, sizeof buf, MIS(size_t)),
+             SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(seawall_result_message(1000, buf, sizeof buf, NULL), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK(seawall_last_error() == SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_breaker_new: `name` is NULL");
+}
+
 int main(void) {
     test_null_handles();
     test_null_outputs();
@@ -378,5 +866,13 @@ int main(void) {
     test_bad_names();
     test_permit_misuse();
     test_messages();
+    test_breaker_arguments();
+    test_registry_and_clock_arguments();
+    test_rate_limiter_arguments();
+    test_bulkhead_arguments();
+    test_budget_arguments();
+    test_retry_arguments();
+    test_message_functions_keep_the_last_error();
+    printf("test_errors: %d bad inputs refused with the exact message\n", refused);
     return check_report("test_errors");
 }

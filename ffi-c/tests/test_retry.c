@@ -127,7 +127,8 @@ static void test_attempt_zero_is_refused(void) {
     uint64_t d = 42;
     CHECK_RC(seawall_retry_delay(&c, 0, 0, 0.5, &d), SEAWALL_RESULT_INVALID_ARGUMENT);
     CHECK(d == 42);
-    CHECK_LAST_ERROR("seawall_retry_delay: `attempt` is 0 (attempts are numbered from 1)");
+    CHECK_LAST_ERROR("seawall_retry_delay: `attempt` = 0 is not in [1, 4294967295] (attempts are "
+                     "numbered from 1)");
 }
 
 int main(void) {
