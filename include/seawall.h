@@ -257,7 +257,8 @@ typedef struct seawall_retry_budget seawall_retry_budget;
 // `SEAWALL_RESULT_INVALID_CONFIG`, with a last error naming the field, the
 // value and the allowed range, when one is out of range.
 typedef struct seawall_config {
-  // Consecutive failures that open a CLOSED breaker. 1..=4095, default 5.
+  // Consecutive failures that open a CLOSED breaker. 1..=UINT32_MAX,
+  // default 5.
   uint32_t failure_threshold;
   // Whether `failure_threshold` consecutive failures trip the breaker:
   // non-zero for true (the default, written as 1); may be 0 only when a
@@ -289,10 +290,14 @@ typedef struct seawall_config {
   // the default) or in (0, 1]; needs `slow_call_duration_ns`.
   double slow_call_rate_threshold;
   // Successful trial calls that close a HALF_OPEN breaker (with
-  // `half_open_success_rate`: the trial outcomes judged). 1..=4095,
+  // `half_open_success_rate`: the trial outcomes judged). 1..=UINT32_MAX,
   // default 3.
   uint32_t success_threshold;
-  // Trial calls admitted at once while HALF_OPEN. 1..=4095, default 1.
+  // Trial calls admitted at once while HALF_OPEN. At least 1, default 1.
+  // Trial successes, trials in flight and trial failures share 36 bits:
+  // bits(success_threshold - 1) + bits(half_open_max_calls) + bits(trial
+  // failures tolerated) <= 36, where bits(n) is the bit length of n (any
+  // success_threshold with one trial at a time; both up to 2^18 - 1).
   uint32_t half_open_max_calls;
   // 0 (the default): `success_threshold` successes close a HALF_OPEN
   // breaker and any trial failure reopens it. In (0, 1]: the trials are
@@ -329,8 +334,10 @@ typedef struct seawall_config {
 // permits). An unreported permit holds a trial slot while the breaker is
 // HALF_OPEN until the trial batch expires. Treat the fields as opaque.
 typedef struct seawall_permit {
-  // The breaker's generation when the permit was issued.
-  uint32_t generation;
+  // The number of the breaker's episode (state) that issued the permit:
+  // 64 bits, so a permit held across any number of state changes is
+  // reported as late, never mistaken for a current one.
+  uint64_t episode;
   // Issued or reported (internal magic numbers; 0 is "never issued").
   uint32_t status;
   // The clock reading when the permit was issued (0 when slow-call

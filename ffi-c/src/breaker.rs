@@ -81,8 +81,10 @@ const REPORTED: u32 = 0x5EA7_0002;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct seawall_permit {
-    /// The breaker's generation when the permit was issued.
-    pub generation: u32,
+    /// The number of the breaker's episode (state) that issued the permit:
+    /// 64 bits, so a permit held across any number of state changes is
+    /// reported as late, never mistaken for a current one.
+    pub episode: u64,
     /// Issued or reported (internal magic numbers; 0 is "never issued").
     pub status: u32,
     /// The clock reading when the permit was issued (0 when slow-call
@@ -444,9 +446,9 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
         }
         match b.try_acquire() {
             Ok(p) => {
-                let (generation, start) = p.into_ticket().into_parts();
+                let (episode, start) = p.into_ticket().into_parts();
                 let permit = seawall_permit {
-                    generation,
+                    episode,
                     status: ISSUED,
                     start,
                     owner: b as *const CBreaker as usize,
@@ -520,7 +522,7 @@ unsafe fn report(
         return fail(permit_error(func, p.status));
     }
     p.status = REPORTED;
-    let ticket = Ticket::from_parts(p.generation, p.start);
+    let ticket = Ticket::from_parts(p.episode, p.start);
     match duration {
         None => b.record(ticket, outcome),
         Some(d) => b.record_elapsed(ticket, outcome, Duration::from_nanos(d)),

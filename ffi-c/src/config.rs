@@ -35,7 +35,8 @@ pub enum seawall_window_kind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct seawall_config {
-    /// Consecutive failures that open a CLOSED breaker. 1..=4095, default 5.
+    /// Consecutive failures that open a CLOSED breaker. 1..=UINT32_MAX,
+    /// default 5.
     pub failure_threshold: u32,
     /// Whether `failure_threshold` consecutive failures trip the breaker:
     /// non-zero for true (the default, written as 1); may be 0 only when a
@@ -67,10 +68,14 @@ pub struct seawall_config {
     /// the default) or in (0, 1]; needs `slow_call_duration_ns`.
     pub slow_call_rate_threshold: f64,
     /// Successful trial calls that close a HALF_OPEN breaker (with
-    /// `half_open_success_rate`: the trial outcomes judged). 1..=4095,
+    /// `half_open_success_rate`: the trial outcomes judged). 1..=UINT32_MAX,
     /// default 3.
     pub success_threshold: u32,
-    /// Trial calls admitted at once while HALF_OPEN. 1..=4095, default 1.
+    /// Trial calls admitted at once while HALF_OPEN. At least 1, default 1.
+    /// Trial successes, trials in flight and trial failures share 36 bits:
+    /// bits(success_threshold - 1) + bits(half_open_max_calls) + bits(trial
+    /// failures tolerated) <= 36, where bits(n) is the bit length of n (any
+    /// success_threshold with one trial at a time; both up to 2^18 - 1).
     pub half_open_max_calls: u32,
     /// 0 (the default): `success_threshold` successes close a HALF_OPEN
     /// breaker and any trial failure reopens it. In (0, 1]: the trials are
