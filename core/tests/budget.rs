@@ -258,31 +258,100 @@ fn threads_never_take_more_than_the_budget() {
 
 #[test]
 fn invalid_settings_name_the_field() {
-    let bad = |f: fn(&mut RetryBudgetConfig)| {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    const NS: Duration = Duration::from_nanos(1);
+    // Every field: below and above its range, NaN and infinities for the
+    // numbers, the largest durations.
+    type Set = fn(&mut RetryBudgetConfig);
+    let rows: [(Set, &str); 19] = [
+        (|c| c.budget_percent = -1.0, "invalid budget_percent = -1.0: must be a number in [0, 100]"),
+        (|c| c.budget_percent = 100.5, "invalid budget_percent = 100.5: must be a number in [0, 100]"),
+        (|c| c.budget_percent = f64::NAN, "invalid budget_percent = NaN: must be a number in [0, 100]"),
+        (|c| c.budget_percent = f64::INFINITY, "invalid budget_percent = inf: must be a number in [0, 100]"),
+        (
+            |c| c.min_requests = 1_000_000_001,
+            "invalid min_requests = 1000000001: must be an integer in [0, 1000000000]",
+        ),
+        (
+            |c| c.min_requests = u32::MAX,
+            "invalid min_requests = 4294967295: must be an integer in [0, 1000000000]",
+        ),
+        (|c| c.window_size = Duration::ZERO, "invalid window_size = 0ns: must be a duration in [10 ms, 365 days]"),
+        (
+            |c| c.window_size = Duration::from_millis(10) - NS,
+            "invalid window_size = 9.999999ms: must be a duration in [10 ms, 365 days]",
+        ),
+        (
+            |c| c.window_size = YEAR + NS,
+            "invalid window_size = 31536000.000000001s: must be a duration in [10 ms, 365 days]",
+        ),
+        (
+            |c| c.tokens_per_second = 0.0,
+            "invalid tokens_per_second = 0.0: must be a finite number in (0, 1000000000]",
+        ),
+        (
+            |c| c.tokens_per_second = -1.0,
+            "invalid tokens_per_second = -1.0: must be a finite number in (0, 1000000000]",
+        ),
+        (
+            |c| c.tokens_per_second = 1_000_000_001.0,
+            "invalid tokens_per_second = 1000000001.0: must be a finite number in (0, 1000000000]",
+        ),
+        (
+            |c| c.tokens_per_second = f64::NAN,
+            "invalid tokens_per_second = NaN: must be a finite number in (0, 1000000000]",
+        ),
+        (
+            |c| c.tokens_per_second = f64::INFINITY,
+            "invalid tokens_per_second = inf: must be a finite number in (0, 1000000000]",
+        ),
+        (
+            |c| c.tokens_per_second = f64::NEG_INFINITY,
+            "invalid tokens_per_second = -inf: must be a finite number in (0, 1000000000]",
+        ),
+        (
+            |c| c.tokens_per_second = 1e-9,
+            "invalid tokens_per_second = 1e-9: must be fast enough to refill `max_tokens` within 100 years",
+        ),
+        (
+            |c| c.tokens_per_second = f64::MIN_POSITIVE,
+            "invalid tokens_per_second = 2.2250738585072014e-308: must be fast enough to refill `max_tokens` within 100 years",
+        ),
+        (
+            |c| c.max_tokens = 1_000_000_001,
+            "invalid max_tokens = 1000000001: must be an integer in [0, 1000000000]",
+        ),
+        (
+            |c| c.max_tokens = u32::MAX,
+            "invalid max_tokens = 4294967295: must be an integer in [0, 1000000000]",
+        ),
+    ];
+    for (set, want) in rows {
         let mut c = RetryBudgetConfig::default();
-        f(&mut c);
-        RetryBudget::with_clock(c, ManualClock::new()).unwrap_err()
-    };
-    let e = bad(|c| c.budget_percent = 100.5);
-    assert_eq!(
-        e.to_string(),
-        "invalid budget_percent = 100.5: must be a number in [0, 100]"
-    );
-    assert_eq!(bad(|c| c.budget_percent = f64::NAN).field, "budget_percent");
-    assert_eq!(bad(|c| c.min_requests = u32::MAX).field, "min_requests");
-    assert_eq!(
-        bad(|c| c.window_size = Duration::from_millis(9)).field,
-        "window_size"
-    );
-    assert_eq!(
-        bad(|c| c.tokens_per_second = 0.0).field,
-        "tokens_per_second"
-    );
-    assert_eq!(
-        bad(|c| c.tokens_per_second = f64::INFINITY).field,
-        "tokens_per_second"
-    );
-    assert_eq!(bad(|c| c.max_tokens = u32::MAX).field, "max_tokens");
+        set(&mut c);
+        let e = RetryBudget::with_clock(c, ManualClock::new()).unwrap_err();
+        assert_eq!(e.to_string(), want);
+    }
+    // The edges of every range are accepted.
+    for set in [
+        (|c| c.budget_percent = 0.0) as Set,
+        |c| c.budget_percent = 100.0,
+        |c| c.min_requests = 0,
+        |c| c.min_requests = 1_000_000_000,
+        |c| c.window_size = Duration::from_millis(10),
+        |c| c.window_size = YEAR,
+        |c| c.tokens_per_second = 1e9,
+        |c| (c.tokens_per_second, c.max_tokens) = (1e-9, 3),
+        |c| (c.tokens_per_second, c.max_tokens) = (f64::MIN_POSITIVE, 0),
+        |c| c.max_tokens = 1_000_000_000,
+    ] {
+        let mut c = RetryBudgetConfig::default();
+        set(&mut c);
+        assert!(
+            RetryBudget::with_clock(c, ManualClock::new()).is_ok(),
+            "{c:?}"
+        );
+    }
     let d = RetryBudgetConfig::default();
     assert_eq!(
         (

@@ -159,39 +159,117 @@ fn memory_is_fixed_whatever_the_number_of_keys() {
 
 #[test]
 fn invalid_settings_name_the_field() {
-    let bad = |c: RateLimitConfig| RateLimiter::with_clock(c, ManualClock::new()).unwrap_err();
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
     let d = RateLimitConfig::default;
-    let e = bad(RateLimitConfig { rate: 0, ..d() });
-    assert_eq!(
-        e.to_string(),
-        "invalid rate = 0: must be an integer in [1, 1000000000]"
-    );
-    assert_eq!(
-        bad(RateLimitConfig {
-            period: Duration::ZERO,
+    // Every field below and above its range, and the combinations judged
+    // together (period against rate, the burst's refill time).
+    let rows = [
+        (
+            RateLimitConfig { rate: 0, ..d() },
+            "invalid rate = 0: must be an integer in [1, 1000000000]",
+        ),
+        (
+            RateLimitConfig {
+                rate: 1_000_000_001,
+                ..d()
+            },
+            "invalid rate = 1000000001: must be an integer in [1, 1000000000]",
+        ),
+        (
+            RateLimitConfig {
+                period: Duration::ZERO,
+                ..d()
+            },
+            "invalid period = 0ns: must be a duration in (0, 365 days]",
+        ),
+        (
+            RateLimitConfig {
+                period: YEAR + Duration::from_nanos(1),
+                ..d()
+            },
+            "invalid period = 31536000.000000001s: must be a duration in (0, 365 days]",
+        ),
+        (
+            RateLimitConfig {
+                period: Duration::MAX,
+                ..d()
+            },
+            "invalid period = 18446744073709551615.999999999s: must be a duration in (0, 365 days]",
+        ),
+        (
+            RateLimitConfig {
+                rate: 1000,
+                period: Duration::from_nanos(999),
+                ..d()
+            },
+            "invalid period = 999ns: must be at least `rate` nanoseconds (1 ns between calls)",
+        ),
+        (
+            RateLimitConfig { burst: 0, ..d() },
+            "invalid burst = 0: must be an integer in [1, 1000000000]",
+        ),
+        (
+            RateLimitConfig {
+                burst: u32::MAX,
+                ..d()
+            },
+            "invalid burst = 4294967295: must be an integer in [1, 1000000000]",
+        ),
+        (
+            RateLimitConfig {
+                rate: 1,
+                period: YEAR,
+                burst: 101,
+                ..d()
+            },
+            "invalid burst = 101: must be at most 100 years of calls at `rate` per `period`",
+        ),
+    ];
+    for (c, want) in rows {
+        let e = RateLimiter::with_clock(c, ManualClock::new()).unwrap_err();
+        assert_eq!(e.to_string(), want);
+        // The keyed limiter judges the same settings the same way.
+        assert_eq!(
+            KeyedRateLimiter::<str>::new(c, 16).unwrap_err().to_string(),
+            want
+        );
+    }
+    for slots in [0, (1 << 20) + 1, u32::MAX] {
+        let e = KeyedRateLimiter::<str>::new(d(), slots).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("invalid slots = {slots}: must be an integer in [1, 1048576]")
+        );
+    }
+    // The edges of every range are accepted.
+    for c in [
+        RateLimitConfig {
+            rate: 1,
+            burst: 1,
             ..d()
-        })
-        .field,
-        "period"
-    );
-    assert_eq!(
-        bad(RateLimitConfig {
+        },
+        RateLimitConfig {
+            rate: 1_000_000_000,
+            burst: 1_000_000_000,
+            ..d()
+        },
+        RateLimitConfig {
             rate: 1000,
-            period: Duration::from_nanos(999),
+            period: Duration::from_nanos(1000),
             ..d()
-        })
-        .field,
-        "period"
-    );
-    assert_eq!(bad(RateLimitConfig { burst: 0, ..d() }).field, "burst");
-    let e = KeyedRateLimiter::<str>::new(d(), 0).unwrap_err();
-    assert_eq!(e.field, "slots");
-    assert_eq!(
-        KeyedRateLimiter::<str>::new(d(), (1 << 20) + 1)
-            .unwrap_err()
-            .field,
-        "slots"
-    );
+        },
+        RateLimitConfig {
+            rate: 1,
+            period: YEAR,
+            burst: 100,
+            ..d()
+        },
+    ] {
+        assert!(
+            RateLimiter::with_clock(c, ManualClock::new()).is_ok(),
+            "{c:?}"
+        );
+    }
 }
 
 /// A clock whose cheap reading is set apart from the exact one, as a
