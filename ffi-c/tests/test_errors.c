@@ -166,13 +166,26 @@ static void expect_invalid(const seawall_config *c, const char *message, int lin
 
 static void test_invalid_configs(void) {
     EXPECT_INVALID(failure_threshold, 0,
-                   "invalid failure_threshold = 0: must be an integer in [1, 4095]");
-    EXPECT_INVALID(failure_threshold, 4096,
-                   "invalid failure_threshold = 4096: must be an integer in [1, 4095]");
+                   "invalid failure_threshold = 0: must be an integer in [1, 4294967295]");
     EXPECT_INVALID(success_threshold, 0,
-                   "invalid success_threshold = 0: must be an integer in [1, 4095]");
-    EXPECT_INVALID(half_open_max_calls, 5000,
-                   "invalid half_open_max_calls = 5000: must be an integer in [1, 4095]");
+                   "invalid success_threshold = 0: must be an integer in [1, 4294967295]");
+    EXPECT_INVALID(half_open_max_calls, 0,
+                   "invalid half_open_max_calls = 0: must be an integer in [1, 4294967295]");
+    {
+        /* The HALF_OPEN fields are judged together. */
+        seawall_config c_;
+        CHECK_OK(seawall_config_default(&c_));
+        c_.success_threshold = INT32_MAX;
+        c_.half_open_max_calls = 1000000;
+        expect_invalid(&c_,
+                       "seawall_breaker_new: invalid half_open_max_calls = 1000000 (with "
+                       "success_threshold = 2147483647): must be small enough that the HALF_OPEN "
+                       "bookkeeping fits 36 bits: bits(success_threshold - 1) + "
+                       "bits(half_open_max_calls) + bits(trial failures tolerated) <= 36, where "
+                       "bits(n) is the bit length of n (e.g. success_threshold up to 2^31 with "
+                       "half_open_max_calls up to 31, or both up to 2^18 - 1)",
+                       __LINE__);
+    }
     EXPECT_INVALID(timeout_ns, 0,
                    "invalid timeout_ns = 0ns: must be a duration in (0, 365 days]");
     EXPECT_INVALID(half_open_timeout_ns, 0,
@@ -229,7 +242,7 @@ static void test_invalid_configs(void) {
     bad.failure_threshold = 0;
     CHECK_RC(seawall_registry_get_or_create(r, "x", &bad, &b), SEAWALL_RESULT_INVALID_CONFIG);
     CHECK_LAST_ERROR("seawall_registry_get_or_create: invalid failure_threshold = 0: must be "
-                     "an integer in [1, 4095]");
+                     "an integer in [1, 4294967295]");
     size_t count = 99;
     CHECK_OK(seawall_registry_count(r, &count));
     CHECK(count == 0 && b == NULL);
