@@ -101,7 +101,9 @@ enum seawall_result
   // the field, the value and the allowed range.
   SEAWALL_RESULT_INVALID_CONFIG = 2,
   // An argument other than the configuration is invalid (a name that is
-  // not UTF-8, an unknown outcome, a misaligned pointer).
+  // not UTF-8, an unknown outcome, a number out of range, a misaligned
+  // pointer); the last error names the argument, the value and what is
+  // allowed.
   SEAWALL_RESULT_INVALID_ARGUMENT = 3,
   // The breaker refused the call; the `seawall_rejection` says why and
   // when to retry. An answer, not an error: the last error is left as

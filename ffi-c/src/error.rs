@@ -20,7 +20,9 @@ pub enum seawall_result {
     /// the field, the value and the allowed range.
     InvalidConfig = 2,
     /// An argument other than the configuration is invalid (a name that is
-    /// not UTF-8, an unknown outcome, a misaligned pointer).
+    /// not UTF-8, an unknown outcome, a number out of range, a misaligned
+    /// pointer); the last error names the argument, the value and what is
+    /// allowed.
     InvalidArgument = 3,
     /// The breaker refused the call; the `seawall_rejection` says why and
     /// when to retry. An answer, not an error: the last error is left as
@@ -90,7 +92,7 @@ impl seawall_result {
         match self {
             Self::Ok => "success",
             Self::NullParameter => "a required pointer argument was NULL",
-            Self::InvalidConfig => "invalid breaker configuration",
+            Self::InvalidConfig => "invalid configuration",
             Self::InvalidArgument => "invalid argument",
             Self::Rejected => "the circuit breaker rejected the call",
             Self::PermitAlreadyReported => "the permit was already reported",
