@@ -1,0 +1,1947 @@
+//! The C ABI driven as a C caller would drive it: the input is a sequence
+//! of calls on the exported `seawall_*` functions (handles made, cloned and
+//! freed; breakers from arbitrary config structs, alone or in registries;
+//! permits acquired and reported, twice, on the wrong breaker, zeroed,
+//! forged or copied; manual clocks moved to arbitrary times including near
+//! `u64::MAX`; commands; metrics; names with arbitrary bytes and buffer
+//! lengths; NULL where the header allows it; rate limiters, bulkheads, retry
+//! budgets and back-off).
+//!
+//! After every call it checks what include/seawall.h promises:
+//! - no crash, no undefined behaviour (ASan), no panic (libFuzzer aborts on
+//!   the panic itself, before the catcher would turn it into
+//!   SEAWALL_RESULT_PANIC);
+//! - the result is one the header documents for that function and
+//!   situation;
+//! - outputs are written only on success (and the rejection only on
+//!   SEAWALL_RESULT_REJECTED);
+//! - failures set the last error to their code; successes and answers
+//!   (REJECTED, RATE_LIMITED, BULKHEAD_FULL, BULKHEAD_TIMEOUT) leave it;
+//! - a breaker's books balance: `permitted == successes + failures +
+//!   ignored + late + permits outstanding`, `rejected` counts the
+//!   rejections;
+//! - a rejection says why and when: FORCED_OPEN exactly when
+//!   `until_reset` and `retry_after_ns == UINT64_MAX`; OPEN with a
+//!   retry_after in (0, longest open time]; HALF_OPEN within the trial
+//!   batch's timeout; after waiting retry_after an OPEN breaker admits a
+//!   trial;
+//! - a breaker is never stuck OPEN: once the manual clock has moved past the
+//!   longest open time (and a trial batch's timeout) a trial is admitted;
+//! - a bulkhead counts its slots exactly; a rate limiter's refusal names a
+//!   wait after which it admits; a retry budget keeps retries within
+//!   requests and its remaining share in [0, 100].
+//!
+//! Defects already reported and under repair elsewhere can be named in
+//! SEAWALL_FUZZ_KNOWN_DEFECTS (comma-separated; scripts/test-fuzz.sh reads
+//! fuzz/known-defects), which skips only the assertion that detects them:
+//! - `clock-saturation`: with the clock within 2^59 ns of `u64::MAX` an OPEN
+//!   breaker's deadline saturates below the clock; it then rejects forever
+//!   with retry_after 0.
+#![no_main]
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr;
+use std::sync::OnceLock;
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use seawall_ffi::*;
+use seawall_fuzz::c::{
+    breaker_config, budget_config, bulkhead_config, rate_limiter_config, retry_config,
+    BreakerField, BudgetField, BulkheadField, RateField, RetryField,
+};
+use seawall_fuzz::{Count, Float, Nanos};
+
+use seawall_result as R;
+
+/// Handles of one kind the driver holds at most; further `_new` are skipped.
+const MAX_HANDLES: usize = 6;
+/// Permit slots (breaker and bulkhead each).
+const SLOTS: usize = 6;
+
+#[derive(Arbitrary, Debug)]
+enum ClockSel {
+    /// NULL: the production clock.
+    Production,
+    /// One of the manual clocks held (production if there is none).
+    Manual(u8),
+}
+
+#[derive(Arbitrary, Debug)]
+enum ConfigSel {
+    Null,
+    Fields(Vec<BreakerField>),
+}
+
+/// A name: one of four short ones (so registries see the same names again)
+/// or arbitrary bytes up to the first NUL, UTF-8 or not.
+#[derive(Arbitrary, Debug)]
+enum NameSel {
+    Short(u8),
+    Bytes(Vec<u8>),
+    Null,
+}
+
+#[derive(Arbitrary, Debug)]
+enum ReportKind {
+    Success,
+    Failure,
+    Ignored,
+    /// `seawall_breaker_report` with any outcome number and duration.
+    Raw(u32, Nanos),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Forge {
+    Zeroed,
+    Bytes([u8; 32]),
+    /// A copy of another slot's struct, taken only once that one was
+    /// reported or released (copying a live permit is the caller's error).
+    CopyOfUsed(u8),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Command {
+    ForceOpen,
+    ForceClosed,
+    Reset,
+    ClearMetrics,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    ClockNew,
+    ClockFree(u8),
+    ClockAdvance(u8, Nanos),
+    ClockSet(u8, Nanos),
+    ClockNow(u8, bool),
+    BreakerNew {
+        name: NameSel,
+        config: ConfigSel,
+        clock: ClockSel,
+    },
+    BreakerClone(u8),
+    BreakerFree(u8),
+    Acquire {
+        b: u8,
+        slot: u8,
+        null_permit: bool,
+        null_rejection: bool,
+    },
+    Report {
+        b: u8,
+        slot: u8,
+        kind: ReportKind,
+        null_permit: bool,
+    },
+    ForgePermit {
+        slot: u8,
+        how: Forge,
+    },
+    Command(u8, Command),
+    Metrics(u8),
+    State(u8),
+    Name {
+        b: u8,
+        len: u8,
+        null_buf: bool,
+        null_len: bool,
+    },
+    Config(u8),
+    Listener(u8),
+    NotStuck(u8),
+    WaitRetryAfter(u8),
+    RegistryNew(ClockSel),
+    RegistryClone(u8),
+    RegistryFree(u8),
+    RegistryGetOrCreate {
+        r: u8,
+        name: NameSel,
+        config: ConfigSel,
+    },
+    RegistryGet {
+        r: u8,
+        name: NameSel,
+    },
+    RegistryRemove {
+        r: u8,
+        name: NameSel,
+    },
+    RegistryCount(u8),
+    RegistryForEach {
+        r: u8,
+        stop_after: u8,
+    },
+    LimiterNew {
+        fields: Vec<RateField>,
+        null_config: bool,
+        clock: ClockSel,
+    },
+    LimiterClone(u8),
+    LimiterFree(u8),
+    LimiterCheck {
+        l: u8,
+        null_out: bool,
+        then_wait: bool,
+    },
+    BulkheadNew {
+        fields: Vec<BulkheadField>,
+        null_config: bool,
+        clock: ClockSel,
+    },
+    BulkheadClone(u8),
+    BulkheadFree(u8),
+    BulkheadTryAcquire {
+        h: u8,
+        slot: u8,
+    },
+    BulkheadAcquire {
+        h: u8,
+        slot: u8,
+        timeout: Option<Nanos>,
+    },
+    BulkheadRelease {
+        h: u8,
+        slot: u8,
+        null_permit: bool,
+    },
+    BulkheadForge {
+        slot: u8,
+        how: Forge,
+    },
+    BulkheadCounts(u8),
+    BudgetNew {
+        fields: Vec<BudgetField>,
+        null_config: bool,
+        clock: ClockSel,
+    },
+    BudgetClone(u8),
+    BudgetFree(u8),
+    BudgetRecord(u8, bool),
+    BudgetCanRetry(u8, bool),
+    BudgetReport(u8),
+    RetryDelay {
+        fields: Vec<RetryField>,
+        null_config: bool,
+        attempt: Count,
+        previous: Nanos,
+        unit: Float,
+    },
+    ResultMessage {
+        code: u32,
+        len: u8,
+    },
+    LastErrorMessage {
+        len: u8,
+    },
+    StateName(u32),
+    NullHandle(u8),
+}
+
+fn known_defect(name: &str) -> bool {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            std::env::var("SEAWALL_FUZZ_KNOWN_DEFECTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .iter()
+        .any(|k| k == name)
+}
+
+/// Where `clock-saturation` lives: the top 2^59 ns of the clock.
+fn saturation_band(now: Option<u64>) -> bool {
+    now.is_some_and(|n| n >= u64::MAX - (1 << 59))
+}
+
+// --- the model of what the driver holds -------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Use {
+    Issued,
+    Used,
+    Forged,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PermitSlot {
+    permit: seawall_permit,
+    owner: usize,
+    state: Use,
+    /// The metrics epoch (count of clears) it was issued in.
+    epoch: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SlotSlot {
+    permit: seawall_bulkhead_permit,
+    owner: usize,
+    state: Use,
+}
+
+#[derive(Debug)]
+struct BreakerModel {
+    refs: usize,
+    registries: usize,
+    clock: Option<usize>,
+    config: seawall_config,
+    name: Vec<u8>,
+    epoch: u64,
+    /// Permits of this epoch not yet reported.
+    outstanding: u64,
+    /// Reports this epoch of permits issued in an earlier one.
+    extra: u64,
+    rejected: u64,
+}
+
+#[derive(Debug, Default)]
+struct RegistryModel {
+    refs: usize,
+    clock: Option<usize>,
+    names: BTreeMap<Vec<u8>, usize>,
+}
+
+#[derive(Debug)]
+struct BulkheadModel {
+    refs: usize,
+    max: u32,
+    queue: u32,
+    timeout_ns: u64,
+    manual: bool,
+    held: u32,
+}
+
+#[derive(Debug)]
+struct LimiterModel {
+    refs: usize,
+    clock: Option<usize>,
+}
+
+#[derive(Debug)]
+struct BudgetModel {
+    refs: usize,
+    max_tokens: u32,
+}
+
+#[derive(Default)]
+struct World {
+    clocks: Vec<*const seawall_manual_clock>,
+    /// Clock address -> (handles held, reading).
+    clock_time: HashMap<usize, u64>,
+    breakers: Vec<*const seawall_breaker>,
+    bmodels: HashMap<usize, BreakerModel>,
+    registries: Vec<*const seawall_registry>,
+    rmodels: HashMap<usize, RegistryModel>,
+    limiters: Vec<*const seawall_rate_limiter>,
+    lmodels: HashMap<usize, LimiterModel>,
+    bulkheads: Vec<*const seawall_bulkhead>,
+    hmodels: HashMap<usize, BulkheadModel>,
+    budgets: Vec<*const seawall_retry_budget>,
+    gmodels: HashMap<usize, BudgetModel>,
+    permits: [Option<PermitSlot>; SLOTS],
+    slots: [Option<SlotSlot>; SLOTS],
+}
+
+fn pick<T: Copy>(v: &[T], i: u8) -> Option<(usize, T)> {
+    if v.is_empty() {
+        None
+    } else {
+        let i = usize::from(i) % v.len();
+        Some((i, v[i]))
+    }
+}
+
+fn last() -> seawall_result {
+    seawall_last_error()
+}
+
+/// Checks `r` against the codes `allowed` and the last-error rule.
+#[track_caller]
+fn expect(func: &str, r: seawall_result, allowed: &[seawall_result], before: seawall_result) {
+    assert!(
+        allowed.contains(&r),
+        "{func} returned {r:?}, expected one of {allowed:?}"
+    );
+    let now = last();
+    match r {
+        R::Ok | R::Rejected | R::RateLimited | R::BulkheadFull | R::BulkheadTimeout => {
+            assert_eq!(now, before, "{func}: {r:?} changed the last error")
+        }
+        _ => assert_eq!(
+            now, r,
+            "{func}: failure {r:?} not recorded as the last error"
+        ),
+    }
+}
+
+/// A NUL-terminated name; `None` for NULL.
+fn name_of(n: &NameSel) -> Option<CString> {
+    match n {
+        NameSel::Short(i) => Some(CString::new(format!("b{}", i % 4)).unwrap()),
+        NameSel::Bytes(b) => {
+            let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
+            Some(CString::new(&b[..end]).unwrap())
+        }
+        NameSel::Null => None,
+    }
+}
+
+fn name_ptr(n: &Option<CString>) -> *const c_char {
+    n.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+}
+
+fn longest_open_ns(c: &seawall_config) -> u64 {
+    c.timeout_ns.max(c.max_timeout_ns)
+}
+
+/// Transition callbacks: check their arguments and call back into the
+/// breaker (allowed: they run outside any lock).
+unsafe extern "C" fn on_transition(
+    user_data: *mut c_void,
+    name: *const c_char,
+    from: seawall_state,
+    to: seawall_state,
+    _at_ns: u64,
+) {
+    assert!(!name.is_null(), "callback without a name");
+    assert_ne!(from, to, "a transition to the same state");
+    let b = user_data as *const seawall_breaker;
+    let mut s = seawall_state::Closed;
+    // SAFETY: `user_data` is the breaker's address, live while it is.
+    let r = unsafe { seawall_breaker_state(b, &mut s) };
+    assert_eq!(r, R::Ok);
+    let mut m = std::mem::MaybeUninit::<seawall_metrics>::uninit();
+    // SAFETY: as above; `m` is valid for a write.
+    assert_eq!(unsafe { seawall_breaker_metrics(b, m.as_mut_ptr()) }, R::Ok);
+    CALLBACKS.with(|c| *c.borrow_mut() += 1);
+}
+
+thread_local! {
+    static CALLBACKS: RefCell<u64> = const { RefCell::new(0) };
+}
+
+unsafe extern "C" fn visit(
+    user_data: *mut c_void,
+    name: *const c_char,
+    b: *const seawall_breaker,
+) -> c_int {
+    // SAFETY: `user_data` is the `Visit` of `RegistryForEach`.
+    let v = unsafe { &mut *(user_data as *mut Visit) };
+    // SAFETY: the registry passes a NUL-terminated name.
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes().to_vec();
+    if let Some(prev) = &v.last {
+        assert!(prev < &name, "names not in order: {prev:?} then {name:?}");
+    }
+    v.seen.push((name.clone(), b as usize));
+    v.last = Some(name);
+    c_int::from(v.seen.len() >= v.stop_after)
+}
+
+struct Visit {
+    seen: Vec<(Vec<u8>, usize)>,
+    last: Option<Vec<u8>>,
+    stop_after: usize,
+}
+
+impl World {
+    fn clock_arg(&self, sel: &ClockSel) -> *const seawall_manual_clock {
+        match sel {
+            ClockSel::Production => ptr::null(),
+            ClockSel::Manual(i) => pick(&self.clocks, *i).map_or(ptr::null(), |(_, c)| c),
+        }
+    }
+
+    fn clock_handle(&self, addr: usize) -> Option<*const seawall_manual_clock> {
+        self.clocks.iter().copied().find(|c| *c as usize == addr)
+    }
+
+    /// A breaker handle was released: the breaker dies with its last
+    /// reference; its permits are dropped from the slots (reporting them to
+    /// a later breaker at the same address would be the caller's error).
+    fn breaker_unref(&mut self, addr: usize, registry: bool) {
+        let m = self.bmodels.get_mut(&addr).expect("model");
+        if registry {
+            m.registries -= 1;
+        } else {
+            m.refs -= 1;
+        }
+        if m.refs == 0 && m.registries == 0 {
+            self.bmodels.remove(&addr);
+            for s in &mut self.permits {
+                if s.is_some_and(|p| p.owner == addr) {
+                    *s = None;
+                }
+            }
+        }
+    }
+
+    fn new_breaker_model(&mut self, addr: usize, clock: Option<usize>) {
+        let mut config = std::mem::MaybeUninit::<seawall_config>::uninit();
+        // SAFETY: `addr` is a live breaker; `config` is valid for a write.
+        let r = unsafe { seawall_breaker_config(addr as *const _, config.as_mut_ptr()) };
+        assert_eq!(r, R::Ok);
+        let mut len = 0usize;
+        let mut buf = [0u8; 512];
+        // SAFETY: `buf` holds 512 bytes.
+        let r = unsafe {
+            seawall_breaker_name(
+                addr as *const _,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut len,
+            )
+        };
+        assert!(matches!(r, R::Ok | R::BufferTooSmall));
+        let old = self.bmodels.insert(
+            addr,
+            BreakerModel {
+                refs: 0,
+                registries: 0,
+                clock,
+                // SAFETY: written by the successful call above.
+                config: unsafe { config.assume_init() },
+                name: buf[..len.min(511)].to_vec(),
+                epoch: 0,
+                outstanding: 0,
+                extra: 0,
+                rejected: 0,
+            },
+        );
+        assert!(old.is_none(), "a new breaker at a live breaker's address");
+    }
+
+    fn clock_now(&self, addr: Option<usize>) -> Option<u64> {
+        addr.and_then(|a| self.clock_time.get(&a).copied())
+    }
+
+    /// Checks a rejection against the breaker's state and configuration.
+    fn check_rejection(&self, addr: usize, why: &seawall_rejection) {
+        let m = &self.bmodels[&addr];
+        let now = self.clock_now(m.clock);
+        match why.state {
+            seawall_state::ForcedOpen => {
+                assert!(why.until_reset && why.retry_after_ns == u64::MAX, "{why:?}");
+            }
+            seawall_state::Open => {
+                assert!(
+                    !why.until_reset && why.retry_after_ns != u64::MAX,
+                    "{why:?}"
+                );
+                let longest = longest_open_ns(&m.config).saturating_add(1000);
+                assert!(
+                    why.retry_after_ns <= longest,
+                    "OPEN retry_after {} ns above the longest open time {longest} ns",
+                    why.retry_after_ns
+                );
+                if !(known_defect("clock-saturation") && saturation_band(now)) {
+                    assert!(
+                        why.retry_after_ns > 0,
+                        "rejected OPEN with retry_after 0 (clock {now:?})"
+                    );
+                }
+            }
+            seawall_state::HalfOpen => {
+                assert!(!why.until_reset, "{why:?}");
+                let limit = m.config.half_open_timeout_ns.saturating_add(1000);
+                assert!(
+                    why.retry_after_ns <= limit,
+                    "HALF_OPEN retry_after {} above the trial timeout {limit}",
+                    why.retry_after_ns
+                );
+            }
+            s => panic!("rejected in state {s:?}"),
+        }
+    }
+
+    /// Acquires on breaker `addr` (through handle `b`) into `out`; returns
+    /// the result after the checks every acquire gets.
+    unsafe fn acquire(
+        &mut self,
+        b: *const seawall_breaker,
+        out: *mut seawall_permit,
+        why: *mut seawall_rejection,
+    ) -> seawall_result {
+        let addr = b as usize;
+        let before = last();
+        let sentinel_permit = permit_from_bytes(&[0xA5; 32]);
+        let sentinel_why = seawall_rejection {
+            state: seawall_state::ForcedClosed,
+            until_reset: true,
+            retry_after_ns: 0xA5A5,
+        };
+        if !out.is_null() {
+            unsafe { out.write(sentinel_permit) };
+        }
+        if !why.is_null() {
+            unsafe { why.write(sentinel_why) };
+        }
+        let r = unsafe { seawall_breaker_try_acquire(b, out, why) };
+        let allowed: &[R] = if out.is_null() {
+            &[R::NullParameter]
+        } else {
+            &[R::Ok, R::Rejected]
+        };
+        expect("seawall_breaker_try_acquire", r, allowed, before);
+        let m = self.bmodels.get_mut(&addr).expect("model");
+        match r {
+            R::Ok => {
+                m.outstanding += 1;
+                let p = unsafe { *out };
+                assert_ne!(p.status, 0, "an issued permit reads as never issued");
+                assert_eq!(p.owner, addr);
+                if !why.is_null() {
+                    assert_eq!(
+                        unsafe { *why },
+                        sentinel_why,
+                        "rejection written on success"
+                    );
+                }
+            }
+            R::Rejected => {
+                m.rejected += 1;
+                assert_eq!(
+                    unsafe { *out },
+                    sentinel_permit,
+                    "permit written on rejection"
+                );
+                if !why.is_null() {
+                    let w = unsafe { *why };
+                    assert_ne!(w, sentinel_why, "rejection not written");
+                    self.check_rejection(addr, &w);
+                }
+            }
+            _ => {
+                if !why.is_null() {
+                    assert_eq!(
+                        unsafe { *why },
+                        sentinel_why,
+                        "rejection written on failure"
+                    );
+                }
+            }
+        }
+        r
+    }
+
+    fn check_metrics(&self, b: *const seawall_breaker) -> seawall_metrics {
+        let addr = b as usize;
+        let mut m = std::mem::MaybeUninit::<seawall_metrics>::uninit();
+        let before = last();
+        // SAFETY: live handle; `m` valid for a write.
+        let r = unsafe { seawall_breaker_metrics(b, m.as_mut_ptr()) };
+        expect("seawall_breaker_metrics", r, &[R::Ok], before);
+        // SAFETY: written by the successful call.
+        let m = unsafe { m.assume_init() };
+        let model = &self.bmodels[&addr];
+        assert_eq!(
+            m.permitted + model.extra,
+            m.successes + m.failures + m.ignored + m.late + model.outstanding,
+            "books do not balance ({} outstanding, {} earlier): {m:?}",
+            model.outstanding,
+            model.extra
+        );
+        assert_eq!(m.rejected, model.rejected, "rejections miscounted: {m:?}");
+        let mut s = seawall_state::Closed;
+        // SAFETY: live handle.
+        assert_eq!(unsafe { seawall_breaker_state(b, &mut s) }, R::Ok);
+        assert_eq!(s, m.state, "state and metrics disagree");
+        m
+    }
+
+    /// Reports slot `slot` (or a zeroed permit for an empty slot) on `b`.
+    unsafe fn report(
+        &mut self,
+        b: *const seawall_breaker,
+        slot: usize,
+        kind: &ReportKind,
+        null: bool,
+    ) {
+        let addr = b as usize;
+        let mut tmp = unsafe { std::mem::zeroed::<seawall_permit>() };
+        let entry = self.permits[slot];
+        let p: *mut seawall_permit = if null {
+            ptr::null_mut()
+        } else if let Some(s) = &mut self.permits[slot] {
+            &mut s.permit
+        } else {
+            &mut tmp
+        };
+        let copy = if p.is_null() {
+            None
+        } else {
+            Some(unsafe { *p })
+        };
+        let before = last();
+        let (r, raw_outcome) = match kind {
+            ReportKind::Success => (unsafe { seawall_breaker_report_success(b, p) }, None),
+            ReportKind::Failure => (unsafe { seawall_breaker_report_failure(b, p) }, None),
+            ReportKind::Ignored => (unsafe { seawall_breaker_report_ignored(b, p) }, None),
+            ReportKind::Raw(o, d) => (unsafe { seawall_breaker_report(b, p, *o, d.0) }, Some(*o)),
+        };
+        let bad_outcome = raw_outcome.is_some_and(|o| o > 2);
+        let allowed: Vec<R> = if bad_outcome {
+            vec![R::InvalidArgument]
+        } else if null {
+            vec![R::NullParameter]
+        } else {
+            match entry {
+                None => vec![R::PermitNotIssued],
+                Some(e) => match e.state {
+                    Use::Issued if e.owner == addr => vec![R::Ok],
+                    Use::Issued => vec![R::PermitWrongBreaker],
+                    Use::Used if e.owner == addr => vec![R::PermitAlreadyReported],
+                    Use::Used => vec![R::PermitAlreadyReported, R::PermitWrongBreaker],
+                    Use::Forged => vec![
+                        R::PermitNotIssued,
+                        R::PermitAlreadyReported,
+                        R::PermitWrongBreaker,
+                    ],
+                },
+            }
+        };
+        // `null` with a bad outcome: either argument may be the one named.
+        let allowed = if bad_outcome && null {
+            vec![R::InvalidArgument, R::NullParameter]
+        } else {
+            allowed
+        };
+        expect("seawall_breaker_report*", r, &allowed, before);
+        if r == R::Ok {
+            let e = entry.expect("reported a slot");
+            let m = self.bmodels.get_mut(&addr).expect("model");
+            if e.epoch == m.epoch {
+                m.outstanding -= 1;
+            } else {
+                m.extra += 1;
+            }
+            let s = self.permits[slot].as_mut().expect("slot");
+            s.state = Use::Used;
+            assert_ne!(
+                s.permit,
+                copy.unwrap(),
+                "the permit was not marked reported"
+            );
+        } else if let Some(c) = copy {
+            assert_eq!(unsafe { *p }, c, "the permit changed on failure");
+        }
+    }
+
+    fn breaker_handle(&self, i: u8) -> Option<*const seawall_breaker> {
+        pick(&self.breakers, i).map(|(_, b)| b)
+    }
+
+    /// On a manual clock, advance past the longest open time (and a trial
+    /// batch's timeout) until a trial is admitted: at most three rounds.
+    unsafe fn not_stuck(&mut self, b: *const seawall_breaker) {
+        let addr = b as usize;
+        let m = &self.bmodels[&addr];
+        let Some(clock_addr) = m.clock else { return };
+        let Some(clock) = self.clock_handle(clock_addr) else {
+            return;
+        };
+        let step = longest_open_ns(&m.config)
+            .saturating_add(m.config.half_open_timeout_ns)
+            .saturating_add(1000);
+        for round in 0..4 {
+            let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
+            let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
+            match unsafe { self.acquire(b, &mut p, &mut why) } {
+                R::Ok => {
+                    // The trial goes back at once, as neutral.
+                    let m = self.bmodels.get_mut(&addr).expect("model");
+                    assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
+                    m.outstanding -= 1;
+                    return;
+                }
+                R::Rejected if why.state == seawall_state::ForcedOpen => return,
+                R::Rejected => {}
+                r => panic!("acquire returned {r:?}"),
+            }
+            let now = self.clock_time[&clock_addr];
+            if round == 3 {
+                if known_defect("clock-saturation") && saturation_band(Some(now)) {
+                    return;
+                }
+                panic!(
+                    "stuck {:?}: no trial after moving the clock {step} ns three times (now {now}, retry_after {})",
+                    why.state, why.retry_after_ns
+                );
+            }
+            if now.checked_add(step).is_none() {
+                // The clock cannot move that far: nothing to conclude.
+                return;
+            }
+            assert_eq!(unsafe { seawall_manual_clock_advance(clock, step) }, R::Ok);
+            *self.clock_time.get_mut(&clock_addr).unwrap() = now + step;
+        }
+    }
+
+    /// After an OPEN rejection, waiting exactly retry_after admits a trial.
+    unsafe fn wait_retry_after(&mut self, b: *const seawall_breaker) {
+        let addr = b as usize;
+        let Some(clock_addr) = self.bmodels[&addr].clock else {
+            return;
+        };
+        let Some(clock) = self.clock_handle(clock_addr) else {
+            return;
+        };
+        let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
+        let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
+        if unsafe { self.acquire(b, &mut p, &mut why) } == R::Ok {
+            let m = self.bmodels.get_mut(&addr).expect("model");
+            assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
+            m.outstanding -= 1;
+            return;
+        }
+        if why.state != seawall_state::Open {
+            return;
+        }
+        let now = self.clock_time[&clock_addr];
+        let Some(then) = now.checked_add(why.retry_after_ns) else {
+            return;
+        };
+        assert_eq!(unsafe { seawall_manual_clock_set(clock, then) }, R::Ok);
+        *self.clock_time.get_mut(&clock_addr).unwrap() = then;
+        let mut why2 = unsafe { std::mem::zeroed::<seawall_rejection>() };
+        match unsafe { self.acquire(b, &mut p, &mut why2) } {
+            R::Ok => {
+                let m = self.bmodels.get_mut(&addr).expect("model");
+                assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
+                m.outstanding -= 1;
+            }
+            _ if known_defect("clock-saturation") && saturation_band(Some(then)) => {}
+            r => panic!(
+                "OPEN said retry after {} ns; after waiting that long: {r:?} {why2:?} (clock {then})",
+                why.retry_after_ns
+            ),
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut u = Unstructured::new(data);
+    let mut w = World::default();
+    let mut steps = 0;
+    while !u.is_empty() && steps < 200 {
+        steps += 1;
+        let Ok(op) = u.arbitrary::<Op>() else { break };
+        // SAFETY: the driver hands the C functions only live handles, NULL,
+        // and pointers to live locals of the right types.
+        unsafe { step(&mut w, &op) };
+    }
+    // SAFETY: as above.
+    unsafe { teardown(&mut w) };
+});
+
+unsafe fn teardown(w: &mut World) {
+    for b in std::mem::take(&mut w.breakers) {
+        unsafe { seawall_breaker_free(b) };
+    }
+    for r in std::mem::take(&mut w.registries) {
+        unsafe { seawall_registry_free(r) };
+    }
+    for l in std::mem::take(&mut w.limiters) {
+        unsafe { seawall_rate_limiter_free(l) };
+    }
+    for h in std::mem::take(&mut w.bulkheads) {
+        unsafe { seawall_bulkhead_free(h) };
+    }
+    for g in std::mem::take(&mut w.budgets) {
+        unsafe { seawall_retry_budget_free(g) };
+    }
+    for c in std::mem::take(&mut w.clocks) {
+        unsafe { seawall_manual_clock_free(c) };
+    }
+}
+
+unsafe fn step(w: &mut World, op: &Op) {
+    let before = last();
+    match op {
+        Op::ClockNew => {
+            if w.clocks.len() >= MAX_HANDLES {
+                return;
+            }
+            let mut c = ptr::null();
+            let r = unsafe { seawall_manual_clock_new(&mut c) };
+            expect("seawall_manual_clock_new", r, &[R::Ok], before);
+            w.clocks.push(c);
+            w.clock_time.insert(c as usize, 0);
+        }
+        Op::ClockFree(i) => {
+            if let Some((i, c)) = pick(&w.clocks, *i) {
+                w.clocks.swap_remove(i);
+                unsafe { seawall_manual_clock_free(c) };
+                // The reading stays known while anything holds the clock;
+                // a new clock at this address starts at 0 (ClockNew).
+            }
+        }
+        Op::ClockAdvance(i, n) => {
+            if let Some((_, c)) = pick(&w.clocks, *i) {
+                let r = unsafe { seawall_manual_clock_advance(c, n.0) };
+                expect("seawall_manual_clock_advance", r, &[R::Ok], before);
+                let t = w.clock_time.get_mut(&(c as usize)).unwrap();
+                *t = t.saturating_add(n.0);
+            }
+        }
+        Op::ClockSet(i, n) => {
+            if let Some((_, c)) = pick(&w.clocks, *i) {
+                let r = unsafe { seawall_manual_clock_set(c, n.0) };
+                expect("seawall_manual_clock_set", r, &[R::Ok], before);
+                w.clock_time.insert(c as usize, n.0);
+            }
+        }
+        Op::ClockNow(i, null) => {
+            if let Some((_, c)) = pick(&w.clocks, *i) {
+                let mut t = 0xA5u64;
+                let out = if *null { ptr::null_mut() } else { &mut t };
+                let r = unsafe { seawall_manual_clock_now(c, out) };
+                if *null {
+                    expect("seawall_manual_clock_now", r, &[R::NullParameter], before);
+                } else {
+                    expect("seawall_manual_clock_now", r, &[R::Ok], before);
+                    assert_eq!(t, w.clock_time[&(c as usize)], "the clock reads otherwise");
+                }
+            }
+        }
+        Op::BreakerNew {
+            name,
+            config,
+            clock,
+        } => {
+            if w.breakers.len() >= MAX_HANDLES {
+                return;
+            }
+            let name = name_of(name);
+            let cfg = match config {
+                ConfigSel::Null => None,
+                ConfigSel::Fields(f) => Some(breaker_config(f)),
+            };
+            let cfg_ptr = cfg.as_ref().map_or(ptr::null(), |c| c as *const _);
+            let clock = w.clock_arg(clock);
+            let sentinel = 0xA5A0 as *const seawall_breaker;
+            let mut b = sentinel;
+            let r = if clock.is_null() {
+                unsafe { seawall_breaker_new(name_ptr(&name), cfg_ptr, &mut b) }
+            } else {
+                unsafe { seawall_breaker_new_with_clock(name_ptr(&name), cfg_ptr, clock, &mut b) }
+            };
+            let utf8 = name.as_ref().is_none_or(|n| n.to_str().is_ok());
+            let allowed: &[R] = match (&name, utf8) {
+                (None, _) => &[R::NullParameter],
+                (Some(_), false) => &[R::InvalidArgument, R::InvalidConfig],
+                (Some(_), true) if cfg.is_none() => &[R::Ok],
+                _ => &[R::Ok, R::InvalidConfig],
+            };
+            expect("seawall_breaker_new", r, allowed, before);
+            if r != R::Ok {
+                assert_eq!(b, sentinel, "out written on failure");
+                return;
+            }
+            w.new_breaker_model(b as usize, (!clock.is_null()).then_some(clock as usize));
+            w.bmodels.get_mut(&(b as usize)).unwrap().refs = 1;
+            w.breakers.push(b);
+        }
+        Op::BreakerClone(i) => {
+            if w.breakers.len() >= MAX_HANDLES {
+                return;
+            }
+            if let Some(b) = w.breaker_handle(*i) {
+                let mut out = ptr::null();
+                let r = unsafe { seawall_breaker_clone(b, &mut out) };
+                expect("seawall_breaker_clone", r, &[R::Ok], before);
+                assert_eq!(out, b, "a clone has the breaker's address");
+                w.bmodels.get_mut(&(b as usize)).unwrap().refs += 1;
+                w.breakers.push(out);
+            }
+        }
+        Op::BreakerFree(i) => {
+            if let Some((i, b)) = pick(&w.breakers, *i) {
+                w.breakers.swap_remove(i);
+                unsafe { seawall_breaker_free(b) };
+                w.breaker_unref(b as usize, false);
+            }
+        }
+        Op::Acquire {
+            b,
+            slot,
+            null_permit,
+            null_rejection,
+        } => {
+            let Some(b) = w.breaker_handle(*b) else {
+                return;
+            };
+            let slot = usize::from(*slot) % SLOTS;
+            let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
+            let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
+            let out = if *null_permit {
+                ptr::null_mut()
+            } else {
+                &mut p
+            };
+            let whyp = if *null_rejection {
+                ptr::null_mut()
+            } else {
+                &mut why
+            };
+            if unsafe { w.acquire(b, out, whyp) } == R::Ok {
+                let epoch = w.bmodels[&(b as usize)].epoch;
+                // Overwriting an unreported permit leaks it: it stays
+                // outstanding in the books, as it would for a C caller.
+                w.permits[slot] = Some(PermitSlot {
+                    permit: p,
+                    owner: b as usize,
+                    state: Use::Issued,
+                    epoch,
+                });
+            }
+        }
+        Op::Report {
+            b,
+            slot,
+            kind,
+            null_permit,
+        } => {
+            let Some(b) = w.breaker_handle(*b) else {
+                return;
+            };
+            unsafe { w.report(b, usize::from(*slot) % SLOTS, kind, *null_permit) };
+        }
+        Op::ForgePermit { slot, how } => {
+            let slot = usize::from(*slot) % SLOTS;
+            let live: Vec<usize> = w.bmodels.keys().copied().collect();
+            w.permits[slot] = match how {
+                Forge::Zeroed => None,
+                Forge::Bytes(bytes) => {
+                    let mut permit = permit_from_bytes(bytes);
+                    if live.contains(&permit.owner) {
+                        // An issued-looking struct with a live breaker's
+                        // address is a forgery the ABI cannot detect.
+                        permit.owner ^= 1;
+                    }
+                    Some(PermitSlot {
+                        permit,
+                        owner: 0,
+                        state: Use::Forged,
+                        epoch: 0,
+                    })
+                }
+                Forge::CopyOfUsed(src) => match w.permits[usize::from(*src) % SLOTS] {
+                    Some(s) if s.state == Use::Used => Some(s),
+                    _ => w.permits[slot],
+                },
+            };
+        }
+        Op::Command(i, cmd) => {
+            let Some(b) = w.breaker_handle(*i) else {
+                return;
+            };
+            let (f, r) = match cmd {
+                Command::ForceOpen => ("seawall_breaker_force_open", unsafe {
+                    seawall_breaker_force_open(b)
+                }),
+                Command::ForceClosed => ("seawall_breaker_force_closed", unsafe {
+                    seawall_breaker_force_closed(b)
+                }),
+                Command::Reset => ("seawall_breaker_reset", unsafe { seawall_breaker_reset(b) }),
+                Command::ClearMetrics => ("seawall_breaker_clear_metrics", unsafe {
+                    seawall_breaker_clear_metrics(b)
+                }),
+            };
+            expect(f, r, &[R::Ok], before);
+            let mut s = seawall_state::Closed;
+            assert_eq!(unsafe { seawall_breaker_state(b, &mut s) }, R::Ok);
+            match cmd {
+                Command::ForceOpen => assert_eq!(s, seawall_state::ForcedOpen),
+                Command::ForceClosed => assert_eq!(s, seawall_state::ForcedClosed),
+                Command::Reset => assert_eq!(s, seawall_state::Closed),
+                Command::ClearMetrics => {
+                    let m = w.bmodels.get_mut(&(b as usize)).unwrap();
+                    m.epoch += 1;
+                    m.outstanding = 0;
+                    m.extra = 0;
+                    m.rejected = 0;
+                }
+            }
+            w.check_metrics(b);
+        }
+        Op::Metrics(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                w.check_metrics(b);
+            }
+        }
+        Op::State(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                let mut s = seawall_state::Closed;
+                let r = unsafe { seawall_breaker_state(b, &mut s) };
+                expect("seawall_breaker_state", r, &[R::Ok], before);
+                let n = unsafe { CStr::from_ptr(seawall_state_name(s as u32)) };
+                assert_ne!(n.to_bytes(), b"UNKNOWN");
+            }
+        }
+        Op::Name {
+            b,
+            len,
+            null_buf,
+            null_len,
+        } => {
+            let Some(b) = w.breaker_handle(*b) else {
+                return;
+            };
+            let name = w.bmodels[&(b as usize)].name.clone();
+            let mut buf = vec![0xA5u8; usize::from(*len)];
+            let bufp = if *null_buf {
+                ptr::null_mut()
+            } else {
+                buf.as_mut_ptr().cast::<c_char>()
+            };
+            let mut out_len = 0xA5A5usize;
+            let lenp = if *null_len {
+                ptr::null_mut()
+            } else {
+                &mut out_len
+            };
+            let r = unsafe { seawall_breaker_name(b, bufp, usize::from(*len), lenp) };
+            let n = usize::from(*len);
+            let allowed: &[R] = if *null_buf && n != 0 {
+                &[R::NullParameter]
+            } else if n > name.len() {
+                &[R::Ok]
+            } else {
+                &[R::BufferTooSmall]
+            };
+            expect("seawall_breaker_name", r, allowed, before);
+            if matches!(r, R::Ok | R::BufferTooSmall) {
+                if !*null_len {
+                    assert_eq!(out_len, name.len());
+                }
+                if n > 0 && !*null_buf {
+                    let cut = buf.iter().position(|c| *c == 0).expect("NUL-terminated");
+                    assert!(cut < n && name.starts_with(&buf[..cut]), "not a prefix");
+                    if r == R::Ok {
+                        assert_eq!(&buf[..cut], &name[..]);
+                    }
+                }
+            } else {
+                assert!(buf.iter().all(|c| *c == 0xA5), "buffer written on failure");
+                assert_eq!(out_len, 0xA5A5, "length written on failure");
+            }
+        }
+        Op::Config(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                let mut c = std::mem::MaybeUninit::<seawall_config>::uninit();
+                let r = unsafe { seawall_breaker_config(b, c.as_mut_ptr()) };
+                expect("seawall_breaker_config", r, &[R::Ok], before);
+            }
+        }
+        Op::Listener(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                let r = unsafe {
+                    seawall_breaker_add_listener(b, Some(on_transition), b as *mut c_void)
+                };
+                expect("seawall_breaker_add_listener", r, &[R::Ok], before);
+                let r = unsafe { seawall_breaker_add_listener(b, None, ptr::null_mut()) };
+                expect(
+                    "seawall_breaker_add_listener(NULL)",
+                    r,
+                    &[R::NullParameter, R::Ok],
+                    before,
+                );
+            }
+        }
+        Op::NotStuck(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                unsafe { w.not_stuck(b) };
+            }
+        }
+        Op::WaitRetryAfter(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                unsafe { w.wait_retry_after(b) };
+            }
+        }
+        Op::RegistryNew(clock) => {
+            if w.registries.len() >= MAX_HANDLES {
+                return;
+            }
+            let clock = w.clock_arg(clock);
+            let mut r_ = ptr::null();
+            let r = if clock.is_null() {
+                unsafe { seawall_registry_new(&mut r_) }
+            } else {
+                unsafe { seawall_registry_new_with_clock(clock, &mut r_) }
+            };
+            expect("seawall_registry_new", r, &[R::Ok], before);
+            w.registries.push(r_);
+            let old = w.rmodels.insert(
+                r_ as usize,
+                RegistryModel {
+                    refs: 1,
+                    clock: (!clock.is_null()).then_some(clock as usize),
+                    names: BTreeMap::new(),
+                },
+            );
+            assert!(old.is_none());
+        }
+        Op::RegistryClone(i) => {
+            if w.registries.len() >= MAX_HANDLES {
+                return;
+            }
+            if let Some((_, reg)) = pick(&w.registries, *i) {
+                let mut out = ptr::null();
+                let r = unsafe { seawall_registry_clone(reg, &mut out) };
+                expect("seawall_registry_clone", r, &[R::Ok], before);
+                assert_eq!(out, reg);
+                w.rmodels.get_mut(&(reg as usize)).unwrap().refs += 1;
+                w.registries.push(out);
+            }
+        }
+        Op::RegistryFree(i) => {
+            if let Some((i, reg)) = pick(&w.registries, *i) {
+                w.registries.swap_remove(i);
+                unsafe { seawall_registry_free(reg) };
+                let m = w.rmodels.get_mut(&(reg as usize)).unwrap();
+                m.refs -= 1;
+                if m.refs == 0 {
+                    let m = w.rmodels.remove(&(reg as usize)).unwrap();
+                    for b in m.names.values() {
+                        w.breaker_unref(*b, true);
+                    }
+                }
+            }
+        }
+        Op::RegistryGetOrCreate { r, name, config } => {
+            if w.breakers.len() >= MAX_HANDLES {
+                return;
+            }
+            let Some((_, reg)) = pick(&w.registries, *r) else {
+                return;
+            };
+            let name = name_of(name);
+            let cfg = match config {
+                ConfigSel::Null => None,
+                ConfigSel::Fields(f) => Some(breaker_config(f)),
+            };
+            let cfg_ptr = cfg.as_ref().map_or(ptr::null(), |c| c as *const _);
+            let sentinel = 0xA5A0 as *const seawall_breaker;
+            let mut b = sentinel;
+            let res =
+                unsafe { seawall_registry_get_or_create(reg, name_ptr(&name), cfg_ptr, &mut b) };
+            let key = name.as_ref().map(|n| n.to_bytes().to_vec());
+            let existing = key
+                .as_ref()
+                .and_then(|k| w.rmodels[&(reg as usize)].names.get(k).copied());
+            let utf8 = name.as_ref().is_none_or(|n| n.to_str().is_ok());
+            let unknown_kind = cfg.is_some_and(|c| c.window_kind > 2);
+            let allowed: &[R] = if name.is_none() {
+                &[R::NullParameter]
+            } else if !utf8 {
+                &[R::InvalidArgument, R::InvalidConfig]
+            } else if unknown_kind {
+                &[R::InvalidConfig]
+            } else if existing.is_some() || cfg.is_none() {
+                &[R::Ok]
+            } else {
+                &[R::Ok, R::InvalidConfig]
+            };
+            expect("seawall_registry_get_or_create", res, allowed, before);
+            if res != R::Ok {
+                assert_eq!(b, sentinel, "out written on failure");
+                return;
+            }
+            let addr = b as usize;
+            match existing {
+                Some(e) => assert_eq!(addr, e, "get_or_create made a second breaker for a name"),
+                None => {
+                    let clock = w.rmodels[&(reg as usize)].clock;
+                    w.new_breaker_model(addr, clock);
+                    w.bmodels.get_mut(&addr).unwrap().registries = 1;
+                    w.rmodels
+                        .get_mut(&(reg as usize))
+                        .unwrap()
+                        .names
+                        .insert(key.unwrap(), addr);
+                }
+            }
+            w.bmodels.get_mut(&addr).unwrap().refs += 1;
+            w.breakers.push(b);
+        }
+        Op::RegistryGet { r, name } => {
+            if w.breakers.len() >= MAX_HANDLES {
+                return;
+            }
+            let Some((_, reg)) = pick(&w.registries, *r) else {
+                return;
+            };
+            let name = name_of(name);
+            let sentinel = 0xA5A0 as *const seawall_breaker;
+            let mut b = sentinel;
+            let res = unsafe { seawall_registry_get(reg, name_ptr(&name), &mut b) };
+            let existing = name
+                .as_ref()
+                .and_then(|n| w.rmodels[&(reg as usize)].names.get(n.to_bytes()).copied());
+            let allowed: &[R] = match (&name, existing) {
+                (None, _) => &[R::NullParameter],
+                (Some(_), Some(_)) => &[R::Ok],
+                (Some(_), None) => &[R::NotFound, R::InvalidArgument],
+            };
+            expect("seawall_registry_get", res, allowed, before);
+            if res == R::Ok {
+                assert_eq!(Some(b as usize), existing);
+                w.bmodels.get_mut(&(b as usize)).unwrap().refs += 1;
+                w.breakers.push(b);
+            } else {
+                assert_eq!(b, sentinel, "out written on failure");
+            }
+        }
+        Op::RegistryRemove { r, name } => {
+            let Some((_, reg)) = pick(&w.registries, *r) else {
+                return;
+            };
+            let name = name_of(name);
+            let res = unsafe { seawall_registry_remove(reg, name_ptr(&name)) };
+            let existing = name.as_ref().and_then(|n| {
+                w.rmodels
+                    .get_mut(&(reg as usize))
+                    .unwrap()
+                    .names
+                    .remove(n.to_bytes())
+            });
+            let allowed: &[R] = match (&name, existing) {
+                (None, _) => &[R::NullParameter],
+                (Some(_), Some(_)) => &[R::Ok],
+                (Some(_), None) => &[R::NotFound, R::InvalidArgument],
+            };
+            expect("seawall_registry_remove", res, allowed, before);
+            if let Some(b) = existing {
+                w.breaker_unref(b, true);
+            }
+        }
+        Op::RegistryCount(i) => {
+            if let Some((_, reg)) = pick(&w.registries, *i) {
+                let mut n = 0xA5usize;
+                let r = unsafe { seawall_registry_count(reg, &mut n) };
+                expect("seawall_registry_count", r, &[R::Ok], before);
+                assert_eq!(n, w.rmodels[&(reg as usize)].names.len());
+            }
+        }
+        Op::RegistryForEach { r, stop_after } => {
+            let Some((_, reg)) = pick(&w.registries, *r) else {
+                return;
+            };
+            let mut v = Visit {
+                seen: Vec::new(),
+                last: None,
+                stop_after: usize::from(*stop_after).max(1),
+            };
+            let res = unsafe {
+                seawall_registry_for_each(reg, Some(visit), ptr::from_mut(&mut v).cast())
+            };
+            expect("seawall_registry_for_each", res, &[R::Ok], before);
+            let names = &w.rmodels[&(reg as usize)].names;
+            let expected: Vec<(Vec<u8>, usize)> = names
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .take(v.stop_after)
+                .collect();
+            assert_eq!(v.seen, expected, "for_each visited otherwise");
+        }
+        Op::LimiterNew {
+            fields,
+            null_config,
+            clock,
+        } => {
+            if w.limiters.len() >= MAX_HANDLES {
+                return;
+            }
+            let c = rate_limiter_config(fields);
+            let cp = if *null_config {
+                ptr::null()
+            } else {
+                &c as *const _
+            };
+            let clock = w.clock_arg(clock);
+            let sentinel = 0xA5A0 as *const seawall_rate_limiter;
+            let mut l = sentinel;
+            let r = unsafe { seawall_rate_limiter_new(cp, clock, &mut l) };
+            let allowed: &[R] = if *null_config {
+                &[R::Ok]
+            } else {
+                &[R::Ok, R::InvalidConfig]
+            };
+            expect("seawall_rate_limiter_new", r, allowed, before);
+            if r != R::Ok {
+                assert_eq!(l, sentinel);
+                return;
+            }
+            w.limiters.push(l);
+            w.lmodels.insert(
+                l as usize,
+                LimiterModel {
+                    refs: 1,
+                    clock: (!clock.is_null()).then_some(clock as usize),
+                },
+            );
+        }
+        Op::LimiterClone(i) => {
+            if w.limiters.len() >= MAX_HANDLES {
+                return;
+            }
+            if let Some((_, l)) = pick(&w.limiters, *i) {
+                let mut out = ptr::null();
+                let r = unsafe { seawall_rate_limiter_clone(l, &mut out) };
+                expect("seawall_rate_limiter_clone", r, &[R::Ok], before);
+                assert_eq!(out, l);
+                w.lmodels.get_mut(&(l as usize)).unwrap().refs += 1;
+                w.limiters.push(out);
+            }
+        }
+        Op::LimiterFree(i) => {
+            if let Some((i, l)) = pick(&w.limiters, *i) {
+                w.limiters.swap_remove(i);
+                unsafe { seawall_rate_limiter_free(l) };
+                let m = w.lmodels.get_mut(&(l as usize)).unwrap();
+                m.refs -= 1;
+                if m.refs == 0 {
+                    w.lmodels.remove(&(l as usize));
+                }
+            }
+        }
+        Op::LimiterCheck {
+            l,
+            null_out,
+            then_wait,
+        } => {
+            let Some((_, l)) = pick(&w.limiters, *l) else {
+                return;
+            };
+            let mut wait = 0xA5u64;
+            let out = if *null_out {
+                ptr::null_mut()
+            } else {
+                &mut wait
+            };
+            let r = unsafe { seawall_rate_limiter_check(l, out) };
+            expect(
+                "seawall_rate_limiter_check",
+                r,
+                &[R::Ok, R::RateLimited],
+                before,
+            );
+            if r == R::Ok || *null_out {
+                assert_eq!(wait, 0xA5, "wait written on success or through NULL");
+                return;
+            }
+            assert!(wait > 0, "refused with a wait of 0");
+            // Waiting that long on the limiter's manual clock admits a call.
+            let Some(ca) = w.lmodels[&(l as usize)].clock else {
+                return;
+            };
+            let Some(clock) = w.clock_handle(ca) else {
+                return;
+            };
+            if !*then_wait {
+                return;
+            }
+            let now = w.clock_time[&ca];
+            let Some(then) = now.checked_add(wait) else {
+                return;
+            };
+            assert_eq!(unsafe { seawall_manual_clock_set(clock, then) }, R::Ok);
+            w.clock_time.insert(ca, then);
+            let r = unsafe { seawall_rate_limiter_check(l, ptr::null_mut()) };
+            assert_eq!(
+                r,
+                R::Ok,
+                "refused after waiting the {wait} ns it named (clock {then})"
+            );
+        }
+        Op::BulkheadNew {
+            fields,
+            null_config,
+            clock,
+        } => {
+            if w.bulkheads.len() >= MAX_HANDLES {
+                return;
+            }
+            let c = bulkhead_config(fields);
+            let cp: *const seawall_fuzz::c::BulkheadConfigC =
+                if *null_config { ptr::null() } else { &c };
+            let clock = w.clock_arg(clock);
+            let sentinel = 0xA5A0 as *const seawall_bulkhead;
+            let mut h = sentinel;
+            let r = unsafe { seawall_bulkhead_new(cp.cast(), clock, &mut h) };
+            let allowed: &[R] = if *null_config {
+                &[R::Ok]
+            } else {
+                &[R::Ok, R::InvalidConfig]
+            };
+            expect("seawall_bulkhead_new", r, allowed, before);
+            if r != R::Ok {
+                assert_eq!(h, sentinel);
+                return;
+            }
+            let mut back = seawall_fuzz::c::BulkheadConfigC {
+                max_concurrent: 0,
+                max_queue_size: 0,
+                timeout_ns: 0,
+            };
+            assert_eq!(
+                unsafe { seawall_bulkhead_get_config(h, ptr::from_mut(&mut back).cast()) },
+                R::Ok
+            );
+            w.bulkheads.push(h);
+            w.hmodels.insert(
+                h as usize,
+                BulkheadModel {
+                    refs: 1,
+                    max: back.max_concurrent,
+                    queue: back.max_queue_size,
+                    timeout_ns: back.timeout_ns,
+                    manual: !clock.is_null(),
+                    held: 0,
+                },
+            );
+        }
+        Op::BulkheadClone(i) => {
+            if w.bulkheads.len() >= MAX_HANDLES {
+                return;
+            }
+            if let Some((_, h)) = pick(&w.bulkheads, *i) {
+                let mut out = ptr::null();
+                let r = unsafe { seawall_bulkhead_clone(h, &mut out) };
+                expect("seawall_bulkhead_clone", r, &[R::Ok], before);
+                assert_eq!(out, h);
+                w.hmodels.get_mut(&(h as usize)).unwrap().refs += 1;
+                w.bulkheads.push(out);
+            }
+        }
+        Op::BulkheadFree(i) => {
+            if let Some((i, h)) = pick(&w.bulkheads, *i) {
+                w.bulkheads.swap_remove(i);
+                unsafe { seawall_bulkhead_free(h) };
+                let m = w.hmodels.get_mut(&(h as usize)).unwrap();
+                m.refs -= 1;
+                if m.refs == 0 {
+                    w.hmodels.remove(&(h as usize));
+                    for s in &mut w.slots {
+                        if s.is_some_and(|p| p.owner == h as usize) {
+                            *s = None;
+                        }
+                    }
+                }
+            }
+        }
+        Op::BulkheadTryAcquire { h, slot } | Op::BulkheadAcquire { h, slot, .. } => {
+            let Some((_, h)) = pick(&w.bulkheads, *h) else {
+                return;
+            };
+            let m = &w.hmodels[&(h as usize)];
+            let free = m.held < m.max;
+            let sentinel = seawall_bulkhead_permit {
+                owner: 0xA5,
+                status: 0xA5,
+            };
+            let mut p = sentinel;
+            let (r, allowed): (R, &[R]) = match op {
+                Op::BulkheadAcquire { timeout, .. } => {
+                    let t = timeout.map_or(m.timeout_ns, |t| t.0);
+                    // Only calls that cannot block on a clock nobody moves:
+                    // a free slot, no queue, no wait, or a short real wait.
+                    let short = !m.manual && t <= 20_000;
+                    if !(free || m.queue == 0 || t == 0 || short) {
+                        return;
+                    }
+                    let r = match timeout {
+                        Some(t) => unsafe { seawall_bulkhead_acquire_timeout(h, t.0, &mut p) },
+                        None => unsafe { seawall_bulkhead_acquire(h, &mut p) },
+                    };
+                    (
+                        r,
+                        if free {
+                            &[R::Ok]
+                        } else {
+                            &[R::BulkheadFull, R::BulkheadTimeout]
+                        },
+                    )
+                }
+                _ => {
+                    let r = unsafe { seawall_bulkhead_try_acquire(h, &mut p) };
+                    (r, if free { &[R::Ok] } else { &[R::BulkheadFull] })
+                }
+            };
+            expect("seawall_bulkhead_*acquire*", r, allowed, before);
+            if r == R::Ok {
+                w.hmodels.get_mut(&(h as usize)).unwrap().held += 1;
+                assert_eq!(p.owner, h as usize);
+                w.slots[usize::from(*slot) % SLOTS] = Some(SlotSlot {
+                    permit: p,
+                    owner: h as usize,
+                    state: Use::Issued,
+                });
+            } else {
+                assert_eq!(p, sentinel, "permit written on {r:?}");
+            }
+            check_bulkhead(w, h);
+        }
+        Op::BulkheadRelease {
+            h,
+            slot,
+            null_permit,
+        } => {
+            let Some((_, h)) = pick(&w.bulkheads, *h) else {
+                return;
+            };
+            let slot = usize::from(*slot) % SLOTS;
+            let entry = w.slots[slot];
+            let mut tmp = seawall_bulkhead_permit {
+                owner: 0,
+                status: 0,
+            };
+            let p: *mut seawall_bulkhead_permit = if *null_permit {
+                ptr::null_mut()
+            } else if let Some(s) = &mut w.slots[slot] {
+                &mut s.permit
+            } else {
+                &mut tmp
+            };
+            let copy = if p.is_null() {
+                None
+            } else {
+                Some(unsafe { *p })
+            };
+            let r = unsafe { seawall_bulkhead_release(h, p) };
+            let addr = h as usize;
+            let allowed: Vec<R> = if *null_permit {
+                vec![R::NullParameter]
+            } else {
+                match entry {
+                    None => vec![R::PermitNotIssued],
+                    Some(e) => match e.state {
+                        Use::Issued if e.owner == addr => vec![R::Ok],
+                        Use::Issued => vec![R::PermitWrongBulkhead],
+                        Use::Used if e.owner == addr => vec![R::PermitAlreadyReleased],
+                        Use::Used => vec![R::PermitAlreadyReleased, R::PermitWrongBulkhead],
+                        Use::Forged => vec![
+                            R::PermitNotIssued,
+                            R::PermitAlreadyReleased,
+                            R::PermitWrongBulkhead,
+                        ],
+                    },
+                }
+            };
+            expect("seawall_bulkhead_release", r, &allowed, before);
+            if r == R::Ok {
+                w.hmodels.get_mut(&addr).unwrap().held -= 1;
+                w.slots[slot].as_mut().unwrap().state = Use::Used;
+            } else if let Some(c) = copy {
+                assert_eq!(unsafe { *p }, c, "permit changed on failure");
+            }
+            check_bulkhead(w, h);
+        }
+        Op::BulkheadForge { slot, how } => {
+            let slot = usize::from(*slot) % SLOTS;
+            let live: Vec<usize> = w.hmodels.keys().copied().collect();
+            w.slots[slot] = match how {
+                Forge::Zeroed => None,
+                Forge::Bytes(b) => {
+                    let mut owner = u64::from_le_bytes(b[0..8].try_into().unwrap()) as usize;
+                    if live.contains(&owner) {
+                        owner ^= 1;
+                    }
+                    let status = u32::from_le_bytes(b[8..12].try_into().unwrap());
+                    Some(SlotSlot {
+                        permit: seawall_bulkhead_permit { owner, status },
+                        owner: 0,
+                        state: Use::Forged,
+                    })
+                }
+                Forge::CopyOfUsed(src) => match w.slots[usize::from(*src) % SLOTS] {
+                    Some(s) if s.state == Use::Used => Some(s),
+                    _ => w.slots[slot],
+                },
+            };
+        }
+        Op::BulkheadCounts(i) => {
+            if let Some((_, h)) = pick(&w.bulkheads, *i) {
+                check_bulkhead(w, h);
+            }
+        }
+        Op::BudgetNew {
+            fields,
+            null_config,
+            clock,
+        } => {
+            if w.budgets.len() >= MAX_HANDLES {
+                return;
+            }
+            let c = budget_config(fields);
+            let cp = if *null_config {
+                ptr::null()
+            } else {
+                &c as *const _
+            };
+            let clock = w.clock_arg(clock);
+            let sentinel = 0xA5A0 as *const seawall_retry_budget;
+            let mut g = sentinel;
+            let r = unsafe { seawall_retry_budget_new(cp, clock, &mut g) };
+            let allowed: &[R] = if *null_config {
+                &[R::Ok]
+            } else {
+                &[R::Ok, R::InvalidConfig]
+            };
+            expect("seawall_retry_budget_new", r, allowed, before);
+            if r != R::Ok {
+                assert_eq!(g, sentinel);
+                return;
+            }
+            let mut back = unsafe { std::mem::zeroed::<seawall_retry_budget_config>() };
+            assert_eq!(
+                unsafe { seawall_retry_budget_get_config(g, &mut back) },
+                R::Ok
+            );
+            w.budgets.push(g);
+            w.gmodels.insert(
+                g as usize,
+                BudgetModel {
+                    refs: 1,
+                    max_tokens: back.max_tokens,
+                },
+            );
+        }
+        Op::BudgetClone(i) => {
+            if w.budgets.len() >= MAX_HANDLES {
+                return;
+            }
+            if let Some((_, g)) = pick(&w.budgets, *i) {
+                let mut out = ptr::null();
+                let r = unsafe { seawall_retry_budget_clone(g, &mut out) };
+                expect("seawall_retry_budget_clone", r, &[R::Ok], before);
+                assert_eq!(out, g);
+                w.gmodels.get_mut(&(g as usize)).unwrap().refs += 1;
+                w.budgets.push(out);
+            }
+        }
+        Op::BudgetFree(i) => {
+            if let Some((i, g)) = pick(&w.budgets, *i) {
+                w.budgets.swap_remove(i);
+                unsafe { seawall_retry_budget_free(g) };
+                let m = w.gmodels.get_mut(&(g as usize)).unwrap();
+                m.refs -= 1;
+                if m.refs == 0 {
+                    w.gmodels.remove(&(g as usize));
+                }
+            }
+        }
+        Op::BudgetRecord(i, retry) => {
+            if let Some((_, g)) = pick(&w.budgets, *i) {
+                let r = unsafe { seawall_retry_budget_record_attempt(g, *retry) };
+                expect("seawall_retry_budget_record_attempt", r, &[R::Ok], before);
+            }
+        }
+        Op::BudgetCanRetry(i, null) => {
+            if let Some((_, g)) = pick(&w.budgets, *i) {
+                let mut allowed = false;
+                let out = if *null { ptr::null_mut() } else { &mut allowed };
+                let r = unsafe { seawall_retry_budget_can_retry(g, out) };
+                let codes: &[R] = if *null { &[R::NullParameter] } else { &[R::Ok] };
+                expect("seawall_retry_budget_can_retry", r, codes, before);
+            }
+        }
+        Op::BudgetReport(i) => {
+            if let Some((_, g)) = pick(&w.budgets, *i) {
+                let mut p = -1.0f64;
+                let r = unsafe { seawall_retry_budget_remaining_percent(g, &mut p) };
+                expect(
+                    "seawall_retry_budget_remaining_percent",
+                    r,
+                    &[R::Ok],
+                    before,
+                );
+                assert!((0.0..=100.0).contains(&p), "remaining_percent {p}");
+                let mut c = seawall_retry_budget_counts {
+                    requests: 0,
+                    retries: 0,
+                };
+                let r = unsafe { seawall_retry_budget_get_counts(g, &mut c) };
+                expect("seawall_retry_budget_get_counts", r, &[R::Ok], before);
+                assert!(c.retries <= c.requests, "{c:?}");
+                let _ = w.gmodels[&(g as usize)].max_tokens;
+            }
+        }
+        Op::RetryDelay {
+            fields,
+            null_config,
+            attempt,
+            previous,
+            unit,
+        } => {
+            let c = retry_config(fields);
+            let cp = if *null_config {
+                ptr::null()
+            } else {
+                &c as *const _
+            };
+            let mut d = 0xA5u64;
+            let r = unsafe { seawall_retry_delay(cp, attempt.0, previous.0, unit.0, &mut d) };
+            let codes: &[R] = if *null_config {
+                &[R::NullParameter]
+            } else {
+                &[R::Ok, R::InvalidConfig, R::InvalidArgument]
+            };
+            expect("seawall_retry_delay", r, codes, before);
+            if r == R::Ok {
+                assert!(d <= c.max_delay_ns, "delay {d} above max_delay_ns: {c:?}");
+            } else {
+                assert_eq!(d, 0xA5, "delay written on failure");
+            }
+        }
+        Op::ResultMessage { code, len } => {
+            let code = code % 20;
+            let n = usize::from(*len);
+            let mut buf = vec![0xA5u8; n];
+            let mut out_len = 0xA5usize;
+            let r =
+                unsafe { seawall_result_message(code, buf.as_mut_ptr().cast(), n, &mut out_len) };
+            let allowed: &[R] = if code > 15 {
+                &[R::InvalidArgument]
+            } else {
+                &[R::Ok, R::BufferTooSmall]
+            };
+            assert!(
+                allowed.contains(&r),
+                "seawall_result_message({code}) = {r:?}"
+            );
+            assert_eq!(
+                last(),
+                before,
+                "seawall_result_message changed the last error"
+            );
+            if r != R::InvalidArgument && n > 0 {
+                assert!(buf.contains(&0), "not NUL-terminated");
+                assert_eq!(r == R::Ok, out_len < n);
+            }
+        }
+        Op::LastErrorMessage { len } => {
+            let n = usize::from(*len);
+            let mut buf = vec![0xA5u8; n];
+            let mut out_len = 0usize;
+            let r = unsafe { seawall_last_error_message(buf.as_mut_ptr().cast(), n, &mut out_len) };
+            assert!(matches!(r, R::Ok | R::BufferTooSmall), "{r:?}");
+            assert_eq!(
+                last(),
+                before,
+                "seawall_last_error_message changed the last error"
+            );
+            if n > 0 {
+                let cut = buf.iter().position(|c| *c == 0).expect("NUL-terminated");
+                assert!(
+                    std::str::from_utf8(&buf[..cut]).is_ok(),
+                    "cut inside a character"
+                );
+            }
+        }
+        Op::StateName(s) => {
+            let p = seawall_state_name(*s);
+            assert!(!p.is_null());
+            let n = unsafe { CStr::from_ptr(p) }.to_bytes();
+            assert_eq!(*s <= 4, n != b"UNKNOWN", "state {s} named {n:?}");
+            assert_eq!(last(), before);
+        }
+        Op::NullHandle(which) => unsafe { null_handle(*which, before) },
+    }
+}
+
+/// A `seawall_permit` holding `bytes` (as far as they reach), as a C
+/// caller could leave in the struct: its fields are plain integers, so
+/// every bit pattern is a value.
+fn permit_from_bytes(bytes: &[u8; 32]) -> seawall_permit {
+    let mut p = std::mem::MaybeUninit::<seawall_permit>::zeroed();
+    let n = std::mem::size_of::<seawall_permit>().min(bytes.len());
+    // SAFETY: `n` bytes fit both; the struct's fields are integers (see the
+    // header), for which any bytes are valid, and it was zeroed first.
+    unsafe {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p.as_mut_ptr().cast::<u8>(), n);
+        p.assume_init()
+    }
+}
+
+fn check_bulkhead(w: &World, h: *const seawall_bulkhead) {
+    let m = &w.hmodels[&(h as usize)];
+    let before = last();
+    let mut n = 0xA5u32;
+    // SAFETY: live handle.
+    let r = unsafe { seawall_bulkhead_available_permits(h, &mut n) };
+    expect("seawall_bulkhead_available_permits", r, &[R::Ok], before);
+    assert_eq!(
+        n,
+        m.max - m.held,
+        "available slots miscounted ({} held)",
+        m.held
+    );
+    let mut q = 0xA5u32;
+    // SAFETY: live handle.
+    let r = unsafe { seawall_bulkhead_queue_size(h, &mut q) };
+    expect("seawall_bulkhead_queue_size", r, &[R::Ok], before);
+    assert_eq!(q, 0, "a waiter left in the queue");
+}
+
+/// Every function that takes a handle refuses NULL with NULL_PARAMETER,
+/// writes nothing, and records it; every `_free(NULL)` does nothing.
+unsafe fn null_handle(which: u8, before: R) {
+    let mut permit = unsafe { std::mem::zeroed::<seawall_permit>() };
+    let (mut u64_out, mut u32_out, mut usize_out, mut bool_out) =
+        (0xA5u64, 0xA5u32, 0xA5usize, false);
+    let mut handle_out: *const seawall_breaker = ptr::null();
+    let p = ptr::from_mut(&mut permit);
+    let u = ptr::from_mut(&mut u64_out);
+    let n = ptr::from_mut(&mut u32_out);
+    let z = ptr::from_mut(&mut usize_out);
+    let b = ptr::from_mut(&mut bool_out);
+    let out = ptr::from_mut(&mut handle_out);
+    let calls: [&dyn Fn() -> R; 16] = [
+        &|| unsafe { seawall_breaker_try_acquire(ptr::null(), p, ptr::null_mut()) },
+        &|| unsafe { seawall_breaker_report_success(ptr::null(), p) },
+        &|| unsafe { seawall_breaker_force_open(ptr::null()) },
+        &|| unsafe { seawall_breaker_clone(ptr::null(), out) },
+        &|| unsafe { seawall_manual_clock_advance(ptr::null(), 5) },
+        &|| unsafe { seawall_manual_clock_now(ptr::null(), u) },
+        &|| unsafe { seawall_registry_count(ptr::null(), z) },
+        &|| unsafe { seawall_registry_get(ptr::null(), c"x".as_ptr(), out) },
+        &|| unsafe { seawall_rate_limiter_check(ptr::null(), u) },
+        &|| unsafe { seawall_bulkhead_available_permits(ptr::null(), n) },
+        &|| unsafe { seawall_retry_budget_can_retry(ptr::null(), b) },
+        &|| unsafe { seawall_retry_budget_record_attempt(ptr::null(), true) },
+        &|| unsafe { seawall_breaker_new(c"x".as_ptr(), ptr::null(), ptr::null_mut()) },
+        &|| unsafe { seawall_manual_clock_new(ptr::null_mut()) },
+        &|| unsafe { seawall_config_default(ptr::null_mut()) },
+        &|| {
+            unsafe {
+                seawall_breaker_free(ptr::null());
+                seawall_registry_free(ptr::null());
+                seawall_manual_clock_free(ptr::null());
+                seawall_rate_limiter_free(ptr::null());
+                seawall_bulkhead_free(ptr::null());
+                seawall_retry_budget_free(ptr::null());
+            }
+            R::NullParameter
+        },
+    ];
+    let i = usize::from(which) % calls.len();
+    let r = calls[i]();
+    if i == calls.len() - 1 {
+        assert_eq!(last(), before, "a _free(NULL) changed the last error");
+        return;
+    }
+    expect("a call with NULL", r, &[R::NullParameter], before);
+    assert_eq!(
+        (u64_out, u32_out, usize_out, bool_out),
+        (0xA5, 0xA5, 0xA5, false),
+        "written on failure"
+    );
+    assert!(handle_out.is_null(), "handle written on failure");
+}
