@@ -25,8 +25,8 @@ export VIRTUAL_ENV=$VENV
 # Keep tool caches out of the source tree.
 export MYPY_CACHE_DIR=$VENV/mypy-cache
 
-step "pip install maturin pytest mypy"
-"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10"
+step "pip install maturin pytest mypy hypothesis"
+"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10" "hypothesis>=6.100"
 
 step "maturin develop --release (build the extension into the virtualenv)"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)

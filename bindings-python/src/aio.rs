@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
 use pyo3::ffi;
+use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::PyTraverseError;
 
 use seawall::{Outcome, Ticket};
 
-use crate::breaker::{call_fallback, Inner};
+use crate::breaker::{call_fallback, CircuitBreaker, Inner};
+use crate::policy::take_interrupt;
 
 enum Stage {
     /// Not driven yet: what to call.
@@ -67,23 +70,47 @@ enum Input<'py> {
 #[pyclass(freelist = 64, module = "seawall._native")]
 pub struct AsyncCall {
     inner: Arc<Inner>,
+    /// The breaker handle, shown to the garbage collector (see `Guarded`);
+    /// `None` once cleared.
+    owner: Option<Py<CircuitBreaker>>,
     fallback: Option<Py<PyAny>>,
     stage: Stage,
 }
 
 impl AsyncCall {
     pub(crate) fn new(
-        inner: Arc<Inner>,
+        owner: Py<CircuitBreaker>,
         func: Py<PyAny>,
         args: Option<Py<PyTuple>>,
         kwargs: Option<Py<PyDict>>,
         fallback: Option<Py<PyAny>>,
     ) -> Self {
         AsyncCall {
-            inner,
+            inner: Arc::clone(&owner.get().inner),
+            owner: Some(owner),
             fallback,
             stage: Stage::Start { func, args, kwargs },
         }
+    }
+
+    /// The Python object for this call.
+    ///
+    /// Objects come from the class's freelist, and pyo3 does not hand a
+    /// reused object back to the garbage collector (it is untracked when
+    /// freed and not tracked again): without tracking it here, whatever the
+    /// call holds (the breaker, the function, its arguments) would be
+    /// invisible to the collector, and any cycle through it leaked.
+    pub(crate) fn into_object(self, py: Python<'_>) -> PyResult<Bound<'_, AsyncCall>> {
+        let obj = Bound::new(py, self)?;
+        // SAFETY: `obj` is a live, fully initialised instance of a GC type
+        // (the class has `__traverse__`) and we are attached. Tracking an
+        // object that is already tracked is an error, hence the check.
+        unsafe {
+            if ffi::PyObject_GC_IsTracked(obj.as_ptr()) == 0 {
+                ffi::PyObject_GC_Track(obj.as_ptr().cast());
+            }
+        }
+        Ok(obj)
     }
 
     /// Drives the call one step.
@@ -115,7 +142,16 @@ impl AsyncCall {
                         }
                         Input::Send(_) => {}
                     }
-                    let permit = match self.inner.breaker.try_acquire() {
+                    let acquired = self.inner.breaker.try_acquire().map(|p| p.into_ticket());
+                    if let Some(e) = take_interrupt() {
+                        // A transition callback raised an interrupt: the
+                        // call is not made (a permit is released as neutral).
+                        if let Ok(t) = acquired {
+                            self.inner.breaker.record(t, Outcome::Ignored);
+                        }
+                        return Err(e);
+                    }
+                    let ticket = match acquired {
                         Ok(p) => p,
                         Err(r) => match self.fallback.as_ref() {
                             Some(fb) => {
@@ -134,7 +170,6 @@ impl AsyncCall {
                             None => return Err(self.inner.rejection(py, r)),
                         },
                     };
-                    let ticket = permit.into_ticket();
                     let made = match (args, kwargs) {
                         (None, None) => func.call0(),
                         (args, kwargs) => {
@@ -191,15 +226,30 @@ impl AsyncCall {
         ticket: Ticket,
         v: Bound<'py, PyAny>,
     ) -> PyResult<Poll<'py>> {
-        self.inner
-            .breaker
-            .record(ticket, self.inner.policy.classify_result(&v));
+        match self.inner.policy.classify_result(&v) {
+            Ok(outcome) => self.inner.record(ticket, outcome)?,
+            Err(interrupt) => {
+                self.inner.breaker.record(ticket, Outcome::Ignored);
+                return Err(interrupt);
+            }
+        }
         Ok(Poll::Return(v))
     }
 
     fn failed<'py>(&mut self, py: Python<'py>, ticket: Ticket, e: PyErr) -> PyResult<Poll<'py>> {
-        let outcome = self.inner.policy.classify_exception(e.value(py));
+        let outcome = match self.inner.policy.classify_exception(e.value(py)) {
+            Ok(o) => o,
+            Err(interrupt) => {
+                self.inner.breaker.record(ticket, Outcome::Ignored);
+                interrupt.set_context(py, Some(e));
+                return Err(interrupt);
+            }
+        };
         self.inner.breaker.record(ticket, outcome);
+        if let Some(interrupt) = take_interrupt() {
+            interrupt.set_context(py, Some(e));
+            return Err(interrupt);
+        }
         let fb = match &self.fallback {
             Some(fb) if outcome == Outcome::Failure => fb.bind(py).clone(),
             _ => return Err(e),
@@ -424,6 +474,30 @@ impl AsyncCall {
         self.step_iter(py, Input::Throw(exc))
     }
 
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)?;
+        visit.call(&self.fallback)?;
+        match &self.stage {
+            Stage::Start { func, args, kwargs } => {
+                visit.call(func)?;
+                visit.call(args)?;
+                visit.call(kwargs)
+            }
+            Stage::Running { iter, .. } | Stage::Fallback { iter } => visit.call(iter),
+            Stage::Done => Ok(()),
+        }
+    }
+
+    /// Breaks cycles through this call: a permit still held is released as
+    /// neutral, and everything it holds is dropped (it is over).
+    fn __clear__(&mut self) {
+        if let Stage::Running { ticket, .. } = std::mem::replace(&mut self.stage, Stage::Done) {
+            self.inner.breaker.record(ticket, Outcome::Ignored);
+        }
+        self.fallback = None;
+        self.owner = None;
+    }
+
     /// Closes the awaited coroutine; the call counts as neutral.
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         let (iter, ticket) = match std::mem::replace(&mut self.stage, Stage::Done) {
@@ -432,7 +506,7 @@ impl AsyncCall {
             Stage::Start { .. } | Stage::Done => (None, None),
         };
         if let Some(t) = ticket {
-            self.inner.breaker.record(t, Outcome::Ignored);
+            self.inner.record(t, Outcome::Ignored)?;
         }
         if let Some(iter) = iter {
             if let Some(close) = iter.bind(py).getattr_opt(intern!(py, "close"))? {

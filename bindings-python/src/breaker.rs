@@ -9,18 +9,21 @@
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyTypeError;
+use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::PyTraverseError;
 
 use seawall::{Breaker, Outcome, Rejected, State, Ticket};
 
 use crate::aio::AsyncCall;
+use crate::args::{breaker_name, config_object};
 use crate::cache;
 use crate::clock::{BindingClock, ManualClock};
 use crate::config::settings;
 use crate::guard::Guarded;
-use crate::policy::{Policy, PyListener};
+use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy};
 use crate::registry::Registry;
 
 /// What every handle on one breaker shares: the core breaker, how outcomes
@@ -34,7 +37,19 @@ pub(crate) struct Inner {
     message: Py<PyTuple>,
     /// `{"name": <name>}`: copied into each rejection's `__dict__`.
     attrs: Py<PyDict>,
-    config: Py<PyAny>,
+    /// `None` once the handle has been cleared by the garbage collector.
+    config: Mutex<Option<Py<PyAny>>>,
+    /// The Python code run on transitions (see [`Hooks`]).
+    hooks: Arc<Hooks>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The core breaker may outlive this handle (a registry keeps it):
+        // it must not keep the handle's callbacks alive, unseen by the
+        // collector.
+        self.hooks.clear();
+    }
 }
 
 impl Inner {
@@ -71,22 +86,48 @@ impl Inner {
         let permit = match self.breaker.try_acquire() {
             Ok(p) => p,
             Err(r) => {
+                check_interrupt()?;
                 return match fallback {
                     Some(fb) => fb.call0(),
                     None => Err(self.rejection(py, r)),
-                }
+                };
             }
         };
+        // A callback interrupted by `KeyboardInterrupt` / `SystemExit` while
+        // the permit was granted (on HALF_OPEN): the call is not made and
+        // the permit is released as neutral.
+        if let Some(e) = take_interrupt() {
+            permit.record(Outcome::Ignored);
+            return Err(e);
+        }
         // The permit is only a generation stamp: dropping it (a panic) would
         // record the call as ignored. No lock is held while `f` runs.
         match f() {
-            Ok(v) => {
-                permit.record(self.policy.classify_result(&v));
-                Ok(v)
-            }
+            Ok(v) => match self.policy.classify_result(&v) {
+                Ok(outcome) => {
+                    permit.record(outcome);
+                    check_interrupt()?;
+                    Ok(v)
+                }
+                Err(interrupt) => {
+                    permit.record(Outcome::Ignored);
+                    Err(interrupt)
+                }
+            },
             Err(e) => {
-                let outcome = self.policy.classify_exception(e.value(py));
+                let outcome = match self.policy.classify_exception(e.value(py)) {
+                    Ok(o) => o,
+                    Err(interrupt) => {
+                        permit.record(Outcome::Ignored);
+                        interrupt.set_context(py, Some(e));
+                        return Err(interrupt);
+                    }
+                };
                 permit.record(outcome);
+                if let Some(interrupt) = take_interrupt() {
+                    interrupt.set_context(py, Some(e));
+                    return Err(interrupt);
+                }
                 match fallback {
                     Some(fb) if outcome == Outcome::Failure => call_fallback(py, fb, e),
                     _ => Err(e),
@@ -95,16 +136,36 @@ impl Inner {
         }
     }
 
+    /// Records a ticket's outcome; raises an interrupt a transition
+    /// callback raised meanwhile.
+    pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
+        self.breaker.record(ticket, outcome);
+        check_interrupt()
+    }
+
+    /// Visits the Python objects this handle owns.
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.policy.traverse(visit)?;
+        visit.call(&self.name)?;
+        visit.call(&self.message)?;
+        visit.call(&self.attrs)?;
+        if let Ok(c) = self.config.try_lock() {
+            visit.call(&*c)?;
+        }
+        self.hooks.traverse(visit)
+    }
+
     /// A manual outcome (`record_success()` / `record_failure()`), counted as
     /// one call through the breaker. While OPEN (before the open time has
     /// passed) or FORCED_OPEN there is no call to count, and it is dropped.
-    fn record_manual(&self, outcome: Outcome) {
+    fn record_manual(&self, outcome: Outcome) -> PyResult<()> {
         if matches!(self.breaker.state(), State::Open | State::ForcedOpen) {
-            return;
+            return Ok(());
         }
         if let Ok(p) = self.breaker.try_acquire() {
             p.record(outcome);
         }
+        check_interrupt()
     }
 }
 
@@ -138,24 +199,21 @@ impl CircuitBreaker {
         _registry: Option<&Bound<'_, Registry>>,
     ) -> PyResult<Self> {
         // The original took `(name, config=None)`, but its own guide and
-        // adapters pass the config alone: accept both.
+        // adapters pass the config alone: accept both (a first argument that
+        // is not a str is a config only if it is one).
         let (name, config) = match (name, config) {
-            (Some(n), c) if n.is_instance_of::<PyString>() => (n.extract::<String>()?, c),
+            (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name(n)?, c),
             (None, c) => ("default".to_owned(), c),
-            (Some(c), None) => ("default".to_owned(), Some(c)),
-            (Some(n), Some(_)) => {
-                return Err(PyTypeError::new_err(format!(
-                    "name must be a str, not {}",
-                    crate::clock::type_name(n)
-                )))
-            }
+            (Some(c), None) if config_object(c).is_ok() => ("default".to_owned(), Some(c)),
+            (Some(n), _) => return Err(breaker_name(n).unwrap_err()),
         };
         let config = match config {
             Some(c) if !c.is_none() => c.clone(),
             _ => cache::get(py)?.config_class.bind(py).call0()?,
         };
+        config_object(&config)?;
         let s = settings(&config)?;
-        let breaker = match _registry {
+        let (breaker, callbacks) = match _registry {
             Some(reg) => {
                 if clock.is_some() {
                     return Err(PyTypeError::new_err(
@@ -167,20 +225,19 @@ impl CircuitBreaker {
                 let b = core
                     .get_or_create(&name, &s.core)
                     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-                if !existed && !s.callbacks.is_empty() {
-                    b.add_listener(s.callbacks);
-                }
-                b
+                // The first creator's configuration wins, callbacks included.
+                (b, (!existed).then_some(s.callbacks))
             }
             None => {
                 let b = Breaker::with_clock(name.as_str(), s.core, BindingClock::from_arg(clock))
                     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-                if !s.callbacks.is_empty() {
-                    b.add_listener(s.callbacks);
-                }
-                Arc::new(b)
+                (Arc::new(b), Some(s.callbacks))
             }
         };
+        // One core listener per handle, delivering to the handle's hooks
+        // (which the handle shows to the garbage collector).
+        let hooks = Arc::new(Hooks::new(callbacks));
+        breaker.add_listener(HookListener(Arc::clone(&hooks)));
         let message = format!("Circuit breaker '{name}' is OPEN");
         let attrs = PyDict::new(py);
         attrs.set_item("name", &name)?;
@@ -191,9 +248,30 @@ impl CircuitBreaker {
                 name: PyString::new(py, &name).unbind(),
                 message: PyTuple::new(py, [message])?.unbind(),
                 attrs: attrs.unbind(),
-                config: config.unbind(),
+                config: Mutex::new(Some(config.unbind())),
+                hooks,
             }),
         })
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.inner.traverse(&visit)
+    }
+
+    /// Breaks reference cycles through this breaker: drops its callbacks,
+    /// listeners and configuration object. (The classification policy's
+    /// objects stay until the breaker is freed: the hot path reads them
+    /// without a lock. Every cycle through them also runs through a
+    /// function, cell or instance, which the collector clears.)
+    fn __clear__(&self) {
+        self.inner.hooks.clear();
+        let config = self
+            .inner
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(config);
     }
 
     /// The breaker's name.
@@ -205,8 +283,13 @@ impl CircuitBreaker {
     /// The configuration object the breaker was built from (a snapshot was
     /// taken then: changing the object later has no effect).
     #[getter]
-    fn config(&self, py: Python<'_>) -> Py<PyAny> {
-        self.inner.config.clone_ref(py)
+    fn config(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.inner
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|c| c.clone_ref(py))
     }
 
     /// Calls `func()` through the breaker. See `UnifiedCircuitBreaker.call`.
@@ -224,9 +307,13 @@ impl CircuitBreaker {
     /// Returns an awaitable that calls and awaits `func()` through the
     /// breaker. See `UnifiedCircuitBreaker.acall`.
     #[pyo3(signature = (func, fallback = None))]
-    fn acall(&self, func: &Bound<'_, PyAny>, fallback: Option<&Bound<'_, PyAny>>) -> AsyncCall {
+    fn acall(
+        slf: &Bound<'_, Self>,
+        func: &Bound<'_, PyAny>,
+        fallback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<AsyncCall>> {
         AsyncCall::new(
-            Arc::clone(&self.inner),
+            slf.clone().unbind(),
             func.clone().unbind(),
             None,
             None,
@@ -234,17 +321,29 @@ impl CircuitBreaker {
                 .filter(|f| !f.is_none())
                 .map(|f| f.clone().unbind()),
         )
+        .into_object(slf.py())
+        .map(Bound::unbind)
     }
 
     /// Takes a permit for one call, or raises `CircuitBreakerOpenError`.
     /// Never blocks. Report the outcome through the permit.
-    fn acquire(&self, py: Python<'_>) -> PyResult<Permit> {
-        match self.inner.breaker.try_acquire() {
-            Ok(p) => Ok(Permit {
-                inner: Arc::clone(&self.inner),
-                ticket: Mutex::new(Some(p.into_ticket())),
-            }),
-            Err(r) => Err(self.inner.rejection(py, r)),
+    fn acquire(slf: &Bound<'_, Self>) -> PyResult<Permit> {
+        let inner = &slf.get().inner;
+        match inner.breaker.try_acquire() {
+            Ok(p) => {
+                if let Some(e) = take_interrupt() {
+                    p.ignore();
+                    return Err(e);
+                }
+                Ok(Permit {
+                    owner: slf.clone().unbind(),
+                    ticket: Mutex::new(Some(p.into_ticket())),
+                })
+            }
+            Err(r) => {
+                check_interrupt()?;
+                Err(inner.rejection(slf.py(), r))
+            }
         }
     }
 
@@ -254,32 +353,35 @@ impl CircuitBreaker {
     }
 
     /// Counts a success, as if a call through the breaker had succeeded.
-    fn record_success(&self) {
-        self.inner.record_manual(Outcome::Success);
+    fn record_success(&self) -> PyResult<()> {
+        self.inner.record_manual(Outcome::Success)
     }
 
     /// Counts a failure, as if a call through the breaker had failed with
     /// `error` (which is not classified: the caller has decided).
     #[pyo3(signature = (error = None))]
-    fn record_failure(&self, error: Option<&Bound<'_, PyAny>>) {
+    fn record_failure(&self, error: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let _ = error;
-        self.inner.record_manual(Outcome::Failure);
+        self.inner.record_manual(Outcome::Failure)
     }
 
     /// Back to CLOSED with no failures counted; calls in flight can no longer
     /// change the state. Metrics totals are kept.
-    fn reset(&self) {
+    fn reset(&self) -> PyResult<()> {
         self.inner.breaker.reset();
+        check_interrupt()
     }
 
     /// Rejects every call until `reset()` or `force_closed()`.
-    fn force_open(&self) {
+    fn force_open(&self) -> PyResult<()> {
         self.inner.breaker.force_open();
+        check_interrupt()
     }
 
     /// Admits every call (still counted) until `reset()` or `force_open()`.
-    fn force_closed(&self) {
+    fn force_closed(&self) -> PyResult<()> {
         self.inner.breaker.force_closed();
+        check_interrupt()
     }
 
     /// Sets every metrics counter back to zero (not the state).
@@ -296,9 +398,7 @@ impl CircuitBreaker {
                 crate::clock::type_name(listener)
             )));
         }
-        self.inner
-            .breaker
-            .add_listener(PyListener(listener.clone().unbind()));
+        self.inner.hooks.add_listener(listener.clone().unbind());
         Ok(())
     }
 
@@ -310,8 +410,8 @@ impl CircuitBreaker {
     /// Wraps `func` so that every call goes through this breaker (used by
     /// the decorators). `is_async`: `func` returns an awaitable to await
     /// under the permit.
-    fn _wrap(&self, func: &Bound<'_, PyAny>, is_async: bool) -> Guarded {
-        Guarded::new(Arc::clone(&self.inner), func.clone().unbind(), is_async)
+    fn _wrap(slf: &Bound<'_, Self>, func: &Bound<'_, PyAny>, is_async: bool) -> Guarded {
+        Guarded::new(slf.clone().unbind(), func.clone().unbind(), is_async)
     }
 }
 
@@ -347,14 +447,18 @@ pub(crate) fn metrics_dict<'py>(
 /// trial slot).
 #[pyclass(frozen, module = "seawall._native")]
 pub struct Permit {
-    inner: Arc<Inner>,
+    /// The breaker handle (held, and shown to the garbage collector).
+    owner: Py<CircuitBreaker>,
     ticket: Mutex<Option<Ticket>>,
 }
 
 impl Permit {
-    fn finish(&self, outcome: Outcome) -> PyResult<()> {
-        let ticket = self
-            .ticket
+    fn inner(&self) -> &Inner {
+        &self.owner.get().inner
+    }
+
+    fn take(&self) -> PyResult<Ticket> {
+        self.ticket
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
@@ -362,9 +466,29 @@ impl Permit {
                 pyo3::exceptions::PyRuntimeError::new_err(
                     "this permit's outcome was already reported",
                 )
-            })?;
-        self.inner.breaker.record(ticket, outcome);
-        Ok(())
+            })
+    }
+
+    fn finish(&self, outcome: Outcome) -> PyResult<()> {
+        let ticket = self.take()?;
+        self.inner().record(ticket, outcome)
+    }
+
+    /// Reports the outcome `classify` decides; an interrupt raised while
+    /// classifying releases the permit as neutral and propagates.
+    fn finish_with(&self, classify: impl FnOnce(&Policy) -> PyResult<Outcome>) -> PyResult<bool> {
+        let ticket = self.take()?;
+        let inner = self.inner();
+        match classify(&inner.policy) {
+            Ok(outcome) => {
+                inner.record(ticket, outcome)?;
+                Ok(outcome == Outcome::Failure)
+            }
+            Err(interrupt) => {
+                inner.breaker.record(ticket, Outcome::Ignored);
+                Err(interrupt)
+            }
+        }
     }
 }
 
@@ -388,18 +512,24 @@ impl Permit {
     /// Reports the outcome of a call that raised `exc`, classified by the
     /// breaker's configuration. Returns whether it counted as a failure.
     fn record_exception(&self, exc: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let outcome = self.inner.policy.classify_exception(exc);
-        self.finish(outcome)?;
-        Ok(outcome == Outcome::Failure)
+        self.finish_with(|p| p.classify_exception(exc))
+            .inspect_err(|e| {
+                let py = exc.py();
+                if crate::policy::is_interrupt(py, e) && !e.value(py).is(exc) {
+                    e.set_context(exc.py(), Some(PyErr::from_value(exc.clone())));
+                }
+            })
     }
 
     /// Reports the outcome of a call that returned `value` (a failure only
     /// if the configuration's `result_predicate` says so). Returns whether
     /// it counted as a failure.
     fn record_result(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let outcome = self.inner.policy.classify_result(value);
-        self.finish(outcome)?;
-        Ok(outcome == Outcome::Failure)
+        self.finish_with(|p| p.classify_result(value))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)
     }
 
     /// Whether an outcome is still to be reported.
@@ -420,7 +550,7 @@ impl Drop for Permit {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         if let Some(t) = t {
-            self.inner.breaker.record(t, Outcome::Ignored);
+            self.owner.get().inner.breaker.record(t, Outcome::Ignored);
         }
     }
 }

@@ -5,12 +5,13 @@
 //! Every error names the field: `TypeError` for a value of the wrong type,
 //! `ValueError` (with the core's `ConfigError` text) for one out of range.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyTuple, PyType};
 
-use seawall::{BreakerConfig, ConfigError};
+use seawall::BreakerConfig;
 
+use crate::args::{config_object, core_u32, int_in, validated};
 use crate::clock::{duration, type_name};
 use crate::policy::{Callbacks, Policy};
 
@@ -34,22 +35,12 @@ fn count(
     config: &Bound<'_, PyAny>,
     field: &'static str,
     default: u32,
-    raw: &mut Vec<(&'static str, i128)>,
+    given: &mut Vec<(&'static str, String)>,
 ) -> PyResult<u32> {
-    let Some(v) = attr(config, field)? else {
-        return Ok(default);
-    };
-    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!(
-            "{field} must be an int, not {}",
-            type_name(&v)
-        )));
+    match attr(config, field)? {
+        None => Ok(default),
+        Some(v) => core_u32(field, &v, given),
     }
-    let n: i128 = v.extract().unwrap_or(i128::MAX);
-    raw.push((field, n));
-    // Out-of-range values become 0, which the core rejects with its own
-    // wording; the error then shows the value the user gave.
-    Ok(u32::try_from(n).unwrap_or(0))
 }
 
 fn number(config: &Bound<'_, PyAny>, field: &'static str, default: f64) -> PyResult<f64> {
@@ -135,7 +126,7 @@ fn status_codes(config: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<
         if c.is_instance_of::<PyBool>() || !c.is_instance_of::<PyInt>() {
             return Err(bad(format!("found {} ({})", c.repr()?, type_name(&c))));
         }
-        codes.push(c.extract::<i64>()?);
+        codes.push(int_in(field, &c, i64::MIN, i64::MAX)?);
     }
     codes.sort_unstable();
     codes.dedup();
@@ -173,12 +164,7 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
         slow_call_duration: optional_duration(config, "slow_call_duration")?,
         ..d
     };
-    core.validate().map_err(|mut e: ConfigError| {
-        if let Some((_, n)) = raw.iter().find(|(f, _)| *f == e.field) {
-            e.value = n.to_string();
-        }
-        PyValueError::new_err(e.to_string())
-    })?;
+    validated(core.validate(), &raw)?;
     let py = config.py();
     let track = match attr(config, "track_exceptions")? {
         // Absent or None: the original's default, `[Exception]`.
@@ -208,5 +194,6 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
 /// first bad field, exactly as building a breaker from `config` would.
 #[pyfunction]
 pub(crate) fn validate_config(config: &Bound<'_, PyAny>) -> PyResult<()> {
+    config_object(config)?;
     settings(config).map(drop)
 }

@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::PyTraverseError;
 
 use crate::aio::AsyncCall;
-use crate::breaker::Inner;
+use crate::breaker::{CircuitBreaker, Inner};
 
 extern "C" {
     // CPython's `types.MethodType` constructor (classobject.h), which pyo3's
@@ -23,15 +23,21 @@ extern "C" {
 /// `__wrapped__`, and it binds like a function when used as a method.
 #[pyclass(frozen, dict, weakref, module = "seawall._native")]
 pub struct Guarded {
+    /// `owner`'s state, reached without going through the Python object.
     inner: Arc<Inner>,
+    /// The breaker handle: held so that the garbage collector sees the path
+    /// from this function to the breaker's callbacks (which may refer back
+    /// to the function).
+    owner: Py<CircuitBreaker>,
     func: Py<PyAny>,
     is_async: bool,
 }
 
 impl Guarded {
-    pub(crate) fn new(inner: Arc<Inner>, func: Py<PyAny>, is_async: bool) -> Self {
+    pub(crate) fn new(owner: Py<CircuitBreaker>, func: Py<PyAny>, is_async: bool) -> Self {
         Guarded {
-            inner,
+            inner: Arc::clone(&owner.get().inner),
+            owner,
             func,
             is_async,
         }
@@ -52,13 +58,13 @@ impl Guarded {
             let args = (!args.is_empty()).then(|| args.clone().unbind());
             let kwargs = kwargs.filter(|k| !k.is_empty()).map(|k| k.clone().unbind());
             let call = AsyncCall::new(
-                Arc::clone(&self.inner),
+                self.owner.clone_ref(py),
                 self.func.clone_ref(py),
                 args,
                 kwargs,
                 None,
             );
-            return Ok(Bound::new(py, call)?.into_any());
+            return Ok(call.into_object(py)?.into_any());
         }
         let f = self.func.bind(py);
         self.inner.run(py, None, || f.call(args, kwargs))
@@ -88,7 +94,11 @@ impl Guarded {
         self.is_async
     }
 
+    // No `__clear__`: `owner` and `func` never change (the hot path reads
+    // them without a lock), and every cycle through them also runs through
+    // this object's `__dict__` (cleared by pyo3), a function or the breaker.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.owner)?;
         visit.call(&self.func)
     }
 }

@@ -9,6 +9,7 @@
 //! the GIL.
 
 mod aio;
+mod args;
 mod breaker;
 mod cache;
 mod clock;

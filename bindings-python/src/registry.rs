@@ -2,7 +2,7 @@
 //! breakers, on one clock.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::breaker::metrics_dict;
 use crate::clock::{BindingClock, ManualClock};
@@ -40,15 +40,21 @@ impl Registry {
 
     /// Removes the breaker called `name`; holders keep a working breaker.
     /// Returns whether there was one.
-    fn remove(&self, name: &str) -> bool {
-        self.core.remove(name).is_some()
+    /// (A name that is not a str, or not valid Unicode, names no breaker.)
+    fn remove(&self, name: &Bound<'_, PyAny>) -> bool {
+        key(name).is_some_and(|n| self.core.remove(n).is_some())
     }
 
-    fn __contains__(&self, name: &str) -> bool {
-        self.core.get(name).is_some()
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        key(name).is_some_and(|n| self.core.get(n).is_some())
     }
 
     fn __len__(&self) -> usize {
         self.core.len()
     }
+}
+
+/// `name` as a key of the core's map, if it can be one.
+fn key<'a>(name: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    name.cast::<PyString>().ok()?.to_str().ok()
 }

@@ -11,15 +11,12 @@ use pyo3::prelude::*;
 
 use seawall::{
     Admission, Backoff as CoreBackoff, Bulkhead as CoreBulkhead, BulkheadConfig, BulkheadError,
-    Clock, ConfigError, RateLimitConfig, RateLimiter as CoreRateLimiter,
-    RetryBudget as CoreRetryBudget, RetryBudgetConfig, RetryConfig, RetryPolicy, Timing, Waiter,
+    Clock, RateLimitConfig, RateLimiter as CoreRateLimiter, RetryBudget as CoreRetryBudget,
+    RetryBudgetConfig, RetryConfig, RetryPolicy, Timing, Waiter,
 };
 
+use crate::args::{attempt, core_u32, validated};
 use crate::clock::{BindingClock, ManualClock};
-
-fn config_error(e: ConfigError) -> PyErr {
-    PyValueError::new_err(e.to_string())
-}
 
 /// Seconds (non-negative, finite) as a `Duration`, naming the field.
 fn secs(field: &str, s: f64) -> PyResult<Duration> {
@@ -41,7 +38,7 @@ impl Backoff {
     #[pyo3(signature = (strategy, max_attempts, initial_delay, max_delay, exponential_base, jitter_factor))]
     fn new(
         strategy: &str,
-        max_attempts: u32,
+        max_attempts: &Bound<'_, PyAny>,
         initial_delay: f64,
         max_delay: f64,
         exponential_base: f64,
@@ -61,25 +58,27 @@ impl Backoff {
                 )))
             }
         };
+        let mut given = Vec::new();
         let config = RetryConfig {
             strategy,
-            max_attempts,
+            max_attempts: core_u32("max_attempts", max_attempts, &mut given)?,
             initial_delay: secs("initial_delay", initial_delay)?,
             max_delay: secs("max_delay", max_delay)?,
             exponential_base,
             jitter_factor,
             ..Default::default()
         };
-        RetryPolicy::new(config).map(Backoff).map_err(config_error)
+        validated(RetryPolicy::new(config), &given).map(Backoff)
     }
 
     /// Seconds to wait after attempt `attempt` (1-based) failed, given the
     /// previous delay of this call (0 before the first retry) and `unit`, a
     /// random number in `[0, 1)` used only by the jittered strategies.
-    fn delay(&self, attempt: u32, previous: f64, unit: f64) -> PyResult<f64> {
+    fn delay(&self, attempt: &Bound<'_, PyAny>, previous: f64, unit: f64) -> PyResult<f64> {
+        let n = self::attempt("attempt", attempt)?;
         Ok(self
             .0
-            .delay(attempt, secs("previous", previous)?, unit)
+            .delay(n, secs("previous", previous)?, unit)
             .as_secs_f64())
     }
 
@@ -99,22 +98,25 @@ impl RetryBudget {
     #[pyo3(signature = (budget_percent, min_requests, window_size, tokens_per_second, max_tokens, *, clock = None))]
     fn new(
         budget_percent: f64,
-        min_requests: u32,
+        min_requests: &Bound<'_, PyAny>,
         window_size: f64,
         tokens_per_second: f64,
-        max_tokens: u32,
+        max_tokens: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Self> {
+        let mut given = Vec::new();
         let config = RetryBudgetConfig {
             budget_percent,
-            min_requests,
+            min_requests: core_u32("min_requests", min_requests, &mut given)?,
             window_size: secs("window_size", window_size)?,
             tokens_per_second,
-            max_tokens,
+            max_tokens: core_u32("max_tokens", max_tokens, &mut given)?,
         };
-        CoreRetryBudget::with_clock(config, BindingClock::from_arg(clock))
-            .map(RetryBudget)
-            .map_err(config_error)
+        validated(
+            CoreRetryBudget::with_clock(config, BindingClock::from_arg(clock)),
+            &given,
+        )
+        .map(RetryBudget)
     }
 
     /// Counts a request (`is_retry=False`) or a retry made without asking.
@@ -162,19 +164,22 @@ impl Bulkhead {
     #[new]
     #[pyo3(signature = (max_concurrent, max_queue_size, timeout, *, clock = None))]
     fn new(
-        max_concurrent: u32,
-        max_queue_size: u32,
+        max_concurrent: &Bound<'_, PyAny>,
+        max_queue_size: &Bound<'_, PyAny>,
         timeout: f64,
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Self> {
+        let mut given = Vec::new();
         let config = BulkheadConfig {
-            max_concurrent,
-            max_queue_size,
+            max_concurrent: core_u32("max_concurrent", max_concurrent, &mut given)?,
+            max_queue_size: core_u32("max_queue_size", max_queue_size, &mut given)?,
             timeout: secs("timeout", timeout)?,
         };
-        CoreBulkhead::with_clock(config, BindingClock::from_arg(clock))
-            .map(|b| Bulkhead(Arc::new(b)))
-            .map_err(config_error)
+        validated(
+            CoreBulkhead::with_clock(config, BindingClock::from_arg(clock)),
+            &given,
+        )
+        .map(|b| Bulkhead(Arc::new(b)))
     }
 
     /// Takes a free slot if there is one; never waits.
@@ -186,11 +191,11 @@ impl Bulkhead {
     /// the configured timeout when `None`. False when full or timed out.
     #[pyo3(signature = (timeout = None))]
     fn acquire(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let timeout = timeout.map(|t| secs("timeout", t)).transpose()?;
         if let Ok(p) = self.0.try_acquire() {
             p.detach();
             return Ok(true);
         }
-        let timeout = timeout.map(|t| secs("timeout", t)).transpose()?;
         let b = &self.0;
         Ok(py.detach(|| match timeout {
             Some(t) => bulkhead_result(b.acquire_timeout(t)),
@@ -296,20 +301,23 @@ impl RateLimiter {
     #[new]
     #[pyo3(signature = (rate, period, burst, *, clock = None))]
     fn new(
-        rate: u32,
+        rate: &Bound<'_, PyAny>,
         period: f64,
-        burst: u32,
+        burst: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Self> {
+        let mut given = Vec::new();
         let config = RateLimitConfig {
-            rate,
+            rate: core_u32("rate", rate, &mut given)?,
             period: secs("period", period)?,
-            burst,
+            burst: core_u32("burst", burst, &mut given)?,
             timing: Timing::Exact,
         };
-        CoreRateLimiter::with_clock(config, BindingClock::from_arg(clock))
-            .map(RateLimiter)
-            .map_err(config_error)
+        validated(
+            CoreRateLimiter::with_clock(config, BindingClock::from_arg(clock)),
+            &given,
+        )
+        .map(RateLimiter)
     }
 
     /// 0.0 when the call is admitted, else the seconds to wait before it

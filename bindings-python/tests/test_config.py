@@ -66,11 +66,16 @@ def test_accepted_forms() -> None:
                                track_status_codes=(), max_timeout=timedelta(minutes=5),
                                timeout_multiplier=2.0, timeout_jitter=0.0, slow_call_duration=0.25)
     UnifiedCircuitBreaker("ok", cfg)
-    # A config without the Seawall-only fields (any object with the original
-    # attributes) works too.
+    # A config without the Seawall-only fields (any object with every
+    # attribute of the original) works too.
     class Plain:
         failure_threshold = 2
+        success_threshold = 3
         timeout = 3
+        half_open_timeout = 30
+        track_exceptions = [Exception]
+        track_status_codes = [500]
+        on_open = on_close = on_half_open = None
 
     clock = ManualClock()
     cb = UnifiedCircuitBreaker("plain", Plain(), clock=clock)

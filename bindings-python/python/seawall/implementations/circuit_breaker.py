@@ -5,9 +5,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from contextvars import ContextVar
-from types import TracebackType
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, Type, TypeVar
+import sys
+import threading
+from types import FrameType, TracebackType
+from typing import (
+    Any,
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+)
 
 from .. import _native
 from ..interfaces import CircuitBreakerInterface
@@ -17,13 +31,15 @@ __all__ = ["UnifiedCircuitBreaker"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The permits of `with breaker:` blocks in progress, innermost last. A context
-# variable keeps them per thread and per asyncio task; the tuple is replaced,
-# never mutated, because a task's context starts as a copy of its parent's.
-_PERMITS: ContextVar[Tuple[Tuple[Any, _native.Permit], ...]] = ContextVar(
-    "seawall_permits", default=()
-)
-
+# The permits of `with breaker:` blocks in progress, per breaker: a list of
+# `(frame, permit)` in the order entered, where `frame` is the frame that
+# executes the `with` statement. `__exit__` finds its permit by that frame,
+# which is the same wherever `__exit__` runs: a `with` block inside a
+# generator may be entered on one thread and left on another (Starlette's
+# `iterate_in_threadpool`), or in another task. (Keeping the frame in the
+# entry also keeps its id from being reused while the entry exists.) The
+# lock guards the lists; it is held for a few list operations only.
+_WITH_LOCK = threading.Lock()
 
 class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
     """A lock-free circuit breaker.
@@ -90,7 +106,7 @@ class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
 
     def __enter__(self) -> "UnifiedCircuitBreaker":
         permit = self.acquire()
-        _PERMITS.set(_PERMITS.get() + ((self, permit),))
+        _push_permit(self, sys._getframe(1), permit)
         return self
 
     def __exit__(
@@ -99,14 +115,17 @@ class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        permit = _pop_permit(self)
+        permit = _pop_permit(self, sys._getframe(1))
         if exc is None:
             permit.success()
         else:
             permit.record_exception(exc)
 
     async def __aenter__(self) -> "UnifiedCircuitBreaker":
-        return self.__enter__()
+        # The awaiting coroutine's frame: the one running `async with`.
+        permit = self.acquire()
+        _push_permit(self, sys._getframe(1), permit)
+        return self
 
     async def __aexit__(
         self,
@@ -114,20 +133,37 @@ class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        permit = _pop_permit(self, sys._getframe(1))
+        if exc is None:
+            permit.success()
+        else:
+            permit.record_exception(exc)
 
     def __repr__(self) -> str:
         return f"<UnifiedCircuitBreaker {self.name!r} {self.get_state().name}>"
 
 
-def _pop_permit(breaker: UnifiedCircuitBreaker) -> _native.Permit:
-    stack = _PERMITS.get()
-    for i in range(len(stack) - 1, -1, -1):
-        if stack[i][0] is breaker:
-            _PERMITS.set(stack[:i] + stack[i + 1 :])
-            return stack[i][1]
+def _push_permit(breaker: UnifiedCircuitBreaker, frame: FrameType, permit: _native.Permit) -> None:
+    with _WITH_LOCK:
+        entries = breaker.__dict__.get("_with_permits")
+        if entries is None:
+            entries = breaker.__dict__["_with_permits"] = []
+        entries.append((frame, permit))
+
+
+def _pop_permit(breaker: UnifiedCircuitBreaker, frame: FrameType) -> _native.Permit:
+    """The permit of the innermost block entered from ``frame``; failing
+    that (``__exit__`` called from elsewhere than the ``with`` statement,
+    e.g. by an ``ExitStack``), the last one entered."""
+    with _WITH_LOCK:
+        entries: List[Tuple[FrameType, _native.Permit]] = breaker.__dict__.get("_with_permits") or []
+        for i in range(len(entries) - 1, -1, -1):
+            if entries[i][0] is frame:
+                return entries.pop(i)[1]
+        if entries:
+            return entries.pop()[1]
     raise RuntimeError(
-        f"circuit breaker {breaker.name!r}: __exit__ without a matching __enter__ in this context"
+        f"circuit breaker {breaker.name!r}: __exit__ without a matching __enter__"
     )
 
 
@@ -137,16 +173,125 @@ def _is_async(func: Any) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
+def _unwrap_partial(func: Any) -> Any:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
+def is_generator_function(func: Any) -> bool:
+    """Whether calling ``func`` makes a generator (``def`` with ``yield``)."""
+    return inspect.isgeneratorfunction(_unwrap_partial(func))
+
+
+def is_async_generator_function(func: Any) -> bool:
+    """Whether calling ``func`` makes an async generator."""
+    return inspect.isasyncgenfunction(_unwrap_partial(func))
+
+
+def guard_generator(
+    breaker: _native.CircuitBreaker, func: Callable[..., Generator[Any, Any, Any]]
+) -> Callable[..., Any]:
+    """``func`` (a generator function) protected for the whole iteration:
+    the permit is taken when iteration starts (the first ``next``), held
+    while the consumer iterates, and the outcome recorded when the
+    generator returns (a success, or whatever ``result_predicate`` says of
+    its return value), raises (classified like any exception) or is closed
+    early (neutral). ``send``/``throw``/``close`` reach ``func``'s
+    generator."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        permit = breaker.acquire()
+        try:
+            result = yield from func(*args, **kwargs)
+        except BaseException as exc:
+            permit.record_exception(exc)
+            raise
+        permit.record_result(result)
+        return result
+
+    return wrapper
+
+
+def guard_async_generator(
+    breaker: _native.CircuitBreaker, func: Callable[..., AsyncGenerator[Any, Any]]
+) -> Callable[..., Any]:
+    """``guard_generator`` for async generator functions: the permit is
+    taken at the first ``__anext__``/``asend`` and the outcome recorded when
+    the generator ends (a success), raises, or is closed (``aclose``:
+    neutral). ``asend``/``athrow``/``aclose`` reach ``func``'s generator."""
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        permit = breaker.acquire()
+        try:
+            agen = func(*args, **kwargs)
+            how, arg = "send", None
+            while True:
+                try:
+                    value = await astep(agen, how, arg)
+                except StopAsyncIteration:
+                    break
+                try:
+                    arg, how = (yield value), "send"
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - passed on to agen
+                    how, arg = "throw", exc
+        except BaseException as exc:
+            permit.record_exception(exc)
+            raise
+        permit.success()
+
+    return wrapper
+
+
+def astep(agen: Any, how: str, arg: Any) -> Awaitable[Any]:
+    """One step of an async generator driven on behalf of a consumer:
+    ``asend(arg)`` or ``athrow(arg)``."""
+    step: Awaitable[Any] = agen.asend(arg) if how == "send" else agen.athrow(arg)
+    return step
+
+
+def relay(gen: Iterator[Any], first: Any) -> Generator[Any, Any, Any]:
+    """Yields ``first`` (already taken from the generator ``gen``), then
+    everything ``gen`` yields, passing ``send``/``throw``/``close`` on to
+    it; returns its return value."""
+    value = first
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            gen.close()  # type: ignore[attr-defined]
+            raise
+        except BaseException as exc:  # noqa: BLE001 - passed on to gen
+            try:
+                value = gen.throw(exc)  # type: ignore[attr-defined]
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                value = gen.send(sent)  # type: ignore[attr-defined]
+            except StopIteration as stop:
+                return stop.value
+
+
 def wrap_function(breaker: _native.CircuitBreaker, func: F) -> F:
     """``func`` wrapped so that every call runs through ``breaker``.
 
     The wrapper is native (no Python frame per call). For an ``async def``
     function it returns an awaitable that takes the permit when awaited and
-    keeps it until the coroutine finishes. It carries ``func``'s name and
-    docstring, ``__wrapped__``, and ``circuit_breaker``; it binds as a method.
+    keeps it until the coroutine finishes. Generator and async generator
+    functions are protected for their whole iteration (see
+    ``guard_generator``). It carries ``func``'s name and docstring,
+    ``__wrapped__``, and ``circuit_breaker``; it binds as a method.
     """
     if not callable(func):
         raise TypeError(f"can only decorate a callable, not {type(func).__name__}")
+    if is_generator_function(func):
+        return finish_wrapper(guard_generator(breaker, func), func, breaker)  # type: ignore[return-value]
+    if is_async_generator_function(func):
+        return finish_wrapper(guard_async_generator(breaker, func), func, breaker)  # type: ignore[return-value]
     is_async = _is_async(func)
     wrapper = breaker._wrap(func, is_async)
     functools.update_wrapper(wrapper, func)
@@ -159,3 +304,9 @@ def wrap_function(breaker: _native.CircuitBreaker, func: F) -> F:
         if mark is not None:
             mark(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+def finish_wrapper(wrapper: Callable[..., Any], func: Callable[..., Any], breaker: Any) -> Callable[..., Any]:
+    functools.update_wrapper(wrapper, func)
+    wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
+    return wrapper
