@@ -47,6 +47,18 @@ static int check_failures = 0;
         }                                                                   \
     } while (0)
 
+/* The last error for a pointer `p` passed as `param` of `func` that is not
+ * aligned to `align` bytes. The last eight results stay valid. */
+static inline const char *misaligned_message(const char *func, const char *param, const void *p,
+                                             size_t align) {
+    static char msgs[8][160];
+    static int next = 0;
+    char *m = msgs[next++ % 8];
+    snprintf(m, sizeof msgs[0], "%s: `%s` = %p is not aligned to %zu bytes", func, param, p,
+             align);
+    return m;
+}
+
 static int check_report(const char *name) {
     if (check_failures != 0) {
         fprintf(stderr, "%s: %d check(s) failed\n", name, check_failures);

@@ -73,7 +73,8 @@ int main() {
     const seawall_breaker *bad = nullptr;
     check(seawall_breaker_new("bad", &config, &bad) == SEAWALL_RESULT_INVALID_CONFIG, "invalid");
     check(last_error() ==
-              "seawall_breaker_new: invalid success_threshold = 0: must be an integer in [1, 4095]",
+              "seawall_breaker_new: invalid success_threshold = 0: must be an integer in [1, "
+              "4294967295]",
           "error message");
     check(bad == nullptr, "no output on failure");
 

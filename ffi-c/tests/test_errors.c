@@ -437,12 +437,7 @@ static _Alignas(64) unsigned char raw[256];
 
 /* The message for a misaligned `param` of `func`, aligned to `align`. */
 static const char *misaligned(const char *func, const char *param, size_t align) {
-    static char msgs[8][160];
-    static int next = 0;
-    char *m = msgs[next++ % 8];
-    snprintf(m, sizeof msgs[0], "%s: `%s` = %p is not aligned to %zu bytes", func, param,
-             (void *)(raw + 1), align);
-    return m;
+    return misaligned_message(func, param, raw + 1, align);
 }
 
 static const char not_utf8[] = {(char)0xC3, (char)0x28, 0};

@@ -145,7 +145,7 @@ static void test_rate_errors(void) {
     CHECK_OK(seawall_rate_limiter_new(NULL, NULL, &l));
     _Alignas(8) unsigned char raw[16];
     CHECK_RC(seawall_rate_limiter_check(l, (uint64_t *)(void *)(raw + 1)), SEAWALL_RESULT_INVALID_ARGUMENT);
-    CHECK_LAST_ERROR("seawall_rate_limiter_check: `out_wait_ns` is not suitably aligned");
+    CHECK_LAST_ERROR(misaligned_message("seawall_rate_limiter_check", "out_wait_ns", raw + 1, 8));
     CHECK_RC(seawall_rate_limiter_clone(l, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_rate_limiter_clone: `out` is NULL");
     const seawall_rate_limiter *none = NULL;
@@ -413,7 +413,7 @@ static void test_bulkhead_errors(void) {
     _Alignas(8) unsigned char raw[32];
     CHECK_RC(seawall_bulkhead_try_acquire(b, (seawall_bulkhead_permit *)(void *)(raw + 1)),
              SEAWALL_RESULT_INVALID_ARGUMENT);
-    CHECK_LAST_ERROR("seawall_bulkhead_try_acquire: `out_permit` is not suitably aligned");
+    CHECK_LAST_ERROR(misaligned_message("seawall_bulkhead_try_acquire", "out_permit", raw + 1, 8));
     CHECK(available(b) == 10); /* the failed acquires took nothing */
     CHECK_RC(seawall_bulkhead_release(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_bulkhead_release: `permit` is NULL");
@@ -651,7 +651,7 @@ static void test_budget_errors(void) {
     CHECK_LAST_ERROR("seawall_retry_budget_remaining_percent: `out_percent` is NULL");
     _Alignas(8) unsigned char raw[16];
     CHECK_RC(seawall_retry_budget_remaining_percent(b, (double *)(void *)(raw + 1)), SEAWALL_RESULT_INVALID_ARGUMENT);
-    CHECK_LAST_ERROR("seawall_retry_budget_remaining_percent: `out_percent` is not suitably aligned");
+    CHECK_LAST_ERROR(misaligned_message("seawall_retry_budget_remaining_percent", "out_percent", raw + 1, 8));
     CHECK_RC(seawall_retry_budget_get_counts(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_retry_budget_get_config(NULL, &d), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_retry_budget_clone(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
@@ -795,7 +795,7 @@ static void test_retry_errors(void) {
 
     uint64_t out = 42;
     CHECK_RC(seawall_retry_delay(&d, 0, 0, 0.5, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
-    CHECK_LAST_ERROR("seawall_retry_delay: `attempt` is 0 (attempts are numbered from 1)");
+    CHECK_LAST_ERROR("seawall_retry_delay: `attempt` = 0 is not in [1, 4294967295] (attempts are numbered from 1)");
     CHECK_RC(seawall_retry_delay(&d, 1, 0, 1.0, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
     CHECK_LAST_ERROR("seawall_retry_delay: `unit` = 1 is not in [0, 1)");
     CHECK_RC(seawall_retry_delay(&d, 1, 0, -0.25, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
