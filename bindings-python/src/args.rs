@@ -172,3 +172,11 @@ pub(crate) fn config_object(config: &Bound<'_, PyAny>) -> PyResult<()> {
         missing.join(", ")
     )))
 }
+
+/// `attempt_number(attempt)`: checks an attempt number as every function
+/// taking one does (a non-negative `int`) and returns it clamped to the
+/// largest attempt the core takes.
+#[pyfunction]
+pub(crate) fn attempt_number(attempt: &Bound<'_, PyAny>) -> PyResult<u32> {
+    self::attempt("attempt", attempt)
+}

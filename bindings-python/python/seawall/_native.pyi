@@ -15,6 +15,7 @@ __all__ = [
     "ManualClock",
     "Registry",
     "validate_config",
+    "attempt_number",
     "Backoff",
     "RetryBudget",
     "Bulkhead",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 def validate_config(config: Any) -> None: ...
+def attempt_number(attempt: int) -> int: ...
 
 @final
 class ManualClock:

@@ -7,6 +7,7 @@ import dataclasses
 from datetime import timedelta
 from typing import Any, Optional, Tuple, Type, Union
 
+from . import _check
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .models import CircuitBreakerConfig, CircuitState
 
@@ -24,7 +25,7 @@ def _config(config: Optional[CircuitBreakerConfig]) -> CircuitBreakerConfig:
     if config is None:
         return CircuitBreakerConfig()
     if not isinstance(config, CircuitBreakerConfig):
-        raise TypeError(f"config must be a CircuitBreakerConfig, not {type(config).__name__}")
+        raise _check.type_error("config", "a CircuitBreakerConfig", config)
     return config
 
 
@@ -109,6 +110,10 @@ def create_circuit_breaker_adapter(
     Each call builds a new breaker; for one shared by name use
     ``with_circuit_breaker`` or ``get_registry().get_or_create``.
     """
+    if not isinstance(implementation, str):
+        raise _check.type_error(
+            "implementation", "one of " + ", ".join(map(repr, IMPLEMENTATIONS)), implementation
+        )
     if implementation == "unified":
         return UnifiedCircuitBreaker(name, _config(config))
     if implementation == "legacy":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, TypeVar
 
+from . import _check
 from .implementations.circuit_breaker import wrap_function
 from .models import CircuitBreakerConfig
 from .registry import Registry, get_registry
@@ -25,8 +26,12 @@ def with_circuit_breaker(
     The breaker is looked up (or created from ``config``) once, here, in the
     process-wide registry (or ``registry``), and shared with every other user
     of the name: the first creator's configuration wins. Rejected calls raise
-    ``CircuitBreakerOpenError``.
+    ``CircuitBreakerOpenError``. Generator and async generator functions are
+    protected for their whole iteration (the permit is held until the
+    generator ends; see the package README).
     """
+    if registry is not None and not isinstance(registry, Registry):
+        raise _check.type_error("registry", "a Registry", registry)
     breaker = (registry if registry is not None else get_registry()).get_or_create(name, config)
 
     def decorate(func: F) -> F:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any, Callable, Dict, List, Optional, Type, Union
 
-from . import _native
+from . import _check, _native
 
 __all__ = [
     "CircuitState",
@@ -154,6 +154,33 @@ class RetryConfig:
     on_retry: Optional[Callable[[int, BaseException], Any]] = None
     custom_backoff: Optional[Callable[[int], float]] = None
 
+    def __post_init__(self) -> None:
+        # Invalid values raise TypeError / ValueError naming the field, as
+        # CircuitBreakerConfig does; the numbers are checked by the core's
+        # retry policy.
+        try:
+            self.strategy = RetryStrategy(self.strategy)
+        except ValueError:
+            raise ValueError(
+                f"invalid strategy = {self.strategy!r}: must be one of "
+                + ", ".join(s.value for s in RetryStrategy)
+            ) from None
+        for f in ("jitter_enabled", "circuit_breaker_enabled", "bulkhead_enabled",
+                  "retry_budget_enabled"):
+            _check.boolean(f, getattr(self, f))
+        _check.exception_classes("retryable_exceptions", self.retryable_exceptions)
+        _check.int_list("retryable_status_codes", self.retryable_status_codes)
+        _check.optional_callable("on_retry", self.on_retry)
+        _check.optional_callable("custom_backoff", self.custom_backoff)
+        _native.Backoff(
+            "fixed",
+            self.max_attempts,
+            _check.number("initial_delay", self.initial_delay),
+            _check.number("max_delay", self.max_delay),
+            _check.number("exponential_base", self.exponential_base),
+            _check.number("jitter_factor", self.jitter_factor),
+        )
+
 
 @dataclass
 class RetryPolicy:
@@ -204,6 +231,17 @@ class BulkheadConfig:
     pool_name: str = "default"
     reject_on_full: bool = True
 
+    def __post_init__(self) -> None:
+        # Invalid values raise TypeError / ValueError naming the field; the
+        # ranges are the core bulkhead's.
+        _check.name("pool_name", self.pool_name)
+        _check.boolean("reject_on_full", self.reject_on_full)
+        _native.Bulkhead(
+            self.max_concurrent,
+            self.max_queue_size,
+            _check.non_negative_seconds("timeout", self.timeout),
+        )
+
 
 @dataclass
 class RetryBudgetConfig:
@@ -214,6 +252,17 @@ class RetryBudgetConfig:
     window_size: timedelta = timedelta(minutes=1)
     tokens_per_second: float = 10.0
     max_tokens: int = 100
+
+    def __post_init__(self) -> None:
+        # Invalid values raise TypeError / ValueError naming the field; the
+        # ranges are the core retry budget's.
+        _native.RetryBudget(
+            _check.number("budget_percent", self.budget_percent),
+            self.min_requests,
+            _check.non_negative_seconds("window_size", self.window_size),
+            _check.number("tokens_per_second", self.tokens_per_second),
+            self.max_tokens,
+        )
 
 
 @dataclass

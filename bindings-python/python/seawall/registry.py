@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterator, List, Optional
 
-from . import _native
+from . import _check, _native
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .models import CircuitBreakerConfig
 
@@ -31,12 +31,16 @@ class Registry:
     def get_or_create(
         self, name: str, config: Optional[CircuitBreakerConfig] = None
     ) -> UnifiedCircuitBreaker:
-        """The breaker called ``name``, created from ``config`` if new."""
-        b = self._breakers.get(name)
+        """The breaker called ``name``, created from ``config`` if new.
+
+        ``config`` is checked to be a configuration even when the breaker
+        exists (and then ignored)."""
+        if config is not None and type(config) is not CircuitBreakerConfig:
+            _native.validate_config(config)
+        b = self._breakers.get(name) if isinstance(name, str) else None
         if b is not None:
             return b
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        _check.name("name", name)
         with self._lock:
             b = self._breakers.get(name)
             if b is None:

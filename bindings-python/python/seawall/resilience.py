@@ -28,7 +28,7 @@ from typing import (
     Union,
 )
 
-from . import _native
+from . import _check, _native
 from .exceptions import CircuitBreakerOpenError
 from .interfaces import (
     BackoffCalculatorInterface,
@@ -49,6 +49,14 @@ from .models import (
     RetryPolicy,
     RetryResult,
     RetryStrategy,
+)
+from .implementations.circuit_breaker import (
+    astep,
+    guard_async_generator,
+    guard_generator,
+    is_async_generator_function,
+    is_generator_function,
+    relay,
 )
 from .registry import Registry, get_registry
 
@@ -163,10 +171,15 @@ class BackoffCalculator(BackoffCalculatorInterface):
         return b
 
     def calculate_delay(self, attempt: int, config: RetryConfig, previous: float = 0.0) -> float:
+        """The delay after attempt ``attempt`` (any non-negative int; those
+        beyond the core's largest attempt get its delay) failed."""
+        _check.instance("config", config, RetryConfig)
         if config.strategy == RetryStrategy.CUSTOM:
+            _native.attempt_number(attempt)
             if config.custom_backoff is None:
                 raise ValueError("strategy CUSTOM needs custom_backoff")
             return max(0.0, float(config.custom_backoff(attempt)))
+        previous = _check.number("previous", previous)
         return self._native_for(config).delay(attempt, previous, self._random())
 
     def add_jitter(self, delay: float, jitter_factor: float) -> float:
@@ -195,9 +208,10 @@ class RetryBudget(RetryBudgetInterface):
         name: str = "default",
         clock: Optional[_native.ManualClock] = None,
     ) -> None:
-        c = config or RetryBudgetConfig()
+        c = RetryBudgetConfig() if config is None else config
+        _check.instance("config", c, RetryBudgetConfig)
         self.config = c
-        self.name = name
+        self.name = _check.name("name", name)
         self._native = _native.RetryBudget(
             float(c.budget_percent),
             c.min_requests,
@@ -250,10 +264,11 @@ class Bulkhead(BulkheadInterface):
         *,
         clock: Optional[_native.ManualClock] = None,
     ) -> None:
-        c = config or BulkheadConfig()
+        c = BulkheadConfig() if config is None else config
+        _check.instance("config", c, BulkheadConfig)
         self.config = c
         self.name = c.pool_name
-        timeout = _secs(c.timeout)
+        timeout = _check.non_negative_seconds("timeout", c.timeout)
         self._native = _native.Bulkhead(c.max_concurrent, c.max_queue_size, timeout, clock=clock)
         # Futures of tasks waiting in `aacquire`, woken by `release`.
         self._async_waiters: Deque[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]] = (
@@ -278,6 +293,8 @@ class Bulkhead(BulkheadInterface):
         ``release``, re-checking at least every 50 ms), up to ``timeout``
         seconds but never beyond the configured timeout. Cancelled while
         waiting, it leaves the queue and holds no slot."""
+        if timeout is not None:
+            timeout = _check.non_negative_seconds("timeout", timeout)
         if self._native.try_acquire():
             return True
         r = self._native.enqueue()
@@ -388,8 +405,12 @@ class RateLimiter:
         sleep: Optional[Callable[[float], Any]] = None,
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
     ) -> None:
+        _check.optional_callable("sleep", sleep)
+        _check.optional_callable("asleep", asleep)
+        if max_wait is not None:
+            max_wait = _check.non_negative_seconds("max_wait", max_wait)
         self.rate = rate
-        self.period = _secs(period)
+        self.period = _check.seconds("period", period)
         self.burst = rate if burst is None else burst
         self.max_wait = max_wait
         self._native = _native.RateLimiter(rate, self.period, self.burst, clock=clock)
@@ -628,6 +649,21 @@ class Retrier(RetryStrategyInterface):
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
         rng: Optional[random.Random] = None,
     ) -> None:
+        if budget is not None:
+            _check.instance("budget", budget, RetryBudget)
+        if circuit_breaker is not None and not (
+            callable(getattr(circuit_breaker, "call", None))
+            and callable(getattr(circuit_breaker, "acall", None))
+        ):
+            raise _check.type_error(
+                "circuit_breaker", "a circuit breaker (with call and acall)", circuit_breaker
+            )
+        if bulkhead is not None:
+            _check.instance("bulkhead", bulkhead, Bulkhead)
+        _check.optional_callable("sleep", sleep)
+        _check.optional_callable("asleep", asleep)
+        if rng is not None:
+            _check.instance("rng", rng, random.Random, "a random.Random")
         self.budget = budget
         self.circuit_breaker = circuit_breaker
         self.bulkhead = bulkhead
@@ -677,6 +713,7 @@ class Retrier(RetryStrategyInterface):
         return guarded
 
     def execute(self, func: Callable[[], Any], config: RetryConfig) -> RetryResult:
+        _check.instance("config", config, RetryConfig)
         if self.budget is not None and config.retry_budget_enabled:
             self.budget.record_attempt(False)
         plan = self._plan(config)
@@ -692,6 +729,7 @@ class Retrier(RetryStrategyInterface):
     async def aexecute(
         self, func: Callable[[], Awaitable[Any]], config: RetryConfig
     ) -> RetryResult:
+        _check.instance("config", config, RetryConfig)
         if self.budget is not None and config.retry_budget_enabled:
             self.budget.record_attempt(False)
         plan = self._plan(config)
@@ -730,9 +768,8 @@ def _retry_config(retry_policy: Union[None, str, RetryPolicy, RetryConfig]) -> O
                 f"unknown retry_policy {retry_policy!r}: one of {', '.join(sorted(RETRY_POLICIES))}"
             )
         return p.to_config()
-    raise TypeError(
-        "retry_policy must be a policy name, a RetryPolicy or a RetryConfig, "
-        f"not {type(retry_policy).__name__}"
+    raise _check.type_error(
+        "retry_policy", "a policy name, a RetryPolicy or a RetryConfig", retry_policy
     )
 
 
@@ -800,8 +837,19 @@ def with_resilience(
     ``time.sleep``, which releases the GIL.
     """
     config = _retry_config(retry_policy)
+    for field, fn in (("fallback", fallback), ("sleep", sleep), ("asleep", asleep)):
+        _check.optional_callable(field, fn)
+    if rng is not None:
+        _check.instance("rng", rng, random.Random, "a random.Random")
+    if metrics is not None:
+        _check.instance("metrics", metrics, RetryMetrics)
+    if registry is not None:
+        _check.instance("registry", registry, Registry)
+    if circuit_breaker_config is not None and not isinstance(circuit_breaker_config, CircuitBreakerConfig):
+        _native.validate_config(circuit_breaker_config)
     breaker = None
     if circuit_breaker_name is not None:
+        _check.name("circuit_breaker_name", circuit_breaker_name)
         breaker = (registry if registry is not None else get_registry()).get_or_create(
             circuit_breaker_name, circuit_breaker_config
         )
@@ -809,20 +857,32 @@ def with_resilience(
     if isinstance(bulkhead, BulkheadConfig):
         bh = Bulkhead(bulkhead)
     elif bulkhead is not None:
-        bh = bulkhead
+        bh = _check.instance("bulkhead", bulkhead, Bulkhead, "a Bulkhead or a BulkheadConfig")
     rl: Optional[RateLimiter] = None
     if isinstance(rate_limit, RateLimiter):
         rl = rate_limit
     elif rate_limit is not None:
-        rl = RateLimiter(int(rate_limit), 1.0, sleep=sleep, asleep=asleep)
-    t = None if timeout is None else _secs(timeout)
-    if t is not None and t <= 0:
-        raise ValueError(f"invalid timeout = {t}: must be positive")
+        n = _check.integer("rate_limit", rate_limit) if isinstance(rate_limit, int) else None
+        if n is None:
+            raise _check.type_error(
+                "rate_limit", "a RateLimiter or an int (calls per second)", rate_limit
+            )
+        if n < 1:
+            raise ValueError(
+                f"invalid rate_limit = {n}: must be a RateLimiter or an int of calls per second >= 1"
+            )
+        try:
+            rl = RateLimiter(n, 1.0, sleep=sleep, asleep=asleep)
+        except ValueError as e:
+            raise ValueError(f"invalid rate_limit = {n}: {e}") from None
+    t = None if timeout is None else _check.positive_seconds("timeout", timeout)
     shared_budget: Optional[RetryBudget] = None
     if isinstance(retry_budget, RetryBudgetConfig):
         shared_budget = RetryBudget(retry_budget)
     elif retry_budget is not None:
-        shared_budget = retry_budget
+        shared_budget = _check.instance(
+            "retry_budget", retry_budget, RetryBudget, "a RetryBudget or a RetryBudgetConfig"
+        )
     calc = BackoffCalculator(rng)
     if config is not None:
         # Validated now, not at the first failure.
@@ -838,8 +898,12 @@ def with_resilience(
         if not callable(func):
             raise TypeError(f"can only decorate a callable, not {type(func).__name__}")
         is_async = _is_async(func)
-        if t is not None and not is_async:
-            raise TypeError("timeout= applies to async def functions only")
+        is_gen = is_generator_function(func)
+        is_agen = is_async_generator_function(func)
+        if t is not None and not (is_async or is_agen):
+            raise TypeError(
+                "timeout= applies to async def functions (and async generators) only"
+            )
         budget = shared_budget
         if budget is None and config is not None and config.retry_budget_enabled:
             budget = RetryBudget(RetryBudgetConfig())
@@ -850,7 +914,11 @@ def with_resilience(
             if config is None
             else _Plan(config, calc, budget, metrics, do_sleep, do_asleep)
         )
-        if is_async:
+        if is_gen:
+            wrapper = _generator_wrapper(func, plan, budget, breaker, bh, rl, fallback)
+        elif is_agen:
+            wrapper = _async_generator_wrapper(func, plan, budget, breaker, bh, rl, t, fallback)
+        elif is_async:
             wrapper = _async_wrapper(func, plan, budget, breaker, bh, rl, t, fallback)
         else:
             wrapper = _sync_wrapper(func, plan, budget, breaker, bh, rl, fallback)
@@ -987,3 +1055,176 @@ def _async_wrapper(
 
     return wrapper
 
+
+
+# ------------------------------------------- generators in with_resilience
+#
+# A decorated generator function is protected for the whole iteration of
+# each attempt: the rate limit is passed, a bulkhead slot and the breaker's
+# permit are taken when the attempt starts and held until the generator
+# ends. An attempt that fails before yielding its first item is retried
+# like any call (nothing has reached the consumer); once an item has been
+# delivered a failure propagates (the consumer cannot be handed the items
+# again), and the fallback is used only if nothing was delivered (its
+# result, an iterable, is iterated in place of the stream).
+
+_END = object()
+
+
+def _generator_wrapper(
+    func: Callable[..., Any],
+    plan: Optional[_Plan],
+    budget: Optional[RetryBudget],
+    breaker: Any,
+    bh: Optional[Bulkhead],
+    rl: Optional[RateLimiter],
+    fallback: Optional[Callable[..., Any]],
+) -> Callable[..., Any]:
+    guarded = func if breaker is None else guard_generator(breaker, func)
+
+    def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        if rl is not None:
+            rl.acquire()
+        if bh is None:
+            return (yield from guarded(*args, **kwargs))
+        if not bh.acquire():
+            raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
+        try:
+            return (yield from guarded(*args, **kwargs))
+        finally:
+            bh.release()
+
+    def first(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, Any]:
+        """An attempt's generator and its first item (``_END`` and the
+        return value if it yielded none), retried while nothing has been
+        delivered."""
+        if budget is not None:
+            budget.record_attempt(False)
+
+        def start() -> Tuple[Any, Any]:
+            g = attempt(args, kwargs)
+            try:
+                return g, next(g)
+            except StopIteration as stop:
+                return _END, stop.value
+
+        if plan is None:
+            return start()
+        return plan.run(start)[0]  # type: ignore[no-any-return]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            g, item = first(args, kwargs)
+        except Exception:
+            if fallback is None:
+                raise
+            return (yield from fallback(*args, **kwargs))
+        if g is _END:
+            return item
+        return (yield from relay(g, item))
+
+    return wrapper
+
+
+def _async_generator_wrapper(
+    func: Callable[..., Any],
+    plan: Optional[_Plan],
+    budget: Optional[RetryBudget],
+    breaker: Any,
+    bh: Optional[Bulkhead],
+    rl: Optional[RateLimiter],
+    t: Optional[float],
+    fallback: Optional[Callable[..., Any]],
+) -> Callable[..., Any]:
+    source = func
+    if t is not None:
+        # The timeout bounds each step of the generator.
+        async def source(*args: Any, **kwargs: Any) -> Any:
+            agen = func(*args, **kwargs)
+            how, arg = "send", None
+            while True:
+                try:
+                    value = await asyncio.wait_for(astep(agen, how, arg), t)
+                except StopAsyncIteration:
+                    return
+                try:
+                    arg, how = (yield value), "send"
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - passed on
+                    how, arg = "throw", exc
+
+    guarded = source if breaker is None else guard_async_generator(breaker, source)
+
+    async def attempt(*args: Any, **kwargs: Any) -> Any:
+        if rl is not None:
+            await rl.aacquire()
+        if bh is not None and not await bh.aacquire():
+            raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
+        try:
+            agen = guarded(*args, **kwargs)
+            how, arg = "send", None
+            while True:
+                try:
+                    value = await astep(agen, how, arg)
+                except StopAsyncIteration:
+                    return
+                try:
+                    arg, how = (yield value), "send"
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - passed on
+                    how, arg = "throw", exc
+        finally:
+            if bh is not None:
+                bh.release()
+
+    async def first(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, Any]:
+        if budget is not None:
+            budget.record_attempt(False)
+
+        async def start() -> Tuple[Any, Any]:
+            agen = attempt(*args, **kwargs)
+            try:
+                return agen, await agen.__anext__()
+            except StopAsyncIteration:
+                return _END, None
+
+        if plan is None:
+            return await start()
+        return (await plan.arun(start))[0]  # type: ignore[no-any-return]
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            agen, value = await first(args, kwargs)
+        except Exception:
+            if fallback is None:
+                raise
+            agen = fallback(*args, **kwargs)
+            if not hasattr(agen, "__anext__"):
+                for v in agen:
+                    yield v
+                return
+            try:
+                value = await agen.__anext__()
+            except StopAsyncIteration:
+                return
+        if agen is _END:
+            return
+        how, arg = "send", None
+        while True:
+            try:
+                arg, how = (yield value), "send"
+            except GeneratorExit:
+                await agen.aclose()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - passed on
+                how, arg = "throw", exc
+            try:
+                value = await astep(agen, how, arg)
+            except StopAsyncIteration:
+                return
+
+    return wrapper
