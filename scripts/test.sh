@@ -8,13 +8,18 @@
 #           example, pkg-config
 #   python  the Python module: build into a virtualenv, stubtest, pytest
 #   benches a compile check of every benchmark (no timing in tests)
+#   fuzz    the libFuzzer targets of fuzz/ (C ABI call sequences, config
+#           validators, C config structs): committed regression inputs,
+#           then FUZZ_SECONDS (default 30) of fuzzing per target
+#   asan    the core's and the C ABI crate's Rust tests again under
+#           AddressSanitizer (target/asan)
 #
 # Run a subset with e.g. `scripts/test.sh rust loom`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python benches)
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python benches fuzz asan)
 
 for part in "${parts[@]}"; do
     case "$part" in
@@ -23,6 +28,8 @@ for part in "${parts[@]}"; do
         c) script=scripts/test-c.sh ;;
         python) script=scripts/test-python.sh ;;
         benches) script=scripts/bench-compile.sh ;;
+        fuzz) script=scripts/test-fuzz.sh ;;
+        asan) script=scripts/test-asan.sh ;;
         *) echo "unknown part: $part" >&2; exit 2 ;;
     esac
     printf '\n######## %s (%s)\n' "$part" "$script"

@@ -487,17 +487,21 @@ impl World {
         let r = unsafe { seawall_breaker_config(addr as *const _, config.as_mut_ptr()) };
         assert_eq!(r, R::Ok);
         let mut len = 0usize;
-        let mut buf = [0u8; 512];
-        // SAFETY: `buf` holds 512 bytes.
+        // SAFETY: a NULL buffer of length 0 asks for the length.
+        let r = unsafe { seawall_breaker_name(addr as *const _, ptr::null_mut(), 0, &mut len) };
+        assert_eq!(r, R::BufferTooSmall, "the length query");
+        let mut buf = vec![0u8; len + 1];
+        // SAFETY: `buf` holds `len + 1` bytes.
         let r = unsafe {
             seawall_breaker_name(
                 addr as *const _,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
-                &mut len,
+                ptr::null_mut(),
             )
         };
-        assert!(matches!(r, R::Ok | R::BufferTooSmall));
+        assert_eq!(r, R::Ok);
+        buf.truncate(len);
         let old = self.bmodels.insert(
             addr,
             BreakerModel {
@@ -506,7 +510,7 @@ impl World {
                 clock,
                 // SAFETY: written by the successful call above.
                 config: unsafe { config.assume_init() },
-                name: buf[..len.min(511)].to_vec(),
+                name: buf,
                 epoch: 0,
                 outstanding: 0,
                 extra: 0,

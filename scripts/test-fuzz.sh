@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The libFuzzer targets of fuzz/ (cargo fuzz, on stable Rust with
+# RUSTC_BOOTSTRAP=1; AddressSanitizer, debug assertions and overflow checks
+# on):
+#
+#   ffi_calls   sequences of calls on the C ABI, checked against the header
+#   config      the core's configuration validators against their documented
+#               ranges; accepted configurations build and work
+#   ffi_config  the C config structs through the C constructors
+#
+# First replays every committed regression input (fuzz/regressions/<target>/),
+# then fuzzes each target for FUZZ_SECONDS (default 30) from its seed corpus
+# (fuzz/seeds/<target>/, if any) plus what earlier runs on this machine found
+# (fuzz/corpus/<target>/, git-ignored). Any crash, panic, failed check, leak or
+# timeout fails the script; the input is left in fuzz/artifacts/<target>/ and
+# printed here, to be committed under fuzz/regressions/<target>/.
+#
+# Installs cargo-fuzz (pinned) if it is missing. Usage:
+#   scripts/test-fuzz.sh [target...]     FUZZ_SECONDS=N to change the budget
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CARGO_FUZZ_VERSION=0.13.2
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+export RUSTC_BOOTSTRAP=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+fi
+# libfuzzer-sys compiles libFuzzer's C++ sources.
+if ! command -v c++ >/dev/null 2>&1; then
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq g++ >/dev/null
+fi
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(ffi_calls config ffi_config)
+
+cd fuzz
+echo "== cargo fuzz build (ASan, release with debug assertions)"
+start=$SECONDS
+cargo fuzz build
+echo "built in $((SECONDS - start))s"
+
+# libFuzzer options shared by every run: a slow input (10 s) is a failure,
+# as is one using more than 2 GiB.
+opts=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+
+failed=0
+for t in "${targets[@]}"; do
+    regressions=(regressions/"$t"/*)
+    if [ -e "${regressions[0]}" ]; then
+        echo "== $t: replaying ${#regressions[@]} regression input(s)"
+        # Given files (not directories), libFuzzer runs each once and stops.
+        if ! cargo fuzz run "$t" "${regressions[@]}" -- "${opts[@]}"; then
+            echo "!! $t: a committed regression input fails again" >&2
+            failed=1
+            continue
+        fi
+    fi
+    corpus=(corpus/"$t")
+    mkdir -p "corpus/$t"
+    rm -rf "artifacts/$t"
+    [ -d "seeds/$t" ] && corpus+=("seeds/$t")
+    echo "== $t: fuzzing for ${FUZZ_SECONDS}s"
+    if ! cargo fuzz run "$t" "${corpus[@]}" -- "${opts[@]}" -max_total_time="$FUZZ_SECONDS"; then
+        failed=1
+        echo "!! $t: the fuzzer found a failing input:" >&2
+        for a in artifacts/"$t"/*; do
+            [ -e "$a" ] || continue
+            echo "   $a (replay: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $t $a;" \
+                "keep it: cp $a fuzz/regressions/$t/)" >&2
+        done
+    fi
+done
+if [ "$failed" -ne 0 ]; then
+    echo "fuzzing failed" >&2
+    exit 1
+fi
+echo "fuzzing passed: ${targets[*]} (${FUZZ_SECONDS}s each)"
