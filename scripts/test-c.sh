@@ -64,9 +64,21 @@ run() {
 
 for src in ffi-c/tests/*.c; do
     name=$(basename "$src" .c)
-    echo "== $name (gcc, ASan + UBSan, shared library)"
+    tsan=("${san[@]}")
+    what="ASan + UBSan"
+    if [ "$name" = test_fork ]; then
+        # The fork storm forks while other threads allocate. GCC's ASan
+        # runtime (libsanitizer before LLVM 18) has no fork handler for its
+        # allocator lock, so a child can hang in its first malloc for the
+        # sanitizer's own reasons (seen here: a child stuck in
+        # SizeClassAllocator64::GetFromAllocator). glibc's malloc is fork-safe,
+        # so this test runs under UBSan alone.
+        tsan=(-fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
+        what="UBSan"
+    fi
+    echo "== $name (gcc, $what, shared library)"
     # shellcheck disable=SC2086 # $flags is a list of words from pkg-config
-    gcc "${cwarn[@]}" "${san[@]}" -Iffi-c/tests "$src" $flags "${rpath[@]}" -pthread -lm \
+    gcc "${cwarn[@]}" "${tsan[@]}" -Iffi-c/tests "$src" $flags "${rpath[@]}" -pthread -lm \
         -o "$out/$name"
     run "$out/$name"
 done

@@ -1,0 +1,140 @@
+"""Forking servers: a child forked while other threads drive breakers
+(transitions, listeners, threads starting and exiting, bulkhead waits) must
+be able to use every breaker it inherited, and finish.
+
+A lock caught held by another thread at the fork would stay locked in the
+child forever; every child here gets a deadline, and one that misses it
+fails the test (and is killed).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from datetime import timedelta
+from typing import Any, List
+
+import pytest
+
+from seawall import Bulkhead, BulkheadConfig, CircuitBreakerConfig, UnifiedCircuitBreaker
+
+pytestmark = [
+    pytest.mark.skipif(
+        "fork" not in multiprocessing.get_all_start_methods(), reason="needs the fork start method"
+    ),
+    # Python 3.12+ warns about forking a process that has threads: that is
+    # the point of this test.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+FORKS = 40
+CHILD_DEADLINE = 20.0  # seconds; a guard, not a measurement
+BREAKERS = 2
+LISTENERS = 32
+
+
+class Boom(Exception):
+    """A tracked failure."""
+
+
+def boom() -> None:
+    raise Boom("down")
+
+
+def trip(cb: Any) -> None:
+    with pytest.raises(Boom):
+        cb.call(boom)
+
+
+def make_breakers() -> List[Any]:
+    config = CircuitBreakerConfig(
+        failure_threshold=1, success_threshold=1, timeout=timedelta(seconds=30), track_exceptions=[Boom]
+    )
+    return [UnifiedCircuitBreaker(f"fork-{i}", config) for i in range(BREAKERS)]
+
+
+def child(breakers: List[Any], bulkhead: Any) -> None:
+    """Runs in the forked child: uses everything it inherited. Any failure
+    raises, and the child's exit code is non-zero."""
+    heard: List[Any] = []
+    for cb in breakers:
+        heard.clear()
+        cb.add_listener(lambda name, old, new: heard.append((old, new)))
+        cb.reset()
+        trip(cb)
+        assert cb.state.name == "OPEN", cb.state
+        cb.reset()
+        assert len(heard) == 2, heard  # the trip and the reset
+        # A thread new in the child counts through the breaker too.
+        results: List[Any] = []
+        t = threading.Thread(target=lambda: results.append(cb.call(lambda: "ok")))
+        t.start()
+        t.join(CHILD_DEADLINE)
+        assert results == ["ok"], results
+    # Slots held by parent threads at the fork stay taken in the child (those
+    # threads never release them here), so a slot may or may not be free;
+    # the answer must come without hanging.
+    if bulkhead.acquire(0.02):
+        bulkhead.release()
+
+
+def churn(breakers: List[Any], bulkhead: Any, stop: threading.Event, listeners: List[int]) -> None:
+    """One short-lived thread's work: trips and resets (transitions that
+    reach the listeners), maybe a new listener, a bulkhead wait."""
+    for round_ in range(4):
+        for cb in breakers:
+            try:
+                cb.call(boom)
+            except Exception:
+                pass
+            cb.reset()
+        if listeners[0] < LISTENERS:
+            listeners[0] += 1
+            breakers[round_ % BREAKERS].add_listener(lambda name, old, new: None)
+        if bulkhead.acquire(0.0002):
+            bulkhead.release()
+        if stop.is_set():
+            return
+
+
+def spawner(breakers: List[Any], bulkhead: Any, stop: threading.Event) -> None:
+    """Keeps threads starting and exiting (each takes and hands back a
+    counter stripe) until told to stop."""
+    listeners = [0]
+    while not stop.is_set():
+        ts = [
+            threading.Thread(target=churn, args=(breakers, bulkhead, stop, listeners), daemon=True)
+            for _ in range(3)
+        ]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork-safety is promised on Linux")
+def test_children_forked_during_transitions_use_their_breakers_and_finish() -> None:
+    breakers = make_breakers()
+    bulkhead = Bulkhead(BulkheadConfig(max_concurrent=2, max_queue_size=64, timeout=timedelta(seconds=1)))
+    stop = threading.Event()
+    driver = threading.Thread(target=spawner, args=(breakers, bulkhead, stop), daemon=True)
+    driver.start()
+    ctx = multiprocessing.get_context("fork")
+    hung, failed = 0, []
+    try:
+        for _ in range(FORKS):
+            p = ctx.Process(target=child, args=(breakers, bulkhead))
+            p.start()
+            p.join(CHILD_DEADLINE)
+            if p.is_alive():
+                hung += 1
+                p.kill()
+                p.join()
+            elif p.exitcode != 0:
+                failed.append(p.exitcode)
+    finally:
+        stop.set()
+        driver.join(CHILD_DEADLINE)
+    assert hung == 0, f"{hung} of {FORKS} children hung"
+    assert failed == [], failed
