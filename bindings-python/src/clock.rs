@@ -109,7 +109,13 @@ pub(crate) fn seconds_of(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
             type_name(v)
         )));
     }
-    v.extract()
+    // Only an int too large for a float fails here.
+    v.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "invalid {field} = {}: must be a finite number of seconds",
+            crate::args::short_repr(v)
+        ))
+    })
 }
 
 /// A duration setting of a breaker: checked by the core's rules for

@@ -5,7 +5,7 @@
 //! Every error names the field: `TypeError` for a value of the wrong type,
 //! `ValueError` (with the core's `ConfigError` text) for one out of range.
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyTuple, PyType};
 
@@ -53,7 +53,15 @@ fn number(config: &Bound<'_, PyAny>, field: &'static str, default: f64) -> PyRes
         )));
     }
     v.extract().map_err(|_| {
-        PyTypeError::new_err(format!("{field} must be a number, not {}", type_name(&v)))
+        if v.is_instance_of::<PyInt>() {
+            // An int too large for a float.
+            PyValueError::new_err(format!(
+                "invalid {field} = {}: must be a finite number",
+                crate::args::short_repr(&v)
+            ))
+        } else {
+            PyTypeError::new_err(format!("{field} must be a number, not {}", type_name(&v)))
+        }
     })
 }
 

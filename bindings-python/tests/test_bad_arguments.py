@@ -292,3 +292,32 @@ def test_bad_values_are_refused(build: Callable[[], Any], match: str) -> None:
 def test_config_dataclasses_refuse_bad_fields(build: Callable[[], Any], field: str) -> None:
     with pytest.raises((TypeError, ValueError), match=field):
         build()
+
+
+HUGE = 2**2000  # beyond the float range
+
+
+@pytest.mark.parametrize(
+    "build, field",
+    [
+        (lambda: CircuitBreakerConfig(timeout=HUGE), "timeout"),
+        (lambda: CircuitBreakerConfig(slow_call_duration=HUGE), "slow_call_duration"),
+        (lambda: CircuitBreakerConfig(timeout_multiplier=HUGE), "timeout_multiplier"),
+        (lambda: seawall.ManualClock().advance(HUGE), "seconds"),
+        (lambda: RetryConfig(initial_delay=HUGE), "initial_delay"),
+        (lambda: RetryBudgetConfig(budget_percent=HUGE), "budget_percent"),
+        (lambda: BulkheadConfig(timeout=HUGE), "timeout"),  # type: ignore[arg-type]
+        (lambda: RateLimiter(5, period=HUGE), "period"),
+        (lambda: with_resilience(timeout=HUGE), "timeout"),
+        (lambda: Bulkhead().acquire(timeout=HUGE), "timeout"),
+    ],
+)
+def test_ints_beyond_the_float_range_name_the_field(build: Callable[[], Any], field: str) -> None:
+    with pytest.raises(ValueError, match=f"invalid {field} = 1148130695274254524"):
+        build()
+
+
+@pytest.mark.parametrize("timeout", [True, "1", -1.0])
+def test_bulkhead_acquire_checks_its_timeout_even_when_a_slot_is_free(timeout: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="timeout"):
+        Bulkhead().acquire(timeout=timeout)

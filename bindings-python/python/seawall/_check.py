@@ -38,11 +38,20 @@ def boolean(field: str, value: Any) -> None:
         raise type_error(field, "a bool", value)
 
 
+def _float(field: str, value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(
+            f"invalid {field} = {_shown(value)}: must be a finite number"
+        ) from None
+
+
 def number(field: str, value: Any) -> float:
     """An ``int`` or ``float`` (not a ``bool``) as a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise type_error(field, "a number", value)
-    return float(value)
+    return _float(field, value)
 
 
 def integer(field: str, value: Any) -> int:
@@ -58,7 +67,7 @@ def seconds(field: str, value: Any) -> float:
         return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise type_error(field, "a datetime.timedelta or a number of seconds", value)
-    return float(value)
+    return _float(field, value)
 
 
 def non_negative_seconds(field: str, value: Any) -> float:

@@ -83,7 +83,9 @@ class CircuitBreakerConfig:
     - ``on_open`` / ``on_close`` / ``on_half_open``: zero-argument callables
       run once per transition into that state (the forced states included),
       on the thread that made it. Exceptions they raise are logged to the
-      ``seawall`` logger and swallowed.
+      ``seawall`` logger and swallowed, except ``KeyboardInterrupt`` and
+      ``SystemExit``, which propagate to the caller that made the
+      transition.
 
     Seawall's additions (pass them by keyword):
 

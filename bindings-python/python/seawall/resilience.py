@@ -283,6 +283,8 @@ class Bulkhead(BulkheadInterface):
     def acquire(self, timeout: Optional[float] = None) -> bool:
         """Takes a slot, waiting up to ``timeout`` seconds (the configured
         timeout when ``None``). False when full or timed out."""
+        if timeout is not None:
+            timeout = _check.non_negative_seconds("timeout", timeout)
         ok = self._native.acquire(timeout)
         if not ok:
             self.rejections += 1
