@@ -205,7 +205,18 @@ impl CircuitBreaker {
             (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name(n)?, c),
             (None, c) => ("default".to_owned(), c),
             (Some(c), None) if config_object(c).is_ok() => ("default".to_owned(), Some(c)),
-            (Some(n), _) => return Err(breaker_name(n).unwrap_err()),
+            (Some(n), c) => {
+                let e = breaker_name(n).unwrap_err();
+                if c.is_some() {
+                    return Err(e);
+                }
+                // Perhaps meant as a configuration given alone.
+                return Err(PyTypeError::new_err(format!(
+                    "{} (a configuration given alone must be a CircuitBreakerConfig \
+                     or an object with all of its fields)",
+                    e.value(py)
+                )));
+            }
         };
         let config = match config {
             Some(c) if !c.is_none() => c.clone(),

@@ -328,3 +328,36 @@ def test_timeout_applies_to_each_item_of_an_async_generator() -> None:
             await it.__anext__()
 
     asyncio.run(main())
+
+
+def test_generator_methods_and_partials(clock: ManualClock) -> None:
+    import functools
+
+    b = _breaker(clock)
+
+    class Client:
+        def __init__(self) -> None:
+            self.items = [1, 2]
+
+        @b
+        def stream(self) -> Iterator[int]:
+            yield from self.items
+
+        @b
+        async def astream(self) -> AsyncIterator[int]:
+            for i in self.items:
+                yield i
+
+    c = Client()
+    assert list(c.stream()) == [1, 2]
+
+    async def main() -> List[int]:
+        return [x async for x in c.astream()]
+
+    assert asyncio.run(main()) == [1, 2]
+
+    def numbers(n: int) -> Iterator[int]:
+        yield from range(n)
+
+    assert list(b(functools.partial(numbers, 3))()) == [0, 1, 2]
+    assert b.metrics()["successes"] == 3

@@ -127,13 +127,15 @@ def _backoff(config: RetryConfig) -> _native.Backoff:
     jitter = config.jitter_factor if config.jitter_enabled else 0.0
     if strategy == "decorrelated_jitter" and not config.jitter_enabled:
         strategy = "exponential"
+    # Checked again here: the dataclass may have been changed since it was
+    # built.
     return _native.Backoff(
         strategy,
         config.max_attempts,
-        float(config.initial_delay),
-        float(config.max_delay),
-        float(config.exponential_base),
-        float(jitter),
+        _check.number("initial_delay", config.initial_delay),
+        _check.number("max_delay", config.max_delay),
+        _check.number("exponential_base", config.exponential_base),
+        _check.number("jitter_factor", jitter),
     )
 
 
