@@ -24,6 +24,7 @@ py=$VENV/bin/python
 export VIRTUAL_ENV=$VENV
 # Keep tool caches out of the source tree.
 export MYPY_CACHE_DIR=$VENV/mypy-cache
+export HYPOTHESIS_STORAGE_DIRECTORY=$VENV/hypothesis
 
 step "pip install maturin pytest mypy hypothesis"
 "$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10" "hypothesis>=6.100"
