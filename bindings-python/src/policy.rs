@@ -36,25 +36,36 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    /// The outcome of a call that raised `exc`; an error only when
-    /// `failure_predicate` raised `KeyboardInterrupt` / `SystemExit`.
+    /// The outcome of a call that raised `exc`; an error only when user code
+    /// run to classify it (`failure_predicate`, an `__instancecheck__`, a
+    /// `status_code` property) raised `KeyboardInterrupt` / `SystemExit`.
     pub(crate) fn classify_exception(&self, exc: &Bound<'_, PyAny>) -> PyResult<Outcome> {
         let py = exc.py();
         let Ok(cached) = cache::get(py) else {
             return Ok(Outcome::Ignored);
         };
-        let is = |classes: &Py<PyTuple>| exc.is_instance(classes.bind(py)).unwrap_or(false);
-        if is(&cached.neutral) {
+        // User code can run here too (a metaclass's `__instancecheck__`, a
+        // `status_code` property): its ordinary exceptions count as "no",
+        // its interrupts propagate.
+        let is = |classes: &Py<PyTuple>| -> PyResult<bool> {
+            not_interrupted(py, exc.is_instance(classes.bind(py)), false)
+        };
+        if is(&cached.neutral)? {
             return Ok(Outcome::Ignored);
         }
-        if self.exclude.as_ref().is_some_and(is) {
-            return Ok(Outcome::Ignored);
+        if let Some(c) = &self.exclude {
+            if is(c)? {
+                return Ok(Outcome::Ignored);
+            }
         }
-        if self.track.as_ref().is_some_and(is) {
-            return Ok(Outcome::Failure);
+        if let Some(c) = &self.track {
+            if is(c)? {
+                return Ok(Outcome::Failure);
+            }
         }
         if !self.codes.is_empty() {
-            if let Ok(Some(code)) = exc.getattr_opt(intern!(py, "status_code")) {
+            let code = not_interrupted(py, exc.getattr_opt(intern!(py, "status_code")), None)?;
+            if let Some(code) = code {
                 if let Ok(code) = code.extract::<i64>() {
                     if self.codes.binary_search(&code).is_ok() {
                         return Ok(Outcome::Failure);
@@ -105,6 +116,16 @@ fn predicate(py: Python<'_>, p: &Py<PyAny>, arg: &Bound<'_, PyAny>, what: &str) 
             cache::log_exception(py, &format!("seawall: {what} raised; treated as False"), e);
             Ok(false)
         }
+    }
+}
+
+/// `r`'s value; `otherwise` for an ordinary exception, which is dropped;
+/// an interrupt is returned.
+fn not_interrupted<T>(py: Python<'_>, r: PyResult<T>, otherwise: T) -> PyResult<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) if is_interrupt(py, &e) => Err(e),
+        Err(_) => Ok(otherwise),
     }
 }
 

@@ -269,3 +269,46 @@ def test_interrupt_in_predicate_of_a_generator(clock: ManualClock, exc: Type[Bas
     with pytest.raises(exc):
         list(gen())
     assert b.metrics()["trial_calls_in_flight"] == 0
+
+
+class _Meta(type):
+    interrupt: Type[BaseException] = KeyboardInterrupt
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        raise cls.interrupt()
+
+
+@pytest.mark.parametrize("exc", INTERRUPTS)
+@pytest.mark.parametrize("where", ["track_exceptions", "exclude_exceptions", "status_code"])
+def test_interrupt_in_user_code_run_while_classifying(
+    clock: ManualClock, exc: Type[BaseException], where: str
+) -> None:
+    class Checked(Exception, metaclass=_Meta):
+        pass
+
+    _Meta.interrupt = exc
+
+    class WithCode(Exception):
+        @property
+        def status_code(self) -> int:
+            raise exc()
+
+    kw: Any = {where: [Checked]} if where != "status_code" else {"track_exceptions": []}
+    b = _mk(clock, **kw)
+    _half_open(b, clock)
+    with pytest.raises(exc):
+        b.call(lambda: (_ for _ in ()).throw(WithCode() if where == "status_code" else Boom()))
+    assert b.is_half_open()
+    assert b.metrics()["trial_calls_in_flight"] == 0
+
+
+def test_ordinary_exceptions_in_classifying_code_count_as_no(clock: ManualClock) -> None:
+    class WithCode(Exception):
+        @property
+        def status_code(self) -> int:
+            raise RuntimeError("no code")
+
+    b = _mk(clock, track_exceptions=[])
+    with pytest.raises(WithCode):
+        b.call(lambda: (_ for _ in ()).throw(WithCode()))
+    assert b.is_closed() and b.metrics()["ignored"] == 1
