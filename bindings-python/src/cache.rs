@@ -100,6 +100,12 @@ pub(crate) fn log_exception(py: Python<'_>, message: &str, err: PyErr) {
             .map(drop)
     });
     if let Err(e) = logged {
+        if crate::policy::is_interrupt(py, &e) {
+            // A logging handler (user code) was interrupted: raised by the
+            // binding when the core call in progress returns.
+            crate::policy::park_interrupt(e);
+            return;
+        }
         // Logging itself failed (interpreter shutting down, a broken
         // handler): fall back to the Rust logger and the unraisable hook.
         log::error!("seawall: {message}: {err}");

@@ -151,7 +151,7 @@ thread_local! {
 
 /// Parks `e` (an interrupt raised by a callback) for [`take_interrupt`]; the
 /// first one parked on a thread wins.
-fn park_interrupt(e: PyErr) {
+pub(crate) fn park_interrupt(e: PyErr) {
     INTERRUPT.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.is_none() {

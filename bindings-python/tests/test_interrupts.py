@@ -312,3 +312,27 @@ def test_ordinary_exceptions_in_classifying_code_count_as_no(clock: ManualClock)
     with pytest.raises(WithCode):
         b.call(lambda: (_ for _ in ()).throw(WithCode()))
     assert b.is_closed() and b.metrics()["ignored"] == 1
+
+
+@pytest.mark.parametrize("exc", INTERRUPTS)
+@pytest.mark.parametrize("where", ["on_open", "result_predicate"])
+def test_interrupt_in_a_logging_handler(clock: ManualClock, exc: Type[BaseException], where: str) -> None:
+    # A callback raises an ordinary exception, which is logged; the logging
+    # handler (user code too) is interrupted.
+    class Interrupting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            raise exc()
+
+    handler = Interrupting()
+    logger = logging.getLogger("seawall")
+    logger.addHandler(handler)
+    try:
+        b = _mk(clock, **{where: _raise(ValueError)})
+        _half_open(b, clock) if where == "result_predicate" else None
+        with pytest.raises(exc):
+            b.call(_boom if where == "on_open" else (lambda: 1))
+    finally:
+        logger.removeHandler(handler)
+    assert b.metrics()["trial_calls_in_flight"] == 0
+    # Nothing is left to be raised by a later, unrelated call.
+    assert UnifiedCircuitBreaker("other").call(lambda: 2) == 2
