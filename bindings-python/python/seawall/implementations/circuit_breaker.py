@@ -31,15 +31,22 @@ __all__ = ["UnifiedCircuitBreaker"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The permits of `with breaker:` blocks in progress, per breaker: a list of
-# `(frame, permit)` in the order entered, where `frame` is the frame that
-# executes the `with` statement. `__exit__` finds its permit by that frame,
-# which is the same wherever `__exit__` runs: a `with` block inside a
-# generator may be entered on one thread and left on another (Starlette's
-# `iterate_in_threadpool`), or in another task. (Keeping the frame in the
-# entry also keeps its id from being reused while the entry exists.) The
-# lock guards the lists; it is held for a few list operations only.
-_WITH_LOCK = threading.Lock()
+class _WithBlocks:
+    """The permits of a breaker's ``with`` blocks in progress: ``(frame,
+    permit)`` in the order entered, where ``frame`` runs the ``with``
+    statement. ``__exit__`` finds its permit by that frame, which is the same
+    wherever ``__exit__`` runs: a ``with`` block inside a generator may be
+    entered on one thread and left on another (Starlette's
+    ``iterate_in_threadpool``), or in another task. Keeping the frame in the
+    entry also keeps its id from being reused while the entry exists. The
+    lock, one per breaker, is held for a few list operations only."""
+
+    __slots__ = ("lock", "entries")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: List[Tuple[FrameType, _native.Permit]] = []
+
 
 class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
     """A lock-free circuit breaker.
@@ -143,20 +150,28 @@ class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
         return f"<UnifiedCircuitBreaker {self.name!r} {self.get_state().name}>"
 
 
+def _blocks(breaker: UnifiedCircuitBreaker) -> _WithBlocks:
+    d = breaker.__dict__
+    blocks = d.get("_with_blocks")
+    if blocks is None:
+        # setdefault is atomic: racing first users share one.
+        blocks = d.setdefault("_with_blocks", _WithBlocks())
+    return blocks  # type: ignore[no-any-return]
+
+
 def _push_permit(breaker: UnifiedCircuitBreaker, frame: FrameType, permit: _native.Permit) -> None:
-    with _WITH_LOCK:
-        entries = breaker.__dict__.get("_with_permits")
-        if entries is None:
-            entries = breaker.__dict__["_with_permits"] = []
-        entries.append((frame, permit))
+    blocks = _blocks(breaker)
+    with blocks.lock:
+        blocks.entries.append((frame, permit))
 
 
 def _pop_permit(breaker: UnifiedCircuitBreaker, frame: FrameType) -> _native.Permit:
     """The permit of the innermost block entered from ``frame``; failing
     that (``__exit__`` called from elsewhere than the ``with`` statement,
     e.g. by an ``ExitStack``), the last one entered."""
-    with _WITH_LOCK:
-        entries: List[Tuple[FrameType, _native.Permit]] = breaker.__dict__.get("_with_permits") or []
+    blocks = _blocks(breaker)
+    with blocks.lock:
+        entries = blocks.entries
         for i in range(len(entries) - 1, -1, -1):
             if entries[i][0] is frame:
                 return entries.pop(i)[1]
