@@ -15,6 +15,11 @@
 # timeout fails the script; the input is left in fuzz/artifacts/<target>/ and
 # printed here, to be committed under fuzz/regressions/<target>/.
 #
+# Defects found and under repair elsewhere are listed in fuzz/known-defects:
+# their reproducers must still fail (a fixed one fails the script until its
+# line is deleted), and every other run skips the one assertion that detects
+# them (SEAWALL_FUZZ_KNOWN_DEFECTS).
+#
 # Installs cargo-fuzz (pinned) if it is missing. Usage:
 #   scripts/test-fuzz.sh [target...]     FUZZ_SECONDS=N to change the budget
 set -euo pipefail
@@ -51,6 +56,24 @@ echo "built in $((SECONDS - start))s"
 opts=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 
 failed=0
+known=()
+while read -r name target reproducer; do
+    case "$name" in '' | '#'*) continue ;; esac
+    known+=("$name")
+    echo "== known defect $name: its reproducer must still fail ($target $reproducer)"
+    if SEAWALL_FUZZ_KNOWN_DEFECTS='' cargo fuzz run "$target" "$reproducer" -- "${opts[@]}" \
+        >"target/known-$name.log" 2>&1; then
+        echo "!! known defect $name no longer reproduces: delete its line in" \
+            "fuzz/known-defects so that fuzzing checks for it again" >&2
+        failed=1
+    else
+        grep -m1 -A1 'panicked at' "target/known-$name.log" || true
+    fi
+done <known-defects
+SEAWALL_FUZZ_KNOWN_DEFECTS=$(IFS=,; echo "${known[*]}")
+export SEAWALL_FUZZ_KNOWN_DEFECTS
+[ -z "$SEAWALL_FUZZ_KNOWN_DEFECTS" ] || echo "== skipping the checks of: $SEAWALL_FUZZ_KNOWN_DEFECTS"
+
 for t in "${targets[@]}"; do
     regressions=(regressions/"$t"/*)
     if [ -e "${regressions[0]}" ]; then

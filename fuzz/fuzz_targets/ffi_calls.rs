@@ -31,21 +31,16 @@
 //!   wait after which it admits; a retry budget keeps retries within
 //!   requests and its remaining share in [0, 100].
 //!
-//! Defects already reported and under repair elsewhere can be named in
-//! SEAWALL_FUZZ_KNOWN_DEFECTS (comma-separated; scripts/test-fuzz.sh reads
-//! fuzz/known-defects), which skips only the assertion that detects them:
-//! - `clock-saturation`: with the clock within 2^59 ns of `u64::MAX` an OPEN
-//!   breaker's deadline saturates below the clock; it then rejects forever
-//!   with retry_after 0.
+//! The clock may be anywhere in `u64`, near `u64::MAX` included (the
+//! `HighClock` step goes there directly).
 #![no_main]
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
-use std::sync::OnceLock;
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use seawall_ffi::*;
 use seawall_fuzz::c::{
@@ -69,7 +64,7 @@ enum ClockSel {
     Manual(u8),
 }
 
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary, Debug, Clone)]
 enum ConfigSel {
     Null,
     Fields(Vec<BreakerField>),
@@ -151,6 +146,15 @@ enum Op {
     },
     Config(u8),
     Listener(u8),
+    /// Fails calls until the breaker leaves CLOSED (at most 64).
+    Trip(u8),
+    /// A whole scenario in one step, so the fuzzer reaches it easily: a
+    /// breaker on a manual clock set to `u64::MAX - below`, tripped, then
+    /// checked for a trial after its retry_after and after its open time.
+    HighClock {
+        below: Nanos,
+        config: ConfigSel,
+    },
     NotStuck(u8),
     WaitRetryAfter(u8),
     RegistryNew(ClockSel),
@@ -240,26 +244,6 @@ enum Op {
     NullHandle(u8),
 }
 
-fn known_defect(name: &str) -> bool {
-    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            std::env::var("SEAWALL_FUZZ_KNOWN_DEFECTS")
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .iter()
-        .any(|k| k == name)
-}
-
-/// Where `clock-saturation` lives: the top 2^59 ns of the clock.
-fn saturation_band(now: Option<u64>) -> bool {
-    now.is_some_and(|n| n >= u64::MAX - (1 << 59))
-}
-
 // --- the model of what the driver holds -------------------------------------
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -334,6 +318,9 @@ struct World {
     clocks: Vec<*const seawall_manual_clock>,
     /// Clock address -> (handles held, reading).
     clock_time: HashMap<usize, u64>,
+    /// Clock address -> the highest reading it has had (the clock may be
+    /// set backwards; a deadline is at most an open time past this).
+    clock_max: HashMap<usize, u64>,
     breakers: Vec<*const seawall_breaker>,
     bmodels: HashMap<usize, BreakerModel>,
     registries: Vec<*const seawall_registry>,
@@ -450,10 +437,22 @@ struct Visit {
 }
 
 impl World {
-    fn clock_arg(&self, sel: &ClockSel) -> *const seawall_manual_clock {
+    /// The clock argument of a `_new`: NULL, or a manual clock held (one is
+    /// made if none is).
+    fn clock_arg(&mut self, sel: &ClockSel) -> *const seawall_manual_clock {
         match sel {
             ClockSel::Production => ptr::null(),
-            ClockSel::Manual(i) => pick(&self.clocks, *i).map_or(ptr::null(), |(_, c)| c),
+            ClockSel::Manual(i) => {
+                if self.clocks.is_empty() {
+                    let mut c = ptr::null();
+                    // SAFETY: `c` is valid for a write.
+                    assert_eq!(unsafe { seawall_manual_clock_new(&mut c) }, R::Ok);
+                    self.clocks.push(c);
+                    self.clock_time.insert(c as usize, 0);
+                    self.clock_max.insert(c as usize, 0);
+                }
+                pick(&self.clocks, *i).map_or(ptr::null(), |(_, c)| c)
+            }
         }
     }
 
@@ -520,6 +519,20 @@ impl World {
         assert!(old.is_none(), "a new breaker at a live breaker's address");
     }
 
+    /// Records a clock's new reading.
+    fn clock_moved(&mut self, addr: usize, now: u64) {
+        self.clock_time.insert(addr, now);
+        let max = self.clock_max.entry(addr).or_insert(0);
+        *max = (*max).max(now);
+    }
+
+    /// How far the clock of a breaker is below the highest reading it had.
+    fn clock_back(&self, addr: Option<usize>) -> u64 {
+        addr.map_or(0, |a| {
+            self.clock_max.get(&a).copied().unwrap_or(0) - self.clock_time[&a]
+        })
+    }
+
     fn clock_now(&self, addr: Option<usize>) -> Option<u64> {
         addr.and_then(|a| self.clock_time.get(&a).copied())
     }
@@ -537,22 +550,26 @@ impl World {
                     !why.until_reset && why.retry_after_ns != u64::MAX,
                     "{why:?}"
                 );
-                let longest = longest_open_ns(&m.config).saturating_add(1000);
+                let longest = longest_open_ns(&m.config)
+                    .saturating_add(1000)
+                    .saturating_add(self.clock_back(m.clock));
                 assert!(
                     why.retry_after_ns <= longest,
                     "OPEN retry_after {} ns above the longest open time {longest} ns",
                     why.retry_after_ns
                 );
-                if !(known_defect("clock-saturation") && saturation_band(now)) {
-                    assert!(
-                        why.retry_after_ns > 0,
-                        "rejected OPEN with retry_after 0 (clock {now:?})"
-                    );
-                }
+                assert!(
+                    why.retry_after_ns > 0,
+                    "rejected OPEN with retry_after 0 (clock {now:?})"
+                );
             }
             seawall_state::HalfOpen => {
                 assert!(!why.until_reset, "{why:?}");
-                let limit = m.config.half_open_timeout_ns.saturating_add(1000);
+                let limit = m
+                    .config
+                    .half_open_timeout_ns
+                    .saturating_add(1000)
+                    .saturating_add(self.clock_back(m.clock));
                 assert!(
                     why.retry_after_ns <= limit,
                     "HALF_OPEN retry_after {} above the trial timeout {limit}",
@@ -751,7 +768,8 @@ impl World {
         };
         let step = longest_open_ns(&m.config)
             .saturating_add(m.config.half_open_timeout_ns)
-            .saturating_add(1000);
+            .saturating_add(1000)
+            .saturating_add(self.clock_back(m.clock));
         for round in 0..4 {
             let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
             let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
@@ -769,9 +787,6 @@ impl World {
             }
             let now = self.clock_time[&clock_addr];
             if round == 3 {
-                if known_defect("clock-saturation") && saturation_band(Some(now)) {
-                    return;
-                }
                 panic!(
                     "stuck {:?}: no trial after moving the clock {step} ns three times (now {now}, retry_after {})",
                     why.state, why.retry_after_ns
@@ -782,7 +797,26 @@ impl World {
                 return;
             }
             assert_eq!(unsafe { seawall_manual_clock_advance(clock, step) }, R::Ok);
-            *self.clock_time.get_mut(&clock_addr).unwrap() = now + step;
+            self.clock_moved(clock_addr, now + step);
+        }
+    }
+
+    /// Fails calls until the breaker leaves CLOSED, at most 64 of them.
+    unsafe fn trip(&mut self, b: *const seawall_breaker) {
+        let addr = b as usize;
+        for _ in 0..64 {
+            let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
+            let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
+            if unsafe { self.acquire(b, &mut p, &mut why) } != R::Ok {
+                return;
+            }
+            assert_eq!(unsafe { seawall_breaker_report_failure(b, &mut p) }, R::Ok);
+            self.bmodels.get_mut(&addr).expect("model").outstanding -= 1;
+            let mut s = seawall_state::Closed;
+            assert_eq!(unsafe { seawall_breaker_state(b, &mut s) }, R::Ok);
+            if !matches!(s, seawall_state::Closed | seawall_state::ForcedClosed) {
+                return;
+            }
         }
     }
 
@@ -811,7 +845,7 @@ impl World {
             return;
         };
         assert_eq!(unsafe { seawall_manual_clock_set(clock, then) }, R::Ok);
-        *self.clock_time.get_mut(&clock_addr).unwrap() = then;
+        self.clock_moved(clock_addr, then);
         let mut why2 = unsafe { std::mem::zeroed::<seawall_rejection>() };
         match unsafe { self.acquire(b, &mut p, &mut why2) } {
             R::Ok => {
@@ -819,7 +853,6 @@ impl World {
                 assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
                 m.outstanding -= 1;
             }
-            _ if known_defect("clock-saturation") && saturation_band(Some(then)) => {}
             r => panic!(
                 "OPEN said retry after {} ns; after waiting that long: {r:?} {why2:?} (clock {then})",
                 why.retry_after_ns
@@ -828,16 +861,12 @@ impl World {
     }
 }
 
-fuzz_target!(|data: &[u8]| {
-    let mut u = Unstructured::new(data);
+fuzz_target!(|ops: Vec<Op>| {
     let mut w = World::default();
-    let mut steps = 0;
-    while !u.is_empty() && steps < 200 {
-        steps += 1;
-        let Ok(op) = u.arbitrary::<Op>() else { break };
+    for op in ops.iter().take(200) {
         // SAFETY: the driver hands the C functions only live handles, NULL,
         // and pointers to live locals of the right types.
-        unsafe { step(&mut w, &op) };
+        unsafe { step(&mut w, op) };
     }
     // SAFETY: as above.
     unsafe { teardown(&mut w) };
@@ -876,6 +905,7 @@ unsafe fn step(w: &mut World, op: &Op) {
             expect("seawall_manual_clock_new", r, &[R::Ok], before);
             w.clocks.push(c);
             w.clock_time.insert(c as usize, 0);
+            w.clock_max.insert(c as usize, 0);
         }
         Op::ClockFree(i) => {
             if let Some((i, c)) = pick(&w.clocks, *i) {
@@ -889,15 +919,15 @@ unsafe fn step(w: &mut World, op: &Op) {
             if let Some((_, c)) = pick(&w.clocks, *i) {
                 let r = unsafe { seawall_manual_clock_advance(c, n.0) };
                 expect("seawall_manual_clock_advance", r, &[R::Ok], before);
-                let t = w.clock_time.get_mut(&(c as usize)).unwrap();
-                *t = t.saturating_add(n.0);
+                let t = w.clock_time[&(c as usize)].saturating_add(n.0);
+                w.clock_moved(c as usize, t);
             }
         }
         Op::ClockSet(i, n) => {
             if let Some((_, c)) = pick(&w.clocks, *i) {
                 let r = unsafe { seawall_manual_clock_set(c, n.0) };
                 expect("seawall_manual_clock_set", r, &[R::Ok], before);
-                w.clock_time.insert(c as usize, n.0);
+                w.clock_moved(c as usize, n.0);
             }
         }
         Op::ClockNow(i, null) => {
@@ -1156,6 +1186,43 @@ unsafe fn step(w: &mut World, op: &Op) {
                     &[R::NullParameter, R::Ok],
                     before,
                 );
+            }
+        }
+        Op::HighClock { below, config } => {
+            if w.breakers.len() >= MAX_HANDLES {
+                return;
+            }
+            let before_len = w.breakers.len();
+            let clock = ClockSel::Manual(0);
+            unsafe {
+                step(
+                    w,
+                    &Op::BreakerNew {
+                        name: NameSel::Short(0),
+                        config: config.clone(),
+                        clock,
+                    },
+                )
+            };
+            if w.breakers.len() == before_len {
+                return;
+            }
+            let b = w.breakers[before_len];
+            let ca = w.bmodels[&(b as usize)].clock.expect("a manual clock");
+            let c = w.clock_handle(ca).expect("held");
+            let now = u64::MAX - below.0;
+            assert_eq!(unsafe { seawall_manual_clock_set(c, now) }, R::Ok);
+            w.clock_moved(ca, now);
+            unsafe {
+                w.trip(b);
+                w.wait_retry_after(b);
+                w.trip(b);
+                w.not_stuck(b);
+            }
+        }
+        Op::Trip(i) => {
+            if let Some(b) = w.breaker_handle(*i) {
+                unsafe { w.trip(b) };
             }
         }
         Op::NotStuck(i) => {
@@ -1456,7 +1523,7 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             };
             assert_eq!(unsafe { seawall_manual_clock_set(clock, then) }, R::Ok);
-            w.clock_time.insert(ca, then);
+            w.clock_moved(ca, then);
             let r = unsafe { seawall_rate_limiter_check(l, ptr::null_mut()) };
             assert_eq!(
                 r,

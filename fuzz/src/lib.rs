@@ -16,6 +16,25 @@ use seawall::{
     Timing, Window,
 };
 
+/// Whether the defect `name` is listed in SEAWALL_FUZZ_KNOWN_DEFECTS
+/// (comma-separated; scripts/test-fuzz.sh fills it from fuzz/known-defects):
+/// a defect already reported and under repair elsewhere, whose one assertion
+/// the targets skip so that fuzzing can go on finding others.
+pub fn known_defect(name: &str) -> bool {
+    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            std::env::var("SEAWALL_FUZZ_KNOWN_DEFECTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .iter()
+        .any(|k| k == name)
+}
+
 /// One year in nanoseconds, the largest duration any setting accepts.
 pub const YEAR_NS: u64 = 365 * 24 * 3600 * 1_000_000_000;
 
