@@ -28,17 +28,25 @@
 //! slice is one atomic word holding the slice's number (its tag) and its two
 //! counts, so starting a new slice and counting into it are one
 //! compare-and-swap. The window spans between nine and ten slices of the
-//! past. Counts saturate at [`MAX_BUCKET_COUNT`] per slice; tags repeat
-//! after 2^20 slices, so a slice left untouched for that long (70 days with
-//! the default one-minute window) could be counted once more.
+//! past. Counts saturate at [`MAX_BUCKET_COUNT`] per slice.
+//!
+//! Tags repeat after 2^20 slices (17 minutes with a 10 ms window), so the
+//! budget also keeps the number of the newest slice written: when the whole
+//! window has been idle, every slice is stale whatever its tag says, so a
+//! budget left alone for exactly 2^20 slices does not count its old slices
+//! again. (A single slice could still be mistaken if it alone stayed
+//! untouched for 5 * 2^20 slices, a multiple of both the ring and the tag
+//! range, while the others were written all along.)
 //!
 //! # Memory ordering
 //!
-//! Every word (the ten slices and the token bucket) is self-contained: it
-//! publishes no other memory, so every access is `Relaxed`. Each decision to
-//! grant a retry is a read-modify-write of the current slice that checks the
-//! share against the value it replaces, so concurrent callers can never
-//! together exceed the budget within one slice.
+//! The slice words and the token bucket are self-contained. The newest slice
+//! number is raised before the swap that starts a slice (`Release` on that
+//! swap, `Acquire` on the reads that judge slices), so whoever sees a slice
+//! started after an idle window also sees that the window is no longer idle.
+//! Each decision to grant a retry is a read-modify-write of the current
+//! slice that checks the share against the value it replaces, so concurrent
+//! callers can never together exceed the budget within one slice.
 
 use std::fmt;
 use std::time::Duration;
@@ -202,12 +210,27 @@ enum Age {
     Stale,
 }
 
-fn age(slice_tag: u64, now_tag: u64) -> Age {
+/// How old the slice in ring slot `slot`, tagged `slice_tag`, is at slice
+/// number `n`. A tag only counts when it also belongs in its slot (the ring
+/// index is the slice number modulo [`BUCKETS`]), so a slice 2^20 slices
+/// old is not taken for a current one. `idle`: no slice was started within
+/// a window before now, so every slice is stale.
+fn age(slot: usize, slice_tag: u64, n: u64, idle: bool) -> Age {
+    let now_tag = n & TAG_MASK;
     let behind = now_tag.wrapping_sub(slice_tag) & TAG_MASK;
     let ahead = slice_tag.wrapping_sub(now_tag) & TAG_MASK;
-    if behind == 0 || (ahead > 0 && ahead < 2 * BUCKETS) {
-        Age::Current
-    } else if behind < BUCKETS {
+    // The ring slot of the slice `d` slices after (or before) slice `n`.
+    let slot_after = |d: u64| ((n % BUCKETS + d % BUCKETS) % BUCKETS) as usize;
+    let slot_before = |d: u64| ((n % BUCKETS + BUCKETS - d % BUCKETS) % BUCKETS) as usize;
+    if idle {
+        Age::Stale
+    } else if behind == 0 || (ahead > 0 && ahead < 2 * BUCKETS) {
+        if slot_after(ahead) == slot {
+            Age::Current
+        } else {
+            Age::Stale
+        }
+    } else if behind < BUCKETS && slot_before(behind) == slot {
         Age::Recent
     } else {
         Age::Stale
@@ -222,6 +245,9 @@ fn age(slice_tag: u64, now_tag: u64) -> Age {
 /// is counted by `can_retry` itself (do not report it again).
 pub struct RetryBudget<C: Clock = QuantaClock> {
     slices: [AtomicU64; BUCKETS as usize],
+    /// The number (not the tag) of the newest slice started: tags alone
+    /// repeat (see the module docs).
+    newest: AtomicU64,
     /// The token bucket, as GCRA: a retry takes a token when the bucket's
     /// theoretical arrival time allows it. Starts full (TAT 0).
     tokens: AtomicU64,
@@ -248,6 +274,7 @@ impl<C: Clock> RetryBudget<C> {
             .then(|| Gcra::spaced(config.token_interval(), config.max_tokens));
         Ok(Self {
             slices: std::array::from_fn(|_| AtomicU64::new(0)),
+            newest: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
             floor,
             ppm: (config.budget_percent * 10_000.0).round() as u64,
@@ -257,10 +284,47 @@ impl<C: Clock> RetryBudget<C> {
         })
     }
 
-    /// The slice `now` falls in: (its ring index, its tag).
-    fn position(&self, now: u64) -> (usize, u64) {
-        let n = now / self.slice_nanos;
-        ((n % BUCKETS) as usize, n & TAG_MASK)
+    /// The number of the slice `now` falls in; its ring slot is the number
+    /// modulo [`BUCKETS`], its tag the number modulo 2^20.
+    fn slice_number(&self, now: u64) -> u64 {
+        now / self.slice_nanos
+    }
+
+    /// Has no slice been started within a window before slice `n`?
+    fn idle(&self, n: u64) -> bool {
+        // Relaxed: callers load the slices they judge with Acquire first
+        // (see the module's "Memory ordering").
+        n >= self.newest.load(Ordering::Relaxed).saturating_add(BUCKETS)
+    }
+
+    /// Applies `step` to slice number `n`, starting the slice first when its
+    /// slot holds another slice's counts. `step` sees the slice to build on
+    /// and returns the new value, or `Err` to stop without writing.
+    fn update<R>(&self, n: u64, mut step: impl FnMut(Slice) -> Result<Slice, R>) -> Result<(), R> {
+        let (i, tag) = ((n % BUCKETS) as usize, n & TAG_MASK);
+        let slot = &self.slices[i];
+        // Acquire: pairs with the Release of the swap that wrote it, so a
+        // slice started after an idle window comes with its `newest`.
+        let mut cur = Slice(slot.load(Ordering::Acquire));
+        loop {
+            let base = match age(i, cur.tag(), n, self.idle(n)) {
+                Age::Current => cur,
+                _ => {
+                    // Relaxed: published by the Release swap below.
+                    if self.newest.load(Ordering::Relaxed) < n {
+                        self.newest.fetch_max(n, Ordering::Relaxed);
+                    }
+                    Slice::new(tag, 0, 0)
+                }
+            };
+            let next = step(base)?;
+            // Release: publishes `newest` with the slice; Acquire on
+            // failure: as the load above.
+            match slot.compare_exchange_weak(cur.0, next.0, Ordering::Release, Ordering::Acquire) {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = Slice(actual),
+            }
+        }
     }
 
     /// Counts one attempt: a request, and a retry when `is_retry`.
@@ -269,36 +333,25 @@ impl<C: Clock> RetryBudget<C> {
     }
 
     fn add(&self, now: u64, requests: u64, retries: u64) {
-        let (i, tag) = self.position(now);
-        let slot = &self.slices[i];
-        // Relaxed: see the module's "Memory ordering".
-        let mut cur = Slice(slot.load(Ordering::Relaxed));
-        loop {
-            let base = match age(cur.tag(), tag) {
-                Age::Current => cur,
-                _ => Slice::new(tag, 0, 0),
-            };
-            let next = base.add(requests, retries);
-            // Relaxed on both: the slice is self-contained; a failed swap
-            // returns the current value to decide on again.
-            match slot.compare_exchange_weak(cur.0, next.0, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(actual) => cur = Slice(actual),
-            }
-        }
+        let added: Result<(), ()> = self.update(self.slice_number(now), |base| {
+            Ok(base.add(requests, retries))
+        });
+        debug_assert!(added.is_ok());
     }
 
     /// The window's counts at `now`, leaving out slice `skip`.
     fn sum(&self, now: u64, skip: Option<usize>) -> BudgetCounts {
-        let (_, tag) = self.position(now);
+        let n = self.slice_number(now);
+        // Acquire: see `update`; `newest` is read after the slices.
+        let slices: [Slice; BUCKETS as usize] =
+            std::array::from_fn(|i| Slice(self.slices[i].load(Ordering::Acquire)));
+        let idle = self.idle(n);
         let mut c = BudgetCounts::default();
-        for (i, slot) in self.slices.iter().enumerate() {
+        for (i, s) in slices.into_iter().enumerate() {
             if Some(i) == skip {
                 continue;
             }
-            // Relaxed: see the module's "Memory ordering".
-            let s = Slice(slot.load(Ordering::Relaxed));
-            if s.0 != 0 && age(s.tag(), tag) != Age::Stale {
+            if s.0 != 0 && age(i, s.tag(), n, idle) != Age::Stale {
                 c.requests += s.requests();
                 c.retries += s.retries();
             }
@@ -322,34 +375,27 @@ impl<C: Clock> RetryBudget<C> {
     /// a token; the caller then makes the attempt without reporting it.
     pub fn can_retry(&self) -> bool {
         let now = self.clock.now();
-        let (i, tag) = self.position(now);
-        let others = self.sum(now, Some(i));
-        let slot = &self.slices[i];
-        // Relaxed: see the module's "Memory ordering".
-        let mut cur = Slice(slot.load(Ordering::Relaxed));
-        loop {
-            let base = match age(cur.tag(), tag) {
-                Age::Current => cur,
-                _ => Slice::new(tag, 0, 0),
-            };
+        let n = self.slice_number(now);
+        let others = self.sum(now, Some((n % BUCKETS) as usize));
+        // The share is checked against the value the swap replaces, so no
+        // concurrent grant in this slice can slip past it.
+        let granted = self.update(n, |base| {
             let c = BudgetCounts {
                 requests: others.requests + base.requests(),
                 retries: others.retries + base.retries(),
             };
             if c.requests < u64::from(self.config.min_requests) {
-                return self.take_token(now);
+                Err(true)
+            } else if !self.fits(c) {
+                Err(false)
+            } else {
+                Ok(base.add(1, 1))
             }
-            if !self.fits(c) {
-                return false;
-            }
-            let next = base.add(1, 1);
-            // Relaxed on both: as in `add`. The share was checked against
-            // the value this swap replaces, so no concurrent grant in this
-            // slice can slip past it.
-            match slot.compare_exchange_weak(cur.0, next.0, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(actual) => cur = Slice(actual),
-            }
+        });
+        match granted {
+            Ok(()) => true,
+            Err(true) => self.take_token(now),
+            Err(false) => false,
         }
     }
 
@@ -436,15 +482,32 @@ mod tests {
 
     #[test]
     fn ages_across_the_tag_wrap() {
-        assert_eq!(age(5, 5), Age::Current);
-        assert_eq!(age(5, 14), Age::Recent);
-        assert_eq!(age(5, 15), Age::Stale);
-        assert_eq!(age(TAG_MASK, 3), Age::Recent, "wraps");
+        // Slice number `n`, in slot n % 10.
+        let at = |n: u64, slice: u64| age((slice % BUCKETS) as usize, slice & TAG_MASK, n, false);
+        assert_eq!(at(5, 5), Age::Current);
+        assert_eq!(at(14, 5), Age::Recent);
+        assert_eq!(at(15, 5), Age::Stale);
+        assert_eq!(at(TAG_MASK + 4, TAG_MASK), Age::Recent, "wraps");
         assert_eq!(
-            age(15, 5),
+            at(5, 15),
             Age::Current,
             "a later slice seen by a late caller"
         );
-        assert_eq!(age(100, 5), Age::Stale);
+        assert_eq!(at(5, 100), Age::Stale);
+        assert_eq!(
+            at(1 << 20, 0),
+            Age::Stale,
+            "2^20 slices old: same tag, other slot"
+        );
+        assert_eq!(
+            at((1 << 20) + 14, 5),
+            Age::Stale,
+            "2^20 + 9 slices old: a Recent tag in another slot"
+        );
+        assert_eq!(
+            age(5, 5, 5, true),
+            Age::Stale,
+            "an idle window holds nothing"
+        );
     }
 }

@@ -19,6 +19,32 @@ fn grants(b: &RetryBudget<ManualClock>, asks: usize) -> usize {
 }
 
 #[test]
+fn a_window_idle_for_a_whole_tag_cycle_counts_nothing_old() {
+    // Ten 1 ms slices; slice tags repeat every 2^20 slices (17.5 minutes).
+    let (b, clock) = budget(|c| {
+        c.window_size = Duration::from_millis(10);
+        c.min_requests = 10;
+        c.budget_percent = 10.0;
+    });
+    for _ in 0..100 {
+        b.record_attempt(false);
+    }
+    assert_eq!(b.counts().requests, 100);
+    for idle_slices in [(1u64 << 20), (1 << 20) + 3, 5 << 20, (3 << 20) + 9] {
+        clock.advance(Duration::from_millis(idle_slices));
+        assert_eq!(
+            b.counts(),
+            BudgetCounts::default(),
+            "after {idle_slices} idle slices"
+        );
+        // A fresh request starts from zero, not on top of the old slice.
+        b.record_attempt(false);
+        assert_eq!(b.counts().requests, 1, "after {idle_slices} idle slices");
+        clock.advance(Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn retries_stop_at_the_share_of_requests_and_count_themselves() {
     let (b, _) = budget(|c| {
         c.budget_percent = 10.0;
