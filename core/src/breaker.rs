@@ -71,18 +71,16 @@ fn passed(w: Word, now: u64, deadline: u64) -> bool {
     now >= deadline && !(deadline == LAST && w.kind() == Kind::HalfOpen)
 }
 
-/// The episode number whose low `state::GEN_MODULUS` bits are `gen`,
+/// The episode number that is `gen` modulo `state::GEN_MODULUS` and
 /// nearest to `near` (an episode number published a few transitions before
 /// or after). Exact while fewer than `GEN_MODULUS / 2` transitions separate
-/// the two.
+/// the two. Branch-free: the difference, sign-extended from the
+/// generation's width.
+#[inline]
 fn extend(near: u64, gen: u32) -> u64 {
-    let m = u64::from(state::GEN_MODULUS);
-    let ahead = u64::from(gen).wrapping_sub(near) & (m - 1);
-    if ahead < m / 2 {
-        near.wrapping_add(ahead)
-    } else {
-        near.wrapping_sub(m - ahead)
-    }
+    const SPARE: u32 = u32::BITS - state::GEN_MODULUS.trailing_zeros();
+    let delta = ((gen.wrapping_sub(near as u32) << SPARE) as i32) >> SPARE;
+    near.wrapping_add(i64::from(delta) as u64)
 }
 
 /// The words read on every call share one cache line, apart from everything
@@ -234,9 +232,7 @@ impl<C: Clock> Breaker<C> {
     /// Is `w` (a word just loaded) in the episode numbered `episode`?
     #[inline]
     fn in_episode(&self, w: Word, episode: u64) -> bool {
-        // The low bits first: a late permit usually differs there, and then
-        // the episode number is not needed.
-        w.gen() == (episode % u64::from(state::GEN_MODULUS)) as u32 && self.episode(w) == episode
+        self.episode(w) == episode
     }
 
     /// Swaps `from` for `to`; on failure returns the word found instead.
