@@ -509,7 +509,7 @@ typedef struct seawall_retry_config {
   // One of the `SEAWALL_BACKOFF_*` constants; default
   // `SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER`.
   uint32_t strategy;
-  // Attempts in all, the first included. 1..=1000, default 3.
+  // Attempts in all, the first included. 1..=UINT32_MAX, default 3.
   uint32_t max_attempts;
   // The first delay, in nanoseconds. [0, 1 year], default 1 s.
   uint64_t initial_delay_ns;

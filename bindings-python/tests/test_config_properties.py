@@ -128,16 +128,19 @@ bad_status_codes = st.one_of(
 callables = st.one_of(st.none(), st.just(lambda *a: None), st.just(print))
 bad_callables = st.one_of(st.integers(), st.text(LETTERS, min_size=1, max_size=3), st.lists(st.integers(), min_size=1))
 
-# Thresholds: kept within [1, 4095], which every version of the core accepts.
-threshold_ok, threshold_bad = ints(1, 4095)
+# Thresholds: any 32-bit count above zero. Trial successes and trials in
+# flight share 36 bits of the state word (see the joint-limit property
+# below), so drawn independently they stay below 2^18 each.
 threshold_bad = st.one_of(
     st.integers(max_value=0), st.integers(min_value=2**32, max_value=2**100), not_ints
 )
+failure_threshold_ok = st.integers(1, 2**32 - 1)
+trial_count_ok = st.integers(1, 2**18 - 1)
 
 BREAKER: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
-    "failure_threshold": (threshold_ok, threshold_bad),
-    "success_threshold": (threshold_ok, threshold_bad),
-    "half_open_max_calls": (threshold_ok, threshold_bad),
+    "failure_threshold": (failure_threshold_ok, threshold_bad),
+    "success_threshold": (trial_count_ok, threshold_bad),
+    "half_open_max_calls": (trial_count_ok, threshold_bad),
     "timeout": durations(0.0, YEAR, lo_open=True),
     "half_open_timeout": durations(0.0, YEAR, lo_open=True),
     "track_exceptions": (exception_lists, bad_exception_lists),
@@ -158,7 +161,7 @@ RETRY: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
         st.sampled_from(list(RetryStrategy) + [s.value for s in RetryStrategy]),
         st.one_of(st.text(LETTERS, max_size=5).filter(lambda t: t not in {s.value for s in RetryStrategy}), st.integers()),
     ),
-    "max_attempts": ints(1, 1000),
+    "max_attempts": ints(1, 2**32 - 1),
     "initial_delay": floats(0.0, 1.0),
     "max_delay": floats(1.0, YEAR),
     "exponential_base": floats(1.0, 1000.0),
@@ -239,6 +242,17 @@ def test_an_invalid_value_is_refused_naming_its_field(kind: str) -> None:
         assert field in str(info.value), (field, value, str(info.value))
 
     check()
+
+
+@given(st.integers(1, 2**32 - 1), st.integers(1, 2**32 - 1))
+def test_trial_bookkeeping_shares_36_bits(successes: int, max_calls: int) -> None:
+    fits = (successes - 1).bit_length() + max_calls.bit_length() <= 36
+    kw = {"success_threshold": successes, "half_open_max_calls": max_calls}
+    if fits:
+        CircuitBreakerConfig(**kw)
+    else:
+        with pytest.raises(ValueError, match=rf"invalid half_open_max_calls = {max_calls} \(with success_threshold = {successes}\)"):
+            CircuitBreakerConfig(**kw)
 
 
 @given(st.floats(0.001, 100.0), st.floats(1.0, 10.0))

@@ -54,8 +54,9 @@ use crate::config::{ConfigError, MAX_DURATION, MAX_MULTIPLIER};
 use crate::sync::{AtomicU64, Ordering};
 use crate::Outcome;
 
-/// The largest `max_attempts`.
-pub const MAX_ATTEMPTS: u32 = 1000;
+/// The largest `max_attempts`: any `u32` (delays are defined for every
+/// attempt number, see [`RetryPolicy::delay`]).
+pub const MAX_ATTEMPTS: u32 = u32::MAX;
 
 /// How the delay grows between attempts. With `n` the number of the attempt
 /// that just failed (1 for the first), `i` the initial delay, `b` the base
@@ -86,7 +87,7 @@ pub enum Backoff {
 pub struct RetryConfig {
     /// The back-off strategy. Default [`Backoff::ExponentialWithJitter`].
     pub strategy: Backoff,
-    /// Attempts in all, the first included. `1..=1000`, default 3.
+    /// Attempts in all, the first included. At least 1, default 3.
     pub max_attempts: u32,
     /// The first delay. `[0, 1 year]`, default 1 s.
     pub initial_delay: Duration,
@@ -120,11 +121,11 @@ impl Default for RetryConfig {
 impl RetryConfig {
     /// Checks every field against its documented range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_attempts == 0 || self.max_attempts > MAX_ATTEMPTS {
+        if self.max_attempts == 0 {
             return Err(ConfigError::new(
                 "max_attempts",
                 self.max_attempts,
-                "an integer in [1, 1000]",
+                "an integer in [1, 4294967295]",
             ));
         }
         if self.initial_delay > MAX_DURATION {

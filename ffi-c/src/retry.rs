@@ -32,7 +32,7 @@ pub struct seawall_retry_config {
     /// One of the `SEAWALL_BACKOFF_*` constants; default
     /// `SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER`.
     pub strategy: u32,
-    /// Attempts in all, the first included. 1..=1000, default 3.
+    /// Attempts in all, the first included. 1..=UINT32_MAX, default 3.
     pub max_attempts: u32,
     /// The first delay, in nanoseconds. [0, 1 year], default 1 s.
     pub initial_delay_ns: u64,

@@ -823,8 +823,7 @@ static void test_retry_arguments(void) {
     ROW(c.strategy = 6, "invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
     ROW(c.strategy = UINT32_MAX,
         "invalid strategy = 4294967295: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
-    ROW(c.max_attempts = 0, "invalid max_attempts = 0: must be an integer in [1, 1000]");
-    ROW(c.max_attempts = 1001, "invalid max_attempts = 1001: must be an integer in [1, 1000]");
+    ROW(c.max_attempts = 0, "invalid max_attempts = 0: must be an integer in [1, 4294967295]");
     ROW((c.initial_delay_ns = year + 1, c.max_delay_ns = year + 1),
         "invalid initial_delay_ns = 31536000.000000001s: must be a duration in [0, 365 days]");
     ROW(c.max_delay_ns = 999999999,

@@ -781,7 +781,7 @@ static void test_retry_errors(void) {
     c = d; c.strategy = 6;
     retry_config_error(c, "seawall_retry_delay: invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
     c = d; c.max_attempts = 0;
-    retry_config_error(c, "seawall_retry_delay: invalid max_attempts = 0: must be an integer in [1, 1000]");
+    retry_config_error(c, "seawall_retry_delay: invalid max_attempts = 0: must be an integer in [1, 4294967295]");
     c = d; c.max_delay_ns = 500 * NS_PER_MS;
     retry_config_error(c, "seawall_retry_delay: invalid max_delay_ns = 500ms: must be a duration in [initial_delay, 365 days]");
     c = d; c.exponential_base = 0.5;
