@@ -28,10 +28,11 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]
 
-FORKS = 40
-CHILD_DEADLINE = 20.0  # seconds; a guard, not a measurement
+FORKS = 60
+CHILD_DEADLINE = 10.0  # seconds; a guard, not a measurement
 BREAKERS = 2
 LISTENERS = 32
+WAITERS = 16
 
 
 class Boom(Exception):
@@ -72,11 +73,10 @@ def child(breakers: List[Any], bulkhead: Any) -> None:
         t.start()
         t.join(CHILD_DEADLINE)
         assert results == ["ok"], results
-    # Slots held by parent threads at the fork stay taken in the child (those
-    # threads never release them here), so a slot may or may not be free;
-    # the answer must come without hanging.
-    if bulkhead.acquire(0.02):
-        bulkhead.release()
+    # The parent holds the bulkhead's one slot (and a slot held by a parent
+    # thread at the fork stays taken here anyway): the wait must end at its
+    # timeout, without hanging.
+    assert not bulkhead.acquire(0.02)
 
 
 def churn(breakers: List[Any], bulkhead: Any, stop: threading.Event, listeners: List[int]) -> None:
@@ -98,6 +98,16 @@ def churn(breakers: List[Any], bulkhead: Any, stop: threading.Event, listeners: 
             return
 
 
+def waiter(bulkhead: Any, stop: threading.Event) -> None:
+    """Waits for the full bulkhead again and again, each wait timing out
+    after a millisecond. The waits run without the GIL, so their ends
+    (which touch the bulkhead's wait machinery) go on while the forking
+    thread holds it."""
+    while not stop.is_set():
+        if bulkhead.acquire(0.001):
+            bulkhead.release()
+
+
 def spawner(breakers: List[Any], bulkhead: Any, stop: threading.Event) -> None:
     """Keeps threads starting and exiting (each takes and hands back a
     counter stripe) until told to stop."""
@@ -105,7 +115,7 @@ def spawner(breakers: List[Any], bulkhead: Any, stop: threading.Event) -> None:
     while not stop.is_set():
         ts = [
             threading.Thread(target=churn, args=(breakers, bulkhead, stop, listeners), daemon=True)
-            for _ in range(3)
+            for _ in range(4)
         ]
         for t in ts:
             t.start()
@@ -116,10 +126,13 @@ def spawner(breakers: List[Any], bulkhead: Any, stop: threading.Event) -> None:
 @pytest.mark.skipif(sys.platform != "linux", reason="fork-safety is promised on Linux")
 def test_children_forked_during_transitions_use_their_breakers_and_finish() -> None:
     breakers = make_breakers()
-    bulkhead = Bulkhead(BulkheadConfig(max_concurrent=2, max_queue_size=64, timeout=timedelta(seconds=1)))
+    bulkhead = Bulkhead(BulkheadConfig(max_concurrent=1, max_queue_size=64, timeout=timedelta(seconds=60)))
+    assert bulkhead.try_acquire()  # held until the end: the queue fills
     stop = threading.Event()
-    driver = threading.Thread(target=spawner, args=(breakers, bulkhead, stop), daemon=True)
-    driver.start()
+    drivers = [threading.Thread(target=spawner, args=(breakers, bulkhead, stop), daemon=True)]
+    drivers += [threading.Thread(target=waiter, args=(bulkhead, stop), daemon=True) for _ in range(WAITERS)]
+    for d in drivers:
+        d.start()
     ctx = multiprocessing.get_context("fork")
     hung, failed = 0, []
     try:
@@ -135,6 +148,8 @@ def test_children_forked_during_transitions_use_their_breakers_and_finish() -> N
                 failed.append(p.exitcode)
     finally:
         stop.set()
-        driver.join(CHILD_DEADLINE)
+        for d in drivers:
+            d.join(CHILD_DEADLINE)
+        bulkhead.release()
     assert hung == 0, f"{hung} of {FORKS} children hung"
     assert failed == [], failed

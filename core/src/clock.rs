@@ -138,12 +138,27 @@ mod upkeep {
     /// reading behind the origin (another core's counter) gives 0.
     #[inline]
     pub(super) fn now() -> u64 {
-        let b = BASE.get_or_init(|| {
+        let b = match BASE.get() {
+            Some(b) => b,
+            None => base(),
+        };
+        b.clock.delta_as_nanos(b.origin, b.clock.raw())
+    }
+
+    /// The first reading in the process: calibrates the clock. A `fork`
+    /// while another thread is in here would leave the child a `OnceLock`
+    /// (and quanta's calibration cell) "being initialised" by a thread
+    /// that does not exist there, so the fork handlers are registered
+    /// first, and `prepare` finishes this before any fork (see
+    /// `register_fork_handlers`).
+    #[cold]
+    fn base() -> &'static Base {
+        register_fork_handlers();
+        BASE.get_or_init(|| {
             let clock = quanta::Clock::new();
             let origin = clock.raw();
             Base { clock, origin }
-        });
-        b.clock.delta_as_nanos(b.origin, b.clock.raw())
+        })
     }
 
     #[inline]
@@ -165,7 +180,6 @@ mod upkeep {
             .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            after_fork_restart();
             let spawned = std::thread::Builder::new()
                 .name("seawall-clock".into())
                 .spawn(|| loop {
@@ -182,14 +196,25 @@ mod upkeep {
         exact
     }
 
+    /// Registers, once per process, the fork handlers that keep the clock
+    /// usable in a child: `prepare` completes the clock's calibration in the
+    /// forking thread, waiting for another thread that is calibrating (so no
+    /// child inherits a half-initialised `BASE`); `child` clears the
+    /// refresher's state, so that the child's first `recent` restarts it.
+    ///
+    /// Called before the first calibration, and on Linux also when the
+    /// library is loaded (`.init_array`), before any thread can race it. A
+    /// flag, not a `Once`: a `Once` caught mid-call by a fork would stay
+    /// "running" in the child forever. A thread that loses the swap goes on
+    /// while the winner registers.
     #[cfg(unix)]
-    fn after_fork_restart() {
-        // A flag, not a `Once`: a `Once` caught mid-call by a fork stays
-        // "running" in the child, and the child's next `call_once` (after the
-        // handler below reset RUNNING) would wait for a thread that does not
-        // exist. A thread that loses this swap goes on while the winner is
-        // registering: the handler only needs to exist once.
+    extern "C" fn register_fork_handlers() {
         static REGISTERED: AtomicBool = AtomicBool::new(false);
+        extern "C" fn prepare() {
+            // Before the fork, in the parent: any work is allowed. Once
+            // calibrated, one atomic load.
+            now();
+        }
         extern "C" fn child() {
             // Only atomic stores: async-signal-safe, as a fork handler must be.
             RECENT.store(0, Ordering::Relaxed);
@@ -197,17 +222,24 @@ mod upkeep {
         }
         // Relaxed: the flag only elects the one registering thread.
         if !REGISTERED.swap(true, Ordering::Relaxed) {
-            // SAFETY: `child` is a plain function that performs two atomic
-            // stores; it is valid for the life of the process and safe to run
-            // in a forked child.
+            // SAFETY: `prepare` and `child` are plain functions valid for the
+            // life of the process; `child` only stores to atomics (safe in a
+            // forked child), `prepare` runs in the parent before the fork.
             unsafe {
-                libc::pthread_atfork(None, None, Some(child));
+                libc::pthread_atfork(Some(prepare), None, Some(child));
             }
         }
     }
 
+    /// Runs `register_fork_handlers` when the library is loaded, before any
+    /// thread of the program can be calibrating the clock.
+    #[cfg(target_os = "linux")]
+    #[used]
+    #[link_section = ".init_array"]
+    static REGISTER_AT_LOAD: extern "C" fn() = register_fork_handlers;
+
     #[cfg(not(unix))]
-    fn after_fork_restart() {}
+    fn register_fork_handlers() {}
 }
 
 impl Clock for QuantaClock {

@@ -157,9 +157,9 @@ impl Listeners {
 
 impl Drop for Listeners {
     fn drop(&mut self) {
-        // Relaxed: `&mut self`, no other thread can reach the list, and the
-        // nodes were published to this thread by whatever handed it the
-        // last reference (the `Arc` drop's Acquire).
+        // Relaxed: `&mut self`: no other thread can reach the list, and
+        // whatever gave this thread exclusive access ordered every `add`
+        // before it.
         let mut p = self.head.load(Ordering::Relaxed);
         while !p.is_null() {
             // SAFETY: every node was made by `Box::into_raw` in `add` and is

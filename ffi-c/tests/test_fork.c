@@ -4,10 +4,16 @@
  * listener that must fire, a new thread that counts, the bulkhead) and
  * exits. No lock of the library may be caught held by a parent thread at
  * the fork: the parent gives every child a deadline and fails on any that
- * has not finished by then (then kills it). */
+ * has not finished by then (then kills it).
+ *
+ * First, before anything in this process reads the production clock, a
+ * fork lands while another thread takes the process's first clock reading
+ * (which calibrates the clock, up to milliseconds): the child must still
+ * read the clock. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -152,9 +158,9 @@ static int child(struct shared *s) {
     return bad > 100 ? 100 : bad;
 }
 
-/* Waits for `pid` up to the deadline; kills it if it is still running. */
-static int wait_child(pid_t pid, int *status) {
-    long deadline = now_ms() + CHILD_DEADLINE_MS;
+/* Waits for `pid` up to `ms` milliseconds; kills it if it is still running. */
+static int wait_child(pid_t pid, int *status, long ms) {
+    long deadline = now_ms() + ms;
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid) return 1;
@@ -166,6 +172,74 @@ static int wait_child(pid_t pid, int *status) {
         }
         sleep_ms(1);
     }
+}
+
+#define FIRST_READS 30
+
+static atomic_int first_trip_started;
+
+static void *first_trip(void *arg) {
+    const seawall_breaker *b = (const seawall_breaker *)arg;
+    seawall_permit p;
+    atomic_store(&first_trip_started, 1);
+    if (seawall_breaker_try_acquire(b, &p, NULL) == SEAWALL_RESULT_OK)
+        seawall_breaker_report_failure(b, &p); /* trips: reads the clock */
+    return NULL;
+}
+
+/* In a fresh process (forked before this process read the clock): a thread
+ * makes the first clock reading while this one forks; the grandchild trips
+ * a breaker (reads the clock) and must finish. Exit status: 0 when it did. */
+static int first_read_race(int k) {
+    seawall_config c;
+    const seawall_breaker *b = NULL;
+    if (seawall_config_default(&c) != SEAWALL_RESULT_OK) return 2;
+    c.failure_threshold = 1;
+    if (seawall_breaker_new("first-read", &c, &b) != SEAWALL_RESULT_OK) return 2;
+    pthread_t t;
+    atomic_store(&first_trip_started, 0);
+    if (pthread_create(&t, NULL, first_trip, (void *)b) != 0) return 2;
+    while (!atomic_load(&first_trip_started)) sched_yield();
+    struct timespec d = {0, (k % 10) * 20000L}; /* 0 to 0.18 ms into it */
+    nanosleep(&d, NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        seawall_permit p;
+        seawall_breaker_reset(b);
+        int ok = seawall_breaker_try_acquire(b, &p, NULL) == SEAWALL_RESULT_OK &&
+                 seawall_breaker_report_failure(b, &p) == SEAWALL_RESULT_OK;
+        _exit(ok ? 0 : 1);
+    }
+    pthread_join(t, NULL);
+    if (pid < 0) return 2;
+    int status = 0;
+    if (!wait_child(pid, &status, CHILD_DEADLINE_MS)) return 3;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+}
+
+/* Must run before anything else in this process reads the clock. */
+static void test_fork_during_the_first_clock_reading(void) {
+    int hung = 0, failed = 0;
+    for (int k = 0; k < FIRST_READS; k++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) _exit(first_read_race(k));
+        CHECK(pid > 0);
+        if (pid < 0) break;
+        int status = 0;
+        /* The helper waits up to a deadline for its own child. */
+        if (!wait_child(pid, &status, 2 * CHILD_DEADLINE_MS)) {
+            hung++;
+            continue;
+        }
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+        hung += code == 3;
+        failed += code != 0 && code != 3;
+    }
+    if (hung) fprintf(stderr, "%d of %d children forked during the first clock reading hung\n",
+                      hung, FIRST_READS);
+    CHECK(hung == 0);
+    CHECK(failed == 0);
 }
 
 static void test_fork_storm(void) {
@@ -199,7 +273,7 @@ static void test_fork_storm(void) {
         CHECK(pid > 0);
         if (pid < 0) break;
         int status = 0;
-        if (!wait_child(pid, &status)) {
+        if (!wait_child(pid, &status, CHILD_DEADLINE_MS)) {
             hung++;
         } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             failed++;
@@ -221,6 +295,7 @@ static void test_fork_storm(void) {
 }
 
 int main(void) {
+    test_fork_during_the_first_clock_reading();
     test_fork_storm();
     return check_report("test_fork");
 }

@@ -1,8 +1,8 @@
-//! The bulkhead's acquire/release and its waiter queue (issue 6).
+//! The bulkhead's acquire/release and its waiter queue.
 //!
 //! The fast path (one compare-and-swap to acquire, one `fetch_sub` to
 //! release) never admits more than `max_concurrent`; the slow path (a
-//! waiter sleeping on the condition variable) never misses the release that
+//! waiter sleeping on its event count) never misses the release that
 //! frees a slot, and a waiter that leaves (dropped) strands nothing. Under
 //! loom, `Condvar::wait_timeout` never times out, so a lost wake-up shows up
 //! as a deadlock that loom reports.
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use seawall::{Admission, Bulkhead, BulkheadConfig, ManualClock};
+use seawall::{Admission, Bulkhead, BulkheadConfig, BulkheadError, ManualClock};
 use seawall_loom_tests::model;
 
 fn bulkhead(max_concurrent: u32, max_queue_size: u32) -> Arc<Bulkhead<ManualClock>> {
@@ -126,5 +126,35 @@ fn a_cancelled_waiter_racing_a_release_strands_nothing() {
         let _ = cancelled.join().unwrap(); // got the slot first, or cancelled
         assert!(blocked.join().unwrap());
         assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    });
+}
+
+/// A waiter blocks on a bulkhead on the manual clock; another thread moves
+/// the clock past its deadline. In every interleaving the waiter wakes and
+/// returns `Timeout` (a lost wake-up would be a deadlock: loom's waits never
+/// time out, and nothing else would wake it), leaving the queue empty. The
+/// waiter is registered (its deadline fixed) before the move; the bulkhead
+/// and the waiter are leaked as in the model above.
+#[test]
+fn moving_the_manual_clock_past_a_deadline_wakes_the_waiter() {
+    model(|| {
+        let clock = ManualClock::new();
+        let config = BulkheadConfig {
+            max_concurrent: 1,
+            max_queue_size: 1,
+            timeout: std::time::Duration::from_secs(3),
+        };
+        let b: &'static Bulkhead<ManualClock> = Box::leak(Box::new(
+            Bulkhead::with_clock(config, clock.clone()).expect("valid config"),
+        ));
+        b.try_acquire().unwrap().detach();
+        let w = match b.enqueue().unwrap() {
+            Admission::Queued(w) => &*Box::leak(Box::new(w)),
+            Admission::Permit(_) => unreachable!("the slot is held"),
+        };
+        let waiter = thread::spawn(move || w.wait().map(drop));
+        clock.advance(std::time::Duration::from_secs(3));
+        assert_eq!(waiter.join().unwrap(), Err(BulkheadError::Timeout));
+        assert_eq!((b.available_permits(), b.queue_size()), (0, 0));
     });
 }
