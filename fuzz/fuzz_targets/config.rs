@@ -214,6 +214,29 @@ fn budget(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<()>
         "RetryBudgetConfig: accepted although {:?} break a rule: {config:?}",
         verdict.fields
     );
+    // The bucket starts full and, with the clock still, grants exactly
+    // `max_tokens` retries below `min_requests`.
+    if u.arbitrary()?
+        && config.max_tokens < MAX_STEPS
+        && config.min_requests > config.max_tokens + 1
+    {
+        let grants = (0..=config.max_tokens).filter(|_| b.can_retry()).count();
+        // Known defect `budget-clock-top`: where the bucket's theoretical
+        // arrival time passes u64::MAX it saturates, and from then on the
+        // bucket grants every retry.
+        let interval = ((1e9 / config.tokens_per_second) as u64).max(1);
+        let end =
+            u128::from(clock.now()) + u128::from(interval) * (u128::from(config.max_tokens) + 1);
+        let saturates = end > u128::from(u64::MAX);
+        if !(saturates && known_defect("budget-clock-top")) {
+            assert_eq!(
+                grants,
+                config.max_tokens as usize,
+                "grants from a full bucket at clock {}: {config:?}",
+                clock.now()
+            );
+        }
+    }
     let steps = u.arbitrary_len::<u8>()?.min(MAX_STEPS as usize);
     for _ in 0..steps {
         match u.int_in_range(0..=3u8)? {
