@@ -249,7 +249,7 @@ pub struct RetryBudget<C: Clock = QuantaClock> {
     /// repeat (see the module docs).
     newest: AtomicU64,
     /// The token bucket, as GCRA: a retry takes a token when the bucket's
-    /// theoretical arrival time allows it. Starts full (TAT 0).
+    /// theoretical arrival time allows it. Starts full (`Gcra::EMPTY`).
     tokens: AtomicU64,
     floor: Option<Gcra>,
     /// `budget_percent` in parts per million.
@@ -275,7 +275,7 @@ impl<C: Clock> RetryBudget<C> {
         Ok(Self {
             slices: std::array::from_fn(|_| AtomicU64::new(0)),
             newest: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
+            tokens: AtomicU64::new(Gcra::EMPTY),
             floor,
             ppm: (config.budget_percent * 10_000.0).round() as u64,
             slice_nanos: nanos(config.window_size) / BUCKETS,
@@ -418,8 +418,7 @@ impl<C: Clock> RetryBudget<C> {
         // Relaxed: see the module's "Memory ordering".
         let tat = self.tokens.load(Ordering::Relaxed);
         // Each token is one interval of room below the TAT's tolerance.
-        let room = (now.saturating_add(g.tolerance).saturating_add(g.interval))
-            .saturating_sub(tat.max(now));
+        let room = (g.tolerance.saturating_add(g.interval)).saturating_sub(Gcra::ahead(tat, now));
         (room / g.interval).min(u64::from(self.config.max_tokens))
     }
 

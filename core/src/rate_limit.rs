@@ -198,19 +198,41 @@ impl Gcra {
             .is_some_and(|span| span <= nanos(MAX_BURST_SPAN))
     }
 
+    /// How far the stored `tat` is ahead of `now`: 0 for a TAT in the past
+    /// (or [`Gcra::EMPTY`]).
+    ///
+    /// TATs are read relative to `now`, as a wrapping difference within
+    /// 2^63 ns (292 years; a burst spans at most 100), so a TAT past the end
+    /// of the clock's range wraps instead of saturating: near `u64::MAX` a
+    /// limiter still admits its burst and then spaces calls, where a
+    /// saturated TAT would stop counting and admit every call.
+    #[inline]
+    pub(crate) fn ahead(tat: u64, now: u64) -> u64 {
+        let ahead = tat.wrapping_sub(now);
+        if tat == Self::EMPTY || ahead > i64::MAX as u64 {
+            0
+        } else {
+            ahead
+        }
+    }
+
+    /// The TAT of a limiter that has admitted nothing yet. A TAT that wraps
+    /// onto it is stored one nanosecond later.
+    pub(crate) const EMPTY: u64 = 0;
+
     /// Decides a call at `now` against the stored `tat`: `Ok(new TAT)` when it
     /// conforms, `Err(nanoseconds to wait)` when it does not.
     ///
-    /// Saturating throughout: a clock that steps backwards (a `now` below
-    /// the times already seen) makes calls wait longer, never admits extra.
+    /// A clock that steps backwards (a `now` below the times already seen)
+    /// makes calls wait longer, never admits extra.
     #[inline]
     pub fn decide(&self, tat: u64, now: u64) -> Result<u64, u64> {
-        let start = if tat > now { tat } else { now };
-        let ahead = start - now;
+        let ahead = Self::ahead(tat, now);
         if ahead > self.tolerance {
             return Err(ahead - self.tolerance);
         }
-        Ok(start.saturating_add(self.interval))
+        let next = now.wrapping_add(ahead).wrapping_add(self.interval);
+        Ok(if next == Self::EMPTY { 1 } else { next })
     }
 
     /// Applies [`Gcra::decide`] to `word` with one compare-and-swap loop.
@@ -271,7 +293,7 @@ impl<C: Clock> RateLimiter<C> {
     pub fn with_clock(config: RateLimitConfig, clock: C) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            tat: CachePadded::new(AtomicU64::new(0)),
+            tat: CachePadded::new(AtomicU64::new(Gcra::EMPTY)),
             gcra: Gcra::new(&config),
             config,
             clock,
@@ -361,7 +383,7 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
         }
         let n = slots.next_power_of_two();
         Ok(Self {
-            slots: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            slots: (0..n).map(|_| AtomicU64::new(Gcra::EMPTY)).collect(),
             mask: u64::from(n) - 1,
             gcra: Gcra::new(&config),
             config,
@@ -445,13 +467,16 @@ mod tests {
     }
 
     #[test]
-    fn decide_survives_a_clock_stepping_back_and_saturation() {
+    fn decide_survives_a_clock_stepping_back_and_the_end_of_the_clock() {
         let g = gcra(1000, 1);
         // TAT in the future relative to a clock that stepped back: wait.
         assert_eq!(g.decide(5_000_000, 1_000_000), Err(4_000_000));
-        // Now far below a TAT: the wait grows, nothing underflows.
-        assert_eq!(g.decide(u64::MAX, 0), Err(u64::MAX));
-        // A TAT near the end of time saturates instead of wrapping.
-        assert_eq!(g.decide(0, u64::MAX), Ok(u64::MAX));
+        // A TAT past the end of the clock's range wraps and still counts.
+        let t = g.decide(Gcra::EMPTY, u64::MAX - 10).unwrap();
+        assert_eq!(t, 1_000_000 - 11);
+        assert_eq!(g.decide(t, u64::MAX), Err(1_000_000 - 10));
+        // Wrapping exactly onto the empty TAT stores the next nanosecond.
+        assert_eq!(g.decide(Gcra::EMPTY, u64::MAX - 999_999), Ok(1));
+        assert_eq!(g.decide(1, u64::MAX), Err(2));
     }
 }

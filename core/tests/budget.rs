@@ -45,6 +45,21 @@ fn a_window_idle_for_a_whole_tag_cycle_counts_nothing_old() {
 }
 
 #[test]
+fn at_the_end_of_the_clock_the_token_bucket_still_runs_dry() {
+    for start in [u64::MAX - 1_000, u64::MAX] {
+        let (b, clock) = budget(|c| {
+            c.max_tokens = 3;
+            c.tokens_per_second = 1.0;
+            c.min_requests = 1_000;
+        });
+        clock.set(start);
+        assert_eq!(b.tokens(), 3);
+        assert_eq!(grants(&b, 10), 3, "from {start}");
+        assert_eq!(b.tokens(), 0);
+    }
+}
+
+#[test]
 fn retries_stop_at_the_share_of_requests_and_count_themselves() {
     let (b, _) = budget(|c| {
         c.budget_percent = 10.0;

@@ -46,6 +46,19 @@ fn a_burst_then_denial_with_the_exact_wait() {
 }
 
 #[test]
+fn at_the_end_of_the_clock_a_burst_is_admitted_then_calls_are_spaced() {
+    for start in [u64::MAX - 150_000_000, u64::MAX - 1, u64::MAX] {
+        let (l, clock) = limiter(10, 3); // 100 ms apart, 3 at once
+        clock.set(start);
+        assert_eq!(admitted(|| l.check(), 10), 3, "from {start}");
+        assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
+        let (keyed, clock) = keyed(4, 3);
+        clock.set(start);
+        assert_eq!(admitted(|| keyed.check_key("k"), 10), 3, "keyed, from {start}");
+    }
+}
+
+#[test]
 fn refused_calls_consume_nothing() {
     let (l, clock) = limiter(10, 1);
     assert!(l.check().is_ok());
