@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -372,6 +373,79 @@ static void test_bulkhead_queue(void) {
 
     CHECK_OK(seawall_bulkhead_release(b, &w.permit));
     CHECK(available(b) == 1);
+    seawall_bulkhead_free(b);
+    seawall_manual_clock_free(clock);
+}
+
+struct flagged_waiter {
+    struct waiter_arg w;
+    atomic_int done;
+};
+
+static void *flagged_waiter(void *arg) {
+    struct flagged_waiter *f = (struct flagged_waiter *)arg;
+    waiter(&f->w);
+    atomic_store(&f->done, 1);
+    return NULL;
+}
+
+/* Waits up to a generous guard (30 s, not a timed assertion) for `f` to
+ * return. */
+static int returns(struct flagged_waiter *f) {
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += 30;
+    do {
+        if (atomic_load(&f->done)) return 1;
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
+    return atomic_load(&f->done);
+}
+
+/* A wait on a manual clock ends when the clock is moved past its deadline,
+ * not after that much real time: a waiter with 3 s and one with an hour of
+ * manual time return BULKHEAD_TIMEOUT each right after the move that passes
+ * its own deadline, and not before. */
+static void test_bulkhead_manual_clock_moves_end_waits(void) {
+    const seawall_manual_clock *clock = NULL;
+    CHECK_OK(seawall_manual_clock_new(&clock));
+    seawall_bulkhead_config c;
+    CHECK_OK(seawall_bulkhead_config_default(&c));
+    c.max_concurrent = 1;
+    c.max_queue_size = 2;
+    c.timeout_ns = 3 * NS_PER_S;
+    const seawall_bulkhead *b = NULL;
+    CHECK_OK(seawall_bulkhead_new(&c, clock, &b));
+    seawall_bulkhead_permit held;
+    CHECK_OK(seawall_bulkhead_try_acquire(b, &held));
+
+    struct flagged_waiter short_w = {{b, 0, 1, SEAWALL_RESULT_PANIC, {0, 0}}, 0};
+    struct flagged_waiter long_w = {{b, 3600 * NS_PER_S, 0, SEAWALL_RESULT_PANIC, {0, 0}}, 0};
+    pthread_t ts, tl;
+    CHECK(pthread_create(&ts, NULL, flagged_waiter, &short_w) == 0);
+    CHECK(pthread_create(&tl, NULL, flagged_waiter, &long_w) == 0);
+    wait_for_queue(b, 2);
+    /* Short of both deadlines: both wake, see the time, and sleep on. */
+    CHECK_OK(seawall_manual_clock_advance(clock, 3 * NS_PER_S - NS_PER_MS));
+    struct timespec ms20 = {0, 20 * 1000000L};
+    nanosleep(&ms20, NULL);
+    CHECK(!atomic_load(&short_w.done) && !atomic_load(&long_w.done));
+    /* Past the first deadline: only that waiter returns. */
+    CHECK_OK(seawall_manual_clock_advance(clock, NS_PER_MS));
+    CHECK(returns(&short_w));
+    CHECK(!atomic_load(&long_w.done));
+    /* `set` moves the clock too. */
+    CHECK_OK(seawall_manual_clock_set(clock, 3600 * NS_PER_S));
+    CHECK(returns(&long_w));
+    /* Were a waiter still asleep, the release would wake it: no hang here. */
+    CHECK_OK(seawall_bulkhead_release(b, &held));
+    pthread_join(ts, NULL);
+    pthread_join(tl, NULL);
+    CHECK_RC(short_w.w.rc, SEAWALL_RESULT_BULKHEAD_TIMEOUT);
+    CHECK_RC(long_w.w.rc, SEAWALL_RESULT_BULKHEAD_TIMEOUT);
+    CHECK(queued(b) == 0 && available(b) == 1);
     seawall_bulkhead_free(b);
     seawall_manual_clock_free(clock);
 }
@@ -821,6 +895,7 @@ int main(void) {
     test_bulkhead_defaults();
     test_bulkhead_permits();
     test_bulkhead_queue();
+    test_bulkhead_manual_clock_moves_end_waits();
     test_bulkhead_errors();
     test_bulkhead_threads(0);
     test_bulkhead_threads(1);
