@@ -161,6 +161,9 @@ impl fmt::Display for RateLimited {
 
 impl std::error::Error for RateLimited {}
 
+/// Theoretical arrival times are kept modulo 2^63 (see [`Gcra::ahead`]).
+const TAT_MASK: u64 = u64::MAX >> 1;
+
 /// The GCRA parameters, in clock nanoseconds, and the pure decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gcra {
@@ -198,41 +201,42 @@ impl Gcra {
             .is_some_and(|span| span <= nanos(MAX_BURST_SPAN))
     }
 
-    /// How far the stored `tat` is ahead of `now`: 0 for a TAT in the past
-    /// (or [`Gcra::EMPTY`]).
+    /// How far the theoretical arrival time stored in `word` is ahead of
+    /// `now`: 0 for a TAT in the past, or for [`Gcra::EMPTY`].
     ///
-    /// TATs are read relative to `now`, as a wrapping difference within
-    /// 2^63 ns (292 years; a burst spans at most 100), so a TAT past the end
-    /// of the clock's range wraps instead of saturating: near `u64::MAX` a
-    /// limiter still admits its burst and then spaces calls, where a
-    /// saturated TAT would stop counting and admit every call.
+    /// A word holds the TAT modulo 2^63, shifted left by one, with the low
+    /// bit set (so no TAT is ever mistaken for [`Gcra::EMPTY`]). It is read
+    /// relative to `now` as a wrapping difference within 2^62 ns (146 years;
+    /// a burst spans at most 100), so a TAT past the end of the clock's range
+    /// wraps instead of saturating: near `u64::MAX` a limiter still admits
+    /// exactly its burst and then spaces calls.
     #[inline]
-    pub(crate) fn ahead(tat: u64, now: u64) -> u64 {
-        let ahead = tat.wrapping_sub(now);
-        if tat == Self::EMPTY || ahead > i64::MAX as u64 {
+    pub fn ahead(word: u64, now: u64) -> u64 {
+        let ahead = (word >> 1).wrapping_sub(now) & TAT_MASK;
+        if word == Self::EMPTY || ahead > TAT_MASK / 2 {
             0
         } else {
             ahead
         }
     }
 
-    /// The TAT of a limiter that has admitted nothing yet. A TAT that wraps
-    /// onto it is stored one nanosecond later.
-    pub(crate) const EMPTY: u64 = 0;
+    /// The word of a limiter that has admitted nothing yet.
+    pub const EMPTY: u64 = 0;
 
-    /// Decides a call at `now` against the stored `tat`: `Ok(new TAT)` when it
-    /// conforms, `Err(nanoseconds to wait)` when it does not.
+    /// Decides a call at `now` against the stored `word` (see
+    /// [`Gcra::ahead`]): `Ok(new word)` when it conforms, `Err(nanoseconds
+    /// to wait)` when it does not.
     ///
     /// A clock that steps backwards (a `now` below the times already seen)
     /// makes calls wait longer, never admits extra.
     #[inline]
-    pub fn decide(&self, tat: u64, now: u64) -> Result<u64, u64> {
-        let ahead = Self::ahead(tat, now);
+    pub fn decide(&self, word: u64, now: u64) -> Result<u64, u64> {
+        let ahead = Self::ahead(word, now);
         if ahead > self.tolerance {
             return Err(ahead - self.tolerance);
         }
-        let next = now.wrapping_add(ahead).wrapping_add(self.interval);
-        Ok(if next == Self::EMPTY { 1 } else { next })
+        let tat = now.wrapping_add(ahead).wrapping_add(self.interval);
+        Ok((tat & TAT_MASK) << 1 | 1)
     }
 
     /// Applies [`Gcra::decide`] to `word` with one compare-and-swap loop.
@@ -457,26 +461,30 @@ mod tests {
         assert_eq!(g.interval, 1_000_000);
         assert_eq!(g.tolerance, 2_000_000);
         let now = 10_000_000;
-        let t1 = g.decide(0, now).unwrap();
+        let t1 = g.decide(Gcra::EMPTY, now).unwrap();
         let t2 = g.decide(t1, now).unwrap();
         let t3 = g.decide(t2, now).unwrap();
-        assert_eq!(t3, now + 3_000_000);
+        assert_eq!(Gcra::ahead(t3, now), 3_000_000);
         assert_eq!(g.decide(t3, now), Err(1_000_000));
         assert_eq!(g.decide(t3, now + 999_999), Err(1));
-        assert_eq!(g.decide(t3, now + 1_000_000), Ok(now + 4_000_000));
+        let t4 = g.decide(t3, now + 1_000_000).unwrap();
+        assert_eq!(Gcra::ahead(t4, now + 1_000_000), 3_000_000);
     }
 
     #[test]
     fn decide_survives_a_clock_stepping_back_and_the_end_of_the_clock() {
         let g = gcra(1000, 1);
         // TAT in the future relative to a clock that stepped back: wait.
-        assert_eq!(g.decide(5_000_000, 1_000_000), Err(4_000_000));
-        // A TAT past the end of the clock's range wraps and still counts.
-        let t = g.decide(Gcra::EMPTY, u64::MAX - 10).unwrap();
-        assert_eq!(t, 1_000_000 - 11);
-        assert_eq!(g.decide(t, u64::MAX), Err(1_000_000 - 10));
-        // Wrapping exactly onto the empty TAT stores the next nanosecond.
-        assert_eq!(g.decide(Gcra::EMPTY, u64::MAX - 999_999), Ok(1));
-        assert_eq!(g.decide(1, u64::MAX), Err(2));
+        let t = g.decide(Gcra::EMPTY, 5_000_000).unwrap();
+        assert_eq!(g.decide(t, 1_000_000), Err(5_000_000));
+        // A TAT past the end of the clock's range wraps and still counts,
+        // wherever it lands (zero included).
+        for start in [u64::MAX - 10, u64::MAX - 999_999, u64::MAX] {
+            let t = g.decide(Gcra::EMPTY, start).unwrap();
+            assert_ne!(t, Gcra::EMPTY);
+            assert_eq!(g.decide(t, start), Err(1_000_000), "from {start}");
+            let later = start.saturating_add(1);
+            assert_eq!(g.decide(t, later), Err(1_000_000 - (later - start)));
+        }
     }
 }

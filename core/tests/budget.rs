@@ -46,10 +46,15 @@ fn a_window_idle_for_a_whole_tag_cycle_counts_nothing_old() {
 
 #[test]
 fn at_the_end_of_the_clock_the_token_bucket_still_runs_dry() {
-    for start in [u64::MAX - 1_000, u64::MAX] {
+    // 100 ms apart from u64::MAX - 99_999_999: an arrival time wraps to 0.
+    for (start, per_second) in [
+        (u64::MAX - 1_000, 1.0),
+        (u64::MAX, 1.0),
+        (u64::MAX - 99_999_999, 10.0),
+    ] {
         let (b, clock) = budget(|c| {
             c.max_tokens = 3;
-            c.tokens_per_second = 1.0;
+            c.tokens_per_second = per_second;
             c.min_requests = 1_000;
         });
         clock.set(start);

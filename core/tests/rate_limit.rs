@@ -54,8 +54,28 @@ fn at_the_end_of_the_clock_a_burst_is_admitted_then_calls_are_spaced() {
         assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
         let (keyed, clock) = keyed(4, 3);
         clock.set(start);
-        assert_eq!(admitted(|| keyed.check_key("k"), 10), 3, "keyed, from {start}");
+        assert_eq!(
+            admitted(|| keyed.check_key("k"), 10),
+            3,
+            "keyed, from {start}"
+        );
     }
+}
+
+#[test]
+fn a_burst_whose_arrival_time_wraps_to_zero_is_whole() {
+    // 1 ns apart (3 ns / 2 rounds down), 2 at once, from the last instant:
+    // the second call's arrival time wraps to exactly 0.
+    let clock = ManualClock::new();
+    let config = RateLimitConfig {
+        rate: 2,
+        period: Duration::from_nanos(3),
+        burst: 2,
+        ..Default::default()
+    };
+    let l = RateLimiter::with_clock(config, clock.clone()).unwrap();
+    clock.set(u64::MAX);
+    assert_eq!(admitted(|| l.check(), 5), 2);
 }
 
 #[test]
