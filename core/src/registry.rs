@@ -6,13 +6,15 @@ use crate::clock::{Clock, QuantaClock};
 use crate::config::{BreakerConfig, ConfigError};
 use crate::{Breaker, Metrics};
 
-type Map<C> = papaya::HashMap<Arc<str>, Arc<Breaker<C>>, foldhash::fast::RandomState>;
+type Map<C> = crossbeam_skiplist::SkipMap<Arc<str>, Arc<Breaker<C>>>;
 
 /// A concurrent map from names to breakers, all on one clock.
 ///
-/// Look-ups are lock-free (papaya's epoch-protected table with foldhash), so
-/// [`Registry::with`] is cheap enough to run on every call; creation takes
-/// the table's insert path once per name.
+/// A lock-free skip list (crossbeam's, with epoch-based reclamation): no
+/// operation takes a lock, not even a thread's first use or its exit, so a
+/// process that forks while other threads use a registry leaves the child
+/// a registry it can use. Look-ups cost a few string comparisons per level
+/// (O(log n)); names come out sorted.
 pub struct Registry<C: Clock + Clone = QuantaClock> {
     map: Map<C>,
     clock: C,
@@ -35,9 +37,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// An empty registry whose breakers read `clock`.
     pub fn with_clock(clock: C) -> Self {
         Self {
-            map: papaya::HashMap::builder()
-                .hasher(foldhash::fast::RandomState::default())
-                .build(),
+            map: Map::new(),
             clock,
         }
     }
@@ -50,32 +50,33 @@ impl<C: Clock + Clone> Registry<C> {
         name: &str,
         config: &BreakerConfig,
     ) -> Result<Arc<Breaker<C>>, ConfigError> {
-        let map = self.map.pin();
-        if let Some(b) = map.get(name) {
-            return Ok(Arc::clone(b));
+        if let Some(b) = self.get(name) {
+            return Ok(b);
         }
         let b = Arc::new(Breaker::with_clock(
             name,
             config.clone(),
             self.clock.clone(),
         )?);
-        Ok(Arc::clone(map.get_or_insert(Arc::from(name), b)))
+        // A racing creator may have inserted first: its breaker wins.
+        Ok(Arc::clone(
+            self.map.get_or_insert(Arc::from(name), b).value(),
+        ))
     }
 
     /// The breaker called `name`, if any.
     pub fn get(&self, name: &str) -> Option<Arc<Breaker<C>>> {
-        self.map.pin().get(name).cloned()
+        self.map.get(name).map(|e| Arc::clone(e.value()))
     }
 
-    /// Runs `f` on the breaker called `name` without touching its reference
-    /// count (no shared write per call).
+    /// Runs `f` on the breaker called `name` without cloning its `Arc`.
     pub fn with<R>(&self, name: &str, f: impl FnOnce(&Breaker<C>) -> R) -> Option<R> {
-        self.map.pin().get(name).map(|b| f(b))
+        self.map.get(name).map(|e| f(e.value()))
     }
 
     /// Removes the breaker called `name`; holders of it keep a working one.
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker<C>>> {
-        self.map.pin().remove(name).cloned()
+        self.map.remove(name).map(|e| Arc::clone(e.value()))
     }
 
     /// The number of breakers.
@@ -90,21 +91,15 @@ impl<C: Clock + Clone> Registry<C> {
 
     /// The names of all breakers, sorted.
     pub fn names(&self) -> Vec<Arc<str>> {
-        let mut v: Vec<_> = self.map.pin().keys().cloned().collect();
-        v.sort();
-        v
+        self.map.iter().map(|e| Arc::clone(e.key())).collect()
     }
 
     /// The metrics of every breaker, sorted by name.
     pub fn snapshot(&self) -> Vec<(Arc<str>, Metrics)> {
-        let mut v: Vec<_> = self
-            .map
-            .pin()
+        self.map
             .iter()
-            .map(|(k, b)| (Arc::clone(k), b.metrics()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+            .map(|e| (Arc::clone(e.key()), e.value().metrics()))
+            .collect()
     }
 }
 

@@ -1,7 +1,8 @@
 /* A fork storm: while threads start, exit, add listeners, trip and reset
  * breakers and wait on a bulkhead, the main thread forks again and again.
  * Each child uses everything it inherited (acquire, report, trip, reset, a
- * listener that must fire, a new thread that counts, the bulkhead) and
+ * listener that must fire, a new thread that counts, the bulkhead, the
+ * registry) and
  * exits. No lock of the library may be caught held by a parent thread at
  * the fork: the parent gives every child a deadline and fails on any that
  * has not finished by then (then kills it).
@@ -33,6 +34,7 @@
 struct shared {
     const seawall_breaker *breakers[BREAKERS];
     const seawall_bulkhead *bulkhead;
+    const seawall_registry *registry;
     atomic_int stop;
     atomic_int listeners_added;
     atomic_int errors;
@@ -63,10 +65,16 @@ static void sleep_ms(long ms) {
 
 /* One short-lived thread: a few calls that trip and reset every breaker
  * (each trip and reset is a transition delivered to the listeners), maybe
- * one more listener, a few bulkhead acquisitions that wait for a slot; then
- * it exits, handing back its counter stripe. */
+ * one more listener, a few bulkhead acquisitions that wait for a slot, a
+ * registry look-up (a thread's first one registers it with the map's
+ * memory reclamation); then it exits, handing back its counter stripe. */
 static void *worker(void *arg) {
     struct shared *s = (struct shared *)arg;
+    const seawall_breaker *named = NULL;
+    if (seawall_registry_get_or_create(s->registry, "fork-registry", NULL, &named) !=
+        SEAWALL_RESULT_OK)
+        atomic_fetch_add(&s->errors, 1);
+    seawall_breaker_free(named);
     for (int round = 0; round < 4; round++) {
         for (int i = 0; i < BREAKERS; i++) {
             const seawall_breaker *b = s->breakers[i];
@@ -146,6 +154,15 @@ static int child(struct shared *s) {
             bad++;
         }
     }
+    /* The registry: found, and a new name added. */
+    const seawall_breaker *named = NULL;
+    bad += seawall_registry_get_or_create(s->registry, "fork-registry", NULL, &named) !=
+           SEAWALL_RESULT_OK;
+    seawall_breaker_free(named);
+    named = NULL;
+    bad += seawall_registry_get_or_create(s->registry, "fork-child", NULL, &named) !=
+           SEAWALL_RESULT_OK;
+    seawall_breaker_free(named);
     /* Slots held by parent threads at the fork stay taken here (those
      * threads never release them in this process): a slot may or may not
      * be free, but the answer comes without hanging. */
@@ -261,6 +278,7 @@ static void test_fork_storm(void) {
     bc.max_concurrent = 2;
     bc.max_queue_size = 64;
     CHECK_OK(seawall_bulkhead_new(&bc, NULL, &s.bulkhead));
+    CHECK_OK(seawall_registry_new(&s.registry));
 
     pthread_t sp;
     CHECK(pthread_create(&sp, NULL, spawner, &s) == 0);
@@ -292,6 +310,7 @@ static void test_fork_storm(void) {
 
     for (int i = 0; i < BREAKERS; i++) seawall_breaker_free(s.breakers[i]);
     seawall_bulkhead_free(s.bulkhead);
+    seawall_registry_free(s.registry);
 }
 
 int main(void) {
