@@ -10,7 +10,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use seawall::{Breaker, ManualClock, Outcome, State};
 use seawall_loom_tests::{
-    assert_books_balance, breaker, model, Events, HALF_OPEN_TIMEOUT, TIMEOUT,
+    assert_books_balance, breaker, model, model_with_branches, Events, HALF_OPEN_TIMEOUT, TIMEOUT,
 };
 
 /// A breaker tripped at time 0 whose open time has just passed: the next
@@ -81,7 +81,9 @@ fn trials_held_fill_exactly_the_slots() {
 /// every counter stripe, which multiplies the interleavings, so the wider
 /// model leaves it out.
 fn admitted_never_exceed(max: u32, threads: usize, holders: usize, read_metrics: bool) {
-    model(move || {
+    // A metrics snapshot per thread makes one long path (every stripe of
+    // every counter is a load): more branches than loom's default cap.
+    model_with_branches(if read_metrics { 5_000 } else { 1_000 }, move || {
         let (b, _clock, events) = ready(max);
         let active = Arc::new(AtomicUsize::new(0));
         let handles: Vec<_> = (0..threads)
