@@ -59,6 +59,21 @@ static inline const char *misaligned_message(const char *func, const char *param
     return m;
 }
 
+/* A breaker's metrics (poisoned first, so a field left unwritten shows). */
+static inline seawall_metrics metrics_of(const seawall_breaker *b) {
+    seawall_metrics m;
+    memset(&m, 0xAB, sizeof m);
+    CHECK_OK(seawall_breaker_metrics(b, &m));
+    return m;
+}
+
+/* A breaker's state. */
+static inline seawall_state state_of(const seawall_breaker *b) {
+    seawall_state s = 99;
+    CHECK_OK(seawall_breaker_state(b, &s));
+    return s;
+}
+
 static int check_report(const char *name) {
     if (check_failures != 0) {
         fprintf(stderr, "%s: %d check(s) failed\n", name, check_failures);

@@ -14,19 +14,6 @@ static const seawall_breaker *make(seawall_config *c, const seawall_manual_clock
     return b;
 }
 
-static seawall_metrics metrics_of(const seawall_breaker *b) {
-    seawall_metrics m;
-    memset(&m, 0, sizeof m);
-    CHECK_OK(seawall_breaker_metrics(b, &m));
-    return m;
-}
-
-static seawall_state state_of(const seawall_breaker *b) {
-    seawall_state s = 99;
-    CHECK_OK(seawall_breaker_state(b, &s));
-    return s;
-}
-
 static void fail_once(const seawall_breaker *b) {
     seawall_permit p;
     CHECK_OK(seawall_breaker_try_acquire(b, &p, NULL));

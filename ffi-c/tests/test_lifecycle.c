@@ -54,19 +54,6 @@ static void read_state_inside(void *user_data, const char *name, seawall_state f
     r->calls++;
 }
 
-static seawall_metrics metrics_of(const seawall_breaker *b) {
-    seawall_metrics m;
-    memset(&m, 0xAB, sizeof m);
-    CHECK_OK(seawall_breaker_metrics(b, &m));
-    return m;
-}
-
-static seawall_state state_of(const seawall_breaker *b) {
-    seawall_state s = 99;
-    CHECK_OK(seawall_breaker_state(b, &s));
-    return s;
-}
-
 static void test_version_and_defaults(void) {
     const char *v = seawall_version();
     CHECK(v != NULL && strlen(v) >= 5);
