@@ -6,6 +6,7 @@
 //! beyond what the user's function does. Nothing is held while the user's
 //! function runs except the permit, which is a generation number.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyTypeError;
@@ -348,7 +349,8 @@ impl CircuitBreaker {
                 }
                 Ok(Permit {
                     owner: slf.clone().unbind(),
-                    ticket: Mutex::new(Some(p.into_ticket())),
+                    ticket: p.into_ticket().into_parts(),
+                    reported: AtomicBool::new(false),
                 })
             }
             Err(r) => {
@@ -460,7 +462,10 @@ pub(crate) fn metrics_dict<'py>(
 pub struct Permit {
     /// The breaker handle (held, and shown to the garbage collector).
     owner: Py<CircuitBreaker>,
-    ticket: Mutex<Option<Ticket>>,
+    /// The ticket's parts (`Ticket::into_parts`), reported at most once.
+    ticket: (u64, u64),
+    /// Set by the one report (or the drop) that takes the ticket.
+    reported: AtomicBool,
 }
 
 impl Permit {
@@ -469,15 +474,15 @@ impl Permit {
     }
 
     fn take(&self) -> PyResult<Ticket> {
-        self.ticket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| {
-                pyo3::exceptions::PyRuntimeError::new_err(
-                    "this permit's outcome was already reported",
-                )
-            })
+        // Relaxed: the swap only elects the one report; the ticket's parts
+        // are immutable and the breaker orders the outcome itself. No lock:
+        // a process may fork while another thread reports.
+        if self.reported.swap(true, Ordering::Relaxed) {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "this permit's outcome was already reported",
+            ));
+        }
+        Ok(Ticket::from_parts(self.ticket.0, self.ticket.1))
     }
 
     fn finish(&self, outcome: Outcome) -> PyResult<()> {
@@ -546,21 +551,16 @@ impl Permit {
     /// Whether an outcome is still to be reported.
     #[getter]
     fn pending(&self) -> bool {
-        self.ticket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        // Relaxed: see `take`.
+        !self.reported.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let t = self
-            .ticket
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(t) = t {
+        if !*self.reported.get_mut() {
+            let (episode, start) = self.ticket;
+            let t = Ticket::from_parts(episode, start);
             self.owner.get().inner.breaker.record(t, Outcome::Ignored);
         }
     }
