@@ -455,9 +455,9 @@ typedef struct seawall_retry_budget_counts {
 // How a bulkhead bounds its calls. Fill it with
 // `seawall_bulkhead_config_default` and change the fields you need.
 typedef struct seawall_bulkhead_config {
-  // Calls in flight at once. 1..=2^30, default 10.
+  // Calls in flight at once. 1..=UINT32_MAX, default 10.
   uint32_t max_concurrent;
-  // Calls that may wait for a slot. 0..=2^30, default 100; 0 refuses at
+  // Calls that may wait for a slot. 0..=UINT32_MAX, default 100; 0 refuses at
   // once when every slot is taken.
   uint32_t max_queue_size;
   // How long `seawall_bulkhead_acquire` waits, in nanoseconds.

@@ -177,8 +177,8 @@ RETRY: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
 }
 
 BULKHEAD: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
-    "max_concurrent": ints(1, 2**30),
-    "max_queue_size": ints(0, 2**30),
+    "max_concurrent": ints(1, 2**32 - 1),
+    "max_queue_size": ints(0, 2**32 - 1),
     "timeout": durations(0.0, YEAR),
     "pool_name": (
         st.text(LETTERS, max_size=10),

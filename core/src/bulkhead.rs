@@ -66,8 +66,10 @@ use crate::clock::{nanos, Clock, EventCount, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
-/// The largest `max_concurrent` and `max_queue_size`.
-pub const MAX_PERMITS: u32 = 1 << 30;
+/// The largest `max_concurrent` and `max_queue_size`: any `u32` (calls in
+/// flight and waiters each have 32 bits of the state word, and both are
+/// checked against their limit before they grow).
+pub const MAX_PERMITS: u32 = u32::MAX;
 
 const INFLIGHT: u64 = 0xFFFF_FFFF;
 const ONE_WAITER: u64 = 1 << 32;
@@ -84,9 +86,9 @@ fn waiters(state: u64) -> u64 {
 /// package's `BulkheadConfig`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BulkheadConfig {
-    /// Calls in flight at once. `1..=2^30`, default 10.
+    /// Calls in flight at once. At least 1, default 10.
     pub max_concurrent: u32,
-    /// Calls that may wait for a slot. `0..=2^30`, default 100; 0 refuses
+    /// Calls that may wait for a slot. Any `u32`, default 100; 0 refuses
     /// at once when every slot is taken.
     pub max_queue_size: u32,
     /// How long a waiting call waits before giving up. `[0, 1 year]`,
@@ -107,18 +109,11 @@ impl Default for BulkheadConfig {
 impl BulkheadConfig {
     /// Checks every field against its documented range.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_concurrent == 0 || self.max_concurrent > MAX_PERMITS {
+        if self.max_concurrent == 0 {
             return Err(ConfigError::new(
                 "max_concurrent",
                 self.max_concurrent,
-                "an integer in [1, 1073741824]",
-            ));
-        }
-        if self.max_queue_size > MAX_PERMITS {
-            return Err(ConfigError::new(
-                "max_queue_size",
-                self.max_queue_size,
-                "an integer in [0, 1073741824]",
+                "an integer in [1, 4294967295]",
             ));
         }
         if self.timeout > MAX_DURATION {

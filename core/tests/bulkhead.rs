@@ -280,16 +280,22 @@ fn invalid_settings_name_the_field() {
     });
     assert_eq!(
         e.to_string(),
-        "invalid max_concurrent = 0: must be an integer in [1, 1073741824]"
+        "invalid max_concurrent = 0: must be an integer in [1, 4294967295]"
     );
-    assert_eq!(
-        bad(BulkheadConfig {
+    // Any u32 the original package's ints could be: "practically unbounded".
+    let wide = Bulkhead::with_clock(
+        BulkheadConfig {
+            max_concurrent: u32::MAX,
             max_queue_size: u32::MAX,
             ..d()
-        })
-        .field,
-        "max_queue_size"
-    );
+        },
+        ManualClock::new(),
+    )
+    .unwrap();
+    let held: Vec<_> = (0..100_000).map(|_| wide.try_acquire().unwrap()).collect();
+    assert_eq!(wide.available_permits(), u32::MAX - 100_000);
+    drop(held);
+    assert_eq!(wide.available_permits(), u32::MAX);
     assert_eq!(
         bad(BulkheadConfig {
             timeout: Duration::from_secs(400 * 86400),

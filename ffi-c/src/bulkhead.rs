@@ -30,9 +30,9 @@ pub struct seawall_bulkhead {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct seawall_bulkhead_config {
-    /// Calls in flight at once. 1..=2^30, default 10.
+    /// Calls in flight at once. 1..=UINT32_MAX, default 10.
     pub max_concurrent: u32,
-    /// Calls that may wait for a slot. 0..=2^30, default 100; 0 refuses at
+    /// Calls that may wait for a slot. 0..=UINT32_MAX, default 100; 0 refuses at
     /// once when every slot is taken.
     pub max_queue_size: u32,
     /// How long `seawall_bulkhead_acquire` waits, in nanoseconds.

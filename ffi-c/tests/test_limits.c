@@ -461,11 +461,7 @@ static void test_bulkhead_errors(void) {
     seawall_bulkhead_config d, c;
     CHECK_OK(seawall_bulkhead_config_default(&d));
     c = d; c.max_concurrent = 0;
-    bulkhead_config_error(c, "seawall_bulkhead_new: invalid max_concurrent = 0: must be an integer in [1, 1073741824]");
-    c = d; c.max_concurrent = (1u << 30) + 1;
-    bulkhead_config_error(c, "seawall_bulkhead_new: invalid max_concurrent = 1073741825: must be an integer in [1, 1073741824]");
-    c = d; c.max_queue_size = (1u << 30) + 1;
-    bulkhead_config_error(c, "seawall_bulkhead_new: invalid max_queue_size = 1073741825: must be an integer in [0, 1073741824]");
+    bulkhead_config_error(c, "seawall_bulkhead_new: invalid max_concurrent = 0: must be an integer in [1, 4294967295]");
     c = d; c.timeout_ns = 365ull * 24 * 3600 * NS_PER_S + 1;
     bulkhead_config_error(c, "seawall_bulkhead_new: invalid timeout_ns = 31536000.000000001s: must be a duration in [0, 365 days]");
 
