@@ -80,6 +80,31 @@ fn check_refusal(what: &str, e: &ConfigError, verdict: &Verdict, config: &dyn st
     );
 }
 
+/// What a constructor made of `config`: a refusal is checked
+/// (`check_refusal`) and gives `None`; an acceptance must be one the oracle
+/// allows.
+fn accepted<T>(
+    what: &str,
+    built: Result<T, ConfigError>,
+    verdict: &Verdict,
+    config: &dyn std::fmt::Debug,
+) -> Option<T> {
+    match built {
+        Err(e) => {
+            check_refusal(what, &e, verdict, config);
+            None
+        }
+        Ok(t) => {
+            assert!(
+                verdict.valid(),
+                "{what}: accepted although {:?} break a rule: {config:?}",
+                verdict.fields
+            );
+            Some(t)
+        }
+    }
+}
+
 /// Whether one of the `calls` theoretical arrival times after `now`,
 /// `interval` apart, lands exactly on 0 (mod 2^64), where known defect
 /// `gcra-tat-zero` lives: 0 also means "empty", and an arrival time there
@@ -94,23 +119,16 @@ fn breaker(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<()
     let config = breaker_config(u)?;
     let verdict = breaker_verdict(&config);
     let built = Breaker::with_clock("fuzz", config.clone(), clock.clone());
-    let b = match built {
-        Err(e) => {
-            assert_eq!(
-                config.validate(),
-                Err(e.clone()),
-                "constructor and validate disagree"
-            );
-            check_refusal("BreakerConfig", &e, &verdict, &config);
-            return Ok(());
-        }
-        Ok(b) => b,
+    if let Err(e) = &built {
+        assert_eq!(
+            config.validate(),
+            Err(e.clone()),
+            "constructor and validate disagree"
+        );
+    }
+    let Some(b) = accepted("BreakerConfig", built, &verdict, &config) else {
+        return Ok(());
     };
-    assert!(
-        verdict.valid(),
-        "BreakerConfig: accepted although {:?} break a rule: {config:?}",
-        verdict.fields
-    );
     drive_breaker(&b, &config, &clock);
     Ok(())
 }
@@ -170,18 +188,10 @@ fn drive_breaker(b: &Breaker<ManualClock>, c: &BreakerConfig, clock: &ManualCloc
 fn retry(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     let config = retry_config(u)?;
     let verdict = retry_verdict(&config);
-    let policy = match RetryPolicy::new(config) {
-        Err(e) => {
-            check_refusal("RetryConfig", &e, &verdict, &config);
-            return Ok(());
-        }
-        Ok(p) => p,
+    let built = RetryPolicy::new(config);
+    let Some(policy) = accepted("RetryConfig", built, &verdict, &config) else {
+        return Ok(());
     };
-    assert!(
-        verdict.valid(),
-        "RetryConfig: accepted although {:?} break a rule: {config:?}",
-        verdict.fields
-    );
     let unit = u.arbitrary::<Float>()?.0;
     let mut previous = Duration::from_nanos(u.arbitrary::<Nanos>()?.0);
     let mut last = Duration::ZERO;
@@ -212,18 +222,10 @@ fn retry(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
 fn budget(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<()> {
     let config = budget_config(u)?;
     let verdict = budget_verdict(&config);
-    let b = match RetryBudget::with_clock(config, clock.clone()) {
-        Err(e) => {
-            check_refusal("RetryBudgetConfig", &e, &verdict, &config);
-            return Ok(());
-        }
-        Ok(b) => b,
+    let built = RetryBudget::with_clock(config, clock.clone());
+    let Some(b) = accepted("RetryBudgetConfig", built, &verdict, &config) else {
+        return Ok(());
     };
-    assert!(
-        verdict.valid(),
-        "RetryBudgetConfig: accepted although {:?} break a rule: {config:?}",
-        verdict.fields
-    );
     // The bucket starts full and, with the clock still, grants exactly
     // `max_tokens` retries below `min_requests`.
     if u.arbitrary()?
@@ -265,18 +267,10 @@ fn budget(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<()>
 fn bulkhead(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<()> {
     let config = bulkhead_config(u)?;
     let verdict = bulkhead_verdict(&config);
-    let b = match Bulkhead::with_clock(config, clock) {
-        Err(e) => {
-            check_refusal("BulkheadConfig", &e, &verdict, &config);
-            return Ok(());
-        }
-        Ok(b) => b,
+    let built = Bulkhead::with_clock(config, clock);
+    let Some(b) = accepted("BulkheadConfig", built, &verdict, &config) else {
+        return Ok(());
     };
-    assert!(
-        verdict.valid(),
-        "BulkheadConfig: accepted although {:?} break a rule: {config:?}",
-        verdict.fields
-    );
     assert_eq!(b.available_permits(), config.max_concurrent);
     let take = config.max_concurrent.min(MAX_STEPS);
     let mut held = Vec::new();
@@ -302,18 +296,10 @@ fn bulkhead(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<(
 fn rate_limit(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result<()> {
     let config = rate_limit_config(u)?;
     let verdict = rate_limit_verdict(&config);
-    let l = match RateLimiter::with_clock(config, clock.clone()) {
-        Err(e) => {
-            check_refusal("RateLimitConfig", &e, &verdict, &config);
-            return Ok(());
-        }
-        Ok(l) => l,
+    let built = RateLimiter::with_clock(config, clock.clone());
+    let Some(l) = accepted("RateLimitConfig", built, &verdict, &config) else {
+        return Ok(());
     };
-    assert!(
-        verdict.valid(),
-        "RateLimitConfig: accepted although {:?} break a rule: {config:?}",
-        verdict.fields
-    );
     // The full burst is admitted at one instant, then a call waits at most
     // one emission interval and is admitted after waiting that long.
     let interval = (nanos(config.period) / u64::from(config.rate)).max(1);

@@ -44,8 +44,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use seawall_ffi::*;
 use seawall_fuzz::c::{
-    breaker_config, budget_config, bulkhead_config, rate_limiter_config, retry_config,
-    BreakerField, BudgetField, BulkheadField, RateField, RetryField,
+    breaker_config, budget_config, bulkhead_config, manual_clock_new, rate_limiter_config,
+    retry_config, BreakerField, BudgetField, BulkheadField, RateField, RetryField,
 };
 use seawall_fuzz::{Count, Float, Nanos};
 
@@ -367,6 +367,153 @@ fn expect(func: &str, r: seawall_result, allowed: &[seawall_result], before: sea
     }
 }
 
+/// A model of a handle type: how many handles of it the driver holds.
+trait Counted {
+    fn refs(&mut self) -> &mut usize;
+}
+
+macro_rules! counted {
+    ($($model:ty),*) => {$(
+        impl Counted for $model {
+            fn refs(&mut self) -> &mut usize {
+                &mut self.refs
+            }
+        }
+    )*};
+}
+
+counted!(
+    BreakerModel,
+    RegistryModel,
+    LimiterModel,
+    BulkheadModel,
+    BudgetModel
+);
+
+/// The config argument of a `_new` that takes NULL for the defaults, with
+/// the results the header allows for it: NULL always builds; a struct
+/// builds or is refused with INVALID_CONFIG.
+fn config_arg<C>(c: &C, null: bool) -> (*const C, &'static [R]) {
+    if null {
+        (ptr::null(), &[R::Ok])
+    } else {
+        (c, &[R::Ok, R::InvalidConfig])
+    }
+}
+
+/// A `seawall_config` from the fields chosen, or `None` for a NULL config.
+fn breaker_cfg(sel: &ConfigSel) -> Option<seawall_config> {
+    match sel {
+        ConfigSel::Null => None,
+        ConfigSel::Fields(f) => Some(breaker_config(f)),
+    }
+}
+
+fn cfg_ptr<C>(c: &Option<C>) -> *const C {
+    c.as_ref().map_or(ptr::null(), ptr::from_ref)
+}
+
+/// The address of a manual clock argument; `None` for NULL (production).
+fn clock_addr(clock: *const seawall_manual_clock) -> Option<usize> {
+    (!clock.is_null()).then_some(clock as usize)
+}
+
+/// Makes a handle through `new` (a `_new` function given its output): the
+/// result is one of `allowed` (with the last-error rule) and the output
+/// keeps its sentinel unless it is OK. The new handle, on success.
+fn create<H>(
+    func: &str,
+    allowed: &[R],
+    before: R,
+    new: impl FnOnce(*mut *const H) -> R,
+) -> Option<*const H> {
+    let sentinel = 0xA5A0 as *const H;
+    let mut out = sentinel;
+    let r = new(&mut out);
+    expect(func, r, allowed, before);
+    if r != R::Ok {
+        assert_eq!(out, sentinel, "{func}: out written on {r:?}");
+        return None;
+    }
+    Some(out)
+}
+
+/// Clones handle `i` of `handles` through `clone` (unless MAX_HANDLES are
+/// held): OK, the clone has the original's address, and its model counts
+/// one more reference.
+unsafe fn clone_handle<H, M: Counted>(
+    func: &str,
+    handles: &mut Vec<*const H>,
+    models: &mut HashMap<usize, M>,
+    i: u8,
+    before: R,
+    clone: unsafe extern "C" fn(*const H, *mut *const H) -> R,
+) {
+    if handles.len() >= MAX_HANDLES {
+        return;
+    }
+    let Some((_, h)) = pick(handles, i) else {
+        return;
+    };
+    let mut out = ptr::null();
+    // SAFETY: `h` is a live handle; `out` is valid for a write.
+    let r = unsafe { clone(h, &mut out) };
+    expect(func, r, &[R::Ok], before);
+    assert_eq!(out, h, "{func}: a clone has the original's address");
+    *models.get_mut(&(h as usize)).unwrap().refs() += 1;
+    handles.push(out);
+}
+
+/// Frees handle `i` of `handles` through `free`; its model counts one
+/// reference less and is returned, with its address, once none is left.
+unsafe fn free_handle<H, M: Counted>(
+    handles: &mut Vec<*const H>,
+    models: &mut HashMap<usize, M>,
+    i: u8,
+    free: unsafe extern "C" fn(*const H),
+) -> Option<(usize, M)> {
+    let (i, h) = pick(handles, i)?;
+    handles.swap_remove(i);
+    // SAFETY: `h` is a live handle, no longer held.
+    unsafe { free(h) };
+    let addr = h as usize;
+    let refs = models.get_mut(&addr).unwrap().refs();
+    *refs -= 1;
+    if *refs == 0 {
+        models.remove(&addr).map(|m| (addr, m))
+    } else {
+        None
+    }
+}
+
+/// The permit argument of a report or release: NULL, the permit `held` in
+/// a slot, or (for an empty slot) `empty`; and a copy of what it points to.
+fn permit_arg<P: Copy>(held: Option<&mut P>, empty: &mut P, null: bool) -> (*mut P, Option<P>) {
+    if null {
+        return (ptr::null_mut(), None);
+    }
+    let p: *mut P = held.unwrap_or(empty);
+    // SAFETY: `p` points to a live permit.
+    (p, Some(unsafe { *p }))
+}
+
+/// The results the header allows for handing back the permit of a slot in
+/// `entry` (its use and owner; `None` for a zeroed struct) to the handle
+/// at `addr`: `used` for a permit already handed back, `wrong` for one of
+/// another handle; a forged one may read as any of those.
+fn permit_back_codes(entry: Option<(Use, usize)>, addr: usize, used: R, wrong: R) -> Vec<R> {
+    match entry {
+        None => vec![R::PermitNotIssued],
+        Some((state, owner)) => match state {
+            Use::Issued if owner == addr => vec![R::Ok],
+            Use::Issued => vec![wrong],
+            Use::Used if owner == addr => vec![used],
+            Use::Used => vec![used, wrong],
+            Use::Forged => vec![R::PermitNotIssued, used, wrong],
+        },
+    }
+}
+
 /// A NUL-terminated name; `None` for NULL.
 fn name_of(n: &NameSel) -> Option<CString> {
     match n {
@@ -444,16 +591,18 @@ impl World {
             ClockSel::Production => ptr::null(),
             ClockSel::Manual(i) => {
                 if self.clocks.is_empty() {
-                    let mut c = ptr::null();
-                    // SAFETY: `c` is valid for a write.
-                    assert_eq!(unsafe { seawall_manual_clock_new(&mut c) }, R::Ok);
-                    self.clocks.push(c);
-                    self.clock_time.insert(c as usize, 0);
-                    self.clock_max.insert(c as usize, 0);
+                    self.add_clock(manual_clock_new());
                 }
                 pick(&self.clocks, *i).map_or(ptr::null(), |(_, c)| c)
             }
         }
+    }
+
+    /// Holds a new manual clock, which reads 0.
+    fn add_clock(&mut self, c: *const seawall_manual_clock) {
+        self.clocks.push(c);
+        self.clock_time.insert(c as usize, 0);
+        self.clock_max.insert(c as usize, 0);
     }
 
     fn clock_handle(&self, addr: usize) -> Option<*const seawall_manual_clock> {
@@ -686,18 +835,8 @@ impl World {
         let addr = b as usize;
         let mut tmp = unsafe { std::mem::zeroed::<seawall_permit>() };
         let entry = self.permits[slot];
-        let p: *mut seawall_permit = if null {
-            ptr::null_mut()
-        } else if let Some(s) = &mut self.permits[slot] {
-            &mut s.permit
-        } else {
-            &mut tmp
-        };
-        let copy = if p.is_null() {
-            None
-        } else {
-            Some(unsafe { *p })
-        };
+        let held = self.permits[slot].as_mut().map(|s| &mut s.permit);
+        let (p, copy) = permit_arg(held, &mut tmp, null);
         let before = last();
         let (r, raw_outcome) = match kind {
             ReportKind::Success => (unsafe { seawall_breaker_report_success(b, p) }, None),
@@ -711,20 +850,8 @@ impl World {
         } else if null {
             vec![R::NullParameter]
         } else {
-            match entry {
-                None => vec![R::PermitNotIssued],
-                Some(e) => match e.state {
-                    Use::Issued if e.owner == addr => vec![R::Ok],
-                    Use::Issued => vec![R::PermitWrongBreaker],
-                    Use::Used if e.owner == addr => vec![R::PermitAlreadyReported],
-                    Use::Used => vec![R::PermitAlreadyReported, R::PermitWrongBreaker],
-                    Use::Forged => vec![
-                        R::PermitNotIssued,
-                        R::PermitAlreadyReported,
-                        R::PermitWrongBreaker,
-                    ],
-                },
-            }
+            let e = entry.map(|e| (e.state, e.owner));
+            permit_back_codes(e, addr, R::PermitAlreadyReported, R::PermitWrongBreaker)
         };
         // `null` with a bad outcome: either argument may be the one named.
         let allowed = if bad_outcome && null {
@@ -753,6 +880,38 @@ impl World {
         }
     }
 
+    /// `acquire` into a new permit and rejection: the result and both.
+    unsafe fn acquire_new(
+        &mut self,
+        b: *const seawall_breaker,
+    ) -> (seawall_result, seawall_permit, seawall_rejection) {
+        let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
+        let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
+        let r = unsafe { self.acquire(b, &mut p, &mut why) };
+        (r, p, why)
+    }
+
+    /// Reports permit `p` of `b` through `report`, which must take it, and
+    /// takes it off the books.
+    unsafe fn hand_back(
+        &mut self,
+        b: *const seawall_breaker,
+        mut p: seawall_permit,
+        report: unsafe extern "C" fn(*const seawall_breaker, *mut seawall_permit) -> R,
+    ) {
+        assert_eq!(unsafe { report(b, &mut p) }, R::Ok);
+        self.bmodels
+            .get_mut(&(b as usize))
+            .expect("model")
+            .outstanding -= 1;
+    }
+
+    /// Sets manual clock `clock`, which must take it, to `now`.
+    unsafe fn set_clock(&mut self, clock: *const seawall_manual_clock, now: u64) {
+        assert_eq!(unsafe { seawall_manual_clock_set(clock, now) }, R::Ok);
+        self.clock_moved(clock as usize, now);
+    }
+
     fn breaker_handle(&self, i: u8) -> Option<*const seawall_breaker> {
         pick(&self.breakers, i).map(|(_, b)| b)
     }
@@ -771,14 +930,11 @@ impl World {
             .saturating_add(1000)
             .saturating_add(self.clock_back(m.clock));
         for round in 0..4 {
-            let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
-            let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
-            match unsafe { self.acquire(b, &mut p, &mut why) } {
+            let (r, p, why) = unsafe { self.acquire_new(b) };
+            match r {
                 R::Ok => {
                     // The trial goes back at once, as neutral.
-                    let m = self.bmodels.get_mut(&addr).expect("model");
-                    assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
-                    m.outstanding -= 1;
+                    unsafe { self.hand_back(b, p, seawall_breaker_report_ignored) };
                     return;
                 }
                 R::Rejected if why.state == seawall_state::ForcedOpen => return,
@@ -803,15 +959,12 @@ impl World {
 
     /// Fails calls until the breaker leaves CLOSED, at most 64 of them.
     unsafe fn trip(&mut self, b: *const seawall_breaker) {
-        let addr = b as usize;
         for _ in 0..64 {
-            let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
-            let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
-            if unsafe { self.acquire(b, &mut p, &mut why) } != R::Ok {
+            let (r, p, _) = unsafe { self.acquire_new(b) };
+            if r != R::Ok {
                 return;
             }
-            assert_eq!(unsafe { seawall_breaker_report_failure(b, &mut p) }, R::Ok);
-            self.bmodels.get_mut(&addr).expect("model").outstanding -= 1;
+            unsafe { self.hand_back(b, p, seawall_breaker_report_failure) };
             let mut s = seawall_state::Closed;
             assert_eq!(unsafe { seawall_breaker_state(b, &mut s) }, R::Ok);
             if !matches!(s, seawall_state::Closed | seawall_state::ForcedClosed) {
@@ -829,12 +982,9 @@ impl World {
         let Some(clock) = self.clock_handle(clock_addr) else {
             return;
         };
-        let mut p = unsafe { std::mem::zeroed::<seawall_permit>() };
-        let mut why = unsafe { std::mem::zeroed::<seawall_rejection>() };
-        if unsafe { self.acquire(b, &mut p, &mut why) } == R::Ok {
-            let m = self.bmodels.get_mut(&addr).expect("model");
-            assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
-            m.outstanding -= 1;
+        let (r, p, why) = unsafe { self.acquire_new(b) };
+        if r == R::Ok {
+            unsafe { self.hand_back(b, p, seawall_breaker_report_ignored) };
             return;
         }
         if why.state != seawall_state::Open {
@@ -844,16 +994,10 @@ impl World {
         let Some(then) = now.checked_add(why.retry_after_ns) else {
             return;
         };
-        assert_eq!(unsafe { seawall_manual_clock_set(clock, then) }, R::Ok);
-        self.clock_moved(clock_addr, then);
-        let mut why2 = unsafe { std::mem::zeroed::<seawall_rejection>() };
-        match unsafe { self.acquire(b, &mut p, &mut why2) } {
-            R::Ok => {
-                let m = self.bmodels.get_mut(&addr).expect("model");
-                assert_eq!(unsafe { seawall_breaker_report_ignored(b, &mut p) }, R::Ok);
-                m.outstanding -= 1;
-            }
-            r => panic!(
+        unsafe { self.set_clock(clock, then) };
+        match unsafe { self.acquire_new(b) } {
+            (R::Ok, p, _) => unsafe { self.hand_back(b, p, seawall_breaker_report_ignored) },
+            (r, _, why2) => panic!(
                 "OPEN said retry after {} ns; after waiting that long: {r:?} {why2:?} (clock {then})",
                 why.retry_after_ns
             ),
@@ -900,12 +1044,10 @@ unsafe fn step(w: &mut World, op: &Op) {
             if w.clocks.len() >= MAX_HANDLES {
                 return;
             }
-            let mut c = ptr::null();
-            let r = unsafe { seawall_manual_clock_new(&mut c) };
-            expect("seawall_manual_clock_new", r, &[R::Ok], before);
-            w.clocks.push(c);
-            w.clock_time.insert(c as usize, 0);
-            w.clock_max.insert(c as usize, 0);
+            let new = |out| unsafe { seawall_manual_clock_new(out) };
+            if let Some(c) = create("seawall_manual_clock_new", &[R::Ok], before, new) {
+                w.add_clock(c);
+            }
         }
         Op::ClockFree(i) => {
             if let Some((i, c)) = pick(&w.clocks, *i) {
@@ -952,19 +1094,8 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             }
             let name = name_of(name);
-            let cfg = match config {
-                ConfigSel::Null => None,
-                ConfigSel::Fields(f) => Some(breaker_config(f)),
-            };
-            let cfg_ptr = cfg.as_ref().map_or(ptr::null(), |c| c as *const _);
+            let cfg = breaker_cfg(config);
             let clock = w.clock_arg(clock);
-            let sentinel = 0xA5A0 as *const seawall_breaker;
-            let mut b = sentinel;
-            let r = if clock.is_null() {
-                unsafe { seawall_breaker_new(name_ptr(&name), cfg_ptr, &mut b) }
-            } else {
-                unsafe { seawall_breaker_new_with_clock(name_ptr(&name), cfg_ptr, clock, &mut b) }
-            };
             let utf8 = name.as_ref().is_none_or(|n| n.to_str().is_ok());
             let allowed: &[R] = match (&name, utf8) {
                 (None, _) => &[R::NullParameter],
@@ -972,27 +1103,25 @@ unsafe fn step(w: &mut World, op: &Op) {
                 (Some(_), true) if cfg.is_none() => &[R::Ok],
                 _ => &[R::Ok, R::InvalidConfig],
             };
-            expect("seawall_breaker_new", r, allowed, before);
-            if r != R::Ok {
-                assert_eq!(b, sentinel, "out written on failure");
+            let (n, c) = (name_ptr(&name), cfg_ptr(&cfg));
+            let new = |out| unsafe {
+                if clock.is_null() {
+                    seawall_breaker_new(n, c, out)
+                } else {
+                    seawall_breaker_new_with_clock(n, c, clock, out)
+                }
+            };
+            let Some(b) = create("seawall_breaker_new", allowed, before, new) else {
                 return;
-            }
-            w.new_breaker_model(b as usize, (!clock.is_null()).then_some(clock as usize));
+            };
+            w.new_breaker_model(b as usize, clock_addr(clock));
             w.bmodels.get_mut(&(b as usize)).unwrap().refs = 1;
             w.breakers.push(b);
         }
         Op::BreakerClone(i) => {
-            if w.breakers.len() >= MAX_HANDLES {
-                return;
-            }
-            if let Some(b) = w.breaker_handle(*i) {
-                let mut out = ptr::null();
-                let r = unsafe { seawall_breaker_clone(b, &mut out) };
-                expect("seawall_breaker_clone", r, &[R::Ok], before);
-                assert_eq!(out, b, "a clone has the breaker's address");
-                w.bmodels.get_mut(&(b as usize)).unwrap().refs += 1;
-                w.breakers.push(out);
-            }
+            let func = "seawall_breaker_clone";
+            let (hs, ms) = (&mut w.breakers, &mut w.bmodels);
+            unsafe { clone_handle(func, hs, ms, *i, before, seawall_breaker_clone) };
         }
         Op::BreakerFree(i) => {
             if let Some((i, b)) = pick(&w.breakers, *i) {
@@ -1211,8 +1340,7 @@ unsafe fn step(w: &mut World, op: &Op) {
             let ca = w.bmodels[&(b as usize)].clock.expect("a manual clock");
             let c = w.clock_handle(ca).expect("held");
             let now = u64::MAX - below.0;
-            assert_eq!(unsafe { seawall_manual_clock_set(c, now) }, R::Ok);
-            w.clock_moved(ca, now);
+            unsafe { w.set_clock(c, now) };
             unsafe {
                 w.trip(b);
                 w.wait_retry_after(b);
@@ -1240,48 +1368,38 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             }
             let clock = w.clock_arg(clock);
-            let mut r_ = ptr::null();
-            let r = if clock.is_null() {
-                unsafe { seawall_registry_new(&mut r_) }
-            } else {
-                unsafe { seawall_registry_new_with_clock(clock, &mut r_) }
+            let new = |out| unsafe {
+                if clock.is_null() {
+                    seawall_registry_new(out)
+                } else {
+                    seawall_registry_new_with_clock(clock, out)
+                }
             };
-            expect("seawall_registry_new", r, &[R::Ok], before);
+            let Some(r_) = create("seawall_registry_new", &[R::Ok], before, new) else {
+                return;
+            };
             w.registries.push(r_);
             let old = w.rmodels.insert(
                 r_ as usize,
                 RegistryModel {
                     refs: 1,
-                    clock: (!clock.is_null()).then_some(clock as usize),
+                    clock: clock_addr(clock),
                     names: BTreeMap::new(),
                 },
             );
             assert!(old.is_none());
         }
         Op::RegistryClone(i) => {
-            if w.registries.len() >= MAX_HANDLES {
-                return;
-            }
-            if let Some((_, reg)) = pick(&w.registries, *i) {
-                let mut out = ptr::null();
-                let r = unsafe { seawall_registry_clone(reg, &mut out) };
-                expect("seawall_registry_clone", r, &[R::Ok], before);
-                assert_eq!(out, reg);
-                w.rmodels.get_mut(&(reg as usize)).unwrap().refs += 1;
-                w.registries.push(out);
-            }
+            let func = "seawall_registry_clone";
+            let (hs, ms) = (&mut w.registries, &mut w.rmodels);
+            unsafe { clone_handle(func, hs, ms, *i, before, seawall_registry_clone) };
         }
         Op::RegistryFree(i) => {
-            if let Some((i, reg)) = pick(&w.registries, *i) {
-                w.registries.swap_remove(i);
-                unsafe { seawall_registry_free(reg) };
-                let m = w.rmodels.get_mut(&(reg as usize)).unwrap();
-                m.refs -= 1;
-                if m.refs == 0 {
-                    let m = w.rmodels.remove(&(reg as usize)).unwrap();
-                    for b in m.names.values() {
-                        w.breaker_unref(*b, true);
-                    }
+            let (hs, ms) = (&mut w.registries, &mut w.rmodels);
+            // The last handle takes the registry's breakers with it.
+            if let Some((_, m)) = unsafe { free_handle(hs, ms, *i, seawall_registry_free) } {
+                for b in m.names.values() {
+                    w.breaker_unref(*b, true);
                 }
             }
         }
@@ -1293,15 +1411,7 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             };
             let name = name_of(name);
-            let cfg = match config {
-                ConfigSel::Null => None,
-                ConfigSel::Fields(f) => Some(breaker_config(f)),
-            };
-            let cfg_ptr = cfg.as_ref().map_or(ptr::null(), |c| c as *const _);
-            let sentinel = 0xA5A0 as *const seawall_breaker;
-            let mut b = sentinel;
-            let res =
-                unsafe { seawall_registry_get_or_create(reg, name_ptr(&name), cfg_ptr, &mut b) };
+            let cfg = breaker_cfg(config);
             let key = name.as_ref().map(|n| n.to_bytes().to_vec());
             let existing = key
                 .as_ref()
@@ -1319,11 +1429,11 @@ unsafe fn step(w: &mut World, op: &Op) {
             } else {
                 &[R::Ok, R::InvalidConfig]
             };
-            expect("seawall_registry_get_or_create", res, allowed, before);
-            if res != R::Ok {
-                assert_eq!(b, sentinel, "out written on failure");
+            let (n, c) = (name_ptr(&name), cfg_ptr(&cfg));
+            let new = |out| unsafe { seawall_registry_get_or_create(reg, n, c, out) };
+            let Some(b) = create("seawall_registry_get_or_create", allowed, before, new) else {
                 return;
-            }
+            };
             let addr = b as usize;
             match existing {
                 Some(e) => assert_eq!(addr, e, "get_or_create made a second breaker for a name"),
@@ -1349,9 +1459,6 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             };
             let name = name_of(name);
-            let sentinel = 0xA5A0 as *const seawall_breaker;
-            let mut b = sentinel;
-            let res = unsafe { seawall_registry_get(reg, name_ptr(&name), &mut b) };
             let existing = name
                 .as_ref()
                 .and_then(|n| w.rmodels[&(reg as usize)].names.get(n.to_bytes()).copied());
@@ -1360,13 +1467,12 @@ unsafe fn step(w: &mut World, op: &Op) {
                 (Some(_), Some(_)) => &[R::Ok],
                 (Some(_), None) => &[R::NotFound, R::InvalidArgument],
             };
-            expect("seawall_registry_get", res, allowed, before);
-            if res == R::Ok {
+            let n = name_ptr(&name);
+            let get = |out| unsafe { seawall_registry_get(reg, n, out) };
+            if let Some(b) = create("seawall_registry_get", allowed, before, get) {
                 assert_eq!(Some(b as usize), existing);
                 w.bmodels.get_mut(&(b as usize)).unwrap().refs += 1;
                 w.breakers.push(b);
-            } else {
-                assert_eq!(b, sentinel, "out written on failure");
             }
         }
         Op::RegistryRemove { r, name } => {
@@ -1430,57 +1536,27 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             }
             let c = rate_limiter_config(fields);
-            let cp = if *null_config {
-                ptr::null()
-            } else {
-                &c as *const _
-            };
+            let (cp, allowed) = config_arg(&c, *null_config);
             let clock = w.clock_arg(clock);
-            let sentinel = 0xA5A0 as *const seawall_rate_limiter;
-            let mut l = sentinel;
-            let r = unsafe { seawall_rate_limiter_new(cp, clock, &mut l) };
-            let allowed: &[R] = if *null_config {
-                &[R::Ok]
-            } else {
-                &[R::Ok, R::InvalidConfig]
-            };
-            expect("seawall_rate_limiter_new", r, allowed, before);
-            if r != R::Ok {
-                assert_eq!(l, sentinel);
+            let new = |out| unsafe { seawall_rate_limiter_new(cp, clock, out) };
+            let Some(l) = create("seawall_rate_limiter_new", allowed, before, new) else {
                 return;
-            }
+            };
             w.limiters.push(l);
-            w.lmodels.insert(
-                l as usize,
-                LimiterModel {
-                    refs: 1,
-                    clock: (!clock.is_null()).then_some(clock as usize),
-                },
-            );
+            let model = LimiterModel {
+                refs: 1,
+                clock: clock_addr(clock),
+            };
+            w.lmodels.insert(l as usize, model);
         }
         Op::LimiterClone(i) => {
-            if w.limiters.len() >= MAX_HANDLES {
-                return;
-            }
-            if let Some((_, l)) = pick(&w.limiters, *i) {
-                let mut out = ptr::null();
-                let r = unsafe { seawall_rate_limiter_clone(l, &mut out) };
-                expect("seawall_rate_limiter_clone", r, &[R::Ok], before);
-                assert_eq!(out, l);
-                w.lmodels.get_mut(&(l as usize)).unwrap().refs += 1;
-                w.limiters.push(out);
-            }
+            let func = "seawall_rate_limiter_clone";
+            let (hs, ms) = (&mut w.limiters, &mut w.lmodels);
+            unsafe { clone_handle(func, hs, ms, *i, before, seawall_rate_limiter_clone) };
         }
         Op::LimiterFree(i) => {
-            if let Some((i, l)) = pick(&w.limiters, *i) {
-                w.limiters.swap_remove(i);
-                unsafe { seawall_rate_limiter_free(l) };
-                let m = w.lmodels.get_mut(&(l as usize)).unwrap();
-                m.refs -= 1;
-                if m.refs == 0 {
-                    w.lmodels.remove(&(l as usize));
-                }
-            }
+            let (hs, ms) = (&mut w.limiters, &mut w.lmodels);
+            unsafe { free_handle(hs, ms, *i, seawall_rate_limiter_free) };
         }
         Op::LimiterCheck {
             l,
@@ -1522,8 +1598,7 @@ unsafe fn step(w: &mut World, op: &Op) {
             let Some(then) = now.checked_add(wait) else {
                 return;
             };
-            assert_eq!(unsafe { seawall_manual_clock_set(clock, then) }, R::Ok);
-            w.clock_moved(ca, then);
+            unsafe { w.set_clock(clock, then) };
             let r = unsafe { seawall_rate_limiter_check(l, ptr::null_mut()) };
             assert_eq!(
                 r,
@@ -1540,22 +1615,12 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             }
             let c = bulkhead_config(fields);
-            let cp: *const seawall_fuzz::c::BulkheadConfigC =
-                if *null_config { ptr::null() } else { &c };
+            let (cp, allowed) = config_arg(&c, *null_config);
             let clock = w.clock_arg(clock);
-            let sentinel = 0xA5A0 as *const seawall_bulkhead;
-            let mut h = sentinel;
-            let r = unsafe { seawall_bulkhead_new(cp.cast(), clock, &mut h) };
-            let allowed: &[R] = if *null_config {
-                &[R::Ok]
-            } else {
-                &[R::Ok, R::InvalidConfig]
-            };
-            expect("seawall_bulkhead_new", r, allowed, before);
-            if r != R::Ok {
-                assert_eq!(h, sentinel);
+            let new = |out| unsafe { seawall_bulkhead_new(cp.cast(), clock, out) };
+            let Some(h) = create("seawall_bulkhead_new", allowed, before, new) else {
                 return;
-            }
+            };
             let mut back = seawall_fuzz::c::BulkheadConfigC {
                 max_concurrent: 0,
                 max_queue_size: 0,
@@ -1579,30 +1644,17 @@ unsafe fn step(w: &mut World, op: &Op) {
             );
         }
         Op::BulkheadClone(i) => {
-            if w.bulkheads.len() >= MAX_HANDLES {
-                return;
-            }
-            if let Some((_, h)) = pick(&w.bulkheads, *i) {
-                let mut out = ptr::null();
-                let r = unsafe { seawall_bulkhead_clone(h, &mut out) };
-                expect("seawall_bulkhead_clone", r, &[R::Ok], before);
-                assert_eq!(out, h);
-                w.hmodels.get_mut(&(h as usize)).unwrap().refs += 1;
-                w.bulkheads.push(out);
-            }
+            let func = "seawall_bulkhead_clone";
+            let (hs, ms) = (&mut w.bulkheads, &mut w.hmodels);
+            unsafe { clone_handle(func, hs, ms, *i, before, seawall_bulkhead_clone) };
         }
         Op::BulkheadFree(i) => {
-            if let Some((i, h)) = pick(&w.bulkheads, *i) {
-                w.bulkheads.swap_remove(i);
-                unsafe { seawall_bulkhead_free(h) };
-                let m = w.hmodels.get_mut(&(h as usize)).unwrap();
-                m.refs -= 1;
-                if m.refs == 0 {
-                    w.hmodels.remove(&(h as usize));
-                    for s in &mut w.slots {
-                        if s.is_some_and(|p| p.owner == h as usize) {
-                            *s = None;
-                        }
+            let (hs, ms) = (&mut w.bulkheads, &mut w.hmodels);
+            // The last handle takes the bulkhead's permits with it.
+            if let Some((addr, _)) = unsafe { free_handle(hs, ms, *i, seawall_bulkhead_free) } {
+                for s in &mut w.slots {
+                    if s.is_some_and(|p| p.owner == addr) {
+                        *s = None;
                     }
                 }
             }
@@ -1673,37 +1725,15 @@ unsafe fn step(w: &mut World, op: &Op) {
                 owner: 0,
                 status: 0,
             };
-            let p: *mut seawall_bulkhead_permit = if *null_permit {
-                ptr::null_mut()
-            } else if let Some(s) = &mut w.slots[slot] {
-                &mut s.permit
-            } else {
-                &mut tmp
-            };
-            let copy = if p.is_null() {
-                None
-            } else {
-                Some(unsafe { *p })
-            };
+            let held = w.slots[slot].as_mut().map(|s| &mut s.permit);
+            let (p, copy) = permit_arg(held, &mut tmp, *null_permit);
             let r = unsafe { seawall_bulkhead_release(h, p) };
             let addr = h as usize;
             let allowed: Vec<R> = if *null_permit {
                 vec![R::NullParameter]
             } else {
-                match entry {
-                    None => vec![R::PermitNotIssued],
-                    Some(e) => match e.state {
-                        Use::Issued if e.owner == addr => vec![R::Ok],
-                        Use::Issued => vec![R::PermitWrongBulkhead],
-                        Use::Used if e.owner == addr => vec![R::PermitAlreadyReleased],
-                        Use::Used => vec![R::PermitAlreadyReleased, R::PermitWrongBulkhead],
-                        Use::Forged => vec![
-                            R::PermitNotIssued,
-                            R::PermitAlreadyReleased,
-                            R::PermitWrongBulkhead,
-                        ],
-                    },
-                }
+                let e = entry.map(|e| (e.state, e.owner));
+                permit_back_codes(e, addr, R::PermitAlreadyReleased, R::PermitWrongBulkhead)
             };
             expect("seawall_bulkhead_release", r, &allowed, before);
             if r == R::Ok {
@@ -1751,25 +1781,12 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             }
             let c = budget_config(fields);
-            let cp = if *null_config {
-                ptr::null()
-            } else {
-                &c as *const _
-            };
+            let (cp, allowed) = config_arg(&c, *null_config);
             let clock = w.clock_arg(clock);
-            let sentinel = 0xA5A0 as *const seawall_retry_budget;
-            let mut g = sentinel;
-            let r = unsafe { seawall_retry_budget_new(cp, clock, &mut g) };
-            let allowed: &[R] = if *null_config {
-                &[R::Ok]
-            } else {
-                &[R::Ok, R::InvalidConfig]
-            };
-            expect("seawall_retry_budget_new", r, allowed, before);
-            if r != R::Ok {
-                assert_eq!(g, sentinel);
+            let new = |out| unsafe { seawall_retry_budget_new(cp, clock, out) };
+            let Some(g) = create("seawall_retry_budget_new", allowed, before, new) else {
                 return;
-            }
+            };
             let mut back = unsafe { std::mem::zeroed::<seawall_retry_budget_config>() };
             assert_eq!(
                 unsafe { seawall_retry_budget_get_config(g, &mut back) },
@@ -1785,28 +1802,13 @@ unsafe fn step(w: &mut World, op: &Op) {
             );
         }
         Op::BudgetClone(i) => {
-            if w.budgets.len() >= MAX_HANDLES {
-                return;
-            }
-            if let Some((_, g)) = pick(&w.budgets, *i) {
-                let mut out = ptr::null();
-                let r = unsafe { seawall_retry_budget_clone(g, &mut out) };
-                expect("seawall_retry_budget_clone", r, &[R::Ok], before);
-                assert_eq!(out, g);
-                w.gmodels.get_mut(&(g as usize)).unwrap().refs += 1;
-                w.budgets.push(out);
-            }
+            let func = "seawall_retry_budget_clone";
+            let (hs, ms) = (&mut w.budgets, &mut w.gmodels);
+            unsafe { clone_handle(func, hs, ms, *i, before, seawall_retry_budget_clone) };
         }
         Op::BudgetFree(i) => {
-            if let Some((i, g)) = pick(&w.budgets, *i) {
-                w.budgets.swap_remove(i);
-                unsafe { seawall_retry_budget_free(g) };
-                let m = w.gmodels.get_mut(&(g as usize)).unwrap();
-                m.refs -= 1;
-                if m.refs == 0 {
-                    w.gmodels.remove(&(g as usize));
-                }
-            }
+            let (hs, ms) = (&mut w.budgets, &mut w.gmodels);
+            unsafe { free_handle(hs, ms, *i, seawall_retry_budget_free) };
         }
         Op::BudgetRecord(i, retry) => {
             if let Some((_, g)) = pick(&w.budgets, *i) {

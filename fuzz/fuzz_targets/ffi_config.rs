@@ -20,16 +20,16 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use seawall::{Backoff, BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig};
+use seawall::{BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig};
 use seawall::{RetryConfig, RetryPolicy, Timing, Window};
 use seawall_ffi::*;
 use seawall_fuzz::c::{
-    c_field, last_error_message, BreakerField, BudgetField, BulkheadConfigC, BulkheadField,
-    RateField, RetryField,
+    c_field, last_error_message, manual_clock_new, BreakerField, BudgetField, BulkheadConfigC,
+    BulkheadField, RateField, RetryField,
 };
 use seawall_fuzz::{
     breaker_verdict, budget_verdict, bulkhead_verdict, rate_limit_verdict, retry_verdict, Count,
-    Float, Nanos, Verdict,
+    Float, Nanos, Verdict, STRATEGIES,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -114,6 +114,28 @@ fn check_accepted(what: &str, r: seawall_result, verdict: &Verdict, config: &dyn
             last_error_message()
         );
     }
+}
+
+/// Builds a handle from the C struct `config` through `new` (a constructor
+/// given its output): a refusal must be one the oracle allows (see
+/// `check_refusal`) and leave the output untouched; an acceptance must be
+/// one it allows too. The handle, if built.
+fn construct<H>(
+    what: &str,
+    verdict: &Verdict,
+    config: &dyn std::fmt::Debug,
+    new: impl FnOnce(*mut *const H) -> seawall_result,
+) -> Option<*const H> {
+    let sentinel = 0x5EA_F00D as *const H;
+    let mut out = sentinel;
+    let r = new(&mut out);
+    if r != seawall_result::Ok {
+        check_refusal(what, r, verdict, &[]);
+        assert_eq!(out, sentinel, "{what}: out written on failure");
+        return None;
+    }
+    check_accepted(what, r, verdict, config);
+    Some(out)
 }
 
 /// What `to_core` must make of the C struct, per the header: 0 is "not set"
@@ -209,51 +231,52 @@ unsafe fn breaker(fields: &[BreakerField], via_registry: bool) {
         Some(core) => breaker_verdict(core),
         None => Verdict::broken("window_kind"),
     };
-    let mut clock: *const seawall_manual_clock = ptr::null();
-    assert_eq!(seawall_manual_clock_new(&mut clock), seawall_result::Ok);
-    let sentinel = 0x5EA_F00D as *const seawall_breaker;
-    let mut b = sentinel;
+    let clock = manual_clock_new();
     let mut registry: *const seawall_registry = ptr::null();
     let name = c"fuzz".as_ptr().cast::<c_char>();
-    let r = if via_registry {
-        assert_eq!(
-            seawall_registry_new_with_clock(clock, &mut registry),
-            seawall_result::Ok
-        );
-        seawall_registry_get_or_create(registry, name, &c, &mut b)
-    } else {
-        seawall_breaker_new_with_clock(name, &c, clock, &mut b)
-    };
-    if r != seawall_result::Ok {
-        check_refusal("seawall_config", r, &verdict, &[]);
-        assert_eq!(b, sentinel, "out written on failure");
+    let new = |out| {
         if via_registry {
+            assert_eq!(
+                seawall_registry_new_with_clock(clock, &mut registry),
+                seawall_result::Ok
+            );
+            seawall_registry_get_or_create(registry, name, &c, out)
+        } else {
+            seawall_breaker_new_with_clock(name, &c, clock, out)
+        }
+    };
+    match construct("seawall_config", &verdict, &c, new) {
+        None if via_registry => {
             let mut n = 7usize;
             assert_eq!(seawall_registry_count(registry, &mut n), seawall_result::Ok);
             assert_eq!(n, 0, "a refused breaker was registered");
         }
-    } else {
-        check_accepted("seawall_config", r, &verdict, &c);
-        let mut back: seawall_config = std::mem::zeroed();
-        assert_eq!(seawall_breaker_config(b, &mut back), seawall_result::Ok);
-        assert!(
-            same_breaker_config(&c, &back),
-            "config reads back changed:\n given {c:?}\n  read {back:?}"
-        );
-        let mut permit: seawall_permit = std::mem::zeroed();
-        assert_eq!(
-            seawall_breaker_try_acquire(b, &mut permit, ptr::null_mut()),
-            seawall_result::Ok,
-            "a new breaker admits"
-        );
-        assert_eq!(
-            seawall_breaker_report_success(b, &mut permit),
-            seawall_result::Ok
-        );
-        seawall_breaker_free(b);
+        None => {}
+        Some(b) => check_breaker(b, &c),
     }
     seawall_registry_free(registry);
     seawall_manual_clock_free(clock);
+}
+
+/// A breaker built from `c` reads it back and admits a call.
+unsafe fn check_breaker(b: *const seawall_breaker, c: &seawall_config) {
+    let mut back: seawall_config = std::mem::zeroed();
+    assert_eq!(seawall_breaker_config(b, &mut back), seawall_result::Ok);
+    assert!(
+        same_breaker_config(c, &back),
+        "config reads back changed:\n given {c:?}\n  read {back:?}"
+    );
+    let mut permit: seawall_permit = std::mem::zeroed();
+    assert_eq!(
+        seawall_breaker_try_acquire(b, &mut permit, ptr::null_mut()),
+        seawall_result::Ok,
+        "a new breaker admits"
+    );
+    assert_eq!(
+        seawall_breaker_report_success(b, &mut permit),
+        seawall_result::Ok
+    );
+    seawall_breaker_free(b);
 }
 
 unsafe fn rate_limiter(fields: &[RateField]) {
@@ -271,16 +294,9 @@ unsafe fn rate_limiter(fields: &[RateField]) {
         }),
         _ => Verdict::broken("timing"),
     };
-    let mut clock: *const seawall_manual_clock = ptr::null();
-    assert_eq!(seawall_manual_clock_new(&mut clock), seawall_result::Ok);
-    let sentinel = 0x5EA_F00D as *const seawall_rate_limiter;
-    let mut l = sentinel;
-    let r = seawall_rate_limiter_new(&c, clock, &mut l);
-    if r != seawall_result::Ok {
-        check_refusal("seawall_rate_limit_config", r, &verdict, &[]);
-        assert_eq!(l, sentinel, "out written on failure");
-    } else {
-        check_accepted("seawall_rate_limit_config", r, &verdict, &c);
+    let clock = manual_clock_new();
+    let new = |out| seawall_rate_limiter_new(&c, clock, out);
+    if let Some(l) = construct("seawall_rate_limit_config", &verdict, &c, new) {
         let mut back: seawall_rate_limit_config = std::mem::zeroed();
         assert_eq!(
             seawall_rate_limiter_get_config(l, &mut back),
@@ -302,15 +318,9 @@ unsafe fn bulkhead(fields: &[BulkheadField]) {
         max_queue_size: c.max_queue_size,
         timeout: Duration::from_nanos(c.timeout_ns),
     });
-    let sentinel = 0x5EA_F00D as *const seawall_bulkhead;
-    let mut b = sentinel;
     // The production clock: nothing below waits.
-    let r = seawall_bulkhead_new(ptr::from_ref(&c).cast(), ptr::null(), &mut b);
-    if r != seawall_result::Ok {
-        check_refusal("seawall_bulkhead_config", r, &verdict, &[]);
-        assert_eq!(b, sentinel, "out written on failure");
-    } else {
-        check_accepted("seawall_bulkhead_config", r, &verdict, &c);
+    let new = |out| seawall_bulkhead_new(ptr::from_ref(&c).cast(), ptr::null(), out);
+    if let Some(b) = construct("seawall_bulkhead_config", &verdict, &c, new) {
         let mut back: BulkheadConfigC = std::mem::zeroed();
         assert_eq!(
             seawall_bulkhead_get_config(b, ptr::from_mut(&mut back).cast()),
@@ -339,16 +349,9 @@ unsafe fn budget(fields: &[BudgetField]) {
         tokens_per_second: c.tokens_per_second,
         max_tokens: c.max_tokens,
     });
-    let mut clock: *const seawall_manual_clock = ptr::null();
-    assert_eq!(seawall_manual_clock_new(&mut clock), seawall_result::Ok);
-    let sentinel = 0x5EA_F00D as *const seawall_retry_budget;
-    let mut b = sentinel;
-    let r = seawall_retry_budget_new(&c, clock, &mut b);
-    if r != seawall_result::Ok {
-        check_refusal("seawall_retry_budget_config", r, &verdict, &[]);
-        assert_eq!(b, sentinel, "out written on failure");
-    } else {
-        check_accepted("seawall_retry_budget_config", r, &verdict, &c);
+    let clock = manual_clock_new();
+    let new = |out| seawall_retry_budget_new(&c, clock, out);
+    if let Some(b) = construct("seawall_retry_budget_config", &verdict, &c, new) {
         let mut back: seawall_retry_budget_config = std::mem::zeroed();
         assert_eq!(
             seawall_retry_budget_get_config(b, &mut back),
@@ -383,14 +386,6 @@ unsafe fn budget(fields: &[BudgetField]) {
 
 unsafe fn retry(fields: &[RetryField], attempt: u32, previous: u64, unit: f64) {
     let c = seawall_fuzz::c::retry_config(fields);
-    const STRATEGIES: [Backoff; 6] = [
-        Backoff::Fixed,
-        Backoff::Linear,
-        Backoff::Exponential,
-        Backoff::Fibonacci,
-        Backoff::ExponentialWithJitter,
-        Backoff::DecorrelatedJitter,
-    ];
     let core = STRATEGIES
         .get(c.strategy as usize)
         .map(|&strategy| RetryConfig {

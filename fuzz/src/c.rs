@@ -129,120 +129,133 @@ pub fn last_error_message() -> String {
     String::from_utf8(buf).expect("the message is UTF-8")
 }
 
-/// The default `seawall_config` with `fields` set.
-pub fn breaker_config(fields: &[BreakerField]) -> seawall_config {
-    // SAFETY: all-zero bytes are a valid value of this plain C struct.
-    let mut c: seawall_config = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a live struct.
-    assert_eq!(
-        unsafe { seawall_config_default(&mut c) },
-        seawall_result::Ok
-    );
+/// A new manual clock (reading 0), which must be made.
+pub fn manual_clock_new() -> *const seawall_manual_clock {
+    let mut c = ptr::null();
+    // SAFETY: `c` is valid for a write.
+    let r = unsafe { seawall_manual_clock_new(&mut c) };
+    assert_eq!(r, seawall_result::Ok, "seawall_manual_clock_new");
+    c
+}
+
+/// The C struct `T` as its `_default` function (`default`, given the
+/// struct) fills it, then each of `fields` set by `set`.
+///
+/// # Safety
+///
+/// `T` is a plain C struct: all-zero bytes are a valid value of it.
+unsafe fn with_fields<T, F: Clone>(
+    default: impl FnOnce(*mut T) -> seawall_result,
+    fields: &[F],
+    set: impl Fn(&mut T, F),
+) -> T {
+    // SAFETY: the caller's promise.
+    let mut c: T = unsafe { std::mem::zeroed() };
+    assert_eq!(default(&mut c), seawall_result::Ok, "the _default function");
     for f in fields {
-        match f.clone() {
-            BreakerField::FailureThreshold(v) => c.failure_threshold = v.0,
-            BreakerField::TripOnConsecutiveFailures(v) => c.trip_on_consecutive_failures = v,
-            BreakerField::WindowKind(v) => c.window_kind = v % 4,
-            BreakerField::WindowSize(v) => c.window_size = v.0,
-            BreakerField::WindowBuckets(v) => c.window_buckets = v.0,
-            BreakerField::WindowLengthNs(v) => c.window_length_ns = v.0,
-            BreakerField::FailureCountThreshold(v) => c.failure_count_threshold = v.0,
-            BreakerField::MinimumCalls(v) => c.minimum_calls = v.0,
-            BreakerField::FailureRateThreshold(v) => c.failure_rate_threshold = v.0,
-            BreakerField::SlowCallRateThreshold(v) => c.slow_call_rate_threshold = v.0,
-            BreakerField::SuccessThreshold(v) => c.success_threshold = v.0,
-            BreakerField::HalfOpenMaxCalls(v) => c.half_open_max_calls = v.0,
-            BreakerField::HalfOpenSuccessRate(v) => c.half_open_success_rate = v.0,
-            BreakerField::TimeoutNs(v) => c.timeout_ns = v.0,
-            BreakerField::HalfOpenTimeoutNs(v) => c.half_open_timeout_ns = v.0,
-            BreakerField::TimeoutMultiplier(v) => c.timeout_multiplier = v.0,
-            BreakerField::MaxTimeoutNs(v) => c.max_timeout_ns = v.0,
-            BreakerField::TimeoutJitter(v) => c.timeout_jitter = v.0,
-            BreakerField::SlowCallDurationNs(v) => c.slow_call_duration_ns = v.0,
-        }
+        set(&mut c, f.clone());
     }
     c
+}
+
+/// The default `seawall_config` with `fields` set.
+pub fn breaker_config(fields: &[BreakerField]) -> seawall_config {
+    // SAFETY: a plain C struct; the closure hands `_default` a live one.
+    unsafe {
+        with_fields(
+            |c| seawall_config_default(c),
+            fields,
+            |c, f| match f {
+                BreakerField::FailureThreshold(v) => c.failure_threshold = v.0,
+                BreakerField::TripOnConsecutiveFailures(v) => c.trip_on_consecutive_failures = v,
+                BreakerField::WindowKind(v) => c.window_kind = v % 4,
+                BreakerField::WindowSize(v) => c.window_size = v.0,
+                BreakerField::WindowBuckets(v) => c.window_buckets = v.0,
+                BreakerField::WindowLengthNs(v) => c.window_length_ns = v.0,
+                BreakerField::FailureCountThreshold(v) => c.failure_count_threshold = v.0,
+                BreakerField::MinimumCalls(v) => c.minimum_calls = v.0,
+                BreakerField::FailureRateThreshold(v) => c.failure_rate_threshold = v.0,
+                BreakerField::SlowCallRateThreshold(v) => c.slow_call_rate_threshold = v.0,
+                BreakerField::SuccessThreshold(v) => c.success_threshold = v.0,
+                BreakerField::HalfOpenMaxCalls(v) => c.half_open_max_calls = v.0,
+                BreakerField::HalfOpenSuccessRate(v) => c.half_open_success_rate = v.0,
+                BreakerField::TimeoutNs(v) => c.timeout_ns = v.0,
+                BreakerField::HalfOpenTimeoutNs(v) => c.half_open_timeout_ns = v.0,
+                BreakerField::TimeoutMultiplier(v) => c.timeout_multiplier = v.0,
+                BreakerField::MaxTimeoutNs(v) => c.max_timeout_ns = v.0,
+                BreakerField::TimeoutJitter(v) => c.timeout_jitter = v.0,
+                BreakerField::SlowCallDurationNs(v) => c.slow_call_duration_ns = v.0,
+            },
+        )
+    }
 }
 
 /// The default `seawall_rate_limit_config` with `fields` set.
 pub fn rate_limiter_config(fields: &[RateField]) -> seawall_rate_limit_config {
-    // SAFETY: all-zero bytes are a valid value of this plain C struct.
-    let mut c: seawall_rate_limit_config = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a live struct.
-    assert_eq!(
-        unsafe { seawall_rate_limit_config_default(&mut c) },
-        seawall_result::Ok
-    );
-    for f in fields {
-        match f.clone() {
-            RateField::Rate(v) => c.rate = v.0,
-            RateField::Burst(v) => c.burst = v.0,
-            RateField::PeriodNs(v) => c.period_ns = v.0,
-            RateField::Timing(v) => c.timing = v % 3,
-        }
+    // SAFETY: a plain C struct; the closure hands `_default` a live one.
+    unsafe {
+        with_fields(
+            |c| seawall_rate_limit_config_default(c),
+            fields,
+            |c, f| match f {
+                RateField::Rate(v) => c.rate = v.0,
+                RateField::Burst(v) => c.burst = v.0,
+                RateField::PeriodNs(v) => c.period_ns = v.0,
+                RateField::Timing(v) => c.timing = v % 3,
+            },
+        )
     }
-    c
 }
 
 /// The default `BulkheadConfigC` with `fields` set.
 pub fn bulkhead_config(fields: &[BulkheadField]) -> BulkheadConfigC {
-    let mut c: BulkheadConfigC = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a live struct of the header's layout.
-    assert_eq!(
-        unsafe { seawall_bulkhead_config_default(ptr::from_mut(&mut c).cast()) },
-        seawall_result::Ok
-    );
-    for f in fields {
-        match f.clone() {
+    let default = |c: *mut BulkheadConfigC| unsafe { seawall_bulkhead_config_default(c.cast()) };
+    // SAFETY: a plain C struct of the header's layout; the closure hands
+    // `_default` a live one.
+    unsafe {
+        with_fields(default, fields, |c, f| match f {
             BulkheadField::MaxConcurrent(v) => c.max_concurrent = v.0,
             BulkheadField::MaxQueueSize(v) => c.max_queue_size = v.0,
             BulkheadField::TimeoutNs(v) => c.timeout_ns = v.0,
-        }
+        })
     }
-    c
 }
 
 /// The default `seawall_retry_budget_config` with `fields` set.
 pub fn budget_config(fields: &[BudgetField]) -> seawall_retry_budget_config {
-    // SAFETY: all-zero bytes are a valid value of this plain C struct.
-    let mut c: seawall_retry_budget_config = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a live struct.
-    assert_eq!(
-        unsafe { seawall_retry_budget_config_default(&mut c) },
-        seawall_result::Ok
-    );
-    for f in fields {
-        match f.clone() {
-            BudgetField::BudgetPercent(v) => c.budget_percent = v.0,
-            BudgetField::MinRequests(v) => c.min_requests = v.0,
-            BudgetField::MaxTokens(v) => c.max_tokens = v.0,
-            BudgetField::WindowSizeNs(v) => c.window_size_ns = v.0,
-            BudgetField::TokensPerSecond(v) => c.tokens_per_second = v.0,
-        }
+    // SAFETY: a plain C struct; the closure hands `_default` a live one.
+    unsafe {
+        with_fields(
+            |c| seawall_retry_budget_config_default(c),
+            fields,
+            |c, f| match f {
+                BudgetField::BudgetPercent(v) => c.budget_percent = v.0,
+                BudgetField::MinRequests(v) => c.min_requests = v.0,
+                BudgetField::MaxTokens(v) => c.max_tokens = v.0,
+                BudgetField::WindowSizeNs(v) => c.window_size_ns = v.0,
+                BudgetField::TokensPerSecond(v) => c.tokens_per_second = v.0,
+            },
+        )
     }
-    c
 }
 
 /// The default `seawall_retry_config` with `fields` set.
 pub fn retry_config(fields: &[RetryField]) -> seawall_retry_config {
-    // SAFETY: all-zero bytes are a valid value of this plain C struct.
-    let mut c: seawall_retry_config = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a live struct.
-    assert_eq!(
-        unsafe { seawall_retry_config_default(&mut c) },
-        seawall_result::Ok
-    );
-    for f in fields {
-        match f.clone() {
-            RetryField::Strategy(v) => c.strategy = v % 7,
-            RetryField::MaxAttempts(v) => c.max_attempts = v.0,
-            RetryField::InitialDelayNs(v) => c.initial_delay_ns = v.0,
-            RetryField::MaxDelayNs(v) => c.max_delay_ns = v.0,
-            RetryField::ExponentialBase(v) => c.exponential_base = v.0,
-            RetryField::JitterFactor(v) => c.jitter_factor = v.0,
-            RetryField::HasMaxTotalDelay(v) => c.has_max_total_delay = v,
-            RetryField::MaxTotalDelayNs(v) => c.max_total_delay_ns = v.0,
-        }
+    // SAFETY: a plain C struct; the closure hands `_default` a live one.
+    unsafe {
+        with_fields(
+            |c| seawall_retry_config_default(c),
+            fields,
+            |c, f| match f {
+                RetryField::Strategy(v) => c.strategy = v % 7,
+                RetryField::MaxAttempts(v) => c.max_attempts = v.0,
+                RetryField::InitialDelayNs(v) => c.initial_delay_ns = v.0,
+                RetryField::MaxDelayNs(v) => c.max_delay_ns = v.0,
+                RetryField::ExponentialBase(v) => c.exponential_base = v.0,
+                RetryField::JitterFactor(v) => c.jitter_factor = v.0,
+                RetryField::HasMaxTotalDelay(v) => c.has_max_total_delay = v,
+                RetryField::MaxTotalDelayNs(v) => c.max_total_delay_ns = v.0,
+            },
+        )
     }
-    c
 }

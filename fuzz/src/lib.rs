@@ -145,19 +145,42 @@ impl<'a> Arbitrary<'a> for Dur {
     }
 }
 
+fn count(u: &mut Unstructured<'_>) -> Result<u32> {
+    Ok(u.arbitrary::<Count>()?.0)
+}
+
+fn float(u: &mut Unstructured<'_>) -> Result<f64> {
+    Ok(u.arbitrary::<Float>()?.0)
+}
+
+fn dur(u: &mut Unstructured<'_>) -> Result<Duration> {
+    Ok(u.arbitrary::<Dur>()?.0)
+}
+
 fn float_opt(u: &mut Unstructured<'_>) -> Result<Option<f64>> {
     Ok(if u.arbitrary()? {
-        Some(u.arbitrary::<Float>()?.0)
+        Some(float(u)?)
     } else {
         None
     })
 }
 
 fn dur_opt(u: &mut Unstructured<'_>) -> Result<Option<Duration>> {
-    Ok(if u.arbitrary()? {
-        Some(u.arbitrary::<Dur>()?.0)
+    Ok(if u.arbitrary()? { Some(dur(u)?) } else { None })
+}
+
+/// A field's `default`, kept 3 times in 4 in sane mode; otherwise a value
+/// from `draw`.
+fn or_draw<'a, T>(
+    u: &mut Unstructured<'a>,
+    sane: bool,
+    default: T,
+    draw: impl FnOnce(&mut Unstructured<'a>) -> Result<T>,
+) -> Result<T> {
+    Ok(if sane && u.ratio(3u8, 4u8)? {
+        default
     } else {
-        None
+        draw(u)?
     })
 }
 
@@ -166,97 +189,42 @@ fn dur_opt(u: &mut Unstructured<'_>) -> Result<Option<Duration>> {
 pub fn breaker_config(u: &mut Unstructured<'_>) -> Result<BreakerConfig> {
     let d = BreakerConfig::default();
     let sane = u.arbitrary::<bool>()?;
-    // Each field keeps its default with this sane-mode probability.
-    let keep = |u: &mut Unstructured<'_>| -> Result<bool> { Ok(sane && u.ratio(3u8, 4u8)?) };
-    let window = if keep(u)? {
-        d.window
-    } else {
-        match u.int_in_range(0..=2u8)? {
+    let window = or_draw(u, sane, d.window, |u| {
+        Ok(match u.int_in_range(0..=2u8)? {
             0 => Window::None,
-            1 => Window::Count {
-                size: u.arbitrary::<Count>()?.0,
-            },
+            1 => Window::Count { size: count(u)? },
             _ => Window::Time {
-                length: u.arbitrary::<Dur>()?.0,
-                buckets: u.arbitrary::<Count>()?.0,
+                length: dur(u)?,
+                buckets: count(u)?,
             },
-        }
-    };
-    Ok(BreakerConfig {
-        failure_threshold: if keep(u)? {
-            d.failure_threshold
-        } else {
-            u.arbitrary::<Count>()?.0
-        },
-        trip_on_consecutive_failures: if keep(u)? {
-            d.trip_on_consecutive_failures
-        } else {
-            u.arbitrary()?
-        },
-        window,
-        failure_count_threshold: if keep(u)? {
-            d.failure_count_threshold
-        } else if u.arbitrary()? {
-            Some(u.arbitrary::<Count>()?.0)
+        })
+    })?;
+    let count_opt = |u: &mut Unstructured<'_>| {
+        Ok(if u.arbitrary()? {
+            Some(count(u)?)
         } else {
             None
-        },
-        failure_rate_threshold: if keep(u)? {
-            d.failure_rate_threshold
-        } else {
-            float_opt(u)?
-        },
-        slow_call_rate_threshold: if keep(u)? {
-            d.slow_call_rate_threshold
-        } else {
-            float_opt(u)?
-        },
-        minimum_calls: if keep(u)? {
-            d.minimum_calls
-        } else {
-            u.arbitrary::<Count>()?.0
-        },
-        success_threshold: if keep(u)? {
-            d.success_threshold
-        } else {
-            u.arbitrary::<Count>()?.0
-        },
-        half_open_success_rate: if keep(u)? {
-            d.half_open_success_rate
-        } else {
-            float_opt(u)?
-        },
-        half_open_max_calls: if keep(u)? {
-            d.half_open_max_calls
-        } else {
-            u.arbitrary::<Count>()?.0
-        },
-        timeout: if keep(u)? {
-            d.timeout
-        } else {
-            u.arbitrary::<Dur>()?.0
-        },
-        half_open_timeout: if keep(u)? {
-            d.half_open_timeout
-        } else {
-            u.arbitrary::<Dur>()?.0
-        },
-        timeout_multiplier: if keep(u)? {
-            d.timeout_multiplier
-        } else {
-            u.arbitrary::<Float>()?.0
-        },
-        max_timeout: if keep(u)? { d.max_timeout } else { dur_opt(u)? },
-        timeout_jitter: if keep(u)? {
-            d.timeout_jitter
-        } else {
-            u.arbitrary::<Float>()?.0
-        },
-        slow_call_duration: if keep(u)? {
-            d.slow_call_duration
-        } else {
-            dur_opt(u)?
-        },
+        })
+    };
+    Ok(BreakerConfig {
+        failure_threshold: or_draw(u, sane, d.failure_threshold, count)?,
+        trip_on_consecutive_failures: or_draw(u, sane, d.trip_on_consecutive_failures, |u| {
+            u.arbitrary()
+        })?,
+        window,
+        failure_count_threshold: or_draw(u, sane, d.failure_count_threshold, count_opt)?,
+        failure_rate_threshold: or_draw(u, sane, d.failure_rate_threshold, float_opt)?,
+        slow_call_rate_threshold: or_draw(u, sane, d.slow_call_rate_threshold, float_opt)?,
+        minimum_calls: or_draw(u, sane, d.minimum_calls, count)?,
+        success_threshold: or_draw(u, sane, d.success_threshold, count)?,
+        half_open_success_rate: or_draw(u, sane, d.half_open_success_rate, float_opt)?,
+        half_open_max_calls: or_draw(u, sane, d.half_open_max_calls, count)?,
+        timeout: or_draw(u, sane, d.timeout, dur)?,
+        half_open_timeout: or_draw(u, sane, d.half_open_timeout, dur)?,
+        timeout_multiplier: or_draw(u, sane, d.timeout_multiplier, float)?,
+        max_timeout: or_draw(u, sane, d.max_timeout, dur_opt)?,
+        timeout_jitter: or_draw(u, sane, d.timeout_jitter, float)?,
+        slow_call_duration: or_draw(u, sane, d.slow_call_duration, dur_opt)?,
         // Fields the core gains later keep their defaults.
         ..d
     })
@@ -452,23 +420,25 @@ fn trial_bits_rule(c: &BreakerConfig, v: &mut Verdict) {
     }
 }
 
+/// The back-off strategies, in the order of the C enum's values.
+pub const STRATEGIES: [Backoff; 6] = [
+    Backoff::Fixed,
+    Backoff::Linear,
+    Backoff::Exponential,
+    Backoff::Fibonacci,
+    Backoff::ExponentialWithJitter,
+    Backoff::DecorrelatedJitter,
+];
+
 /// A `RetryConfig` with every field arbitrary.
 pub fn retry_config(u: &mut Unstructured<'_>) -> Result<RetryConfig> {
-    const STRATEGIES: [Backoff; 6] = [
-        Backoff::Fixed,
-        Backoff::Linear,
-        Backoff::Exponential,
-        Backoff::Fibonacci,
-        Backoff::ExponentialWithJitter,
-        Backoff::DecorrelatedJitter,
-    ];
     Ok(RetryConfig {
         strategy: STRATEGIES[u.choose_index(STRATEGIES.len())?],
-        max_attempts: u.arbitrary::<Count>()?.0,
-        initial_delay: u.arbitrary::<Dur>()?.0,
-        max_delay: u.arbitrary::<Dur>()?.0,
-        exponential_base: u.arbitrary::<Float>()?.0,
-        jitter_factor: u.arbitrary::<Float>()?.0,
+        max_attempts: count(u)?,
+        initial_delay: dur(u)?,
+        max_delay: dur(u)?,
+        exponential_base: float(u)?,
+        jitter_factor: float(u)?,
         max_total_delay: dur_opt(u)?,
     })
 }
@@ -499,11 +469,11 @@ pub fn retry_verdict(c: &RetryConfig) -> Verdict {
 /// A `RetryBudgetConfig` with every field arbitrary.
 pub fn budget_config(u: &mut Unstructured<'_>) -> Result<RetryBudgetConfig> {
     Ok(RetryBudgetConfig {
-        budget_percent: u.arbitrary::<Float>()?.0,
-        min_requests: u.arbitrary::<Count>()?.0,
-        window_size: u.arbitrary::<Dur>()?.0,
-        tokens_per_second: u.arbitrary::<Float>()?.0,
-        max_tokens: u.arbitrary::<Count>()?.0,
+        budget_percent: float(u)?,
+        min_requests: count(u)?,
+        window_size: dur(u)?,
+        tokens_per_second: float(u)?,
+        max_tokens: count(u)?,
     })
 }
 
@@ -541,9 +511,9 @@ pub fn budget_verdict(c: &RetryBudgetConfig) -> Verdict {
 /// A `BulkheadConfig` with every field arbitrary.
 pub fn bulkhead_config(u: &mut Unstructured<'_>) -> Result<BulkheadConfig> {
     Ok(BulkheadConfig {
-        max_concurrent: u.arbitrary::<Count>()?.0,
-        max_queue_size: u.arbitrary::<Count>()?.0,
-        timeout: u.arbitrary::<Dur>()?.0,
+        max_concurrent: count(u)?,
+        max_queue_size: count(u)?,
+        timeout: dur(u)?,
     })
 }
 
@@ -560,9 +530,9 @@ pub fn bulkhead_verdict(c: &BulkheadConfig) -> Verdict {
 /// A `RateLimitConfig` with every field arbitrary.
 pub fn rate_limit_config(u: &mut Unstructured<'_>) -> Result<RateLimitConfig> {
     Ok(RateLimitConfig {
-        rate: u.arbitrary::<Count>()?.0,
-        period: u.arbitrary::<Dur>()?.0,
-        burst: u.arbitrary::<Count>()?.0,
+        rate: count(u)?,
+        period: dur(u)?,
+        burst: count(u)?,
         timing: if u.arbitrary()? {
             Timing::Exact
         } else {
