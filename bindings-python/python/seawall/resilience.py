@@ -22,6 +22,7 @@ from typing import (
     Callable,
     Deque,
     Dict,
+    NamedTuple,
     Optional,
     Tuple,
     TypeVar,
@@ -918,14 +919,15 @@ def with_resilience(
             if config is None
             else _Plan(config, calc, budget, metrics, do_sleep, do_asleep)
         )
+        layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)
         if is_gen:
-            wrapper = _generator_wrapper(func, plan, budget, breaker, bh, rl, fallback)
+            wrapper = _generator_wrapper(func, layers)
         elif is_agen:
-            wrapper = _async_generator_wrapper(func, plan, budget, breaker, bh, rl, t, fallback)
+            wrapper = _async_generator_wrapper(func, layers)
         elif is_async:
-            wrapper = _async_wrapper(func, plan, budget, breaker, bh, rl, t, fallback)
+            wrapper = _async_wrapper(func, layers)
         else:
-            wrapper = _sync_wrapper(func, plan, budget, breaker, bh, rl, fallback)
+            wrapper = _sync_wrapper(func, layers)
         functools.update_wrapper(wrapper, func)
         wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
         wrapper.retry_budget = budget  # type: ignore[attr-defined]
@@ -935,15 +937,21 @@ def with_resilience(
     return decorate
 
 
-def _sync_wrapper(
-    func: Callable[..., Any],
-    plan: Optional[_Plan],
-    budget: Optional[RetryBudget],
-    breaker: Any,
-    bh: Optional[Bulkhead],
-    rl: Optional[RateLimiter],
-    fallback: Optional[Callable[..., Any]],
-) -> Callable[..., Any]:
+class _Layers(NamedTuple):
+    """The layers `with_resilience` puts around one function (their order
+    is in its docstring); each is None when not asked for."""
+
+    plan: Optional[_Plan]
+    budget: Optional[RetryBudget]
+    breaker: Any
+    bulkhead: Optional[Bulkhead]
+    rate_limit: Optional[RateLimiter]
+    timeout: Optional[float]
+    fallback: Optional[Callable[..., Any]]
+
+
+def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, _, fallback = layers
     # The breaker layer: its native wrapper (no Python frame per call).
     call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
     if bh is not None or rl is not None:
@@ -993,16 +1001,8 @@ def _sync_wrapper(
     return wrapper
 
 
-def _async_wrapper(
-    func: Callable[..., Any],
-    plan: Optional[_Plan],
-    budget: Optional[RetryBudget],
-    breaker: Any,
-    bh: Optional[Bulkhead],
-    rl: Optional[RateLimiter],
-    t: Optional[float],
-    fallback: Optional[Callable[..., Any]],
-) -> Callable[..., Any]:
+def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, t, fallback = layers
     inner: Callable[..., Any] = func
     if t is not None:
 
@@ -1075,15 +1075,8 @@ def _async_wrapper(
 _END = object()
 
 
-def _generator_wrapper(
-    func: Callable[..., Any],
-    plan: Optional[_Plan],
-    budget: Optional[RetryBudget],
-    breaker: Any,
-    bh: Optional[Bulkhead],
-    rl: Optional[RateLimiter],
-    fallback: Optional[Callable[..., Any]],
-) -> Callable[..., Any]:
+def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, _, fallback = layers
     guarded = func if breaker is None else guard_generator(breaker, func)
 
     def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -1130,16 +1123,8 @@ def _generator_wrapper(
     return wrapper
 
 
-def _async_generator_wrapper(
-    func: Callable[..., Any],
-    plan: Optional[_Plan],
-    budget: Optional[RetryBudget],
-    breaker: Any,
-    bh: Optional[Bulkhead],
-    rl: Optional[RateLimiter],
-    t: Optional[float],
-    fallback: Optional[Callable[..., Any]],
-) -> Callable[..., Any]:
+def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, t, fallback = layers
     source = func
     if t is not None:
         # The timeout bounds each step of the generator.
