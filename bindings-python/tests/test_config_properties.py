@@ -86,14 +86,15 @@ def durations(
     lo: float, hi: float, *, lo_open: bool = False
 ) -> Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
     """(valid, invalid) values of a duration field: seconds or timedelta.
-    The valid values stay clear of the bounds by a microsecond, the
-    resolution of timedelta."""
+    Valid and invalid values both stay clear of a closed bound by a
+    microsecond, the resolution of timedelta (a float a hair below 10 ms is
+    10 ms once converted to whole nanoseconds)."""
     lo_v = lo + (1e-3 if lo_open else 0.0)
     valid_secs = st.floats(lo_v, hi)
     valid = st.one_of(valid_secs, valid_secs.map(lambda s: timedelta(seconds=s)))
     bad_secs = st.one_of(
         st.floats(max_value=lo, exclude_max=not lo_open, allow_nan=False).filter(
-            lambda s: s < lo or (lo_open and s <= lo)
+            lambda s: s < lo - 1e-6 or (lo_open and s <= lo)
         ),
         st.floats(min_value=hi * 1.001, allow_nan=False),
         st.just(math.nan),
@@ -162,8 +163,11 @@ RETRY: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
         st.one_of(st.text(LETTERS, max_size=5).filter(lambda t: t not in {s.value for s in RetryStrategy}), st.integers()),
     ),
     "max_attempts": ints(1, 2**32 - 1),
-    "initial_delay": floats(0.0, 1.0),
-    "max_delay": floats(1.0, YEAR),
+    # initial_delay <= max_delay is a joint rule: valid values are drawn on
+    # either side of 1 s so that any pair is in order, and invalid values
+    # lie outside [0, 365 days], invalid whatever the other field holds.
+    "initial_delay": (st.floats(0.0, 1.0), floats(0.0, YEAR)[1]),
+    "max_delay": (st.floats(1.0, YEAR), floats(0.0, YEAR)[1]),
     "exponential_base": floats(1.0, 1000.0),
     "jitter_factor": floats(0.0, 1.0),
     "jitter_enabled": (st.booleans(), st.one_of(st.integers(), st.text(LETTERS, max_size=2), st.none())),
