@@ -6,9 +6,18 @@ from datetime import timedelta
 from typing import Any, Callable, Optional
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import seawall
 from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker
+
+# Property tests: CI-sized and reproducible by default (a fixed seed, so a
+# red run is red again on any machine); the deep profile draws new values
+# each run. `--hypothesis-profile` on the command line selects another.
+_PROFILE = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("seawall-ci", max_examples=25, derandomize=True, **_PROFILE)
+settings.register_profile("seawall-deep", max_examples=3000, **_PROFILE)
+settings.load_profile("seawall-ci")
 
 
 class Boom(Exception):
