@@ -478,7 +478,11 @@ impl<C: Clock> Breaker<C> {
 
     /// Applies one outcome. `elapsed` (nanoseconds) is asked only when slow
     /// calls are timed.
-    #[inline]
+    // `always`: the steady CLOSED success is a few loads and one counter
+    // store; left to the heuristics (which the window's inlined
+    // `quiet_success` tips over), it becomes a call that spills the permit
+    // to the stack and costs more than the path itself.
+    #[inline(always)]
     fn finish(&self, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let w = self.word();
         // The steady CLOSED success: nothing to time, no failure count to
