@@ -1,7 +1,7 @@
 //! Runs `N` calls through one breaker on a chosen path, for instruction
 //! counting under callgrind (`scripts/callgrind.sh`).
 //!
-//! Usage: `hot_path <closed|rejected|failsafe|recloser> <N>`.
+//! Usage: `hot_path <mode> <N>` (modes below).
 //!
 //! * `closed`: `try_acquire()` + `success()` on a default breaker on the
 //!   production clock (consecutive policy, counters on).
@@ -9,6 +9,8 @@
 //!   production clock; the `recent` refresher is warmed up first.
 //! * `time_window`, `count_window`: `closed` with a failure-rate rule over a
 //!   60 s / 10-bucket time window or a 100-call count window.
+//! * `registry`: `closed` through `Registry::with` (a look-up by name among
+//!   six breakers on every call).
 //! * `failsafe`, `recloser`: the peers' closed success paths, for comparison.
 //!
 //! The calls run inside the `#[inline(never)]` functions named `run_*`, so
@@ -19,7 +21,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use seawall::{Breaker, BreakerConfig, Clock, QuantaClock, Window};
+use seawall::{Breaker, BreakerConfig, Clock, QuantaClock, Registry, Window};
 use seawall_benches::thread_cpu;
 
 #[inline(never)]
@@ -43,6 +45,18 @@ fn run_rejected(b: &Breaker, n: u64) -> u64 {
         }
     }
     rejected
+}
+
+#[inline(never)]
+fn run_registry(r: &Registry, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        let admitted = black_box(r).with("users", |b| b.try_acquire().map(|p| p.success()));
+        if let Some(Ok(())) = admitted {
+            ok += 1;
+        }
+    }
+    ok
 }
 
 #[inline(never)]
@@ -115,6 +129,14 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
             timed(|| run_rejected(&b, n))
         }
+        "registry" => {
+            let r = Registry::new();
+            for name in ["auth", "billing", "orders", "search", "users", "zones"] {
+                r.get_or_create(name, &BreakerConfig::default())
+                    .expect("valid config");
+            }
+            timed(|| run_registry(&r, n))
+        }
         "failsafe" => {
             let policy = failsafe::failure_policy::consecutive_failures(
                 5,
@@ -128,7 +150,7 @@ fn main() {
             timed(|| run_recloser(&b, n))
         }
         other => panic!(
-            "unknown mode {other:?}: closed, rejected, time_window, count_window, failsafe or recloser"
+            "unknown mode {other:?}: closed, rejected, time_window, count_window, registry, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");

@@ -6,7 +6,10 @@ use crate::clock::{Clock, QuantaClock};
 use crate::config::{BreakerConfig, ConfigError};
 use crate::{Breaker, Metrics};
 
-type Map<C> = crossbeam_skiplist::SkipMap<Arc<str>, Arc<Breaker<C>>>;
+use crossbeam_epoch as epoch;
+use crossbeam_skiplist::base::{RefEntry, SkipList};
+
+type Map<C> = SkipList<Arc<str>, Arc<Breaker<C>>>;
 
 /// A concurrent map from names to breakers, all on one clock.
 ///
@@ -14,7 +17,10 @@ type Map<C> = crossbeam_skiplist::SkipMap<Arc<str>, Arc<Breaker<C>>>;
 /// operation takes a lock, not even a thread's first use or its exit, so a
 /// process that forks while other threads use a registry leaves the child
 /// a registry it can use. Look-ups cost a few string comparisons per level
-/// (O(log n)); names come out sorted.
+/// (O(log n)) inside one epoch pin (a write to the thread's own epoch
+/// record, none to memory other threads read), and [`Registry::with`]
+/// touches no reference count, so it is cheap enough to run on every call.
+/// Names come out sorted.
 pub struct Registry<C: Clock + Clone = QuantaClock> {
     map: Map<C>,
     clock: C,
@@ -33,11 +39,22 @@ impl Default for Registry<QuantaClock> {
     }
 }
 
+/// The breaker of an entry the skip list handed out counted, and the count
+/// handed back.
+fn take<C: Clock>(
+    entry: RefEntry<'_, Arc<str>, Arc<Breaker<C>>>,
+    guard: &epoch::Guard,
+) -> Arc<Breaker<C>> {
+    let b = Arc::clone(entry.value());
+    entry.release(guard);
+    b
+}
+
 impl<C: Clock + Clone> Registry<C> {
     /// An empty registry whose breakers read `clock`.
     pub fn with_clock(clock: C) -> Self {
         Self {
-            map: Map::new(),
+            map: Map::new(epoch::default_collector().clone()),
             clock,
         }
     }
@@ -59,24 +76,30 @@ impl<C: Clock + Clone> Registry<C> {
             self.clock.clone(),
         )?);
         // A racing creator may have inserted first: its breaker wins.
-        Ok(Arc::clone(
-            self.map.get_or_insert(Arc::from(name), b).value(),
+        let guard = &epoch::pin();
+        Ok(take(
+            self.map.get_or_insert(Arc::from(name), b, guard),
+            guard,
         ))
     }
 
     /// The breaker called `name`, if any.
     pub fn get(&self, name: &str) -> Option<Arc<Breaker<C>>> {
-        self.map.get(name).map(|e| Arc::clone(e.value()))
+        let guard = &epoch::pin();
+        self.map.get(name, guard).map(|e| Arc::clone(e.value()))
     }
 
-    /// Runs `f` on the breaker called `name` without cloning its `Arc`.
+    /// Runs `f` on the breaker called `name`, borrowed for the call: no
+    /// reference count is touched.
     pub fn with<R>(&self, name: &str, f: impl FnOnce(&Breaker<C>) -> R) -> Option<R> {
-        self.map.get(name).map(|e| f(e.value()))
+        let guard = &epoch::pin();
+        self.map.get(name, guard).map(|e| f(e.value()))
     }
 
     /// Removes the breaker called `name`; holders of it keep a working one.
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker<C>>> {
-        self.map.remove(name).map(|e| Arc::clone(e.value()))
+        let guard = &epoch::pin();
+        self.map.remove(name, guard).map(|e| take(e, guard))
     }
 
     /// The number of breakers.
@@ -91,13 +114,15 @@ impl<C: Clock + Clone> Registry<C> {
 
     /// The names of all breakers, sorted.
     pub fn names(&self) -> Vec<Arc<str>> {
-        self.map.iter().map(|e| Arc::clone(e.key())).collect()
+        let guard = &epoch::pin();
+        self.map.iter(guard).map(|e| Arc::clone(e.key())).collect()
     }
 
     /// The metrics of every breaker, sorted by name.
     pub fn snapshot(&self) -> Vec<(Arc<str>, Metrics)> {
+        let guard = &epoch::pin();
         self.map
-            .iter()
+            .iter(guard)
             .map(|e| (Arc::clone(e.key()), e.value().metrics()))
             .collect()
     }
