@@ -361,3 +361,239 @@ def test_generator_methods_and_partials(clock: ManualClock) -> None:
 
     assert list(b(functools.partial(numbers, 3))()) == [0, 1, 2]
     assert b.metrics()["successes"] == 3
+
+
+# ------------------------------ async generators through every with_resilience layer
+#
+# Bulkhead (one slot, no queue, no wait), timeout, retries and optionally a
+# breaker around one async generator function: however a stream ends, its
+# bulkhead slot is free again and its permit has an outcome.
+
+_RETRY = RetryConfig(
+    strategy=RetryStrategy.FIXED,
+    max_attempts=3,
+    initial_delay=0.0,
+    retryable_exceptions=[ConnectionError, asyncio.TimeoutError],
+    retry_budget_enabled=False,
+)
+
+
+async def _no_wait(seconds: float) -> None:
+    pass
+
+
+@pytest.fixture(params=["no breaker", "breaker"])
+def layers(request: Any, clock: ManualClock) -> Any:
+    """``layers(timeout)``: with_resilience with a one-slot bulkhead, that
+    timeout, retries and (per the parameter) a breaker; ``layers.breaker``."""
+    b = _breaker(clock, failure_threshold=100) if request.param == "breaker" else None
+
+    def make(timeout: float, **kw: Any) -> Any:
+        return with_resilience(
+            _RETRY,
+            None if b is None else b.name,
+            registry=None if b is None else _registry_holding(b),
+            bulkhead=seawall.BulkheadConfig(max_concurrent=1, max_queue_size=0, timeout=timedelta(0)),
+            timeout=timeout,
+            asleep=_no_wait,
+            **kw,
+        )
+
+    make.breaker = b  # type: ignore[attr-defined]
+    return make
+
+
+def _all_resolved(b: Any) -> None:
+    """Every permit the breaker gave has an outcome."""
+    if b is not None:
+        m = b.metrics()
+        assert m["successes"] + m["failures"] + m["ignored"] == m["permitted"]
+
+
+@pytest.mark.parametrize(
+    "ending", ["exhausted", "aclose", "cancel", "raise", "athrow", "timeout", "empty"]
+)
+def test_async_generator_frees_its_bulkhead_slot_however_it_ends(layers: Any, ending: str) -> None:
+    gate = asyncio.Event()
+    cleaned: List[int] = []
+
+    @layers(0.05 if ending == "timeout" else 5.0)
+    async def agen() -> AsyncIterator[int]:
+        if ending == "empty":
+            return
+        try:
+            yield 1
+            if ending == "cancel":
+                await gate.wait()
+            if ending == "timeout":
+                await asyncio.sleep(5)
+            if ending == "raise":
+                raise Boom()
+            yield 2
+        finally:
+            cleaned.append(1)
+
+    bh = agen.bulkhead
+
+    async def main() -> None:
+        it = agen()
+        if ending == "empty":
+            assert [x async for x in it] == []
+            return
+        assert await it.__anext__() == 1
+        assert bh.get_available_permits() == 0  # held while streaming
+        if ending == "exhausted":
+            assert [x async for x in it] == [2]
+        elif ending == "aclose":
+            await it.aclose()
+        elif ending == "cancel":
+            task = asyncio.ensure_future(it.__anext__())
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        elif ending == "raise":
+            with pytest.raises(Boom):  # delivered items are not retried
+                await it.__anext__()
+        elif ending == "athrow":
+            with pytest.raises(KeyError):
+                await it.athrow(KeyError())
+        else:
+            with pytest.raises(asyncio.TimeoutError):
+                await it.__anext__()
+        assert cleaned == [1]  # the decorated generator has ended too
+        with pytest.raises(StopAsyncIteration):  # the stream is over
+            await it.__anext__()
+
+    asyncio.run(main())
+    assert bh.get_available_permits() == 1
+    _all_resolved(layers.breaker)
+
+
+@pytest.mark.parametrize("failure", ["raise", "timeout", "refused"])
+def test_async_generator_first_item_retried_without_leaking_the_slot(
+    layers: Any, failure: str
+) -> None:
+    attempts: List[int] = []
+    b = layers.breaker
+
+    @layers(0.05)
+    async def agen() -> AsyncIterator[int]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            if failure == "raise":
+                raise ConnectionError()
+            await asyncio.sleep(5)
+        yield 1
+        yield 2
+
+    bh = agen.bulkhead
+
+    async def main() -> List[int]:
+        return [x async for x in agen()]
+
+    if failure == "refused":
+        # The slot is taken: the attempt is refused before it starts, and a
+        # refusal is not retried.
+        assert bh.acquire()
+        with pytest.raises(seawall.BulkheadFullError):
+            asyncio.run(main())
+        assert attempts == []
+        bh.release()
+    else:
+        # With a one-slot bulkhead the retry runs only if the failed attempt
+        # gave its slot back.
+        assert asyncio.run(main()) == [1, 2]
+        assert len(attempts) == 2
+        if b is not None:
+            m = b.metrics()
+            assert (m["permitted"], m["failures"], m["successes"]) == (2, 1, 1)
+    assert bh.get_available_permits() == 1
+    _all_resolved(b)
+
+
+def test_async_generator_cancelled_before_its_first_item_frees_the_slot(layers: Any) -> None:
+    entered = asyncio.Event()
+
+    @layers(5.0)
+    async def agen() -> AsyncIterator[int]:
+        entered.set()
+        await asyncio.Event().wait()
+        yield 1
+
+    bh = agen.bulkhead
+
+    async def main() -> None:
+        task = asyncio.ensure_future(agen().__anext__())
+        await entered.wait()
+        assert bh.get_available_permits() == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert bh.get_available_permits() == 1
+    _all_resolved(layers.breaker)
+
+
+def test_async_generator_asend_athrow_through_every_layer(layers: Any) -> None:
+    @layers(5.0)
+    async def agen() -> Any:
+        try:
+            x = yield 1
+            yield x
+        except KeyError:
+            yield "caught"
+
+    async def main() -> None:
+        it = agen()
+        assert await it.asend(None) == 1
+        assert await it.asend("v") == "v"
+        assert await it.athrow(KeyError()) == "caught"
+        with pytest.raises(StopAsyncIteration):
+            await it.__anext__()
+
+    asyncio.run(main())
+    assert agen.bulkhead.get_available_permits() == 1
+    b = layers.breaker
+    if b is not None:
+        assert b.metrics()["successes"] == 1
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["first item", "later item"])
+def test_async_generator_step_timeout_is_a_breaker_failure(clock: ManualClock, first: bool) -> None:
+    b = _breaker(clock, failure_threshold=1)
+
+    @with_resilience(None, b.name, registry=_registry_holding(b), timeout=0.05)
+    async def agen() -> AsyncIterator[int]:
+        if not first:
+            yield 1
+        await asyncio.sleep(5)
+        yield 2
+
+    async def main() -> None:
+        it = agen()
+        if not first:
+            assert await it.__anext__() == 1
+        with pytest.raises(asyncio.TimeoutError):
+            await it.__anext__()
+
+    asyncio.run(main())
+    m = b.metrics()
+    assert (m["permitted"], m["failures"], m["ignored"]) == (1, 1, 0)
+    assert b.is_open()
+
+
+@pytest.mark.parametrize("items", [[], ["a", "b"]])
+def test_async_generator_fallback_may_return_a_plain_iterable(items: List[str]) -> None:
+    @with_resilience(fallback=lambda n: iter(items[:n]))
+    async def agen(n: int) -> AsyncIterator[str]:
+        raise ConnectionError()
+        yield "x"
+
+    async def main() -> List[str]:
+        return [x async for x in agen(2)]
+
+    assert asyncio.run(main()) == items

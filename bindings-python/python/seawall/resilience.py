@@ -18,10 +18,12 @@ from collections import deque
 from datetime import timedelta
 from typing import (
     Any,
+    AsyncGenerator,
     Awaitable,
     Callable,
     Deque,
     Dict,
+    Iterable,
     NamedTuple,
     Optional,
     Tuple,
@@ -52,12 +54,13 @@ from .models import (
     RetryStrategy,
 )
 from .implementations.circuit_breaker import (
-    astep,
-    guard_async_generator,
+    Stream,
+    drive_stream,
     guard_generator,
     is_async_generator_function,
     is_generator_function,
     relay,
+    start_stream,
 )
 from .registry import Registry, get_registry
 
@@ -1125,95 +1128,43 @@ def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..
 
 def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
     plan, budget, breaker, bh, rl, t, fallback = layers
-    source = func
-    if t is not None:
-        # The timeout bounds each step of the generator.
-        async def source(*args: Any, **kwargs: Any) -> Any:
-            agen = func(*args, **kwargs)
-            how, arg = "send", None
-            while True:
-                try:
-                    value = await asyncio.wait_for(astep(agen, how, arg), t)
-                except StopAsyncIteration:
-                    return
-                try:
-                    arg, how = (yield value), "send"
-                except GeneratorExit:
-                    await agen.aclose()
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - passed on
-                    how, arg = "throw", exc
 
-    guarded = source if breaker is None else guard_async_generator(breaker, source)
-
-    async def attempt(*args: Any, **kwargs: Any) -> Any:
+    async def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:
+        """One attempt: the rate limit, a bulkhead slot, then the breaker's
+        permit and the first item within the timeout. The slot is given
+        back when the attempt fails (so a retry can take it) and otherwise
+        when the stream ends (``drive_stream``)."""
         if rl is not None:
             await rl.aacquire()
-        if bh is not None and not await bh.aacquire():
+        if bh is None:
+            return await start_stream(breaker, func, args, kwargs, t)
+        if not await bh.aacquire():
             raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
-        try:
-            agen = guarded(*args, **kwargs)
-            how, arg = "send", None
-            while True:
-                try:
-                    value = await astep(agen, how, arg)
-                except StopAsyncIteration:
-                    return
-                try:
-                    arg, how = (yield value), "send"
-                except GeneratorExit:
-                    await agen.aclose()
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - passed on
-                    how, arg = "throw", exc
-        finally:
-            if bh is not None:
-                bh.release()
+        return await start_stream(breaker, func, args, kwargs, t, bh.release)
 
-    async def first(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, Any]:
+    async def start(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:
+        """The stream and its first item, retried while nothing has been
+        delivered, else the fallback's stream."""
         if budget is not None:
             budget.record_attempt(False)
-
-        async def start() -> Tuple[Any, Any]:
-            agen = attempt(*args, **kwargs)
-            try:
-                return agen, await agen.__anext__()
-            except StopAsyncIteration:
-                return _END, None
-
-        if plan is None:
-            return await start()
-        return (await plan.arun(start))[0]  # type: ignore[no-any-return]
-
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            agen, value = await first(args, kwargs)
+            if plan is None:
+                return await attempt(args, kwargs)
+            return (await plan.arun(lambda: attempt(args, kwargs)))[0]  # type: ignore[no-any-return]
         except Exception:
             if fallback is None:
                 raise
-            agen = fallback(*args, **kwargs)
-            if not hasattr(agen, "__anext__"):
-                for v in agen:
-                    yield v
-                return
+            items = fallback(*args, **kwargs)
+            agen = items if hasattr(items, "__anext__") else _from_iterable(items)
             try:
-                value = await agen.__anext__()
+                return Stream(agen, await agen.__anext__(), None, None, None)
             except StopAsyncIteration:
-                return
-        if agen is _END:
-            return
-        how, arg = "send", None
-        while True:
-            try:
-                arg, how = (yield value), "send"
-            except GeneratorExit:
-                await agen.aclose()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - passed on
-                how, arg = "throw", exc
-            try:
-                value = await astep(agen, how, arg)
-            except StopAsyncIteration:
-                return
+                return None
 
-    return wrapper
+    return drive_stream(start)
+
+
+async def _from_iterable(items: Iterable[Any]) -> AsyncGenerator[Any, None]:
+    """A fallback's plain iterable as an async generator."""
+    for item in items:
+        yield item

@@ -17,6 +17,7 @@ from typing import (
     Generator,
     Iterator,
     List,
+    NamedTuple,
     Optional,
     Tuple,
     Type,
@@ -229,23 +230,108 @@ def guard_generator(
 
 
 def guard_async_generator(
-    breaker: _native.CircuitBreaker, func: Callable[..., AsyncGenerator[Any, Any]]
-) -> Callable[..., Any]:
+    breaker: Optional[_native.CircuitBreaker],
+    func: Callable[..., AsyncGenerator[Any, Any]],
+    timeout: Optional[float] = None,
+) -> Callable[..., AsyncGenerator[Any, Any]]:
     """``guard_generator`` for async generator functions: the permit is
     taken at the first ``__anext__``/``asend`` and the outcome recorded when
     the generator ends (a success), raises, or is closed (``aclose``:
-    neutral). ``asend``/``athrow``/``aclose`` reach ``func``'s generator."""
+    neutral). ``asend``/``athrow``/``aclose`` reach ``func``'s generator.
+    With a ``timeout``, each step of ``func``'s generator that takes longer
+    raises ``TimeoutError``, recorded on the permit like any exception.
+    Without a breaker only the timeout applies."""
 
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        permit = breaker.acquire()
+    def start(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Awaitable[Optional[Stream]]:
+        return start_stream(breaker, func, args, kwargs, timeout)
+
+    return drive_stream(start)
+
+
+class Stream(NamedTuple):
+    """An async generator started for a consumer by ``start_stream``:
+    ``first`` is its first item. Each later step is bounded by ``timeout``,
+    the outcome is recorded on ``permit`` and ``release`` is called when
+    it ends (each when not None)."""
+
+    agen: Any
+    first: Any
+    permit: Optional[_native.Permit]
+    timeout: Optional[float]
+    release: Optional[Callable[[], Any]]
+
+
+def astep(agen: Any, how: str, arg: Any, timeout: Optional[float]) -> Awaitable[Any]:
+    """One step of an async generator driven on behalf of a consumer:
+    ``asend(arg)`` or ``athrow(arg)``, within ``timeout`` seconds if not
+    None."""
+    step: Awaitable[Any] = agen.asend(arg) if how == "send" else agen.athrow(arg)
+    return step if timeout is None else asyncio.wait_for(step, timeout)
+
+
+async def start_stream(
+    breaker: Optional[_native.CircuitBreaker],
+    func: Callable[..., AsyncGenerator[Any, Any]],
+    args: Tuple[Any, ...],
+    kwargs: Dict[str, Any],
+    timeout: Optional[float] = None,
+    release: Optional[Callable[[], Any]] = None,
+) -> Optional[Stream]:
+    """Takes ``breaker``'s permit (when given), calls ``func`` and awaits
+    its generator's first item within ``timeout``, for ``drive_stream``.
+
+    ``release`` is called once when the stream ends: here if it fails to
+    start (the exception propagates, recorded on the permit once taken) or
+    yields nothing (None is returned, a success recorded); else by
+    ``drive_stream``."""
+    ended = True
+    try:
+        permit = None if breaker is None else breaker.acquire()
+        agen: Optional[AsyncGenerator[Any, Any]] = None
         try:
             agen = func(*args, **kwargs)
-            how, arg = "send", None
+            first = await astep(agen, "send", None, timeout)
+        except StopAsyncIteration:
+            if permit is not None:
+                permit.success()
+            return None
+        except BaseException as exc:
+            if permit is not None:
+                permit.record_exception(exc)
+            if agen is not None:
+                # Finished by the exception, except when the consumer was
+                # cancelled inside ``wait_for`` right after the step
+                # yielded (Python < 3.12): then this closes it.
+                await agen.aclose()
+            raise
+        ended = False
+        return Stream(agen, first, permit, timeout, release)
+    finally:
+        if ended and release is not None:
+            release()
+
+
+def drive_stream(
+    start: Callable[[Tuple[Any, ...], Dict[str, Any]], Awaitable[Optional[Stream]]],
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """An async generator function that relays the stream ``start(args,
+    kwargs)`` gives (None: an empty one) to its consumer: yields its first
+    item, then passes every ``asend``/``athrow``/``aclose`` on to its
+    generator, one step at a time within the stream's timeout; records the
+    outcome on its permit (a success when the generator is exhausted, else
+    the exception, ``GeneratorExit`` or cancellation included) and calls
+    its ``release`` however it ends. The package's one async relay loop:
+    async generators cannot delegate (no ``yield from``), so the breaker,
+    the timeout and ``with_resilience``'s layers are all applied here rather
+    than each relaying the next."""
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        s = await start(args, kwargs)
+        if s is None:
+            return
+        agen, value, permit, timeout, release = s
+        try:
             while True:
-                try:
-                    value = await astep(agen, how, arg)
-                except StopAsyncIteration:
-                    break
                 try:
                     arg, how = (yield value), "send"
                 except GeneratorExit:
@@ -253,19 +339,22 @@ def guard_async_generator(
                     raise
                 except BaseException as exc:  # noqa: BLE001 - passed on to agen
                     how, arg = "throw", exc
+                try:
+                    value = await astep(agen, how, arg, timeout)
+                except StopAsyncIteration:
+                    break
         except BaseException as exc:
-            permit.record_exception(exc)
+            if permit is not None:
+                permit.record_exception(exc)
             raise
-        permit.success()
+        else:
+            if permit is not None:
+                permit.success()
+        finally:
+            if release is not None:
+                release()
 
     return wrapper
-
-
-def astep(agen: Any, how: str, arg: Any) -> Awaitable[Any]:
-    """One step of an async generator driven on behalf of a consumer:
-    ``asend(arg)`` or ``athrow(arg)``."""
-    step: Awaitable[Any] = agen.asend(arg) if how == "send" else agen.athrow(arg)
-    return step
 
 
 def relay(gen: Iterator[Any], first: Any) -> Generator[Any, Any, Any]:
