@@ -50,6 +50,10 @@ use std::time::Duration;
 /// move; see [`crate::Clock::moves`].
 pub struct EventCount {
     count: AtomicU32,
+    /// Threads in (or about to enter) a futex wait: a notification that
+    /// finds none makes no system call.
+    #[cfg(all(not(seawall_loom), target_os = "linux"))]
+    sleepers: AtomicU32,
     #[cfg(any(seawall_loom, not(target_os = "linux")))]
     lock: Mutex<()>,
     #[cfg(any(seawall_loom, not(target_os = "linux")))]
@@ -68,6 +72,8 @@ impl EventCount {
     pub fn new() -> Self {
         Self {
             count: AtomicU32::new(0),
+            #[cfg(all(not(seawall_loom), target_os = "linux"))]
+            sleepers: AtomicU32::new(0),
             #[cfg(any(seawall_loom, not(target_os = "linux")))]
             lock: Mutex::new(()),
             #[cfg(any(seawall_loom, not(target_os = "linux")))]
@@ -100,10 +106,12 @@ impl EventCount {
     }
 
     fn bump(&self) {
-        // Release: pairs with the Acquire in `epoch` (see there). Wrapping:
-        // only "moved or not" matters, and the 2^32nd notification during
-        // one waiter's check is not a concern.
-        self.count.fetch_add(1, Ordering::Release);
+        // Release: pairs with the Acquire in `epoch` (see there). SeqCst:
+        // on the futex path it also orders the bump before the load of
+        // `sleepers` in `wake` (see there). Wrapping: only "moved or not"
+        // matters, and the 2^32nd notification during one waiter's check
+        // is not a concern.
+        self.count.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -119,6 +127,14 @@ impl EventCount {
             tv_nsec: d.subsec_nanos() as libc::c_long,
         });
         let ts = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+        // SeqCst, with the SeqCst bump and load in `bump`/`wake`: either the
+        // notifier's load sees this sleeper (and wakes it), or it read the
+        // count before this increment in the single order of SeqCst
+        // operations, so its bump comes before the fence below, and the
+        // futex's own read of the count, after the fence, sees the moved
+        // count and returns at once.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         // SAFETY: FUTEX_WAIT reads the aligned `u32` behind `as_ptr` (alive
         // for the call: `self` is borrowed) and compares it with `seen`
         // atomically with going to sleep; `ts` is NULL or points to a
@@ -134,9 +150,17 @@ impl EventCount {
                 ts,
             );
         }
+        // Relaxed: only counts; a stale count just costs a notifier one
+        // needless system call.
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn wake(&self, all: bool) {
+        // SeqCst: see `wait`. No sleeper: nothing to wake, no system call
+        // (a manual clock notifies on every move).
+        if self.sleepers.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         let n: libc::c_int = if all { libc::c_int::MAX } else { 1 };
         // SAFETY: FUTEX_WAKE only uses the address as a key to find the
         // threads sleeping on it; the word is alive (borrowed).
