@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speed checks of issue 2 in one go: the criterion benches against
+# The breaker's speed checks in one go: the criterion benches against
 # failsafe and recloser (wall clock and thread CPU time, medians and ratios
 # printed at the end), callgrind instructions per call, and best-of-R thread
 # CPU ns/call of the hot paths.

@@ -152,7 +152,7 @@ fn ours_manual() -> Breaker<ManualClock> {
         .expect("default config is valid")
 }
 
-/// Issue 3's rule: failure rate 50% over a 60 s time window of 10 buckets.
+/// A failure-rate rule: 50% over a 60 s time window of 10 buckets.
 fn ours_time_window() -> Breaker {
     let config = BreakerConfig {
         window: Window::Time {
@@ -321,7 +321,7 @@ fn two_threads_of<M: Measurement<Value = Duration>>(
     });
 }
 
-/// Issue 3: the closed success path with window rules, against the peers'
+/// The closed success path with window rules, against the peers'
 /// window policies, on one thread and with two threads sharing a breaker.
 fn windows<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool) {
     let mut g = c.benchmark_group("windows");

@@ -1,4 +1,4 @@
-//! The window trip rules of issue 3, each on the manual clock, with the
+//! The window trip rules, each on the manual clock, with the
 //! worked examples of the docs.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The retry budget's grants and counts under racing callers (issue 6).
+//! The retry budget's grants and counts under racing callers.
 //!
 //! Every decision to grant a retry is a compare-and-swap of the current
 //! window slice that checks the share against the value it replaces, and

@@ -1,4 +1,4 @@
-//! The rate limiter's compare-and-swap under racing callers (issue 6).
+//! The rate limiter's compare-and-swap under racing callers.
 //!
 //! Admissions are read-modify-writes of one word (the theoretical arrival
 //! time): racing callers are admitted exactly as often as the burst allows,

@@ -1,4 +1,4 @@
-//! Window recording racing with roll-over and evaluation (issue 3).
+//! Window recording racing with roll-over and evaluation.
 //!
 //! Time window: a bucket roll-over (one elected thread writes a snapshot
 //! under the bucket's sequence number) racing with recording and with
