@@ -56,14 +56,49 @@ pub(crate) fn core_u32(
     v: &Bound<'_, PyAny>,
     given: &mut Vec<(&'static str, String)>,
 ) -> PyResult<u32> {
+    u32_or(field, v, given, u32::MAX)
+}
+
+/// [`core_u32`] for a field whose core range starts at 1 and whose upper
+/// bound depends on another field (`minimum_calls` and
+/// `failure_count_threshold`, at most a count window's size, unbounded
+/// otherwise): values that do not fit a `u32` become 0, which the core
+/// refuses with the field's own range text whatever the window, before any
+/// rule that relates the field to others.
+pub(crate) fn core_positive_u32(
+    field: &'static str,
+    v: &Bound<'_, PyAny>,
+    given: &mut Vec<(&'static str, String)>,
+) -> PyResult<u32> {
+    u32_or(field, v, given, 0)
+}
+
+fn u32_or(
+    field: &'static str,
+    v: &Bound<'_, PyAny>,
+    given: &mut Vec<(&'static str, String)>,
+    substitute: u32,
+) -> PyResult<u32> {
     let n = int(field, v)?;
     match n.extract::<u32>() {
         Ok(x) => Ok(x),
         Err(_) => {
             given.push((field, short_repr(v)));
-            Ok(u32::MAX)
+            Ok(substitute)
         }
     }
+}
+
+/// A `bool` setting: `True` or `False` only (not `0`, `1` or other values
+/// Python would take as true or false).
+pub(crate) fn boolean(field: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    v.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{field} must be a bool, not {} ({})",
+            type_name(v),
+            short_repr(v)
+        ))
+    })
 }
 
 /// The result of the core's validation of a configuration read with

@@ -444,6 +444,18 @@ pub(crate) fn metrics_dict<'py>(
     d.set_item("consecutive_failures", m.consecutive_failures)?;
     d.set_item("trial_successes", m.trial_successes)?;
     d.set_item("trial_calls_in_flight", m.trial_calls_in_flight)?;
+    match m.window {
+        None => d.set_item("window", py.None())?,
+        Some(w) => {
+            let wd = PyDict::new(py);
+            wd.set_item("successes", w.successes)?;
+            wd.set_item("failures", w.failures)?;
+            wd.set_item("slow_calls", w.slow_calls)?;
+            wd.set_item("ignored", w.ignored)?;
+            wd.set_item("calls", w.calls())?;
+            d.set_item("window", wd)?;
+        }
+    }
     let t = PyDict::new(py);
     t.set_item("closed", m.transitions.to_closed)?;
     t.set_item("open", m.transitions.to_open)?;

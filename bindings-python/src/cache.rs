@@ -13,6 +13,10 @@ pub(crate) struct Cached {
     states: [Py<PyAny>; 5],
     /// `seawall.models.CircuitBreakerConfig`, for breakers built without one.
     pub(crate) config_class: Py<PyAny>,
+    /// `seawall.models.CountWindow` and `seawall.models.TimeWindow`, the
+    /// values a configuration's `window` may take besides `None`.
+    pub(crate) count_window_class: Py<PyAny>,
+    pub(crate) time_window_class: Py<PyAny>,
     /// `seawall.exceptions.CircuitBreakerOpenError`.
     pub(crate) open_error: Py<PyType>,
     /// `logging.getLogger("seawall")`.
@@ -39,6 +43,8 @@ pub(crate) fn get(py: Python<'_>) -> PyResult<&'static Cached> {
             member("FORCED_CLOSED")?,
         ];
         let config_class = models.getattr("CircuitBreakerConfig")?.unbind();
+        let count_window_class = models.getattr("CountWindow")?.unbind();
+        let time_window_class = models.getattr("TimeWindow")?.unbind();
         let open_error = py
             .import("seawall.exceptions")?
             .getattr("CircuitBreakerOpenError")?
@@ -63,6 +69,8 @@ pub(crate) fn get(py: Python<'_>) -> PyResult<&'static Cached> {
         Ok(Cached {
             states,
             config_class,
+            count_window_class,
+            time_window_class,
             open_error,
             logger,
             neutral,

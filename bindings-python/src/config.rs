@@ -9,9 +9,12 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyTuple, PyType};
 
-use seawall::BreakerConfig;
+use seawall::{BreakerConfig, Window};
 
-use crate::args::{config_object, core_u32, int_in, validated};
+use crate::args::{
+    boolean, config_object, core_positive_u32, core_u32, int_in, short_repr, validated,
+};
+use crate::cache;
 use crate::clock::{duration, type_name};
 use crate::policy::{Callbacks, Policy};
 
@@ -43,26 +46,86 @@ fn count(
     }
 }
 
+/// A count field that is unset (`None`) by default and whose core range
+/// starts at 1 (see [`core_positive_u32`]).
+fn positive_count(
+    config: &Bound<'_, PyAny>,
+    field: &'static str,
+    given: &mut Vec<(&'static str, String)>,
+) -> PyResult<Option<u32>> {
+    attr(config, field)?
+        .map(|v| core_positive_u32(field, &v, given))
+        .transpose()
+}
+
+/// A number field: an `int` or a `float` (not a `bool`), range-checked by
+/// the core.
 fn number(config: &Bound<'_, PyAny>, field: &'static str, default: f64) -> PyResult<f64> {
+    Ok(optional_number(config, field)?.unwrap_or(default))
+}
+
+/// A number field that is unset (`None`) by default.
+fn optional_number(config: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Option<f64>> {
     let Some(v) = attr(config, field)? else {
-        return Ok(default);
+        return Ok(None);
     };
     if v.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(format!(
             "{field} must be a number, not bool"
         )));
     }
-    v.extract().map_err(|_| {
+    v.extract().map(Some).map_err(|_| {
         if v.is_instance_of::<PyInt>() {
             // An int too large for a float.
             PyValueError::new_err(format!(
                 "invalid {field} = {}: must be a finite number",
-                crate::args::short_repr(&v)
+                short_repr(&v)
             ))
         } else {
             PyTypeError::new_err(format!("{field} must be a number, not {}", type_name(&v)))
         }
     })
+}
+
+/// A `bool` field.
+fn flag(config: &Bound<'_, PyAny>, field: &'static str, default: bool) -> PyResult<bool> {
+    match attr(config, field)? {
+        None => Ok(default),
+        Some(v) => boolean(field, &v),
+    }
+}
+
+/// The `window` field: `None` (no window), a `seawall.CountWindow` or a
+/// `seawall.TimeWindow`.
+fn window(config: &Bound<'_, PyAny>, given: &mut Vec<(&'static str, String)>) -> PyResult<Window> {
+    match attr(config, "window")? {
+        None => Ok(Window::None),
+        Some(w) => window_of(&w, given),
+    }
+}
+
+/// A `CountWindow` / `TimeWindow` as the core's `Window`; its fields are
+/// named `window.size`, `window.length` and `window.buckets`, as the core
+/// names them.
+fn window_of(w: &Bound<'_, PyAny>, given: &mut Vec<(&'static str, String)>) -> PyResult<Window> {
+    let py = w.py();
+    let classes = cache::get(py)?;
+    if w.is_instance(classes.count_window_class.bind(py))? {
+        return Ok(Window::Count {
+            size: core_u32("window.size", &w.getattr("size")?, given)?,
+        });
+    }
+    if w.is_instance(classes.time_window_class.bind(py))? {
+        return Ok(Window::Time {
+            length: duration("window.length", &w.getattr("length")?)?,
+            buckets: core_u32("window.buckets", &w.getattr("buckets")?, given)?,
+        });
+    }
+    Err(PyTypeError::new_err(format!(
+        "window must be a seawall.CountWindow, a seawall.TimeWindow or None, not {} ({})",
+        type_name(w),
+        short_repr(w)
+    )))
 }
 
 fn callable(config: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Option<Py<PyAny>>> {
@@ -156,7 +219,19 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
     let mut raw = Vec::new();
     let core = BreakerConfig {
         failure_threshold: count(config, "failure_threshold", d.failure_threshold, &mut raw)?,
+        trip_on_consecutive_failures: flag(
+            config,
+            "trip_on_consecutive_failures",
+            d.trip_on_consecutive_failures,
+        )?,
+        window: window(config, &mut raw)?,
+        failure_count_threshold: positive_count(config, "failure_count_threshold", &mut raw)?,
+        failure_rate_threshold: optional_number(config, "failure_rate_threshold")?,
+        slow_call_rate_threshold: optional_number(config, "slow_call_rate_threshold")?,
+        minimum_calls: positive_count(config, "minimum_calls", &mut raw)?
+            .unwrap_or(d.minimum_calls),
         success_threshold: count(config, "success_threshold", d.success_threshold, &mut raw)?,
+        half_open_success_rate: optional_number(config, "half_open_success_rate")?,
         half_open_max_calls: count(
             config,
             "half_open_max_calls",
@@ -170,7 +245,6 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
         max_timeout: optional_duration(config, "max_timeout")?,
         timeout_jitter: number(config, "timeout_jitter", d.timeout_jitter)?,
         slow_call_duration: optional_duration(config, "slow_call_duration")?,
-        ..d
     };
     validated(core.validate(), &raw)?;
     let py = config.py();
@@ -204,4 +278,23 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
 pub(crate) fn validate_config(config: &Bound<'_, PyAny>) -> PyResult<()> {
     config_object(config)?;
     settings(config).map(drop)
+}
+
+/// `validate_window(window)`: raises `TypeError`/`ValueError` naming the
+/// first bad field of a `CountWindow` / `TimeWindow` (`window.size`,
+/// `window.length`, `window.buckets`), exactly as building a breaker with
+/// that window would.
+#[pyfunction]
+pub(crate) fn validate_window(window: &Bound<'_, PyAny>) -> PyResult<()> {
+    let mut raw = Vec::new();
+    let window = window_of(window, &mut raw)?;
+    // The core checks a window as part of a configuration. With no window
+    // rule set and `minimum_calls` at its lowest, nothing but the window's
+    // own fields can be refused.
+    let config = BreakerConfig {
+        window,
+        minimum_calls: 1,
+        ..BreakerConfig::default()
+    };
+    validated(config.validate(), &raw)
 }

@@ -36,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<resilience::BulkheadWaiter>()?;
     m.add_class::<resilience::RateLimiter>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
+    m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;
     Ok(())
 }

@@ -21,11 +21,13 @@ from seawall import (
     Bulkhead,
     BulkheadConfig,
     CircuitBreakerConfig,
+    CountWindow,
     RateLimiter,
     RetryBudget,
     RetryBudgetConfig,
     RetryConfig,
     RetryStrategy,
+    TimeWindow,
     UnifiedCircuitBreaker,
     with_resilience,
 )
@@ -131,6 +133,61 @@ threshold_bad = st.one_of(
 failure_threshold_ok = st.integers(1, 2**32 - 1)
 trial_count_ok = st.integers(1, 2**18 - 1)
 
+# Trip rules over a window. Their joint rules: a window rule needs a window
+# (the slow-call rate a slow_call_duration too); trip_on_consecutive_failures
+# may be False only with a window rule; minimum_calls and
+# failure_count_threshold are at most a count window's size; and
+# half_open_success_rate (the trial failures it tolerates) shares the 36 bits
+# of the trial bookkeeping with success_threshold and half_open_max_calls.
+# Valid values are drawn valid in any combination: count windows of at least
+# 100 calls, time windows with slices of at least 1 ms, minimum_calls and
+# failure_count_threshold at most 100. BREAKER leaves the window rules unset
+# and the consecutive rule on (they need a window), and draws only the rate 1
+# for half_open_success_rate (no failure tolerated: it fits any trial counts
+# up to 2^18 - 1); WINDOWED below draws them on a base that has a window, a
+# rule and a slow_call_duration, with smaller trial counts. Invalid values
+# are invalid whatever the other fields hold.
+
+
+def forged(cls: Any, **fields: Any) -> Any:
+    """A window built without its own check (as a pickled or tampered one
+    could be): the breaker checks it again."""
+    w = object.__new__(cls)
+    for k, v in fields.items():
+        object.__setattr__(w, k, v)
+    return w
+
+
+def _time_windows(buckets: int) -> st.SearchStrategy[Any]:
+    # Slices clear of 1 ms, so that rounding to the microsecond keeps them.
+    secs = st.floats(buckets * 0.001 * 1.001, YEAR)
+    return st.builds(TimeWindow, st.one_of(secs, secs.map(lambda s: timedelta(seconds=s))), st.just(buckets))
+
+
+windows_ok = st.one_of(
+    st.builds(CountWindow, st.integers(100, 10_000)),
+    st.integers(1, 1000).flatmap(_time_windows),
+)
+window_size_bad = st.one_of(
+    st.integers(max_value=0), st.integers(min_value=10_001, max_value=2**100), not_ints
+)
+windows_bad = st.one_of(
+    st.integers(),
+    st.text(LETTERS, max_size=3),
+    st.just({"size": 100}),
+    st.builds(object),
+    st.builds(lambda n: forged(CountWindow, size=n), window_size_bad),
+    st.builds(lambda v: forged(TimeWindow, length=v, buckets=10), durations(0.0, YEAR, lo_open=True)[1]),
+    st.builds(lambda n: forged(TimeWindow, length=10.0, buckets=n), window_size_bad),
+    st.builds(lambda n: forged(TimeWindow, length=0.999, buckets=n), st.integers(1000, 2**20)),
+)
+positive_count_bad = st.one_of(
+    st.integers(max_value=0), st.integers(min_value=2**32, max_value=2**100), not_ints
+)
+rule_count_ok = st.integers(1, 100)
+rate_ok, rate_bad = floats(0.0, 1.0, lo_open=True)
+flag_bad = st.one_of(st.integers(), st.floats(), st.text(LETTERS, max_size=3), st.builds(object))
+
 BREAKER: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
     "failure_threshold": (failure_threshold_ok, threshold_bad),
     "success_threshold": (trial_count_ok, threshold_bad),
@@ -148,6 +205,31 @@ BREAKER: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
     "timeout_multiplier": floats(1.0, 1000.0),
     "timeout_jitter": floats(0.0, 1.0, hi_open=True),
     "slow_call_duration": durations(0.0, YEAR, lo_open=True),
+    "window": (st.one_of(st.none(), windows_ok), windows_bad),
+    "failure_count_threshold": (st.none(), positive_count_bad),
+    "failure_rate_threshold": (st.none(), rate_bad),
+    "slow_call_rate_threshold": (st.none(), rate_bad),
+    "minimum_calls": (rule_count_ok, positive_count_bad),
+    "trip_on_consecutive_failures": (st.just(True), flag_bad),
+    "half_open_success_rate": (st.sampled_from([None, 1.0]), rate_bad),
+}
+
+# The window rules set: a drawn value replaces a base value by another valid
+# one, so there is always a window, a rule and a slow_call_duration.
+WINDOWED_BASE: Dict[str, Any] = dict(
+    window=CountWindow(100), failure_rate_threshold=0.5, slow_call_duration=1.0
+)
+WINDOWED: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
+    **BREAKER,
+    # 10 + 10 + 10 bits at most, whatever half_open_success_rate tolerates.
+    "success_threshold": (st.integers(1, 2**10 - 1), threshold_bad),
+    "half_open_max_calls": (st.integers(1, 2**10 - 1), threshold_bad),
+    "window": (windows_ok, windows_bad),
+    "failure_count_threshold": (rule_count_ok, positive_count_bad),
+    "failure_rate_threshold": (rate_ok, rate_bad),
+    "slow_call_rate_threshold": (rate_ok, rate_bad),
+    "trip_on_consecutive_failures": (st.booleans(), flag_bad),
+    "half_open_success_rate": (st.one_of(st.none(), rate_ok), rate_bad),
 }
 
 RETRY: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
@@ -196,6 +278,10 @@ BUDGET: Dict[str, Tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
 
 CONFIGS: Dict[str, Tuple[Callable[..., Any], Dict[str, Any]]] = {
     "CircuitBreakerConfig": (lambda **kw: UnifiedCircuitBreaker("p", CircuitBreakerConfig(**kw)), BREAKER),
+    "CircuitBreakerConfig with window rules": (
+        lambda **kw: UnifiedCircuitBreaker("p", CircuitBreakerConfig(**{**WINDOWED_BASE, **kw})),
+        WINDOWED,
+    ),
     "RetryConfig": (RetryConfig, RETRY),
     "BulkheadConfig": (lambda **kw: Bulkhead(BulkheadConfig(**kw)), BULKHEAD),
     "RetryBudgetConfig": (lambda **kw: RetryBudget(RetryBudgetConfig(**kw)), BUDGET),

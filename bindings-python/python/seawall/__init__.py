@@ -31,6 +31,7 @@ from .models import (
     BulkheadConfig,
     CircuitBreakerConfig,
     CircuitState,
+    CountWindow,
     RetryBudgetConfig,
     RetryConfig,
     RetryError,
@@ -38,6 +39,7 @@ from .models import (
     RetryPolicy,
     RetryResult,
     RetryStrategy,
+    TimeWindow,
 )
 from .registry import Registry, get_registry
 from .resilience import (
@@ -55,6 +57,8 @@ from .resilience import (
 __all__ = [
     "CircuitState",
     "CircuitBreakerConfig",
+    "CountWindow",
+    "TimeWindow",
     "RetryStrategy",
     "RetryConfig",
     "RetryPolicy",

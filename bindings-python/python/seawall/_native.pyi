@@ -15,6 +15,7 @@ __all__ = [
     "ManualClock",
     "Registry",
     "validate_config",
+    "validate_window",
     "attempt_number",
     "Backoff",
     "RetryBudget",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 def validate_config(config: Any) -> None: ...
+def validate_window(window: Any) -> None: ...
 def attempt_number(attempt: int) -> int: ...
 
 @final

@@ -19,6 +19,8 @@ __all__ = [
     "CircuitState",
     "RetryStrategy",
     "CircuitBreakerConfig",
+    "CountWindow",
+    "TimeWindow",
     "RetryConfig",
     "RetryPolicy",
     "RETRY_POLICIES",
@@ -63,6 +65,49 @@ class RetryStrategy(str, Enum):
     CUSTOM = "custom"
 
 
+@dataclass(frozen=True)
+class CountWindow:
+    """The last ``size`` outcomes, a true sliding window: after 1,000
+    successes a "50% of the last 100" rule fires at exactly the 50th
+    failure. ``size`` in ``1..=10000``.
+
+    The window of ``CircuitBreakerConfig.window``, judged by its trip rules.
+    Invalid values raise ``TypeError`` / ``ValueError`` naming
+    ``window.size`` (the core's check)."""
+
+    size: int
+
+    def __post_init__(self) -> None:
+        _native.validate_window(self)
+
+
+@dataclass(frozen=True, init=False)
+class TimeWindow:
+    """The outcomes of the last ``length`` (a ``timedelta`` or seconds),
+    kept as ``buckets`` slices of ``length / buckets``: memory is fixed,
+    whatever the traffic. The window holds the current slice and the
+    ``buckets - 1`` before it, so it spans between ``length - length /
+    buckets`` and ``length``. ``length`` in ``(0, 365 days]``, ``buckets``
+    in ``1..=1000``, slices at least 1 ms.
+
+    The window of ``CircuitBreakerConfig.window``, judged by its trip rules.
+    ``length`` is kept as a ``timedelta`` (to the microsecond). Invalid
+    values raise ``TypeError`` / ``ValueError`` naming ``window.length`` or
+    ``window.buckets`` (the core's checks)."""
+
+    length: timedelta
+    buckets: int = 10
+
+    def __init__(self, length: Seconds, buckets: int = 10) -> None:
+        object.__setattr__(self, "length", length)
+        object.__setattr__(self, "buckets", buckets)
+        _native.validate_window(self)
+        if not isinstance(length, timedelta):
+            # Rounded to the microsecond; a valid length stays valid (its
+            # bounds are whole milliseconds).
+            object.__setattr__(self, "length", timedelta(seconds=length))
+
+
 @dataclass
 class CircuitBreakerConfig:
     """How a circuit breaker decides.
@@ -101,7 +146,36 @@ class CircuitBreakerConfig:
     - ``timeout_jitter``: shortens each open time by a random share of up to
       this fraction.
     - ``slow_call_duration``: calls lasting at least this long are counted as
-      slow in the metrics.
+      slow in the metrics (and by ``slow_call_rate_threshold``).
+
+    Trip rules over a sliding window (the core's; pass them by keyword):
+
+    - ``window``: ``None`` (the default: no window), a ``CountWindow(size)``
+      or a ``TimeWindow(length, buckets=10)``: the recent outcomes the rules
+      below judge. Windows judge one CLOSED episode at a time: when the
+      breaker closes, the outcomes that opened it leave the window.
+    - ``failure_count_threshold``: failures within the window that open the
+      breaker, whatever the number of calls. ``None`` or at least 1 (at most
+      a count window's size).
+    - ``failure_rate_threshold``: the share of failed calls (failures over
+      successes plus failures) within the window that opens the breaker.
+      ``None`` or in ``(0, 1]``.
+    - ``slow_call_rate_threshold``: the share of slow calls (see
+      ``slow_call_duration``, which it requires) within the window that opens
+      the breaker. ``None`` or in ``(0, 1]``.
+    - ``minimum_calls``: the calls a window must hold before a rate rule may
+      fire. At least 1 (at most a count window's size), default 10.
+    - ``trip_on_consecutive_failures``: whether ``failure_threshold``
+      consecutive failures open the breaker; ``False`` only with a window
+      rule set.
+    - ``half_open_success_rate``: ``None`` (the default:
+      ``success_threshold`` successes close, any trial failure reopens), or a
+      rate in ``(0, 1]``: the trials are judged as a batch of
+      ``success_threshold`` outcomes, the breaker closes once
+      ``ceil(rate * success_threshold)`` succeeded and reopens once that is
+      out of reach.
+
+    The rules combine: the first to fire opens the breaker.
 
     Exceptions that are neither failures nor excluded propagate and are
     neutral: they do not count as failures and do not reset the failure
@@ -130,6 +204,13 @@ class CircuitBreakerConfig:
     max_timeout: Optional[Seconds] = None
     timeout_jitter: float = 0.0
     slow_call_duration: Optional[Seconds] = None
+    window: Optional[Union[CountWindow, TimeWindow]] = None
+    failure_count_threshold: Optional[int] = None
+    failure_rate_threshold: Optional[float] = None
+    slow_call_rate_threshold: Optional[float] = None
+    minimum_calls: int = 10
+    trip_on_consecutive_failures: bool = True
+    half_open_success_rate: Optional[float] = None
 
     def __post_init__(self) -> None:
         _native.validate_config(self)

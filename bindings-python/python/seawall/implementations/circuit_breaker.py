@@ -88,7 +88,11 @@ class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
         ``failure_count`` is the consecutive failures counted toward the trip
         (CLOSED), ``success_count`` the trial successes counted toward closing
         (HALF_OPEN), ``total_calls`` the calls admitted, ``rejections`` the
-        calls refused, ``uptime`` the seconds spent in the current state.
+        calls refused, ``uptime`` the seconds spent in the current state,
+        ``window`` the outcomes in the trip rules' window (a dict of
+        ``successes``, ``failures``, ``slow_calls``, ``ignored`` and
+        ``calls``, the successes plus failures every rate divides by), or
+        ``None`` without a window.
         """
         m = self.metrics()
         return {
@@ -106,6 +110,7 @@ class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
             "slow_calls": m["slow_calls"],
             "trial_calls_in_flight": m["trial_calls_in_flight"],
             "transitions": m["transitions"],
+            "window": m["window"],
         }
 
     def __call__(self, func: F) -> F:
