@@ -179,10 +179,12 @@ def test_async_generator_is_protected(
     asyncio.run(main())
 
 
-def test_async_generator_asend_athrow(clock: ManualClock) -> None:
-    b = _breaker(clock)
+def _asend_athrow(decorate: Callable[[Any], Any]) -> Any:
+    """Decorates an async generator that echoes what it is sent and catches
+    a thrown ``KeyError``, drives it with ``asend``/``athrow`` to the end,
+    and returns the decorated function."""
 
-    @b
+    @decorate
     async def agen() -> Any:
         try:
             x = yield 1
@@ -199,6 +201,12 @@ def test_async_generator_asend_athrow(clock: ManualClock) -> None:
             await it.__anext__()
 
     asyncio.run(main())
+    return agen
+
+
+def test_async_generator_asend_athrow(clock: ManualClock) -> None:
+    b = _breaker(clock)
+    _asend_athrow(b)
     assert b.metrics()["successes"] == 1
 
 
@@ -539,23 +547,7 @@ def test_async_generator_cancelled_before_its_first_item_frees_the_slot(layers: 
 
 
 def test_async_generator_asend_athrow_through_every_layer(layers: Any) -> None:
-    @layers(5.0)
-    async def agen() -> Any:
-        try:
-            x = yield 1
-            yield x
-        except KeyError:
-            yield "caught"
-
-    async def main() -> None:
-        it = agen()
-        assert await it.asend(None) == 1
-        assert await it.asend("v") == "v"
-        assert await it.athrow(KeyError()) == "caught"
-        with pytest.raises(StopAsyncIteration):
-            await it.__anext__()
-
-    asyncio.run(main())
+    agen = _asend_athrow(layers(5.0))
     assert agen.bulkhead.get_available_permits() == 1
     b = layers.breaker
     if b is not None:
