@@ -2,17 +2,17 @@
 //! transition callbacks.
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::Arc;
 use std::time::Duration;
 
 use seawall::{Breaker, BreakerConfig, Metrics, Outcome, State, Ticket, Transition};
 
 use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
-use crate::config::{config_error, nanos, seawall_config};
+use crate::config::{config_error, config_or_default, nanos, seawall_config, to_core};
 use crate::error::{
-    borrow, check, check_optional, fail, name_arg, run, run_code, run_value, seawall_result,
-    write_text, Error, Written,
+    check, check_optional, fail, name_arg, run, run_code, run_value, seawall_result, write_text,
+    Error, Written,
 };
+use crate::handle::{self, Handle};
 
 /// The breaker type behind every handle.
 pub(crate) type CBreaker = Breaker<FfiClock>;
@@ -24,6 +24,11 @@ pub(crate) type CBreaker = Breaker<FfiClock>;
 /// number of threads may use one handle at once.
 pub struct seawall_breaker {
     _private: [u8; 0],
+}
+
+impl Handle for seawall_breaker {
+    type Inner = CBreaker;
+    const NAME: &'static str = "breaker";
 }
 
 /// A breaker state.
@@ -206,26 +211,6 @@ pub type seawall_transition_callback = Option<
     ),
 >;
 
-/// Turns a new breaker into a handle.
-pub(crate) fn to_raw(b: Arc<CBreaker>) -> *const seawall_breaker {
-    Arc::into_raw(b).cast()
-}
-
-/// Borrows the breaker behind a handle, without touching its count.
-///
-/// # Safety
-///
-/// `b` is NULL or a live handle.
-#[inline(always)]
-pub(crate) unsafe fn breaker<'a>(
-    b: *const seawall_breaker,
-    func: &'static str,
-) -> Result<&'a CBreaker, Error> {
-    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
-    // `CBreaker`, valid while the handle is (the caller's contract).
-    unsafe { borrow(b.cast::<CBreaker>(), func, "breaker") }
-}
-
 /// The configuration to build from: `*config`, or the defaults for NULL.
 ///
 /// # Safety
@@ -235,24 +220,16 @@ pub(crate) unsafe fn config_arg(
     config: *const seawall_config,
     func: &'static str,
 ) -> Result<BreakerConfig, Error> {
-    if config.is_null() {
-        return Ok(BreakerConfig::default());
-    }
-    // SAFETY: forwarded contract; non-NULL here.
-    let c = unsafe { borrow(config, func, "config") }?;
-    crate::config::to_core(c).map_err(|e| config_error(func, &e))
+    let convert = |c: &seawall_config| to_core(c).map_err(|e| config_error(func, &e));
+    // SAFETY: the caller's contract.
+    unsafe { config_or_default(config, func, convert) }
 }
 
-/// Writes a handle to `*out`.
+/// The body of both `_new`s: the name, then `out`, then the config.
 ///
 /// # Safety
 ///
-/// `out` was checked non-NULL and aligned and is valid for a write.
-unsafe fn write_handle(out: *mut *const seawall_breaker, b: Arc<CBreaker>) {
-    // SAFETY: the caller's contract.
-    unsafe { out.write(to_raw(b)) };
-}
-
+/// As `seawall_breaker_new`.
 unsafe fn new_breaker(
     func: &'static str,
     name: *const c_char,
@@ -260,15 +237,15 @@ unsafe fn new_breaker(
     clock: FfiClock,
     out: *mut *const seawall_breaker,
 ) -> Result<(), Error> {
-    // SAFETY: forwarded contract.
+    // SAFETY: `name` is NULL or NUL-terminated (the caller's contract).
     let name = unsafe { name_arg(name, func, "name") }?;
-    check(out, func, "out")?;
-    // SAFETY: forwarded contract.
-    let config = unsafe { config_arg(config, func) }?;
-    let b = Breaker::with_clock(name, config, clock).map_err(|e| config_error(func, &e))?;
-    // SAFETY: `out` checked above, valid by the contract.
-    unsafe { write_handle(out, Arc::new(b)) };
-    Ok(())
+    let make = || {
+        // SAFETY: `config` is NULL or valid (the caller's contract).
+        let config = unsafe { config_arg(config, func) }?;
+        Breaker::with_clock(name, config, clock).map_err(|e| config_error(func, &e))
+    };
+    // SAFETY: `out` is NULL or valid for a write (the caller's contract).
+    unsafe { handle::new_handle(func, out, make) }
 }
 
 /// Creates a breaker called `name` (NUL-terminated UTF-8, copied) from
@@ -286,7 +263,7 @@ pub unsafe extern "C" fn seawall_breaker_new(
     out: *mut *const seawall_breaker,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_new";
-    // SAFETY: forwarded contract.
+    // SAFETY: this function's contract is `new_breaker`'s.
     run(F, || unsafe {
         new_breaker(F, name, config, FfiClock::Quanta, out)
     })
@@ -306,10 +283,11 @@ pub unsafe extern "C" fn seawall_breaker_new_with_clock(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_new_with_clock";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let c = unsafe { manual_clock(clock, F) }?.clone();
-        // SAFETY: forwarded contract.
-        unsafe { new_breaker(F, name, config, FfiClock::Manual(c), out) }
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
+        let clock = unsafe { manual_clock(clock, F) }?;
+        // SAFETY: the rest of this function's contract is `new_breaker`'s.
+        unsafe { new_breaker(F, name, config, clock, out) }
     })
 }
 
@@ -325,17 +303,9 @@ pub unsafe extern "C" fn seawall_breaker_clone(
     breaker: *const seawall_breaker,
     out: *mut *const seawall_breaker,
 ) -> seawall_result {
-    const F: &str = "seawall_breaker_clone";
-    run(F, || {
-        check(breaker.cast::<CBreaker>(), F, "breaker")?;
-        check(out, F, "out")?;
-        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
-        // count includes the caller's reference.
-        unsafe { Arc::increment_strong_count(breaker.cast::<CBreaker>()) };
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(breaker) };
-        Ok(())
-    })
+    // SAFETY: `breaker` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::clone_handle("seawall_breaker_clone", breaker, out) }
 }
 
 /// Releases one handle. The breaker is destroyed when its last handle (and
@@ -346,14 +316,9 @@ pub unsafe extern "C" fn seawall_breaker_clone(
 /// `breaker` is NULL or a live handle, which must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_breaker_free(breaker: *const seawall_breaker) {
-    run_value("seawall_breaker_free", (), || {
-        if breaker.is_null() {
-            return;
-        }
-        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
-        // up this reference.
-        drop(unsafe { Arc::from_raw(breaker.cast::<CBreaker>()) });
-    })
+    // SAFETY: `breaker` is NULL or a live handle the caller gives up (this
+    // function's contract).
+    unsafe { handle::free_handle("seawall_breaker_free", breaker) }
 }
 
 /// Copies the breaker's name into `buf` (NUL-terminated) and its length in
@@ -374,10 +339,12 @@ pub unsafe extern "C" fn seawall_breaker_name(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_name";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, F) }?;
+        // SAFETY: `breaker` is NULL or a live handle (this function's
+        // contract).
+        let b = unsafe { handle::borrow(breaker, F) }?;
         let name = b.name();
-        // SAFETY: forwarded contract.
+        // SAFETY: `buf` is NULL or valid for `len` bytes, `out_len` NULL or
+        // valid for a write (this function's contract).
         match unsafe { write_text(F, name, buf, len, out_len) }? {
             Written::All => Ok(()),
             Written::Truncated => Err(Error::new(
@@ -401,15 +368,10 @@ pub unsafe extern "C" fn seawall_breaker_config(
     breaker: *const seawall_breaker,
     out: *mut seawall_config,
 ) -> seawall_result {
-    const F: &str = "seawall_breaker_config";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, F) }?;
-        check(out, F, "out")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(seawall_config::from(b.config())) };
-        Ok(())
-    })
+    let f = |b: &CBreaker| b.config().into();
+    // SAFETY: `breaker` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::get("seawall_breaker_config", breaker, out, "out", f) }
 }
 
 /// Asks for permission to make one call.
@@ -431,8 +393,9 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_try_acquire";
     run_code(F, || {
-        // SAFETY: forwarded contract.
-        let b = match unsafe { self::breaker(breaker, F) } {
+        // SAFETY: `breaker` is NULL or a live handle (this function's
+        // contract).
+        let b = match unsafe { handle::borrow(breaker, F) } {
             Ok(b) => b,
             Err(e) => return fail(e),
         };
@@ -477,14 +440,10 @@ unsafe fn rejected(r: seawall::Rejected, out: *mut seawall_rejection) -> seawall
         let rejection = seawall_rejection {
             state: r.state.into(),
             until_reset: r.retry_after.is_none(),
-            retry_after_ns: r.retry_after.map_or(u64::MAX, |d| {
-                // Whole seconds and nanoseconds, without the u128 of
-                // `as_nanos`; UINT64_MAX is kept for "until reset".
-                d.as_secs()
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(u64::from(d.subsec_nanos()))
-                    .min(u64::MAX - 1)
-            }),
+            // UINT64_MAX is kept for "until reset".
+            retry_after_ns: r
+                .retry_after
+                .map_or(u64::MAX, |d| nanos(d).min(u64::MAX - 1)),
         };
         // SAFETY: non-NULL; aligned and valid by the caller's contract.
         unsafe { out.write(rejection) };
@@ -507,8 +466,8 @@ unsafe fn report(
     outcome: Outcome,
     duration: Option<u64>,
 ) -> seawall_result {
-    // SAFETY: forwarded contract.
-    let b = match unsafe { self::breaker(breaker, func) } {
+    // SAFETY: `breaker` is NULL or a live handle (the caller's contract).
+    let b = match unsafe { handle::borrow(breaker, func) } {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
@@ -563,7 +522,8 @@ pub unsafe extern "C" fn seawall_breaker_report_success(
     permit: *mut seawall_permit,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report_success";
-    // SAFETY: forwarded contract.
+    // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
+    // for reads and writes (this function's contract).
     run_code(F, || unsafe {
         report(F, breaker, permit, Outcome::Success, None)
     })
@@ -581,7 +541,8 @@ pub unsafe extern "C" fn seawall_breaker_report_failure(
     permit: *mut seawall_permit,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report_failure";
-    // SAFETY: forwarded contract.
+    // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
+    // for reads and writes (this function's contract).
     run_code(F, || unsafe {
         report(F, breaker, permit, Outcome::Failure, None)
     })
@@ -600,7 +561,8 @@ pub unsafe extern "C" fn seawall_breaker_report_ignored(
     permit: *mut seawall_permit,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report_ignored";
-    // SAFETY: forwarded contract.
+    // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
+    // for reads and writes (this function's contract).
     run_code(F, || unsafe {
         report(F, breaker, permit, Outcome::Ignored, None)
     })
@@ -638,7 +600,8 @@ pub unsafe extern "C" fn seawall_breaker_report(
                 ))
             }
         };
-        // SAFETY: forwarded contract.
+        // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
+        // for reads and writes (this function's contract).
         unsafe { report(F, breaker, permit, outcome, Some(duration_ns)) }
     })
 }
@@ -655,33 +618,10 @@ pub unsafe extern "C" fn seawall_breaker_state(
     breaker: *const seawall_breaker,
     out_state: *mut seawall_state,
 ) -> seawall_result {
-    const F: &str = "seawall_breaker_state";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, F) }?;
-        check(out_state, F, "out_state")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_state.write(b.state().into()) };
-        Ok(())
-    })
-}
-
-/// Runs a command that takes no argument but the breaker.
-///
-/// # Safety
-///
-/// `breaker` is NULL or a live handle.
-unsafe fn command(
-    func: &'static str,
-    breaker: *const seawall_breaker,
-    f: impl FnOnce(&CBreaker),
-) -> seawall_result {
-    run(func, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, func) }?;
-        f(b);
-        Ok(())
-    })
+    let f = |b: &CBreaker| b.state().into();
+    // SAFETY: `breaker` is NULL or a live handle, `out_state` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get("seawall_breaker_state", breaker, out_state, "out_state", f) }
 }
 
 /// Opens the breaker until `seawall_breaker_reset` or
@@ -694,8 +634,8 @@ unsafe fn command(
 pub unsafe extern "C" fn seawall_breaker_force_open(
     breaker: *const seawall_breaker,
 ) -> seawall_result {
-    // SAFETY: forwarded contract.
-    unsafe { command("seawall_breaker_force_open", breaker, CBreaker::force_open) }
+    // SAFETY: `breaker` is NULL or a live handle (this function's contract).
+    unsafe { handle::command("seawall_breaker_force_open", breaker, CBreaker::force_open) }
 }
 
 /// Admits every call (still measured) until `seawall_breaker_reset` or
@@ -708,9 +648,9 @@ pub unsafe extern "C" fn seawall_breaker_force_open(
 pub unsafe extern "C" fn seawall_breaker_force_closed(
     breaker: *const seawall_breaker,
 ) -> seawall_result {
-    // SAFETY: forwarded contract.
+    // SAFETY: `breaker` is NULL or a live handle (this function's contract).
     unsafe {
-        command(
+        handle::command(
             "seawall_breaker_force_closed",
             breaker,
             CBreaker::force_closed,
@@ -726,8 +666,8 @@ pub unsafe extern "C" fn seawall_breaker_force_closed(
 /// `breaker` is NULL or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_breaker_reset(breaker: *const seawall_breaker) -> seawall_result {
-    // SAFETY: forwarded contract.
-    unsafe { command("seawall_breaker_reset", breaker, CBreaker::reset) }
+    // SAFETY: `breaker` is NULL or a live handle (this function's contract).
+    unsafe { handle::command("seawall_breaker_reset", breaker, CBreaker::reset) }
 }
 
 /// Clears every counter of the metrics (not the state). Exact only while
@@ -740,9 +680,9 @@ pub unsafe extern "C" fn seawall_breaker_reset(breaker: *const seawall_breaker) 
 pub unsafe extern "C" fn seawall_breaker_clear_metrics(
     breaker: *const seawall_breaker,
 ) -> seawall_result {
-    // SAFETY: forwarded contract.
+    // SAFETY: `breaker` is NULL or a live handle (this function's contract).
     unsafe {
-        command(
+        handle::command(
             "seawall_breaker_clear_metrics",
             breaker,
             CBreaker::clear_metrics,
@@ -760,16 +700,10 @@ pub unsafe extern "C" fn seawall_breaker_metrics(
     breaker: *const seawall_breaker,
     out: *mut seawall_metrics,
 ) -> seawall_result {
-    const F: &str = "seawall_breaker_metrics";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, F) }?;
-        check(out, F, "out")?;
-        let m = seawall_metrics::from(&b.metrics());
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(m) };
-        Ok(())
-    })
+    let f = |b: &CBreaker| (&b.metrics()).into();
+    // SAFETY: `breaker` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::get("seawall_breaker_metrics", breaker, out, "out", f) }
 }
 
 /// A C callback and its user data, as a core listener.
@@ -825,8 +759,9 @@ pub unsafe extern "C" fn seawall_breaker_add_listener(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_add_listener";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::breaker(breaker, F) }?;
+        // SAFETY: `breaker` is NULL or a live handle (this function's
+        // contract).
+        let b = unsafe { handle::borrow(breaker, F) }?;
         let Some(callback) = callback else {
             return Err(Error::null(F, "callback"));
         };
@@ -860,6 +795,8 @@ pub extern "C" fn seawall_state_name(state: u32) -> *const c_char {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -886,7 +823,7 @@ mod tests {
             ..Default::default()
         };
         let b = Arc::new(Breaker::with_clock("x", config, FfiClock::Manual(clock)).unwrap());
-        let h = to_raw(Arc::clone(&b));
+        let h: *const seawall_breaker = handle::into_raw(Arc::clone(&b));
         let mut p = std::mem::MaybeUninit::<seawall_permit>::uninit();
         // SAFETY: `h` is live; `p` is valid for a write.
         let r = unsafe { seawall_breaker_try_acquire(h, p.as_mut_ptr(), std::ptr::null_mut()) };

@@ -1,17 +1,17 @@
 //! The retry budget handle: retries limited to a share of recent requests,
 //! shared by every caller of one dependency.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use seawall::{RetryBudget, RetryBudgetConfig};
 
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
-use crate::config::{config_error, nanos};
-use crate::error::{borrow, check, run, run_value, seawall_result, Error};
+use crate::config::{config_error, config_or_default, nanos, write_default};
+use crate::error::{run, seawall_result};
+use crate::handle::{self, Handle};
 
 /// The budget type behind every handle.
-type CBudget = RetryBudget<FfiClock>;
+pub(crate) type CBudget = RetryBudget<FfiClock>;
 
 /// A retry budget: lets retries through while they stay below
 /// `budget_percent` of the requests of the last `window_size_ns` (a token
@@ -20,6 +20,11 @@ type CBudget = RetryBudget<FfiClock>;
 /// lock-free.
 pub struct seawall_retry_budget {
     _private: [u8; 0],
+}
+
+impl Handle for seawall_retry_budget {
+    type Inner = CBudget;
+    const NAME: &'static str = "budget";
 }
 
 /// How a retry budget limits retries. Fill it with
@@ -67,19 +72,6 @@ pub struct seawall_retry_budget_counts {
     pub retries: u64,
 }
 
-/// # Safety
-///
-/// `b` is NULL or a live handle.
-#[inline(always)]
-unsafe fn budget<'a>(
-    b: *const seawall_retry_budget,
-    func: &'static str,
-) -> Result<&'a CBudget, Error> {
-    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
-    // `CBudget`, valid while the handle is (the caller's contract).
-    unsafe { borrow(b.cast::<CBudget>(), func, "budget") }
-}
-
 /// Fills `*out` with the default configuration (10 percent of a 60 s
 /// window, at least 100 requests, a bucket of 100 tokens refilled at 10 per
 /// second).
@@ -92,13 +84,8 @@ pub unsafe extern "C" fn seawall_retry_budget_config_default(
     out: *mut seawall_retry_budget_config,
 ) -> seawall_result {
     const F: &str = "seawall_retry_budget_config_default";
-    run(F, || {
-        check(out, F, "out")?;
-        let c = seawall_retry_budget_config::from(&RetryBudgetConfig::default());
-        // SAFETY: non-NULL and aligned (checked), valid by the contract.
-        unsafe { out.write(c) };
-        Ok(())
-    })
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    unsafe { write_default::<RetryBudgetConfig, _>(F, out) }
 }
 
 /// Creates a retry budget from `*config` (NULL for the defaults), with an
@@ -118,27 +105,26 @@ pub unsafe extern "C" fn seawall_retry_budget_new(
 ) -> seawall_result {
     const F: &str = "seawall_retry_budget_new";
     run(F, || {
-        // SAFETY: forwarded contract.
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
         let clock = unsafe { clock_arg(clock, F) }?;
-        check(out, F, "out")?;
-        let config = if config.is_null() {
-            RetryBudgetConfig::default()
-        } else {
-            // SAFETY: forwarded contract; non-NULL here.
-            let c = unsafe { borrow(config, F, "config") }?;
-            RetryBudgetConfig {
+        let convert = |c: &seawall_retry_budget_config| {
+            Ok(RetryBudgetConfig {
                 budget_percent: c.budget_percent,
                 min_requests: c.min_requests,
                 window_size: Duration::from_nanos(c.window_size_ns),
                 tokens_per_second: c.tokens_per_second,
                 max_tokens: c.max_tokens,
-            }
+            })
         };
-        let b = RetryBudget::with_clock(config, clock).map_err(|e| config_error(F, &e))?;
-        let raw = Arc::into_raw(Arc::new(b)).cast::<seawall_retry_budget>();
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(raw) };
-        Ok(())
+        let make = || {
+            // SAFETY: `config` is NULL or valid (this function's contract).
+            let config = unsafe { config_or_default(config, F, convert) }?;
+            RetryBudget::with_clock(config, clock).map_err(|e| config_error(F, &e))
+        };
+        // SAFETY: `out` is NULL or valid for a write (this function's
+        // contract).
+        unsafe { handle::new_handle(F, out, make) }
     })
 }
 
@@ -152,17 +138,9 @@ pub unsafe extern "C" fn seawall_retry_budget_clone(
     budget: *const seawall_retry_budget,
     out: *mut *const seawall_retry_budget,
 ) -> seawall_result {
-    const F: &str = "seawall_retry_budget_clone";
-    run(F, || {
-        check(budget.cast::<CBudget>(), F, "budget")?;
-        check(out, F, "out")?;
-        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
-        // count includes the caller's reference.
-        unsafe { Arc::increment_strong_count(budget.cast::<CBudget>()) };
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(budget) };
-        Ok(())
-    })
+    // SAFETY: `budget` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::clone_handle("seawall_retry_budget_clone", budget, out) }
 }
 
 /// Releases one budget handle. `NULL` is a no-op.
@@ -172,14 +150,9 @@ pub unsafe extern "C" fn seawall_retry_budget_clone(
 /// `budget` is NULL or a live handle, which must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_retry_budget_free(budget: *const seawall_retry_budget) {
-    run_value("seawall_retry_budget_free", (), || {
-        if budget.is_null() {
-            return;
-        }
-        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
-        // up this reference.
-        drop(unsafe { Arc::from_raw(budget.cast::<CBudget>()) });
-    })
+    // SAFETY: `budget` is NULL or a live handle the caller gives up (this
+    // function's contract).
+    unsafe { handle::free_handle("seawall_retry_budget_free", budget) }
 }
 
 /// Counts one attempt: a request, and also a retry when `is_retry`. Report
@@ -194,13 +167,9 @@ pub unsafe extern "C" fn seawall_retry_budget_record_attempt(
     budget: *const seawall_retry_budget,
     is_retry: bool,
 ) -> seawall_result {
-    const F: &str = "seawall_retry_budget_record_attempt";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::budget(budget, F) }?;
-        b.record_attempt(is_retry);
-        Ok(())
-    })
+    let f = |b: &CBudget| b.record_attempt(is_retry);
+    // SAFETY: `budget` is NULL or a live handle (this function's contract).
+    unsafe { handle::command("seawall_retry_budget_record_attempt", budget, f) }
 }
 
 /// Asks for one retry and writes the answer to `*out_allowed`. A granted
@@ -217,15 +186,10 @@ pub unsafe extern "C" fn seawall_retry_budget_can_retry(
     out_allowed: *mut bool,
 ) -> seawall_result {
     const F: &str = "seawall_retry_budget_can_retry";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::budget(budget, F) }?;
-        check(out_allowed, F, "out_allowed")?;
-        let allowed = b.can_retry();
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_allowed.write(allowed) };
-        Ok(())
-    })
+    // SAFETY: `budget` is NULL or a live handle, `out_allowed` NULL or valid
+    // for a write (this function's contract). `get` asks (and so charges)
+    // only once the answer can be written.
+    unsafe { handle::get(F, budget, out_allowed, "out_allowed", CBudget::can_retry) }
 }
 
 /// Writes the share of the retry allowance left, in percent [0, 100], to
@@ -242,14 +206,10 @@ pub unsafe extern "C" fn seawall_retry_budget_remaining_percent(
     out_percent: *mut f64,
 ) -> seawall_result {
     const F: &str = "seawall_retry_budget_remaining_percent";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::budget(budget, F) }?;
-        check(out_percent, F, "out_percent")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_percent.write(b.remaining_percent()) };
-        Ok(())
-    })
+    let f = CBudget::remaining_percent;
+    // SAFETY: `budget` is NULL or a live handle, `out_percent` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get(F, budget, out_percent, "out_percent", f) }
 }
 
 /// Writes the requests and retries in the window now to `*out`.
@@ -262,21 +222,16 @@ pub unsafe extern "C" fn seawall_retry_budget_get_counts(
     budget: *const seawall_retry_budget,
     out: *mut seawall_retry_budget_counts,
 ) -> seawall_result {
-    const F: &str = "seawall_retry_budget_get_counts";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::budget(budget, F) }?;
-        check(out, F, "out")?;
+    let f = |b: &CBudget| {
         let c = b.counts();
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe {
-            out.write(seawall_retry_budget_counts {
-                requests: c.requests,
-                retries: c.retries,
-            })
-        };
-        Ok(())
-    })
+        seawall_retry_budget_counts {
+            requests: c.requests,
+            retries: c.retries,
+        }
+    };
+    // SAFETY: `budget` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::get("seawall_retry_budget_get_counts", budget, out, "out", f) }
 }
 
 /// Writes the configuration the budget was built with to `*out`.
@@ -289,13 +244,8 @@ pub unsafe extern "C" fn seawall_retry_budget_get_config(
     budget: *const seawall_retry_budget,
     out: *mut seawall_retry_budget_config,
 ) -> seawall_result {
-    const F: &str = "seawall_retry_budget_get_config";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::budget(budget, F) }?;
-        check(out, F, "out")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(seawall_retry_budget_config::from(b.config())) };
-        Ok(())
-    })
+    let f = |b: &CBudget| b.config().into();
+    // SAFETY: `budget` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::get("seawall_retry_budget_get_config", budget, out, "out", f) }
 }

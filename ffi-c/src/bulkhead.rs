@@ -1,14 +1,14 @@
 //! The bulkhead handle: a bound on the calls in flight, with a bounded wait
 //! queue, through paired acquire/release calls.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit};
 
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
-use crate::config::config_error;
-use crate::error::{borrow, check, fail, run, run_code, run_value, seawall_result, Error};
+use crate::config::{config_error, config_or_default, nanos, write_default};
+use crate::error::{check, fail, run, run_code, seawall_result, Error};
+use crate::handle::{self, Handle};
 
 /// The bulkhead type behind every handle.
 type CBulkhead = Bulkhead<FfiClock>;
@@ -23,6 +23,11 @@ const RELEASED: u32 = 0x5EA7_B002;
 /// `seawall_breaker`; every function taking one is thread-safe.
 pub struct seawall_bulkhead {
     _private: [u8; 0],
+}
+
+impl Handle for seawall_bulkhead {
+    type Inner = CBulkhead;
+    const NAME: &'static str = "bulkhead";
 }
 
 /// How a bulkhead bounds its calls. Fill it with
@@ -45,7 +50,7 @@ impl From<&BulkheadConfig> for seawall_bulkhead_config {
         Self {
             max_concurrent: c.max_concurrent,
             max_queue_size: c.max_queue_size,
-            timeout_ns: u64::try_from(c.timeout.as_nanos()).unwrap_or(u64::MAX),
+            timeout_ns: nanos(c.timeout),
         }
     }
 }
@@ -65,19 +70,6 @@ pub struct seawall_bulkhead_permit {
     pub status: u32,
 }
 
-/// # Safety
-///
-/// `b` is NULL or a live handle.
-#[inline(always)]
-unsafe fn bulkhead<'a>(
-    b: *const seawall_bulkhead,
-    func: &'static str,
-) -> Result<&'a CBulkhead, Error> {
-    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
-    // `CBulkhead`, valid while the handle is (the caller's contract).
-    unsafe { borrow(b.cast::<CBulkhead>(), func, "bulkhead") }
-}
-
 /// Fills `*out` with the default configuration (10 in flight, a queue of
 /// 100, a 30 s timeout).
 ///
@@ -89,13 +81,8 @@ pub unsafe extern "C" fn seawall_bulkhead_config_default(
     out: *mut seawall_bulkhead_config,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_config_default";
-    run(F, || {
-        check(out, F, "out")?;
-        let c = seawall_bulkhead_config::from(&BulkheadConfig::default());
-        // SAFETY: non-NULL and aligned (checked), valid by the contract.
-        unsafe { out.write(c) };
-        Ok(())
-    })
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    unsafe { write_default::<BulkheadConfig, _>(F, out) }
 }
 
 /// Creates a bulkhead from `*config` (NULL for the defaults) and writes its
@@ -115,25 +102,24 @@ pub unsafe extern "C" fn seawall_bulkhead_new(
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_new";
     run(F, || {
-        // SAFETY: forwarded contract.
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
         let clock = unsafe { clock_arg(clock, F) }?;
-        check(out, F, "out")?;
-        let config = if config.is_null() {
-            BulkheadConfig::default()
-        } else {
-            // SAFETY: forwarded contract; non-NULL here.
-            let c = unsafe { borrow(config, F, "config") }?;
-            BulkheadConfig {
+        let convert = |c: &seawall_bulkhead_config| {
+            Ok(BulkheadConfig {
                 max_concurrent: c.max_concurrent,
                 max_queue_size: c.max_queue_size,
                 timeout: Duration::from_nanos(c.timeout_ns),
-            }
+            })
         };
-        let b = Bulkhead::with_clock(config, clock).map_err(|e| config_error(F, &e))?;
-        let raw = Arc::into_raw(Arc::new(b)).cast::<seawall_bulkhead>();
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(raw) };
-        Ok(())
+        let make = || {
+            // SAFETY: `config` is NULL or valid (this function's contract).
+            let config = unsafe { config_or_default(config, F, convert) }?;
+            Bulkhead::with_clock(config, clock).map_err(|e| config_error(F, &e))
+        };
+        // SAFETY: `out` is NULL or valid for a write (this function's
+        // contract).
+        unsafe { handle::new_handle(F, out, make) }
     })
 }
 
@@ -147,17 +133,9 @@ pub unsafe extern "C" fn seawall_bulkhead_clone(
     bulkhead: *const seawall_bulkhead,
     out: *mut *const seawall_bulkhead,
 ) -> seawall_result {
-    const F: &str = "seawall_bulkhead_clone";
-    run(F, || {
-        check(bulkhead.cast::<CBulkhead>(), F, "bulkhead")?;
-        check(out, F, "out")?;
-        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
-        // count includes the caller's reference.
-        unsafe { Arc::increment_strong_count(bulkhead.cast::<CBulkhead>()) };
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(bulkhead) };
-        Ok(())
-    })
+    // SAFETY: `bulkhead` is NULL or a live handle, `out` NULL or valid for
+    // a write (this function's contract).
+    unsafe { handle::clone_handle("seawall_bulkhead_clone", bulkhead, out) }
 }
 
 /// Releases one bulkhead handle. `NULL` is a no-op. Must not be called
@@ -169,14 +147,9 @@ pub unsafe extern "C" fn seawall_bulkhead_clone(
 /// `bulkhead` is NULL or a live handle, which must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_bulkhead_free(bulkhead: *const seawall_bulkhead) {
-    run_value("seawall_bulkhead_free", (), || {
-        if bulkhead.is_null() {
-            return;
-        }
-        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
-        // up this reference.
-        drop(unsafe { Arc::from_raw(bulkhead.cast::<CBulkhead>()) });
-    })
+    // SAFETY: `bulkhead` is NULL or a live handle the caller gives up (this
+    // function's contract).
+    unsafe { handle::free_handle("seawall_bulkhead_free", bulkhead) }
 }
 
 /// Turns a core permit into the caller's token.
@@ -206,8 +179,8 @@ unsafe fn acquire_with(
     out_permit: *mut seawall_bulkhead_permit,
     take: impl FnOnce(&CBulkhead) -> Result<BulkheadPermit<'_, FfiClock>, BulkheadError>,
 ) -> seawall_result {
-    // SAFETY: forwarded contract.
-    let b = match unsafe { self::bulkhead(bulkhead, func) } {
+    // SAFETY: `bulkhead` is NULL or a live handle (the caller's contract).
+    let b = match unsafe { handle::borrow(bulkhead, func) } {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
@@ -242,7 +215,8 @@ pub unsafe extern "C" fn seawall_bulkhead_try_acquire(
     out_permit: *mut seawall_bulkhead_permit,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_try_acquire";
-    // SAFETY: forwarded contract.
+    // SAFETY: `bulkhead` is NULL or a live handle, `out_permit` NULL or
+    // valid for a write (this function's contract).
     run_code(F, || unsafe {
         acquire_with(F, bulkhead, out_permit, |b| b.try_acquire())
     })
@@ -270,7 +244,8 @@ pub unsafe extern "C" fn seawall_bulkhead_acquire_timeout(
     out_permit: *mut seawall_bulkhead_permit,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_acquire_timeout";
-    // SAFETY: forwarded contract.
+    // SAFETY: `bulkhead` is NULL or a live handle, `out_permit` NULL or
+    // valid for a write (this function's contract).
     run_code(F, || unsafe {
         acquire_with(F, bulkhead, out_permit, |b| {
             b.acquire_timeout(Duration::from_nanos(timeout_ns))
@@ -291,7 +266,8 @@ pub unsafe extern "C" fn seawall_bulkhead_acquire(
     out_permit: *mut seawall_bulkhead_permit,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_acquire";
-    // SAFETY: forwarded contract.
+    // SAFETY: `bulkhead` is NULL or a live handle, `out_permit` NULL or
+    // valid for a write (this function's contract).
     run_code(F, || unsafe {
         acquire_with(F, bulkhead, out_permit, |b| b.acquire())
     })
@@ -314,8 +290,9 @@ pub unsafe extern "C" fn seawall_bulkhead_release(
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_release";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::bulkhead(bulkhead, F) }?;
+        // SAFETY: `bulkhead` is NULL or a live handle (this function's
+        // contract).
+        let b = unsafe { handle::borrow(bulkhead, F) }?;
         check(permit, F, "permit")?;
         // SAFETY: checked non-NULL and aligned; valid and not shared by the
         // contract.
@@ -366,14 +343,10 @@ pub unsafe extern "C" fn seawall_bulkhead_available_permits(
     out_count: *mut u32,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_available_permits";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::bulkhead(bulkhead, F) }?;
-        check(out_count, F, "out_count")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_count.write(b.available_permits()) };
-        Ok(())
-    })
+    let f = CBulkhead::available_permits;
+    // SAFETY: `bulkhead` is NULL or a live handle, `out_count` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get(F, bulkhead, out_count, "out_count", f) }
 }
 
 /// Writes the number of calls waiting for a slot now to `*out_count`.
@@ -388,14 +361,10 @@ pub unsafe extern "C" fn seawall_bulkhead_queue_size(
     out_count: *mut u32,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_queue_size";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::bulkhead(bulkhead, F) }?;
-        check(out_count, F, "out_count")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_count.write(b.queue_size()) };
-        Ok(())
-    })
+    let f = CBulkhead::queue_size;
+    // SAFETY: `bulkhead` is NULL or a live handle, `out_count` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get(F, bulkhead, out_count, "out_count", f) }
 }
 
 /// Writes the configuration the bulkhead was built with to `*out`.
@@ -408,13 +377,8 @@ pub unsafe extern "C" fn seawall_bulkhead_get_config(
     bulkhead: *const seawall_bulkhead,
     out: *mut seawall_bulkhead_config,
 ) -> seawall_result {
-    const F: &str = "seawall_bulkhead_get_config";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let b = unsafe { self::bulkhead(bulkhead, F) }?;
-        check(out, F, "out")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(seawall_bulkhead_config::from(b.config())) };
-        Ok(())
-    })
+    let f = |b: &CBulkhead| b.config().into();
+    // SAFETY: `bulkhead` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::get("seawall_bulkhead_get_config", bulkhead, out, "out", f) }
 }

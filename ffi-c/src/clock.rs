@@ -1,12 +1,13 @@
 //! The clock of every breaker made through the C ABI, and the manual clock
 //! C tests use to move time without sleeping.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use seawall::clock::EventCount;
 use seawall::{Clock, ManualClock, QuantaClock};
 
-use crate::error::{borrow, run, run_value, seawall_result, Error};
+use crate::error::{run, seawall_result, Error};
+use crate::handle::{self, Handle};
 
 /// The production clock, or a manual clock shared with C.
 #[derive(Clone, Debug)]
@@ -49,22 +50,23 @@ pub struct seawall_manual_clock {
     _private: [u8; 0],
 }
 
-fn to_raw(c: Arc<ManualClock>) -> *const seawall_manual_clock {
-    Arc::into_raw(c).cast()
+impl Handle for seawall_manual_clock {
+    type Inner = ManualClock;
+    const NAME: &'static str = "clock";
 }
 
-/// Borrows the clock behind a handle.
+/// The clock of a `_with_clock` function, which requires one.
 ///
 /// # Safety
 ///
-/// `clock` is NULL or a live handle from `seawall_manual_clock_new`.
-pub(crate) unsafe fn manual_clock<'a>(
+/// `clock` is NULL or a live handle.
+pub(crate) unsafe fn manual_clock(
     clock: *const seawall_manual_clock,
     func: &'static str,
-) -> Result<&'a ManualClock, Error> {
-    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
-    // `ManualClock`, valid while the handle is (the caller's contract).
-    unsafe { borrow(clock.cast::<ManualClock>(), func, "clock") }
+) -> Result<FfiClock, Error> {
+    // SAFETY: the caller's contract.
+    let c = unsafe { handle::borrow(clock, func) }?;
+    Ok(FfiClock::Manual(c.clone()))
 }
 
 /// The clock an engine's `_new` function was given: NULL for the production
@@ -80,10 +82,8 @@ pub(crate) unsafe fn clock_arg(
     if clock.is_null() {
         return Ok(FfiClock::Quanta);
     }
-    // SAFETY: forwarded contract; non-NULL here.
-    Ok(FfiClock::Manual(
-        unsafe { manual_clock(clock, func) }?.clone(),
-    ))
+    // SAFETY: the caller's contract.
+    unsafe { manual_clock(clock, func) }
 }
 
 /// Creates a manual clock reading 0 ns and writes its handle to `*out`.
@@ -97,13 +97,9 @@ pub unsafe extern "C" fn seawall_manual_clock_new(
     out: *mut *const seawall_manual_clock,
 ) -> seawall_result {
     const F: &str = "seawall_manual_clock_new";
-    run(F, || {
-        crate::error::check(out, F, "out")?;
-        let c = to_raw(Arc::new(ManualClock::new()));
-        // SAFETY: `out` is non-NULL and aligned (checked), valid for a
-        // write by the contract.
-        unsafe { out.write(c) };
-        Ok(())
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    run(F, || unsafe {
+        handle::new_handle(F, out, || Ok(ManualClock::new()))
     })
 }
 
@@ -114,14 +110,9 @@ pub unsafe extern "C" fn seawall_manual_clock_new(
 /// `clock` is NULL or a live handle, which must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_manual_clock_free(clock: *const seawall_manual_clock) {
-    run_value("seawall_manual_clock_free", (), || {
-        if clock.is_null() {
-            return;
-        }
-        // SAFETY: a live handle came from `Arc::into_raw` in
-        // `seawall_manual_clock_new`; the caller gives up this reference.
-        drop(unsafe { Arc::from_raw(clock.cast::<ManualClock>()) });
-    })
+    // SAFETY: `clock` is NULL or a live handle the caller gives up (this
+    // function's contract).
+    unsafe { handle::free_handle("seawall_manual_clock_free", clock) }
 }
 
 /// Moves the clock forward by `nanos` nanoseconds (saturating).
@@ -134,13 +125,9 @@ pub unsafe extern "C" fn seawall_manual_clock_advance(
     clock: *const seawall_manual_clock,
     nanos: u64,
 ) -> seawall_result {
-    const F: &str = "seawall_manual_clock_advance";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let c = unsafe { manual_clock(clock, F) }?;
-        c.advance(std::time::Duration::from_nanos(nanos));
-        Ok(())
-    })
+    let f = |c: &ManualClock| c.advance(Duration::from_nanos(nanos));
+    // SAFETY: `clock` is NULL or a live handle (this function's contract).
+    unsafe { handle::command("seawall_manual_clock_advance", clock, f) }
 }
 
 /// Sets the clock to `nanos`, backwards as well as forwards.
@@ -153,13 +140,9 @@ pub unsafe extern "C" fn seawall_manual_clock_set(
     clock: *const seawall_manual_clock,
     nanos: u64,
 ) -> seawall_result {
-    const F: &str = "seawall_manual_clock_set";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let c = unsafe { manual_clock(clock, F) }?;
-        c.set(nanos);
-        Ok(())
-    })
+    let f = |c: &ManualClock| c.set(nanos);
+    // SAFETY: `clock` is NULL or a live handle (this function's contract).
+    unsafe { handle::command("seawall_manual_clock_set", clock, f) }
 }
 
 /// Writes the clock's current reading, in nanoseconds, to `*out_nanos`.
@@ -174,12 +157,7 @@ pub unsafe extern "C" fn seawall_manual_clock_now(
     out_nanos: *mut u64,
 ) -> seawall_result {
     const F: &str = "seawall_manual_clock_now";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let c = unsafe { manual_clock(clock, F) }?;
-        crate::error::check(out_nanos, F, "out_nanos")?;
-        // SAFETY: non-NULL and aligned (checked), valid by the contract.
-        unsafe { out_nanos.write(c.now()) };
-        Ok(())
-    })
+    // SAFETY: `clock` is NULL or a live handle, `out_nanos` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get(F, clock, out_nanos, "out_nanos", ManualClock::now) }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use seawall::{BreakerConfig, ConfigError, Window};
 
-use crate::error::{check, run, seawall_result, Error};
+use crate::error::{borrow, put, run, seawall_result, Error};
 
 /// The kind of window the rate and count rules judge
 /// (`seawall_config.window_kind`).
@@ -105,8 +105,14 @@ pub struct seawall_config {
 }
 
 /// A duration as C sees it: whole nanoseconds, saturating at `UINT64_MAX`.
+/// The one conversion of the crate; computed from whole seconds and
+/// nanoseconds, without the `u128` of `as_nanos`, since it runs on answer
+/// paths (a rejection's `retry_after_ns`).
+#[inline]
 pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// 0 means "not set".
@@ -245,6 +251,42 @@ pub(crate) fn describe(e: &ConfigError) -> String {
     )
 }
 
+/// The configuration a `_new` function builds from: the core's defaults
+/// for a NULL `config`, else `convert` of `*config`.
+///
+/// # Safety
+///
+/// `config` is NULL or points to a valid `C`.
+pub(crate) unsafe fn config_or_default<C, Core: Default>(
+    config: *const C,
+    func: &'static str,
+    convert: impl FnOnce(&C) -> Result<Core, Error>,
+) -> Result<Core, Error> {
+    if config.is_null() {
+        return Ok(Core::default());
+    }
+    // SAFETY: the caller's contract; not NULL here.
+    convert(unsafe { borrow(config, func, "config") }?)
+}
+
+/// The body of every `_config_default`: fills `*out` with the C view of
+/// the core's defaults.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write.
+pub(crate) unsafe fn write_default<Core: Default, C>(
+    func: &'static str,
+    out: *mut C,
+) -> seawall_result
+where
+    C: for<'a> From<&'a Core>,
+{
+    let default = || Ok(C::from(&Core::default()));
+    // SAFETY: the caller's contract.
+    run(func, || unsafe { put(out, func, "out", default) })
+}
+
 /// The error for an invalid configuration of any engine, reported by `func`.
 #[cold]
 pub(crate) fn config_error(func: &'static str, e: &ConfigError) -> Error {
@@ -261,19 +303,25 @@ pub(crate) fn config_error(func: &'static str, e: &ConfigError) -> Error {
 /// `out` is NULL or valid for a write of a `seawall_config`.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_config_default(out: *mut seawall_config) -> seawall_result {
-    const F: &str = "seawall_config_default";
-    run(F, || {
-        check(out, F, "out")?;
-        let c = seawall_config::from(&BreakerConfig::default());
-        // SAFETY: non-NULL and aligned (checked), valid by the contract.
-        unsafe { out.write(c) };
-        Ok(())
-    })
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    unsafe { write_default::<BreakerConfig, _>("seawall_config_default", out) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nanos_saturates_at_u64_max() {
+        assert_eq!(nanos(Duration::ZERO), 0);
+        assert_eq!(nanos(Duration::new(3, 7)), 3_000_000_007);
+        assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+        assert_eq!(
+            nanos(Duration::new(u64::MAX / 1_000_000_000, 999_999_999)),
+            u64::MAX
+        );
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
+    }
 
     #[test]
     fn default_round_trips_through_the_c_struct() {

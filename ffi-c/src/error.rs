@@ -285,6 +285,30 @@ pub(crate) fn check_optional<T>(
     Ok(())
 }
 
+/// Writes output `p` (named `param`): checks it non-NULL and aligned, and
+/// only then computes its value with `value`, which may act (take a permit,
+/// charge a budget) knowing its answer can be delivered. A refused pointer
+/// or a failed `value` leaves `*p` as it was: the one place that keeps the
+/// rule "outputs are written only on success".
+///
+/// # Safety
+///
+/// `p` is NULL or valid for a write of a `T`.
+#[inline(always)]
+pub(crate) unsafe fn put<T>(
+    p: *mut T,
+    func: &'static str,
+    param: &'static str,
+    value: impl FnOnce() -> Result<T, Error>,
+) -> Result<(), Error> {
+    check(p, func, param)?;
+    let v = value()?;
+    // SAFETY: non-NULL and aligned (checked); valid for a write by the
+    // caller's contract.
+    unsafe { p.write(v) };
+    Ok(())
+}
+
 /// Borrows the caller's struct behind `p`.
 ///
 /// # Safety

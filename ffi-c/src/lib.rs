@@ -19,7 +19,8 @@
 //!
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
-//! taking a handle is thread-safe.
+//! taking a handle is thread-safe. `handle.rs` holds that mechanism once,
+//! for every handle type; `error::put` writes every output.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported types are named as C sees them.
@@ -31,6 +32,7 @@ mod bulkhead;
 mod clock;
 mod config;
 mod error;
+mod handle;
 mod rate_limit;
 mod registry;
 mod retry;
@@ -118,7 +120,8 @@ pub unsafe extern "C" fn seawall_result_message(
         let Some(code) = seawall_result::from_u32(code) else {
             return seawall_result::InvalidArgument;
         };
-        // SAFETY: forwarded contract.
+        // SAFETY: `buf` is NULL or valid for writes of `len` bytes,
+        // `out_len` NULL or valid for a write (this function's contract).
         let written = unsafe { error::write_text(F, code.message(), buf, len, out_len) };
         // Not recorded: this function leaves the last error alone.
         written.map_or_else(|e| e.code, error::Written::code)
@@ -162,7 +165,8 @@ pub unsafe extern "C" fn seawall_last_error_message(
     const F: &str = "seawall_last_error_message";
     error::run_value(F, seawall_result::Panic, || {
         let (_, msg) = error::last_error();
-        // SAFETY: forwarded contract.
+        // SAFETY: `buf` is NULL or valid for writes of `len` bytes,
+        // `out_len` NULL or valid for a write (this function's contract).
         let written = unsafe { error::write_text(F, &msg, buf, len, out_len) };
         // Not recorded: this function must not replace what it reports.
         written.map_or_else(|e| e.code, error::Written::code)

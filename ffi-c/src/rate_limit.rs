@@ -1,16 +1,14 @@
 //! The rate limiter handle: GCRA admission with the wait announced on
 //! refusal.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use seawall::{RateLimitConfig, RateLimiter, Timing};
 
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
-use crate::config::{config_error, nanos, unknown_enum};
-use crate::error::{
-    borrow, check, check_optional, fail, run, run_code, run_value, seawall_result, Error,
-};
+use crate::config::{config_error, config_or_default, nanos, unknown_enum, write_default};
+use crate::error::{check_optional, fail, run, run_code, seawall_result, Error};
+use crate::handle::{self, Handle};
 
 /// `seawall_rate_limit_config.timing`: decide on the exact clock reading
 /// (the default).
@@ -27,6 +25,11 @@ type CLimiter = RateLimiter<FfiClock>;
 /// like `seawall_breaker`; every function taking one is thread-safe.
 pub struct seawall_rate_limiter {
     _private: [u8; 0],
+}
+
+impl Handle for seawall_rate_limiter {
+    type Inner = CLimiter;
+    const NAME: &'static str = "limiter";
 }
 
 /// How many calls a rate limiter admits. Fill it with
@@ -62,21 +65,8 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
     }
 }
 
-/// The core configuration `*config` describes (the defaults for NULL),
-/// validated.
-///
-/// # Safety
-///
-/// `config` is NULL or points to a valid `seawall_rate_limit_config`.
-unsafe fn config_arg(
-    config: *const seawall_rate_limit_config,
-    func: &'static str,
-) -> Result<RateLimitConfig, Error> {
-    if config.is_null() {
-        return Ok(RateLimitConfig::default());
-    }
-    // SAFETY: forwarded contract; non-NULL here.
-    let c = unsafe { borrow(config, func, "config") }?;
+/// The core configuration `*c` describes, validated.
+fn to_core(c: &seawall_rate_limit_config, func: &'static str) -> Result<RateLimitConfig, Error> {
     let timing = match c.timing {
         SEAWALL_RATE_TIMING_EXACT => Timing::Exact,
         SEAWALL_RATE_TIMING_RECENT => Timing::Recent,
@@ -99,19 +89,6 @@ unsafe fn config_arg(
     Ok(core)
 }
 
-/// # Safety
-///
-/// `l` is NULL or a live handle.
-#[inline(always)]
-unsafe fn limiter<'a>(
-    l: *const seawall_rate_limiter,
-    func: &'static str,
-) -> Result<&'a CLimiter, Error> {
-    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
-    // `CLimiter`, valid while the handle is (the caller's contract).
-    unsafe { borrow(l.cast::<CLimiter>(), func, "limiter") }
-}
-
 /// Fills `*out` with the default configuration (100 calls per second,
 /// bursts of 100, exact timing).
 ///
@@ -123,13 +100,8 @@ pub unsafe extern "C" fn seawall_rate_limit_config_default(
     out: *mut seawall_rate_limit_config,
 ) -> seawall_result {
     const F: &str = "seawall_rate_limit_config_default";
-    run(F, || {
-        check(out, F, "out")?;
-        let c = seawall_rate_limit_config::from(&RateLimitConfig::default());
-        // SAFETY: non-NULL and aligned (checked), valid by the contract.
-        unsafe { out.write(c) };
-        Ok(())
-    })
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    unsafe { write_default::<RateLimitConfig, _>(F, out) }
 }
 
 /// Creates a rate limiter from `*config` (NULL for the defaults), with its
@@ -149,16 +121,18 @@ pub unsafe extern "C" fn seawall_rate_limiter_new(
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_new";
     run(F, || {
-        // SAFETY: forwarded contract.
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
         let clock = unsafe { clock_arg(clock, F) }?;
-        check(out, F, "out")?;
-        // SAFETY: forwarded contract.
-        let config = unsafe { config_arg(config, F) }?;
-        let l = RateLimiter::with_clock(config, clock).map_err(|e| config_error(F, &e))?;
-        let raw = Arc::into_raw(Arc::new(l)).cast::<seawall_rate_limiter>();
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(raw) };
-        Ok(())
+        let make = || {
+            let convert = |c: &seawall_rate_limit_config| to_core(c, F);
+            // SAFETY: `config` is NULL or valid (this function's contract).
+            let config = unsafe { config_or_default(config, F, convert) }?;
+            RateLimiter::with_clock(config, clock).map_err(|e| config_error(F, &e))
+        };
+        // SAFETY: `out` is NULL or valid for a write (this function's
+        // contract).
+        unsafe { handle::new_handle(F, out, make) }
     })
 }
 
@@ -172,17 +146,9 @@ pub unsafe extern "C" fn seawall_rate_limiter_clone(
     limiter: *const seawall_rate_limiter,
     out: *mut *const seawall_rate_limiter,
 ) -> seawall_result {
-    const F: &str = "seawall_rate_limiter_clone";
-    run(F, || {
-        check(limiter.cast::<CLimiter>(), F, "limiter")?;
-        check(out, F, "out")?;
-        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
-        // count includes the caller's reference.
-        unsafe { Arc::increment_strong_count(limiter.cast::<CLimiter>()) };
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(limiter) };
-        Ok(())
-    })
+    // SAFETY: `limiter` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::clone_handle("seawall_rate_limiter_clone", limiter, out) }
 }
 
 /// Releases one limiter handle. `NULL` is a no-op.
@@ -192,14 +158,9 @@ pub unsafe extern "C" fn seawall_rate_limiter_clone(
 /// `limiter` is NULL or a live handle, which must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_rate_limiter_free(limiter: *const seawall_rate_limiter) {
-    run_value("seawall_rate_limiter_free", (), || {
-        if limiter.is_null() {
-            return;
-        }
-        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
-        // up this reference.
-        drop(unsafe { Arc::from_raw(limiter.cast::<CLimiter>()) });
-    })
+    // SAFETY: `limiter` is NULL or a live handle the caller gives up (this
+    // function's contract).
+    unsafe { handle::free_handle("seawall_rate_limiter_free", limiter) }
 }
 
 /// Admits one call now (`SEAWALL_RESULT_OK`), or refuses it with
@@ -219,8 +180,9 @@ pub unsafe extern "C" fn seawall_rate_limiter_check(
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_check";
     run_code(F, || {
-        // SAFETY: forwarded contract.
-        let l = match unsafe { self::limiter(limiter, F) } {
+        // SAFETY: `limiter` is NULL or a live handle (this function's
+        // contract).
+        let l = match unsafe { handle::borrow(limiter, F) } {
             Ok(l) => l,
             Err(e) => return fail(e),
         };
@@ -251,13 +213,8 @@ pub unsafe extern "C" fn seawall_rate_limiter_get_config(
     limiter: *const seawall_rate_limiter,
     out: *mut seawall_rate_limit_config,
 ) -> seawall_result {
-    const F: &str = "seawall_rate_limiter_get_config";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let l = unsafe { self::limiter(limiter, F) }?;
-        check(out, F, "out")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(seawall_rate_limit_config::from(l.config())) };
-        Ok(())
-    })
+    let f = |l: &CLimiter| l.config().into();
+    // SAFETY: `limiter` is NULL or a live handle, `out` NULL or valid for a
+    // write (this function's contract).
+    unsafe { handle::get("seawall_rate_limiter_get_config", limiter, out, "out", f) }
 }

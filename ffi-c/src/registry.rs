@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use seawall::Registry;
 
-use crate::breaker::{config_arg, seawall_breaker, to_raw, CBreaker};
+use crate::breaker::{config_arg, seawall_breaker, CBreaker};
 use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
 use crate::config::config_error;
 use crate::config::seawall_config;
-use crate::error::{borrow, check, name_arg, run, run_value, seawall_result, Error};
+use crate::error::{name_arg, run, seawall_result, Error};
+use crate::handle::{self, Handle};
 
 type CRegistry = Registry<FfiClock>;
 
@@ -18,6 +19,11 @@ type CRegistry = Registry<FfiClock>;
 /// registry is freed or the breaker removed.
 pub struct seawall_registry {
     _private: [u8; 0],
+}
+
+impl Handle for seawall_registry {
+    type Inner = CRegistry;
+    const NAME: &'static str = "registry";
 }
 
 /// Called by `seawall_registry_for_each` for each breaker, in name order.
@@ -32,25 +38,6 @@ pub type seawall_registry_visitor = Option<
     ) -> c_int,
 >;
 
-/// # Safety
-///
-/// `r` is NULL or a live handle.
-unsafe fn registry<'a>(
-    r: *const seawall_registry,
-    func: &'static str,
-) -> Result<&'a CRegistry, Error> {
-    // SAFETY: a live handle is a pointer from `Arc::into_raw` of a
-    // `CRegistry`, valid while the handle is (the caller's contract).
-    unsafe { borrow(r.cast::<CRegistry>(), func, "registry") }
-}
-
-fn new_registry(clock: FfiClock, out: *mut *const seawall_registry) {
-    let r = Arc::into_raw(Arc::new(Registry::with_clock(clock))).cast::<seawall_registry>();
-    // SAFETY: callers check `out` non-NULL and aligned; valid by their
-    // contract.
-    unsafe { out.write(r) };
-}
-
 /// Creates an empty registry whose breakers use the production clock and
 /// writes its handle to `*out`. Release it with `seawall_registry_free`.
 ///
@@ -60,11 +47,9 @@ fn new_registry(clock: FfiClock, out: *mut *const seawall_registry) {
 #[no_mangle]
 pub unsafe extern "C" fn seawall_registry_new(out: *mut *const seawall_registry) -> seawall_result {
     const F: &str = "seawall_registry_new";
-    run(F, || {
-        check(out, F, "out")?;
-        new_registry(FfiClock::Quanta, out);
-        Ok(())
-    })
+    let make = || Ok(Registry::with_clock(FfiClock::Quanta));
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    run(F, || unsafe { handle::new_handle(F, out, make) })
 }
 
 /// As `seawall_registry_new`, with breakers on a manual clock (for tests).
@@ -79,11 +64,12 @@ pub unsafe extern "C" fn seawall_registry_new_with_clock(
 ) -> seawall_result {
     const F: &str = "seawall_registry_new_with_clock";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let c = unsafe { manual_clock(clock, F) }?.clone();
-        check(out, F, "out")?;
-        new_registry(FfiClock::Manual(c), out);
-        Ok(())
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
+        let clock = unsafe { manual_clock(clock, F) }?;
+        // SAFETY: `out` is NULL or valid for a write (this function's
+        // contract).
+        unsafe { handle::new_handle(F, out, || Ok(Registry::with_clock(clock))) }
     })
 }
 
@@ -97,17 +83,9 @@ pub unsafe extern "C" fn seawall_registry_clone(
     registry: *const seawall_registry,
     out: *mut *const seawall_registry,
 ) -> seawall_result {
-    const F: &str = "seawall_registry_clone";
-    run(F, || {
-        check(registry.cast::<CRegistry>(), F, "registry")?;
-        check(out, F, "out")?;
-        // SAFETY: a live handle is a pointer from `Arc::into_raw` whose
-        // count includes the caller's reference.
-        unsafe { Arc::increment_strong_count(registry.cast::<CRegistry>()) };
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(registry) };
-        Ok(())
-    })
+    // SAFETY: `registry` is NULL or a live handle, `out` NULL or valid for
+    // a write (this function's contract).
+    unsafe { handle::clone_handle("seawall_registry_clone", registry, out) }
 }
 
 /// Releases one registry handle. `NULL` is a no-op.
@@ -117,14 +95,9 @@ pub unsafe extern "C" fn seawall_registry_clone(
 /// `registry` is NULL or a live handle, which must not be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_registry_free(registry: *const seawall_registry) {
-    run_value("seawall_registry_free", (), || {
-        if registry.is_null() {
-            return;
-        }
-        // SAFETY: a live handle came from `Arc::into_raw`; the caller gives
-        // up this reference.
-        drop(unsafe { Arc::from_raw(registry.cast::<CRegistry>()) });
-    })
+    // SAFETY: `registry` is NULL or a live handle the caller gives up (this
+    // function's contract).
+    unsafe { handle::free_handle("seawall_registry_free", registry) }
 }
 
 /// Writes a handle to the breaker called `name` to `*out`, creating it from
@@ -148,19 +121,21 @@ pub unsafe extern "C" fn seawall_registry_get_or_create(
 ) -> seawall_result {
     const F: &str = "seawall_registry_get_or_create";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let r = unsafe { self::registry(registry, F) }?;
-        // SAFETY: forwarded contract.
+        // SAFETY: `registry` is NULL or a live handle (this function's
+        // contract).
+        let r = unsafe { handle::borrow(registry, F) }?;
+        // SAFETY: `name` is NULL or NUL-terminated (this function's
+        // contract).
         let name = unsafe { name_arg(name, F, "name") }?;
-        check(out, F, "out")?;
-        // SAFETY: forwarded contract.
-        let config = unsafe { config_arg(config, F) }?;
-        let b = r
-            .get_or_create(name, &config)
-            .map_err(|e| config_error(F, &e))?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(to_raw(b)) };
-        Ok(())
+        let make = || {
+            // SAFETY: `config` is NULL or valid (this function's contract).
+            let config = unsafe { config_arg(config, F) }?;
+            r.get_or_create(name, &config)
+                .map_err(|e| config_error(F, &e))
+        };
+        // SAFETY: `out` is NULL or valid for a write (this function's
+        // contract).
+        unsafe { handle::new_handle(F, out, make) }
     })
 }
 
@@ -180,15 +155,16 @@ pub unsafe extern "C" fn seawall_registry_get(
 ) -> seawall_result {
     const F: &str = "seawall_registry_get";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let r = unsafe { self::registry(registry, F) }?;
-        // SAFETY: forwarded contract.
+        // SAFETY: `registry` is NULL or a live handle (this function's
+        // contract).
+        let r = unsafe { handle::borrow(registry, F) }?;
+        // SAFETY: `name` is NULL or NUL-terminated (this function's
+        // contract).
         let name = unsafe { name_arg(name, F, "name") }?;
-        check(out, F, "out")?;
-        let b = r.get(name).ok_or_else(|| not_found(F, name))?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out.write(to_raw(b)) };
-        Ok(())
+        let make = || r.get(name).ok_or_else(|| not_found(F, name));
+        // SAFETY: `out` is NULL or valid for a write (this function's
+        // contract).
+        unsafe { handle::new_handle(F, out, make) }
     })
 }
 
@@ -213,9 +189,11 @@ pub unsafe extern "C" fn seawall_registry_remove(
 ) -> seawall_result {
     const F: &str = "seawall_registry_remove";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let r = unsafe { self::registry(registry, F) }?;
-        // SAFETY: forwarded contract.
+        // SAFETY: `registry` is NULL or a live handle (this function's
+        // contract).
+        let r = unsafe { handle::borrow(registry, F) }?;
+        // SAFETY: `name` is NULL or NUL-terminated (this function's
+        // contract).
         let name = unsafe { name_arg(name, F, "name") }?;
         r.remove(name).map(drop).ok_or_else(|| not_found(F, name))
     })
@@ -233,14 +211,9 @@ pub unsafe extern "C" fn seawall_registry_count(
     out_count: *mut usize,
 ) -> seawall_result {
     const F: &str = "seawall_registry_count";
-    run(F, || {
-        // SAFETY: forwarded contract.
-        let r = unsafe { self::registry(registry, F) }?;
-        check(out_count, F, "out_count")?;
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_count.write(r.len()) };
-        Ok(())
-    })
+    // SAFETY: `registry` is NULL or a live handle, `out_count` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get(F, registry, out_count, "out_count", CRegistry::len) }
 }
 
 /// Calls `visitor(user_data, name, breaker)` for each breaker in the
@@ -261,8 +234,9 @@ pub unsafe extern "C" fn seawall_registry_for_each(
 ) -> seawall_result {
     const F: &str = "seawall_registry_for_each";
     run(F, || {
-        // SAFETY: forwarded contract.
-        let r = unsafe { self::registry(registry, F) }?;
+        // SAFETY: `registry` is NULL or a live handle (this function's
+        // contract).
+        let r = unsafe { handle::borrow(registry, F) }?;
         let Some(visitor) = visitor else {
             return Err(Error::null(F, "visitor"));
         };
@@ -276,11 +250,11 @@ pub unsafe extern "C" fn seawall_registry_for_each(
             })
             .collect();
         for (name, b) in &all {
-            let handle: *const seawall_breaker = Arc::as_ptr(b).cast();
+            let lent: *const seawall_breaker = handle::as_raw(b);
             // SAFETY: the caller's contract makes `visitor` callable with
-            // `user_data`; `name` and `handle` stay valid during the call
+            // `user_data`; `name` and `lent` stay valid during the call
             // (`all` holds a reference to each breaker).
-            if unsafe { visitor(user_data, name.as_ptr(), handle) } != 0 {
+            if unsafe { visitor(user_data, name.as_ptr(), lent) } != 0 {
                 break;
             }
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use seawall::{Backoff, RetryConfig, RetryPolicy};
 
-use crate::config::{config_error, nanos, unknown_enum};
-use crate::error::{borrow, check, run, seawall_result, Error};
+use crate::config::{config_error, nanos, unknown_enum, write_default};
+use crate::error::{borrow, put, run, seawall_result, Error};
 
 /// `seawall_retry_config.strategy`: always `initial_delay_ns`.
 pub const SEAWALL_BACKOFF_FIXED: u32 = 0;
@@ -112,13 +112,8 @@ pub unsafe extern "C" fn seawall_retry_config_default(
     out: *mut seawall_retry_config,
 ) -> seawall_result {
     const F: &str = "seawall_retry_config_default";
-    run(F, || {
-        check(out, F, "out")?;
-        let c = seawall_retry_config::from(&RetryConfig::default());
-        // SAFETY: non-NULL and aligned (checked), valid by the contract.
-        unsafe { out.write(c) };
-        Ok(())
-    })
+    // SAFETY: `out` is NULL or valid for a write (this function's contract).
+    unsafe { write_default::<RetryConfig, _>(F, out) }
 }
 
 /// Checks `*config` like `seawall_retry_delay` does, without computing a
@@ -133,7 +128,7 @@ pub unsafe extern "C" fn seawall_retry_config_validate(
 ) -> seawall_result {
     const F: &str = "seawall_retry_config_validate";
     run(F, || {
-        // SAFETY: forwarded contract.
+        // SAFETY: `config` is NULL or valid (this function's contract).
         let c = unsafe { borrow(config, F, "config") }?;
         policy(c, F).map(drop)
     })
@@ -163,24 +158,29 @@ pub unsafe extern "C" fn seawall_retry_delay(
 ) -> seawall_result {
     const F: &str = "seawall_retry_delay";
     run(F, || {
-        // SAFETY: forwarded contract.
+        // SAFETY: `config` is NULL or valid (this function's contract).
         let c = unsafe { borrow(config, F, "config") }?;
-        check(out_delay_ns, F, "out_delay_ns")?;
-        let p = policy(c, F)?;
-        if attempt == 0 {
-            return Err(Error::argument(
-                F,
-                "attempt",
+        let delay = || {
+            let p = policy(c, F)?;
+            if attempt == 0 {
+                return Err(Error::argument(
+                    F,
+                    "attempt",
+                    attempt,
+                    "in [1, 4294967295] (attempts are numbered from 1)",
+                ));
+            }
+            if !(0.0..1.0).contains(&unit) {
+                return Err(Error::argument(F, "unit", unit, "in [0, 1)"));
+            }
+            Ok(nanos(p.delay(
                 attempt,
-                "in [1, 4294967295] (attempts are numbered from 1)",
-            ));
-        }
-        if !(0.0..1.0).contains(&unit) {
-            return Err(Error::argument(F, "unit", unit, "in [0, 1)"));
-        }
-        let d = p.delay(attempt, Duration::from_nanos(previous_ns), unit);
-        // SAFETY: checked non-NULL and aligned; valid by the contract.
-        unsafe { out_delay_ns.write(nanos(d)) };
-        Ok(())
+                Duration::from_nanos(previous_ns),
+                unit,
+            )))
+        };
+        // SAFETY: `out_delay_ns` is NULL or valid for a write (this
+        // function's contract).
+        unsafe { put(out_delay_ns, F, "out_delay_ns", delay) }
     })
 }

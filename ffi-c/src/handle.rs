@@ -1,0 +1,179 @@
+//! The one mechanism behind every reference-counted handle.
+//!
+//! A handle is a `*const H`, where `H` is an opaque, zero-sized
+//! `seawall_*` type the header declares but never defines, pointing at the
+//! `H::Inner` inside an `Arc`: the pointer is `Arc::into_raw` of an
+//! `Arc<H::Inner>`, cast. Every handle a function writes to an `out`
+//! parameter owns one strong reference; `_clone` adds one, `_free` gives one
+//! back, and the value lives until the last one is given back.
+//!
+//! Each handle type is declared once, by implementing [`Handle`]; the
+//! functions here hold all the pointer reasoning, so an exported function
+//! is a call to one of them:
+//!
+//! * [`new_handle`] checks `out`, builds the value and writes a new handle;
+//! * [`borrow`] checks a handle (NULL, alignment of `H::Inner`) and lends
+//!   the value for the call;
+//! * [`get`] borrows, checks the output, computes and writes it; [`command`]
+//!   borrows and acts;
+//! * [`clone_handle`] and [`free_handle`] move the reference count.
+//!
+//! Each checks every pointer before it changes anything, so a refused call
+//! leaves the outputs and the handles as they were.
+
+use std::sync::Arc;
+
+use crate::error::{check, put, run, run_value, seawall_result, Error};
+
+/// An opaque handle type of the C ABI, standing for an `Arc<Self::Inner>`.
+///
+/// Implementing it asks nothing unsafe of the implementer: handle pointers
+/// are only ever made by [`into_raw`] from an `Arc<Self::Inner>` and cast
+/// back to `Self::Inner` (never read as `Self`), so the only promise
+/// involved is the C caller's that a handle argument is NULL or a live
+/// handle of the type the header names. `Inner: Send + Sync` is what makes
+/// every function taking a handle thread-safe.
+pub(crate) trait Handle: Sized {
+    /// The value the handle shares.
+    type Inner: Send + Sync;
+    /// The name of a handle argument of this type in error messages:
+    /// "f: `budget` is NULL".
+    const NAME: &'static str;
+}
+
+/// Turns one strong reference into a handle, which owns it.
+#[inline]
+pub(crate) fn into_raw<H: Handle>(inner: Arc<H::Inner>) -> *const H {
+    Arc::into_raw(inner).cast()
+}
+
+/// A handle to `inner` that owns no reference: valid while `inner` is, for
+/// lending to a callback.
+#[inline]
+pub(crate) fn as_raw<H: Handle>(inner: &Arc<H::Inner>) -> *const H {
+    Arc::as_ptr(inner).cast()
+}
+
+/// Checks `out`, then builds the value with `make` and writes a new handle
+/// to it (`make` may hand back a new value or a reference it holds). Nothing
+/// is written if either fails.
+///
+/// # Safety
+///
+/// `out` is NULL or valid for a write of a `*const H`.
+#[inline]
+pub(crate) unsafe fn new_handle<H: Handle, A: Into<Arc<H::Inner>>>(
+    func: &'static str,
+    out: *mut *const H,
+    make: impl FnOnce() -> Result<A, Error>,
+) -> Result<(), Error> {
+    // SAFETY: `out` is NULL or valid for a write (the caller's contract);
+    // `put` checks it before `make` runs and writes only if it succeeds.
+    unsafe { put(out, func, "out", || make().map(|a| into_raw(a.into()))) }
+}
+
+/// Lends the value behind handle `h` for the rest of the call, after
+/// checking that `h` is non-NULL and aligned for `H::Inner`.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle of type `H`, and stays live for `'a`.
+#[inline(always)]
+pub(crate) unsafe fn borrow<'a, H: Handle>(
+    h: *const H,
+    func: &'static str,
+) -> Result<&'a H::Inner, Error> {
+    let p = h.cast::<H::Inner>();
+    check(p, func, H::NAME)?;
+    // SAFETY: non-NULL and aligned (checked); a live handle is
+    // `Arc::into_raw` of an `Arc<H::Inner>` whose reference it owns, so the
+    // value is alive and shared (never mutated through `&`) while the
+    // handle is, which the caller promises for 'a.
+    Ok(unsafe { &*p })
+}
+
+/// The body of a getter: borrows `h`, checks `out` (named `param`), and
+/// writes `f` of the value to it. `f` runs only once both are checked.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle; `out` is NULL or valid for a write.
+#[inline(always)]
+pub(crate) unsafe fn get<H: Handle, T>(
+    func: &'static str,
+    h: *const H,
+    out: *mut T,
+    param: &'static str,
+    f: impl FnOnce(&H::Inner) -> T,
+) -> seawall_result {
+    run(func, || {
+        // SAFETY: `h` is NULL or a live handle (the caller's contract).
+        let inner = unsafe { borrow(h, func) }?;
+        // SAFETY: `out` is NULL or valid for a write (the caller's
+        // contract).
+        unsafe { put(out, func, param, || Ok(f(inner))) }
+    })
+}
+
+/// The body of a function that only acts on the value behind `h`.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle.
+#[inline(always)]
+pub(crate) unsafe fn command<H: Handle>(
+    func: &'static str,
+    h: *const H,
+    f: impl FnOnce(&H::Inner),
+) -> seawall_result {
+    run(func, || {
+        // SAFETY: `h` is NULL or a live handle (the caller's contract).
+        f(unsafe { borrow(h, func) }?);
+        Ok(())
+    })
+}
+
+/// The body of every `_clone`: writes a second handle to the same value
+/// (the same address) to `*out`, adding one reference.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle; `out` is NULL or valid for a write.
+pub(crate) unsafe fn clone_handle<H: Handle>(
+    func: &'static str,
+    h: *const H,
+    out: *mut *const H,
+) -> seawall_result {
+    run(func, || {
+        let p = h.cast::<H::Inner>();
+        check(p, func, H::NAME)?;
+        let add_reference = || {
+            // SAFETY: `p` is non-NULL and aligned (checked) and, by the
+            // caller's contract, `Arc::into_raw` of an `Arc<H::Inner>` whose
+            // count includes the caller's reference; the one added here is
+            // owned by the handle written to `out`.
+            unsafe { Arc::increment_strong_count(p) };
+            Ok(h)
+        };
+        // SAFETY: `out` is NULL or valid for a write (the caller's
+        // contract); `put` checks it before the count moves.
+        unsafe { put(out, func, "out", add_reference) }
+    })
+}
+
+/// The body of every `_free`: gives back the reference `h` owns, dropping
+/// the value with the last one. NULL does nothing.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle, which the caller does not use afterwards.
+pub(crate) unsafe fn free_handle<H: Handle>(func: &'static str, h: *const H) {
+    run_value(func, (), || {
+        if h.is_null() {
+            return;
+        }
+        // SAFETY: a live handle is `Arc::into_raw` of an `Arc<H::Inner>`
+        // and owns one reference, which the caller gives up here.
+        drop(unsafe { Arc::from_raw(h.cast::<H::Inner>()) });
+    })
+}
