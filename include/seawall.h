@@ -15,6 +15,9 @@
  *   registry holding it, if any) is released. A handle must not be released
  *   while a call using it is in progress (on any thread, including from a
  *   callback that call is running).
+ * - A seawall_retry_state is one call's retry state machine: owned by its
+ *   caller (not reference-counted, no _clone), used by one thread at a time,
+ *   and released with seawall_retry_state_free.
  * - THREAD SAFETY: all functions taking a breaker handle are thread-safe:
  *   any number of threads may share one breaker handle. So are the registry,
  *   clock, rate limiter, bulkhead and retry budget functions (the blocking
@@ -28,7 +31,8 @@
  *   NULL and alignment; a failure is recorded as the calling thread's last
  *   error (seawall_last_error, seawall_last_error_message), which successful
  *   calls and answers (SEAWALL_RESULT_REJECTED, _RATE_LIMITED,
- *   _BULKHEAD_FULL, _BULKHEAD_TIMEOUT) leave untouched, like errno.
+ *   _BULKHEAD_FULL, _BULKHEAD_TIMEOUT, _RETRY_STOPPED) leave untouched,
+ *   like errno.
  * - No function unwinds into the caller: an internal panic is caught and
  *   returned as SEAWALL_RESULT_PANIC.
  * - Durations are uint64_t nanoseconds.
@@ -140,6 +144,10 @@ enum seawall_result
   SEAWALL_RESULT_PERMIT_ALREADY_RELEASED = 14,
   // The bulkhead permit was issued by another bulkhead.
   SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD = 15,
+  // The retry state decided that the call must stop, not retry; the
+  // `seawall_retry_stop` says why. An answer, not an error: the last
+  // error is left as it was.
+  SEAWALL_RESULT_RETRY_STOPPED = 16,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -171,6 +179,34 @@ enum seawall_state
 typedef enum seawall_state seawall_state;
 #else
 typedef uint32_t seawall_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Why a call must stop retrying, written by `seawall_retry_state_failed`
+// and `seawall_retry_state_rejected` with `SEAWALL_RESULT_RETRY_STOPPED`.
+enum seawall_retry_stop
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // `max_attempts` attempts were made.
+  SEAWALL_RETRY_STOP_EXHAUSTED = 0,
+  // The failure was reported as not retryable.
+  SEAWALL_RETRY_STOP_NOT_RETRYABLE = 1,
+  // The retry budget refused the retry.
+  SEAWALL_RETRY_STOP_BUDGET_EXHAUSTED = 2,
+  // The next delay would overrun `max_total_delay_ns`.
+  SEAWALL_RETRY_STOP_DELAY_BUDGET_EXHAUSTED = 3,
+  // The breaker refused the attempt and announced no trial within
+  // `max_delay_ns` and what is left of `max_total_delay_ns` (or is
+  // forced open).
+  SEAWALL_RETRY_STOP_REJECTED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_retry_stop seawall_retry_stop;
+#else
+typedef uint32_t seawall_retry_stop;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -250,6 +286,12 @@ typedef struct seawall_registry seawall_registry;
 // `seawall_breaker`; every function taking one is thread-safe and
 // lock-free.
 typedef struct seawall_retry_budget seawall_retry_budget;
+
+// One call's retry state: the attempts made, the delay spent, and the
+// seeded generator of its jitter. Made by `seawall_retry_state_new` for one
+// call, owned by its caller (not reference-counted) and used by one thread
+// at a time; release it with `seawall_retry_state_free`.
+typedef struct seawall_retry_state seawall_retry_state;
 
 // How a breaker decides. Fill it with `seawall_config_default` and then
 // change the fields you need: the struct may gain fields in later versions
@@ -554,9 +596,11 @@ seawall_result seawall_result_message(uint32_t code,
 
 // The code of the last error on the calling thread (`SEAWALL_RESULT_OK` if
 // there was none). Errors are recorded by every function that returns a
-// code other than `SEAWALL_RESULT_OK` and `SEAWALL_RESULT_REJECTED` (a
-// rejection is an answer, described by its `seawall_rejection`, not an
-// error); other calls leave the last error as it was, like `errno`.
+// code other than `SEAWALL_RESULT_OK` and the answers
+// (`SEAWALL_RESULT_REJECTED`, described by its `seawall_rejection`,
+// `_RATE_LIMITED`, `_BULKHEAD_FULL`, `_BULKHEAD_TIMEOUT` and
+// `_RETRY_STOPPED`, which are not errors); other calls leave the last
+// error as it was, like `errno`.
 seawall_result seawall_last_error(void);
 
 // Writes the message of the last error on the calling thread into `buf`
@@ -1205,6 +1249,110 @@ seawall_result seawall_retry_delay(const struct seawall_retry_config *config,
                                    uint64_t previous_ns,
                                    double unit,
                                    uint64_t *out_delay_ns);
+
+// Creates the retry state of one call under the policy `*config` (checked
+// like `seawall_retry_config_validate`), with no attempt made, and writes
+// it to `*out`. `seed` seeds the random numbers of the jittered strategies:
+// the same config, seed and sequence of reports give the same delays.
+// Release it with `seawall_retry_state_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `out` is NULL or valid for a write.
+seawall_result seawall_retry_state_new(const struct seawall_retry_config *config,
+                                       uint64_t seed,
+                                       struct seawall_retry_state **out);
+
+// Releases a retry state. `NULL` is a no-op.
+//
+// # Safety
+//
+// `state` is NULL or a live retry state, which must not be used
+// afterwards.
+void seawall_retry_state_free(struct seawall_retry_state *state);
+
+// Begins an attempt and writes its number (1 for the first) to
+// `*out_attempt` (if not NULL). With a `budget` (NULL for none), the
+// call's first attempt is recorded in it as a request (retries are
+// counted when granted; do not record them). Make the attempt, then
+// report a failure with `seawall_retry_state_failed` or a breaker
+// rejection with `seawall_retry_state_rejected`; after a success, just
+// free the state.
+//
+// # Safety
+//
+// `state` is NULL or a live retry state; `budget` is NULL or a live
+// handle; `out_attempt` is NULL or valid for a write.
+seawall_result seawall_retry_state_begin(struct seawall_retry_state *state,
+                                         const struct seawall_retry_budget *budget,
+                                         uint32_t *out_attempt);
+
+// Reports that the attempt in progress failed, and says what to do next:
+// `SEAWALL_RESULT_OK` with the delay to sleep before the next attempt in
+// `*out_delay_ns`, or `SEAWALL_RESULT_RETRY_STOPPED` with the reason in
+// `*out_stop` (if not NULL) when the call must stop. The decision, in
+// order: a failure not `retryable` stops (`NOT_RETRYABLE`), as does the
+// last of `max_attempts` (`EXHAUSTED`) and a delay that would overrun
+// `max_total_delay_ns` (`DELAY_BUDGET_EXHAUSTED`); then `budget` (NULL for
+// none) is asked for the retry (`BUDGET_EXHAUSTED` if it refuses; a grant
+// is counted in it at once). The delay is the policy's
+// (`seawall_retry_delay` for this attempt and the previous delay), with
+// the state's seeded random number, and adds to the total delay.
+// `SEAWALL_RESULT_INVALID_ARGUMENT` when no attempt is in progress (each
+// begun attempt is reported once).
+//
+// # Safety
+//
+// `state` is NULL or a live retry state; `budget` is NULL or a live
+// handle; `out_delay_ns` is NULL or valid for a write; `out_stop` is NULL
+// or valid for a write.
+seawall_result seawall_retry_state_failed(struct seawall_retry_state *state,
+                                          bool retryable,
+                                          const struct seawall_retry_budget *budget,
+                                          uint64_t *out_delay_ns,
+                                          seawall_retry_stop *out_stop);
+
+// Reports that the breaker refused the attempt in progress, given the
+// `retry_after_ns` of its `seawall_rejection` (`UINT64_MAX`: no trial
+// announced, forced open), and says what to do next: `SEAWALL_RESULT_OK`
+// with the wait for the breaker's next trial in `*out_wait_ns`, or
+// `SEAWALL_RESULT_RETRY_STOPPED` with the reason in `*out_stop` (if not
+// NULL). A trial beyond `max_delay_ns` or what is left of
+// `max_total_delay_ns` stops (`REJECTED`), as does the last of
+// `max_attempts` (`EXHAUSTED`) and a refusal of `budget` (NULL for none;
+// `BUDGET_EXHAUSTED`, a grant is counted). The wait adds to the total
+// delay but not to the back-off schedule.
+// `SEAWALL_RESULT_INVALID_ARGUMENT` when no attempt is in progress.
+//
+// # Safety
+//
+// `state` is NULL or a live retry state; `budget` is NULL or a live
+// handle; `out_wait_ns` is NULL or valid for a write; `out_stop` is NULL
+// or valid for a write.
+seawall_result seawall_retry_state_rejected(struct seawall_retry_state *state,
+                                            uint64_t retry_after_ns,
+                                            const struct seawall_retry_budget *budget,
+                                            uint64_t *out_wait_ns,
+                                            seawall_retry_stop *out_stop);
+
+// Writes the number of attempts begun so far to `*out_attempts`.
+//
+// # Safety
+//
+// `state` is NULL or a live retry state; `out_attempts` is NULL or valid
+// for a write.
+seawall_result seawall_retry_state_attempts(const struct seawall_retry_state *state,
+                                            uint32_t *out_attempts);
+
+// Writes the delay granted so far (back-off delays and breaker waits), in
+// nanoseconds, to `*out_ns`.
+//
+// # Safety
+//
+// `state` is NULL or a live retry state; `out_ns` is NULL or valid for a
+// write.
+seawall_result seawall_retry_state_total_delay(const struct seawall_retry_state *state,
+                                               uint64_t *out_ns);
 
 #ifdef __cplusplus
 }  // extern "C"

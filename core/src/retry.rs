@@ -4,10 +4,12 @@
 //! A [`RetryPolicy`] is a validated [`RetryConfig`]; its
 //! [`delay`](RetryPolicy::delay) is a pure function of the attempt number,
 //! the previous delay and a random number supplied by the caller, so every
-//! schedule is reproducible. [`RetryState`] is the per-call bookkeeping
-//! (attempts made, delay spent) without any I/O, for bindings that sleep in
-//! their own way (an event loop); [`Retry`] runs a call to completion with a
-//! [`Sleep`] of the caller's choice.
+//! schedule is reproducible. [`RetryState`] is the per-call state machine,
+//! without any I/O: told how each attempt ended, it decides whether to
+//! retry (the budget included) and how long to wait, for bindings that sleep
+//! in their own way (an event loop, a C caller); [`Retry`] runs a call to
+//! completion with a [`Sleep`] of the caller's choice, through the same
+//! [`RetryState`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -336,32 +338,81 @@ pub struct Retried<T> {
     pub total_delay: Duration,
 }
 
-/// One call's retry bookkeeping, with no I/O: the caller makes attempts,
-/// reports how each failed, and sleeps the delay it is given.
+/// One call's retry state machine, with no I/O: the caller begins each
+/// attempt, says how it ended, and sleeps the delay it is given or stops.
+///
+/// It owns a copy of its policy (a few words), so it can outlive the
+/// policy it was made from (a handle held by a foreign caller). The loop,
+/// with a budget shared by the dependency's callers:
+///
+/// ```
+/// use std::time::Duration;
+/// use seawall::{Backoff, RetryBudget, RetryConfig, RetryPolicy, RetryState, Stop};
+///
+/// let policy = RetryPolicy::new(RetryConfig {
+///     strategy: Backoff::Fixed,
+///     initial_delay: Duration::from_millis(10),
+///     ..Default::default()
+/// })
+/// .unwrap();
+/// let budget = RetryBudget::new(Default::default()).unwrap();
+/// let mut state = RetryState::new(&policy);
+/// let stop = loop {
+///     let attempt = state.begin(Some(&budget));
+///     let failed = true; // make attempt `attempt` here
+///     if !failed {
+///         break None;
+///     }
+///     match state.on_failure(true, Some(&budget), fastrand::f64) {
+///         Ok(delay) => assert_eq!(delay, Duration::from_millis(10)), // sleep it
+///         Err(stop) => break Some(stop),
+///     }
+/// };
+/// assert_eq!(stop, Some(Stop::Exhausted));
+/// assert_eq!(state.attempts(), 3);
+/// assert_eq!(state.total_delay(), Duration::from_millis(20));
+/// ```
 #[derive(Clone, Debug)]
-pub struct RetryState<'a> {
-    policy: &'a RetryPolicy,
+pub struct RetryState {
+    policy: RetryPolicy,
     attempts: u32,
     total: Duration,
     previous: Duration,
 }
 
-impl<'a> RetryState<'a> {
-    /// A call that has made no attempt yet.
-    pub fn new(policy: &'a RetryPolicy) -> Self {
+impl RetryState {
+    /// A call under (a copy of) `policy` that has made no attempt yet.
+    pub fn new(policy: &RetryPolicy) -> Self {
         Self {
-            policy,
+            policy: policy.clone(),
             attempts: 0,
             total: Duration::ZERO,
             previous: Duration::ZERO,
         }
     }
 
+    /// The policy it follows.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
     /// Counts the start of an attempt and returns its number (1-based;
-    /// it stays at `u32::MAX` once there).
-    pub fn begin_attempt(&mut self) -> u32 {
+    /// it stays at `u32::MAX` once there). With a `budget`, the call's
+    /// first attempt is recorded in it as a request; later attempts were
+    /// counted when the budget granted them (see [`RetryState::on_failure`]).
+    pub fn begin<C: Clock>(&mut self, budget: Option<&RetryBudget<C>>) -> u32 {
+        if self.attempts == 0 {
+            if let Some(budget) = budget {
+                budget.record_attempt(false);
+            }
+        }
         self.attempts = self.attempts.saturating_add(1);
         self.attempts
+    }
+
+    /// [`RetryState::begin`] without a budget.
+    pub fn begin_attempt(&mut self) -> u32 {
+        self.begin(None::<&RetryBudget>)
     }
 
     /// Attempts begun so far.
@@ -374,11 +425,53 @@ impl<'a> RetryState<'a> {
         self.total
     }
 
-    /// After the current attempt failed: the delay before the next one, or
-    /// why to stop. `unit` supplies a random number in `[0, 1)` (see
+    /// After the current attempt failed, the whole decision: the delay to
+    /// sleep before the next attempt, or why to stop. In order: a failure
+    /// not `retryable` stops ([`Stop::NotRetryable`]), as does the last of
+    /// `max_attempts` ([`Stop::Exhausted`]) and a delay that would overrun
+    /// `max_total_delay` ([`Stop::DelayBudgetExhausted`]); then the
+    /// `budget`, if any, is asked for the retry ([`Stop::BudgetExhausted`]
+    /// if it refuses; a grant is counted in it at once). A granted delay is
+    /// committed: it adds to [`total_delay`](RetryState::total_delay) and
+    /// becomes the previous delay of decorrelated jitter.
+    ///
+    /// `unit` supplies a random number in `[0, 1)` (see
     /// [`RetryPolicy::delay`]); it is called only when a delay is computed,
-    /// so a seeded sequence maps one to one onto the delays slept. Nothing
-    /// is committed until [`RetryState::commit`].
+    /// so a seeded sequence maps one to one onto the delays computed.
+    pub fn on_failure<C: Clock>(
+        &mut self,
+        retryable: bool,
+        budget: Option<&RetryBudget<C>>,
+        unit: impl FnOnce() -> f64,
+    ) -> Result<Duration, Stop> {
+        let delay = self.after_failure(retryable, unit)?;
+        ask(budget)?;
+        self.commit(delay);
+        Ok(delay)
+    }
+
+    /// After the breaker refused the current attempt, the whole decision:
+    /// the wait for its next trial, or why to stop. A `retry_after` (the
+    /// breaker's announced next trial; `None` when forced open) beyond
+    /// `max_delay` or the rest of `max_total_delay` stops
+    /// ([`Stop::Rejected`]), as does the last of `max_attempts`
+    /// ([`Stop::Exhausted`]) and a refusal of the `budget`
+    /// ([`Stop::BudgetExhausted`]; a grant is counted in it). A granted wait
+    /// adds to the total but leaves the back-off schedule where it was.
+    pub fn on_rejection<C: Clock>(
+        &mut self,
+        retry_after: Option<Duration>,
+        budget: Option<&RetryBudget<C>>,
+    ) -> Result<Duration, Stop> {
+        let wait = self.trial_wait(retry_after)?;
+        ask(budget)?;
+        self.commit_wait(wait);
+        Ok(wait)
+    }
+
+    /// The first part of [`RetryState::on_failure`]: the policy's decision
+    /// alone, without the budget, committing nothing (see
+    /// [`RetryState::commit`]).
     pub fn after_failure(
         &self,
         retryable: bool,
@@ -397,10 +490,15 @@ impl<'a> RetryState<'a> {
         Ok(d)
     }
 
-    /// After the breaker refused the current attempt: how long to wait for
-    /// its next trial, or why to stop.
+    /// The first part of [`RetryState::on_rejection`]: the policy's
+    /// decision alone, without the budget, committing nothing (see
+    /// [`RetryState::commit_wait`]).
     pub fn after_rejection(&self, rejected: &Rejected) -> Result<Duration, Stop> {
-        match rejected.retry_after {
+        self.trial_wait(rejected.retry_after)
+    }
+
+    fn trial_wait(&self, retry_after: Option<Duration>) -> Result<Duration, Stop> {
+        match retry_after {
             Some(t) if t <= self.policy.config.max_delay && self.fits(t) => {
                 if self.attempts >= self.policy.config.max_attempts {
                     Err(Stop::Exhausted)
@@ -419,8 +517,9 @@ impl<'a> RetryState<'a> {
         }
     }
 
-    /// Records that `delay` (from `after_failure`) is being slept: it adds
-    /// to the total and becomes the previous delay of decorrelated jitter.
+    /// Records that `delay` (from [`RetryState::after_failure`]) is being
+    /// slept: it adds to the total and becomes the previous delay of
+    /// decorrelated jitter. [`RetryState::on_failure`] does this itself.
     pub fn commit(&mut self, delay: Duration) {
         self.total = self.total.saturating_add(delay);
         self.previous = delay;
@@ -428,8 +527,17 @@ impl<'a> RetryState<'a> {
 
     /// Records a wait for the breaker's next trial: it adds to the total
     /// but leaves the back-off schedule where it was.
+    /// [`RetryState::on_rejection`] does this itself.
     pub fn commit_wait(&mut self, wait: Duration) {
         self.total = self.total.saturating_add(wait);
+    }
+}
+
+/// Asks `budget`, if any, for one retry; a grant is counted in it.
+fn ask<C: Clock>(budget: Option<&RetryBudget<C>>) -> Result<(), Stop> {
+    match budget {
+        Some(budget) if !budget.can_retry() => Err(Stop::BudgetExhausted),
+        _ => Ok(()),
     }
 }
 
@@ -586,11 +694,8 @@ impl<'a, S: Sleep, BC: Clock, GC: Clock> Retry<'a, S, BC, GC> {
         hooks: &mut H,
     ) -> Result<Retried<T>, RetryError<E>> {
         let mut state = RetryState::new(self.policy);
-        if let Some(budget) = self.budget {
-            budget.record_attempt(false);
-        }
         loop {
-            let attempt = state.begin_attempt();
+            let attempt = state.begin(self.budget);
             let error = match self.attempt(attempt, &mut op, hooks) {
                 Ok(value) => {
                     return Ok(Retried {
@@ -604,17 +709,11 @@ impl<'a, S: Sleep, BC: Clock, GC: Clock> Retry<'a, S, BC, GC> {
             let decision = match &error {
                 CallError::Failed(e) => {
                     let retryable = hooks.is_retryable(e);
-                    state
-                        .after_failure(retryable, || hooks.random())
-                        .map(|d| (d, false))
+                    state.on_failure(retryable, self.budget, || hooks.random())
                 }
-                CallError::Rejected(r) => state.after_rejection(r).map(|d| (d, true)),
+                CallError::Rejected(r) => state.on_rejection(r.retry_after, self.budget),
             };
-            let decision = decision.and_then(|d| match self.budget {
-                Some(budget) if !budget.can_retry() => Err(Stop::BudgetExhausted),
-                _ => Ok(d),
-            });
-            let (delay, breaker_wait) = match decision {
+            let delay = match decision {
                 Ok(d) => d,
                 Err(stop) => {
                     return Err(RetryError {
@@ -626,11 +725,6 @@ impl<'a, S: Sleep, BC: Clock, GC: Clock> Retry<'a, S, BC, GC> {
                 }
             };
             hooks.on_retry(attempt, &error, delay);
-            if breaker_wait {
-                state.commit_wait(delay);
-            } else {
-                state.commit(delay);
-            }
             self.sleeper.sleep(delay);
         }
     }
@@ -680,6 +774,93 @@ mod tests {
         assert_eq!(fibonacci(u32::MAX, 0), 1);
         // Unlimited, it saturates instead of wrapping.
         assert_eq!(fibonacci(200, u64::MAX), u64::MAX);
+    }
+
+    fn fixed(max_attempts: u32, max_total_ms: Option<u64>) -> RetryPolicy {
+        RetryPolicy::new(RetryConfig {
+            strategy: Backoff::Fixed,
+            max_attempts,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            max_total_delay: max_total_ms.map(Duration::from_millis),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// A budget whose bucket decides (below `min_requests`), holding
+    /// `tokens` retries.
+    fn budget(tokens: u32) -> RetryBudget<ManualClock> {
+        let config = crate::RetryBudgetConfig {
+            min_requests: 1_000,
+            max_tokens: tokens,
+            ..Default::default()
+        };
+        RetryBudget::with_clock(config, ManualClock::new()).unwrap()
+    }
+
+    #[test]
+    fn the_first_attempt_is_recorded_and_grants_are_charged() {
+        let policy = fixed(10, None);
+        let b = budget(2);
+        let mut state = RetryState::new(&policy);
+        assert_eq!(state.begin(Some(&b)), 1);
+        assert_eq!((b.counts().requests, b.counts().retries), (1, 0));
+        let ms100 = Duration::from_millis(100);
+        for attempt in 2..=3 {
+            assert_eq!(state.on_failure(true, Some(&b), || 0.5), Ok(ms100));
+            // A granted retry is counted by the grant, not by `begin`.
+            assert_eq!(state.begin(Some(&b)), attempt);
+        }
+        let before = b.counts();
+        assert_eq!(
+            state.on_failure(true, Some(&b), || 0.5),
+            Err(Stop::BudgetExhausted)
+        );
+        assert_eq!(b.counts(), before, "a refusal charges nothing");
+        // Nothing was committed by the refusal.
+        assert_eq!((state.attempts(), state.total_delay()), (3, 2 * ms100));
+        // The policy's own stops come before the budget is asked.
+        let b = budget(5);
+        let mut state = RetryState::new(&policy);
+        state.begin(Some(&b));
+        assert_eq!(
+            state.on_failure(false, Some(&b), || 0.5),
+            Err(Stop::NotRetryable)
+        );
+        assert_eq!(b.remaining_percent(), 100.0);
+    }
+
+    #[test]
+    fn rejections_wait_for_the_announced_trial_within_the_limits() {
+        let policy = fixed(3, Some(1_500));
+        let mut state = RetryState::new(&policy);
+        let none = None::<&RetryBudget>;
+        state.begin_attempt();
+        let ms = Duration::from_millis;
+        // Beyond max_delay (1 s), or no trial announced: stop.
+        assert_eq!(
+            state.on_rejection(Some(ms(1_001)), none),
+            Err(Stop::Rejected)
+        );
+        assert_eq!(state.on_rejection(None, none), Err(Stop::Rejected));
+        assert_eq!(state.on_rejection(Some(ms(1_000)), none), Ok(ms(1_000)));
+        assert_eq!(state.total_delay(), ms(1_000));
+        state.begin_attempt();
+        // 1_000 + 600 would overrun max_total_delay (1.5 s).
+        assert_eq!(state.on_rejection(Some(ms(600)), none), Err(Stop::Rejected));
+        assert_eq!(state.on_failure(true, none, || 0.5), Ok(ms(100)));
+        state.begin_attempt();
+        assert_eq!(state.on_rejection(Some(ms(1)), none), Err(Stop::Exhausted));
+        assert_eq!(state.total_delay(), ms(1_100));
+        // A budget refusal stops a wait like a retry.
+        let b = budget(0);
+        let mut state = RetryState::new(&policy);
+        state.begin(Some(&b));
+        assert_eq!(
+            state.on_rejection(Some(ms(10)), Some(&b)),
+            Err(Stop::BudgetExhausted)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::{
     check, check_optional, fail, name_arg, run, run_code, run_value, seawall_result, write_text,
     Error, Written,
 };
-use crate::handle::{self, Handle};
+use crate::handle::{self, Handle, Shared};
 
 /// The breaker type behind every handle.
 pub(crate) type CBreaker = Breaker<FfiClock>;
@@ -28,6 +28,7 @@ pub struct seawall_breaker {
 
 impl Handle for seawall_breaker {
     type Inner = CBreaker;
+    type Kind = Shared;
     const NAME: &'static str = "breaker";
 }
 

@@ -8,7 +8,7 @@ use seawall::{RetryBudget, RetryBudgetConfig};
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
 use crate::config::{config_error, config_or_default, nanos, write_default};
 use crate::error::{run, seawall_result};
-use crate::handle::{self, Handle};
+use crate::handle::{self, Handle, Shared};
 
 /// The budget type behind every handle.
 pub(crate) type CBudget = RetryBudget<FfiClock>;
@@ -24,6 +24,7 @@ pub struct seawall_retry_budget {
 
 impl Handle for seawall_retry_budget {
     type Inner = CBudget;
+    type Kind = Shared;
     const NAME: &'static str = "budget";
 }
 

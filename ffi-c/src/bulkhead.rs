@@ -8,7 +8,7 @@ use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit};
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
 use crate::config::{config_error, config_or_default, nanos, write_default};
 use crate::error::{check, fail, run, run_code, seawall_result, Error};
-use crate::handle::{self, Handle};
+use crate::handle::{self, Handle, Shared};
 
 /// The bulkhead type behind every handle.
 type CBulkhead = Bulkhead<FfiClock>;
@@ -27,6 +27,7 @@ pub struct seawall_bulkhead {
 
 impl Handle for seawall_bulkhead {
     type Inner = CBulkhead;
+    type Kind = Shared;
     const NAME: &'static str = "bulkhead";
 }
 

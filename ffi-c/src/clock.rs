@@ -7,7 +7,7 @@ use seawall::clock::EventCount;
 use seawall::{Clock, ManualClock, QuantaClock};
 
 use crate::error::{run, seawall_result, Error};
-use crate::handle::{self, Handle};
+use crate::handle::{self, Handle, Shared};
 
 /// The production clock, or a manual clock shared with C.
 #[derive(Clone, Debug)]
@@ -52,6 +52,7 @@ pub struct seawall_manual_clock {
 
 impl Handle for seawall_manual_clock {
     type Inner = ManualClock;
+    type Kind = Shared;
     const NAME: &'static str = "clock";
 }
 

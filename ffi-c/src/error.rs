@@ -59,10 +59,14 @@ pub enum seawall_result {
     PermitAlreadyReleased = 14,
     /// The bulkhead permit was issued by another bulkhead.
     PermitWrongBulkhead = 15,
+    /// The retry state decided that the call must stop, not retry; the
+    /// `seawall_retry_stop` says why. An answer, not an error: the last
+    /// error is left as it was.
+    RetryStopped = 16,
 }
 
 /// Every code (kept out of the `impl` so cbindgen does not export it).
-const ALL_RESULTS: [seawall_result; 16] = [
+const ALL_RESULTS: [seawall_result; 17] = [
     seawall_result::Ok,
     seawall_result::NullParameter,
     seawall_result::InvalidConfig,
@@ -79,6 +83,7 @@ const ALL_RESULTS: [seawall_result; 16] = [
     seawall_result::BulkheadTimeout,
     seawall_result::PermitAlreadyReleased,
     seawall_result::PermitWrongBulkhead,
+    seawall_result::RetryStopped,
 ];
 
 impl seawall_result {
@@ -106,6 +111,7 @@ impl seawall_result {
             Self::BulkheadTimeout => "timed out waiting for a bulkhead slot",
             Self::PermitAlreadyReleased => "the bulkhead permit was already released",
             Self::PermitWrongBulkhead => "the bulkhead permit was issued by another bulkhead",
+            Self::RetryStopped => "the retry state decided to stop retrying",
         }
     }
 }
@@ -450,6 +456,7 @@ mod tests {
             (seawall_result::BulkheadTimeout, 13),
             (seawall_result::PermitAlreadyReleased, 14),
             (seawall_result::PermitWrongBulkhead, 15),
+            (seawall_result::RetryStopped, 16),
         ];
         for (code, n) in pinned {
             assert_eq!(code as u32, n, "{code:?}");

@@ -14,8 +14,8 @@
 //! * writes its outputs only on success (the text functions, which behave
 //!   like `snprintf`, are the documented exception);
 //! * records a failure as the calling thread's last error, with details
-//!   (answers are not failures: REJECTED, RATE_LIMITED, BULKHEAD_FULL and
-//!   BULKHEAD_TIMEOUT leave it alone).
+//!   (answers are not failures: REJECTED, RATE_LIMITED, BULKHEAD_FULL,
+//!   BULKHEAD_TIMEOUT and RETRY_STOPPED leave it alone).
 //!
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
@@ -36,6 +36,7 @@ mod handle;
 mod rate_limit;
 mod registry;
 mod retry;
+mod retry_state;
 
 use std::ffi::c_char;
 
@@ -89,6 +90,11 @@ pub use retry::{
     SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER, SEAWALL_BACKOFF_FIBONACCI, SEAWALL_BACKOFF_FIXED,
     SEAWALL_BACKOFF_LINEAR,
 };
+pub use retry_state::{
+    seawall_retry_state, seawall_retry_state_attempts, seawall_retry_state_begin,
+    seawall_retry_state_failed, seawall_retry_state_free, seawall_retry_state_new,
+    seawall_retry_state_rejected, seawall_retry_state_total_delay, seawall_retry_stop,
+};
 
 /// The library version, a static NUL-terminated string such as `"0.1.0"`.
 #[no_mangle]
@@ -130,9 +136,11 @@ pub unsafe extern "C" fn seawall_result_message(
 
 /// The code of the last error on the calling thread (`SEAWALL_RESULT_OK` if
 /// there was none). Errors are recorded by every function that returns a
-/// code other than `SEAWALL_RESULT_OK` and `SEAWALL_RESULT_REJECTED` (a
-/// rejection is an answer, described by its `seawall_rejection`, not an
-/// error); other calls leave the last error as it was, like `errno`.
+/// code other than `SEAWALL_RESULT_OK` and the answers
+/// (`SEAWALL_RESULT_REJECTED`, described by its `seawall_rejection`,
+/// `_RATE_LIMITED`, `_BULKHEAD_FULL`, `_BULKHEAD_TIMEOUT` and
+/// `_RETRY_STOPPED`, which are not errors); other calls leave the last
+/// error as it was, like `errno`.
 #[no_mangle]
 pub extern "C" fn seawall_last_error() -> seawall_result {
     error::run_value("seawall_last_error", seawall_result::Panic, || {

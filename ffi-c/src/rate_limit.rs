@@ -8,7 +8,7 @@ use seawall::{RateLimitConfig, RateLimiter, Timing};
 use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
 use crate::config::{config_error, config_or_default, nanos, unknown_enum, write_default};
 use crate::error::{check_optional, fail, run, run_code, seawall_result, Error};
-use crate::handle::{self, Handle};
+use crate::handle::{self, Handle, Shared};
 
 /// `seawall_rate_limit_config.timing`: decide on the exact clock reading
 /// (the default).
@@ -29,6 +29,7 @@ pub struct seawall_rate_limiter {
 
 impl Handle for seawall_rate_limiter {
     type Inner = CLimiter;
+    type Kind = Shared;
     const NAME: &'static str = "limiter";
 }
 

@@ -10,7 +10,7 @@ use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
 use crate::config::config_error;
 use crate::config::seawall_config;
 use crate::error::{name_arg, run, seawall_result, Error};
-use crate::handle::{self, Handle};
+use crate::handle::{self, Handle, Shared};
 
 type CRegistry = Registry<FfiClock>;
 
@@ -23,6 +23,7 @@ pub struct seawall_registry {
 
 impl Handle for seawall_registry {
     type Inner = CRegistry;
+    type Kind = Shared;
     const NAME: &'static str = "registry";
 }
 

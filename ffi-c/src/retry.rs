@@ -75,7 +75,7 @@ impl From<&RetryConfig> for seawall_retry_config {
 }
 
 /// The validated policy `*config` describes.
-fn policy(c: &seawall_retry_config, func: &'static str) -> Result<RetryPolicy, Error> {
+pub(crate) fn policy(c: &seawall_retry_config, func: &'static str) -> Result<RetryPolicy, Error> {
     let strategy = match c.strategy {
         SEAWALL_BACKOFF_FIXED => Backoff::Fixed,
         SEAWALL_BACKOFF_LINEAR => Backoff::Linear,

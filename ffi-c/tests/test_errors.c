@@ -349,13 +349,13 @@ static void test_permit_misuse(void) {
 static void test_messages(void) {
     char buf[128];
     size_t n = 0;
-    for (uint32_t code = 0; code <= SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD; code++) {
+    for (uint32_t code = 0; code <= SEAWALL_RESULT_RETRY_STOPPED; code++) {
         CHECK_OK(seawall_result_message(code, buf, sizeof buf, &n));
         CHECK(n > 0 && n == strlen(buf));
     }
     CHECK_OK(seawall_result_message(SEAWALL_RESULT_REJECTED, buf, sizeof buf, &n));
     CHECK(strcmp(buf, "the circuit breaker rejected the call") == 0);
-    CHECK_RC(seawall_result_message(SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD + 1, buf, sizeof buf, &n),
+    CHECK_RC(seawall_result_message(SEAWALL_RESULT_RETRY_STOPPED + 1, buf, sizeof buf, &n),
              SEAWALL_RESULT_INVALID_ARGUMENT);
 
     /* Truncation: a NUL-terminated prefix and the full length. */
@@ -847,6 +847,98 @@ static void test_retry_arguments(void) {
     CHECK(delay == 42);
 }
 
+static void test_retry_state_arguments(void) {
+    seawall_retry_config d, c;
+    CHECK_OK(seawall_retry_config_default(&d));
+    seawall_retry_state *s = NULL, *out = NULL;
+    CHECK_OK(seawall_retry_state_new(&d, 7, &s));
+    const seawall_retry_budget *g = NULL;
+    CHECK_OK(seawall_retry_budget_new(NULL, NULL, &g));
+    uint32_t attempt = 42;
+    uint64_t ns = 42;
+    seawall_retry_stop stop = 42;
+
+    BAD(seawall_retry_state_new(NULL, 0, &out), NULL_PARAMETER,
+        "seawall_retry_state_new: `config` is NULL");
+    BAD(seawall_retry_state_new(MIS(seawall_retry_config), 0, &out), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_new", "config", _Alignof(seawall_retry_config)));
+    BAD(seawall_retry_state_new(&d, 0, NULL), NULL_PARAMETER, "seawall_retry_state_new: `out` is NULL");
+    BAD(seawall_retry_state_new(&d, 0, MIS(seawall_retry_state *)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_new", "out", sizeof(void *)));
+    c = d; c.max_attempts = 0;
+    BAD(seawall_retry_state_new(&c, 0, &out), INVALID_CONFIG,
+        "seawall_retry_state_new: invalid max_attempts = 0: must be an integer in [1, 4294967295]");
+    c = d; c.strategy = 6;
+    BAD(seawall_retry_state_new(&c, 0, &out), INVALID_CONFIG,
+        "seawall_retry_state_new: invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+    CHECK(out == NULL);
+
+    BAD(seawall_retry_state_begin(NULL, NULL, &attempt), NULL_PARAMETER,
+        "seawall_retry_state_begin: `state` is NULL");
+    BAD_PREFIX(seawall_retry_state_begin(MIS(seawall_retry_state), NULL, &attempt), INVALID_ARGUMENT,
+               "seawall_retry_state_begin: `state` = 0x");
+    BAD_PREFIX(seawall_retry_state_begin(s, MIS(const seawall_retry_budget), &attempt),
+               INVALID_ARGUMENT, "seawall_retry_state_begin: `budget` = 0x");
+    BAD(seawall_retry_state_begin(s, g, MIS(uint32_t)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_begin", "out_attempt", _Alignof(uint32_t)));
+
+    BAD(seawall_retry_state_failed(NULL, true, NULL, &ns, &stop), NULL_PARAMETER,
+        "seawall_retry_state_failed: `state` is NULL");
+    BAD_PREFIX(seawall_retry_state_failed(MIS(seawall_retry_state), true, NULL, &ns, &stop),
+               INVALID_ARGUMENT, "seawall_retry_state_failed: `state` = 0x");
+    BAD_PREFIX(seawall_retry_state_failed(s, true, MIS(const seawall_retry_budget), &ns, &stop),
+               INVALID_ARGUMENT, "seawall_retry_state_failed: `budget` = 0x");
+    BAD(seawall_retry_state_failed(s, true, NULL, NULL, &stop), NULL_PARAMETER,
+        "seawall_retry_state_failed: `out_delay_ns` is NULL");
+    BAD(seawall_retry_state_failed(s, true, NULL, MIS(uint64_t), &stop), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_failed", "out_delay_ns", _Alignof(uint64_t)));
+    BAD(seawall_retry_state_failed(s, true, NULL, &ns, MIS(seawall_retry_stop)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_failed", "out_stop", _Alignof(seawall_retry_stop)));
+    BAD(seawall_retry_state_failed(s, true, g, &ns, &stop), INVALID_ARGUMENT,
+        "seawall_retry_state_failed: no attempt in progress (begin each attempt with "
+        "seawall_retry_state_begin and report it once)");
+
+    BAD(seawall_retry_state_rejected(NULL, 1, NULL, &ns, &stop), NULL_PARAMETER,
+        "seawall_retry_state_rejected: `state` is NULL");
+    BAD_PREFIX(seawall_retry_state_rejected(s, 1, MIS(const seawall_retry_budget), &ns, &stop),
+               INVALID_ARGUMENT, "seawall_retry_state_rejected: `budget` = 0x");
+    BAD(seawall_retry_state_rejected(s, 1, NULL, NULL, &stop), NULL_PARAMETER,
+        "seawall_retry_state_rejected: `out_wait_ns` is NULL");
+    BAD(seawall_retry_state_rejected(s, 1, NULL, MIS(uint64_t), &stop), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_rejected", "out_wait_ns", _Alignof(uint64_t)));
+    BAD(seawall_retry_state_rejected(s, 1, NULL, &ns, MIS(seawall_retry_stop)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_rejected", "out_stop", _Alignof(seawall_retry_stop)));
+    BAD(seawall_retry_state_rejected(s, 1, NULL, &ns, &stop), INVALID_ARGUMENT,
+        "seawall_retry_state_rejected: no attempt in progress (begin each attempt with "
+        "seawall_retry_state_begin and report it once)");
+
+    BAD(seawall_retry_state_attempts(NULL, &attempt), NULL_PARAMETER,
+        "seawall_retry_state_attempts: `state` is NULL");
+    BAD(seawall_retry_state_attempts(s, NULL), NULL_PARAMETER,
+        "seawall_retry_state_attempts: `out_attempts` is NULL");
+    BAD(seawall_retry_state_attempts(s, MIS(uint32_t)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_attempts", "out_attempts", _Alignof(uint32_t)));
+    BAD(seawall_retry_state_total_delay(NULL, &ns), NULL_PARAMETER,
+        "seawall_retry_state_total_delay: `state` is NULL");
+    BAD(seawall_retry_state_total_delay(s, NULL), NULL_PARAMETER,
+        "seawall_retry_state_total_delay: `out_ns` is NULL");
+    BAD(seawall_retry_state_total_delay(s, MIS(uint64_t)), INVALID_ARGUMENT,
+        misaligned("seawall_retry_state_total_delay", "out_ns", _Alignof(uint64_t)));
+
+    /* No refused call wrote an output, began an attempt or touched the
+     * budget. */
+    CHECK(attempt == 42 && ns == 42 && stop == 42);
+    CHECK_OK(seawall_retry_state_attempts(s, &attempt));
+    CHECK_OK(seawall_retry_state_total_delay(s, &ns));
+    CHECK(attempt == 0 && ns == 0);
+    seawall_retry_budget_counts counts;
+    CHECK_OK(seawall_retry_budget_get_counts(g, &counts));
+    CHECK(counts.requests == 0 && counts.retries == 0);
+    seawall_retry_state_free(s);
+    seawall_retry_state_free(NULL);
+    seawall_retry_budget_free(g);
+}
+
 /* The message functions report a bad buffer by their code alone: they never
  * replace the last error they exist to read. */
 static void test_message_functions_keep_the_last_error(void) {
@@ -876,6 +968,7 @@ int main(void) {
     test_bulkhead_arguments();
     test_budget_arguments();
     test_retry_arguments();
+    test_retry_state_arguments();
     test_message_functions_keep_the_last_error();
     printf("test_errors: %d bad inputs refused with the exact message\n", refused);
     return check_report("test_errors");

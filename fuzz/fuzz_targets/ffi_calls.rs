@@ -5,7 +5,7 @@
 //! forged or copied; manual clocks moved to arbitrary times including near
 //! `u64::MAX`; commands; metrics; names with arbitrary bytes and buffer
 //! lengths; NULL where the header allows it; rate limiters, bulkheads, retry
-//! budgets and back-off).
+//! budgets, back-off and retry states).
 //!
 //! After every call it checks what include/seawall.h promises:
 //! - no crash, no undefined behaviour (ASan), no panic (libFuzzer aborts on
@@ -29,7 +29,12 @@
 //!   longest open time (and a trial batch's timeout) a trial is admitted;
 //! - a bulkhead counts its slots exactly; a rate limiter's refusal names a
 //!   wait after which it admits; a retry budget keeps retries within
-//!   requests and its remaining share in [0, 100].
+//!   requests and its remaining share in [0, 100];
+//! - a retry state counts its attempts and total delay exactly, refuses a
+//!   report with no attempt in progress, stops for the reasons the header
+//!   gives (not retryable, the last attempt, the delay cap, the budget, a
+//!   trial beyond `max_delay_ns`) and otherwise grants a delay within
+//!   `max_delay_ns` (a breaker wait equal to the trial announced).
 //!
 //! The clock may be anywhere in `u64`, near `u64::MAX` included (the
 //! `HighClock` step goes there directly).
@@ -233,6 +238,30 @@ enum Op {
         previous: Nanos,
         unit: Float,
     },
+    RetryStateNew {
+        fields: Vec<RetryField>,
+        null_config: bool,
+        seed: u64,
+    },
+    RetryStateFree(u8),
+    RetryStateBegin {
+        s: u8,
+        /// One of the budgets held (NULL if none, or for `None`).
+        budget: Option<u8>,
+        null_out: bool,
+    },
+    RetryStateFailed {
+        s: u8,
+        retryable: bool,
+        budget: Option<u8>,
+        null_stop: bool,
+    },
+    RetryStateRejected {
+        s: u8,
+        /// `None`: `UINT64_MAX`, no trial announced.
+        retry_after: Option<Nanos>,
+        budget: Option<u8>,
+    },
     ResultMessage {
         code: u32,
         len: u8,
@@ -313,6 +342,15 @@ struct BudgetModel {
     max_tokens: u32,
 }
 
+/// What the driver knows of a retry state.
+#[derive(Debug)]
+struct RetryStateModel {
+    config: seawall_retry_config,
+    attempts: u32,
+    total_ns: u64,
+    in_attempt: bool,
+}
+
 #[derive(Default)]
 struct World {
     clocks: Vec<*const seawall_manual_clock>,
@@ -331,6 +369,7 @@ struct World {
     hmodels: HashMap<usize, BulkheadModel>,
     budgets: Vec<*const seawall_retry_budget>,
     gmodels: HashMap<usize, BudgetModel>,
+    states: Vec<(*mut seawall_retry_state, RetryStateModel)>,
     permits: [Option<PermitSlot>; SLOTS],
     slots: [Option<SlotSlot>; SLOTS],
 }
@@ -357,7 +396,12 @@ fn expect(func: &str, r: seawall_result, allowed: &[seawall_result], before: sea
     );
     let now = last();
     match r {
-        R::Ok | R::Rejected | R::RateLimited | R::BulkheadFull | R::BulkheadTimeout => {
+        R::Ok
+        | R::Rejected
+        | R::RateLimited
+        | R::BulkheadFull
+        | R::BulkheadTimeout
+        | R::RetryStopped => {
             assert_eq!(now, before, "{func}: {r:?} changed the last error")
         }
         _ => assert_eq!(
@@ -1028,6 +1072,9 @@ unsafe fn teardown(w: &mut World) {
     }
     for h in std::mem::take(&mut w.bulkheads) {
         unsafe { seawall_bulkhead_free(h) };
+    }
+    for (s, _) in std::mem::take(&mut w.states) {
+        unsafe { seawall_retry_state_free(s) };
     }
     for g in std::mem::take(&mut w.budgets) {
         unsafe { seawall_retry_budget_free(g) };
@@ -1873,6 +1920,201 @@ unsafe fn step(w: &mut World, op: &Op) {
                 assert_eq!(d, 0xA5, "delay written on failure");
             }
         }
+        Op::RetryStateNew {
+            fields,
+            null_config,
+            seed,
+        } => {
+            if w.states.len() >= MAX_HANDLES {
+                return;
+            }
+            let c = retry_config(fields);
+            let cp = if *null_config {
+                ptr::null()
+            } else {
+                ptr::from_ref(&c)
+            };
+            let sentinel = 0xA5A0 as *mut seawall_retry_state;
+            let mut out = sentinel;
+            let r = unsafe { seawall_retry_state_new(cp, *seed, &mut out) };
+            let codes: &[R] = if *null_config {
+                &[R::NullParameter]
+            } else {
+                &[R::Ok, R::InvalidConfig]
+            };
+            expect("seawall_retry_state_new", r, codes, before);
+            if r != R::Ok {
+                assert_eq!(out, sentinel, "state written on {r:?}");
+                return;
+            }
+            let model = RetryStateModel {
+                config: c,
+                attempts: 0,
+                total_ns: 0,
+                in_attempt: false,
+            };
+            w.states.push((out, model));
+            check_retry_state(w, w.states.len() - 1);
+        }
+        Op::RetryStateFree(i) => {
+            if !w.states.is_empty() {
+                let (s, _) = w.states.swap_remove(usize::from(*i) % w.states.len());
+                unsafe { seawall_retry_state_free(s) };
+            }
+        }
+        Op::RetryStateBegin {
+            s,
+            budget,
+            null_out,
+        } => {
+            let Some(i) = pick_index(w.states.len(), *s) else {
+                return;
+            };
+            let g = w.budget_arg(*budget);
+            let mut attempt = 0xA5u32;
+            let out = if *null_out {
+                ptr::null_mut()
+            } else {
+                ptr::from_mut(&mut attempt)
+            };
+            let r = unsafe { seawall_retry_state_begin(w.states[i].0, g, out) };
+            expect("seawall_retry_state_begin", r, &[R::Ok], before);
+            let m = &mut w.states[i].1;
+            m.attempts = m.attempts.saturating_add(1);
+            m.in_attempt = true;
+            if !*null_out {
+                assert_eq!(attempt, m.attempts, "attempt number");
+            }
+            check_retry_state(w, i);
+        }
+        Op::RetryStateFailed {
+            s,
+            retryable,
+            budget,
+            null_stop,
+        } => {
+            let Some(i) = pick_index(w.states.len(), *s) else {
+                return;
+            };
+            let g = w.budget_arg(*budget);
+            let (mut delay, mut stop) = (0xA5u64, seawall_retry_stop::Rejected);
+            let out_stop = if *null_stop {
+                ptr::null_mut()
+            } else {
+                ptr::from_mut(&mut stop)
+            };
+            let r = unsafe {
+                seawall_retry_state_failed(w.states[i].0, *retryable, g, &mut delay, out_stop)
+            };
+            let m = &mut w.states[i].1;
+            if !m.in_attempt {
+                expect(
+                    "seawall_retry_state_failed",
+                    r,
+                    &[R::InvalidArgument],
+                    before,
+                );
+                assert_eq!(delay, 0xA5, "delay written on failure");
+                return;
+            }
+            m.in_attempt = false;
+            let c = m.config;
+            let last = m.attempts >= c.max_attempts;
+            let codes: &[R] = if !*retryable || last {
+                &[R::RetryStopped]
+            } else {
+                &[R::Ok, R::RetryStopped]
+            };
+            expect("seawall_retry_state_failed", r, codes, before);
+            if r == R::Ok {
+                assert!(
+                    delay <= c.max_delay_ns,
+                    "delay {delay} above the cap: {c:?}"
+                );
+                m.total_ns = m.total_ns.saturating_add(delay);
+                if c.has_max_total_delay != 0 {
+                    assert!(m.total_ns <= c.max_total_delay_ns, "total over the cap");
+                }
+            } else {
+                assert_eq!(delay, 0xA5, "delay written on a stop");
+                let want = if !*retryable {
+                    Some(seawall_retry_stop::NotRetryable)
+                } else if last {
+                    Some(seawall_retry_stop::Exhausted)
+                } else {
+                    None
+                };
+                if !*null_stop {
+                    match want {
+                        Some(want) => assert_eq!(stop, want),
+                        None => {
+                            let budget = stop == seawall_retry_stop::BudgetExhausted;
+                            assert!(
+                                (budget && !g.is_null())
+                                    || (stop == seawall_retry_stop::DelayBudgetExhausted
+                                        && c.has_max_total_delay != 0),
+                                "stopped for {stop:?}"
+                            );
+                        }
+                    }
+                }
+            }
+            check_retry_state(w, i);
+        }
+        Op::RetryStateRejected {
+            s,
+            retry_after,
+            budget,
+        } => {
+            let Some(i) = pick_index(w.states.len(), *s) else {
+                return;
+            };
+            let g = w.budget_arg(*budget);
+            let after = retry_after.map_or(u64::MAX, |n| n.0);
+            let (mut wait, mut stop) = (0xA5u64, seawall_retry_stop::Exhausted);
+            let r = unsafe {
+                seawall_retry_state_rejected(w.states[i].0, after, g, &mut wait, &mut stop)
+            };
+            let m = &mut w.states[i].1;
+            if !m.in_attempt {
+                expect(
+                    "seawall_retry_state_rejected",
+                    r,
+                    &[R::InvalidArgument],
+                    before,
+                );
+                assert_eq!(wait, 0xA5, "wait written on failure");
+                return;
+            }
+            m.in_attempt = false;
+            let c = m.config;
+            let beyond = after == u64::MAX
+                || after > c.max_delay_ns
+                || (c.has_max_total_delay != 0
+                    && m.total_ns.saturating_add(after) > c.max_total_delay_ns);
+            let codes: &[R] = if beyond || m.attempts >= c.max_attempts {
+                &[R::RetryStopped]
+            } else {
+                &[R::Ok, R::RetryStopped]
+            };
+            expect("seawall_retry_state_rejected", r, codes, before);
+            if r == R::Ok {
+                assert_eq!(wait, after, "the wait is the trial announced");
+                m.total_ns = m.total_ns.saturating_add(wait);
+            } else {
+                assert_eq!(wait, 0xA5, "wait written on a stop");
+                let want = if beyond {
+                    seawall_retry_stop::Rejected
+                } else if m.attempts >= c.max_attempts {
+                    seawall_retry_stop::Exhausted
+                } else {
+                    assert!(!g.is_null(), "stopped for {stop:?} without a budget");
+                    seawall_retry_stop::BudgetExhausted
+                };
+                assert_eq!(stop, want);
+            }
+            check_retry_state(w, i);
+        }
         Op::ResultMessage { code, len } => {
             let code = code % 20;
             let n = usize::from(*len);
@@ -1880,7 +2122,7 @@ unsafe fn step(w: &mut World, op: &Op) {
             let mut out_len = 0xA5usize;
             let r =
                 unsafe { seawall_result_message(code, buf.as_mut_ptr().cast(), n, &mut out_len) };
-            let allowed: &[R] = if code > 15 {
+            let allowed: &[R] = if code > 16 {
                 &[R::InvalidArgument]
             } else {
                 &[R::Ok, R::BufferTooSmall]
@@ -1943,6 +2185,33 @@ fn permit_from_bytes(bytes: &[u8; 32]) -> seawall_permit {
     }
 }
 
+/// The index of one of `n` things, if there is any.
+fn pick_index(n: usize, i: u8) -> Option<usize> {
+    (n > 0).then(|| usize::from(i) % n)
+}
+
+impl World {
+    /// A budget argument: one of the budgets held, or NULL.
+    fn budget_arg(&self, sel: Option<u8>) -> *const seawall_retry_budget {
+        sel.and_then(|i| pick(&self.budgets, i))
+            .map_or(ptr::null(), |(_, g)| g)
+    }
+}
+
+/// A retry state's getters agree with the model.
+fn check_retry_state(w: &World, i: usize) {
+    let (s, m) = &w.states[i];
+    let before = last();
+    let (mut n, mut t) = (0xA5u32, 0xA5u64);
+    // SAFETY: live state; the outputs are valid.
+    let r = unsafe { seawall_retry_state_attempts(*s, &mut n) };
+    expect("seawall_retry_state_attempts", r, &[R::Ok], before);
+    // SAFETY: as above.
+    let r = unsafe { seawall_retry_state_total_delay(*s, &mut t) };
+    expect("seawall_retry_state_total_delay", r, &[R::Ok], before);
+    assert_eq!((n, t), (m.attempts, m.total_ns), "retry state books");
+}
+
 fn check_bulkhead(w: &World, h: *const seawall_bulkhead) {
     let m = &w.hmodels[&(h as usize)];
     let before = last();
@@ -1976,7 +2245,9 @@ unsafe fn null_handle(which: u8, before: R) {
     let z = ptr::from_mut(&mut usize_out);
     let b = ptr::from_mut(&mut bool_out);
     let out = ptr::from_mut(&mut handle_out);
-    let calls: [&dyn Fn() -> R; 16] = [
+    let mut stop = seawall_retry_stop::Exhausted;
+    let st = ptr::from_mut(&mut stop);
+    let calls: [&dyn Fn() -> R; 19] = [
         &|| unsafe { seawall_breaker_try_acquire(ptr::null(), p, ptr::null_mut()) },
         &|| unsafe { seawall_breaker_report_success(ptr::null(), p) },
         &|| unsafe { seawall_breaker_force_open(ptr::null()) },
@@ -1992,6 +2263,9 @@ unsafe fn null_handle(which: u8, before: R) {
         &|| unsafe { seawall_breaker_new(c"x".as_ptr(), ptr::null(), ptr::null_mut()) },
         &|| unsafe { seawall_manual_clock_new(ptr::null_mut()) },
         &|| unsafe { seawall_config_default(ptr::null_mut()) },
+        &|| unsafe { seawall_retry_state_begin(ptr::null_mut(), ptr::null(), n) },
+        &|| unsafe { seawall_retry_state_failed(ptr::null_mut(), true, ptr::null(), u, st) },
+        &|| unsafe { seawall_retry_state_total_delay(ptr::null(), u) },
         &|| {
             unsafe {
                 seawall_breaker_free(ptr::null());
@@ -2000,6 +2274,7 @@ unsafe fn null_handle(which: u8, before: R) {
                 seawall_rate_limiter_free(ptr::null());
                 seawall_bulkhead_free(ptr::null());
                 seawall_retry_budget_free(ptr::null());
+                seawall_retry_state_free(ptr::null_mut());
             }
             R::NullParameter
         },
@@ -2017,4 +2292,9 @@ unsafe fn null_handle(which: u8, before: R) {
         "written on failure"
     );
     assert!(handle_out.is_null(), "handle written on failure");
+    assert_eq!(
+        stop,
+        seawall_retry_stop::Exhausted,
+        "stop written on failure"
+    );
 }
