@@ -27,8 +27,7 @@ from . import _check, _native
 from ._time import Seconds, asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator
 from .budget import RetryBudget
-from .bulkhead import Bulkhead
-from .exceptions import BulkheadFullError
+from .bulkhead import Bulkhead, aadmit, admit
 from .implementations.circuit_breaker import (
     Stream,
     drive_stream,
@@ -232,21 +231,10 @@ def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., An
     plan, budget, breaker, bh, rl, _, fallback = layers
     # The breaker layer: its native wrapper (no Python frame per call).
     call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
-    if bh is not None or rl is not None:
-        protected = call
+    call = admit(call, bh, None if rl is None else rl.acquire)
 
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if rl is not None:
-                rl.acquire()
-            if bh is None:
-                return protected(*args, **kwargs)
-            if not bh.acquire():
-                raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
-            try:
-                return protected(*args, **kwargs)
-            finally:
-                bh.release()
-
+    # The wrapper comes in two variants (with and without a budget to count
+    # the call in), so that neither tests for the budget per call.
     record = None if budget is None else budget.record_attempt
 
     def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -288,22 +276,9 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
             return await asyncio.wait_for(func(*args, **kwargs), t)
 
     call: Callable[..., Any] = inner if breaker is None else breaker._wrap(inner, True)
-    if bh is not None or rl is not None:
-        protected = call
+    call = aadmit(call, bh, None if rl is None else rl.aacquire)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            if rl is not None:
-                await rl.aacquire()
-            if bh is None:
-                return await protected(*args, **kwargs)
-            if not await bh.aacquire():
-                raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
-            try:
-                return await protected(*args, **kwargs)
-            finally:
-                bh.release()
-
-    record = None if budget is None else budget.record_attempt
+    record = None if budget is None else budget.record_attempt  # see _sync_wrapper
 
     async def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         try:
@@ -361,12 +336,8 @@ def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..
             rl.acquire()
         if bh is None:
             return (yield from guarded(*args, **kwargs))
-        if not bh.acquire():
-            raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
-        try:
+        with bh:  # held until the generator ends
             return (yield from guarded(*args, **kwargs))
-        finally:
-            bh.release()
 
     def first(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, Any]:
         """An attempt's generator and its first item (``_END`` and the
@@ -413,7 +384,7 @@ def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Calla
         if bh is None:
             return await start_stream(breaker, func, args, kwargs, t)
         if not await bh.aacquire():
-            raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
+            raise bh._full()
         return await start_stream(breaker, func, args, kwargs, t, bh.release)
 
     async def start(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:

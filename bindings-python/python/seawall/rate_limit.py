@@ -42,23 +42,24 @@ class RateLimiter:
         self._sleep = sleep or _sleep
         self._asleep = asleep or _asleep
 
-    def _too_long(self, wait: float) -> bool:
-        return self.max_wait is not None and wait > self.max_wait
+    def _allowed(self, wait: float) -> float:
+        """``wait``, or raises ``RateLimitExceededError`` when it exceeds
+        ``max_wait``."""
+        if self.max_wait is not None and wait > self.max_wait:
+            raise RateLimitExceededError("rate limit exceeded", wait)
+        return wait
+
+    # `acquire` and `aacquire` differ only in `await`; an admitted call
+    # costs one native `check`.
 
     def acquire(self) -> None:
-        while True:
+        wait = self._native.check()
+        while wait:
+            self._sleep(self._allowed(wait))
             wait = self._native.check()
-            if not wait:
-                return
-            if self._too_long(wait):
-                raise RateLimitExceededError("rate limit exceeded", wait)
-            self._sleep(wait)
 
     async def aacquire(self) -> None:
-        while True:
+        wait = self._native.check()
+        while wait:
+            await self._asleep(self._allowed(wait))
             wait = self._native.check()
-            if not wait:
-                return
-            if self._too_long(wait):
-                raise RateLimitExceededError("rate limit exceeded", wait)
-            await self._asleep(wait)

@@ -14,8 +14,8 @@ from . import _check
 from ._time import asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator
 from .budget import RetryBudget
-from .bulkhead import Bulkhead
-from .exceptions import BulkheadFullError, CircuitBreakerOpenError
+from .bulkhead import Bulkhead, aadmit, admit
+from .exceptions import CircuitBreakerOpenError
 from .interfaces import RetryStrategyInterface
 from .models import (
     RETRY_POLICIES,
@@ -104,61 +104,89 @@ class _Plan:
     ) -> Tuple[Any, int, float]:
         """Runs ``attempt_fn`` until it succeeds; ``exc`` is the failure of a
         first attempt already made. Returns ``(value, attempts, delay)``."""
-        attempt = 0 if exc is None else 1
-        total = previous = 0.0
-        m = self.metrics
+        tries, delay = (
+            (_NONE_FAILED, 0.0) if exc is None else _NONE_FAILED.after_failure(self, exc, None)
+        )
         while True:
-            if exc is not None:
-                try:
-                    previous = self.next_delay(attempt, exc, previous)
-                except RetryError as e:
-                    e.total_delay = total
-                    raise
-                if previous > 0:
-                    self.sleep(previous)
-                total += previous
-            attempt += 1
+            if delay > 0:
+                self.sleep(delay)
             start = time.perf_counter()
             try:
                 value = attempt_fn()
             except Exception as e:  # noqa: BLE001 - classified by next_delay
-                if m is not None:
-                    m.record_attempt(False, time.perf_counter() - start, e)
-                exc = e
+                tries, delay = tries.after_failure(self, e, start)
                 continue
-            if m is not None:
-                m.record_attempt(True, time.perf_counter() - start)
-            return value, attempt, total
+            return tries.succeeded(self, value, start)
 
     async def arun(
         self, attempt_fn: Callable[[], Awaitable[Any]], exc: Optional[BaseException] = None
     ) -> Tuple[Any, int, float]:
         """``run`` for coroutines: waits with ``asleep``."""
-        attempt = 0 if exc is None else 1
-        total = previous = 0.0
-        m = self.metrics
+        tries, delay = (
+            (_NONE_FAILED, 0.0) if exc is None else _NONE_FAILED.after_failure(self, exc, None)
+        )
         while True:
-            if exc is not None:
-                try:
-                    previous = self.next_delay(attempt, exc, previous)
-                except RetryError as e:
-                    e.total_delay = total
-                    raise
-                if previous > 0:
-                    await self.asleep(previous)
-                total += previous
-            attempt += 1
+            if delay > 0:
+                await self.asleep(delay)
             start = time.perf_counter()
             try:
                 value = await attempt_fn()
             except Exception as e:  # noqa: BLE001 - classified by next_delay
-                if m is not None:
-                    m.record_attempt(False, time.perf_counter() - start, e)
-                exc = e
+                tries, delay = tries.after_failure(self, e, start)
                 continue
-            if m is not None:
-                m.record_attempt(True, time.perf_counter() - start)
-            return value, attempt, total
+            return tries.succeeded(self, value, start)
+
+
+class _Attempts:
+    """The bookkeeping of one call's retry loop: the attempts that failed,
+    the delays so far, and the metrics of each attempt. ``run`` and
+    ``arun`` only call, sleep and report here; every decision is made in
+    ``after_failure`` (by ``_Plan.next_delay``).
+
+    A call whose first attempt succeeds uses the shared ``_NONE_FAILED``,
+    never written to: the first failure makes the call its own record, so
+    the success path allocates nothing (``run`` is on the success path of
+    generators and of ``Retrier``)."""
+
+    __slots__ = ("failed", "total", "previous")
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self.total = 0.0
+        self.previous = 0.0
+
+    def after_failure(
+        self, plan: _Plan, exc: BaseException, started: Optional[float]
+    ) -> Tuple["_Attempts", float]:
+        """An attempt (started at ``started`` on ``time.perf_counter``;
+        ``None`` for a first attempt made by ``run``'s caller, neither timed
+        nor in the metrics) failed with ``exc``: the call's record and the
+        delay before the next attempt, or raises as ``_Plan.next_delay``
+        does (a ``RetryError`` carrying the total delay so far)."""
+        tries = _Attempts() if self is _NONE_FAILED else self
+        tries.failed += 1
+        m = plan.metrics
+        if m is not None and started is not None:
+            m.record_attempt(False, time.perf_counter() - started, exc)
+        try:
+            delay = plan.next_delay(tries.failed, exc, tries.previous)
+        except RetryError as e:
+            e.total_delay = tries.total
+            raise
+        tries.previous = delay
+        tries.total += delay
+        return tries, delay
+
+    def succeeded(self, plan: _Plan, value: Any, started: float) -> Tuple[Any, int, float]:
+        """The attempt started at ``started`` returned ``value``:
+        ``(value, attempts, delay)``."""
+        m = plan.metrics
+        if m is not None:
+            m.record_attempt(True, time.perf_counter() - started)
+        return value, self.failed + 1, self.total
+
+
+_NONE_FAILED = _Attempts()
 
 
 class Retrier(RetryStrategyInterface):
@@ -208,74 +236,46 @@ class Retrier(RetryStrategyInterface):
         self._asleep = asleep or _asleep
         self._metrics = RetryMetrics()
 
-    def _plan(self, config: RetryConfig) -> _Plan:
-        budget = self.budget if config.retry_budget_enabled else None
-        return _Plan(config, self._calc, budget, self._metrics, self._sleep, self._asleep)
-
-    def _attempt(self, func: Callable[[], Any], config: RetryConfig) -> Callable[[], Any]:
+    def _attempt(self, func: Callable[[], Any], config: RetryConfig, is_async: bool) -> Callable[[], Any]:
+        """``func`` through the breaker and the bulkhead the config enables."""
         cb = self.circuit_breaker if config.circuit_breaker_enabled else None
         bh = self.bulkhead if config.bulkhead_enabled else None
-        call = func if cb is None else functools.partial(cb.call, func)
+        if cb is not None:
+            func = functools.partial(cb.acall if is_async else cb.call, func)
         if bh is None:
-            return call
+            return func
+        return aadmit(func, bh) if is_async else admit(func, bh)
 
-        def guarded() -> Any:
-            if not bh.acquire():
-                raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
-            try:
-                return call()
-            finally:
-                bh.release()
-
-        return guarded
-
-    def _aattempt(
-        self, func: Callable[[], Awaitable[Any]], config: RetryConfig
-    ) -> Callable[[], Awaitable[Any]]:
-        cb = self.circuit_breaker if config.circuit_breaker_enabled else None
-        bh = self.bulkhead if config.bulkhead_enabled else None
-        call = func if cb is None else functools.partial(cb.acall, func)
-        if bh is None:
-            return call
-
-        async def guarded() -> Any:
-            if not await bh.aacquire():
-                raise BulkheadFullError(f"bulkhead '{bh.name}' is full")
-            try:
-                return await call()
-            finally:
-                bh.release()
-
-        return guarded
-
-    def execute(self, func: Callable[[], Any], config: RetryConfig) -> RetryResult:
+    def _start(self, config: RetryConfig) -> _Plan:
+        """Checks ``config``, counts the call's first attempt, and plans its
+        retries."""
         _check.instance("config", config, RetryConfig)
         if self.budget is not None and config.retry_budget_enabled:
             self.budget.record_attempt(False)
-        plan = self._plan(config)
-        func = self._attempt(func, config)
-        try:
-            value, attempts, delay = plan.run(func)
-        except RetryError as e:
+        budget = self.budget if config.retry_budget_enabled else None
+        return _Plan(config, self._calc, budget, self._metrics, self._sleep, self._asleep)
+
+    def _failed(self, e: Exception) -> RetryResult:
+        if isinstance(e, RetryError):
             return RetryResult(False, None, e.last_exception, e.attempts, e.total_delay, self._metrics)
+        return RetryResult(False, None, e, 0, 0.0, self._metrics)
+
+    def execute(self, func: Callable[[], Any], config: RetryConfig) -> RetryResult:
+        plan = self._start(config)
+        try:
+            value, attempts, delay = plan.run(self._attempt(func, config, False))
         except Exception as e:  # noqa: BLE001 - reported in the result
-            return RetryResult(False, None, e, 0, 0.0, self._metrics)
+            return self._failed(e)
         return RetryResult(True, value, None, attempts, delay, self._metrics)
 
     async def aexecute(
         self, func: Callable[[], Awaitable[Any]], config: RetryConfig
     ) -> RetryResult:
-        _check.instance("config", config, RetryConfig)
-        if self.budget is not None and config.retry_budget_enabled:
-            self.budget.record_attempt(False)
-        plan = self._plan(config)
-        func = self._aattempt(func, config)
+        plan = self._start(config)
         try:
-            value, attempts, delay = await plan.arun(func)
-        except RetryError as e:
-            return RetryResult(False, None, e.last_exception, e.attempts, e.total_delay, self._metrics)
+            value, attempts, delay = await plan.arun(self._attempt(func, config, True))
         except Exception as e:  # noqa: BLE001 - reported in the result
-            return RetryResult(False, None, e, 0, 0.0, self._metrics)
+            return self._failed(e)
         return RetryResult(True, value, None, attempts, delay, self._metrics)
 
     def get_metrics(self) -> RetryMetrics:
