@@ -116,7 +116,9 @@ class _Plan:
             except Exception as e:  # noqa: BLE001 - classified by next_delay
                 tries, delay = tries.after_failure(self, e, start)
                 continue
-            return tries.succeeded(self, value, start)
+            if self.metrics is not None:
+                self.metrics.record_attempt(True, time.perf_counter() - start)
+            return value, tries.failed + 1, tries.total
 
     async def arun(
         self, attempt_fn: Callable[[], Awaitable[Any]], exc: Optional[BaseException] = None
@@ -134,14 +136,16 @@ class _Plan:
             except Exception as e:  # noqa: BLE001 - classified by next_delay
                 tries, delay = tries.after_failure(self, e, start)
                 continue
-            return tries.succeeded(self, value, start)
+            if self.metrics is not None:
+                self.metrics.record_attempt(True, time.perf_counter() - start)
+            return value, tries.failed + 1, tries.total
 
 
 class _Attempts:
     """The bookkeeping of one call's retry loop: the attempts that failed,
-    the delays so far, and the metrics of each attempt. ``run`` and
-    ``arun`` only call, sleep and report here; every decision is made in
-    ``after_failure`` (by ``_Plan.next_delay``).
+    the delays so far, and the metrics of each failed attempt. ``run`` and
+    ``arun`` only call, sleep, and report failures here; every decision is
+    made in ``after_failure`` (by ``_Plan.next_delay``).
 
     A call whose first attempt succeeds uses the shared ``_NONE_FAILED``,
     never written to: the first failure makes the call its own record, so
@@ -176,14 +180,6 @@ class _Attempts:
         tries.previous = delay
         tries.total += delay
         return tries, delay
-
-    def succeeded(self, plan: _Plan, value: Any, started: float) -> Tuple[Any, int, float]:
-        """The attempt started at ``started`` returned ``value``:
-        ``(value, attempts, delay)``."""
-        m = plan.metrics
-        if m is not None:
-            m.record_attempt(True, time.perf_counter() - started)
-        return value, self.failed + 1, self.total
 
 
 _NONE_FAILED = _Attempts()
