@@ -1,4 +1,5 @@
-"""The exception a circuit breaker raises when it refuses a call."""
+"""The exceptions raised when a call is refused: by a circuit breaker, a
+bulkhead or a rate limiter."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Optional
 
 from .models import CircuitState
 
-__all__ = ["CircuitBreakerOpenError"]
+__all__ = ["CircuitBreakerOpenError", "BulkheadFullError", "RateLimitExceededError"]
 
 
 class CircuitBreakerOpenError(Exception):
@@ -27,3 +28,17 @@ class CircuitBreakerOpenError(Exception):
     name: str = ""
     state: CircuitState = CircuitState.OPEN
     retry_after: Optional[float] = None
+
+
+class BulkheadFullError(Exception):
+    """A bulkhead refused a call: every slot taken and the queue full, or the
+    wait for a slot timed out."""
+
+
+class RateLimitExceededError(Exception):
+    """A rate limiter refused a call whose wait would exceed ``max_wait``.
+    ``retry_after`` is the seconds until it would be admitted."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,217 @@
+"""The bulkhead: at most so many calls at once, a bounded queue of waiters,
+for threads and for asyncio tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, Awaitable, Callable, Deque, Optional, Tuple
+
+from . import _check, _native
+from .exceptions import BulkheadFullError
+from .interfaces import BulkheadInterface
+from .models import BulkheadConfig
+
+__all__ = ["Bulkhead", "BulkheadFullError"]
+
+
+class Bulkhead(BulkheadInterface):
+    """At most ``max_concurrent`` calls at once; up to ``max_queue_size``
+    more wait up to ``timeout`` for a slot. Pair each successful
+    ``acquire`` with one ``release`` (or use ``with bulkhead:`` /
+    ``async with bulkhead:``, which raise ``BulkheadFullError``).
+
+    ``acquire`` waits without the GIL; ``aacquire`` never blocks the event
+    loop, and a waiting task that is cancelled leaves the queue without
+    taking a slot. Given a ``ManualClock``, deadlines are read from it (a
+    wait with a positive timeout then ends only on a release or when the
+    clock is advanced past it); ``timeout=0`` gives up at once.
+    ``reject_on_full`` and ``pool_name`` are kept for reporting: a full
+    bulkhead always refuses.
+    """
+
+    def __init__(
+        self,
+        config: Optional[BulkheadConfig] = None,
+        *,
+        clock: Optional[_native.ManualClock] = None,
+    ) -> None:
+        c = BulkheadConfig() if config is None else config
+        _check.instance("config", c, BulkheadConfig)
+        self.config = c
+        self.name = c.pool_name
+        timeout = _check.non_negative_seconds("timeout", c.timeout)
+        self._native = _native.Bulkhead(c.max_concurrent, c.max_queue_size, timeout, clock=clock)
+        # Futures of tasks waiting in `aacquire`, woken by `release`.
+        self._async_waiters: Deque[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]] = (
+            deque()
+        )
+        self.rejections = 0
+
+    def try_acquire(self) -> bool:
+        """Takes a free slot if there is one; never waits."""
+        return self._native.try_acquire()
+
+    def acquire(self, timeout: Optional[float] = None) -> bool:
+        """Takes a slot, waiting up to ``timeout`` seconds (the configured
+        timeout when ``None``). False when full or timed out."""
+        if timeout is not None:
+            timeout = _check.non_negative_seconds("timeout", timeout)
+        ok = self._native.acquire(timeout)
+        if not ok:
+            self.rejections += 1
+        return ok
+
+    async def aacquire(self, timeout: Optional[float] = None) -> bool:
+        """Like ``acquire`` for asyncio: waits in the event loop (woken by
+        ``release``, re-checking at least every 50 ms), up to ``timeout``
+        seconds but never beyond the configured timeout. Cancelled while
+        waiting, it leaves the queue and holds no slot."""
+        if timeout is not None:
+            timeout = _check.non_negative_seconds("timeout", timeout)
+        if self._native.try_acquire():
+            return True
+        r = self._native.enqueue()
+        if isinstance(r, bool):
+            if not r:
+                self.rejections += 1
+            return r
+        waiter = r
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            while True:
+                got = waiter.try_acquire()
+                if got is not None:
+                    if not got:
+                        self.rejections += 1
+                    return got
+                left = waiter.remaining()
+                if deadline is not None:
+                    left = min(left, deadline - loop.time())
+                    if left <= 0:
+                        waiter.cancel()
+                        self.rejections += 1
+                        return False
+                fut: asyncio.Future[None] = loop.create_future()
+                entry = (loop, fut)
+                self._async_waiters.append(entry)
+                try:
+                    # Woken by `release`; the cap re-polls in case a slot
+                    # was freed where no wake-up reaches us (another bulkhead
+                    # handle, a sync caller's release of a queued slot).
+                    await asyncio.wait_for(fut, min(left, 0.05) if left > 0 else 0)
+                except asyncio.TimeoutError:
+                    pass
+                finally:
+                    try:
+                        self._async_waiters.remove(entry)
+                    except ValueError:
+                        pass
+        except BaseException:
+            # Cancelled (or anything else) while queued: leave the queue.
+            # Slots are taken only by the synchronous `try_acquire` above,
+            # never across an await, so none is held here.
+            waiter.cancel()
+            raise
+
+    def release(self) -> None:
+        """Frees a slot taken by ``acquire`` / ``aacquire``; raises
+        ``RuntimeError`` when none is taken."""
+        if not self._native.release():
+            raise RuntimeError("release() without a matching acquire()")
+        if self._async_waiters:
+            self._wake()
+
+    def _wake(self) -> None:
+        for loop, fut in list(self._async_waiters):
+            try:
+                loop.call_soon_threadsafe(_set_done, fut)
+            except RuntimeError:  # loop closed
+                pass
+
+    def get_available_permits(self) -> int:
+        return self._native.available_permits()
+
+    def get_queue_size(self) -> int:
+        return self._native.queue_size()
+
+    def _full(self) -> BulkheadFullError:
+        return BulkheadFullError(f"bulkhead '{self.name}' is full")
+
+    def __enter__(self) -> "Bulkhead":
+        if not self.acquire():
+            raise self._full()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    async def __aenter__(self) -> "Bulkhead":
+        if not await self.aacquire():
+            raise self._full()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _set_done(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+# The admission of one call, for `with_resilience` and `Retrier`: written
+# out rather than as `with bulkhead:` to spare two Python frames per call on
+# the success path. `admit` and `aadmit` differ only in `await`.
+
+
+def admit(
+    call: Callable[..., Any],
+    bulkhead: Optional[Bulkhead],
+    wait: Optional[Callable[[], Any]] = None,
+) -> Callable[..., Any]:
+    """``call`` run after ``wait()`` (a rate limiter's ``acquire``) while
+    holding one of ``bulkhead``'s slots, raising ``BulkheadFullError`` when
+    none is given; ``call`` itself when there is neither."""
+    if bulkhead is None and wait is None:
+        return call
+
+    def admitted(*args: Any, **kwargs: Any) -> Any:
+        if wait is not None:
+            wait()
+        if bulkhead is None:
+            return call(*args, **kwargs)
+        if not bulkhead.acquire():
+            raise bulkhead._full()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            bulkhead.release()
+
+    return admitted
+
+
+def aadmit(
+    call: Callable[..., Awaitable[Any]],
+    bulkhead: Optional[Bulkhead],
+    wait: Optional[Callable[[], Awaitable[Any]]] = None,
+) -> Callable[..., Awaitable[Any]]:
+    """``admit`` for coroutine functions: ``await wait()`` (a rate limiter's
+    ``aacquire``), then a slot from ``aacquire``."""
+    if bulkhead is None and wait is None:
+        return call
+
+    async def admitted(*args: Any, **kwargs: Any) -> Any:
+        if wait is not None:
+            await wait()
+        if bulkhead is None:
+            return await call(*args, **kwargs)
+        if not await bulkhead.aacquire():
+            raise bulkhead._full()
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            bulkhead.release()
+
+    return admitted

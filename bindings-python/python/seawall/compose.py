@@ -1,0 +1,415 @@
+"""``with_resilience``: retries, a circuit breaker, a bulkhead, a rate
+limit, a timeout and a fallback composed around one function, for plain and
+``async def`` functions and for generators of both kinds (the order of the
+layers is in its docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import random
+from typing import (
+    Any,
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Dict,
+    Iterable,
+    NamedTuple,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+from . import _check, _native
+from ._time import Seconds, asleep as _asleep, sleep as _sleep
+from .backoff import BackoffCalculator
+from .budget import RetryBudget
+from .bulkhead import Bulkhead, aadmit, admit
+from .implementations.circuit_breaker import (
+    Stream,
+    drive_stream,
+    guard_generator,
+    is_async_generator_function,
+    is_generator_function,
+    relay,
+    start_stream,
+)
+from .models import (
+    BulkheadConfig,
+    CircuitBreakerConfig,
+    RetryBudgetConfig,
+    RetryConfig,
+    RetryMetrics,
+    RetryPolicy,
+    RetryStrategy,
+)
+from .rate_limit import RateLimiter
+from .registry import Registry, get_registry
+from .retry import _Plan, _retry_config
+
+__all__ = ["with_resilience"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    f = func
+    while isinstance(f, functools.partial):
+        f = f.func
+    return inspect.iscoroutinefunction(f) or asyncio.iscoroutinefunction(f)
+
+
+def with_resilience(
+    retry_policy: Union[None, str, RetryPolicy, RetryConfig] = None,
+    circuit_breaker_name: Optional[str] = None,
+    *,
+    circuit_breaker_config: Optional[CircuitBreakerConfig] = None,
+    bulkhead: Union[None, Bulkhead, BulkheadConfig] = None,
+    rate_limit: Union[None, RateLimiter, int] = None,
+    timeout: Optional[Seconds] = None,
+    fallback: Optional[Callable[..., Any]] = None,
+    retry_budget: Union[None, RetryBudget, RetryBudgetConfig] = None,
+    registry: Optional[Registry] = None,
+    sleep: Optional[Callable[[float], Any]] = None,
+    asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
+    rng: Optional[random.Random] = None,
+    metrics: Optional[RetryMetrics] = None,
+) -> Callable[[F], F]:
+    """Protects a sync or ``async def`` function (or method) with retries, a
+    circuit breaker, a bulkhead, a rate limit, a timeout and a fallback.
+
+    - ``retry_policy``: a name in ``RETRY_POLICIES`` (``'network'``, ...), a
+      ``RetryPolicy`` or a ``RetryConfig``; ``None``: no retries.
+    - ``circuit_breaker_name``: the shared breaker of that name in the
+      registry (``registry`` or the process-wide one), created from
+      ``circuit_breaker_config`` if new.
+    - ``bulkhead``: a ``Bulkhead`` (shared) or a ``BulkheadConfig``.
+    - ``rate_limit``: a ``RateLimiter`` or calls per second.
+    - ``timeout``: seconds (or ``timedelta``) per attempt; ``async def``
+      functions only (a running sync call cannot be interrupted).
+    - ``fallback``: called with the call's arguments (awaited if it returns
+      an awaitable) when the call finally fails with an ``Exception``.
+    - ``retry_budget``: a ``RetryBudget`` (share one between functions) or a
+      ``RetryBudgetConfig``; by default each decorated function gets its own
+      budget from ``RetryBudgetConfig()`` when the retry config has
+      ``retry_budget_enabled``.
+    - ``sleep`` / ``asleep`` / ``rng``: injected for tests.
+
+    The layers, outermost first:
+
+    1. fallback;
+    2. retry: per-call attempt count and delays; a retry must be granted by
+       the budget (every call counts as a request); a circuit-open rejection
+       is never retried, except that when the breaker announces a
+       ``retry_after`` within ``max_delay`` the retry waits for it; only
+       ``retryable_exceptions`` / ``retryable_status_codes`` are retried, and
+       an exhausted retry raises ``RetryError`` (``attempts``,
+       ``last_exception``); other exceptions propagate at once;
+    3. rate limit, then bulkhead, per attempt (their refusals are not the
+       dependency's failures, so the breaker does not count them);
+    4. circuit breaker: sees each attempt;
+    5. timeout around the call.
+
+    On the success path the call runs once through the breaker's native
+    wrapper and the retry machinery is entered only after a failure.
+    Waiting in async code uses ``asyncio.sleep``; sync waits use
+    ``time.sleep``, which releases the GIL.
+    """
+    config = _retry_config(retry_policy)
+    for field, fn in (("fallback", fallback), ("sleep", sleep), ("asleep", asleep)):
+        _check.optional_callable(field, fn)
+    if rng is not None:
+        _check.instance("rng", rng, random.Random, "a random.Random")
+    if metrics is not None:
+        _check.instance("metrics", metrics, RetryMetrics)
+    if registry is not None:
+        _check.instance("registry", registry, Registry)
+    if circuit_breaker_config is not None and not isinstance(circuit_breaker_config, CircuitBreakerConfig):
+        _native.validate_config(circuit_breaker_config)
+    breaker = None
+    if circuit_breaker_name is not None:
+        _check.name("circuit_breaker_name", circuit_breaker_name)
+        breaker = (registry if registry is not None else get_registry()).get_or_create(
+            circuit_breaker_name, circuit_breaker_config
+        )
+    bh: Optional[Bulkhead] = None
+    if isinstance(bulkhead, BulkheadConfig):
+        bh = Bulkhead(bulkhead)
+    elif bulkhead is not None:
+        bh = _check.instance("bulkhead", bulkhead, Bulkhead, "a Bulkhead or a BulkheadConfig")
+    rl: Optional[RateLimiter] = None
+    if isinstance(rate_limit, RateLimiter):
+        rl = rate_limit
+    elif rate_limit is not None:
+        n = _check.integer("rate_limit", rate_limit) if isinstance(rate_limit, int) else None
+        if n is None:
+            raise _check.type_error(
+                "rate_limit", "a RateLimiter or an int (calls per second)", rate_limit
+            )
+        if n < 1:
+            raise ValueError(
+                f"invalid rate_limit = {n}: must be a RateLimiter or an int of calls per second >= 1"
+            )
+        try:
+            rl = RateLimiter(n, 1.0, sleep=sleep, asleep=asleep)
+        except ValueError as e:
+            raise ValueError(f"invalid rate_limit = {n}: {e}") from None
+    t = None if timeout is None else _check.positive_seconds("timeout", timeout)
+    shared_budget: Optional[RetryBudget] = None
+    if isinstance(retry_budget, RetryBudgetConfig):
+        shared_budget = RetryBudget(retry_budget)
+    elif retry_budget is not None:
+        shared_budget = _check.instance(
+            "retry_budget", retry_budget, RetryBudget, "a RetryBudget or a RetryBudgetConfig"
+        )
+    calc = BackoffCalculator(rng)
+    if config is not None:
+        # Validated now, not at the first failure.
+        if config.strategy == RetryStrategy.CUSTOM:
+            if config.custom_backoff is None:
+                raise ValueError("strategy CUSTOM needs custom_backoff")
+        else:
+            calc._native_for(config)
+    do_sleep = sleep or _sleep
+    do_asleep = asleep or _asleep
+
+    def decorate(func: F) -> F:
+        if not callable(func):
+            raise TypeError(f"can only decorate a callable, not {type(func).__name__}")
+        is_async = _is_async(func)
+        is_gen = is_generator_function(func)
+        is_agen = is_async_generator_function(func)
+        if t is not None and not (is_async or is_agen):
+            raise TypeError(
+                "timeout= applies to async def functions (and async generators) only"
+            )
+        budget = shared_budget
+        if budget is None and config is not None and config.retry_budget_enabled:
+            budget = RetryBudget(RetryBudgetConfig())
+        if config is not None and not config.retry_budget_enabled:
+            budget = None
+        plan = (
+            None
+            if config is None
+            else _Plan(config, calc, budget, metrics, do_sleep, do_asleep)
+        )
+        layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)
+        if is_gen:
+            wrapper = _generator_wrapper(func, layers)
+        elif is_agen:
+            wrapper = _async_generator_wrapper(func, layers)
+        elif is_async:
+            wrapper = _async_wrapper(func, layers)
+        else:
+            wrapper = _sync_wrapper(func, layers)
+        functools.update_wrapper(wrapper, func)
+        wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
+        wrapper.retry_budget = budget  # type: ignore[attr-defined]
+        wrapper.bulkhead = bh  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+class _Layers(NamedTuple):
+    """The layers `with_resilience` puts around one function (their order
+    is in its docstring); each is None when not asked for."""
+
+    plan: Optional[_Plan]
+    budget: Optional[RetryBudget]
+    breaker: Any
+    bulkhead: Optional[Bulkhead]
+    rate_limit: Optional[RateLimiter]
+    timeout: Optional[float]
+    fallback: Optional[Callable[..., Any]]
+
+
+def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, _, fallback = layers
+    # The breaker layer: its native wrapper (no Python frame per call).
+    call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
+    call = admit(call, bh, None if rl is None else rl.acquire)
+
+    # The wrapper comes in two variants (with and without a budget to count
+    # the call in), so that neither tests for the budget per call.
+    record = None if budget is None else budget.record_attempt
+
+    def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        try:
+            if plan is None:
+                raise exc
+            return plan.run(lambda: call(*args, **kwargs), exc)[0]
+        except Exception:
+            if fallback is None:
+                raise
+            return fallback(*args, **kwargs)
+
+    if record is not None:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            record(False)
+            try:
+                return call(*args, **kwargs)
+            except Exception as exc:
+                return slow(exc, args, kwargs)
+
+    else:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return call(*args, **kwargs)
+            except Exception as exc:
+                return slow(exc, args, kwargs)
+
+    return wrapper
+
+
+def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, t, fallback = layers
+    inner: Callable[..., Any] = func
+    if t is not None:
+
+        async def inner(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.wait_for(func(*args, **kwargs), t)
+
+    call: Callable[..., Any] = inner if breaker is None else breaker._wrap(inner, True)
+    call = aadmit(call, bh, None if rl is None else rl.aacquire)
+
+    record = None if budget is None else budget.record_attempt  # see _sync_wrapper
+
+    async def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        try:
+            if plan is None:
+                raise exc
+            return (await plan.arun(lambda: call(*args, **kwargs), exc))[0]
+        except Exception:
+            if fallback is None:
+                raise
+            r = fallback(*args, **kwargs)
+            if inspect.isawaitable(r):
+                r = await r
+            return r
+
+    if record is not None:
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            record(False)
+            try:
+                return await call(*args, **kwargs)
+            except Exception as exc:
+                return await slow(exc, args, kwargs)
+
+    else:
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await call(*args, **kwargs)
+            except Exception as exc:
+                return await slow(exc, args, kwargs)
+
+    return wrapper
+
+
+# ------------------------------------------- generators in with_resilience
+#
+# A decorated generator function is protected for the whole iteration of
+# each attempt: the rate limit is passed, a bulkhead slot and the breaker's
+# permit are taken when the attempt starts and held until the generator
+# ends. An attempt that fails before yielding its first item is retried
+# like any call (nothing has reached the consumer); once an item has been
+# delivered a failure propagates (the consumer cannot be handed the items
+# again), and the fallback is used only if nothing was delivered (its
+# result, an iterable, is iterated in place of the stream).
+
+_END = object()
+
+
+def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, _, fallback = layers
+    guarded = func if breaker is None else guard_generator(breaker, func)
+
+    def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
+        if rl is not None:
+            rl.acquire()
+        if bh is None:
+            return (yield from guarded(*args, **kwargs))
+        with bh:  # held until the generator ends
+            return (yield from guarded(*args, **kwargs))
+
+    def first(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, Any]:
+        """An attempt's generator and its first item (``_END`` and the
+        return value if it yielded none), retried while nothing has been
+        delivered."""
+        if budget is not None:
+            budget.record_attempt(False)
+
+        def start() -> Tuple[Any, Any]:
+            g = attempt(args, kwargs)
+            try:
+                return g, next(g)
+            except StopIteration as stop:
+                return _END, stop.value
+
+        if plan is None:
+            return start()
+        return plan.run(start)[0]  # type: ignore[no-any-return]
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            g, item = first(args, kwargs)
+        except Exception:
+            if fallback is None:
+                raise
+            return (yield from fallback(*args, **kwargs))
+        if g is _END:
+            return item
+        return (yield from relay(g, item))
+
+    return wrapper
+
+
+def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+    plan, budget, breaker, bh, rl, t, fallback = layers
+
+    async def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:
+        """One attempt: the rate limit, a bulkhead slot, then the breaker's
+        permit and the first item within the timeout. The slot is given
+        back when the attempt fails (so a retry can take it) and otherwise
+        when the stream ends (``drive_stream``)."""
+        if rl is not None:
+            await rl.aacquire()
+        if bh is None:
+            return await start_stream(breaker, func, args, kwargs, t)
+        if not await bh.aacquire():
+            raise bh._full()
+        return await start_stream(breaker, func, args, kwargs, t, bh.release)
+
+    async def start(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:
+        """The stream and its first item, retried while nothing has been
+        delivered, else the fallback's stream."""
+        if budget is not None:
+            budget.record_attempt(False)
+        try:
+            if plan is None:
+                return await attempt(args, kwargs)
+            return (await plan.arun(lambda: attempt(args, kwargs)))[0]  # type: ignore[no-any-return]
+        except Exception:
+            if fallback is None:
+                raise
+            items = fallback(*args, **kwargs)
+            agen = items if hasattr(items, "__anext__") else _from_iterable(items)
+            try:
+                return Stream(agen, await agen.__anext__(), None, None, None)
+            except StopAsyncIteration:
+                return None
+
+    return drive_stream(start)
+
+
+async def _from_iterable(items: Iterable[Any]) -> AsyncGenerator[Any, None]:
+    """A fallback's plain iterable as an async generator."""
+    for item in items:
+        yield item
