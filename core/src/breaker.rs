@@ -332,10 +332,18 @@ impl<C: Clock> Breaker<C> {
                     }
                     let now = seen.map_or_else(|| self.clock.recent(), |(now, _)| now);
                     let episode = self.transitioned(w, next, now);
-                    return match decision {
-                        Acquire::Trial(_) => Ok(self.admit(episode)),
-                        _ => Err(self.reject(next, None)),
-                    };
+                    if let Acquire::Trial(_) = decision {
+                        return Ok(self.admit(episode));
+                    }
+                    // An expired trial batch reopened the breaker. Its open
+                    // time may be over already (a clock at the very end of
+                    // its range, where every deadline saturates): then the
+                    // new word decides, and admits a trial, rather than a
+                    // rejection that says "come back in 0 ns".
+                    match self.deadline(next, now) {
+                        Some(deadline) if passed(next, now, deadline) => w = next,
+                        _ => return Err(self.reject(next, None)),
+                    }
                 }
             }
         }

@@ -156,3 +156,30 @@ fn a_clock_at_the_end_of_its_range_still_reopens_and_closes() {
         assert_eq!(b.metrics().late, 0);
     }
 }
+
+#[test]
+fn a_trial_batch_that_expires_at_the_end_of_the_clock_gives_way_to_a_new_trial() {
+    // The batch reopens the breaker, and at the clock's very end that open
+    // time is over as soon as it starts: the caller gets the next trial, not
+    // an OPEN rejection telling it to come back in 0 ns.
+    let (b, clock) = breaker(BreakerConfig {
+        failure_threshold: 1,
+        success_threshold: 1,
+        timeout: Duration::from_secs(60),
+        half_open_timeout: Duration::from_secs(10),
+        ..Default::default()
+    });
+    clock.set(u64::MAX - 3600 * 1_000_000_000);
+    b.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_secs(61));
+    let held = b.try_acquire().expect("the first trial");
+    clock.set(u64::MAX);
+    let next = b
+        .try_acquire()
+        .unwrap_or_else(|r| panic!("rejected {:?} retry_after {:?}", r.state, r.retry_after));
+    assert_eq!(b.state(), State::HalfOpen);
+    held.success();
+    assert_eq!(b.metrics().late, 1, "the expired batch's trial is late");
+    next.success();
+    assert_eq!(b.state(), State::Closed);
+}
