@@ -46,8 +46,8 @@ pub use breaker::{
 };
 pub use breaker::{
     seawall_breaker_add_listener, seawall_breaker_clear_metrics, seawall_breaker_clone,
-    seawall_breaker_config, seawall_breaker_force_closed, seawall_breaker_force_open,
-    seawall_breaker_free, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
+    seawall_breaker_force_closed, seawall_breaker_force_open, seawall_breaker_free,
+    seawall_breaker_get_config, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
     seawall_breaker_new_with_clock, seawall_breaker_report, seawall_breaker_report_failure,
     seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
     seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
@@ -61,10 +61,10 @@ pub use budget::{
 };
 pub use bulkhead::{
     seawall_bulkhead, seawall_bulkhead_acquire, seawall_bulkhead_acquire_timeout,
-    seawall_bulkhead_available_permits, seawall_bulkhead_clone, seawall_bulkhead_config_default,
-    seawall_bulkhead_free, seawall_bulkhead_get_config, seawall_bulkhead_new,
-    seawall_bulkhead_permit, seawall_bulkhead_queue_size, seawall_bulkhead_release,
-    seawall_bulkhead_try_acquire,
+    seawall_bulkhead_available_permits, seawall_bulkhead_clone, seawall_bulkhead_config,
+    seawall_bulkhead_config_default, seawall_bulkhead_free, seawall_bulkhead_get_config,
+    seawall_bulkhead_new, seawall_bulkhead_permit, seawall_bulkhead_queue_size,
+    seawall_bulkhead_release, seawall_bulkhead_try_acquire,
 };
 pub use clock::{
     seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
@@ -75,8 +75,7 @@ pub use error::seawall_result;
 pub use rate_limit::{
     seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,
     seawall_rate_limiter_check, seawall_rate_limiter_clone, seawall_rate_limiter_free,
-    seawall_rate_limiter_get_config, seawall_rate_limiter_new, SEAWALL_RATE_TIMING_EXACT,
-    SEAWALL_RATE_TIMING_RECENT,
+    seawall_rate_limiter_get_config, seawall_rate_limiter_new, seawall_rate_timing,
 };
 pub use registry::{
     seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,
