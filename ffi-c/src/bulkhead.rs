@@ -165,7 +165,8 @@ unsafe fn issue(b: &CBulkhead, p: BulkheadPermit<'_, DynClock>, out: *mut seawal
         owner: std::ptr::from_ref(b) as usize,
         status: ISSUED,
     };
-    // SAFETY: the caller's contract.
+    // SAFETY: `out` is non-NULL, aligned and valid for a write (the
+    // caller's contract).
     unsafe { out.write(token) };
 }
 

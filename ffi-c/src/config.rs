@@ -227,7 +227,8 @@ pub(crate) unsafe fn config_or_default<C, Core: Default>(
     if config.is_null() {
         return Ok(Core::default());
     }
-    // SAFETY: the caller's contract; not NULL here.
+    // SAFETY: `config` points to a valid `C` (the caller's contract; not
+    // NULL here).
     convert(unsafe { borrow(config, func, "config") }?)
 }
 
@@ -245,7 +246,7 @@ where
     C: for<'a> From<&'a Core>,
 {
     let default = || Ok(C::from(&Core::default()));
-    // SAFETY: the caller's contract.
+    // SAFETY: `out` is NULL or valid for a write (the caller's contract).
     run(func, || unsafe { put(out, func, "out", default) })
 }
 

@@ -14,8 +14,24 @@
 //! * writes its outputs only on success (the text functions, which behave
 //!   like `snprintf`, are the documented exception);
 //! * records a failure as the calling thread's last error, with details
-//!   (answers are not failures: REJECTED, RATE_LIMITED, BULKHEAD_FULL,
-//!   BULKHEAD_TIMEOUT and RETRY_STOPPED leave it alone).
+//!   (answers are not failures and leave it alone).
+//!
+//! Every `seawall_result` (`error.rs`; numbers are never reused):
+//!
+//! * `OK` (0);
+//! * answers, which say what the engine decided: `REJECTED` (4, the
+//!   breaker), `RATE_LIMITED` (11, the rate limiter), `BULKHEAD_FULL` (12)
+//!   and `BULKHEAD_TIMEOUT` (13, the bulkhead), `RETRY_STOPPED` (16, the
+//!   retry state);
+//! * errors, recorded as the last error: `NULL_PARAMETER` (1),
+//!   `INVALID_CONFIG` (2), `INVALID_ARGUMENT` (3), `PERMIT_ALREADY_REPORTED`
+//!   (5), `PERMIT_NOT_ISSUED` (6), `PERMIT_WRONG_BREAKER` (7), `NOT_FOUND`
+//!   (8), `BUFFER_TOO_SMALL` (9), `PANIC` (10), `PERMIT_ALREADY_RELEASED`
+//!   (14), `PERMIT_WRONG_BULKHEAD` (15).
+//!
+//! What both this crate and the Python module need (the run-time clock,
+//! the numbers and names of states and outcomes, duration conversions, the
+//! wording of errors) is the `seawall-bindings-support` crate's.
 //!
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function

@@ -63,7 +63,8 @@ pub(crate) unsafe fn config_arg(
 ///
 /// # Safety
 ///
-/// As `seawall_breaker_new`.
+/// `name` is NULL or a NUL-terminated string; `config` is NULL or valid;
+/// `out` is NULL or valid for a write.
 unsafe fn new_breaker(
     func: &'static str,
     name: *const c_char,
@@ -97,7 +98,8 @@ pub unsafe extern "C" fn seawall_breaker_new(
     out: *mut *const seawall_breaker,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_new";
-    // SAFETY: this function's contract is `new_breaker`'s.
+    // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid, `out`
+    // NULL or valid for a write (this function's contract, `new_breaker`'s).
     run(F, || unsafe {
         new_breaker(F, name, config, DynClock::Quanta, out)
     })
@@ -120,7 +122,8 @@ pub unsafe extern "C" fn seawall_breaker_new_with_clock(
         // SAFETY: `clock` is NULL or a live handle (this function's
         // contract).
         let clock = unsafe { manual_clock(clock, F) }?;
-        // SAFETY: the rest of this function's contract is `new_breaker`'s.
+        // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid,
+        // `out` NULL or valid for a write (this function's contract).
         unsafe { new_breaker(F, name, config, clock, out) }
     })
 }
