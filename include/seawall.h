@@ -62,15 +62,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// `seawall_rate_limit_config.timing`: decide on the exact clock reading
-// (the default).
-#define SEAWALL_RATE_TIMING_EXACT 0
-
-// `seawall_rate_limit_config.timing`: decide on the cheap "recent" reading,
-// which lags by up to 1 ms (the burst may be larger by the calls of 1 ms,
-// and announced waits up to 1 ms too long).
-#define SEAWALL_RATE_TIMING_RECENT 1
-
 // `seawall_retry_config.strategy`: always `initial_delay_ns`.
 #define SEAWALL_BACKOFF_FIXED 0
 
@@ -254,6 +245,28 @@ typedef uint32_t seawall_window_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// The clock reading a rate limiter decides on
+// (`seawall_rate_limit_config.timing`).
+enum seawall_rate_timing
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The exact clock reading (the default).
+  SEAWALL_RATE_TIMING_EXACT = 0,
+  // The cheap "recent" reading, which lags by up to 1 ms (the burst may
+  // be larger by the calls of 1 ms, and announced waits up to 1 ms too
+  // long).
+  SEAWALL_RATE_TIMING_RECENT = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_rate_timing seawall_rate_timing;
+#else
+typedef uint32_t seawall_rate_timing;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A circuit breaker. Handles are reference-counted: each handle returned
 // by a `_new`, `_clone` or registry function is released once with
 // `seawall_breaker_free`, and the breaker lives until the last release.
@@ -309,7 +322,9 @@ typedef struct seawall_config {
   // window rule is set. A byte rather than a `bool` so that no bit
   // pattern a foreign caller can leave in the struct is invalid.
   uint8_t trip_on_consecutive_failures;
-  // One of `seawall_window_kind`; default `SEAWALL_WINDOW_KIND_NONE`.
+  // A `seawall_window_kind` (as a number, so that an unknown one is
+  // reported as `SEAWALL_RESULT_INVALID_CONFIG`); default
+  // `SEAWALL_WINDOW_KIND_NONE`.
   uint32_t window_kind;
   // `SEAWALL_WINDOW_KIND_COUNT`: the outcomes kept, 1..=10000. Ignored
   // for other kinds.
@@ -370,38 +385,15 @@ typedef struct seawall_config {
   uint64_t slow_call_duration_ns;
 } seawall_config;
 
-// Permission to make one call, written by `seawall_breaker_try_acquire`
-// on success. Report it exactly once with `seawall_breaker_report_*` on the
-// breaker that issued it; the report marks it used, so reporting the same
-// struct again returns `SEAWALL_RESULT_PERMIT_ALREADY_REPORTED` (a copy of
-// the struct made before the first report cannot be told apart: do not copy
-// permits). An unreported permit holds a trial slot while the breaker is
-// HALF_OPEN until the trial batch expires. Treat the fields as opaque.
-typedef struct seawall_permit {
-  // The number of the breaker's episode (state) that issued the permit:
-  // 64 bits, so a permit held across any number of state changes is
-  // reported as late, never mistaken for a current one.
-  uint64_t episode;
-  // Issued or reported (internal magic numbers; 0 is "never issued").
-  uint32_t status;
-  // The clock reading when the permit was issued (0 when slow-call
-  // timing is off).
-  uint64_t start;
-  // The address of the breaker that issued it.
-  size_t owner;
-} seawall_permit;
-
-// Why a call was rejected, written by `seawall_breaker_try_acquire` when it
-// returns `SEAWALL_RESULT_REJECTED`.
-typedef struct seawall_rejection {
-  // OPEN, HALF_OPEN (all trial slots taken) or FORCED_OPEN.
-  seawall_state state;
-  // True when the breaker is forced open: no trial until a reset.
-  bool until_reset;
-  // Nanoseconds until a trial call may be admitted; `UINT64_MAX` when
-  // `until_reset`.
-  uint64_t retry_after_ns;
-} seawall_rejection;
+// Called once per transition, by the thread whose call caused it, after the
+// state changed and outside any lock. `breaker_name` is valid only during
+// the call. The callback must not unwind (C++ exceptions, longjmp) out of
+// itself; it may use the breaker.
+typedef void (*seawall_transition_callback)(void *user_data,
+                                            const char *breaker_name,
+                                            seawall_state from,
+                                            seawall_state to,
+                                            uint64_t at_ns);
 
 // A snapshot of a breaker's books. Once the calls that produced it are
 // complete, `permitted == successes + failures + ignored + late` plus the
@@ -455,15 +447,38 @@ typedef struct seawall_metrics {
   uint64_t time_in_state_ns;
 } seawall_metrics;
 
-// Called once per transition, by the thread whose call caused it, after the
-// state changed and outside any lock. `breaker_name` is valid only during
-// the call. The callback must not unwind (C++ exceptions, longjmp) out of
-// itself; it may use the breaker.
-typedef void (*seawall_transition_callback)(void *user_data,
-                                            const char *breaker_name,
-                                            seawall_state from,
-                                            seawall_state to,
-                                            uint64_t at_ns);
+// Permission to make one call, written by `seawall_breaker_try_acquire`
+// on success. Report it exactly once with `seawall_breaker_report_*` on the
+// breaker that issued it; the report marks it used, so reporting the same
+// struct again returns `SEAWALL_RESULT_PERMIT_ALREADY_REPORTED` (a copy of
+// the struct made before the first report cannot be told apart: do not copy
+// permits). An unreported permit holds a trial slot while the breaker is
+// HALF_OPEN until the trial batch expires. Treat the fields as opaque.
+typedef struct seawall_permit {
+  // The number of the breaker's episode (state) that issued the permit:
+  // 64 bits, so a permit held across any number of state changes is
+  // reported as late, never mistaken for a current one.
+  uint64_t episode;
+  // Issued or reported (internal magic numbers; 0 is "never issued").
+  uint32_t status;
+  // The clock reading when the permit was issued (0 when slow-call
+  // timing is off).
+  uint64_t start;
+  // The address of the breaker that issued it.
+  size_t owner;
+} seawall_permit;
+
+// Why a call was rejected, written by `seawall_breaker_try_acquire` when it
+// returns `SEAWALL_RESULT_REJECTED`.
+typedef struct seawall_rejection {
+  // OPEN, HALF_OPEN (all trial slots taken) or FORCED_OPEN.
+  seawall_state state;
+  // True when the breaker is forced open: no trial until a reset.
+  bool until_reset;
+  // Nanoseconds until a trial call may be admitted; `UINT64_MAX` when
+  // `until_reset`.
+  uint64_t retry_after_ns;
+} seawall_rejection;
 
 // How a retry budget limits retries. Fill it with
 // `seawall_retry_budget_config_default` and change the fields you need.
@@ -533,7 +548,9 @@ typedef struct seawall_rate_limit_config {
   // The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
   // `rate`. Default 1 s.
   uint64_t period_ns;
-  // `SEAWALL_RATE_TIMING_EXACT` (default) or `SEAWALL_RATE_TIMING_RECENT`.
+  // A `seawall_rate_timing`: `SEAWALL_RATE_TIMING_EXACT` (default) or
+  // `SEAWALL_RATE_TIMING_RECENT` (as a number, so that an unknown one is
+  // reported as `SEAWALL_RESULT_INVALID_CONFIG`).
   uint32_t timing;
 } seawall_rate_limit_config;
 
@@ -682,8 +699,75 @@ seawall_result seawall_breaker_name(const struct seawall_breaker *breaker,
 // # Safety
 //
 // `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
-seawall_result seawall_breaker_config(const struct seawall_breaker *breaker,
-                                      struct seawall_config *out);
+seawall_result seawall_breaker_get_config(const struct seawall_breaker *breaker,
+                                          struct seawall_config *out);
+
+// Writes the current state to `*out_state`. Exact at the moment of the
+// call: an OPEN breaker whose open time has passed reads HALF_OPEN.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out_state` is NULL or valid for a
+// write.
+seawall_result seawall_breaker_state(const struct seawall_breaker *breaker,
+                                     seawall_state *out_state);
+
+// Opens the breaker until `seawall_breaker_reset` or
+// `seawall_breaker_force_closed`: every call is rejected.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_breaker_force_open(const struct seawall_breaker *breaker);
+
+// Admits every call (still measured) until `seawall_breaker_reset` or
+// `seawall_breaker_force_open`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_breaker_force_closed(const struct seawall_breaker *breaker);
+
+// Returns to CLOSED with no failures counted and no back-off. Permits
+// issued before the reset can no longer change the state.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_breaker_reset(const struct seawall_breaker *breaker);
+
+// Clears every counter of the metrics (not the state). Exact only while
+// no call is in progress.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_breaker_clear_metrics(const struct seawall_breaker *breaker);
+
+// Registers `callback` to be called with `user_data` once for every later
+// transition of the breaker. It runs on the thread whose call made the
+// transition (any thread using the breaker, including inside
+// `seawall_breaker_try_acquire` and the report functions), after the
+// change and outside any lock, so it may use the breaker. It cannot be
+// unregistered: `user_data` must stay valid as long as the breaker lives.
+// `at_ns` is the breaker clock's reading (the manual clock's time, or
+// nanoseconds since the process first read the production clock).
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `callback` and `user_data` must be
+// safe to use from any thread for the breaker's lifetime.
+seawall_result seawall_breaker_add_listener(const struct seawall_breaker *breaker,
+                                            seawall_transition_callback callback,
+                                            void *user_data);
+
+// Writes a snapshot of the breaker's metrics to `*out`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_breaker_metrics(const struct seawall_breaker *breaker,
+                                       struct seawall_metrics *out);
 
 // Asks for permission to make one call.
 //
@@ -729,7 +813,8 @@ seawall_result seawall_breaker_report_failure(const struct seawall_breaker *brea
 seawall_result seawall_breaker_report_ignored(const struct seawall_breaker *breaker,
                                               struct seawall_permit *permit);
 
-// Reports `outcome` (one of `seawall_outcome`) for the call made under
+// Reports `outcome` (a `seawall_outcome`, passed as a number so that an
+// out-of-range value is an error, not undefined behaviour) for the call made under
 // `*permit`, which lasted `duration_ns` nanoseconds: the duration the
 // caller measured replaces the one the breaker would measure for the
 // slow-call count (`slow_call_duration_ns`). Marks the permit reported.
@@ -743,73 +828,6 @@ seawall_result seawall_breaker_report(const struct seawall_breaker *breaker,
                                       struct seawall_permit *permit,
                                       uint32_t outcome,
                                       uint64_t duration_ns);
-
-// Writes the current state to `*out_state`. Exact at the moment of the
-// call: an OPEN breaker whose open time has passed reads HALF_OPEN.
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle; `out_state` is NULL or valid for a
-// write.
-seawall_result seawall_breaker_state(const struct seawall_breaker *breaker,
-                                     seawall_state *out_state);
-
-// Opens the breaker until `seawall_breaker_reset` or
-// `seawall_breaker_force_closed`: every call is rejected.
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle.
-seawall_result seawall_breaker_force_open(const struct seawall_breaker *breaker);
-
-// Admits every call (still measured) until `seawall_breaker_reset` or
-// `seawall_breaker_force_open`.
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle.
-seawall_result seawall_breaker_force_closed(const struct seawall_breaker *breaker);
-
-// Returns to CLOSED with no failures counted and no back-off. Permits
-// issued before the reset can no longer change the state.
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle.
-seawall_result seawall_breaker_reset(const struct seawall_breaker *breaker);
-
-// Clears every counter of the metrics (not the state). Exact only while
-// no call is in progress.
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle.
-seawall_result seawall_breaker_clear_metrics(const struct seawall_breaker *breaker);
-
-// Writes a snapshot of the breaker's metrics to `*out`.
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
-seawall_result seawall_breaker_metrics(const struct seawall_breaker *breaker,
-                                       struct seawall_metrics *out);
-
-// Registers `callback` to be called with `user_data` once for every later
-// transition of the breaker. It runs on the thread whose call made the
-// transition (any thread using the breaker, including inside
-// `seawall_breaker_try_acquire` and the report functions), after the
-// change and outside any lock, so it may use the breaker. It cannot be
-// unregistered: `user_data` must stay valid as long as the breaker lives.
-// `at_ns` is the breaker clock's reading (the manual clock's time, or
-// nanoseconds since the process first read the production clock).
-//
-// # Safety
-//
-// `breaker` is NULL or a live handle; `callback` and `user_data` must be
-// safe to use from any thread for the breaker's lifetime.
-seawall_result seawall_breaker_add_listener(const struct seawall_breaker *breaker,
-                                            seawall_transition_callback callback,
-                                            void *user_data);
 
 // The upper-case name of a state (`"CLOSED"`, `"HALF_OPEN"`, ...), a
 // static string; `"UNKNOWN"` for a number that is not a state.

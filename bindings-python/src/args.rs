@@ -1,47 +1,117 @@
 //! Reading arguments from Python: one place that turns a Python value into
 //! what the core takes, so every argument of every class gets the same
 //! error: `TypeError` naming the argument and the type given, `ValueError`
-//! naming the argument, the value and the allowed range.
+//! naming the argument, the value and the allowed range (in the bindings'
+//! shared wording, `seawall_bindings_support::fields`). The pure-Python
+//! package checks its own arguments with these same functions (the
+//! `check_*` functions below, through `seawall._check`).
+
+use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyString};
+use pyo3::types::{PyBool, PyDelta, PyFloat, PyInt, PyString};
 
 use seawall::ConfigError;
+use seawall_bindings_support::{duration, fields};
 
-use crate::cache;
-use crate::clock::type_name;
+use crate::registered;
 
-/// A short `repr` of `v` for messages (at most ~80 characters).
+/// The name of `v`'s type, for error messages.
+pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A short `repr` of `v` for messages (at most 80 characters).
 pub(crate) fn short_repr(v: &Bound<'_, PyAny>) -> String {
     let r = v
         .repr()
         .map(|r| r.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "<unprintable>".into());
-    if r.chars().count() > 80 {
-        let mut s: String = r.chars().take(77).collect();
-        s.push_str("...");
-        s
-    } else {
-        r
-    }
+    fields::shorten(r)
+}
+
+/// "{field} must be {expected}, not {type} ({value})".
+pub(crate) fn type_error(field: &str, expected: &str, v: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(fields::wrong_type(
+        field,
+        expected,
+        &type_name(v),
+        &short_repr(v),
+    ))
+}
+
+/// "invalid {field} = {value}: must be {allowed}".
+pub(crate) fn value_error(
+    field: impl std::fmt::Display,
+    value: impl std::fmt::Display,
+    allowed: impl std::fmt::Display,
+) -> PyErr {
+    PyValueError::new_err(fields::invalid(field, value, allowed))
 }
 
 /// `v` as an `int` (a `bool` is refused, though Python counts it as one).
 fn int<'a, 'py>(field: &str, v: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyInt>> {
     if v.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(format!(
-            "{field} must be an int, not bool ({})",
-            short_repr(v)
-        )));
+        return Err(type_error(field, "an int", v));
     }
-    v.cast::<PyInt>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{field} must be an int, not {} ({})",
-            type_name(v),
-            short_repr(v)
-        ))
+    v.cast::<PyInt>()
+        .map_err(|_| type_error(field, "an int", v))
+}
+
+/// A number (an `int`, a `float` or anything Python can turn into one, but
+/// not a `bool`) as an `f64`.
+pub(crate) fn number(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if v.is_instance_of::<PyBool>() {
+        return Err(type_error(field, "a number", v));
+    }
+    v.extract().map_err(|_| {
+        if v.is_instance_of::<PyInt>() {
+            // An int too large for a float.
+            value_error(field, short_repr(v), "a finite number")
+        } else {
+            type_error(field, "a number", v)
+        }
     })
+}
+
+/// A number of seconds given as `int`, `float` or `datetime.timedelta`.
+pub(crate) fn seconds_of(field: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if let Ok(d) = v.cast::<PyDelta>() {
+        return d.call_method0("total_seconds")?.extract();
+    }
+    if v.is_instance_of::<PyBool>()
+        || !(v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>())
+    {
+        return Err(type_error(
+            field,
+            "a datetime.timedelta or a number of seconds",
+            v,
+        ));
+    }
+    // Only an int too large for a float fails here.
+    v.extract()
+        .map_err(|_| value_error(field, short_repr(v), "a finite number of seconds"))
+}
+
+/// Seconds (finite, non-negative) as a `Duration`, naming the field.
+pub(crate) fn secs(field: &str, s: f64) -> PyResult<Duration> {
+    duration::non_negative_seconds(field, s).map_err(PyValueError::new_err)
+}
+
+/// [`secs`] of a number or a `timedelta`.
+pub(crate) fn non_negative_seconds(field: &str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    secs(field, seconds_of(field, v)?)
+}
+
+/// A duration setting of a breaker: checked by the core's rules for
+/// durations given in seconds, with the core's error text.
+pub(crate) fn duration(field: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    seawall::config::seconds(field, seconds_of(field, v)?)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// An integer setting that the core range-checks (a `u32` there).
@@ -92,13 +162,9 @@ fn u32_or(
 /// A `bool` setting: `True` or `False` only (not `0`, `1` or other values
 /// Python would take as true or false).
 pub(crate) fn boolean(field: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
-    v.cast::<PyBool>().map(|b| b.is_true()).map_err(|_| {
-        PyTypeError::new_err(format!(
-            "{field} must be a bool, not {} ({})",
-            type_name(v),
-            short_repr(v)
-        ))
-    })
+    v.cast::<PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| type_error(field, "a bool", v))
 }
 
 /// The result of the core's validation of a configuration read with
@@ -118,10 +184,11 @@ pub(crate) fn validated<T>(
         }
         Ok(t) => match given.first() {
             None => Ok(t),
-            Some((field, v)) => Err(PyValueError::new_err(format!(
-                "invalid {field} = {v}: must be an integer in [0, {}]",
-                u32::MAX
-            ))),
+            Some((field, v)) => Err(value_error(
+                field,
+                v,
+                format_args!("an integer in [0, {}]", u32::MAX),
+            )),
         },
     }
 }
@@ -131,10 +198,11 @@ pub(crate) fn int_in(field: &str, v: &Bound<'_, PyAny>, min: i64, max: i64) -> P
     let n = int(field, v)?;
     match n.extract::<i64>() {
         Ok(x) if (min..=max).contains(&x) => Ok(x),
-        _ => Err(PyValueError::new_err(format!(
-            "invalid {field} = {}: must be an integer in [{min}, {max}]",
-            short_repr(v)
-        ))),
+        _ => Err(value_error(
+            field,
+            short_repr(v),
+            format_args!("an integer in [{min}, {max}]"),
+        )),
     }
 }
 
@@ -144,28 +212,22 @@ pub(crate) fn int_in(field: &str, v: &Bound<'_, PyAny>, min: i64, max: i64) -> P
 pub(crate) fn attempt(field: &str, v: &Bound<'_, PyAny>) -> PyResult<u32> {
     let n = int(field, v)?;
     if n.lt(0)? {
-        return Err(PyValueError::new_err(format!(
-            "invalid {field} = {}: must be a non-negative integer",
-            short_repr(v)
-        )));
+        return Err(value_error(field, short_repr(v), "a non-negative integer"));
     }
     Ok(n.extract::<u32>().unwrap_or(u32::MAX))
 }
 
-/// A breaker's name: a `str` that can be encoded as UTF-8.
-pub(crate) fn breaker_name(v: &Bound<'_, PyAny>) -> PyResult<String> {
-    let s = v.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!(
-            "name must be a str, not {} ({})",
-            type_name(v),
-            short_repr(v)
-        ))
-    })?;
+/// A name: a `str` that can be encoded as UTF-8.
+pub(crate) fn name(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s = v
+        .cast::<PyString>()
+        .map_err(|_| type_error(field, "a str", v))?;
     s.to_str().map(str::to_owned).map_err(|_| {
-        PyValueError::new_err(format!(
-            "invalid name = {}: must be valid Unicode text (it contains a lone surrogate)",
-            short_repr(v)
-        ))
+        value_error(
+            field,
+            short_repr(v),
+            "valid Unicode text (it contains a lone surrogate)",
+        )
     })
 }
 
@@ -188,7 +250,7 @@ const CONFIG_FIELDS: [&str; 9] = [
 /// every field of one; `TypeError` naming what was passed otherwise.
 pub(crate) fn config_object(config: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = config.py();
-    if config.is_instance(cache::get(py)?.config_class.bind(py))? {
+    if config.is_instance(registered::get(py)?.config_class.bind(py))? {
         return Ok(());
     }
     let missing: Vec<&str> = CONFIG_FIELDS
@@ -214,4 +276,71 @@ pub(crate) fn config_object(config: &Bound<'_, PyAny>) -> PyResult<()> {
 #[pyfunction]
 pub(crate) fn attempt_number(attempt: &Bound<'_, PyAny>) -> PyResult<u32> {
     self::attempt("attempt", attempt)
+}
+
+// The checks of the pure-Python package (`seawall._check`), the same
+// functions as the native classes' so that the two never word an error
+// differently.
+
+/// `shown(value)`: a short `repr` of `value` for messages.
+#[pyfunction]
+pub(crate) fn shown(value: &Bound<'_, PyAny>) -> String {
+    short_repr(value)
+}
+
+/// `type_error(field, expected, value)`: the `TypeError` for a `value` that
+/// is not `expected` (returned, not raised).
+#[pyfunction]
+#[pyo3(name = "type_error")]
+pub(crate) fn py_type_error(
+    py: Python<'_>,
+    field: &str,
+    expected: &str,
+    value: &Bound<'_, PyAny>,
+) -> Py<PyAny> {
+    type_error(field, expected, value).into_value(py).into_any()
+}
+
+/// `check_bool(field, value)`: `value` if it is a `bool`.
+#[pyfunction]
+pub(crate) fn check_bool(field: &str, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    boolean(field, value)
+}
+
+/// `check_int(field, value)`: `value` if it is an `int` (not a `bool`); its
+/// range is for the engine to check.
+#[pyfunction]
+pub(crate) fn check_int<'py>(
+    field: &str,
+    value: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyInt>> {
+    int(field, value).cloned()
+}
+
+/// `check_number(field, value)`: an `int` or `float` (not a `bool`) as a
+/// float.
+#[pyfunction]
+pub(crate) fn check_number(field: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    number(field, value)
+}
+
+/// `check_seconds(field, value)`: a `timedelta` or a number of seconds, as
+/// seconds.
+#[pyfunction]
+pub(crate) fn check_seconds(field: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    seconds_of(field, value)
+}
+
+/// `check_non_negative_seconds(field, value)`: as `check_seconds`, finite
+/// and non-negative.
+#[pyfunction]
+pub(crate) fn check_non_negative_seconds(field: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let s = seconds_of(field, value)?;
+    secs(field, s).map(|_| s)
+}
+
+/// `check_name(field, value)`: a `str` that is valid Unicode.
+#[pyfunction]
+pub(crate) fn check_name(field: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    name(field, value)
 }

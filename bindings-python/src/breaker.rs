@@ -17,20 +17,21 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
 use seawall::{Breaker, Outcome, Rejected, State, Ticket};
+use seawall_bindings_support::DynClock;
 
 use crate::aio::AsyncCall;
-use crate::args::{breaker_name, config_object};
-use crate::cache;
-use crate::clock::{BindingClock, ManualClock};
+use crate::args::{config_object, name as breaker_name, type_name};
+use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::guard::Guarded;
 use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy};
+use crate::registered;
 use crate::registry::Registry;
 
 /// What every handle on one breaker shares: the core breaker, how outcomes
 /// are classified, and the strings a rejection needs (built once).
 pub(crate) struct Inner {
-    pub(crate) breaker: Arc<Breaker<BindingClock>>,
+    pub(crate) breaker: Arc<Breaker<DynClock>>,
     pub(crate) policy: Policy,
     name: Py<PyString>,
     /// `("Circuit breaker '<name>' is OPEN",)`: the arguments of every
@@ -60,7 +61,7 @@ impl Inner {
     /// call may be admitted (`None` while forced open).
     pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
         let build = || -> PyResult<PyErr> {
-            let c = cache::get(py)?;
+            let c = registered::get(py)?;
             let exc = c.open_error.bind(py).call1(self.message.bind(py))?;
             // One dict, filled and attached at once, costs less than three
             // attribute stores that grow the instance dict one by one.
@@ -203,11 +204,11 @@ impl CircuitBreaker {
         // adapters pass the config alone: accept both (a first argument that
         // is not a str is a config only if it is one).
         let (name, config) = match (name, config) {
-            (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name(n)?, c),
+            (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name("name", n)?, c),
             (None, c) => ("default".to_owned(), c),
             (Some(c), None) if config_object(c).is_ok() => ("default".to_owned(), Some(c)),
             (Some(n), c) => {
-                let e = breaker_name(n).unwrap_err();
+                let e = breaker_name("name", n).unwrap_err();
                 if c.is_some() {
                     return Err(e);
                 }
@@ -221,7 +222,7 @@ impl CircuitBreaker {
         };
         let config = match config {
             Some(c) if !c.is_none() => c.clone(),
-            _ => cache::get(py)?.config_class.bind(py).call0()?,
+            _ => registered::get(py)?.config_class.bind(py).call0()?,
         };
         config_object(&config)?;
         let s = settings(&config)?;
@@ -241,7 +242,7 @@ impl CircuitBreaker {
                 (b, (!existed).then_some(s.callbacks))
             }
             None => {
-                let b = Breaker::with_clock(name.as_str(), s.core, BindingClock::from_arg(clock))
+                let b = Breaker::with_clock(name.as_str(), s.core, clock_arg(clock))
                     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
                 (Arc::new(b), Some(s.callbacks))
             }
@@ -362,7 +363,7 @@ impl CircuitBreaker {
 
     /// The current state, a `CircuitState`.
     fn get_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(cache::get(py)?.state(py, self.inner.breaker.state()))
+        Ok(registered::get(py)?.state(py, self.inner.breaker.state()))
     }
 
     /// Counts a success, as if a call through the breaker had succeeded.
@@ -408,7 +409,7 @@ impl CircuitBreaker {
         if !listener.is_callable() {
             return Err(PyTypeError::new_err(format!(
                 "listener must be callable, not {}",
-                crate::clock::type_name(listener)
+                type_name(listener)
             )));
         }
         self.inner.hooks.add_listener(listener.clone().unbind());
@@ -433,7 +434,7 @@ pub(crate) fn metrics_dict<'py>(
     m: &seawall::Metrics,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("state", cache::get(py)?.state(py, m.state))?;
+    d.set_item("state", registered::get(py)?.state(py, m.state))?;
     d.set_item("permitted", m.permitted)?;
     d.set_item("successes", m.successes)?;
     d.set_item("failures", m.failures)?;

@@ -5,18 +5,18 @@
 //! Every error names the field: `TypeError` for a value of the wrong type,
 //! `ValueError` (with the core's `ConfigError` text) for one out of range.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyTuple, PyType};
 
 use seawall::{BreakerConfig, Window};
 
 use crate::args::{
-    boolean, config_object, core_positive_u32, core_u32, int_in, short_repr, validated,
+    boolean, config_object, core_positive_u32, core_u32, duration, int_in, number, short_repr,
+    type_name, validated,
 };
-use crate::cache;
-use crate::clock::{duration, type_name};
 use crate::policy::{Callbacks, Policy};
+use crate::registered;
 
 /// Everything a breaker is built from.
 pub(crate) struct Settings {
@@ -60,31 +60,13 @@ fn positive_count(
 
 /// A number field: an `int` or a `float` (not a `bool`), range-checked by
 /// the core.
-fn number(config: &Bound<'_, PyAny>, field: &'static str, default: f64) -> PyResult<f64> {
+fn number_or(config: &Bound<'_, PyAny>, field: &'static str, default: f64) -> PyResult<f64> {
     Ok(optional_number(config, field)?.unwrap_or(default))
 }
 
 /// A number field that is unset (`None`) by default.
 fn optional_number(config: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Option<f64>> {
-    let Some(v) = attr(config, field)? else {
-        return Ok(None);
-    };
-    if v.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(format!(
-            "{field} must be a number, not bool"
-        )));
-    }
-    v.extract().map(Some).map_err(|_| {
-        if v.is_instance_of::<PyInt>() {
-            // An int too large for a float.
-            PyValueError::new_err(format!(
-                "invalid {field} = {}: must be a finite number",
-                short_repr(&v)
-            ))
-        } else {
-            PyTypeError::new_err(format!("{field} must be a number, not {}", type_name(&v)))
-        }
-    })
+    attr(config, field)?.map(|v| number(field, &v)).transpose()
 }
 
 /// A `bool` field.
@@ -109,7 +91,7 @@ fn window(config: &Bound<'_, PyAny>, given: &mut Vec<(&'static str, String)>) ->
 /// names them.
 fn window_of(w: &Bound<'_, PyAny>, given: &mut Vec<(&'static str, String)>) -> PyResult<Window> {
     let py = w.py();
-    let classes = cache::get(py)?;
+    let classes = registered::get(py)?;
     if w.is_instance(classes.count_window_class.bind(py))? {
         return Ok(Window::Count {
             size: core_u32("window.size", &w.getattr("size")?, given)?,
@@ -241,9 +223,9 @@ pub(crate) fn settings(config: &Bound<'_, PyAny>) -> PyResult<Settings> {
         timeout: optional_duration(config, "timeout")?.unwrap_or(d.timeout),
         half_open_timeout: optional_duration(config, "half_open_timeout")?
             .unwrap_or(d.half_open_timeout),
-        timeout_multiplier: number(config, "timeout_multiplier", d.timeout_multiplier)?,
+        timeout_multiplier: number_or(config, "timeout_multiplier", d.timeout_multiplier)?,
         max_timeout: optional_duration(config, "max_timeout")?,
-        timeout_jitter: number(config, "timeout_jitter", d.timeout_jitter)?,
+        timeout_jitter: number_or(config, "timeout_jitter", d.timeout_jitter)?,
         slow_call_duration: optional_duration(config, "slow_call_duration")?,
     };
     validated(core.validate(), &raw)?;

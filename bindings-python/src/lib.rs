@@ -11,11 +11,11 @@
 mod aio;
 mod args;
 mod breaker;
-mod cache;
 mod clock;
 mod config;
 mod guard;
 mod policy;
+mod registered;
 mod registry;
 mod resilience;
 
@@ -38,5 +38,18 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;
+    m.add_function(wrap_pyfunction!(registered::_init, m)?)?;
+    for check in [
+        wrap_pyfunction!(args::shown, m)?,
+        wrap_pyfunction!(args::py_type_error, m)?,
+        wrap_pyfunction!(args::check_bool, m)?,
+        wrap_pyfunction!(args::check_int, m)?,
+        wrap_pyfunction!(args::check_number, m)?,
+        wrap_pyfunction!(args::check_seconds, m)?,
+        wrap_pyfunction!(args::check_non_negative_seconds, m)?,
+        wrap_pyfunction!(args::check_name, m)?,
+    ] {
+        m.add_function(check)?;
+    }
     Ok(())
 }

@@ -14,7 +14,7 @@ use pyo3::PyTraverseError;
 
 use seawall::{Listener, Outcome, State, Transition};
 
-use crate::cache;
+use crate::registered;
 
 /// How exceptions and return values are classified.
 ///
@@ -41,7 +41,7 @@ impl Policy {
     /// `status_code` property) raised `KeyboardInterrupt` / `SystemExit`.
     pub(crate) fn classify_exception(&self, exc: &Bound<'_, PyAny>) -> PyResult<Outcome> {
         let py = exc.py();
-        let Ok(cached) = cache::get(py) else {
+        let Ok(cached) = registered::get(py) else {
             return Ok(Outcome::Ignored);
         };
         // User code can run here too (a metaclass's `__instancecheck__`, a
@@ -113,7 +113,7 @@ fn predicate(py: Python<'_>, p: &Py<PyAny>, arg: &Bound<'_, PyAny>, what: &str) 
         Ok(b) => Ok(b),
         Err(e) if is_interrupt(py, &e) => Err(e),
         Err(e) => {
-            cache::log_exception(py, &format!("seawall: {what} raised; treated as False"), e);
+            registered::log_exception(py, &format!("seawall: {what} raised; treated as False"), e);
             Ok(false)
         }
     }
@@ -204,7 +204,7 @@ fn run_callback(py: Python<'_>, called: PyResult<()>, what: &str, breaker: &str,
                 "seawall: {what} of circuit breaker '{breaker}' raised on {} -> {}; ignored",
                 t.from, t.to
             );
-            cache::log_exception(py, &msg, e);
+            registered::log_exception(py, &msg, e);
         }
     }
 }
@@ -307,9 +307,9 @@ impl Listener for HookListener {
             if listeners.is_empty() {
                 return;
             }
-            let c = match cache::get(py) {
+            let c = match registered::get(py) {
                 Ok(c) => c,
-                Err(e) => return cache::log_exception(py, "seawall: listener not called", e),
+                Err(e) => return registered::log_exception(py, "seawall: listener not called", e),
             };
             let (from, to) = (c.state(py, t.from), c.state(py, t.to));
             for l in listeners {

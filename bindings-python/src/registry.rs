@@ -4,14 +4,16 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use seawall_bindings_support::DynClock;
+
 use crate::breaker::metrics_dict;
-use crate::clock::{BindingClock, ManualClock};
+use crate::clock::{clock_arg, ManualClock};
 
 /// Named breakers shared by a process (see `seawall.Registry`, which keeps
 /// the Python handles; this holds the core breakers).
 #[pyclass(frozen, module = "seawall._native")]
 pub struct Registry {
-    pub(crate) core: seawall::Registry<BindingClock>,
+    pub(crate) core: seawall::Registry<DynClock>,
 }
 
 #[pymethods]
@@ -20,7 +22,7 @@ impl Registry {
     #[pyo3(signature = (*, clock = None))]
     fn new(clock: Option<&Bound<'_, ManualClock>>) -> Self {
         Registry {
-            core: seawall::Registry::with_clock(BindingClock::from_arg(clock)),
+            core: seawall::Registry::with_clock(clock_arg(clock)),
         }
     }
 

@@ -4,7 +4,6 @@
 //! interfaces and composes them in `with_resilience`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -15,17 +14,11 @@ use seawall::{
     RetryBudgetConfig, RetryConfig, RetryPolicy, Timing, Waiter,
 };
 
-use crate::args::{attempt, core_u32, validated};
-use crate::clock::{BindingClock, ManualClock};
+use seawall_bindings_support::duration::nanos_to_seconds;
+use seawall_bindings_support::DynClock;
 
-/// Seconds (non-negative, finite) as a `Duration`, naming the field.
-fn secs(field: &str, s: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(s).map_err(|_| {
-        PyValueError::new_err(format!(
-            "invalid {field} = {s}: must be a finite, non-negative number of seconds"
-        ))
-    })
-}
+use crate::args::{attempt, core_u32, secs, validated};
+use crate::clock::{clock_arg, ManualClock};
 
 /// The delays of a retry policy (`RetryConfig` of the core): pure, so the
 /// same arguments always give the same delay.
@@ -90,7 +83,7 @@ impl Backoff {
 
 /// A retry budget shared by every caller holding it.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct RetryBudget(CoreRetryBudget<BindingClock>);
+pub struct RetryBudget(CoreRetryBudget<DynClock>);
 
 #[pymethods]
 impl RetryBudget {
@@ -113,7 +106,7 @@ impl RetryBudget {
             max_tokens: core_u32("max_tokens", max_tokens, &mut given)?,
         };
         validated(
-            CoreRetryBudget::with_clock(config, BindingClock::from_arg(clock)),
+            CoreRetryBudget::with_clock(config, clock_arg(clock)),
             &given,
         )
         .map(RetryBudget)
@@ -147,9 +140,9 @@ impl RetryBudget {
 /// A bulkhead. Slots taken by `try_acquire` / `acquire` / a waiter are
 /// counts, freed by `release`.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct Bulkhead(Arc<CoreBulkhead<BindingClock>>);
+pub struct Bulkhead(Arc<CoreBulkhead<DynClock>>);
 
-fn bulkhead_result(r: Result<seawall::BulkheadPermit<'_, BindingClock>, BulkheadError>) -> bool {
+fn bulkhead_result(r: Result<seawall::BulkheadPermit<'_, DynClock>, BulkheadError>) -> bool {
     match r {
         Ok(p) => {
             p.detach();
@@ -175,11 +168,8 @@ impl Bulkhead {
             max_queue_size: core_u32("max_queue_size", max_queue_size, &mut given)?,
             timeout: secs("timeout", timeout)?,
         };
-        validated(
-            CoreBulkhead::with_clock(config, BindingClock::from_arg(clock)),
-            &given,
-        )
-        .map(|b| Bulkhead(Arc::new(b)))
+        validated(CoreBulkhead::with_clock(config, clock_arg(clock)), &given)
+            .map(|b| Bulkhead(Arc::new(b)))
     }
 
     /// Takes a free slot if there is one; never waits.
@@ -217,7 +207,7 @@ impl Bulkhead {
         // `b`, whose address is stable. `BulkheadWaiter` keeps that `Arc` in
         // a field declared after `waiter`, so the waiter (the only holder of
         // this reference) is dropped first and never outlives the bulkhead.
-        let bulkhead: &'static CoreBulkhead<BindingClock> = unsafe { &*Arc::as_ptr(&b) };
+        let bulkhead: &'static CoreBulkhead<DynClock> = unsafe { &*Arc::as_ptr(&b) };
         let waiter = match bulkhead.enqueue() {
             Err(_) => return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind()),
             Ok(Admission::Permit(p)) => {
@@ -248,9 +238,9 @@ impl Bulkhead {
 #[pyclass(frozen, module = "seawall._native")]
 pub struct BulkheadWaiter {
     // Declared first: dropped before the bulkhead it borrows (see `enqueue`).
-    waiter: Waiter<'static, BindingClock>,
+    waiter: Waiter<'static, DynClock>,
     deadline: u64,
-    bulkhead: Arc<CoreBulkhead<BindingClock>>,
+    bulkhead: Arc<CoreBulkhead<DynClock>>,
 }
 
 #[pymethods]
@@ -288,13 +278,13 @@ impl BulkheadWaiter {
     /// Seconds until the deadline (0 when passed), on the bulkhead's clock.
     fn remaining(&self) -> f64 {
         let now = self.bulkhead.clock().now();
-        self.deadline.saturating_sub(now) as f64 / 1e9
+        nanos_to_seconds(self.deadline.saturating_sub(now))
     }
 }
 
 /// A GCRA rate limiter.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct RateLimiter(CoreRateLimiter<BindingClock>);
+pub struct RateLimiter(CoreRateLimiter<DynClock>);
 
 #[pymethods]
 impl RateLimiter {
@@ -314,7 +304,7 @@ impl RateLimiter {
             timing: Timing::Exact,
         };
         validated(
-            CoreRateLimiter::with_clock(config, BindingClock::from_arg(clock)),
+            CoreRateLimiter::with_clock(config, clock_arg(clock)),
             &given,
         )
         .map(RateLimiter)

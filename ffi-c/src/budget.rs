@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use seawall::{RetryBudget, RetryBudgetConfig};
+use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
+use crate::clock::{clock_arg, seawall_manual_clock};
 use crate::config::{config_error, config_or_default, nanos, write_default};
 use crate::error::{run, seawall_result};
 use crate::handle::{self, Handle, Shared};
 
 /// The budget type behind every handle.
-pub(crate) type CBudget = RetryBudget<FfiClock>;
+pub(crate) type CBudget = RetryBudget<DynClock>;
 
 /// A retry budget: lets retries through while they stay below
 /// `budget_percent` of the requests of the last `window_size_ns` (a token

@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit};
+use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
+use crate::clock::{clock_arg, seawall_manual_clock};
 use crate::config::{config_error, config_or_default, nanos, write_default};
 use crate::error::{check, fail, run, run_code, seawall_result, Error};
 use crate::handle::{self, Handle, Shared};
 
 /// The bulkhead type behind every handle.
-type CBulkhead = Bulkhead<FfiClock>;
+type CBulkhead = Bulkhead<DynClock>;
 
 /// `seawall_bulkhead_permit.status` of a permit written by an acquire.
 const ISSUED: u32 = 0x5EA7_B001;
@@ -158,13 +159,14 @@ pub unsafe extern "C" fn seawall_bulkhead_free(bulkhead: *const seawall_bulkhead
 /// # Safety
 ///
 /// `out` was checked non-NULL and aligned and is valid for a write.
-unsafe fn issue(b: &CBulkhead, p: BulkheadPermit<'_, FfiClock>, out: *mut seawall_bulkhead_permit) {
+unsafe fn issue(b: &CBulkhead, p: BulkheadPermit<'_, DynClock>, out: *mut seawall_bulkhead_permit) {
     p.detach();
     let token = seawall_bulkhead_permit {
         owner: std::ptr::from_ref(b) as usize,
         status: ISSUED,
     };
-    // SAFETY: the caller's contract.
+    // SAFETY: `out` is non-NULL, aligned and valid for a write (the
+    // caller's contract).
     unsafe { out.write(token) };
 }
 
@@ -178,7 +180,7 @@ unsafe fn acquire_with(
     func: &'static str,
     bulkhead: *const seawall_bulkhead,
     out_permit: *mut seawall_bulkhead_permit,
-    take: impl FnOnce(&CBulkhead) -> Result<BulkheadPermit<'_, FfiClock>, BulkheadError>,
+    take: impl FnOnce(&CBulkhead) -> Result<BulkheadPermit<'_, DynClock>, BulkheadError>,
 ) -> seawall_result {
     // SAFETY: `bulkhead` is NULL or a live handle (the caller's contract).
     let b = match unsafe { handle::borrow(bulkhead, func) } {

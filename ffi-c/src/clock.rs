@@ -1,47 +1,14 @@
-//! The clock of every breaker made through the C ABI, and the manual clock
-//! C tests use to move time without sleeping.
+//! The manual clock C tests use to move time without sleeping, and the
+//! clock arguments of the engines' `_new` functions (the clock itself,
+//! `DynClock`, is the bindings' shared one).
 
 use std::time::Duration;
 
-use seawall::clock::EventCount;
-use seawall::{Clock, ManualClock, QuantaClock};
+use seawall::{Clock, ManualClock};
+use seawall_bindings_support::DynClock;
 
 use crate::error::{run, seawall_result, Error};
 use crate::handle::{self, Handle, Shared};
-
-/// The production clock, or a manual clock shared with C.
-#[derive(Clone, Debug)]
-pub(crate) enum FfiClock {
-    Quanta,
-    Manual(ManualClock),
-}
-
-impl Clock for FfiClock {
-    #[inline]
-    fn now(&self) -> u64 {
-        match self {
-            FfiClock::Quanta => QuantaClock.now(),
-            FfiClock::Manual(m) => m.now(),
-        }
-    }
-
-    #[inline]
-    fn recent(&self) -> u64 {
-        match self {
-            FfiClock::Quanta => QuantaClock.recent(),
-            FfiClock::Manual(m) => m.recent(),
-        }
-    }
-
-    /// The manual clock's: its moves wake the waits on it.
-    #[inline]
-    fn moves(&self) -> Option<&EventCount> {
-        match self {
-            FfiClock::Quanta => None,
-            FfiClock::Manual(m) => m.moves(),
-        }
-    }
-}
 
 /// A clock that moves only when told to: for tests of code that uses
 /// breakers. Breakers and registries made with it read its time; freeing the
@@ -64,10 +31,10 @@ impl Handle for seawall_manual_clock {
 pub(crate) unsafe fn manual_clock(
     clock: *const seawall_manual_clock,
     func: &'static str,
-) -> Result<FfiClock, Error> {
-    // SAFETY: the caller's contract.
+) -> Result<DynClock, Error> {
+    // SAFETY: `clock` is NULL or a live handle (the caller's contract).
     let c = unsafe { handle::borrow(clock, func) }?;
-    Ok(FfiClock::Manual(c.clone()))
+    Ok(DynClock::Manual(c.clone()))
 }
 
 /// The clock an engine's `_new` function was given: NULL for the production
@@ -79,11 +46,12 @@ pub(crate) unsafe fn manual_clock(
 pub(crate) unsafe fn clock_arg(
     clock: *const seawall_manual_clock,
     func: &'static str,
-) -> Result<FfiClock, Error> {
+) -> Result<DynClock, Error> {
     if clock.is_null() {
-        return Ok(FfiClock::Quanta);
+        return Ok(DynClock::Quanta);
     }
-    // SAFETY: the caller's contract.
+    // SAFETY: `clock` is a live handle (the caller's contract; not NULL
+    // here).
     unsafe { manual_clock(clock, func) }
 }
 

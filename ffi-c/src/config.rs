@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use seawall::{BreakerConfig, ConfigError, Window};
+use seawall_bindings_support::fields;
 
 use crate::error::{borrow, put, run, seawall_result, Error};
 
@@ -43,7 +44,9 @@ pub struct seawall_config {
     /// window rule is set. A byte rather than a `bool` so that no bit
     /// pattern a foreign caller can leave in the struct is invalid.
     pub trip_on_consecutive_failures: u8,
-    /// One of `seawall_window_kind`; default `SEAWALL_WINDOW_KIND_NONE`.
+    /// A `seawall_window_kind` (as a number, so that an unknown one is
+    /// reported as `SEAWALL_RESULT_INVALID_CONFIG`); default
+    /// `SEAWALL_WINDOW_KIND_NONE`.
     pub window_kind: u32,
     /// `SEAWALL_WINDOW_KIND_COUNT`: the outcomes kept, 1..=10000. Ignored
     /// for other kinds.
@@ -104,16 +107,9 @@ pub struct seawall_config {
     pub slow_call_duration_ns: u64,
 }
 
-/// A duration as C sees it: whole nanoseconds, saturating at `UINT64_MAX`.
-/// The one conversion of the crate; computed from whole seconds and
-/// nanoseconds, without the `u128` of `as_nanos`, since it runs on answer
-/// paths (a rejection's `retry_after_ns`).
-#[inline]
-pub(crate) fn nanos(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
-}
+/// A duration as C sees it: whole nanoseconds, saturating at `UINT64_MAX`
+/// (the bindings' one conversion).
+pub(crate) use seawall_bindings_support::duration::nanos;
 
 /// 0 means "not set".
 fn optional_ns(ns: u64) -> Option<Duration> {
@@ -217,40 +213,6 @@ pub(crate) fn unknown_enum(field: &'static str, value: u32, allowed: &'static st
     }
 }
 
-/// The C spelling of a core field name, for error messages.
-fn c_field(field: &'static str) -> &'static str {
-    match field {
-        // Breaker (and the bulkhead's `timeout`).
-        "timeout" => "timeout_ns",
-        "half_open_timeout" => "half_open_timeout_ns",
-        "max_timeout" => "max_timeout_ns",
-        "slow_call_duration" => "slow_call_duration_ns",
-        "window.size" => "window_size",
-        "window.length" => "window_length_ns",
-        "window.buckets" => "window_buckets",
-        // Rate limiter.
-        "period" => "period_ns",
-        // Retry budget.
-        "window_size" => "window_size_ns",
-        // Retry back-off.
-        "initial_delay" => "initial_delay_ns",
-        "max_delay" => "max_delay_ns",
-        "max_total_delay" => "max_total_delay_ns",
-        other => other,
-    }
-}
-
-/// The message for an invalid configuration, with C field names:
-/// "invalid timeout_ns = 0ns: must be a duration in (0, 365 days]".
-pub(crate) fn describe(e: &ConfigError) -> String {
-    format!(
-        "invalid {} = {}: must be {}",
-        c_field(e.field),
-        e.value,
-        e.allowed
-    )
-}
-
 /// The configuration a `_new` function builds from: the core's defaults
 /// for a NULL `config`, else `convert` of `*config`.
 ///
@@ -265,7 +227,8 @@ pub(crate) unsafe fn config_or_default<C, Core: Default>(
     if config.is_null() {
         return Ok(Core::default());
     }
-    // SAFETY: the caller's contract; not NULL here.
+    // SAFETY: `config` points to a valid `C` (the caller's contract; not
+    // NULL here).
     convert(unsafe { borrow(config, func, "config") }?)
 }
 
@@ -283,7 +246,7 @@ where
     C: for<'a> From<&'a Core>,
 {
     let default = || Ok(C::from(&Core::default()));
-    // SAFETY: the caller's contract.
+    // SAFETY: `out` is NULL or valid for a write (the caller's contract).
     run(func, || unsafe { put(out, func, "out", default) })
 }
 
@@ -292,7 +255,7 @@ where
 pub(crate) fn config_error(func: &'static str, e: &ConfigError) -> Error {
     Error::new(
         seawall_result::InvalidConfig,
-        format!("{func}: {}", describe(e)),
+        format!("{func}: {}", fields::for_c(e)),
     )
 }
 
@@ -310,18 +273,6 @@ pub unsafe extern "C" fn seawall_config_default(out: *mut seawall_config) -> sea
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nanos_saturates_at_u64_max() {
-        assert_eq!(nanos(Duration::ZERO), 0);
-        assert_eq!(nanos(Duration::new(3, 7)), 3_000_000_007);
-        assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
-        assert_eq!(
-            nanos(Duration::new(u64::MAX / 1_000_000_000, 999_999_999)),
-            u64::MAX
-        );
-        assert_eq!(nanos(Duration::MAX), u64::MAX);
-    }
 
     #[test]
     fn default_round_trips_through_the_c_struct() {
@@ -384,23 +335,23 @@ mod tests {
     fn errors_use_the_c_field_names() {
         let mut c = seawall_config::from(&BreakerConfig::default());
         c.timeout_ns = 0;
-        let e = describe(&checked(&c));
+        let e = fields::for_c(&checked(&c));
         assert_eq!(
             e,
             "invalid timeout_ns = 0ns: must be a duration in (0, 365 days]"
         );
         c.timeout_ns = 1;
         c.window_kind = 9;
-        let e = describe(&checked(&c));
+        let e = fields::for_c(&checked(&c));
         assert!(
             e.starts_with("invalid window_kind = 9: must be one of"),
             "{e}"
         );
         c.window_kind = seawall_window_kind::Count as u32;
         c.window_size = 0;
-        assert!(describe(&checked(&c)).starts_with("invalid window_size = 0"));
+        assert!(fields::for_c(&checked(&c)).starts_with("invalid window_size = 0"));
         c.window_size = 5;
         c.failure_rate_threshold = f64::NAN;
-        assert!(describe(&checked(&c)).contains("failure_rate_threshold"));
+        assert!(fields::for_c(&checked(&c)).contains("failure_rate_threshold"));
     }
 }

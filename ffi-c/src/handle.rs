@@ -105,7 +105,8 @@ pub(crate) unsafe fn borrow<'a, H: Handle>(
     func: &'static str,
 ) -> Result<&'a H::Inner, Error> {
     check(h.cast::<H::Inner>(), func, H::NAME)?;
-    // SAFETY: non-NULL (checked); the caller's contract.
+    // SAFETY: non-NULL and aligned (checked); a live handle of type `H`
+    // that stays live for 'a (the caller's contract).
     Ok(unsafe { lend(h) })
 }
 
@@ -120,7 +121,8 @@ pub(crate) unsafe fn borrow_optional<'a, H: Handle>(
     func: &'static str,
 ) -> Result<Option<&'a H::Inner>, Error> {
     check_optional(h.cast::<H::Inner>(), func, H::NAME)?;
-    // SAFETY: the caller's contract.
+    // SAFETY: lent only when non-NULL; aligned (checked); a live handle of
+    // type `H` that stays live for 'a (the caller's contract).
     Ok((!h.is_null()).then(|| unsafe { lend(h) }))
 }
 

@@ -14,8 +14,24 @@
 //! * writes its outputs only on success (the text functions, which behave
 //!   like `snprintf`, are the documented exception);
 //! * records a failure as the calling thread's last error, with details
-//!   (answers are not failures: REJECTED, RATE_LIMITED, BULKHEAD_FULL,
-//!   BULKHEAD_TIMEOUT and RETRY_STOPPED leave it alone).
+//!   (answers are not failures and leave it alone).
+//!
+//! Every `seawall_result` (`error.rs`; numbers are never reused):
+//!
+//! * `OK` (0);
+//! * answers, which say what the engine decided: `REJECTED` (4, the
+//!   breaker), `RATE_LIMITED` (11, the rate limiter), `BULKHEAD_FULL` (12)
+//!   and `BULKHEAD_TIMEOUT` (13, the bulkhead), `RETRY_STOPPED` (16, the
+//!   retry state);
+//! * errors, recorded as the last error: `NULL_PARAMETER` (1),
+//!   `INVALID_CONFIG` (2), `INVALID_ARGUMENT` (3), `PERMIT_ALREADY_REPORTED`
+//!   (5), `PERMIT_NOT_ISSUED` (6), `PERMIT_WRONG_BREAKER` (7), `NOT_FOUND`
+//!   (8), `BUFFER_TOO_SMALL` (9), `PANIC` (10), `PERMIT_ALREADY_RELEASED`
+//!   (14), `PERMIT_WRONG_BULKHEAD` (15).
+//!
+//! What both this crate and the Python module need (the run-time clock,
+//! the numbers and names of states and outcomes, duration conversions, the
+//! wording of errors) is the `seawall-bindings-support` crate's.
 //!
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
@@ -46,8 +62,8 @@ pub use breaker::{
 };
 pub use breaker::{
     seawall_breaker_add_listener, seawall_breaker_clear_metrics, seawall_breaker_clone,
-    seawall_breaker_config, seawall_breaker_force_closed, seawall_breaker_force_open,
-    seawall_breaker_free, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
+    seawall_breaker_force_closed, seawall_breaker_force_open, seawall_breaker_free,
+    seawall_breaker_get_config, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
     seawall_breaker_new_with_clock, seawall_breaker_report, seawall_breaker_report_failure,
     seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
     seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
@@ -61,10 +77,10 @@ pub use budget::{
 };
 pub use bulkhead::{
     seawall_bulkhead, seawall_bulkhead_acquire, seawall_bulkhead_acquire_timeout,
-    seawall_bulkhead_available_permits, seawall_bulkhead_clone, seawall_bulkhead_config_default,
-    seawall_bulkhead_free, seawall_bulkhead_get_config, seawall_bulkhead_new,
-    seawall_bulkhead_permit, seawall_bulkhead_queue_size, seawall_bulkhead_release,
-    seawall_bulkhead_try_acquire,
+    seawall_bulkhead_available_permits, seawall_bulkhead_clone, seawall_bulkhead_config,
+    seawall_bulkhead_config_default, seawall_bulkhead_free, seawall_bulkhead_get_config,
+    seawall_bulkhead_new, seawall_bulkhead_permit, seawall_bulkhead_queue_size,
+    seawall_bulkhead_release, seawall_bulkhead_try_acquire,
 };
 pub use clock::{
     seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
@@ -75,8 +91,7 @@ pub use error::seawall_result;
 pub use rate_limit::{
     seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,
     seawall_rate_limiter_check, seawall_rate_limiter_clone, seawall_rate_limiter_free,
-    seawall_rate_limiter_get_config, seawall_rate_limiter_new, SEAWALL_RATE_TIMING_EXACT,
-    SEAWALL_RATE_TIMING_RECENT,
+    seawall_rate_limiter_get_config, seawall_rate_limiter_new, seawall_rate_timing,
 };
 pub use registry::{
     seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,

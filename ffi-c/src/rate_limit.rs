@@ -4,22 +4,28 @@
 use std::time::Duration;
 
 use seawall::{RateLimitConfig, RateLimiter, Timing};
+use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock, FfiClock};
+use crate::clock::{clock_arg, seawall_manual_clock};
 use crate::config::{config_error, config_or_default, nanos, unknown_enum, write_default};
 use crate::error::{check_optional, fail, run, run_code, seawall_result, Error};
 use crate::handle::{self, Handle, Shared};
 
-/// `seawall_rate_limit_config.timing`: decide on the exact clock reading
-/// (the default).
-pub const SEAWALL_RATE_TIMING_EXACT: u32 = 0;
-/// `seawall_rate_limit_config.timing`: decide on the cheap "recent" reading,
-/// which lags by up to 1 ms (the burst may be larger by the calls of 1 ms,
-/// and announced waits up to 1 ms too long).
-pub const SEAWALL_RATE_TIMING_RECENT: u32 = 1;
+/// The clock reading a rate limiter decides on
+/// (`seawall_rate_limit_config.timing`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum seawall_rate_timing {
+    /// The exact clock reading (the default).
+    Exact = 0,
+    /// The cheap "recent" reading, which lags by up to 1 ms (the burst may
+    /// be larger by the calls of 1 ms, and announced waits up to 1 ms too
+    /// long).
+    Recent = 1,
+}
 
 /// The limiter type behind every handle.
-type CLimiter = RateLimiter<FfiClock>;
+type CLimiter = RateLimiter<DynClock>;
 
 /// A lock-free rate limiter (GCRA on one atomic word). Reference-counted
 /// like `seawall_breaker`; every function taking one is thread-safe.
@@ -48,7 +54,9 @@ pub struct seawall_rate_limit_config {
     /// The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
     /// `rate`. Default 1 s.
     pub period_ns: u64,
-    /// `SEAWALL_RATE_TIMING_EXACT` (default) or `SEAWALL_RATE_TIMING_RECENT`.
+    /// A `seawall_rate_timing`: `SEAWALL_RATE_TIMING_EXACT` (default) or
+    /// `SEAWALL_RATE_TIMING_RECENT` (as a number, so that an unknown one is
+    /// reported as `SEAWALL_RESULT_INVALID_CONFIG`).
     pub timing: u32,
 }
 
@@ -59,9 +67,9 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
             burst: c.burst,
             period_ns: nanos(c.period),
             timing: match c.timing {
-                Timing::Exact => SEAWALL_RATE_TIMING_EXACT,
-                Timing::Recent => SEAWALL_RATE_TIMING_RECENT,
-            },
+                Timing::Exact => seawall_rate_timing::Exact,
+                Timing::Recent => seawall_rate_timing::Recent,
+            } as u32,
         }
     }
 }
@@ -69,8 +77,8 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
 /// The core configuration `*c` describes, validated.
 fn to_core(c: &seawall_rate_limit_config, func: &'static str) -> Result<RateLimitConfig, Error> {
     let timing = match c.timing {
-        SEAWALL_RATE_TIMING_EXACT => Timing::Exact,
-        SEAWALL_RATE_TIMING_RECENT => Timing::Recent,
+        t if t == seawall_rate_timing::Exact as u32 => Timing::Exact,
+        t if t == seawall_rate_timing::Recent as u32 => Timing::Recent,
         other => {
             let e = unknown_enum(
                 "timing",

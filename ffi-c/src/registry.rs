@@ -4,15 +4,16 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
 use seawall::Registry;
+use seawall_bindings_support::DynClock;
 
 use crate::breaker::{config_arg, seawall_breaker, CBreaker};
-use crate::clock::{manual_clock, seawall_manual_clock, FfiClock};
+use crate::clock::{manual_clock, seawall_manual_clock};
 use crate::config::config_error;
 use crate::config::seawall_config;
 use crate::error::{name_arg, run, seawall_result, Error};
 use crate::handle::{self, Handle, Shared};
 
-type CRegistry = Registry<FfiClock>;
+type CRegistry = Registry<DynClock>;
 
 /// A thread-safe map from names to breakers. Reference-counted like
 /// `seawall_breaker`; breaker handles obtained from it stay valid after the
@@ -48,7 +49,7 @@ pub type seawall_registry_visitor = Option<
 #[no_mangle]
 pub unsafe extern "C" fn seawall_registry_new(out: *mut *const seawall_registry) -> seawall_result {
     const F: &str = "seawall_registry_new";
-    let make = || Ok(Registry::with_clock(FfiClock::Quanta));
+    let make = || Ok(Registry::with_clock(DynClock::Quanta));
     // SAFETY: `out` is NULL or valid for a write (this function's contract).
     run(F, || unsafe { handle::new_handle(F, out, make) })
 }

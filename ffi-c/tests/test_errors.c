@@ -45,7 +45,7 @@ static void test_null_handles(void) {
     CHECK_RC(seawall_breaker_report(nb, &p, SEAWALL_OUTCOME_SUCCESS, 1), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_state(nb, &s), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_metrics(nb, &m), SEAWALL_RESULT_NULL_PARAMETER);
-    CHECK_RC(seawall_breaker_config(nb, &c), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_breaker_get_config(nb, &c), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_name(nb, buf, sizeof buf, &n), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_force_open(nb), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_breaker_force_open: `breaker` is NULL");
@@ -109,7 +109,7 @@ static void test_null_outputs(void) {
     CHECK_LAST_ERROR("seawall_breaker_report_success: `permit` is NULL");
     CHECK_RC(seawall_breaker_state(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_metrics(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
-    CHECK_RC(seawall_breaker_config(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_breaker_get_config(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_name(b, NULL, 4, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_add_listener(b, NULL, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_breaker_add_listener: `callback` is NULL");
@@ -485,10 +485,10 @@ static void test_breaker_arguments(void) {
         "seawall_breaker_name: `len` = 0 is less than the 4 bytes of the name and its NUL");
     CHECK(n == 3);
 
-    BAD(seawall_breaker_config(NULL, &c), NULL_PARAMETER, "seawall_breaker_config: `breaker` is NULL");
-    BAD(seawall_breaker_config(b, NULL), NULL_PARAMETER, "seawall_breaker_config: `out` is NULL");
-    BAD(seawall_breaker_config(b, MIS(seawall_config)), INVALID_ARGUMENT,
-        misaligned("seawall_breaker_config", "out", _Alignof(seawall_config)));
+    BAD(seawall_breaker_get_config(NULL, &c), NULL_PARAMETER, "seawall_breaker_get_config: `breaker` is NULL");
+    BAD(seawall_breaker_get_config(b, NULL), NULL_PARAMETER, "seawall_breaker_get_config: `out` is NULL");
+    BAD(seawall_breaker_get_config(b, MIS(seawall_config)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_get_config", "out", _Alignof(seawall_config)));
 
     BAD(seawall_breaker_try_acquire(NULL, &p, &why), NULL_PARAMETER,
         "seawall_breaker_try_acquire: `breaker` is NULL");

@@ -96,7 +96,7 @@ static void test_breaker_life(void) {
     CHECK(b != NULL);
 
     seawall_config back;
-    CHECK_OK(seawall_breaker_config(b, &back));
+    CHECK_OK(seawall_breaker_get_config(b, &back));
     CHECK(back.failure_threshold == 2 && back.success_threshold == 1);
     CHECK(back.timeout_ns == 1 * SEC && back.half_open_timeout_ns == 30 * SEC);
 
@@ -294,7 +294,7 @@ static void test_window_rule(void) {
     const seawall_breaker *b = NULL;
     CHECK_OK(seawall_breaker_new("windowed", &c, &b));
     seawall_config back;
-    CHECK_OK(seawall_breaker_config(b, &back));
+    CHECK_OK(seawall_breaker_get_config(b, &back));
     CHECK(back.window_kind == SEAWALL_WINDOW_KIND_COUNT && back.window_size == 10);
     CHECK(back.failure_rate_threshold == 0.5 && !back.trip_on_consecutive_failures);
 
@@ -346,7 +346,7 @@ static void test_registry(void) {
     CHECK_OK(seawall_registry_get_or_create(r, "users", NULL, &users2));
     CHECK(users == users2);
     seawall_config back;
-    CHECK_OK(seawall_breaker_config(users2, &back));
+    CHECK_OK(seawall_breaker_get_config(users2, &back));
     CHECK(back.failure_threshold == 1);
     CHECK_OK(seawall_registry_get_or_create(r, "orders", NULL, &orders));
     CHECK_OK(seawall_registry_get(r, "users", &got));

@@ -676,7 +676,7 @@ impl World {
     fn new_breaker_model(&mut self, addr: usize, clock: Option<usize>) {
         let mut config = std::mem::MaybeUninit::<seawall_config>::uninit();
         // SAFETY: `addr` is a live breaker; `config` is valid for a write.
-        let r = unsafe { seawall_breaker_config(addr as *const _, config.as_mut_ptr()) };
+        let r = unsafe { seawall_breaker_get_config(addr as *const _, config.as_mut_ptr()) };
         assert_eq!(r, R::Ok);
         let mut len = 0usize;
         // SAFETY: a NULL buffer of length 0 asks for the length.
@@ -1345,8 +1345,8 @@ unsafe fn step(w: &mut World, op: &Op) {
         Op::Config(i) => {
             if let Some(b) = w.breaker_handle(*i) {
                 let mut c = std::mem::MaybeUninit::<seawall_config>::uninit();
-                let r = unsafe { seawall_breaker_config(b, c.as_mut_ptr()) };
-                expect("seawall_breaker_config", r, &[R::Ok], before);
+                let r = unsafe { seawall_breaker_get_config(b, c.as_mut_ptr()) };
+                expect("seawall_breaker_get_config", r, &[R::Ok], before);
             }
         }
         Op::Listener(i) => {

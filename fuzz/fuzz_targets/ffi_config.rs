@@ -261,7 +261,7 @@ unsafe fn breaker(fields: &[BreakerField], via_registry: bool) {
 /// A breaker built from `c` reads it back and admits a call.
 unsafe fn check_breaker(b: *const seawall_breaker, c: &seawall_config) {
     let mut back: seawall_config = std::mem::zeroed();
-    assert_eq!(seawall_breaker_config(b, &mut back), seawall_result::Ok);
+    assert_eq!(seawall_breaker_get_config(b, &mut back), seawall_result::Ok);
     assert!(
         same_breaker_config(c, &back),
         "config reads back changed:\n given {c:?}\n  read {back:?}"

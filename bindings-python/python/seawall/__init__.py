@@ -13,7 +13,19 @@ very same module objects as ``seawall``'s.
 
 import sys as _sys
 
-from ._native import ManualClock, Permit
+from . import _native, exceptions as _exceptions, models as _models
+
+# The native module never imports this package: it is handed the classes it
+# returns and raises, once, before anything can use it.
+_native._init(
+    circuit_state=_models.CircuitState,
+    config_class=_models.CircuitBreakerConfig,
+    count_window=_models.CountWindow,
+    time_window=_models.TimeWindow,
+    open_error=_exceptions.CircuitBreakerOpenError,
+)
+
+from ._native import ManualClock, Permit  # noqa: E402
 from .adapters import create_circuit_breaker_adapter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError

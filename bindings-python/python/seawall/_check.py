@@ -1,24 +1,41 @@
 """Argument checks shared by the pure-Python modules: every refusal is a
 ``TypeError`` naming the argument and the type given, or a ``ValueError``
-naming the argument, the value and the allowed range (integer ranges are
-checked by the native module, with the core's ranges)."""
+naming the argument, the value and the allowed range. The checks the native
+classes also make are the native module's own (``shown``, ``type_error``,
+``boolean``, ``integer``, ``number``, ``seconds``, ``non_negative_seconds``,
+``name``), so both word an error the same way; integer ranges are checked by
+the native module, with the core's ranges."""
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from typing import Any, List, Optional, Tuple, Type, TypeVar
 
+from ._native import check_bool as boolean
+from ._native import check_int as integer
+from ._native import check_name as name
+from ._native import check_non_negative_seconds as non_negative_seconds
+from ._native import check_number as number
+from ._native import check_seconds as seconds
+from ._native import shown, type_error
+
+__all__ = [
+    "boolean",
+    "exception_classes",
+    "instance",
+    "int_list",
+    "integer",
+    "name",
+    "non_negative_seconds",
+    "number",
+    "optional_callable",
+    "positive_seconds",
+    "seconds",
+    "shown",
+    "type_error",
+]
+
 T = TypeVar("T")
-
-
-def _shown(value: Any) -> str:
-    r = repr(value)
-    return r if len(r) <= 80 else r[:77] + "..."
-
-
-def type_error(field: str, expected: str, value: Any) -> TypeError:
-    return TypeError(f"{field} must be {expected}, not {type(value).__name__} ({_shown(value)})")
 
 
 def instance(field: str, value: Any, cls: Type[T], expected: Optional[str] = None) -> T:
@@ -31,50 +48,6 @@ def instance(field: str, value: Any, cls: Type[T], expected: Optional[str] = Non
 def optional_callable(field: str, value: Any) -> None:
     if value is not None and not callable(value):
         raise type_error(field, "callable or None", value)
-
-
-def boolean(field: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise type_error(field, "a bool", value)
-
-
-def _float(field: str, value: Any) -> float:
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond the float range
-        raise ValueError(
-            f"invalid {field} = {_shown(value)}: must be a finite number"
-        ) from None
-
-
-def number(field: str, value: Any) -> float:
-    """An ``int`` or ``float`` (not a ``bool``) as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise type_error(field, "a number", value)
-    return _float(field, value)
-
-
-def integer(field: str, value: Any) -> int:
-    """An ``int`` (not a ``bool``); its range is the native side's to check."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise type_error(field, "an int", value)
-    return value
-
-
-def seconds(field: str, value: Any) -> float:
-    """A ``timedelta`` or a number of seconds, as seconds."""
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise type_error(field, "a datetime.timedelta or a number of seconds", value)
-    return _float(field, value)
-
-
-def non_negative_seconds(field: str, value: Any) -> float:
-    s = seconds(field, value)
-    if not (math.isfinite(s) and s >= 0):
-        raise ValueError(f"invalid {field} = {s}: must be a finite number of seconds >= 0")
-    return s
 
 
 def positive_seconds(field: str, value: Any) -> float:
@@ -92,7 +65,7 @@ def exception_classes(field: str, value: Any) -> Tuple[Type[BaseException], ...]
     for c in items:
         if not (isinstance(c, type) and issubclass(c, BaseException)):
             raise TypeError(
-                f"{field} must contain exception classes only, found {_shown(c)} "
+                f"{field} must contain exception classes only, found {shown(c)} "
                 f"({type(c).__name__})"
             )
     return tuple(items)
@@ -105,19 +78,5 @@ def int_list(field: str, value: Any) -> None:
     for c in value:
         if isinstance(c, bool) or not isinstance(c, int):
             raise TypeError(
-                f"{field} must be a list of ints, found {_shown(c)} ({type(c).__name__})"
+                f"{field} must be a list of ints, found {shown(c)} ({type(c).__name__})"
             )
-
-
-def name(field: str, value: Any) -> str:
-    """A ``str`` that is valid Unicode (no lone surrogates)."""
-    if not isinstance(value, str):
-        raise type_error(field, "a str", value)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(
-            f"invalid {field} = {_shown(value)}: must be valid Unicode text "
-            "(it contains a lone surrogate)"
-        ) from None
-    return value
