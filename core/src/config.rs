@@ -4,7 +4,8 @@
 //!
 //! Each engine's own settings live with it; the breaker's
 //! ([`BreakerConfig`], [`Window`] and their limits) are defined in
-//! `breaker/config.rs` and re-exported here.
+//! `breaker/config.rs` and re-exported here for the public path (nothing
+//! here uses them, so the breaker depends on this module, not the reverse).
 
 use std::fmt;
 use std::time::Duration;

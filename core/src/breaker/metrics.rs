@@ -1,13 +1,9 @@
-//! The metrics snapshot of one breaker, and how a breaker takes it.
+//! The metrics snapshot of one breaker.
 
 use std::time::Duration;
 
-use super::counters::Counter;
-use super::state::{Kind, State};
+use super::state::State;
 use super::window::WindowCounts;
-use super::Breaker;
-use crate::clock::Clock;
-use crate::sync::Ordering;
 
 /// Counts of transitions by the state entered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,61 +61,4 @@ pub struct Metrics {
     pub transitions: Transitions,
     /// Time since the last transition was made (or since creation).
     pub time_in_state: Duration,
-}
-
-impl<C: Clock> Breaker<C> {
-    /// Restarts every counter of [`Breaker::metrics`] from zero (not the
-    /// state, not the window). Exact only while no call is in progress.
-    pub fn clear_metrics(&self) {
-        self.counters.clear();
-        for t in &self.cold.transitions {
-            // Relaxed: metrics only.
-            t.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// A snapshot of the breaker's books.
-    pub fn metrics(&self) -> Metrics {
-        let w = self.word();
-        // Relaxed: metrics only.
-        let t = |k: Kind| self.cold.transitions[k as usize].load(Ordering::Relaxed);
-        let since = self.cold.since.load(Ordering::Relaxed);
-        let c = |k: Counter| self.counters.reported(k);
-        let now = self.clock.now();
-        Metrics {
-            state: self.state(),
-            permitted: c(Counter::Permitted),
-            successes: c(Counter::Successes),
-            failures: c(Counter::Failures),
-            ignored: c(Counter::Ignored),
-            late: c(Counter::Late),
-            rejected: c(Counter::Rejected),
-            slow_calls: c(Counter::Slow),
-            window: self.rules.as_ref().map(|r| r.counts(now, &self.counters)),
-            consecutive_failures: if w.kind() == Kind::Closed {
-                // The count stays below `failure_threshold`, a u32.
-                w.payload() as u32
-            } else {
-                0
-            },
-            trial_successes: if w.kind() == Kind::HalfOpen {
-                self.limits.trials.successes(w)
-            } else {
-                0
-            },
-            trial_calls_in_flight: if w.kind() == Kind::HalfOpen {
-                self.limits.trials.inflight(w)
-            } else {
-                0
-            },
-            transitions: Transitions {
-                to_closed: t(Kind::Closed),
-                to_open: t(Kind::Open),
-                to_half_open: t(Kind::HalfOpen),
-                to_forced_open: t(Kind::ForcedOpen),
-                to_forced_closed: t(Kind::ForcedClosed),
-            },
-            time_in_state: Duration::from_nanos(now.saturating_sub(since)),
-        }
-    }
 }

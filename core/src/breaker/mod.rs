@@ -2,8 +2,10 @@
 //!
 //! A `Breaker` keeps its state in one atomic word and changes it only by
 //! compare-and-swap; every decision about the next word is a pure function,
-//! applied by one CAS driver. The files, in dependency order (each imports
-//! only from the ones above it, never from below):
+//! applied by one CAS driver.
+//!
+//! The parts, in dependency order: each imports only from the ones above it
+//! and none imports the breaker.
 //!
 //! | file | what it holds |
 //! | --- | --- |
@@ -16,10 +18,17 @@
 //! | `rules.rs` | the window rules (failure count, failure rate, slow-call rate) |
 //! | `events.rs` | `Transition` events and the listener list |
 //! | `metrics.rs` | the `Metrics` snapshot |
-//! | `driver.rs` | the one CAS loop that applies a decision, and the side effects of a transition |
-//! | `mod.rs` | `Breaker`: its fields, constructors, fast paths and operations |
-//! | `permit.rs` | `Permit`, `Ticket`, `Rejected`, `CallError` |
-//! | `registry.rs` | `Registry`: named breakers sharing one clock |
+//!
+//! The breaker itself is one type whose code is split by concern; these
+//! files refer to each other:
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `mod.rs` | `Breaker`: its fields, constructors, inlined fast paths, operations and metrics |
+//! | `driver.rs` | the one CAS loop that applies a decision; the deadline word's reading and publishing; the side effects of a transition |
+//! | `permit.rs` | `Permit` and `Ticket` (which report back through the breaker), `Rejected`, `CallError` |
+//!
+//! `registry.rs` (`Registry`, named breakers on one clock) sits on top.
 //!
 //! The fast paths (a CLOSED admission, a steady OPEN rejection, a CLOSED
 //! success with nothing to reset) are inlined here and write nothing shared;
@@ -341,7 +350,7 @@ impl<C: Clock> Breaker<C> {
     fn finish(&self, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let w = self.word();
         // The steady CLOSED success: nothing to time, no failure count to
-        // reset, so the word stays as it is (`state::outcome` gives `None`);
+        // reset, so the word stays as it is (`decide::outcome` keeps it);
         // a window only records it (`Rules::quiet_success`). Only counters
         // move.
         if outcome == Outcome::Success
@@ -460,6 +469,61 @@ impl<C: Clock> Breaker<C> {
 
     fn command(&self, to: Kind) {
         self.drive(self.word(), C::now, |w| decide::command(w, to));
+    }
+
+    /// Restarts every counter of [`Breaker::metrics`] from zero (not the
+    /// state, not the window). Exact only while no call is in progress.
+    pub fn clear_metrics(&self) {
+        self.counters.clear();
+        for t in &self.cold.transitions {
+            // Relaxed: metrics only.
+            t.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot of the breaker's books.
+    pub fn metrics(&self) -> Metrics {
+        let w = self.word();
+        // Relaxed: metrics only.
+        let t = |k: Kind| self.cold.transitions[k as usize].load(Ordering::Relaxed);
+        let since = self.cold.since.load(Ordering::Relaxed);
+        let c = |k: Counter| self.counters.reported(k);
+        let now = self.clock.now();
+        Metrics {
+            state: self.state(),
+            permitted: c(Counter::Permitted),
+            successes: c(Counter::Successes),
+            failures: c(Counter::Failures),
+            ignored: c(Counter::Ignored),
+            late: c(Counter::Late),
+            rejected: c(Counter::Rejected),
+            slow_calls: c(Counter::Slow),
+            window: self.rules.as_ref().map(|r| r.counts(now, &self.counters)),
+            consecutive_failures: if w.kind() == Kind::Closed {
+                // The count stays below `failure_threshold`, a u32.
+                w.payload() as u32
+            } else {
+                0
+            },
+            trial_successes: if w.kind() == Kind::HalfOpen {
+                self.limits.trials.successes(w)
+            } else {
+                0
+            },
+            trial_calls_in_flight: if w.kind() == Kind::HalfOpen {
+                self.limits.trials.inflight(w)
+            } else {
+                0
+            },
+            transitions: Transitions {
+                to_closed: t(Kind::Closed),
+                to_open: t(Kind::Open),
+                to_half_open: t(Kind::HalfOpen),
+                to_forced_open: t(Kind::ForcedOpen),
+                to_forced_closed: t(Kind::ForcedClosed),
+            },
+            time_in_state: Duration::from_nanos(now.saturating_sub(since)),
+        }
     }
 }
 
