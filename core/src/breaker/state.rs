@@ -15,7 +15,7 @@
 //! comparison of constant bits: the steady success path needs no layout.
 //! Thresholds up to `u32::MAX` fit the CLOSED count; the HALF_OPEN fields
 //! share 36 bits between them (validated with the configuration, see
-//! [`trial_bits`]).
+//! `BreakerConfig::trial_bits` in `config.rs`).
 //!
 //! The generation stamps every permit. The word keeps its low 20 bits; the
 //! breaker extends them to a 64-bit episode number ([`extend`]), so a permit
