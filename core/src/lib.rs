@@ -80,40 +80,22 @@ pub mod budget;
 pub mod bulkhead;
 pub mod clock;
 pub mod config;
-mod counters;
-mod events;
-mod metrics;
+mod random;
 pub mod rate_limit;
-mod registry;
 pub mod retry;
-mod rules;
-mod state;
 mod sync;
-mod window;
 
-pub use breaker::{Breaker, CallError, Permit, Rejected, Ticket};
+pub use breaker::{
+    Breaker, CallError, Listener, Metrics, Outcome, Permit, Registry, Rejected, State, Ticket,
+    Transition, Transitions, WindowCounts,
+};
 pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig};
 pub use bulkhead::{Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, Waiter};
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::{BreakerConfig, ConfigError, Window};
-pub use events::{Listener, Transition};
-pub use metrics::{Metrics, Transitions};
+pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing};
-pub use registry::Registry;
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
     RetryPolicy, RetryState, Sleep, Stop, ThreadSleep,
 };
-pub use state::State;
-pub use window::WindowCounts;
-
-/// What a call's result counts as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Counts toward closing, resets the consecutive-failure count.
-    Success,
-    /// Counts toward opening.
-    Failure,
-    /// Neutral: counted in the metrics only; frees a trial slot.
-    Ignored,
-}

@@ -1,4 +1,4 @@
-//! The listener list: an append-only lock-free list (`core/src/events.rs`).
+//! The listener list: an append-only lock-free list (`core/src/breaker/events.rs`).
 //!
 //! Listeners added while another thread makes a transition are linked by a
 //! compare-and-swap on the last node; delivery walks the list. Racing

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use super::config::BreakerConfig;
+use super::metrics::Metrics;
+use super::Breaker;
 use crate::clock::{Clock, QuantaClock};
-use crate::config::{BreakerConfig, ConfigError};
-use crate::{Breaker, Metrics};
+use crate::config::ConfigError;
 
 use crossbeam_epoch as epoch;
 use crossbeam_skiplist::base::{RefEntry, SkipList};

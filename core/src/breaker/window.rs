@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
+use super::state::Outcome;
 use crate::clock::nanos;
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
@@ -78,7 +79,7 @@ impl WindowCounts {
 /// What one outcome contributes to a window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Sample {
-    pub(crate) outcome: crate::Outcome,
+    pub(crate) outcome: Outcome,
     pub(crate) slow: bool,
 }
 
@@ -91,9 +92,9 @@ const CODE_BITS: u32 = 8;
 impl Sample {
     fn code(self) -> u32 {
         let base = match self.outcome {
-            crate::Outcome::Success => SUCCESS,
-            crate::Outcome::Failure => FAILURE,
-            crate::Outcome::Ignored => IGNORED,
+            Outcome::Success => SUCCESS,
+            Outcome::Failure => FAILURE,
+            Outcome::Ignored => IGNORED,
         };
         if self.slow {
             base | SLOW
@@ -339,7 +340,6 @@ impl TimeWindow {
 #[cfg(all(test, not(seawall_loom)))]
 mod tests {
     use super::*;
-    use crate::Outcome;
 
     fn s(outcome: Outcome) -> Sample {
         Sample {

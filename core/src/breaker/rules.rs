@@ -1,7 +1,10 @@
 //! Window-based trip rules: failure count, failure rate and slow-call rate,
-//! judged over a [`crate::config::Window`]. The consecutive-failure rule and
-//! the HALF_OPEN rules live in the state word (`state.rs`); these are the
-//! rules whose inputs do not fit in it.
+//! judged over a [`Window`]. The consecutive-failure rule and the HALF_OPEN
+//! rules live in the state word (`state.rs`, decided in `decide.rs`); these
+//! are the rules whose inputs do not fit in it.
+//!
+//! Depends on the configuration, the windows and the counters; only the
+//! breaker itself uses it.
 //!
 //! The breaker asks [`Rules::observe`] about every outcome of a CLOSED
 //! episode; a `true` answer makes its next swap open the breaker. Evaluating
@@ -18,19 +21,11 @@
 //! lower. Skipping it changes no decision; the model test in
 //! `core/tests/window_model.rs` checks exactly that.
 
-use crate::config::{BreakerConfig, Window};
-use crate::counters::{Counter, Counters};
+use super::config::{ppm, BreakerConfig, Window, PPM};
+use super::counters::{Counter, Counters};
+use super::state::Outcome;
+use super::window::{CountWindow, Sample, TimeWindow, WindowCounts};
 use crate::sync::{AtomicBool, Ordering};
-use crate::window::{CountWindow, Sample, TimeWindow, WindowCounts};
-use crate::Outcome;
-
-/// Rates are applied in parts per million, in integers: "50% of 100 calls"
-/// fires at exactly 50 failures, with no floating-point rounding.
-const PPM: u64 = 1_000_000;
-
-pub(crate) fn ppm(rate: f64) -> u64 {
-    ((rate * PPM as f64).round() as u64).clamp(1, PPM)
-}
 
 /// The thresholds, 0 meaning "rule off".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
 
+use super::state::State;
 use crate::sync::{thread_local, AtomicPtr, Ordering};
-use crate::State;
 
 /// One change of state, delivered once to every listener by the thread whose
 /// compare-and-swap made it, after the swap and outside any lock.

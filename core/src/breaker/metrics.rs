@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::{State, WindowCounts};
+use super::state::State;
+use super::window::WindowCounts;
 
 /// Counts of transitions by the state entered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

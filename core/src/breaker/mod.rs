@@ -1,0 +1,545 @@
+//! The circuit breaker and the parts it is made of.
+//!
+//! A `Breaker` keeps its state in one atomic word and changes it only by
+//! compare-and-swap; every decision about the next word is a pure function,
+//! applied by one CAS driver.
+//!
+//! The parts, in dependency order: each imports only from the ones above it
+//! and none imports the breaker.
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `state.rs` | the packed state word and its fields; the public `State` and `Outcome` |
+//! | `config.rs` | `BreakerConfig`, `Window`, validation, the trial limits and rates derived from them |
+//! | `decide.rs` | the pure decisions: acquire, outcome, state read, command; word in, step out |
+//! | `deadline.rs` | the encoding of the deadline word; the length of an open time (back-off, jitter) |
+//! | `counters.rs` | exact striped per-outcome counters |
+//! | `window.rs` | the count and time windows |
+//! | `rules.rs` | the window rules (failure count, failure rate, slow-call rate) |
+//! | `events.rs` | `Transition` events and the listener list |
+//! | `metrics.rs` | the `Metrics` snapshot |
+//!
+//! The breaker itself is one type whose code is split by concern; these
+//! files refer to each other:
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `mod.rs` | `Breaker`: its fields, constructors, inlined fast paths, operations and metrics |
+//! | `driver.rs` | the one CAS loop that applies a decision; the deadline word's reading and publishing; the side effects of a transition |
+//! | `permit.rs` | `Permit` and `Ticket` (which report back through the breaker), `Rejected`, `CallError` |
+//!
+//! `registry.rs` (`Registry`, named breakers on one clock) sits on top.
+//!
+//! The fast paths (a CLOSED admission, a steady OPEN rejection, a CLOSED
+//! success with nothing to reset) are inlined here and write nothing shared;
+//! everything else goes through the driver.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+pub(crate) mod config;
+mod counters;
+mod deadline;
+mod decide;
+mod driver;
+mod events;
+mod metrics;
+mod permit;
+mod registry;
+mod rules;
+mod state;
+mod window;
+
+pub use events::{Listener, Transition};
+pub use metrics::{Metrics, Transitions};
+pub use permit::{CallError, Permit, Rejected, Ticket};
+pub use registry::Registry;
+pub use state::{Outcome, State};
+pub use window::WindowCounts;
+
+use crate::clock::{nanos, Clock, QuantaClock};
+use crate::config::ConfigError;
+use crate::random::{Random, ThreadRandom};
+use crate::sync::{AtomicU64, Ordering};
+use config::BreakerConfig;
+use counters::{Counter, Counters};
+use deadline::{passed, tag, tag_of, time, OpenTime};
+use decide::{Admission, Limits};
+use events::Listeners;
+use rules::Rules;
+use state::{extend, Kind, Word};
+use window::Sample;
+
+/// The words read on every call share one cache line, apart from everything
+/// that is written per call.
+struct Hot {
+    /// The packed state word (`state.rs`).
+    word: AtomicU64,
+    /// The deadline of the current OPEN or HALF_OPEN episode, tagged with the
+    /// episode's generation (`deadline.rs`). Written after the transition
+    /// that starts the episode, by its winner or by any thread that finds it
+    /// missing (helping, so no thread ever waits for another).
+    deadline: AtomicU64,
+    /// The 64-bit number of a recent episode (the word keeps only its low
+    /// bits): raised by every transition's winner right after its swap. With
+    /// it the word's generation extends to the episode number that permits
+    /// carry, so a permit held across any number of transitions is never
+    /// taken for a current one (`Breaker::episode`).
+    episode: AtomicU64,
+}
+
+/// Written only on transitions.
+struct Cold {
+    since: AtomicU64,
+    transitions: [AtomicU64; 5],
+    listeners: Listeners,
+    /// Where the open-time jitter comes from.
+    random: Box<dyn Random>,
+}
+
+/// A lock-free circuit breaker.
+///
+/// Take a [`Permit`] with [`Breaker::try_acquire`], run the call, report its
+/// [`Outcome`] through the permit; or let [`Breaker::call`] do all three.
+/// Every method takes `&self` and is safe to call from any number of threads.
+///
+/// # Memory ordering
+///
+/// Every decision is a compare-and-swap of the one state word, so decisions
+/// are totally ordered by that word's modification order: of two threads
+/// racing to trip, exactly one swap succeeds and only its thread sees the
+/// transition. Loads of the word are `Acquire` and successful swaps `AcqRel`,
+/// so a thread acting on a word also sees everything the thread that wrote
+/// it did before writing. The deadline word is self-describing (its tag names
+/// its generation); it is loaded `Acquire` and published by an `AcqRel`
+/// swap, so a thread that sees a later episode's deadline also sees that
+/// episode's state word. The episode counter and the counters are `Relaxed`
+/// (see `driver.rs` and `counters.rs`).
+pub struct Breaker<C: Clock = QuantaClock> {
+    hot: CachePadded<Hot>,
+    counters: Counters,
+    cold: Cold,
+    limits: Limits,
+    /// The window rules, if the configuration has a window.
+    rules: Option<Box<Rules>>,
+    /// Slow-call threshold in nanoseconds; 0 when slow calls are not timed.
+    slow: u64,
+    half_open: u64,
+    open: OpenTime,
+    config: BreakerConfig,
+    name: Arc<str>,
+    clock: C,
+}
+
+impl Breaker<QuantaClock> {
+    /// A breaker on the production clock.
+    pub fn new(name: impl Into<Arc<str>>, config: BreakerConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(name, config, QuantaClock)
+    }
+}
+
+impl<C: Clock> Breaker<C> {
+    /// A breaker on the given clock (a [`crate::ManualClock`] in tests).
+    pub fn with_clock(
+        name: impl Into<Arc<str>>,
+        config: BreakerConfig,
+        clock: C,
+    ) -> Result<Self, ConfigError> {
+        Self::with_clock_and_random(name, config, clock, ThreadRandom)
+    }
+
+    /// A breaker on the given clock that draws its open-time jitter
+    /// (`timeout_jitter`) from `random`: with a [`crate::SeededRandom`] and
+    /// a [`crate::ManualClock`], every open time repeats from run to run.
+    pub fn with_clock_and_random(
+        name: impl Into<Arc<str>>,
+        config: BreakerConfig,
+        clock: C,
+        random: impl Random + 'static,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            hot: CachePadded::new(Hot {
+                word: AtomicU64::new(Word::INITIAL.0),
+                deadline: AtomicU64::new(0),
+                episode: AtomicU64::new(0),
+            }),
+            counters: Counters::default(),
+            cold: Cold {
+                since: AtomicU64::new(clock.now()),
+                transitions: Default::default(),
+                listeners: Listeners::default(),
+                random: Box::new(random),
+            },
+            limits: Limits::new(&config),
+            rules: Rules::new(&config).map(Box::new),
+            slow: config.slow_call_duration.map_or(0, nanos),
+            half_open: nanos(config.half_open_timeout),
+            open: OpenTime::new(&config),
+            config,
+            name: name.into(),
+            clock,
+        })
+    }
+
+    /// The breaker's name, as given to listeners.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Registers a listener for every later transition.
+    pub fn add_listener(&self, listener: impl Listener + 'static) {
+        self.cold.listeners.add(Arc::new(listener));
+    }
+
+    #[inline]
+    fn word(&self) -> Word {
+        // Acquire: pairs with the AcqRel swap that wrote this word (see the
+        // type's "Memory ordering").
+        Word(self.hot.word.load(Ordering::Acquire))
+    }
+
+    /// The 64-bit number of the episode `w` (a word just loaded) belongs to.
+    #[inline]
+    fn episode(&self, w: Word) -> u64 {
+        // Relaxed: the published number only has to be within half a
+        // generation cycle of `w`'s episode (see `extend`), whatever it
+        // was published with; nothing else is read through it.
+        extend(self.hot.episode.load(Ordering::Relaxed), w.gen())
+    }
+
+    /// Is `w` (a word just loaded) in the episode numbered `episode`?
+    #[inline]
+    fn in_episode(&self, w: Word, episode: u64) -> bool {
+        self.episode(w) == episode
+    }
+
+    /// Asks for permission to make one call.
+    ///
+    /// CLOSED (and FORCED_CLOSED) admit with a single load of the state word
+    /// and no clock read. OPEN rejects after reading the cheap
+    /// [`Clock::recent`] time; once the open time has passed, the first caller
+    /// becomes a trial call and the breaker HALF_OPEN. HALF_OPEN admits up to
+    /// `half_open_max_calls` trials at once.
+    // `always`: the CLOSED admission and the steady OPEN rejection are a few
+    // instructions each; a call and its register saves would cost more.
+    #[inline(always)]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
+        let w = self.word();
+        if matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
+            return Ok(self.admit(self.episode(w)));
+        }
+        if w.kind() == Kind::Open {
+            // The steady OPEN rejection: this episode's deadline is
+            // published and not yet reached. Anything else takes the full
+            // path.
+            let now = self.clock.recent();
+            // The same ordering as in `deadline` (its comment says why).
+            let cur = self.hot.deadline.load(Ordering::Acquire);
+            let deadline = time(cur);
+            // `now < deadline` alone decides here: a deadline that has been
+            // reached (or never passes) takes the full path.
+            if tag_of(cur) == tag(w.gen()) && now < deadline {
+                self.counters.incr(Counter::Rejected);
+                return Err(Rejected {
+                    state: State::Open,
+                    retry_after: Some(Duration::from_nanos(deadline - now)),
+                });
+            }
+        }
+        self.acquire_contended(w)
+    }
+
+    #[inline]
+    fn admit(&self, episode: u64) -> Permit<'_, C> {
+        self.counters.incr(Counter::Permitted);
+        let start = if self.slow != 0 {
+            self.clock.recent()
+        } else {
+            0
+        };
+        Permit {
+            breaker: self,
+            episode,
+            start,
+        }
+    }
+
+    #[inline(never)]
+    fn acquire_contended(&self, mut w: Word) -> Result<Permit<'_, C>, Rejected> {
+        loop {
+            let d = self.drive(w, C::recent, |w| decide::acquire(w, &self.limits));
+            match (d.answer, d.started) {
+                (Admission::Admit, Some(s)) => return Ok(self.admit(s.episode)),
+                // Admitted in the word's own episode, or as a trial joining
+                // its batch (the same episode).
+                (Admission::Admit, None) => return Ok(self.admit(self.episode(d.word))),
+                (Admission::Reject, None) => return Err(self.reject(d.word, d.seen)),
+                // An expired trial batch reopened the breaker. Its open time
+                // may be over already (a clock at the very end of its range,
+                // where every deadline saturates): then the new word decides,
+                // and admits a trial, rather than a rejection that says "come
+                // back in 0 ns".
+                (Admission::Reject, Some(s)) => match self.deadline(d.word, s.at) {
+                    Some(deadline) if passed(d.word, s.at, deadline) => w = d.word,
+                    Some(deadline) => return Err(self.reject(d.word, Some((s.at, deadline)))),
+                    // That episode has ended too: come back at once.
+                    None => return Err(self.reject(d.word, Some((s.at, s.at)))),
+                },
+            }
+        }
+    }
+
+    #[inline]
+    fn reject(&self, w: Word, seen: Option<(u64, u64)>) -> Rejected {
+        self.counters.incr(Counter::Rejected);
+        let retry_after = match w.kind() {
+            Kind::ForcedOpen => None,
+            _ => {
+                // Every OPEN or HALF_OPEN rejection is decided on the
+                // deadline, which `seen` carries; the fallback only guards
+                // that.
+                let (now, deadline) = seen.unwrap_or_else(|| {
+                    let now = self.clock.recent();
+                    (now, self.deadline(w, now).unwrap_or(now))
+                });
+                Some(Duration::from_nanos(deadline.saturating_sub(now)))
+            }
+        };
+        Rejected {
+            state: w.kind().into(),
+            retry_after,
+        }
+    }
+
+    /// Reports the outcome of a call made under a detached [`Ticket`]. The
+    /// call is timed (for `slow_call_duration`) from the ticket's issue.
+    #[inline]
+    pub fn record(&self, ticket: Ticket, outcome: Outcome) {
+        self.finish(ticket.episode, outcome, || {
+            self.clock.recent().saturating_sub(ticket.start)
+        });
+    }
+
+    /// Reports the outcome of a call made under a detached [`Ticket`] that the
+    /// caller timed itself: `elapsed` decides whether it was slow.
+    pub fn record_elapsed(&self, ticket: Ticket, outcome: Outcome, elapsed: Duration) {
+        self.finish(ticket.episode, outcome, || nanos(elapsed));
+    }
+
+    /// Applies one outcome. `elapsed` (nanoseconds) is asked only when slow
+    /// calls are timed.
+    // `always`: the steady CLOSED success is a few loads and one counter
+    // store; left to the heuristics (which the window's inlined
+    // `quiet_success` tips over), it becomes a call that spills the permit
+    // to the stack and costs more than the path itself.
+    #[inline(always)]
+    fn finish(&self, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
+        let w = self.word();
+        // The steady CLOSED success: nothing to time, no failure count to
+        // reset, so the word stays as it is (`decide::outcome` keeps it);
+        // a window only records it (`Rules::quiet_success`). Only counters
+        // move.
+        if outcome == Outcome::Success
+            && self.slow == 0
+            && w.kind() == Kind::Closed
+            && w.payload() == 0
+            && self.in_episode(w, episode)
+            && self
+                .rules
+                .as_ref()
+                .map_or(true, |r| r.quiet_success(|| self.clock.recent()))
+        {
+            self.counters.incr(Counter::Successes);
+            return;
+        }
+        self.finish_slow(w, episode, outcome, elapsed)
+    }
+
+    #[inline(never)]
+    fn finish_slow(&self, w: Word, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
+        if !self.in_episode(w, episode) {
+            // Late: the episode that issued the permit is over. Counted apart,
+            // so it can neither decide the state nor sit in a window.
+            self.counters.incr(Counter::Late);
+            return;
+        }
+        let slow = outcome != Outcome::Ignored && self.slow != 0 && elapsed() >= self.slow;
+        let count = || {
+            self.counters.incr(match outcome {
+                Outcome::Success => Counter::Successes,
+                Outcome::Failure => Counter::Failures,
+                Outcome::Ignored => Counter::Ignored,
+            });
+            if slow {
+                self.counters.incr(Counter::Slow);
+            }
+        };
+        let rule_trips = match &self.rules {
+            Some(rules) if w.kind() == Kind::Closed => {
+                let now = if rules.needs_time() {
+                    self.clock.recent()
+                } else {
+                    0
+                };
+                rules.observe(now, Sample { outcome, slow }, &self.counters, count)
+            }
+            _ => {
+                count();
+                false
+            }
+        };
+        // The episode may end while this outcome is being applied: it was
+        // counted in it, and decides nothing in the next.
+        self.drive(w, C::recent, |w| {
+            let current = self.in_episode(w, episode);
+            decide::outcome(w, current, outcome, &self.limits, rule_trips)
+        });
+    }
+
+    /// Runs `f` under the breaker; every `Err` counts as a failure.
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        self.call_classified(f, |_| Outcome::Failure)
+    }
+
+    /// Runs `f` under the breaker; `classify` decides what each `Err` counts
+    /// as. A panic in `f` unwinds through the permit, which records the call
+    /// as ignored.
+    pub fn call_classified<T, E>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+        classify: impl FnOnce(&E) -> Outcome,
+    ) -> Result<T, CallError<E>> {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        match f() {
+            Ok(v) => {
+                permit.success();
+                Ok(v)
+            }
+            Err(e) => {
+                permit.record(classify(&e));
+                Err(CallError::Failed(e))
+            }
+        }
+    }
+
+    /// The current state, exact at the moment of the call: an OPEN breaker
+    /// whose open time has passed reads as HALF_OPEN (the next call will be a
+    /// trial), and a HALF_OPEN one whose outstanding trials have expired
+    /// reads as OPEN, without any background thread moving it.
+    ///
+    /// This reads [`Clock::now`]; `try_acquire` decides on the cheaper
+    /// [`Clock::recent`], so on [`QuantaClock`] an acquire may still be
+    /// rejected for up to [`QuantaClock::RECENT_RESOLUTION`] after this
+    /// reads HALF_OPEN.
+    pub fn state(&self) -> State {
+        self.drive(self.word(), C::now, |w| decide::read(w, &self.limits))
+            .answer
+    }
+
+    /// Opens the breaker until [`Breaker::reset`] or [`Breaker::force_closed`].
+    pub fn force_open(&self) {
+        self.command(Kind::ForcedOpen);
+    }
+
+    /// Admits every call (still measured) until [`Breaker::reset`] or
+    /// [`Breaker::force_open`].
+    pub fn force_closed(&self) {
+        self.command(Kind::ForcedClosed);
+    }
+
+    /// Returns to CLOSED with no failures counted and no back-off. Permits
+    /// issued before the reset can no longer change the state.
+    pub fn reset(&self) {
+        self.command(Kind::Closed);
+    }
+
+    fn command(&self, to: Kind) {
+        self.drive(self.word(), C::now, |w| decide::command(w, to));
+    }
+
+    /// Restarts every counter of [`Breaker::metrics`] from zero (not the
+    /// state, not the window). Exact only while no call is in progress.
+    pub fn clear_metrics(&self) {
+        self.counters.clear();
+        for t in &self.cold.transitions {
+            // Relaxed: metrics only.
+            t.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot of the breaker's books.
+    pub fn metrics(&self) -> Metrics {
+        let w = self.word();
+        // Relaxed: metrics only.
+        let t = |k: Kind| self.cold.transitions[k as usize].load(Ordering::Relaxed);
+        let since = self.cold.since.load(Ordering::Relaxed);
+        let c = |k: Counter| self.counters.reported(k);
+        let now = self.clock.now();
+        Metrics {
+            state: self.state(),
+            permitted: c(Counter::Permitted),
+            successes: c(Counter::Successes),
+            failures: c(Counter::Failures),
+            ignored: c(Counter::Ignored),
+            late: c(Counter::Late),
+            rejected: c(Counter::Rejected),
+            slow_calls: c(Counter::Slow),
+            window: self.rules.as_ref().map(|r| r.counts(now, &self.counters)),
+            consecutive_failures: if w.kind() == Kind::Closed {
+                // The count stays below `failure_threshold`, a u32.
+                w.payload() as u32
+            } else {
+                0
+            },
+            trial_successes: if w.kind() == Kind::HalfOpen {
+                self.limits.trials.successes(w)
+            } else {
+                0
+            },
+            trial_calls_in_flight: if w.kind() == Kind::HalfOpen {
+                self.limits.trials.inflight(w)
+            } else {
+                0
+            },
+            transitions: Transitions {
+                to_closed: t(Kind::Closed),
+                to_open: t(Kind::Open),
+                to_half_open: t(Kind::HalfOpen),
+                to_forced_open: t(Kind::ForcedOpen),
+                to_forced_closed: t(Kind::ForcedClosed),
+            },
+            time_in_state: Duration::from_nanos(now.saturating_sub(since)),
+        }
+    }
+}
+
+impl<C: Clock> Breaker<C> {
+    /// Bytes this breaker occupies: the struct plus what it owns on the heap
+    /// (the window), not counting the name.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.rules.as_ref().map_or(0, |r| r.heap_bytes())
+    }
+}
+
+impl<C: Clock> fmt::Debug for Breaker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.name)
+            .field("word", &self.word())
+            .finish_non_exhaustive()
+    }
+}
