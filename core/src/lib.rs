@@ -102,7 +102,7 @@ pub use rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter
 pub use registry::Registry;
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
-    RetryPolicy, RetryState, Sleep, Stop, ThreadSleep,
+    RetryPolicy, RetryState, RetryStrategy, Sleep, Stop, ThreadSleep,
 };
 pub use state::State;
 pub use window::WindowCounts;
