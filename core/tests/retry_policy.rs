@@ -201,6 +201,27 @@ fn delays_of_the_callers_own_skip_the_cap_but_keep_the_limits() {
 }
 
 #[test]
+fn strategy_names_are_snake_case_and_round_trip() {
+    let names = [
+        (RetryStrategy::Fixed, "fixed"),
+        (RetryStrategy::Linear, "linear"),
+        (RetryStrategy::Exponential, "exponential"),
+        (RetryStrategy::Fibonacci, "fibonacci"),
+        (
+            RetryStrategy::ExponentialWithJitter,
+            "exponential_with_jitter",
+        ),
+        (RetryStrategy::DecorrelatedJitter, "decorrelated_jitter"),
+    ];
+    assert_eq!(RetryStrategy::ALL.len(), names.len());
+    for ((s, name), all) in names.into_iter().zip(RetryStrategy::ALL) {
+        assert_eq!((s, s.name()), (all, name));
+        assert_eq!(RetryStrategy::from_name(name), Some(s));
+    }
+    assert_eq!(RetryStrategy::from_name("custom"), None);
+}
+
+#[test]
 fn stop_names_are_snake_case() {
     let names = [
         (Stop::Exhausted, "exhausted"),

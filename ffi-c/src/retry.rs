@@ -46,15 +46,8 @@ impl From<RetryStrategy> for seawall_retry_strategy {
 
 /// The core strategy numbered `n`, if any.
 fn strategy(n: u32) -> Option<RetryStrategy> {
-    const ALL: [RetryStrategy; 6] = [
-        RetryStrategy::Fixed,
-        RetryStrategy::Linear,
-        RetryStrategy::Exponential,
-        RetryStrategy::Fibonacci,
-        RetryStrategy::ExponentialWithJitter,
-        RetryStrategy::DecorrelatedJitter,
-    ];
-    ALL.into_iter()
+    RetryStrategy::ALL
+        .into_iter()
         .find(|&s| seawall_retry_strategy::from(s) as u32 == n)
 }
 

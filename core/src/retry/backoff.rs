@@ -34,6 +34,37 @@ pub enum RetryStrategy {
     DecorrelatedJitter,
 }
 
+impl RetryStrategy {
+    /// Every strategy, in the order above.
+    pub const ALL: [RetryStrategy; 6] = [
+        Self::Fixed,
+        Self::Linear,
+        Self::Exponential,
+        Self::Fibonacci,
+        Self::ExponentialWithJitter,
+        Self::DecorrelatedJitter,
+    ];
+
+    /// Its name in `snake_case` (`"fixed"`, `"linear"`, `"exponential"`,
+    /// `"fibonacci"`, `"exponential_with_jitter"`, `"decorrelated_jitter"`),
+    /// as the Python binding spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fixed => "fixed",
+            Self::Linear => "linear",
+            Self::Exponential => "exponential",
+            Self::Fibonacci => "fibonacci",
+            Self::ExponentialWithJitter => "exponential_with_jitter",
+            Self::DecorrelatedJitter => "decorrelated_jitter",
+        }
+    }
+
+    /// The strategy named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
 /// A retry schedule's settings. The defaults are the original package's
 /// `RetryConfig`. [`RetryConfig::validate`] (called by [`Backoff::new`])
 /// checks them.
