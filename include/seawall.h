@@ -594,7 +594,8 @@ typedef int (*seawall_registry_visitor)(void *user_data,
                                         const struct seawall_breaker *breaker);
 
 // A retry back-off's settings. Fill it with `seawall_retry_config_default`
-// or `seawall_retry_policy_config` and change the fields you need. Every delay is capped at `max_delay_ns`.
+// or `seawall_retry_policy_config` and change the fields you need. Every
+// delay is capped at `max_delay_ns`.
 typedef struct seawall_retry_config {
   // A `seawall_retry_strategy` (a `uint32_t`, so that an unknown number
   // is reported as an error); default

@@ -1,4 +1,4 @@
-//! Retry policies and the retry executor on the manual clock: every back-off
+//! Back-off schedules and the retry executor on the manual clock: every
 //! strategy's schedule, seeded jitter, stop conditions, and the interplay
 //! with a breaker and a retry budget. Nothing sleeps: `ManualSleep` advances
 //! the clock the breaker and the budget read.
@@ -535,96 +535,6 @@ fn the_budget_counts_the_call_and_must_grant_every_retry() {
         .unwrap();
     assert_eq!(out.attempts, 1);
     assert_eq!(none.counts().requests, 2);
-}
-
-#[test]
-fn invalid_settings_name_the_field() {
-    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-    const NS: Duration = Duration::from_nanos(1);
-    // Every field: below and above its range, NaN and infinities for the
-    // numbers, the largest durations.
-    type Set = fn(&mut RetryConfig);
-    let rows: [(Set, &str); 17] = [
-        (
-            |c| c.max_attempts = 0,
-            "invalid max_attempts = 0: must be an integer in [1, 4294967295]",
-        ),
-        (
-            |c| (c.initial_delay, c.max_delay) = (YEAR + NS, YEAR + NS),
-            "invalid initial_delay = 31536000.000000001s: must be a duration in [0, 365 days]",
-        ),
-        (
-            |c| (c.initial_delay, c.max_delay) = (Duration::MAX, Duration::MAX),
-            "invalid initial_delay = 18446744073709551615.999999999s: must be a duration in [0, 365 days]",
-        ),
-        (
-            |c| c.max_delay = Duration::from_millis(10),
-            "invalid max_delay = 10ms: must be a duration in [initial_delay, 365 days]",
-        ),
-        (
-            |c| c.max_delay = Duration::ZERO,
-            "invalid max_delay = 0ns: must be a duration in [initial_delay, 365 days]",
-        ),
-        (
-            |c| c.max_delay = YEAR + NS,
-            "invalid max_delay = 31536000.000000001s: must be a duration in [initial_delay, 365 days]",
-        ),
-        (|c| c.exponential_base = 0.5, "invalid exponential_base = 0.5: must be a number in [1, 1000]"),
-        (|c| c.exponential_base = -2.0, "invalid exponential_base = -2.0: must be a number in [1, 1000]"),
-        (
-            |c| c.exponential_base = 1000.001,
-            "invalid exponential_base = 1000.001: must be a number in [1, 1000]",
-        ),
-        (|c| c.exponential_base = f64::NAN, "invalid exponential_base = NaN: must be a number in [1, 1000]"),
-        (
-            |c| c.exponential_base = f64::INFINITY,
-            "invalid exponential_base = inf: must be a number in [1, 1000]",
-        ),
-        (|c| c.jitter_factor = -0.1, "invalid jitter_factor = -0.1: must be a fraction in [0, 1]"),
-        (|c| c.jitter_factor = 1.5, "invalid jitter_factor = 1.5: must be a fraction in [0, 1]"),
-        (|c| c.jitter_factor = f64::NAN, "invalid jitter_factor = NaN: must be a fraction in [0, 1]"),
-        (
-            |c| c.jitter_factor = f64::NEG_INFINITY,
-            "invalid jitter_factor = -inf: must be a fraction in [0, 1]",
-        ),
-        (
-            |c| c.max_total_delay = Some(YEAR + NS),
-            "invalid max_total_delay = 31536000.000000001s: must be unset or a duration in [0, 365 days]",
-        ),
-        (
-            |c| c.max_total_delay = Some(Duration::MAX),
-            "invalid max_total_delay = 18446744073709551615.999999999s: must be unset or a duration in [0, 365 days]",
-        ),
-    ];
-    for (set, want) in rows {
-        let mut c = RetryConfig::default();
-        set(&mut c);
-        assert_eq!(Backoff::new(c).unwrap_err().to_string(), want);
-    }
-    // The edges of every range are accepted.
-    for set in [
-        (|c| c.max_attempts = 1) as Set,
-        |c| c.max_attempts = 1000,
-        |c| (c.initial_delay, c.max_delay) = (Duration::ZERO, Duration::ZERO),
-        |c| (c.initial_delay, c.max_delay) = (YEAR, YEAR),
-        |c| c.exponential_base = 1.0,
-        |c| c.exponential_base = 1000.0,
-        |c| c.jitter_factor = 0.0,
-        |c| c.jitter_factor = 1.0,
-        |c| c.max_total_delay = Some(Duration::ZERO),
-        |c| c.max_total_delay = Some(YEAR),
-    ] {
-        let mut c = RetryConfig::default();
-        set(&mut c);
-        assert!(Backoff::new(c).is_ok(), "{c:?}");
-    }
-    let d = RetryConfig::default();
-    assert_eq!(d.strategy, RetryStrategy::ExponentialWithJitter);
-    assert_eq!(
-        (d.max_attempts, d.initial_delay, d.max_delay),
-        (3, Duration::from_secs(1), Duration::from_secs(60))
-    );
-    assert_eq!((d.exponential_base, d.jitter_factor), (2.0, 0.1));
 }
 
 #[test]

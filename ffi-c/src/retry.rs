@@ -94,7 +94,8 @@ impl From<RetryPolicy> for seawall_retry_policy {
 }
 
 /// A retry back-off's settings. Fill it with `seawall_retry_config_default`
-/// or `seawall_retry_policy_config` and change the fields you need. Every delay is capped at `max_delay_ns`.
+/// or `seawall_retry_policy_config` and change the fields you need. Every
+/// delay is capped at `max_delay_ns`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct seawall_retry_config {
