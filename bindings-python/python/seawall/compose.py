@@ -25,7 +25,7 @@ from typing import (
 
 from . import _check, _native
 from ._time import Seconds, asleep as _asleep, sleep as _sleep
-from .backoff import BackoffCalculator
+from .backoff import BackoffCalculator, _no_custom_backoff
 from .budget import RetryBudget
 from .bulkhead import Bulkhead, aadmit, admit
 from .implementations.circuit_breaker import (
@@ -171,7 +171,7 @@ def with_resilience(
     if config is not None:
         # Validated now, not at the first failure.
         if config.strategy == RetryStrategy.CUSTOM and config.custom_backoff is None:
-            raise ValueError("strategy CUSTOM needs custom_backoff")
+            _no_custom_backoff(0)
         calc._native_for(config)
     do_sleep = sleep or _sleep
     do_asleep = asleep or _asleep

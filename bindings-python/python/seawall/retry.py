@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, NoReturn, Optional, Tuple, Union
 
 from . import _check, _native
 from ._time import asleep as _asleep, sleep as _sleep
-from .backoff import BackoffCalculator
+from .backoff import BackoffCalculator, _custom_delays
 from .budget import RetryBudget
 from .bulkhead import Bulkhead, aadmit, admit
 from .exceptions import CircuitBreakerOpenError
@@ -46,10 +46,6 @@ def _retryable(exc: BaseException, config: RetryConfig) -> bool:
     return code is not None and code in config.retryable_status_codes
 
 
-def _no_custom_backoff(attempt: int) -> NoReturn:
-    raise ValueError("strategy CUSTOM needs custom_backoff")
-
-
 class _Plan:
     """Everything a retry loop needs, resolved once: the config, where the
     core's back-off for it comes from (``calc``, which caches it), the
@@ -72,7 +68,7 @@ class _Plan:
         self.calc = calc
         self.custom: Optional[Callable[[int], float]] = None
         if config.strategy == RetryStrategy.CUSTOM:
-            self.custom = config.custom_backoff or _no_custom_backoff
+            self.custom = _custom_delays(config)
         self.random = None if rng is None else rng.random
         self.budget = None if budget is None else budget._native
         self.metrics = metrics
