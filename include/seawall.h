@@ -62,25 +62,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// `seawall_retry_config.strategy`: always `initial_delay_ns`.
-#define SEAWALL_BACKOFF_FIXED 0
-
-// `seawall_retry_config.strategy`: `initial * n`.
-#define SEAWALL_BACKOFF_LINEAR 1
-
-// `seawall_retry_config.strategy`: `initial * base^(n-1)`.
-#define SEAWALL_BACKOFF_EXPONENTIAL 2
-
-// `seawall_retry_config.strategy`: `initial * F(n)` (1, 1, 2, 3, 5, ...).
-#define SEAWALL_BACKOFF_FIBONACCI 3
-
-// `seawall_retry_config.strategy` (the default): exponential, scaled by a
-// random factor in `[1 - jitter_factor, 1 + jitter_factor)`.
-#define SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER 4
-
-// `seawall_retry_config.strategy`: uniform in `[initial, 3 * previous)`.
-#define SEAWALL_BACKOFF_DECORRELATED_JITTER 5
-
 // The result of every fallible function. `SEAWALL_RESULT_OK` is 0; the
 // numbers of the others are stable and never reused for another meaning.
 enum seawall_result
@@ -264,6 +245,73 @@ enum seawall_rate_timing
 typedef enum seawall_rate_timing seawall_rate_timing;
 #else
 typedef uint32_t seawall_rate_timing;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// How the delay grows between attempts (`seawall_retry_config.strategy`).
+// With `n` the attempt that just failed (1 for the first) and every delay
+// capped at `max_delay_ns`:
+enum seawall_retry_strategy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Always `initial_delay_ns`.
+  SEAWALL_RETRY_STRATEGY_FIXED = 0,
+  // `initial * n`.
+  SEAWALL_RETRY_STRATEGY_LINEAR = 1,
+  // `initial * base^(n-1)`.
+  SEAWALL_RETRY_STRATEGY_EXPONENTIAL = 2,
+  // `initial * F(n)` (1, 1, 2, 3, 5, ...).
+  SEAWALL_RETRY_STRATEGY_FIBONACCI = 3,
+  // The default: exponential, scaled by a random factor in
+  // `[1 - jitter_factor, 1 + jitter_factor)`.
+  SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER = 4,
+  // Uniform in `[initial, 3 * previous)`.
+  SEAWALL_RETRY_STRATEGY_DECORRELATED_JITTER = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_retry_strategy seawall_retry_strategy;
+#else
+typedef uint32_t seawall_retry_strategy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// The named retry policies, presets of `seawall_retry_config` for common
+// kinds of call (the same table as the Rust `RetryPolicy` and Python's
+// `RETRY_POLICIES`): fill a config with `seawall_retry_policy_config`.
+// "Jitter" is `SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER` with a 0.1
+// factor, else `SEAWALL_RETRY_STRATEGY_EXPONENTIAL`; none caps the total
+// delay.
+enum seawall_retry_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // General purpose: 4 attempts, 1 s doubling to at most 10 s, jitter.
+  SEAWALL_RETRY_POLICY_STANDARD = 0,
+  // Network calls: 4 attempts, 0.5 s doubling to at most 10 s, jitter.
+  SEAWALL_RETRY_POLICY_NETWORK = 1,
+  // Few, widely spaced retries: 3 attempts, 2 s, base 1.5, at most 20 s,
+  // jitter.
+  SEAWALL_RETRY_POLICY_CONSERVATIVE = 2,
+  // Database operations: 6 attempts, 1 s, base 1.5, at most 30 s, jitter.
+  SEAWALL_RETRY_POLICY_DATABASE = 3,
+  // Outgoing webhooks: 4 attempts, 30 s doubling to at most 300 s, no
+  // jitter.
+  SEAWALL_RETRY_POLICY_WEBHOOK = 4,
+  // Validation, retried once: 2 attempts, 1 s, no jitter.
+  SEAWALL_RETRY_POLICY_VALIDATION = 5,
+  // Critical operations: 11 attempts, 0.1 s, base 1.3, at most 60 s,
+  // jitter.
+  SEAWALL_RETRY_POLICY_CRITICAL = 6,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_retry_policy seawall_retry_policy;
+#else
+typedef uint32_t seawall_retry_policy;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -562,11 +610,13 @@ typedef int (*seawall_registry_visitor)(void *user_data,
                                         const char *name,
                                         const struct seawall_breaker *breaker);
 
-// A retry policy's settings. Fill it with `seawall_retry_config_default`
-// and change the fields you need. Every delay is capped at `max_delay_ns`.
+// A retry back-off's settings. Fill it with `seawall_retry_config_default`
+// or `seawall_retry_policy_config` and change the fields you need. Every
+// delay is capped at `max_delay_ns`.
 typedef struct seawall_retry_config {
-  // One of the `SEAWALL_BACKOFF_*` constants; default
-  // `SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER`.
+  // A `seawall_retry_strategy` (a `uint32_t`, so that an unknown number
+  // is reported as an error); default
+  // `SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER`.
   uint32_t strategy;
   // Attempts in all, the first included. 1..=UINT32_MAX, default 3.
   uint32_t max_attempts;
@@ -577,7 +627,7 @@ typedef struct seawall_retry_config {
   uint64_t max_delay_ns;
   // The growth factor of the exponential strategies. [1, 1000], default 2.
   double exponential_base;
-  // The spread of `SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER`. [0, 1],
+  // The spread of `SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER`. [0, 1],
   // default 0.1; 0 disables the jitter.
   double jitter_factor;
   // Non-zero when `max_total_delay_ns` is set (default 0: no cap). A byte
@@ -1232,7 +1282,18 @@ seawall_result seawall_registry_for_each(const struct seawall_registry *registry
                                          seawall_registry_visitor visitor,
                                          void *user_data);
 
-// Fills `*out` with the default policy (exponential with 10% jitter, base
+// Fills `*out` with the settings of the named retry policy `policy` (a
+// `seawall_retry_policy`; `SEAWALL_RESULT_INVALID_ARGUMENT` for an unknown
+// number). Change the fields you need, as after
+// `seawall_retry_config_default`.
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_retry_policy_config(uint32_t policy,
+                                           struct seawall_retry_config *out);
+
+// Fills `*out` with the default settings (exponential with 10% jitter, base
 // 2, 1 s initial delay, 60 s cap, 3 attempts, no total cap).
 //
 // # Safety

@@ -4,7 +4,8 @@
 //! `shared.resilience` API in pure Python and subclasses the types defined
 //! here; this module holds only what must be fast or must touch the core:
 //! the breaker and its protected call (sync and async), the decorator
-//! wrapper, permits, the manual clock and the registry. Nothing here holds a
+//! wrapper, permits, the manual clock, the registry, and the engines of the
+//! other patterns (the retry state machine among them). Nothing here holds a
 //! lock while user code runs, and the module declares that it does not need
 //! the GIL.
 
@@ -18,6 +19,7 @@ mod policy;
 mod registered;
 mod registry;
 mod resilience;
+mod retry;
 
 use pyo3::prelude::*;
 
@@ -30,8 +32,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guard::Guarded>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
-    m.add_class::<resilience::Backoff>()?;
-    m.add_class::<resilience::RetryBudget>()?;
+    m.add_class::<retry::Backoff>()?;
+    m.add_class::<retry::RetryBudget>()?;
+    m.add_class::<retry::RetryState>()?;
     m.add_class::<resilience::Bulkhead>()?;
     m.add_class::<resilience::BulkheadWaiter>()?;
     m.add_class::<resilience::RateLimiter>()?;
@@ -51,5 +54,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ] {
         m.add_function(check)?;
     }
+    m.add_function(wrap_pyfunction!(retry::retry_policies, m)?)?;
     Ok(())
 }

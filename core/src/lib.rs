@@ -97,5 +97,5 @@ pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing};
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
-    RetryPolicy, RetryState, Sleep, Stop, ThreadSleep,
+    RetryPolicy, RetryState, RetryStrategy, Sleep, Stop, ThreadSleep,
 };

@@ -1,4 +1,4 @@
-//! Properties of `RetryPolicy::delay` over the whole `u32` attempt range and
+//! Properties of `Backoff::delay` over the whole `u32` attempt range and
 //! every back-off strategy, for random valid configurations:
 //!
 //! * it never panics (overflow checks are on in test builds);
@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use seawall::{Backoff, RetryConfig, RetryPolicy};
+use seawall::{Backoff, RetryConfig, RetryStrategy};
 
 /// `RetryConfig`'s largest delay: 365 days, in nanoseconds.
 const MAX_NS: u64 = 365 * 24 * 3600 * 1_000_000_000;
@@ -28,14 +28,14 @@ fn cases() -> u32 {
         .unwrap_or(256)
 }
 
-fn strategy() -> impl Strategy<Value = Backoff> {
+fn strategy() -> impl Strategy<Value = RetryStrategy> {
     prop_oneof![
-        Just(Backoff::Fixed),
-        Just(Backoff::Linear),
-        Just(Backoff::Exponential),
-        Just(Backoff::Fibonacci),
-        Just(Backoff::ExponentialWithJitter),
-        Just(Backoff::DecorrelatedJitter),
+        Just(RetryStrategy::Fixed),
+        Just(RetryStrategy::Linear),
+        Just(RetryStrategy::Exponential),
+        Just(RetryStrategy::Fibonacci),
+        Just(RetryStrategy::ExponentialWithJitter),
+        Just(RetryStrategy::DecorrelatedJitter),
     ]
 }
 
@@ -111,7 +111,7 @@ fn ns(d: Duration) -> u64 {
 fn lower_bound(c: &RetryConfig) -> u64 {
     let initial = ns(c.initial_delay);
     match c.strategy {
-        Backoff::ExponentialWithJitter => {
+        RetryStrategy::ExponentialWithJitter => {
             // The smallest jitter factor, `1 - jitter_factor`, applied to
             // the initial delay.
             ((initial as f64 * (1.0 - c.jitter_factor)) as u64).min(initial)
@@ -121,7 +121,7 @@ fn lower_bound(c: &RetryConfig) -> u64 {
 }
 
 /// Checks the bounds every delay of `p` must keep.
-fn assert_bounded(p: &RetryPolicy, d: Duration, what: &str) -> Result<(), TestCaseError> {
+fn assert_bounded(p: &Backoff, d: Duration, what: &str) -> Result<(), TestCaseError> {
     let c = p.config();
     let (lo, hi) = (lower_bound(c), ns(c.max_delay));
     let d = ns(d);
@@ -129,7 +129,7 @@ fn assert_bounded(p: &RetryPolicy, d: Duration, what: &str) -> Result<(), TestCa
         lo <= d && d <= hi,
         "{what}: {d} ns outside [{lo}, {hi}] for {c:?}"
     );
-    if c.strategy == Backoff::Fixed {
+    if c.strategy == RetryStrategy::Fixed {
         prop_assert_eq!(d, ns(c.initial_delay), "fixed: {:?}", c);
     }
     Ok(())
@@ -150,7 +150,7 @@ proptest! {
         u in unit(),
         prev in previous(),
     ) {
-        let p = RetryPolicy::new(c).unwrap();
+        let p = Backoff::new(c).unwrap();
         // Either two attempts from anywhere or neighbours, where rounding
         // would show first.
         let b = b.unwrap_or_else(|| a.saturating_add(step));
@@ -175,12 +175,12 @@ proptest! {
         // 3e41) times a non-zero initial delay are far above any cap (at
         // most 3.2e16 ns), so those strategies are at `max_delay`, as is the
         // linear one once `n * initial` reaches it.
-        let p = RetryPolicy::new(c).unwrap();
+        let p = Backoff::new(c).unwrap();
         let d = p.delay(n, Duration::ZERO, 0.5);
         let grows = match c.strategy {
-            Backoff::Exponential => c.exponential_base >= 1.5,
-            Backoff::Fibonacci => true,
-            Backoff::Linear => c.initial_delay.as_nanos() * u128::from(n) >= c.max_delay.as_nanos(),
+            RetryStrategy::Exponential => c.exponential_base >= 1.5,
+            RetryStrategy::Fibonacci => true,
+            RetryStrategy::Linear => c.initial_delay.as_nanos() * u128::from(n) >= c.max_delay.as_nanos(),
             _ => false,
         };
         if grows && !c.initial_delay.is_zero() {
@@ -196,7 +196,7 @@ proptest! {
         v in unit(),
         prev in previous(),
     ) {
-        let p = RetryPolicy::new(c).unwrap();
+        let p = Backoff::new(c).unwrap();
         let (u, v) = (u.min(v), u.max(v));
         let (du, dv) = (p.delay(n, prev, u), p.delay(n, prev, v));
         assert_bounded(&p, du, "delay(unit u)")?;
@@ -212,7 +212,7 @@ proptest! {
         x in previous(),
         y in previous(),
     ) {
-        let p = RetryPolicy::new(RetryConfig { strategy: Backoff::DecorrelatedJitter, ..c }).unwrap();
+        let p = Backoff::new(RetryConfig { strategy: RetryStrategy::DecorrelatedJitter, ..c }).unwrap();
         // Zero means "no previous delay" (the initial delay), so compare
         // non-zero previous delays only.
         let (x, y) = (x.min(y).max(Duration::from_nanos(1)), x.max(y).max(Duration::from_nanos(1)));

@@ -101,9 +101,7 @@ pub use registry::{
 };
 pub use retry::{
     seawall_retry_config, seawall_retry_config_default, seawall_retry_config_validate,
-    seawall_retry_delay, SEAWALL_BACKOFF_DECORRELATED_JITTER, SEAWALL_BACKOFF_EXPONENTIAL,
-    SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER, SEAWALL_BACKOFF_FIBONACCI, SEAWALL_BACKOFF_FIXED,
-    SEAWALL_BACKOFF_LINEAR,
+    seawall_retry_delay, seawall_retry_policy, seawall_retry_policy_config, seawall_retry_strategy,
 };
 pub use retry_state::{
     seawall_retry_state, seawall_retry_state_attempts, seawall_retry_state_begin,

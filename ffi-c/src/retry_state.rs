@@ -10,7 +10,7 @@ use crate::budget::seawall_retry_budget;
 use crate::config::nanos;
 use crate::error::{check, check_optional, fail, run, run_code, seawall_result, Error};
 use crate::handle::{self, Handle, Owned};
-use crate::retry::{policy, seawall_retry_config};
+use crate::retry::{backoff, seawall_retry_config};
 
 /// One call's retry state: the attempts made, the delay spent, and the
 /// seeded generator of its jitter. Made by `seawall_retry_state_new` for one
@@ -87,7 +87,7 @@ pub unsafe extern "C" fn seawall_retry_state_new(
         let c = unsafe { crate::error::borrow(config, F, "config") }?;
         let make = || {
             Ok(CRetryState {
-                state: RetryState::new(&policy(c, F)?),
+                state: RetryState::new(&backoff(c, F)?),
                 rng: fastrand::Rng::with_seed(seed),
                 in_attempt: false,
             })
@@ -339,13 +339,13 @@ pub unsafe extern "C" fn seawall_retry_state_total_delay(
 mod tests {
     use std::ptr;
 
-    use seawall::{Backoff, RetryConfig, RetryPolicy};
+    use seawall::{Backoff, RetryConfig, RetryStrategy};
 
     use super::*;
 
     fn config(strategy: u32) -> seawall_retry_config {
         seawall_retry_config::from(&RetryConfig {
-            strategy: Backoff::Fixed,
+            strategy: RetryStrategy::Fixed,
             max_attempts: 12,
             initial_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(5),
@@ -406,9 +406,9 @@ mod tests {
     fn delays_are_the_cores_for_the_same_seed() {
         for strategy in 0..=5 {
             let c = config(strategy);
-            let policy = policy(&c, "t").ok().unwrap();
+            let backoff = backoff(&c, "t").ok().unwrap();
             for seed in [0, 1, 42, u64::MAX] {
-                let mut core = RetryState::new(&policy);
+                let mut core = RetryState::new(&backoff);
                 let mut rng = fastrand::Rng::with_seed(seed);
                 let mut want = Vec::new();
                 let stop = loop {
@@ -429,13 +429,13 @@ mod tests {
 
     #[test]
     fn jittered_delays_are_the_pure_functions_for_the_drawn_numbers() {
-        let c = config(crate::retry::SEAWALL_BACKOFF_DECORRELATED_JITTER);
-        let policy: RetryPolicy = policy(&c, "t").ok().unwrap();
+        let c = config(crate::retry::seawall_retry_strategy::DecorrelatedJitter as u32);
+        let backoff: Backoff = backoff(&c, "t").ok().unwrap();
         let mut rng = fastrand::Rng::with_seed(7);
         let mut previous = Duration::ZERO;
         let (got, _) = c_delays(&c, 7);
         for (i, d) in got.iter().enumerate() {
-            let want = policy.delay(i as u32 + 1, previous, rng.f64());
+            let want = backoff.delay(i as u32 + 1, previous, rng.f64());
             assert_eq!(*d, nanos(want));
             previous = want;
         }

@@ -817,9 +817,9 @@ static void test_retry_arguments(void) {
     } rows[16];
     size_t nrows = 0;
 #define ROW(assign, msg) do { c = d; assign; rows[nrows].c = c; rows[nrows].message = (msg); nrows++; } while (0)
-    ROW(c.strategy = 6, "invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+    ROW(c.strategy = 6, "invalid strategy = 6: must be a seawall_retry_strategy: SEAWALL_RETRY_STRATEGY_FIXED (0) to _DECORRELATED_JITTER (5)");
     ROW(c.strategy = UINT32_MAX,
-        "invalid strategy = 4294967295: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+        "invalid strategy = 4294967295: must be a seawall_retry_strategy: SEAWALL_RETRY_STRATEGY_FIXED (0) to _DECORRELATED_JITTER (5)");
     ROW(c.max_attempts = 0, "invalid max_attempts = 0: must be an integer in [1, 4294967295]");
     ROW((c.initial_delay_ns = year + 1, c.max_delay_ns = year + 1),
         "invalid initial_delay_ns = 31536000.000000001s: must be a duration in [0, 365 days]");
@@ -870,7 +870,7 @@ static void test_retry_state_arguments(void) {
         "seawall_retry_state_new: invalid max_attempts = 0: must be an integer in [1, 4294967295]");
     c = d; c.strategy = 6;
     BAD(seawall_retry_state_new(&c, 0, &out), INVALID_CONFIG,
-        "seawall_retry_state_new: invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+        "seawall_retry_state_new: invalid strategy = 6: must be a seawall_retry_strategy: SEAWALL_RETRY_STRATEGY_FIXED (0) to _DECORRELATED_JITTER (5)");
     CHECK(out == NULL);
 
     BAD(seawall_retry_state_begin(NULL, NULL, &attempt), NULL_PARAMETER,

@@ -801,7 +801,7 @@ static uint64_t delay(const seawall_retry_config *c, uint32_t attempt, uint64_t 
 static void test_retry_delays(void) {
     seawall_retry_config c;
     CHECK_OK(seawall_retry_config_default(&c));
-    CHECK(c.strategy == SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER && c.max_attempts == 3);
+    CHECK(c.strategy == SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER && c.max_attempts == 3);
     CHECK(c.initial_delay_ns == NS_PER_S && c.max_delay_ns == 60 * NS_PER_S);
     CHECK(c.exponential_base == 2.0 && c.jitter_factor == 0.1 && c.has_max_total_delay == 0);
     CHECK_OK(seawall_retry_config_validate(&c));
@@ -814,20 +814,20 @@ static void test_retry_delays(void) {
 
     c.initial_delay_ns = 100 * NS_PER_MS;
     c.max_delay_ns = 500 * NS_PER_MS;
-    c.strategy = SEAWALL_BACKOFF_FIXED;
+    c.strategy = SEAWALL_RETRY_STRATEGY_FIXED;
     for (uint32_t n = 1; n <= 5; n++) CHECK(delay(&c, n, 0, 0.3) == 100 * NS_PER_MS);
-    c.strategy = SEAWALL_BACKOFF_LINEAR;
+    c.strategy = SEAWALL_RETRY_STRATEGY_LINEAR;
     CHECK(delay(&c, 1, 0, 0.3) == 100 * NS_PER_MS);
     CHECK(delay(&c, 3, 0, 0.3) == 300 * NS_PER_MS);
     CHECK(delay(&c, 9, 0, 0.3) == 500 * NS_PER_MS);
-    c.strategy = SEAWALL_BACKOFF_EXPONENTIAL;
+    c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL;
     const uint64_t expo[] = {100, 200, 400, 500, 500};
     for (uint32_t n = 1; n <= 5; n++) CHECK(delay(&c, n, 0, 0.9) == expo[n - 1] * NS_PER_MS);
-    c.strategy = SEAWALL_BACKOFF_FIBONACCI;
+    c.strategy = SEAWALL_RETRY_STRATEGY_FIBONACCI;
     c.max_delay_ns = 10 * NS_PER_S;
     const uint64_t fib[] = {100, 100, 200, 300, 500, 800};
     for (uint32_t n = 1; n <= 6; n++) CHECK(delay(&c, n, 0, 0.9) == fib[n - 1] * NS_PER_MS);
-    c.strategy = SEAWALL_BACKOFF_DECORRELATED_JITTER;
+    c.strategy = SEAWALL_RETRY_STRATEGY_DECORRELATED_JITTER;
     CHECK(delay(&c, 1, 0, 0.0) == 100 * NS_PER_MS);
     CHECK(delay(&c, 1, 0, 0.5) == 200 * NS_PER_MS);          /* [100 ms, 300 ms) */
     CHECK(delay(&c, 2, NS_PER_S, 0.5) == 1550 * NS_PER_MS);  /* [100 ms, 3 s) */
@@ -849,7 +849,7 @@ static void test_retry_errors(void) {
     seawall_retry_config d, c;
     CHECK_OK(seawall_retry_config_default(&d));
     c = d; c.strategy = 6;
-    retry_config_error(c, "seawall_retry_delay: invalid strategy = 6: must be a SEAWALL_BACKOFF_* constant (0 to 5)");
+    retry_config_error(c, "seawall_retry_delay: invalid strategy = 6: must be a seawall_retry_strategy: SEAWALL_RETRY_STRATEGY_FIXED (0) to _DECORRELATED_JITTER (5)");
     c = d; c.max_attempts = 0;
     retry_config_error(c, "seawall_retry_delay: invalid max_attempts = 0: must be an integer in [1, 4294967295]");
     c = d; c.max_delay_ns = 500 * NS_PER_MS;

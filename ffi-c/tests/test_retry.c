@@ -2,7 +2,8 @@
  * strategy and a table of configurations, delays never decrease as the
  * attempt grows (same unit, same previous delay), never leave
  * [lower bound, max_delay_ns], and the growing strategies stay at the cap
- * for attempts past INT32_MAX. */
+ * for attempts past INT32_MAX. The named policies
+ * (seawall_retry_policy_config) and their values. */
 #include <stdint.h>
 
 #include "check.h"
@@ -12,9 +13,9 @@
 #define YEAR_NS (365ull * 24 * 3600 * NS_PER_S)
 
 static const uint32_t strategies[] = {
-    SEAWALL_BACKOFF_FIXED,     SEAWALL_BACKOFF_LINEAR,
-    SEAWALL_BACKOFF_EXPONENTIAL, SEAWALL_BACKOFF_FIBONACCI,
-    SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER, SEAWALL_BACKOFF_DECORRELATED_JITTER,
+    SEAWALL_RETRY_STRATEGY_FIXED,     SEAWALL_RETRY_STRATEGY_LINEAR,
+    SEAWALL_RETRY_STRATEGY_EXPONENTIAL, SEAWALL_RETRY_STRATEGY_FIBONACCI,
+    SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER, SEAWALL_RETRY_STRATEGY_DECORRELATED_JITTER,
 };
 
 /* Ascending; the edges of int32_t and uint32_t included. */
@@ -46,7 +47,7 @@ static const uint64_t previous[] = {0, 1, 7 * NS_PER_S, UINT64_MAX};
 
 /* The smallest delay the strategy of `c` may give. */
 static uint64_t lower_bound(const seawall_retry_config *c) {
-    if (c->strategy == SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER) {
+    if (c->strategy == SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER) {
         uint64_t lo = (uint64_t)((double)c->initial_delay_ns * (1.0 - c->jitter_factor));
         return lo < c->initial_delay_ns ? lo : c->initial_delay_ns;
     }
@@ -98,26 +99,26 @@ static uint64_t delay(const seawall_retry_config *c, uint32_t attempt, double un
 static void test_cap_past_int32(void) {
     seawall_retry_config c;
     CHECK_OK(seawall_retry_config_default(&c));
-    c.strategy = SEAWALL_BACKOFF_EXPONENTIAL;
+    c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL;
     /* 1 s doubling, capped at 60 s, whatever the attempt number. */
     CHECK(delay(&c, 7, 0.5) == 60 * NS_PER_S);
     CHECK(delay(&c, 0x80000000u, 0.5) == 60 * NS_PER_S);
     CHECK(delay(&c, 0x80000001u, 0.5) == 60 * NS_PER_S);
     CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
-    c.strategy = SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER;
+    c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER;
     CHECK(delay(&c, 0x80000001u, 0.5) == 60 * NS_PER_S);
     CHECK(delay(&c, UINT32_MAX, 0.0) == 54 * NS_PER_S); /* 60 s * 0.9 */
-    c.strategy = SEAWALL_BACKOFF_LINEAR;
+    c.strategy = SEAWALL_RETRY_STRATEGY_LINEAR;
     CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
-    c.strategy = SEAWALL_BACKOFF_FIBONACCI;
+    c.strategy = SEAWALL_RETRY_STRATEGY_FIBONACCI;
     CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
     /* The exact largest delay: a year, to the nanosecond. */
-    c.strategy = SEAWALL_BACKOFF_LINEAR;
+    c.strategy = SEAWALL_RETRY_STRATEGY_LINEAR;
     c.initial_delay_ns = YEAR_NS - 3;
     c.max_delay_ns = YEAR_NS;
     CHECK(delay(&c, 1, 0.5) == YEAR_NS - 3);
     CHECK(delay(&c, 2, 0.5) == YEAR_NS);
-    c.strategy = SEAWALL_BACKOFF_FIXED;
+    c.strategy = SEAWALL_RETRY_STRATEGY_FIXED;
     CHECK(delay(&c, UINT32_MAX, 0.5) == YEAR_NS - 3);
 }
 
@@ -131,9 +132,56 @@ static void test_attempt_zero_is_refused(void) {
                      "numbered from 1)");
 }
 
+/* The named policies: the same table as Rust's RetryPolicy and Python's
+ * RETRY_POLICIES (attempts = max_retries + 1). */
+static void test_policies(void) {
+    static const struct {
+        uint32_t policy, strategy, attempts;
+        uint64_t initial_ns, max_ns;
+        double base;
+    } want[] = {
+        {SEAWALL_RETRY_POLICY_STANDARD, SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER, 4,
+         NS_PER_S, 10 * NS_PER_S, 2.0},
+        {SEAWALL_RETRY_POLICY_NETWORK, SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER, 4,
+         500 * NS_PER_MS, 10 * NS_PER_S, 2.0},
+        {SEAWALL_RETRY_POLICY_CONSERVATIVE, SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER, 3,
+         2 * NS_PER_S, 20 * NS_PER_S, 1.5},
+        {SEAWALL_RETRY_POLICY_DATABASE, SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER, 6,
+         NS_PER_S, 30 * NS_PER_S, 1.5},
+        {SEAWALL_RETRY_POLICY_WEBHOOK, SEAWALL_RETRY_STRATEGY_EXPONENTIAL, 4, 30 * NS_PER_S,
+         300 * NS_PER_S, 2.0},
+        {SEAWALL_RETRY_POLICY_VALIDATION, SEAWALL_RETRY_STRATEGY_EXPONENTIAL, 2, NS_PER_S,
+         NS_PER_S, 1.0},
+        {SEAWALL_RETRY_POLICY_CRITICAL, SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER, 11,
+         100 * NS_PER_MS, 60 * NS_PER_S, 1.3},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        seawall_retry_config c;
+        CHECK_OK(seawall_retry_policy_config(want[i].policy, &c));
+        CHECK(c.strategy == want[i].strategy && c.max_attempts == want[i].attempts);
+        CHECK(c.initial_delay_ns == want[i].initial_ns && c.max_delay_ns == want[i].max_ns);
+        CHECK(c.exponential_base == want[i].base && c.jitter_factor == 0.1);
+        CHECK(c.has_max_total_delay == 0);
+        CHECK_OK(seawall_retry_config_validate(&c));
+    }
+    /* webhook: 30 s, 60 s, 120 s (no jitter: the unit does not matter). */
+    seawall_retry_config c;
+    CHECK_OK(seawall_retry_policy_config(SEAWALL_RETRY_POLICY_WEBHOOK, &c));
+    CHECK(delay(&c, 3, 0.9) == 120 * NS_PER_S);
+    /* An unknown number is an error and writes nothing. */
+    c.max_attempts = 42;
+    CHECK_RC(seawall_retry_policy_config(7, &c), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK(c.max_attempts == 42);
+    CHECK_LAST_ERROR("seawall_retry_policy_config: `policy` = 7 is not a seawall_retry_policy: "
+                     "SEAWALL_RETRY_POLICY_STANDARD (0) to _CRITICAL (6)");
+    CHECK_RC(seawall_retry_policy_config(SEAWALL_RETRY_POLICY_NETWORK, NULL),
+             SEAWALL_RESULT_NULL_PARAMETER);
+}
+
 int main(void) {
     test_monotone_and_bounded();
     test_cap_past_int32();
     test_attempt_zero_is_refused();
+    test_policies();
     return check_report("test_retry");
 }

@@ -58,30 +58,69 @@ static int call_dependency(uint32_t attempt) {
     return failures_left-- > 0 ? -1 : 0;
 }
 
-/* The README's loop. */
-static void test_the_loop(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_EXPONENTIAL, 5);
-    seawall_retry_state *s = state_new(&c, 1);
-    failures_left = 2;
-    uint64_t slept = 0;
+static seawall_retry_budget_counts counts_of(const seawall_retry_budget *b) {
+    seawall_retry_budget_counts c = {UINT64_MAX, UINT64_MAX};
+    CHECK_OK(seawall_retry_budget_get_counts(b, &c));
+    return c;
+}
+
+/* The README's loop, as a C caller writes it: a named policy, a retry
+ * budget shared by the dependency's callers, a seeded state, and three
+ * lines of loop. */
+static int run_the_loop(const seawall_retry_budget *budget, int failures, uint32_t *attempts,
+                        uint64_t *slept, seawall_retry_stop *stop_out) {
+    seawall_retry_config rc;
+    CHECK_OK(seawall_retry_policy_config(SEAWALL_RETRY_POLICY_NETWORK, &rc)); /* 4 attempts */
+    seawall_retry_state *s = NULL;
+    CHECK_OK(seawall_retry_state_new(&rc, 7, &s)); /* seed: reproducible jitter */
+    failures_left = failures;
+    bool retryable = true; /* classify the failure: is it worth retrying? */
     int ok = 0;
-    uint32_t attempt;
+    uint32_t attempt = 0;
     uint64_t delay_ns;
     seawall_retry_stop stop = 99;
+    *slept = 0;
 
-    while (seawall_retry_state_begin(s, NULL, &attempt) == SEAWALL_RESULT_OK) {
+    while (seawall_retry_state_begin(s, budget, &attempt) == SEAWALL_RESULT_OK) {
         if (call_dependency(attempt) == 0) { ok = 1; break; }
-        if (seawall_retry_state_failed(s, true, NULL, &delay_ns, &stop) != SEAWALL_RESULT_OK) break;
-        slept += delay_ns; /* sleep(delay_ns) */
+        if (seawall_retry_state_failed(s, retryable, budget, &delay_ns, &stop) != SEAWALL_RESULT_OK) break;
+        *slept += delay_ns; /* sleep_ns(delay_ns) */
     }
 
-    CHECK(ok && attempt == 3 && stop == 99);
-    CHECK(slept == 300 * NS_PER_MS && total_of(s) == slept);
+    CHECK(total_of(s) == *slept);
     seawall_retry_state_free(s);
+    *attempts = attempt;
+    *stop_out = stop;
+    return ok;
+}
+
+static void test_the_loop(void) {
+    seawall_retry_budget_config bc;
+    CHECK_OK(seawall_retry_budget_config_default(&bc));
+    const seawall_retry_budget *budget = NULL;
+    CHECK_OK(seawall_retry_budget_new(&bc, NULL, &budget));
+    uint32_t attempts;
+    uint64_t slept;
+    seawall_retry_stop stop;
+
+    /* Two failures, then a success on the third attempt: 0.5 s and 1 s of
+     * back-off, each within the policy's 10% jitter. */
+    CHECK(run_the_loop(budget, 2, &attempts, &slept, &stop));
+    CHECK(attempts == 3 && stop == 99);
+    CHECK(slept >= 1350 * NS_PER_MS && slept < 1650 * NS_PER_MS);
+    /* The call counted once, each granted retry as a request and a retry. */
+    seawall_retry_budget_counts c = counts_of(budget);
+    CHECK(c.requests == 3 && c.retries == 2);
+
+    /* Failing every time: the last of the 4 attempts stops the loop. */
+    CHECK(!run_the_loop(budget, 100, &attempts, &slept, &stop));
+    CHECK(attempts == 4 && stop == SEAWALL_RETRY_STOP_EXHAUSTED);
+    CHECK(slept >= 3150 * NS_PER_MS && slept < 3850 * NS_PER_MS); /* 0.5 + 1 + 2 s, +-10% */
+    seawall_retry_budget_free(budget);
 }
 
 static void test_exhaustion(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_FIXED, 3);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_FIXED, 3);
     seawall_retry_state *s = state_new(&c, 0);
     CHECK(attempts_of(s) == 0 && total_of(s) == 0);
     uint32_t attempt = 0;
@@ -110,7 +149,7 @@ static void test_exhaustion(void) {
 }
 
 static void test_not_retryable(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_FIXED, 10);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_FIXED, 10);
     seawall_retry_state *s = state_new(&c, 0);
     uint64_t delay = 42;
     seawall_retry_stop stop = 99;
@@ -122,7 +161,7 @@ static void test_not_retryable(void) {
 }
 
 static void test_delay_budget(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_LINEAR, 10);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_LINEAR, 10);
     c.has_max_total_delay = 1;
     c.max_total_delay_ns = 500 * NS_PER_MS; /* 100 + 200 fit, + 300 does not */
     seawall_retry_state *s = state_new(&c, 0);
@@ -139,11 +178,6 @@ static void test_delay_budget(void) {
     seawall_retry_state_free(s);
 }
 
-static seawall_retry_budget_counts counts_of(const seawall_retry_budget *b) {
-    seawall_retry_budget_counts c = {UINT64_MAX, UINT64_MAX};
-    CHECK_OK(seawall_retry_budget_get_counts(b, &c));
-    return c;
-}
 
 static void test_budget(void) {
     const seawall_manual_clock *clock = NULL;
@@ -155,7 +189,7 @@ static void test_budget(void) {
     const seawall_retry_budget *b = NULL;
     CHECK_OK(seawall_retry_budget_new(&bc, clock, &b));
 
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_FIXED, 10);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_FIXED, 10);
     seawall_retry_state *s = state_new(&c, 0);
     uint64_t delay = 0;
     seawall_retry_stop stop = 99;
@@ -207,8 +241,8 @@ static size_t delays_of(const seawall_retry_config *c, uint64_t seed, uint64_t *
 }
 
 static void test_delays_are_the_pure_functions(void) {
-    static const uint32_t exact[] = {SEAWALL_BACKOFF_FIXED, SEAWALL_BACKOFF_LINEAR,
-                                     SEAWALL_BACKOFF_EXPONENTIAL, SEAWALL_BACKOFF_FIBONACCI};
+    static const uint32_t exact[] = {SEAWALL_RETRY_STRATEGY_FIXED, SEAWALL_RETRY_STRATEGY_LINEAR,
+                                     SEAWALL_RETRY_STRATEGY_EXPONENTIAL, SEAWALL_RETRY_STRATEGY_FIBONACCI};
     uint64_t got[16], want;
     /* Strategies without jitter: exactly seawall_retry_delay's. */
     for (size_t i = 0; i < sizeof exact / sizeof *exact; i++) {
@@ -224,8 +258,8 @@ static void test_delays_are_the_pure_functions(void) {
     }
     /* Jittered strategies: between the pure function's delays for the
      * smallest and the largest random number (it grows with the number). */
-    static const uint32_t jittered[] = {SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER,
-                                        SEAWALL_BACKOFF_DECORRELATED_JITTER};
+    static const uint32_t jittered[] = {SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER,
+                                        SEAWALL_RETRY_STRATEGY_DECORRELATED_JITTER};
     const double below_one = nextafter(1.0, 0.0);
     for (size_t i = 0; i < 2; i++) {
         seawall_retry_config c = policy(jittered[i], 12);
@@ -242,7 +276,7 @@ static void test_delays_are_the_pure_functions(void) {
 }
 
 static void test_seeded_jitter_is_reproducible(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_DECORRELATED_JITTER, 12);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_DECORRELATED_JITTER, 12);
     uint64_t a[16], b[16], other[16];
     size_t na = delays_of(&c, 42, a, 16);
     size_t nb = delays_of(&c, 42, b, 16);
@@ -257,13 +291,13 @@ static void test_seeded_jitter_is_reproducible(void) {
         129079964,  198717189,  521783492,   431935390,   1667204070, 3058626236,
         8931202126, 8884613313, 10000000000, 7512633252, 7113405550,
     };
-    c.strategy = SEAWALL_BACKOFF_EXPONENTIAL_WITH_JITTER;
+    c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER;
     na = delays_of(&c, 42, a, 16);
     CHECK(na == 11 && memcmp(a, pinned, sizeof pinned) == 0);
 }
 
 static void test_rejections(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_FIXED, 4);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_FIXED, 4);
     c.max_delay_ns = NS_PER_S;
     seawall_retry_state *s = state_new(&c, 0);
     uint64_t wait = 42;
@@ -331,7 +365,7 @@ static void test_rejections(void) {
 }
 
 static void test_each_attempt_is_reported_once(void) {
-    seawall_retry_config c = policy(SEAWALL_BACKOFF_FIXED, 10);
+    seawall_retry_config c = policy(SEAWALL_RETRY_STRATEGY_FIXED, 10);
     seawall_retry_state *s = state_new(&c, 0);
     uint64_t delay = 42;
     seawall_retry_stop stop = 99;

@@ -20,7 +20,7 @@ use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use seawall::{
     Backoff, Breaker, BreakerConfig, Bulkhead, BulkheadError, Clock, ConfigError, ManualClock,
-    RateLimiter, RetryBudget, RetryPolicy, State,
+    RateLimiter, RetryBudget, RetryStrategy, State,
 };
 use seawall_fuzz::{
     breaker_config, breaker_verdict, budget_config, budget_verdict, bulkhead_config,
@@ -188,18 +188,18 @@ fn drive_breaker(b: &Breaker<ManualClock>, c: &BreakerConfig, clock: &ManualCloc
 fn retry(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     let config = retry_config(u)?;
     let verdict = retry_verdict(&config);
-    let built = RetryPolicy::new(config);
-    let Some(policy) = accepted("RetryConfig", built, &verdict, &config) else {
+    let built = Backoff::new(config);
+    let Some(backoff) = accepted("RetryConfig", built, &verdict, &config) else {
         return Ok(());
     };
     let unit = u.arbitrary::<Float>()?.0;
     let mut previous = Duration::from_nanos(u.arbitrary::<Nanos>()?.0);
     let mut last = Duration::ZERO;
     for attempt in 1..=config.max_attempts.min(64) {
-        let d = policy.delay(attempt, previous, unit);
+        let d = backoff.delay(attempt, previous, unit);
         assert_eq!(
             d,
-            policy.delay(attempt, previous, unit),
+            backoff.delay(attempt, previous, unit),
             "not deterministic"
         );
         assert!(
@@ -207,8 +207,8 @@ fn retry(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
             "delay {d:?} above max_delay: {config:?}"
         );
         match config.strategy {
-            Backoff::Fixed => assert_eq!(nanos(d), nanos(config.initial_delay)),
-            Backoff::Linear | Backoff::Exponential | Backoff::Fibonacci => {
+            RetryStrategy::Fixed => assert_eq!(nanos(d), nanos(config.initial_delay)),
+            RetryStrategy::Linear | RetryStrategy::Exponential | RetryStrategy::Fibonacci => {
                 assert!(d >= last, "delay shrank from {last:?} to {d:?}: {config:?}")
             }
             _ => {}

@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use seawall::{Backoff, RetryConfig, Timing, Window};
 use seawall::{BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig};
-use seawall::{RetryConfig, RetryPolicy, Timing, Window};
 use seawall_ffi::*;
 use seawall_fuzz::c::{
     c_field, last_error_message, manual_clock_new, BreakerField, BudgetField, BulkheadConfigC,
@@ -432,8 +432,8 @@ unsafe fn retry(fields: &[RetryField], attempt: u32, previous: u64, unit: f64) {
         delay <= c.max_delay_ns,
         "delay {delay} above max_delay_ns: {c:?}"
     );
-    let policy = RetryPolicy::new(core.expect("valid")).expect("the core accepts it too");
-    let expected = policy.delay(attempt, Duration::from_nanos(previous), unit);
+    let backoff = Backoff::new(core.expect("valid")).expect("the core accepts it too");
+    let expected = backoff.delay(attempt, Duration::from_nanos(previous), unit);
     assert_eq!(
         u128::from(delay),
         expected.as_nanos(),

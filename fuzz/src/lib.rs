@@ -12,7 +12,7 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Result, Unstructured};
 use seawall::config::{MAX_BUCKETS, MAX_COUNT, MAX_DURATION, MAX_MULTIPLIER, MAX_WINDOW_CALLS};
 use seawall::{
-    Backoff, BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig, RetryConfig,
+    BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig, RetryConfig, RetryStrategy,
     Timing, Window,
 };
 
@@ -421,13 +421,13 @@ fn trial_bits_rule(c: &BreakerConfig, v: &mut Verdict) {
 }
 
 /// The back-off strategies, in the order of the C enum's values.
-pub const STRATEGIES: [Backoff; 6] = [
-    Backoff::Fixed,
-    Backoff::Linear,
-    Backoff::Exponential,
-    Backoff::Fibonacci,
-    Backoff::ExponentialWithJitter,
-    Backoff::DecorrelatedJitter,
+pub const STRATEGIES: [RetryStrategy; 6] = [
+    RetryStrategy::Fixed,
+    RetryStrategy::Linear,
+    RetryStrategy::Exponential,
+    RetryStrategy::Fibonacci,
+    RetryStrategy::ExponentialWithJitter,
+    RetryStrategy::DecorrelatedJitter,
 ];
 
 /// A `RetryConfig` with every field arbitrary.

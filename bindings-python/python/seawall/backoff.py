@@ -4,7 +4,7 @@ core's ``Backoff``."""
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from . import _check, _native
 from .interfaces import BackoffCalculatorInterface
@@ -42,6 +42,16 @@ def _backoff(config: RetryConfig) -> _native.Backoff:
         _check.number("exponential_base", config.exponential_base),
         _check.number("jitter_factor", jitter),
     )
+
+
+def _no_custom_backoff(attempt: int) -> NoReturn:
+    raise ValueError("strategy CUSTOM needs custom_backoff")
+
+
+def _custom_delays(config: RetryConfig) -> Callable[[int], float]:
+    """The delay function of a CUSTOM ``config``: its ``custom_backoff``, or
+    one that raises the ``ValueError`` naming it missing."""
+    return config.custom_backoff or _no_custom_backoff
 
 
 class BackoffCalculator(BackoffCalculatorInterface):
@@ -83,9 +93,7 @@ class BackoffCalculator(BackoffCalculatorInterface):
         _check.instance("config", config, RetryConfig)
         if config.strategy == RetryStrategy.CUSTOM:
             _native.attempt_number(attempt)
-            if config.custom_backoff is None:
-                raise ValueError("strategy CUSTOM needs custom_backoff")
-            return max(0.0, float(config.custom_backoff(attempt)))
+            return max(0.0, float(_custom_delays(config)(attempt)))
         previous = _check.number("previous", previous)
         return self._native_for(config).delay(attempt, previous, self._random())
 

@@ -25,7 +25,7 @@ from typing import (
 
 from . import _check, _native
 from ._time import Seconds, asleep as _asleep, sleep as _sleep
-from .backoff import BackoffCalculator
+from .backoff import BackoffCalculator, _no_custom_backoff
 from .budget import RetryBudget
 from .bulkhead import Bulkhead, aadmit, admit
 from .implementations.circuit_breaker import (
@@ -101,8 +101,10 @@ def with_resilience(
     The layers, outermost first:
 
     1. fallback;
-    2. retry: per-call attempt count and delays; a retry must be granted by
-       the budget (every call counts as a request); a circuit-open rejection
+    2. retry: per-call attempt count and delays, decided by the core's
+       retry state machine (made at the call's first failure); a retry must
+       be granted by the budget (every call counts as a request); a
+       circuit-open rejection
        is never retried, except that when the breaker announces a
        ``retry_after`` within ``max_delay`` the retry waits for it; only
        ``retryable_exceptions`` / ``retryable_status_codes`` are retried, and
@@ -168,11 +170,9 @@ def with_resilience(
     calc = BackoffCalculator(rng)
     if config is not None:
         # Validated now, not at the first failure.
-        if config.strategy == RetryStrategy.CUSTOM:
-            if config.custom_backoff is None:
-                raise ValueError("strategy CUSTOM needs custom_backoff")
-        else:
-            calc._native_for(config)
+        if config.strategy == RetryStrategy.CUSTOM and config.custom_backoff is None:
+            _no_custom_backoff(0)
+        calc._native_for(config)
     do_sleep = sleep or _sleep
     do_asleep = asleep or _asleep
 
@@ -194,7 +194,7 @@ def with_resilience(
         plan = (
             None
             if config is None
-            else _Plan(config, calc, budget, metrics, do_sleep, do_asleep)
+            else _Plan(config, calc, rng, budget, metrics, do_sleep, do_asleep)
         )
         layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)
         if is_gen:

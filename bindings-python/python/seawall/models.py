@@ -290,17 +290,28 @@ class RetryPolicy:
         )
 
 
+#: The named policies: the core's table (``RetryPolicy`` of the Rust crate,
+#: ``seawall_retry_policy`` in C), one ``RetryPolicy`` per name.
 RETRY_POLICIES: Dict[str, RetryPolicy] = {
-    p.name: p
-    for p in [
-        RetryPolicy("standard", "General purpose", 3, 1.0, 10.0, 2.0, True),
-        RetryPolicy("network", "Network calls to other services", 3, 0.5, 10.0, 2.0, True),
-        RetryPolicy("conservative", "Few, widely spaced retries", 2, 2.0, 20.0, 1.5, True),
-        RetryPolicy("database", "Database operations", 5, 1.0, 30.0, 1.5, True),
-        RetryPolicy("webhook", "Outgoing webhooks", 3, 30.0, 300.0, 2.0, False),
-        RetryPolicy("validation", "Validation: retry once", 1, 1.0, 1.0, 1.0, False),
-        RetryPolicy("critical", "Critical operations: many quick retries", 10, 0.1, 60.0, 1.3, True),
-    ]
+    name: RetryPolicy(
+        name,
+        description,
+        max_attempts - 1,
+        initial_delay,
+        max_delay,
+        exponential_base,
+        strategy == RetryStrategy.EXPONENTIAL_WITH_JITTER.value,
+    )
+    for (
+        name,
+        description,
+        strategy,
+        max_attempts,
+        initial_delay,
+        max_delay,
+        exponential_base,
+        _jitter_factor,
+    ) in _native.retry_policies()
 }
 
 

@@ -1,6 +1,13 @@
 """Retries: the retry loop a ``RetryConfig`` describes (``_Plan``, shared
 with ``with_resilience``) and ``Retrier``, the ``RetryStrategyInterface``
-that runs it."""
+that runs it.
+
+Every decision of the loop (attempt numbers, delays and their jitter, the
+retry budget, waits for a breaker's announced trial, when to stop) is made
+by the core's retry state machine, ``_native.RetryState``. The drivers here
+only call, sleep, classify an exception as retryable (a question about
+Python exception types and status codes), keep the metrics and turn a stop
+into the exception the caller sees."""
 
 from __future__ import annotations
 
@@ -8,11 +15,11 @@ import functools
 import logging
 import random
 import time
-from typing import Any, Awaitable, Callable, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, NoReturn, Optional, Tuple, Union
 
-from . import _check
+from . import _check, _native
 from ._time import asleep as _asleep, sleep as _sleep
-from .backoff import BackoffCalculator
+from .backoff import BackoffCalculator, _custom_delays
 from .budget import RetryBudget
 from .bulkhead import Bulkhead, aadmit, admit
 from .exceptions import CircuitBreakerOpenError
@@ -24,6 +31,7 @@ from .models import (
     RetryMetrics,
     RetryPolicy,
     RetryResult,
+    RetryStrategy,
 )
 
 __all__ = ["Retrier"]
@@ -39,14 +47,18 @@ def _retryable(exc: BaseException, config: RetryConfig) -> bool:
 
 
 class _Plan:
-    """Everything a retry loop needs, resolved once."""
+    """Everything a retry loop needs, resolved once: the config, where the
+    core's back-off for it comes from (``calc``, which caches it), the
+    budget, the metrics, the sleeps and the source of the jitter's random
+    numbers (``None``: the core's own)."""
 
-    __slots__ = ("config", "calc", "budget", "metrics", "sleep", "asleep")
+    __slots__ = ("config", "calc", "custom", "random", "budget", "metrics", "sleep", "asleep")
 
     def __init__(
         self,
         config: RetryConfig,
         calc: BackoffCalculator,
+        rng: Optional[random.Random],
         budget: Optional[RetryBudget],
         metrics: Optional[RetryMetrics],
         sleep: Callable[[float], Any],
@@ -54,135 +66,121 @@ class _Plan:
     ) -> None:
         self.config = config
         self.calc = calc
-        self.budget = budget
+        self.custom: Optional[Callable[[int], float]] = None
+        if config.strategy == RetryStrategy.CUSTOM:
+            self.custom = _custom_delays(config)
+        self.random = None if rng is None else rng.random
+        self.budget = None if budget is None else budget._native
         self.metrics = metrics
         self.sleep = sleep
         self.asleep = asleep
 
-    def next_delay(self, attempt: int, exc: BaseException, previous: float) -> float:
-        """The delay before attempt ``attempt + 1``, or raises: ``exc``
-        itself when it is not retryable (circuit-open rejections included,
-        unless the breaker's announced ``retry_after`` fits in
-        ``max_delay``), ``RetryError`` when attempts or the budget are
-        exhausted. Consumes one retry from the budget."""
-        c = self.config
+    def after_failure(
+        self, state: Optional[_native.RetryState], exc: BaseException, started: Optional[float]
+    ) -> Tuple[_native.RetryState, float]:
+        """The attempt in progress (started at ``started`` on
+        ``time.perf_counter``; ``None`` for a first attempt made by
+        ``run``'s caller, neither timed nor in the metrics) failed with
+        ``exc``: reports it to the call's ``state`` (made now for a first
+        failure: the call's first attempt was counted in the budget by the
+        caller) and returns it with the delay before the next attempt, or
+        raises what the stop means: ``exc`` itself when it is not retryable
+        (a circuit-open rejection whose announced ``retry_after`` does not
+        fit in ``max_delay`` and the attempts left included), else
+        ``RetryError`` (attempts or the budget exhausted)."""
+        if state is None:
+            state = _native.RetryState(
+                self.calc._native_for(self.config),
+                self.budget,
+                random=self.random,
+                custom=self.custom,
+                attempts=1,
+            )
         m = self.metrics
+        if m is not None and started is not None:
+            m.record_attempt(False, time.perf_counter() - started, exc)
         if isinstance(exc, CircuitBreakerOpenError):
             if m is not None:
                 m.requests_rejected += 1
-            ra = exc.retry_after
-            if ra is None or ra > c.max_delay or attempt >= c.max_attempts:
-                raise exc
-            delay = ra
-        elif not _retryable(exc, c):
-            raise exc
-        elif attempt >= c.max_attempts:
-            if m is not None:
-                m.retries_exhausted += 1
-            raise RetryError(
-                f"gave up after {attempt} attempts: {exc!r}", attempt, exc
-            ) from exc
+            delay = state.on_rejection(exc.retry_after)
         else:
-            delay = self.calc.calculate_delay(attempt, c, previous)
-        b = self.budget
-        if b is not None and not b.can_retry():
-            if m is not None:
-                m.budget_exhausted += 1
-                m.budget_remaining_percent = b.get_remaining_budget_percent()
-            raise RetryError(
-                f"retry budget exhausted after {attempt} attempts: {exc!r}", attempt, exc
-            ) from exc
-        if c.on_retry is not None:
+            delay = state.on_failure(_retryable(exc, self.config))
+        if delay is None:
+            self._stopped(state, exc)
+        on_retry = self.config.on_retry
+        if on_retry is not None:
             try:
-                c.on_retry(attempt, exc)
+                on_retry(state.attempts, exc)
             except Exception:  # noqa: BLE001 - a hook never breaks the call
                 _log.exception("on_retry hook raised; ignored")
-        return delay
+        return state, delay
+
+    def _stopped(self, state: _native.RetryState, exc: BaseException) -> NoReturn:
+        """Raises what ``state``'s stop means for the caller."""
+        stop = state.stop
+        m = self.metrics
+        n = state.attempts
+        if stop == "budget_exhausted":
+            if m is not None:
+                m.budget_exhausted += 1
+                if self.budget is not None:
+                    m.budget_remaining_percent = self.budget.remaining_percent()
+            err = RetryError(f"retry budget exhausted after {n} attempts: {exc!r}", n, exc)
+        elif stop in ("not_retryable", "rejected") or isinstance(exc, CircuitBreakerOpenError):
+            raise exc
+        else:
+            if m is not None:
+                m.retries_exhausted += 1
+            err = RetryError(f"gave up after {n} attempts: {exc!r}", n, exc)
+        err.total_delay = state.total_delay
+        raise err from exc
 
     def run(
         self, attempt_fn: Callable[[], Any], exc: Optional[BaseException] = None
     ) -> Tuple[Any, int, float]:
         """Runs ``attempt_fn`` until it succeeds; ``exc`` is the failure of a
-        first attempt already made. Returns ``(value, attempts, delay)``."""
-        tries, delay = (
-            (_NONE_FAILED, 0.0) if exc is None else _NONE_FAILED.after_failure(self, exc, None)
-        )
+        first attempt already made (and counted in the budget). Returns
+        ``(value, attempts, delay)``. The native state is made at the first
+        failure: a first attempt that succeeds costs nothing here."""
+        state, delay = (None, 0.0) if exc is None else self.after_failure(None, exc, None)
         while True:
             if delay > 0:
                 self.sleep(delay)
+            if state is not None:
+                state.begin()
             start = time.perf_counter()
             try:
                 value = attempt_fn()
-            except Exception as e:  # noqa: BLE001 - classified by next_delay
-                tries, delay = tries.after_failure(self, e, start)
+            except Exception as e:  # noqa: BLE001 - classified by after_failure
+                state, delay = self.after_failure(state, e, start)
                 continue
             if self.metrics is not None:
                 self.metrics.record_attempt(True, time.perf_counter() - start)
-            return value, tries.failed + 1, tries.total
+            if state is None:
+                return value, 1, 0.0
+            return value, state.attempts, state.total_delay
 
     async def arun(
         self, attempt_fn: Callable[[], Awaitable[Any]], exc: Optional[BaseException] = None
     ) -> Tuple[Any, int, float]:
         """``run`` for coroutines: waits with ``asleep``."""
-        tries, delay = (
-            (_NONE_FAILED, 0.0) if exc is None else _NONE_FAILED.after_failure(self, exc, None)
-        )
+        state, delay = (None, 0.0) if exc is None else self.after_failure(None, exc, None)
         while True:
             if delay > 0:
                 await self.asleep(delay)
+            if state is not None:
+                state.begin()
             start = time.perf_counter()
             try:
                 value = await attempt_fn()
-            except Exception as e:  # noqa: BLE001 - classified by next_delay
-                tries, delay = tries.after_failure(self, e, start)
+            except Exception as e:  # noqa: BLE001 - classified by after_failure
+                state, delay = self.after_failure(state, e, start)
                 continue
             if self.metrics is not None:
                 self.metrics.record_attempt(True, time.perf_counter() - start)
-            return value, tries.failed + 1, tries.total
-
-
-class _Attempts:
-    """The bookkeeping of one call's retry loop: the attempts that failed,
-    the delays so far, and the metrics of each failed attempt. ``run`` and
-    ``arun`` only call, sleep, and report failures here; every decision is
-    made in ``after_failure`` (by ``_Plan.next_delay``).
-
-    A call whose first attempt succeeds uses the shared ``_NONE_FAILED``,
-    never written to: the first failure makes the call its own record, so
-    the success path allocates nothing (``run`` is on the success path of
-    generators and of ``Retrier``)."""
-
-    __slots__ = ("failed", "total", "previous")
-
-    def __init__(self) -> None:
-        self.failed = 0
-        self.total = 0.0
-        self.previous = 0.0
-
-    def after_failure(
-        self, plan: _Plan, exc: BaseException, started: Optional[float]
-    ) -> Tuple["_Attempts", float]:
-        """An attempt (started at ``started`` on ``time.perf_counter``;
-        ``None`` for a first attempt made by ``run``'s caller, neither timed
-        nor in the metrics) failed with ``exc``: the call's record and the
-        delay before the next attempt, or raises as ``_Plan.next_delay``
-        does (a ``RetryError`` carrying the total delay so far)."""
-        tries = _Attempts() if self is _NONE_FAILED else self
-        tries.failed += 1
-        m = plan.metrics
-        if m is not None and started is not None:
-            m.record_attempt(False, time.perf_counter() - started, exc)
-        try:
-            delay = plan.next_delay(tries.failed, exc, tries.previous)
-        except RetryError as e:
-            e.total_delay = tries.total
-            raise
-        tries.previous = delay
-        tries.total += delay
-        return tries, delay
-
-
-_NONE_FAILED = _Attempts()
+            if state is None:
+                return value, 1, 0.0
+            return value, state.attempts, state.total_delay
 
 
 class Retrier(RetryStrategyInterface):
@@ -228,6 +226,7 @@ class Retrier(RetryStrategyInterface):
         self.circuit_breaker = circuit_breaker
         self.bulkhead = bulkhead
         self._calc = BackoffCalculator(rng)
+        self._rng = rng
         self._sleep = sleep or _sleep
         self._asleep = asleep or _asleep
         self._metrics = RetryMetrics()
@@ -249,7 +248,9 @@ class Retrier(RetryStrategyInterface):
         if self.budget is not None and config.retry_budget_enabled:
             self.budget.record_attempt(False)
         budget = self.budget if config.retry_budget_enabled else None
-        return _Plan(config, self._calc, budget, self._metrics, self._sleep, self._asleep)
+        return _Plan(
+            config, self._calc, self._rng, budget, self._metrics, self._sleep, self._asleep
+        )
 
     def _failed(self, e: Exception) -> RetryResult:
         if isinstance(e, RetryError):
