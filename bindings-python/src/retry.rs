@@ -14,8 +14,8 @@ use pyo3::prelude::*;
 use seawall_bindings_support::DynClock;
 
 use seawall::{
-    Backoff as CoreBackoff, RetryBudget as CoreRetryBudget, RetryBudgetConfig, RetryConfig,
-    RetryPolicy, RetryState as CoreRetryState, RetryStrategy, Stop,
+    Backoff as CoreBackoff, Random, RetryBudget as CoreRetryBudget, RetryBudgetConfig, RetryConfig,
+    RetryPolicy, RetryState as CoreRetryState, RetryStrategy, Stop, ThreadRandom,
 };
 
 use crate::args::{attempt, core_u32, secs, short_repr, type_name, validated};
@@ -266,7 +266,7 @@ impl RetryState {
                     0.0
                 })
             }),
-            (None, None) => self.state.after_failure(retryable, fastrand::f64),
+            (None, None) => self.state.after_failure(retryable, || ThreadRandom.unit()),
         };
         if let Some(e) = error {
             return Err(e);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use seawall::{RetryState, Stop};
+use seawall::{Random, RetryState, SeededRandom, Stop};
 
 use crate::budget::seawall_retry_budget;
 use crate::config::nanos;
@@ -55,7 +55,7 @@ impl From<Stop> for seawall_retry_stop {
 pub(crate) struct CRetryState {
     state: RetryState,
     /// The jitter's random numbers, seeded by the caller.
-    rng: fastrand::Rng,
+    rng: SeededRandom,
     /// An attempt was begun and not yet reported failed or rejected.
     in_attempt: bool,
 }
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn seawall_retry_state_new(
         let make = || {
             Ok(CRetryState {
                 state: RetryState::new(&backoff(c, F)?),
-                rng: fastrand::Rng::with_seed(seed),
+                rng: SeededRandom::new(seed),
                 in_attempt: false,
             })
         };
@@ -238,8 +238,8 @@ pub unsafe extern "C" fn seawall_retry_state_failed(
 ) -> seawall_result {
     const F: &str = "seawall_retry_state_failed";
     let decide = |s: &mut CRetryState, budget: Option<&_>| {
-        let rng = &mut s.rng;
-        s.state.on_failure(retryable, budget, || rng.f64())
+        let rng = &s.rng;
+        s.state.on_failure(retryable, budget, || rng.unit())
     };
     // SAFETY: this function's contract is `report`'s.
     run_code(F, || unsafe {
@@ -409,12 +409,12 @@ mod tests {
             let backoff = backoff(&c, "t").ok().unwrap();
             for seed in [0, 1, 42, u64::MAX] {
                 let mut core = RetryState::new(&backoff);
-                let mut rng = fastrand::Rng::with_seed(seed);
+                let rng = SeededRandom::new(seed);
                 let mut want = Vec::new();
                 let stop = loop {
                     core.begin_attempt();
                     let none = None::<&crate::budget::CBudget>;
-                    match core.on_failure(true, none, || rng.f64()) {
+                    match core.on_failure(true, none, || rng.unit()) {
                         Ok(d) => want.push(nanos(d)),
                         Err(stop) => break stop,
                     }
@@ -431,11 +431,11 @@ mod tests {
     fn jittered_delays_are_the_pure_functions_for_the_drawn_numbers() {
         let c = config(crate::retry::seawall_retry_strategy::DecorrelatedJitter as u32);
         let backoff: Backoff = backoff(&c, "t").ok().unwrap();
-        let mut rng = fastrand::Rng::with_seed(7);
+        let rng = SeededRandom::new(7);
         let mut previous = Duration::ZERO;
         let (got, _) = c_delays(&c, 7);
         for (i, d) in got.iter().enumerate() {
-            let want = backoff.delay(i as u32 + 1, previous, rng.f64());
+            let want = backoff.delay(i as u32 + 1, previous, rng.unit());
             assert_eq!(*d, nanos(want));
             previous = want;
         }

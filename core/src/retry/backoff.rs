@@ -195,11 +195,7 @@ impl Backoff {
     /// computed in `f64`.
     pub fn delay(&self, attempt: u32, previous: Duration, unit: f64) -> Duration {
         let n = attempt.max(1);
-        let u = if unit.is_nan() {
-            0.0
-        } else {
-            unit.clamp(0.0, 1.0 - f64::EPSILON)
-        };
+        let u = crate::random::clamp_unit(unit);
         let (i, max) = (self.initial, self.max);
         let ns = match self.config.strategy {
             RetryStrategy::Fixed => i,

@@ -9,6 +9,7 @@ use super::{Backoff, RetryState, Stop};
 use crate::breaker::{Breaker, CallError};
 use crate::budget::RetryBudget;
 use crate::clock::{nanos, Clock, ManualClock, QuantaClock};
+use crate::random::{Random, ThreadRandom};
 use crate::sync::{AtomicU64, Ordering};
 use crate::Outcome;
 
@@ -128,14 +129,14 @@ pub trait RetryHooks<E> {
     }
 
     /// A random number in `[0, 1)` for the jittered strategies. Default:
-    /// `fastrand::f64()`.
+    /// the calling thread's [`ThreadRandom`].
     fn random(&mut self) -> f64 {
-        fastrand::f64()
+        ThreadRandom.unit()
     }
 }
 
 /// The default hooks: everything retryable, every error a breaker failure,
-/// no callback, `fastrand` jitter.
+/// no callback, jitter from [`ThreadRandom`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DefaultHooks;
 

@@ -64,7 +64,7 @@ impl Stop {
 ///     if !failed {
 ///         break None;
 ///     }
-///     match state.on_failure(true, Some(&budget), fastrand::f64) {
+///     match state.on_failure(true, Some(&budget), || 0.5) {
 ///         Ok(delay) => assert_eq!(delay, Duration::from_millis(10)), // sleep it
 ///         Err(stop) => break Some(stop),
 ///     }
