@@ -20,7 +20,7 @@ use pyo3::PyTraverseError;
 
 use seawall::{Outcome, Ticket};
 
-use crate::breaker::{call_fallback, CircuitBreaker, Inner};
+use crate::breaker::{call_fallback, Breaker, Inner};
 use crate::policy::take_interrupt;
 
 enum Stage {
@@ -64,7 +64,7 @@ enum Input<'py> {
     Throw(Bound<'py, PyAny>),
 }
 
-/// The awaitable returned by `CircuitBreaker.acall` and by async functions
+/// The awaitable returned by `Breaker.acall` and by async functions
 /// wrapped by the decorators.
 /// Freed objects are kept for reuse: one is allocated per awaited call.
 #[pyclass(freelist = 64, module = "seawall._native")]
@@ -72,14 +72,14 @@ pub struct AsyncCall {
     inner: Arc<Inner>,
     /// The breaker handle, shown to the garbage collector (see `Guarded`);
     /// `None` once cleared.
-    owner: Option<Py<CircuitBreaker>>,
+    owner: Option<Py<Breaker>>,
     fallback: Option<Py<PyAny>>,
     stage: Stage,
 }
 
 impl AsyncCall {
     pub(crate) fn new(
-        owner: Py<CircuitBreaker>,
+        owner: Py<Breaker>,
         func: Py<PyAny>,
         args: Option<Py<PyTuple>>,
         kwargs: Option<Py<PyDict>>,

@@ -1,4 +1,4 @@
-//! The native circuit breaker: `seawall._native.CircuitBreaker`, the base of
+//! The native circuit breaker: `seawall._native.Breaker`, the base of
 //! the public `UnifiedCircuitBreaker`, and the permits it hands out.
 //!
 //! The hot path (`call`) is acquire -> call the function -> record, all in
@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
-use seawall::{Breaker, Outcome, Rejected, State, Ticket};
+use seawall::{Breaker as CoreBreaker, Outcome, Rejected, State, Ticket};
 use seawall_bindings_support::DynClock;
 
 use crate::aio::AsyncCall;
@@ -31,7 +31,7 @@ use crate::registry::Registry;
 /// What every handle on one breaker shares: the core breaker, how outcomes
 /// are classified, and the strings a rejection needs (built once).
 pub(crate) struct Inner {
-    pub(crate) breaker: Arc<Breaker<DynClock>>,
+    pub(crate) breaker: Arc<CoreBreaker<DynClock>>,
     pub(crate) policy: Policy,
     name: Py<PyString>,
     /// `("Circuit breaker '<name>' is OPEN",)`: the arguments of every
@@ -185,12 +185,12 @@ pub(crate) fn call_fallback<'py>(
 /// A circuit breaker. Subclassed by `seawall.UnifiedCircuitBreaker`, which
 /// adds the pure-Python conveniences; see that class for the documentation.
 #[pyclass(frozen, subclass, weakref, module = "seawall._native")]
-pub struct CircuitBreaker {
+pub struct Breaker {
     pub(crate) inner: Arc<Inner>,
 }
 
 #[pymethods]
-impl CircuitBreaker {
+impl Breaker {
     #[new]
     #[pyo3(signature = (name = None, config = None, *, clock = None, _registry = None))]
     fn new(
@@ -242,7 +242,7 @@ impl CircuitBreaker {
                 (b, (!existed).then_some(s.callbacks))
             }
             None => {
-                let b = Breaker::with_clock(name.as_str(), s.core, clock_arg(clock))
+                let b = CoreBreaker::with_clock(name.as_str(), s.core, clock_arg(clock))
                     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
                 (Arc::new(b), Some(s.callbacks))
             }
@@ -254,7 +254,7 @@ impl CircuitBreaker {
         let message = format!("Circuit breaker '{name}' is OPEN");
         let attrs = PyDict::new(py);
         attrs.set_item("name", &name)?;
-        Ok(CircuitBreaker {
+        Ok(Breaker {
             inner: Arc::new(Inner {
                 breaker,
                 policy: s.policy,
@@ -468,13 +468,13 @@ pub(crate) fn metrics_dict<'py>(
     Ok(d)
 }
 
-/// Permission for one call, from `CircuitBreaker.acquire()`. Report exactly
+/// Permission for one call, from `Breaker.acquire()`. Report exactly
 /// one outcome; a permit dropped unreported counts as ignored (and frees a
 /// trial slot).
 #[pyclass(frozen, module = "seawall._native")]
 pub struct Permit {
     /// The breaker handle (held, and shown to the garbage collector).
-    owner: Py<CircuitBreaker>,
+    owner: Py<Breaker>,
     /// The ticket's parts (`Ticket::into_parts`), reported at most once.
     ticket: (u64, u64),
     /// Set by the one report (or the drop) that takes the ticket.

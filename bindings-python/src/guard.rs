@@ -10,7 +10,7 @@ use pyo3::types::{PyDict, PyTuple};
 use pyo3::PyTraverseError;
 
 use crate::aio::AsyncCall;
-use crate::breaker::{CircuitBreaker, Inner};
+use crate::breaker::{Breaker, Inner};
 
 extern "C" {
     // CPython's `types.MethodType` constructor (classobject.h), which pyo3's
@@ -28,13 +28,13 @@ pub struct Guarded {
     /// The breaker handle: held so that the garbage collector sees the path
     /// from this function to the breaker's callbacks (which may refer back
     /// to the function).
-    owner: Py<CircuitBreaker>,
+    owner: Py<Breaker>,
     func: Py<PyAny>,
     is_async: bool,
 }
 
 impl Guarded {
-    pub(crate) fn new(owner: Py<CircuitBreaker>, func: Py<PyAny>, is_async: bool) -> Self {
+    pub(crate) fn new(owner: Py<Breaker>, func: Py<PyAny>, is_async: bool) -> Self {
         Guarded {
             inner: Arc::clone(&owner.get().inner),
             owner,

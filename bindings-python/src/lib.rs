@@ -25,7 +25,7 @@ use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<breaker::CircuitBreaker>()?;
+    m.add_class::<breaker::Breaker>()?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<aio::AsyncCall>()?;
     aio::install_am_send(&m.py().get_type::<aio::AsyncCall>());

@@ -220,7 +220,7 @@ pub(crate) struct Callbacks {
 /// configuration's callbacks and the listeners added through it.
 ///
 /// The core breaker holds these through one [`HookListener`], but the
-/// Python objects belong to the handle (`CircuitBreaker`) that created them:
+/// Python objects belong to the handle (`Breaker`) that created them:
 /// it shows them to the garbage collector (`__traverse__`) and drops them
 /// when it is cleared or freed, which breaks cycles such as a callback that
 /// refers back to its breaker. Only transitions read them (under the mutex,

@@ -24,7 +24,7 @@ spec = importlib.util.spec_from_file_location("_native", sys.argv[1])
 native = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(native)
 assert "seawall" not in sys.modules
-for use in (lambda: native.CircuitBreaker("x"), lambda: native.validate_config(None)):
+for use in (lambda: native.Breaker("x"), lambda: native.validate_config(None)):
     try:
         use()
     except RuntimeError as e:

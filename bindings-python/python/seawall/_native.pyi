@@ -8,7 +8,7 @@ from typing_extensions import Self, disjoint_base
 from .models import CircuitState
 
 __all__ = [
-    "CircuitBreaker",
+    "Breaker",
     "Permit",
     "AsyncCall",
     "Guarded",
@@ -98,7 +98,7 @@ class Registry:
     def __len__(self) -> int: ...
 
 @disjoint_base
-class CircuitBreaker:
+class Breaker:
     def __new__(
         cls,
         name: Any = None,

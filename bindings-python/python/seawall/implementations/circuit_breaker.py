@@ -49,7 +49,7 @@ class _WithBlocks:
         self.entries: List[Tuple[FrameType, _native.Permit]] = []
 
 
-class UnifiedCircuitBreaker(_native.CircuitBreaker, CircuitBreakerInterface):
+class UnifiedCircuitBreaker(_native.Breaker, CircuitBreakerInterface):
     """A lock-free circuit breaker.
 
     ``UnifiedCircuitBreaker(config)``, ``UnifiedCircuitBreaker(name, config)``
@@ -211,7 +211,7 @@ def is_async_generator_function(func: Any) -> bool:
 
 
 def guard_generator(
-    breaker: _native.CircuitBreaker, func: Callable[..., Generator[Any, Any, Any]]
+    breaker: _native.Breaker, func: Callable[..., Generator[Any, Any, Any]]
 ) -> Callable[..., Any]:
     """``func`` (a generator function) protected for the whole iteration:
     the permit is taken when iteration starts (the first ``next``), held
@@ -235,7 +235,7 @@ def guard_generator(
 
 
 def guard_async_generator(
-    breaker: Optional[_native.CircuitBreaker],
+    breaker: Optional[_native.Breaker],
     func: Callable[..., AsyncGenerator[Any, Any]],
     timeout: Optional[float] = None,
 ) -> Callable[..., AsyncGenerator[Any, Any]]:
@@ -275,7 +275,7 @@ def astep(agen: Any, how: str, arg: Any, timeout: Optional[float]) -> Awaitable[
 
 
 async def start_stream(
-    breaker: Optional[_native.CircuitBreaker],
+    breaker: Optional[_native.Breaker],
     func: Callable[..., AsyncGenerator[Any, Any]],
     args: Tuple[Any, ...],
     kwargs: Dict[str, Any],
@@ -385,7 +385,7 @@ def relay(gen: Iterator[Any], first: Any) -> Generator[Any, Any, Any]:
                 return stop.value
 
 
-def wrap_function(breaker: _native.CircuitBreaker, func: F) -> F:
+def wrap_function(breaker: _native.Breaker, func: F) -> F:
     """``func`` wrapped so that every call runs through ``breaker``.
 
     The wrapper is native (no Python frame per call). For an ``async def``
