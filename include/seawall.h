@@ -952,6 +952,24 @@ seawall_result seawall_retry_budget_can_retry(const struct seawall_retry_budget 
 seawall_result seawall_retry_budget_remaining_percent(const struct seawall_retry_budget *budget,
                                                       double *out_percent);
 
+// Writes the tokens in the bucket now (the retries it would grant below
+// `min_requests`) to `*out_tokens`.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle; `out_tokens` is NULL or valid for a
+// write.
+seawall_result seawall_retry_budget_tokens(const struct seawall_retry_budget *budget,
+                                           uint64_t *out_tokens);
+
+// Forgets every request and retry counted and refills the bucket, as if
+// the budget were new. Exact only while no other thread uses the budget.
+//
+// # Safety
+//
+// `budget` is NULL or a live handle.
+seawall_result seawall_retry_budget_reset(const struct seawall_retry_budget *budget);
+
 // Writes the requests and retries in the window now to `*out`.
 //
 // # Safety

@@ -29,7 +29,8 @@ pub struct Backoff(CoreBackoff);
 #[pymethods]
 impl Backoff {
     #[new]
-    #[pyo3(signature = (strategy, max_attempts, initial_delay, max_delay, exponential_base, jitter_factor))]
+    #[pyo3(signature = (strategy, max_attempts, initial_delay, max_delay, exponential_base, jitter_factor, max_total_delay = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         strategy: &str,
         max_attempts: &Bound<'_, PyAny>,
@@ -37,6 +38,7 @@ impl Backoff {
         max_delay: f64,
         exponential_base: f64,
         jitter_factor: f64,
+        max_total_delay: Option<f64>,
     ) -> PyResult<Self> {
         let Some(strategy) = RetryStrategy::from_name(strategy) else {
             let names: Vec<&str> = RetryStrategy::ALL.iter().map(|s| s.name()).collect();
@@ -53,7 +55,9 @@ impl Backoff {
             max_delay: secs("max_delay", max_delay)?,
             exponential_base,
             jitter_factor,
-            ..Default::default()
+            max_total_delay: max_total_delay
+                .map(|s| secs("max_total_delay", s))
+                .transpose()?,
         };
         validated(CoreBackoff::new(config), &given).map(Backoff)
     }
@@ -162,6 +166,12 @@ impl RetryBudget {
 
     fn reset(&self) {
         self.0.reset();
+    }
+
+    /// The tokens in the bucket now (retries it would grant below
+    /// `min_requests`).
+    fn tokens(&self) -> u64 {
+        self.0.tokens()
     }
 }
 

@@ -353,3 +353,42 @@ def test_retry_policies_are_the_cores_table() -> None:
                 c.exponential_base, c.jitter_factor) == (strategy, attempts, initial, cap, base,
                                                          jitter)
     assert seawall.RetryPolicy is type(RETRY_POLICIES["network"])
+
+
+# ------------------------------------------------------- the delay budget
+
+
+def test_max_total_delay_stops_before_a_delay_that_would_overrun_it() -> None:
+    # Fixed 1 s delays under a 2.5 s cap: two retries fit, the third delay
+    # would make 3 s, so the call gives up after the third attempt.
+    sleeps = Sleeps()
+    config = RetryConfig(
+        strategy=RetryStrategy.FIXED,
+        max_attempts=10,
+        initial_delay=1.0,
+        max_delay=1.0,
+        retry_budget_enabled=False,
+        circuit_breaker_enabled=False,
+        max_total_delay=2.5,
+    )
+    calls: List[int] = []
+
+    def down() -> None:
+        calls.append(1)
+        raise ConnectionError("down")
+
+    result = Retrier(sleep=sleeps).execute(down, config)
+    assert not result.success
+    assert len(calls) == 3
+    assert sleeps.slept == [1.0, 1.0]
+    assert result.total_delay == 2.0
+    assert result.attempts == 3
+    assert isinstance(result.exception, ConnectionError)
+
+
+def test_max_total_delay_is_validated_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="max_total_delay"):
+        RetryConfig(max_total_delay=-1.0)
+    with pytest.raises(TypeError, match="max_total_delay"):
+        RetryConfig(max_total_delay="soon")  # type: ignore[arg-type]
+    assert RetryConfig(max_total_delay=None).max_total_delay is None

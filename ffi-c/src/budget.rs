@@ -214,6 +214,38 @@ pub unsafe extern "C" fn seawall_retry_budget_remaining_percent(
     unsafe { handle::get(F, budget, out_percent, "out_percent", f) }
 }
 
+/// Writes the tokens in the bucket now (the retries it would grant below
+/// `min_requests`) to `*out_tokens`.
+///
+/// # Safety
+///
+/// `budget` is NULL or a live handle; `out_tokens` is NULL or valid for a
+/// write.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_retry_budget_tokens(
+    budget: *const seawall_retry_budget,
+    out_tokens: *mut u64,
+) -> seawall_result {
+    const F: &str = "seawall_retry_budget_tokens";
+    // SAFETY: `budget` is NULL or a live handle, `out_tokens` NULL or valid
+    // for a write (this function's contract).
+    unsafe { handle::get(F, budget, out_tokens, "out_tokens", CBudget::tokens) }
+}
+
+/// Forgets every request and retry counted and refills the bucket, as if
+/// the budget were new. Exact only while no other thread uses the budget.
+///
+/// # Safety
+///
+/// `budget` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_retry_budget_reset(
+    budget: *const seawall_retry_budget,
+) -> seawall_result {
+    // SAFETY: `budget` is NULL or a live handle (this function's contract).
+    unsafe { handle::command("seawall_retry_budget_reset", budget, CBudget::reset) }
+}
+
 /// Writes the requests and retries in the window now to `*out`.
 ///
 /// # Safety

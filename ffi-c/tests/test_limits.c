@@ -664,6 +664,21 @@ static void test_budget_tokens(void) {
     CHECK(!budget_grant(b));
     /* Granted retries are counted in the window. */
     CHECK(budget_counts(b).requests == 4 && budget_counts(b).retries == 4);
+    uint64_t tokens = UINT64_MAX;
+    CHECK_OK(seawall_retry_budget_tokens(b, &tokens));
+    CHECK(tokens == 0);
+    CHECK_OK(seawall_manual_clock_advance(clock, 2 * NS_PER_S));
+    CHECK_OK(seawall_retry_budget_tokens(b, &tokens));
+    CHECK(tokens == 2);
+    /* A reset forgets the window and refills the bucket. */
+    CHECK_OK(seawall_retry_budget_reset(b));
+    CHECK(budget_counts(b).requests == 0 && budget_counts(b).retries == 0);
+    CHECK_OK(seawall_retry_budget_tokens(b, &tokens));
+    CHECK(tokens == 3);
+    CHECK_RC(seawall_retry_budget_tokens(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_retry_budget_tokens: `out_tokens` is NULL");
+    CHECK_RC(seawall_retry_budget_reset(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_retry_budget_reset: `budget` is NULL");
     seawall_retry_budget_free(b);
 
     /* No bucket: no retry below min_requests. */

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, NoReturn, Optional, Tuple
 
 from . import _check, _native
 from .interfaces import BackoffCalculatorInterface
-from .models import RetryConfig, RetryStrategy
+from .models import RetryConfig, RetryStrategy, _max_total_delay
 
 __all__ = ["BackoffCalculator"]
 
@@ -41,6 +41,7 @@ def _backoff(config: RetryConfig) -> _native.Backoff:
         _check.number("max_delay", config.max_delay),
         _check.number("exponential_base", config.exponential_base),
         _check.number("jitter_factor", jitter),
+        _max_total_delay(config.max_total_delay),
     )
 
 

@@ -56,5 +56,10 @@ class RetryBudget(RetryBudgetInterface):
         """``(requests, retries)`` counted in the window."""
         return self._native.counts()
 
+    def tokens(self) -> int:
+        """The tokens in the bucket now: the retries it would grant below
+        ``min_requests``."""
+        return self._native.tokens()
+
     def reset(self) -> None:
         self._native.reset()

@@ -216,6 +216,11 @@ class CircuitBreakerConfig:
         _native.validate_config(self)
 
 
+def _max_total_delay(value: Optional[float]) -> Optional[float]:
+    """``RetryConfig.max_total_delay`` in seconds, ``None`` for no cap."""
+    return None if value is None else _check.number("max_total_delay", value)
+
+
 @dataclass
 class RetryConfig:
     """Settings of a retry strategy (``Retrier``, ``with_resilience``)."""
@@ -236,6 +241,7 @@ class RetryConfig:
     retryable_status_codes: List[int] = field(default_factory=lambda: [500, 502, 503, 504])
     on_retry: Optional[Callable[[int, BaseException], Any]] = None
     custom_backoff: Optional[Callable[[int], float]] = None
+    max_total_delay: Optional[float] = None
 
     def __post_init__(self) -> None:
         # Invalid values raise TypeError / ValueError naming the field, as
@@ -262,6 +268,7 @@ class RetryConfig:
             _check.number("max_delay", self.max_delay),
             _check.number("exponential_base", self.exponential_base),
             _check.number("jitter_factor", self.jitter_factor),
+            _max_total_delay(self.max_total_delay),
         )
 
 

@@ -126,6 +126,14 @@ class _Plan:
                 if self.budget is not None:
                     m.budget_remaining_percent = self.budget.remaining_percent()
             err = RetryError(f"retry budget exhausted after {n} attempts: {exc!r}", n, exc)
+        elif stop == "delay_budget_exhausted":
+            if m is not None:
+                m.retries_exhausted += 1
+            err = RetryError(
+                f"gave up after {n} attempts: the next delay would exceed max_total_delay: {exc!r}",
+                n,
+                exc,
+            )
         elif stop in ("not_retryable", "rejected") or isinstance(exc, CircuitBreakerOpenError):
             raise exc
         else:
