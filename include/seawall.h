@@ -204,7 +204,7 @@ typedef uint32_t seawall_outcome;
 #endif // __cplusplus
 
 // The kind of window the rate and count rules judge
-// (`seawall_config.window_kind`).
+// (`seawall_breaker_config.window_kind`).
 enum seawall_window_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -354,14 +354,14 @@ typedef struct seawall_retry_budget seawall_retry_budget;
 // at a time; release it with `seawall_retry_state_free`.
 typedef struct seawall_retry_state seawall_retry_state;
 
-// How a breaker decides. Fill it with `seawall_config_default` and then
+// How a breaker decides. Fill it with `seawall_breaker_config_default` and then
 // change the fields you need: the struct may gain fields in later versions
 // (recompile against the new header), and a default-filled struct keeps
 // working. Durations are in nanoseconds; for the optional settings 0 means
 // "not set". A breaker constructor checks every field and returns
 // `SEAWALL_RESULT_INVALID_CONFIG`, with a last error naming the field, the
 // value and the allowed range, when one is out of range.
-typedef struct seawall_config {
+typedef struct seawall_breaker_config {
   // Consecutive failures that open a CLOSED breaker. 1..=UINT32_MAX,
   // default 5.
   uint32_t failure_threshold;
@@ -431,7 +431,7 @@ typedef struct seawall_config {
   // (`seawall_metrics.slow_calls`). (0, 1 year], or 0 (the default) to
   // disable slow-call timing and the clock read it costs.
   uint64_t slow_call_duration_ns;
-} seawall_config;
+} seawall_breaker_config;
 
 // Called once per transition, by the thread whose call caused it, after the
 // state changed and outside any lock. `breaker_name` is valid only during
@@ -699,7 +699,7 @@ seawall_result seawall_last_error_message(char *buf,
 // `name` is NULL or a NUL-terminated string; `config` is NULL or valid;
 // `out` is NULL or valid for a write.
 seawall_result seawall_breaker_new(const char *name,
-                                   const struct seawall_config *config,
+                                   const struct seawall_breaker_config *config,
                                    const struct seawall_breaker **out);
 
 // As `seawall_breaker_new`, on a manual clock (for tests).
@@ -708,7 +708,7 @@ seawall_result seawall_breaker_new(const char *name,
 //
 // As `seawall_breaker_new`; `clock` is NULL or a live handle.
 seawall_result seawall_breaker_new_with_clock(const char *name,
-                                              const struct seawall_config *config,
+                                              const struct seawall_breaker_config *config,
                                               const struct seawall_manual_clock *clock,
                                               const struct seawall_breaker **out);
 
@@ -750,7 +750,7 @@ seawall_result seawall_breaker_name(const struct seawall_breaker *breaker,
 //
 // `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
 seawall_result seawall_breaker_get_config(const struct seawall_breaker *breaker,
-                                          struct seawall_config *out);
+                                          struct seawall_breaker_config *out);
 
 // Writes the current state to `*out_state`. Exact at the moment of the
 // call: an OPEN breaker whose open time has passed reads HALF_OPEN.
@@ -1148,8 +1148,8 @@ seawall_result seawall_manual_clock_now(const struct seawall_manual_clock *clock
 //
 // # Safety
 //
-// `out` is NULL or valid for a write of a `seawall_config`.
-seawall_result seawall_config_default(struct seawall_config *out);
+// `out` is NULL or valid for a write of a `seawall_breaker_config`.
+seawall_result seawall_breaker_config_default(struct seawall_breaker_config *out);
 
 // Fills `*out` with the default configuration (100 calls per second,
 // bursts of 100, exact timing).
@@ -1253,7 +1253,7 @@ void seawall_registry_free(const struct seawall_registry *registry);
 // `config` is NULL or valid; `out` is NULL or valid for a write.
 seawall_result seawall_registry_get_or_create(const struct seawall_registry *registry,
                                               const char *name,
-                                              const struct seawall_config *config,
+                                              const struct seawall_breaker_config *config,
                                               const struct seawall_breaker **out);
 
 // Writes a handle to the breaker called `name` to `*out`, or returns

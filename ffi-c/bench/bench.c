@@ -67,8 +67,8 @@ int main(int argc, char **argv) {
     const seawall_breaker *b = NULL;
     if (seawall_breaker_new("bench", NULL, &b) != SEAWALL_RESULT_OK) return 1;
     if (rejected) {
-        seawall_config c;
-        seawall_config_default(&c);
+        seawall_breaker_config c;
+        seawall_breaker_config_default(&c);
         /* Trip it: 5 failures, then 60 s open. */
         for (int i = 0; i < 5; i++) {
             seawall_permit p;

@@ -48,8 +48,8 @@ int main(void) {
     const seawall_registry *registry = NULL;
     if (seawall_registry_new(&registry) != SEAWALL_RESULT_OK) return fail("registry");
 
-    seawall_config config;
-    seawall_config_default(&config);
+    seawall_breaker_config config;
+    seawall_breaker_config_default(&config);
     config.failure_threshold = 3;
     config.success_threshold = 2;
     config.timeout_ns = 20 * 1000 * 1000; /* 20 ms open, then a trial call */

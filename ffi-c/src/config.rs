@@ -13,7 +13,7 @@ use seawall_bindings_support::fields;
 use crate::error::{borrow, put, run, seawall_result, Error};
 
 /// The kind of window the rate and count rules judge
-/// (`seawall_config.window_kind`).
+/// (`seawall_breaker_config.window_kind`).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum seawall_window_kind {
@@ -26,7 +26,7 @@ pub enum seawall_window_kind {
     Time = 2,
 }
 
-/// How a breaker decides. Fill it with `seawall_config_default` and then
+/// How a breaker decides. Fill it with `seawall_breaker_config_default` and then
 /// change the fields you need: the struct may gain fields in later versions
 /// (recompile against the new header), and a default-filled struct keeps
 /// working. Durations are in nanoseconds; for the optional settings 0 means
@@ -35,7 +35,7 @@ pub enum seawall_window_kind {
 /// value and the allowed range, when one is out of range.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct seawall_config {
+pub struct seawall_breaker_config {
     /// Consecutive failures that open a CLOSED breaker. 1..=UINT32_MAX,
     /// default 5.
     pub failure_threshold: u32,
@@ -122,7 +122,7 @@ fn optional_rate(r: f64) -> Option<f64> {
     (r != 0.0).then_some(r)
 }
 
-impl From<&BreakerConfig> for seawall_config {
+impl From<&BreakerConfig> for seawall_breaker_config {
     fn from(c: &BreakerConfig) -> Self {
         let (window_kind, window_size, window_length_ns, window_buckets) = match c.window {
             Window::None => (seawall_window_kind::None, 0, 0, 0),
@@ -160,7 +160,7 @@ impl From<&BreakerConfig> for seawall_config {
 /// a breaker, so a registry look-up of an existing breaker ignores the
 /// config as the core does. Fields the C struct does not carry take the
 /// core's defaults.
-pub(crate) fn to_core(c: &seawall_config) -> Result<BreakerConfig, ConfigError> {
+pub(crate) fn to_core(c: &seawall_breaker_config) -> Result<BreakerConfig, ConfigError> {
     let window = match c.window_kind {
         k if k == seawall_window_kind::None as u32 => Window::None,
         k if k == seawall_window_kind::Count as u32 => Window::Count {
@@ -263,11 +263,13 @@ pub(crate) fn config_error(func: &'static str, e: &ConfigError) -> Error {
 ///
 /// # Safety
 ///
-/// `out` is NULL or valid for a write of a `seawall_config`.
+/// `out` is NULL or valid for a write of a `seawall_breaker_config`.
 #[no_mangle]
-pub unsafe extern "C" fn seawall_config_default(out: *mut seawall_config) -> seawall_result {
+pub unsafe extern "C" fn seawall_breaker_config_default(
+    out: *mut seawall_breaker_config,
+) -> seawall_result {
     // SAFETY: `out` is NULL or valid for a write (this function's contract).
-    unsafe { write_default::<BreakerConfig, _>("seawall_config_default", out) }
+    unsafe { write_default::<BreakerConfig, _>("seawall_breaker_config_default", out) }
 }
 
 #[cfg(test)]
@@ -277,7 +279,7 @@ mod tests {
     #[test]
     fn default_round_trips_through_the_c_struct() {
         let d = BreakerConfig::default();
-        let c = seawall_config::from(&d);
+        let c = seawall_breaker_config::from(&d);
         assert_eq!(c.timeout_ns, 60_000_000_000);
         assert_eq!(c.max_timeout_ns, 0);
         assert_eq!(to_core(&c).unwrap(), d);
@@ -285,7 +287,7 @@ mod tests {
 
     #[test]
     fn every_field_reaches_the_core() {
-        let mut c = seawall_config::from(&BreakerConfig::default());
+        let mut c = seawall_breaker_config::from(&BreakerConfig::default());
         c.failure_threshold = 7;
         c.trip_on_consecutive_failures = 0;
         c.window_kind = seawall_window_kind::Count as u32;
@@ -306,7 +308,7 @@ mod tests {
         let b = to_core(&c).unwrap();
         assert_eq!(b.window, Window::Count { size: 50 });
         assert_eq!(b.failure_rate_threshold, Some(0.5));
-        assert_eq!(seawall_config::from(&b), c);
+        assert_eq!(seawall_breaker_config::from(&b), c);
 
         c.window_kind = seawall_window_kind::Time as u32;
         c.window_size = 0;
@@ -322,10 +324,10 @@ mod tests {
             }
         );
         assert_eq!(b.failure_count_threshold, None);
-        assert_eq!(seawall_config::from(&b), c);
+        assert_eq!(seawall_breaker_config::from(&b), c);
     }
 
-    fn checked(c: &seawall_config) -> ConfigError {
+    fn checked(c: &seawall_breaker_config) -> ConfigError {
         to_core(c)
             .and_then(|b| b.validate())
             .expect_err("config should be rejected")
@@ -333,7 +335,7 @@ mod tests {
 
     #[test]
     fn errors_use_the_c_field_names() {
-        let mut c = seawall_config::from(&BreakerConfig::default());
+        let mut c = seawall_breaker_config::from(&BreakerConfig::default());
         c.timeout_ns = 0;
         let e = fields::for_c(&checked(&c));
         assert_eq!(

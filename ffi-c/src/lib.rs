@@ -86,7 +86,7 @@ pub use clock::{
     seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
     seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
 };
-pub use config::{seawall_config, seawall_config_default, seawall_window_kind};
+pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall_window_kind};
 pub use error::seawall_result;
 pub use rate_limit::{
     seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,

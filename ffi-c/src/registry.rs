@@ -9,7 +9,7 @@ use seawall_bindings_support::DynClock;
 use crate::breaker::{config_arg, seawall_breaker, CBreaker};
 use crate::clock::{manual_clock, seawall_manual_clock};
 use crate::config::config_error;
-use crate::config::seawall_config;
+use crate::config::seawall_breaker_config;
 use crate::error::{name_arg, run, seawall_result, Error};
 use crate::handle::{self, Handle, Shared};
 
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn seawall_registry_free(registry: *const seawall_registry
 pub unsafe extern "C" fn seawall_registry_get_or_create(
     registry: *const seawall_registry,
     name: *const c_char,
-    config: *const seawall_config,
+    config: *const seawall_breaker_config,
     out: *mut *const seawall_breaker,
 ) -> seawall_result {
     const F: &str = "seawall_registry_get_or_create";

@@ -17,7 +17,7 @@ namespace {
 // RAII owner of a breaker handle, as a C++ wrapper would write it.
 class Breaker {
 public:
-    explicit Breaker(const char *name, const seawall_config &config) {
+    explicit Breaker(const char *name, const seawall_breaker_config &config) {
         if (seawall_breaker_new(name, &config, &handle_) != SEAWALL_RESULT_OK) handle_ = nullptr;
     }
     Breaker(const Breaker &other) {
@@ -51,8 +51,8 @@ void check(bool ok, const char *what) {
 }  // namespace
 
 int main() {
-    seawall_config config;
-    check(seawall_config_default(&config) == SEAWALL_RESULT_OK, "defaults");
+    seawall_breaker_config config;
+    check(seawall_breaker_config_default(&config) == SEAWALL_RESULT_OK, "defaults");
     config.failure_threshold = 1;
     Breaker b("cxx", config);
     check(b.get() != nullptr, "created");

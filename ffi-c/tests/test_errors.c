@@ -21,7 +21,7 @@ static void test_null_handles(void) {
     seawall_permit p;
     seawall_rejection why;
     seawall_metrics m;
-    seawall_config c;
+    seawall_breaker_config c;
     seawall_state s;
     size_t n;
     char buf[16];
@@ -96,8 +96,8 @@ static void test_null_outputs(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
 
-    CHECK_RC(seawall_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
-    CHECK_LAST_ERROR("seawall_config_default: `out` is NULL");
+    CHECK_RC(seawall_breaker_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_breaker_config_default: `out` is NULL");
     CHECK_RC(seawall_breaker_new("x", NULL, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_new(NULL, NULL, &b), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_breaker_new: `name` is NULL");
@@ -143,7 +143,7 @@ static void test_null_outputs(void) {
 
 /* Expects `seawall_breaker_new` to refuse `c` with `message`, leaving the
  * output untouched. */
-static void expect_invalid(const seawall_config *c, const char *message, int line) {
+static void expect_invalid(const seawall_breaker_config *c, const char *message, int line) {
     const seawall_breaker *b = (const seawall_breaker *)&b;
     seawall_result rc = seawall_breaker_new("bad", c, &b);
     char got[512];
@@ -158,8 +158,8 @@ static void expect_invalid(const seawall_config *c, const char *message, int lin
 
 #define EXPECT_INVALID(field, value, message)                               \
     do {                                                                    \
-        seawall_config c_;                                                  \
-        CHECK_OK(seawall_config_default(&c_));                              \
+        seawall_breaker_config c_;                                                  \
+        CHECK_OK(seawall_breaker_config_default(&c_));                              \
         c_.field = (value);                                                 \
         expect_invalid(&c_, "seawall_breaker_new: " message, __LINE__);     \
     } while (0)
@@ -173,8 +173,8 @@ static void test_invalid_configs(void) {
                    "invalid half_open_max_calls = 0: must be an integer in [1, 4294967295]");
     {
         /* The HALF_OPEN fields are judged together. */
-        seawall_config c_;
-        CHECK_OK(seawall_config_default(&c_));
+        seawall_breaker_config c_;
+        CHECK_OK(seawall_breaker_config_default(&c_));
         c_.success_threshold = INT32_MAX;
         c_.half_open_max_calls = 1000000;
         expect_invalid(&c_,
@@ -205,7 +205,7 @@ static void test_invalid_configs(void) {
                                      "most the size of a count window");
 
     /* Whatever bytes the struct holds, the answer is an error code. */
-    seawall_config junk;
+    seawall_breaker_config junk;
     const seawall_breaker *jb = NULL;
     memset(&junk, 0xFF, sizeof junk);
     CHECK_RC(seawall_breaker_new("junk", &junk, &jb), SEAWALL_RESULT_INVALID_CONFIG);
@@ -216,8 +216,8 @@ static void test_invalid_configs(void) {
     CHECK(jb == NULL);
 
     /* Window settings are checked for the kind chosen. */
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.window_kind = SEAWALL_WINDOW_KIND_COUNT;
     c.window_size = 0;
     const seawall_breaker *b = NULL;
@@ -237,8 +237,8 @@ static void test_invalid_configs(void) {
     /* The registry reports an invalid config only when it must create. */
     const seawall_registry *r = NULL;
     CHECK_OK(seawall_registry_new(&r));
-    seawall_config bad;
-    CHECK_OK(seawall_config_default(&bad));
+    seawall_breaker_config bad;
+    CHECK_OK(seawall_breaker_config_default(&bad));
     bad.failure_threshold = 0;
     CHECK_RC(seawall_registry_get_or_create(r, "x", &bad, &b), SEAWALL_RESULT_INVALID_CONFIG);
     CHECK_LAST_ERROR("seawall_registry_get_or_create: invalid failure_threshold = 0: must be "
@@ -289,8 +289,8 @@ static void test_bad_names(void) {
 static void test_permit_misuse(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 2;
     const seawall_breaker *a = NULL, *other = NULL;
     CHECK_OK(seawall_breaker_new_with_clock("a", &c, clock, &a));
@@ -380,8 +380,8 @@ static void test_messages(void) {
     CHECK_LAST_ERROR(want);
 
     /* Successful calls leave it alone. */
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     CHECK_LAST_ERROR(want);
 
     CHECK(strcmp(seawall_state_name(99), "UNKNOWN") == 0);
@@ -397,7 +397,7 @@ static int refused = 0;
 /* A last error no row expects, set before each row so that a call that
  * fails without recording its own error cannot pass on a stale message. */
 static void reset_last_error(void) {
-    CHECK_RC(seawall_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_breaker_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
 }
 
 static void expect_error(const char *call, seawall_result rc, seawall_result code,
@@ -445,7 +445,7 @@ static const char not_utf8[] = {(char)0xC3, (char)0x28, 0};
 static void test_breaker_arguments(void) {
     const seawall_breaker *b = NULL, *out = NULL;
     CHECK_OK(seawall_breaker_new("b3x", NULL, &b));
-    seawall_config c;
+    seawall_breaker_config c;
     seawall_permit p;
     seawall_rejection why;
     seawall_metrics m;
@@ -460,8 +460,8 @@ static void test_breaker_arguments(void) {
     BAD(seawall_breaker_new("x", NULL, NULL), NULL_PARAMETER, "seawall_breaker_new: `out` is NULL");
     BAD(seawall_breaker_new("x", NULL, MIS(const seawall_breaker *)), INVALID_ARGUMENT,
         misaligned("seawall_breaker_new", "out", sizeof(void *)));
-    BAD(seawall_breaker_new("x", MIS(seawall_config), &out), INVALID_ARGUMENT,
-        misaligned("seawall_breaker_new", "config", _Alignof(seawall_config)));
+    BAD(seawall_breaker_new("x", MIS(seawall_breaker_config), &out), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_new", "config", _Alignof(seawall_breaker_config)));
     BAD(seawall_breaker_new_with_clock("x", NULL, NULL, &out), NULL_PARAMETER,
         "seawall_breaker_new_with_clock: `clock` is NULL");
     BAD_PREFIX(seawall_breaker_new_with_clock("x", NULL, MIS(const seawall_manual_clock), &out),
@@ -487,8 +487,8 @@ static void test_breaker_arguments(void) {
 
     BAD(seawall_breaker_get_config(NULL, &c), NULL_PARAMETER, "seawall_breaker_get_config: `breaker` is NULL");
     BAD(seawall_breaker_get_config(b, NULL), NULL_PARAMETER, "seawall_breaker_get_config: `out` is NULL");
-    BAD(seawall_breaker_get_config(b, MIS(seawall_config)), INVALID_ARGUMENT,
-        misaligned("seawall_breaker_get_config", "out", _Alignof(seawall_config)));
+    BAD(seawall_breaker_get_config(b, MIS(seawall_breaker_config)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_get_config", "out", _Alignof(seawall_breaker_config)));
 
     BAD(seawall_breaker_try_acquire(NULL, &p, &why), NULL_PARAMETER,
         "seawall_breaker_try_acquire: `breaker` is NULL");
@@ -541,8 +541,8 @@ static void test_breaker_arguments(void) {
         "seawall_breaker_add_listener: `breaker` is NULL");
     BAD(seawall_breaker_add_listener(b, NULL, NULL), NULL_PARAMETER,
         "seawall_breaker_add_listener: `callback` is NULL");
-    BAD(seawall_config_default(MIS(seawall_config)), INVALID_ARGUMENT,
-        misaligned("seawall_config_default", "out", _Alignof(seawall_config)));
+    BAD(seawall_breaker_config_default(MIS(seawall_breaker_config)), INVALID_ARGUMENT,
+        misaligned("seawall_breaker_config_default", "out", _Alignof(seawall_breaker_config)));
 
     /* No failed call took a permit or changed the state. */
     CHECK_OK(seawall_breaker_metrics(b, &m));
@@ -556,8 +556,8 @@ static void test_registry_and_clock_arguments(void) {
     const seawall_manual_clock *k = NULL, *kout = NULL;
     CHECK_OK(seawall_manual_clock_new(&k));
     const seawall_breaker *out = NULL;
-    seawall_config bad;
-    CHECK_OK(seawall_config_default(&bad));
+    seawall_breaker_config bad;
+    CHECK_OK(seawall_breaker_config_default(&bad));
     bad.window_kind = 9;
     size_t n;
     uint64_t t;
@@ -582,8 +582,8 @@ static void test_registry_and_clock_arguments(void) {
         "sequence of 1 bytes from index 0)");
     BAD(seawall_registry_get_or_create(r, "x", NULL, NULL), NULL_PARAMETER,
         "seawall_registry_get_or_create: `out` is NULL");
-    BAD(seawall_registry_get_or_create(r, "x", MIS(seawall_config), &out), INVALID_ARGUMENT,
-        misaligned("seawall_registry_get_or_create", "config", _Alignof(seawall_config)));
+    BAD(seawall_registry_get_or_create(r, "x", MIS(seawall_breaker_config), &out), INVALID_ARGUMENT,
+        misaligned("seawall_registry_get_or_create", "config", _Alignof(seawall_breaker_config)));
     BAD(seawall_registry_get_or_create(r, "x", &bad, &out), INVALID_CONFIG,
         "seawall_registry_get_or_create: invalid window_kind = 9: must be one of "
         "SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)");

@@ -8,7 +8,7 @@
 
 #define SEC 1000000000ull
 
-static const seawall_breaker *make(seawall_config *c, const seawall_manual_clock *clock) {
+static const seawall_breaker *make(seawall_breaker_config *c, const seawall_manual_clock *clock) {
     const seawall_breaker *b = NULL;
     CHECK_OK(seawall_breaker_new_with_clock("edge", c, clock, &b));
     return b;
@@ -23,8 +23,8 @@ static void fail_once(const seawall_breaker *b) {
 static void test_large_thresholds(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = UINT32_MAX;
     c.success_threshold = 2147483647u;
     const seawall_breaker *b = make(&c, clock);
@@ -44,8 +44,8 @@ static void test_large_thresholds(void) {
 }
 
 static void test_joint_trial_limit_is_named(void) {
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.success_threshold = 2147483647u;
     c.half_open_max_calls = 1000000;
     const seawall_breaker *b = NULL;
@@ -60,8 +60,8 @@ static void test_joint_trial_limit_is_named(void) {
 static void test_permit_held_across_a_generation_cycle_is_late(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 1;
     const seawall_breaker *b = make(&c, clock);
     seawall_permit stale;
@@ -78,8 +78,8 @@ static void test_permit_held_across_a_generation_cycle_is_late(void) {
 static void test_clock_at_the_end_of_its_range(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 1;
     c.success_threshold = 1;
     c.timeout_ns = 60 * SEC;

@@ -208,9 +208,9 @@ static void *first_trip(void *arg) {
  * makes the first clock reading while this one forks; the grandchild trips
  * a breaker (reads the clock) and must finish. Exit status: 0 when it did. */
 static int first_read_race(int k) {
-    seawall_config c;
+    seawall_breaker_config c;
     const seawall_breaker *b = NULL;
-    if (seawall_config_default(&c) != SEAWALL_RESULT_OK) return 2;
+    if (seawall_breaker_config_default(&c) != SEAWALL_RESULT_OK) return 2;
     c.failure_threshold = 1;
     if (seawall_breaker_new("first-read", &c, &b) != SEAWALL_RESULT_OK) return 2;
     pthread_t t;
@@ -265,8 +265,8 @@ static void test_fork_storm(void) {
     atomic_init(&s.stop, 0);
     atomic_init(&s.listeners_added, 0);
     atomic_init(&s.errors, 0);
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 1;
     for (int i = 0; i < BREAKERS; i++) {
         char name[16];

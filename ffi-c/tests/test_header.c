@@ -17,9 +17,9 @@ _Static_assert(SEAWALL_RESULT_OK == 0, "OK is 0");
 _Static_assert(SEAWALL_RESULT_PANIC == 10, "codes are never renumbered");
 
 int main(void) {
-    seawall_config c;
-    if (seawall_config_default(&c) != SEAWALL_RESULT_OK || c.failure_threshold != 5) {
-        fprintf(stderr, "test_header: seawall_config_default failed\n");
+    seawall_breaker_config c;
+    if (seawall_breaker_config_default(&c) != SEAWALL_RESULT_OK || c.failure_threshold != 5) {
+        fprintf(stderr, "test_header: seawall_breaker_config_default failed\n");
         return 1;
     }
     printf("test_header: all checks passed (seawall %s)\n", seawall_version());

@@ -58,9 +58,9 @@ static void test_version_and_defaults(void) {
     const char *v = seawall_version();
     CHECK(v != NULL && strlen(v) >= 5);
 
-    seawall_config c;
+    seawall_breaker_config c;
     memset(&c, 0xAB, sizeof c);
-    CHECK_OK(seawall_config_default(&c));
+    CHECK_OK(seawall_breaker_config_default(&c));
     CHECK(c.failure_threshold == 5);
     CHECK(c.trip_on_consecutive_failures == 1);
     CHECK(c.window_kind == SEAWALL_WINDOW_KIND_NONE);
@@ -85,8 +85,8 @@ static void test_breaker_life(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
 
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 2;
     c.success_threshold = 1;
     c.timeout_ns = 1 * SEC;
@@ -95,7 +95,7 @@ static void test_breaker_life(void) {
     CHECK_OK(seawall_breaker_new_with_clock("payments", &c, clock, &b));
     CHECK(b != NULL);
 
-    seawall_config back;
+    seawall_breaker_config back;
     CHECK_OK(seawall_breaker_get_config(b, &back));
     CHECK(back.failure_threshold == 2 && back.success_threshold == 1);
     CHECK(back.timeout_ns == 1 * SEC && back.half_open_timeout_ns == 30 * SEC);
@@ -237,8 +237,8 @@ static void test_breaker_life(void) {
 static void test_slow_calls_and_durations(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.slow_call_duration_ns = 2 * SEC;
     const seawall_breaker *b = NULL;
     CHECK_OK(seawall_breaker_new_with_clock("slow", &c, clock, &b));
@@ -265,8 +265,8 @@ static void test_measured_durations(void) {
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
     CHECK_OK(seawall_manual_clock_set(clock, 100 * SEC));
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.slow_call_duration_ns = 2 * SEC;
     const seawall_breaker *b = NULL;
     CHECK_OK(seawall_breaker_new_with_clock("measured", &c, clock, &b));
@@ -284,8 +284,8 @@ static void test_measured_durations(void) {
 }
 
 static void test_window_rule(void) {
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.trip_on_consecutive_failures = 0;
     c.window_kind = SEAWALL_WINDOW_KIND_COUNT;
     c.window_size = 10;
@@ -293,7 +293,7 @@ static void test_window_rule(void) {
     c.failure_rate_threshold = 0.5;
     const seawall_breaker *b = NULL;
     CHECK_OK(seawall_breaker_new("windowed", &c, &b));
-    seawall_config back;
+    seawall_breaker_config back;
     CHECK_OK(seawall_breaker_get_config(b, &back));
     CHECK(back.window_kind == SEAWALL_WINDOW_KIND_COUNT && back.window_size == 10);
     CHECK(back.failure_rate_threshold == 0.5 && !back.trip_on_consecutive_failures);
@@ -337,15 +337,15 @@ static void test_registry(void) {
     const seawall_registry *r = NULL;
     CHECK_OK(seawall_registry_new_with_clock(clock, &r));
 
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 1;
     const seawall_breaker *users = NULL, *users2 = NULL, *orders = NULL, *got = NULL;
     CHECK_OK(seawall_registry_get_or_create(r, "users", &c, &users));
     /* An existing breaker keeps its configuration. */
     CHECK_OK(seawall_registry_get_or_create(r, "users", NULL, &users2));
     CHECK(users == users2);
-    seawall_config back;
+    seawall_breaker_config back;
     CHECK_OK(seawall_breaker_get_config(users2, &back));
     CHECK(back.failure_threshold == 1);
     CHECK_OK(seawall_registry_get_or_create(r, "orders", NULL, &orders));

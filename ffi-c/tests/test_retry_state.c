@@ -46,10 +46,10 @@ static uint64_t total_of(const seawall_retry_state *s) {
 
 /* Sets a last error no test expects, to see that answers leave it. */
 static void mark_last_error(void) {
-    CHECK_RC(seawall_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_breaker_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
 }
 
-#define MARK "seawall_config_default: `out` is NULL"
+#define MARK "seawall_breaker_config_default: `out` is NULL"
 
 /* A dependency that fails `failures` times, then succeeds. */
 static int failures_left;
@@ -326,8 +326,8 @@ static void test_rejections(void) {
      * 800 ms, within max_delay; forced open, it announces none. */
     const seawall_manual_clock *clock = NULL;
     CHECK_OK(seawall_manual_clock_new(&clock));
-    seawall_config bc;
-    CHECK_OK(seawall_config_default(&bc));
+    seawall_breaker_config bc;
+    CHECK_OK(seawall_breaker_config_default(&bc));
     bc.failure_threshold = 1;
     bc.timeout_ns = 800 * NS_PER_MS;
     const seawall_breaker *b = NULL;

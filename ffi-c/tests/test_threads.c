@@ -49,8 +49,8 @@ static void *mixed_calls(void *arg) {
 }
 
 static void test_exact_totals(void) {
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 100;
     struct shared s;
     s.breaker = NULL;
@@ -112,8 +112,8 @@ static void *fail_until_rejected(void *arg) {
 }
 
 static void test_one_trip_one_callback(void) {
-    seawall_config c;
-    CHECK_OK(seawall_config_default(&c));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
     c.failure_threshold = 1000;
     struct trip t;
     t.breaker = NULL;
@@ -170,7 +170,7 @@ static void test_registry_shared(void) {
     atomic_init(&l.errors, 0);
     CHECK_OK(seawall_registry_new(&l.registry));
     /* Give this thread a last error of its own first. */
-    CHECK_RC(seawall_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_breaker_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
 
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++) CHECK(pthread_create(&th[i], NULL, look_up, &l) == 0);

@@ -303,7 +303,7 @@ struct BreakerModel {
     refs: usize,
     registries: usize,
     clock: Option<usize>,
-    config: seawall_config,
+    config: seawall_breaker_config,
     name: Vec<u8>,
     epoch: u64,
     /// Permits of this epoch not yet reported.
@@ -445,8 +445,8 @@ fn config_arg<C>(c: &C, null: bool) -> (*const C, &'static [R]) {
     }
 }
 
-/// A `seawall_config` from the fields chosen, or `None` for a NULL config.
-fn breaker_cfg(sel: &ConfigSel) -> Option<seawall_config> {
+/// A `seawall_breaker_config` from the fields chosen, or `None` for a NULL config.
+fn breaker_cfg(sel: &ConfigSel) -> Option<seawall_breaker_config> {
     match sel {
         ConfigSel::Null => None,
         ConfigSel::Fields(f) => Some(breaker_config(f)),
@@ -574,7 +574,7 @@ fn name_ptr(n: &Option<CString>) -> *const c_char {
     n.as_ref().map_or(ptr::null(), |c| c.as_ptr())
 }
 
-fn longest_open_ns(c: &seawall_config) -> u64 {
+fn longest_open_ns(c: &seawall_breaker_config) -> u64 {
     c.timeout_ns.max(c.max_timeout_ns)
 }
 
@@ -674,7 +674,7 @@ impl World {
     }
 
     fn new_breaker_model(&mut self, addr: usize, clock: Option<usize>) {
-        let mut config = std::mem::MaybeUninit::<seawall_config>::uninit();
+        let mut config = std::mem::MaybeUninit::<seawall_breaker_config>::uninit();
         // SAFETY: `addr` is a live breaker; `config` is valid for a write.
         let r = unsafe { seawall_breaker_get_config(addr as *const _, config.as_mut_ptr()) };
         assert_eq!(r, R::Ok);
@@ -1344,7 +1344,7 @@ unsafe fn step(w: &mut World, op: &Op) {
         }
         Op::Config(i) => {
             if let Some(b) = w.breaker_handle(*i) {
-                let mut c = std::mem::MaybeUninit::<seawall_config>::uninit();
+                let mut c = std::mem::MaybeUninit::<seawall_breaker_config>::uninit();
                 let r = unsafe { seawall_breaker_get_config(b, c.as_mut_ptr()) };
                 expect("seawall_breaker_get_config", r, &[R::Ok], before);
             }
@@ -2262,7 +2262,7 @@ unsafe fn null_handle(which: u8, before: R) {
         &|| unsafe { seawall_retry_budget_record_attempt(ptr::null(), true) },
         &|| unsafe { seawall_breaker_new(c"x".as_ptr(), ptr::null(), ptr::null_mut()) },
         &|| unsafe { seawall_manual_clock_new(ptr::null_mut()) },
-        &|| unsafe { seawall_config_default(ptr::null_mut()) },
+        &|| unsafe { seawall_breaker_config_default(ptr::null_mut()) },
         &|| unsafe { seawall_retry_state_begin(ptr::null_mut(), ptr::null(), n) },
         &|| unsafe { seawall_retry_state_failed(ptr::null_mut(), true, ptr::null(), u, st) },
         &|| unsafe { seawall_retry_state_total_delay(ptr::null(), u) },

@@ -1,5 +1,5 @@
 //! The C configuration structs through the C constructors, as a C caller
-//! would fill them: `seawall_config` (breaker, also through a registry),
+//! would fill them: `seawall_breaker_config` (breaker, also through a registry),
 //! `seawall_rate_limit_config`, `seawall_bulkhead_config`,
 //! `seawall_retry_budget_config` and `seawall_retry_config` (validate and
 //! `seawall_retry_delay`), every field arbitrary, unknown enum values
@@ -141,7 +141,7 @@ fn construct<H>(
 /// What `to_core` must make of the C struct, per the header: 0 is "not set"
 /// for the optional fields, a non-zero byte is true. `None` for an unknown
 /// `window_kind`.
-fn breaker_core(c: &seawall_config) -> Option<BreakerConfig> {
+fn breaker_core(c: &seawall_breaker_config) -> Option<BreakerConfig> {
     let window = match c.window_kind {
         0 => Window::None,
         1 => Window::Count {
@@ -179,8 +179,8 @@ fn breaker_core(c: &seawall_config) -> Option<BreakerConfig> {
 
 /// Compares two C configs bit for bit (NaN included), after clearing what
 /// the header says is ignored for the window kind in use.
-fn same_breaker_config(a: &seawall_config, b: &seawall_config) -> bool {
-    let norm = |c: &seawall_config| {
+fn same_breaker_config(a: &seawall_breaker_config, b: &seawall_breaker_config) -> bool {
+    let norm = |c: &seawall_breaker_config| {
         let mut c = *c;
         if c.window_kind != 1 {
             c.window_size = 0;
@@ -245,7 +245,7 @@ unsafe fn breaker(fields: &[BreakerField], via_registry: bool) {
             seawall_breaker_new_with_clock(name, &c, clock, out)
         }
     };
-    match construct("seawall_config", &verdict, &c, new) {
+    match construct("seawall_breaker_config", &verdict, &c, new) {
         None if via_registry => {
             let mut n = 7usize;
             assert_eq!(seawall_registry_count(registry, &mut n), seawall_result::Ok);
@@ -259,8 +259,8 @@ unsafe fn breaker(fields: &[BreakerField], via_registry: bool) {
 }
 
 /// A breaker built from `c` reads it back and admits a call.
-unsafe fn check_breaker(b: *const seawall_breaker, c: &seawall_config) {
-    let mut back: seawall_config = std::mem::zeroed();
+unsafe fn check_breaker(b: *const seawall_breaker, c: &seawall_breaker_config) {
+    let mut back: seawall_breaker_config = std::mem::zeroed();
     assert_eq!(seawall_breaker_get_config(b, &mut back), seawall_result::Ok);
     assert!(
         same_breaker_config(c, &back),

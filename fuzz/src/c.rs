@@ -8,8 +8,8 @@ use seawall_ffi::*;
 
 use crate::{Count, Float, Nanos};
 
-/// One field of a `seawall_config` set to an arbitrary value, the rest
-/// keeping what `seawall_config_default` wrote.
+/// One field of a `seawall_breaker_config` set to an arbitrary value, the rest
+/// keeping what `seawall_breaker_config_default` wrote.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum BreakerField {
     FailureThreshold(Count),
@@ -158,12 +158,12 @@ unsafe fn with_fields<T, F: Clone>(
     c
 }
 
-/// The default `seawall_config` with `fields` set.
-pub fn breaker_config(fields: &[BreakerField]) -> seawall_config {
+/// The default `seawall_breaker_config` with `fields` set.
+pub fn breaker_config(fields: &[BreakerField]) -> seawall_breaker_config {
     // SAFETY: a plain C struct; the closure hands `_default` a live one.
     unsafe {
         with_fields(
-            |c| seawall_config_default(c),
+            |c| seawall_breaker_config_default(c),
             fields,
             |c, f| match f {
                 BreakerField::FailureThreshold(v) => c.failure_threshold = v.0,

@@ -14,7 +14,7 @@ use seawall::{Breaker, BreakerConfig};
 use seawall_bindings_support::DynClock;
 
 use crate::clock::{manual_clock, seawall_manual_clock};
-use crate::config::{config_error, config_or_default, seawall_config, to_core};
+use crate::config::{config_error, config_or_default, seawall_breaker_config, to_core};
 use crate::error::{name_arg, run, seawall_result, write_text, Error, Written};
 use crate::handle::{self, Handle, Shared};
 
@@ -48,13 +48,13 @@ impl Handle for seawall_breaker {
 ///
 /// # Safety
 ///
-/// `config` is NULL or points to a valid `seawall_config`.
+/// `config` is NULL or points to a valid `seawall_breaker_config`.
 pub(crate) unsafe fn config_arg(
-    config: *const seawall_config,
+    config: *const seawall_breaker_config,
     func: &'static str,
 ) -> Result<BreakerConfig, Error> {
-    let convert = |c: &seawall_config| to_core(c).map_err(|e| config_error(func, &e));
-    // SAFETY: `config` is NULL or points to a valid `seawall_config` (the
+    let convert = |c: &seawall_breaker_config| to_core(c).map_err(|e| config_error(func, &e));
+    // SAFETY: `config` is NULL or points to a valid `seawall_breaker_config` (the
     // caller's contract).
     unsafe { config_or_default(config, func, convert) }
 }
@@ -68,7 +68,7 @@ pub(crate) unsafe fn config_arg(
 unsafe fn new_breaker(
     func: &'static str,
     name: *const c_char,
-    config: *const seawall_config,
+    config: *const seawall_breaker_config,
     clock: DynClock,
     out: *mut *const seawall_breaker,
 ) -> Result<(), Error> {
@@ -94,7 +94,7 @@ unsafe fn new_breaker(
 #[no_mangle]
 pub unsafe extern "C" fn seawall_breaker_new(
     name: *const c_char,
-    config: *const seawall_config,
+    config: *const seawall_breaker_config,
     out: *mut *const seawall_breaker,
 ) -> seawall_result {
     const F: &str = "seawall_breaker_new";
@@ -113,7 +113,7 @@ pub unsafe extern "C" fn seawall_breaker_new(
 #[no_mangle]
 pub unsafe extern "C" fn seawall_breaker_new_with_clock(
     name: *const c_char,
-    config: *const seawall_config,
+    config: *const seawall_breaker_config,
     clock: *const seawall_manual_clock,
     out: *mut *const seawall_breaker,
 ) -> seawall_result {
@@ -203,7 +203,7 @@ pub unsafe extern "C" fn seawall_breaker_name(
 #[no_mangle]
 pub unsafe extern "C" fn seawall_breaker_get_config(
     breaker: *const seawall_breaker,
-    out: *mut seawall_config,
+    out: *mut seawall_breaker_config,
 ) -> seawall_result {
     let f = |b: &CBreaker| b.config().into();
     // SAFETY: `breaker` is NULL or a live handle, `out` NULL or valid for a
