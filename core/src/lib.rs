@@ -98,7 +98,9 @@ pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::{BreakerConfig, ConfigError, Window};
 pub use events::{Listener, Transition};
 pub use metrics::{Metrics, Transitions};
-pub use rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing};
+pub use rate_limit::{
+    KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing, MAX_RESERVATION,
+};
 pub use registry::Registry;
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,

@@ -46,6 +46,11 @@ use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::sync::{AtomicU64, Ordering};
 
+/// The longest wait [`RateLimiter::reserve`] grants (365 days): the
+/// theoretical arrival time then stays within the burst span plus this,
+/// far inside the range the stored word can tell from the past.
+pub const MAX_RESERVATION: Duration = MAX_DURATION;
+
 /// The largest `rate` and `burst` accepted.
 pub const MAX_RATE: u32 = 1_000_000_000;
 /// The most slots a [`KeyedRateLimiter`] may have (8 MiB of words).
@@ -231,12 +236,45 @@ impl Gcra {
     /// makes calls wait longer, never admits extra.
     #[inline]
     pub fn decide(&self, word: u64, now: u64) -> Result<u64, u64> {
+        self.reserve(word, now, 0).map(|(next, _)| next)
+    }
+
+    /// Decides a call at `now` that may wait up to `max_wait` nanoseconds
+    /// for its turn: `Ok((new word, wait))` reserves the call's place
+    /// (admitted after `wait`, 0 meaning now, exactly as [`Gcra::decide`]
+    /// would admit it then), `Err(wait)` refuses it when the wait would
+    /// exceed `max_wait`. The reservation counts as an admission at
+    /// `now + wait`: later calls queue behind it.
+    #[inline]
+    pub fn reserve(&self, word: u64, now: u64, max_wait: u64) -> Result<(u64, u64), u64> {
         let ahead = Self::ahead(word, now);
-        if ahead > self.tolerance {
-            return Err(ahead - self.tolerance);
+        let wait = ahead.saturating_sub(self.tolerance);
+        if wait > max_wait {
+            return Err(wait);
         }
         let tat = now.wrapping_add(ahead).wrapping_add(self.interval);
-        Ok((tat & TAT_MASK) << 1 | 1)
+        Ok(((tat & TAT_MASK) << 1 | 1, wait))
+    }
+
+    /// Applies [`Gcra::reserve`] to `word` with one compare-and-swap loop:
+    /// `Ok(wait)` or `Err(wait)`, as there.
+    #[inline]
+    pub(crate) fn apply_reserve(
+        &self,
+        word: &AtomicU64,
+        now: u64,
+        max_wait: u64,
+    ) -> Result<u64, u64> {
+        // Relaxed: see `apply`.
+        let mut cur = word.load(Ordering::Relaxed);
+        loop {
+            let (next, wait) = self.reserve(cur, now, max_wait)?;
+            // Relaxed: see `apply`.
+            match word.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(wait),
+                Err(actual) => cur = actual,
+            }
+        }
     }
 
     /// Applies [`Gcra::decide`] to `word` with one compare-and-swap loop.
@@ -309,6 +347,27 @@ impl<C: Clock> RateLimiter<C> {
     pub fn check(&self) -> Result<(), RateLimited> {
         self.gcra
             .apply(&self.tat, read(&self.clock, self.config.timing))
+            .map_err(|wait| RateLimited {
+                wait: Duration::from_nanos(wait),
+            })
+    }
+
+    /// Reserves the next call's turn, if it comes within `max_wait`:
+    /// `Ok(wait)` means the call is admitted once `wait` has passed
+    /// (`Duration::ZERO`: now, as [`RateLimiter::check`] would) and its
+    /// place is taken, so the caller sleeps `wait` once and goes ahead,
+    /// with no second check; `Err` refuses it, changing nothing, with the
+    /// wait that exceeded `max_wait`. Waits beyond [`MAX_RESERVATION`] are
+    /// always refused.
+    ///
+    /// A reserved turn is spent even if the caller gives up its sleep:
+    /// reserve only what will run.
+    #[inline]
+    pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
+        let max_wait = nanos(max_wait.min(MAX_RESERVATION));
+        self.gcra
+            .apply_reserve(&self.tat, read(&self.clock, self.config.timing), max_wait)
+            .map(Duration::from_nanos)
             .map_err(|wait| RateLimited {
                 wait: Duration::from_nanos(wait),
             })
