@@ -11,11 +11,13 @@
 mod aio;
 mod args;
 mod breaker;
+mod bulkhead;
 mod cache;
 mod clock;
 mod config;
 mod guard;
 mod policy;
+mod rate_limit;
 mod registry;
 mod resilience;
 
@@ -32,9 +34,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::Registry>()?;
     m.add_class::<resilience::Backoff>()?;
     m.add_class::<resilience::RetryBudget>()?;
-    m.add_class::<resilience::Bulkhead>()?;
-    m.add_class::<resilience::BulkheadWaiter>()?;
-    m.add_class::<resilience::RateLimiter>()?;
+    m.add_class::<bulkhead::Bulkhead>()?;
+    m.add_class::<bulkhead::BulkheadWaiter>()?;
+    m.add_class::<rate_limit::RateLimiter>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;
