@@ -32,10 +32,13 @@
 //! nodes in arrival order, and each slot owed goes to the oldest node
 //! still waiting, whose own waiter alone is woken: its thread by a futex
 //! wake on its own event count (see [`EventCount`]), its task through its
-//! [`std::task::Waker`]. No path takes a lock (on Linux), so a process that
-//! forks while its threads acquire, wait or release leaves a bulkhead its
-//! child can use (a child does not inherit the parent's waiting threads,
-//! though: slots its releases hand to them are lost to the child).
+//! [`std::task::Waker`]. No path takes a lock (on Linux) or waits for
+//! another thread, so a process that forks while its threads acquire, wait
+//! or release leaves its child nothing to block on. A child does not
+//! inherit the parent's waiting threads, though: slots its releases hand to
+//! them are lost to the child; and a fork that catches a thread serving the
+//! queue leaves the child's queue unserved (its waiters end at their
+//! deadlines).
 //!
 //! A waiter that gives up (times out, is cancelled, is dropped) settles
 //! its place in one of two ways, decided by one swap of the balance: while
