@@ -30,6 +30,10 @@
 //! assert!(limiter.check().is_ok());
 //! ```
 //!
+//! [`RateLimiter::reserve`] decides a waiting caller's wait once: it takes
+//! the next turn (if it comes within the caller's `max_wait`) and says how
+//! long to sleep, so the caller sleeps once and goes ahead.
+//!
 //! The decision ([`Gcra::decide`]) is a pure function of the stored TAT and
 //! the time; one compare-and-swap loop applies it. [`KeyedRateLimiter`] keeps
 //! one such word per slot of a fixed table, so its memory does not grow with
@@ -362,6 +366,25 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// A reserved turn is spent even if the caller gives up its sleep:
     /// reserve only what will run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use seawall::{ManualClock, RateLimitConfig, RateLimiter};
+    ///
+    /// let config = RateLimitConfig {
+    ///     rate: 10,
+    ///     period: Duration::from_secs(1),
+    ///     burst: 1,
+    ///     ..Default::default()
+    /// };
+    /// let limiter = RateLimiter::with_clock(config, ManualClock::new()).unwrap();
+    /// assert_eq!(limiter.reserve(Duration::ZERO), Ok(Duration::ZERO));
+    /// // The next turn is 100 ms away: taken, sleep 100 ms and go.
+    /// assert_eq!(limiter.reserve(Duration::from_secs(1)), Ok(Duration::from_millis(100)));
+    /// // The one after is 200 ms away: beyond 150 ms, refused.
+    /// let refused = limiter.reserve(Duration::from_millis(150)).unwrap_err();
+    /// assert_eq!(refused.wait, Duration::from_millis(200));
+    /// ```
     #[inline]
     pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
         let max_wait = nanos(max_wait.min(MAX_RESERVATION));
@@ -528,6 +551,23 @@ mod tests {
         assert_eq!(g.decide(t3, now + 999_999), Err(1));
         let t4 = g.decide(t3, now + 1_000_000).unwrap();
         assert_eq!(Gcra::ahead(t4, now + 1_000_000), 3_000_000);
+    }
+
+    #[test]
+    fn reserve_takes_turns_within_max_wait_and_refuses_beyond() {
+        let g = gcra(1000, 2); // 1 ms apart, 2 at once
+        let now = 10_000_000;
+        let (t1, w1) = g.reserve(Gcra::EMPTY, now, 0).unwrap();
+        let (t2, w2) = g.reserve(t1, now, 0).unwrap();
+        assert_eq!((w1, w2), (0, 0));
+        assert_eq!(g.reserve(t2, now, 999_999), Err(1_000_000));
+        let (t3, w3) = g.reserve(t2, now, 1_000_000).unwrap();
+        assert_eq!(w3, 1_000_000);
+        let (_, w4) = g.reserve(t3, now, u64::MAX).unwrap();
+        assert_eq!(w4, 2_000_000, "queued behind the reserved turn");
+        // `decide` is `reserve` with no wait allowed.
+        assert_eq!(g.decide(t2, now), Err(1_000_000));
+        assert_eq!(g.decide(t1, now), Ok(t2));
     }
 
     #[test]
