@@ -1200,6 +1200,25 @@ void seawall_rate_limiter_free(const struct seawall_rate_limiter *limiter);
 seawall_result seawall_rate_limiter_check(const struct seawall_rate_limiter *limiter,
                                           uint64_t *out_wait_ns);
 
+// Reserves the next call's turn if it comes within `max_wait_ns`
+// nanoseconds, deciding the wait once: `SEAWALL_RESULT_OK` with the
+// nanoseconds to sleep before the call written to `*out_wait_ns` (0: go
+// now); the turn is taken, so sleep that long once and go ahead, with no
+// second check. `SEAWALL_RESULT_RATE_LIMITED` refuses the call when its
+// wait would exceed `max_wait_ns` (or one year, the longest reservation),
+// writes that wait to `*out_wait_ns` and changes nothing (an answer, not an
+// error: the last error is left as it was). A reserved turn is spent even
+// if the caller then gives up: reserve only calls that will run.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_wait_ns` is NULL or valid for a
+// write (NULL is refused with `SEAWALL_RESULT_NULL_PARAMETER`: the wait
+// is the answer).
+seawall_result seawall_rate_limiter_reserve(const struct seawall_rate_limiter *limiter,
+                                            uint64_t max_wait_ns,
+                                            uint64_t *out_wait_ns);
+
 // Writes the configuration the limiter was built with to `*out`.
 //
 // # Safety

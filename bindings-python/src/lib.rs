@@ -12,13 +12,14 @@
 mod aio;
 mod args;
 mod breaker;
+mod bulkhead;
 mod clock;
 mod config;
 mod guard;
 mod policy;
+mod rate_limit;
 mod registered;
 mod registry;
-mod resilience;
 mod retry;
 
 use pyo3::prelude::*;
@@ -35,9 +36,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<retry::Backoff>()?;
     m.add_class::<retry::RetryBudget>()?;
     m.add_class::<retry::RetryState>()?;
-    m.add_class::<resilience::Bulkhead>()?;
-    m.add_class::<resilience::BulkheadWaiter>()?;
-    m.add_class::<resilience::RateLimiter>()?;
+    m.add_class::<bulkhead::Bulkhead>()?;
+    m.add_class::<bulkhead::BulkheadWaiter>()?;
+    m.add_class::<rate_limit::RateLimiter>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;

@@ -94,7 +94,9 @@ pub use bulkhead::{Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadP
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::{BreakerConfig, ConfigError, Window};
 pub use random::{Random, SeededRandom, ThreadRandom};
-pub use rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing};
+pub use rate_limit::{
+    KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing, MAX_RESERVATION,
+};
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
     RetryPolicy, RetryState, RetryStrategy, Sleep, Stop, ThreadSleep,

@@ -30,6 +30,10 @@
 //! assert!(limiter.check().is_ok());
 //! ```
 //!
+//! [`RateLimiter::reserve`] decides a waiting caller's wait once: it takes
+//! the next turn (if it comes within the caller's `max_wait`) and says how
+//! long to sleep, so the caller sleeps once and goes ahead.
+//!
 //! The decision ([`Gcra::decide`]) is a pure function of the stored TAT and
 //! the time; one compare-and-swap loop applies it. [`KeyedRateLimiter`] keeps
 //! one such word per slot of a fixed table, so its memory does not grow with
@@ -45,6 +49,11 @@ use crossbeam_utils::CachePadded;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::sync::{AtomicU64, Ordering};
+
+/// The longest wait [`RateLimiter::reserve`] grants (365 days): the
+/// theoretical arrival time then stays within the burst span plus this,
+/// far inside the range the stored word can tell from the past.
+pub const MAX_RESERVATION: Duration = MAX_DURATION;
 
 /// The largest `rate` and `burst` accepted.
 pub const MAX_RATE: u32 = 1_000_000_000;
@@ -231,12 +240,45 @@ impl Gcra {
     /// makes calls wait longer, never admits extra.
     #[inline]
     pub fn decide(&self, word: u64, now: u64) -> Result<u64, u64> {
+        self.reserve(word, now, 0).map(|(next, _)| next)
+    }
+
+    /// Decides a call at `now` that may wait up to `max_wait` nanoseconds
+    /// for its turn: `Ok((new word, wait))` reserves the call's place
+    /// (admitted after `wait`, 0 meaning now, exactly as [`Gcra::decide`]
+    /// would admit it then), `Err(wait)` refuses it when the wait would
+    /// exceed `max_wait`. The reservation counts as an admission at
+    /// `now + wait`: later calls queue behind it.
+    #[inline]
+    pub fn reserve(&self, word: u64, now: u64, max_wait: u64) -> Result<(u64, u64), u64> {
         let ahead = Self::ahead(word, now);
-        if ahead > self.tolerance {
-            return Err(ahead - self.tolerance);
+        let wait = ahead.saturating_sub(self.tolerance);
+        if wait > max_wait {
+            return Err(wait);
         }
         let tat = now.wrapping_add(ahead).wrapping_add(self.interval);
-        Ok((tat & TAT_MASK) << 1 | 1)
+        Ok(((tat & TAT_MASK) << 1 | 1, wait))
+    }
+
+    /// Applies [`Gcra::reserve`] to `word` with one compare-and-swap loop:
+    /// `Ok(wait)` or `Err(wait)`, as there.
+    #[inline]
+    pub(crate) fn apply_reserve(
+        &self,
+        word: &AtomicU64,
+        now: u64,
+        max_wait: u64,
+    ) -> Result<u64, u64> {
+        // Relaxed: see `apply`.
+        let mut cur = word.load(Ordering::Relaxed);
+        loop {
+            let (next, wait) = self.reserve(cur, now, max_wait)?;
+            // Relaxed: see `apply`.
+            match word.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(wait),
+                Err(actual) => cur = actual,
+            }
+        }
     }
 
     /// Applies [`Gcra::decide`] to `word` with one compare-and-swap loop.
@@ -309,6 +351,46 @@ impl<C: Clock> RateLimiter<C> {
     pub fn check(&self) -> Result<(), RateLimited> {
         self.gcra
             .apply(&self.tat, read(&self.clock, self.config.timing))
+            .map_err(|wait| RateLimited {
+                wait: Duration::from_nanos(wait),
+            })
+    }
+
+    /// Reserves the next call's turn, if it comes within `max_wait`:
+    /// `Ok(wait)` means the call is admitted once `wait` has passed
+    /// (`Duration::ZERO`: now, as [`RateLimiter::check`] would) and its
+    /// place is taken, so the caller sleeps `wait` once and goes ahead,
+    /// with no second check; `Err` refuses it, changing nothing, with the
+    /// wait that exceeded `max_wait`. Waits beyond [`MAX_RESERVATION`] are
+    /// always refused.
+    ///
+    /// A reserved turn is spent even if the caller gives up its sleep:
+    /// reserve only what will run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use seawall::{ManualClock, RateLimitConfig, RateLimiter};
+    ///
+    /// let config = RateLimitConfig {
+    ///     rate: 10,
+    ///     period: Duration::from_secs(1),
+    ///     burst: 1,
+    ///     ..Default::default()
+    /// };
+    /// let limiter = RateLimiter::with_clock(config, ManualClock::new()).unwrap();
+    /// assert_eq!(limiter.reserve(Duration::ZERO), Ok(Duration::ZERO));
+    /// // The next turn is 100 ms away: taken, sleep 100 ms and go.
+    /// assert_eq!(limiter.reserve(Duration::from_secs(1)), Ok(Duration::from_millis(100)));
+    /// // The one after is 200 ms away: beyond 150 ms, refused.
+    /// let refused = limiter.reserve(Duration::from_millis(150)).unwrap_err();
+    /// assert_eq!(refused.wait, Duration::from_millis(200));
+    /// ```
+    #[inline]
+    pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
+        let max_wait = nanos(max_wait.min(MAX_RESERVATION));
+        self.gcra
+            .apply_reserve(&self.tat, read(&self.clock, self.config.timing), max_wait)
+            .map(Duration::from_nanos)
             .map_err(|wait| RateLimited {
                 wait: Duration::from_nanos(wait),
             })
@@ -469,6 +551,23 @@ mod tests {
         assert_eq!(g.decide(t3, now + 999_999), Err(1));
         let t4 = g.decide(t3, now + 1_000_000).unwrap();
         assert_eq!(Gcra::ahead(t4, now + 1_000_000), 3_000_000);
+    }
+
+    #[test]
+    fn reserve_takes_turns_within_max_wait_and_refuses_beyond() {
+        let g = gcra(1000, 2); // 1 ms apart, 2 at once
+        let now = 10_000_000;
+        let (t1, w1) = g.reserve(Gcra::EMPTY, now, 0).unwrap();
+        let (t2, w2) = g.reserve(t1, now, 0).unwrap();
+        assert_eq!((w1, w2), (0, 0));
+        assert_eq!(g.reserve(t2, now, 999_999), Err(1_000_000));
+        let (t3, w3) = g.reserve(t2, now, 1_000_000).unwrap();
+        assert_eq!(w3, 1_000_000);
+        let (_, w4) = g.reserve(t3, now, u64::MAX).unwrap();
+        assert_eq!(w4, 2_000_000, "queued behind the reserved turn");
+        // `decide` is `reserve` with no wait allowed.
+        assert_eq!(g.decide(t2, now), Err(1_000_000));
+        assert_eq!(g.decide(t1, now), Ok(t2));
     }
 
     #[test]

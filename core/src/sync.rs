@@ -24,9 +24,32 @@ pub(crate) use core::sync::atomic::Ordering;
 pub(crate) use std::thread_local;
 
 #[cfg(seawall_loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `core::cell::UnsafeCell` with loom's access API (`with_mut`), so that
+/// loom can check that the accesses made through it never race.
+#[cfg(not(seawall_loom))]
+#[derive(Debug, Default)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(seawall_loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a pointer to the value; the caller makes sure no
+    /// other access overlaps.
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(seawall_loom)]
 pub(crate) use loom::thread_local;
 
 use std::fmt;
+use std::task::Waker;
 use std::time::Duration;
 
 /// A count of notifications that threads sleep on until it moves: the
@@ -48,8 +71,15 @@ use std::time::Duration;
 ///
 /// Clocks that move by hand ([`crate::ManualClock`]) notify one on every
 /// move; see [`crate::Clock::moves`].
+///
+/// Tasks (as opposed to threads) wait on it by registering a
+/// [`std::task::Waker`] ([`EventCount::register_waker`]): the next
+/// notification wakes every waker registered before it, once.
 pub struct EventCount {
     count: AtomicU32,
+    /// Wakers to wake at the next notification: a stack that the
+    /// notification takes whole.
+    wakers: AtomicPtr<WakerEntry>,
     /// Threads in (or about to enter) a futex wait: a notification that
     /// finds none makes no system call.
     #[cfg(all(not(seawall_loom), target_os = "linux"))]
@@ -72,6 +102,7 @@ impl EventCount {
     pub fn new() -> Self {
         Self {
             count: AtomicU32::new(0),
+            wakers: AtomicPtr::new(std::ptr::null_mut()),
             #[cfg(all(not(seawall_loom), target_os = "linux"))]
             sleepers: AtomicU32::new(0),
             #[cfg(any(seawall_loom, not(target_os = "linux")))]
@@ -90,11 +121,61 @@ impl EventCount {
         self.count.load(Ordering::Acquire)
     }
 
-    /// Moves the count and wakes every sleeper. Call it after making the
-    /// awaited condition true.
+    /// Moves the count and wakes every sleeper and every registered waker.
+    /// Call it after making the awaited condition true.
     pub fn notify_all(&self) {
         self.bump();
         self.wake(true);
+        self.wake_tasks();
+    }
+
+    /// Wakes `waker` at the next notification (or at once, if one comes
+    /// while it registers). Register, then check the awaited condition: a
+    /// notification after the check wakes the task, one before it is seen
+    /// by the check. Each registration is woken once; a task registers again
+    /// each time it goes back to waiting.
+    pub(crate) fn register_waker(&self, waker: &Waker) {
+        let entry = Box::into_raw(Box::new(WakerEntry {
+            waker: waker.clone(),
+            next: std::ptr::null_mut(),
+        }));
+        // Relaxed: a guess for the swap below.
+        let mut head = self.wakers.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `entry` came from `Box::into_raw` above and is not
+            // shared until the swap below succeeds.
+            unsafe { (*entry).next = head };
+            // AcqRel: both the push and the notifier's take are swaps of
+            // this one pointer. If the take comes later, it takes this
+            // entry; if earlier, this swap reads what the take wrote, so
+            // the take (and the notifier's bump and moves before it, such
+            // as a manual clock's new time) happen before the caller's
+            // check. Relaxed on failure: a new guess.
+            match self.wakers.compare_exchange_weak(
+                head,
+                entry,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Takes every registered waker and wakes it.
+    fn wake_tasks(&self) {
+        // AcqRel: see `register_waker`. Always a swap, even of an empty
+        // list: a registration that follows must read it.
+        let mut entry = self.wakers.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        while !entry.is_null() {
+            // SAFETY: every entry was made by `Box::into_raw` in
+            // `register_waker`, and the swap above gave this thread the
+            // whole list: no one else reaches these entries.
+            let e = unsafe { Box::from_raw(entry) };
+            entry = e.next;
+            e.waker.wake();
+        }
     }
 
     /// Moves the count and wakes one sleeper (at least one, if any sleeps).
@@ -205,6 +286,25 @@ impl EventCount {
             self.sleepers.notify_all();
         } else {
             self.sleepers.notify_one();
+        }
+    }
+}
+
+/// One registered waker (see [`EventCount::register_waker`]).
+struct WakerEntry {
+    waker: Waker,
+    next: *mut WakerEntry,
+}
+
+impl Drop for EventCount {
+    fn drop(&mut self) {
+        // Acquire: pairs with the registration's swap; this is the last
+        // access to the list.
+        let mut entry = self.wakers.swap(std::ptr::null_mut(), Ordering::Acquire);
+        while !entry.is_null() {
+            // SAFETY: as in `wake_tasks`; nobody else holds the count.
+            let e = unsafe { Box::from_raw(entry) };
+            entry = e.next;
         }
     }
 }

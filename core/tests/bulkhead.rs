@@ -115,16 +115,20 @@ fn a_dropped_waiter_leaves_the_queue_and_strands_no_slot() {
     let held = b.try_acquire().unwrap();
     let w = queued(b.enqueue().unwrap());
     let other = queued(b.enqueue().unwrap());
-    // The slot is freed while `w` is registered (its release notifies);
-    // then `w` is dropped without ever taking it.
+    // The release hands the slot to `w`, the oldest waiter; `w` is then
+    // dropped without taking it, and the slot goes on to `other`.
     drop(held);
+    assert_eq!((b.available_permits(), b.queue_size()), (0, 1));
     drop(w);
-    assert_eq!(b.queue_size(), 1);
-    assert_eq!(b.available_permits(), 1);
-    // The remaining waiter still gets the slot.
-    let p = other.try_acquire().unwrap();
     assert_eq!((b.available_permits(), b.queue_size()), (0, 0));
+    let p = other.try_acquire().unwrap();
     drop(p);
+    assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    // A waiter dropped before any release leaves the queue at once.
+    let held = b.try_acquire().unwrap();
+    drop(queued(b.enqueue().unwrap()));
+    assert_eq!(b.queue_size(), 0);
+    drop(held);
     assert_eq!(b.available_permits(), 1);
 }
 

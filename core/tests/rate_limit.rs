@@ -6,7 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 use std::time::Duration;
 
-use seawall::{KeyedRateLimiter, ManualClock, RateLimitConfig, RateLimited, RateLimiter};
+use seawall::{Clock, KeyedRateLimiter, ManualClock, RateLimitConfig, RateLimited, RateLimiter};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -389,4 +389,61 @@ fn a_burst_refilling_over_more_than_100_years_is_refused() {
     // The largest rate and burst: a second's worth of nanosecond-spaced calls.
     let (l, _) = limiter(1_000_000_000, 1_000_000_000);
     assert_eq!(admitted(|| l.check(), 1000), 1000);
+}
+
+/// `reserve` decides the wait once: within `max_wait` it takes the call's
+/// turn and says how long to sleep (later calls queue behind it); beyond it
+/// it refuses and changes nothing. Sleeping the returned wait and going
+/// ahead keeps the configured rate, with no second check.
+#[test]
+fn reserve_takes_a_turn_within_max_wait_and_refuses_beyond_it() {
+    let (l, clock) = limiter(10, 2); // 100 ms apart, 2 at once
+    clock.set(1_000_000_000);
+    assert_eq!(l.reserve(Duration::ZERO), Ok(Duration::ZERO));
+    assert_eq!(l.reserve(Duration::ZERO), Ok(Duration::ZERO));
+    // The burst is spent: the next turn is 100 ms away, the one after 200.
+    assert_eq!(
+        l.reserve(50 * MS),
+        Err(RateLimited { wait: 100 * MS }),
+        "beyond max_wait"
+    );
+    assert_eq!(l.reserve(100 * MS), Ok(100 * MS));
+    assert_eq!(l.reserve(Duration::from_secs(1)), Ok(200 * MS));
+    // Both turns are taken: `check` agrees (300 ms to the next).
+    assert_eq!(l.check(), Err(RateLimited { wait: 300 * MS }));
+    // A refusal changed nothing.
+    assert_eq!(l.reserve(250 * MS), Err(RateLimited { wait: 300 * MS }));
+    assert_eq!(l.check(), Err(RateLimited { wait: 300 * MS }));
+    // Each reserved call runs at its turn: over 10 s of callers that sleep
+    // what they are told, the rate holds.
+    clock.set(10_000_000_000);
+    let start = clock.now();
+    let mut turns = Vec::new();
+    for _ in 0..100 {
+        let wait = l.reserve(Duration::from_secs(60)).unwrap();
+        turns.push(clock.now() + seawall_nanos(wait));
+    }
+    for pair in turns.windows(2).skip(2) {
+        assert_eq!(pair[1] - pair[0], 100_000_000, "spaced one interval");
+    }
+    assert_eq!(turns[99] - start, 98 * 100_000_000);
+    // Unbounded waits are capped at a year (one call a year here).
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let config = RateLimitConfig {
+        rate: 1,
+        period: year,
+        burst: 1,
+        ..Default::default()
+    };
+    let slow = RateLimiter::with_clock(config, ManualClock::new()).unwrap();
+    assert_eq!(slow.reserve(Duration::MAX), Ok(Duration::ZERO));
+    assert_eq!(slow.reserve(Duration::MAX), Ok(year));
+    assert_eq!(
+        slow.reserve(Duration::MAX),
+        Err(RateLimited { wait: 2 * year })
+    );
+}
+
+fn seawall_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap()
 }

@@ -91,7 +91,8 @@ pub use error::seawall_result;
 pub use rate_limit::{
     seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,
     seawall_rate_limiter_check, seawall_rate_limiter_clone, seawall_rate_limiter_free,
-    seawall_rate_limiter_get_config, seawall_rate_limiter_new, seawall_rate_timing,
+    seawall_rate_limiter_get_config, seawall_rate_limiter_new, seawall_rate_limiter_reserve,
+    seawall_rate_timing,
 };
 pub use registry::{
     seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,

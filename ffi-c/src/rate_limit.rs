@@ -1,5 +1,5 @@
 //! The rate limiter handle: GCRA admission with the wait announced on
-//! refusal.
+//! refusal, and reservations that decide a caller's wait once.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use seawall_bindings_support::DynClock;
 
 use crate::clock::{clock_arg, seawall_manual_clock};
 use crate::config::{config_error, config_or_default, nanos, unknown_enum, write_default};
-use crate::error::{check_optional, fail, run, run_code, seawall_result, Error};
+use crate::error::{check, check_optional, fail, run, run_code, seawall_result, Error};
 use crate::handle::{self, Handle, Shared};
 
 /// The clock reading a rate limiter decides on
@@ -209,6 +209,48 @@ pub unsafe extern "C" fn seawall_rate_limiter_check(
                 seawall_result::RateLimited
             }
         }
+    })
+}
+
+/// Reserves the next call's turn if it comes within `max_wait_ns`
+/// nanoseconds, deciding the wait once: `SEAWALL_RESULT_OK` with the
+/// nanoseconds to sleep before the call written to `*out_wait_ns` (0: go
+/// now); the turn is taken, so sleep that long once and go ahead, with no
+/// second check. `SEAWALL_RESULT_RATE_LIMITED` refuses the call when its
+/// wait would exceed `max_wait_ns` (or one year, the longest reservation),
+/// writes that wait to `*out_wait_ns` and changes nothing (an answer, not an
+/// error: the last error is left as it was). A reserved turn is spent even
+/// if the caller then gives up: reserve only calls that will run.
+///
+/// # Safety
+///
+/// `limiter` is NULL or a live handle; `out_wait_ns` is NULL or valid for a
+/// write (NULL is refused with `SEAWALL_RESULT_NULL_PARAMETER`: the wait
+/// is the answer).
+#[no_mangle]
+pub unsafe extern "C" fn seawall_rate_limiter_reserve(
+    limiter: *const seawall_rate_limiter,
+    max_wait_ns: u64,
+    out_wait_ns: *mut u64,
+) -> seawall_result {
+    const F: &str = "seawall_rate_limiter_reserve";
+    run_code(F, || {
+        // SAFETY: `limiter` is NULL or a live handle (this function's
+        // contract).
+        let l = match unsafe { handle::borrow(limiter, F) } {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
+        if let Err(e) = check(out_wait_ns, F, "out_wait_ns") {
+            return fail(e);
+        }
+        let (code, wait) = match l.reserve(Duration::from_nanos(max_wait_ns)) {
+            Ok(wait) => (seawall_result::Ok, wait),
+            Err(refused) => (seawall_result::RateLimited, refused.wait),
+        };
+        // SAFETY: non-NULL and aligned (checked); valid by the contract.
+        unsafe { out_wait_ns.write(nanos(wait)) };
+        code
     })
 }
 

@@ -92,6 +92,52 @@ static void test_rate_gcra(void) {
     seawall_rate_limiter_free(NULL);
 }
 
+/* Reservations decide a caller's wait once: within max_wait the turn is
+ * taken and the wait to sleep written; beyond it the call is refused with
+ * the wait and nothing changes. */
+static void test_rate_reserve(void) {
+    const seawall_manual_clock *clock = NULL;
+    CHECK_OK(seawall_manual_clock_new(&clock));
+    CHECK_OK(seawall_manual_clock_set(clock, 5 * NS_PER_S));
+    seawall_rate_limit_config c;
+    CHECK_OK(seawall_rate_limit_config_default(&c));
+    c.rate = 10; /* one call per 100 ms */
+    c.burst = 2;
+    const seawall_rate_limiter *l = NULL;
+    CHECK_OK(seawall_rate_limiter_new(&c, clock, &l));
+
+    uint64_t wait = 777;
+    CHECK_OK(seawall_rate_limiter_reserve(l, 0, &wait));
+    CHECK(wait == 0);
+    CHECK_OK(seawall_rate_limiter_reserve(l, 0, &wait));
+    CHECK(wait == 0);
+    /* The burst is spent: the next turn is 100 ms away. */
+    set_known_last_error();
+    CHECK_RC(seawall_rate_limiter_reserve(l, 50 * NS_PER_MS, &wait), SEAWALL_RESULT_RATE_LIMITED);
+    CHECK(wait == 100 * NS_PER_MS);
+    CHECK_LAST_ERROR("seawall_rate_limiter_check: `limiter` is NULL"); /* an answer */
+    /* Taken turns queue: 100 ms, then 200 ms. */
+    CHECK_OK(seawall_rate_limiter_reserve(l, NS_PER_S, &wait));
+    CHECK(wait == 100 * NS_PER_MS);
+    CHECK_OK(seawall_rate_limiter_reserve(l, UINT64_MAX, &wait));
+    CHECK(wait == 200 * NS_PER_MS);
+    CHECK_RC(seawall_rate_limiter_check(l, &wait), SEAWALL_RESULT_RATE_LIMITED);
+    CHECK(wait == 300 * NS_PER_MS);
+    /* Sleeping the reserved wait, the call goes ahead: the clock at the
+     * last turn (200 ms on), the next is 100 ms further. */
+    CHECK_OK(seawall_manual_clock_advance(clock, 200 * NS_PER_MS));
+    CHECK_RC(seawall_rate_limiter_reserve(l, 0, &wait), SEAWALL_RESULT_RATE_LIMITED);
+    CHECK(wait == 100 * NS_PER_MS);
+
+    /* Bad arguments: the wait is the answer, so it must be given. */
+    CHECK_RC(seawall_rate_limiter_reserve(l, 0, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_rate_limiter_reserve: `out_wait_ns` is NULL");
+    CHECK_RC(seawall_rate_limiter_reserve(NULL, 0, &wait), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_rate_limiter_reserve: `limiter` is NULL");
+    seawall_rate_limiter_free(l);
+    seawall_manual_clock_free(clock);
+}
+
 static void test_rate_production_clock(void) {
     /* One call a year, bursts of 3: exactly three now, then a wait. */
     seawall_rate_limit_config c;
@@ -900,6 +946,7 @@ static void test_retry_errors(void) {
 int main(void) {
     test_rate_defaults();
     test_rate_gcra();
+    test_rate_reserve();
     test_rate_production_clock();
     test_rate_errors();
     test_rate_threads();

@@ -1631,6 +1631,12 @@ unsafe fn step(w: &mut World, op: &Op) {
                 return;
             }
             assert!(wait > 0, "refused with a wait of 0");
+            if !*then_wait {
+                // A reservation is refused beyond the same wait (changing
+                // nothing), and within it takes that turn.
+                reserve_probe(l, wait);
+                return;
+            }
             // Waiting that long on the limiter's manual clock admits a call.
             let Some(ca) = w.lmodels[&(l as usize)].clock else {
                 return;
@@ -1638,9 +1644,6 @@ unsafe fn step(w: &mut World, op: &Op) {
             let Some(clock) = w.clock_handle(ca) else {
                 return;
             };
-            if !*then_wait {
-                return;
-            }
             let now = w.clock_time[&ca];
             let Some(then) = now.checked_add(wait) else {
                 return;
@@ -2212,6 +2215,24 @@ fn check_retry_state(w: &World, i: usize) {
     assert_eq!((n, t), (m.attempts, m.total_ns), "retry state books");
 }
 
+/// After a check refused with `wait` (on a clock that has not moved since):
+/// `seawall_rate_limiter_reserve` refuses a smaller `max_wait` with the same
+/// wait and changes nothing, then, given `wait`, reserves that very turn (up
+/// to the one-year cap on reservations).
+fn reserve_probe(l: *const seawall_rate_limiter, wait: u64) {
+    const YEAR_NS: u64 = 365 * 24 * 3600 * 1_000_000_000;
+    let mut got = 0xA5u64;
+    let r = unsafe { seawall_rate_limiter_reserve(l, wait - 1, &mut got) };
+    assert_eq!((r, got), (R::RateLimited, wait), "reserve below the wait");
+    let r = unsafe { seawall_rate_limiter_reserve(l, wait, &mut got) };
+    let want = if wait <= YEAR_NS {
+        R::Ok
+    } else {
+        R::RateLimited
+    };
+    assert_eq!((r, got), (want, wait), "reserve at the wait");
+}
+
 fn check_bulkhead(w: &World, h: *const seawall_bulkhead) {
     let m = &w.hmodels[&(h as usize)];
     let before = last();
@@ -2247,7 +2268,7 @@ unsafe fn null_handle(which: u8, before: R) {
     let out = ptr::from_mut(&mut handle_out);
     let mut stop = seawall_retry_stop::Exhausted;
     let st = ptr::from_mut(&mut stop);
-    let calls: [&dyn Fn() -> R; 19] = [
+    let calls: [&dyn Fn() -> R; 20] = [
         &|| unsafe { seawall_breaker_try_acquire(ptr::null(), p, ptr::null_mut()) },
         &|| unsafe { seawall_breaker_report_success(ptr::null(), p) },
         &|| unsafe { seawall_breaker_force_open(ptr::null()) },
@@ -2257,6 +2278,7 @@ unsafe fn null_handle(which: u8, before: R) {
         &|| unsafe { seawall_registry_count(ptr::null(), z) },
         &|| unsafe { seawall_registry_get(ptr::null(), c"x".as_ptr(), out) },
         &|| unsafe { seawall_rate_limiter_check(ptr::null(), u) },
+        &|| unsafe { seawall_rate_limiter_reserve(ptr::null(), 0, u) },
         &|| unsafe { seawall_bulkhead_available_permits(ptr::null(), n) },
         &|| unsafe { seawall_retry_budget_can_retry(ptr::null(), b) },
         &|| unsafe { seawall_retry_budget_record_attempt(ptr::null(), true) },

@@ -1,11 +1,12 @@
 //! The bulkhead's acquire/release and its waiter queue.
 //!
-//! The fast path (one compare-and-swap to acquire, one `fetch_sub` to
-//! release) never admits more than `max_concurrent`; the slow path (a
-//! waiter sleeping on its event count) never misses the release that
-//! frees a slot, and a waiter that leaves (dropped) strands nothing. Under
-//! loom, `Condvar::wait_timeout` never times out, so a lost wake-up shows up
-//! as a deadlock that loom reports.
+//! The fast path (one compare-and-swap to acquire, one `fetch_add` to
+//! release) never admits more than `max_concurrent`; a release that finds
+//! waiters hands its slot to the oldest and wakes it, and never misses one;
+//! a waiter that leaves (dropped, cancelled, timed out) while a slot is
+//! handed over neither loses the slot nor gets a second one. Under loom,
+//! `Condvar::wait_timeout` never times out, so a lost wake-up (or a slot
+//! handed to no one) shows up as a deadlock that loom reports.
 #![cfg(seawall_loom)]
 
 use std::sync::Arc;
@@ -156,5 +157,86 @@ fn moving_the_manual_clock_past_a_deadline_wakes_the_waiter() {
         clock.advance(std::time::Duration::from_secs(3));
         assert_eq!(waiter.join().unwrap(), Err(BulkheadError::Timeout));
         assert_eq!((b.available_permits(), b.queue_size()), (0, 0));
+    });
+}
+
+/// Leaks a bulkhead and one queued waiter, so that threads can share the
+/// waiter's borrow (a few bytes per iteration).
+fn leaked_waiter(
+    b: &'static Bulkhead<ManualClock>,
+) -> &'static seawall::Waiter<'static, ManualClock> {
+    match b.enqueue().expect("the queue has room") {
+        Admission::Queued(w) => Box::leak(Box::new(w)),
+        Admission::Permit(_) => unreachable!("the slot is held"),
+    }
+}
+
+/// Release against cancel: the only slot is held, two waiters are queued
+/// (A, the oldest, then B); A is cancelled from one thread while the slot
+/// is released from another and B waits in a third. In every
+/// interleaving the slot ends with B (A either never got it, or passes it
+/// on), A reports `Cancelled`, and once B lets go the slot is free and the
+/// queue empty: the slot was neither lost nor handed twice.
+#[test]
+fn a_release_racing_a_cancel_hands_the_slot_on() {
+    model(|| {
+        let b: &'static Bulkhead<ManualClock> = Box::leak(Box::new(
+            Bulkhead::with_clock(
+                BulkheadConfig {
+                    max_concurrent: 1,
+                    max_queue_size: 2,
+                    ..Default::default()
+                },
+                ManualClock::new(),
+            )
+            .expect("valid config"),
+        ));
+        b.try_acquire().unwrap().detach();
+        let a = leaked_waiter(b);
+        let w = leaked_waiter(b);
+        let canceller = thread::spawn(move || a.cancel());
+        let releaser = thread::spawn(move || assert!(b.release_detached()));
+        let got = w.wait().map(drop);
+        canceller.join().unwrap();
+        releaser.join().unwrap();
+        assert_eq!(got, Ok(()), "B gets the slot");
+        assert_eq!(a.try_acquire().unwrap_err(), BulkheadError::Cancelled);
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    });
+}
+
+/// Release against timeout: A (deadline 3 s) and B (deadline 4 s) wait for
+/// the held slot; one thread releases it while another moves the manual
+/// clock to 3 s. A either gets the slot (and lets go of it) or times out;
+/// in every interleaving B gets the slot, and the books balance.
+#[test]
+fn a_release_racing_a_timeout_hands_the_slot_on() {
+    model(|| {
+        let clock = ManualClock::new();
+        let config = BulkheadConfig {
+            max_concurrent: 1,
+            max_queue_size: 2,
+            timeout: std::time::Duration::from_secs(3),
+        };
+        let b: &'static Bulkhead<ManualClock> = Box::leak(Box::new(
+            Bulkhead::with_clock(config, clock.clone()).expect("valid config"),
+        ));
+        b.try_acquire().unwrap().detach();
+        let a = leaked_waiter(b);
+        clock.advance(std::time::Duration::from_secs(1));
+        let w = leaked_waiter(b);
+        let first = thread::spawn(move || a.wait().map(drop));
+        let releaser = thread::spawn(move || assert!(b.release_detached()));
+        let mover = {
+            let clock = clock.clone();
+            thread::spawn(move || clock.advance(std::time::Duration::from_secs(2)))
+        };
+        let got = w.wait().map(drop);
+        let a_got = first.join().unwrap();
+        releaser.join().unwrap();
+        mover.join().unwrap();
+        assert!(matches!(a_got, Ok(()) | Err(BulkheadError::Timeout)));
+        assert_eq!(got, Ok(()), "B gets the slot");
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
     });
 }

@@ -4,8 +4,8 @@ for threads and for asyncio tasks."""
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from typing import Any, Awaitable, Callable, Deque, Optional, Tuple
+from functools import partial
+from typing import Any, Awaitable, Callable, Optional
 
 from . import _check, _native
 from .exceptions import BulkheadFullError
@@ -21,11 +21,18 @@ class Bulkhead(BulkheadInterface):
     ``acquire`` with one ``release`` (or use ``with bulkhead:`` /
     ``async with bulkhead:``, which raise ``BulkheadFullError``).
 
-    ``acquire`` waits without the GIL; ``aacquire`` never blocks the event
-    loop, and a waiting task that is cancelled leaves the queue without
-    taking a slot. Given a ``ManualClock``, deadlines are read from it (a
-    wait with a positive timeout then ends only on a release or when the
-    clock is advanced past it); ``timeout=0`` gives up at once.
+    Waiters are served first come, first served: a ``release`` that finds
+    callers waiting hands its slot straight to the oldest one (no newcomer
+    can take it in between) and wakes that caller alone, whether it waits
+    in ``acquire`` (a thread, without the GIL) or in ``aacquire`` (a task,
+    woken on its own event loop), and whichever thread, task or handle
+    released the slot. Nothing polls.
+
+    A task cancelled while waiting in ``aacquire`` leaves the queue holding
+    no slot (a slot handed to it at that moment goes on to the next
+    waiter). Given a ``ManualClock``, deadlines are read from it (a wait
+    with a positive timeout then ends only on a release or when the clock
+    is advanced past it); ``timeout=0`` gives up at once.
     ``reject_on_full`` and ``pool_name`` are kept for reporting: a full
     bulkhead always refuses.
     """
@@ -42,10 +49,6 @@ class Bulkhead(BulkheadInterface):
         self.name = c.pool_name
         timeout = _check.non_negative_seconds("timeout", c.timeout)
         self._native = _native.Bulkhead(c.max_concurrent, c.max_queue_size, timeout, clock=clock)
-        # Futures of tasks waiting in `aacquire`, woken by `release`.
-        self._async_waiters: Deque[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]] = (
-            deque()
-        )
         self.rejections = 0
 
     def try_acquire(self) -> bool:
@@ -63,10 +66,13 @@ class Bulkhead(BulkheadInterface):
         return ok
 
     async def aacquire(self, timeout: Optional[float] = None) -> bool:
-        """Like ``acquire`` for asyncio: waits in the event loop (woken by
-        ``release``, re-checking at least every 50 ms), up to ``timeout``
-        seconds but never beyond the configured timeout. Cancelled while
-        waiting, it leaves the queue and holds no slot."""
+        """Like ``acquire`` for asyncio: waits without blocking the event
+        loop, up to ``timeout`` seconds but never beyond the configured
+        timeout. The task sleeps on a future that the release handing it a
+        slot resolves (through ``call_soon_threadsafe``, from any thread);
+        its deadlines are loop timers (or, on a ``ManualClock``, the clock's
+        moves). Cancelled while waiting, it leaves the queue and holds no
+        slot."""
         if timeout is not None:
             timeout = _check.non_negative_seconds("timeout", timeout)
         if self._native.try_acquire():
@@ -78,57 +84,43 @@ class Bulkhead(BulkheadInterface):
             return r
         waiter = r
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        give_up_at = None if timeout is None else loop.time() + timeout
         try:
             while True:
-                got = waiter.try_acquire()
+                fut: asyncio.Future[None] = loop.create_future()
+                got = waiter.poll(partial(loop.call_soon_threadsafe, _set_done, fut))
+                if got is None and give_up_at is not None and loop.time() >= give_up_at:
+                    waiter.cancel()
+                    got = False
                 if got is not None:
                     if not got:
                         self.rejections += 1
                     return got
-                left = waiter.remaining()
-                if deadline is not None:
-                    left = min(left, deadline - loop.time())
-                    if left <= 0:
-                        waiter.cancel()
-                        self.rejections += 1
-                        return False
-                fut: asyncio.Future[None] = loop.create_future()
-                entry = (loop, fut)
-                self._async_waiters.append(entry)
+                # Woken by the hand-over or a cancellation; by a timer at the
+                # nearer deadline (the core's, when its clock follows real
+                # time; the caller's); on a manual clock, by its moves.
+                left = waiter.deadline_timer()
+                until = None if left is None else loop.time() + left
+                if give_up_at is not None:
+                    until = give_up_at if until is None else min(until, give_up_at)
+                timer = None if until is None else loop.call_at(until, _set_done, fut)
                 try:
-                    # Woken by `release`; the cap re-polls in case a slot
-                    # was freed where no wake-up reaches us (another bulkhead
-                    # handle, a sync caller's release of a queued slot).
-                    await asyncio.wait_for(fut, min(left, 0.05) if left > 0 else 0)
-                except asyncio.TimeoutError:
-                    pass
+                    await fut
                 finally:
-                    try:
-                        self._async_waiters.remove(entry)
-                    except ValueError:
-                        pass
+                    if timer is not None:
+                        timer.cancel()
         except BaseException:
-            # Cancelled (or anything else) while queued: leave the queue.
-            # Slots are taken only by the synchronous `try_acquire` above,
-            # never across an await, so none is held here.
+            # Cancelled (or anything else) while queued: leave the queue; a
+            # slot handed over meanwhile goes on to the next waiter.
             waiter.cancel()
             raise
 
     def release(self) -> None:
-        """Frees a slot taken by ``acquire`` / ``aacquire``; raises
-        ``RuntimeError`` when none is taken."""
+        """Frees a slot taken by ``acquire`` / ``aacquire`` (handing it to
+        the oldest waiter, if any); raises ``RuntimeError`` when none is
+        taken."""
         if not self._native.release():
             raise RuntimeError("release() without a matching acquire()")
-        if self._async_waiters:
-            self._wake()
-
-    def _wake(self) -> None:
-        for loop, fut in list(self._async_waiters):
-            try:
-                loop.call_soon_threadsafe(_set_done, fut)
-            except RuntimeError:  # loop closed
-                pass
 
     def get_available_permits(self) -> int:
         return self._native.available_permits()

@@ -14,9 +14,16 @@ __all__ = ["RateLimiter", "RateLimitExceededError"]
 class RateLimiter:
     """GCRA: ``rate`` calls per ``period`` seconds on average, bursts of up
     to ``burst`` (default ``rate``). ``check()`` returns 0.0 when a call is
-    admitted, else the seconds to wait. ``acquire`` / ``aacquire`` wait
-    that long (``time.sleep`` / ``asyncio.sleep``) and try again; when the
-    wait exceeds ``max_wait`` they raise ``RateLimitExceededError``."""
+    admitted, else the seconds to wait (a refused call changes nothing).
+
+    ``acquire`` / ``aacquire`` reserve the call's turn in the core, which
+    decides the wait once: they sleep that long (``time.sleep`` /
+    ``asyncio.sleep``) a single time and go ahead, with no second check;
+    callers that wait together are spaced by the rate, first come, first
+    served. When the wait would exceed ``max_wait`` they raise
+    ``RateLimitExceededError`` (its ``retry_after`` the wait) and reserve
+    nothing. A turn reserved by a task cancelled during its sleep is spent.
+    """
 
     def __init__(
         self,
@@ -42,24 +49,23 @@ class RateLimiter:
         self._sleep = sleep or _sleep
         self._asleep = asleep or _asleep
 
-    def _allowed(self, wait: float) -> float:
-        """``wait``, or raises ``RateLimitExceededError`` when it exceeds
-        ``max_wait``."""
-        if self.max_wait is not None and wait > self.max_wait:
+    def _reserve(self) -> float:
+        """The seconds to sleep before the call (its turn taken), or raises
+        ``RateLimitExceededError`` when that exceeds ``max_wait``."""
+        ok, wait = self._native.reserve(self.max_wait)
+        if not ok:
             raise RateLimitExceededError("rate limit exceeded", wait)
         return wait
 
     # `acquire` and `aacquire` differ only in `await`; an admitted call
-    # costs one native `check`.
+    # costs one native `reserve`.
 
     def acquire(self) -> None:
-        wait = self._native.check()
-        while wait:
-            self._sleep(self._allowed(wait))
-            wait = self._native.check()
+        wait = self._reserve()
+        if wait:
+            self._sleep(wait)
 
     async def aacquire(self) -> None:
-        wait = self._native.check()
-        while wait:
-            await self._asleep(self._allowed(wait))
-            wait = self._native.check()
+        wait = self._reserve()
+        if wait:
+            await self._asleep(wait)

@@ -1,15 +1,17 @@
-//! The engines besides the breaker and the retries: the bulkhead and the
-//! rate limiter, as thin native classes over the core. The public package
-//! (`seawall.resilience`) wraps them in the original interfaces and
-//! composes them in `with_resilience`.
+//! The bulkhead as native classes: slots taken by `try_acquire` /
+//! `acquire` / a waiter are counts, freed by `release`; a waiter in the
+//! queue is handed its slot by the core, which wakes it (a thread blocked in
+//! `wait`, or the event loop of a task, through the wake-up it registered
+//! with `poll`).
 
 use std::sync::Arc;
+use std::task::{Wake, Waker};
 
 use pyo3::prelude::*;
 
 use seawall::{
-    Admission, Bulkhead as CoreBulkhead, BulkheadConfig, BulkheadError, Clock, RateLimitConfig,
-    RateLimiter as CoreRateLimiter, Timing, Waiter,
+    Admission, Bulkhead as CoreBulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, Clock,
+    Waiter,
 };
 
 use seawall_bindings_support::duration::nanos_to_seconds;
@@ -18,12 +20,12 @@ use seawall_bindings_support::DynClock;
 use crate::args::{core_u32, secs, validated};
 use crate::clock::{clock_arg, ManualClock};
 
-/// A bulkhead. Slots taken by `try_acquire` / `acquire` / a waiter are
-/// counts, freed by `release`.
+/// A bulkhead shared by every handle to it.
 #[pyclass(frozen, module = "seawall._native")]
 pub struct Bulkhead(Arc<CoreBulkhead<DynClock>>);
 
-fn bulkhead_result(r: Result<seawall::BulkheadPermit<'_, DynClock>, BulkheadError>) -> bool {
+/// True with the slot kept as a count, false for any refusal.
+fn taken(r: Result<BulkheadPermit<'_, DynClock>, BulkheadError>) -> bool {
     match r {
         Ok(p) => {
             p.detach();
@@ -55,7 +57,7 @@ impl Bulkhead {
 
     /// Takes a free slot if there is one; never waits.
     fn try_acquire(&self) -> bool {
-        bulkhead_result(self.0.try_acquire())
+        taken(self.0.try_acquire())
     }
 
     /// Takes a slot, waiting (without the GIL) up to `timeout` seconds, or
@@ -69,19 +71,20 @@ impl Bulkhead {
         }
         let b = &self.0;
         Ok(py.detach(|| match timeout {
-            Some(t) => bulkhead_result(b.acquire_timeout(t)),
-            None => bulkhead_result(b.acquire()),
+            Some(t) => taken(b.acquire_timeout(t)),
+            None => taken(b.acquire()),
         }))
     }
 
-    /// Frees a slot; false (and nothing changes) when none is taken.
+    /// Frees a slot (handing it to the oldest waiter, if any); false (and
+    /// nothing changes) when none is taken.
     fn release(&self) -> bool {
         self.0.release_detached()
     }
 
     /// `True` when a slot was taken at once, `False` when the bulkhead and
-    /// its queue are full, else a waiter registered in the queue (with the
-    /// configured timeout).
+    /// its queue are full, else a waiter queued (with the configured
+    /// timeout).
     fn enqueue(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let b = Arc::clone(&self.0);
         // SAFETY: the reference points into the heap allocation of the `Arc`
@@ -98,7 +101,6 @@ impl Bulkhead {
             Ok(Admission::Queued(w)) => w,
         };
         let w = BulkheadWaiter {
-            deadline: waiter.deadline(),
             waiter,
             bulkhead: b,
         };
@@ -114,14 +116,50 @@ impl Bulkhead {
     }
 }
 
-/// A place in a bulkhead's queue (from `Bulkhead.enqueue`). Dropped or
-/// cancelled without a slot, it leaves the queue.
+/// A place in a bulkhead's queue (from `Bulkhead.enqueue`). A release hands
+/// it a slot when it is the oldest waiter. Dropped or cancelled without
+/// taking a slot, it leaves the queue (passing on a slot handed to it).
 #[pyclass(frozen, module = "seawall._native")]
 pub struct BulkheadWaiter {
     // Declared first: dropped before the bulkhead it borrows (see `enqueue`).
     waiter: Waiter<'static, DynClock>,
-    deadline: u64,
     bulkhead: Arc<CoreBulkhead<DynClock>>,
+}
+
+/// `True`: a slot was taken; `None`: not yet, still queued; `False`: the
+/// deadline passed or the wait was cancelled (it left the queue).
+fn look(r: Result<BulkheadPermit<'_, DynClock>, BulkheadError>) -> Option<bool> {
+    match r {
+        Ok(p) => {
+            p.detach();
+            Some(true)
+        }
+        Err(BulkheadError::Full) => None,
+        Err(_) => Some(false),
+    }
+}
+
+/// Wakes a Python waiter by calling the callable it registered (for an
+/// asyncio task, one that schedules the task's future on its own loop with
+/// `call_soon_threadsafe`). Called from whichever thread hands the slot
+/// over or cancels; it attaches to the interpreter only for the call.
+struct PyWake(Py<PyAny>);
+
+impl Wake for PyWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // An interpreter shutting down has no task left to wake.
+        Python::try_attach(|py| {
+            if let Err(e) = self.0.call0(py) {
+                // The waiter's loop is closed: its task cannot be woken
+                // (and will never run again); say so rather than lose it.
+                e.write_unraisable(py, Some(self.0.bind(py)));
+            }
+        });
+    }
 }
 
 #[pymethods]
@@ -130,73 +168,45 @@ impl BulkheadWaiter {
     /// yet, still queued; `False`: the deadline passed or it was cancelled
     /// (it left the queue).
     fn try_acquire(&self) -> Option<bool> {
-        match self.waiter.try_acquire() {
-            Ok(p) => {
-                p.detach();
-                Some(true)
-            }
-            Err(BulkheadError::Full) => None,
-            Err(_) => Some(false),
-        }
+        look(self.waiter.try_acquire())
+    }
+
+    /// Registers `wake` (a callable taking no arguments) to be called,
+    /// from any thread, once when the wait may have ended: a slot handed
+    /// over, a cancellation, and on a manual clock any move of it; then
+    /// looks, as `try_acquire`. `None` means the caller should wait for
+    /// `wake`, and then poll again.
+    fn poll(&self, wake: Py<PyAny>) -> Option<bool> {
+        self.waiter.register(&Waker::from(Arc::new(PyWake(wake))));
+        look(self.waiter.try_acquire())
     }
 
     /// Blocks without the GIL until a slot is taken (true) or the deadline
     /// passes or the waiter is cancelled (false).
     fn wait(&self, py: Python<'_>) -> bool {
         let w = &self.waiter;
-        py.detach(|| bulkhead_result(w.wait()))
+        py.detach(|| taken(w.wait()))
     }
 
-    /// Leaves the queue (now, or at the next `try_acquire` / `wait`).
+    /// Leaves the queue now (a slot handed to it at the same moment goes on
+    /// to the next waiter); a `wait` in progress returns false.
     fn cancel(&self) {
         self.waiter.cancel();
-        // A cancelled waiter leaves the queue when it next looks; look now.
-        // (A permit, which the core never grants once cancelled, would be
-        // released by its drop: no slot is stranded either way.)
-        drop(self.waiter.try_acquire());
     }
 
     /// Seconds until the deadline (0 when passed), on the bulkhead's clock.
     fn remaining(&self) -> f64 {
         let now = self.bulkhead.clock().now();
-        nanos_to_seconds(self.deadline.saturating_sub(now))
-    }
-}
-
-/// A GCRA rate limiter.
-#[pyclass(frozen, module = "seawall._native")]
-pub struct RateLimiter(CoreRateLimiter<DynClock>);
-
-#[pymethods]
-impl RateLimiter {
-    #[new]
-    #[pyo3(signature = (rate, period, burst, *, clock = None))]
-    fn new(
-        rate: &Bound<'_, PyAny>,
-        period: f64,
-        burst: &Bound<'_, PyAny>,
-        clock: Option<&Bound<'_, ManualClock>>,
-    ) -> PyResult<Self> {
-        let mut given = Vec::new();
-        let config = RateLimitConfig {
-            rate: core_u32("rate", rate, &mut given)?,
-            period: secs("period", period)?,
-            burst: core_u32("burst", burst, &mut given)?,
-            timing: Timing::Exact,
-        };
-        validated(
-            CoreRateLimiter::with_clock(config, clock_arg(clock)),
-            &given,
-        )
-        .map(RateLimiter)
+        nanos_to_seconds(self.waiter.deadline().saturating_sub(now))
     }
 
-    /// 0.0 when the call is admitted, else the seconds to wait before it
-    /// would be.
-    fn check(&self) -> f64 {
-        match self.0.check() {
-            Ok(()) => 0.0,
-            Err(r) => r.wait.as_secs_f64().max(1e-9),
+    /// Seconds until the deadline if the bulkhead's clock follows real time
+    /// (a caller waiting in an event loop sets a timer for it); `None` on a
+    /// manual clock, whose moves wake the waiter (see `poll`).
+    fn deadline_timer(&self) -> Option<f64> {
+        match self.bulkhead.clock().moves() {
+            Some(_) => None,
+            None => Some(self.remaining()),
         }
     }
 }
