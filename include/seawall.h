@@ -1189,16 +1189,16 @@ void seawall_rate_limiter_free(const struct seawall_rate_limiter *limiter);
 
 // Admits one call now (`SEAWALL_RESULT_OK`), or refuses it with
 // `SEAWALL_RESULT_RATE_LIMITED` and writes the nanoseconds until a call
-// would be admitted to `*out_wait_ns` (if not NULL; nothing is written on
+// would be admitted to `*out_retry_after_ns` (if not NULL; nothing is written on
 // success). A refusal is an answer, not an error: the last error is left
 // as it was, and a refused call changes nothing.
 //
 // # Safety
 //
-// `limiter` is NULL or a live handle; `out_wait_ns` is NULL or valid for a
+// `limiter` is NULL or a live handle; `out_retry_after_ns` is NULL or valid for a
 // write.
 seawall_result seawall_rate_limiter_check(const struct seawall_rate_limiter *limiter,
-                                          uint64_t *out_wait_ns);
+                                          uint64_t *out_retry_after_ns);
 
 // Reserves the next call's turn if it comes within `max_wait_ns`
 // nanoseconds, deciding the wait once: `SEAWALL_RESULT_OK` with the

@@ -55,7 +55,7 @@ impl RateLimiter {
     fn check(&self) -> f64 {
         match self.0.check() {
             Ok(()) => 0.0,
-            Err(r) => seconds(r.wait),
+            Err(r) => seconds(r.retry_after),
         }
     }
 
@@ -79,7 +79,7 @@ impl RateLimiter {
         };
         Ok(match self.0.reserve(max_wait) {
             Ok(wait) => (true, seconds(wait)),
-            Err(r) => (false, seconds(r.wait)),
+            Err(r) => (false, seconds(r.retry_after)),
         })
     }
 }

@@ -25,8 +25,8 @@
 //! assert!(limiter.check().is_ok());
 //! assert!(limiter.check().is_ok());
 //! let refused = limiter.check().unwrap_err();
-//! assert_eq!(refused.wait, Duration::from_millis(100));
-//! clock.advance(refused.wait);
+//! assert_eq!(refused.retry_after, Duration::from_millis(100));
+//! clock.advance(refused.retry_after);
 //! assert!(limiter.check().is_ok());
 //! ```
 //!
@@ -159,12 +159,12 @@ impl RateLimitConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimited {
     /// Time until a call would conform.
-    pub wait: Duration,
+    pub retry_after: Duration,
 }
 
 impl fmt::Display for RateLimited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rate limit exceeded; retry in {:?}", self.wait)
+        write!(f, "rate limit exceeded; retry in {:?}", self.retry_after)
     }
 }
 
@@ -352,7 +352,7 @@ impl<C: Clock> RateLimiter<C> {
         self.gcra
             .apply(&self.tat, read(&self.clock, self.config.timing))
             .map_err(|wait| RateLimited {
-                wait: Duration::from_nanos(wait),
+                retry_after: Duration::from_nanos(wait),
             })
     }
 
@@ -383,7 +383,7 @@ impl<C: Clock> RateLimiter<C> {
     /// assert_eq!(limiter.reserve(Duration::from_secs(1)), Ok(Duration::from_millis(100)));
     /// // The one after is 200 ms away: beyond 150 ms, refused.
     /// let refused = limiter.reserve(Duration::from_millis(150)).unwrap_err();
-    /// assert_eq!(refused.wait, Duration::from_millis(200));
+    /// assert_eq!(refused.retry_after, Duration::from_millis(200));
     /// ```
     #[inline]
     pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
@@ -392,7 +392,7 @@ impl<C: Clock> RateLimiter<C> {
             .apply_reserve(&self.tat, read(&self.clock, self.config.timing), max_wait)
             .map(Duration::from_nanos)
             .map_err(|wait| RateLimited {
-                wait: Duration::from_nanos(wait),
+                retry_after: Duration::from_nanos(wait),
             })
     }
 
@@ -486,7 +486,7 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
         self.gcra
             .apply(slot, read(&self.clock, self.config.timing))
             .map_err(|wait| RateLimited {
-                wait: Duration::from_nanos(wait),
+                retry_after: Duration::from_nanos(wait),
             })
     }
 

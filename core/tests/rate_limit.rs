@@ -33,12 +33,27 @@ fn a_burst_then_denial_with_the_exact_wait() {
     let (l, clock) = limiter(10, 3); // 100 ms apart, 3 at once
     clock.set(5_000_000_000);
     assert_eq!(admitted(|| l.check(), 10), 3);
-    assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
+    assert_eq!(
+        l.check(),
+        Err(RateLimited {
+            retry_after: 100 * MS
+        })
+    );
     clock.advance(40 * MS);
-    assert_eq!(l.check(), Err(RateLimited { wait: 60 * MS }));
+    assert_eq!(
+        l.check(),
+        Err(RateLimited {
+            retry_after: 60 * MS
+        })
+    );
     clock.advance(60 * MS);
     assert_eq!(l.check(), Ok(()));
-    assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
+    assert_eq!(
+        l.check(),
+        Err(RateLimited {
+            retry_after: 100 * MS
+        })
+    );
     assert_eq!(
         l.check().unwrap_err().to_string(),
         "rate limit exceeded; retry in 100ms"
@@ -51,7 +66,12 @@ fn at_the_end_of_the_clock_a_burst_is_admitted_then_calls_are_spaced() {
         let (l, clock) = limiter(10, 3); // 100 ms apart, 3 at once
         clock.set(start);
         assert_eq!(admitted(|| l.check(), 10), 3, "from {start}");
-        assert_eq!(l.check(), Err(RateLimited { wait: 100 * MS }));
+        assert_eq!(
+            l.check(),
+            Err(RateLimited {
+                retry_after: 100 * MS
+            })
+        );
         let (keyed, clock) = keyed(4, 3);
         clock.set(start);
         assert_eq!(
@@ -114,9 +134,17 @@ fn a_clock_stepping_back_makes_calls_wait_longer_never_admits_more() {
     clock.set(10_000_000_000);
     assert_eq!(admitted(|| l.check(), 5), 2);
     clock.set(9_000_000_000); // one second back
-    assert_eq!(l.check(), Err(RateLimited { wait: 1100 * MS }));
+    assert_eq!(
+        l.check(),
+        Err(RateLimited {
+            retry_after: 1100 * MS
+        })
+    );
     clock.set(0);
-    assert_eq!(l.check().unwrap_err().wait, Duration::from_millis(10_100));
+    assert_eq!(
+        l.check().unwrap_err().retry_after,
+        Duration::from_millis(10_100)
+    );
 }
 
 #[test]
@@ -154,7 +182,7 @@ fn keys_in_different_slots_are_limited_independently() {
         .find(|k| l.slot_of(k) != l.slot_of(a))
         .unwrap();
     assert_eq!(admitted(|| l.check_key(a), 5), 2);
-    assert_eq!(l.check_key(a).unwrap_err().wait, 100 * MS);
+    assert_eq!(l.check_key(a).unwrap_err().retry_after, 100 * MS);
     assert_eq!(admitted(|| l.check_key(&b), 5), 2, "b is untouched by a");
     clock.advance(100 * MS);
     assert!(l.check_key(a).is_ok());
@@ -347,7 +375,7 @@ fn recent_timing_decides_on_the_cheap_reading_within_the_documented_slack() {
     // exact one admits, and asks for 10 ms more.
     clock.set(1100, 1090);
     assert!(exact.check().is_ok());
-    assert_eq!(coarse.check().unwrap_err().wait, 10 * MS);
+    assert_eq!(coarse.check().unwrap_err().retry_after, 10 * MS);
     clock.set(1100, 1100);
     assert!(coarse.check().is_ok());
     // A lagging reading installs a TAT lower by the lag (50 ms here): the
@@ -357,9 +385,9 @@ fn recent_timing_decides_on_the_cheap_reading_within_the_documented_slack() {
     clock.set(1300, 1250);
     assert!(exact.check().is_ok() && coarse.check().is_ok());
     clock.set(1350, 1350);
-    assert_eq!(exact.check().unwrap_err().wait, 50 * MS);
+    assert_eq!(exact.check().unwrap_err().retry_after, 50 * MS);
     assert!(coarse.check().is_ok());
-    assert_eq!(coarse.check().unwrap_err().wait, 100 * MS);
+    assert_eq!(coarse.check().unwrap_err().retry_after, 100 * MS);
 }
 
 #[test]
@@ -383,7 +411,7 @@ fn a_burst_refilling_over_more_than_100_years_is_refused() {
     let clock = ManualClock::new();
     let l = RateLimiter::with_clock(RateLimitConfig { burst: 100, ..c }, clock.clone()).unwrap();
     assert_eq!(admitted(|| l.check(), 1000), 100);
-    assert_eq!(l.check(), Err(RateLimited { wait: year }));
+    assert_eq!(l.check(), Err(RateLimited { retry_after: year }));
     clock.advance(year);
     assert_eq!(admitted(|| l.check(), 10), 1);
     // The largest rate and burst: a second's worth of nanosecond-spaced calls.
@@ -404,16 +432,33 @@ fn reserve_takes_a_turn_within_max_wait_and_refuses_beyond_it() {
     // The burst is spent: the next turn is 100 ms away, the one after 200.
     assert_eq!(
         l.reserve(50 * MS),
-        Err(RateLimited { wait: 100 * MS }),
+        Err(RateLimited {
+            retry_after: 100 * MS
+        }),
         "beyond max_wait"
     );
     assert_eq!(l.reserve(100 * MS), Ok(100 * MS));
     assert_eq!(l.reserve(Duration::from_secs(1)), Ok(200 * MS));
     // Both turns are taken: `check` agrees (300 ms to the next).
-    assert_eq!(l.check(), Err(RateLimited { wait: 300 * MS }));
+    assert_eq!(
+        l.check(),
+        Err(RateLimited {
+            retry_after: 300 * MS
+        })
+    );
     // A refusal changed nothing.
-    assert_eq!(l.reserve(250 * MS), Err(RateLimited { wait: 300 * MS }));
-    assert_eq!(l.check(), Err(RateLimited { wait: 300 * MS }));
+    assert_eq!(
+        l.reserve(250 * MS),
+        Err(RateLimited {
+            retry_after: 300 * MS
+        })
+    );
+    assert_eq!(
+        l.check(),
+        Err(RateLimited {
+            retry_after: 300 * MS
+        })
+    );
     // Each reserved call runs at its turn: over 10 s of callers that sleep
     // what they are told, the rate holds.
     clock.set(10_000_000_000);
@@ -440,7 +485,9 @@ fn reserve_takes_a_turn_within_max_wait_and_refuses_beyond_it() {
     assert_eq!(slow.reserve(Duration::MAX), Ok(year));
     assert_eq!(
         slow.reserve(Duration::MAX),
-        Err(RateLimited { wait: 2 * year })
+        Err(RateLimited {
+            retry_after: 2 * year
+        })
     );
 }
 

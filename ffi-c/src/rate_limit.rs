@@ -174,18 +174,18 @@ pub unsafe extern "C" fn seawall_rate_limiter_free(limiter: *const seawall_rate_
 
 /// Admits one call now (`SEAWALL_RESULT_OK`), or refuses it with
 /// `SEAWALL_RESULT_RATE_LIMITED` and writes the nanoseconds until a call
-/// would be admitted to `*out_wait_ns` (if not NULL; nothing is written on
+/// would be admitted to `*out_retry_after_ns` (if not NULL; nothing is written on
 /// success). A refusal is an answer, not an error: the last error is left
 /// as it was, and a refused call changes nothing.
 ///
 /// # Safety
 ///
-/// `limiter` is NULL or a live handle; `out_wait_ns` is NULL or valid for a
+/// `limiter` is NULL or a live handle; `out_retry_after_ns` is NULL or valid for a
 /// write.
 #[no_mangle]
 pub unsafe extern "C" fn seawall_rate_limiter_check(
     limiter: *const seawall_rate_limiter,
-    out_wait_ns: *mut u64,
+    out_retry_after_ns: *mut u64,
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_check";
     run_code(F, || {
@@ -195,16 +195,16 @@ pub unsafe extern "C" fn seawall_rate_limiter_check(
             Ok(l) => l,
             Err(e) => return fail(e),
         };
-        if let Err(e) = check_optional(out_wait_ns, F, "out_wait_ns") {
+        if let Err(e) = check_optional(out_retry_after_ns, F, "out_retry_after_ns") {
             return fail(e);
         }
         match l.check() {
             Ok(()) => seawall_result::Ok,
             Err(refused) => {
-                if !out_wait_ns.is_null() {
+                if !out_retry_after_ns.is_null() {
                     // SAFETY: non-NULL and aligned (checked); valid by the
                     // contract.
-                    unsafe { out_wait_ns.write(nanos(refused.wait)) };
+                    unsafe { out_retry_after_ns.write(nanos(refused.retry_after)) };
                 }
                 seawall_result::RateLimited
             }
@@ -246,7 +246,7 @@ pub unsafe extern "C" fn seawall_rate_limiter_reserve(
         }
         let (code, wait) = match l.reserve(Duration::from_nanos(max_wait_ns)) {
             Ok(wait) => (seawall_result::Ok, wait),
-            Err(refused) => (seawall_result::RateLimited, refused.wait),
+            Err(refused) => (seawall_result::RateLimited, refused.retry_after),
         };
         // SAFETY: non-NULL and aligned (checked); valid by the contract.
         unsafe { out_wait_ns.write(nanos(wait)) };

@@ -658,7 +658,7 @@ static void test_rate_limiter_arguments(void) {
     BAD(seawall_rate_limiter_clone(l, NULL), NULL_PARAMETER, "seawall_rate_limiter_clone: `out` is NULL");
     BAD(seawall_rate_limiter_check(NULL, &wait), NULL_PARAMETER, "seawall_rate_limiter_check: `limiter` is NULL");
     BAD(seawall_rate_limiter_check(l, MIS(uint64_t)), INVALID_ARGUMENT,
-        misaligned("seawall_rate_limiter_check", "out_wait_ns", _Alignof(uint64_t)));
+        misaligned("seawall_rate_limiter_check", "out_retry_after_ns", _Alignof(uint64_t)));
     BAD(seawall_rate_limiter_get_config(NULL, &c), NULL_PARAMETER,
         "seawall_rate_limiter_get_config: `limiter` is NULL");
     BAD(seawall_rate_limiter_get_config(l, NULL), NULL_PARAMETER, "seawall_rate_limiter_get_config: `out` is NULL");

@@ -192,7 +192,7 @@ static void test_rate_errors(void) {
     CHECK_OK(seawall_rate_limiter_new(NULL, NULL, &l));
     _Alignas(8) unsigned char raw[16];
     CHECK_RC(seawall_rate_limiter_check(l, (uint64_t *)(void *)(raw + 1)), SEAWALL_RESULT_INVALID_ARGUMENT);
-    CHECK_LAST_ERROR(misaligned_message("seawall_rate_limiter_check", "out_wait_ns", raw + 1, 8));
+    CHECK_LAST_ERROR(misaligned_message("seawall_rate_limiter_check", "out_retry_after_ns", raw + 1, 8));
     CHECK_RC(seawall_rate_limiter_clone(l, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_rate_limiter_clone: `out` is NULL");
     const seawall_rate_limiter *none = NULL;

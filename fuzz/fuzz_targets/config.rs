@@ -323,7 +323,7 @@ fn rate_limit(u: &mut Unstructured<'_>, clock: ManualClock) -> arbitrary::Result
                 clock.now()
             );
         };
-        let wait = refused.wait;
+        let wait = refused.retry_after;
         assert!(
             !wait.is_zero() && nanos(wait) <= interval,
             "wait {wait:?} outside (0, {interval} ns]"

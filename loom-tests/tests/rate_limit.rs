@@ -37,7 +37,7 @@ fn racing_checks_admit_exactly_the_burst() {
         let here = (0..2).filter(|_| l.check().is_ok()).count();
         let total = here + t1.join().unwrap() + t2.join().unwrap();
         assert_eq!(total, 3);
-        assert_eq!(l.check().unwrap_err().wait, Duration::from_secs(1));
+        assert_eq!(l.check().unwrap_err().retry_after, Duration::from_secs(1));
     });
 }
 
