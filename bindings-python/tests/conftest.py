@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -64,3 +65,30 @@ def make(clock: ManualClock) -> Callable[..., UnifiedCircuitBreaker]:
 @pytest.fixture
 def registry(clock: ManualClock) -> seawall.Registry:
     return seawall.Registry(clock=clock)
+
+
+class Fixed(random.Random):
+    """A random source that always returns `u`."""
+
+    def __init__(self, u: float) -> None:
+        super().__init__(0)
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+
+class Sleeps:
+    """Records sleeps (sync and async) and optionally advances a clock."""
+
+    def __init__(self, clock: ManualClock | None = None) -> None:
+        self.slept: List[float] = []
+        self.clock = clock
+
+    def __call__(self, d: float) -> None:
+        self.slept.append(d)
+        if self.clock is not None:
+            self.clock.advance(d)
+
+    async def a(self, d: float) -> None:
+        self(d)

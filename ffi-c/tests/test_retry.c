@@ -3,13 +3,13 @@
  * attempt grows (same unit, same previous delay), never leave
  * [lower bound, max_delay_ns], and the growing strategies stay at the cap
  * for attempts past INT32_MAX. The named policies
- * (seawall_retry_policy_config) and their values. */
+ * (seawall_retry_policy_config) and their values. Every strategy's delays
+ * for a few attempts, and every config and argument error. */
+#include <math.h>
 #include <stdint.h>
 
 #include "check.h"
 
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
 #define YEAR_NS (365ull * 24 * 3600 * NS_PER_S)
 
 static const uint32_t strategies[] = {
@@ -90,9 +90,9 @@ static void test_monotone_and_bounded(void) {
     CHECK(cases == 6 * 8 * 3 * 4 * 21);
 }
 
-static uint64_t delay(const seawall_retry_config *c, uint32_t attempt, double unit) {
+static uint64_t delay(const seawall_retry_config *c, uint32_t attempt, uint64_t previous, double unit) {
     uint64_t d = UINT64_MAX;
-    CHECK_OK(seawall_retry_delay(c, attempt, 0, unit, &d));
+    CHECK_OK(seawall_retry_delay(c, attempt, previous, unit, &d));
     return d;
 }
 
@@ -101,25 +101,25 @@ static void test_cap_past_int32(void) {
     CHECK_OK(seawall_retry_config_default(&c));
     c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL;
     /* 1 s doubling, capped at 60 s, whatever the attempt number. */
-    CHECK(delay(&c, 7, 0.5) == 60 * NS_PER_S);
-    CHECK(delay(&c, 0x80000000u, 0.5) == 60 * NS_PER_S);
-    CHECK(delay(&c, 0x80000001u, 0.5) == 60 * NS_PER_S);
-    CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, 7, 0, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, 0x80000000u, 0, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, 0x80000001u, 0, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, UINT32_MAX, 0, 0.5) == 60 * NS_PER_S);
     c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER;
-    CHECK(delay(&c, 0x80000001u, 0.5) == 60 * NS_PER_S);
-    CHECK(delay(&c, UINT32_MAX, 0.0) == 54 * NS_PER_S); /* 60 s * 0.9 */
+    CHECK(delay(&c, 0x80000001u, 0, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, UINT32_MAX, 0, 0.0) == 54 * NS_PER_S); /* 60 s * 0.9 */
     c.strategy = SEAWALL_RETRY_STRATEGY_LINEAR;
-    CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, UINT32_MAX, 0, 0.5) == 60 * NS_PER_S);
     c.strategy = SEAWALL_RETRY_STRATEGY_FIBONACCI;
-    CHECK(delay(&c, UINT32_MAX, 0.5) == 60 * NS_PER_S);
+    CHECK(delay(&c, UINT32_MAX, 0, 0.5) == 60 * NS_PER_S);
     /* The exact largest delay: a year, to the nanosecond. */
     c.strategy = SEAWALL_RETRY_STRATEGY_LINEAR;
     c.initial_delay_ns = YEAR_NS - 3;
     c.max_delay_ns = YEAR_NS;
-    CHECK(delay(&c, 1, 0.5) == YEAR_NS - 3);
-    CHECK(delay(&c, 2, 0.5) == YEAR_NS);
+    CHECK(delay(&c, 1, 0, 0.5) == YEAR_NS - 3);
+    CHECK(delay(&c, 2, 0, 0.5) == YEAR_NS);
     c.strategy = SEAWALL_RETRY_STRATEGY_FIXED;
-    CHECK(delay(&c, UINT32_MAX, 0.5) == YEAR_NS - 3);
+    CHECK(delay(&c, UINT32_MAX, 0, 0.5) == YEAR_NS - 3);
 }
 
 static void test_attempt_zero_is_refused(void) {
@@ -167,7 +167,7 @@ static void test_policies(void) {
     /* webhook: 30 s, 60 s, 120 s (no jitter: the unit does not matter). */
     seawall_retry_config c;
     CHECK_OK(seawall_retry_policy_config(SEAWALL_RETRY_POLICY_WEBHOOK, &c));
-    CHECK(delay(&c, 3, 0.9) == 120 * NS_PER_S);
+    CHECK(delay(&c, 3, 0, 0.9) == 120 * NS_PER_S);
     /* An unknown number is an error and writes nothing. */
     c.max_attempts = 42;
     CHECK_RC(seawall_retry_policy_config(7, &c), SEAWALL_RESULT_INVALID_ARGUMENT);
@@ -178,10 +178,96 @@ static void test_policies(void) {
              SEAWALL_RESULT_NULL_PARAMETER);
 }
 
+static void test_retry_delays(void) {
+    seawall_retry_config c;
+    CHECK_OK(seawall_retry_config_default(&c));
+    CHECK(c.strategy == SEAWALL_RETRY_STRATEGY_EXPONENTIAL_WITH_JITTER && c.max_attempts == 3);
+    CHECK(c.initial_delay_ns == NS_PER_S && c.max_delay_ns == 60 * NS_PER_S);
+    CHECK(c.exponential_base == 2.0 && c.jitter_factor == 0.1 && c.has_max_total_delay == 0);
+    CHECK_OK(seawall_retry_config_validate(&c));
+    /* The default: 1 s, 2 s, 4 s scaled by [0.9, 1.1). */
+    CHECK(delay(&c, 1, 0, 0.5) == NS_PER_S);
+    CHECK(delay(&c, 2, 0, 0.5) == 2 * NS_PER_S);
+    CHECK(delay(&c, 3, 0, 0.0) == 4 * NS_PER_S * 9 / 10);
+    CHECK(delay(&c, 3, 0, 0.75) == 4 * NS_PER_S * 105 / 100);
+    CHECK(delay(&c, 20, 0, 0.5) == 60 * NS_PER_S); /* capped */
+
+    c.initial_delay_ns = 100 * NS_PER_MS;
+    c.max_delay_ns = 500 * NS_PER_MS;
+    c.strategy = SEAWALL_RETRY_STRATEGY_FIXED;
+    for (uint32_t n = 1; n <= 5; n++) CHECK(delay(&c, n, 0, 0.3) == 100 * NS_PER_MS);
+    c.strategy = SEAWALL_RETRY_STRATEGY_LINEAR;
+    CHECK(delay(&c, 1, 0, 0.3) == 100 * NS_PER_MS);
+    CHECK(delay(&c, 3, 0, 0.3) == 300 * NS_PER_MS);
+    CHECK(delay(&c, 9, 0, 0.3) == 500 * NS_PER_MS);
+    c.strategy = SEAWALL_RETRY_STRATEGY_EXPONENTIAL;
+    const uint64_t expo[] = {100, 200, 400, 500, 500};
+    for (uint32_t n = 1; n <= 5; n++) CHECK(delay(&c, n, 0, 0.9) == expo[n - 1] * NS_PER_MS);
+    c.strategy = SEAWALL_RETRY_STRATEGY_FIBONACCI;
+    c.max_delay_ns = 10 * NS_PER_S;
+    const uint64_t fib[] = {100, 100, 200, 300, 500, 800};
+    for (uint32_t n = 1; n <= 6; n++) CHECK(delay(&c, n, 0, 0.9) == fib[n - 1] * NS_PER_MS);
+    c.strategy = SEAWALL_RETRY_STRATEGY_DECORRELATED_JITTER;
+    CHECK(delay(&c, 1, 0, 0.0) == 100 * NS_PER_MS);
+    CHECK(delay(&c, 1, 0, 0.5) == 200 * NS_PER_MS);          /* [100 ms, 300 ms) */
+    CHECK(delay(&c, 2, NS_PER_S, 0.5) == 1550 * NS_PER_MS);  /* [100 ms, 3 s) */
+    uint64_t top = delay(&c, 3, 10 * NS_PER_S, 0.999999);    /* [100 ms, 10 s cap) */
+    CHECK(top > 9 * NS_PER_S && top < 10 * NS_PER_S);
+    /* Deterministic. */
+    CHECK(delay(&c, 2, NS_PER_S, 0.123) == delay(&c, 2, NS_PER_S, 0.123));
+}
+
+static void retry_config_error(seawall_retry_config c, const char *want) {
+    uint64_t d = 42;
+    CHECK_RC(seawall_retry_delay(&c, 1, 0, 0.5, &d), SEAWALL_RESULT_INVALID_CONFIG);
+    CHECK(d == 42);
+    CHECK_LAST_ERROR(want);
+    CHECK_RC(seawall_retry_config_validate(&c), SEAWALL_RESULT_INVALID_CONFIG);
+}
+
+static void test_retry_errors(void) {
+    seawall_retry_config d, c;
+    CHECK_OK(seawall_retry_config_default(&d));
+    c = d; c.strategy = 6;
+    retry_config_error(c, "seawall_retry_delay: invalid strategy = 6: must be a seawall_retry_strategy: SEAWALL_RETRY_STRATEGY_FIXED (0) to _DECORRELATED_JITTER (5)");
+    c = d; c.max_attempts = 0;
+    retry_config_error(c, "seawall_retry_delay: invalid max_attempts = 0: must be an integer in [1, 4294967295]");
+    c = d; c.max_delay_ns = 500 * NS_PER_MS;
+    retry_config_error(c, "seawall_retry_delay: invalid max_delay_ns = 500ms: must be a duration in [initial_delay, 365 days]");
+    c = d; c.exponential_base = 0.5;
+    retry_config_error(c, "seawall_retry_delay: invalid exponential_base = 0.5: must be a number in [1, 1000]");
+    c = d; c.jitter_factor = 1.5;
+    retry_config_error(c, "seawall_retry_delay: invalid jitter_factor = 1.5: must be a fraction in [0, 1]");
+    c = d; c.has_max_total_delay = 1; c.max_total_delay_ns = 366ull * 24 * 3600 * NS_PER_S;
+    retry_config_error(c, "seawall_retry_delay: invalid max_total_delay_ns = 31622400s: must be unset or a duration in [0, 365 days]");
+    c = d; c.has_max_total_delay = 1; c.max_total_delay_ns = 0;
+    CHECK_OK(seawall_retry_config_validate(&c));
+
+    uint64_t out = 42;
+    CHECK_RC(seawall_retry_delay(&d, 0, 0, 0.5, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR("seawall_retry_delay: `attempt` = 0 is not in [1, 4294967295] (attempts are numbered from 1)");
+    CHECK_RC(seawall_retry_delay(&d, 1, 0, 1.0, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR("seawall_retry_delay: `unit` = 1 is not in [0, 1)");
+    CHECK_RC(seawall_retry_delay(&d, 1, 0, -0.25, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR("seawall_retry_delay: `unit` = -0.25 is not in [0, 1)");
+    CHECK_RC(seawall_retry_delay(&d, 1, 0, NAN, &out), SEAWALL_RESULT_INVALID_ARGUMENT);
+    CHECK_LAST_ERROR("seawall_retry_delay: `unit` = NaN is not in [0, 1)");
+    CHECK(out == 42);
+    CHECK_RC(seawall_retry_delay(NULL, 1, 0, 0.5, &out), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_retry_delay: `config` is NULL");
+    CHECK_RC(seawall_retry_delay(&d, 1, 0, 0.5, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_retry_delay: `out_delay_ns` is NULL");
+    CHECK_RC(seawall_retry_config_validate(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_retry_config_default(NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK(out == 42);
+}
+
 int main(void) {
     test_monotone_and_bounded();
     test_cap_past_int32();
     test_attempt_zero_is_refused();
     test_policies();
+    test_retry_delays();
+    test_retry_errors();
     return check_report("test_retry");
 }
