@@ -8,10 +8,10 @@
  * Conventions
  *
  * - Handles (seawall_breaker, seawall_registry, seawall_manual_clock,
- *   seawall_rate_limiter, seawall_bulkhead, seawall_retry_budget) are
- *   opaque and reference-counted: every handle a function writes to an `out`
- *   parameter is released exactly once with the matching *_free, which
- *   accepts NULL as a no-op. A breaker lives until its last handle (and the
+ *   seawall_rate_limiter, seawall_keyed_rate_limiter, seawall_bulkhead,
+ *   seawall_retry_budget) are opaque and reference-counted: every handle a
+ *   function writes to an `out` parameter is released exactly once with the
+ *   matching *_free, which accepts NULL as a no-op. A breaker lives until its last handle (and the
  *   registry holding it, if any) is released. A handle must not be released
  *   while a call using it is in progress (on any thread, including from a
  *   callback that call is running).
@@ -20,10 +20,10 @@
  *   and released with seawall_retry_state_free.
  * - THREAD SAFETY: all functions taking a breaker handle are thread-safe:
  *   any number of threads may share one breaker handle. So are the registry,
- *   clock, rate limiter, bulkhead and retry budget functions (the blocking
- *   bulkhead acquires block only the calling thread). Permits and caller
- *   buffers are not shared objects:
- *   one thread at a time per permit.
+ *   clock, rate limiter (keyed or not), bulkhead and retry budget
+ *   functions (the blocking bulkhead acquires block only the calling
+ *   thread). Permits and caller buffers are not shared objects: one thread
+ *   at a time per permit.
  * - Fallible functions return a seawall_result; SEAWALL_RESULT_OK is 0.
  *   Outputs are written only when the function succeeds (the text
  *   functions, which behave like snprintf, also write a truncated text with
@@ -326,6 +326,13 @@ typedef struct seawall_breaker seawall_breaker;
 // `max_queue_size` more waiting up to a timeout. Reference-counted like
 // `seawall_breaker`; every function taking one is thread-safe.
 typedef struct seawall_bulkhead seawall_bulkhead;
+
+// A rate limit per key (client, tenant, host) in bounded memory: keys are
+// hashed into a fixed table of slots, each a GCRA limiter, and keys that
+// share a slot share its allowance (a collision never lets a key exceed
+// its own limit). Reference-counted like `seawall_rate_limiter`; every
+// function taking one is thread-safe.
+typedef struct seawall_keyed_rate_limiter seawall_keyed_rate_limiter;
 
 // A clock that moves only when told to: for tests of code that uses
 // breakers. Breakers and registries made with it read its time; freeing the
@@ -1150,6 +1157,104 @@ seawall_result seawall_manual_clock_now(const struct seawall_manual_clock *clock
 //
 // `out` is NULL or valid for a write of a `seawall_breaker_config`.
 seawall_result seawall_breaker_config_default(struct seawall_breaker_config *out);
+
+// Creates a keyed rate limiter from `*config` (NULL for the defaults),
+// applied to every key, with `slots` slots (1..=1048576, rounded up to a
+// power of two; 4096 keeps 100 keys busy at once 97.6% collision-free in
+// 32 KiB), every key's full burst available, and writes its handle to
+// `*out`. `clock` is NULL for the production clock or a manual clock (for
+// tests). Release it with `seawall_keyed_rate_limiter_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+// NULL or valid for a write.
+seawall_result seawall_keyed_rate_limiter_new(const struct seawall_rate_limit_config *config,
+                                              uint32_t slots,
+                                              const struct seawall_manual_clock *clock,
+                                              const struct seawall_keyed_rate_limiter **out);
+
+// Writes a new handle to the same keyed limiter to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_keyed_rate_limiter_clone(const struct seawall_keyed_rate_limiter *limiter,
+                                                const struct seawall_keyed_rate_limiter **out);
+
+// Releases one keyed limiter handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle, which must not be used afterwards.
+void seawall_keyed_rate_limiter_free(const struct seawall_keyed_rate_limiter *limiter);
+
+// Admits one call for the key `key[..key_len]` (bytes; NULL only with
+// `key_len` 0) now (`SEAWALL_RESULT_OK`), or refuses it with
+// `SEAWALL_RESULT_RATE_LIMITED` and writes the nanoseconds until a call of
+// that key would be admitted to `*out_retry_after_ns` (if not NULL;
+// nothing is written on success), as `seawall_rate_limiter_check` does for
+// its one limit. A refusal is an answer, not an error: the last error is
+// left as it was, and a refused call changes nothing.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `key` is NULL or valid for reads of
+// `key_len` bytes; `out_retry_after_ns` is NULL or valid for a write.
+seawall_result seawall_keyed_rate_limiter_check(const struct seawall_keyed_rate_limiter *limiter,
+                                                const uint8_t *key,
+                                                size_t key_len,
+                                                uint64_t *out_retry_after_ns);
+
+// Reserves the next turn of the key `key[..key_len]` (bytes; NULL only
+// with `key_len` 0) if it comes within `max_wait_ns` nanoseconds, deciding
+// the wait once, as `seawall_rate_limiter_reserve` does for its one limit:
+// `SEAWALL_RESULT_OK` with the nanoseconds to sleep before the call
+// written to `*out_wait_ns` (0: go now), the turn taken;
+// `SEAWALL_RESULT_RATE_LIMITED` (an answer: the last error is left as it
+// was) when the wait would exceed `max_wait_ns` (or one year), with that
+// wait written to `*out_wait_ns` and nothing changed. A reserved turn is
+// spent even if the caller then gives up.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `key` is NULL or valid for reads of
+// `key_len` bytes; `out_wait_ns` is NULL or valid for a write (NULL is
+// refused with `SEAWALL_RESULT_NULL_PARAMETER`: the wait is the answer).
+seawall_result seawall_keyed_rate_limiter_reserve(const struct seawall_keyed_rate_limiter *limiter,
+                                                  const uint8_t *key,
+                                                  size_t key_len,
+                                                  uint64_t max_wait_ns,
+                                                  uint64_t *out_wait_ns);
+
+// Writes the configuration applied to every key to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_keyed_rate_limiter_get_config(const struct seawall_keyed_rate_limiter *limiter,
+                                                     struct seawall_rate_limit_config *out);
+
+// Writes the number of slots (the `slots` given to
+// `seawall_keyed_rate_limiter_new`, rounded up to a power of two) to
+// `*out_slots`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_slots` is NULL or valid for a
+// write.
+seawall_result seawall_keyed_rate_limiter_slots(const struct seawall_keyed_rate_limiter *limiter,
+                                                uint32_t *out_slots);
+
+// Writes the bytes the limiter occupies, its table included, to
+// `*out_bytes`: fixed at creation, whatever keys it sees.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_bytes` is NULL or valid for a
+// write.
+seawall_result seawall_keyed_rate_limiter_memory_bytes(const struct seawall_keyed_rate_limiter *limiter,
+                                                       size_t *out_bytes);
 
 // Fills `*out` with the default configuration (100 calls per second,
 // bursts of 100, exact timing).

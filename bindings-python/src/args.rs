@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDelta, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDelta, PyFloat, PyInt, PyString};
 
 use seawall::ConfigError;
 use seawall_bindings_support::{duration, fields};
@@ -229,6 +229,26 @@ pub(crate) fn name(field: &str, v: &Bound<'_, PyAny>) -> PyResult<String> {
             "valid Unicode text (it contains a lone surrogate)",
         )
     })
+}
+
+/// A key as the bytes the core hashes: a `str` as its UTF-8 encoding, or
+/// `bytes` as they are (so `"a"` and `b"a"` are the same key, as the C
+/// face's byte keys are).
+#[inline]
+pub(crate) fn key<'a>(field: &str, v: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(s) = v.cast::<PyString>() {
+        return s.to_str().map(str::as_bytes).map_err(|_| {
+            value_error(
+                field,
+                short_repr(v),
+                "valid Unicode text (it contains a lone surrogate)",
+            )
+        });
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(b.as_bytes());
+    }
+    Err(type_error(field, "a str or bytes", v))
 }
 
 /// The fields an object must have to be taken as a breaker configuration:

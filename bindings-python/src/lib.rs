@@ -5,9 +5,9 @@
 //! here; this module holds only what must be fast or must touch the core:
 //! the breaker and its protected call (sync and async), the decorator
 //! wrapper, permits, the manual clock, the registry, and the engines of the
-//! other patterns (the retry state machine among them). Nothing here holds a
-//! lock while user code runs, and the module declares that it does not need
-//! the GIL.
+//! other patterns (the retry state machine and the keyed rate limiter among
+//! them). Nothing here holds a lock while user code runs, and the module
+//! declares that it does not need the GIL.
 
 mod aio;
 mod args;
@@ -39,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bulkhead::Bulkhead>()?;
     m.add_class::<bulkhead::BulkheadWaiter>()?;
     m.add_class::<rate_limit::RateLimiter>()?;
+    m.add_class::<rate_limit::KeyedRateLimiter>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;

@@ -196,6 +196,53 @@ fn keys_sharing_a_slot_share_one_allowance() {
     assert_eq!(admitted(|| l.check_key("b"), 5), 1, "b gets what a left");
 }
 
+/// `reserve_key` is `reserve` for one key's slot: it decides the wait once
+/// (later calls of the slot queue behind a taken turn), refuses beyond
+/// `max_wait` changing nothing, leaves other slots alone, and makes keys
+/// sharing a slot queue together.
+#[test]
+fn reserve_key_takes_a_turn_of_the_keys_slot_within_max_wait() {
+    let (l, clock) = keyed(64, 2); // 100 ms apart, 2 at once
+    clock.set(1_000_000_000);
+    let a = "tenant-a";
+    let b = (0..)
+        .map(|i| format!("tenant-{i}"))
+        .find(|k| l.slot_of(k) != l.slot_of(a))
+        .unwrap();
+    assert_eq!(l.reserve_key(a, Duration::ZERO), Ok(Duration::ZERO));
+    assert_eq!(l.reserve_key(a, Duration::ZERO), Ok(Duration::ZERO));
+    assert_eq!(
+        l.reserve_key(a, 50 * MS),
+        Err(RateLimited {
+            retry_after: 100 * MS
+        }),
+        "beyond max_wait"
+    );
+    assert_eq!(l.reserve_key(a, 100 * MS), Ok(100 * MS));
+    assert_eq!(l.reserve_key(a, Duration::MAX), Ok(200 * MS));
+    // Both turns are taken, and a refusal changed nothing.
+    assert_eq!(
+        l.check_key(a),
+        Err(RateLimited {
+            retry_after: 300 * MS
+        })
+    );
+    assert_eq!(
+        l.reserve_key(a, 250 * MS),
+        Err(RateLimited {
+            retry_after: 300 * MS
+        })
+    );
+    // Another slot still has its whole burst.
+    assert_eq!(l.reserve_key(&b, Duration::ZERO), Ok(Duration::ZERO));
+    assert_eq!(l.reserve_key(&b, Duration::ZERO), Ok(Duration::ZERO));
+    // Keys sharing a slot queue behind each other's turns.
+    let (shared, _) = keyed(1, 1);
+    assert_eq!(shared.reserve_key("a", Duration::ZERO), Ok(Duration::ZERO));
+    assert_eq!(shared.reserve_key("b", Duration::MAX), Ok(100 * MS));
+    assert_eq!(shared.reserve_key("a", Duration::MAX), Ok(200 * MS));
+}
+
 #[test]
 fn memory_is_fixed_whatever_the_number_of_keys() {
     let (l, clock) = keyed(1000, 1);
@@ -489,6 +536,17 @@ fn reserve_takes_a_turn_within_max_wait_and_refuses_beyond_it() {
             retry_after: 2 * year
         })
     );
+}
+
+#[test]
+fn timings_are_named_as_the_bindings_spell_them() {
+    use seawall::Timing;
+    assert_eq!(Timing::ALL.map(Timing::name), ["exact", "recent"]);
+    for t in Timing::ALL {
+        assert_eq!(Timing::from_name(t.name()), Some(t));
+    }
+    assert_eq!(Timing::from_name("Exact"), None);
+    assert_eq!(Timing::from_name(""), None);
 }
 
 fn seawall_nanos(d: Duration) -> u64 {

@@ -20,7 +20,7 @@
 //!
 //! * `OK` (0);
 //! * answers, which say what the engine decided: `REJECTED` (4, the
-//!   breaker), `RATE_LIMITED` (11, the rate limiter), `BULKHEAD_FULL` (12)
+//!   breaker), `RATE_LIMITED` (11, the rate limiters), `BULKHEAD_FULL` (12)
 //!   and `BULKHEAD_TIMEOUT` (13, the bulkhead), `RETRY_STOPPED` (16, the
 //!   retry state);
 //! * errors, recorded as the last error: `NULL_PARAMETER` (1),
@@ -49,6 +49,7 @@ mod clock;
 mod config;
 mod error;
 mod handle;
+mod keyed_rate_limit;
 mod rate_limit;
 mod registry;
 mod retry;
@@ -88,6 +89,12 @@ pub use clock::{
 };
 pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall_window_kind};
 pub use error::seawall_result;
+pub use keyed_rate_limit::{
+    seawall_keyed_rate_limiter, seawall_keyed_rate_limiter_check, seawall_keyed_rate_limiter_clone,
+    seawall_keyed_rate_limiter_free, seawall_keyed_rate_limiter_get_config,
+    seawall_keyed_rate_limiter_memory_bytes, seawall_keyed_rate_limiter_new,
+    seawall_keyed_rate_limiter_reserve, seawall_keyed_rate_limiter_slots,
+};
 pub use rate_limit::{
     seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,
     seawall_rate_limiter_check, seawall_rate_limiter_clone, seawall_rate_limiter_free,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use seawall::{RateLimitConfig, RateLimiter, Timing};
+use seawall::{RateLimitConfig, RateLimited, RateLimiter, Timing};
 use seawall_bindings_support::DynClock;
 
 use crate::clock::{clock_arg, seawall_manual_clock};
@@ -75,7 +75,10 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
 }
 
 /// The core configuration `*c` describes, validated.
-fn to_core(c: &seawall_rate_limit_config, func: &'static str) -> Result<RateLimitConfig, Error> {
+pub(crate) fn to_core(
+    c: &seawall_rate_limit_config,
+    func: &'static str,
+) -> Result<RateLimitConfig, Error> {
     let timing = match c.timing {
         t if t == seawall_rate_timing::Exact as u32 => Timing::Exact,
         t if t == seawall_rate_timing::Recent as u32 => Timing::Recent,
@@ -198,18 +201,55 @@ pub unsafe extern "C" fn seawall_rate_limiter_check(
         if let Err(e) = check_optional(out_retry_after_ns, F, "out_retry_after_ns") {
             return fail(e);
         }
-        match l.check() {
-            Ok(()) => seawall_result::Ok,
-            Err(refused) => {
-                if !out_retry_after_ns.is_null() {
-                    // SAFETY: non-NULL and aligned (checked); valid by the
-                    // contract.
-                    unsafe { out_retry_after_ns.write(nanos(refused.retry_after)) };
-                }
-                seawall_result::RateLimited
-            }
-        }
+        // SAFETY: NULL or aligned (checked) and valid for a write (this
+        // function's contract).
+        unsafe { answer_check(l.check(), out_retry_after_ns) }
     })
+}
+
+/// The answer of a `_check`: `OK`, or `RATE_LIMITED` with the wait written
+/// to `*out_retry_after_ns` if it is not NULL.
+///
+/// # Safety
+///
+/// `out_retry_after_ns` is NULL, or aligned and valid for a write.
+#[inline(always)]
+pub(crate) unsafe fn answer_check(
+    decision: Result<(), RateLimited>,
+    out_retry_after_ns: *mut u64,
+) -> seawall_result {
+    match decision {
+        Ok(()) => seawall_result::Ok,
+        Err(refused) => {
+            if !out_retry_after_ns.is_null() {
+                // SAFETY: non-NULL, aligned and valid (the caller's
+                // contract).
+                unsafe { out_retry_after_ns.write(nanos(refused.retry_after)) };
+            }
+            seawall_result::RateLimited
+        }
+    }
+}
+
+/// The answer of a `_reserve`: `OK` with the wait to sleep, or
+/// `RATE_LIMITED` with the wait that exceeded the limit, written to
+/// `*out_wait_ns` either way.
+///
+/// # Safety
+///
+/// `out_wait_ns` is non-NULL, aligned and valid for a write.
+#[inline(always)]
+pub(crate) unsafe fn answer_reserve(
+    decision: Result<Duration, RateLimited>,
+    out_wait_ns: *mut u64,
+) -> seawall_result {
+    let (code, wait) = match decision {
+        Ok(wait) => (seawall_result::Ok, wait),
+        Err(refused) => (seawall_result::RateLimited, refused.retry_after),
+    };
+    // SAFETY: non-NULL, aligned and valid (the caller's contract).
+    unsafe { out_wait_ns.write(nanos(wait)) };
+    code
 }
 
 /// Reserves the next call's turn if it comes within `max_wait_ns`
@@ -244,13 +284,10 @@ pub unsafe extern "C" fn seawall_rate_limiter_reserve(
         if let Err(e) = check(out_wait_ns, F, "out_wait_ns") {
             return fail(e);
         }
-        let (code, wait) = match l.reserve(Duration::from_nanos(max_wait_ns)) {
-            Ok(wait) => (seawall_result::Ok, wait),
-            Err(refused) => (seawall_result::RateLimited, refused.retry_after),
-        };
-        // SAFETY: non-NULL and aligned (checked); valid by the contract.
-        unsafe { out_wait_ns.write(nanos(wait)) };
-        code
+        let decision = l.reserve(Duration::from_nanos(max_wait_ns));
+        // SAFETY: non-NULL and aligned (checked); valid for a write (this
+        // function's contract).
+        unsafe { answer_reserve(decision, out_wait_ns) }
     })
 }
 

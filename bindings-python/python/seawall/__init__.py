@@ -58,6 +58,7 @@ from .resilience import (
     BackoffCalculator,
     Bulkhead,
     BulkheadFullError,
+    KeyedRateLimiter,
     RateLimiter,
     RateLimitExceededError,
     ResilienceMetrics,
@@ -102,6 +103,7 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "RateLimiter",
+    "KeyedRateLimiter",
     "RateLimitExceededError",
     "ResilienceMetrics",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "Bulkhead",
     "BulkheadWaiter",
     "RateLimiter",
+    "KeyedRateLimiter",
 ]
 
 def validate_config(config: Any) -> None: ...
@@ -212,7 +213,33 @@ class Bulkhead:
 @final
 class RateLimiter:
     def __new__(
-        cls, rate: int, period: float, burst: int, *, clock: Optional[ManualClock] = None
+        cls,
+        rate: int,
+        period: float,
+        burst: int,
+        *,
+        timing: str,
+        clock: Optional[ManualClock] = None,
     ) -> Self: ...
     def check(self) -> float: ...
     def reserve(self, max_wait: Optional[float] = None) -> Tuple[bool, float]: ...
+
+@final
+class KeyedRateLimiter:
+    def __new__(
+        cls,
+        rate: int,
+        period: float,
+        burst: int,
+        *,
+        slots: int,
+        timing: str,
+        clock: Optional[ManualClock] = None,
+    ) -> Self: ...
+    def check(self, key: Union[str, bytes]) -> float: ...
+    def reserve(
+        self, key: Union[str, bytes], max_wait: Optional[float] = None
+    ) -> Tuple[bool, float]: ...
+    @property
+    def slots(self) -> int: ...
+    def memory_bytes(self) -> int: ...

@@ -7,7 +7,7 @@ module keeps the names importable from where they have always been:
 - ``backoff``: ``BackoffCalculator``;
 - ``budget``: ``RetryBudget``;
 - ``bulkhead``: ``Bulkhead``;
-- ``rate_limit``: ``RateLimiter``;
+- ``rate_limit``: ``RateLimiter``, ``KeyedRateLimiter``;
 - ``metrics``: ``ResilienceMetrics``;
 - ``retry``: the retry loop and ``Retrier``;
 - ``compose``: ``with_resilience`` (see it for the order of the layers);
@@ -22,7 +22,7 @@ from .bulkhead import Bulkhead
 from .compose import with_resilience
 from .exceptions import BulkheadFullError, RateLimitExceededError
 from .metrics import ResilienceMetrics
-from .rate_limit import RateLimiter
+from .rate_limit import KeyedRateLimiter, RateLimiter
 from .retry import Retrier
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "RateLimiter",
+    "KeyedRateLimiter",
     "RateLimitExceededError",
     "Retrier",
     "ResilienceMetrics",

@@ -1,0 +1,314 @@
+//! Rate limiting: the generic cell rate algorithm (GCRA) on one atomic word.
+//!
+//! A limiter admits `rate` calls per `period`, spaced at least
+//! `interval = period / rate` apart on average, with up to `burst` calls
+//! admitted back to back. GCRA keeps one number, the *theoretical arrival
+//! time* (TAT): the time at which the limiter would be idle again if no
+//! further call came. A call at `now` is admitted when
+//! `max(TAT, now) - now <= interval * (burst - 1)` and then pushes the TAT
+//! `interval` further; otherwise it is refused with the time left until that
+//! inequality holds. A refused call changes nothing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{ManualClock, RateLimitConfig, RateLimiter};
+//!
+//! let clock = ManualClock::new();
+//! // 10 calls per second, 2 at once.
+//! let config = RateLimitConfig {
+//!     rate: 10,
+//!     period: Duration::from_secs(1),
+//!     burst: 2,
+//!     ..Default::default()
+//! };
+//! let limiter = RateLimiter::with_clock(config, clock.clone()).unwrap();
+//! assert!(limiter.check().is_ok());
+//! assert!(limiter.check().is_ok());
+//! let refused = limiter.check().unwrap_err();
+//! assert_eq!(refused.retry_after, Duration::from_millis(100));
+//! clock.advance(refused.retry_after);
+//! assert!(limiter.check().is_ok());
+//! ```
+//!
+//! [`RateLimiter::reserve`] (and [`KeyedRateLimiter::reserve_key`], per
+//! key) decides a waiting caller's wait once: it takes the next turn (if it
+//! comes within the caller's `max_wait`) and says how long to sleep, so the
+//! caller sleeps once and goes ahead.
+//!
+//! The decision ([`Gcra::decide`]) is a pure function of the stored TAT and
+//! the time; one compare-and-swap loop applies it. [`KeyedRateLimiter`] keeps
+//! one such word per slot of a fixed table, so its memory does not grow with
+//! the number of keys.
+
+use std::fmt;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::clock::{nanos, Clock, QuantaClock};
+use crate::config::{ConfigError, MAX_DURATION};
+use crate::sync::AtomicU64;
+
+mod gcra;
+mod keyed;
+
+pub use gcra::Gcra;
+pub use keyed::KeyedRateLimiter;
+
+/// The longest wait [`RateLimiter::reserve`] grants (365 days): the
+/// theoretical arrival time then stays within the burst span plus this,
+/// far inside the range the stored word can tell from the past.
+pub const MAX_RESERVATION: Duration = MAX_DURATION;
+
+/// The largest `rate` and `burst` accepted.
+pub const MAX_RATE: u32 = 1_000_000_000;
+/// The most slots a [`KeyedRateLimiter`] may have (8 MiB of words).
+pub const MAX_SLOTS: u32 = 1 << 20;
+/// The longest a full burst may take to refill (`burst * period / rate`):
+/// 100 years. The theoretical arrival time then stays far below
+/// `u64::MAX` nanoseconds; were it to saturate there, every call would
+/// conform.
+pub const MAX_BURST_SPAN: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Which reading of the clock a limiter decides on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Timing {
+    /// [`Clock::now`]: exact. On [`QuantaClock`] a reading costs about as
+    /// much as the rest of the check.
+    #[default]
+    Exact,
+    /// [`Clock::recent`]: on [`QuantaClock`] one shared load, lagging the
+    /// exact time by up to [`QuantaClock::RECENT_RESOLUTION`] (1 ms). A
+    /// lagging reading can only refuse more (the TAT looks further ahead)
+    /// and can only lower the TAT it installs by at most that lag, so the
+    /// limiter behaves as an exact one whose burst is larger by at most the
+    /// calls of one resolution (`1 ms / interval`, rounded up), and waits it
+    /// announces may be up to 1 ms too long. Suited to limits of up to a few
+    /// thousand calls per second, or where that slack is acceptable.
+    Recent,
+}
+
+impl Timing {
+    /// Every timing, in the order above.
+    pub const ALL: [Timing; 2] = [Self::Exact, Self::Recent];
+
+    /// Its name (`"exact"`, `"recent"`), as the Python binding spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Recent => "recent",
+        }
+    }
+
+    /// The timing named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// How many calls a [`RateLimiter`] admits. Build one with struct syntax;
+/// [`RateLimitConfig::validate`] (called by every constructor) checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Calls admitted per `period`, on average. `1..=1_000_000_000`.
+    pub rate: u32,
+    /// The span `rate` refers to. `(0, 1 year]`, and at least `rate`
+    /// nanoseconds (calls are spaced by at least one nanosecond).
+    pub period: Duration,
+    /// Calls that may be admitted back to back after a quiet spell.
+    /// `1..=1_000_000_000`, and at most [`MAX_BURST_SPAN`] (100 years) of
+    /// calls at the sustained rate; 1 means strictly spaced.
+    pub burst: u32,
+    /// The clock reading decisions are made on. Default [`Timing::Exact`].
+    pub timing: Timing,
+}
+
+impl Default for RateLimitConfig {
+    /// 100 calls per second with bursts of 100.
+    fn default() -> Self {
+        Self {
+            rate: 100,
+            period: Duration::from_secs(1),
+            burst: 100,
+            timing: Timing::Exact,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.rate == 0 || self.rate > MAX_RATE {
+            return Err(ConfigError::new(
+                "rate",
+                self.rate,
+                "an integer in [1, 1000000000]",
+            ));
+        }
+        if self.period.is_zero() || self.period > MAX_DURATION {
+            return Err(ConfigError::new(
+                "period",
+                self.period,
+                "a duration in (0, 365 days]",
+            ));
+        }
+        if nanos(self.period) < u64::from(self.rate) {
+            return Err(ConfigError::new(
+                "period",
+                self.period,
+                "at least `rate` nanoseconds (1 ns between calls)",
+            ));
+        }
+        if self.burst == 0 || self.burst > MAX_RATE {
+            return Err(ConfigError::new(
+                "burst",
+                self.burst,
+                "an integer in [1, 1000000000]",
+            ));
+        }
+        if !Gcra::refills_in_time(Gcra::new(self).interval, self.burst) {
+            return Err(ConfigError::new(
+                "burst",
+                self.burst,
+                "at most 100 years of calls at `rate` per `period`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A call refused by a rate limiter, and how long until it would be
+/// admitted (if nobody else takes the slot first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimited {
+    /// Time until a call would conform.
+    pub retry_after: Duration,
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limit exceeded; retry in {:?}", self.retry_after)
+    }
+}
+
+impl std::error::Error for RateLimited {}
+
+/// The refusal of a call that would have to wait `wait` nanoseconds.
+#[inline]
+fn refused(wait: u64) -> RateLimited {
+    RateLimited {
+        retry_after: Duration::from_nanos(wait),
+    }
+}
+
+/// The time a decision is made on.
+#[inline]
+fn read<C: Clock>(clock: &C, timing: Timing) -> u64 {
+    match timing {
+        Timing::Exact => clock.now(),
+        Timing::Recent => clock.recent(),
+    }
+}
+
+/// `max_wait` as the nanoseconds a reservation may wait: capped at
+/// [`MAX_RESERVATION`].
+#[inline]
+fn reservation_limit(max_wait: Duration) -> u64 {
+    nanos(max_wait.min(MAX_RESERVATION))
+}
+
+/// A lock-free rate limiter: GCRA on one atomic word.
+///
+/// [`RateLimiter::check`] costs one clock reading (see [`Timing`]), one
+/// load and, when the call is admitted, one compare-and-swap. A refused call writes nothing, so
+/// callers hammering a saturated limiter share its cache line read-only.
+pub struct RateLimiter<C: Clock = QuantaClock> {
+    tat: CachePadded<AtomicU64>,
+    gcra: Gcra,
+    config: RateLimitConfig,
+    clock: C,
+}
+
+impl RateLimiter<QuantaClock> {
+    /// A limiter on the production clock.
+    pub fn new(config: RateLimitConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(config, QuantaClock)
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    /// A limiter on the given clock, with its full burst available.
+    pub fn with_clock(config: RateLimitConfig, clock: C) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            tat: CachePadded::new(AtomicU64::new(Gcra::EMPTY)),
+            gcra: Gcra::new(&config),
+            config,
+            clock,
+        })
+    }
+
+    /// Admits one call now, or says how long until one would be admitted.
+    #[inline]
+    pub fn check(&self) -> Result<(), RateLimited> {
+        self.gcra
+            .apply(&self.tat, read(&self.clock, self.config.timing))
+            .map_err(refused)
+    }
+
+    /// Reserves the next call's turn, if it comes within `max_wait`:
+    /// `Ok(wait)` means the call is admitted once `wait` has passed
+    /// (`Duration::ZERO`: now, as [`RateLimiter::check`] would) and its
+    /// place is taken, so the caller sleeps `wait` once and goes ahead,
+    /// with no second check; `Err` refuses it, changing nothing, with the
+    /// wait that exceeded `max_wait`. Waits beyond [`MAX_RESERVATION`] are
+    /// always refused.
+    ///
+    /// A reserved turn is spent even if the caller gives up its sleep:
+    /// reserve only what will run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use seawall::{ManualClock, RateLimitConfig, RateLimiter};
+    ///
+    /// let config = RateLimitConfig {
+    ///     rate: 10,
+    ///     period: Duration::from_secs(1),
+    ///     burst: 1,
+    ///     ..Default::default()
+    /// };
+    /// let limiter = RateLimiter::with_clock(config, ManualClock::new()).unwrap();
+    /// assert_eq!(limiter.reserve(Duration::ZERO), Ok(Duration::ZERO));
+    /// // The next turn is 100 ms away: taken, sleep 100 ms and go.
+    /// assert_eq!(limiter.reserve(Duration::from_secs(1)), Ok(Duration::from_millis(100)));
+    /// // The one after is 200 ms away: beyond 150 ms, refused.
+    /// let refused = limiter.reserve(Duration::from_millis(150)).unwrap_err();
+    /// assert_eq!(refused.retry_after, Duration::from_millis(200));
+    /// ```
+    #[inline]
+    pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
+        let now = read(&self.clock, self.config.timing);
+        self.gcra
+            .apply_reserve(&self.tat, now, reservation_limit(max_wait))
+            .map(Duration::from_nanos)
+            .map_err(refused)
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    /// The clock it reads.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+impl<C: Clock> fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
