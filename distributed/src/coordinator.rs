@@ -5,6 +5,7 @@
 //! mode (local decisions, reconnect with back-off) while the store is
 //! unreachable. Callers never wait for it: they only wake it.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -47,6 +48,16 @@ impl Inner {
         }
     }
 
+    /// The coordinator is gone for good: every breaker decides locally.
+    fn abandon(&self) {
+        // Relaxed: a status flag.
+        self.degraded.store(true, Ordering::Relaxed);
+        let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        for e in members.iter().filter_map(Weak::upgrade) {
+            local_only(e.shared());
+        }
+    }
+
     pub(crate) fn register(&self, entry: Weak<dyn Entry>) {
         self.members
             .lock()
@@ -65,6 +76,23 @@ impl Inner {
         // Relaxed: a status flag.
         self.degraded.load(Ordering::Relaxed)
     }
+}
+
+/// Leaves a breaker to its local decisions: a known fleet OPEN stays until
+/// its deadline, anything else restricts nothing; leased permits and
+/// unreported trial results are dropped.
+fn local_only(s: &crate::member::Shared) {
+    let ov = Overlay(s.overlay.load(Ordering::Relaxed));
+    let next = if ov.kind() == overlay::OPEN {
+        Overlay::new(overlay::OPEN, ov.deadline(), true)
+    } else {
+        Overlay::new(overlay::CLOSED, 0, true)
+    };
+    let tag = s.books().gen as u32;
+    s.pool.replace(tag, 0);
+    s.results.drain(tag);
+    // Release: pairs with the callers' Acquire load of the overlay.
+    s.overlay.store(next.0, Ordering::Release);
 }
 
 /// Stops and joins the thread when the last handle goes.
@@ -142,7 +170,12 @@ impl Coordinator {
             .name("seawall-fleet".into())
             .spawn(move || {
                 let _ = inner.thread.set(thread::current());
-                engine.run();
+                if catch_unwind(AssertUnwindSafe(|| engine.run())).is_err() {
+                    // A bug in the coordinator must not leave breakers
+                    // waiting for it: they fall back to local decisions.
+                    log::error!("seawall-distributed: the coordinator thread panicked");
+                    inner.abandon();
+                }
             })
             .map_err(|e| {
                 Error::Store(StoreError(format!(
@@ -358,17 +391,7 @@ impl Engine {
     /// leased permits and unreported trial results are dropped.
     fn degrade(&self, e: &dyn Entry, err: &StoreError) {
         let s = e.shared();
-        let ov = Overlay(s.overlay.load(Ordering::Relaxed));
-        let next = if ov.kind() == overlay::OPEN {
-            Overlay::new(overlay::OPEN, ov.deadline(), true)
-        } else {
-            Overlay::new(overlay::CLOSED, 0, true)
-        };
-        let tag = s.books().gen as u32;
-        s.pool.replace(tag, 0);
-        s.results.drain(tag);
-        // Release: pairs with the callers' Acquire load (see `publish`).
-        s.overlay.store(next.0, Ordering::Release);
+        local_only(s);
         s.emit(&FleetEvent::Degraded {
             error: err.to_string(),
         });
