@@ -331,10 +331,10 @@ impl Engine {
                     Notify { tx, thread },
                 );
             }
-            // Reconcile: read everything afresh before deciding anything.
+            // Reconcile: every breaker's state afresh (an empty flush, which
+            // also announces this instance as live) before deciding anything.
             for e in self.entries() {
-                let view = self.store.read(&e.shared().keys)?;
-                self.apply(&*e, &view);
+                self.flush(&*e, 0, 0)?;
             }
             Ok(())
         });
@@ -515,7 +515,9 @@ impl Engine {
             }
         }
 
-        // Counts: the deltas since the last flush, or a poll when idle.
+        // Counts: the deltas since the last flush; an idle breaker sends an
+        // empty flush every `poll_interval`, which reads the fleet state and
+        // keeps this instance among the live ones (the quorum's default).
         let (succ, fails) = e.counts();
         let (base_ok, base_fail) = s.books().base;
         // A user's `clear_metrics` can move the local counts back: start
@@ -525,26 +527,28 @@ impl Engine {
         // Relaxed: a hint counter.
         s.urgent.store(0, Ordering::Relaxed);
         let now = e.now();
-        if d_ok + d_fail > 0 {
-            let (view, stats) =
-                self.store
-                    .flush(&s.keys, &s.params, &self.inner.instance, d_ok, d_fail)?;
-            {
-                let mut b = s.books();
-                b.base = (succ, fails);
-                b.stats = stats;
-                b.flushes += 1;
-            }
-            self.apply(e, &view);
-        } else {
-            s.books().base = (succ, fails);
-            let last = s.books().last_contact;
-            let poll_nanos = self.inner.config.poll_interval.as_nanos() as u64;
-            if poll || last.is_none_or(|l| now.saturating_sub(l) >= poll_nanos) {
-                let view = self.store.read(&s.keys)?;
-                self.apply(e, &view);
-            }
+        let last = s.books().last_contact;
+        let poll_nanos = self.inner.config.poll_interval.as_nanos() as u64;
+        if d_ok + d_fail > 0 || poll || last.is_none_or(|l| now.saturating_sub(l) >= poll_nanos) {
+            self.flush(e, d_ok, d_fail)?;
         }
+        s.books().base = (succ, fails);
+        Ok(())
+    }
+
+    /// Sends one breaker's deltas (possibly none: a heartbeat) and applies
+    /// the answer.
+    fn flush(&mut self, e: &dyn Entry, d_ok: u64, d_fail: u64) -> Result<(), StoreError> {
+        let s = e.shared();
+        let (view, stats) =
+            self.store
+                .flush(&s.keys, &s.params, &self.inner.instance, d_ok, d_fail)?;
+        {
+            let mut b = s.books();
+            b.stats = stats;
+            b.flushes += u64::from(d_ok + d_fail > 0);
+        }
+        self.apply(e, &view);
         Ok(())
     }
 

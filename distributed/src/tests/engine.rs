@@ -160,11 +160,12 @@ fn two_failing_instances_trip_the_fleet_and_every_instance_rejects() {
 #[test]
 fn one_sick_instance_trips_alone() {
     let local = BreakerConfig {
-        failure_threshold: 5,
+        failure_threshold: 12,
         ..patient()
     };
     let f = Fleet::new(3, local, fleet_config());
-    f.record(0, Outcome::Failure, 5);
+    f.record(1, Outcome::Success, 1);
+    f.record(0, Outcome::Failure, 12);
     assert_eq!(
         f.rejection(0),
         Some(State::Open),
@@ -172,9 +173,14 @@ fn one_sick_instance_trips_alone() {
     );
     f.step_all();
     f.step_all();
-    let status = f.breakers[1].fleet();
-    assert_eq!(status.state, State::Closed);
-    assert_eq!(f.breakers[0].fleet().failing_instances, 1);
+    assert_eq!(f.breakers[1].fleet().state, State::Closed);
+    // 12 of 13 calls failed, past minimum_calls (10) and the rate: only the
+    // quorum of two failing instances keeps the fleet closed.
+    let s = f.breakers[0].fleet();
+    assert_eq!(
+        (s.window_failures, s.window_successes, s.failing_instances),
+        (12, 1, 1)
+    );
     assert!(f.breakers[1].try_acquire().is_ok());
     assert!(f.breakers[2].try_acquire().is_ok());
     assert_eq!(f.rejection(0), Some(State::Open));

@@ -131,7 +131,7 @@ fn coordinator(server: &RedisServer, ns: &str) -> Coordinator {
 
 fn local() -> BreakerConfig {
     BreakerConfig {
-        failure_threshold: 5,
+        failure_threshold: 12,
         timeout: Duration::from_secs(30),
         ..Default::default()
     }
@@ -157,8 +157,11 @@ fn fleet(server: &RedisServer, ns: &str, n: usize, fleet: FleetConfig) -> Vec<In
 }
 
 fn connected(instances: &[Instance]) {
-    wait_for("every coordinator connected", || {
-        instances.iter().all(|i| !i.coordinator.is_degraded())
+    wait_for("every instance connected and seen live", || {
+        instances.iter().all(|i| {
+            !i.coordinator.is_degraded()
+                && i.breaker.fleet().live_instances == instances.len() as u64
+        })
     });
 }
 
@@ -174,14 +177,16 @@ fn a_fleet_trips_together_and_one_sick_instance_trips_alone() {
     for i in &fleet {
         i.breaker.call(|| Ok::<_, ()>(())).unwrap();
     }
-    // Instance 0 fails until its local breaker opens (5 failures): the
-    // fleet hears of it but has only one failing instance.
-    for _ in 0..5 {
+    // Instance 0 fails until its local breaker opens (12 failures): the
+    // fleet window holds 12 failures of 16 calls, past minimum_calls and
+    // the rate, but only one failing instance.
+    for _ in 0..12 {
         let _ = fleet[0].breaker.call(|| Err::<(), _>("down"));
     }
     assert_eq!(fleet[0].breaker.state(), State::Open);
     wait_for("instance 0's failures reach the fleet window", || {
-        fleet[0].breaker.fleet().window_failures == 5
+        let s = fleet[0].breaker.fleet();
+        s.window_failures == 12 && s.window_successes == 4
     });
     for i in &fleet[1..] {
         assert!(
@@ -192,7 +197,7 @@ fn a_fleet_trips_together_and_one_sick_instance_trips_alone() {
     }
     // A second instance fails too: the fleet trips, and every instance
     // rejects, the idle ones included.
-    for _ in 0..5 {
+    for _ in 0..12 {
         let _ = fleet[1].breaker.call(|| Err::<(), _>("down"));
     }
     wait_for("every instance rejects with the fleet OPEN", || {
