@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use seawall::{
     Breaker, BreakerConfig, CallError, Clock, Metrics, Outcome, Permit, QuantaClock, Rejected,
-    State, Transition,
+    State, Ticket, Transition,
 };
 
 use crate::config::FleetConfig;
@@ -423,6 +423,17 @@ impl<C: Clock> DistributedPermit<'_, C> {
         self.trial
     }
 
+    /// Detaches the permit from the borrow of its breaker, for bindings that
+    /// keep the breaker behind their own handle. Report it with
+    /// [`DistributedBreaker::record`] on the same breaker.
+    pub fn into_ticket(mut self) -> FleetTicket {
+        let permit = self.permit.take().expect("a permit is reported once");
+        FleetTicket {
+            ticket: permit.into_ticket(),
+            trial: self.trial,
+        }
+    }
+
     /// Is this call one of the fleet's trial calls?
     pub fn is_fleet_trial(&self) -> bool {
         self.trial.is_some()
@@ -430,8 +441,39 @@ impl<C: Clock> DistributedPermit<'_, C> {
 
     #[inline]
     fn after(&self, outcome: Outcome) {
-        let s = &self.breaker.member.shared;
-        match self.trial {
+        self.breaker.after(self.trial, outcome);
+    }
+}
+
+/// A [`DistributedPermit`] detached from its breaker (see
+/// [`DistributedPermit::into_ticket`]). Not `Clone`: one call, one outcome.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a ticket must be reported with DistributedBreaker::record"]
+pub struct FleetTicket {
+    ticket: Ticket,
+    trial: Option<u32>,
+}
+
+impl<C: Clock> DistributedBreaker<C> {
+    /// Reports the outcome of a call made under a detached ticket.
+    pub fn record(&self, ticket: FleetTicket, outcome: Outcome) {
+        self.member.local.record(ticket.ticket, outcome);
+        self.after(ticket.trial, outcome);
+    }
+
+    /// Restarts the local breaker's metrics and the fleet rejection count
+    /// from zero (the fleet's counts are not affected).
+    pub fn clear_metrics(&self) {
+        self.member.local.clear_metrics();
+        self.member.shared.rejections.clear();
+    }
+
+    /// What an outcome means beyond the local breaker: a trial's verdict
+    /// for the fleet, or a failure towards an early flush.
+    #[inline]
+    fn after(&self, trial: Option<u32>, outcome: Outcome) {
+        let s = &self.member.shared;
+        match trial {
             Some(tag) => s.results.add(
                 tag,
                 match outcome {
@@ -444,7 +486,7 @@ impl<C: Clock> DistributedPermit<'_, C> {
             None if outcome == Outcome::Failure
                 && s.urgent.fetch_add(1, Ordering::Relaxed) + 1 == s.urgent_at =>
             {
-                self.breaker.coordinator.inner().wake();
+                self.coordinator.inner().wake();
             }
             None => {}
         }

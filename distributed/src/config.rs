@@ -76,6 +76,30 @@ fn ms_ceil(d: Duration) -> u64 {
 }
 
 impl FleetConfig {
+    /// The fleet rules that read like a local configuration: its
+    /// `minimum_calls`, its failure rate (0.5 when it has none) and count
+    /// rules, and its time window when that is one the fleet accepts
+    /// (otherwise 10 s in 10 slices). For faces that take one configuration.
+    pub fn from_local(local: &BreakerConfig) -> Self {
+        let mut fleet = FleetConfig {
+            minimum_calls: local.minimum_calls.max(1),
+            failure_rate_threshold: local.failure_rate_threshold.or(Some(0.5)),
+            failure_count_threshold: local.failure_count_threshold,
+            ..Default::default()
+        };
+        if let seawall::Window::Time { length, buckets } = local.window {
+            let candidate = FleetConfig {
+                window: length,
+                buckets,
+                ..fleet.clone()
+            };
+            if candidate.validate().is_ok() {
+                fleet = candidate;
+            }
+        }
+        fleet
+    }
+
     /// Checks every field; the error names the field, the value and the
     /// allowed range.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -308,6 +332,39 @@ mod tests {
         );
         assert_eq!(FleetConfig::default().urgent(), 5);
         CoordinatorConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_local_configuration_gives_the_fleet_its_rules_and_valid_window() {
+        let local = BreakerConfig {
+            minimum_calls: 7,
+            failure_count_threshold: Some(9),
+            window: seawall::Window::Time {
+                length: Duration::from_secs(30),
+                buckets: 6,
+            },
+            ..Default::default()
+        };
+        let f = FleetConfig::from_local(&local);
+        assert_eq!((f.minimum_calls, f.failure_count_threshold), (7, Some(9)));
+        assert_eq!(f.failure_rate_threshold, Some(0.5));
+        assert_eq!((f.window, f.buckets), (Duration::from_secs(30), 6));
+        let odd = BreakerConfig {
+            window: seawall::Window::Time {
+                length: Duration::from_secs(1),
+                buckets: 1000,
+            },
+            failure_rate_threshold: Some(0.25),
+            ..Default::default()
+        };
+        let f = FleetConfig::from_local(&odd);
+        assert_eq!(
+            (f.window, f.buckets),
+            (Duration::from_secs(10), 10),
+            "1000 slices: too many"
+        );
+        assert_eq!(f.failure_rate_threshold, Some(0.25));
+        f.validate().unwrap();
     }
 
     #[test]

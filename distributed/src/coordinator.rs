@@ -5,6 +5,7 @@
 //! mode (local decisions, reconnect with back-off) while the store is
 //! unreachable. Callers never wait for it: they only wake it.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -161,6 +162,26 @@ impl Coordinator {
             },
         )?;
         Self::spawn(Box::new(store), config)
+    }
+
+    /// The process's coordinator for `redis_url` and the configuration's
+    /// namespace: created on first use, shared by every later caller while
+    /// any breaker or handle keeps it alive. A forked child never reuses
+    /// its parent's (whose thread did not survive the fork): it gets its own.
+    pub fn shared(redis_url: &str, config: CoordinatorConfig) -> Result<Self, Error> {
+        type Shared = HashMap<(String, String), (u32, Weak<Handle>)>;
+        static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
+        let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        let map = map.get_or_insert_with(HashMap::new);
+        let pid = std::process::id();
+        map.retain(|_, (p, h)| *p == pid && h.strong_count() > 0);
+        let key = (redis_url.to_owned(), config.namespace.clone());
+        if let Some(handle) = map.get(&key).and_then(|(_, h)| h.upgrade()) {
+            return Ok(Self { handle });
+        }
+        let c = Self::connect(redis_url, config)?;
+        map.insert(key, (pid, Arc::downgrade(&c.handle)));
+        Ok(c)
     }
 
     pub(crate) fn spawn(store: Box<dyn Store>, config: CoordinatorConfig) -> Result<Self, Error> {

@@ -45,7 +45,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use breaker::{DistributedBreaker, DistributedPermit, FleetStatus};
+pub use breaker::{DistributedBreaker, DistributedPermit, FleetStatus, FleetTicket};
 pub use config::{CoordinatorConfig, FleetConfig};
 pub use coordinator::Coordinator;
 pub use keys::{KeyError, MAX_NAME, MAX_NAMESPACE};

@@ -201,6 +201,14 @@ impl Rejections {
         self.0[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Restarts the count from zero (exact only while nothing is rejected).
+    pub(crate) fn clear(&self) {
+        for s in &self.0 {
+            // Relaxed: a metric.
+            s.store(0, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn total(&self) -> u64 {
         // Relaxed: a metric.
         self.0.iter().map(|s| s.load(Ordering::Relaxed)).sum()

@@ -392,3 +392,35 @@ fn an_outcome_counts_once_whatever_the_permit_path() {
     let m = f.breakers[0].metrics();
     assert_eq!((m.permitted, m.ignored, m.successes), (2, 2, 0));
 }
+
+#[test]
+fn detached_tickets_report_like_permits_trials_included() {
+    let f = Fleet::new(2, patient(), fleet_config());
+    let t = f.breakers[0].try_acquire().unwrap().into_ticket();
+    f.breakers[0].record(t, Outcome::Failure);
+    assert_eq!(f.breakers[0].metrics().failures, 1);
+    f.record(0, Outcome::Failure, 9);
+    f.record(1, Outcome::Failure, 10);
+    f.step_all();
+    f.step_all();
+    f.advance(Duration::from_secs(1));
+    assert_eq!(f.rejection(0), Some(State::HalfOpen));
+    assert_eq!(f.rejection(1), Some(State::HalfOpen));
+    f.step_all();
+    let p = f.breakers[0].try_acquire().unwrap();
+    assert!(p.is_fleet_trial());
+    let t = p.into_ticket();
+    f.breakers[0].record(t, Outcome::Success);
+    let p = f.breakers[1].try_acquire().unwrap();
+    assert!(p.is_fleet_trial());
+    f.breakers[1].record(p.into_ticket(), Outcome::Success);
+    f.step_all();
+    f.step_all();
+    assert_eq!(
+        f.breakers[0].fleet().state,
+        State::Closed,
+        "two trial successes closed it"
+    );
+    f.breakers[0].clear_metrics();
+    assert_eq!(f.breakers[0].metrics().rejected, 0);
+}

@@ -336,3 +336,25 @@ fn a_coordinator_without_a_server_starts_degraded_and_admits() {
         Err(crate::Error::Store(_))
     ));
 }
+
+#[test]
+fn one_shared_coordinator_per_url_and_namespace() {
+    let server = RedisServer::start();
+    let config = |ns: &str| CoordinatorConfig {
+        namespace: ns.into(),
+        ..Default::default()
+    };
+    let a = Coordinator::shared(&server.url(), config("s1")).unwrap();
+    let b = Coordinator::shared(&server.url(), config("s1")).unwrap();
+    let c = Coordinator::shared(&server.url(), config("s2")).unwrap();
+    assert_eq!(a.instance_id(), b.instance_id());
+    assert_ne!(a.instance_id(), c.instance_id());
+    let id = a.instance_id().to_owned();
+    drop((a, b));
+    let again = Coordinator::shared(&server.url(), config("s1")).unwrap();
+    assert_ne!(
+        again.instance_id(),
+        id,
+        "a new one once the last user is gone"
+    );
+}
