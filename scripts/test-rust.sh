@@ -7,6 +7,10 @@
 # PROPTEST_CASES=N raises or lowers the model-based test's case count
 # (default 256).
 #
+# The workspace's tests include distributed/'s tier-1 tests, which start
+# their own redis-server (`apt-get install redis-server`; .ci/run installs
+# it) on free loopback ports.
+#
 # Tests run in debug mode on purpose: debug builds keep overflow checks and
 # debug assertions on, and the stress tests (core/tests/stress.rs, over a
 # million calls) take about a second that way on a 2-core machine.

@@ -1,0 +1,96 @@
+//! # Fleet-wide circuit breaker state on Redis
+//!
+//! A [`DistributedBreaker`] is a local [`seawall::Breaker`] plus a *fleet
+//! overlay*: what all instances of a service, together, say about a
+//! dependency. One [`Coordinator`] per process flushes every breaker's
+//! outcome counts to Redis in batches (every 100 ms by default, at once on a
+//! burst of failures), where atomic Lua scripts aggregate them over a
+//! time-bucketed fleet window, trip on the fleet's failure rate or count
+//! when enough distinct instances fail, lease the fleet's HALF_OPEN trial
+//! permits, and publish every change. The call path never does I/O: it
+//! reads one overlay word and asks the local breaker.
+//!
+//! ```no_run
+//! use seawall::BreakerConfig;
+//! use seawall_distributed::{Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig};
+//!
+//! let coordinator = Coordinator::connect("redis://127.0.0.1:6379/", CoordinatorConfig::default())?;
+//! let breaker = DistributedBreaker::new(
+//!     "payments",
+//!     BreakerConfig::default(),
+//!     FleetConfig::default(),
+//!     &coordinator,
+//! )?;
+//! let answer = breaker.call(|| Ok::<_, std::io::Error>("charged"));
+//! # Ok::<(), seawall_distributed::Error>(())
+//! ```
+//!
+//! When Redis is unreachable, refusing or hung, callers notice nothing: the
+//! instance decides on its local breaker, keeps a fleet OPEN it knew until
+//! its deadline, reconnects with back-off and drops the outage's counts.
+//! `ARCHITECTURE.md` describes the scripts, the overlay and the failure
+//! modes.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod breaker;
+mod config;
+mod coordinator;
+mod keys;
+mod member;
+mod overlay;
+mod scripts;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use breaker::{DistributedBreaker, DistributedPermit, FleetStatus, FleetTicket};
+pub use config::{CoordinatorConfig, FleetConfig};
+pub use coordinator::Coordinator;
+pub use keys::{KeyError, MAX_NAME, MAX_NAMESPACE};
+pub use member::{FleetEvent, FleetListener};
+pub use store::StoreError;
+
+/// Why a distributed breaker or coordinator could not be built.
+#[derive(Debug)]
+pub enum Error {
+    /// A configuration field out of range (names the field).
+    Config(seawall::ConfigError),
+    /// A namespace or breaker name that cannot form valid keys.
+    Key(KeyError),
+    /// The store could not be set up (an invalid URL, a thread that could
+    /// not start). An unreachable server is not an error: the coordinator
+    /// starts degraded and keeps trying.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::Key(e) => e.fmt(f),
+            Error::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<seawall::ConfigError> for Error {
+    fn from(e: seawall::ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Key(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}

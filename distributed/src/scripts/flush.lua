@@ -1,0 +1,46 @@
+-- flush: one instance's outcome deltas since its last flush.
+-- ARGV 17 instance id, 18 successes, 19 failures.
+-- Returns the view, then window successes, window failures, failing
+-- instances, live instances.
+settle()
+local bms, nb = tonumber(A[11]), tonumber(A[12])
+local b = math.floor(now / bms)
+local wms = bms * nb
+local d_ok, d_fail = tonumber(A[18]), tonumber(A[19])
+if d_ok > 0 then redis.call('HINCRBY', KEYS[2], int(b) .. ':s', int(d_ok)) end
+if d_fail > 0 then
+  redis.call('HINCRBY', KEYS[2], int(b) .. ':f', int(d_fail))
+  redis.call('ZADD', KEYS[3], int(now), A[17])
+end
+redis.call('ZADD', KEYS[4], int(now), A[17])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', int(now - wms))
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', int(now - 3 * wms))
+local ok, fail = 0, 0
+local kv = redis.call('HGETALL', KEYS[2])
+for i = 1, #kv, 2 do
+  local idx, kind = string.match(kv[i], '^(%d+):([sf])$')
+  idx = tonumber(idx)
+  if idx == nil or idx <= b - nb then
+    redis.call('HDEL', KEYS[2], kv[i])
+  elseif kind == 's' then
+    ok = ok + tonumber(kv[i + 1])
+  else
+    fail = fail + tonumber(kv[i + 1])
+  end
+end
+local failing = redis.call('ZCARD', KEYS[3])
+local live = redis.call('ZCARD', KEYS[4])
+local quorum = tonumber(A[16])
+if quorum == 0 then quorum = math.min(2, live) end
+if state == 0 and failing >= quorum then
+  local total = ok + fail
+  local rate, count = tonumber(A[14]), tonumber(A[15])
+  if (rate > 0 and total >= tonumber(A[13]) and fail * 1000000 >= rate * total)
+     or (count > 0 and fail >= count) then
+    trip()
+  end
+end
+redis.call('PEXPIRE', KEYS[2], int(wms + bms))
+redis.call('PEXPIRE', KEYS[3], int(wms))
+redis.call('PEXPIRE', KEYS[4], int(3 * wms))
+return finish({ok, fail, failing, live})

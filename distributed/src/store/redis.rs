@@ -1,0 +1,277 @@
+//! The Redis store: one synchronous connection driven by the coordinator
+//! thread (every operation bounded by `op_timeout`), the scripts as
+//! `redis::Script` (EVALSHA, reloaded transparently on NOSCRIPT), and one
+//! subscriber thread per store holding the pub/sub connection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use redis::{Client, Connection, Script, Value};
+
+use super::{
+    Command, FleetKind, Notice, Notify, Params, Store, StoreError, TrialAnswer, TrialResults, View,
+    WindowStats,
+};
+use crate::keys::Keys;
+use crate::scripts;
+
+/// Timeouts of the Redis store.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    pub connect: Duration,
+    pub op: Duration,
+    /// How long the subscriber waits between reconnection attempts, at most.
+    pub resubscribe_max: Duration,
+}
+
+struct Scripts {
+    flush: Script,
+    trial: Script,
+    command: Script,
+    read: Script,
+}
+
+pub(crate) struct RedisStore {
+    client: Client,
+    con: Option<Connection>,
+    timeouts: Timeouts,
+    scripts: Scripts,
+    /// Tells the subscriber thread to stop (set on drop).
+    stop: Arc<AtomicBool>,
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl RedisStore {
+    /// Parses the URL; connects later ([`Store::reconnect`]).
+    pub(crate) fn new(url: &str, timeouts: Timeouts) -> Result<Self, StoreError> {
+        let client =
+            Client::open(url).map_err(|e| StoreError(format!("invalid redis_url: {e}")))?;
+        Ok(Self {
+            client,
+            con: None,
+            timeouts,
+            scripts: Scripts {
+                flush: Script::new(scripts::FLUSH),
+                trial: Script::new(scripts::TRIAL),
+                command: Script::new(scripts::COMMAND),
+                read: Script::new(scripts::READ),
+            },
+            stop: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    fn connect(client: &Client, t: Timeouts) -> Result<Connection, StoreError> {
+        let mut con = client.get_connection_with_timeout(t.connect).map_err(err)?;
+        con.set_read_timeout(Some(t.op)).map_err(err)?;
+        con.set_write_timeout(Some(t.op)).map_err(err)?;
+        redis::cmd("PING").query::<()>(&mut con).map_err(err)?;
+        Ok(con)
+    }
+
+    /// Runs a script; any error drops the connection (a timed-out reply
+    /// could otherwise be read as the answer to the next command).
+    fn run(
+        &mut self,
+        which: fn(&Scripts) -> &Script,
+        keys: &Keys,
+        argv: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let script = which(&self.scripts);
+        let mut inv = script.prepare_invoke();
+        for k in keys.all() {
+            inv.key(k);
+        }
+        for a in &argv {
+            inv.arg(a);
+        }
+        let Some(con) = self.con.as_mut() else {
+            return Err(StoreError("not connected".into()));
+        };
+        let answer = inv.invoke::<Vec<Value>>(con);
+        answer.map_err(|e| {
+            self.con = None;
+            err(e)
+        })
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn int(v: &Value) -> Result<i64, StoreError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| StoreError(format!("expected an integer, got {v:?}"))),
+        _ => Err(StoreError(format!("expected an integer, got {v:?}"))),
+    }
+}
+
+fn text(v: &Value) -> Result<String, StoreError> {
+    match v {
+        Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Ok(s.clone()),
+        _ => Err(StoreError(format!("expected a string, got {v:?}"))),
+    }
+}
+
+/// The view every script returns first, then `extra` integers.
+fn parse(v: &[Value], extra: usize) -> Result<(View, Vec<i64>), StoreError> {
+    if v.len() != 7 + extra {
+        return Err(StoreError(format!(
+            "script answered {} values, expected {}",
+            v.len(),
+            7 + extra
+        )));
+    }
+    let code = int(&v[0])?;
+    let view = View {
+        kind: FleetKind::from_code(code)
+            .ok_or_else(|| StoreError(format!("unknown fleet state {code}")))?,
+        gen: int(&v[1])? as u64,
+        open_until: int(&v[2])?,
+        lease_until: int(&v[3])?,
+        now: int(&v[4])?,
+        cmd: int(&v[5])? as u64,
+        epoch: text(&v[6])?,
+    };
+    let extras = v[7..].iter().map(int).collect::<Result<_, _>>()?;
+    Ok((view, extras))
+}
+
+impl Store for RedisStore {
+    fn flush(
+        &mut self,
+        keys: &Keys,
+        params: &Params,
+        instance: &str,
+        successes: u64,
+        failures: u64,
+    ) -> Result<(View, WindowStats), StoreError> {
+        let mut argv = params.argv();
+        argv.extend([
+            instance.to_owned(),
+            successes.to_string(),
+            failures.to_string(),
+        ]);
+        let v = self.run(|s| &s.flush, keys, argv)?;
+        let (view, x) = parse(&v, 4)?;
+        let stats = WindowStats {
+            successes: x[0] as u64,
+            failures: x[1] as u64,
+            failing_instances: x[2] as u64,
+            live_instances: x[3] as u64,
+        };
+        Ok((view, stats))
+    }
+
+    fn trial(
+        &mut self,
+        keys: &Keys,
+        params: &Params,
+        r: TrialResults,
+        want: u32,
+    ) -> Result<TrialAnswer, StoreError> {
+        let mut argv = params.argv();
+        argv.extend([
+            r.gen.to_string(),
+            r.successes.to_string(),
+            r.failures.to_string(),
+            r.freed.to_string(),
+            want.to_string(),
+        ]);
+        let v = self.run(|s| &s.trial, keys, argv)?;
+        let (view, x) = parse(&v, 2)?;
+        Ok(TrialAnswer {
+            view,
+            granted: x[0] as u32,
+            fenced: x[1] != 0,
+        })
+    }
+
+    fn command(&mut self, keys: &Keys, params: &Params, cmd: Command) -> Result<View, StoreError> {
+        let mut argv = params.argv();
+        argv.push((cmd as u8).to_string());
+        let v = self.run(|s| &s.command, keys, argv)?;
+        Ok(parse(&v, 0)?.0)
+    }
+
+    fn read(&mut self, keys: &Keys) -> Result<View, StoreError> {
+        let v = self.run(|s| &s.read, keys, Vec::new())?;
+        Ok(parse(&v, 0)?.0)
+    }
+
+    fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.con = None;
+        self.con = Some(Self::connect(&self.client, self.timeouts)?);
+        Ok(())
+    }
+
+    fn subscribe(&mut self, channel: &str, notify: Notify) {
+        let client = self.client.clone();
+        let channel = channel.to_owned();
+        let stop = Arc::clone(&self.stop);
+        let t = self.timeouts;
+        let spawned = thread::Builder::new()
+            .name("seawall-fleet-sub".into())
+            .spawn(move || subscriber(client, channel, notify, stop, t));
+        if let Err(e) = spawned {
+            log::error!("seawall-distributed: cannot start the subscriber thread: {e}");
+        }
+    }
+}
+
+/// The subscriber thread: holds the pub/sub connection, forwards messages,
+/// reconnects with back-off and says so (`Resubscribed`: messages may have
+/// been lost). Stops when the store is dropped or the coordinator is gone.
+fn subscriber(client: Client, channel: String, notify: Notify, stop: Arc<AtomicBool>, t: Timeouts) {
+    // How often a blocked read comes back to check `stop`.
+    const CHECK: Duration = Duration::from_millis(200);
+    let mut backoff = Duration::from_millis(50);
+    while !stop.load(Ordering::Relaxed) {
+        let session = (|| -> Result<(), StoreError> {
+            let mut con = client.get_connection_with_timeout(t.connect).map_err(err)?;
+            con.set_write_timeout(Some(t.op)).map_err(err)?;
+            let mut ps = con.as_pubsub();
+            ps.subscribe(&channel).map_err(err)?;
+            ps.set_read_timeout(Some(CHECK)).map_err(err)?;
+            backoff = Duration::from_millis(50);
+            if !notify.send(Notice::Resubscribed) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            while !stop.load(Ordering::Relaxed) {
+                match ps.get_message() {
+                    Ok(msg) => {
+                        let payload: String = msg.get_payload().map_err(err)?;
+                        if !notify.send(Notice::Published(payload)) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) if e.is_timeout() => {}
+                    Err(e) => return Err(err(e)),
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = session {
+            log::debug!("seawall-distributed: subscriber: {e}");
+            // Back off, still checking `stop` often.
+            let mut waited = Duration::ZERO;
+            while waited < backoff && !stop.load(Ordering::Relaxed) {
+                thread::sleep(CHECK.min(backoff));
+                waited += CHECK.min(backoff);
+            }
+            backoff = (backoff * 2).min(t.resubscribe_max);
+        }
+    }
+}
