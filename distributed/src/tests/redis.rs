@@ -358,3 +358,99 @@ fn one_shared_coordinator_per_url_and_namespace() {
         "a new one once the last user is gone"
     );
 }
+
+#[test]
+fn a_least_privilege_acl_user_is_enough() {
+    let server = RedisServer::start();
+    // Only the commands the coordinator sends and those its scripts call,
+    // only the namespace's keys and channel.
+    let () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "fleet",
+        "on",
+        ">secret",
+        "resetkeys",
+        "~acl:*",
+        "resetchannels",
+        "&acl:*",
+        "-@all",
+        "+ping",
+        "+evalsha",
+        "+script|load",
+        "+subscribe",
+        "+time",
+        "+hmget",
+        "+hset",
+        "+hgetall",
+        "+hdel",
+        "+hincrby",
+        "+zadd",
+        "+zcard",
+        "+zremrangebyscore",
+        "+pexpire",
+        "+del",
+        "+publish",
+    ]);
+    let url = format!("redis://fleet:secret@127.0.0.1:{}/", server.port);
+    let config = CoordinatorConfig {
+        namespace: "acl".into(),
+        sync_interval: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let c = Coordinator::connect(&url, config.clone()).unwrap();
+    let fleet = FleetConfig {
+        minimum_calls: 4,
+        min_failing_instances: Some(1),
+        ..Default::default()
+    };
+    let b = DistributedBreaker::new("dep", local(), fleet.clone(), &c).unwrap();
+    let c2 = Coordinator::connect(&url, config).unwrap();
+    let b2 = DistributedBreaker::new("dep", local(), fleet, &c2).unwrap();
+    wait_for("connected", || !c.is_degraded() && !c2.is_degraded());
+    for _ in 0..4 {
+        b.try_acquire().unwrap().failure();
+    }
+    wait_for(
+        "the fleet opens, and the other instance hears of it",
+        || b2.try_acquire().is_err_and(|r| r.state == State::Open),
+    );
+    b.force_closed();
+    wait_for("commands pass too", || b2.state() == State::ForcedClosed);
+    // The same user outside its namespace is refused.
+    let outside = CoordinatorConfig {
+        namespace: "other".into(),
+        ..Default::default()
+    };
+    let c3 = Coordinator::connect(&url, outside).unwrap();
+    let b3 = DistributedBreaker::new("dep", local(), FleetConfig::default(), &c3).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(c3.is_degraded(), "keys outside ~acl:* are refused");
+    assert!(b3.try_acquire().is_ok(), "and the instance decides locally");
+}
+
+#[test]
+fn a_hung_server_degrades_without_blocking_callers_and_recovers() {
+    let server = RedisServer::start();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let c = coordinator(&server, "hung");
+    let b = DistributedBreaker::new("dep", local(), FleetConfig::default(), &c).unwrap();
+    let ev = Arc::clone(&events);
+    b.add_fleet_listener(move |_, e| ev.lock().unwrap().push(e.clone()));
+    wait_for("connected", || !c.is_degraded());
+    server.signal("STOP");
+    // The next tick's operation times out (op_timeout, 100 ms).
+    wait_for("degraded", || c.is_degraded());
+    for _ in 0..10_000 {
+        b.try_acquire().unwrap().success();
+    }
+    server.signal("CONT");
+    wait_for("recovered", || {
+        events.lock().unwrap().contains(&FleetEvent::Recovered)
+    });
+    b.try_acquire().unwrap().failure();
+    wait_for("the outage's successes are not replayed", || {
+        let s = b.fleet();
+        s.window_failures == 1 && s.window_successes == 0
+    });
+}

@@ -66,6 +66,15 @@ impl RedisServer {
         }
     }
 
+    /// Sends a signal to the server (`STOP`, `CONT`).
+    pub(crate) fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{sig} failed");
+    }
+
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
