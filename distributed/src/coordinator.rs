@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::thread::{self, JoinHandle, Thread};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::config::CoordinatorConfig;
@@ -96,10 +96,14 @@ fn local_only(s: &crate::member::Shared) {
     s.overlay.store(next.0, Ordering::Release);
 }
 
-/// Stops and joins the thread when the last handle goes.
+/// Stops the thread when the last handle goes. It is told, not joined: the
+/// last handle may go on a thread the coordinator is waiting for (a Python
+/// thread holding the GIL while the coordinator runs a Python callback), or
+/// on the coordinator thread itself (a listener holding a handle). The
+/// thread sees the flag at its next wake-up, which the unpark makes
+/// immediate, and ends on its own.
 struct Handle {
     inner: Arc<Inner>,
-    join: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Handle {
@@ -108,13 +112,6 @@ impl Drop for Handle {
         self.inner.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.inner.thread.get() {
             t.unpark();
-        }
-        if let Some(j) = self.join.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            // The last handle may go on the thread itself (a fleet listener
-            // holding one): it then stops on its own, unjoined.
-            if j.thread().id() != thread::current().id() {
-                let _ = j.join();
-            }
         }
     }
 }
@@ -187,7 +184,7 @@ impl Coordinator {
     pub(crate) fn spawn(store: Box<dyn Store>, config: CoordinatorConfig) -> Result<Self, Error> {
         let (coordinator, engine) = Self::manual(store, config)?;
         let inner = Arc::clone(&coordinator.handle.inner);
-        let join = thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("seawall-fleet".into())
             .spawn(move || {
                 let _ = inner.thread.set(thread::current());
@@ -205,12 +202,8 @@ impl Coordinator {
             })?;
         // The thread sets its handle first thing; set it here too so a wake
         // before the thread runs is not lost (the same `Thread` either way).
-        let _ = coordinator.handle.inner.thread.set(join.thread().clone());
-        *coordinator
-            .handle
-            .join
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(join);
+        // The thread is detached (see `Handle`).
+        let _ = coordinator.handle.inner.thread.set(thread.thread().clone());
         Ok(coordinator)
     }
 
@@ -244,10 +237,7 @@ impl Coordinator {
             next_reconnect: Instant::now(),
             read_all: true,
         };
-        let handle = Arc::new(Handle {
-            inner,
-            join: Mutex::new(None),
-        });
+        let handle = Arc::new(Handle { inner });
         Ok((Self { handle }, engine))
     }
 
