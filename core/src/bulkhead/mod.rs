@@ -310,17 +310,14 @@ impl<C: Clock> Bulkhead<C> {
     }
 
     /// Puts back a slot that was committed to a waiter that left (or was
-    /// handed to one that passed it on): true if it went on to the next
-    /// waiter owed one, false if it is free.
-    fn give_back(&self) -> bool {
+    /// handed to one that passed it on): it goes on to the next waiter owed
+    /// one (as a new unit for the line), or it is free.
+    fn give_back(&self) {
         // AcqRel: Release as in `release`; Acquire: the slot's history
         // (the hand-over's order) continues from here.
         let prev = self.balance.fetch_add(1, Ordering::AcqRel);
         if balance(prev) < 0 {
             self.hand_over();
-            true
-        } else {
-            false
         }
     }
 

@@ -342,12 +342,14 @@ impl<C: Clock> Bulkhead<C> {
                 self.queue.dead.fetch_sub(1, Ordering::Relaxed);
             } else {
                 debug_assert_eq!(s, REFUSED, "a node in the line that left");
-                // The slot committed to this waiter goes back: to the next
-                // waiter if one is still owed a slot, else it is free.
-                if !self.give_back() {
-                    owed -= 1;
-                    settled += 1;
-                }
+                // The slot committed to this waiter goes back: free, or,
+                // when a newer waiter is owed one, as a new unit in the
+                // work word (which this server serves next). Either way
+                // this unit is settled here: handing it on as well would
+                // give one slot to two waiters.
+                self.give_back();
+                owed -= 1;
+                settled += 1;
             }
         }
         settled
@@ -361,5 +363,64 @@ impl<C: Clock> Bulkhead<C> {
             Some(moves) => moves.notify_all(),
             None => node.events.notify_one(),
         }
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Admission, BulkheadConfig, BulkheadError, ManualClock, Waiter};
+
+    fn queued<'a>(b: &'a Bulkhead<ManualClock>) -> Waiter<'a, ManualClock> {
+        match b.enqueue() {
+            Ok(Admission::Queued(w)) => w,
+            _ => panic!("expected to queue"),
+        }
+    }
+
+    /// A waiter that leaves once a slot is on its way to it (`REFUSED`)
+    /// while a newer waiter is still owed one: the server converts the
+    /// refused slot into one unit for the line, and that one unit reaches
+    /// exactly one waiter (it once went on as well, handing one slot to
+    /// two waiters).
+    #[test]
+    fn a_refused_slot_reaches_one_waiter() {
+        let config = BulkheadConfig {
+            max_concurrent: 1,
+            max_queue_size: 8,
+            timeout: Duration::from_secs(60),
+        };
+        let b = Bulkhead::with_clock(config, ManualClock::new()).unwrap();
+        let held = b.try_acquire().unwrap();
+        let first = queued(&b);
+        // Another thread is serving the line: units and pushes wait in the
+        // work word for it.
+        b.queue.work.fetch_or(SERVING, Ordering::AcqRel);
+        // A unit owed to `first`; then `first` leaves, refusing the slot on
+        // its way; then `second` queues, owed nothing yet.
+        drop(held);
+        first.cancel();
+        let second = queued(&b);
+        // The server comes round.
+        b.queue.work.fetch_and(!SERVING, Ordering::AcqRel);
+        b.serve();
+        let third = queued(&b);
+        let got_second = second.try_acquire();
+        let got_third = third.try_acquire();
+        assert!(
+            got_second.is_ok(),
+            "the refused slot goes to the next waiter"
+        );
+        assert_eq!(
+            got_third.unwrap_err(),
+            BulkheadError::Full,
+            "and to no one else"
+        );
+        drop(got_second);
+        assert_eq!(third.try_acquire().map(|_| ()), Ok(()));
+        drop(third);
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
     }
 }
