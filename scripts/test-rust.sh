@@ -8,8 +8,8 @@
 # (default 256).
 #
 # The workspace's tests include distributed/'s tier-1 tests, which start
-# their own redis-server (`apt-get install redis-server`; .ci/run installs
-# it) on free loopback ports.
+# their own redis-server on free loopback ports; it is installed through apt
+# if missing.
 #
 # Tests run in debug mode on purpose: debug builds keep overflow checks and
 # debug assertions on, and the stress tests (core/tests/stress.rs, over a
@@ -21,6 +21,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() {
     printf '\n==> %s\n' "$*"
 }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    step "apt-get install redis-server (the distributed breaker's tests start their own)"
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq redis-server >/dev/null
+fi
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
