@@ -6,25 +6,14 @@ bad keys. Rates of 4 per second keep every wait exact in binary."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, List
+from typing import Any
 
 import pytest
 
 import seawall
 from seawall import KeyedRateLimiter, ManualClock, RateLimiter, RateLimitExceededError
 
-
-class Sleeps:
-    """Records sleeps (sync and async) without moving any clock."""
-
-    def __init__(self) -> None:
-        self.slept: List[float] = []
-
-    def __call__(self, d: float) -> None:
-        self.slept.append(d)
-
-    async def a(self, d: float) -> None:
-        self(d)
+from conftest import Sleeps
 
 
 def other_slot(limiter: KeyedRateLimiter, spent: str) -> str:

@@ -32,16 +32,7 @@ from seawall import (
 from seawall import _native
 from seawall import retry as retry_module
 
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.slept: List[float] = []
-
-    def __call__(self, d: float) -> None:
-        self.slept.append(d)
-
-    async def a(self, d: float) -> None:
-        self.slept.append(d)
+from conftest import Sleeps
 
 
 def backoff(strategy: str = "exponential_with_jitter", attempts: int = 6) -> _native.Backoff:

@@ -21,6 +21,8 @@ from typing import Any, List, Optional
 
 from seawall import Bulkhead, BulkheadConfig, ManualClock, RateLimiter, RateLimitExceededError
 
+from conftest import Sleeps
+
 HANG_GUARD = 30.0  # seconds
 
 
@@ -251,19 +253,6 @@ def test_cancellations_racing_releases_conserve_slots() -> None:
         assert not w.is_alive()
     assert most[0] <= 2
     assert (bh.get_available_permits(), bh.get_queue_size()) == (2, 0)
-
-
-class Sleeps:
-    """Records sleeps without sleeping."""
-
-    def __init__(self) -> None:
-        self.slept: List[float] = []
-
-    def __call__(self, d: float) -> None:
-        self.slept.append(d)
-
-    async def a(self, d: float) -> None:
-        self(d)
 
 
 def test_rate_limited_callers_sleep_once_for_their_reserved_turn() -> None:

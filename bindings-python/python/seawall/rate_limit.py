@@ -47,6 +47,19 @@ class _Limit:
             raise RateLimitExceededError("rate limit exceeded", wait)
         return wait
 
+    # `_wait` and `_await` differ only in `await`; an admitted call costs
+    # one native `reserve` (of the key, for the keyed limiter).
+
+    def _wait(self, reserve: Callable[..., Tuple[bool, float]], *key: Key) -> None:
+        wait = self._turn(reserve(*key, self.max_wait))
+        if wait:
+            self._sleep(wait)
+
+    async def _await(self, reserve: Callable[..., Tuple[bool, float]], *key: Key) -> None:
+        wait = self._turn(reserve(*key, self.max_wait))
+        if wait:
+            await self._asleep(wait)
+
 
 class RateLimiter(_Limit):
     """GCRA: ``rate`` calls per ``period`` seconds on average, bursts of up
@@ -85,18 +98,11 @@ class RateLimiter(_Limit):
         )
         self.check = self._native.check
 
-    # `acquire` and `aacquire` differ only in `await`; an admitted call
-    # costs one native `reserve`.
-
     def acquire(self) -> None:
-        wait = self._turn(self._native.reserve(self.max_wait))
-        if wait:
-            self._sleep(wait)
+        self._wait(self._native.reserve)
 
     async def aacquire(self) -> None:
-        wait = self._turn(self._native.reserve(self.max_wait))
-        if wait:
-            await self._asleep(wait)
+        await self._await(self._native.reserve)
 
 
 class KeyedRateLimiter(_Limit):
@@ -140,11 +146,7 @@ class KeyedRateLimiter(_Limit):
         self.memory_bytes = self._native.memory_bytes
 
     def acquire(self, key: Key) -> None:
-        wait = self._turn(self._native.reserve(key, self.max_wait))
-        if wait:
-            self._sleep(wait)
+        self._wait(self._native.reserve, key)
 
     async def aacquire(self, key: Key) -> None:
-        wait = self._turn(self._native.reserve(key, self.max_wait))
-        if wait:
-            await self._asleep(wait)
+        await self._await(self._native.reserve, key)
