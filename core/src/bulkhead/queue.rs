@@ -91,7 +91,11 @@ pub(super) struct Queue {
     inbox: AtomicPtr<Node>,
     /// Queued nodes, oldest first: touched only by the server.
     line: UnsafeCell<VecDeque<Arc<Node>>>,
-    /// Nodes in the inbox or the line that left as `CANCELLED`.
+    /// Nodes in the inbox or the line that left as `CANCELLED`, as a
+    /// two's-complement count: a departure marks its node and only then
+    /// counts it, so a server that drops the node in between takes the
+    /// count below zero for a moment (the count is whole again once the
+    /// departure counts it).
     dead: AtomicU64,
 }
 
@@ -293,8 +297,8 @@ impl<C: Clock> Bulkhead<C> {
     /// costs O(1) per departure over time).
     fn drop_dead(&self, line: &mut VecDeque<Arc<Node>>) {
         // Relaxed: see `count_dead`.
-        let dead = self.queue.dead.load(Ordering::Relaxed);
-        if dead == 0 || dead * 2 < line.len() as u64 {
+        let dead = self.queue.dead.load(Ordering::Relaxed) as i64;
+        if dead <= 0 || dead.saturating_mul(2) < line.len() as i64 {
             return;
         }
         let before = line.len();
@@ -420,6 +424,47 @@ mod tests {
         );
         drop(got_second);
         assert_eq!(third.try_acquire().map(|_| ()), Ok(()));
+        drop(third);
+        assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
+    }
+
+    /// A waiter's departure marks its node `CANCELLED` and only then
+    /// counts it; a server may drop the node in between, taking the count
+    /// below zero for a moment. A clean-up asked for in that moment must
+    /// see "no dead nodes", not a huge count (it once overflowed).
+    #[test]
+    fn a_dead_node_dropped_before_it_is_counted_leaves_the_count_whole() {
+        let config = BulkheadConfig {
+            max_concurrent: 1,
+            max_queue_size: 8,
+            timeout: Duration::from_secs(60),
+        };
+        let b = Bulkhead::with_clock(config, ManualClock::new()).unwrap();
+        let held = b.try_acquire().unwrap();
+        let first = queued(&b);
+        let second = queued(&b);
+        let third = queued(&b);
+        let head = b.queue.line.with_mut(|line| {
+            // SAFETY: no server runs: this thread is the only one.
+            let line = unsafe { &mut *line };
+            b.take_inbox(line);
+            line[0].clone()
+        });
+        // `first` leaves, up to the store of its final state: counted out
+        // of the balance, marked CANCELLED, not yet counted as dead.
+        b.balance.fetch_add(1, Ordering::Relaxed);
+        head.state.store(CANCELLED, Ordering::Relaxed);
+        // The release drops the dead head and serves `second`; then a
+        // clean-up runs before `first` counts its node.
+        drop(held);
+        b.clean();
+        b.queue.count_dead();
+        assert_eq!(b.queue.dead.load(Ordering::Relaxed), 0);
+        let got_second = second.try_acquire();
+        assert!(got_second.is_ok(), "the slot went to the next waiter");
+        assert_eq!(third.try_acquire().unwrap_err(), BulkheadError::Full);
+        drop(got_second);
+        drop(first);
         drop(third);
         assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
     }
