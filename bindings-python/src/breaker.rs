@@ -23,10 +23,11 @@ use crate::aio::AsyncCall;
 use crate::args::{config_object, name as breaker_name, type_name};
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
-use crate::guard::Guarded;
+use crate::guard::{FirstAttempt, Guarded};
 use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy};
 use crate::registered;
 use crate::registry::Registry;
+use crate::retry::RetryBudget;
 
 /// What every handle on one breaker shares: the core breaker, how outcomes
 /// are classified, and the strings a rejection needs (built once).
@@ -423,9 +424,19 @@ impl Breaker {
 
     /// Wraps `func` so that every call goes through this breaker (used by
     /// the decorators). `is_async`: `func` returns an awaitable to await
-    /// under the permit.
-    fn _wrap(slf: &Bound<'_, Self>, func: &Bound<'_, PyAny>, is_async: bool) -> Guarded {
-        Guarded::new(slf.clone().unbind(), func.clone().unbind(), is_async)
+    /// under the permit. With `budget` or `on_error`, each call is a first
+    /// attempt as `with_resilience` makes it (see `FirstAttempt`).
+    #[pyo3(signature = (func, is_async, *, budget = None, on_error = None))]
+    fn _wrap(
+        slf: &Bound<'_, Self>,
+        func: &Bound<'_, PyAny>,
+        is_async: bool,
+        budget: Option<Py<RetryBudget>>,
+        on_error: Option<Py<PyAny>>,
+    ) -> Guarded {
+        let first =
+            (budget.is_some() || on_error.is_some()).then_some(FirstAttempt { budget, on_error });
+        Guarded::new(slf.clone().unbind(), func.clone().unbind(), is_async, first)
     }
 }
 

@@ -145,7 +145,7 @@ impl RetryBudget {
     }
 
     /// Counts a request (`is_retry=False`) or a retry made without asking.
-    fn record_attempt(&self, is_retry: bool) {
+    pub(crate) fn record_attempt(&self, is_retry: bool) {
         self.0.record_attempt(is_retry);
     }
 

@@ -85,6 +85,25 @@ def _async_decorated_cycle() -> Any:
     return f
 
 
+def _resilient_cycle() -> Any:
+    # A with_resilience function whose fallback refers to the function:
+    # function -> its first-attempt layer -> the fallback -> function; an
+    # awaitable started and left mid-call holds the layer and the arguments.
+    holder: List[Any] = []
+    reg = seawall.Registry()
+
+    @seawall.with_resilience("network", "cycle", registry=reg,
+                             fallback=lambda *a: holder[0])
+    async def f(x: Any) -> Any:
+        await asyncio.sleep(0)
+        return x
+
+    started = f(holder)
+    started.send(None)
+    holder.append((f, started))
+    return f
+
+
 def _permit_cycle() -> UnifiedCircuitBreaker:
     b = UnifiedCircuitBreaker("cycle", CircuitBreakerConfig(on_open=lambda: permits))
     permits = [b.acquire()]
@@ -105,6 +124,7 @@ def _registry_cycle() -> Any:
         _predicate_cycle,
         _decorated_cycle,
         _async_decorated_cycle,
+        _resilient_cycle,
         _permit_cycle,
         _registry_cycle,
     ],

@@ -8,6 +8,7 @@ advance a ManualClock, jitter is pinned by a fixed random source.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from datetime import timedelta
 from typing import Any, List
 
@@ -311,3 +312,96 @@ def test_a_raising_on_retry_hook_is_logged_not_propagated(caplog: pytest.LogCapt
     with caplog.at_level("ERROR", logger="seawall"):
         assert call() == "ok"
     assert "on_retry hook raised" in caplog.text
+
+
+def test_async_functions_pass_for_coroutine_functions_to_inspect_and_asyncio() -> None:
+    # Frameworks (FastAPI, Starlette) decide whether to await a handler with
+    # inspect.iscoroutinefunction; both decorators return native functions.
+    reg = _registry(ManualClock())
+    breaker = reg.get_or_create("inspect")
+
+    @with_resilience("network", "inspect", registry=reg)
+    async def resilient(x: int = 1) -> int:
+        return x
+
+    @breaker
+    async def guarded() -> int:
+        return 1
+
+    class Client:
+        @with_resilience("network", "inspect", registry=reg)
+        async def get(self) -> int:
+            return 2
+
+    for f in (resilient, guarded, Client().get, Client.get):
+        assert inspect.iscoroutinefunction(f), f
+        assert asyncio.iscoroutinefunction(f), f
+    assert not inspect.iscoroutinefunction(with_resilience("network", "inspect", registry=reg)(len))
+    assert str(inspect.signature(resilient)) == "(x: 'int' = 1) -> 'int'"
+    assert asyncio.run(resilient()) == 1 and asyncio.run(Client().get()) == 2
+
+
+def test_each_call_counts_once_in_the_budget_when_it_starts() -> None:
+    clock = ManualClock()
+    reg = _registry(clock)
+    budget = seawall.RetryBudget(clock=clock)
+    sleeps = Sleeps(clock)
+    fail = [1]
+
+    @with_resilience("network", "budget", registry=reg, retry_budget=budget,
+                     sleep=sleeps, asleep=sleeps.a, rng=Fixed(0.5))
+    async def get() -> str:
+        if fail[0]:
+            fail[0] -= 1
+            raise ConnectionError("down")
+        return "ok"
+
+    @with_resilience("network", "budget", registry=reg, retry_budget=budget,
+                     sleep=sleeps, rng=Fixed(0.5))
+    def sget() -> str:
+        return "ok"
+
+    pending = get()
+    assert budget.counts() == (0, 0), "an awaitable not yet driven counts nothing"
+    assert asyncio.run(pending) == "ok"
+    assert budget.counts() == (2, 1), "two attempts, one of them a retry"
+    assert sget() == "ok" and budget.counts() == (3, 1)
+    never = get()
+    never.close()
+    assert budget.counts() == (3, 1)
+
+
+def test_only_the_attempt_s_own_exceptions_are_retried() -> None:
+    reg = _registry(ManualClock())
+    sleeps = Sleeps()
+    calls: List[str] = []
+
+    def fallback() -> str:
+        calls.append("fallback")
+        raise KeyError("fallback broke")
+
+    @with_resilience("network", "own", registry=reg, asleep=sleeps.a, rng=Fixed(0.5),
+                     fallback=fallback)
+    async def get() -> str:
+        calls.append("get")
+        await asyncio.sleep(0)
+        raise ValueError("not retryable")
+
+    # Thrown in before it starts: ends with that exception, never runs.
+    c = get()
+    with pytest.raises(ConnectionError):
+        c.throw(ConnectionError("thrown"))
+    assert calls == []
+    # The fallback's own exception propagates as it is (not retried, not
+    # handed to the fallback again).
+    with pytest.raises(KeyError, match="fallback broke"):
+        asyncio.run(get())
+    assert calls == ["get", "fallback"] and sleeps.slept == []
+    # A finished call cannot be reused, and that is not a failure either.
+    calls.clear()
+    done = get()
+    with pytest.raises(KeyError):
+        asyncio.run(done)
+    with pytest.raises(RuntimeError, match="cannot reuse"):
+        done.send(None)
+    assert calls == ["get", "fallback"]

@@ -34,6 +34,7 @@ from .implementations.circuit_breaker import (
     guard_generator,
     is_async_generator_function,
     is_generator_function,
+    mark_coroutine_function,
     relay,
     start_stream,
 )
@@ -116,7 +117,10 @@ def with_resilience(
     5. timeout around the call.
 
     On the success path the call runs once through the breaker's native
-    wrapper and the retry machinery is entered only after a failure.
+    wrapper and the retry machinery is entered only after a failure; when
+    there is no bulkhead or rate limit, the decorated function is that
+    native wrapper itself (no Python frame per call), marked so that
+    ``inspect`` and ``asyncio`` see a coroutine function for ``async def``.
     Waiting in async code uses ``asyncio.sleep``; sync waits use
     ``time.sleep``, which releases the GIL.
     """
@@ -206,6 +210,8 @@ def with_resilience(
         else:
             wrapper = _sync_wrapper(func, layers)
         functools.update_wrapper(wrapper, func)
+        if is_async and not inspect.iscoroutinefunction(wrapper):
+            mark_coroutine_function(wrapper, func)
         wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
         wrapper.retry_budget = budget  # type: ignore[attr-defined]
         wrapper.bulkhead = bh  # type: ignore[attr-defined]
@@ -227,15 +233,28 @@ class _Layers(NamedTuple):
     fallback: Optional[Callable[..., Any]]
 
 
+def _native_first_attempt(
+    func: Callable[..., Any], is_async: bool, layers: _Layers, slow: Callable[..., Any]
+) -> Optional[Callable[..., Any]]:
+    """The whole wrapper as the breaker's native function, when the breaker
+    is the only layer an attempt goes through: it counts the call in the
+    budget and hands an ``Exception`` to ``slow`` (the retries and the
+    fallback) with no Python frame on the success path. ``None`` when a
+    bulkhead or rate limiter must admit each attempt first."""
+    if layers.breaker is None or layers.bulkhead is not None or layers.rate_limit is not None:
+        return None
+    budget = None if layers.budget is None else layers.budget._native
+    needed = layers.plan is not None or layers.fallback is not None
+    return layers.breaker._wrap(  # type: ignore[no-any-return]
+        func, is_async, budget=budget, on_error=slow if needed else None
+    )
+
+
 def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
     plan, budget, breaker, bh, rl, _, fallback = layers
     # The breaker layer: its native wrapper (no Python frame per call).
     call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
     call = admit(call, bh, None if rl is None else rl.acquire)
-
-    # The wrapper comes in two variants (with and without a budget to count
-    # the call in), so that neither tests for the budget per call.
-    record = None if budget is None else budget.record_attempt
 
     def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         try:
@@ -247,6 +266,12 @@ def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., An
                 raise
             return fallback(*args, **kwargs)
 
+    first = _native_first_attempt(func, False, layers, slow)
+    if first is not None:
+        return first
+    # The wrapper comes in two variants (with and without a budget to count
+    # the call in), so that neither tests for the budget per call.
+    record = None if budget is None else budget.record_attempt
     if record is not None:
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -278,8 +303,6 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
     call: Callable[..., Any] = inner if breaker is None else breaker._wrap(inner, True)
     call = aadmit(call, bh, None if rl is None else rl.aacquire)
 
-    record = None if budget is None else budget.record_attempt  # see _sync_wrapper
-
     async def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         try:
             if plan is None:
@@ -293,6 +316,10 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
                 r = await r
             return r
 
+    first = _native_first_attempt(inner, True, layers, slow)
+    if first is not None:
+        return first
+    record = None if budget is None else budget.record_attempt  # see _sync_wrapper
     if record is not None:
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ import functools
 import inspect
 import sys
 import threading
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import (
     Any,
     AsyncGenerator,
@@ -406,13 +406,27 @@ def wrap_function(breaker: _native.Breaker, func: F) -> F:
     functools.update_wrapper(wrapper, func)
     wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
     if is_async:
-        # asyncio.iscoroutinefunction (3.11) and inspect.iscoroutinefunction
-        # (3.12+) recognise a non-function coroutine function by these marks.
-        wrapper._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)  # type: ignore[attr-defined]
-        mark = getattr(inspect, "markcoroutinefunction", None)
-        if mark is not None:
-            mark(wrapper)
+        mark_coroutine_function(wrapper, func)
     return wrapper  # type: ignore[return-value]
+
+
+def mark_coroutine_function(wrapper: Any, func: Callable[..., Any]) -> None:
+    """Makes ``wrapper``, a native function standing for the coroutine
+    function ``func``, pass for one. ``asyncio.iscoroutinefunction`` (3.11)
+    and ``inspect.iscoroutinefunction`` (3.12+) read marks; on 3.11,
+    ``inspect.iscoroutinefunction`` (which frameworks such as FastAPI use to
+    decide whether to await) reads the code flags of any function-like
+    object, so ``wrapper`` also gets ``func``'s code and defaults."""
+    wrapper._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+    mark = getattr(inspect, "markcoroutinefunction", None)
+    if mark is not None:
+        mark(wrapper)
+        return
+    code = getattr(func, "__code__", None)
+    if isinstance(code, CodeType) and code.co_flags & inspect.CO_COROUTINE:
+        wrapper.__code__ = code
+        wrapper.__defaults__ = getattr(func, "__defaults__", None)
+        wrapper.__kwdefaults__ = getattr(func, "__kwdefaults__", None)
 
 
 def finish_wrapper(wrapper: Callable[..., Any], func: Callable[..., Any], breaker: Any) -> Callable[..., Any]:

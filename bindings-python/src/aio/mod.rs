@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
@@ -21,7 +21,12 @@ use pyo3::PyTraverseError;
 use seawall::{Outcome, Ticket};
 
 use crate::breaker::{call_fallback, Breaker, Inner};
+use crate::guard::Guarded;
 use crate::policy::take_interrupt;
+
+mod protocol;
+
+use protocol::{awaitable_iter, drive, exception, stop, Input, Step};
 
 enum Stage {
     /// Not driven yet: what to call.
@@ -43,25 +48,12 @@ enum Stage {
     Done,
 }
 
-/// What one step of the awaited iterator did.
-enum Step<'py> {
-    Yielded(Bound<'py, PyAny>),
-    Returned(Bound<'py, PyAny>),
-    Raised(PyErr),
-}
-
 /// How a step of the call ended, short of an exception.
 enum Poll<'py> {
     /// A value for the event loop: the call is suspended.
     Yield(Bound<'py, PyAny>),
     /// The call's result: it is over.
     Return(Bound<'py, PyAny>),
-}
-
-/// What the awaiting code sends in.
-enum Input<'py> {
-    Send(Bound<'py, PyAny>),
-    Throw(Bound<'py, PyAny>),
 }
 
 /// The awaitable returned by `Breaker.acall` and by async functions
@@ -75,6 +67,15 @@ pub struct AsyncCall {
     owner: Option<Py<Breaker>>,
     fallback: Option<Py<PyAny>>,
     stage: Stage,
+    /// A `with_resilience` first attempt: the function carrying the layer,
+    /// and the call's arguments for its `on_error`. Taken when used.
+    first: Option<Box<First>>,
+}
+
+struct First {
+    guard: Py<Guarded>,
+    args: Option<Py<PyTuple>>,
+    kwargs: Option<Py<PyDict>>,
 }
 
 impl AsyncCall {
@@ -90,7 +91,26 @@ impl AsyncCall {
             owner: Some(owner),
             fallback,
             stage: Stage::Start { func, args, kwargs },
+            first: None,
         }
+    }
+
+    /// Makes this call the first attempt of `guard`'s layer (see
+    /// `FirstAttempt`).
+    pub(crate) fn with_first_attempt(mut self, py: Python<'_>, guard: Py<Guarded>) -> Self {
+        let (args, kwargs) = match &self.stage {
+            Stage::Start { args, kwargs, .. } => (
+                args.as_ref().map(|a| a.clone_ref(py)),
+                kwargs.as_ref().map(|k| k.clone_ref(py)),
+            ),
+            _ => (None, None),
+        };
+        self.first = Some(Box::new(First {
+            guard,
+            args,
+            kwargs,
+        }));
+        self
     }
 
     /// The Python object for this call.
@@ -113,8 +133,59 @@ impl AsyncCall {
         Ok(obj)
     }
 
+    /// Drives the call one step; an exception of the first attempt goes to
+    /// its layer's `on_error`, whose awaitable the call then drives.
+    fn step<'py>(&mut self, py: Python<'py>, input: Input<'py>) -> PyResult<Poll<'py>> {
+        if self.first.is_some() {
+            return self.step_first(py, input);
+        }
+        self.advance(py, input)
+    }
+
+    /// `step` for a first attempt.
+    #[inline(never)]
+    fn step_first<'py>(&mut self, py: Python<'py>, input: Input<'py>) -> PyResult<Poll<'py>> {
+        // Only what the attempt raised: not a throw into a call that never
+        // started, a bad first send, or a reuse after the end.
+        let attempt = match (&self.stage, &input) {
+            (Stage::Running { .. }, _) => true,
+            (Stage::Start { .. }, Input::Send(v)) => v.is_none(),
+            _ => false,
+        };
+        if let (Stage::Start { .. }, true, Some(f)) = (&self.stage, attempt, &self.first) {
+            if let Some(layer) = f.guard.get().first() {
+                layer.count();
+            }
+        }
+        match self.advance(py, input) {
+            Err(e) if attempt => {
+                let First {
+                    guard,
+                    args,
+                    kwargs,
+                } = *self.first.take().expect("checked above");
+                let layer = guard.get().first().expect("set with the call");
+                let (args, kwargs) = (
+                    args.map(|a| a.into_bound(py)),
+                    kwargs.map(|k| k.into_bound(py)),
+                );
+                let v = layer.recover(py, e, args.as_ref(), kwargs.as_ref())?;
+                match awaitable_iter(&v)? {
+                    Some(iter) => {
+                        self.stage = Stage::Fallback {
+                            iter: iter.unbind(),
+                        };
+                        self.advance(py, Input::Send(py.None().into_bound(py)))
+                    }
+                    None => Ok(Poll::Return(v)),
+                }
+            }
+            r => r,
+        }
+    }
+
     /// Drives the call one step.
-    fn step<'py>(&mut self, py: Python<'py>, mut input: Input<'py>) -> PyResult<Poll<'py>> {
+    fn advance<'py>(&mut self, py: Python<'py>, mut input: Input<'py>) -> PyResult<Poll<'py>> {
         loop {
             match std::mem::replace(&mut self.stage, Stage::Done) {
                 Stage::Done => {
@@ -260,7 +331,7 @@ impl AsyncCall {
                 self.stage = Stage::Fallback {
                     iter: iter.unbind(),
                 };
-                self.step(py, Input::Send(py.None().into_bound(py)))
+                self.advance(py, Input::Send(py.None().into_bound(py)))
             }
             None => Ok(Poll::Return(v)),
         }
@@ -348,105 +419,6 @@ pub(crate) fn install_am_send(ty: &Bound<'_, PyType>) {
     }
 }
 
-/// The end of an awaitable: `StopIteration(v)`.
-fn stop(v: Bound<'_, PyAny>) -> PyErr {
-    PyStopIteration::new_err((v.unbind(),))
-}
-
-/// The iterator to drive for `v`, or `None` if `v` is not awaitable.
-fn awaitable_iter<'py>(v: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    // SAFETY: `v` is a live object (borrowed by the Bound) and we are
-    // attached to the interpreter; the check only reads its type pointer.
-    if unsafe { ffi::PyCoro_CheckExact(v.as_ptr()) } != 0 {
-        // A native coroutine is driven directly (it implements `am_send`),
-        // skipping the wrapper object `__await__` would allocate.
-        return Ok(Some(v.clone()));
-    }
-    match v.getattr_opt(intern!(v.py(), "__await__"))? {
-        Some(a) => Ok(Some(a.call0()?)),
-        None => Ok(None),
-    }
-}
-
-/// Sends a value into, or throws an exception into, the awaited iterator.
-fn drive<'py>(iter: &Bound<'py, PyAny>, input: Input<'py>) -> Step<'py> {
-    let py = iter.py();
-    match input {
-        Input::Send(v) => {
-            let mut out: *mut ffi::PyObject = std::ptr::null_mut();
-            // SAFETY: `iter` and `v` are live objects borrowed for the call and
-            // we are attached. `PyIter_Send` stores a new (owned) reference in
-            // `out` for PYGEN_NEXT and PYGEN_RETURN, and sets an exception and
-            // leaves `out` NULL for PYGEN_ERROR.
-            let r = unsafe { ffi::PyIter_Send(iter.as_ptr(), v.as_ptr(), &mut out) };
-            if r == ffi::PySendResult::PYGEN_ERROR {
-                return Step::Raised(PyErr::fetch(py));
-            }
-            // SAFETY: for PYGEN_NEXT and PYGEN_RETURN, `out` is the owned,
-            // non-NULL reference described above.
-            let out = unsafe { Bound::from_owned_ptr(py, out) };
-            if r == ffi::PySendResult::PYGEN_NEXT {
-                Step::Yielded(out)
-            } else {
-                Step::Returned(out)
-            }
-        }
-        Input::Throw(exc) => {
-            let throw = match iter.getattr_opt(intern!(py, "throw")) {
-                Ok(Some(t)) => t,
-                // A plain iterator cannot receive it: the exception surfaces
-                // at the await, as with `yield from` on such an iterator.
-                Ok(None) => return Step::Raised(PyErr::from_value(exc)),
-                Err(e) => return Step::Raised(e),
-            };
-            match throw.call1((exc,)) {
-                Ok(y) => Step::Yielded(y),
-                Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
-                    match e.value(py).getattr(intern!(py, "value")) {
-                        Ok(v) => Step::Returned(v),
-                        Err(e) => Step::Raised(e),
-                    }
-                }
-                Err(e) => Step::Raised(e),
-            }
-        }
-    }
-}
-
-/// The exception instance for `throw(typ, val=None, tb=None)`, normalised as
-/// generators do.
-fn exception<'py>(
-    typ: &Bound<'py, PyAny>,
-    val: Option<&Bound<'py, PyAny>>,
-    tb: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = typ.py();
-    let val = val.filter(|v| !v.is_none());
-    let exc = if let Ok(t) = typ.cast::<PyType>() {
-        match val {
-            Some(v) if v.is_instance(t)? => v.clone(),
-            Some(v) if v.is_instance_of::<PyTuple>() => t.call1(v.cast::<PyTuple>()?)?,
-            Some(v) => t.call1((v,))?,
-            None => t.call0()?,
-        }
-    } else if typ.is_instance_of::<pyo3::exceptions::PyBaseException>() {
-        if val.is_some() {
-            return Err(PyTypeError::new_err(
-                "instance exception may not have a separate value",
-            ));
-        }
-        typ.clone()
-    } else {
-        return Err(PyTypeError::new_err(
-            "exceptions must be classes or instances deriving from BaseException",
-        ));
-    };
-    if let Some(tb) = tb.filter(|t| !t.is_none()) {
-        exc.call_method1(intern!(py, "with_traceback"), (tb,))?;
-    }
-    Ok(exc)
-}
-
 #[pymethods]
 impl AsyncCall {
     fn __await__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -477,6 +449,11 @@ impl AsyncCall {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.owner)?;
         visit.call(&self.fallback)?;
+        if let Some(f) = &self.first {
+            visit.call(&f.guard)?;
+            visit.call(&f.args)?;
+            visit.call(&f.kwargs)?;
+        }
         match &self.stage {
             Stage::Start { func, args, kwargs } => {
                 visit.call(func)?;
@@ -496,6 +473,7 @@ impl AsyncCall {
         }
         self.fallback = None;
         self.owner = None;
+        self.first = None;
     }
 
     /// Closes the awaited coroutine; the call counts as neutral.
