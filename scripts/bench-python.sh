@@ -6,6 +6,11 @@
 # Arguments are passed to the bench script (e.g. --quick). With --wakeup it
 # runs bindings-python/benches/wakeup.py instead (bulkhead wake-up latency:
 # p50/p99 from a release to the waiter running; further arguments go to it).
+# With --callgrind [N] [mode...] it prints instructions per call of each path
+# and of the peers' equivalents, counted by callgrind inside the measured
+# loop only (bindings-python/benches/callgrind_paths.py): figures that repeat
+# exactly on a noisy machine. Needs valgrind (with its headers) and a C
+# compiler.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,11 +22,32 @@ export VIRTUAL_ENV=$VENV
 
 bench=bench.py
 peers=(pybreaker circuitbreaker tenacity)
-if [ "${1:-}" = --wakeup ]; then
-    shift
-    bench=wakeup.py
-    peers=()
-fi
+mode=table
+case "${1:-}" in
+    --wakeup) shift; bench=wakeup.py; peers=(); mode=wakeup ;;
+    --callgrind) shift; mode=callgrind ;;
+esac
 "$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "${peers[@]}"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)
-"$py" bindings-python/benches/$bench "$@"
+if [ "$mode" != callgrind ]; then
+    exec "$py" bindings-python/benches/$bench "$@"
+fi
+
+command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install valgrind)" >&2; exit 1; }
+n=20000
+if [[ "${1:-}" =~ ^[0-9]+$ ]]; then n=$1; shift; fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+cc -O2 -shared -fPIC -o "$out/cgtoggle.so" bindings-python/benches/cgtoggle.c
+paths=bindings-python/benches/callgrind_paths.py
+modes=("$@")
+[ "${#modes[@]}" -gt 0 ] || read -r -a modes <<< "$(cd bindings-python/benches && "$py" -c 'import callgrind_paths as c; print(*c.MODES)')"
+printf '%-18s %12s\n' path "Ir per call"
+for m in "${modes[@]}"; do
+    # Fixed hash seed and no address randomisation: the same work each run.
+    PYTHONHASHSEED=0 setarch "$(uname -m)" -R valgrind --tool=callgrind --collect-atstart=no \
+        --callgrind-out-file="$out/$m.cg" "$py" "$paths" "$out/cgtoggle.so" "$m" "$n" >/dev/null 2>"$out/$m.err" \
+        || { cat "$out/$m.err" >&2; exit 1; }
+    total=$(awk '/^(summary|totals):/ {s += $2} END {printf "%d", s}' "$out"/"$m".cg*)
+    printf '%-18s %12d\n' "$m" $((total / n))
+done
