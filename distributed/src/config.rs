@@ -60,7 +60,11 @@ impl Default for FleetConfig {
     }
 }
 
-fn bad(field: &'static str, value: impl std::fmt::Debug, allowed: &'static str) -> ConfigError {
+pub(crate) fn bad(
+    field: &'static str,
+    value: impl std::fmt::Debug,
+    allowed: &'static str,
+) -> ConfigError {
     ConfigError {
         field,
         value: format!("{value:?}"),

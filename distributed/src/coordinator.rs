@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::CoordinatorConfig;
 use crate::keys;
+use crate::limiter::LimiterEntry;
 use crate::member::{Entry, FleetEvent};
 use crate::overlay::{self, Overlay, LEASE_PER_TICK};
 use crate::store::redis::{RedisStore, Timeouts};
@@ -29,6 +30,7 @@ pub(crate) struct Inner {
     pub instance: String,
     pub nonce: String,
     members: Mutex<Vec<Weak<dyn Entry>>>,
+    limiters: Mutex<Vec<Weak<dyn LimiterEntry>>>,
     /// Set by callers (failure bursts, local trips, commands) with an unpark:
     /// tick now rather than at the next interval.
     urgent: AtomicBool,
@@ -57,6 +59,23 @@ impl Inner {
         for e in members.iter().filter_map(Weak::upgrade) {
             local_only(e.shared());
         }
+        for l in self.limiters() {
+            l.set_degraded(true);
+        }
+    }
+
+    pub(crate) fn register_limiter(&self, entry: Weak<dyn LimiterEntry>) {
+        self.limiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+        self.wake();
+    }
+
+    fn limiters(&self) -> Vec<Arc<dyn LimiterEntry>> {
+        let mut limiters = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        limiters.retain(|w| w.strong_count() > 0);
+        limiters.iter().filter_map(Weak::upgrade).collect()
     }
 
     pub(crate) fn register(&self, entry: Weak<dyn Entry>) {
@@ -219,6 +238,7 @@ impl Coordinator {
             nonce: format!("{:016x}", fastrand::u64(..)),
             config,
             members: Mutex::new(Vec::new()),
+            limiters: Mutex::new(Vec::new()),
             urgent: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             // Until the first connection succeeds.
@@ -357,6 +377,9 @@ impl Engine {
                 // Relaxed: a status flag.
                 self.inner.degraded.store(false, Ordering::Relaxed);
                 let announced = std::mem::take(&mut self.announced);
+                for l in self.inner.limiters() {
+                    l.set_degraded(false);
+                }
                 for e in self.entries() {
                     self.rebase(&*e);
                     if announced {
@@ -393,6 +416,9 @@ impl Engine {
             log::warn!("seawall-distributed: fleet store unreachable, deciding locally: {err}");
             for e in self.entries() {
                 self.degrade(&*e, err);
+            }
+            for l in self.inner.limiters() {
+                l.set_degraded(true);
             }
         }
     }
@@ -452,6 +478,13 @@ impl Engine {
         let read_all = std::mem::take(&mut self.read_all);
         for e in self.entries() {
             if let Err(err) = self.sync(&*e, read_all || poll_all) {
+                self.fail(err);
+                return;
+            }
+        }
+        let poll = self.inner.config.poll_interval;
+        for l in self.inner.limiters() {
+            if let Err(err) = l.sync(&mut *self.store, &self.inner.instance, poll, poll_all) {
                 self.fail(err);
                 return;
             }

@@ -101,6 +101,27 @@ impl Keys {
     }
 }
 
+/// The keys of one fleet rate limiter: `<namespace>:rl:{<name>}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LimiterKeys {
+    /// Hash: `tat`, the theoretical arrival time in server microseconds.
+    pub rate: String,
+    /// Sorted set: instances that leased recently (the fallback's divisor).
+    pub members: String,
+}
+
+impl LimiterKeys {
+    pub(crate) fn new(namespace: &str, name: &str) -> Result<Self, KeyError> {
+        check_namespace(namespace)?;
+        check("name", name, MAX_NAME)?;
+        let rate = format!("{namespace}:rl:{{{name}}}");
+        Ok(Self {
+            members: format!("{rate}:m"),
+            rate,
+        })
+    }
+}
+
 /// The namespace's event channel.
 pub(crate) fn channel(namespace: &str) -> String {
     format!("{namespace}:cb:events")
@@ -145,6 +166,10 @@ mod tests {
         }
         assert_eq!(slot("123456789"), 12739, "CRC16/XMODEM check value");
         assert_ne!(slot(&Keys::new("svc", "users").unwrap().state), s);
+        let l = LimiterKeys::new("svc", "payments").unwrap();
+        assert_eq!(l.rate, "svc:rl:{payments}");
+        assert_eq!(slot(&l.members), slot(&l.rate));
+        assert_eq!(LimiterKeys::new("svc", "a{b").unwrap_err().field, "name");
     }
 
     #[test]

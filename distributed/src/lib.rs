@@ -37,6 +37,7 @@ mod breaker;
 mod config;
 mod coordinator;
 mod keys;
+mod limiter;
 mod member;
 mod overlay;
 mod scripts;
@@ -49,6 +50,7 @@ pub use breaker::{DistributedBreaker, DistributedPermit, FleetStatus, FleetTicke
 pub use config::{CoordinatorConfig, FleetConfig};
 pub use coordinator::Coordinator;
 pub use keys::{KeyError, MAX_NAME, MAX_NAMESPACE};
+pub use limiter::{FleetLimitConfig, FleetLimitStatus, FleetRateLimiter, OnStoreFailure};
 pub use member::{FleetEvent, FleetListener};
 pub use store::StoreError;
 

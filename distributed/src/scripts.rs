@@ -18,3 +18,5 @@ pub(crate) const TRIAL: &str = with_prelude!("scripts/trial.lua");
 pub(crate) const COMMAND: &str = with_prelude!("scripts/command.lua");
 /// The current view.
 pub(crate) const READ: &str = include_str!("scripts/read.lua");
+/// The fleet rate limiter's GCRA lease (no prelude: no breaker state).
+pub(crate) const LEASE: &str = include_str!("scripts/lease.lua");

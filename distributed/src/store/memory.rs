@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
-    Command, FleetKind, Notice, Notify, Params, Store, StoreError, TrialAnswer, TrialResults, View,
-    WindowStats,
+    Command, FleetKind, LeaseAnswer, LeaseArgs, Notice, Notify, Params, Store, StoreError,
+    TrialAnswer, TrialResults, View, WindowStats,
 };
-use crate::keys::Keys;
+use crate::keys::{Keys, LimiterKeys};
 
 #[derive(Clone, Debug)]
 enum Value {
@@ -496,6 +496,47 @@ impl Store for MemoryStore {
                 cmd: 0,
                 epoch: String::new(),
             },
+        })
+    }
+
+    /// A line-by-line mirror of `scripts/lease.lua` (the server clock's
+    /// milliseconds as microseconds).
+    fn lease(
+        &mut self,
+        keys: &LimiterKeys,
+        a: &LeaseArgs,
+        instance: &str,
+    ) -> Result<LeaseAnswer, StoreError> {
+        let mut s = self.up()?;
+        s.purge();
+        let now = (s.now_ms * 1000) as f64;
+        let (t, burst) = (a.interval_us, a.burst as f64);
+        let mut tat = s
+            .hash(&keys.rate)
+            .get("tat")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if a.returned > 0 && tat > now {
+            tat = now.max(tat - a.returned as f64 * t);
+        }
+        tat = tat.max(now) + a.debt as f64 * t;
+        let granted = ((now + burst * t - tat) / t)
+            .floor()
+            .min(a.want as f64)
+            .max(0.0);
+        tat += granted * t;
+        s.hash(&keys.rate).insert("tat".into(), tat.to_string());
+        s.pexpire(&keys.rate, ((tat - now) / 1000.0).ceil() as i64 + 1000);
+        let now_ms = s.now_ms;
+        let ttl = a.member_ttl_ms as i64;
+        s.zset(&keys.members).insert(instance.to_owned(), now_ms);
+        s.zrem_upto(&keys.members, now_ms - ttl);
+        s.pexpire(&keys.members, ttl);
+        let retry = (tat - (burst - 1.0) * t - now).ceil().max(0.0);
+        Ok(LeaseAnswer {
+            granted: granted as u64,
+            retry_after_us: retry as u64,
+            live: s.zcard(&keys.members),
         })
     }
 

@@ -5,7 +5,7 @@
 use std::sync::mpsc::Sender;
 use std::thread::Thread;
 
-use crate::keys::Keys;
+use crate::keys::{Keys, LimiterKeys};
 
 #[cfg(test)]
 pub(crate) mod memory;
@@ -151,6 +151,48 @@ impl Params {
     }
 }
 
+/// What one instance sends the fleet rate limiter's lease script.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LeaseArgs {
+    /// Microseconds between calls at the fleet's sustained rate.
+    pub interval_us: f64,
+    pub burst: u64,
+    /// Tokens asked for.
+    pub want: u64,
+    /// Leased tokens given back unused.
+    pub returned: u64,
+    /// Calls admitted on the local share since the last lease, charged in
+    /// full.
+    pub debt: u64,
+    /// How long an instance stays counted as live after a lease.
+    pub member_ttl_ms: u64,
+}
+
+impl LeaseArgs {
+    /// ARGV of the lease script.
+    pub(crate) fn argv(&self, instance: &str) -> Vec<String> {
+        vec![
+            format!("{:.6}", self.interval_us),
+            self.burst.to_string(),
+            self.want.to_string(),
+            self.returned.to_string(),
+            self.debt.to_string(),
+            instance.to_owned(),
+            self.member_ttl_ms.to_string(),
+        ]
+    }
+}
+
+/// The lease script's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LeaseAnswer {
+    pub granted: u64,
+    /// Microseconds until one more call would conform.
+    pub retry_after_us: u64,
+    /// Instances that leased within the member TTL (this one included).
+    pub live: u64,
+}
+
 /// A store operation that did not complete: unreachable, refused, timed
 /// out, or answered something unexpected. The coordinator treats all alike:
 /// it enters degraded mode.
@@ -213,6 +255,13 @@ pub(crate) trait Store: Send {
     fn command(&mut self, keys: &Keys, params: &Params, cmd: Command) -> Result<View, StoreError>;
     /// The current view, changing nothing.
     fn read(&mut self, keys: &Keys) -> Result<View, StoreError>;
+    /// The fleet rate limiter's lease: returns, charges, grants.
+    fn lease(
+        &mut self,
+        keys: &LimiterKeys,
+        args: &LeaseArgs,
+        instance: &str,
+    ) -> Result<LeaseAnswer, StoreError>;
     /// Drops the connection and opens a new one (also the first connect).
     fn reconnect(&mut self) -> Result<(), StoreError>;
     /// Starts delivering the channel's messages to `notify`, for as long as

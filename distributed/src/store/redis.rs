@@ -11,10 +11,10 @@ use std::time::Duration;
 use redis::{Client, Connection, Script, Value};
 
 use super::{
-    Command, FleetKind, Notice, Notify, Params, Store, StoreError, TrialAnswer, TrialResults, View,
-    WindowStats,
+    Command, FleetKind, LeaseAnswer, LeaseArgs, Notice, Notify, Params, Store, StoreError,
+    TrialAnswer, TrialResults, View, WindowStats,
 };
-use crate::keys::Keys;
+use crate::keys::{Keys, LimiterKeys};
 use crate::scripts;
 
 /// Timeouts of the Redis store.
@@ -31,6 +31,7 @@ struct Scripts {
     trial: Script,
     command: Script,
     read: Script,
+    lease: Script,
 }
 
 pub(crate) struct RedisStore {
@@ -60,6 +61,7 @@ impl RedisStore {
                 trial: Script::new(scripts::TRIAL),
                 command: Script::new(scripts::COMMAND),
                 read: Script::new(scripts::READ),
+                lease: Script::new(scripts::LEASE),
             },
             stop: Arc::new(AtomicBool::new(false)),
         })
@@ -78,12 +80,12 @@ impl RedisStore {
     fn run(
         &mut self,
         which: fn(&Scripts) -> &Script,
-        keys: &Keys,
+        keys: &[&str],
         argv: Vec<String>,
     ) -> Result<Vec<Value>, StoreError> {
         let script = which(&self.scripts);
         let mut inv = script.prepare_invoke();
-        for k in keys.all() {
+        for k in keys {
             inv.key(k);
         }
         for a in &argv {
@@ -164,7 +166,7 @@ impl Store for RedisStore {
             successes.to_string(),
             failures.to_string(),
         ]);
-        let v = self.run(|s| &s.flush, keys, argv)?;
+        let v = self.run(|s| &s.flush, &keys.all(), argv)?;
         let (view, x) = parse(&v, 4)?;
         let stats = WindowStats {
             successes: x[0] as u64,
@@ -190,7 +192,7 @@ impl Store for RedisStore {
             r.freed.to_string(),
             want.to_string(),
         ]);
-        let v = self.run(|s| &s.trial, keys, argv)?;
+        let v = self.run(|s| &s.trial, &keys.all(), argv)?;
         let (view, x) = parse(&v, 2)?;
         Ok(TrialAnswer {
             view,
@@ -202,13 +204,34 @@ impl Store for RedisStore {
     fn command(&mut self, keys: &Keys, params: &Params, cmd: Command) -> Result<View, StoreError> {
         let mut argv = params.argv();
         argv.push((cmd as u8).to_string());
-        let v = self.run(|s| &s.command, keys, argv)?;
+        let v = self.run(|s| &s.command, &keys.all(), argv)?;
         Ok(parse(&v, 0)?.0)
     }
 
     fn read(&mut self, keys: &Keys) -> Result<View, StoreError> {
-        let v = self.run(|s| &s.read, keys, Vec::new())?;
+        let v = self.run(|s| &s.read, &keys.all(), Vec::new())?;
         Ok(parse(&v, 0)?.0)
+    }
+
+    fn lease(
+        &mut self,
+        keys: &LimiterKeys,
+        args: &LeaseArgs,
+        instance: &str,
+    ) -> Result<LeaseAnswer, StoreError> {
+        let v = self.run(
+            |s| &s.lease,
+            &[&keys.rate, &keys.members],
+            args.argv(instance),
+        )?;
+        match v.as_slice() {
+            [granted, retry, live] => Ok(LeaseAnswer {
+                granted: int(granted)?.max(0) as u64,
+                retry_after_us: int(retry)?.max(0) as u64,
+                live: int(live)?.max(0) as u64,
+            }),
+            _ => Err(StoreError(format!("unexpected lease answer {v:?}"))),
+        }
     }
 
     fn reconnect(&mut self) -> Result<(), StoreError> {

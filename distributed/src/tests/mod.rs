@@ -4,6 +4,7 @@
 //! tests start themselves.
 
 mod engine;
+mod limiter;
 mod props;
 mod redis;
 mod scenarios;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use seawall::{BreakerConfig, Outcome, State};
+use seawall::{BreakerConfig, Outcome, RateLimitConfig, State};
 
 use super::params;
 use super::scenarios;
@@ -16,7 +16,10 @@ use super::server::{wait_for, RedisServer};
 use crate::keys::Keys;
 use crate::store::redis::{RedisStore, Timeouts};
 use crate::store::{FleetKind, Store};
-use crate::{Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig, FleetEvent};
+use crate::{
+    Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig, FleetEvent, FleetLimitConfig,
+    FleetRateLimiter,
+};
 
 fn store(server: &RedisServer) -> RedisStore {
     let mut s = RedisStore::new(
@@ -417,6 +420,16 @@ fn a_least_privilege_acl_user_is_enough() {
     );
     b.force_closed();
     wait_for("commands pass too", || b2.state() == State::ForcedClosed);
+    // The fleet rate limiter's lease needs nothing more.
+    let limit = RateLimitConfig {
+        rate: 1000,
+        period: Duration::from_secs(1),
+        burst: 100,
+        ..Default::default()
+    };
+    let l = FleetRateLimiter::new("api", limit, FleetLimitConfig::default(), &c).unwrap();
+    wait_for("a lease is granted", || l.status().granted > 0);
+    assert!(!c.is_degraded());
     // The same user outside its namespace is refused.
     let outside = CoordinatorConfig {
         namespace: "other".into(),
