@@ -162,6 +162,14 @@ fn instance_id() -> String {
     format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
 }
 
+fn timeouts(config: &CoordinatorConfig) -> Timeouts {
+    Timeouts {
+        connect: config.connect_timeout,
+        op: config.op_timeout,
+        resubscribe_max: config.reconnect_max.min(Duration::from_secs(5)),
+    }
+}
+
 impl Coordinator {
     /// A coordinator on the Redis server at `redis_url` (`redis://host:port/db`).
     /// Returns at once: it connects in the background, and until it
@@ -169,14 +177,21 @@ impl Coordinator {
     /// decide locally. Errors only for an invalid URL or configuration.
     pub fn connect(redis_url: &str, config: CoordinatorConfig) -> Result<Self, Error> {
         config.validate()?;
-        let store = RedisStore::new(
-            redis_url,
-            Timeouts {
-                connect: config.connect_timeout,
-                op: config.op_timeout,
-                resubscribe_max: config.reconnect_max.min(Duration::from_secs(5)),
-            },
-        )?;
+        let store = RedisStore::new(redis_url, timeouts(&config))?;
+        Self::spawn(Box::new(store), config)
+    }
+
+    /// A coordinator on the Redis Cluster reached through any of `nodes`
+    /// (`redis://host:port` each, with the same credentials; one is enough,
+    /// listing several lets it start and listen from another node when one
+    /// is down). It reads the slot map and sends each breaker's scripts to
+    /// the primary owning its hash tag's slot; everything else is as with
+    /// [`Coordinator::connect`], `connect_timeout` and `op_timeout` bounding
+    /// every node it talks to. Errors for an empty list, an invalid URL or
+    /// configuration.
+    pub fn connect_cluster(nodes: &[&str], config: CoordinatorConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let store = RedisStore::cluster(nodes, timeouts(&config))?;
         Self::spawn(Box::new(store), config)
     }
 

@@ -10,6 +10,7 @@ use crate::keys::{Keys, LimiterKeys};
 #[cfg(test)]
 pub(crate) mod memory;
 pub(crate) mod redis;
+mod target;
 
 /// A breaker's fleet state as the store numbers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,30 +1,24 @@
-//! The Redis store: one synchronous connection driven by the coordinator
-//! thread (every operation bounded by `op_timeout`), the scripts as
-//! `redis::Script` (EVALSHA, reloaded transparently on NOSCRIPT), and one
-//! subscriber thread per store holding the pub/sub connection.
+//! The Redis store: one synchronous connection (to a server or a Cluster,
+//! see `target.rs`) driven by the coordinator thread (every operation
+//! bounded by `op_timeout`), the scripts as `redis::Script` (EVALSHA,
+//! reloaded transparently on NOSCRIPT), and one subscriber thread per store
+//! holding the pub/sub connection.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use redis::{Client, Connection, Script, Value};
+use redis::{Client, Script, Value};
 
+pub(crate) use super::target::Timeouts;
+use super::target::{err, Con, Target};
 use super::{
     Command, FleetKind, LeaseAnswer, LeaseArgs, Notice, Notify, Params, Store, StoreError,
     TrialAnswer, TrialResults, View, WindowStats,
 };
 use crate::keys::{Keys, LimiterKeys};
 use crate::scripts;
-
-/// Timeouts of the Redis store.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Timeouts {
-    pub connect: Duration,
-    pub op: Duration,
-    /// How long the subscriber waits between reconnection attempts, at most.
-    pub resubscribe_max: Duration,
-}
 
 struct Scripts {
     flush: Script,
@@ -35,25 +29,29 @@ struct Scripts {
 }
 
 pub(crate) struct RedisStore {
-    client: Client,
-    con: Option<Connection>,
+    target: Target,
+    con: Option<Con>,
     timeouts: Timeouts,
     scripts: Scripts,
     /// Tells the subscriber thread to stop (set on drop).
     stop: Arc<AtomicBool>,
 }
 
-fn err(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
-}
-
 impl RedisStore {
-    /// Parses the URL; connects later ([`Store::reconnect`]).
+    /// A store on the server at `url`; connects later
+    /// ([`Store::reconnect`]).
     pub(crate) fn new(url: &str, timeouts: Timeouts) -> Result<Self, StoreError> {
-        let client =
-            Client::open(url).map_err(|e| StoreError(format!("invalid redis_url: {e}")))?;
-        Ok(Self {
-            client,
+        Ok(Self::on(Target::node(url)?, timeouts))
+    }
+
+    /// A store on the Redis Cluster reached through `seeds`; connects later.
+    pub(crate) fn cluster(seeds: &[&str], timeouts: Timeouts) -> Result<Self, StoreError> {
+        Ok(Self::on(Target::cluster(seeds, timeouts)?, timeouts))
+    }
+
+    fn on(target: Target, timeouts: Timeouts) -> Self {
+        Self {
+            target,
             con: None,
             timeouts,
             scripts: Scripts {
@@ -64,19 +62,13 @@ impl RedisStore {
                 lease: Script::new(scripts::LEASE),
             },
             stop: Arc::new(AtomicBool::new(false)),
-        })
-    }
-
-    fn connect(client: &Client, t: Timeouts) -> Result<Connection, StoreError> {
-        let mut con = client.get_connection_with_timeout(t.connect).map_err(err)?;
-        con.set_read_timeout(Some(t.op)).map_err(err)?;
-        con.set_write_timeout(Some(t.op)).map_err(err)?;
-        redis::cmd("PING").query::<()>(&mut con).map_err(err)?;
-        Ok(con)
+        }
     }
 
     /// Runs a script; any error drops the connection (a timed-out reply
-    /// could otherwise be read as the answer to the next command).
+    /// could otherwise be read as the answer to the next command). In a
+    /// Cluster, a `MOVED` answer reconnects (a fresh slot map) and runs the
+    /// script once more.
     fn run(
         &mut self,
         which: fn(&Scripts) -> &Script,
@@ -94,7 +86,13 @@ impl RedisStore {
         let Some(con) = self.con.as_mut() else {
             return Err(StoreError("not connected".into()));
         };
-        let answer = inv.invoke::<Vec<Value>>(con);
+        let mut answer = inv.invoke::<Vec<Value>>(con.like());
+        if answer.as_ref().is_err_and(|e| self.target.moved(e)) {
+            self.con = None;
+            let mut con = self.target.connect(self.timeouts)?;
+            answer = inv.invoke::<Vec<Value>>(con.like());
+            self.con = Some(con);
+        }
         answer.map_err(|e| {
             self.con = None;
             err(e)
@@ -236,18 +234,18 @@ impl Store for RedisStore {
 
     fn reconnect(&mut self) -> Result<(), StoreError> {
         self.con = None;
-        self.con = Some(Self::connect(&self.client, self.timeouts)?);
+        self.con = Some(self.target.connect(self.timeouts)?);
         Ok(())
     }
 
     fn subscribe(&mut self, channel: &str, notify: Notify) {
-        let client = self.client.clone();
+        let servers = self.target.subscribable();
         let channel = channel.to_owned();
         let stop = Arc::clone(&self.stop);
         let t = self.timeouts;
         let spawned = thread::Builder::new()
             .name("seawall-fleet-sub".into())
-            .spawn(move || subscriber(client, channel, notify, stop, t));
+            .spawn(move || subscriber(servers, channel, notify, stop, t));
         if let Err(e) = spawned {
             log::error!("seawall-distributed: cannot start the subscriber thread: {e}");
         }
@@ -256,12 +254,23 @@ impl Store for RedisStore {
 
 /// The subscriber thread: holds the pub/sub connection, forwards messages,
 /// reconnects with back-off and says so (`Resubscribed`: messages may have
-/// been lost). Stops when the store is dropped or the coordinator is gone.
-fn subscriber(client: Client, channel: String, notify: Notify, stop: Arc<AtomicBool>, t: Timeouts) {
+/// been lost). Each session starts on the next of `servers` (the Cluster's
+/// seed nodes), so a dead node is left for another. Stops when the store
+/// is dropped or the coordinator is gone.
+fn subscriber(
+    servers: Vec<Client>,
+    channel: String,
+    notify: Notify,
+    stop: Arc<AtomicBool>,
+    t: Timeouts,
+) {
     // How often a blocked read comes back to check `stop`.
     const CHECK: Duration = Duration::from_millis(200);
     let mut backoff = Duration::from_millis(50);
+    let mut next = 0;
     while !stop.load(Ordering::Relaxed) {
+        let client = &servers[next % servers.len()];
+        next += 1;
         let session = (|| -> Result<(), StoreError> {
             let mut con = client.get_connection_with_timeout(t.connect).map_err(err)?;
             con.set_write_timeout(Some(t.op)).map_err(err)?;

@@ -1,8 +1,10 @@
 //! Tier 0 (no Redis, always run): the in-memory store and coordinators
 //! driven step by step on manual clocks. Tier 1 (`redis.rs`): the same
 //! script scenarios and a small fleet against a real `redis-server` the
-//! tests start themselves.
+//! tests start themselves; `cluster.rs` the same fleet on a local Redis
+//! Cluster of three primaries.
 
+mod cluster;
 mod engine;
 mod limiter;
 mod props;

@@ -1,9 +1,10 @@
 //! A real `redis-server` for tier-1 tests: started as a child process on a
 //! free loopback port with persistence off, ready once it answers PING,
-//! killed when dropped (also when the test panics).
+//! killed when dropped (also when the test panics). [`RedisCluster`] starts
+//! several as the primaries of a local Redis Cluster.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -13,18 +14,21 @@ pub(crate) struct RedisServer {
     pub port: u16,
 }
 
-fn binary() -> PathBuf {
+/// The path of `name` (`redis-server`, `redis-cli`), or a panic saying how
+/// to install it: a tier-1 test never skips silently.
+fn binary(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-        .map(|d| d.join("redis-server"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file());
     match found {
         Some(p) => p,
         None => panic!(
-            "this test needs a real Redis server, and `redis-server` is not installed: \
-             install it with `apt-get install redis-server` (Debian/Ubuntu)"
+            "this test needs a real Redis server, and `{name}` is not installed: \
+             install it with `apt-get install redis-server` (Debian/Ubuntu; \
+             redis-cli comes with it)"
         ),
     }
 }
@@ -43,9 +47,15 @@ impl RedisServer {
 
     /// Starts a server on `port` (to restart one where clients expect it).
     pub(crate) fn start_on(port: u16) -> Self {
-        let child = Command::new(binary())
+        Self::start_with(port, &[])
+    }
+
+    /// Starts a server on `port` with `extra` arguments.
+    fn start_with(port: u16, extra: &[&str]) -> Self {
+        let child = Command::new(binary("redis-server"))
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -98,6 +108,96 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A local Redis Cluster of primaries without replicas, each a
+/// [`RedisServer`] with its cluster files in a temporary directory; all are
+/// killed and the directory removed when dropped (also on panic).
+pub(crate) struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    dir: PathBuf,
+}
+
+/// A free loopback port whose cluster bus port (port + 10000) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= u16::MAX - 10_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl RedisCluster {
+    /// Starts `n` nodes, joins them with `redis-cli --cluster create` (the
+    /// slots split evenly among them), and waits until every node reports
+    /// `cluster_state:ok`.
+    pub(crate) fn start(n: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "seawall-cluster-{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            dir,
+        };
+        let cli = binary("redis-cli");
+        for _ in 0..n {
+            let port = free_cluster_port();
+            let conf = cluster.dir.join(format!("nodes-{port}.conf"));
+            let node = RedisServer::start_with(
+                port,
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    path(&conf),
+                    "--dir",
+                    path(&cluster.dir),
+                ],
+            );
+            cluster.nodes.push(node);
+        }
+        let out = Command::new(cli)
+            .args(["--cluster", "create"])
+            .args(cluster.nodes.iter().map(|s| format!("127.0.0.1:{}", s.port)))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli runs");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for("every node reports cluster_state:ok", || {
+            cluster.nodes.iter().all(|s| {
+                s.cmd::<String>(&["CLUSTER", "INFO"])
+                    .contains("cluster_state:ok")
+            })
+        });
+        cluster
+    }
+
+    /// The nodes' URLs, in start order.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temporary path")
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        // Kill the servers before removing the files they write.
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,0 +1,176 @@
+//! Tier 1 on a Redis Cluster: three primaries started by the test (see
+//! `server.rs`), two coordinators connected with `connect_cluster`, and
+//! breakers whose hash tags land on different nodes.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use seawall::{BreakerConfig, RateLimitConfig, State};
+
+use super::server::{wait_for, RedisCluster, RedisServer};
+use crate::keys::{slot, Keys};
+use crate::store::{parse_published, FleetKind};
+use crate::{
+    Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig, FleetLimitConfig,
+    FleetRateLimiter,
+};
+
+const NS: &str = "cl";
+
+fn coordinator(seeds: &[&str]) -> Coordinator {
+    Coordinator::connect_cluster(
+        seeds,
+        CoordinatorConfig {
+            namespace: NS.into(),
+            sync_interval: Duration::from_millis(20),
+            poll_interval: Duration::from_millis(200),
+            reconnect_min: Duration::from_millis(20),
+            reconnect_max: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Breaker names whose slots fall in each third of the slot range (where
+/// `redis-cli --cluster create` puts three primaries' slots).
+fn names_in_each_third() -> Vec<String> {
+    let mut names = vec![String::new(); 3];
+    for i in 0.. {
+        let name = format!("dep{i}");
+        let third = usize::from(slot(&Keys::new(NS, &name).unwrap().state)) * 3 / 16384;
+        if names[third].is_empty() {
+            names[third] = name;
+        }
+        if names.iter().all(|n| !n.is_empty()) {
+            return names;
+        }
+    }
+    unreachable!()
+}
+
+/// The node holding a breaker's state, asked of the nodes themselves: the
+/// one with keys in the slot `keys::slot` computes.
+fn owner(cluster: &RedisCluster, name: &str) -> usize {
+    let k = Keys::new(NS, name).unwrap();
+    let s = slot(&k.state).to_string();
+    let holding: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| cluster.nodes[i].cmd::<i64>(&["CLUSTER", "COUNTKEYSINSLOT", &s]) > 0)
+        .collect();
+    assert_eq!(holding.len(), 1, "{name}: slot {s} held by {holding:?}");
+    assert_eq!(
+        cluster.nodes[holding[0]].cmd::<String>(&["CLUSTER", "KEYSLOT", &k.state]),
+        s,
+        "keys::slot agrees with the server"
+    );
+    holding[0]
+}
+
+fn subscribers(node: &RedisServer) -> i64 {
+    let (_, n): (String, i64) = node.cmd(&["PUBSUB", "NUMSUB", &crate::keys::channel(NS)]);
+    n
+}
+
+#[test]
+fn a_fleet_on_a_cluster_trips_commands_and_leases_across_nodes() {
+    let cluster = RedisCluster::start(3);
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let reversed: Vec<&str> = seeds.iter().rev().copied().collect();
+    // Each coordinator's subscriber starts on its first seed: node 0 and
+    // node 2.
+    let c1 = coordinator(&seeds);
+    let c2 = coordinator(&reversed);
+    let local = BreakerConfig {
+        failure_threshold: 1000,
+        timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let fleet = FleetConfig {
+        minimum_calls: 4,
+        min_failing_instances: Some(1),
+        ..Default::default()
+    };
+    let names = names_in_each_third();
+    let pair = |name: &str| {
+        (
+            DistributedBreaker::new(name, local.clone(), fleet.clone(), &c1).unwrap(),
+            DistributedBreaker::new(name, local.clone(), fleet.clone(), &c2).unwrap(),
+        )
+    };
+    let breakers: Vec<_> = names.iter().map(|n| pair(n)).collect();
+    wait_for("both connected and seen live by every breaker", || {
+        !c1.is_degraded()
+            && !c2.is_degraded()
+            && breakers
+                .iter()
+                .all(|(a, b)| a.fleet().live_instances == 2 && b.fleet().live_instances == 2)
+    });
+    let owners: BTreeSet<usize> = names.iter().map(|n| owner(&cluster, n)).collect();
+    assert!(owners.len() >= 2, "the breakers' slots use {owners:?}");
+
+    // A trip on one instance reaches the other, on every node.
+    for (a, b) in &breakers {
+        for _ in 0..4 {
+            a.try_acquire().unwrap().failure();
+        }
+        wait_for("the other instance rejects with the fleet OPEN", || {
+            b.try_acquire().is_err_and(|r| r.state == State::Open)
+        });
+    }
+
+    // A PUBLISH reaches subscribers on every node, not only the slot's.
+    let mut listeners: Vec<_> = cluster
+        .nodes
+        .iter()
+        .map(|node| {
+            let con = node.client().get_connection().unwrap();
+            con.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            con
+        })
+        .collect();
+    let mut subs: Vec<_> = listeners.iter_mut().map(|c| c.as_pubsub()).collect();
+    for sub in &mut subs {
+        sub.subscribe(crate::keys::channel(NS)).unwrap();
+    }
+    // Operator commands pass both ways.
+    breakers[0].0.force_closed();
+    breakers[2].1.force_closed();
+    wait_for("the commands reach the other instances", || {
+        breakers[0].1.state() == State::ForcedClosed
+            && breakers[2].0.state() == State::ForcedClosed
+    });
+    for sub in &mut subs {
+        let heard = (0..10).any(|_| {
+            let payload: String = sub.get_message().unwrap().get_payload().unwrap();
+            let (name, view) = parse_published(&payload).unwrap();
+            name == names[0] && view.kind == FleetKind::ForcedClosed
+        });
+        assert!(heard, "every node hears the command on {}", names[0]);
+    }
+    drop(subs);
+    drop(listeners);
+
+    // The fleet rate limiter leases from the cluster on both instances.
+    let limit = RateLimitConfig {
+        rate: 1000,
+        period: Duration::from_secs(1),
+        burst: 100,
+        ..Default::default()
+    };
+    let l1 = FleetRateLimiter::new("api", limit.clone(), FleetLimitConfig::default(), &c1).unwrap();
+    let l2 = FleetRateLimiter::new("api", limit, FleetLimitConfig::default(), &c2).unwrap();
+    wait_for("both lease tokens", || {
+        l1.status().granted > 0 && l2.status().granted > 0
+    });
+    assert!(!c1.is_degraded() && !c2.is_degraded());
+
+    // The node c2's subscriber listens on dies: it resubscribes on the next.
+    wait_for("one subscriber each on nodes 0 and 2", || {
+        subscribers(&cluster.nodes[0]) == 1 && subscribers(&cluster.nodes[2]) == 1
+    });
+    cluster.nodes[2].signal("KILL");
+    wait_for("c2's subscriber moves to node 1", || {
+        subscribers(&cluster.nodes[1]) == 1
+    });
+}
