@@ -274,6 +274,7 @@ fn subscriber(
         let session = (|| -> Result<(), StoreError> {
             let mut con = client.get_connection_with_timeout(t.connect).map_err(err)?;
             con.set_write_timeout(Some(t.op)).map_err(err)?;
+            con.set_read_timeout(Some(t.op)).map_err(err)?;
             let mut ps = con.as_pubsub();
             ps.subscribe(&channel).map_err(err)?;
             ps.set_read_timeout(Some(CHECK)).map_err(err)?;

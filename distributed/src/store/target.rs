@@ -74,7 +74,8 @@ impl Target {
                 "a Redis Cluster needs at least one node URL".into(),
             ));
         }
-        let invalid = |url: &str, e: RedisError| StoreError(format!("invalid cluster URL {url:?}: {e}"));
+        let invalid =
+            |url: &str, e: RedisError| StoreError(format!("invalid cluster URL {url:?}: {e}"));
         let seeds_clients = seeds
             .iter()
             .map(|url| Client::open(*url).map_err(|e| invalid(url, e)))

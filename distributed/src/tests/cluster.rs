@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use seawall::{BreakerConfig, RateLimitConfig, State};
 
+use super::params;
 use super::server::{wait_for, RedisCluster, RedisServer};
 use crate::keys::{slot, Keys};
-use crate::store::{parse_published, FleetKind};
+use crate::store::redis::{RedisStore, Timeouts};
+use crate::store::{parse_published, FleetKind, Store};
 use crate::{
     Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig, FleetLimitConfig,
     FleetRateLimiter,
@@ -106,7 +108,8 @@ fn a_fleet_on_a_cluster_trips_commands_and_leases_across_nodes() {
                 .iter()
                 .all(|(a, b)| a.fleet().live_instances == 2 && b.fleet().live_instances == 2)
     });
-    let owners: BTreeSet<usize> = names.iter().map(|n| owner(&cluster, n)).collect();
+    let owner_of: Vec<usize> = names.iter().map(|n| owner(&cluster, n)).collect();
+    let owners: BTreeSet<usize> = owner_of.iter().copied().collect();
     assert!(owners.len() >= 2, "the breakers' slots use {owners:?}");
 
     // A trip on one instance reaches the other, on every node.
@@ -137,8 +140,7 @@ fn a_fleet_on_a_cluster_trips_commands_and_leases_across_nodes() {
     breakers[0].0.force_closed();
     breakers[2].1.force_closed();
     wait_for("the commands reach the other instances", || {
-        breakers[0].1.state() == State::ForcedClosed
-            && breakers[2].0.state() == State::ForcedClosed
+        breakers[0].1.state() == State::ForcedClosed && breakers[2].0.state() == State::ForcedClosed
     });
     for sub in &mut subs {
         let heard = (0..10).any(|_| {
@@ -165,12 +167,76 @@ fn a_fleet_on_a_cluster_trips_commands_and_leases_across_nodes() {
     });
     assert!(!c1.is_degraded() && !c2.is_degraded());
 
+    // A hung node (SIGSTOP) costs the coordinators op_timeout, not more:
+    // they degrade, callers keep deciding locally, and they recover.
+    let hung = owner_of[1];
+    let healthy = if owner_of[0] != hung { 0 } else { 2 };
+    assert_ne!(owner_of[healthy], hung);
+    cluster.nodes[hung].signal("STOP");
+    wait_for("both degraded", || c1.is_degraded() && c2.is_degraded());
+    for (a, b) in &breakers {
+        let _ = (a.try_acquire(), b.try_acquire());
+    }
+    // A coordinator connecting meanwhile gives up on the hung node after
+    // connect_timeout and serves a breaker on a live node.
+    let c3 = coordinator(&seeds);
+    let b3 = DistributedBreaker::new(&names[healthy], local.clone(), fleet.clone(), &c3).unwrap();
+    wait_for("a new coordinator connects around the hung node", || {
+        !c3.is_degraded() && b3.fleet().state != State::Closed
+    });
+    cluster.nodes[hung].signal("CONT");
+    wait_for("both recovered", || !c1.is_degraded() && !c2.is_degraded());
+    drop((b3, c3));
+
     // The node c2's subscriber listens on dies: it resubscribes on the next.
-    wait_for("one subscriber each on nodes 0 and 2", || {
-        subscribers(&cluster.nodes[0]) == 1 && subscribers(&cluster.nodes[2]) == 1
+    wait_for("c2's subscriber on node 2", || {
+        subscribers(&cluster.nodes[2]) == 1
     });
     cluster.nodes[2].signal("KILL");
     wait_for("c2's subscriber moves to node 1", || {
         subscribers(&cluster.nodes[1]) == 1
     });
+}
+
+#[test]
+fn a_moved_slot_is_followed_to_its_new_node() {
+    let cluster = RedisCluster::start(3);
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let mut s = RedisStore::cluster(
+        &seeds,
+        Timeouts {
+            connect: Duration::from_secs(1),
+            op: Duration::from_secs(1),
+            resubscribe_max: Duration::from_millis(200),
+        },
+    )
+    .unwrap();
+    // The store reads the slot map when it connects.
+    s.reconnect().unwrap();
+    let k = Keys::new("mv", "dep").unwrap();
+    let p = params(&k, |p| p.min_failing = 1);
+    let sl = slot(&k.state);
+    let from = usize::from(sl) * 3 / 16384;
+    let to = (from + 1) % 3;
+    let id = |i: usize| cluster.nodes[i].cmd::<String>(&["CLUSTER", "MYID"]);
+    let (from_id, to_id) = (id(from), id(to));
+    // Moves the (empty) slot the documented way: importing, migrating,
+    // then the new owner everywhere.
+    let sl = sl.to_string();
+    let setslot = |i: usize, args: &[&str]| {
+        let mut all = vec!["CLUSTER", "SETSLOT", sl.as_str()];
+        all.extend(args);
+        cluster.nodes[i].cmd::<()>(&all);
+    };
+    setslot(to, &["IMPORTING", &from_id]);
+    setslot(from, &["MIGRATING", &to_id]);
+    for i in [to, from, 3 - to - from] {
+        setslot(i, &["NODE", &to_id]);
+    }
+    // The old owner answers MOVED; the store follows it.
+    let (v, stats) = s.flush(&k, &p, "a", 0, 10).unwrap();
+    assert_eq!((v.kind, stats.failures), (FleetKind::Open, 10));
+    let held = |i: usize| cluster.nodes[i].cmd::<i64>(&["CLUSTER", "COUNTKEYSINSLOT", &sl]);
+    assert!(held(to) > 0 && held(from) == 0);
 }

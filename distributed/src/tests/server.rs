@@ -163,7 +163,12 @@ impl RedisCluster {
         }
         let out = Command::new(cli)
             .args(["--cluster", "create"])
-            .args(cluster.nodes.iter().map(|s| format!("127.0.0.1:{}", s.port)))
+            .args(
+                cluster
+                    .nodes
+                    .iter()
+                    .map(|s| format!("127.0.0.1:{}", s.port)),
+            )
             .args(["--cluster-replicas", "0", "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
