@@ -240,3 +240,21 @@ fn a_moved_slot_is_followed_to_its_new_node() {
     let held = |i: usize| cluster.nodes[i].cmd::<i64>(&["CLUSTER", "COUNTKEYSINSLOT", &sl]);
     assert!(held(to) > 0 && held(from) == 0);
 }
+
+#[test]
+fn connect_cluster_rejects_an_empty_list_and_invalid_urls() {
+    let config = CoordinatorConfig::default;
+    let empty = Coordinator::connect_cluster(&[], config()).unwrap_err();
+    assert!(
+        empty.to_string().contains("at least one node URL"),
+        "{empty}"
+    );
+    let invalid = Coordinator::connect_cluster(&["redis://127.0.0.1:1/", "http://nope"], config())
+        .unwrap_err();
+    assert!(
+        invalid
+            .to_string()
+            .contains("invalid cluster URL \"http://nope\""),
+        "{invalid}"
+    );
+}
