@@ -78,7 +78,18 @@ fn a_fleet_on_a_cluster_trips_commands_and_leases_across_nodes() {
     let cluster = RedisCluster::start(3);
     let urls = cluster.urls();
     let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let reversed: Vec<&str> = seeds.iter().rev().copied().collect();
+    // The second instance logs in as the least-privilege user, which needs
+    // `cluster|slots` on a Cluster.
+    for node in &cluster.nodes {
+        node.add_fleet_user(NS, &["+cluster|slots"]);
+    }
+    let user_urls: Vec<String> = cluster
+        .nodes
+        .iter()
+        .rev()
+        .map(|n| format!("redis://fleet:secret@127.0.0.1:{}/", n.port))
+        .collect();
+    let reversed: Vec<&str> = user_urls.iter().map(String::as_str).collect();
     // Each coordinator's subscriber starts on its first seed: node 0 and
     // node 2.
     let c1 = coordinator(&seeds);

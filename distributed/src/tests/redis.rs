@@ -365,36 +365,7 @@ fn one_shared_coordinator_per_url_and_namespace() {
 #[test]
 fn a_least_privilege_acl_user_is_enough() {
     let server = RedisServer::start();
-    // Only the commands the coordinator sends and those its scripts call,
-    // only the namespace's keys and channel.
-    let () = server.cmd(&[
-        "ACL",
-        "SETUSER",
-        "fleet",
-        "on",
-        ">secret",
-        "resetkeys",
-        "~acl:*",
-        "resetchannels",
-        "&acl:*",
-        "-@all",
-        "+ping",
-        "+evalsha",
-        "+script|load",
-        "+subscribe",
-        "+time",
-        "+hmget",
-        "+hset",
-        "+hgetall",
-        "+hdel",
-        "+hincrby",
-        "+zadd",
-        "+zcard",
-        "+zremrangebyscore",
-        "+pexpire",
-        "+del",
-        "+publish",
-    ]);
+    server.add_fleet_user("acl", &[]);
     let url = format!("redis://fleet:secret@127.0.0.1:{}/", server.port);
     let config = CoordinatorConfig {
         namespace: "acl".into(),

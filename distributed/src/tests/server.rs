@@ -93,6 +93,44 @@ impl RedisServer {
         redis::Client::open(self.url()).expect("a valid URL")
     }
 
+    /// Adds the user `fleet` (password `secret`) with the least privileges
+    /// a coordinator on namespace `ns` needs: the commands it sends and
+    /// those its scripts call, only the namespace's keys and channel; plus
+    /// `extra` rules.
+    pub(crate) fn add_fleet_user(&self, ns: &str, extra: &[&str]) {
+        let (keys, channels) = (format!("~{ns}:*"), format!("&{ns}:*"));
+        let mut args = vec![
+            "ACL",
+            "SETUSER",
+            "fleet",
+            "on",
+            ">secret",
+            "resetkeys",
+            &keys,
+            "resetchannels",
+            &channels,
+            "-@all",
+            "+ping",
+            "+evalsha",
+            "+script|load",
+            "+subscribe",
+            "+time",
+            "+hmget",
+            "+hset",
+            "+hgetall",
+            "+hdel",
+            "+hincrby",
+            "+zadd",
+            "+zcard",
+            "+zremrangebyscore",
+            "+pexpire",
+            "+del",
+            "+publish",
+        ];
+        args.extend(extra);
+        self.cmd::<()>(&args);
+    }
+
     /// Runs one command on a fresh connection.
     pub(crate) fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
         let mut con = self.client().get_connection().expect("connects");
