@@ -45,14 +45,14 @@ pub(crate) enum Target {
 /// An open connection to the target.
 pub(crate) enum Con {
     Node(Connection),
-    Cluster(ClusterConnection),
+    Cluster(Box<ClusterConnection>),
 }
 
 impl Con {
     pub(crate) fn like(&mut self) -> &mut dyn ConnectionLike {
         match self {
             Con::Node(c) => c,
-            Con::Cluster(c) => c,
+            Con::Cluster(c) => &mut **c,
         }
     }
 }
@@ -108,7 +108,7 @@ impl Target {
                 let con = client.get_connection().map_err(err)?;
                 con.set_read_timeout(Some(t.op)).map_err(err)?;
                 con.set_write_timeout(Some(t.op)).map_err(err)?;
-                Ok(Con::Cluster(con))
+                Ok(Con::Cluster(Box::new(con)))
             }
         }
     }

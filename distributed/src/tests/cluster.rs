@@ -171,7 +171,7 @@ fn a_fleet_on_a_cluster_trips_commands_and_leases_across_nodes() {
         burst: 100,
         ..Default::default()
     };
-    let l1 = FleetRateLimiter::new("api", limit.clone(), FleetLimitConfig::default(), &c1).unwrap();
+    let l1 = FleetRateLimiter::new("api", limit, FleetLimitConfig::default(), &c1).unwrap();
     let l2 = FleetRateLimiter::new("api", limit, FleetLimitConfig::default(), &c2).unwrap();
     wait_for("both lease tokens", || {
         l1.status().granted > 0 && l2.status().granted > 0
