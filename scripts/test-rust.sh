@@ -8,8 +8,8 @@
 # (default 256).
 #
 # The workspace's tests include distributed/'s tier-1 tests, which start
-# their own redis-server on free loopback ports; it is installed through apt
-# if missing.
+# their own redis-server on free loopback ports (and a local Redis Cluster,
+# joined with redis-cli); both are installed through apt if missing.
 #
 # Tests run in debug mode on purpose: debug builds keep overflow checks and
 # debug assertions on, and the stress tests (core/tests/stress.rs, over a
@@ -22,7 +22,7 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-if ! command -v redis-server >/dev/null 2>&1; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
     step "apt-get install redis-server (the distributed breaker's tests start their own)"
     sudo=()
     [ "$(id -u)" -eq 0 ] || sudo=(sudo)
