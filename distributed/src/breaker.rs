@@ -80,6 +80,10 @@ pub struct FleetStatus {
     pub trials_granted: u64,
     /// Trial results the store ignored as belonging to an older generation.
     pub fenced: u64,
+    /// Flushes that found another instance's configuration stored: the
+    /// fleet disagrees on this breaker's settings (a rolling deploy, or a
+    /// mistake). See [`FleetEvent::ConfigMismatch`].
+    pub config_conflicts: u64,
 }
 
 /// A circuit breaker whose OPEN and HALF_OPEN are shared by a fleet of
@@ -315,6 +319,7 @@ impl<C: Clock> DistributedBreaker<C> {
             failures,
             failing_instances,
             live_instances,
+            config: _,
         } = b.stats;
         FleetStatus {
             state: b.kind.map_or(State::Closed, FleetKind::state),
@@ -329,6 +334,7 @@ impl<C: Clock> DistributedBreaker<C> {
             flushes: b.flushes,
             trials_granted: b.trials_granted,
             fenced: b.fenced,
+            config_conflicts: b.config_conflicts,
         }
     }
 

@@ -37,6 +37,15 @@ pub enum FleetEvent {
     /// The store is reachable again and the fleet state has been read
     /// afresh; the outage's outcome counts were dropped.
     Recovered,
+    /// Another instance flushed this breaker with other settings (window,
+    /// rules, open times, trials): the fleet decides on whichever flushed
+    /// last. Announced once per other configuration seen.
+    ConfigMismatch {
+        /// This instance's configuration fingerprint.
+        ours: u64,
+        /// The other one.
+        theirs: u64,
+    },
 }
 
 /// A fleet listener.
@@ -81,6 +90,10 @@ pub(crate) struct Books {
     pub stats: WindowStats,
     pub flushes: u64,
     pub fenced: u64,
+    /// Flushes that found another configuration's fingerprint, and the last
+    /// such fingerprint announced.
+    pub config_conflicts: u64,
+    pub config_seen: u64,
     pub trials_granted: u64,
 }
 

@@ -337,10 +337,27 @@ impl Engine {
         let (view, stats) =
             self.store
                 .flush(&s.keys, &s.params, &self.inner.instance, d_ok, d_fail)?;
+        let ours = s.params.fingerprint();
+        let mut mismatch = None;
         {
             let mut b = s.books();
             b.stats = stats;
             b.flushes += u64::from(d_ok + d_fail > 0);
+            if stats.config != 0 && stats.config != ours {
+                b.config_conflicts += 1;
+                if std::mem::replace(&mut b.config_seen, stats.config) != stats.config {
+                    mismatch = Some(stats.config);
+                }
+            }
+        }
+        if let Some(theirs) = mismatch {
+            log::warn!(
+                "seawall-distributed: breaker {:?} is configured differently on another \
+                 instance (fingerprint {theirs:012x}, ours {ours:012x}); the fleet decides \
+                 on whichever flushed last",
+                s.keys.name
+            );
+            s.emit(&FleetEvent::ConfigMismatch { ours, theirs });
         }
         self.apply(e, &view);
         Ok(())

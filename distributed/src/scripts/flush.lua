@@ -1,7 +1,10 @@
 -- flush: one instance's outcome deltas since its last flush.
--- ARGV 17 instance id, 18 successes, 19 failures.
+-- ARGV 17 instance id, 18 successes, 19 failures, 20 the configuration's
+-- fingerprint.
 -- Returns the view, then window successes, window failures, failing
--- instances, live instances.
+-- instances, live instances, and the smallest fingerprint other than this
+-- one flushed within three windows (0: none), so that while instances
+-- disagree on the configuration every one of them hears of it.
 settle()
 local bms, nb = tonumber(A[11]), tonumber(A[12])
 local b = math.floor(now / bms)
@@ -43,4 +46,15 @@ end
 redis.call('PEXPIRE', KEYS[2], int(wms + bms))
 redis.call('PEXPIRE', KEYS[3], int(wms))
 redis.call('PEXPIRE', KEYS[4], int(3 * wms))
-return finish({ok, fail, failing, live})
+redis.call('HSET', KEYS[5], A[20], int(now))
+local other = 0
+local cf = redis.call('HGETALL', KEYS[5])
+for i = 1, #cf, 2 do
+  if tonumber(cf[i + 1]) <= now - 3 * wms then
+    redis.call('HDEL', KEYS[5], cf[i])
+  elseif cf[i] ~= A[20] and (other == 0 or tonumber(cf[i]) < other) then
+    other = tonumber(cf[i])
+  end
+end
+redis.call('PEXPIRE', KEYS[5], int(3 * wms))
+return finish({ok, fail, failing, live, other})

@@ -396,11 +396,23 @@ impl Store for MemoryStore {
         run.s.pexpire(&keys.window, wms + bms);
         run.s.pexpire(&keys.failing, wms);
         run.s.pexpire(&keys.members, 3 * wms);
+        let ours = params.fingerprint().to_string();
+        let cf = run.s.hash(&keys.configs);
+        cf.insert(ours.clone(), now.to_string());
+        cf.retain(|_, at| at.parse::<i64>().unwrap_or(0) > now - 3 * wms);
+        let config = cf
+            .keys()
+            .filter(|fp| **fp != ours)
+            .filter_map(|fp| fp.parse::<u64>().ok())
+            .min()
+            .unwrap_or(0);
+        run.s.pexpire(&keys.configs, 3 * wms);
         let stats = WindowStats {
             successes: ok as u64,
             failures: fail as u64,
             failing_instances: failing,
             live_instances: live,
+            config,
         };
         Ok((run.finish(), stats))
     }

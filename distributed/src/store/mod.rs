@@ -58,6 +58,9 @@ pub(crate) struct WindowStats {
     pub failures: u64,
     pub failing_instances: u64,
     pub live_instances: u64,
+    /// The smallest configuration fingerprint other than the flushing
+    /// instance's among those flushed within three windows (0: none).
+    pub config: u64,
 }
 
 /// The answer of the trial script.
@@ -143,6 +146,19 @@ impl Params {
             self.count.to_string(),
             self.min_failing.to_string(),
         ]
+    }
+
+    /// A fingerprint of everything the instances must agree on (not the
+    /// nonce or names): 48 bits, so Lua holds it exactly; never 0.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        // FNV-1a over the decision parameters' decimal forms.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for a in &self.argv()[3..] {
+            for b in a.bytes().chain([b'|']) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (h >> 16).max(1)
     }
 
     #[cfg(test)]

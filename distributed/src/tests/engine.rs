@@ -424,3 +424,49 @@ fn detached_tickets_report_like_permits_trials_included() {
     f.breakers[0].clear_metrics();
     assert_eq!(f.breakers[0].metrics().rejected, 0);
 }
+
+#[test]
+fn instances_configured_differently_hear_of_it_once_per_other_configuration() {
+    let f = Fleet::new(2, patient(), fleet_config());
+    f.step_all();
+    assert!(f.events().is_empty(), "the same settings: no warning");
+    assert_eq!(f.breakers[0].fleet().config_conflicts, 0);
+    // A third instance joins with another minimum_calls (a rolling deploy).
+    let (c, e) =
+        Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default()).unwrap();
+    let other = FleetConfig {
+        minimum_calls: 20,
+        ..fleet_config()
+    };
+    let b = DistributedBreaker::with_clock("dep", patient(), other, &c, f.clock.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    b.add_fleet_listener(move |_, ev| s.lock().unwrap().push(ev.clone()));
+    let mut e = e;
+    for _ in 0..3 {
+        e.step();
+        f.step_all();
+    }
+    let mismatches = |events: &[FleetEvent]| {
+        events
+            .iter()
+            .filter(|ev| matches!(ev, FleetEvent::ConfigMismatch { .. }))
+            .count()
+    };
+    let theirs = f.events().into_iter().map(|(_, ev)| ev).collect::<Vec<_>>();
+    assert_eq!(
+        mismatches(&theirs),
+        2,
+        "once on each old instance: {theirs:?}"
+    );
+    assert_eq!(mismatches(&seen.lock().unwrap()), 1, "once on the new one");
+    let FleetEvent::ConfigMismatch {
+        ours,
+        theirs: other_fp,
+    } = seen.lock().unwrap()[0].clone()
+    else {
+        unreachable!()
+    };
+    assert_ne!(ours, other_fp);
+    assert!(b.fleet().config_conflicts >= 2, "counted at every flush");
+}

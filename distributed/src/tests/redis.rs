@@ -64,6 +64,7 @@ fn every_key_has_a_ttl_and_numbers_are_stored_exactly() {
         (&k.window, 11_000),
         (&k.failing, 10_000),
         (&k.members, 30_000),
+        (&k.configs, 30_000),
     ] {
         let ttl: i64 = server.cmd(&["PTTL", key]);
         assert!(
@@ -72,7 +73,7 @@ fn every_key_has_a_ttl_and_numbers_are_stored_exactly() {
         );
     }
     let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert_eq!(keys.len(), 5, "{keys:?}");
     let open_until: String = server.cmd(&["HGET", &k.state, "open_until"]);
     assert_eq!(
         open_until,
