@@ -15,7 +15,7 @@ use seawall::{
 use crate::config::FleetConfig;
 use crate::coordinator::{Coordinator, Inner};
 use crate::keys::Keys;
-use crate::member::{Books, Entry, FleetEvent, Shared};
+use crate::member::{Books, Counts, Entry, FleetEvent, Shared};
 use crate::overlay::{self, Overlay, Verdict};
 use crate::store::{Command, FleetKind, WindowStats};
 use crate::Error;
@@ -34,9 +34,13 @@ impl<C: Clock> Entry for Member<C> {
         self.local.clock().now()
     }
 
-    fn counts(&self) -> (u64, u64) {
+    fn counts(&self) -> Counts {
         let m = self.local.metrics();
-        (m.successes, m.failures)
+        Counts {
+            successes: m.successes,
+            failures: m.failures,
+            slow: m.slow_calls,
+        }
     }
 
     fn forced(&self) -> bool {

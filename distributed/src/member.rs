@@ -48,6 +48,31 @@ pub enum FleetEvent {
     },
 }
 
+/// Cumulative outcome counts of a local breaker (slow calls are also
+/// successes or failures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub successes: u64,
+    pub failures: u64,
+    pub slow: u64,
+}
+
+impl Counts {
+    /// What was counted since `base` (nothing where the counts went back:
+    /// a user's `clear_metrics` restarts them).
+    pub(crate) fn since(self, base: Counts) -> Counts {
+        Counts {
+            successes: self.successes.saturating_sub(base.successes),
+            failures: self.failures.saturating_sub(base.failures),
+            slow: self.slow.saturating_sub(base.slow),
+        }
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self == Counts::default()
+    }
+}
+
 /// A fleet listener.
 pub type FleetListener = Arc<dyn Fn(&str, &FleetEvent) + Send + Sync>;
 
@@ -75,8 +100,8 @@ pub(crate) struct Shared {
 /// The coordinator's bookkeeping for one breaker.
 #[derive(Debug, Default)]
 pub(crate) struct Books {
-    /// Cumulative successes and failures already flushed (or dropped).
-    pub base: (u64, u64),
+    /// Cumulative outcome counts already flushed (or dropped).
+    pub base: Counts,
     /// The last fleet view applied: epoch ("" = none known), generation.
     pub epoch: String,
     pub gen: u64,
@@ -150,8 +175,8 @@ pub(crate) trait Entry: Send + Sync {
     fn shared(&self) -> &Shared;
     /// The local breaker's clock, in nanoseconds.
     fn now(&self) -> u64;
-    /// Cumulative successes and failures the local breaker counted.
-    fn counts(&self) -> (u64, u64);
+    /// Cumulative outcome counts of the local breaker.
+    fn counts(&self) -> Counts;
     /// Is the local breaker forced open or closed?
     fn forced(&self) -> bool;
     /// Applies an operator command to the local breaker.

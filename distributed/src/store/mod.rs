@@ -90,7 +90,7 @@ pub(crate) enum Command {
     ForceClosed = 4,
 }
 
-/// The breaker's parameters, sent with every script call as ARGV 1..16 (the
+/// The breaker's parameters, sent with every script call as ARGV 1..17 (the
 /// scripts keep no configuration, so instances never depend on a stored
 /// one). Times in milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +116,8 @@ pub(crate) struct Params {
     pub count: u64,
     /// Distinct failing instances needed; 0 = `min(2, live instances)`.
     pub min_failing: u64,
+    /// Slow-call rate that trips, in millionths; 0 = no slow-call rule.
+    pub slow_ppm: u64,
 }
 
 impl Params {
@@ -126,7 +128,7 @@ impl Params {
         format!("{}.{:08x}", self.nonce, fastrand::u32(..))
     }
 
-    /// ARGV 1..16, in the scripts' order.
+    /// ARGV 1..17, in the scripts' order.
     pub(crate) fn argv(&self) -> Vec<String> {
         vec![
             self.epoch_prefix(),
@@ -145,6 +147,7 @@ impl Params {
             self.rate_ppm.to_string(),
             self.count.to_string(),
             self.min_failing.to_string(),
+            self.slow_ppm.to_string(),
         ]
     }
 
@@ -250,7 +253,8 @@ impl Notify {
 
 /// The fleet store, driven by one coordinator thread (so `&mut self`).
 pub(crate) trait Store: Send {
-    /// Adds one instance's outcome deltas to the fleet window and decides.
+    /// Adds one instance's outcome deltas to the fleet window and decides
+    /// (`slow` calls are also among the successes or failures).
     fn flush(
         &mut self,
         keys: &Keys,
@@ -258,6 +262,7 @@ pub(crate) trait Store: Send {
         instance: &str,
         successes: u64,
         failures: u64,
+        slow: u64,
     ) -> Result<(View, WindowStats), StoreError>;
     /// Reports trial results and asks for `want` more trial permits.
     fn trial(

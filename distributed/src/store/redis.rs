@@ -159,12 +159,14 @@ impl Store for RedisStore {
         instance: &str,
         successes: u64,
         failures: u64,
+        slow: u64,
     ) -> Result<(View, WindowStats), StoreError> {
         let mut argv = params.argv();
         argv.extend([
             instance.to_owned(),
             successes.to_string(),
             failures.to_string(),
+            slow.to_string(),
             params.fingerprint().to_string(),
         ]);
         let v = self.run(|s| &s.flush, &keys.all(), argv)?;

@@ -296,7 +296,7 @@ fn degraded_mode_keeps_a_known_open_then_decides_locally_and_recovers() {
     let (_, stats) = f
         .store
         .clone()
-        .flush(&sh.keys, &sh.params, "probe", 0, 0)
+        .flush(&sh.keys, &sh.params, "probe", 0, 0, 0)
         .unwrap();
     assert_eq!((stats.failures, stats.successes), (20, 0));
 }
@@ -469,4 +469,36 @@ fn instances_configured_differently_hear_of_it_once_per_other_configuration() {
     };
     assert_ne!(ours, other_fp);
     assert!(b.fleet().config_conflicts >= 2, "counted at every flush");
+}
+
+#[test]
+fn slow_calls_on_two_instances_trip_the_fleet() {
+    let local = BreakerConfig {
+        slow_call_duration: Some(Duration::from_millis(100)),
+        ..patient()
+    };
+    let fleet = FleetConfig {
+        failure_rate_threshold: None,
+        failure_count_threshold: Some(1_000),
+        slow_call_rate_threshold: Some(0.5),
+        ..fleet_config()
+    };
+    let f = Fleet::new(2, local.clone(), fleet.clone());
+    for i in 0..2 {
+        for _ in 0..5 {
+            let p = f.breakers[i].try_acquire().unwrap();
+            f.clock.advance(Duration::from_millis(150));
+            p.record(Outcome::Success);
+        }
+    }
+    f.step_all();
+    f.step_all();
+    assert_eq!(f.rejection(0), Some(State::Open));
+    assert_eq!(f.rejection(1), Some(State::Open));
+    // The rule needs the local breaker to time calls.
+    let (c, _e) = Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default())
+        .unwrap();
+    let err = DistributedBreaker::with_clock("dep2", patient(), fleet, &c, f.clock.clone())
+        .unwrap_err();
+    assert!(err.to_string().contains("slow_call_duration"), "{err}");
 }

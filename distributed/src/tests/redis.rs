@@ -49,6 +49,7 @@ fn every_script_scenario_runs_the_same_on_redis() {
     scenarios::lease_expiry_reopens(&mut s, &sleep_ms, "t1");
     scenarios::commands(&mut s, &sleep_ms, "t1");
     scenarios::window_slides(&mut s, &sleep_ms, "t1");
+    scenarios::slow_calls_trip(&mut s, &sleep_ms, "t1");
 }
 
 #[test]
@@ -57,7 +58,7 @@ fn every_key_has_a_ttl_and_numbers_are_stored_exactly() {
     let mut s = store(&server);
     let k = Keys::new("ttl", "db").unwrap();
     let p = params(&k, |p| p.min_failing = 1);
-    let (v, _) = s.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, _) = s.flush(&k, &p, "a", 0, 10, 0).unwrap();
     assert_eq!(v.kind, FleetKind::Open);
     for (key, max) in [
         (&k.state, 60_000),
@@ -89,9 +90,9 @@ fn a_flushed_script_cache_is_reloaded_transparently() {
     let mut s = store(&server);
     let k = Keys::new("sf", "db").unwrap();
     let p = params(&k, |_| {});
-    s.flush(&k, &p, "a", 1, 0).unwrap();
+    s.flush(&k, &p, "a", 1, 0, 0).unwrap();
     let () = server.cmd(&["SCRIPT", "FLUSH"]);
-    let (_, stats) = s.flush(&k, &p, "a", 1, 0).unwrap();
+    let (_, stats) = s.flush(&k, &p, "a", 1, 0, 0).unwrap();
     assert_eq!(stats.successes, 2);
     let () = server.cmd(&["SCRIPT", "FLUSH"]);
     assert_eq!(s.read(&k).unwrap().kind, FleetKind::Closed);
@@ -107,7 +108,7 @@ fn changes_are_published_on_the_namespace_channel() {
     let mut s = store(&server);
     let k = Keys::new("pub", "a|b").unwrap();
     let p = params(&k, |p| p.min_failing = 1);
-    let (v, _) = s.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, _) = s.flush(&k, &p, "a", 0, 10, 0).unwrap();
     let payload: String = sub.get_message().unwrap().get_payload().unwrap();
     let (name, published) = crate::store::parse_published(&payload).unwrap();
     assert_eq!(name, "a|b");
