@@ -38,10 +38,13 @@ mod config;
 mod coordinator;
 mod keys;
 mod limiter;
+#[cfg(all(test, seawall_loom))]
+mod loom;
 mod member;
 mod overlay;
 mod scripts;
 mod store;
+mod sync;
 
 #[cfg(test)]
 mod tests;
