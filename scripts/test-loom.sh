@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The loom models of the core's concurrency (loom-tests/tests/*.rs).
+# The loom models of the core's concurrency (loom-tests/tests/*.rs) and of
+# the distributed breaker's shared words (distributed/src/loom.rs).
 #
 # `--cfg seawall_loom` turns every atomic and lock of the core into loom's
 # instrumented type (core/src/sync.rs); each model then runs once per
@@ -23,5 +24,8 @@ printf '==> loom models (LOOM_MAX_PREEMPTIONS=%s, target %s)\n' \
     "$LOOM_MAX_PREEMPTIONS" "$CARGO_TARGET_DIR"
 start=$SECONDS
 # --no-fail-fast: one failing model must not hide the others' results.
-cargo test --release -p seawall-loom-tests --no-fail-fast -- "$@"
+status=0
+cargo test --release -p seawall-loom-tests --no-fail-fast -- "$@" || status=$?
+cargo test --release -p seawall-distributed --lib --no-fail-fast -- loom:: "$@" || status=$?
+[ "$status" -eq 0 ] || exit "$status"
 printf '\nloom models passed in %ss\n' "$((SECONDS - start))"

@@ -15,7 +15,7 @@ use seawall::{
 use crate::config::FleetConfig;
 use crate::coordinator::{Coordinator, Inner};
 use crate::keys::Keys;
-use crate::member::{Books, Entry, FleetEvent, Shared};
+use crate::member::{Books, Counts, Entry, FleetEvent, Shared};
 use crate::overlay::{self, Overlay, Verdict};
 use crate::store::{Command, FleetKind, WindowStats};
 use crate::Error;
@@ -34,9 +34,13 @@ impl<C: Clock> Entry for Member<C> {
         self.local.clock().now()
     }
 
-    fn counts(&self) -> (u64, u64) {
+    fn counts(&self) -> Counts {
         let m = self.local.metrics();
-        (m.successes, m.failures)
+        Counts {
+            successes: m.successes,
+            failures: m.failures,
+            slow: m.slow_calls,
+        }
     }
 
     fn forced(&self) -> bool {
@@ -80,6 +84,10 @@ pub struct FleetStatus {
     pub trials_granted: u64,
     /// Trial results the store ignored as belonging to an older generation.
     pub fenced: u64,
+    /// Flushes that found another instance's configuration stored: the
+    /// fleet disagrees on this breaker's settings (a rolling deploy, or a
+    /// mistake). See [`FleetEvent::ConfigMismatch`].
+    pub config_conflicts: u64,
 }
 
 /// A circuit breaker whose OPEN and HALF_OPEN are shared by a fleet of
@@ -315,6 +323,7 @@ impl<C: Clock> DistributedBreaker<C> {
             failures,
             failing_instances,
             live_instances,
+            config: _,
         } = b.stats;
         FleetStatus {
             state: b.kind.map_or(State::Closed, FleetKind::state),
@@ -329,6 +338,7 @@ impl<C: Clock> DistributedBreaker<C> {
             flushes: b.flushes,
             trials_granted: b.trials_granted,
             fenced: b.fenced,
+            config_conflicts: b.config_conflicts,
         }
     }
 

@@ -43,6 +43,11 @@ pub struct FleetConfig {
     /// write. `None` (default): `max(1 h, 10 x window, 10 x the longest open
     /// time)`. `Some(d)`: at least the window and the longest open time.
     pub state_ttl: Option<Duration>,
+    /// The share of slow calls in the fleet window that trips the fleet,
+    /// once it holds `minimum_calls` (slow as the local breaker's
+    /// `slow_call_duration` says, which it requires). `None` (default) or in
+    /// `(0, 1]`.
+    pub slow_call_rate_threshold: Option<f64>,
 }
 
 impl Default for FleetConfig {
@@ -56,6 +61,7 @@ impl Default for FleetConfig {
             min_failing_instances: None,
             urgent_failures: None,
             state_ttl: None,
+            slow_call_rate_threshold: None,
         }
     }
 }
@@ -89,6 +95,7 @@ impl FleetConfig {
             minimum_calls: local.minimum_calls.max(1),
             failure_rate_threshold: local.failure_rate_threshold.or(Some(0.5)),
             failure_count_threshold: local.failure_count_threshold,
+            slow_call_rate_threshold: local.slow_call_rate_threshold,
             ..Default::default()
         };
         if let seawall::Window::Time { length, buckets } = local.window {
@@ -123,6 +130,11 @@ impl FleetConfig {
         if let Some(r) = self.failure_rate_threshold {
             if !(r > 0.0 && r <= 1.0) {
                 return Err(bad("failure_rate_threshold", r, "None or in (0, 1]"));
+            }
+        }
+        if let Some(r) = self.slow_call_rate_threshold {
+            if !(r > 0.0 && r <= 1.0) {
+                return Err(bad("slow_call_rate_threshold", r, "None or in (0, 1]"));
             }
         }
         if self.failure_count_threshold == Some(0) {
@@ -165,6 +177,13 @@ impl FleetConfig {
         nonce: &str,
     ) -> Result<Params, ConfigError> {
         self.validate()?;
+        if self.slow_call_rate_threshold.is_some() && local.slow_call_duration.is_none() {
+            return Err(bad(
+                "slow_call_rate_threshold",
+                self.slow_call_rate_threshold,
+                "unset unless the local breaker's slow_call_duration is set",
+            ));
+        }
         let open_ms = ms_ceil(local.timeout).max(1);
         let open_max_ms = local.max_timeout.map_or(open_ms, ms_ceil).max(open_ms);
         let window_ms = ms_ceil(self.window);
@@ -203,6 +222,9 @@ impl FleetConfig {
                 .map_or(0, |r| ((r * 1e6).round() as u64).max(1)),
             count: u64::from(self.failure_count_threshold.unwrap_or(0)),
             min_failing: u64::from(self.min_failing_instances.unwrap_or(0)),
+            slow_ppm: self
+                .slow_call_rate_threshold
+                .map_or(0, |r| ((r * 1e6).round() as u64).max(1)),
         })
     }
 }

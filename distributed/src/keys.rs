@@ -76,6 +76,9 @@ pub(crate) struct Keys {
     pub failing: String,
     /// Sorted set: instances that reported recently.
     pub members: String,
+    /// Hash: configuration fingerprint -> when an instance last flushed
+    /// with it.
+    pub configs: String,
     /// Pub/sub channel of every breaker in the namespace (not a key).
     pub channel: String,
 }
@@ -90,14 +93,21 @@ impl Keys {
             window: format!("{base}:w"),
             failing: format!("{base}:fi"),
             members: format!("{base}:m"),
+            configs: format!("{base}:cfg"),
             state: base,
             channel: channel(namespace),
         })
     }
 
-    /// The four keys, in the scripts' `KEYS` order.
-    pub(crate) fn all(&self) -> [&str; 4] {
-        [&self.state, &self.window, &self.failing, &self.members]
+    /// The five keys, in the scripts' `KEYS` order.
+    pub(crate) fn all(&self) -> [&str; 5] {
+        [
+            &self.state,
+            &self.window,
+            &self.failing,
+            &self.members,
+            &self.configs,
+        ]
     }
 }
 

@@ -8,13 +8,19 @@
 //! time-bucketed fleet window, trip on the fleet's failure rate or count
 //! when enough distinct instances fail, lease the fleet's HALF_OPEN trial
 //! permits, and publish every change. The call path never does I/O: it
-//! reads one overlay word and asks the local breaker.
+//! reads one overlay word and asks the local breaker. A [`FleetRateLimiter`]
+//! shares one rate limit among the instances the same way: GCRA on the
+//! server's clock, served from tokens the coordinator leases in advance.
 //!
 //! ```no_run
-//! use seawall::BreakerConfig;
-//! use seawall_distributed::{Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig};
+//! use std::time::Duration;
+//! use seawall::{BreakerConfig, RateLimitConfig};
+//! use seawall_distributed::{
+//!     Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig, FleetLimitConfig,
+//!     FleetRateLimiter,
+//! };
 //!
-//! let coordinator = Coordinator::connect("redis://127.0.0.1:6379/", CoordinatorConfig::default())?;
+//! let coordinator = Coordinator::shared("redis://127.0.0.1:6379/", CoordinatorConfig::default())?;
 //! let breaker = DistributedBreaker::new(
 //!     "payments",
 //!     BreakerConfig::default(),
@@ -22,6 +28,17 @@
 //!     &coordinator,
 //! )?;
 //! let answer = breaker.call(|| Ok::<_, std::io::Error>("charged"));
+//!
+//! // A rate limit for the whole fleet, served from leased tokens.
+//! let limit = RateLimitConfig {
+//!     rate: 500,
+//!     period: Duration::from_secs(1),
+//!     burst: 50,
+//!     ..Default::default()
+//! };
+//! let api = FleetRateLimiter::new("partner-api", limit, FleetLimitConfig::default(), &coordinator)?;
+//! if api.check().is_ok() { /* admitted */ }
+//! println!("{:?}", breaker.fleet());
 //! # Ok::<(), seawall_distributed::Error>(())
 //! ```
 //!
@@ -51,10 +68,13 @@ mod config;
 mod coordinator;
 mod keys;
 mod limiter;
+#[cfg(all(test, seawall_loom))]
+mod loom;
 mod member;
 mod overlay;
 mod scripts;
 mod store;
+mod sync;
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,6 @@
 //! every call is admitted, or refused: [`OnStoreFailure`]), and nothing is
 //! owed.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use crate::config::bad;
 use crate::coordinator::{Coordinator, Inner};
 use crate::keys::LimiterKeys;
 use crate::store::{LeaseArgs, Store, StoreError};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::Error;
 
 /// What a fleet rate limiter does while the store is unreachable.
@@ -94,6 +94,52 @@ pub struct FleetLimitStatus {
     pub charged: u64,
 }
 
+/// The leased tokens not used yet: callers take them one at a time, the
+/// coordinator adds what a lease grants and takes back what stayed unused.
+/// No token is lost or handed out twice (the loom model checks it).
+pub(crate) struct Tokens(CachePadded<AtomicU64>);
+
+impl Tokens {
+    pub(crate) fn new() -> Self {
+        Self(CachePadded::new(AtomicU64::new(0)))
+    }
+
+    /// Takes one token; returns how many are left, or `None` if there was
+    /// none.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<u64> {
+        // Relaxed: a count, publishing nothing.
+        let mut n = self.0.load(Ordering::Relaxed);
+        while n > 0 {
+            match self
+                .0
+                .compare_exchange_weak(n, n - 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(n - 1),
+                Err(actual) => n = actual,
+            }
+        }
+        None
+    }
+
+    /// Adds granted tokens.
+    pub(crate) fn grant(&self, n: u64) {
+        // Relaxed: as in `take`.
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes every token left (to give them back).
+    pub(crate) fn take_all(&self) -> u64 {
+        // Relaxed: as in `take`.
+        self.0.swap(0, Ordering::Relaxed)
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        // Relaxed: as in `take`.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// What only the coordinator touches.
 #[derive(Default)]
 struct Books {
@@ -110,7 +156,7 @@ pub(crate) struct LimiterShared<C: Clock> {
     fleet: FleetLimitConfig,
     /// The fleet's GCRA (one call per `interval` ns, `burst` at once).
     gcra: Gcra,
-    tokens: CachePadded<AtomicU64>,
+    tokens: Tokens,
     /// The local share's GCRA word.
     local: CachePadded<AtomicU64>,
     /// Calls admitted on the local share, to charge at the next lease.
@@ -223,25 +269,21 @@ impl<C: Clock> LimiterEntry for LimiterShared<C> {
         let now = Instant::now();
         let mut b = self.books();
         // Relaxed throughout: counts, publishing nothing.
-        let tokens = self.tokens.load(Ordering::Relaxed);
+        let tokens = self.tokens.get();
         if tokens == 0 || tokens != b.last_tokens {
             b.idle_since = Some(now);
         }
         let idle = b
             .idle_since
             .is_some_and(|t| now - t >= self.fleet.lease_ttl);
-        let returned = if idle {
-            self.tokens.swap(0, Ordering::Relaxed)
-        } else {
-            0
-        };
+        let returned = if idle { self.tokens.take_all() } else { 0 };
         let debt = self.debt.swap(0, Ordering::Relaxed);
         let live = self.live.load(Ordering::Relaxed).max(1);
         let size = match self.fleet.lease {
             0 => (u64::from(self.config.burst) / (4 * live)).max(1),
             n => u64::from(n),
         };
-        let have = self.tokens.load(Ordering::Relaxed);
+        let have = self.tokens.get();
         let want = if self.demand.swap(false, Ordering::Relaxed) {
             size.saturating_sub(have)
         } else {
@@ -261,11 +303,11 @@ impl<C: Clock> LimiterEntry for LimiterShared<C> {
             member_ttl_ms: (poll_interval.as_millis() as u64).saturating_mul(3),
         };
         let ans = store.lease(&self.keys, &args, instance)?;
-        self.tokens.fetch_add(ans.granted, Ordering::Relaxed);
+        self.tokens.grant(ans.granted);
         self.live.store(ans.live.max(1), Ordering::Relaxed);
         self.low_water.store(size / 2, Ordering::Relaxed);
         b.last_contact = Some(now);
-        b.last_tokens = self.tokens.load(Ordering::Relaxed);
+        b.last_tokens = self.tokens.get();
         let s = &mut b.status;
         s.leases += 1;
         s.granted += ans.granted;
@@ -321,7 +363,7 @@ impl<C: Clock> FleetRateLimiter<C> {
             gcra: Gcra::new(&config),
             config,
             fleet,
-            tokens: CachePadded::new(AtomicU64::new(0)),
+            tokens: Tokens::new(),
             local: CachePadded::new(AtomicU64::new(Gcra::EMPTY)),
             debt: AtomicU64::new(0),
             demand: AtomicBool::new(true),
@@ -346,23 +388,16 @@ impl<C: Clock> FleetRateLimiter<C> {
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
         let s = &*self.shared;
-        // Relaxed: a count of tokens, publishing nothing.
-        let mut n = s.tokens.load(Ordering::Relaxed);
-        while n > 0 {
-            match s
-                .tokens
-                .compare_exchange_weak(n, n - 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    if n - 1 == s.low_water.load(Ordering::Relaxed) {
-                        s.ask();
-                    }
-                    return Ok(());
+        match s.tokens.take() {
+            Some(left) => {
+                // Relaxed: a threshold.
+                if left == s.low_water.load(Ordering::Relaxed) {
+                    s.ask();
                 }
-                Err(actual) => n = actual,
+                Ok(())
             }
+            None => s.local_share(),
         }
-        s.local_share()
     }
 
     /// The fleet's limit.
@@ -375,7 +410,7 @@ impl<C: Clock> FleetRateLimiter<C> {
         let s = &*self.shared;
         FleetLimitStatus {
             // Relaxed: a snapshot of counts and flags.
-            tokens: s.tokens.load(Ordering::Relaxed),
+            tokens: s.tokens.get(),
             live_instances: s.live.load(Ordering::Relaxed).max(1),
             degraded: s.degraded.load(Ordering::Relaxed),
             ..s.books().status

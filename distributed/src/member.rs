@@ -37,6 +37,40 @@ pub enum FleetEvent {
     /// The store is reachable again and the fleet state has been read
     /// afresh; the outage's outcome counts were dropped.
     Recovered,
+    /// Another instance flushed this breaker with other settings (window,
+    /// rules, open times, trials): the fleet decides on whichever flushed
+    /// last. Announced once per other configuration seen.
+    ConfigMismatch {
+        /// This instance's configuration fingerprint.
+        ours: u64,
+        /// The other one.
+        theirs: u64,
+    },
+}
+
+/// Cumulative outcome counts of a local breaker (slow calls are also
+/// successes or failures).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub successes: u64,
+    pub failures: u64,
+    pub slow: u64,
+}
+
+impl Counts {
+    /// What was counted since `base` (nothing where the counts went back:
+    /// a user's `clear_metrics` restarts them).
+    pub(crate) fn since(self, base: Counts) -> Counts {
+        Counts {
+            successes: self.successes.saturating_sub(base.successes),
+            failures: self.failures.saturating_sub(base.failures),
+            slow: self.slow.saturating_sub(base.slow),
+        }
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self == Counts::default()
+    }
 }
 
 /// A fleet listener.
@@ -66,8 +100,8 @@ pub(crate) struct Shared {
 /// The coordinator's bookkeeping for one breaker.
 #[derive(Debug, Default)]
 pub(crate) struct Books {
-    /// Cumulative successes and failures already flushed (or dropped).
-    pub base: (u64, u64),
+    /// Cumulative outcome counts already flushed (or dropped).
+    pub base: Counts,
     /// The last fleet view applied: epoch ("" = none known), generation.
     pub epoch: String,
     pub gen: u64,
@@ -81,6 +115,10 @@ pub(crate) struct Books {
     pub stats: WindowStats,
     pub flushes: u64,
     pub fenced: u64,
+    /// Flushes that found another configuration's fingerprint, and the last
+    /// such fingerprint announced.
+    pub config_conflicts: u64,
+    pub config_seen: u64,
     pub trials_granted: u64,
 }
 
@@ -137,8 +175,8 @@ pub(crate) trait Entry: Send + Sync {
     fn shared(&self) -> &Shared;
     /// The local breaker's clock, in nanoseconds.
     fn now(&self) -> u64;
-    /// Cumulative successes and failures the local breaker counted.
-    fn counts(&self) -> (u64, u64);
+    /// Cumulative outcome counts of the local breaker.
+    fn counts(&self) -> Counts;
     /// Is the local breaker forced open or closed?
     fn forced(&self) -> bool;
     /// Applies an operator command to the local breaker.

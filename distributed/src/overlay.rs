@@ -8,9 +8,9 @@
 //! and the results (with a swap), so callers never wait for it and it never
 //! waits for them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicU64, Ordering};
 
 /// What the fleet says, packed in one word: bits 0-1 the kind, bit 2 set
 /// while the coordinator cannot reach the store (degraded), bits 3-63 the
@@ -183,7 +183,8 @@ const STRIPES: usize = 8;
 
 thread_local! {
     static STRIPE: usize = {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
+        // std's: a static, and only a hint.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         // Relaxed: only spreads threads over stripes.
         NEXT.fetch_add(1, Ordering::Relaxed) as usize % STRIPES
     };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{local_only, Inner};
 use crate::keys;
-use crate::member::{Entry, FleetEvent};
+use crate::member::{Counts, Entry, FleetEvent};
 use crate::overlay::{self, Overlay, LEASE_PER_TICK};
 use crate::store::{
     parse_published, Command, FleetKind, Notice, Notify, Store, StoreError, TrialResults, View,
@@ -115,7 +115,7 @@ impl Engine {
             // Reconcile: every breaker's state afresh (an empty flush, which
             // also announces this instance as live) before deciding anything.
             for e in self.entries() {
-                self.flush(&*e, 0, 0)?;
+                self.flush(&*e, Counts::default())?;
             }
             Ok(())
         });
@@ -312,35 +312,53 @@ impl Engine {
         // Counts: the deltas since the last flush; an idle breaker sends an
         // empty flush every `poll_interval`, which reads the fleet state and
         // keeps this instance among the live ones (the quorum's default).
-        let (succ, fails) = e.counts();
-        let (base_ok, base_fail) = s.books().base;
-        // A user's `clear_metrics` can move the local counts back: start
-        // again from there.
-        let d_ok = succ.saturating_sub(base_ok);
-        let d_fail = fails.saturating_sub(base_fail);
+        let counts = e.counts();
+        let d = counts.since(s.books().base);
         // Relaxed: a hint counter.
         s.urgent.store(0, Ordering::Relaxed);
         let now = e.now();
         let last = s.books().last_contact;
         let poll_nanos = self.inner.config.poll_interval.as_nanos() as u64;
-        if d_ok + d_fail > 0 || poll || last.is_none_or(|l| now.saturating_sub(l) >= poll_nanos) {
-            self.flush(e, d_ok, d_fail)?;
+        if !d.is_empty() || poll || last.is_none_or(|l| now.saturating_sub(l) >= poll_nanos) {
+            self.flush(e, d)?;
         }
-        s.books().base = (succ, fails);
+        s.books().base = counts;
         Ok(())
     }
 
     /// Sends one breaker's deltas (possibly none: a heartbeat) and applies
     /// the answer.
-    fn flush(&mut self, e: &dyn Entry, d_ok: u64, d_fail: u64) -> Result<(), StoreError> {
+    fn flush(&mut self, e: &dyn Entry, d: Counts) -> Result<(), StoreError> {
         let s = e.shared();
-        let (view, stats) =
-            self.store
-                .flush(&s.keys, &s.params, &self.inner.instance, d_ok, d_fail)?;
+        let (view, stats) = self.store.flush(
+            &s.keys,
+            &s.params,
+            &self.inner.instance,
+            d.successes,
+            d.failures,
+            d.slow,
+        )?;
+        let ours = s.params.fingerprint();
+        let mut mismatch = None;
         {
             let mut b = s.books();
             b.stats = stats;
-            b.flushes += u64::from(d_ok + d_fail > 0);
+            b.flushes += u64::from(!d.is_empty());
+            if stats.config != 0 && stats.config != ours {
+                b.config_conflicts += 1;
+                if std::mem::replace(&mut b.config_seen, stats.config) != stats.config {
+                    mismatch = Some(stats.config);
+                }
+            }
+        }
+        if let Some(theirs) = mismatch {
+            log::warn!(
+                "seawall-distributed: breaker {:?} is configured differently on another \
+                 instance (fingerprint {theirs:012x}, ours {ours:012x}); the fleet decides \
+                 on whichever flushed last",
+                s.keys.name
+            );
+            s.emit(&FleetEvent::ConfigMismatch { ours, theirs });
         }
         self.apply(e, &view);
         Ok(())

@@ -1,7 +1,8 @@
 -- Shared head of every fleet script (scripts.rs joins it to each body).
--- KEYS: 1 state hash, 2 window hash, 3 failing-instances zset, 4 members zset
--- (one hash tag, so one slot). ARGV 1..16 are the breaker's parameters (see
--- `Params` in store/mod.rs); ARGV 17.. belong to the body.
+-- KEYS: 1 state hash, 2 window hash, 3 failing-instances zset, 4 members
+-- zset, 5 configuration fingerprints hash (one hash tag, so one slot).
+-- ARGV 1..17 are the breaker's parameters (see `Params` in store/mod.rs);
+-- ARGV 18.. belong to the body.
 -- Every decision reads the server's TIME, never an instance's clock.
 local A = ARGV
 local function int(n) return string.format('%d', n) end

@@ -1,10 +1,10 @@
 -- trial: one instance's trial results for a HALF_OPEN generation, and its
 -- request for more trial permits.
--- ARGV 17 generation the results belong to, 18 successes, 19 failures,
--- 20 permits returned unused or ignored, 21 permits wanted.
+-- ARGV 18 generation the results belong to, 19 successes, 20 failures,
+-- 21 permits returned unused or ignored, 22 permits wanted.
 -- Returns the view, then permits granted, 1 if the results were fenced.
 settle()
-local rgen, r_ok, r_fail, r_free = tonumber(A[17]), tonumber(A[18]), tonumber(A[19]), tonumber(A[20])
+local rgen, r_ok, r_fail, r_free = tonumber(A[18]), tonumber(A[19]), tonumber(A[20]), tonumber(A[21])
 local fenced = 0
 if r_ok + r_fail + r_free > 0 then
   if state == 2 and rgen == gen then
@@ -20,7 +20,7 @@ if r_ok + r_fail + r_free > 0 then
   end
 end
 local granted = 0
-local want = tonumber(A[21])
+local want = tonumber(A[22])
 if state == 2 and want > 0 then
   granted = math.max(0, math.min(want, tonumber(A[8]) - inflight))
   if granted > 0 then

@@ -328,6 +328,7 @@ impl Store for MemoryStore {
         instance: &str,
         d_ok: u64,
         d_fail: u64,
+        d_slow: u64,
     ) -> Result<(View, WindowStats), StoreError> {
         let mut s = self.up()?;
         let mut run = Run::begin(&mut s, keys, params);
@@ -346,26 +347,31 @@ impl Store for MemoryStore {
         }
         if d_fail > 0 {
             hincrby(run.s, format!("{b}:f"), d_fail);
+        }
+        if d_slow > 0 {
+            hincrby(run.s, format!("{b}:l"), d_slow);
+        }
+        if d_fail > 0 || (d_slow > 0 && params.slow_ppm > 0) {
             run.s.zset(&keys.failing).insert(instance.to_owned(), now);
         }
         run.s.zset(&keys.members).insert(instance.to_owned(), now);
         run.s.zrem_upto(&keys.failing, now - wms);
         run.s.zrem_upto(&keys.members, now - 3 * wms);
-        let (mut ok, mut fail) = (0i64, 0i64);
+        let (mut ok, mut fail, mut slow) = (0i64, 0i64, 0i64);
         if let Some((Value::Hash(h), _)) = run.s.data.get_mut(&keys.window) {
             h.retain(|field, v| {
                 let parsed = field.split_once(':').and_then(|(idx, kind)| {
                     let digits = !idx.is_empty() && idx.bytes().all(|c| c.is_ascii_digit());
-                    (digits && (kind == "s" || kind == "f"))
-                        .then(|| (idx.parse::<i64>().ok(), kind == "s"))
+                    (digits && matches!(kind, "s" | "f" | "l"))
+                        .then(|| (idx.parse::<i64>().ok(), kind))
                 });
                 match parsed {
-                    Some((Some(idx), succ)) if idx > b - nb => {
+                    Some((Some(idx), kind)) if idx > b - nb => {
                         let n: i64 = v.parse().unwrap_or(0);
-                        if succ {
-                            ok += n;
-                        } else {
-                            fail += n;
+                        match kind {
+                            "s" => ok += n,
+                            "f" => fail += n,
+                            _ => slow += n,
                         }
                         true
                     }
@@ -385,10 +391,11 @@ impl Store for MemoryStore {
         if run.f.kind == 0 && failing >= quorum {
             let total = ok + fail;
             let (rate, count) = (params.rate_ppm as i64, params.count as i64);
-            if (rate > 0
-                && total >= params.minimum_calls as i64
-                && fail * 1_000_000 >= rate * total)
+            let slow_rate = params.slow_ppm as i64;
+            let enough = total >= params.minimum_calls as i64;
+            if (rate > 0 && enough && fail * 1_000_000 >= rate * total)
                 || (count > 0 && fail >= count)
+                || (slow_rate > 0 && enough && slow * 1_000_000 >= slow_rate * total)
             {
                 run.trip();
             }
@@ -396,11 +403,23 @@ impl Store for MemoryStore {
         run.s.pexpire(&keys.window, wms + bms);
         run.s.pexpire(&keys.failing, wms);
         run.s.pexpire(&keys.members, 3 * wms);
+        let ours = params.fingerprint().to_string();
+        let cf = run.s.hash(&keys.configs);
+        cf.insert(ours.clone(), now.to_string());
+        cf.retain(|_, at| at.parse::<i64>().unwrap_or(0) > now - 3 * wms);
+        let config = cf
+            .keys()
+            .filter(|fp| **fp != ours)
+            .filter_map(|fp| fp.parse::<u64>().ok())
+            .min()
+            .unwrap_or(0);
+        run.s.pexpire(&keys.configs, 3 * wms);
         let stats = WindowStats {
             successes: ok as u64,
             failures: fail as u64,
             failing_instances: failing,
             live_instances: live,
+            config,
         };
         Ok((run.finish(), stats))
     }

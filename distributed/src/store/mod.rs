@@ -59,6 +59,9 @@ pub(crate) struct WindowStats {
     pub failures: u64,
     pub failing_instances: u64,
     pub live_instances: u64,
+    /// The smallest configuration fingerprint other than the flushing
+    /// instance's among those flushed within three windows (0: none).
+    pub config: u64,
 }
 
 /// The answer of the trial script.
@@ -88,7 +91,7 @@ pub(crate) enum Command {
     ForceClosed = 4,
 }
 
-/// The breaker's parameters, sent with every script call as ARGV 1..16 (the
+/// The breaker's parameters, sent with every script call as ARGV 1..17 (the
 /// scripts keep no configuration, so instances never depend on a stored
 /// one). Times in milliseconds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +117,8 @@ pub(crate) struct Params {
     pub count: u64,
     /// Distinct failing instances needed; 0 = `min(2, live instances)`.
     pub min_failing: u64,
+    /// Slow-call rate that trips, in millionths; 0 = no slow-call rule.
+    pub slow_ppm: u64,
 }
 
 impl Params {
@@ -124,7 +129,7 @@ impl Params {
         format!("{}.{:08x}", self.nonce, fastrand::u32(..))
     }
 
-    /// ARGV 1..16, in the scripts' order.
+    /// ARGV 1..17, in the scripts' order.
     pub(crate) fn argv(&self) -> Vec<String> {
         vec![
             self.epoch_prefix(),
@@ -143,7 +148,21 @@ impl Params {
             self.rate_ppm.to_string(),
             self.count.to_string(),
             self.min_failing.to_string(),
+            self.slow_ppm.to_string(),
         ]
+    }
+
+    /// A fingerprint of everything the instances must agree on (not the
+    /// nonce or names): 48 bits, so Lua holds it exactly; never 0.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        // FNV-1a over the decision parameters' decimal forms.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for a in &self.argv()[3..] {
+            for b in a.bytes().chain([b'|']) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (h >> 16).max(1)
     }
 
     #[cfg(test)]
@@ -235,7 +254,8 @@ impl Notify {
 
 /// The fleet store, driven by one coordinator thread (so `&mut self`).
 pub(crate) trait Store: Send {
-    /// Adds one instance's outcome deltas to the fleet window and decides.
+    /// Adds one instance's outcome deltas to the fleet window and decides
+    /// (`slow` calls are also among the successes or failures).
     fn flush(
         &mut self,
         keys: &Keys,
@@ -243,6 +263,7 @@ pub(crate) trait Store: Send {
         instance: &str,
         successes: u64,
         failures: u64,
+        slow: u64,
     ) -> Result<(View, WindowStats), StoreError>;
     /// Reports trial results and asks for `want` more trial permits.
     fn trial(

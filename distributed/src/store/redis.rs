@@ -157,20 +157,24 @@ impl Store for RedisStore {
         instance: &str,
         successes: u64,
         failures: u64,
+        slow: u64,
     ) -> Result<(View, WindowStats), StoreError> {
         let mut argv = params.argv();
         argv.extend([
             instance.to_owned(),
             successes.to_string(),
             failures.to_string(),
+            slow.to_string(),
+            params.fingerprint().to_string(),
         ]);
         let v = self.run(|s| &s.flush, &keys.all(), argv)?;
-        let (view, x) = parse(&v, 4)?;
+        let (view, x) = parse(&v, 5)?;
         let stats = WindowStats {
             successes: x[0] as u64,
             failures: x[1] as u64,
             failing_instances: x[2] as u64,
             live_instances: x[3] as u64,
+            config: x[4] as u64,
         };
         Ok((view, stats))
     }

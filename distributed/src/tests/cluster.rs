@@ -246,7 +246,7 @@ fn a_moved_slot_is_followed_to_its_new_node() {
         setslot(i, &["NODE", &to_id]);
     }
     // The old owner answers MOVED; the store follows it.
-    let (v, stats) = s.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, stats) = s.flush(&k, &p, "a", 0, 10, 0).unwrap();
     assert_eq!((v.kind, stats.failures), (FleetKind::Open, 10));
     let held = |i: usize| cluster.nodes[i].cmd::<i64>(&["CLUSTER", "COUNTKEYSINSLOT", &sl]);
     assert!(held(to) > 0 && held(from) == 0);

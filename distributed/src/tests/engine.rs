@@ -296,7 +296,7 @@ fn degraded_mode_keeps_a_known_open_then_decides_locally_and_recovers() {
     let (_, stats) = f
         .store
         .clone()
-        .flush(&sh.keys, &sh.params, "probe", 0, 0)
+        .flush(&sh.keys, &sh.params, "probe", 0, 0, 0)
         .unwrap();
     assert_eq!((stats.failures, stats.successes), (20, 0));
 }
@@ -423,4 +423,82 @@ fn detached_tickets_report_like_permits_trials_included() {
     );
     f.breakers[0].clear_metrics();
     assert_eq!(f.breakers[0].metrics().rejected, 0);
+}
+
+#[test]
+fn instances_configured_differently_hear_of_it_once_per_other_configuration() {
+    let f = Fleet::new(2, patient(), fleet_config());
+    f.step_all();
+    assert!(f.events().is_empty(), "the same settings: no warning");
+    assert_eq!(f.breakers[0].fleet().config_conflicts, 0);
+    // A third instance joins with another minimum_calls (a rolling deploy).
+    let (c, e) =
+        Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default()).unwrap();
+    let other = FleetConfig {
+        minimum_calls: 20,
+        ..fleet_config()
+    };
+    let b = DistributedBreaker::with_clock("dep", patient(), other, &c, f.clock.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    b.add_fleet_listener(move |_, ev| s.lock().unwrap().push(ev.clone()));
+    let mut e = e;
+    for _ in 0..3 {
+        e.step();
+        f.step_all();
+    }
+    let mismatches = |events: &[FleetEvent]| {
+        events
+            .iter()
+            .filter(|ev| matches!(ev, FleetEvent::ConfigMismatch { .. }))
+            .count()
+    };
+    let theirs = f.events().into_iter().map(|(_, ev)| ev).collect::<Vec<_>>();
+    assert_eq!(
+        mismatches(&theirs),
+        2,
+        "once on each old instance: {theirs:?}"
+    );
+    assert_eq!(mismatches(&seen.lock().unwrap()), 1, "once on the new one");
+    let FleetEvent::ConfigMismatch {
+        ours,
+        theirs: other_fp,
+    } = seen.lock().unwrap()[0].clone()
+    else {
+        unreachable!()
+    };
+    assert_ne!(ours, other_fp);
+    assert!(b.fleet().config_conflicts >= 2, "counted at every flush");
+}
+
+#[test]
+fn slow_calls_on_two_instances_trip_the_fleet() {
+    let local = BreakerConfig {
+        slow_call_duration: Some(Duration::from_millis(100)),
+        ..patient()
+    };
+    let fleet = FleetConfig {
+        failure_rate_threshold: None,
+        failure_count_threshold: Some(1_000),
+        slow_call_rate_threshold: Some(0.5),
+        ..fleet_config()
+    };
+    let f = Fleet::new(2, local.clone(), fleet.clone());
+    for i in 0..2 {
+        for _ in 0..5 {
+            let p = f.breakers[i].try_acquire().unwrap();
+            f.clock.advance(Duration::from_millis(150));
+            p.record(Outcome::Success);
+        }
+    }
+    f.step_all();
+    f.step_all();
+    assert_eq!(f.rejection(0), Some(State::Open));
+    assert_eq!(f.rejection(1), Some(State::Open));
+    // The rule needs the local breaker to time calls.
+    let (c, _e) =
+        Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default()).unwrap();
+    let err =
+        DistributedBreaker::with_clock("dep2", patient(), fleet, &c, f.clock.clone()).unwrap_err();
+    assert!(err.to_string().contains("slow_call_duration"), "{err}");
 }

@@ -34,6 +34,7 @@ pub(crate) fn params(keys: &Keys, edit: impl FnOnce(&mut Params)) -> Params {
         rate_ppm: 500_000,
         count: 0,
         min_failing: 0,
+        slow_ppm: 0,
     };
     edit(&mut p);
     p

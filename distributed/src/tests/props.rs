@@ -80,7 +80,7 @@ proptest! {
         }
         f.store.set_down(false);
         let sh = f.breakers[0].shared();
-        let (_, s) = f.store.clone().flush(&sh.keys, &sh.params, "probe", 0, 0).unwrap();
+        let (_, s) = f.store.clone().flush(&sh.keys, &sh.params, "probe", 0, 0, 0).unwrap();
         prop_assert_eq!((s.successes, s.failures), window);
         for b in &f.breakers {
             prop_assert_eq!(b.state(), State::Closed);
@@ -145,13 +145,13 @@ proptest! {
         let mut store = crate::store::memory::MemoryStore::new();
         let k = crate::keys::Keys::new("p", "g").unwrap();
         let p = super::params(&k, |p| { p.min_failing = 1; p.open_ms = 100; p.open_max_ms = 100; p.lease_ms = 300; });
-        let mut last = store.flush(&k, &p, "a", 1, 0).unwrap().0;
+        let mut last = store.flush(&k, &p, "a", 1, 0, 0).unwrap().0;
         for (what, gen_back, ms) in ops {
             store.advance_ms(ms);
             let before = store.read(&k).unwrap();
             let view = match what {
-                0 => store.flush(&k, &p, "a", 0, 10).unwrap().0,
-                1 => store.flush(&k, &p, "b", 10, 0).unwrap().0,
+                0 => store.flush(&k, &p, "a", 0, 10, 0).unwrap().0,
+                1 => store.flush(&k, &p, "b", 10, 0, 0).unwrap().0,
                 2 => store.trial(&k, &p, TrialResults::default(), 1).unwrap().view,
                 3 | 4 => {
                     let gen = before.gen.saturating_sub(gen_back);

@@ -49,6 +49,7 @@ fn every_script_scenario_runs_the_same_on_redis() {
     scenarios::lease_expiry_reopens(&mut s, &sleep_ms, "t1");
     scenarios::commands(&mut s, &sleep_ms, "t1");
     scenarios::window_slides(&mut s, &sleep_ms, "t1");
+    scenarios::slow_calls_trip(&mut s, &sleep_ms, "t1");
 }
 
 #[test]
@@ -57,13 +58,14 @@ fn every_key_has_a_ttl_and_numbers_are_stored_exactly() {
     let mut s = store(&server);
     let k = Keys::new("ttl", "db").unwrap();
     let p = params(&k, |p| p.min_failing = 1);
-    let (v, _) = s.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, _) = s.flush(&k, &p, "a", 0, 10, 0).unwrap();
     assert_eq!(v.kind, FleetKind::Open);
     for (key, max) in [
         (&k.state, 60_000),
         (&k.window, 11_000),
         (&k.failing, 10_000),
         (&k.members, 30_000),
+        (&k.configs, 30_000),
     ] {
         let ttl: i64 = server.cmd(&["PTTL", key]);
         assert!(
@@ -72,7 +74,7 @@ fn every_key_has_a_ttl_and_numbers_are_stored_exactly() {
         );
     }
     let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert_eq!(keys.len(), 5, "{keys:?}");
     let open_until: String = server.cmd(&["HGET", &k.state, "open_until"]);
     assert_eq!(
         open_until,
@@ -88,9 +90,9 @@ fn a_flushed_script_cache_is_reloaded_transparently() {
     let mut s = store(&server);
     let k = Keys::new("sf", "db").unwrap();
     let p = params(&k, |_| {});
-    s.flush(&k, &p, "a", 1, 0).unwrap();
+    s.flush(&k, &p, "a", 1, 0, 0).unwrap();
     let () = server.cmd(&["SCRIPT", "FLUSH"]);
-    let (_, stats) = s.flush(&k, &p, "a", 1, 0).unwrap();
+    let (_, stats) = s.flush(&k, &p, "a", 1, 0, 0).unwrap();
     assert_eq!(stats.successes, 2);
     let () = server.cmd(&["SCRIPT", "FLUSH"]);
     assert_eq!(s.read(&k).unwrap().kind, FleetKind::Closed);
@@ -106,7 +108,7 @@ fn changes_are_published_on_the_namespace_channel() {
     let mut s = store(&server);
     let k = Keys::new("pub", "a|b").unwrap();
     let p = params(&k, |p| p.min_failing = 1);
-    let (v, _) = s.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, _) = s.flush(&k, &p, "a", 0, 10, 0).unwrap();
     let payload: String = sub.get_message().unwrap().get_payload().unwrap();
     let (name, published) = crate::store::parse_published(&payload).unwrap();
     assert_eq!(name, "a|b");

@@ -29,13 +29,13 @@ pub(crate) fn quorum_trip_trials_close(store: &mut dyn Store, advance: Advance<'
     let p = params(&k, |_| {});
     assert_eq!(store.read(&k).unwrap().epoch, "", "nothing stored yet");
     for inst in ["a", "b", "c"] {
-        let (v, _) = store.flush(&k, &p, inst, 50, 0).unwrap();
+        let (v, _) = store.flush(&k, &p, inst, 50, 0, 0).unwrap();
         assert_eq!((v.kind, v.gen), (FleetKind::Closed, 0));
         assert!(v.epoch.starts_with("n0."), "{}", v.epoch);
     }
     // One instance fails alone: 200 of 350 calls, but only one failing
     // instance of three live ones.
-    let (v, s) = store.flush(&k, &p, "a", 0, 200).unwrap();
+    let (v, s) = store.flush(&k, &p, "a", 0, 200, 0).unwrap();
     assert_eq!(
         v.kind,
         FleetKind::Closed,
@@ -51,7 +51,7 @@ pub(crate) fn quorum_trip_trials_close(store: &mut dyn Store, advance: Advance<'
         (150, 200, 1, 3)
     );
     // A second instance fails: the quorum of 2 is met.
-    let (v, s) = store.flush(&k, &p, "b", 0, 10).unwrap();
+    let (v, s) = store.flush(&k, &p, "b", 0, 10, 0).unwrap();
     assert_eq!((v.kind, v.gen), (FleetKind::Open, 1));
     assert_eq!(s.failing_instances, 2);
     assert_eq!(left(&v), 300);
@@ -59,7 +59,7 @@ pub(crate) fn quorum_trip_trials_close(store: &mut dyn Store, advance: Advance<'
     let a = store.trial(&k, &p, results(0, 0, 0, 0), 1).unwrap();
     assert_eq!((a.view.kind, a.granted), (FleetKind::Open, 0));
     // Outcomes flushed while OPEN are counted but decide nothing.
-    let (v, _) = store.flush(&k, &p, "c", 0, 5).unwrap();
+    let (v, _) = store.flush(&k, &p, "c", 0, 5, 0).unwrap();
     assert_eq!((v.kind, v.gen), (FleetKind::Open, 1));
     advance(320);
     let a = store.trial(&k, &p, results(0, 0, 0, 0), 1).unwrap();
@@ -88,7 +88,7 @@ pub(crate) fn quorum_trip_trials_close(store: &mut dyn Store, advance: Advance<'
     // empties the window.
     let s2 = store.trial(&k, &p, results(2, 1, 0, 0), 0).unwrap();
     assert_eq!((s2.view.kind, s2.view.gen), (FleetKind::Closed, 3));
-    let (v, s) = store.flush(&k, &p, "a", 1, 0).unwrap();
+    let (v, s) = store.flush(&k, &p, "a", 1, 0, 0).unwrap();
     assert_eq!(
         (v.kind, s.successes, s.failures, s.failing_instances),
         (FleetKind::Closed, 1, 0, 0)
@@ -108,7 +108,7 @@ pub(crate) fn trial_failure_backs_off(store: &mut dyn Store, advance: Advance<'_
         p.count = 3;
         p.rate_ppm = 0;
     });
-    let (v, _) = store.flush(&k, &p, "a", 0, 3).unwrap();
+    let (v, _) = store.flush(&k, &p, "a", 0, 3, 0).unwrap();
     assert_eq!(
         (v.kind, left(&v)),
         (FleetKind::Open, 100),
@@ -142,7 +142,7 @@ pub(crate) fn lease_expiry_reopens(store: &mut dyn Store, advance: Advance<'_>, 
         p.lease_ms = 100;
         p.min_failing = 1;
     });
-    let (v, _) = store.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, _) = store.flush(&k, &p, "a", 0, 10, 0).unwrap();
     assert_eq!(v.kind, FleetKind::Open);
     advance(80);
     let t = store.trial(&k, &p, results(0, 0, 0, 0), 1).unwrap();
@@ -164,7 +164,7 @@ pub(crate) fn commands(store: &mut dyn Store, _advance: Advance<'_>, ns: &str) {
     let p = params(&k, |p| p.min_failing = 1);
     let v = store.command(&k, &p, Command::ForceOpen).unwrap();
     assert_eq!((v.kind, v.gen, v.cmd), (FleetKind::ForcedOpen, 1, 1));
-    let (v, _) = store.flush(&k, &p, "a", 100, 0).unwrap();
+    let (v, _) = store.flush(&k, &p, "a", 100, 0, 0).unwrap();
     assert_eq!(
         v.kind,
         FleetKind::ForcedOpen,
@@ -172,11 +172,11 @@ pub(crate) fn commands(store: &mut dyn Store, _advance: Advance<'_>, ns: &str) {
     );
     let v = store.command(&k, &p, Command::ForceClosed).unwrap();
     assert_eq!((v.kind, v.gen, v.cmd), (FleetKind::ForcedClosed, 2, 2));
-    let (v, _) = store.flush(&k, &p, "a", 0, 100).unwrap();
+    let (v, _) = store.flush(&k, &p, "a", 0, 100, 0).unwrap();
     assert_eq!(v.kind, FleetKind::ForcedClosed, "failures do not open it");
     let v = store.command(&k, &p, Command::Reset).unwrap();
     assert_eq!((v.kind, v.gen, v.cmd), (FleetKind::Closed, 3, 3));
-    let (v, s) = store.flush(&k, &p, "a", 1, 0).unwrap();
+    let (v, s) = store.flush(&k, &p, "a", 1, 0, 0).unwrap();
     assert_eq!(
         (v.kind, s.failures, s.successes),
         (FleetKind::Closed, 0, 1),
@@ -192,13 +192,51 @@ pub(crate) fn window_slides(store: &mut dyn Store, advance: Advance<'_>, ns: &st
         p.buckets = 5;
         p.minimum_calls = 1000;
     });
-    let (_, s) = store.flush(&k, &p, "a", 3, 3).unwrap();
+    let (_, s) = store.flush(&k, &p, "a", 3, 3, 0).unwrap();
     assert_eq!((s.successes, s.failures, s.failing_instances), (3, 3, 1));
     advance(650);
-    let (v, s) = store.flush(&k, &p, "b", 1, 0).unwrap();
+    let (v, s) = store.flush(&k, &p, "b", 1, 0, 0).unwrap();
     assert_eq!(v.kind, FleetKind::Closed);
     assert_eq!((s.successes, s.failures, s.failing_instances), (1, 0, 0));
     assert_eq!(s.live_instances, 2, "members are kept for three windows");
+}
+
+/// The slow-call rule: slow calls trip on their share of the window, once
+/// it holds `minimum_calls` and enough instances saw them; without the rule
+/// they trip nothing.
+pub(crate) fn slow_calls_trip(store: &mut dyn Store, _advance: Advance<'_>, ns: &str) {
+    let k = Keys::new(ns, "slow").unwrap();
+    let p = params(&k, |p| {
+        p.rate_ppm = 0;
+        p.count = 0;
+        p.slow_ppm = 500_000;
+        p.minimum_calls = 20;
+    });
+    let (v, s) = store.flush(&k, &p, "a", 10, 0, 8).unwrap();
+    assert_eq!(
+        v.kind,
+        FleetKind::Closed,
+        "one slow instance of one is below the call minimum"
+    );
+    assert_eq!(
+        s.failing_instances, 1,
+        "slow calls make an instance a failing one"
+    );
+    let (v, _) = store.flush(&k, &p, "b", 10, 0, 2).unwrap();
+    assert_eq!(
+        v.kind,
+        FleetKind::Open,
+        "10 slow of 20 calls, from two instances"
+    );
+    let k = Keys::new(ns, "slow-off").unwrap();
+    let off = params(&k, |p| {
+        p.rate_ppm = 0;
+        p.count = 100;
+    });
+    store.flush(&k, &off, "a", 10, 0, 10).unwrap();
+    let (v, s) = store.flush(&k, &off, "b", 10, 0, 10).unwrap();
+    assert_eq!(v.kind, FleetKind::Closed, "no slow-call rule");
+    assert_eq!(s.failing_instances, 0);
 }
 
 /// Every scenario on the in-memory store.
@@ -214,6 +252,7 @@ fn memory_store_runs_every_scenario() {
     lease_expiry_reopens(&mut s, &advance, "t0");
     commands(&mut s, &advance, "t0");
     window_slides(&mut s, &advance, "t0");
+    slow_calls_trip(&mut s, &advance, "t0");
 }
 
 #[test]
@@ -222,7 +261,7 @@ fn memory_store_publishes_every_change_and_expires_state() {
     let k = Keys::new("t0", "pub").unwrap();
     let p = params(&k, |p| p.min_failing = 1);
     store.set_now_ms(5_000);
-    let (v, _) = store.flush(&k, &p, "a", 0, 10).unwrap();
+    let (v, _) = store.flush(&k, &p, "a", 0, 10, 0).unwrap();
     assert_eq!(
         store.published(),
         vec![format!("1|1|5300|5000|0|{}|pub", v.epoch)]
@@ -239,7 +278,7 @@ fn memory_store_publishes_every_change_and_expires_state() {
     // Expiry forgets the state: a new epoch starts from generation 0.
     store.set_now_ms(70_000);
     assert_eq!(store.read(&k).unwrap().epoch, "");
-    let (v2, _) = store.flush(&k, &p, "a", 1, 0).unwrap();
+    let (v2, _) = store.flush(&k, &p, "a", 1, 0, 0).unwrap();
     assert_eq!((v2.kind, v2.gen), (FleetKind::Closed, 0));
     assert_ne!(v2.epoch, v.epoch);
 }
