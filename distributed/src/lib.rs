@@ -42,13 +42,14 @@
 //! # Ok::<(), seawall_distributed::Error>(())
 //! ```
 //!
-//! On a Redis Cluster, [`Coordinator::connect_cluster`] takes the seed
-//! nodes instead of one URL; each breaker's keys share one hash tag, so its
-//! scripts go to the one primary owning that slot, with the same timeouts:
+//! On a Redis Cluster, [`Coordinator::shared_cluster`] (or
+//! [`Coordinator::connect_cluster`]) takes the seed nodes instead of one
+//! URL; each breaker's keys share one hash tag, so its scripts go to the one
+//! primary owning that slot, with the same timeouts:
 //!
 //! ```no_run
 //! # use seawall_distributed::{Coordinator, CoordinatorConfig};
-//! let coordinator = Coordinator::connect_cluster(
+//! let coordinator = Coordinator::shared_cluster(
 //!     &["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"],
 //!     CoordinatorConfig::default(),
 //! )?;

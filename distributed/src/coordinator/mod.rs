@@ -200,17 +200,37 @@ impl Coordinator {
     /// any breaker or handle keeps it alive. A forked child never reuses
     /// its parent's (whose thread did not survive the fork): it gets its own.
     pub fn shared(redis_url: &str, config: CoordinatorConfig) -> Result<Self, Error> {
+        Self::shared_as(redis_url.to_owned(), config, |c| {
+            Self::connect(redis_url, c)
+        })
+    }
+
+    /// The process's coordinator for the Redis Cluster reached through
+    /// `nodes` (the same list in the same order) and the configuration's
+    /// namespace, shared as [`Coordinator::shared`] is.
+    pub fn shared_cluster(nodes: &[&str], config: CoordinatorConfig) -> Result<Self, Error> {
+        let target = format!("cluster {}", nodes.join(" "));
+        Self::shared_as(target, config, |c| Self::connect_cluster(nodes, c))
+    }
+
+    /// The shared coordinator for `target` (what it connects to) and the
+    /// namespace, made with `connect` when there is none.
+    fn shared_as(
+        target: String,
+        config: CoordinatorConfig,
+        connect: impl FnOnce(CoordinatorConfig) -> Result<Self, Error>,
+    ) -> Result<Self, Error> {
         type Shared = HashMap<(String, String), (u32, Weak<Handle>)>;
         static SHARED: Mutex<Option<Shared>> = Mutex::new(None);
         let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         let map = map.get_or_insert_with(HashMap::new);
         let pid = std::process::id();
         map.retain(|_, (p, h)| *p == pid && h.strong_count() > 0);
-        let key = (redis_url.to_owned(), config.namespace.clone());
+        let key = (target, config.namespace.clone());
         if let Some(handle) = map.get(&key).and_then(|(_, h)| h.upgrade()) {
             return Ok(Self { handle });
         }
-        let c = Self::connect(redis_url, config)?;
+        let c = connect(config)?;
         map.insert(key, (pid, Arc::downgrade(&c.handle)));
         Ok(c)
     }

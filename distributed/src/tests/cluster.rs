@@ -253,6 +253,25 @@ fn a_moved_slot_is_followed_to_its_new_node() {
 }
 
 #[test]
+fn one_shared_coordinator_per_cluster_and_namespace() {
+    let config = |ns: &str| CoordinatorConfig {
+        namespace: ns.into(),
+        ..Default::default()
+    };
+    // Nothing listens there: the coordinators start degraded.
+    let nodes = ["redis://127.0.0.1:1/", "redis://127.0.0.1:2/"];
+    let a = Coordinator::shared_cluster(&nodes, config("s1")).unwrap();
+    let b = Coordinator::shared_cluster(&nodes, config("s1")).unwrap();
+    let c = Coordinator::shared_cluster(&nodes, config("s2")).unwrap();
+    let d = Coordinator::shared_cluster(&nodes[..1], config("s1")).unwrap();
+    let e = Coordinator::shared(nodes[0], config("s1")).unwrap();
+    assert_eq!(a.instance_id(), b.instance_id());
+    for other in [&c, &d, &e] {
+        assert_ne!(a.instance_id(), other.instance_id());
+    }
+}
+
+#[test]
 fn connect_cluster_rejects_an_empty_list_and_invalid_urls() {
     let config = CoordinatorConfig::default;
     let empty = Coordinator::connect_cluster(&[], config()).unwrap_err();
