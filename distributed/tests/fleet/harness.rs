@@ -11,26 +11,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-pub fn micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is past 1970")
-        .as_micros() as u64
-}
-
-/// Waits for `cond` for at most `limit`, failing with `what`.
-pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for: {what}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
+use crate::common::micros;
+use crate::common::server::wait_until;
 
 /// How the dependency answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,12 +307,4 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Percentile `p` (0..=100) of `v`, sorted in place.
-pub fn percentile(v: &mut [u64], p: usize) -> u64 {
-    v.sort_unstable();
-    v.get((v.len() * p / 100).min(v.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or(0)
 }

@@ -11,18 +11,17 @@
 //! repeats the trip and measures the same figures over many rounds, and the
 //! Redis commands per second one instance with 10 busy breakers sends.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
-// Shared with the unit tests; each test binary uses part of it.
-#[allow(dead_code)]
-#[path = "../../src/tests/server.rs"]
-mod server;
 
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{micros, percentile, wait_until, Decisions, Dependency, Line, Mode, Worker};
-use server::RedisServer;
+use common::server::{wait_until, RedisServer};
+use common::{micros, percentile};
+use harness::{Decisions, Dependency, Line, Mode, Worker};
 
 /// The fleet's settings (the worker's defaults, spelled out here because
 /// the bounds below are derived from them).
@@ -298,9 +297,8 @@ fn a_fleet_of_processes_trips_together_runs_bounded_trials_and_recovers() {
     }
 
     // One worker's own path fails (its calls time out): its local breaker
-    // opens; the fleet
-    // window passes the failure count, but with one failing instance of
-    // five the quorum (2) keeps the fleet closed.
+    // opens; the fleet window passes the failure count, but with one
+    // failing instance of five the quorum (2) keeps the fleet closed.
     let sick_from = micros();
     fleet.dep.set_for(0, Mode::Slow);
     wait_until(
