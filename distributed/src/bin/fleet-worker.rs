@@ -25,8 +25,9 @@
 //! * `reject T STATE` at `dep0`'s first rejection after an admitted call
 //!   (and at the first call, if rejected), `admit T` at its first admitted
 //!   call after a rejection;
-//! * `trial T GENERATION ok|fail` for each fleet trial call `dep0` makes
-//!   (`GENERATION` as this instance knew it right after the call);
+//! * `trial T GENERATION ok|fail STARTED` for each fleet trial call `dep0`
+//!   makes, written once its outcome is recorded (`GENERATION` as this
+//!   instance knew it then; `STARTED` when the permit was granted);
 //! * `stats T calls=N failures=N rejected=N max_ns=N p99_ns=N`: calls made
 //!   through `dep0`, and the time `try_acquire` + `record` took, without
 //!   the dependency.
@@ -48,10 +49,10 @@ const IDLE: u8 = 0;
 const BUSY: u8 = 1;
 const QUIT: u8 = 2;
 
-fn micros() -> u128 {
+fn micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros())
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Writes one event line: its kind, the wall clock, then `rest`.
@@ -72,6 +73,8 @@ struct Options {
     local_failures: u32,
     /// Failures in the fleet window that trip the fleet.
     fleet_failures: u32,
+    /// Failures since the last flush that flush at once (0: automatic).
+    urgent: u32,
     /// Fleet trial calls per HALF_OPEN round, and successes that close.
     trials: u32,
 }
@@ -86,6 +89,7 @@ fn options(args: &[String]) -> Result<Options, String> {
         open: Duration::from_millis(600),
         local_failures: 20,
         fleet_failures: 20,
+        urgent: 0,
         trials: 2,
     };
     for a in args {
@@ -103,6 +107,7 @@ fn options(args: &[String]) -> Result<Options, String> {
             "open_ms" => o.open = ms,
             "local_failures" => o.local_failures = n as u32,
             "fleet_failures" => o.fleet_failures = n as u32,
+            "urgent" => o.urgent = n as u32,
             "trials" => o.trials = n as u32,
             _ => return Err(format!("unknown option {k:?}")),
         }
@@ -205,6 +210,7 @@ fn run(args: &[String]) -> Result<(), String> {
         failure_rate_threshold: None,
         failure_count_threshold: Some(o.fleet_failures),
         minimum_calls: o.fleet_failures,
+        urgent_failures: (o.urgent > 0).then_some(o.urgent),
         ..Default::default()
     };
     let breakers = (0..o.breakers)
@@ -296,7 +302,8 @@ fn run(args: &[String]) -> Result<(), String> {
                     continue;
                 }
             };
-            let trial = permit.is_fleet_trial();
+            // A trial call runs from here until its outcome is recorded.
+            let trial = permit.is_fleet_trial().then(micros);
             if i == 0 {
                 if admitted == Some(false) {
                     emit("admit", format_args!(""));
@@ -313,13 +320,14 @@ fn run(args: &[String]) -> Result<(), String> {
                 tally
                     .latencies
                     .push(spent.as_nanos().min(u128::from(u32::MAX)) as u32);
-                if trial {
+                if let Some(started) = trial {
                     let ok = if outcome == Outcome::Success {
                         "ok"
                     } else {
                         "fail"
                     };
-                    emit("trial", format_args!("{} {ok}", b.fleet().generation));
+                    let gen = b.fleet().generation;
+                    emit("trial", format_args!("{gen} {ok} {started}"));
                 }
             }
         }
