@@ -180,7 +180,12 @@ impl Decisions {
                 .expect("a read timeout");
             let _ = ready_tx.send(());
             while !st.load(Ordering::Relaxed) {
-                let Ok(msg) = ps.get_message() else { continue };
+                let msg = match ps.get_message() {
+                    Ok(msg) => msg,
+                    Err(e) if e.is_timeout() => continue,
+                    // The server is gone (the test is ending).
+                    Err(_) => break,
+                };
                 let payload: String = msg.get_payload().expect("a text payload");
                 // state|gen|open_until|now|cmd|epoch|name
                 let f: Vec<&str> = payload.splitn(7, '|').collect();
