@@ -4,12 +4,13 @@
 //! bounds of ARCHITECTURE.md ("Convergence bound") end to end: the fleet
 //! trips together soon after the threshold is crossed, every worker rejects
 //! within the bound, no more than `half_open_max_calls` fleet trial calls
-//! run at once, recovery closes every worker, and one
-//! worker whose own path fails trips alone.
+//! run at once, recovery closes every worker, and one worker whose own path
+//! fails trips alone.
 //!
 //! `convergence_figures` (ignored; run by `scripts/bench-convergence.sh`)
 //! repeats the trip and measures the same figures over many rounds, and the
-//! Redis commands per second one instance with 10 busy breakers sends.
+//! Redis scripts and commands per second one instance with 10 busy breakers
+//! generates.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -23,8 +24,8 @@ use common::server::{wait_until, RedisServer};
 use common::{micros, percentile};
 use harness::{Decisions, Dependency, Line, Mode, Worker};
 
-/// The fleet's settings (the worker's defaults, spelled out here because
-/// the bounds below are derived from them).
+/// The fleet's settings, passed to every worker (the bounds below are
+/// derived from them).
 const SYNC_MS: u64 = 100;
 const POLL_MS: u64 = 1000;
 const OPEN_MS: u64 = 600;
