@@ -496,9 +496,9 @@ fn slow_calls_on_two_instances_trip_the_fleet() {
     assert_eq!(f.rejection(0), Some(State::Open));
     assert_eq!(f.rejection(1), Some(State::Open));
     // The rule needs the local breaker to time calls.
-    let (c, _e) = Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default())
-        .unwrap();
-    let err = DistributedBreaker::with_clock("dep2", patient(), fleet, &c, f.clock.clone())
-        .unwrap_err();
+    let (c, _e) =
+        Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default()).unwrap();
+    let err =
+        DistributedBreaker::with_clock("dep2", patient(), fleet, &c, f.clock.clone()).unwrap_err();
     assert!(err.to_string().contains("slow_call_duration"), "{err}");
 }
