@@ -246,10 +246,18 @@ impl Drop for RedisCluster {
 
 /// Waits for `cond`, failing with `what` after 10 s (a bound for a slow CI
 /// machine, not a measurement).
-pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub(crate) fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(10), cond);
+}
+
+/// Waits for `cond` (checked every 2 ms), failing with `what` after `limit`.
+pub(crate) fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        thread::sleep(Duration::from_millis(5));
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        thread::sleep(Duration::from_millis(2));
     }
 }
