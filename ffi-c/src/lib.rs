@@ -36,7 +36,9 @@
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
 //! taking a handle is thread-safe. `handle.rs` holds that mechanism once,
-//! for every handle type; `error::put` writes every output.
+//! for every handle type; `error::put` writes every output;
+//! `config::new_engine` is the body of every engine's `_new` (clock,
+//! `out`, config, core constructor).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported types are named as C sees them.

@@ -10,13 +10,13 @@ mod state;
 
 use std::ffi::c_char;
 
-use seawall::{Breaker, BreakerConfig};
+use seawall::Breaker;
 use seawall_bindings_support::DynClock;
 
 use crate::clock::{manual_clock, seawall_manual_clock};
-use crate::config::{config_error, config_or_default, seawall_breaker_config, to_core};
+use crate::config::{new_configured, seawall_breaker_config};
 use crate::error::{name_arg, run, seawall_result, write_text, Error, Written};
-use crate::handle::{self, Handle, Shared};
+use crate::handle;
 
 pub use listener::{seawall_breaker_add_listener, seawall_transition_callback};
 pub use metrics::{seawall_breaker_metrics, seawall_metrics};
@@ -38,26 +38,7 @@ pub struct seawall_breaker {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_breaker {
-    type Inner = CBreaker;
-    type Kind = Shared;
-    const NAME: &'static str = "breaker";
-}
-
-/// The configuration to build from: `*config`, or the defaults for NULL.
-///
-/// # Safety
-///
-/// `config` is NULL or points to a valid `seawall_breaker_config`.
-pub(crate) unsafe fn config_arg(
-    config: *const seawall_breaker_config,
-    func: &'static str,
-) -> Result<BreakerConfig, Error> {
-    let convert = |c: &seawall_breaker_config| to_core(c).map_err(|e| config_error(func, &e));
-    // SAFETY: `config` is NULL or points to a valid `seawall_breaker_config` (the
-    // caller's contract).
-    unsafe { config_or_default(config, func, convert) }
-}
+handle::declare!(seawall_breaker: CBreaker, Shared, "breaker");
 
 /// The body of both `_new`s: the name, then `out`, then the config.
 ///
@@ -74,13 +55,10 @@ unsafe fn new_breaker(
 ) -> Result<(), Error> {
     // SAFETY: `name` is NULL or NUL-terminated (the caller's contract).
     let name = unsafe { name_arg(name, func, "name") }?;
-    let make = || {
-        // SAFETY: `config` is NULL or valid (the caller's contract).
-        let config = unsafe { config_arg(config, func) }?;
-        Breaker::with_clock(name, config, clock).map_err(|e| config_error(func, &e))
-    };
-    // SAFETY: `out` is NULL or valid for a write (the caller's contract).
-    unsafe { handle::new_handle(func, out, make) }
+    let build = |config| Breaker::with_clock(name, config, clock);
+    // SAFETY: `config` is NULL or valid, `out` NULL or valid for a write
+    // (the caller's contract).
+    unsafe { new_configured(func, config, out, build) }
 }
 
 /// Creates a breaker called `name` (NUL-terminated UTF-8, copied) from
