@@ -67,9 +67,9 @@ pub use breaker::{
     seawall_breaker_add_listener, seawall_breaker_clear_metrics, seawall_breaker_clone,
     seawall_breaker_force_closed, seawall_breaker_force_open, seawall_breaker_free,
     seawall_breaker_get_config, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
-    seawall_breaker_new_with_clock, seawall_breaker_report, seawall_breaker_report_failure,
-    seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
-    seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
+    seawall_breaker_new_seeded, seawall_breaker_new_with_clock, seawall_breaker_report,
+    seawall_breaker_report_failure, seawall_breaker_report_ignored, seawall_breaker_report_success,
+    seawall_breaker_reset, seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
 };
 pub use budget::{
     seawall_retry_budget, seawall_retry_budget_can_retry, seawall_retry_budget_clone,

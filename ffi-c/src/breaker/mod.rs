@@ -10,10 +10,10 @@ mod state;
 
 use std::ffi::c_char;
 
-use seawall::Breaker;
+use seawall::{Breaker, Random, SeededRandom, ThreadRandom};
 use seawall_bindings_support::DynClock;
 
-use crate::clock::{manual_clock, seawall_manual_clock};
+use crate::clock::{clock_arg, manual_clock, seawall_manual_clock};
 use crate::config::{new_configured, seawall_breaker_config};
 use crate::error::{name_arg, run, seawall_result, write_text, Error, Written};
 use crate::handle;
@@ -40,7 +40,7 @@ pub struct seawall_breaker {
 
 handle::declare!(seawall_breaker: CBreaker, Shared, "breaker");
 
-/// The body of both `_new`s: the name, then `out`, then the config.
+/// The body of the `_new`s: the name, then `out`, then the config.
 ///
 /// # Safety
 ///
@@ -51,11 +51,12 @@ unsafe fn new_breaker(
     name: *const c_char,
     config: *const seawall_breaker_config,
     clock: DynClock,
+    random: impl Random + 'static,
     out: *mut *const seawall_breaker,
 ) -> Result<(), Error> {
     // SAFETY: `name` is NULL or NUL-terminated (the caller's contract).
     let name = unsafe { name_arg(name, func, "name") }?;
-    let build = |config| Breaker::with_clock(name, config, clock);
+    let build = |config| Breaker::with_clock_and_random(name, config, clock, random);
     // SAFETY: `config` is NULL or valid, `out` NULL or valid for a write
     // (the caller's contract).
     unsafe { new_configured(func, config, out, build) }
@@ -79,7 +80,7 @@ pub unsafe extern "C" fn seawall_breaker_new(
     // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid, `out`
     // NULL or valid for a write (this function's contract, `new_breaker`'s).
     run(F, || unsafe {
-        new_breaker(F, name, config, DynClock::Quanta, out)
+        new_breaker(F, name, config, DynClock::Quanta, ThreadRandom, out)
     })
 }
 
@@ -102,7 +103,37 @@ pub unsafe extern "C" fn seawall_breaker_new_with_clock(
         let clock = unsafe { manual_clock(clock, F) }?;
         // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid,
         // `out` NULL or valid for a write (this function's contract).
-        unsafe { new_breaker(F, name, config, clock, out) }
+        unsafe { new_breaker(F, name, config, clock, ThreadRandom, out) }
+    })
+}
+
+/// As `seawall_breaker_new`, with the open-time jitter (`timeout_jitter`)
+/// drawn from a generator seeded with `seed` (every value is a seed, 0
+/// included; the other constructors draw unseeded thread-local numbers):
+/// two breakers made with the same config and seed and driven alike on
+/// manual clocks open for the same jittered durations, from run to run.
+/// `clock` is NULL for the production clock or a manual clock.
+///
+/// # Safety
+///
+/// As `seawall_breaker_new`; `clock` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_breaker_new_seeded(
+    name: *const c_char,
+    config: *const seawall_breaker_config,
+    clock: *const seawall_manual_clock,
+    seed: u64,
+    out: *mut *const seawall_breaker,
+) -> seawall_result {
+    const F: &str = "seawall_breaker_new_seeded";
+    run(F, || {
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
+        let clock = unsafe { clock_arg(clock, F) }?;
+        let random = SeededRandom::new(seed);
+        // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid,
+        // `out` NULL or valid for a write (this function's contract).
+        unsafe { new_breaker(F, name, config, clock, random, out) }
     })
 }
 
