@@ -53,6 +53,7 @@ mod rules;
 mod state;
 mod window;
 
+pub use config::{BreakerConfig, Window};
 pub use events::{Listener, Transition};
 pub use metrics::{Metrics, Transitions};
 pub use permit::{CallError, Permit, Rejected, Ticket};
@@ -64,7 +65,6 @@ use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::ConfigError;
 use crate::random::{Random, ThreadRandom};
 use crate::sync::{AtomicU64, Ordering};
-use config::BreakerConfig;
 use counters::{Counter, Counters};
 use deadline::{passed, tag, tag_of, time, OpenTime};
 use decide::{Admission, Limits};
