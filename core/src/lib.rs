@@ -86,8 +86,8 @@ pub mod retry;
 mod sync;
 
 pub use breaker::{
-    Breaker, BreakerConfig, CallError, Listener, Metrics, Outcome, Permit, Registry, Rejected,
-    State, Ticket, Transition, Transitions, Window, WindowCounts,
+    protected_call, Breaker, BreakerConfig, CallError, Listener, Metrics, Outcome, Permit,
+    Registry, Rejected, Report, State, Ticket, Transition, Transitions, Window, WindowCounts,
 };
 pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig};
 pub use bulkhead::{Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, Waiter};
