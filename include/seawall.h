@@ -719,6 +719,22 @@ seawall_result seawall_breaker_new_with_clock(const char *name,
                                               const struct seawall_manual_clock *clock,
                                               const struct seawall_breaker **out);
 
+// As `seawall_breaker_new`, with the open-time jitter (`timeout_jitter`)
+// drawn from a generator seeded with `seed` (every value is a seed, 0
+// included; the other constructors draw unseeded thread-local numbers):
+// two breakers made with the same config and seed and driven alike on
+// manual clocks open for the same jittered durations, from run to run.
+// `clock` is NULL for the production clock or a manual clock.
+//
+// # Safety
+//
+// As `seawall_breaker_new`; `clock` is NULL or a live handle.
+seawall_result seawall_breaker_new_seeded(const char *name,
+                                          const struct seawall_breaker_config *config,
+                                          const struct seawall_manual_clock *clock,
+                                          uint64_t seed,
+                                          const struct seawall_breaker **out);
+
 // Writes a new handle to the same breaker to `*out` (the reference count
 // goes up by one); release it with `seawall_breaker_free`. The new handle
 // has the same address as `breaker`.

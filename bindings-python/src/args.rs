@@ -206,6 +206,13 @@ pub(crate) fn int_in(field: &str, v: &Bound<'_, PyAny>, min: i64, max: i64) -> P
     }
 }
 
+/// A seed of a random generator: an `int` in `[0, 2**64 - 1]`.
+pub(crate) fn seed(field: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    int(field, v)?
+        .extract::<u64>()
+        .map_err(|_| value_error(field, short_repr(v), "an integer in [0, 2**64 - 1]"))
+}
+
 /// An attempt number: any non-negative `int`; those beyond the largest
 /// attempt the core takes are clamped to it (delays never decrease with
 /// the attempt, so the clamped delay is the right one).

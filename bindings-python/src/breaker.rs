@@ -16,11 +16,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
-use seawall::{Breaker as CoreBreaker, Outcome, Rejected, State, Ticket};
+use seawall::{Breaker as CoreBreaker, Outcome, Rejected, SeededRandom, State, Ticket};
 use seawall_bindings_support::DynClock;
 
 use crate::aio::AsyncCall;
-use crate::args::{config_object, name as breaker_name, type_name};
+use crate::args::{self, config_object, name as breaker_name, type_name};
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::guard::{FirstAttempt, Guarded};
@@ -193,12 +193,13 @@ pub struct Breaker {
 #[pymethods]
 impl Breaker {
     #[new]
-    #[pyo3(signature = (name = None, config = None, *, clock = None, _registry = None))]
+    #[pyo3(signature = (name = None, config = None, *, clock = None, seed = None, _registry = None))]
     fn new(
         py: Python<'_>,
         name: Option<&Bound<'_, PyAny>>,
         config: Option<&Bound<'_, PyAny>>,
         clock: Option<&Bound<'_, ManualClock>>,
+        seed: Option<&Bound<'_, PyAny>>,
         _registry: Option<&Bound<'_, Registry>>,
     ) -> PyResult<Self> {
         // The original took `(name, config=None)`, but its own guide and
@@ -227,11 +228,17 @@ impl Breaker {
         };
         config_object(&config)?;
         let s = settings(&config)?;
+        let seed = seed.map(|v| args::seed("seed", v)).transpose()?;
         let (breaker, callbacks) = match _registry {
             Some(reg) => {
                 if clock.is_some() {
                     return Err(PyTypeError::new_err(
                         "clock: a registry's breakers use the registry's clock; pass it to Registry(clock=...)",
+                    ));
+                }
+                if seed.is_some() {
+                    return Err(PyTypeError::new_err(
+                        "seed: a registry's breakers draw unseeded jitter; build a seeded breaker on its own",
                     ));
                 }
                 let core = &reg.get().core;
@@ -243,8 +250,15 @@ impl Breaker {
                 (b, (!existed).then_some(s.callbacks))
             }
             None => {
-                let b = CoreBreaker::with_clock(name.as_str(), s.core, clock_arg(clock))
-                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                let clock = clock_arg(clock);
+                let b = match seed {
+                    None => CoreBreaker::with_clock(name.as_str(), s.core, clock),
+                    Some(seed) => {
+                        let random = SeededRandom::new(seed);
+                        CoreBreaker::with_clock_and_random(name.as_str(), s.core, clock, random)
+                    }
+                }
+                .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
                 (Arc::new(b), Some(s.callbacks))
             }
         };

@@ -1,29 +1,36 @@
-//! Configuration shared by every engine: the error that names a bad
-//! setting, the limits common to all of them, and the conversion of a
+//! What the engines' configurations share: the error that names a bad
+//! setting, the limits of the settings (the public `seawall::config::MAX_*`
+//! that tests and fuzzers generate values up to), and the conversion of a
 //! binding's seconds into a duration.
 //!
-//! Each engine's own settings live with it; the breaker's
-//! ([`BreakerConfig`], [`Window`] and their limits) are defined in
-//! `breaker/config.rs` and re-exported here for the public path (nothing
-//! here uses them, so the breaker depends on this module, not the reverse).
+//! Each engine's settings struct lives with the engine and is exported at
+//! the crate root (`seawall::BreakerConfig` is `breaker/config.rs`'s); the
+//! engines use this module, never the reverse.
 
 use std::fmt;
 use std::time::Duration;
-
-pub use crate::breaker::config::{
-    BreakerConfig, Window, MAX_BUCKETS, MAX_COUNT, MAX_WINDOW_CALLS, MIN_BUCKET,
-};
 
 /// The largest duration any setting accepts: one year.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// The largest back-off multiplier.
 pub const MAX_MULTIPLIER: f64 = 1000.0;
+/// The largest threshold or trial-call count of a breaker: any `u32`. The
+/// HALF_OPEN fields have one joint limit besides: see
+/// [`crate::BreakerConfig::half_open_max_calls`].
+pub const MAX_COUNT: u32 = u32::MAX;
+/// The largest count window of a breaker.
+pub const MAX_WINDOW_CALLS: u32 = 10_000;
+/// The most buckets a breaker's time window may have.
+pub const MAX_BUCKETS: u32 = 1000;
+/// The narrowest bucket of a breaker's time window.
+pub const MIN_BUCKET: Duration = Duration::from_millis(1);
 
 /// A setting outside its allowed range: names the field, the value given and
 /// what is allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The configuration field, as spelled in [`BreakerConfig`].
+    /// The configuration field, as spelled in the engine's settings struct
+    /// (e.g. [`crate::BreakerConfig`]).
     pub field: &'static str,
     /// The rejected value, formatted.
     pub value: String,

@@ -86,13 +86,13 @@ pub mod retry;
 mod sync;
 
 pub use breaker::{
-    Breaker, CallError, Listener, Metrics, Outcome, Permit, Registry, Rejected, State, Ticket,
-    Transition, Transitions, WindowCounts,
+    protected_call, Breaker, BreakerConfig, CallError, Listener, Metrics, Outcome, Permit,
+    Registry, Rejected, Report, State, Ticket, Transition, Transitions, Window, WindowCounts,
 };
 pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig};
 pub use bulkhead::{Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, Waiter};
 pub use clock::{Clock, ManualClock, QuantaClock};
-pub use config::{BreakerConfig, ConfigError, Window};
+pub use config::ConfigError;
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
     KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing, MAX_RESERVATION,

@@ -273,17 +273,7 @@ impl<C: Clock> DistributedBreaker<C> {
         f: impl FnOnce() -> Result<T, E>,
         classify: impl FnOnce(&E) -> Outcome,
     ) -> Result<T, CallError<E>> {
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
-        match f() {
-            Ok(v) => {
-                permit.success();
-                Ok(v)
-            }
-            Err(e) => {
-                permit.record(classify(&e));
-                Err(CallError::Failed(e))
-            }
-        }
+        seawall::protected_call(self.try_acquire(), f, classify)
     }
 
     /// The effective state: a forced local state (an operator's command)
@@ -452,6 +442,13 @@ impl<C: Clock> DistributedPermit<'_, C> {
     #[inline]
     fn after(&self, outcome: Outcome) {
         self.breaker.after(self.trial, outcome);
+    }
+}
+
+impl<C: Clock> seawall::Report for DistributedPermit<'_, C> {
+    #[inline]
+    fn record(self, outcome: Outcome) {
+        DistributedPermit::record(self, outcome)
     }
 }
 

@@ -7,12 +7,18 @@
  *        -pthread -ldl -lm -o target/seawall-bench          # static
  *     cc -O2 -std=c11 -Iinclude ffi-c/bench/bench.c -Ltarget/release -lseawall_ffi \
  *        -Wl,-rpath,"$PWD/target/release" -o target/seawall-bench-so   # shared
- *     ./target/seawall-bench [calls per run] [runs] [closed|rejected]
+ *     ./target/seawall-bench [calls per run] [runs] [closed|rejected|rejected_manual]
+ *
+ * `rejected` measures seawall_breaker_try_acquire on an OPEN breaker on the
+ * production clock; `rejected_manual` the same on a manual clock that never
+ * moves, so every call takes the same instructions (the production clock's
+ * reading, and the retry-after computed from it, vary from call to call).
  *
  * Prints nanoseconds per call for each run and their median. For
- * instruction counts, run under `valgrind --tool=callgrind` with two call
- * counts and divide the difference in instructions by the difference in
- * calls (this cancels the setup). */
+ * instruction counts, run `rejected_manual` (or `closed`, which reads no
+ * clock) under `valgrind --tool=callgrind --toggle-collect='run_*'` with two
+ * call counts and divide the difference in instructions by the difference
+ * in calls (this cancels the setup). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
@@ -58,17 +64,25 @@ int main(int argc, char **argv) {
     uint64_t calls = argc > 1 ? strtoull(argv[1], NULL, 10) : 20000000u;
     int runs = argc > 2 ? atoi(argv[2]) : 7;
     const char *mode = argc > 3 ? argv[3] : "closed";
-    int rejected = strcmp(mode, "rejected") == 0;
+    int manual = strcmp(mode, "rejected_manual") == 0;
+    int rejected = manual || strcmp(mode, "rejected") == 0;
     if (calls == 0 || runs < 1 || runs > 100 || (!rejected && strcmp(mode, "closed") != 0)) {
-        fprintf(stderr, "usage: %s [calls per run] [runs 1-100] [closed|rejected]\n", argv[0]);
+        fprintf(stderr, "usage: %s [calls per run] [runs 1-100] [closed|rejected|rejected_manual]\n",
+                argv[0]);
         return 2;
     }
 
     const seawall_breaker *b = NULL;
-    if (seawall_breaker_new("bench", NULL, &b) != SEAWALL_RESULT_OK) return 1;
+    /* The manual clock stays at 0 ns: the breaker stays OPEN for good. */
+    const seawall_manual_clock *clock = NULL;
+    if (manual) {
+        if (seawall_manual_clock_new(&clock) != SEAWALL_RESULT_OK ||
+            seawall_breaker_new_with_clock("bench", NULL, clock, &b) != SEAWALL_RESULT_OK)
+            return 1;
+    } else if (seawall_breaker_new("bench", NULL, &b) != SEAWALL_RESULT_OK) {
+        return 1;
+    }
     if (rejected) {
-        seawall_breaker_config c;
-        seawall_breaker_config_default(&c);
         /* Trip it: 5 failures, then 60 s open. */
         for (int i = 0; i < 5; i++) {
             seawall_permit p;
@@ -96,5 +110,6 @@ int main(int argc, char **argv) {
     printf("%s: median %.2f ns/call over %d runs of %llu calls (min %.2f, max %.2f)\n", mode,
            ns[runs / 2], runs, (unsigned long long)calls, ns[0], ns[runs - 1]);
     seawall_breaker_free(b);
+    seawall_manual_clock_free(clock);
     return 0;
 }

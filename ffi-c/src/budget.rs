@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use seawall::{RetryBudget, RetryBudgetConfig};
+use seawall::{ConfigError, RetryBudget, RetryBudgetConfig};
 use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock};
-use crate::config::{config_error, config_or_default, nanos, write_default};
-use crate::error::{run, seawall_result};
-use crate::handle::{self, Handle, Shared};
+use crate::clock::seawall_manual_clock;
+use crate::config::{nanos, new_engine, write_default, CConfig};
+use crate::error::seawall_result;
+use crate::handle;
 
 /// The budget type behind every handle.
 pub(crate) type CBudget = RetryBudget<DynClock>;
@@ -23,11 +23,7 @@ pub struct seawall_retry_budget {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_retry_budget {
-    type Inner = CBudget;
-    type Kind = Shared;
-    const NAME: &'static str = "budget";
-}
+handle::declare!(seawall_retry_budget: CBudget, Shared, "budget");
 
 /// How a retry budget limits retries. Fill it with
 /// `seawall_retry_budget_config_default` and change the fields you need.
@@ -60,6 +56,20 @@ impl From<&RetryBudgetConfig> for seawall_retry_budget_config {
             window_size_ns: nanos(c.window_size),
             tokens_per_second: c.tokens_per_second,
         }
+    }
+}
+
+impl CConfig for seawall_retry_budget_config {
+    type Core = RetryBudgetConfig;
+
+    fn to_core(&self) -> Result<RetryBudgetConfig, ConfigError> {
+        Ok(RetryBudgetConfig {
+            budget_percent: self.budget_percent,
+            min_requests: self.min_requests,
+            window_size: Duration::from_nanos(self.window_size_ns),
+            tokens_per_second: self.tokens_per_second,
+            max_tokens: self.max_tokens,
+        })
     }
 }
 
@@ -106,28 +116,9 @@ pub unsafe extern "C" fn seawall_retry_budget_new(
     out: *mut *const seawall_retry_budget,
 ) -> seawall_result {
     const F: &str = "seawall_retry_budget_new";
-    run(F, || {
-        // SAFETY: `clock` is NULL or a live handle (this function's
-        // contract).
-        let clock = unsafe { clock_arg(clock, F) }?;
-        let convert = |c: &seawall_retry_budget_config| {
-            Ok(RetryBudgetConfig {
-                budget_percent: c.budget_percent,
-                min_requests: c.min_requests,
-                window_size: Duration::from_nanos(c.window_size_ns),
-                tokens_per_second: c.tokens_per_second,
-                max_tokens: c.max_tokens,
-            })
-        };
-        let make = || {
-            // SAFETY: `config` is NULL or valid (this function's contract).
-            let config = unsafe { config_or_default(config, F, convert) }?;
-            RetryBudget::with_clock(config, clock).map_err(|e| config_error(F, &e))
-        };
-        // SAFETY: `out` is NULL or valid for a write (this function's
-        // contract).
-        unsafe { handle::new_handle(F, out, make) }
-    })
+    // SAFETY: `config` is NULL or valid, `clock` NULL or a live handle,
+    // `out` NULL or valid for a write (this function's contract).
+    unsafe { new_engine(F, config, clock, out, RetryBudget::with_clock) }
 }
 
 /// Writes a new handle to the same budget to `*out`.

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit};
+use seawall::{Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, ConfigError};
 use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock};
-use crate::config::{config_error, config_or_default, nanos, write_default};
+use crate::clock::seawall_manual_clock;
+use crate::config::{nanos, new_engine, write_default, CConfig};
 use crate::error::{check, fail, run, run_code, seawall_result, Error};
-use crate::handle::{self, Handle, Shared};
+use crate::handle;
 
 /// The bulkhead type behind every handle.
 type CBulkhead = Bulkhead<DynClock>;
@@ -26,11 +26,7 @@ pub struct seawall_bulkhead {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_bulkhead {
-    type Inner = CBulkhead;
-    type Kind = Shared;
-    const NAME: &'static str = "bulkhead";
-}
+handle::declare!(seawall_bulkhead: CBulkhead, Shared, "bulkhead");
 
 /// How a bulkhead bounds its calls. Fill it with
 /// `seawall_bulkhead_config_default` and change the fields you need.
@@ -54,6 +50,18 @@ impl From<&BulkheadConfig> for seawall_bulkhead_config {
             max_queue_size: c.max_queue_size,
             timeout_ns: nanos(c.timeout),
         }
+    }
+}
+
+impl CConfig for seawall_bulkhead_config {
+    type Core = BulkheadConfig;
+
+    fn to_core(&self) -> Result<BulkheadConfig, ConfigError> {
+        Ok(BulkheadConfig {
+            max_concurrent: self.max_concurrent,
+            max_queue_size: self.max_queue_size,
+            timeout: Duration::from_nanos(self.timeout_ns),
+        })
     }
 }
 
@@ -103,26 +111,9 @@ pub unsafe extern "C" fn seawall_bulkhead_new(
     out: *mut *const seawall_bulkhead,
 ) -> seawall_result {
     const F: &str = "seawall_bulkhead_new";
-    run(F, || {
-        // SAFETY: `clock` is NULL or a live handle (this function's
-        // contract).
-        let clock = unsafe { clock_arg(clock, F) }?;
-        let convert = |c: &seawall_bulkhead_config| {
-            Ok(BulkheadConfig {
-                max_concurrent: c.max_concurrent,
-                max_queue_size: c.max_queue_size,
-                timeout: Duration::from_nanos(c.timeout_ns),
-            })
-        };
-        let make = || {
-            // SAFETY: `config` is NULL or valid (this function's contract).
-            let config = unsafe { config_or_default(config, F, convert) }?;
-            Bulkhead::with_clock(config, clock).map_err(|e| config_error(F, &e))
-        };
-        // SAFETY: `out` is NULL or valid for a write (this function's
-        // contract).
-        unsafe { handle::new_handle(F, out, make) }
-    })
+    // SAFETY: `config` is NULL or valid, `clock` NULL or a live handle,
+    // `out` NULL or valid for a write (this function's contract).
+    unsafe { new_engine(F, config, clock, out, Bulkhead::with_clock) }
 }
 
 /// Writes a new handle to the same bulkhead to `*out`.
@@ -170,7 +161,7 @@ unsafe fn issue(b: &CBulkhead, p: BulkheadPermit<'_, DynClock>, out: *mut seawal
     unsafe { out.write(token) };
 }
 
-/// The shared body of the acquires: `Ok` with the permit written, or the
+/// The body of the acquires: `Ok` with the permit written, or the
 /// bulkhead's answer (not recorded as an error).
 ///
 /// # Safety
@@ -182,25 +173,28 @@ unsafe fn acquire_with(
     out_permit: *mut seawall_bulkhead_permit,
     take: impl FnOnce(&CBulkhead) -> Result<BulkheadPermit<'_, DynClock>, BulkheadError>,
 ) -> seawall_result {
-    // SAFETY: `bulkhead` is NULL or a live handle (the caller's contract).
-    let b = match unsafe { handle::borrow(bulkhead, func) } {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    if let Err(e) = check(out_permit, func, "out_permit") {
-        return fail(e);
-    }
-    match take(b) {
-        Ok(p) => {
-            // SAFETY: `out_permit` checked above; valid by the contract.
-            unsafe { issue(b, p, out_permit) };
-            seawall_result::Ok
+    run_code(func, || {
+        // SAFETY: `bulkhead` is NULL or a live handle (the caller's
+        // contract).
+        let b = match unsafe { handle::borrow(bulkhead, func) } {
+            Ok(b) => b,
+            Err(e) => return fail(e),
+        };
+        if let Err(e) = check(out_permit, func, "out_permit") {
+            return fail(e);
         }
-        Err(BulkheadError::Full) => seawall_result::BulkheadFull,
-        Err(BulkheadError::Timeout) => seawall_result::BulkheadTimeout,
-        // Only a `Waiter` can be cancelled, and none is exposed.
-        Err(BulkheadError::Cancelled) => seawall_result::BulkheadTimeout,
-    }
+        match take(b) {
+            Ok(p) => {
+                // SAFETY: `out_permit` checked above; valid by the contract.
+                unsafe { issue(b, p, out_permit) };
+                seawall_result::Ok
+            }
+            Err(BulkheadError::Full) => seawall_result::BulkheadFull,
+            Err(BulkheadError::Timeout) => seawall_result::BulkheadTimeout,
+            // Only a `Waiter` can be cancelled, and none is exposed.
+            Err(BulkheadError::Cancelled) => seawall_result::BulkheadTimeout,
+        }
+    })
 }
 
 /// Takes a slot if one is free, without waiting: `SEAWALL_RESULT_OK` with
@@ -220,9 +214,7 @@ pub unsafe extern "C" fn seawall_bulkhead_try_acquire(
     const F: &str = "seawall_bulkhead_try_acquire";
     // SAFETY: `bulkhead` is NULL or a live handle, `out_permit` NULL or
     // valid for a write (this function's contract).
-    run_code(F, || unsafe {
-        acquire_with(F, bulkhead, out_permit, |b| b.try_acquire())
-    })
+    unsafe { acquire_with(F, bulkhead, out_permit, CBulkhead::try_acquire) }
 }
 
 /// Takes a slot, BLOCKING the calling thread up to `timeout_ns` nanoseconds
@@ -249,11 +241,9 @@ pub unsafe extern "C" fn seawall_bulkhead_acquire_timeout(
     const F: &str = "seawall_bulkhead_acquire_timeout";
     // SAFETY: `bulkhead` is NULL or a live handle, `out_permit` NULL or
     // valid for a write (this function's contract).
-    run_code(F, || unsafe {
-        acquire_with(F, bulkhead, out_permit, |b| {
-            b.acquire_timeout(Duration::from_nanos(timeout_ns))
-        })
-    })
+    let timeout = Duration::from_nanos(timeout_ns);
+    // SAFETY: as above.
+    unsafe { acquire_with(F, bulkhead, out_permit, |b| b.acquire_timeout(timeout)) }
 }
 
 /// As `seawall_bulkhead_acquire_timeout` with the configured `timeout_ns`:
@@ -271,9 +261,7 @@ pub unsafe extern "C" fn seawall_bulkhead_acquire(
     const F: &str = "seawall_bulkhead_acquire";
     // SAFETY: `bulkhead` is NULL or a live handle, `out_permit` NULL or
     // valid for a write (this function's contract).
-    run_code(F, || unsafe {
-        acquire_with(F, bulkhead, out_permit, |b| b.acquire())
-    })
+    unsafe { acquire_with(F, bulkhead, out_permit, CBulkhead::acquire) }
 }
 
 /// Frees the slot `*permit` holds and marks the permit released (waking one

@@ -8,7 +8,7 @@ use seawall::{Clock, ManualClock};
 use seawall_bindings_support::DynClock;
 
 use crate::error::{run, seawall_result, Error};
-use crate::handle::{self, Handle, Shared};
+use crate::handle;
 
 /// A clock that moves only when told to: for tests of code that uses
 /// breakers. Breakers and registries made with it read its time; freeing the
@@ -17,11 +17,7 @@ pub struct seawall_manual_clock {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_manual_clock {
-    type Inner = ManualClock;
-    type Kind = Shared;
-    const NAME: &'static str = "clock";
-}
+handle::declare!(seawall_manual_clock: ManualClock, Shared, "clock");
 
 /// The clock of a `_with_clock` function, which requires one.
 ///

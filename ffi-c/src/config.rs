@@ -1,16 +1,20 @@
-//! The C view of `seawall::BreakerConfig`.
+//! The C view of `seawall::BreakerConfig`, and what every engine's
+//! configuration shares: the [`CConfig`] conversion, reading a `config`
+//! argument, and the body of the `_new` functions.
 //!
-//! The two conversion functions below are the only places that know the
-//! field list: a field added to the core is added to the struct and to both
-//! of them, and nowhere else. Fields the C struct does not carry yet take
-//! the core's defaults (`..Default::default()`).
+//! The two conversion functions of `seawall_breaker_config` below are the
+//! only places that know its field list: a field added to the core is added
+//! to the struct and to both of them, and nowhere else. Fields the C struct
+//! does not carry yet take the core's defaults (`..Default::default()`).
 
 use std::time::Duration;
 
 use seawall::{BreakerConfig, ConfigError, Window};
-use seawall_bindings_support::fields;
+use seawall_bindings_support::{fields, DynClock};
 
+use crate::clock::{clock_arg, seawall_manual_clock};
 use crate::error::{borrow, put, run, seawall_result, Error};
+use crate::handle::{self, Handle, Shared};
 
 /// The kind of window the rate and count rules judge
 /// (`seawall_breaker_config.window_kind`).
@@ -155,54 +159,75 @@ impl From<&BreakerConfig> for seawall_breaker_config {
     }
 }
 
-/// The core configuration `c` describes. Only the C-only `window_kind` is
-/// checked here: the core validates the rest when (and only when) it builds
-/// a breaker, so a registry look-up of an existing breaker ignores the
-/// config as the core does. Fields the C struct does not carry take the
-/// core's defaults.
-pub(crate) fn to_core(c: &seawall_breaker_config) -> Result<BreakerConfig, ConfigError> {
-    let window = match c.window_kind {
-        k if k == seawall_window_kind::None as u32 => Window::None,
-        k if k == seawall_window_kind::Count as u32 => Window::Count {
-            size: c.window_size,
-        },
-        k if k == seawall_window_kind::Time as u32 => Window::Time {
-            length: Duration::from_nanos(c.window_length_ns),
-            buckets: c.window_buckets,
-        },
-        k => {
-            return Err(unknown_enum(
-                "window_kind",
-                k,
-                "one of SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)",
-            ))
+impl CConfig for seawall_breaker_config {
+    type Core = BreakerConfig;
+
+    /// Only the C-only `window_kind` is checked here: the core validates
+    /// the rest when (and only when) it builds a breaker, so a registry
+    /// look-up of an existing breaker ignores the config as the core does.
+    /// Fields the C struct does not carry take the core's defaults.
+    fn to_core(&self) -> Result<BreakerConfig, ConfigError> {
+        let c = self;
+        let window = match c.window_kind {
+            k if k == seawall_window_kind::None as u32 => Window::None,
+            k if k == seawall_window_kind::Count as u32 => Window::Count {
+                size: c.window_size,
+            },
+            k if k == seawall_window_kind::Time as u32 => Window::Time {
+                length: Duration::from_nanos(c.window_length_ns),
+                buckets: c.window_buckets,
+            },
+            k => {
+                return Err(unknown_enum(
+                    "window_kind",
+                    k,
+                    "one of SEAWALL_WINDOW_KIND_NONE (0), _COUNT (1), _TIME (2)",
+                ))
+            }
+        };
+        // Every field is listed today; the update keeps a field added to the
+        // core from breaking this build before the C struct carries it.
+        #[allow(clippy::needless_update)]
+        let config = BreakerConfig {
+            failure_threshold: c.failure_threshold,
+            trip_on_consecutive_failures: c.trip_on_consecutive_failures != 0,
+            window,
+            failure_count_threshold: (c.failure_count_threshold != 0)
+                .then_some(c.failure_count_threshold),
+            failure_rate_threshold: optional_rate(c.failure_rate_threshold),
+            slow_call_rate_threshold: optional_rate(c.slow_call_rate_threshold),
+            minimum_calls: c.minimum_calls,
+            success_threshold: c.success_threshold,
+            half_open_success_rate: optional_rate(c.half_open_success_rate),
+            half_open_max_calls: c.half_open_max_calls,
+            timeout: Duration::from_nanos(c.timeout_ns),
+            half_open_timeout: Duration::from_nanos(c.half_open_timeout_ns),
+            timeout_multiplier: c.timeout_multiplier,
+            max_timeout: optional_ns(c.max_timeout_ns),
+            timeout_jitter: c.timeout_jitter,
+            slow_call_duration: optional_ns(c.slow_call_duration_ns),
+            ..Default::default()
+        };
+        Ok(config)
+    }
+}
+
+/// `impl From<$core> for $c`, for a C enum that mirrors the core enum
+/// `$core` variant for variant (same names; the C numbers are the C
+/// enum's).
+macro_rules! mirror_enum {
+    ($core:ident => $c:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$core> for $c {
+            #[inline]
+            fn from(v: $core) -> Self {
+                match v {
+                    $($core::$variant => Self::$variant,)+
+                }
+            }
         }
     };
-    // Every field is listed today; the update keeps a field added to the
-    // core from breaking this build before the C struct carries it.
-    #[allow(clippy::needless_update)]
-    let config = BreakerConfig {
-        failure_threshold: c.failure_threshold,
-        trip_on_consecutive_failures: c.trip_on_consecutive_failures != 0,
-        window,
-        failure_count_threshold: (c.failure_count_threshold != 0)
-            .then_some(c.failure_count_threshold),
-        failure_rate_threshold: optional_rate(c.failure_rate_threshold),
-        slow_call_rate_threshold: optional_rate(c.slow_call_rate_threshold),
-        minimum_calls: c.minimum_calls,
-        success_threshold: c.success_threshold,
-        half_open_success_rate: optional_rate(c.half_open_success_rate),
-        half_open_max_calls: c.half_open_max_calls,
-        timeout: Duration::from_nanos(c.timeout_ns),
-        half_open_timeout: Duration::from_nanos(c.half_open_timeout_ns),
-        timeout_multiplier: c.timeout_multiplier,
-        max_timeout: optional_ns(c.max_timeout_ns),
-        timeout_jitter: c.timeout_jitter,
-        slow_call_duration: optional_ns(c.slow_call_duration_ns),
-        ..Default::default()
-    };
-    Ok(config)
 }
+pub(crate) use mirror_enum;
 
 /// A config struct's C enum field holding a number that names no constant.
 pub(crate) fn unknown_enum(field: &'static str, value: u32, allowed: &'static str) -> ConfigError {
@@ -213,23 +238,80 @@ pub(crate) fn unknown_enum(field: &'static str, value: u32, allowed: &'static st
     }
 }
 
+/// A C configuration struct: the C view of the core configuration
+/// `Core`, written from it by `From` and read back by [`CConfig::to_core`].
+pub(crate) trait CConfig: for<'a> From<&'a Self::Core> {
+    /// The core configuration it describes.
+    type Core: Default;
+
+    /// The core configuration `self` describes; checks what only the C view
+    /// can get wrong (an unknown enum number), and may leave the rest to
+    /// the constructor that validates it.
+    fn to_core(&self) -> Result<Self::Core, ConfigError>;
+}
+
 /// The configuration a `_new` function builds from: the core's defaults
-/// for a NULL `config`, else `convert` of `*config`.
+/// for a NULL `config`, else `*config` read by [`CConfig::to_core`].
 ///
 /// # Safety
 ///
 /// `config` is NULL or points to a valid `C`.
-pub(crate) unsafe fn config_or_default<C, Core: Default>(
+pub(crate) unsafe fn config_arg<C: CConfig>(
     config: *const C,
     func: &'static str,
-    convert: impl FnOnce(&C) -> Result<Core, Error>,
-) -> Result<Core, Error> {
+) -> Result<C::Core, Error> {
     if config.is_null() {
-        return Ok(Core::default());
+        return Ok(C::Core::default());
     }
     // SAFETY: `config` points to a valid `C` (the caller's contract; not
     // NULL here).
-    convert(unsafe { borrow(config, func, "config") }?)
+    let c = unsafe { borrow(config, func, "config") }?;
+    c.to_core().map_err(|e| config_error(func, &e))
+}
+
+/// Checks `out`, then reads `*config` (the defaults for NULL), builds the
+/// value with `build` and writes a new handle to it. Nothing is written if
+/// any step fails; the failure names `func`.
+///
+/// # Safety
+///
+/// `config` is NULL or valid; `out` is NULL or valid for a write.
+pub(crate) unsafe fn new_configured<H: Handle<Kind = Shared>, C: CConfig>(
+    func: &'static str,
+    config: *const C,
+    out: *mut *const H,
+    build: impl FnOnce(C::Core) -> Result<H::Inner, ConfigError>,
+) -> Result<(), Error> {
+    let make = || {
+        // SAFETY: `config` is NULL or valid (the caller's contract).
+        let config = unsafe { config_arg(config, func) }?;
+        build(config).map_err(|e| config_error(func, &e))
+    };
+    // SAFETY: `out` is NULL or valid for a write (the caller's contract).
+    unsafe { handle::new_handle(func, out, make) }
+}
+
+/// The body of an engine's `_new`: reads `clock` (NULL for the production
+/// clock), then as [`new_configured`] with `build` given the clock.
+///
+/// # Safety
+///
+/// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+/// NULL or valid for a write.
+pub(crate) unsafe fn new_engine<H: Handle<Kind = Shared>, C: CConfig>(
+    func: &'static str,
+    config: *const C,
+    clock: *const seawall_manual_clock,
+    out: *mut *const H,
+    build: impl FnOnce(C::Core, DynClock) -> Result<H::Inner, ConfigError>,
+) -> seawall_result {
+    run(func, || {
+        // SAFETY: `clock` is NULL or a live handle (the caller's contract).
+        let clock = unsafe { clock_arg(clock, func) }?;
+        // SAFETY: `config` is NULL or valid, `out` NULL or valid for a
+        // write (the caller's contract).
+        unsafe { new_configured(func, config, out, |c| build(c, clock)) }
+    })
 }
 
 /// The body of every `_config_default`: fills `*out` with the C view of
@@ -282,7 +364,7 @@ mod tests {
         let c = seawall_breaker_config::from(&d);
         assert_eq!(c.timeout_ns, 60_000_000_000);
         assert_eq!(c.max_timeout_ns, 0);
-        assert_eq!(to_core(&c).unwrap(), d);
+        assert_eq!(c.to_core().unwrap(), d);
     }
 
     #[test]
@@ -305,7 +387,7 @@ mod tests {
         c.max_timeout_ns = 9_000;
         c.timeout_jitter = 0.25;
         c.slow_call_duration_ns = 500;
-        let b = to_core(&c).unwrap();
+        let b = c.to_core().unwrap();
         assert_eq!(b.window, Window::Count { size: 50 });
         assert_eq!(b.failure_rate_threshold, Some(0.5));
         assert_eq!(seawall_breaker_config::from(&b), c);
@@ -315,7 +397,7 @@ mod tests {
         c.failure_count_threshold = 0;
         c.window_length_ns = 10_000_000_000;
         c.window_buckets = 10;
-        let b = to_core(&c).unwrap();
+        let b = c.to_core().unwrap();
         assert_eq!(
             b.window,
             Window::Time {
@@ -328,7 +410,7 @@ mod tests {
     }
 
     fn checked(c: &seawall_breaker_config) -> ConfigError {
-        to_core(c)
+        c.to_core()
             .and_then(|b| b.validate())
             .expect_err("config should be rejected")
     }

@@ -12,9 +12,9 @@
 //! * [`Owned`] (a retry state, one caller's): a `*mut H` that is
 //!   `Box::into_raw` of a `Box<H::Inner>`, cast; `_free` drops it.
 //!
-//! Each handle type is declared once, by implementing [`Handle`]; the
-//! functions here hold all the pointer reasoning, so an exported function
-//! is a call to one of them:
+//! Each handle type is declared once, with [`declare!`] (its [`Handle`]
+//! implementation); the functions here hold all the pointer reasoning, so
+//! an exported function is a call to one of them:
 //!
 //! * [`new_handle`] (shared) and [`new_owned`] check `out`, build the value
 //!   and write a new handle;
@@ -53,6 +53,20 @@ pub(crate) trait Handle: Sized {
     /// "f: `budget` is NULL".
     const NAME: &'static str;
 }
+
+/// Declares `$handle` a handle of kind `$kind` ([`Shared`] or [`Owned`])
+/// standing for a `$inner`, called `$name` in error messages: the
+/// [`Handle`] implementation of every `seawall_*` handle type.
+macro_rules! declare {
+    ($handle:ident: $inner:ty, $kind:ident, $name:literal) => {
+        impl $crate::handle::Handle for $handle {
+            type Inner = $inner;
+            type Kind = $crate::handle::$kind;
+            const NAME: &'static str = $name;
+        }
+    };
+}
+pub(crate) use declare;
 
 /// The kind of reference-counted handles (`Arc`).
 pub(crate) enum Shared {}

@@ -7,11 +7,11 @@ use std::time::Duration;
 use seawall::KeyedRateLimiter;
 use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock};
-use crate::config::{config_error, config_or_default};
-use crate::error::{check, check_optional, fail, run, run_code, seawall_result, Error};
-use crate::handle::{self, Handle, Shared};
-use crate::rate_limit::{answer_check, answer_reserve, seawall_rate_limit_config, to_core};
+use crate::clock::seawall_manual_clock;
+use crate::config::new_engine;
+use crate::error::{seawall_result, Error};
+use crate::handle;
+use crate::rate_limit::{check_with, reserve_with, seawall_rate_limit_config};
 
 /// The limiter type behind every handle: keys are byte strings, hashed
 /// with a randomly seeded hash (as Python's `str` and `bytes` keys are).
@@ -26,11 +26,7 @@ pub struct seawall_keyed_rate_limiter {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_keyed_rate_limiter {
-    type Inner = CKeyed;
-    type Kind = Shared;
-    const NAME: &'static str = "limiter";
-}
+handle::declare!(seawall_keyed_rate_limiter: CKeyed, Shared, "limiter");
 
 /// The key `key[..key_len]`: any bytes (NULL only with `key_len` 0, the
 /// empty key).
@@ -69,6 +65,29 @@ unsafe fn key_arg<'a>(
     Ok(unsafe { std::slice::from_raw_parts(key, key_len) })
 }
 
+/// The arguments of the keyed `_check` and `_reserve`: the limiter behind
+/// `limiter`, then the key `key[..key_len]`.
+///
+/// # Safety
+///
+/// `limiter` is NULL or a live handle and `key` NULL or valid for reads of
+/// `key_len` bytes, both for `'a`.
+#[inline(always)]
+unsafe fn limiter_and_key<'a>(
+    func: &'static str,
+    limiter: *const seawall_keyed_rate_limiter,
+    key: *const u8,
+    key_len: usize,
+) -> Result<(&'a CKeyed, &'a [u8]), Error> {
+    // SAFETY: `limiter` is NULL or a live handle for 'a (the caller's
+    // contract).
+    let l = unsafe { handle::borrow(limiter, func) }?;
+    // SAFETY: `key` is NULL or valid for `key_len` bytes for 'a (the
+    // caller's contract).
+    let key = unsafe { key_arg(key, key_len, func) }?;
+    Ok((l, key))
+}
+
 /// Creates a keyed rate limiter from `*config` (NULL for the defaults),
 /// applied to every key, with `slots` slots (1..=1048576, rounded up to a
 /// power of two; 4096 keeps 100 keys busy at once 97.6% collision-free in
@@ -88,21 +107,10 @@ pub unsafe extern "C" fn seawall_keyed_rate_limiter_new(
     out: *mut *const seawall_keyed_rate_limiter,
 ) -> seawall_result {
     const F: &str = "seawall_keyed_rate_limiter_new";
-    run(F, || {
-        // SAFETY: `clock` is NULL or a live handle (this function's
-        // contract).
-        let clock = unsafe { clock_arg(clock, F) }?;
-        let make = || {
-            let convert = |c: &seawall_rate_limit_config| to_core(c, F);
-            // SAFETY: `config` is NULL or valid (this function's contract).
-            let config = unsafe { config_or_default(config, F, convert) }?;
-            CKeyed::with_hasher(config, slots, clock, Default::default())
-                .map_err(|e| config_error(F, &e))
-        };
-        // SAFETY: `out` is NULL or valid for a write (this function's
-        // contract).
-        unsafe { handle::new_handle(F, out, make) }
-    })
+    let build = |config, clock| CKeyed::with_hasher(config, slots, clock, Default::default());
+    // SAFETY: `config` is NULL or valid, `clock` NULL or a live handle,
+    // `out` NULL or valid for a write (this function's contract).
+    unsafe { new_engine(F, config, clock, out, build) }
 }
 
 /// Writes a new handle to the same keyed limiter to `*out`.
@@ -154,26 +162,13 @@ pub unsafe extern "C" fn seawall_keyed_rate_limiter_check(
     out_retry_after_ns: *mut u64,
 ) -> seawall_result {
     const F: &str = "seawall_keyed_rate_limiter_check";
-    run_code(F, || {
-        // SAFETY: `limiter` is NULL or a live handle (this function's
-        // contract).
-        let l = match unsafe { handle::borrow(limiter, F) } {
-            Ok(l) => l,
-            Err(e) => return fail(e),
-        };
-        // SAFETY: `key` is NULL or valid for `key_len` bytes (this
-        // function's contract).
-        let key = match unsafe { key_arg(key, key_len, F) } {
-            Ok(key) => key,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = check_optional(out_retry_after_ns, F, "out_retry_after_ns") {
-            return fail(e);
-        }
-        // SAFETY: NULL or aligned (checked) and valid for a write (this
-        // function's contract).
-        unsafe { answer_check(l.check_key(key), out_retry_after_ns) }
-    })
+    // SAFETY: `limiter` is NULL or a live handle, `key` NULL or valid for
+    // reads of `key_len` bytes (this function's contract).
+    let args = || unsafe { limiter_and_key(F, limiter, key, key_len) };
+    let decide = |(l, key): (&CKeyed, &[u8])| l.check_key(key);
+    // SAFETY: `out_retry_after_ns` is NULL or valid for a write (this
+    // function's contract).
+    unsafe { check_with(F, args, out_retry_after_ns, decide) }
 }
 
 /// Reserves the next turn of the key `key[..key_len]` (bytes; NULL only
@@ -200,27 +195,14 @@ pub unsafe extern "C" fn seawall_keyed_rate_limiter_reserve(
     out_wait_ns: *mut u64,
 ) -> seawall_result {
     const F: &str = "seawall_keyed_rate_limiter_reserve";
-    run_code(F, || {
-        // SAFETY: `limiter` is NULL or a live handle (this function's
-        // contract).
-        let l = match unsafe { handle::borrow(limiter, F) } {
-            Ok(l) => l,
-            Err(e) => return fail(e),
-        };
-        // SAFETY: `key` is NULL or valid for `key_len` bytes (this
-        // function's contract).
-        let key = match unsafe { key_arg(key, key_len, F) } {
-            Ok(key) => key,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = check(out_wait_ns, F, "out_wait_ns") {
-            return fail(e);
-        }
-        let decision = l.reserve_key(key, Duration::from_nanos(max_wait_ns));
-        // SAFETY: non-NULL and aligned (checked); valid for a write (this
-        // function's contract).
-        unsafe { answer_reserve(decision, out_wait_ns) }
-    })
+    let max_wait = Duration::from_nanos(max_wait_ns);
+    // SAFETY: `limiter` is NULL or a live handle, `key` NULL or valid for
+    // reads of `key_len` bytes (this function's contract).
+    let args = || unsafe { limiter_and_key(F, limiter, key, key_len) };
+    let decide = |(l, key): (&CKeyed, &[u8])| l.reserve_key(key, max_wait);
+    // SAFETY: `out_wait_ns` is NULL or valid for a write (this function's
+    // contract).
+    unsafe { reserve_with(F, args, out_wait_ns, decide) }
 }
 
 /// Writes the configuration applied to every key to `*out`.

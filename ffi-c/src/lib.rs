@@ -36,7 +36,9 @@
 //! Handles are `Arc::into_raw` pointers: `_clone` adds a reference, `_free`
 //! drops one. The types behind them are `Send + Sync`, so every function
 //! taking a handle is thread-safe. `handle.rs` holds that mechanism once,
-//! for every handle type; `error::put` writes every output.
+//! for every handle type; `error::put` writes every output;
+//! `config::new_engine` is the body of every engine's `_new` (clock,
+//! `out`, config, core constructor).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported types are named as C sees them.
@@ -65,9 +67,9 @@ pub use breaker::{
     seawall_breaker_add_listener, seawall_breaker_clear_metrics, seawall_breaker_clone,
     seawall_breaker_force_closed, seawall_breaker_force_open, seawall_breaker_free,
     seawall_breaker_get_config, seawall_breaker_metrics, seawall_breaker_name, seawall_breaker_new,
-    seawall_breaker_new_with_clock, seawall_breaker_report, seawall_breaker_report_failure,
-    seawall_breaker_report_ignored, seawall_breaker_report_success, seawall_breaker_reset,
-    seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
+    seawall_breaker_new_seeded, seawall_breaker_new_with_clock, seawall_breaker_report,
+    seawall_breaker_report_failure, seawall_breaker_report_ignored, seawall_breaker_report_success,
+    seawall_breaker_reset, seawall_breaker_state, seawall_breaker_try_acquire, seawall_state_name,
 };
 pub use budget::{
     seawall_retry_budget, seawall_retry_budget_can_retry, seawall_retry_budget_clone,

@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use seawall::{RateLimitConfig, RateLimited, RateLimiter, Timing};
+use seawall::{ConfigError, RateLimitConfig, RateLimited, RateLimiter, Timing};
 use seawall_bindings_support::DynClock;
 
-use crate::clock::{clock_arg, seawall_manual_clock};
-use crate::config::{config_error, config_or_default, nanos, unknown_enum, write_default};
-use crate::error::{check, check_optional, fail, run, run_code, seawall_result, Error};
-use crate::handle::{self, Handle, Shared};
+use crate::clock::seawall_manual_clock;
+use crate::config::{nanos, new_engine, unknown_enum, write_default, CConfig};
+use crate::error::{check, check_optional, fail, run_code, seawall_result, Error};
+use crate::handle;
 
 /// The clock reading a rate limiter decides on
 /// (`seawall_rate_limit_config.timing`).
@@ -33,11 +33,7 @@ pub struct seawall_rate_limiter {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_rate_limiter {
-    type Inner = CLimiter;
-    type Kind = Shared;
-    const NAME: &'static str = "limiter";
-}
+handle::declare!(seawall_rate_limiter: CLimiter, Shared, "limiter");
 
 /// How many calls a rate limiter admits. Fill it with
 /// `seawall_rate_limit_config_default` and change the fields you need.
@@ -74,31 +70,28 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
     }
 }
 
-/// The core configuration `*c` describes, validated.
-pub(crate) fn to_core(
-    c: &seawall_rate_limit_config,
-    func: &'static str,
-) -> Result<RateLimitConfig, Error> {
-    let timing = match c.timing {
-        t if t == seawall_rate_timing::Exact as u32 => Timing::Exact,
-        t if t == seawall_rate_timing::Recent as u32 => Timing::Recent,
-        other => {
-            let e = unknown_enum(
-                "timing",
-                other,
-                "SEAWALL_RATE_TIMING_EXACT (0) or SEAWALL_RATE_TIMING_RECENT (1)",
-            );
-            return Err(config_error(func, &e));
-        }
-    };
-    let core = RateLimitConfig {
-        rate: c.rate,
-        burst: c.burst,
-        period: Duration::from_nanos(c.period_ns),
-        timing,
-    };
-    core.validate().map_err(|e| config_error(func, &e))?;
-    Ok(core)
+impl CConfig for seawall_rate_limit_config {
+    type Core = RateLimitConfig;
+
+    fn to_core(&self) -> Result<RateLimitConfig, ConfigError> {
+        let timing = match self.timing {
+            t if t == seawall_rate_timing::Exact as u32 => Timing::Exact,
+            t if t == seawall_rate_timing::Recent as u32 => Timing::Recent,
+            other => {
+                return Err(unknown_enum(
+                    "timing",
+                    other,
+                    "SEAWALL_RATE_TIMING_EXACT (0) or SEAWALL_RATE_TIMING_RECENT (1)",
+                ))
+            }
+        };
+        Ok(RateLimitConfig {
+            rate: self.rate,
+            burst: self.burst,
+            period: Duration::from_nanos(self.period_ns),
+            timing,
+        })
+    }
 }
 
 /// Fills `*out` with the default configuration (100 calls per second,
@@ -132,20 +125,9 @@ pub unsafe extern "C" fn seawall_rate_limiter_new(
     out: *mut *const seawall_rate_limiter,
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_new";
-    run(F, || {
-        // SAFETY: `clock` is NULL or a live handle (this function's
-        // contract).
-        let clock = unsafe { clock_arg(clock, F) }?;
-        let make = || {
-            let convert = |c: &seawall_rate_limit_config| to_core(c, F);
-            // SAFETY: `config` is NULL or valid (this function's contract).
-            let config = unsafe { config_or_default(config, F, convert) }?;
-            RateLimiter::with_clock(config, clock).map_err(|e| config_error(F, &e))
-        };
-        // SAFETY: `out` is NULL or valid for a write (this function's
-        // contract).
-        unsafe { handle::new_handle(F, out, make) }
-    })
+    // SAFETY: `config` is NULL or valid, `clock` NULL or a live handle,
+    // `out` NULL or valid for a write (this function's contract).
+    unsafe { new_engine(F, config, clock, out, RateLimiter::with_clock) }
 }
 
 /// Writes a new handle to the same limiter to `*out`.
@@ -191,65 +173,76 @@ pub unsafe extern "C" fn seawall_rate_limiter_check(
     out_retry_after_ns: *mut u64,
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_check";
-    run_code(F, || {
-        // SAFETY: `limiter` is NULL or a live handle (this function's
-        // contract).
-        let l = match unsafe { handle::borrow(limiter, F) } {
-            Ok(l) => l,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = check_optional(out_retry_after_ns, F, "out_retry_after_ns") {
-            return fail(e);
+    // SAFETY: `limiter` is NULL or a live handle (this function's contract).
+    let limiter = || unsafe { handle::borrow(limiter, F) };
+    // SAFETY: `out_retry_after_ns` is NULL or valid for a write (this
+    // function's contract).
+    unsafe { check_with(F, limiter, out_retry_after_ns, CLimiter::check) }
+}
+
+/// The body of every `_check`: reads the arguments with `args` (the
+/// limiter, and the key of a keyed one), checks `out_retry_after_ns`, and
+/// answers what `decide` makes of them: `OK`, or `RATE_LIMITED` with the
+/// wait written to `*out_retry_after_ns` if it is not NULL.
+///
+/// # Safety
+///
+/// `out_retry_after_ns` is NULL or valid for a write.
+#[inline(always)]
+pub(crate) unsafe fn check_with<A>(
+    func: &'static str,
+    args: impl FnOnce() -> Result<A, Error>,
+    out_retry_after_ns: *mut u64,
+    decide: impl FnOnce(A) -> Result<(), RateLimited>,
+) -> seawall_result {
+    run_code(func, || {
+        let checked = args().and_then(|a| {
+            check_optional(out_retry_after_ns, func, "out_retry_after_ns")?;
+            Ok(a)
+        });
+        match checked.map(decide) {
+            Err(e) => fail(e),
+            Ok(Ok(())) => seawall_result::Ok,
+            Ok(Err(refused)) => {
+                if !out_retry_after_ns.is_null() {
+                    // SAFETY: non-NULL, aligned (checked) and valid for a
+                    // write (the caller's contract).
+                    unsafe { out_retry_after_ns.write(nanos(refused.retry_after)) };
+                }
+                seawall_result::RateLimited
+            }
         }
-        // SAFETY: NULL or aligned (checked) and valid for a write (this
-        // function's contract).
-        unsafe { answer_check(l.check(), out_retry_after_ns) }
     })
 }
 
-/// The answer of a `_check`: `OK`, or `RATE_LIMITED` with the wait written
-/// to `*out_retry_after_ns` if it is not NULL.
+/// The body of every `_reserve`: reads the arguments with `args`, checks
+/// `out_wait_ns` (required: the wait is the answer), and answers what
+/// `decide` makes of them: `OK` with the wait to sleep, or `RATE_LIMITED`
+/// with the wait that exceeded the limit, written to `*out_wait_ns` either
+/// way.
 ///
 /// # Safety
 ///
-/// `out_retry_after_ns` is NULL, or aligned and valid for a write.
+/// `out_wait_ns` is NULL or valid for a write.
 #[inline(always)]
-pub(crate) unsafe fn answer_check(
-    decision: Result<(), RateLimited>,
-    out_retry_after_ns: *mut u64,
-) -> seawall_result {
-    match decision {
-        Ok(()) => seawall_result::Ok,
-        Err(refused) => {
-            if !out_retry_after_ns.is_null() {
-                // SAFETY: non-NULL, aligned and valid (the caller's
-                // contract).
-                unsafe { out_retry_after_ns.write(nanos(refused.retry_after)) };
-            }
-            seawall_result::RateLimited
-        }
-    }
-}
-
-/// The answer of a `_reserve`: `OK` with the wait to sleep, or
-/// `RATE_LIMITED` with the wait that exceeded the limit, written to
-/// `*out_wait_ns` either way.
-///
-/// # Safety
-///
-/// `out_wait_ns` is non-NULL, aligned and valid for a write.
-#[inline(always)]
-pub(crate) unsafe fn answer_reserve(
-    decision: Result<Duration, RateLimited>,
+pub(crate) unsafe fn reserve_with<A>(
+    func: &'static str,
+    args: impl FnOnce() -> Result<A, Error>,
     out_wait_ns: *mut u64,
+    decide: impl FnOnce(A) -> Result<Duration, RateLimited>,
 ) -> seawall_result {
-    let (code, wait) = match decision {
-        Ok(wait) => (seawall_result::Ok, wait),
-        Err(refused) => (seawall_result::RateLimited, refused.retry_after),
-    };
-    // SAFETY: non-NULL, aligned and valid (the caller's contract).
-    unsafe { out_wait_ns.write(nanos(wait)) };
-    code
+    run_code(func, || {
+        let checked = args().and_then(|a| check(out_wait_ns, func, "out_wait_ns").map(|()| a));
+        let (code, wait) = match checked.map(decide) {
+            Err(e) => return fail(e),
+            Ok(Ok(wait)) => (seawall_result::Ok, wait),
+            Ok(Err(refused)) => (seawall_result::RateLimited, refused.retry_after),
+        };
+        // SAFETY: non-NULL, aligned (checked) and valid for a write (the
+        // caller's contract).
+        unsafe { out_wait_ns.write(nanos(wait)) };
+        code
+    })
 }
 
 /// Reserves the next call's turn if it comes within `max_wait_ns`
@@ -274,21 +267,13 @@ pub unsafe extern "C" fn seawall_rate_limiter_reserve(
     out_wait_ns: *mut u64,
 ) -> seawall_result {
     const F: &str = "seawall_rate_limiter_reserve";
-    run_code(F, || {
-        // SAFETY: `limiter` is NULL or a live handle (this function's
-        // contract).
-        let l = match unsafe { handle::borrow(limiter, F) } {
-            Ok(l) => l,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = check(out_wait_ns, F, "out_wait_ns") {
-            return fail(e);
-        }
-        let decision = l.reserve(Duration::from_nanos(max_wait_ns));
-        // SAFETY: non-NULL and aligned (checked); valid for a write (this
-        // function's contract).
-        unsafe { answer_reserve(decision, out_wait_ns) }
-    })
+    let max_wait = Duration::from_nanos(max_wait_ns);
+    // SAFETY: `limiter` is NULL or a live handle (this function's contract).
+    let limiter = || unsafe { handle::borrow(limiter, F) };
+    let decide = |l: &CLimiter| l.reserve(max_wait);
+    // SAFETY: `out_wait_ns` is NULL or valid for a write (this function's
+    // contract).
+    unsafe { reserve_with(F, limiter, out_wait_ns, decide) }
 }
 
 /// Writes the configuration the limiter was built with to `*out`.

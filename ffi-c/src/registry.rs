@@ -6,12 +6,11 @@ use std::sync::Arc;
 use seawall::Registry;
 use seawall_bindings_support::DynClock;
 
-use crate::breaker::{config_arg, seawall_breaker, CBreaker};
+use crate::breaker::{seawall_breaker, CBreaker};
 use crate::clock::{manual_clock, seawall_manual_clock};
-use crate::config::config_error;
-use crate::config::seawall_breaker_config;
+use crate::config::{config_arg, config_error, seawall_breaker_config};
 use crate::error::{name_arg, run, seawall_result, Error};
-use crate::handle::{self, Handle, Shared};
+use crate::handle;
 
 type CRegistry = Registry<DynClock>;
 
@@ -22,11 +21,7 @@ pub struct seawall_registry {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_registry {
-    type Inner = CRegistry;
-    type Kind = Shared;
-    const NAME: &'static str = "registry";
-}
+handle::declare!(seawall_registry: CRegistry, Shared, "registry");
 
 /// Called by `seawall_registry_for_each` for each breaker, in name order.
 /// `name` and `breaker` are borrowed for the duration of the call only (use

@@ -31,18 +31,7 @@ pub enum seawall_retry_strategy {
     DecorrelatedJitter = 5,
 }
 
-impl From<RetryStrategy> for seawall_retry_strategy {
-    fn from(s: RetryStrategy) -> Self {
-        match s {
-            RetryStrategy::Fixed => Self::Fixed,
-            RetryStrategy::Linear => Self::Linear,
-            RetryStrategy::Exponential => Self::Exponential,
-            RetryStrategy::Fibonacci => Self::Fibonacci,
-            RetryStrategy::ExponentialWithJitter => Self::ExponentialWithJitter,
-            RetryStrategy::DecorrelatedJitter => Self::DecorrelatedJitter,
-        }
-    }
-}
+crate::config::mirror_enum!(RetryStrategy => seawall_retry_strategy { Fixed, Linear, Exponential, Fibonacci, ExponentialWithJitter, DecorrelatedJitter });
 
 /// The core strategy numbered `n`, if any.
 fn strategy(n: u32) -> Option<RetryStrategy> {
@@ -79,19 +68,7 @@ pub enum seawall_retry_policy {
     Critical = 6,
 }
 
-impl From<RetryPolicy> for seawall_retry_policy {
-    fn from(p: RetryPolicy) -> Self {
-        match p {
-            RetryPolicy::Standard => Self::Standard,
-            RetryPolicy::Network => Self::Network,
-            RetryPolicy::Conservative => Self::Conservative,
-            RetryPolicy::Database => Self::Database,
-            RetryPolicy::Webhook => Self::Webhook,
-            RetryPolicy::Validation => Self::Validation,
-            RetryPolicy::Critical => Self::Critical,
-        }
-    }
-}
+crate::config::mirror_enum!(RetryPolicy => seawall_retry_policy { Standard, Network, Conservative, Database, Webhook, Validation, Critical });
 
 /// A retry back-off's settings. Fill it with `seawall_retry_config_default`
 /// or `seawall_retry_policy_config` and change the fields you need. Every

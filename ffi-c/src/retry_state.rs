@@ -9,7 +9,7 @@ use seawall::{Random, RetryState, SeededRandom, Stop};
 use crate::budget::seawall_retry_budget;
 use crate::config::nanos;
 use crate::error::{check, check_optional, fail, run, run_code, seawall_result, Error};
-use crate::handle::{self, Handle, Owned};
+use crate::handle;
 use crate::retry::{backoff, seawall_retry_config};
 
 /// One call's retry state: the attempts made, the delay spent, and the
@@ -39,17 +39,7 @@ pub enum seawall_retry_stop {
     Rejected = 4,
 }
 
-impl From<Stop> for seawall_retry_stop {
-    fn from(s: Stop) -> Self {
-        match s {
-            Stop::Exhausted => Self::Exhausted,
-            Stop::NotRetryable => Self::NotRetryable,
-            Stop::BudgetExhausted => Self::BudgetExhausted,
-            Stop::DelayBudgetExhausted => Self::DelayBudgetExhausted,
-            Stop::Rejected => Self::Rejected,
-        }
-    }
-}
+crate::config::mirror_enum!(Stop => seawall_retry_stop { Exhausted, NotRetryable, BudgetExhausted, DelayBudgetExhausted, Rejected });
 
 /// The value behind a `seawall_retry_state`.
 pub(crate) struct CRetryState {
@@ -60,11 +50,7 @@ pub(crate) struct CRetryState {
     in_attempt: bool,
 }
 
-impl Handle for seawall_retry_state {
-    type Inner = CRetryState;
-    type Kind = Owned;
-    const NAME: &'static str = "state";
-}
+handle::declare!(seawall_retry_state: CRetryState, Owned, "state");
 
 /// Creates the retry state of one call under the policy `*config` (checked
 /// like `seawall_retry_config_validate`), with no attempt made, and writes

@@ -103,6 +103,10 @@ static void test_null_outputs(void) {
     CHECK_RC(seawall_breaker_new(NULL, NULL, &b), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_breaker_new: `name` is NULL");
     CHECK_RC(seawall_breaker_new_with_clock("x", NULL, clock, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_RC(seawall_breaker_new_seeded("x", NULL, clock, 7, NULL), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_breaker_new_seeded: `out` is NULL");
+    CHECK_RC(seawall_breaker_new_seeded(NULL, NULL, NULL, 7, &b), SEAWALL_RESULT_NULL_PARAMETER);
+    CHECK_LAST_ERROR("seawall_breaker_new_seeded: `name` is NULL");
     CHECK_RC(seawall_breaker_clone(b, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_RC(seawall_breaker_try_acquire(b, NULL, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_breaker_try_acquire: `out_permit` is NULL");

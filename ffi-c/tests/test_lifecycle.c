@@ -432,6 +432,57 @@ static void test_production_clock(void) {
     seawall_registry_free(r);
 }
 
+/* The open times of a breaker made with `seed`: it trips on every
+ * failure, and each open time (read from the rejection, then waited out on
+ * its manual clock) is jittered by up to half of 10 s. */
+static void jittered_open_times(uint64_t seed, uint64_t out[5]) {
+    const seawall_manual_clock *clock = NULL;
+    CHECK_OK(seawall_manual_clock_new(&clock));
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
+    c.failure_threshold = 1;
+    c.success_threshold = 1;
+    c.timeout_ns = 10 * SEC;
+    c.timeout_jitter = 0.5;
+    const seawall_breaker *b = NULL;
+    CHECK_OK(seawall_breaker_new_seeded("seeded", &c, clock, seed, &b));
+    seawall_permit p;
+    seawall_rejection why;
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(seawall_breaker_try_acquire(b, &p, &why));
+        CHECK_OK(seawall_breaker_report_failure(b, &p));
+        CHECK_RC(seawall_breaker_try_acquire(b, &p, &why), SEAWALL_RESULT_REJECTED);
+        out[i] = why.retry_after_ns;
+        CHECK(out[i] > 5 * SEC && out[i] <= 10 * SEC);
+        CHECK_OK(seawall_manual_clock_advance(clock, out[i]));
+    }
+    seawall_breaker_free(b);
+    seawall_manual_clock_free(clock);
+}
+
+static void test_seeded_jitter(void) {
+    uint64_t a[5], again[5], other[5];
+    jittered_open_times(42, a);
+    jittered_open_times(42, again);
+    jittered_open_times(43, other);
+    CHECK(memcmp(a, again, sizeof a) == 0);
+    CHECK(memcmp(a, other, sizeof a) != 0);
+    /* The jitter varies from one trip to the next. */
+    CHECK(a[0] != a[1] || a[1] != a[2]);
+    /* NULL is the production clock; the seed is still taken. */
+    const seawall_breaker *b = NULL;
+    CHECK_OK(seawall_breaker_new_seeded("real", NULL, NULL, 0, &b));
+    seawall_breaker_free(b);
+    seawall_breaker_config c;
+    CHECK_OK(seawall_breaker_config_default(&c));
+    c.timeout_ns = 0;
+    b = NULL;
+    CHECK_RC(seawall_breaker_new_seeded("bad", &c, NULL, 1, &b), SEAWALL_RESULT_INVALID_CONFIG);
+    CHECK_LAST_ERROR("seawall_breaker_new_seeded: invalid timeout_ns = 0ns: must be a duration in "
+                     "(0, 365 days]");
+    CHECK(b == NULL);
+}
+
 int main(void) {
     test_version_and_defaults();
     test_breaker_life();
@@ -440,5 +491,6 @@ int main(void) {
     test_window_rule();
     test_registry();
     test_production_clock();
+    test_seeded_jitter();
     return check_report("test_lifecycle");
 }

@@ -106,6 +106,7 @@ class Breaker:
         config: Any = None,
         *,
         clock: Optional[ManualClock] = None,
+        seed: Optional[int] = None,
         _registry: Optional[Registry] = None,
     ) -> Self: ...
     @property

@@ -9,18 +9,9 @@
 use std::time::Duration;
 
 use super::state::{bits, PAYLOAD_BITS};
-use crate::config::{ConfigError, MAX_DURATION, MAX_MULTIPLIER};
-
-/// The largest threshold or trial-call count: any `u32`. The HALF_OPEN
-/// fields have one joint limit besides: see
-/// [`BreakerConfig::half_open_max_calls`].
-pub const MAX_COUNT: u32 = u32::MAX;
-/// The largest count window.
-pub const MAX_WINDOW_CALLS: u32 = 10_000;
-/// The most buckets a time window may have.
-pub const MAX_BUCKETS: u32 = 1000;
-/// The narrowest bucket of a time window.
-pub const MIN_BUCKET: Duration = Duration::from_millis(1);
+use crate::config::{
+    ConfigError, MAX_BUCKETS, MAX_DURATION, MAX_MULTIPLIER, MAX_WINDOW_CALLS, MIN_BUCKET,
+};
 
 /// Rates are applied in parts per million, in integers: "50% of 100 calls"
 /// fires at exactly 50 failures, with no floating-point rounding.

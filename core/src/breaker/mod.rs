@@ -26,7 +26,7 @@
 //! | --- | --- |
 //! | `mod.rs` | `Breaker`: its fields, constructors, inlined fast paths, operations and metrics |
 //! | `driver.rs` | the one CAS loop that applies a decision; the deadline word's reading and publishing; the side effects of a transition |
-//! | `permit.rs` | `Permit` and `Ticket` (which report back through the breaker), `Rejected`, `CallError` |
+//! | `permit.rs` | `Permit` and `Ticket` (which report back through the breaker), `Rejected`, `CallError`, and `Report` + `protected_call`: the protected-call protocol every breaker's `call_classified` runs |
 //!
 //! `registry.rs` (`Registry`, named breakers on one clock) sits on top.
 //!
@@ -53,9 +53,10 @@ mod rules;
 mod state;
 mod window;
 
+pub use config::{BreakerConfig, Window};
 pub use events::{Listener, Transition};
 pub use metrics::{Metrics, Transitions};
-pub use permit::{CallError, Permit, Rejected, Ticket};
+pub use permit::{protected_call, CallError, Permit, Rejected, Report, Ticket};
 pub use registry::Registry;
 pub use state::{Outcome, State};
 pub use window::WindowCounts;
@@ -64,7 +65,6 @@ use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::ConfigError;
 use crate::random::{Random, ThreadRandom};
 use crate::sync::{AtomicU64, Ordering};
-use config::BreakerConfig;
 use counters::{Counter, Counters};
 use deadline::{passed, tag, tag_of, time, OpenTime};
 use decide::{Admission, Limits};
@@ -423,17 +423,7 @@ impl<C: Clock> Breaker<C> {
         f: impl FnOnce() -> Result<T, E>,
         classify: impl FnOnce(&E) -> Outcome,
     ) -> Result<T, CallError<E>> {
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
-        match f() {
-            Ok(v) => {
-                permit.success();
-                Ok(v)
-            }
-            Err(e) => {
-                permit.record(classify(&e));
-                Err(CallError::Failed(e))
-            }
-        }
+        protected_call(self.try_acquire(), f, classify)
     }
 
     /// The current state, exact at the moment of the call: an OPEN breaker

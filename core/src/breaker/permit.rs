@@ -64,6 +64,13 @@ impl<C: Clock> Permit<'_, C> {
     }
 }
 
+impl<C: Clock> Report for Permit<'_, C> {
+    #[inline]
+    fn record(self, outcome: Outcome) {
+        Permit::record(self, outcome)
+    }
+}
+
 impl<C: Clock> Drop for Permit<'_, C> {
     fn drop(&mut self) {
         self.breaker.record(
@@ -133,6 +140,38 @@ impl fmt::Display for Rejected {
 }
 
 impl std::error::Error for Rejected {}
+
+/// A permit for one call, reported once with the call's outcome: the
+/// [`Permit`] of a [`Breaker`], and the permits of breakers built on one
+/// (the distributed breaker's), which share [`protected_call`].
+pub trait Report {
+    /// Reports `outcome`.
+    fn record(self, outcome: Outcome);
+}
+
+/// The protected-call protocol behind every breaker's `call_classified`:
+/// with the permit `acquired`, runs `f` and reports a success, or what
+/// `classify` makes of its error; a rejection is returned without running
+/// `f`. A panic in `f` unwinds through the permit, which records the call as
+/// ignored when dropped.
+#[inline]
+pub fn protected_call<P: Report, T, E>(
+    acquired: Result<P, Rejected>,
+    f: impl FnOnce() -> Result<T, E>,
+    classify: impl FnOnce(&E) -> Outcome,
+) -> Result<T, CallError<E>> {
+    let permit = acquired.map_err(CallError::Rejected)?;
+    match f() {
+        Ok(v) => {
+            permit.record(Outcome::Success);
+            Ok(v)
+        }
+        Err(e) => {
+            permit.record(classify(&e));
+            Err(CallError::Failed(e))
+        }
+    }
+}
 
 /// The error of [`Breaker::call`]: rejected, or the call's own error.
 #[derive(Debug, PartialEq, Eq)]

@@ -135,3 +135,40 @@ fn a_panic_inside_call_releases_the_permit_as_ignored() {
         (4, 1, 1, 2)
     );
 }
+
+/// A permit that writes down the outcome it is given.
+struct Noted<'a>(&'a Mutex<Vec<Outcome>>);
+
+impl seawall::Report for Noted<'_> {
+    fn record(self, outcome: Outcome) {
+        self.0.lock().unwrap().push(outcome);
+    }
+}
+
+#[test]
+fn protected_call_drives_any_permit_through_the_call_protocol() {
+    let noted = Mutex::new(Vec::new());
+    let ok = seawall::protected_call(Ok(Noted(&noted)), || Ok::<_, u16>(7), |_| Outcome::Failure);
+    assert_eq!(ok, Ok(7));
+    let err = seawall::protected_call(
+        Ok(Noted(&noted)),
+        || Err::<(), _>(404),
+        |_| Outcome::Ignored,
+    );
+    assert_eq!(err, Err(CallError::Failed(404)));
+    let (b, _) = new_breaker(small(1, 1, 1, 10));
+    trip(&b);
+    let rejected = b.try_acquire().unwrap_err();
+    let mut ran = false;
+    let refused = seawall::protected_call(
+        Err::<Noted<'_>, _>(rejected),
+        || {
+            ran = true;
+            Ok::<(), ()>(())
+        },
+        |_| Outcome::Failure,
+    );
+    assert_eq!(refused, Err(CallError::Rejected(rejected)));
+    assert!(!ran, "a rejected call does not run");
+    assert_eq!(*noted.lock().unwrap(), [Outcome::Success, Outcome::Ignored]);
+}

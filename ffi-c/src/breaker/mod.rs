@@ -10,13 +10,13 @@ mod state;
 
 use std::ffi::c_char;
 
-use seawall::{Breaker, BreakerConfig};
+use seawall::{Breaker, Random, SeededRandom, ThreadRandom};
 use seawall_bindings_support::DynClock;
 
-use crate::clock::{manual_clock, seawall_manual_clock};
-use crate::config::{config_error, config_or_default, seawall_breaker_config, to_core};
+use crate::clock::{clock_arg, manual_clock, seawall_manual_clock};
+use crate::config::{new_configured, seawall_breaker_config};
 use crate::error::{name_arg, run, seawall_result, write_text, Error, Written};
-use crate::handle::{self, Handle, Shared};
+use crate::handle;
 
 pub use listener::{seawall_breaker_add_listener, seawall_transition_callback};
 pub use metrics::{seawall_breaker_metrics, seawall_metrics};
@@ -38,28 +38,9 @@ pub struct seawall_breaker {
     _private: [u8; 0],
 }
 
-impl Handle for seawall_breaker {
-    type Inner = CBreaker;
-    type Kind = Shared;
-    const NAME: &'static str = "breaker";
-}
+handle::declare!(seawall_breaker: CBreaker, Shared, "breaker");
 
-/// The configuration to build from: `*config`, or the defaults for NULL.
-///
-/// # Safety
-///
-/// `config` is NULL or points to a valid `seawall_breaker_config`.
-pub(crate) unsafe fn config_arg(
-    config: *const seawall_breaker_config,
-    func: &'static str,
-) -> Result<BreakerConfig, Error> {
-    let convert = |c: &seawall_breaker_config| to_core(c).map_err(|e| config_error(func, &e));
-    // SAFETY: `config` is NULL or points to a valid `seawall_breaker_config` (the
-    // caller's contract).
-    unsafe { config_or_default(config, func, convert) }
-}
-
-/// The body of both `_new`s: the name, then `out`, then the config.
+/// The body of the `_new`s: the name, then `out`, then the config.
 ///
 /// # Safety
 ///
@@ -70,17 +51,15 @@ unsafe fn new_breaker(
     name: *const c_char,
     config: *const seawall_breaker_config,
     clock: DynClock,
+    random: impl Random + 'static,
     out: *mut *const seawall_breaker,
 ) -> Result<(), Error> {
     // SAFETY: `name` is NULL or NUL-terminated (the caller's contract).
     let name = unsafe { name_arg(name, func, "name") }?;
-    let make = || {
-        // SAFETY: `config` is NULL or valid (the caller's contract).
-        let config = unsafe { config_arg(config, func) }?;
-        Breaker::with_clock(name, config, clock).map_err(|e| config_error(func, &e))
-    };
-    // SAFETY: `out` is NULL or valid for a write (the caller's contract).
-    unsafe { handle::new_handle(func, out, make) }
+    let build = |config| Breaker::with_clock_and_random(name, config, clock, random);
+    // SAFETY: `config` is NULL or valid, `out` NULL or valid for a write
+    // (the caller's contract).
+    unsafe { new_configured(func, config, out, build) }
 }
 
 /// Creates a breaker called `name` (NUL-terminated UTF-8, copied) from
@@ -101,7 +80,7 @@ pub unsafe extern "C" fn seawall_breaker_new(
     // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid, `out`
     // NULL or valid for a write (this function's contract, `new_breaker`'s).
     run(F, || unsafe {
-        new_breaker(F, name, config, DynClock::Quanta, out)
+        new_breaker(F, name, config, DynClock::Quanta, ThreadRandom, out)
     })
 }
 
@@ -124,7 +103,37 @@ pub unsafe extern "C" fn seawall_breaker_new_with_clock(
         let clock = unsafe { manual_clock(clock, F) }?;
         // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid,
         // `out` NULL or valid for a write (this function's contract).
-        unsafe { new_breaker(F, name, config, clock, out) }
+        unsafe { new_breaker(F, name, config, clock, ThreadRandom, out) }
+    })
+}
+
+/// As `seawall_breaker_new`, with the open-time jitter (`timeout_jitter`)
+/// drawn from a generator seeded with `seed` (every value is a seed, 0
+/// included; the other constructors draw unseeded thread-local numbers):
+/// two breakers made with the same config and seed and driven alike on
+/// manual clocks open for the same jittered durations, from run to run.
+/// `clock` is NULL for the production clock or a manual clock.
+///
+/// # Safety
+///
+/// As `seawall_breaker_new`; `clock` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn seawall_breaker_new_seeded(
+    name: *const c_char,
+    config: *const seawall_breaker_config,
+    clock: *const seawall_manual_clock,
+    seed: u64,
+    out: *mut *const seawall_breaker,
+) -> seawall_result {
+    const F: &str = "seawall_breaker_new_seeded";
+    run(F, || {
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
+        let clock = unsafe { clock_arg(clock, F) }?;
+        let random = SeededRandom::new(seed);
+        // SAFETY: `name` is NULL or NUL-terminated, `config` NULL or valid,
+        // `out` NULL or valid for a write (this function's contract).
+        unsafe { new_breaker(F, name, config, clock, random, out) }
     })
 }
 

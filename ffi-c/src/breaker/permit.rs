@@ -168,6 +168,24 @@ unsafe fn report(
     seawall_result::Ok
 }
 
+/// The body of the reports of one outcome, measured by the breaker.
+///
+/// # Safety
+///
+/// As [`report`].
+#[inline(always)]
+unsafe fn report_now(
+    func: &'static str,
+    breaker: *const seawall_breaker,
+    permit: *mut seawall_permit,
+    outcome: Outcome,
+) -> seawall_result {
+    // SAFETY: as this function's contract.
+    run_code(func, || unsafe {
+        report(func, breaker, permit, outcome, None)
+    })
+}
+
 #[cold]
 fn permit_error(func: &'static str, status: u32) -> Error {
     if status == ISSUED {
@@ -203,9 +221,7 @@ pub unsafe extern "C" fn seawall_breaker_report_success(
     const F: &str = "seawall_breaker_report_success";
     // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
     // for reads and writes (this function's contract).
-    run_code(F, || unsafe {
-        report(F, breaker, permit, Outcome::Success, None)
-    })
+    unsafe { report_now(F, breaker, permit, Outcome::Success) }
 }
 
 /// Reports that the call made under `*permit` failed, and marks the permit
@@ -222,9 +238,7 @@ pub unsafe extern "C" fn seawall_breaker_report_failure(
     const F: &str = "seawall_breaker_report_failure";
     // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
     // for reads and writes (this function's contract).
-    run_code(F, || unsafe {
-        report(F, breaker, permit, Outcome::Failure, None)
-    })
+    unsafe { report_now(F, breaker, permit, Outcome::Failure) }
 }
 
 /// Reports the call made under `*permit` as neither success nor failure
@@ -242,9 +256,7 @@ pub unsafe extern "C" fn seawall_breaker_report_ignored(
     const F: &str = "seawall_breaker_report_ignored";
     // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
     // for reads and writes (this function's contract).
-    run_code(F, || unsafe {
-        report(F, breaker, permit, Outcome::Ignored, None)
-    })
+    unsafe { report_now(F, breaker, permit, Outcome::Ignored) }
 }
 
 /// Reports `outcome` (a `seawall_outcome`, passed as a number so that an

@@ -25,22 +25,10 @@ pub enum seawall_state {
     ForcedClosed = 4,
 }
 
-impl From<State> for seawall_state {
-    /// The C name of each core state; the numbers are the table's
-    /// (`names::state_number`, checked by the tests below). A match rather
-    /// than a look-up in that table: it compiles to nothing, on the
-    /// rejection path.
-    #[inline]
-    fn from(s: State) -> Self {
-        match s {
-            State::Closed => Self::Closed,
-            State::Open => Self::Open,
-            State::HalfOpen => Self::HalfOpen,
-            State::ForcedOpen => Self::ForcedOpen,
-            State::ForcedClosed => Self::ForcedClosed,
-        }
-    }
-}
+// The C name of each core state; the numbers are the table's
+// (`names::state_number`, checked by the tests below). A match rather than
+// a look-up in that table: it compiles to nothing, on the rejection path.
+crate::config::mirror_enum!(State => seawall_state { Closed, Open, HalfOpen, ForcedOpen, ForcedClosed });
 
 /// What a call's result counts as, for `seawall_breaker_report`.
 #[repr(u32)]

@@ -55,7 +55,12 @@ class UnifiedCircuitBreaker(_native.Breaker, CircuitBreakerInterface):
     ``UnifiedCircuitBreaker(config)``, ``UnifiedCircuitBreaker(name, config)``
     and keywords (``name=``, ``config=``) are all accepted; the name defaults
     to ``"default"`` and the config to ``CircuitBreakerConfig()``. Pass
-    ``clock=seawall.ManualClock()`` to drive its time by hand in tests.
+    ``clock=seawall.ManualClock()`` to drive its time by hand in tests, and
+    ``seed=`` (an ``int`` in ``[0, 2**64)``) to draw the open-time jitter
+    (``timeout_jitter``) from a generator with that seed: on a manual clock,
+    breakers with the same config and seed open for the same durations from
+    run to run (C: ``seawall_breaker_new_seeded``). Without it the jitter is
+    unseeded.
 
     CLOSED admits every call and counts consecutive failures; at
     ``failure_threshold`` it opens. OPEN rejects calls without running them

@@ -1,37 +1,8 @@
-//! The bulkhead on the manual clock: full, queue full, queue timeout,
-//! dropped and cancelled waiters, hand-over to a blocked waiter, detached
-//! permits, validation, and exact accounting under threads.
-//!
-//! Waiters whose deadline has passed on the manual clock give up without
-//! sleeping; the tests that block a thread end it by a release, a
-//! cancellation or a move of the manual clock, never by a real timeout.
+//! Admission on the manual clock: full, queue full, queue timeout, dropped
+//! and cancelled waiters, hand-over to a blocked waiter, detached permits,
+//! validation, and exact accounting under threads.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
-
-use seawall::{Admission, Bulkhead, BulkheadConfig, BulkheadError, ManualClock, Waiter};
-
-/// How long a test waits for a blocked thread before calling it hung. Far
-/// beyond what any of them needs: a guard, not a measurement.
-const HANG_GUARD: Duration = Duration::from_secs(30);
-
-fn bulkhead(max_concurrent: u32, max_queue_size: u32) -> (Bulkhead<ManualClock>, ManualClock) {
-    let clock = ManualClock::new();
-    let config = BulkheadConfig {
-        max_concurrent,
-        max_queue_size,
-        timeout: Duration::from_secs(30),
-    };
-    (Bulkhead::with_clock(config, clock.clone()).unwrap(), clock)
-}
-
-fn queued<'a>(a: Admission<'a, ManualClock>) -> Waiter<'a, ManualClock> {
-    match a {
-        Admission::Queued(w) => w,
-        Admission::Permit(_) => panic!("expected to be queued"),
-    }
-}
+use super::*;
 
 #[test]
 fn at_most_max_concurrent_permits_and_each_frees_its_slot() {

@@ -1,40 +1,14 @@
-//! The bulkhead's direct hand-over: a release hands its slot to the oldest
-//! waiter (first come, first served; no newcomer can take it), wakes that
-//! waiter whether it waits on a thread or as a future, and waiters that
-//! give up while slots are handed over never lose or duplicate a slot.
-//!
-//! No assertion depends on timing: blocked threads and tasks are ended by
-//! the events under test, and a generous guard only turns a hang into a
-//! failure.
+//! The direct hand-over: a release hands its slot to the oldest waiter
+//! (first come, first served; no newcomer can take it), wakes that waiter
+//! whether it waits on a thread or as a future, and waiters that give up
+//! while slots are handed over never lose or duplicate a slot.
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::Duration;
 
-use seawall::{Admission, Bulkhead, BulkheadConfig, BulkheadError, ManualClock, Waiter};
-
-const HANG_GUARD: Duration = Duration::from_secs(30);
-
-fn bulkhead(max_concurrent: u32, max_queue_size: u32) -> (Bulkhead<ManualClock>, ManualClock) {
-    let clock = ManualClock::new();
-    let config = BulkheadConfig {
-        max_concurrent,
-        max_queue_size,
-        timeout: Duration::from_secs(30),
-    };
-    (Bulkhead::with_clock(config, clock.clone()).unwrap(), clock)
-}
-
-fn queued<'a>(a: Admission<'a, ManualClock>) -> Waiter<'a, ManualClock> {
-    match a {
-        Admission::Queued(w) => w,
-        Admission::Permit(_) => panic!("expected to be queued"),
-    }
-}
+use super::*;
 
 /// Wakes a parked thread; counts its wake-ups.
 struct ThreadWaker {
