@@ -11,6 +11,9 @@
 //!   60 s / 10-bucket time window or a 100-call count window.
 //! * `registry`: `closed` through `Registry::with` (a look-up by name among
 //!   six breakers on every call).
+//! * `distributed`: `closed` through a `seawall_distributed::DistributedBreaker`
+//!   whose fleet adds no restriction (its coordinator has no server to reach;
+//!   the call path is the same as with one: no I/O either way).
 //! * `failsafe`, `recloser`: the peers' closed success paths, for comparison.
 //!
 //! The calls run inside the `#[inline(never)]` functions named `run_*`, so
@@ -26,6 +29,18 @@ use seawall_benches::thread_cpu;
 
 #[inline(never)]
 fn run_closed(b: &Breaker, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        if let Ok(p) = black_box(b).try_acquire() {
+            p.success();
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn run_distributed(b: &seawall_distributed::DistributedBreaker, n: u64) -> u64 {
     let mut ok = 0;
     for _ in 0..n {
         if let Ok(p) = black_box(b).try_acquire() {
@@ -137,6 +152,23 @@ fn main() {
             }
             timed(|| run_registry(&r, n))
         }
+        "distributed" => {
+            use seawall_distributed::{
+                Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig,
+            };
+            // Port 9 (discard) on loopback: nothing listens, the coordinator
+            // stays degraded and the fleet restricts nothing.
+            let c = Coordinator::connect("redis://127.0.0.1:9/", CoordinatorConfig::default())
+                .expect("a valid URL");
+            let b = DistributedBreaker::new(
+                "hot",
+                BreakerConfig::default(),
+                FleetConfig::default(),
+                &c,
+            )
+            .expect("valid config");
+            timed(|| run_distributed(&b, n))
+        }
         "failsafe" => {
             let policy = failsafe::failure_policy::consecutive_failures(
                 5,
@@ -150,7 +182,7 @@ fn main() {
             timed(|| run_recloser(&b, n))
         }
         other => panic!(
-            "unknown mode {other:?}: closed, rejected, time_window, count_window, registry, failsafe or recloser"
+            "unknown mode {other:?}: closed, rejected, time_window, count_window, registry, distributed, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");
