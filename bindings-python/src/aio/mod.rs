@@ -170,15 +170,7 @@ impl AsyncCall {
                     kwargs.map(|k| k.into_bound(py)),
                 );
                 let v = layer.recover(py, e, args.as_ref(), kwargs.as_ref())?;
-                match awaitable_iter(&v)? {
-                    Some(iter) => {
-                        self.stage = Stage::Fallback {
-                            iter: iter.unbind(),
-                        };
-                        self.advance(py, Input::Send(py.None().into_bound(py)))
-                    }
-                    None => Ok(Poll::Return(v)),
-                }
+                self.finish_with(py, v)
             }
             r => r,
         }
@@ -326,6 +318,13 @@ impl AsyncCall {
             _ => return Err(e),
         };
         let v = call_fallback(py, &fb, e)?;
+        self.finish_with(py, v)
+    }
+
+    /// Ends the call with `v`, a fallback's (or a recovery's) result: awaited
+    /// first when it is awaitable (its outcome is not the dependency's, so
+    /// no permit is involved).
+    fn finish_with<'py>(&mut self, py: Python<'py>, v: Bound<'py, PyAny>) -> PyResult<Poll<'py>> {
         match awaitable_iter(&v)? {
             Some(iter) => {
                 self.stage = Stage::Fallback {

@@ -377,6 +377,16 @@ mod tests {
     use super::*;
     use crate::{Admission, BulkheadConfig, BulkheadError, ManualClock, Waiter};
 
+    /// One slot, room for eight waiters, a minute's wait.
+    fn one_slot() -> Bulkhead<ManualClock> {
+        let config = BulkheadConfig {
+            max_concurrent: 1,
+            max_queue_size: 8,
+            timeout: Duration::from_secs(60),
+        };
+        Bulkhead::with_clock(config, ManualClock::new()).unwrap()
+    }
+
     fn queued<'a>(b: &'a Bulkhead<ManualClock>) -> Waiter<'a, ManualClock> {
         match b.enqueue() {
             Ok(Admission::Queued(w)) => w,
@@ -391,12 +401,7 @@ mod tests {
     /// two waiters).
     #[test]
     fn a_refused_slot_reaches_one_waiter() {
-        let config = BulkheadConfig {
-            max_concurrent: 1,
-            max_queue_size: 8,
-            timeout: Duration::from_secs(60),
-        };
-        let b = Bulkhead::with_clock(config, ManualClock::new()).unwrap();
+        let b = one_slot();
         let held = b.try_acquire().unwrap();
         let first = queued(&b);
         // Another thread is serving the line: units and pushes wait in the
@@ -434,12 +439,7 @@ mod tests {
     /// see "no dead nodes", not a huge count (it once overflowed).
     #[test]
     fn a_dead_node_dropped_before_it_is_counted_leaves_the_count_whole() {
-        let config = BulkheadConfig {
-            max_concurrent: 1,
-            max_queue_size: 8,
-            timeout: Duration::from_secs(60),
-        };
-        let b = Bulkhead::with_clock(config, ManualClock::new()).unwrap();
+        let b = one_slot();
         let held = b.try_acquire().unwrap();
         let first = queued(&b);
         let second = queued(&b);
