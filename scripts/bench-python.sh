@@ -38,7 +38,11 @@ n=20000
 if [[ "${1:-}" =~ ^[0-9]+$ ]]; then n=$1; shift; fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cc -O2 -shared -fPIC -o "$out/cgtoggle.so" bindings-python/benches/cgtoggle.c
+# A fixed path: the library's name is on the measured process's command
+# line, and a name that changes from run to run moves its memory layout.
+toggle=$PWD/target/cgtoggle.so
+mkdir -p target
+cc -O2 -shared -fPIC -o "$toggle" bindings-python/benches/cgtoggle.c
 paths=bindings-python/benches/callgrind_paths.py
 modes=("$@")
 [ "${#modes[@]}" -gt 0 ] || read -r -a modes <<< "$(cd bindings-python/benches && "$py" -c 'import callgrind_paths as c; print(*c.MODES)')"
@@ -46,7 +50,7 @@ printf '%-18s %12s\n' path "Ir per call"
 for m in "${modes[@]}"; do
     # Fixed hash seed and no address randomisation: the same work each run.
     PYTHONHASHSEED=0 setarch "$(uname -m)" -R valgrind --tool=callgrind --collect-atstart=no \
-        --callgrind-out-file="$out/$m.cg" "$py" "$paths" "$out/cgtoggle.so" "$m" "$n" >/dev/null 2>"$out/$m.err" \
+        --callgrind-out-file="$out/$m.cg" "$py" "$paths" "$toggle" "$m" "$n" >/dev/null 2>"$out/$m.err" \
         || { cat "$out/$m.err" >&2; exit 1; }
     total=$(awk '/^(summary|totals):/ {s += $2} END {printf "%d", s}' "$out"/"$m".cg*)
     printf '%-18s %12d\n' "$m" $((total / n))
