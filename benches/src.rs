@@ -44,6 +44,20 @@ pub fn median(dir: &Path, since: SystemTime, group: &str, id: &str) -> Option<f6
     json["median"]["point_estimate"].as_f64()
 }
 
+/// A median for the reports: two decimals, or `-` when the bench did not
+/// run.
+pub fn fmt_median(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+}
+
+/// `a / b` for the reports: three decimals, or `-` when either is missing.
+pub fn fmt_ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => format!("{:.3}", a / b),
+        _ => "-".to_string(),
+    }
+}
+
 /// What one thread of a two-thread sample measured: wall-clock and thread
 /// CPU time, each from just after the barrier to its last call.
 struct Span {

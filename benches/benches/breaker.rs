@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State, Window};
-use seawall_benches::{criterion_dir, median, on_two_threads, thread_cpu};
+use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads, thread_cpu};
 
 // ---------------------------------------------------------------------------
 // Heap accounting, for the bytes-per-breaker report.
@@ -369,11 +369,7 @@ fn two_threads<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool
 
 fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
-    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!("{:.3}", a / b),
-        _ => "-".to_string(),
-    };
+    let (fmt, ratio) = (fmt_median, fmt_ratio);
 
     println!("\n== medians (ns per call, {clock}) and ratios, this run ==");
     for group in ["closed_success", "rejected_open"] {

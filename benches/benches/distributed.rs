@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
 use seawall::{Breaker, BreakerConfig, Clock};
-use seawall_benches::{criterion_dir, median};
+use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median};
 use seawall_distributed::{Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig};
 
 // The tests' redis-server child process (killed when dropped).
@@ -119,11 +119,7 @@ fn rejected(c: &mut Criterion) {
 
 fn report(dir: &Path, since: SystemTime) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
-    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!("{:.3}", a / b),
-        _ => "-".to_string(),
-    };
+    let (fmt, ratio) = (fmt_median, fmt_ratio);
     println!("\n== medians (ns per call, wall clock) and ratios, this run ==");
     for (group, base, ids) in [
         (

@@ -34,7 +34,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{Bulkhead, BulkheadConfig, ManualClock, RateLimitConfig, RateLimiter, Timing};
-use seawall_benches::{criterion_dir, median, on_two_threads};
+use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads};
 
 type Governor = governor::DefaultDirectRateLimiter;
 
@@ -183,11 +183,7 @@ fn bulkhead(c: &mut Criterion) {
 
 fn report(dir: &Path, since: SystemTime) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
-    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
-    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (Some(a), Some(b)) => format!("{:.3}", a / b),
-        _ => "-".to_string(),
-    };
+    let (fmt, ratio) = (fmt_median, fmt_ratio);
     println!("\n== medians (ns per call, wall clock) and ratios, this run ==");
     let pairs = [
         ("seawall", "governor"),
