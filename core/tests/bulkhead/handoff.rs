@@ -123,8 +123,11 @@ fn a_future_is_woken_by_a_release_in_another_thread() {
         drop(held);
         let (r, wakes) = t.join().unwrap();
         assert_eq!(r, Ok(()));
-        // Exactly one wake-up: the hand-over.
-        assert_eq!(wakes, 1);
+        // At most one wake-up, the hand-over's: none when the slot was
+        // handed over before the first poll returned Pending (the queue
+        // shows the waiter from its push, a moment before that), never a
+        // poll of its own.
+        assert!(wakes <= 1, "{wakes} wake-ups");
     });
     assert_eq!((b.available_permits(), b.queue_size()), (1, 0));
 }
