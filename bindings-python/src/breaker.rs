@@ -61,21 +61,7 @@ impl Inner {
     /// the breaker's name, the refusing state and the seconds until a trial
     /// call may be admitted (`None` while forced open).
     pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
-        let build = || -> PyResult<PyErr> {
-            let c = registered::get(py)?;
-            let exc = c.open_error.bind(py).call1(self.message.bind(py))?;
-            // One dict, filled and attached at once, costs less than three
-            // attribute stores that grow the instance dict one by one.
-            let attrs = self.attrs.bind(py).copy()?;
-            attrs.set_item(intern!(py, "state"), c.state(py, r.state))?;
-            attrs.set_item(
-                intern!(py, "retry_after"),
-                r.retry_after.map(|d| d.as_secs_f64()),
-            )?;
-            exc.setattr(intern!(py, "__dict__"), attrs)?;
-            Ok(PyErr::from_value(exc))
-        };
-        build().unwrap_or_else(|e| e)
+        rejection_error(py, &self.message, &self.attrs, r)
     }
 
     /// Runs `f` under a permit: the synchronous protected call.
@@ -172,6 +158,80 @@ impl Inner {
     }
 }
 
+/// The name and configuration object a breaker handle is built from.
+///
+/// The original took `(name, config=None)`, but its own guide and adapters
+/// pass the config alone: accept both (a first argument that is not a str
+/// is a config only if it is one). No config means `CircuitBreakerConfig()`.
+pub(crate) fn name_and_config<'py>(
+    py: Python<'py>,
+    name: Option<&Bound<'py, PyAny>>,
+    config: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(String, Bound<'py, PyAny>)> {
+    let (name, config) = match (name, config) {
+        (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name("name", n)?, c),
+        (None, c) => ("default".to_owned(), c),
+        (Some(c), None) if config_object(c).is_ok() => ("default".to_owned(), Some(c)),
+        (Some(n), c) => {
+            let e = breaker_name("name", n).unwrap_err();
+            if c.is_some() {
+                return Err(e);
+            }
+            // Perhaps meant as a configuration given alone.
+            return Err(PyTypeError::new_err(format!(
+                "{} (a configuration given alone must be a CircuitBreakerConfig \
+                     or an object with all of its fields)",
+                e.value(py)
+            )));
+        }
+    };
+    let config = match config {
+        Some(c) if !c.is_none() => c.clone(),
+        _ => registered::get(py)?.config_class.bind(py).call0()?,
+    };
+    config_object(&config)?;
+    Ok((name, config))
+}
+
+/// The arguments of the rejections of the breaker `name`: the exception's
+/// `("Circuit breaker '<name>' is OPEN",)` and its attributes'
+/// `{"name": <name>}` (see [`rejection_error`]), built once.
+pub(crate) fn rejection_args(py: Python<'_>, name: &str) -> PyResult<(Py<PyTuple>, Py<PyDict>)> {
+    let message = format!("Circuit breaker '{name}' is OPEN");
+    let attrs = PyDict::new(py);
+    attrs.set_item("name", name)?;
+    Ok((PyTuple::new(py, [message])?.unbind(), attrs.unbind()))
+}
+
+/// The exception for a rejected call of the breaker whose rejection
+/// arguments are `message` (`("Circuit breaker '<name>' is OPEN",)`) and
+/// `attrs` (`{"name": <name>}`): a new instance every time (a shared
+/// instance would grow its traceback on every raise), carrying the
+/// breaker's name, the refusing state and the seconds until a trial call
+/// may be admitted (`None` while forced open).
+pub(crate) fn rejection_error(
+    py: Python<'_>,
+    message: &Py<PyTuple>,
+    attrs: &Py<PyDict>,
+    r: Rejected,
+) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let c = registered::get(py)?;
+        let exc = c.open_error.bind(py).call1(message.bind(py))?;
+        // One dict, filled and attached at once, costs less than three
+        // attribute stores that grow the instance dict one by one.
+        let attrs = attrs.bind(py).copy()?;
+        attrs.set_item(intern!(py, "state"), c.state(py, r.state))?;
+        attrs.set_item(
+            intern!(py, "retry_after"),
+            r.retry_after.map(|d| d.as_secs_f64()),
+        )?;
+        exc.setattr(intern!(py, "__dict__"), attrs)?;
+        Ok(PyErr::from_value(exc))
+    };
+    build().unwrap_or_else(|e| e)
+}
+
 /// Calls the fallback after a failure; if the fallback raises too, the
 /// original exception becomes its `__context__`, as Python would chain it.
 pub(crate) fn call_fallback<'py>(
@@ -202,31 +262,7 @@ impl Breaker {
         seed: Option<&Bound<'_, PyAny>>,
         _registry: Option<&Bound<'_, Registry>>,
     ) -> PyResult<Self> {
-        // The original took `(name, config=None)`, but its own guide and
-        // adapters pass the config alone: accept both (a first argument that
-        // is not a str is a config only if it is one).
-        let (name, config) = match (name, config) {
-            (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name("name", n)?, c),
-            (None, c) => ("default".to_owned(), c),
-            (Some(c), None) if config_object(c).is_ok() => ("default".to_owned(), Some(c)),
-            (Some(n), c) => {
-                let e = breaker_name("name", n).unwrap_err();
-                if c.is_some() {
-                    return Err(e);
-                }
-                // Perhaps meant as a configuration given alone.
-                return Err(PyTypeError::new_err(format!(
-                    "{} (a configuration given alone must be a CircuitBreakerConfig \
-                     or an object with all of its fields)",
-                    e.value(py)
-                )));
-            }
-        };
-        let config = match config {
-            Some(c) if !c.is_none() => c.clone(),
-            _ => registered::get(py)?.config_class.bind(py).call0()?,
-        };
-        config_object(&config)?;
+        let (name, config) = name_and_config(py, name, config)?;
         let s = settings(&config)?;
         let seed = seed.map(|v| args::seed("seed", v)).transpose()?;
         let (breaker, callbacks) = match _registry {
@@ -266,16 +302,14 @@ impl Breaker {
         // (which the handle shows to the garbage collector).
         let hooks = Arc::new(Hooks::new(callbacks));
         breaker.add_listener(HookListener(Arc::clone(&hooks)));
-        let message = format!("Circuit breaker '{name}' is OPEN");
-        let attrs = PyDict::new(py);
-        attrs.set_item("name", &name)?;
+        let (message, attrs) = rejection_args(py, &name)?;
         Ok(Breaker {
             inner: Arc::new(Inner {
                 breaker,
                 policy: s.policy,
                 name: PyString::new(py, &name).unbind(),
-                message: PyTuple::new(py, [message])?.unbind(),
-                attrs: attrs.unbind(),
+                message,
+                attrs,
                 config: Mutex::new(Some(config.unbind())),
                 hooks,
             }),

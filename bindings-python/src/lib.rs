@@ -15,6 +15,7 @@ mod breaker;
 mod bulkhead;
 mod clock;
 mod config;
+mod fleet;
 mod guard;
 mod policy;
 mod rate_limit;
@@ -31,6 +32,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::AsyncCall>()?;
     aio::install_am_send(&m.py().get_type::<aio::AsyncCall>());
     m.add_class::<guard::Guarded>()?;
+    m.add_class::<fleet::DistributedBreaker>()?;
+    m.add_class::<fleet::DistributedPermit>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
     m.add_class::<retry::Backoff>()?;
