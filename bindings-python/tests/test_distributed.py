@@ -271,3 +271,76 @@ def test_a_forked_child_gets_a_working_coordinator(redis_url: str) -> None:
         assert cb.call(lambda: 2) == 2
     finally:
         _inherited.clear()
+
+
+def test_instances_configured_differently_are_warned_and_counted(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two handles on one coordinator flush the same breaker with other
+    # settings (a rolling deploy changing minimum_calls): each hears of the
+    # other's configuration once, as a warning, and counts it.
+    caplog.set_level(logging.WARNING, logger="seawall")
+    a = DistributedCircuitBreaker("cfg", CircuitBreakerConfig(minimum_calls=5), redis_url=redis_url)
+    b = DistributedCircuitBreaker("cfg", CircuitBreakerConfig(minimum_calls=20), redis_url=redis_url)
+    assert a.fleet_metrics()["config_mismatches"] == 0
+    wait_for("connected", lambda: connected(a) and connected(b))
+    for cb in (a, b):
+        cb.call(lambda: "ok")
+    wait_for(
+        "both heard of the other configuration",
+        lambda: a.fleet_metrics()["config_mismatches"] >= 1
+        and b.fleet_metrics()["config_mismatches"] >= 1,
+    )
+    assert a.fleet_metrics()["config_conflicts"] >= 1
+    warned = [r.getMessage() for r in caplog.records if "configured differently" in r.getMessage()]
+    assert warned and all("'cfg'" in m for m in warned)
+    # Both still decide calls.
+    assert a.call(lambda: 1) == 1 and b.call(lambda: 2) == 2
+
+
+def test_acall_and_async_decorators_classify_and_fall_back_like_the_local_breaker(
+    redis_url: str,
+) -> None:
+    cb = DistributedCircuitBreaker(
+        "aio",
+        CircuitBreakerConfig(failure_threshold=100, exclude_exceptions=[KeyError]),
+        redis_url=redis_url,
+        namespace="aio",
+    )
+
+    async def failing() -> None:
+        raise Boom("down")
+
+    async def missing() -> None:
+        raise KeyError("k")
+
+    async def afallback() -> str:
+        return "async fb"
+
+    async def scenario() -> None:
+        # A failure with a fallback: the fallback's result (awaited).
+        assert await cb.acall(failing, fallback=afallback) == "async fb"
+        # An excluded exception is neutral: raised, never replaced.
+        with pytest.raises(KeyError):
+            await cb.acall(missing, fallback=lambda: "never")
+        with pytest.raises(Boom):
+            await cb.acall(failing)
+
+        @cb
+        async def decorated(x: int) -> int:
+            await asyncio.sleep(0)
+            return x * 2
+
+        assert asyncio.iscoroutinefunction(decorated)
+        assert decorated.__name__ == "decorated"
+        assert await decorated(21) == 42
+        cb.force_open()
+        # Rejected: the fallback runs (a plain value is returned as it is).
+        assert await cb.acall(failing, fallback=lambda: "sync fb") == "sync fb"
+        with pytest.raises(CircuitBreakerOpenError):
+            await decorated(1)
+        cb.reset()
+
+    asyncio.run(scenario())
+    m = cb.metrics()
+    assert m["failures"] == 2 and m["ignored"] == 1 and m["successes"] == 1
