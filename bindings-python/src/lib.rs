@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<guard::Guarded>()?;
     m.add_class::<fleet::DistributedBreaker>()?;
     m.add_class::<fleet::DistributedPermit>()?;
+    m.add_class::<fleet::FleetRateLimiter>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
     m.add_class::<retry::Backoff>()?;

@@ -27,7 +27,7 @@ _native._init(
 
 from ._native import ManualClock, Permit  # noqa: E402
 from .adapters import create_circuit_breaker_adapter
-from .distributed import DistributedCircuitBreaker
+from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
@@ -90,6 +90,7 @@ __all__ = [
     "ResilienceMetricsInterface",
     "UnifiedCircuitBreaker",
     "DistributedCircuitBreaker",
+    "FleetRateLimiter",
     "create_circuit_breaker_adapter",
     "with_circuit_breaker",
     "CircuitBreakerOpenError",

@@ -14,6 +14,7 @@ __all__ = [
     "Guarded",
     "DistributedBreaker",
     "DistributedPermit",
+    "FleetRateLimiter",
     "ManualClock",
     "Registry",
     "validate_config",
@@ -127,6 +128,27 @@ class DistributedBreaker:
     def clear_metrics(self) -> None: ...
     def add_listener(self, listener: Callable[[str, CircuitState, CircuitState], Any]) -> None: ...
     def metrics(self) -> Dict[str, Any]: ...
+    def _after_fork(self) -> None: ...
+
+@final
+class FleetRateLimiter:
+    def __new__(
+        cls,
+        name: str,
+        rate: int,
+        period: float,
+        burst: int,
+        *,
+        redis_url: str,
+        namespace: str,
+        timing: str,
+        lease: int,
+        lease_ttl: float,
+        on_store_failure: str,
+        clock: Optional[ManualClock] = None,
+    ) -> Self: ...
+    def check(self) -> float: ...
+    def status(self) -> Dict[str, Any]: ...
     def _after_fork(self) -> None: ...
 
 @final

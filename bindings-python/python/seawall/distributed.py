@@ -7,14 +7,17 @@ import functools
 import logging
 import os
 import weakref
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from . import _check, _native
 from .exceptions import CircuitBreakerOpenError
 from .implementations.circuit_breaker import BreakerMethods
 from .models import CircuitBreakerConfig
+from ._time import Seconds
+from .exceptions import RateLimitExceededError
+from .rate_limit import _Limit
 
-__all__ = ["DistributedCircuitBreaker", "REDIS_URL_VARIABLE"]
+__all__ = ["DistributedCircuitBreaker", "FleetRateLimiter", "REDIS_URL_VARIABLE"]
 
 #: The environment variable a distributed breaker reads its Redis URL from
 #: when none is given.
@@ -22,8 +25,9 @@ REDIS_URL_VARIABLE = "SEAWALL_REDIS_URL"
 
 _log = logging.getLogger("seawall")
 
-# Every live distributed breaker of this process, rebuilt in a forked child.
-_LIVE: "weakref.WeakSet[DistributedCircuitBreaker]" = weakref.WeakSet()
+# Every live distributed breaker and fleet rate limiter of this process,
+# rebuilt in a forked child.
+_LIVE: "weakref.WeakSet[Union[DistributedCircuitBreaker, FleetRateLimiter]]" = weakref.WeakSet()
 
 
 def _redis_url(redis_url: Optional[str]) -> str:
@@ -155,6 +159,111 @@ class DistributedCircuitBreaker(_native.DistributedBreaker, BreakerMethods):
         return f"<DistributedCircuitBreaker {self.name!r} {self.get_state().name}>"
 
 
+class FleetRateLimiter(_Limit):
+    """A GCRA rate limit for a whole fleet of processes, through Redis:
+    ``rate`` calls per ``period`` seconds on average across every instance
+    using the same ``namespace`` and ``name``, bursts of up to ``burst``
+    (default ``rate``); ``timing`` as for ``RateLimiter``.
+
+    ``check()`` returns 0.0 when a call is admitted, else the seconds to wait
+    (a refused call changes nothing). It never waits for Redis: it takes a
+    token leased from the fleet by the process's coordinator thread, and
+    with none left decides on this instance's share of the limit (``rate``
+    divided by the live instances), charged to the fleet at the next lease.
+    ``lease`` is the tokens asked for per lease (0: ``burst / (4 x live
+    instances)``), ``lease_ttl`` the seconds unused tokens stay before they
+    go back. While Redis is unreachable ``on_store_failure`` decides:
+    ``"local"`` (default) the instance's share, ``"allow"`` everything,
+    ``"deny"`` what no leased token covers.
+
+    ``acquire`` / ``aacquire`` wait (``time.sleep`` / ``asyncio.sleep``) for
+    an admitted call: unlike ``RateLimiter``'s, no turn is reserved, so after
+    each wait they check again, and callers waiting together are not served
+    in order. When the waits would add up to more than ``max_wait`` they
+    raise ``RateLimitExceededError`` (its ``retry_after`` the next wait).
+
+    ``redis_url`` defaults to the ``SEAWALL_REDIS_URL`` environment
+    variable. A forked child builds the limiter again on its own
+    coordinator, as it does distributed breakers.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        rate: int,
+        period: Seconds = 1.0,
+        burst: Optional[int] = None,
+        *,
+        redis_url: Optional[str] = None,
+        namespace: str = "seawall",
+        timing: str = "exact",
+        lease: int = 0,
+        lease_ttl: Seconds = 1.0,
+        on_store_failure: str = "local",
+        max_wait: Optional[float] = None,
+        clock: Optional[_native.ManualClock] = None,
+        sleep: Optional[Callable[[float], Any]] = None,
+        asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
+    ) -> None:
+        if not isinstance(namespace, str):
+            raise _check.type_error("namespace", "a str", namespace)
+        super().__init__(rate, period, burst, timing, max_wait, sleep, asleep)
+        self.name = name
+        self._native = _native.FleetRateLimiter(
+            name,
+            rate,
+            self.period,
+            self.burst,
+            redis_url=_redis_url(redis_url),
+            namespace=namespace,
+            timing=timing,
+            lease=lease,
+            lease_ttl=_check.seconds("lease_ttl", lease_ttl),
+            on_store_failure=on_store_failure,
+            clock=clock,
+        )
+        self.check = self._native.check
+        _LIVE.add(self)
+
+    def status(self) -> Dict[str, Any]:
+        """Leased tokens left (``tokens``), ``live_instances``, ``degraded``,
+        and the counts of ``leases``, tokens ``granted`` and ``returned``,
+        and calls ``charged`` to the fleet from the local share."""
+        return self._native.status()
+
+    def _next_wait(self, waited: float) -> float:
+        """0.0 when a call is admitted, else the wait before checking again;
+        raises ``RateLimitExceededError`` past ``max_wait``."""
+        wait = self._native.check()
+        if wait and self.max_wait is not None and waited + wait > self.max_wait:
+            raise RateLimitExceededError("rate limit exceeded", wait)
+        return wait
+
+    def acquire(self) -> None:
+        waited = 0.0
+        while True:
+            wait = self._next_wait(waited)
+            if not wait:
+                return
+            self._sleep(wait)
+            waited += wait
+
+    async def aacquire(self) -> None:
+        waited = 0.0
+        while True:
+            wait = self._next_wait(waited)
+            if not wait:
+                return
+            await self._asleep(wait)
+            waited += wait
+
+    def _after_fork(self) -> None:
+        self._native._after_fork()
+
+    def __repr__(self) -> str:
+        return f"<FleetRateLimiter {self.name!r} {self.rate}/{self.period}s>"
+
+
 async def _maybe_await(value: Any) -> Any:
     if hasattr(value, "__await__"):
         return await value
@@ -166,7 +275,7 @@ def _after_fork_in_child() -> None:
         try:
             breaker._after_fork()
         except Exception:  # pragma: no cover - the URL was valid in the parent
-            _log.exception("seawall: circuit breaker %r not rebuilt after fork", breaker.name)
+            _log.exception("seawall: %r not rebuilt after fork", breaker)
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,5 +1,6 @@
-//! What a distributed handle drives: the fleet breaker of this process,
-//! built from a [`Spec`] and built again in a forked child.
+//! What a distributed handle drives: the fleet breaker (or rate limiter)
+//! of this process, built from a spec ([`Spec`], [`Build`]) and built
+//! again in a forked child ([`PerProcess`]).
 //!
 //! A forked child inherits the breaker but not the coordinator thread. The
 //! Python package calls `_after_fork()` on every distributed handle in the
@@ -35,18 +36,35 @@ pub(crate) struct Spec {
     pub(crate) config_mismatches: Arc<AtomicU64>,
 }
 
-impl Spec {
+/// What a [`PerProcess`] is built from, once per process.
+pub(crate) trait Build {
+    /// What it builds; shared by every thread.
+    type Output: Send + Sync;
+    fn build(&self) -> Result<Self::Output, seawall_distributed::Error>;
+}
+
+/// This process's coordinator for `redis_url` and `namespace`.
+pub(crate) fn coordinator(
+    redis_url: &str,
+    namespace: &str,
+) -> Result<Coordinator, seawall_distributed::Error> {
+    Coordinator::shared(
+        redis_url,
+        CoordinatorConfig {
+            namespace: namespace.to_owned(),
+            ..Default::default()
+        },
+    )
+}
+
+impl Build for Spec {
+    type Output = FleetBreaker<DynClock>;
+
     /// A breaker on this process's coordinator for the URL and namespace,
     /// judged fleet-wide by the rules of the local configuration, with the
     /// handle's hooks listening to both its local and its fleet transitions.
     fn build(&self) -> Result<FleetBreaker<DynClock>, seawall_distributed::Error> {
-        let coordinator = Coordinator::shared(
-            &self.redis_url,
-            CoordinatorConfig {
-                namespace: self.namespace.clone(),
-                ..Default::default()
-            },
-        )?;
+        let coordinator = coordinator(&self.redis_url, &self.namespace)?;
         let b = FleetBreaker::with_clock(
             &self.name,
             self.config.clone(),
@@ -92,28 +110,26 @@ impl Spec {
     }
 }
 
-/// The breaker a `DistributedBreaker` handle drives, switched to a new one
-/// in a forked child.
-pub(crate) struct Fleet {
-    /// The breaker in use: from `Box::into_raw`, never null. Replaced only
-    /// by [`Fleet::after_fork`]; a replaced breaker is never freed.
-    current: AtomicPtr<FleetBreaker<DynClock>>,
-    /// The process the current breaker was built in.
+/// The breaker a `DistributedBreaker` handle drives.
+pub(crate) type Fleet = PerProcess<Spec>;
+
+/// What `S` builds, switched to a new one in a forked child.
+pub(crate) struct PerProcess<S: Build> {
+    /// The one in use: from `Box::into_raw`, never null. Replaced only by
+    /// [`PerProcess::after_fork`]; a replaced one is never freed.
+    current: AtomicPtr<S::Output>,
+    /// The process the current one was built in.
     pid: AtomicU32,
-    pub(crate) spec: Spec,
+    pub(crate) spec: S,
 }
 
-// `AtomicPtr` is `Send + Sync` whatever it points to: `Fleet` hands out
-// `&FleetBreaker` to every thread, so the breaker itself must be both.
-const _: fn() = || {
-    fn shared_between_threads<T: Send + Sync>() {}
-    shared_between_threads::<FleetBreaker<DynClock>>();
-};
+// `AtomicPtr` is `Send + Sync` whatever it points to: `PerProcess` hands
+// out `&S::Output` to every thread, which `Build` requires to be both.
 
-impl Fleet {
-    pub(crate) fn new(spec: Spec) -> Result<Self, seawall_distributed::Error> {
+impl<S: Build> PerProcess<S> {
+    pub(crate) fn new(spec: S) -> Result<Self, seawall_distributed::Error> {
         let b = spec.build()?;
-        Ok(Fleet {
+        Ok(PerProcess {
             current: AtomicPtr::new(Box::into_raw(Box::new(b))),
             pid: AtomicU32::new(std::process::id()),
             spec,
@@ -121,7 +137,7 @@ impl Fleet {
     }
 
     #[inline]
-    pub(crate) fn get(&self) -> &FleetBreaker<DynClock> {
+    pub(crate) fn get(&self) -> &S::Output {
         // Acquire: pairs with the Release store in `after_fork`, so the new
         // breaker is seen fully built.
         let p = self.current.load(Ordering::Acquire);
@@ -150,7 +166,7 @@ impl Fleet {
     }
 }
 
-impl Drop for Fleet {
+impl<S: Build> Drop for PerProcess<S> {
     fn drop(&mut self) {
         // SAFETY: the pointer came from `Box::into_raw` and no reference from
         // `get` outlives `&self`; `&mut self` means there is none.

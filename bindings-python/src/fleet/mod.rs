@@ -10,6 +10,9 @@
 //! built in Python on its permits (`seawall.distributed`).
 
 mod engine;
+mod limiter;
+
+pub use limiter::FleetRateLimiter;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
