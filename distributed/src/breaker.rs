@@ -210,9 +210,11 @@ impl<C: Clock> DistributedBreaker<C> {
     fn local_only(&self) -> Result<DistributedPermit<'_, C>, Rejected> {
         let permit = self.member.local.try_acquire()?;
         Ok(DistributedPermit {
-            breaker: self,
-            permit: Some(permit),
-            trial: None,
+            permit,
+            fleet: FleetPart {
+                breaker: self,
+                trial: None,
+            },
         })
     }
 
@@ -250,9 +252,11 @@ impl<C: Clock> DistributedBreaker<C> {
         };
         match self.member.local.try_acquire() {
             Ok(permit) => Ok(DistributedPermit {
-                breaker: self,
-                permit: Some(permit),
-                trial: Some(tag),
+                permit,
+                fleet: FleetPart {
+                    breaker: self,
+                    trial: Some(tag),
+                },
             }),
             Err(r) => {
                 s.pool.give_back(tag);
@@ -383,20 +387,44 @@ impl<C: Clock> std::fmt::Debug for DistributedBreaker<C> {
 /// frees a fleet trial permit).
 #[must_use = "dropping a permit records the call as ignored"]
 pub struct DistributedPermit<'a, C: Clock = QuantaClock> {
+    /// The local breaker's permit (dropped unreported: ignored).
+    permit: Permit<'a, C>,
+    fleet: FleetPart<'a, C>,
+}
+
+/// What a permit means to the fleet. Dropped unreported, it frees its
+/// trial permit. Kept apart from the local permit so that
+/// `DistributedPermit` needs no `Drop` of its own and reporting moves both
+/// out with nothing left to check.
+struct FleetPart<'a, C: Clock> {
     breaker: &'a DistributedBreaker<C>,
-    permit: Option<Permit<'a, C>>,
     /// The generation tag of the fleet trial permit this call holds.
     trial: Option<u32>,
+}
+
+impl<C: Clock> FleetPart<'_, C> {
+    #[inline]
+    fn report(mut self, outcome: Outcome) {
+        self.breaker.after(self.trial.take(), outcome);
+    }
+}
+
+impl<C: Clock> Drop for FleetPart<'_, C> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(tag) = self.trial.take() {
+            self.breaker.after(Some(tag), Outcome::Ignored);
+        }
+    }
 }
 
 impl<C: Clock> DistributedPermit<'_, C> {
     /// Reports `outcome`.
     #[inline]
-    pub fn record(mut self, outcome: Outcome) {
-        if let Some(p) = self.permit.take() {
-            p.record(outcome);
-        }
-        self.after(outcome);
+    pub fn record(self, outcome: Outcome) {
+        let DistributedPermit { permit, fleet } = self;
+        permit.record(outcome);
+        fleet.report(outcome);
     }
 
     /// Reports a success.
@@ -420,28 +448,23 @@ impl<C: Clock> DistributedPermit<'_, C> {
     /// The generation tag of the fleet trial permit held (tests).
     #[cfg(test)]
     pub(crate) fn trial_tag(&self) -> Option<u32> {
-        self.trial
+        self.fleet.trial
     }
 
     /// Detaches the permit from the borrow of its breaker, for bindings that
     /// keep the breaker behind their own handle. Report it with
     /// [`DistributedBreaker::record`] on the same breaker.
-    pub fn into_ticket(mut self) -> FleetTicket {
-        let permit = self.permit.take().expect("a permit is reported once");
+    pub fn into_ticket(self) -> FleetTicket {
+        let DistributedPermit { permit, mut fleet } = self;
         FleetTicket {
             ticket: permit.into_ticket(),
-            trial: self.trial,
+            trial: fleet.trial.take(),
         }
     }
 
     /// Is this call one of the fleet's trial calls?
     pub fn is_fleet_trial(&self) -> bool {
-        self.trial.is_some()
-    }
-
-    #[inline]
-    fn after(&self, outcome: Outcome) {
-        self.breaker.after(self.trial, outcome);
+        self.fleet.trial.is_some()
     }
 }
 
@@ -500,19 +523,10 @@ impl<C: Clock> DistributedBreaker<C> {
     }
 }
 
-impl<C: Clock> Drop for DistributedPermit<'_, C> {
-    fn drop(&mut self) {
-        if let Some(p) = self.permit.take() {
-            drop(p);
-            self.after(Outcome::Ignored);
-        }
-    }
-}
-
 impl<C: Clock> std::fmt::Debug for DistributedPermit<'_, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DistributedPermit")
-            .field("trial", &self.trial)
+            .field("trial", &self.fleet.trial)
             .finish_non_exhaustive()
     }
 }
