@@ -17,6 +17,7 @@ mod clock;
 mod config;
 mod fleet;
 mod guard;
+mod handle;
 mod policy;
 mod rate_limit;
 mod registered;

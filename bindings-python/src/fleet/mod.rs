@@ -27,11 +27,10 @@ use seawall::{Outcome, State};
 use seawall_distributed::FleetTicket;
 
 use crate::args::type_name;
-use crate::breaker::{
-    call_fallback, metrics_dict, name_and_config, rejection_args, rejection_error,
-};
+use crate::breaker::call_fallback;
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
+use crate::handle::{metrics_dict, name_and_config, rejection_args, rejection_error};
 use crate::policy::{check_interrupt, is_interrupt, take_interrupt, Hooks, Policy};
 use crate::registered;
 use engine::{Fleet, Spec};
