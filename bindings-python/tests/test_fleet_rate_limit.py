@@ -5,6 +5,8 @@ bound for a slow machine, not a measurement."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.queues
 import socket
 from typing import List
 
@@ -113,3 +115,45 @@ def test_an_unreachable_redis_decides_on_the_local_share_without_blocking() -> N
     allow = FleetRateLimiter("down", 3, 60.0, redis_url=url, clock=clock, on_store_failure="allow")
     assert all(allow.check() == 0.0 for _ in range(100))
     assert isinstance(seawall.FleetRateLimiter, type)
+
+
+_inherited: List[FleetRateLimiter] = []
+
+
+def _leasing_child(out: "multiprocessing.queues.Queue[str]") -> None:
+    # The inherited limiter leases through the child's own coordinator (the
+    # parent's thread did not survive the fork): its counts start afresh.
+    import time
+
+    lim = _inherited[0]
+    before = lim.status()["leases"]
+    lim.check()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if lim.status()["leases"] > before:
+            out.put("ok")
+            return
+        time.sleep(0.01)
+    out.put(f"no lease in the child: {lim.status()}")
+
+
+def test_a_forked_child_leases_through_its_own_coordinator(redis_url: str) -> None:
+    lim = FleetRateLimiter("forked", 100, redis_url=redis_url, namespace="fork")
+    wait_for("a lease", lambda: lim.status()["leases"] >= 1)
+    _inherited[:] = [lim]
+    try:
+        ctx = multiprocessing.get_context("fork")
+        out = ctx.Queue()
+        child = ctx.Process(target=_leasing_child, args=(out,))
+        child.start()
+        try:
+            assert out.get(timeout=60) == "ok"
+            child.join(timeout=30)
+            assert child.exitcode == 0
+        finally:
+            if child.is_alive():
+                child.kill()
+                child.join()
+        assert lim.check() == 0.0
+    finally:
+        _inherited.clear()
