@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Rust checks of the whole workspace, in the order a reviewer wants them:
-# formatting, lints (warnings denied by flag), the API docs, every test, and the README's
-# main job (the outage example) run to completion.
+# formatting, lints (warnings denied by flag), the API docs, every test,
+# and the README's main job (the outage example) run to completion.
 #
 # Usage, from anywhere in the checkout: scripts/test-rust.sh
 # PROPTEST_CASES=N raises or lowers the model-based test's case count
