@@ -469,7 +469,8 @@ impl<C: Clock> DistributedPermit<'_, C> {
 }
 
 impl<C: Clock> seawall::Report for DistributedPermit<'_, C> {
-    #[inline]
+    // `always`: a forward, inlined for generic callers as `seawall::Permit`'s.
+    #[inline(always)]
     fn record(self, outcome: Outcome) {
         DistributedPermit::record(self, outcome)
     }
