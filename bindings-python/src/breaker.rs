@@ -6,64 +6,38 @@
 //! beyond what the user's function does. Nothing is held while the user's
 //! function runs except the permit, which is a generation number.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString};
 use pyo3::PyTraverseError;
 
-use seawall::{Breaker as CoreBreaker, Outcome, Rejected, SeededRandom, State, Ticket};
+use seawall::{Breaker as CoreBreaker, Outcome, SeededRandom, Ticket};
 use seawall_bindings_support::DynClock;
 
 use crate::aio::AsyncCall;
-use crate::args::{self, type_name};
+use crate::args;
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::guard::{FirstAttempt, Guarded};
-use crate::handle::{metrics_dict, name_and_config, rejection_args, rejection_error};
-use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy};
+use crate::handle::{
+    metrics_dict, name_and_config, protected_call, record_manual, Handle, Issuer, PermitCore,
+};
+use crate::policy::{check_interrupt, HookListener, Hooks};
 use crate::registered;
 use crate::registry::Registry;
 use crate::retry::RetryBudget;
 
-/// What every handle on one breaker shares: the core breaker, how outcomes
-/// are classified, and the strings a rejection needs (built once).
+/// What every handle on one breaker shares: the core breaker and the
+/// handle's fields (classification, rejection, configuration, hooks).
 pub(crate) struct Inner {
     pub(crate) breaker: Arc<CoreBreaker<DynClock>>,
-    pub(crate) policy: Policy,
-    name: Py<PyString>,
-    /// `("Circuit breaker '<name>' is OPEN",)`: the arguments of every
-    /// rejection exception (the original's message), built once.
-    message: Py<PyTuple>,
-    /// `{"name": <name>}`: copied into each rejection's `__dict__`.
-    attrs: Py<PyDict>,
-    /// `None` once the handle has been cleared by the garbage collector.
-    config: Mutex<Option<Py<PyAny>>>,
-    /// The Python code run on transitions (see [`Hooks`]).
-    hooks: Arc<Hooks>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // The core breaker may outlive this handle (a registry keeps it):
-        // it must not keep the handle's callbacks alive, unseen by the
-        // collector.
-        self.hooks.clear();
-    }
+    pub(crate) handle: Handle,
 }
 
 impl Inner {
-    /// The exception for a rejected call: a new instance every time (a
-    /// shared instance would grow its traceback on every raise), carrying
-    /// the breaker's name, the refusing state and the seconds until a trial
-    /// call may be admitted (`None` while forced open).
-    pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
-        rejection_error(py, &self.message, &self.attrs, r)
-    }
-
     /// Runs `f` under a permit: the synchronous protected call.
     #[inline]
     pub(crate) fn run<'py>(
@@ -72,57 +46,7 @@ impl Inner {
         fallback: Option<&Bound<'py, PyAny>>,
         f: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let permit = match self.breaker.try_acquire() {
-            Ok(p) => p,
-            Err(r) => {
-                check_interrupt()?;
-                return match fallback {
-                    Some(fb) => fb.call0(),
-                    None => Err(self.rejection(py, r)),
-                };
-            }
-        };
-        // A callback interrupted by `KeyboardInterrupt` / `SystemExit` while
-        // the permit was granted (on HALF_OPEN): the call is not made and
-        // the permit is released as neutral.
-        if let Some(e) = take_interrupt() {
-            permit.record(Outcome::Ignored);
-            return Err(e);
-        }
-        // The permit is only a generation stamp: dropping it (a panic) would
-        // record the call as ignored. No lock is held while `f` runs.
-        match f() {
-            Ok(v) => match self.policy.classify_result(&v) {
-                Ok(outcome) => {
-                    permit.record(outcome);
-                    check_interrupt()?;
-                    Ok(v)
-                }
-                Err(interrupt) => {
-                    permit.record(Outcome::Ignored);
-                    Err(interrupt)
-                }
-            },
-            Err(e) => {
-                let outcome = match self.policy.classify_exception(e.value(py)) {
-                    Ok(o) => o,
-                    Err(interrupt) => {
-                        permit.record(Outcome::Ignored);
-                        interrupt.set_context(py, Some(e));
-                        return Err(interrupt);
-                    }
-                };
-                permit.record(outcome);
-                if let Some(interrupt) = take_interrupt() {
-                    interrupt.set_context(py, Some(e));
-                    return Err(interrupt);
-                }
-                match fallback {
-                    Some(fb) if outcome == Outcome::Failure => call_fallback(py, fb, e),
-                    _ => Err(e),
-                }
-            }
-        }
+        protected_call(py, &self.handle, &*self.breaker, fallback, f)
     }
 
     /// Records a ticket's outcome; raises an interrupt a transition
@@ -131,42 +55,6 @@ impl Inner {
         self.breaker.record(ticket, outcome);
         check_interrupt()
     }
-
-    /// Visits the Python objects this handle owns.
-    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.policy.traverse(visit)?;
-        visit.call(&self.name)?;
-        visit.call(&self.message)?;
-        visit.call(&self.attrs)?;
-        if let Ok(c) = self.config.try_lock() {
-            visit.call(&*c)?;
-        }
-        self.hooks.traverse(visit)
-    }
-
-    /// A manual outcome (`record_success()` / `record_failure()`), counted as
-    /// one call through the breaker. While OPEN (before the open time has
-    /// passed) or FORCED_OPEN there is no call to count, and it is dropped.
-    fn record_manual(&self, outcome: Outcome) -> PyResult<()> {
-        if matches!(self.breaker.state(), State::Open | State::ForcedOpen) {
-            return Ok(());
-        }
-        if let Ok(p) = self.breaker.try_acquire() {
-            p.record(outcome);
-        }
-        check_interrupt()
-    }
-}
-
-/// Calls the fallback after a failure; if the fallback raises too, the
-/// original exception becomes its `__context__`, as Python would chain it.
-pub(crate) fn call_fallback<'py>(
-    py: Python<'py>,
-    fb: &Bound<'py, PyAny>,
-    original: PyErr,
-) -> PyResult<Bound<'py, PyAny>> {
-    fb.call0()
-        .inspect_err(|e| e.set_context(py, Some(original)))
 }
 
 /// A circuit breaker. Subclassed by `seawall.UnifiedCircuitBreaker`, which
@@ -228,56 +116,34 @@ impl Breaker {
         // (which the handle shows to the garbage collector).
         let hooks = Arc::new(Hooks::new(callbacks));
         breaker.add_listener(HookListener(Arc::clone(&hooks)));
-        let (message, attrs) = rejection_args(py, &name)?;
         Ok(Breaker {
             inner: Arc::new(Inner {
                 breaker,
-                policy: s.policy,
-                name: PyString::new(py, &name).unbind(),
-                message,
-                attrs,
-                config: Mutex::new(Some(config.unbind())),
-                hooks,
+                handle: Handle::new(py, &name, config, s.policy, hooks)?,
             }),
         })
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.inner.traverse(&visit)
+        self.inner.handle.traverse(&visit)
     }
 
-    /// Breaks reference cycles through this breaker: drops its callbacks,
-    /// listeners and configuration object. (The classification policy's
-    /// objects stay until the breaker is freed: the hot path reads them
-    /// without a lock. Every cycle through them also runs through a
-    /// function, cell or instance, which the collector clears.)
+    /// Breaks reference cycles through this breaker (see `Handle::clear`).
     fn __clear__(&self) {
-        self.inner.hooks.clear();
-        let config = self
-            .inner
-            .config
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        drop(config);
+        self.inner.handle.clear();
     }
 
     /// The breaker's name.
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyString> {
-        self.inner.name.clone_ref(py)
+        self.inner.handle.name(py)
     }
 
     /// The configuration object the breaker was built from (a snapshot was
     /// taken then: changing the object later has no effect).
     #[getter]
     fn config(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        self.inner
-            .config
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|c| c.clone_ref(py))
+        self.inner.handle.config(py)
     }
 
     /// Calls `func()` through the breaker. See `UnifiedCircuitBreaker.call`.
@@ -316,34 +182,17 @@ impl Breaker {
     /// Takes a permit for one call, or raises `CircuitBreakerOpenError`.
     /// Never blocks. Report the outcome through the permit.
     fn acquire(slf: &Bound<'_, Self>) -> PyResult<Permit> {
-        let inner = &slf.get().inner;
-        match inner.breaker.try_acquire() {
-            Ok(p) => {
-                if let Some(e) = take_interrupt() {
-                    p.ignore();
-                    return Err(e);
-                }
-                Ok(Permit {
-                    owner: slf.clone().unbind(),
-                    ticket: p.into_ticket().into_parts(),
-                    reported: AtomicBool::new(false),
-                })
-            }
-            Err(r) => {
-                check_interrupt()?;
-                Err(inner.rejection(slf.py(), r))
-            }
-        }
+        PermitCore::acquire(slf).map(Permit)
     }
 
     /// The current state, a `CircuitState`.
     fn get_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        Ok(registered::get(py)?.state(py, self.inner.breaker.state()))
+        Ok(registered::get(py)?.state(py, self.engine().state()))
     }
 
     /// Counts a success, as if a call through the breaker had succeeded.
     fn record_success(&self) -> PyResult<()> {
-        self.inner.record_manual(Outcome::Success)
+        record_manual(self.engine(), Outcome::Success)
     }
 
     /// Counts a failure, as if a call through the breaker had failed with
@@ -351,49 +200,42 @@ impl Breaker {
     #[pyo3(signature = (error = None))]
     fn record_failure(&self, error: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let _ = error;
-        self.inner.record_manual(Outcome::Failure)
+        record_manual(self.engine(), Outcome::Failure)
     }
 
     /// Back to CLOSED with no failures counted; calls in flight can no longer
     /// change the state. Metrics totals are kept.
     fn reset(&self) -> PyResult<()> {
-        self.inner.breaker.reset();
+        self.engine().reset();
         check_interrupt()
     }
 
     /// Rejects every call until `reset()` or `force_closed()`.
     fn force_open(&self) -> PyResult<()> {
-        self.inner.breaker.force_open();
+        self.engine().force_open();
         check_interrupt()
     }
 
     /// Admits every call (still counted) until `reset()` or `force_open()`.
     fn force_closed(&self) -> PyResult<()> {
-        self.inner.breaker.force_closed();
+        self.engine().force_closed();
         check_interrupt()
     }
 
     /// Sets every metrics counter back to zero (not the state).
     fn clear_metrics(&self) {
-        self.inner.breaker.clear_metrics();
+        self.engine().clear_metrics();
     }
 
     /// Calls `listener(name, old_state, new_state)` on every later
     /// transition, on the thread that made it. Exceptions are logged.
     fn add_listener(&self, listener: &Bound<'_, PyAny>) -> PyResult<()> {
-        if !listener.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "listener must be callable, not {}",
-                type_name(listener)
-            )));
-        }
-        self.inner.hooks.add_listener(listener.clone().unbind());
-        Ok(())
+        self.inner.handle.add_listener(listener)
     }
 
     /// The core's counters (see the `seawall` crate's `Metrics`).
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        metrics_dict(py, &self.inner.breaker.metrics())
+        metrics_dict(py, &self.engine().metrics())
     }
 
     /// Wraps `func` so that every call goes through this breaker (used by
@@ -414,113 +256,62 @@ impl Breaker {
     }
 }
 
+impl Issuer for Breaker {
+    type Engine = CoreBreaker<DynClock>;
+
+    #[inline]
+    fn engine(&self) -> &CoreBreaker<DynClock> {
+        &self.inner.breaker
+    }
+
+    fn handle(&self) -> &Handle {
+        &self.inner.handle
+    }
+}
+
 /// Permission for one call, from `Breaker.acquire()`. Report exactly
 /// one outcome; a permit dropped unreported counts as ignored (and frees a
 /// trial slot).
 #[pyclass(frozen, module = "seawall._native")]
-pub struct Permit {
-    /// The breaker handle (held, and shown to the garbage collector).
-    owner: Py<Breaker>,
-    /// The ticket's parts (`Ticket::into_parts`), reported at most once.
-    ticket: (u64, u64),
-    /// Set by the one report (or the drop) that takes the ticket.
-    reported: AtomicBool,
-}
-
-impl Permit {
-    fn inner(&self) -> &Inner {
-        &self.owner.get().inner
-    }
-
-    fn take(&self) -> PyResult<Ticket> {
-        // Relaxed: the swap only elects the one report; the ticket's parts
-        // are immutable and the breaker orders the outcome itself. No lock:
-        // a process may fork while another thread reports.
-        if self.reported.swap(true, Ordering::Relaxed) {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "this permit's outcome was already reported",
-            ));
-        }
-        Ok(Ticket::from_parts(self.ticket.0, self.ticket.1))
-    }
-
-    fn finish(&self, outcome: Outcome) -> PyResult<()> {
-        let ticket = self.take()?;
-        self.inner().record(ticket, outcome)
-    }
-
-    /// Reports the outcome `classify` decides; an interrupt raised while
-    /// classifying releases the permit as neutral and propagates.
-    fn finish_with(&self, classify: impl FnOnce(&Policy) -> PyResult<Outcome>) -> PyResult<bool> {
-        let ticket = self.take()?;
-        let inner = self.inner();
-        match classify(&inner.policy) {
-            Ok(outcome) => {
-                inner.record(ticket, outcome)?;
-                Ok(outcome == Outcome::Failure)
-            }
-            Err(interrupt) => {
-                inner.breaker.record(ticket, Outcome::Ignored);
-                Err(interrupt)
-            }
-        }
-    }
-}
+pub struct Permit(PermitCore<Breaker>);
 
 #[pymethods]
 impl Permit {
     /// Reports a success.
     fn success(&self) -> PyResult<()> {
-        self.finish(Outcome::Success)
+        self.0.finish(Outcome::Success)
     }
 
     /// Reports a failure.
     fn failure(&self) -> PyResult<()> {
-        self.finish(Outcome::Failure)
+        self.0.finish(Outcome::Failure)
     }
 
     /// Reports a neutral outcome.
     fn ignore(&self) -> PyResult<()> {
-        self.finish(Outcome::Ignored)
+        self.0.finish(Outcome::Ignored)
     }
 
     /// Reports the outcome of a call that raised `exc`, classified by the
     /// breaker's configuration. Returns whether it counted as a failure.
     fn record_exception(&self, exc: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.finish_with(|p| p.classify_exception(exc))
-            .inspect_err(|e| {
-                let py = exc.py();
-                if crate::policy::is_interrupt(py, e) && !e.value(py).is(exc) {
-                    e.set_context(exc.py(), Some(PyErr::from_value(exc.clone())));
-                }
-            })
+        self.0.record_exception(exc)
     }
 
     /// Reports the outcome of a call that returned `value` (a failure only
     /// if the configuration's `result_predicate` says so). Returns whether
     /// it counted as a failure.
     fn record_result(&self, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.finish_with(|p| p.classify_result(value))
+        self.0.record_result(value)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.owner)
+        self.0.traverse(&visit)
     }
 
     /// Whether an outcome is still to be reported.
     #[getter]
     fn pending(&self) -> bool {
-        // Relaxed: see `take`.
-        !self.reported.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        if !*self.reported.get_mut() {
-            let (episode, start) = self.ticket;
-            let t = Ticket::from_parts(episode, start);
-            self.owner.get().inner.breaker.record(t, Outcome::Ignored);
-        }
+        self.0.pending()
     }
 }

@@ -5,6 +5,7 @@ limit: a bound for a slow machine, not a measurement."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import socket
@@ -344,3 +345,36 @@ def test_acall_and_async_decorators_classify_and_fall_back_like_the_local_breake
     asyncio.run(scenario())
     m = cb.metrics()
     assert m["failures"] == 2 and m["ignored"] == 1 and m["successes"] == 1
+
+
+def test_a_permit_reports_exactly_once_and_counts_when_dropped(redis_url: str) -> None:
+    cb = DistributedCircuitBreaker(
+        "permits",
+        CircuitBreakerConfig(
+            failure_threshold=100,
+            exclude_exceptions=[KeyError],
+            result_predicate=lambda v: v == "bad",
+        ),
+        redis_url=redis_url,
+        namespace="permits",
+    )
+    # Each report, and whether it counted as a failure.
+    reports: List[Any] = [
+        (lambda p: p.record_exception(Boom()), True),
+        (lambda p: p.record_exception(KeyError("k")), False),
+        (lambda p: p.record_result("bad"), True),
+        (lambda p: p.record_result("ok"), False),
+    ]
+    for report, failed in reports:
+        permit = cb.acquire()
+        assert permit.pending
+        assert report(permit) is failed
+        assert not permit.pending
+        for again in (permit.success, permit.ignore, lambda: permit.record_result(1)):
+            with pytest.raises(RuntimeError, match="already reported"):
+                again()
+    unreported = cb.acquire()
+    del unreported
+    gc.collect()
+    m = cb.metrics()
+    assert (m["permitted"], m["failures"], m["successes"], m["ignored"]) == (5, 2, 1, 2)

@@ -467,7 +467,8 @@ impl<C: Clock> DistributedPermit<'_, C> {
 }
 
 impl<C: Clock> seawall::Report for DistributedPermit<'_, C> {
-    #[inline]
+    // `always`: a forward, inlined for generic callers as `seawall::Permit`'s.
+    #[inline(always)]
     fn record(self, outcome: Outcome) {
         DistributedPermit::record(self, outcome)
     }
@@ -480,6 +481,27 @@ impl<C: Clock> seawall::Report for DistributedPermit<'_, C> {
 pub struct FleetTicket {
     ticket: Ticket,
     trial: Option<u32>,
+}
+
+impl FleetTicket {
+    /// The raw parts, for bindings that must store a ticket as plain data:
+    /// the local ticket's parts (see [`Ticket::into_parts`]) and the
+    /// generation tag of the fleet trial permit held, if any.
+    pub fn into_parts(self) -> (u64, u64, Option<u32>) {
+        let (episode, start) = self.ticket.into_parts();
+        (episode, start, self.trial)
+    }
+
+    /// Rebuilds a ticket from [`FleetTicket::into_parts`]. Parts that did not
+    /// come from this breaker report an outcome for whatever local episode
+    /// they name, and a trial verdict only if their tag is the fleet's
+    /// current trial generation.
+    pub fn from_parts(episode: u64, start: u64, trial: Option<u32>) -> Self {
+        Self {
+            ticket: Ticket::from_parts(episode, start),
+            trial,
+        }
+    }
 }
 
 impl<C: Clock> DistributedBreaker<C> {

@@ -20,8 +20,9 @@ use pyo3::PyTraverseError;
 
 use seawall::{Outcome, Ticket};
 
-use crate::breaker::{call_fallback, Breaker, Inner};
+use crate::breaker::{Breaker, Inner};
 use crate::guard::Guarded;
+use crate::handle::call_fallback;
 use crate::policy::take_interrupt;
 
 mod protocol;
@@ -230,7 +231,7 @@ impl AsyncCall {
                                     None => return Ok(Poll::Return(v)),
                                 }
                             }
-                            None => return Err(self.inner.rejection(py, r)),
+                            None => return Err(self.inner.handle.rejection(py, r)),
                         },
                     };
                     let made = match (args, kwargs) {
@@ -289,7 +290,7 @@ impl AsyncCall {
         ticket: Ticket,
         v: Bound<'py, PyAny>,
     ) -> PyResult<Poll<'py>> {
-        match self.inner.policy.classify_result(&v) {
+        match self.inner.handle.policy.classify_result(&v) {
             Ok(outcome) => self.inner.record(ticket, outcome)?,
             Err(interrupt) => {
                 self.inner.breaker.record(ticket, Outcome::Ignored);
@@ -300,7 +301,7 @@ impl AsyncCall {
     }
 
     fn failed<'py>(&mut self, py: Python<'py>, ticket: Ticket, e: PyErr) -> PyResult<Poll<'py>> {
-        let outcome = match self.inner.policy.classify_exception(e.value(py)) {
+        let outcome = match self.inner.handle.policy.classify_exception(e.value(py)) {
             Ok(o) => o,
             Err(interrupt) => {
                 self.inner.breaker.record(ticket, Outcome::Ignored);

@@ -1,6 +1,7 @@
 //! What a distributed handle drives: the fleet breaker (or rate limiter)
 //! of this process, built from a spec ([`Spec`], [`Build`]) and built
-//! again in a forked child ([`PerProcess`]).
+//! again in a forked child ([`PerProcess`]); the fleet breaker as the
+//! engine of a breaker handle ([`Engine`]).
 //!
 //! A forked child inherits the breaker but not the coordinator thread. The
 //! Python package calls `_after_fork()` on every distributed handle in the
@@ -13,12 +14,14 @@
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use seawall::{BreakerConfig, Clock, Transition};
+use seawall::{BreakerConfig, Clock, Outcome, Rejected, State, Transition};
 use seawall_bindings_support::DynClock;
 use seawall_distributed::{
-    Coordinator, CoordinatorConfig, DistributedBreaker as FleetBreaker, FleetConfig, FleetEvent,
+    Coordinator, CoordinatorConfig, DistributedBreaker as FleetBreaker, DistributedPermit,
+    FleetConfig, FleetEvent, FleetTicket,
 };
 
+use crate::handle::Engine;
 use crate::policy::{HookListener, Hooks};
 use crate::registered;
 
@@ -112,6 +115,31 @@ impl Build for Spec {
 
 /// The breaker a `DistributedBreaker` handle drives.
 pub(crate) type Fleet = PerProcess<Spec>;
+
+impl Engine for FleetBreaker<DynClock> {
+    type Permit<'a> = DistributedPermit<'a, DynClock>;
+    /// `FleetTicket::into_parts`.
+    type Parts = (u64, u64, Option<u32>);
+
+    // `always`: a forward, on the protected call's hot path.
+    #[inline(always)]
+    fn try_acquire(&self) -> Result<Self::Permit<'_>, Rejected> {
+        FleetBreaker::try_acquire(self)
+    }
+
+    /// The effective state (the stricter of the local and the fleet state).
+    fn state(&self) -> State {
+        FleetBreaker::state(self)
+    }
+
+    fn detach(permit: Self::Permit<'_>) -> Self::Parts {
+        permit.into_ticket().into_parts()
+    }
+
+    fn record_parts(&self, (episode, start, trial): Self::Parts, outcome: Outcome) {
+        self.record(FleetTicket::from_parts(episode, start, trial), outcome);
+    }
+}
 
 /// What `S` builds, switched to a new one in a forked child.
 pub(crate) struct PerProcess<S: Build> {

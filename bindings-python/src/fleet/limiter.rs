@@ -13,6 +13,7 @@ use seawall_distributed::{FleetLimitConfig, FleetRateLimiter as CoreFleetLimiter
 use super::engine::{coordinator, Build, PerProcess};
 use crate::args::{self, secs, short_repr, validated, value_error};
 use crate::clock::{clock_arg, ManualClock};
+use crate::handle::set_fields;
 use crate::rate_limit::{check_answer, config};
 
 /// What a fleet rate limiter is built from, kept to build it again in a
@@ -106,13 +107,7 @@ impl FleetRateLimiter {
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.0.get().status();
         let d = PyDict::new(py);
-        d.set_item("tokens", s.tokens)?;
-        d.set_item("live_instances", s.live_instances)?;
-        d.set_item("degraded", s.degraded)?;
-        d.set_item("leases", s.leases)?;
-        d.set_item("granted", s.granted)?;
-        d.set_item("returned", s.returned)?;
-        d.set_item("charged", s.charged)?;
+        set_fields!(d, s; tokens, live_instances, degraded, leases, granted, returned, charged);
         Ok(d)
     }
 

@@ -10,7 +10,7 @@ use seawall::{BreakerConfig, ManualClock, Outcome, State};
 use crate::coordinator::{Coordinator, Engine};
 use crate::store::memory::MemoryStore;
 use crate::store::Store;
-use crate::{CoordinatorConfig, DistributedBreaker, FleetConfig, FleetEvent};
+use crate::{CoordinatorConfig, DistributedBreaker, FleetConfig, FleetEvent, FleetTicket};
 
 pub(crate) struct Fleet {
     pub store: MemoryStore,
@@ -409,7 +409,10 @@ fn detached_tickets_report_like_permits_trials_included() {
     f.step_all();
     let p = f.breakers[0].try_acquire().unwrap();
     assert!(p.is_fleet_trial());
-    let t = p.into_ticket();
+    // Through its raw parts, as a binding stores it.
+    let (episode, start, trial) = p.into_ticket().into_parts();
+    assert!(trial.is_some());
+    let t = FleetTicket::from_parts(episode, start, trial);
     f.breakers[0].record(t, Outcome::Success);
     let p = f.breakers[1].try_acquire().unwrap();
     assert!(p.is_fleet_trial());
