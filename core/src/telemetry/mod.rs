@@ -87,6 +87,13 @@ impl Family {
     }
 }
 
+/// Every family the catalog may export, in export order: name, help, kind
+/// (for exporters that declare their instruments before any engine
+/// exists).
+pub fn families() -> &'static [(&'static str, &'static str, MetricKind)] {
+    &FAMILIES
+}
+
 /// Every family, in export order: name, help, kind.
 const FAMILIES: [(&str, &str, MetricKind); F_COUNT] = {
     use MetricKind::{Counter as C, Gauge as G};
