@@ -226,9 +226,18 @@ impl<C: Clock> Bulkhead<C> {
         })
     }
 
-    /// Takes a slot if one is free, without waiting.
+    /// Takes a slot if one is free, without waiting; a refusal is counted
+    /// in [`Bulkhead::metrics`].
     #[inline]
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'_, C>, BulkheadError> {
+        self.try_take()
+            .ok_or_else(|| self.refused(BulkheadError::Full))
+    }
+
+    /// Takes a slot if one is free, counting no refusal: for bindings that
+    /// try this first and then wait (the wait counts a refusal, once).
+    #[inline]
+    pub fn try_take(&self) -> Option<BulkheadPermit<'_, C>> {
         // Relaxed: a guess for the swap below, which decides.
         let mut cur = self.balance.load(Ordering::Relaxed);
         while balance(cur) > 0 {
@@ -241,11 +250,11 @@ impl<C: Clock> Bulkhead<C> {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(BulkheadPermit { bulkhead: self }),
+                Ok(_) => return Some(BulkheadPermit { bulkhead: self }),
                 Err(actual) => cur = actual,
             }
         }
-        Err(self.refused(BulkheadError::Full))
+        None
     }
 
     /// Counts a refusal (`Full` or `Timeout`) and hands it back.

@@ -147,6 +147,8 @@ fn other_engines_report_their_exact_counts() {
     assert_eq!(bh.enqueue().unwrap_err(), BulkheadError::Full);
     let m = bh.metrics();
     assert_eq!((m.in_use, m.queued, m.capacity, m.rejected), (2, 1, 2, 2));
+    assert!(bh.try_take().is_none(), "full");
+    assert_eq!(bh.metrics().rejected, 2, "try_take counts no refusal");
     clock.advance(Duration::from_secs(1));
     assert_eq!(w.try_acquire().unwrap_err(), BulkheadError::Timeout);
     assert_eq!(w.try_acquire().unwrap_err(), BulkheadError::Timeout);
