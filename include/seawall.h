@@ -1591,6 +1591,25 @@ seawall_result seawall_retry_state_attempts(const struct seawall_retry_state *st
 seawall_result seawall_retry_state_total_delay(const struct seawall_retry_state *state,
                                                uint64_t *out_ns);
 
+// Writes the metrics of every breaker of `registry`, in the OpenMetrics
+// text format Prometheus scrapes (families `seawall_breaker_*`, ending
+// with `# EOF`), into `buf` (NUL-terminated, snprintf-style) and its
+// length in bytes into `*out_len` (if not NULL). Returns
+// `SEAWALL_RESULT_BUFFER_TOO_SMALL` with a truncated text when it does not
+// fit; `buf = NULL, len = 0` asks for the length only. The text is taken
+// afresh by each call, so a buffer sized by one call may be too small for
+// the next when breakers were added or counts grew: retry with the new
+// length.
+//
+// # Safety
+//
+// `registry` is NULL or a live handle; `buf` is NULL or valid for `len`
+// bytes; `out_len` is NULL or valid for a write.
+seawall_result seawall_registry_prometheus_text(const struct seawall_registry *registry,
+                                                char *buf,
+                                                size_t len,
+                                                size_t *out_len);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -13,6 +13,9 @@
 # compiler. With --distributed it runs bindings-python/benches/distributed.py
 # instead: the distributed breaker's call beside the local one and pybreaker with its
 # Redis storage, on a redis-server it starts (needs redis-server installed).
+# With --scrape it runs bindings-python/benches/scrape.py instead: one
+# metrics scrape of 1,000 breakers (--breakers N) beside a prometheus_client
+# Counter incremented on every call.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,6 +32,7 @@ case "${1:-}" in
     --wakeup) shift; bench=wakeup.py; peers=(); mode=wakeup ;;
     --callgrind) shift; mode=callgrind ;;
     --distributed) shift; bench=distributed.py; peers=(pybreaker redis); mode=distributed ;;
+    --scrape) shift; bench=scrape.py; peers=(prometheus_client); mode=scrape ;;
 esac
 "$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "${peers[@]}"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)

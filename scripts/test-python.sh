@@ -30,8 +30,9 @@ export VIRTUAL_ENV=$VENV
 export MYPY_CACHE_DIR=$VENV/mypy-cache
 export HYPOTHESIS_STORAGE_DIRECTORY=$VENV/hypothesis
 
-step "pip install maturin pytest mypy hypothesis"
-"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10" "hypothesis>=6.100"
+step "pip install maturin pytest mypy hypothesis prometheus_client opentelemetry-api opentelemetry-sdk"
+"$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10" "hypothesis>=6.100" \
+    "prometheus_client>=0.20" "opentelemetry-api>=1.25" "opentelemetry-sdk>=1.25"
 
 step "maturin develop --release (build the extension into the virtualenv)"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)

@@ -112,6 +112,11 @@ impl Breaker {
                 (Arc::new(b), Some(s.callbacks))
             }
         };
+        // Once per core breaker: a registry's breaker is new when it comes
+        // with callbacks.
+        if callbacks.is_some() {
+            crate::telemetry::breaker(&breaker);
+        }
         // One core listener per handle, delivering to the handle's hooks
         // (which the handle shows to the garbage collector).
         let hooks = Arc::new(Hooks::new(callbacks));

@@ -38,12 +38,13 @@ fn taken(r: Result<BulkheadPermit<'_, DynClock>, BulkheadError>) -> bool {
 #[pymethods]
 impl Bulkhead {
     #[new]
-    #[pyo3(signature = (max_concurrent, max_queue_size, timeout, *, clock = None))]
+    #[pyo3(signature = (max_concurrent, max_queue_size, timeout, *, clock = None, name = "default"))]
     fn new(
         max_concurrent: &Bound<'_, PyAny>,
         max_queue_size: &Bound<'_, PyAny>,
         timeout: f64,
         clock: Option<&Bound<'_, ManualClock>>,
+        name: &str,
     ) -> PyResult<Self> {
         let mut given = Vec::new();
         let config = BulkheadConfig {
@@ -51,8 +52,12 @@ impl Bulkhead {
             max_queue_size: core_u32("max_queue_size", max_queue_size, &mut given)?,
             timeout: secs("timeout", timeout)?,
         };
-        validated(CoreBulkhead::with_clock(config, clock_arg(clock)), &given)
-            .map(|b| Bulkhead(Arc::new(b)))
+        let b = Arc::new(validated(
+            CoreBulkhead::with_clock(config, clock_arg(clock)),
+            &given,
+        )?);
+        crate::telemetry::bulkhead(name, &b);
+        Ok(Bulkhead(b))
     }
 
     /// Takes a free slot if there is one; never waits.
@@ -60,12 +65,18 @@ impl Bulkhead {
         taken(self.0.try_acquire())
     }
 
+    /// As `try_acquire`, counting no refusal in the metrics: for a caller
+    /// that waits next (the wait counts its own refusal).
+    fn try_take(&self) -> bool {
+        self.0.try_take().map(BulkheadPermit::detach).is_some()
+    }
+
     /// Takes a slot, waiting (without the GIL) up to `timeout` seconds, or
     /// the configured timeout when `None`. False when full or timed out.
     #[pyo3(signature = (timeout = None))]
     fn acquire(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let timeout = timeout.map(|t| secs("timeout", t)).transpose()?;
-        if let Ok(p) = self.0.try_acquire() {
+        if let Some(p) = self.0.try_take() {
             p.detach();
             return Ok(true);
         }

@@ -23,6 +23,7 @@ mod rate_limit;
 mod registered;
 mod registry;
 mod retry;
+mod telemetry;
 
 use pyo3::prelude::*;
 
@@ -62,5 +63,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_function(check)?;
     }
     m.add_function(wrap_pyfunction!(retry::retry_policies, m)?)?;
+    m.add_class::<telemetry::RetryStats>()?;
+    m.add_function(wrap_pyfunction!(telemetry::metric_catalog, m)?)?;
+    m.add_function(wrap_pyfunction!(telemetry::metric_families, m)?)?;
+    m.add_function(wrap_pyfunction!(telemetry::snapshot, m)?)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! limit; `KeyedRateLimiter` one per key (a `str` or `bytes`), in a fixed
 //! table of slots.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -19,7 +20,7 @@ use crate::clock::{clock_arg, ManualClock};
 
 /// A GCRA rate limiter.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct RateLimiter(CoreRateLimiter<DynClock>);
+pub struct RateLimiter(Arc<CoreRateLimiter<DynClock>>);
 
 /// A GCRA rate limit per key, keys hashed into a fixed table of slots (as
 /// UTF-8 bytes for a `str`, so the same bytes as the C face's keys).
@@ -107,21 +108,23 @@ fn reserve_answer(decision: Result<Duration, RateLimited>) -> (bool, f64) {
 #[pymethods]
 impl RateLimiter {
     #[new]
-    #[pyo3(signature = (rate, period, burst, *, timing, clock = None))]
+    #[pyo3(signature = (rate, period, burst, *, timing, clock = None, name = "default"))]
     fn new(
         rate: &Bound<'_, PyAny>,
         period: f64,
         burst: &Bound<'_, PyAny>,
         timing: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, ManualClock>>,
+        name: &str,
     ) -> PyResult<Self> {
         let mut given = Vec::new();
         let config = config(rate, period, burst, timing, &mut given)?;
-        validated(
+        let l = Arc::new(validated(
             CoreRateLimiter::with_clock(config, clock_arg(clock)),
             &given,
-        )
-        .map(RateLimiter)
+        )?);
+        crate::telemetry::rate_limiter(name, &l);
+        Ok(RateLimiter(l))
     }
 
     /// 0.0 when the call is admitted, else the seconds to wait before it

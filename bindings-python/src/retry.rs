@@ -6,6 +6,7 @@
 //! state whether a failure is retryable (a question about Python exception
 //! types and status codes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -115,12 +116,12 @@ pub(crate) fn retry_policies() -> Vec<(
 
 /// A retry budget shared by every caller holding it.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct RetryBudget(CoreRetryBudget<DynClock>);
+pub struct RetryBudget(Arc<CoreRetryBudget<DynClock>>);
 
 #[pymethods]
 impl RetryBudget {
     #[new]
-    #[pyo3(signature = (budget_percent, min_requests, window_size, tokens_per_second, max_tokens, *, clock = None))]
+    #[pyo3(signature = (budget_percent, min_requests, window_size, tokens_per_second, max_tokens, *, clock = None, name = "default"))]
     fn new(
         budget_percent: f64,
         min_requests: &Bound<'_, PyAny>,
@@ -128,6 +129,7 @@ impl RetryBudget {
         tokens_per_second: f64,
         max_tokens: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, ManualClock>>,
+        name: &str,
     ) -> PyResult<Self> {
         let mut given = Vec::new();
         let config = RetryBudgetConfig {
@@ -137,11 +139,12 @@ impl RetryBudget {
             tokens_per_second,
             max_tokens: core_u32("max_tokens", max_tokens, &mut given)?,
         };
-        validated(
+        let b = Arc::new(validated(
             CoreRetryBudget::with_clock(config, clock_arg(clock)),
             &given,
-        )
-        .map(RetryBudget)
+        )?);
+        crate::telemetry::retry_budget(name, &b);
+        Ok(RetryBudget(b))
     }
 
     /// Counts a request (`is_retry=False`) or a retry made without asking.
@@ -253,7 +256,7 @@ impl RetryState {
     /// Begins an attempt and returns its number (1 for a call's first;
     /// that one is recorded in the budget as a request).
     fn begin(&mut self, py: Python<'_>) -> u32 {
-        let budget = self.budget.as_ref().map(|b| &b.bind(py).get().0);
+        let budget = self.budget.as_ref().map(|b| &*b.bind(py).get().0);
         self.state.begin(budget)
     }
 
@@ -281,7 +284,7 @@ impl RetryState {
         if let Some(e) = error {
             return Err(e);
         }
-        let budget = self.budget.as_ref().map(|b| &b.bind(py).get().0);
+        let budget = self.budget.as_ref().map(|b| &*b.bind(py).get().0);
         let granted = decided.and_then(|d| self.state.grant(d, budget));
         Ok(self.answer(granted))
     }
@@ -295,7 +298,7 @@ impl RetryState {
         // max_delay, so refused.
         let wait =
             retry_after.map(|s| Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX));
-        let budget = self.budget.as_ref().map(|b| &b.bind(py).get().0);
+        let budget = self.budget.as_ref().map(|b| &*b.bind(py).get().0);
         let decided = self.state.on_rejection(wait, budget);
         self.answer(decided)
     }

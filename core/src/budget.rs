@@ -237,6 +237,15 @@ fn age(slot: usize, slice_tag: u64, n: u64, idle: bool) -> Age {
     }
 }
 
+/// A snapshot of a retry budget ([`RetryBudget::metrics`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RetryBudgetMetrics {
+    /// The share of the retry allowance left, `0..=1`.
+    pub remaining_ratio: f64,
+    /// Retries refused for lack of budget.
+    pub exhausted: u64,
+}
+
 /// A lock-free retry budget shared by every caller of one dependency.
 ///
 /// Callers report each first attempt with
@@ -251,6 +260,9 @@ pub struct RetryBudget<C: Clock = QuantaClock> {
     /// The token bucket, as GCRA: a retry takes a token when the bucket's
     /// theoretical arrival time allows it. Starts full (`Gcra::EMPTY`).
     tokens: AtomicU64,
+    /// Retries refused, for [`RetryBudget::metrics`]: written only when
+    /// `can_retry` refuses (a retry path, never a first attempt's).
+    exhausted: AtomicU64,
     floor: Option<Gcra>,
     /// `budget_percent` in parts per million.
     ppm: u64,
@@ -276,6 +288,7 @@ impl<C: Clock> RetryBudget<C> {
             slices: std::array::from_fn(|_| AtomicU64::new(0)),
             newest: AtomicU64::new(0),
             tokens: AtomicU64::new(Gcra::EMPTY),
+            exhausted: AtomicU64::new(0),
             floor,
             ppm: (config.budget_percent * 10_000.0).round() as u64,
             slice_nanos: nanos(config.window_size) / BUCKETS,
@@ -392,10 +405,26 @@ impl<C: Clock> RetryBudget<C> {
                 Ok(base.add(1, 1))
             }
         });
-        match granted {
+        let granted = match granted {
             Ok(()) => true,
             Err(true) => self.take_token(now),
             Err(false) => false,
+        };
+        if !granted {
+            // Relaxed: a count for metrics; written only on refusals.
+            self.exhausted.fetch_add(1, Ordering::Relaxed);
+        }
+        granted
+    }
+
+    /// A snapshot for metrics: the share of the allowance left (as
+    /// [`RetryBudget::remaining_percent`], over 100) and the retries refused
+    /// so far.
+    pub fn metrics(&self) -> RetryBudgetMetrics {
+        RetryBudgetMetrics {
+            remaining_ratio: self.remaining_percent() / 100.0,
+            // Relaxed: see `can_retry`.
+            exhausted: self.exhausted.load(Ordering::Relaxed),
         }
     }
 

@@ -84,18 +84,22 @@ mod random;
 pub mod rate_limit;
 pub mod retry;
 mod sync;
+pub mod telemetry;
 
 pub use breaker::{
     protected_call, Breaker, BreakerConfig, CallError, Listener, Metrics, Outcome, Permit,
     Registry, Rejected, Report, State, Ticket, Transition, Transitions, Window, WindowCounts,
 };
-pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig};
-pub use bulkhead::{Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadPermit, Waiter};
+pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig, RetryBudgetMetrics};
+pub use bulkhead::{
+    Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadMetrics, BulkheadPermit, Waiter,
+};
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::ConfigError;
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
-    KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, Timing, MAX_RESERVATION,
+    KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, RateLimiterMetrics, Timing,
+    MAX_RESERVATION,
 };
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,

@@ -56,6 +56,7 @@ mod rate_limit;
 mod registry;
 mod retry;
 mod retry_state;
+mod telemetry;
 
 use std::ffi::c_char;
 
@@ -118,6 +119,7 @@ pub use retry_state::{
     seawall_retry_state_failed, seawall_retry_state_free, seawall_retry_state_new,
     seawall_retry_state_rejected, seawall_retry_state_total_delay, seawall_retry_stop,
 };
+pub use telemetry::seawall_registry_prometheus_text;
 
 /// The library version, a static NUL-terminated string such as `"0.1.0"`.
 #[no_mangle]

@@ -25,7 +25,7 @@ _native._init(
     open_error=_exceptions.CircuitBreakerOpenError,
 )
 
-from ._native import ManualClock, Permit  # noqa: E402
+from ._native import ManualClock, Permit, snapshot  # noqa: E402
 from .adapters import create_circuit_breaker_adapter
 from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
@@ -109,6 +109,7 @@ __all__ = [
     "KeyedRateLimiter",
     "RateLimitExceededError",
     "ResilienceMetrics",
+    "snapshot",
 ]
 
 _SUBMODULES = (

@@ -39,6 +39,7 @@ class RetryBudget(RetryBudgetInterface):
             float(c.tokens_per_second),
             c.max_tokens,
             clock=clock,
+            name=self.name,
         )
         self.record_attempt = self._native.record_attempt  # type: ignore[method-assign]
         self.can_retry = self._native.can_retry  # type: ignore[method-assign]

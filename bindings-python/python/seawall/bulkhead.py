@@ -48,7 +48,9 @@ class Bulkhead(BulkheadInterface):
         self.config = c
         self.name = c.pool_name
         timeout = _check.non_negative_seconds("timeout", c.timeout)
-        self._native = _native.Bulkhead(c.max_concurrent, c.max_queue_size, timeout, clock=clock)
+        self._native = _native.Bulkhead(
+            c.max_concurrent, c.max_queue_size, timeout, clock=clock, name=self.name
+        )
         self.rejections = 0
 
     def try_acquire(self) -> bool:
@@ -75,7 +77,7 @@ class Bulkhead(BulkheadInterface):
         slot."""
         if timeout is not None:
             timeout = _check.non_negative_seconds("timeout", timeout)
-        if self._native.try_acquire():
+        if self._native.try_take():
             return True
         r = self._native.enqueue()
         if isinstance(r, bool):

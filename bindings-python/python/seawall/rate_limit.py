@@ -91,10 +91,12 @@ class RateLimiter(_Limit):
         clock: Optional[_native.ManualClock] = None,
         sleep: Optional[Callable[[float], Any]] = None,
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
+        name: str = "default",
     ) -> None:
         super().__init__(rate, period, burst, timing, max_wait, sleep, asleep)
+        self.name = _check.name("name", name)
         self._native = _native.RateLimiter(
-            rate, self.period, self.burst, timing=timing, clock=clock
+            rate, self.period, self.burst, timing=timing, clock=clock, name=self.name
         )
         self.check = self._native.check
 

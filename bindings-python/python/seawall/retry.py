@@ -52,7 +52,9 @@ class _Plan:
     budget, the metrics, the sleeps and the source of the jitter's random
     numbers (``None``: the core's own)."""
 
-    __slots__ = ("config", "calc", "custom", "random", "budget", "metrics", "sleep", "asleep")
+    __slots__ = (
+        "config", "calc", "custom", "random", "budget", "metrics", "sleep", "asleep", "stats"
+    )
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class _Plan:
         metrics: Optional[RetryMetrics],
         sleep: Callable[[float], Any],
         asleep: Callable[[float], Awaitable[Any]],
+        stats: Optional[_native.RetryStats] = None,
     ) -> None:
         self.config = config
         self.calc = calc
@@ -74,6 +77,8 @@ class _Plan:
         self.metrics = metrics
         self.sleep = sleep
         self.asleep = asleep
+        # Counted once per call, when it ends (for the metrics exporters).
+        self.stats = stats
 
     def after_failure(
         self, state: Optional[_native.RetryState], exc: BaseException, started: Optional[float]
@@ -120,6 +125,8 @@ class _Plan:
         stop = state.stop
         m = self.metrics
         n = state.attempts
+        if self.stats is not None:
+            self.stats.stopped(n, stop == "not_retryable")
         if stop == "budget_exhausted":
             if m is not None:
                 m.budget_exhausted += 1
@@ -143,6 +150,15 @@ class _Plan:
         err.total_delay = state.total_delay
         raise err from exc
 
+    def _succeeded(
+        self, value: Any, state: Optional[_native.RetryState]
+    ) -> Tuple[Any, int, float]:
+        """The result of a call whose last attempt returned ``value``."""
+        attempts, delay = (1, 0.0) if state is None else (state.attempts, state.total_delay)
+        if self.stats is not None:
+            self.stats.succeeded(attempts)
+        return value, attempts, delay
+
     def run(
         self, attempt_fn: Callable[[], Any], exc: Optional[BaseException] = None
     ) -> Tuple[Any, int, float]:
@@ -164,9 +180,7 @@ class _Plan:
                 continue
             if self.metrics is not None:
                 self.metrics.record_attempt(True, time.perf_counter() - start)
-            if state is None:
-                return value, 1, 0.0
-            return value, state.attempts, state.total_delay
+            return self._succeeded(value, state)
 
     async def arun(
         self, attempt_fn: Callable[[], Awaitable[Any]], exc: Optional[BaseException] = None
@@ -186,9 +200,7 @@ class _Plan:
                 continue
             if self.metrics is not None:
                 self.metrics.record_attempt(True, time.perf_counter() - start)
-            if state is None:
-                return value, 1, 0.0
-            return value, state.attempts, state.total_delay
+            return self._succeeded(value, state)
 
 
 class Retrier(RetryStrategyInterface):
@@ -202,7 +214,8 @@ class Retrier(RetryStrategyInterface):
     ``bulkhead_enabled``) every attempt takes a slot. The budget is used
     when ``retry_budget_enabled``. ``sleep`` / ``asleep`` (default
     ``time.sleep`` / ``asyncio.sleep``) and ``rng`` can be injected, e.g. a
-    ``ManualClock``'s ``advance`` in tests.
+    ``ManualClock``'s ``advance`` in tests. ``name`` labels its calls in
+    ``seawall.snapshot()`` and the metrics exporters.
     """
 
     def __init__(
@@ -214,6 +227,7 @@ class Retrier(RetryStrategyInterface):
         sleep: Optional[Callable[[float], Any]] = None,
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
         rng: Optional[random.Random] = None,
+        name: str = "default",
     ) -> None:
         if budget is not None:
             _check.instance("budget", budget, RetryBudget)
@@ -238,6 +252,9 @@ class Retrier(RetryStrategyInterface):
         self._sleep = sleep or _sleep
         self._asleep = asleep or _asleep
         self._metrics = RetryMetrics()
+        self.name = _check.name("name", name)
+        # How its calls ended, for seawall.snapshot() and the exporters.
+        self._stats = _native.RetryStats(self.name)
 
     def _attempt(self, func: Callable[[], Any], config: RetryConfig, is_async: bool) -> Callable[[], Any]:
         """``func`` through the breaker and the bulkhead the config enables."""
@@ -257,7 +274,14 @@ class Retrier(RetryStrategyInterface):
             self.budget.record_attempt(False)
         budget = self.budget if config.retry_budget_enabled else None
         return _Plan(
-            config, self._calc, self._rng, budget, self._metrics, self._sleep, self._asleep
+            config,
+            self._calc,
+            self._rng,
+            budget,
+            self._metrics,
+            self._sleep,
+            self._asleep,
+            self._stats,
         )
 
     def _failed(self, e: Exception) -> RetryResult:

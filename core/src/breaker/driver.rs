@@ -209,7 +209,8 @@ impl<C: Clock> Breaker<C> {
         }
         // Relaxed: metrics only.
         self.cold.since.store(now, Ordering::Relaxed);
-        self.cold.transitions[to.kind() as usize].fetch_add(1, Ordering::Relaxed);
+        self.cold.transitions[from.kind() as usize][to.kind() as usize]
+            .fetch_add(1, Ordering::Relaxed);
         let t = Transition {
             from: from.kind().into(),
             to: to.kind().into(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::state::State;
 use super::window::WindowCounts;
 
-/// Counts of transitions by the state entered.
+/// Counts of transitions by the state entered, and by the pair of states.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transitions {
     /// Entries into CLOSED (trials succeeded, or a reset).
@@ -18,6 +18,16 @@ pub struct Transitions {
     pub to_forced_open: u64,
     /// Entries into FORCED_CLOSED.
     pub to_forced_closed: u64,
+    /// Transitions by `[from][to]`, each index the position of the state in
+    /// [`State::ALL`]; read it with [`Transitions::between`].
+    pub between: [[u64; 5]; 5],
+}
+
+impl Transitions {
+    /// Transitions made from `from` to `to`.
+    pub fn between(&self, from: State, to: State) -> u64 {
+        self.between[from.index()][to.index()]
+    }
 }
 
 /// A snapshot of a breaker's books.

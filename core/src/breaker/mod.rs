@@ -94,7 +94,8 @@ struct Hot {
 /// Written only on transitions.
 struct Cold {
     since: AtomicU64,
-    transitions: [AtomicU64; 5],
+    /// Transitions made, by `[from][to]` state (indexed like `Kind`).
+    transitions: [[AtomicU64; 5]; 5],
     listeners: Listeners,
     /// Where the open-time jitter comes from.
     random: Box<dyn Random>,
@@ -465,7 +466,7 @@ impl<C: Clock> Breaker<C> {
     /// state, not the window). Exact only while no call is in progress.
     pub fn clear_metrics(&self) {
         self.counters.clear();
-        for t in &self.cold.transitions {
+        for t in self.cold.transitions.iter().flatten() {
             // Relaxed: metrics only.
             t.store(0, Ordering::Relaxed);
         }
@@ -475,7 +476,10 @@ impl<C: Clock> Breaker<C> {
     pub fn metrics(&self) -> Metrics {
         let w = self.word();
         // Relaxed: metrics only.
-        let t = |k: Kind| self.cold.transitions[k as usize].load(Ordering::Relaxed);
+        let between: [[u64; 5]; 5] = std::array::from_fn(|from| {
+            std::array::from_fn(|to| self.cold.transitions[from][to].load(Ordering::Relaxed))
+        });
+        let t = |k: Kind| between.iter().map(|row| row[k as usize]).sum();
         let since = self.cold.since.load(Ordering::Relaxed);
         let c = |k: Counter| self.counters.reported(k);
         let now = self.clock.now();
@@ -511,6 +515,7 @@ impl<C: Clock> Breaker<C> {
                 to_half_open: t(Kind::HalfOpen),
                 to_forced_open: t(Kind::ForcedOpen),
                 to_forced_closed: t(Kind::ForcedClosed),
+                between,
             },
             time_in_state: Duration::from_nanos(now.saturating_sub(since)),
         }

@@ -69,6 +69,39 @@ impl From<Kind> for State {
 }
 
 impl State {
+    /// Every state, in the order of [`State::index`].
+    pub const ALL: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::ForcedClosed,
+    ];
+
+    /// Its position in [`State::ALL`] (the order of the stored kinds).
+    pub fn index(self) -> usize {
+        let k = match self {
+            State::Closed => Kind::Closed,
+            State::Open => Kind::Open,
+            State::HalfOpen => Kind::HalfOpen,
+            State::ForcedOpen => Kind::ForcedOpen,
+            State::ForcedClosed => Kind::ForcedClosed,
+        };
+        k as usize
+    }
+
+    /// The lower-case name used in metric labels: `closed`, `open`,
+    /// `half_open`, `forced_open`, `forced_closed`.
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+            State::ForcedOpen => "forced_open",
+            State::ForcedClosed => "forced_closed",
+        }
+    }
+
     /// The upper-case name used in messages: `CLOSED`, `OPEN`, `HALF_OPEN`,
     /// `FORCED_OPEN`, `FORCED_CLOSED`.
     pub fn as_str(self) -> &'static str {

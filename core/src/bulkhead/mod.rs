@@ -162,11 +162,29 @@ impl fmt::Display for BulkheadError {
 
 impl std::error::Error for BulkheadError {}
 
+/// A snapshot of a bulkhead, for metrics ([`Bulkhead::metrics`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BulkheadMetrics {
+    /// Slots taken now (handed-over slots included).
+    pub in_use: u32,
+    /// Calls waiting for a slot now.
+    pub queued: u32,
+    /// `max_concurrent`.
+    pub capacity: u32,
+    /// Calls refused: found the bulkhead full, or waited their whole
+    /// timeout. (Cancelled waits are not counted.)
+    pub rejected: u64,
+}
+
 /// A lock-free bulkhead: see the module documentation.
 pub struct Bulkhead<C: Clock = QuantaClock> {
     /// Free slots minus waiters owed nothing yet (see "Design"), as an
     /// `i64`.
     balance: CachePadded<AtomicU64>,
+    /// Calls refused (full or timed out), for [`Bulkhead::metrics`]: written
+    /// only on refusals, on a line of its own so that refusals under load
+    /// never touch the lines an admission reads.
+    rejected: CachePadded<AtomicU64>,
     queue: Queue,
     max: i64,
     max_queue: i64,
@@ -198,6 +216,7 @@ impl<C: Clock> Bulkhead<C> {
         let max = i64::from(config.max_concurrent);
         Ok(Self {
             balance: CachePadded::new(AtomicU64::new(max as u64)),
+            rejected: CachePadded::new(AtomicU64::new(0)),
             queue: Queue::new(),
             max,
             max_queue: i64::from(config.max_queue_size),
@@ -207,9 +226,18 @@ impl<C: Clock> Bulkhead<C> {
         })
     }
 
-    /// Takes a slot if one is free, without waiting.
+    /// Takes a slot if one is free, without waiting; a refusal is counted
+    /// in [`Bulkhead::metrics`].
     #[inline]
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'_, C>, BulkheadError> {
+        self.try_take()
+            .ok_or_else(|| self.refused(BulkheadError::Full))
+    }
+
+    /// Takes a slot if one is free, counting no refusal: for bindings that
+    /// try this first and then wait (the wait counts a refusal, once).
+    #[inline]
+    pub fn try_take(&self) -> Option<BulkheadPermit<'_, C>> {
         // Relaxed: a guess for the swap below, which decides.
         let mut cur = self.balance.load(Ordering::Relaxed);
         while balance(cur) > 0 {
@@ -222,11 +250,19 @@ impl<C: Clock> Bulkhead<C> {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(BulkheadPermit { bulkhead: self }),
+                Ok(_) => return Some(BulkheadPermit { bulkhead: self }),
                 Err(actual) => cur = actual,
             }
         }
-        Err(BulkheadError::Full)
+        None
+    }
+
+    /// Counts a refusal (`Full` or `Timeout`) and hands it back.
+    #[cold]
+    pub(super) fn refused(&self, e: BulkheadError) -> BulkheadError {
+        // Relaxed: a count for metrics; nothing is published through it.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        e
     }
 
     /// Takes a slot, waiting up to the configured `timeout` for one.
@@ -278,7 +314,7 @@ impl<C: Clock> Bulkhead<C> {
             let b = balance(cur);
             let queued = b <= 0;
             if queued && -b >= self.max_queue {
-                return Err(BulkheadError::Full);
+                return Err(self.refused(BulkheadError::Full));
             }
             // Acquire on success: when taking a slot, as in `try_acquire`;
             // when queueing, harmless (the hand-over orders the slot).
@@ -366,6 +402,19 @@ impl<C: Clock> Bulkhead<C> {
         // Relaxed: a snapshot for reporting.
         let b = balance(self.balance.load(Ordering::Relaxed));
         (-b).clamp(0, i64::from(u32::MAX)) as u32
+    }
+
+    /// A snapshot for metrics: slots in use, waiters, capacity and the
+    /// refusals so far. Each figure is a value it really had; taken during
+    /// traffic they may be from slightly different moments.
+    pub fn metrics(&self) -> BulkheadMetrics {
+        BulkheadMetrics {
+            in_use: self.config.max_concurrent - self.available_permits(),
+            queued: self.queue_size(),
+            capacity: self.config.max_concurrent,
+            // Relaxed: see `refused`.
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
     }
 
     /// The configuration it was built with.

@@ -86,7 +86,10 @@ impl<'a, C: Clock> Waiter<'a, C> {
         }
         let now = self.bulkhead.clock.now();
         if now >= self.deadline {
-            return Look::Done(self.leave(true).ok_or(BulkheadError::Timeout));
+            return Look::Done(
+                self.leave(true)
+                    .ok_or_else(|| self.bulkhead.refused(BulkheadError::Timeout)),
+            );
         }
         Look::Waiting(now)
     }

@@ -47,7 +47,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, Ordering};
 
 mod gcra;
 mod keyed;
@@ -217,13 +217,33 @@ fn reservation_limit(max_wait: Duration) -> u64 {
     nanos(max_wait.min(MAX_RESERVATION))
 }
 
+/// A snapshot of a rate limiter's counts ([`RateLimiter::metrics`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimiterMetrics {
+    /// Calls admitted (reservations included).
+    pub allowed: u64,
+    /// Calls refused.
+    pub denied: u64,
+}
+
+/// The word every admission swaps, and the count of admissions, which is
+/// written right after that swap while the line is this thread's.
+#[derive(Default)]
+struct Admissions {
+    tat: AtomicU64,
+    allowed: AtomicU64,
+}
+
 /// A lock-free rate limiter: GCRA on one atomic word.
 ///
 /// [`RateLimiter::check`] costs one clock reading (see [`Timing`]), one
-/// load and, when the call is admitted, one compare-and-swap. A refused call writes nothing, so
-/// callers hammering a saturated limiter share its cache line read-only.
+/// load and, when the call is admitted, one compare-and-swap and one count
+/// on the same cache line. A refused call writes only a count on a line of
+/// its own, so callers hammering a saturated limiter share the word's line
+/// read-only.
 pub struct RateLimiter<C: Clock = QuantaClock> {
-    tat: CachePadded<AtomicU64>,
+    admissions: CachePadded<Admissions>,
+    denied: CachePadded<AtomicU64>,
     gcra: Gcra,
     config: RateLimitConfig,
     clock: C,
@@ -241,7 +261,11 @@ impl<C: Clock> RateLimiter<C> {
     pub fn with_clock(config: RateLimitConfig, clock: C) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            tat: CachePadded::new(AtomicU64::new(Gcra::EMPTY)),
+            admissions: CachePadded::new(Admissions {
+                tat: AtomicU64::new(Gcra::EMPTY),
+                allowed: AtomicU64::new(0),
+            }),
+            denied: CachePadded::new(AtomicU64::new(0)),
             gcra: Gcra::new(&config),
             config,
             clock,
@@ -251,9 +275,32 @@ impl<C: Clock> RateLimiter<C> {
     /// Admits one call now, or says how long until one would be admitted.
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
-        self.gcra
-            .apply(&self.tat, read(&self.clock, self.config.timing))
-            .map_err(refused)
+        let r = self
+            .gcra
+            .apply(&self.admissions.tat, read(&self.clock, self.config.timing));
+        self.count(r.is_ok());
+        r.map_err(refused)
+    }
+
+    /// Counts an admission (on the line its swap just wrote) or a refusal.
+    #[inline]
+    fn count(&self, admitted: bool) {
+        let c = if admitted {
+            &self.admissions.allowed
+        } else {
+            &*self.denied
+        };
+        // Relaxed: a count for metrics; nothing is published through it.
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The admissions and refusals so far.
+    pub fn metrics(&self) -> RateLimiterMetrics {
+        RateLimiterMetrics {
+            // Relaxed: see `count`.
+            allowed: self.admissions.allowed.load(Ordering::Relaxed),
+            denied: self.denied.load(Ordering::Relaxed),
+        }
     }
 
     /// Reserves the next call's turn, if it comes within `max_wait`:
@@ -288,10 +335,11 @@ impl<C: Clock> RateLimiter<C> {
     #[inline]
     pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
         let now = read(&self.clock, self.config.timing);
-        self.gcra
-            .apply_reserve(&self.tat, now, reservation_limit(max_wait))
-            .map(Duration::from_nanos)
-            .map_err(refused)
+        let r = self
+            .gcra
+            .apply_reserve(&self.admissions.tat, now, reservation_limit(max_wait));
+        self.count(r.is_ok());
+        r.map(Duration::from_nanos).map_err(refused)
     }
 
     /// The configuration it was built with.

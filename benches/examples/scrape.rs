@@ -1,0 +1,58 @@
+//! The time of one metrics scrape of a registry of 1,000 breakers: the
+//! catalog read from the breakers' snapshots, and the same encoded as
+//! Prometheus text (what `seawall_registry_prometheus_text` returns).
+//! Timing only, nothing asserted: `cargo run --release -p seawall-benches
+//! --example scrape [breakers] [rounds]`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use seawall::telemetry::{prometheus, Catalog};
+use seawall::{BreakerConfig, Registry};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let breakers: usize = args.next().map_or(1_000, |a| a.parse().expect("breakers"));
+    let rounds: usize = args.next().map_or(200, |a| a.parse().expect("rounds"));
+    let registry = Registry::new();
+    for i in 0..breakers {
+        let b = registry
+            .get_or_create(&format!("dependency-{i:04}"), &BreakerConfig::default())
+            .expect("valid config");
+        for _ in 0..10 {
+            b.try_acquire().expect("closed").success();
+        }
+    }
+    let catalog = || {
+        let mut c = Catalog::new();
+        c.registry(&registry);
+        c.finish()
+    };
+    let time = |f: &dyn Fn() -> usize| {
+        let samples: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(f());
+                t.elapsed()
+            })
+            .collect();
+        median(samples)
+    };
+    let families = catalog();
+    let samples: usize = families.iter().map(|f| f.samples.len()).sum();
+    let bytes = prometheus::text(&families).expect("encodes").len();
+    let read = time(&|| catalog().len());
+    let text = time(&|| prometheus::text(&catalog()).expect("encodes").len());
+    println!("{breakers} breakers, {samples} samples, {bytes} bytes of text; median of {rounds}:");
+    println!("  catalog (snapshots -> families): {read:>10.2?}");
+    println!("  catalog + Prometheus text:       {text:>10.2?}");
+    println!(
+        "  per breaker:                     {:>10.2?}",
+        text / breakers as u32
+    );
+}

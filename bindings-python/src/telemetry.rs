@@ -1,0 +1,286 @@
+//! The process-wide view of every engine this module created, for metrics:
+//! `_native.metric_families()` (the core's catalog) and `_native.snapshot()`.
+//!
+//! Each engine registers once, when it is constructed, as a weak reference:
+//! the view never keeps an engine alive and nothing is done per call. A
+//! dropped engine disappears from the next scrape. Entries of dropped
+//! engines are swept at registration whenever the list has doubled since
+//! the last sweep, so creating and dropping engines leaves memory flat
+//! (a weak reference keeps its engine's allocation until swept).
+//!
+//! The list sits behind a mutex taken only at construction and at scrape
+//! time, never while Python code runs.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use seawall::telemetry::{Catalog, MetricKind, RetryOutcome, RetryStats as CoreRetryStats};
+use seawall::{
+    Breaker as CoreBreaker, Bulkhead as CoreBulkhead, RateLimiter as CoreRateLimiter,
+    RetryBudget as CoreRetryBudget,
+};
+use seawall_bindings_support::DynClock;
+
+use crate::handle::metrics_dict;
+
+/// A weakly held engine and the name it reports under.
+enum Entry {
+    Breaker(Weak<CoreBreaker<DynClock>>),
+    Bulkhead(Arc<str>, Weak<CoreBulkhead<DynClock>>),
+    RateLimiter(Arc<str>, Weak<CoreRateLimiter<DynClock>>),
+    RetryBudget(Arc<str>, Weak<CoreRetryBudget<DynClock>>),
+    Retry(Arc<str>, Weak<CoreRetryStats>),
+}
+
+impl Entry {
+    fn alive(&self) -> bool {
+        match self {
+            Entry::Breaker(w) => w.strong_count() > 0,
+            Entry::Bulkhead(_, w) => w.strong_count() > 0,
+            Entry::RateLimiter(_, w) => w.strong_count() > 0,
+            Entry::RetryBudget(_, w) => w.strong_count() > 0,
+            Entry::Retry(_, w) => w.strong_count() > 0,
+        }
+    }
+}
+
+/// An engine held for the length of a scrape.
+enum Live {
+    Breaker(Arc<CoreBreaker<DynClock>>),
+    Bulkhead(Arc<str>, Arc<CoreBulkhead<DynClock>>),
+    RateLimiter(Arc<str>, Arc<CoreRateLimiter<DynClock>>),
+    RetryBudget(Arc<str>, Arc<CoreRetryBudget<DynClock>>),
+    Retry(Arc<str>, Arc<CoreRetryStats>),
+}
+
+struct View {
+    entries: Vec<Entry>,
+    /// Entries left by the last sweep: the next sweep comes at twice this.
+    swept: usize,
+}
+
+static VIEW: Mutex<View> = Mutex::new(View {
+    entries: Vec::new(),
+    swept: 0,
+});
+
+/// The smallest list worth sweeping.
+const SWEEP_FLOOR: usize = 64;
+
+fn view() -> std::sync::MutexGuard<'static, View> {
+    // A panic while holding the lock leaves a list that is still valid.
+    VIEW.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn register(entry: Entry) {
+    let mut v = view();
+    v.entries.push(entry);
+    if v.entries.len() >= 2 * v.swept.max(SWEEP_FLOOR) {
+        v.entries.retain(Entry::alive);
+        v.swept = v.entries.len();
+    }
+}
+
+/// Registers a breaker (once per core breaker, not per handle).
+pub(crate) fn breaker(b: &Arc<CoreBreaker<DynClock>>) {
+    register(Entry::Breaker(Arc::downgrade(b)));
+}
+
+/// Registers a bulkhead reporting as `name`.
+pub(crate) fn bulkhead(name: &str, b: &Arc<CoreBulkhead<DynClock>>) {
+    register(Entry::Bulkhead(name.into(), Arc::downgrade(b)));
+}
+
+/// Registers a rate limiter reporting as `name`.
+pub(crate) fn rate_limiter(name: &str, l: &Arc<CoreRateLimiter<DynClock>>) {
+    register(Entry::RateLimiter(name.into(), Arc::downgrade(l)));
+}
+
+/// Registers a retry budget reporting as `name`.
+pub(crate) fn retry_budget(name: &str, b: &Arc<CoreRetryBudget<DynClock>>) {
+    register(Entry::RetryBudget(name.into(), Arc::downgrade(b)));
+}
+
+/// The engines alive now, each once (sweeping the dead ones), in order of
+/// creation.
+fn live() -> Vec<Live> {
+    let mut v = view();
+    v.entries.retain(Entry::alive);
+    v.swept = v.entries.len();
+    let mut seen = HashSet::new();
+    v.entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Breaker(w) => w.upgrade().map(Live::Breaker),
+            Entry::Bulkhead(n, w) => w.upgrade().map(|b| Live::Bulkhead(n.clone(), b)),
+            Entry::RateLimiter(n, w) => w.upgrade().map(|l| Live::RateLimiter(n.clone(), l)),
+            Entry::RetryBudget(n, w) => w.upgrade().map(|b| Live::RetryBudget(n.clone(), b)),
+            Entry::Retry(n, w) => w.upgrade().map(|s| Live::Retry(n.clone(), s)),
+        })
+        .filter(|l| seen.insert(address(l)))
+        .collect()
+}
+
+fn address(l: &Live) -> usize {
+    match l {
+        Live::Breaker(a) => Arc::as_ptr(a) as usize,
+        Live::Bulkhead(_, a) => Arc::as_ptr(a) as usize,
+        Live::RateLimiter(_, a) => Arc::as_ptr(a) as usize,
+        Live::RetryBudget(_, a) => Arc::as_ptr(a) as usize,
+        Live::Retry(_, a) => Arc::as_ptr(a) as usize,
+    }
+}
+
+/// `[(name, help, kind)]`: every family the catalog may export, `kind`
+/// being `"counter"` or `"gauge"`.
+#[pyfunction]
+pub(crate) fn metric_catalog() -> Vec<(&'static str, &'static str, &'static str)> {
+    seawall::telemetry::families()
+        .iter()
+        .map(|&(name, help, kind)| (name, help, kind_name(kind)))
+        .collect()
+}
+
+fn kind_name(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Counter => "counter",
+        MetricKind::Gauge => "gauge",
+    }
+}
+
+/// `[(name, help, kind, samples)]`: the catalog's families over every live
+/// engine, `kind` being `"counter"` or `"gauge"`, each sample a
+/// `(labels, value)` pair whose `labels` dict starts with `name`. Names are
+/// Prometheus-style without `_total`.
+#[pyfunction]
+pub(crate) fn metric_families(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let engines = live();
+    let families = py.detach(|| {
+        let mut c = Catalog::new();
+        for e in &engines {
+            match e {
+                Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
+                Live::Bulkhead(n, b) => c.bulkhead(n, &b.metrics()),
+                Live::RateLimiter(n, l) => c.rate_limiter(n, &l.metrics()),
+                Live::RetryBudget(n, b) => c.retry_budget(n, &b.metrics()),
+                Live::Retry(n, s) => c.retry(n, &s.counts()),
+            }
+        }
+        c.finish()
+    });
+    let out = PyList::empty(py);
+    for f in families {
+        let samples = PyList::empty(py);
+        for s in &f.samples {
+            let labels = PyDict::new(py);
+            labels.set_item("name", &*s.name)?;
+            for (k, v) in s.labels {
+                labels.set_item(k, v)?;
+            }
+            samples.append((labels, s.value))?;
+        }
+        let kind = kind_name(f.kind);
+        out.append(PyTuple::new(
+            py,
+            [
+                f.name.into_pyobject(py)?.into_any(),
+                f.help.into_pyobject(py)?.into_any(),
+                kind.into_pyobject(py)?.into_any(),
+                samples.into_any(),
+            ],
+        )?)?;
+    }
+    Ok(out)
+}
+
+/// `{kind: {name: snapshot}}` for every live engine: kinds `breakers`
+/// (the `metrics()` dict), `bulkheads`, `rate_limiters`, `retry_budgets`,
+/// `retriers`. Of engines of one kind with one name, the last created wins.
+#[pyfunction]
+pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let kinds = [
+        "breakers",
+        "bulkheads",
+        "rate_limiters",
+        "retry_budgets",
+        "retriers",
+    ];
+    let out = PyDict::new(py);
+    let by_kind: Vec<Bound<'_, PyDict>> = kinds.iter().map(|_| PyDict::new(py)).collect();
+    for e in live() {
+        match e {
+            Live::Breaker(b) => by_kind[0].set_item(b.name(), metrics_dict(py, &b.metrics())?)?,
+            Live::Bulkhead(n, b) => {
+                let m = b.metrics();
+                let d = PyDict::new(py);
+                d.set_item("in_use", m.in_use)?;
+                d.set_item("queued", m.queued)?;
+                d.set_item("capacity", m.capacity)?;
+                d.set_item("rejected", m.rejected)?;
+                by_kind[1].set_item(&*n, d)?;
+            }
+            Live::RateLimiter(n, l) => {
+                let m = l.metrics();
+                let d = PyDict::new(py);
+                d.set_item("allowed", m.allowed)?;
+                d.set_item("denied", m.denied)?;
+                by_kind[2].set_item(&*n, d)?;
+            }
+            Live::RetryBudget(n, b) => {
+                let m = b.metrics();
+                let d = PyDict::new(py);
+                d.set_item("remaining_ratio", m.remaining_ratio)?;
+                d.set_item("exhausted", m.exhausted)?;
+                by_kind[3].set_item(&*n, d)?;
+            }
+            Live::Retry(n, s) => {
+                let c = s.counts();
+                let d = PyDict::new(py);
+                for o in RetryOutcome::ALL {
+                    d.set_item(o.label(), c.calls(o))?;
+                }
+                d.set_item("retries", c.retries)?;
+                by_kind[4].set_item(&*n, d)?;
+            }
+        }
+    }
+    for (k, d) in kinds.iter().zip(by_kind) {
+        out.set_item(k, d)?;
+    }
+    Ok(out)
+}
+
+/// The counts of one retrier (`seawall.Retrier`): how its calls ended and
+/// their retries, recorded once per call when it ends.
+#[pyclass(frozen, module = "seawall._native")]
+pub struct RetryStats(Arc<CoreRetryStats>);
+
+#[pymethods]
+impl RetryStats {
+    /// Zeroed counts, reported under `name`.
+    #[new]
+    fn new(name: &str) -> Self {
+        let s = Arc::new(CoreRetryStats::new());
+        register(Entry::Retry(name.into(), Arc::downgrade(&s)));
+        RetryStats(s)
+    }
+
+    /// Counts a call that succeeded after `attempts` attempts.
+    fn succeeded(&self, attempts: u32) {
+        self.0.record(RetryOutcome::succeeded(attempts), attempts);
+    }
+
+    /// Counts a call that stopped after `attempts` attempts;
+    /// `not_retryable`: at an error not to retry.
+    fn stopped(&self, attempts: u32, not_retryable: bool) {
+        let o = if not_retryable {
+            RetryOutcome::NotRetryable
+        } else {
+            RetryOutcome::GaveUp
+        };
+        self.0.record(o, attempts);
+    }
+}
