@@ -33,6 +33,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace --no-fail-fast"
 cargo test --workspace --no-fail-fast
 
+step "cargo test -p seawall --features tracing --test logs (transitions as tracing events)"
+cargo test -p seawall --features tracing --test logs
+
 step "cargo run -q -p seawall --example outage"
 cargo run -q -p seawall --example outage
 

@@ -86,6 +86,8 @@ impl Build for Spec {
                         from: *from,
                         to: *to,
                         at_nanos,
+                        failures: 0,
+                        retry_after: None,
                     },
                 );
             }
