@@ -24,7 +24,7 @@ use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::guard::{FirstAttempt, Guarded};
 use crate::handle::{metrics_dict, name_and_config, rejection_args, rejection_error};
-use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy};
+use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy, Reporter};
 use crate::registered;
 use crate::registry::Registry;
 use crate::retry::RetryBudget;
@@ -224,6 +224,11 @@ impl Breaker {
                 (Arc::new(b), Some(s.callbacks))
             }
         };
+        // The handle that created the core breaker (the one given its
+        // callbacks) adds the reporter of its transitions, before any hook.
+        if callbacks.is_some() {
+            breaker.add_listener(Reporter);
+        }
         // One core listener per handle, delivering to the handle's hooks
         // (which the handle shows to the garbage collector).
         let hooks = Arc::new(Hooks::new(callbacks));

@@ -17,7 +17,7 @@ import random
 import time
 from typing import Any, Awaitable, Callable, NoReturn, Optional, Tuple, Union
 
-from . import _check, _native
+from . import _check, _events, _native
 from ._time import asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator, _custom_delays
 from .budget import RetryBudget
@@ -52,7 +52,9 @@ class _Plan:
     budget, the metrics, the sleeps and the source of the jitter's random
     numbers (``None``: the core's own)."""
 
-    __slots__ = ("config", "calc", "custom", "random", "budget", "metrics", "sleep", "asleep")
+    __slots__ = (
+        "config", "calc", "custom", "random", "budget", "budget_name", "metrics", "sleep", "asleep"
+    )
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class _Plan:
             self.custom = _custom_delays(config)
         self.random = None if rng is None else rng.random
         self.budget = None if budget is None else budget._native
+        self.budget_name = None if budget is None else budget.name
         self.metrics = metrics
         self.sleep = sleep
         self.asleep = asleep
@@ -97,8 +100,12 @@ class _Plan:
                 attempts=1,
             )
         m = self.metrics
-        if m is not None and started is not None:
-            m.record_attempt(False, time.perf_counter() - started, exc)
+        if started is not None:
+            took = time.perf_counter() - started
+            if m is not None:
+                m.record_attempt(False, took, exc)
+            if _events._sinks:
+                _events.retry_attempt(self.config.strategy.value, state.attempts, False, took)
         if isinstance(exc, CircuitBreakerOpenError):
             if m is not None:
                 m.requests_rejected += 1
@@ -141,7 +148,18 @@ class _Plan:
                 m.retries_exhausted += 1
             err = RetryError(f"gave up after {n} attempts: {exc!r}", n, exc)
         err.total_delay = state.total_delay
+        _events.gave_up(self.config.strategy.value, n, str(stop), exc, self.budget_name)
         raise err from exc
+
+    def succeeded(self, state: Optional[_native.RetryState], started: float) -> None:
+        """The attempt started at ``started`` succeeded: into the metrics,
+        and, when it was a retry (``state`` is made at the first failure),
+        into the attached ``ResilienceMetrics``."""
+        took = time.perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.record_attempt(True, took)
+        if state is not None and _events._sinks:
+            _events.retry_attempt(self.config.strategy.value, state.attempts, True, took)
 
     def run(
         self, attempt_fn: Callable[[], Any], exc: Optional[BaseException] = None
@@ -162,8 +180,7 @@ class _Plan:
             except Exception as e:  # noqa: BLE001 - classified by after_failure
                 state, delay = self.after_failure(state, e, start)
                 continue
-            if self.metrics is not None:
-                self.metrics.record_attempt(True, time.perf_counter() - start)
+            self.succeeded(state, start)
             if state is None:
                 return value, 1, 0.0
             return value, state.attempts, state.total_delay
@@ -184,8 +201,7 @@ class _Plan:
             except Exception as e:  # noqa: BLE001 - classified by after_failure
                 state, delay = self.after_failure(state, e, start)
                 continue
-            if self.metrics is not None:
-                self.metrics.record_attempt(True, time.perf_counter() - start)
+            self.succeeded(state, start)
             if state is None:
                 return value, 1, 0.0
             return value, state.attempts, state.total_delay

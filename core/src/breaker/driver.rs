@@ -17,7 +17,8 @@
 //!    compare-and-swap; a lost swap starts again from the word found; a won
 //!    swap that starts an episode runs the transition's side effects
 //!    ([`Breaker::transitioned`]: the episode number, the deadline, the
-//!    metrics, the listeners), outside the loop and after the swap.
+//!    metrics, the log record, the listeners), outside the loop and after
+//!    the swap.
 
 use super::deadline::{encode, passed, tag, tag_of, time};
 use super::decide::{Decision, Step};
