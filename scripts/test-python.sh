@@ -17,6 +17,8 @@ step() {
 }
 
 scripts/ensure-redis-server.sh
+# promtool checks the scraped text of the Prometheus exporter.
+scripts/ensure-promtool.sh
 
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 VENV=$PWD/bindings-python/.venv

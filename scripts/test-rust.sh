@@ -38,6 +38,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --exclude seawall-pyt
 step "cargo test --workspace --no-fail-fast"
 cargo test --workspace --no-fail-fast
 
+step "cargo test -p seawall --features tracing --test logs (transitions as tracing events)"
+cargo test -p seawall --features tracing --test logs
+
 step "cargo run -q -p seawall --example outage"
 cargo run -q -p seawall --example outage
 

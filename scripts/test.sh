@@ -7,6 +7,8 @@
 #   c       the C ABI: header drift, C tests under ASan/UBSan, C++ include,
 #           example, pkg-config
 #   python  the Python module: build into a virtualenv, stubtest, pytest
+#   observability  the alerting rules (promtool check and unit tests) and
+#           the Grafana dashboard (valid JSON, only known metric names)
 #   benches a compile check of every benchmark (no timing in tests)
 #   fuzz    the libFuzzer targets of fuzz/ (C ABI call sequences, config
 #           validators, C config structs): committed regression inputs,
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python benches fuzz asan)
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python observability benches fuzz asan)
 
 for part in "${parts[@]}"; do
     case "$part" in
@@ -27,6 +29,7 @@ for part in "${parts[@]}"; do
         loom) script=scripts/test-loom.sh ;;
         c) script=scripts/test-c.sh ;;
         python) script=scripts/test-python.sh ;;
+        observability) script=scripts/test-observability.sh ;;
         benches) script=scripts/bench-compile.sh ;;
         fuzz) script=scripts/test-fuzz.sh ;;
         asan) script=scripts/test-asan.sh ;;

@@ -25,7 +25,7 @@ use crate::guard::{FirstAttempt, Guarded};
 use crate::handle::{
     metrics_dict, name_and_config, protected_call, record_manual, Handle, Issuer, PermitCore,
 };
-use crate::policy::{check_interrupt, HookListener, Hooks};
+use crate::policy::{check_interrupt, HookListener, Hooks, Reporter};
 use crate::registered;
 use crate::registry::Registry;
 use crate::retry::RetryBudget;
@@ -112,10 +112,12 @@ impl Breaker {
                 (Arc::new(b), Some(s.callbacks))
             }
         };
-        // Once per core breaker: a registry's breaker is new when it comes
-        // with callbacks.
+        // Once per core breaker (a registry's breaker is new when it comes
+        // with callbacks): into the process's view of every engine, and the
+        // reporter of its transitions, added before any hook.
         if callbacks.is_some() {
             crate::telemetry::breaker(&breaker);
+            breaker.add_listener(Reporter);
         }
         // One core listener per handle, delivering to the handle's hooks
         // (which the handle shows to the garbage collector).

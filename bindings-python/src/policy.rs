@@ -280,6 +280,36 @@ impl Hooks {
     }
 }
 
+/// Reports every transition of one core breaker to the public package
+/// (`seawall._events.transition`: the `seawall` logger and the attached
+/// `ResilienceMetrics`). Added once per core breaker, by the handle that
+/// created it (handles sharing a registry's breaker do not add another), so
+/// each transition is reported once. Runs only on transitions.
+pub(crate) struct Reporter;
+
+impl Listener for Reporter {
+    fn on_transition(&self, breaker: &str, t: Transition) {
+        Python::attach(|py| {
+            let c = match registered::get(py) {
+                Ok(c) => c,
+                Err(e) => {
+                    return registered::log_exception(py, "seawall: transition not logged", e)
+                }
+            };
+            let retry_after = t.retry_after.map(|d| d.as_secs_f64());
+            let args = (
+                breaker,
+                c.state(py, t.from),
+                c.state(py, t.to),
+                t.failures,
+                retry_after,
+            );
+            let called = c.on_transition.bind(py).call1(args).map(drop);
+            run_callback(py, called, "transition report", breaker, t);
+        });
+    }
+}
+
 /// The core-side listener of one breaker handle: delivers transitions to
 /// its [`Hooks`].
 pub(crate) struct HookListener(pub(crate) Arc<Hooks>);

@@ -25,6 +25,9 @@ pub(crate) struct Registered {
     pub(crate) open_error: Py<PyType>,
     /// `logging.getLogger("seawall")`.
     pub(crate) logger: Py<PyAny>,
+    /// `seawall._events.transition`: logs a transition and reports it to the
+    /// attached `ResilienceMetrics` ([`crate::policy::Reporter`]).
+    pub(crate) on_transition: Py<PyAny>,
     /// Outcomes that are neither failures nor successes whatever the
     /// configuration says: cancellation and interpreter shutdown.
     pub(crate) neutral: Py<PyTuple>,
@@ -53,11 +56,11 @@ impl Registered {
 }
 
 /// `_init(*, circuit_state, config_class, count_window, time_window,
-/// open_error)`: registers the public package's classes; called once by
+/// open_error, on_transition)`: registers the public package's classes; called once by
 /// `seawall/__init__.py`. A later call (a reloaded package) changes
 /// nothing: the first classes stay, as breakers already hold them.
 #[pyfunction]
-#[pyo3(signature = (*, circuit_state, config_class, count_window, time_window, open_error))]
+#[pyo3(signature = (*, circuit_state, config_class, count_window, time_window, open_error, on_transition))]
 pub(crate) fn _init(
     py: Python<'_>,
     circuit_state: &Bound<'_, PyType>,
@@ -65,6 +68,7 @@ pub(crate) fn _init(
     count_window: &Bound<'_, PyType>,
     time_window: &Bound<'_, PyType>,
     open_error: &Bound<'_, PyType>,
+    on_transition: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
     REGISTERED
         .get_or_try_init(py, || {
@@ -94,6 +98,7 @@ pub(crate) fn _init(
                 time_window_class: time_window.clone().into_any().unbind(),
                 open_error: open_error.clone().unbind(),
                 logger,
+                on_transition: on_transition.clone().unbind(),
                 neutral,
             })
         })
@@ -127,7 +132,9 @@ pub(crate) fn log_warning(message: &str) {
 pub(crate) fn log_exception(py: Python<'_>, message: &str, err: PyErr) {
     let logged = get(py).and_then(|c| {
         let kwargs = PyDict::new(py);
-        kwargs.set_item("exc_info", err.value(py))?;
+        // `into_value` sets the exception's `__traceback__`, which the
+        // record's formatter prints.
+        kwargs.set_item("exc_info", err.clone_ref(py).into_value(py))?;
         c.logger
             .bind(py)
             .call_method("error", (message,), Some(&kwargs))

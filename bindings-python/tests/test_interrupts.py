@@ -319,12 +319,13 @@ def test_interrupt_in_a_logging_handler(clock: ManualClock, exc: Type[BaseExcept
         def emit(self, record: logging.LogRecord) -> None:
             raise exc()
 
+    b = _mk(clock, **{where: _raise(ValueError)})
+    # Before the handler: the trip is logged too (a WARNING record).
+    _half_open(b, clock) if where == "result_predicate" else None
     handler = Interrupting()
     logger = logging.getLogger("seawall")
     logger.addHandler(handler)
     try:
-        b = _mk(clock, **{where: _raise(ValueError)})
-        _half_open(b, clock) if where == "result_predicate" else None
         with pytest.raises(exc):
             b.call(_boom if where == "on_open" else (lambda: 1))
     finally:

@@ -61,6 +61,7 @@ def test_registering_again_changes_nothing() -> None:
         count_window=Other,
         time_window=Other,
         open_error=Other,
+        on_transition=Other,
     )
     breaker = seawall.UnifiedCircuitBreaker("again")
     assert breaker.get_state() is seawall.CircuitState.CLOSED

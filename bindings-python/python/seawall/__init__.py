@@ -13,7 +13,7 @@ very same module objects as ``seawall``'s.
 
 import sys as _sys
 
-from . import _native, exceptions as _exceptions, models as _models
+from . import _events, _native, exceptions as _exceptions, models as _models
 
 # The native module never imports this package: it is handed the classes it
 # returns and raises, once, before anything can use it.
@@ -23,6 +23,7 @@ _native._init(
     count_window=_models.CountWindow,
     time_window=_models.TimeWindow,
     open_error=_exceptions.CircuitBreakerOpenError,
+    on_transition=_events.transition,
 )
 
 from ._native import ManualClock, Permit, snapshot  # noqa: E402

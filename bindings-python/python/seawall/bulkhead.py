@@ -7,7 +7,7 @@ import asyncio
 from functools import partial
 from typing import Any, Awaitable, Callable, Optional
 
-from . import _check, _native
+from . import _check, _events, _native
 from .exceptions import BulkheadFullError
 from .interfaces import BulkheadInterface
 from .models import BulkheadConfig
@@ -64,7 +64,7 @@ class Bulkhead(BulkheadInterface):
             timeout = _check.non_negative_seconds("timeout", timeout)
         ok = self._native.acquire(timeout)
         if not ok:
-            self.rejections += 1
+            self._rejected()
         return ok
 
     async def aacquire(self, timeout: Optional[float] = None) -> bool:
@@ -82,7 +82,7 @@ class Bulkhead(BulkheadInterface):
         r = self._native.enqueue()
         if isinstance(r, bool):
             if not r:
-                self.rejections += 1
+                self._rejected()
             return r
         waiter = r
         loop = asyncio.get_running_loop()
@@ -96,7 +96,7 @@ class Bulkhead(BulkheadInterface):
                     got = False
                 if got is not None:
                     if not got:
-                        self.rejections += 1
+                        self._rejected()
                     return got
                 # Woken by the hand-over or a cancellation; by a timer at the
                 # nearer deadline (the core's, when its clock follows real
@@ -129,6 +129,12 @@ class Bulkhead(BulkheadInterface):
 
     def get_queue_size(self) -> int:
         return self._native.queue_size()
+
+    def _rejected(self) -> None:
+        """Counts a refused ``acquire`` / ``aacquire`` here and in the
+        attached ``ResilienceMetrics``."""
+        self.rejections += 1
+        _events.bulkhead_rejected(self.name)
 
     def _full(self) -> BulkheadFullError:
         return BulkheadFullError(f"bulkhead '{self.name}' is full")

@@ -1,10 +1,12 @@
-"""Counters of the resilience patterns (``ResilienceMetricsInterface``)."""
+"""Counters of the resilience patterns (``ResilienceMetricsInterface``),
+fed by hand or, once attached, by every engine of the process."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any, Dict
 
+from . import _events
 from .interfaces import ResilienceMetricsInterface
 from .models import CircuitState
 
@@ -12,7 +14,16 @@ __all__ = ["ResilienceMetrics"]
 
 
 class ResilienceMetrics(ResilienceMetricsInterface):
-    """Thread-safe counters of the resilience patterns."""
+    """Thread-safe counters of the resilience patterns.
+
+    Fed by hand through the ``record_*`` methods, or by the engines once
+    attached (``metrics = ResilienceMetrics().attach()``): from then on every
+    circuit breaker transition, bulkhead rejection, retry budget exhaustion
+    and retry attempt of a call that failed at least once (a first attempt
+    that succeeds is not counted) is recorded here, from every breaker,
+    bulkhead and retry of the process, until ``detach()``. Only those rare
+    events are reported: a call that succeeds at once costs nothing more.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -20,6 +31,16 @@ class ResilienceMetrics(ResilienceMetricsInterface):
         self._transitions: Dict[str, Dict[str, int]] = {}
         self._bulkhead_rejections: Dict[str, int] = {}
         self._budget_exhaustions: Dict[str, int] = {}
+
+    def attach(self) -> "ResilienceMetrics":
+        """Records the engines' events from now on; returns ``self``.
+        Attaching twice records each event once."""
+        _events.attach(self)
+        return self
+
+    def detach(self) -> None:
+        """Stops recording the engines' events (the counts stay)."""
+        _events.detach(self)
 
     def record_retry_attempt(self, strategy: str, attempt: int, success: bool, duration: float) -> None:
         with self._lock:

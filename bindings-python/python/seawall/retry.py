@@ -17,7 +17,7 @@ import random
 import time
 from typing import Any, Awaitable, Callable, NoReturn, Optional, Tuple, Union
 
-from . import _check, _native
+from . import _check, _events, _native
 from ._time import asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator, _custom_delays
 from .budget import RetryBudget
@@ -53,7 +53,8 @@ class _Plan:
     numbers (``None``: the core's own)."""
 
     __slots__ = (
-        "config", "calc", "custom", "random", "budget", "metrics", "sleep", "asleep", "stats"
+        "config", "calc", "custom", "random", "budget", "budget_name", "metrics", "sleep",
+        "asleep", "stats",
     )
 
     def __init__(
@@ -74,6 +75,7 @@ class _Plan:
             self.custom = _custom_delays(config)
         self.random = None if rng is None else rng.random
         self.budget = None if budget is None else budget._native
+        self.budget_name = None if budget is None else budget.name
         self.metrics = metrics
         self.sleep = sleep
         self.asleep = asleep
@@ -102,8 +104,12 @@ class _Plan:
                 attempts=1,
             )
         m = self.metrics
-        if m is not None and started is not None:
-            m.record_attempt(False, time.perf_counter() - started, exc)
+        if started is not None:
+            took = time.perf_counter() - started
+            if m is not None:
+                m.record_attempt(False, took, exc)
+            if _events._sinks:
+                _events.retry_attempt(self.config.strategy.value, state.attempts, False, took)
         if isinstance(exc, CircuitBreakerOpenError):
             if m is not None:
                 m.requests_rejected += 1
@@ -148,15 +154,25 @@ class _Plan:
                 m.retries_exhausted += 1
             err = RetryError(f"gave up after {n} attempts: {exc!r}", n, exc)
         err.total_delay = state.total_delay
+        _events.gave_up(self.config.strategy.value, n, str(stop), exc, self.budget_name)
         raise err from exc
 
     def _succeeded(
-        self, value: Any, state: Optional[_native.RetryState]
+        self, value: Any, state: Optional[_native.RetryState], started: float
     ) -> Tuple[Any, int, float]:
-        """The result of a call whose last attempt returned ``value``."""
+        """The result of a call whose last attempt, started at ``started``,
+        returned ``value``: into the metrics and stats, and, when it was a
+        retry (``state`` is made at the first failure), into the attached
+        ``ResilienceMetrics``."""
         attempts, delay = (1, 0.0) if state is None else (state.attempts, state.total_delay)
         if self.stats is not None:
             self.stats.succeeded(attempts)
+        if self.metrics is not None or (state is not None and _events._sinks):
+            took = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.record_attempt(True, took)
+            if state is not None and _events._sinks:
+                _events.retry_attempt(self.config.strategy.value, attempts, True, took)
         return value, attempts, delay
 
     def run(
@@ -178,9 +194,7 @@ class _Plan:
             except Exception as e:  # noqa: BLE001 - classified by after_failure
                 state, delay = self.after_failure(state, e, start)
                 continue
-            if self.metrics is not None:
-                self.metrics.record_attempt(True, time.perf_counter() - start)
-            return self._succeeded(value, state)
+            return self._succeeded(value, state, start)
 
     async def arun(
         self, attempt_fn: Callable[[], Awaitable[Any]], exc: Optional[BaseException] = None
@@ -198,9 +212,7 @@ class _Plan:
             except Exception as e:  # noqa: BLE001 - classified by after_failure
                 state, delay = self.after_failure(state, e, start)
                 continue
-            if self.metrics is not None:
-                self.metrics.record_attempt(True, time.perf_counter() - start)
-            return self._succeeded(value, state)
+            return self._succeeded(value, state, start)
 
 
 class Retrier(RetryStrategyInterface):

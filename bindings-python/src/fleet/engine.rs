@@ -22,7 +22,7 @@ use seawall_distributed::{
 };
 
 use crate::handle::Engine;
-use crate::policy::{HookListener, Hooks};
+use crate::policy::{HookListener, Hooks, Reporter};
 use crate::registered;
 
 /// What a distributed breaker is built from, kept to build it again in a
@@ -75,22 +75,22 @@ impl Build for Spec {
             &coordinator,
             self.clock.clone(),
         )?;
+        b.add_listener(Reporter);
         b.add_listener(HookListener(Arc::clone(&self.hooks)));
         let hooks = HookListener(Arc::clone(&self.hooks));
         let clock = self.clock.clone();
         let mismatches = Arc::clone(&self.config_mismatches);
         b.add_fleet_listener(move |name, event| match event {
             FleetEvent::StateChanged { from, to, .. } => {
-                let at_nanos = clock.now();
-                seawall::Listener::on_transition(
-                    &hooks,
-                    name,
-                    Transition {
-                        from: *from,
-                        to: *to,
-                        at_nanos,
-                    },
-                );
+                let t = Transition {
+                    from: *from,
+                    to: *to,
+                    at_nanos: clock.now(),
+                    failures: 0,
+                    retry_after: None,
+                };
+                seawall::Listener::on_transition(&Reporter, name, t);
+                seawall::Listener::on_transition(&hooks, name, t);
             }
             FleetEvent::Degraded { error } => registered::log_warning(&format!(
                 "seawall: circuit breaker '{name}' cannot reach Redis ({error}); \

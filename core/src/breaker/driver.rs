@@ -17,11 +17,14 @@
 //!    compare-and-swap; a lost swap starts again from the word found; a won
 //!    swap that starts an episode runs the transition's side effects
 //!    ([`Breaker::transitioned`]: the episode number, the deadline, the
-//!    metrics, the listeners), outside the loop and after the swap.
+//!    metrics, the log record, the listeners), outside the loop and after
+//!    the swap.
 
 use super::deadline::{encode, passed, tag, tag_of, time};
 use super::decide::{Decision, Step};
-use super::events::Transition;
+use std::time::Duration;
+
+use super::events::{self, Transition};
 use super::state::{Kind, Word};
 use super::Breaker;
 use crate::clock::Clock;
@@ -203,7 +206,7 @@ impl<C: Clock> Breaker<C> {
         // Relaxed: see `episode`. `fetch_max`, so a stalled winner never
         // moves the number back.
         self.hot.episode.fetch_max(episode, Ordering::Relaxed);
-        self.publish_deadline(to, now);
+        let deadline = self.publish_deadline(to, now);
         if from.kind() == to.kind() {
             return episode;
         }
@@ -211,12 +214,34 @@ impl<C: Clock> Breaker<C> {
         self.cold.since.store(now, Ordering::Relaxed);
         self.cold.transitions[from.kind() as usize][to.kind() as usize]
             .fetch_add(1, Ordering::Relaxed);
+        let tripped = from.kind() == Kind::Closed && to.kind() == Kind::Open;
         let t = Transition {
             from: from.kind().into(),
             to: to.kind().into(),
             at_nanos: now,
+            failures: if tripped {
+                self.trip_failures(from, now)
+            } else {
+                0
+            },
+            retry_after: match (to.kind(), deadline) {
+                (Kind::Open, Some(d)) => Some(Duration::from_nanos(d.saturating_sub(now))),
+                _ => None,
+            },
         };
+        events::record(&self.name, &t);
         self.cold.listeners.notify(&self.name, t);
         episode
+    }
+
+    /// The failures that tripped the breaker out of the CLOSED word `from`
+    /// at `now`: the window's (which has recorded the last one) when there
+    /// is a window, else the consecutive failures `from` counted plus the
+    /// one that reached the threshold (without a window, only that trips).
+    fn trip_failures(&self, from: Word, now: u64) -> u64 {
+        match &self.rules {
+            Some(rules) => rules.counts(now, &self.counters).failures,
+            None => from.payload() + 1,
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::state::State;
 use crate::sync::{thread_local, AtomicPtr, Ordering};
@@ -20,6 +21,66 @@ pub struct Transition {
     /// The breaker clock's reading when the transition was made, in
     /// nanoseconds.
     pub at_nanos: u64,
+    /// For a trip (CLOSED -> OPEN): the failures that tripped it, the last
+    /// one included: the failures in the window when the configuration has
+    /// one, else the consecutive failures. 0 for every other transition.
+    pub failures: u64,
+    /// For an entry into OPEN: how long it stays open before a trial call is
+    /// admitted. `None` for every other transition.
+    pub retry_after: Option<Duration>,
+}
+
+impl Transition {
+    /// The `log` level a transition is recorded at: WARN on entering OPEN or
+    /// FORCED_OPEN (calls are being rejected), INFO otherwise.
+    pub fn level(&self) -> log::Level {
+        match self.to {
+            State::Open | State::ForcedOpen => log::Level::Warn,
+            _ => log::Level::Info,
+        }
+    }
+}
+
+/// Records `t` on the `log` target `seawall` (and, with the `tracing`
+/// feature, as a `tracing` event on the same target), with the fields
+/// `name`, `from`, `to`, `failures` and `retry_after` (seconds, on entering
+/// OPEN). Called once per transition by the thread that made it, before
+/// the listeners.
+#[cold]
+pub(crate) fn record(breaker: &str, t: &Transition) {
+    let retry_after = t.retry_after.map(|d| d.as_secs_f64());
+    let (from, to) = (t.from.as_str(), t.to.as_str());
+    log::log!(
+        target: "seawall",
+        t.level(),
+        name = breaker,
+        from = from,
+        to = to,
+        failures = t.failures,
+        retry_after = retry_after;
+        "circuit breaker '{breaker}' {from} -> {to}"
+    );
+    #[cfg(feature = "tracing")]
+    {
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "seawall",
+                    $level,
+                    name = breaker,
+                    from = from,
+                    to = to,
+                    failures = t.failures,
+                    retry_after = retry_after,
+                    "circuit breaker '{breaker}' {from} -> {to}"
+                )
+            };
+        }
+        match t.level() {
+            log::Level::Warn => event!(tracing::Level::WARN),
+            _ => event!(tracing::Level::INFO),
+        }
+    }
 }
 
 /// Receives transitions. A panic inside `on_transition` is caught and logged;
@@ -69,6 +130,10 @@ fn deliver((list, breaker, t): Delivery) {
     for l in list {
         if catch_unwind(AssertUnwindSafe(|| l.on_transition(&breaker, t))).is_err() {
             log::error!(
+                target: "seawall",
+                name = &*breaker,
+                from = t.from.as_str(),
+                to = t.to.as_str();
                 "seawall: a transition listener of breaker '{breaker}' panicked on {} -> {}; ignored",
                 t.from,
                 t.to
