@@ -336,9 +336,11 @@ impl<C: Clock> DistributedBreaker<C> {
 
     fn command(&self, cmd: Command) {
         let s = &self.member.shared;
+        // The byte first, then the local change: a coordinator that sees the
+        // change sees the command pending and does not undo it with a view
+        // from before it. Release: pairs with the Acquire load in `apply`.
+        s.command.store(cmd as u8 + 1, Ordering::Release);
         self.member.command_local(cmd);
-        // Relaxed: the byte is self-contained; the wake carries it over.
-        s.command.store(cmd as u8 + 1, Ordering::Relaxed);
         self.coordinator.inner().wake();
     }
 

@@ -412,6 +412,15 @@ impl Engine {
                         _ if e.forced() || (view.cmd > 0 && !first) => Some(Command::Reset),
                         _ => None,
                     };
+                    // A command of this instance not sent yet is later than
+                    // anything this view says: it is applied locally already
+                    // and its own answer comes next. Read after the local
+                    // state above (Acquire, pairing with the caller's
+                    // Release): a local change seen there has its byte seen
+                    // here.
+                    if s.command.load(Ordering::Acquire) != 0 {
+                        command = None;
+                    }
                 }
             }
         }

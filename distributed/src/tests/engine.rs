@@ -330,6 +330,32 @@ fn operator_commands_apply_locally_at_once_and_fleet_wide_after_a_step() {
 }
 
 #[test]
+fn a_command_not_sent_yet_is_not_undone_by_an_earlier_one_heard_meanwhile() {
+    let f = Fleet::new(2, patient(), fleet_config());
+    // Another instance's reset, published; then this instance's operator
+    // forces it open, before its coordinator has sent the command.
+    f.breakers[1].reset();
+    f.step(1);
+    f.breakers[0].force_open();
+    // The step hears the earlier reset first: it must not reset the local
+    // breaker (calls would slip through until the command's own answer).
+    f.step(0);
+    assert_eq!(f.breakers[0].state(), State::ForcedOpen);
+    let t = f.breakers[0].local().metrics().transitions;
+    assert_eq!(
+        (t.to_forced_open, t.to_closed),
+        (1, 0),
+        "never undone meanwhile"
+    );
+    f.step(1);
+    assert_eq!(
+        f.breakers[1].state(),
+        State::ForcedOpen,
+        "the later command wins"
+    );
+}
+
+#[test]
 fn a_wiped_store_starts_a_new_epoch_and_nothing_stays_stuck() {
     let f = Fleet::new(2, patient(), fleet_config());
     f.record(0, Outcome::Failure, 10);
