@@ -484,10 +484,35 @@ pub struct FleetTicket {
     trial: Option<u32>,
 }
 
+impl FleetTicket {
+    /// The parts, for bindings that must keep a permit in a foreign struct:
+    /// the local breaker's ticket (see [`Ticket::into_parts`]) and the
+    /// generation tag of the fleet trial permit it holds, if any.
+    pub fn into_parts(self) -> (Ticket, Option<u32>) {
+        (self.ticket, self.trial)
+    }
+
+    /// Rebuilds a ticket from [`FleetTicket::into_parts`]. A trial tag that
+    /// did not come from this breaker reports a result the store ignores
+    /// unless it names the current HALF_OPEN generation.
+    pub fn from_parts(ticket: Ticket, trial: Option<u32>) -> Self {
+        Self { ticket, trial }
+    }
+}
+
 impl<C: Clock> DistributedBreaker<C> {
     /// Reports the outcome of a call made under a detached ticket.
     pub fn record(&self, ticket: FleetTicket, outcome: Outcome) {
         self.member.local.record(ticket.ticket, outcome);
+        self.after(ticket.trial, outcome);
+    }
+
+    /// As [`DistributedBreaker::record`], for a call the caller timed
+    /// itself: `elapsed` decides whether it was slow.
+    pub fn record_elapsed(&self, ticket: FleetTicket, outcome: Outcome, elapsed: Duration) {
+        self.member
+            .local
+            .record_elapsed(ticket.ticket, outcome, elapsed);
         self.after(ticket.trial, outcome);
     }
 
