@@ -49,6 +49,8 @@ mod budget;
 mod bulkhead;
 mod clock;
 mod config;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod error;
 mod handle;
 mod keyed_rate_limit;
@@ -90,6 +92,8 @@ pub use clock::{
     seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
 };
 pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall_window_kind};
+#[cfg(feature = "distributed")]
+pub use distributed::*;
 pub use error::seawall_result;
 pub use keyed_rate_limit::{
     seawall_keyed_rate_limiter, seawall_keyed_rate_limiter_check, seawall_keyed_rate_limiter_clone,
