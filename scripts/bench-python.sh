@@ -10,7 +10,9 @@
 # and of the peers' equivalents, counted by callgrind inside the measured
 # loop only (bindings-python/benches/callgrind_paths.py): figures that repeat
 # exactly on a noisy machine. Needs valgrind (with its headers) and a C
-# compiler.
+# compiler. With --distributed it runs bindings-python/benches/distributed.py
+# instead: the distributed breaker's call beside the local one and pybreaker with its
+# Redis storage, on a redis-server it starts (needs redis-server installed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,6 +28,7 @@ mode=table
 case "${1:-}" in
     --wakeup) shift; bench=wakeup.py; peers=(); mode=wakeup ;;
     --callgrind) shift; mode=callgrind ;;
+    --distributed) shift; bench=distributed.py; peers=(pybreaker redis); mode=distributed ;;
 esac
 "$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "${peers[@]}"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)

@@ -3,7 +3,9 @@
 # package) into a virtualenv, checks the .pyi stubs against the built module
 # (mypy.stubtest), type-checks the package (mypy --strict) and runs pytest.
 #
-# Needs only Python >= 3.10 with pip and venv, and Rust. The virtualenv
+# Needs only Python >= 3.10 with pip and venv, and Rust; the distributed
+# breaker's tests start their own redis-server, installed through apt if
+# missing. The virtualenv
 # (bindings-python/.venv, git-ignored) is created on first use and reused.
 # PYTHON=/path/to/python picks the interpreter (default: python3.11, else
 # python3).
@@ -13,6 +15,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() {
     printf '\n==> %s\n' "$*"
 }
+
+scripts/ensure-redis-server.sh
 
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 VENV=$PWD/bindings-python/.venv

@@ -22,13 +22,7 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    step "apt-get install redis-server (the distributed breaker's tests start their own)"
-    sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq redis-server >/dev/null
-fi
+scripts/ensure-redis-server.sh
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

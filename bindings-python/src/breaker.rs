@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
@@ -20,10 +19,11 @@ use seawall::{Breaker as CoreBreaker, Outcome, Rejected, SeededRandom, State, Ti
 use seawall_bindings_support::DynClock;
 
 use crate::aio::AsyncCall;
-use crate::args::{self, config_object, name as breaker_name, type_name};
+use crate::args::{self, type_name};
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::guard::{FirstAttempt, Guarded};
+use crate::handle::{metrics_dict, name_and_config, rejection_args, rejection_error};
 use crate::policy::{check_interrupt, take_interrupt, HookListener, Hooks, Policy};
 use crate::registered;
 use crate::registry::Registry;
@@ -61,21 +61,7 @@ impl Inner {
     /// the breaker's name, the refusing state and the seconds until a trial
     /// call may be admitted (`None` while forced open).
     pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
-        let build = || -> PyResult<PyErr> {
-            let c = registered::get(py)?;
-            let exc = c.open_error.bind(py).call1(self.message.bind(py))?;
-            // One dict, filled and attached at once, costs less than three
-            // attribute stores that grow the instance dict one by one.
-            let attrs = self.attrs.bind(py).copy()?;
-            attrs.set_item(intern!(py, "state"), c.state(py, r.state))?;
-            attrs.set_item(
-                intern!(py, "retry_after"),
-                r.retry_after.map(|d| d.as_secs_f64()),
-            )?;
-            exc.setattr(intern!(py, "__dict__"), attrs)?;
-            Ok(PyErr::from_value(exc))
-        };
-        build().unwrap_or_else(|e| e)
+        rejection_error(py, &self.message, &self.attrs, r)
     }
 
     /// Runs `f` under a permit: the synchronous protected call.
@@ -202,31 +188,7 @@ impl Breaker {
         seed: Option<&Bound<'_, PyAny>>,
         _registry: Option<&Bound<'_, Registry>>,
     ) -> PyResult<Self> {
-        // The original took `(name, config=None)`, but its own guide and
-        // adapters pass the config alone: accept both (a first argument that
-        // is not a str is a config only if it is one).
-        let (name, config) = match (name, config) {
-            (Some(n), c) if n.is_instance_of::<PyString>() => (breaker_name("name", n)?, c),
-            (None, c) => ("default".to_owned(), c),
-            (Some(c), None) if config_object(c).is_ok() => ("default".to_owned(), Some(c)),
-            (Some(n), c) => {
-                let e = breaker_name("name", n).unwrap_err();
-                if c.is_some() {
-                    return Err(e);
-                }
-                // Perhaps meant as a configuration given alone.
-                return Err(PyTypeError::new_err(format!(
-                    "{} (a configuration given alone must be a CircuitBreakerConfig \
-                     or an object with all of its fields)",
-                    e.value(py)
-                )));
-            }
-        };
-        let config = match config {
-            Some(c) if !c.is_none() => c.clone(),
-            _ => registered::get(py)?.config_class.bind(py).call0()?,
-        };
-        config_object(&config)?;
+        let (name, config) = name_and_config(py, name, config)?;
         let s = settings(&config)?;
         let seed = seed.map(|v| args::seed("seed", v)).transpose()?;
         let (breaker, callbacks) = match _registry {
@@ -266,16 +228,14 @@ impl Breaker {
         // (which the handle shows to the garbage collector).
         let hooks = Arc::new(Hooks::new(callbacks));
         breaker.add_listener(HookListener(Arc::clone(&hooks)));
-        let message = format!("Circuit breaker '{name}' is OPEN");
-        let attrs = PyDict::new(py);
-        attrs.set_item("name", &name)?;
+        let (message, attrs) = rejection_args(py, &name)?;
         Ok(Breaker {
             inner: Arc::new(Inner {
                 breaker,
                 policy: s.policy,
                 name: PyString::new(py, &name).unbind(),
-                message: PyTuple::new(py, [message])?.unbind(),
-                attrs: attrs.unbind(),
+                message,
+                attrs,
                 config: Mutex::new(Some(config.unbind())),
                 hooks,
             }),
@@ -452,45 +412,6 @@ impl Breaker {
             (budget.is_some() || on_error.is_some()).then_some(FirstAttempt { budget, on_error });
         Guarded::new(slf.clone().unbind(), func.clone().unbind(), is_async, first)
     }
-}
-
-pub(crate) fn metrics_dict<'py>(
-    py: Python<'py>,
-    m: &seawall::Metrics,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("state", registered::get(py)?.state(py, m.state))?;
-    d.set_item("permitted", m.permitted)?;
-    d.set_item("successes", m.successes)?;
-    d.set_item("failures", m.failures)?;
-    d.set_item("ignored", m.ignored)?;
-    d.set_item("late", m.late)?;
-    d.set_item("rejected", m.rejected)?;
-    d.set_item("slow_calls", m.slow_calls)?;
-    d.set_item("consecutive_failures", m.consecutive_failures)?;
-    d.set_item("trial_successes", m.trial_successes)?;
-    d.set_item("trial_calls_in_flight", m.trial_calls_in_flight)?;
-    match m.window {
-        None => d.set_item("window", py.None())?,
-        Some(w) => {
-            let wd = PyDict::new(py);
-            wd.set_item("successes", w.successes)?;
-            wd.set_item("failures", w.failures)?;
-            wd.set_item("slow_calls", w.slow_calls)?;
-            wd.set_item("ignored", w.ignored)?;
-            wd.set_item("calls", w.calls())?;
-            d.set_item("window", wd)?;
-        }
-    }
-    let t = PyDict::new(py);
-    t.set_item("closed", m.transitions.to_closed)?;
-    t.set_item("open", m.transitions.to_open)?;
-    t.set_item("half_open", m.transitions.to_half_open)?;
-    t.set_item("forced_open", m.transitions.to_forced_open)?;
-    t.set_item("forced_closed", m.transitions.to_forced_closed)?;
-    d.set_item("transitions", t)?;
-    d.set_item("time_in_state", m.time_in_state.as_secs_f64())?;
-    Ok(d)
 }
 
 /// Permission for one call, from `Breaker.acquire()`. Report exactly

@@ -28,7 +28,7 @@ pub struct KeyedRateLimiter(CoreKeyedRateLimiter<[u8], DynClock>);
 
 /// Seconds as a float, a wait of a few nanoseconds never rounded to 0.0
 /// (which means "admitted now").
-fn seconds(wait: Duration) -> f64 {
+pub(crate) fn seconds(wait: Duration) -> f64 {
     if wait.is_zero() {
         0.0
     } else {
@@ -55,7 +55,7 @@ fn timing(v: &Bound<'_, PyAny>) -> PyResult<Timing> {
 /// The configuration given to either class's constructor, with the values
 /// that did not fit the core's integers recorded in `given` (see
 /// [`validated`]).
-fn config(
+pub(crate) fn config(
     rate: &Bound<'_, PyAny>,
     period: f64,
     burst: &Bound<'_, PyAny>,
@@ -72,7 +72,7 @@ fn config(
 
 /// `check`'s answer: 0.0 admitted, else the seconds to wait.
 #[inline]
-fn check_answer(decision: Result<(), RateLimited>) -> f64 {
+pub(crate) fn check_answer(decision: Result<(), RateLimited>) -> f64 {
     match decision {
         Ok(()) => 0.0,
         Err(r) => seconds(r.retry_after),

@@ -100,6 +100,27 @@ pub(crate) fn _init(
         .map(drop)
 }
 
+/// Logs `message` as a warning through the `seawall` logger, from any
+/// thread (the coordinator thread reports fleet events this way).
+pub(crate) fn log_warning(message: &str) {
+    Python::attach(|py| {
+        let logged = get(py).and_then(|c| {
+            c.logger
+                .bind(py)
+                .call_method1("warning", (message,))
+                .map(drop)
+        });
+        if let Err(e) = logged {
+            if crate::policy::is_interrupt(py, &e) {
+                crate::policy::park_interrupt(e);
+                return;
+            }
+            log::warn!("{message}");
+            e.write_unraisable(py, None);
+        }
+    })
+}
+
 /// Logs `message` with `err`'s traceback through the `seawall` logger. Used
 /// for exceptions raised by user callbacks, which must never reach the caller
 /// whose call happened to make the transition.

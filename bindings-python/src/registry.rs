@@ -6,8 +6,8 @@ use pyo3::types::{PyDict, PyList, PyString};
 
 use seawall_bindings_support::DynClock;
 
-use crate::breaker::metrics_dict;
 use crate::clock::{clock_arg, ManualClock};
+use crate::handle::metrics_dict;
 
 /// Named breakers shared by a process (see `seawall.Registry`, which keeps
 /// the Python handles; this holds the core breakers).

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+import redis_server
 import seawall
 from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker
 
@@ -92,3 +94,25 @@ class Sleeps:
 
     async def a(self, d: float) -> None:
         self(d)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The URL of a redis-server of this test's own (see `redis_server`),
+    killed at teardown. A machine without redis-server fails the test
+    (install it with `apt-get install redis-server`; scripts/test-python.sh
+    does)."""
+    try:
+        with redis_server.running() as url:
+            yield url
+    except redis_server.Missing as e:
+        pytest.fail(str(e))
+
+
+def wait_for(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Waits for `cond()`, failing after `timeout` seconds (a bound for a
+    slow machine, not a measurement)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for: {what}"
+        time.sleep(0.005)

@@ -181,9 +181,19 @@ def test_pattern_2_decorator_on_async_function() -> None:
     assert get_user_data.circuit_breaker is seawall.get_registry().get("user-service")
 
 
-def test_pattern_3_distributed_adapter_is_not_delivered_yet() -> None:
-    with pytest.raises(NotImplementedError, match="later release"):
-        run(adapted(PATTERN_3), dict(timedelta=timedelta))
+def test_pattern_3_distributed_adapter_runs_unchanged_with_the_url_in_the_environment(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    distributed_part = PATTERN_3.split("# For legacy compatibility")[0]
+    monkeypatch.delenv("SEAWALL_REDIS_URL", raising=False)
+    with pytest.raises(ValueError, match="SEAWALL_REDIS_URL"):
+        run(adapted(distributed_part), dict(timedelta=timedelta))
+    monkeypatch.setenv("SEAWALL_REDIS_URL", redis_url)
+    ns = run(adapted(distributed_part), dict(timedelta=timedelta))
+    cb = ns["distributed_cb"]
+    assert isinstance(cb, seawall.DistributedCircuitBreaker)
+    assert cb.call(lambda: 42) == 42
+    assert cb.config.failure_threshold == 10
 
 
 def test_pattern_3_legacy_adapter() -> None:
@@ -268,7 +278,9 @@ def test_complete_migration_with_resilience() -> None:
     assert client_cls.get_user.circuit_breaker.name == "user-service"
 
 
-def test_unchanged_snippets_run_through_the_one_line_shim(tmp_path: Path) -> None:
+def test_unchanged_snippets_run_through_the_one_line_shim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pkg = tmp_path / "shared" / "resilience"
     pkg.mkdir(parents=True)
     (tmp_path / "shared" / "__init__.py").write_text("")
@@ -282,7 +294,9 @@ def test_unchanged_snippets_run_through_the_one_line_shim(tmp_path: Path) -> Non
                                        make_async_call=make_async_call))
         assert ns["result"] == 2
         assert ns["UnifiedCircuitBreaker"] is seawall.UnifiedCircuitBreaker
-        with pytest.raises(NotImplementedError):
+        # Without a Redis URL the distributed adapter says what is missing.
+        monkeypatch.delenv("SEAWALL_REDIS_URL", raising=False)
+        with pytest.raises(ValueError, match="SEAWALL_REDIS_URL"):
             run(PATTERN_3, dict(timedelta=timedelta))
         import shared.resilience.adapters as adapters_alias  # type: ignore[import-not-found]
 

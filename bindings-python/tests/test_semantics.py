@@ -436,8 +436,10 @@ def test_adapters() -> None:
     light.call(lambda: Response(500))
     assert light.is_open()
 
-    with pytest.raises(NotImplementedError, match="distributed"):
-        seawall.create_circuit_breaker_adapter("d", cfg, implementation="distributed")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SEAWALL_REDIS_URL", raising=False)
+        with pytest.raises(ValueError, match="redis_url is required"):
+            seawall.create_circuit_breaker_adapter("d", cfg, implementation="distributed")
     with pytest.raises(ValueError, match="implementation must be one of"):
         seawall.create_circuit_breaker_adapter("x", cfg, implementation="redis")
 

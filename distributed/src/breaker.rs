@@ -200,26 +200,36 @@ impl<C: Clock> DistributedBreaker<C> {
     #[inline]
     pub fn try_acquire(&self) -> Result<DistributedPermit<'_, C>, Rejected> {
         let ov = self.overlay();
-        if ov.kind() == overlay::CLOSED {
-            return self.local_only();
+        // The fleet's part first (nothing to do while it is CLOSED), then the
+        // local breaker's, built in one place: the permit stays in registers
+        // on the CLOSED path instead of being merged through the stack.
+        let trial = if ov.kind() == overlay::CLOSED {
+            None
+        } else {
+            self.fleet_admission(ov)?
+        };
+        match self.member.local.try_acquire() {
+            Ok(permit) => Ok(DistributedPermit {
+                permit,
+                fleet: FleetPart {
+                    breaker: self,
+                    trial,
+                },
+            }),
+            Err(r) => {
+                if let Some(tag) = trial {
+                    self.member.shared.pool.give_back(tag);
+                }
+                Err(r)
+            }
         }
-        self.fleet_restricted(ov)
     }
 
-    #[inline]
-    fn local_only(&self) -> Result<DistributedPermit<'_, C>, Rejected> {
-        let permit = self.member.local.try_acquire()?;
-        Ok(DistributedPermit {
-            permit,
-            fleet: FleetPart {
-                breaker: self,
-                trial: None,
-            },
-        })
-    }
-
+    /// What the fleet says while it is not CLOSED: a rejection, or admission
+    /// holding the trial permit tagged `Some(tag)`, or no restriction
+    /// (`None`: the local breaker decides alone).
     #[inline(never)]
-    fn fleet_restricted(&self, ov: Overlay) -> Result<DistributedPermit<'_, C>, Rejected> {
+    fn fleet_admission(&self, ov: Overlay) -> Result<Option<u32>, Rejected> {
         let s = &self.member.shared;
         if ov.kind() == overlay::OPEN {
             let now = self.member.local.clock().recent();
@@ -234,7 +244,7 @@ impl<C: Clock> DistributedBreaker<C> {
         if ov.degraded() {
             // A fleet OPEN known before the outage has ended: the local
             // breaker decides alone until the store is back.
-            return self.local_only();
+            return Ok(None);
         }
         // Fleet HALF_OPEN (or OPEN past its deadline: the store moves it to
         // HALF_OPEN when the coordinator asks for a permit).
@@ -250,19 +260,7 @@ impl<C: Clock> DistributedBreaker<C> {
                 retry_after: Some(self.sync_interval),
             });
         };
-        match self.member.local.try_acquire() {
-            Ok(permit) => Ok(DistributedPermit {
-                permit,
-                fleet: FleetPart {
-                    breaker: self,
-                    trial: Some(tag),
-                },
-            }),
-            Err(r) => {
-                s.pool.give_back(tag);
-                Err(r)
-            }
-        }
+        Ok(Some(tag))
     }
 
     /// Runs `f` under the breaker; every `Err` counts as a failure.

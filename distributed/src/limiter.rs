@@ -22,6 +22,7 @@ use seawall::{Clock, ConfigError, QuantaClock, RateLimitConfig, RateLimited, Tim
 use crate::config::bad;
 use crate::coordinator::{Coordinator, Inner};
 use crate::keys::LimiterKeys;
+use crate::overlay::Tokens;
 use crate::store::{LeaseArgs, Store, StoreError};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::Error;
@@ -92,52 +93,6 @@ pub struct FleetLimitStatus {
     pub returned: u64,
     /// Calls admitted on the local share and charged to the fleet.
     pub charged: u64,
-}
-
-/// The leased tokens not used yet: callers take them one at a time, the
-/// coordinator adds what a lease grants and takes back what stayed unused.
-/// No token is lost or handed out twice (the loom model checks it).
-pub(crate) struct Tokens(CachePadded<AtomicU64>);
-
-impl Tokens {
-    pub(crate) fn new() -> Self {
-        Self(CachePadded::new(AtomicU64::new(0)))
-    }
-
-    /// Takes one token; returns how many are left, or `None` if there was
-    /// none.
-    #[inline]
-    pub(crate) fn take(&self) -> Option<u64> {
-        // Relaxed: a count, publishing nothing.
-        let mut n = self.0.load(Ordering::Relaxed);
-        while n > 0 {
-            match self
-                .0
-                .compare_exchange_weak(n, n - 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(n - 1),
-                Err(actual) => n = actual,
-            }
-        }
-        None
-    }
-
-    /// Adds granted tokens.
-    pub(crate) fn grant(&self, n: u64) {
-        // Relaxed: as in `take`.
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Takes every token left (to give them back).
-    pub(crate) fn take_all(&self) -> u64 {
-        // Relaxed: as in `take`.
-        self.0.swap(0, Ordering::Relaxed)
-    }
-
-    pub(crate) fn get(&self) -> u64 {
-        // Relaxed: as in `take`.
-        self.0.load(Ordering::Relaxed)
-    }
 }
 
 /// What only the coordinator touches.

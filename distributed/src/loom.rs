@@ -5,8 +5,7 @@
 use loom::sync::Arc;
 use loom::thread;
 
-use crate::limiter::Tokens;
-use crate::overlay::{self, Overlay, Pool, Results, Verdict};
+use crate::overlay::{self, Overlay, Pool, Results, Tokens, Verdict};
 use crate::sync::{AtomicU64, Ordering};
 
 /// Two callers take trial permits while the coordinator replaces the pool

@@ -1,7 +1,7 @@
 //! The words the call path reads and writes, apart from the local breaker:
 //! the fleet overlay (written only by the coordinator), the pool of leased
-//! trial permits, the trial results awaiting a flush, and the striped count
-//! of calls the fleet rejected.
+//! trial permits, the trial results awaiting a flush, the striped count
+//! of calls the fleet rejected, and a fleet rate limiter's leased tokens.
 //!
 //! Every word is a plain atomic with a single meaning; the coordinator is
 //! the only writer of the overlay, and the only thread that empties the pool
@@ -213,6 +213,52 @@ impl Rejections {
     pub(crate) fn total(&self) -> u64 {
         // Relaxed: a metric.
         self.0.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// The leased tokens not used yet: callers take them one at a time, the
+/// coordinator adds what a lease grants and takes back what stayed unused.
+/// No token is lost or handed out twice (the loom model checks it).
+pub(crate) struct Tokens(CachePadded<AtomicU64>);
+
+impl Tokens {
+    pub(crate) fn new() -> Self {
+        Self(CachePadded::new(AtomicU64::new(0)))
+    }
+
+    /// Takes one token; returns how many are left, or `None` if there was
+    /// none.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<u64> {
+        // Relaxed: a count, publishing nothing.
+        let mut n = self.0.load(Ordering::Relaxed);
+        while n > 0 {
+            match self
+                .0
+                .compare_exchange_weak(n, n - 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(n - 1),
+                Err(actual) => n = actual,
+            }
+        }
+        None
+    }
+
+    /// Adds granted tokens.
+    pub(crate) fn grant(&self, n: u64) {
+        // Relaxed: as in `take`.
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Takes every token left (to give them back).
+    pub(crate) fn take_all(&self) -> u64 {
+        // Relaxed: as in `take`.
+        self.0.swap(0, Ordering::Relaxed)
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        // Relaxed: as in `take`.
+        self.0.load(Ordering::Relaxed)
     }
 }
 

@@ -3,7 +3,7 @@
 //! models (`loom.rs`) check the production code; otherwise std's.
 
 #[cfg(seawall_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+pub(crate) use loom::sync::atomic::AtomicU64;
 #[cfg(not(seawall_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
 

@@ -27,6 +27,7 @@ _native._init(
 
 from ._native import ManualClock, Permit  # noqa: E402
 from .adapters import create_circuit_breaker_adapter
+from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
@@ -88,6 +89,8 @@ __all__ = [
     "RetryBudgetInterface",
     "ResilienceMetricsInterface",
     "UnifiedCircuitBreaker",
+    "DistributedCircuitBreaker",
+    "FleetRateLimiter",
     "create_circuit_breaker_adapter",
     "with_circuit_breaker",
     "CircuitBreakerOpenError",
@@ -113,6 +116,7 @@ _SUBMODULES = (
     "interfaces",
     "exceptions",
     "adapters",
+    "distributed",
     "decorators",
     "registry",
     "resilience",

@@ -8,11 +8,13 @@ from datetime import timedelta
 from typing import Any, Optional, Tuple, Type, Union
 
 from . import _check
+from .distributed import DistributedCircuitBreaker
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .models import CircuitBreakerConfig, CircuitState
 
 __all__ = [
     "create_circuit_breaker_adapter",
+    "DistributedCircuitBreaker",
     "LegacyCircuitBreakerAdapter",
     "LightweightCircuitBreakerAdapter",
     "IMPLEMENTATIONS",
@@ -98,14 +100,19 @@ def create_circuit_breaker_adapter(
     name: str,
     config: Optional[CircuitBreakerConfig] = None,
     implementation: str = "unified",
-) -> UnifiedCircuitBreaker:
+    *,
+    redis_url: Optional[str] = None,
+    namespace: str = "seawall",
+) -> Union[UnifiedCircuitBreaker, DistributedCircuitBreaker]:
     """A breaker with the ``CircuitBreakerInterface`` methods plus
     ``is_closed/is_open/is_half_open``.
 
     - ``"unified"`` (default): ``UnifiedCircuitBreaker``.
     - ``"legacy"``: ``LegacyCircuitBreakerAdapter``.
     - ``"lightweight"``: ``LightweightCircuitBreakerAdapter``.
-    - ``"distributed"``: not available yet (raises ``NotImplementedError``).
+    - ``"distributed"``: ``DistributedCircuitBreaker`` on ``redis_url``
+      (default: the ``SEAWALL_REDIS_URL`` environment variable) under
+      ``namespace``; ``ValueError`` when neither gives a URL.
 
     Each call builds a new breaker; for one shared by name use
     ``with_circuit_breaker`` or ``get_registry().get_or_create``.
@@ -121,10 +128,8 @@ def create_circuit_breaker_adapter(
     if implementation == "lightweight":
         return LightweightCircuitBreakerAdapter(name, config)
     if implementation == "distributed":
-        raise NotImplementedError(
-            "create_circuit_breaker_adapter(implementation='distributed'): breaker state "
-            "shared through Redis is not implemented in this version of seawall; it is "
-            "delivered by a later release. Use implementation='unified' (per-process state)."
+        return DistributedCircuitBreaker(
+            name, _config(config), redis_url=redis_url, namespace=namespace
         )
     raise ValueError(
         f"implementation must be one of {', '.join(map(repr, IMPLEMENTATIONS))}, "

@@ -20,17 +20,26 @@ from typing import (
     NamedTuple,
     Optional,
     Tuple,
+    TYPE_CHECKING,
     Type,
     TypeVar,
+    Union,
+    cast,
 )
 
 from .. import _native
 from ..interfaces import CircuitBreakerInterface
 from ..models import CircuitState
 
-__all__ = ["UnifiedCircuitBreaker"]
+__all__ = ["UnifiedCircuitBreaker", "BreakerMethods"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+B = TypeVar("B", bound="BreakerMethods")
+
+#: A native breaker handle: local, or shared by a fleet through Redis.
+NativeBreaker = Union[_native.Breaker, _native.DistributedBreaker]
+#: A permit of either.
+NativePermit = Union[_native.Permit, _native.DistributedPermit]
 
 class _WithBlocks:
     """The permits of a breaker's ``with`` blocks in progress: ``(frame,
@@ -46,41 +55,26 @@ class _WithBlocks:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.entries: List[Tuple[FrameType, _native.Permit]] = []
+        self.entries: List[Tuple[FrameType, NativePermit]] = []
 
 
-class UnifiedCircuitBreaker(_native.Breaker, CircuitBreakerInterface):
-    """A lock-free circuit breaker.
-
-    ``UnifiedCircuitBreaker(config)``, ``UnifiedCircuitBreaker(name, config)``
-    and keywords (``name=``, ``config=``) are all accepted; the name defaults
-    to ``"default"`` and the config to ``CircuitBreakerConfig()``. Pass
-    ``clock=seawall.ManualClock()`` to drive its time by hand in tests, and
-    ``seed=`` (an ``int`` in ``[0, 2**64)``) to draw the open-time jitter
-    (``timeout_jitter``) from a generator with that seed: on a manual clock,
-    breakers with the same config and seed open for the same durations from
-    run to run (C: ``seawall_breaker_new_seeded``). Without it the jitter is
-    unseeded.
-
-    CLOSED admits every call and counts consecutive failures; at
-    ``failure_threshold`` it opens. OPEN rejects calls without running them
-    for ``timeout``; then up to ``half_open_max_calls`` trial calls run at
-    once (HALF_OPEN): ``success_threshold`` successes close it, a failure
-    reopens it, and trials unresolved after ``half_open_timeout`` reopen it.
-
-    ``call`` and ``acall`` are implemented natively: taking a permit, running
-    the function and recording its outcome hold no lock, so calls from many
-    threads or tasks run in parallel. Which exceptions count as failures is
-    described on ``CircuitBreakerConfig``.
-
-    Also usable as a decorator (``@breaker``), as a context manager
-    (``with breaker:`` / ``async with breaker:``), and by hand through
-    ``acquire()`` permits.
-    """
+class BreakerMethods(CircuitBreakerInterface):
+    """The pure-Python part of every breaker class over a native handle
+    (``UnifiedCircuitBreaker``, ``DistributedCircuitBreaker``): decorator,
+    context managers, the original metrics dict."""
 
     # `call`, `acall`, `get_state`, `record_success`, `record_failure`,
     # `reset`, `force_open`, `force_closed`, `acquire`, `add_listener`,
-    # `metrics`, `clear_metrics`, `name` and `config` come from the native base.
+    # `metrics`, `clear_metrics`, `name` and `config` come from the native
+    # handle class, which comes first in a subclass's bases.
+    if TYPE_CHECKING:
+
+        @property
+        def name(self) -> str: ...
+        def get_state(self) -> CircuitState: ...
+        def acquire(self) -> NativePermit: ...
+        def metrics(self) -> Dict[str, Any]: ...
+        def _wrap(self, func: Callable[..., Any], is_async: bool) -> Any: ...
 
     @property
     def state(self) -> CircuitState:
@@ -122,7 +116,7 @@ class UnifiedCircuitBreaker(_native.Breaker, CircuitBreakerInterface):
         """Decorates ``func`` (sync or ``async def``) to run through this breaker."""
         return wrap_function(self, func)
 
-    def __enter__(self) -> "UnifiedCircuitBreaker":
+    def __enter__(self: B) -> B:
         permit = self.acquire()
         _push_permit(self, sys._getframe(1), permit)
         return self
@@ -139,7 +133,7 @@ class UnifiedCircuitBreaker(_native.Breaker, CircuitBreakerInterface):
         else:
             permit.record_exception(exc)
 
-    async def __aenter__(self) -> "UnifiedCircuitBreaker":
+    async def __aenter__(self: B) -> B:
         # The awaiting coroutine's frame: the one running `async with`.
         permit = self.acquire()
         _push_permit(self, sys._getframe(1), permit)
@@ -157,11 +151,40 @@ class UnifiedCircuitBreaker(_native.Breaker, CircuitBreakerInterface):
         else:
             permit.record_exception(exc)
 
+class UnifiedCircuitBreaker(_native.Breaker, BreakerMethods):
+    """A lock-free circuit breaker.
+
+    ``UnifiedCircuitBreaker(config)``, ``UnifiedCircuitBreaker(name, config)``
+    and keywords (``name=``, ``config=``) are all accepted; the name defaults
+    to ``"default"`` and the config to ``CircuitBreakerConfig()``. Pass
+    ``clock=seawall.ManualClock()`` to drive its time by hand in tests, and
+    ``seed=`` (an ``int`` in ``[0, 2**64)``) to draw the open-time jitter
+    (``timeout_jitter``) from a generator with that seed: on a manual clock,
+    breakers with the same config and seed open for the same durations from
+    run to run (C: ``seawall_breaker_new_seeded``). Without it the jitter is
+    unseeded.
+
+    CLOSED admits every call and counts consecutive failures; at
+    ``failure_threshold`` it opens. OPEN rejects calls without running them
+    for ``timeout``; then up to ``half_open_max_calls`` trial calls run at
+    once (HALF_OPEN): ``success_threshold`` successes close it, a failure
+    reopens it, and trials unresolved after ``half_open_timeout`` reopen it.
+
+    ``call`` and ``acall`` are implemented natively: taking a permit, running
+    the function and recording its outcome hold no lock, so calls from many
+    threads or tasks run in parallel. Which exceptions count as failures is
+    described on ``CircuitBreakerConfig``.
+
+    Also usable as a decorator (``@breaker``), as a context manager
+    (``with breaker:`` / ``async with breaker:``), and by hand through
+    ``acquire()`` permits.
+    """
+
     def __repr__(self) -> str:
         return f"<UnifiedCircuitBreaker {self.name!r} {self.get_state().name}>"
 
 
-def _blocks(breaker: UnifiedCircuitBreaker) -> _WithBlocks:
+def _blocks(breaker: BreakerMethods) -> _WithBlocks:
     d = breaker.__dict__
     blocks = d.get("_with_blocks")
     if blocks is None:
@@ -170,13 +193,13 @@ def _blocks(breaker: UnifiedCircuitBreaker) -> _WithBlocks:
     return blocks  # type: ignore[no-any-return]
 
 
-def _push_permit(breaker: UnifiedCircuitBreaker, frame: FrameType, permit: _native.Permit) -> None:
+def _push_permit(breaker: BreakerMethods, frame: FrameType, permit: NativePermit) -> None:
     blocks = _blocks(breaker)
     with blocks.lock:
         blocks.entries.append((frame, permit))
 
 
-def _pop_permit(breaker: UnifiedCircuitBreaker, frame: FrameType) -> _native.Permit:
+def _pop_permit(breaker: BreakerMethods, frame: FrameType) -> NativePermit:
     """The permit of the innermost block entered from ``frame``; failing
     that (``__exit__`` called from elsewhere than the ``with`` statement,
     e.g. by an ``ExitStack``), the last one entered."""
@@ -216,7 +239,7 @@ def is_async_generator_function(func: Any) -> bool:
 
 
 def guard_generator(
-    breaker: _native.Breaker, func: Callable[..., Generator[Any, Any, Any]]
+    breaker: NativeBreaker, func: Callable[..., Generator[Any, Any, Any]]
 ) -> Callable[..., Any]:
     """``func`` (a generator function) protected for the whole iteration:
     the permit is taken when iteration starts (the first ``next``), held
@@ -240,7 +263,7 @@ def guard_generator(
 
 
 def guard_async_generator(
-    breaker: Optional[_native.Breaker],
+    breaker: Optional[NativeBreaker],
     func: Callable[..., AsyncGenerator[Any, Any]],
     timeout: Optional[float] = None,
 ) -> Callable[..., AsyncGenerator[Any, Any]]:
@@ -266,7 +289,7 @@ class Stream(NamedTuple):
 
     agen: Any
     first: Any
-    permit: Optional[_native.Permit]
+    permit: Optional[NativePermit]
     timeout: Optional[float]
     release: Optional[Callable[[], Any]]
 
@@ -280,7 +303,7 @@ def astep(agen: Any, how: str, arg: Any, timeout: Optional[float]) -> Awaitable[
 
 
 async def start_stream(
-    breaker: Optional[_native.Breaker],
+    breaker: Optional[NativeBreaker],
     func: Callable[..., AsyncGenerator[Any, Any]],
     args: Tuple[Any, ...],
     kwargs: Dict[str, Any],
@@ -390,7 +413,7 @@ def relay(gen: Iterator[Any], first: Any) -> Generator[Any, Any, Any]:
                 return stop.value
 
 
-def wrap_function(breaker: _native.Breaker, func: F) -> F:
+def wrap_function(breaker: Any, func: F) -> F:
     """``func`` wrapped so that every call runs through ``breaker``.
 
     The wrapper is native (no Python frame per call). For an ``async def``
@@ -409,10 +432,10 @@ def wrap_function(breaker: _native.Breaker, func: F) -> F:
     is_async = _is_async(func)
     wrapper = breaker._wrap(func, is_async)
     functools.update_wrapper(wrapper, func)
-    wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
+    wrapper.circuit_breaker = breaker
     if is_async:
         mark_coroutine_function(wrapper, func)
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def mark_coroutine_function(wrapper: Any, func: Callable[..., Any]) -> None:
@@ -421,7 +444,10 @@ def mark_coroutine_function(wrapper: Any, func: Callable[..., Any]) -> None:
     and ``inspect.iscoroutinefunction`` (3.12+) read marks; on 3.11,
     ``inspect.iscoroutinefunction`` (which frameworks such as FastAPI use to
     decide whether to await) reads the code flags of any function-like
-    object, so ``wrapper`` also gets ``func``'s code and defaults."""
+    object, so ``wrapper`` also gets ``func``'s code and defaults. A
+    wrapper that is a coroutine function already is left as it is."""
+    if inspect.iscoroutinefunction(wrapper):
+        return
     wrapper._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
     mark = getattr(inspect, "markcoroutinefunction", None)
     if mark is not None:
