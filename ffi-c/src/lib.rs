@@ -39,6 +39,10 @@
 //! for every handle type; `error::put` writes every output;
 //! `config::new_engine` is the body of every engine's `_new` (clock,
 //! `out`, config, core constructor).
+//!
+//! With the `distributed` feature, `distributed/` exports
+//! `seawall-distributed`'s coordinator, distributed breaker and fleet rate
+//! limiter, which the header declares under `SEAWALL_DISTRIBUTED`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported types are named as C sees them.
