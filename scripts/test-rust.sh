@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Rust checks of the whole workspace, in the order a reviewer wants them:
-# formatting, lints (warnings denied by flag), every test, and the README's
-# main job (the outage example) run to completion.
+# formatting, lints (warnings denied by flag), the API docs, every test,
+# and the README's main job (the outage example) run to completion.
 #
 # Usage, from anywhere in the checkout: scripts/test-rust.sh
 # PROPTEST_CASES=N raises or lowers the model-based test's case count
@@ -34,6 +34,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 # turns on.
 step "cargo clippy -p seawall-ffi --features distributed --all-targets -- -D warnings"
 cargo clippy -p seawall-ffi --features distributed --all-targets -- -D warnings
+
+# The API docs as docs.rs would build them: a broken intra-doc link fails.
+# (The Python extension's crate has no Rust API to document.)
+step "cargo doc --workspace --no-deps (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --exclude seawall-python
 
 step "cargo test --workspace --no-fail-fast"
 cargo test --workspace --no-fail-fast

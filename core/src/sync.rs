@@ -73,7 +73,7 @@ use std::time::Duration;
 /// move; see [`crate::Clock::moves`].
 ///
 /// Tasks (as opposed to threads) wait on it by registering a
-/// [`std::task::Waker`] ([`EventCount::register_waker`]): the next
+/// [`std::task::Waker`] (`EventCount::register_waker`): the next
 /// notification wakes every waker registered before it, once.
 pub struct EventCount {
     count: AtomicU32,

@@ -2,17 +2,17 @@
 //! a retry executor that knows about the circuit breaker and the retry
 //! budget.
 //!
-//! - [`backoff`](self::backoff): a [`RetryStrategy`] and its settings
+//! - [`backoff`]: a [`RetryStrategy`] and its settings
 //!   ([`RetryConfig`]) make a validated [`Backoff`], whose
 //!   [`delay`](Backoff::delay) is a pure function of the attempt number,
 //!   the previous delay and a random number supplied by the caller, so
 //!   every schedule is reproducible.
-//! - [`policy`](self::policy): the named presets ([`RetryPolicy`]).
-//! - [`state`](self::state): [`RetryState`], the per-call state machine,
+//! - [`policy`]: the named presets ([`RetryPolicy`]).
+//! - [`state`]: [`RetryState`], the per-call state machine,
 //!   without any I/O: told how each attempt ended, it decides whether to
 //!   retry (the budget included) and how long to wait, for bindings that
 //!   sleep in their own way (an event loop, a C caller, Python).
-//! - [`runner`](self::runner): [`Retry`] runs a call to completion with a
+//! - [`runner`]: [`Retry`] runs a call to completion with a
 //!   [`Sleep`] of the caller's choice, through the same [`RetryState`].
 //!
 //! ```
