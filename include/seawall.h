@@ -39,6 +39,19 @@
  * - Transition callbacks run on the thread that caused the transition (the
  *   one inside seawall_breaker_try_acquire, a report, or a command), once per
  *   transition, after the change and outside any lock.
+ * - The fleet-wide (Redis) circuit breaker and rate limiter
+ *   (seawall_coordinator, seawall_distributed_breaker,
+ *   seawall_fleet_rate_limiter) are declared only where SEAWALL_DISTRIBUTED
+ *   is defined, and exist only in a library built with
+ *   `cargo build --release -p seawall-ffi --features distributed`. The
+ *   distributed breaker has functions of its own,
+ *   seawall_distributed_breaker_*, shaped like seawall_breaker_* and taking
+ *   the same seawall_permit, seawall_rejection, seawall_state and
+ *   seawall_metrics: one set of functions for both handle types would have
+ *   to tell them apart on every call, which the local breaker's call path
+ *   cannot afford. No call waits for Redis: a coordinator thread talks to
+ *   it, and while it is unreachable every breaker and limiter decides
+ *   locally.
  *
  * The protected-call protocol:
  *
@@ -315,6 +328,37 @@ typedef uint32_t seawall_retry_policy;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+#if defined(SEAWALL_DISTRIBUTED)
+// What a fleet rate limiter does while the store is unreachable
+// (`seawall_fleet_limit_config.on_store_failure`).
+enum seawall_on_store_failure
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+#if defined(SEAWALL_DISTRIBUTED)
+  // Each instance admits its share of the limit: the fleet's rate
+  // divided by the instances last seen live (the default).
+  SEAWALL_ON_STORE_FAILURE_LOCAL = 0,
+#endif
+#if defined(SEAWALL_DISTRIBUTED)
+  // Every call is admitted.
+  SEAWALL_ON_STORE_FAILURE_ALLOW = 1,
+#endif
+#if defined(SEAWALL_DISTRIBUTED)
+  // Every call not covered by a leased token is refused.
+  SEAWALL_ON_STORE_FAILURE_DENY = 2,
+#endif
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_on_store_failure seawall_on_store_failure;
+#else
+typedef uint32_t seawall_on_store_failure;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+#endif
+
 // A circuit breaker. Handles are reference-counted: each handle returned
 // by a `_new`, `_clone` or registry function is released once with
 // `seawall_breaker_free`, and the breaker lives until the last release.
@@ -326,6 +370,44 @@ typedef struct seawall_breaker seawall_breaker;
 // `max_queue_size` more waiting up to a timeout. Reference-counted like
 // `seawall_breaker`; every function taking one is thread-safe.
 typedef struct seawall_bulkhead seawall_bulkhead;
+
+#if defined(SEAWALL_DISTRIBUTED)
+// A link to the fleet store (Redis, or a Redis Cluster): one background
+// thread that flushes the outcome counts of every distributed breaker and
+// fleet rate limiter built on it, applies what the store answers, and
+// reconnects with back-off while the store is unreachable. One per process
+// is the intended use; each one is a distinct instance of the fleet (its
+// own `seawall_coordinator_instance_id`). Reference-counted like
+// `seawall_breaker`; every function taking one is thread-safe. Its thread
+// stops when the last handle and the last breaker or limiter built on it
+// are released. A forked child does not inherit the thread: build a new
+// coordinator (and new breakers and limiters on it) in the child.
+typedef struct seawall_coordinator seawall_coordinator;
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// A circuit breaker whose OPEN and HALF_OPEN are shared by a fleet of
+// instances through the store of a `seawall_coordinator`, on top of a local
+// breaker that keeps deciding on its own: a call is admitted only if both
+// admit. Calls never wait for the store; while it is unreachable the local
+// breaker decides alone. Reference-counted like `seawall_breaker`; every
+// function taking one is thread-safe.
+//
+// Its functions (`seawall_distributed_breaker_*`) mirror the local
+// breaker's, with the same permit, rejection, state and metrics types; a
+// permit is reported on the breaker that issued it
+// (`SEAWALL_RESULT_PERMIT_WRONG_BREAKER` otherwise, local or distributed).
+typedef struct seawall_distributed_breaker seawall_distributed_breaker;
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// A rate limit shared by every instance using the same name in the
+// coordinator's namespace: GCRA on the store's clock, served from tokens
+// the coordinator leases in advance, so a check never waits for the store.
+// Reference-counted like `seawall_rate_limiter`; every function taking one
+// is thread-safe.
+typedef struct seawall_fleet_rate_limiter seawall_fleet_rate_limiter;
+#endif
 
 // A rate limit per key (client, tenant, host) in bounded memory: keys are
 // hashed into a fixed table of slots, each a GCRA limiter, and keys that
@@ -509,6 +591,8 @@ typedef struct seawall_metrics {
 // the struct made before the first report cannot be told apart: do not copy
 // permits). An unreported permit holds a trial slot while the breaker is
 // HALF_OPEN until the trial batch expires. Treat the fields as opaque.
+// A distributed breaker (`seawall_distributed_breaker_try_acquire`) writes
+// the same struct, reported with its own `seawall_distributed_breaker_report_*`.
 typedef struct seawall_permit {
   // The number of the breaker's episode (state) that issued the permit:
   // 64 bits, so a permit held across any number of state changes is
@@ -516,6 +600,9 @@ typedef struct seawall_permit {
   uint64_t episode;
   // Issued or reported (internal magic numbers; 0 is "never issued").
   uint32_t status;
+  // The generation tag of the fleet trial permit a distributed breaker's
+  // permit holds (0 otherwise).
+  uint32_t trial;
   // The clock reading when the permit was issued (0 when slow-call
   // timing is off).
   uint64_t start;
@@ -590,6 +677,137 @@ typedef struct seawall_bulkhead_permit {
   uint32_t status;
 } seawall_bulkhead_permit;
 
+#if defined(SEAWALL_DISTRIBUTED)
+// How the fleet judges one breaker; open times, trial-call limits and
+// trial expiry come from its local `seawall_breaker_config`. Fill it with
+// `seawall_fleet_config_default` (or `seawall_fleet_config_from_local`)
+// and change the fields you need. Durations are in nanoseconds; for the
+// optional settings 0 means "not set", as in `seawall_breaker_config`.
+// `seawall_distributed_breaker_new` checks every field and returns
+// `SEAWALL_RESULT_INVALID_CONFIG`, with a last error naming the field
+// (`fleet.window_ns`), the value and the allowed range.
+typedef struct seawall_fleet_config {
+  // The span of the fleet window: [10 ms, 1 day], default 10 s.
+  uint64_t window_ns;
+  // The window's slices: 1..=100, each at least 1 ms; default 10.
+  uint32_t buckets;
+  // The calls the fleet window must hold before the rate rules may fire.
+  // At least 1, default 20.
+  uint32_t minimum_calls;
+  // The share of failed calls in the fleet window that trips the fleet:
+  // in (0, 1], default 0.5; 0: no rate rule (then
+  // `failure_count_threshold` must be set).
+  double failure_rate_threshold;
+  // Failures in the fleet window that trip the fleet, whatever the
+  // number of calls: 0 (not set, the default) or at least 1.
+  uint32_t failure_count_threshold;
+  // Distinct instances that must have reported failures within the
+  // window before the fleet trips: 0 (the default: 2 when the fleet has
+  // 2 or more live instances, else 1) or at least 1.
+  uint32_t min_failing_instances;
+  // Failures since the last flush that make the coordinator flush at
+  // once: 0 (the default: `max(1, minimum_calls / 4)`) or at least 1.
+  uint32_t urgent_failures;
+  // The share of slow calls in the fleet window that trips the fleet
+  // (slow as the local `slow_call_duration_ns` says, which it requires):
+  // 0 (not set, the default) or in (0, 1].
+  double slow_call_rate_threshold;
+  // How long the breaker's state lives in the store, refreshed by every
+  // write: 0 (the default: the longest of 1 hour, 10 windows and 10
+  // longest open times), or at least the window and the longest open
+  // time.
+  uint64_t state_ttl_ns;
+} seawall_fleet_config;
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// What an instance knows of the fleet side of a breaker, for monitoring
+// (the window counts as of the last flush). The epoch is text:
+// `seawall_distributed_breaker_fleet_epoch`.
+typedef struct seawall_fleet_status {
+  // The fleet state last learned (CLOSED before anything is known).
+  seawall_state state;
+  // True while the store is unreachable: the local breaker decides.
+  bool degraded;
+  // The state's generation within its epoch.
+  uint64_t generation;
+  // Successes in the fleet window.
+  uint64_t window_successes;
+  // Failures in the fleet window.
+  uint64_t window_failures;
+  // Distinct instances with failures in the window.
+  uint64_t failing_instances;
+  // Instances that reported recently.
+  uint64_t live_instances;
+  // Calls the fleet rejected here (not counted by the local breaker).
+  uint64_t rejected;
+  // Flushes of outcome counts sent.
+  uint64_t flushes;
+  // Fleet trial permits leased to this instance.
+  uint64_t trials_granted;
+  // Trial results the store ignored as belonging to an older generation.
+  uint64_t fenced;
+  // Flushes that found another instance's settings stored for this
+  // breaker: the fleet disagrees on its configuration (a rolling deploy,
+  // or a mistake).
+  uint64_t config_conflicts;
+} seawall_fleet_status;
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// How a coordinator talks to the store. A zero-filled struct (or a NULL
+// `config` argument) means every default: each 0 or NULL field takes its
+// default, listed with the field; `seawall_coordinator_config_default`
+// writes them out. Durations are in nanoseconds. A constructor checks
+// every field and returns `SEAWALL_RESULT_INVALID_CONFIG`, with a last
+// error naming the field, the value and the allowed range, when one is out
+// of range.
+typedef struct seawall_coordinator_config {
+  // The prefix of every key and of the event channel (NUL-terminated
+  // UTF-8, copied): 1 to 100 bytes, no '{' or '}' (they would change the
+  // keys' Redis Cluster hash tag), no control characters. Instances share
+  // breakers and limiters of the same name in the same namespace. NULL:
+  // "seawall".
+  const char *key_namespace;
+  // How often outcome counts are flushed: [1 ms, 10 s]; 0: 100 ms.
+  uint64_t sync_interval_ns;
+  // How often a breaker with nothing to flush reads the fleet state:
+  // [sync_interval_ns, 1 hour]; 0: 1 s.
+  uint64_t poll_interval_ns;
+  // The longest a store operation may take before it counts as failed:
+  // [1 ms, 60 s]; 0: 100 ms.
+  uint64_t op_timeout_ns;
+  // The longest a connection attempt may take: [1 ms, 60 s]; 0: 250 ms.
+  uint64_t connect_timeout_ns;
+  // The first wait before reconnecting, doubled (with jitter) per failed
+  // attempt: [1 ms, reconnect_max_ns]; 0: 100 ms.
+  uint64_t reconnect_min_ns;
+  // The longest wait between reconnection attempts: [reconnect_min_ns,
+  // 10 min]; 0: 30 s.
+  uint64_t reconnect_max_ns;
+} seawall_coordinator_config;
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// How a fleet rate limiter leases (the limit itself is a
+// `seawall_rate_limit_config` for the whole fleet). A zero-filled struct
+// (or a NULL `fleet` argument) means every default; each 0 field takes the
+// default listed with it.
+typedef struct seawall_fleet_limit_config {
+  // Tokens asked for per lease; 0 (the default): `burst / (4 x live
+  // instances)`, at least 1. The fleet may admit more than its limit by
+  // at most the tokens leased and not yet used: instances x `lease`.
+  uint32_t lease;
+  // A `seawall_on_store_failure` (as a number, so that an unknown one is
+  // reported as `SEAWALL_RESULT_INVALID_CONFIG`); 0:
+  // `SEAWALL_ON_STORE_FAILURE_LOCAL`.
+  uint32_t on_store_failure;
+  // How long leased tokens stay unused before they go back to the fleet:
+  // [1 ms, 1 hour]; 0: 1 s.
+  uint64_t lease_ttl_ns;
+} seawall_fleet_limit_config;
+#endif
+
 // How many calls a rate limiter admits. Fill it with
 // `seawall_rate_limit_config_default` and change the fields you need.
 typedef struct seawall_rate_limit_config {
@@ -608,6 +826,27 @@ typedef struct seawall_rate_limit_config {
   // reported as `SEAWALL_RESULT_INVALID_CONFIG`).
   uint32_t timing;
 } seawall_rate_limit_config;
+
+#if defined(SEAWALL_DISTRIBUTED)
+// A snapshot of a fleet rate limiter, for metrics.
+typedef struct seawall_fleet_limit_status {
+  // True while the store is unreachable: the local share decides alone
+  // (or `on_store_failure` says otherwise).
+  bool degraded;
+  // Leased tokens not used yet.
+  uint64_t tokens;
+  // Instances that leased recently, as last seen (at least 1).
+  uint64_t live_instances;
+  // Lease scripts run.
+  uint64_t leases;
+  // Tokens the leases granted.
+  uint64_t granted;
+  // Leased tokens given back unused.
+  uint64_t returned;
+  // Calls admitted on the local share and charged to the fleet.
+  uint64_t charged;
+} seawall_fleet_limit_status;
+#endif
 
 // Called by `seawall_registry_for_each` for each breaker, in name order.
 // `name` and `breaker` are borrowed for the duration of the call only (use
@@ -1173,6 +1412,441 @@ seawall_result seawall_manual_clock_now(const struct seawall_manual_clock *clock
 //
 // `out` is NULL or valid for a write of a `seawall_breaker_config`.
 seawall_result seawall_breaker_config_default(struct seawall_breaker_config *out);
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Fills `*out` with the default fleet settings (a 10 s window in 10
+// slices, a 50% failure rate over at least 20 calls, from 2 instances once
+// the fleet has 2).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_fleet_config_default(struct seawall_fleet_config *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Fills `*out` with the fleet rules that read like the local configuration
+// `*config`: its `minimum_calls`, its failure rate (0.5 when it has none),
+// count and slow-call rules, and its time window when the fleet accepts
+// it (otherwise 10 s in 10 slices); the rest are the defaults. The
+// distributed breaker of the Python package is judged so.
+//
+// # Safety
+//
+// `config` is NULL or valid; `out` is NULL or valid for a write.
+seawall_result seawall_fleet_config_from_local(const struct seawall_breaker_config *config,
+                                               struct seawall_fleet_config *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Creates a distributed breaker called `name` (NUL-terminated UTF-8,
+// copied; shared by every instance using the same name in the
+// coordinator's namespace) from the local configuration `*config` (NULL:
+// the defaults) and the fleet settings `*fleet` (NULL: the defaults), on
+// `coordinator`, and writes its handle to `*out`. `clock` is NULL for the
+// production clock or a manual clock (for tests) read by the local
+// breaker. The breaker keeps the coordinator running; release it with
+// `seawall_distributed_breaker_free`. A name the store's keys cannot hold
+// (empty, over 200 bytes, with '{', '}' or control characters) is
+// `SEAWALL_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+//
+// `name` is NULL or a NUL-terminated string; `config` and `fleet` are
+// NULL or valid; `coordinator` and `clock` are NULL or live handles; `out`
+// is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_new(const char *name,
+                                               const struct seawall_breaker_config *config,
+                                               const struct seawall_fleet_config *fleet,
+                                               const struct seawall_coordinator *coordinator,
+                                               const struct seawall_manual_clock *clock,
+                                               const struct seawall_distributed_breaker **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes a new handle to the same breaker to `*out`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_clone(const struct seawall_distributed_breaker *breaker,
+                                                 const struct seawall_distributed_breaker **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Releases one handle; the last one stops the breaker's reports to the
+// fleet. `NULL` is a no-op.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle, which must not be used afterwards.
+void seawall_distributed_breaker_free(const struct seawall_distributed_breaker *breaker);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Copies the breaker's name into `buf`, as `seawall_breaker_name` does.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `buf` is NULL or valid for `len`
+// bytes; `out_len` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_name(const struct seawall_distributed_breaker *breaker,
+                                                char *buf,
+                                                size_t len,
+                                                size_t *out_len);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes the local configuration the breaker was built with to `*out`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_get_config(const struct seawall_distributed_breaker *breaker,
+                                                      struct seawall_breaker_config *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes the effective state to `*out_state`: a forced local state (an
+// operator's command) wins; otherwise the stricter of the fleet's and the
+// local one.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out_state` is NULL or valid for a
+// write.
+seawall_result seawall_distributed_breaker_state(const struct seawall_distributed_breaker *breaker,
+                                                 seawall_state *out_state);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes the local breaker's metrics to `*out`, with the effective state
+// and the calls the fleet rejected added to `rejected`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_metrics(const struct seawall_distributed_breaker *breaker,
+                                                   struct seawall_metrics *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Opens the breaker here at once and across the fleet (an operator's
+// action) until `seawall_distributed_breaker_reset` or `_force_closed`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_distributed_breaker_force_open(const struct seawall_distributed_breaker *breaker);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Admits every call here at once and across the fleet until
+// `seawall_distributed_breaker_reset` or `_force_open`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_distributed_breaker_force_closed(const struct seawall_distributed_breaker *breaker);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Closes the breaker here at once and across the fleet, with no failures
+// counted and no back-off.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_distributed_breaker_reset(const struct seawall_distributed_breaker *breaker);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Clears the local breaker's metrics and the count of calls the fleet
+// rejected (not the fleet's counts, nor the state).
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle.
+seawall_result seawall_distributed_breaker_clear_metrics(const struct seawall_distributed_breaker *breaker);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes what this instance knows of the fleet to `*out`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_fleet_status(const struct seawall_distributed_breaker *breaker,
+                                                        struct seawall_fleet_status *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Copies the fleet state's epoch into `buf`, as `seawall_breaker_name`
+// does: renamed whenever the store lost the state (a restart without
+// persistence, a flush, expiry); empty while none is known.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `buf` is NULL or valid for `len`
+// bytes; `out_len` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_fleet_epoch(const struct seawall_distributed_breaker *breaker,
+                                                       char *buf,
+                                                       size_t len,
+                                                       size_t *out_len);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Fills `*out` with the defaults: every duration written out, and
+// `key_namespace` NULL (the default namespace, "seawall").
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_coordinator_config_default(struct seawall_coordinator_config *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Creates a coordinator on the Redis server at `redis_url` (NUL-terminated,
+// `redis://[user:password@]host:port/db`, copied) with `*config` (NULL for
+// the defaults) and writes its handle to `*out`. Release it with
+// `seawall_coordinator_free`.
+//
+// Returns at once: it connects in the background, and until it succeeds
+// (and whenever the server is unreachable later) the breakers and limiters
+// on it decide locally (`seawall_coordinator_is_degraded`). So an
+// unreachable server is not an error; a URL the Redis client cannot parse
+// is (`SEAWALL_RESULT_INVALID_ARGUMENT`, the last error says why).
+//
+// # Safety
+//
+// `redis_url` is NULL or a NUL-terminated string; `config` is NULL or
+// valid (its `key_namespace` NULL or NUL-terminated); `out` is NULL or
+// valid for a write.
+seawall_result seawall_coordinator_new(const char *redis_url,
+                                       const struct seawall_coordinator_config *config,
+                                       const struct seawall_coordinator **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// As `seawall_coordinator_new`, on the Redis Cluster reached through any
+// of the `nodes_len` seed nodes `nodes[0..nodes_len]` (NUL-terminated
+// `redis://host:port` URLs with the same credentials; one is enough,
+// several let it start from another node when one is down). Each breaker's
+// keys share one hash tag, so its scripts go to the one primary owning
+// that slot. An empty list is `SEAWALL_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+//
+// `nodes` is NULL (only with `nodes_len` 0) or points to `nodes_len`
+// pointers, each NULL or a NUL-terminated string; `config` and `out` as
+// for `seawall_coordinator_new`.
+seawall_result seawall_coordinator_new_cluster(const char *const *nodes,
+                                               size_t nodes_len,
+                                               const struct seawall_coordinator_config *config,
+                                               const struct seawall_coordinator **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes a new handle to the same coordinator to `*out`.
+//
+// # Safety
+//
+// `coordinator` is NULL or a live handle; `out` is NULL or valid for a
+// write.
+seawall_result seawall_coordinator_clone(const struct seawall_coordinator *coordinator,
+                                         const struct seawall_coordinator **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Releases one coordinator handle; the breakers and limiters built on it
+// keep it running until they are released too. `NULL` is a no-op.
+//
+// # Safety
+//
+// `coordinator` is NULL or a live handle, which must not be used
+// afterwards.
+void seawall_coordinator_free(const struct seawall_coordinator *coordinator);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Copies this instance's id in the fleet (`host:pid:random`) into `buf`
+// (NUL-terminated) and its length in bytes into `*out_len` (if not NULL),
+// as `seawall_breaker_name` does.
+//
+// # Safety
+//
+// `coordinator` is NULL or a live handle; `buf` is NULL or valid for `len`
+// bytes; `out_len` is NULL or valid for a write.
+seawall_result seawall_coordinator_instance_id(const struct seawall_coordinator *coordinator,
+                                               char *buf,
+                                               size_t len,
+                                               size_t *out_len);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes whether the store is unreachable (or not reached yet) to
+// `*out_degraded`: while it is, every breaker and limiter on the
+// coordinator decides locally.
+//
+// # Safety
+//
+// `coordinator` is NULL or a live handle; `out_degraded` is NULL or valid
+// for a write.
+seawall_result seawall_coordinator_is_degraded(const struct seawall_coordinator *coordinator,
+                                               bool *out_degraded);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Fills `*out` with the defaults (automatic lease size, 1 s lease time to
+// live, the local share while the store is unreachable).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_fleet_limit_config_default(struct seawall_fleet_limit_config *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Creates a fleet rate limiter called `name` (NUL-terminated UTF-8, copied;
+// shared by every instance using the same name in the coordinator's
+// namespace) admitting `*config` (NULL: the defaults) across the whole
+// fleet, leasing as `*fleet` says (NULL: the defaults), on `coordinator`,
+// and writes its handle to `*out`. `clock` is NULL for the production
+// clock or a manual clock (for tests) read by the local share. Release it
+// with `seawall_fleet_rate_limiter_free`.
+//
+// # Safety
+//
+// `name` is NULL or a NUL-terminated string; `config` and `fleet` are
+// NULL or valid; `coordinator` and `clock` are NULL or live handles; `out`
+// is NULL or valid for a write.
+seawall_result seawall_fleet_rate_limiter_new(const char *name,
+                                              const struct seawall_rate_limit_config *config,
+                                              const struct seawall_fleet_limit_config *fleet,
+                                              const struct seawall_coordinator *coordinator,
+                                              const struct seawall_manual_clock *clock,
+                                              const struct seawall_fleet_rate_limiter **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes a new handle to the same limiter to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fleet_rate_limiter_clone(const struct seawall_fleet_rate_limiter *limiter,
+                                                const struct seawall_fleet_rate_limiter **out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Releases one limiter handle; the last one stops its leases. `NULL` is a
+// no-op.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle, which must not be used afterwards.
+void seawall_fleet_rate_limiter_free(const struct seawall_fleet_rate_limiter *limiter);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Admits one call now (`SEAWALL_RESULT_OK`), or refuses it with
+// `SEAWALL_RESULT_RATE_LIMITED` and writes the nanoseconds until a call
+// would be admitted to `*out_retry_after_ns` (if not NULL), as
+// `seawall_rate_limiter_check` does. Never waits for the store.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_retry_after_ns` is NULL or
+// valid for a write.
+seawall_result seawall_fleet_rate_limiter_check(const struct seawall_fleet_rate_limiter *limiter,
+                                                uint64_t *out_retry_after_ns);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes the fleet's limit the limiter was built with to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fleet_rate_limiter_get_config(const struct seawall_fleet_rate_limiter *limiter,
+                                                     struct seawall_rate_limit_config *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Writes a snapshot of the limiter to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fleet_rate_limiter_status(const struct seawall_fleet_rate_limiter *limiter,
+                                                 struct seawall_fleet_limit_status *out);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Asks for permission to make one call: the stricter of the fleet and the
+// local breaker. As `seawall_breaker_try_acquire`: `SEAWALL_RESULT_OK` with
+// `*out_permit` written (report it once with
+// `seawall_distributed_breaker_report_*` on this breaker), or
+// `SEAWALL_RESULT_REJECTED` with `*out_rejection` written if not NULL (an
+// answer: the last error is left alone). Never waits for the store.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out_permit` is NULL or valid for a
+// write; `out_rejection` is NULL or valid for a write.
+seawall_result seawall_distributed_breaker_try_acquire(const struct seawall_distributed_breaker *breaker,
+                                                       struct seawall_permit *out_permit,
+                                                       struct seawall_rejection *out_rejection);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Reports that the call made under `*permit` succeeded, and marks the
+// permit reported.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `permit` is NULL or valid for reads
+// and writes.
+seawall_result seawall_distributed_breaker_report_success(const struct seawall_distributed_breaker *breaker,
+                                                          struct seawall_permit *permit);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Reports that the call made under `*permit` failed, and marks the permit
+// reported. A burst of failures makes the coordinator flush at once.
+//
+// # Safety
+//
+// As `seawall_distributed_breaker_report_success`.
+seawall_result seawall_distributed_breaker_report_failure(const struct seawall_distributed_breaker *breaker,
+                                                          struct seawall_permit *permit);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// Reports the call made under `*permit` as neither success nor failure
+// (frees a local or fleet trial permit), and marks the permit reported.
+//
+// # Safety
+//
+// As `seawall_distributed_breaker_report_success`.
+seawall_result seawall_distributed_breaker_report_ignored(const struct seawall_distributed_breaker *breaker,
+                                                          struct seawall_permit *permit);
+#endif
+
+#if defined(SEAWALL_DISTRIBUTED)
+// As `seawall_breaker_report`: reports `outcome` (a `seawall_outcome`) for
+// a call that lasted `duration_ns` nanoseconds as the caller measured it.
+// An unknown `outcome` returns `SEAWALL_RESULT_INVALID_ARGUMENT` and leaves
+// the permit unreported.
+//
+// # Safety
+//
+// As `seawall_distributed_breaker_report_success`.
+seawall_result seawall_distributed_breaker_report(const struct seawall_distributed_breaker *breaker,
+                                                  struct seawall_permit *permit,
+                                                  uint32_t outcome,
+                                                  uint64_t duration_ns);
+#endif
 
 // Creates a keyed rate limiter from `*config` (NULL for the defaults),
 // applied to every key, with `slots` slots (1..=1048576, rounded up to a

@@ -3,7 +3,12 @@
 # committed header against cbindgen's output, compiles and runs the C tests
 # under AddressSanitizer + UBSan (and once as C++), builds and runs the
 # example, compile-checks the benchmark, and checks the pkg-config file.
-# Works on a fresh Debian machine (installs pkg-config, gcc, g++ if missing).
+# Then builds the library again with the distributed breaker
+# (--features distributed, into the same target/release) and runs its C
+# tests (ffi-c/tests/distributed/, compiled with -DSEAWALL_DISTRIBUTED)
+# against a redis-server it starts on a free loopback port.
+# Works on a fresh Debian machine (installs pkg-config, gcc, g++ and
+# redis-server if missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -110,5 +115,65 @@ echo "== benchmark compile check (ffi-c/bench/bench.c; not run)"
 # shellcheck disable=SC2086
 gcc -O2 "${cwarn[@]}" ffi-c/bench/bench.c $(pkg-config --cflags seawall) \
     "$libdir/libseawall_ffi.a" $static_libs -pthread -o "$out/bench"
+
+# --- the distributed breaker and fleet rate limiter -----------------------
+scripts/ensure-redis-server.sh
+echo "== cargo build --release -p seawall-ffi --features distributed"
+cargo build --release -p seawall-ffi --features distributed
+echo "== unit tests with the feature (cargo test -p seawall-ffi --features distributed)"
+cargo test -p seawall-ffi --features distributed
+
+echo "== test_header and test_cxx with -DSEAWALL_DISTRIBUTED (the guarded declarations as C and C++)"
+# shellcheck disable=SC2086
+gcc "${cwarn[@]}" "${san[@]}" -DSEAWALL_DISTRIBUTED -Iffi-c/tests ffi-c/tests/test_header.c \
+    $flags "${rpath[@]}" -o "$out/test_header_distributed"
+run "$out/test_header_distributed"
+# shellcheck disable=SC2086
+g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror "${san[@]}" -DSEAWALL_DISTRIBUTED \
+    ffi-c/tests/test_cxx.cpp $flags "${rpath[@]}" -o "$out/test_cxx_distributed"
+run "$out/test_cxx_distributed"
+
+# A redis-server of its own, with persistence off, on a free loopback port:
+# a random one, tried again if taken (the server that answers must be ours:
+# its process id is checked).
+redis_pid=
+stop_redis() {
+    if [ -n "$redis_pid" ]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+}
+trap stop_redis EXIT
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    port=$((20000 + RANDOM % 30000))
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+        >"$out/redis-server.log" 2>&1 &
+    redis_pid=$!
+    for _ in $(seq 200); do
+        kill -0 "$redis_pid" 2>/dev/null || break
+        info=$(redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' || true)
+        if grep -qx "process_id:$redis_pid" <<<"$info"; then
+            break 2
+        fi
+        sleep 0.05
+    done
+    stop_redis
+    redis_pid=
+done
+if [ -z "$redis_pid" ]; then
+    echo "could not start redis-server (log: $out/redis-server.log)" >&2
+    exit 1
+fi
+export SEAWALL_TEST_REDIS_URL=redis://127.0.0.1:$port/
+echo "== redis-server on port $port"
+
+for src in ffi-c/tests/distributed/test_*.c; do
+    name=$(basename "$src" .c)
+    echo "== $name (gcc, ASan + UBSan, shared library with the distributed feature)"
+    # shellcheck disable=SC2086
+    gcc "${cwarn[@]}" "${san[@]}" -DSEAWALL_DISTRIBUTED -Iffi-c/tests "$src" $flags \
+        "${rpath[@]}" -pthread -lm -o "$out/$name"
+    run "$out/$name"
+done
 
 echo "C ABI: all checks passed"

@@ -30,6 +30,11 @@ cargo fmt --all -- --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The C ABI's distributed breaker is behind a feature no workspace member
+# turns on.
+step "cargo clippy -p seawall-ffi --features distributed --all-targets -- -D warnings"
+cargo clippy -p seawall-ffi --features distributed --all-targets -- -D warnings
+
 # The API docs as docs.rs would build them: a broken intra-doc link fails.
 # (The Python extension's crate has no Rust API to document.)
 step "cargo doc --workspace --no-deps (warnings denied)"

@@ -58,6 +58,18 @@ pub fn c_name(field: &'static str) -> &'static str {
         "initial_delay" => "initial_delay_ns",
         "max_delay" => "max_delay_ns",
         "max_total_delay" => "max_total_delay_ns",
+        // Distributed breaker and rate limiter (`namespace` is a C++
+        // keyword).
+        "window" => "window_ns",
+        "state_ttl" => "state_ttl_ns",
+        "lease_ttl" => "lease_ttl_ns",
+        "namespace" => "key_namespace",
+        "sync_interval" => "sync_interval_ns",
+        "poll_interval" => "poll_interval_ns",
+        "op_timeout" => "op_timeout_ns",
+        "connect_timeout" => "connect_timeout_ns",
+        "reconnect_min" => "reconnect_min_ns",
+        "reconnect_max" => "reconnect_max_ns",
         other => other,
     }
 }

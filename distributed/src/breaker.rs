@@ -513,6 +513,15 @@ impl<C: Clock> DistributedBreaker<C> {
         self.after(ticket.trial, outcome);
     }
 
+    /// As [`DistributedBreaker::record`], for a call the caller timed
+    /// itself: `elapsed` decides whether it was slow.
+    pub fn record_elapsed(&self, ticket: FleetTicket, outcome: Outcome, elapsed: Duration) {
+        self.member
+            .local
+            .record_elapsed(ticket.ticket, outcome, elapsed);
+        self.after(ticket.trial, outcome);
+    }
+
     /// Restarts the local breaker's metrics and the fleet rejection count
     /// from zero (the fleet's counts are not affected).
     pub fn clear_metrics(&self) {

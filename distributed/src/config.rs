@@ -273,7 +273,7 @@ impl Default for CoordinatorConfig {
 
 impl CoordinatorConfig {
     /// Checks every field (the namespace with [`crate::KeyError`]'s rules,
-    /// reported here as a `ConfigError` on `namespace`).
+    /// reported here as a `ConfigError` on `namespace` naming them all).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ms = Duration::from_millis;
         let range = |field, v: Duration, lo: Duration, hi: Duration, allowed| {
@@ -283,12 +283,13 @@ impl CoordinatorConfig {
                 Ok(())
             }
         };
-        if let Err(e) = crate::keys::check_namespace(&self.namespace) {
-            return Err(ConfigError {
-                field: "namespace",
-                value: format!("{:?}", self.namespace),
-                allowed: e.reason,
-            });
+        if crate::keys::check_namespace(&self.namespace).is_err() {
+            return Err(bad(
+                "namespace",
+                &self.namespace,
+                "1 to 100 bytes without '{', '}' (they would change the keys' Redis Cluster \
+                 hash tag) or control characters",
+            ));
         }
         range(
             "sync_interval",
@@ -438,8 +439,11 @@ mod tests {
             ..Default::default()
         };
         let e = c.validate().unwrap_err();
-        assert_eq!(e.field, "namespace");
-        assert!(e.to_string().contains("hash tag"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "invalid namespace = \"a{b\": must be 1 to 100 bytes without '{', '}' (they \
+             would change the keys' Redis Cluster hash tag) or control characters"
+        );
         let c = CoordinatorConfig {
             poll_interval: Duration::from_millis(10),
             ..Default::default()

@@ -134,7 +134,7 @@ impl Error {
 
     /// A required pointer that is NULL: "f: `out` is NULL".
     #[cold]
-    pub(crate) fn null(func: &'static str, param: &'static str) -> Self {
+    pub(crate) fn null(func: &'static str, param: impl fmt::Display) -> Self {
         Self::new(
             seawall_result::NullParameter,
             format!("{func}: `{param}` is NULL"),
@@ -146,7 +146,7 @@ impl Error {
     #[cold]
     pub(crate) fn argument(
         func: &'static str,
-        param: &'static str,
+        param: impl fmt::Display,
         value: impl fmt::Display,
         allowed: impl fmt::Display,
     ) -> Self {
@@ -333,7 +333,8 @@ pub(crate) unsafe fn borrow<'a, T>(
     Ok(unsafe { &*p })
 }
 
-/// Reads a NUL-terminated UTF-8 name.
+/// Reads a NUL-terminated UTF-8 name (or URL), the argument `param`
+/// (`"name"`, or `nodes[1]` for an element of an array).
 ///
 /// # Safety
 ///
@@ -341,7 +342,7 @@ pub(crate) unsafe fn borrow<'a, T>(
 pub(crate) unsafe fn name_arg<'a>(
     p: *const c_char,
     func: &'static str,
-    param: &'static str,
+    param: impl fmt::Display + Copy,
 ) -> Result<&'a str, Error> {
     if p.is_null() {
         return Err(Error::null(func, param));
@@ -427,6 +428,36 @@ pub(crate) unsafe fn write_text(
         Ok(Written::Truncated)
     } else {
         Ok(Written::All)
+    }
+}
+
+/// The output of a function that copies a text of its handle (a name, an
+/// id) into the caller's buffer: as [`write_text`], with a truncation
+/// recorded as an error naming the text (`what`): "f: `len` = 4 is less
+/// than the 8 bytes of the name and its NUL".
+///
+/// # Safety
+///
+/// As [`write_text`].
+pub(crate) unsafe fn text_out(
+    func: &'static str,
+    what: &'static str,
+    text: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> Result<(), Error> {
+    // SAFETY: `buf` is NULL or valid for `len` bytes, `out_len` NULL or
+    // valid for a write (the caller's contract).
+    match unsafe { write_text(func, text, buf, len, out_len) }? {
+        Written::All => Ok(()),
+        Written::Truncated => Err(Error::new(
+            seawall_result::BufferTooSmall,
+            format!(
+                "{func}: `len` = {len} is less than the {} bytes of the {what} and its NUL",
+                text.len() + 1
+            ),
+        )),
     }
 }
 

@@ -39,6 +39,10 @@
 //! for every handle type; `error::put` writes every output;
 //! `config::new_engine` is the body of every engine's `_new` (clock,
 //! `out`, config, core constructor).
+//!
+//! With the `distributed` feature, `distributed/` exports
+//! `seawall-distributed`'s coordinator, distributed breaker and fleet rate
+//! limiter, which the header declares under `SEAWALL_DISTRIBUTED`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported types are named as C sees them.
@@ -49,6 +53,8 @@ mod budget;
 mod bulkhead;
 mod clock;
 mod config;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod error;
 mod handle;
 mod keyed_rate_limit;
@@ -91,6 +97,8 @@ pub use clock::{
     seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
 };
 pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall_window_kind};
+#[cfg(feature = "distributed")]
+pub use distributed::*;
 pub use error::seawall_result;
 pub use keyed_rate_limit::{
     seawall_keyed_rate_limiter, seawall_keyed_rate_limiter_check, seawall_keyed_rate_limiter_clone,

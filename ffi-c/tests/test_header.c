@@ -8,8 +8,9 @@
 
 _Static_assert(sizeof(seawall_result) == 4, "result codes are 32-bit");
 _Static_assert(sizeof(seawall_state) == 4, "states are 32-bit");
-/* episode, status (padded to 8 bytes), start, owner */
+/* episode, status, trial, start, owner */
 _Static_assert(sizeof(seawall_permit) == 3 * sizeof(uint64_t) + sizeof(void *), "permit layout");
+_Static_assert(offsetof(seawall_permit, trial) == 12, "permit layout");
 _Static_assert(offsetof(seawall_permit, start) == 16, "permit layout");
 _Static_assert(sizeof(seawall_rejection) == 16, "rejection layout");
 _Static_assert(offsetof(seawall_rejection, retry_after_ns) == 8, "rejection layout");

@@ -435,11 +435,11 @@ fn detached_tickets_report_like_permits_trials_included() {
     f.step_all();
     let p = f.breakers[0].try_acquire().unwrap();
     assert!(p.is_fleet_trial());
-    // Through its raw parts, as a binding stores it.
+    // Through its raw parts, as a binding stores it, timed by the caller.
     let (episode, start, trial) = p.into_ticket().into_parts();
     assert!(trial.is_some());
     let t = FleetTicket::from_parts(episode, start, trial);
-    f.breakers[0].record(t, Outcome::Success);
+    f.breakers[0].record_elapsed(t, Outcome::Success, Duration::from_millis(1));
     let p = f.breakers[1].try_acquire().unwrap();
     assert!(p.is_fleet_trial());
     f.breakers[1].record(p.into_ticket(), Outcome::Success);
@@ -524,6 +524,14 @@ fn slow_calls_on_two_instances_trip_the_fleet() {
     f.step_all();
     assert_eq!(f.rejection(0), Some(State::Open));
     assert_eq!(f.rejection(1), Some(State::Open));
+    // A duration the caller measured decides as the breaker's own would.
+    f.breakers[0].reset();
+    f.step_all();
+    let t = f.breakers[0].try_acquire().unwrap().into_ticket();
+    f.breakers[0].record_elapsed(t, Outcome::Success, Duration::from_millis(150));
+    let t = f.breakers[0].try_acquire().unwrap().into_ticket();
+    f.breakers[0].record_elapsed(t, Outcome::Success, Duration::from_millis(50));
+    assert_eq!(f.breakers[0].metrics().slow_calls, 5 + 1);
     // The rule needs the local breaker to time calls.
     let (c, _e) =
         Coordinator::manual(Box::new(f.store.clone()), CoordinatorConfig::default()).unwrap();

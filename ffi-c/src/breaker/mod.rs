@@ -5,7 +5,7 @@
 
 mod listener;
 mod metrics;
-mod permit;
+pub(crate) mod permit;
 mod state;
 
 use std::ffi::c_char;
@@ -15,7 +15,7 @@ use seawall_bindings_support::DynClock;
 
 use crate::clock::{clock_arg, manual_clock, seawall_manual_clock};
 use crate::config::{new_configured, seawall_breaker_config};
-use crate::error::{name_arg, run, seawall_result, write_text, Error, Written};
+use crate::error::{name_arg, run, seawall_result, text_out, Error};
 use crate::handle;
 
 pub use listener::{seawall_breaker_add_listener, seawall_transition_callback};
@@ -188,19 +188,9 @@ pub unsafe extern "C" fn seawall_breaker_name(
         // SAFETY: `breaker` is NULL or a live handle (this function's
         // contract).
         let b = unsafe { handle::borrow(breaker, F) }?;
-        let name = b.name();
         // SAFETY: `buf` is NULL or valid for `len` bytes, `out_len` NULL or
         // valid for a write (this function's contract).
-        match unsafe { write_text(F, name, buf, len, out_len) }? {
-            Written::All => Ok(()),
-            Written::Truncated => Err(Error::new(
-                seawall_result::BufferTooSmall,
-                format!(
-                    "{F}: `len` = {len} is less than the {} bytes of the name and its NUL",
-                    name.len() + 1
-                ),
-            )),
-        }
+        unsafe { text_out(F, "name", b.name(), buf, len, out_len) }
     })
 }
 

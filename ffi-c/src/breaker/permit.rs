@@ -1,5 +1,7 @@
 //! The permit protocol: `seawall_breaker_try_acquire` writes a permit (or
-//! a rejection), and one report per permit gives the call's outcome.
+//! a rejection), and one report per permit gives the call's outcome. The
+//! distributed breaker's permits (`crate::distributed`) are the same struct
+//! with the same status words.
 
 use std::time::Duration;
 
@@ -12,9 +14,12 @@ use crate::error::{check, check_optional, fail, run_code, seawall_result, Error}
 use crate::handle;
 
 /// `seawall_permit.status` of a permit written by a successful acquire.
-const ISSUED: u32 = 0x5EA7_0001;
+pub(crate) const ISSUED: u32 = 0x5EA7_0001;
 /// `seawall_permit.status` after its one report.
-const REPORTED: u32 = 0x5EA7_0002;
+pub(crate) const REPORTED: u32 = 0x5EA7_0002;
+/// `seawall_permit.status` of a distributed breaker's permit that holds one
+/// of the fleet's trial permits (its generation tag in `trial`).
+pub(crate) const ISSUED_TRIAL: u32 = 0x5EA7_0003;
 
 /// Permission to make one call, written by `seawall_breaker_try_acquire`
 /// on success. Report it exactly once with `seawall_breaker_report_*` on the
@@ -23,6 +28,8 @@ const REPORTED: u32 = 0x5EA7_0002;
 /// the struct made before the first report cannot be told apart: do not copy
 /// permits). An unreported permit holds a trial slot while the breaker is
 /// HALF_OPEN until the trial batch expires. Treat the fields as opaque.
+/// A distributed breaker (`seawall_distributed_breaker_try_acquire`) writes
+/// the same struct, reported with its own `seawall_distributed_breaker_report_*`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct seawall_permit {
@@ -32,6 +39,9 @@ pub struct seawall_permit {
     pub episode: u64,
     /// Issued or reported (internal magic numbers; 0 is "never issued").
     pub status: u32,
+    /// The generation tag of the fleet trial permit a distributed breaker's
+    /// permit holds (0 otherwise).
+    pub trial: u32,
     /// The clock reading when the permit was issued (0 when slow-call
     /// timing is off).
     pub start: u64,
@@ -92,6 +102,7 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
                 let permit = seawall_permit {
                     episode,
                     status: ISSUED,
+                    trial: 0,
                     start,
                     owner: b as *const CBreaker as usize,
                 };
@@ -107,14 +118,14 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
     })
 }
 
-/// The rejection exit of `seawall_breaker_try_acquire`. A rejection is an
-/// answer, not an error: it leaves the last error alone (and stays cheap).
+/// The rejection exit of the `_try_acquire`s. A rejection is an answer,
+/// not an error: it leaves the last error alone (and stays cheap).
 ///
 /// # Safety
 ///
 /// `out` is NULL or aligned and valid for a write.
 #[inline(never)]
-unsafe fn rejected(r: seawall::Rejected, out: *mut seawall_rejection) -> seawall_result {
+pub(crate) unsafe fn rejected(r: seawall::Rejected, out: *mut seawall_rejection) -> seawall_result {
     if !out.is_null() {
         let rejection = seawall_rejection {
             state: r.state.into(),
@@ -183,9 +194,11 @@ macro_rules! report_now {
     };
 }
 
+/// Why a permit with status word `status` was refused by a report on a
+/// breaker whose own permit it is not, or no longer.
 #[cold]
-fn permit_error(func: &'static str, status: u32) -> Error {
-    if status == ISSUED {
+pub(crate) fn permit_error(func: &'static str, status: u32) -> Error {
+    if status == ISSUED || status == ISSUED_TRIAL {
         Error::new(
             seawall_result::PermitWrongBreaker,
             format!("{func}: the permit was issued by another breaker"),
@@ -201,6 +214,19 @@ fn permit_error(func: &'static str, status: u32) -> Error {
             format!("{func}: the permit was never issued (was the acquire successful?)"),
         )
     }
+}
+
+/// The `outcome` argument of the `_report`s: a `seawall_outcome`, passed
+/// as a number so that an unknown one is an error.
+pub(crate) fn outcome_arg(func: &'static str, outcome: u32) -> Result<Outcome, Error> {
+    names::outcome_of(outcome).ok_or_else(|| {
+        Error::argument(
+            func,
+            "outcome",
+            outcome,
+            "one of SEAWALL_OUTCOME_SUCCESS (0), _FAILURE (1), _IGNORED (2)",
+        )
+    })
 }
 
 /// Reports that the call made under `*permit` succeeded, and marks the
@@ -276,13 +302,9 @@ pub unsafe extern "C" fn seawall_breaker_report(
 ) -> seawall_result {
     const F: &str = "seawall_breaker_report";
     run_code(F, || {
-        let Some(outcome) = names::outcome_of(outcome) else {
-            return fail(Error::argument(
-                F,
-                "outcome",
-                outcome,
-                "one of SEAWALL_OUTCOME_SUCCESS (0), _FAILURE (1), _IGNORED (2)",
-            ));
+        let outcome = match outcome_arg(F, outcome) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
         };
         // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
         // for reads and writes (this function's contract).
@@ -299,6 +321,13 @@ mod tests {
 
     use super::super::seawall_breaker_free;
     use super::*;
+
+    #[test]
+    fn a_distributed_breakers_trial_permit_is_another_breakers() {
+        let e = permit_error("f", ISSUED_TRIAL);
+        assert_eq!(e.code, seawall_result::PermitWrongBreaker);
+        assert_eq!(permit_error("f", 0).code, seawall_result::PermitNotIssued);
+    }
 
     #[test]
     fn duration_override_counts_slow_calls_from_time_zero() {
