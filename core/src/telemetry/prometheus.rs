@@ -1,5 +1,5 @@
 //! The catalog as a `prometheus-client` [`Collector`] (cargo feature
-//! `prometheus-client`): register one over a [`Registry`] (or anything
+//! `prometheus-client`): register one over a [`Registry`](crate::Registry) (or anything
 //! that yields families) and every scrape reads the engines' snapshots.
 //!
 //! ```
