@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from datetime import timedelta
 from typing import Any, Callable, Iterator, List, Optional
@@ -107,6 +108,18 @@ def redis_url() -> Iterator[str]:
             yield url
     except redis_server.Missing as e:
         pytest.fail(str(e))
+
+
+def require_tool(name: str) -> str:
+    """The path of the Debian `prometheus` package's tool `name`; fails the
+    test (never skips it) with how to install it when it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} not found: install it with `apt-get install -y prometheus` "
+            "(scripts/ensure-promtool.sh does)"
+        )
+    return path
 
 
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None:

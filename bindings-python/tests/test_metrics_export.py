@@ -6,7 +6,6 @@ scripted run; dropped engines disappear and leave memory flat."""
 from __future__ import annotations
 
 import gc
-import shutil
 import subprocess
 import tracemalloc
 import uuid
@@ -35,7 +34,7 @@ from seawall import (
     _native,
 )
 
-from conftest import boom, fail, ok
+from conftest import boom, fail, ok, require_tool
 
 Labels = Tuple[Tuple[str, str], ...]
 
@@ -241,12 +240,7 @@ def test_prometheus_collector_exposes_the_exact_counters(engines: Engines) -> No
 
 
 def test_promtool_accepts_the_scraped_text(engines: Engines) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail(
-            "promtool not found: install it with `apt-get install -y prometheus` "
-            "(.ci/run does this on a fresh machine)"
-        )
+    promtool = require_tool("promtool")
     registry = CollectorRegistry()
     seawall.prometheus.register(registry)
     out = subprocess.run(

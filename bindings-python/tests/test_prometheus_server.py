@@ -8,10 +8,8 @@ storage directory, and is stopped at the end, whatever happens."""
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,7 +23,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 import seawall.prometheus
 from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker
 
-from conftest import fail
+from conftest import fail, require_tool, wait_for
 
 DEADLINE = 60.0  # seconds for the server to start and scrape twice
 
@@ -50,12 +48,7 @@ def get_json(url: str) -> Optional[Any]:
 def prometheus_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """Starts a Prometheus server scraping an exporter of this process
     every second; yields (server URL, exporter port)."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail(
-            "prometheus not found: install it with `apt-get install -y prometheus` "
-            "(scripts/ensure-promtool.sh does)"
-        )
+    binary = require_tool("prometheus")
     registry = CollectorRegistry()
     seawall.prometheus.register(registry)
     exporter_port = free_port()
@@ -110,14 +103,13 @@ def test_a_real_prometheus_scrapes_the_breaker_state(prometheus_server: tuple[st
     open_query = f'seawall_breaker_state{{name="{name}",state="open"}}'
     calls_query = f'seawall_breaker_calls_total{{name="{name}",outcome="failure"}}'
     target_up = f'up{{job="seawall",instance="127.0.0.1:{exporter_port}"}}'
-    deadline = time.monotonic() + DEADLINE
     seen: dict[str, List[Any]] = {}
-    while time.monotonic() < deadline:
-        seen = {q: query(server, q) for q in (target_up, open_query, calls_query)}
-        if all(seen.values()):
-            break
-        time.sleep(0.5)
-    assert seen.get(target_up), f"the server never scraped the exporter: {seen}"
+
+    def answered() -> bool:
+        seen.update({q: query(server, q) for q in (target_up, open_query, calls_query)})
+        return all(seen.values())
+
+    wait_for("the server to scrape the exporter and answer every query", answered, DEADLINE)
     assert [r["value"][1] for r in seen[target_up]] == ["1"]
     assert [r["value"][1] for r in seen[open_query]] == ["1"], seen
     assert [r["value"][1] for r in seen[calls_query]] == ["2"], seen
