@@ -1,13 +1,17 @@
 //! The time of one metrics scrape of a registry of 1,000 breakers: the
-//! catalog read from the breakers' snapshots, and the same encoded as
-//! Prometheus text (what `seawall_registry_prometheus_text` returns).
-//! Timing only, nothing asserted: `cargo run --release -p seawall-benches
-//! --example scrape [breakers] [rounds]`.
+//! catalog read from the breakers' snapshots; the same written as scrape
+//! text (what `seawall_registry_prometheus_text` returns); and, beside it,
+//! the same families encoded by the `prometheus-client` crate through
+//! Seawall's collector. Timing only, nothing asserted: `cargo run
+//! --release -p seawall-benches --example scrape [breakers] [rounds]`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use seawall::telemetry::{prometheus, Catalog};
+use std::sync::Arc;
+
+use seawall::telemetry::prometheus::RegistryCollector;
+use seawall::telemetry::{text, Catalog, TextFormat};
 use seawall::{BreakerConfig, Registry};
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -19,7 +23,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let breakers: usize = args.next().map_or(1_000, |a| a.parse().expect("breakers"));
     let rounds: usize = args.next().map_or(200, |a| a.parse().expect("rounds"));
-    let registry = Registry::new();
+    let registry = Arc::new(Registry::new());
     for i in 0..breakers {
         let b = registry
             .get_or_create(&format!("dependency-{i:04}"), &BreakerConfig::default())
@@ -45,14 +49,22 @@ fn main() {
     };
     let families = catalog();
     let samples: usize = families.iter().map(|f| f.samples.len()).sum();
-    let bytes = prometheus::text(&families).expect("encodes").len();
+    let bytes = text(&families, TextFormat::OpenMetrics).len();
+    let mut client = prometheus_client::registry::Registry::default();
+    client.register_collector(Box::new(RegistryCollector::new(Arc::clone(&registry))));
     let read = time(&|| catalog().len());
-    let text = time(&|| prometheus::text(&catalog()).expect("encodes").len());
+    let native = time(&|| text(&catalog(), TextFormat::OpenMetrics).len());
+    let crate_text = time(&|| {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &client).expect("encodes");
+        out.len()
+    });
     println!("{breakers} breakers, {samples} samples, {bytes} bytes of text; median of {rounds}:");
-    println!("  catalog (snapshots -> families): {read:>10.2?}");
-    println!("  catalog + Prometheus text:       {text:>10.2?}");
+    println!("  catalog (snapshots -> families):         {read:>10.2?}");
+    println!("  catalog + scrape text (telemetry::text): {native:>10.2?}");
     println!(
-        "  per breaker:                     {:>10.2?}",
-        text / breakers as u32
+        "  per breaker:                             {:>10.2?}",
+        native / breakers as u32
     );
+    println!("  catalog + prometheus-client's encoder:   {crate_text:>10.2?}");
 }

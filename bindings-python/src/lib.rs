@@ -66,6 +66,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<telemetry::RetryStats>()?;
     m.add_function(wrap_pyfunction!(telemetry::metric_catalog, m)?)?;
     m.add_function(wrap_pyfunction!(telemetry::metric_families, m)?)?;
+    m.add_function(wrap_pyfunction!(telemetry::prometheus_text, m)?)?;
     m.add_function(wrap_pyfunction!(telemetry::snapshot, m)?)?;
     Ok(())
 }

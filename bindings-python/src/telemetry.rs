@@ -1,5 +1,6 @@
 //! The process-wide view of every engine this module created, for metrics:
-//! `_native.metric_families()` (the core's catalog) and `_native.snapshot()`.
+//! `_native.metric_families()` (the core's catalog), `_native.prometheus_text()`
+//! (the same as scrape text) and `_native.snapshot()`.
 //!
 //! Each engine registers once, when it is constructed, as a weak reference:
 //! the view never keeps an engine alive and nothing is done per call. A
@@ -11,13 +12,15 @@
 //! The list sits behind a mutex taken only at construction and at scrape
 //! time, never while Python code runs.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use seawall::telemetry::{Catalog, MetricKind, RetryOutcome, RetryStats as CoreRetryStats};
+use seawall::telemetry::{
+    text, Catalog, Family, MetricKind, RetryOutcome, RetryStats as CoreRetryStats, TextFormat,
+};
 use seawall::{
     Breaker as CoreBreaker, Bulkhead as CoreBulkhead, RateLimiter as CoreRateLimiter,
     RetryBudget as CoreRetryBudget,
@@ -151,49 +154,72 @@ fn kind_name(kind: MetricKind) -> &'static str {
     }
 }
 
-/// `[(name, help, kind, samples)]`: the catalog's families over every live
-/// engine, `kind` being `"counter"` or `"gauge"`, each sample a
-/// `(labels, value)` pair whose `labels` dict starts with `name`. Names are
-/// Prometheus-style without `_total`.
+/// The catalog's families over `engines`.
+fn families(engines: &[Live]) -> Vec<Family> {
+    let mut c = Catalog::new();
+    for e in engines {
+        match e {
+            Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
+            Live::Bulkhead(n, b) => c.bulkhead(n, &b.metrics()),
+            Live::RateLimiter(n, l) => c.rate_limiter(n, &l.metrics()),
+            Live::RetryBudget(n, b) => c.retry_budget(n, &b.metrics()),
+            Live::Retry(n, s) => c.retry(n, &s.counts()),
+        }
+    }
+    c.finish()
+}
+
+/// `[(name, help, kind, label_names, samples)]`: the catalog's families
+/// over every live engine, `kind` being `"counter"` or `"gauge"`,
+/// `label_names` a tuple starting with `"name"`, each sample a
+/// `(label_values, value)` pair whose tuple of values follows
+/// `label_names`. Names are Prometheus-style without `_total`.
 #[pyfunction]
 pub(crate) fn metric_families(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let engines = live();
-    let families = py.detach(|| {
-        let mut c = Catalog::new();
-        for e in &engines {
-            match e {
-                Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
-                Live::Bulkhead(n, b) => c.bulkhead(n, &b.metrics()),
-                Live::RateLimiter(n, l) => c.rate_limiter(n, &l.metrics()),
-                Live::RetryBudget(n, b) => c.retry_budget(n, &b.metrics()),
-                Live::Retry(n, s) => c.retry(n, &s.counts()),
-            }
-        }
-        c.finish()
-    });
+    let families = py.detach(|| families(&engines));
     let out = PyList::empty(py);
+    // One Python string per engine name and label value, however many
+    // samples share it.
+    let mut strings: HashMap<(*const u8, usize), Bound<'_, PyString>> = HashMap::new();
+    let mut string = |s: &str| {
+        strings
+            .entry((s.as_ptr(), s.len()))
+            .or_insert_with(|| PyString::new(py, s))
+            .clone()
+    };
     for f in families {
+        let names = f.samples.first().map_or(&[][..], |s| s.labels);
+        let label_names: Vec<&str> = std::iter::once("name")
+            .chain(names.iter().map(|l| l.0))
+            .collect();
         let samples = PyList::empty(py);
         for s in &f.samples {
-            let labels = PyDict::new(py);
-            labels.set_item("name", &*s.name)?;
-            for (k, v) in s.labels {
-                labels.set_item(k, v)?;
-            }
-            samples.append((labels, s.value))?;
+            let values: Vec<Bound<'_, PyString>> = std::iter::once(string(&s.name))
+                .chain(s.labels.iter().map(|l| string(l.1)))
+                .collect();
+            let values = PyTuple::new(py, values)?;
+            samples.append((values, s.value))?;
         }
-        let kind = kind_name(f.kind);
-        out.append(PyTuple::new(
-            py,
-            [
-                f.name.into_pyobject(py)?.into_any(),
-                f.help.into_pyobject(py)?.into_any(),
-                kind.into_pyobject(py)?.into_any(),
-                samples.into_any(),
-            ],
-        )?)?;
+        let label_names = PyTuple::new(py, label_names)?;
+        out.append((f.name, f.help, kind_name(f.kind), label_names, samples))?;
     }
     Ok(out)
+}
+
+/// The scrape text of every live engine: the Prometheus text format 0.0.4,
+/// or OpenMetrics 1.0 (ending with `# EOF`) with `openmetrics=True`.
+#[pyfunction]
+#[pyo3(signature = (openmetrics = false))]
+pub(crate) fn prometheus_text(py: Python<'_>, openmetrics: bool) -> Bound<'_, PyBytes> {
+    let engines = live();
+    let format = if openmetrics {
+        TextFormat::OpenMetrics
+    } else {
+        TextFormat::Prometheus
+    };
+    let out = py.detach(|| text(&families(&engines), format));
+    PyBytes::new(py, out.as_bytes())
 }
 
 /// `{kind: {name: snapshot}}` for every live engine: kinds `breakers`

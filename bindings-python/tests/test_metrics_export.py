@@ -1,18 +1,20 @@
 """Metrics export: ``_native.metric_families()``, ``seawall.snapshot()``,
-the ``prometheus_client`` collector (checked with ``promtool``) and the
-OpenTelemetry instruments all carry the engines' exact counters after a
-scripted run; dropped engines disappear and leave memory flat."""
+the ``prometheus_client`` collector and the native scrape text (both
+checked with ``promtool``) and the OpenTelemetry instruments all carry the
+engines' exact counters after a scripted run; dropped engines disappear
+and leave memory flat."""
 
 from __future__ import annotations
 
 import gc
 import subprocess
 import tracemalloc
+import urllib.request
 import uuid
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import seawall
@@ -42,10 +44,11 @@ Labels = Tuple[Tuple[str, str], ...]
 def families_of(name: str) -> Dict[str, Dict[Labels, float]]:
     """``{family: {other labels: value}}`` of the engines called ``name``."""
     out: Dict[str, Dict[Labels, float]] = {}
-    for family, _help, _kind, samples in _native.metric_families():
-        for labels, value in samples:
-            if labels["name"] == name:
-                rest = tuple((k, v) for k, v in labels.items() if k != "name")
+    for family, _help, _kind, label_names, samples in _native.metric_families():
+        assert label_names[0] == "name"
+        for values, value in samples:
+            if values[0] == name:
+                rest = tuple(zip(label_names[1:], values[1:]))
                 out.setdefault(family, {})[rest] = value
     return out
 
@@ -243,11 +246,64 @@ def test_promtool_accepts_the_scraped_text(engines: Engines) -> None:
     promtool = require_tool("promtool")
     registry = CollectorRegistry()
     seawall.prometheus.register(registry)
-    out = subprocess.run(
-        [promtool, "check", "metrics"], input=_scrape(registry).encode(),
-        capture_output=True, timeout=60,
-    )
-    assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
+    Counter("app_requests", "Requests served.", registry=registry).inc()
+    for text in (_scrape(registry), seawall.prometheus.generate_latest(registry).decode()):
+        out = subprocess.run(
+            [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=60
+        )
+        assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
+
+
+def _samples(text: str, tag: str) -> Dict[Tuple[str, Labels], float]:
+    """The samples of ``text`` of the engines tagged ``tag`` and of the
+    application's own metrics."""
+    out: Dict[Tuple[str, Labels], float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if tag in s.labels.get("name", tag):
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_the_native_text_equals_the_collectors_and_keeps_the_registrys_metrics(
+    engines: Engines,
+) -> None:
+    registry = CollectorRegistry()
+    seawall.prometheus.register(registry)
+    Counter("app_requests", "Requests served.", registry=registry).inc(3)
+    collected = _samples(_scrape(registry), engines.tag)
+    text = seawall.prometheus.generate_latest(registry).decode()
+    assert _samples(text, engines.tag) == collected
+    assert collected[("app_requests_total", ())] == 3
+    assert collected[("seawall_breaker_calls_total", (("name", f"b{engines.tag}"), ("outcome", "success")))] == 2
+    # The registered collector steps aside: each family is declared once.
+    assert text.count("# TYPE seawall_breaker_calls_total counter\n") == 1
+    # Without a collector registered, Seawall's families are still there.
+    bare = seawall.prometheus.generate_latest(CollectorRegistry()).decode()
+    assert _samples(bare, engines.tag) == {
+        k: v for k, v in collected.items() if not k[0].startswith("app_")
+    }
+    # OpenMetrics, as the C face writes it.
+    assert _native.prometheus_text(openmetrics=True).endswith(b"# EOF\n")
+
+
+def test_the_native_http_server_serves_the_text(engines: Engines) -> None:
+    registry = CollectorRegistry()
+    Counter("app_requests", "Requests served.", registry=registry).inc()
+    server, thread = seawall.prometheus.start_http_server(0, addr="127.0.0.1", registry=registry)
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.headers["Content-Type"] == seawall.prometheus.CONTENT_TYPE_LATEST
+            body = response.read().decode()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    samples = _samples(body, engines.tag)
+    assert samples[("app_requests_total", ())] == 1
+    m = engines.breaker.metrics()
+    key = ("seawall_breaker_rejected_calls_total", (("name", f"b{engines.tag}"),))
+    assert samples[key] == m["rejected"] == 3
 
 
 def test_opentelemetry_instruments_read_the_same_families(engines: Engines) -> None:

@@ -44,15 +44,18 @@ def get_json(url: str) -> Optional[Any]:
         return None
 
 
-@pytest.fixture
-def prometheus_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+@pytest.fixture(params=["collector", "native"])
+def prometheus_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, int]]:
     """Starts a Prometheus server scraping an exporter of this process
-    every second; yields (server URL, exporter port)."""
+    every second; yields (server URL, exporter port). The exporter is
+    ``prometheus_client``'s server over a registry with Seawall's collector,
+    or ``seawall.prometheus``'s server writing the native text."""
     binary = require_tool("prometheus")
     registry = CollectorRegistry()
     seawall.prometheus.register(registry)
     exporter_port = free_port()
-    exporter, thread = start_http_server(exporter_port, addr="127.0.0.1", registry=registry)
+    serve = start_http_server if request.param == "collector" else seawall.prometheus.start_http_server
+    exporter, thread = serve(exporter_port, addr="127.0.0.1", registry=registry)
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(

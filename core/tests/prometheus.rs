@@ -76,7 +76,8 @@ fn scraped_text_equals_the_breakers_counters() {
     assert_eq!(t("open", "half_open"), 2.0);
     assert_eq!(t("half_open", "open"), 1.0);
     assert_eq!(t("half_open", "closed"), 1.0);
-    assert_eq!(t("closed", "forced_open"), 0.0);
+    // A pair through a forced state is left out until it happens.
+    assert!(!text.contains("to=\"forced_open\""));
     assert_eq!(m.transitions.to_open, 2);
     assert_eq!(
         s("seawall_breaker_state{name=\"users\",state=\"closed\"}"),

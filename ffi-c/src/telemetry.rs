@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use seawall::telemetry::{prometheus, Catalog};
+use seawall::telemetry::{text, Catalog, TextFormat};
 
 use crate::error::{run, seawall_result, write_text, Error, Written};
 use crate::handle;
@@ -37,12 +37,7 @@ pub unsafe extern "C" fn seawall_registry_prometheus_text(
         let r = unsafe { handle::borrow(registry, F) }?;
         let mut catalog = Catalog::new();
         catalog.registry(r);
-        let text = prometheus::text(&catalog.finish()).map_err(|_| {
-            Error::new(
-                seawall_result::Panic,
-                format!("{F}: the text encoder failed"),
-            )
-        })?;
+        let text = text(&catalog.finish(), TextFormat::OpenMetrics);
         // SAFETY: `buf` is NULL or valid for `len` bytes, `out_len` NULL or
         // valid for a write (this function's contract).
         match unsafe { write_text(F, &text, buf, len, out_len) }? {

@@ -38,7 +38,10 @@ class _Scrape:
 
     def samples(self, name: str) -> List[Tuple[Dict[str, str], float]]:
         if not self._read or name in self._served:
-            self._families = {f[0]: f[3] for f in _native.metric_families()}
+            self._families = {
+                name: [(dict(zip(label_names, values)), value) for values, value in samples]
+                for name, _help, _kind, label_names, samples in _native.metric_families()
+            }
             self._served.clear()
             self._read = True
         self._served.add(name)

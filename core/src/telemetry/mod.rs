@@ -7,8 +7,9 @@
 //! [`RateLimiter::metrics`](crate::RateLimiter::metrics),
 //! [`RetryBudget::metrics`](crate::RetryBudget::metrics),
 //! [`RetryStats::counts`]) and turns it into [`Family`] values with
-//! [`Catalog`]; the exporters (the `prometheus-client` feature, the C
-//! face's text, the Python collectors) only translate families.
+//! [`Catalog`]; the exporters (the scrape [`text`] that the C face returns
+//! and Python serves, the `prometheus-client` feature, the Python
+//! collectors) only translate families.
 //!
 //! Family names carry no unit suffix beyond the one in the name and no
 //! `_total`: every exposition format adds `_total` to a counter itself
@@ -40,8 +41,10 @@ use crate::rate_limit::RateLimiterMetrics;
 #[cfg(feature = "prometheus-client")]
 pub mod prometheus;
 mod retry;
+mod text;
 
 pub use retry::{RetryCounts, RetryOutcome, RetryStats};
+pub use text::{text, write_text, TextFormat};
 
 /// Whether a family only grows or may go both ways.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +236,17 @@ static STATES: [[Label; 1]; 5] = {
     a
 };
 
+/// The transitions of the state machine itself, reported from zero so that
+/// `increase()` sees their first one; a pair that involves a forced state
+/// (an operator's command) is reported once it has happened, so an idle
+/// breaker costs a scrape 4 transition samples, not 20.
+const ALWAYS_REPORTED: [(State, State); 4] = [
+    (State::Closed, State::Open),
+    (State::Open, State::HalfOpen),
+    (State::HalfOpen, State::Closed),
+    (State::HalfOpen, State::Open),
+];
+
 /// `from`/`to` labels, indexed like [`State::ALL`] twice.
 static PAIRS: [[[Label; 2]; 5]; 5] = {
     let mut a = [[[("", ""); 2]; 5]; 5];
@@ -307,8 +321,8 @@ impl Catalog {
         self.push(F_SLOW, n, NO_LABELS, m.slow_calls as f64);
         for from in State::ALL {
             for to in State::ALL {
-                if from != to {
-                    let v = m.transitions.between(from, to);
+                let v = m.transitions.between(from, to);
+                if v > 0 || ALWAYS_REPORTED.contains(&(from, to)) {
                     self.push(F_TRANSITIONS, n, &PAIRS[from.index()][to.index()], v as f64);
                 }
             }

