@@ -27,11 +27,13 @@ use seawall::{
 };
 use seawall_bindings_support::DynClock;
 
+use crate::fleet::FleetInner;
 use crate::handle::metrics_dict;
 
 /// A weakly held engine and the name it reports under.
 enum Entry {
     Breaker(Weak<CoreBreaker<DynClock>>),
+    Fleet(Weak<FleetInner>),
     Bulkhead(Arc<str>, Weak<CoreBulkhead<DynClock>>),
     RateLimiter(Arc<str>, Weak<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Weak<CoreRetryBudget<DynClock>>),
@@ -42,6 +44,7 @@ impl Entry {
     fn alive(&self) -> bool {
         match self {
             Entry::Breaker(w) => w.strong_count() > 0,
+            Entry::Fleet(w) => w.strong_count() > 0,
             Entry::Bulkhead(_, w) => w.strong_count() > 0,
             Entry::RateLimiter(_, w) => w.strong_count() > 0,
             Entry::RetryBudget(_, w) => w.strong_count() > 0,
@@ -53,6 +56,7 @@ impl Entry {
 /// An engine held for the length of a scrape.
 enum Live {
     Breaker(Arc<CoreBreaker<DynClock>>),
+    Fleet(Arc<FleetInner>),
     Bulkhead(Arc<str>, Arc<CoreBulkhead<DynClock>>),
     RateLimiter(Arc<str>, Arc<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Arc<CoreRetryBudget<DynClock>>),
@@ -92,6 +96,12 @@ pub(crate) fn breaker(b: &Arc<CoreBreaker<DynClock>>) {
     register(Entry::Breaker(Arc::downgrade(b)));
 }
 
+/// Registers a distributed breaker (once per handle: its fleet breaker is
+/// built again in a forked child, and the view follows the handle).
+pub(crate) fn fleet_breaker(b: &Arc<FleetInner>) {
+    register(Entry::Fleet(Arc::downgrade(b)));
+}
+
 /// Registers a bulkhead reporting as `name`.
 pub(crate) fn bulkhead(name: &str, b: &Arc<CoreBulkhead<DynClock>>) {
     register(Entry::Bulkhead(name.into(), Arc::downgrade(b)));
@@ -118,6 +128,7 @@ fn live() -> Vec<Live> {
         .iter()
         .filter_map(|e| match e {
             Entry::Breaker(w) => w.upgrade().map(Live::Breaker),
+            Entry::Fleet(w) => w.upgrade().map(Live::Fleet),
             Entry::Bulkhead(n, w) => w.upgrade().map(|b| Live::Bulkhead(n.clone(), b)),
             Entry::RateLimiter(n, w) => w.upgrade().map(|l| Live::RateLimiter(n.clone(), l)),
             Entry::RetryBudget(n, w) => w.upgrade().map(|b| Live::RetryBudget(n.clone(), b)),
@@ -130,6 +141,7 @@ fn live() -> Vec<Live> {
 fn address(l: &Live) -> usize {
     match l {
         Live::Breaker(a) => Arc::as_ptr(a) as usize,
+        Live::Fleet(a) => Arc::as_ptr(a) as usize,
         Live::Bulkhead(_, a) => Arc::as_ptr(a) as usize,
         Live::RateLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::RetryBudget(_, a) => Arc::as_ptr(a) as usize,
@@ -160,6 +172,7 @@ fn families(engines: &[Live]) -> Vec<Family> {
     for e in engines {
         match e {
             Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
+            Live::Fleet(f) => f.breaker().export(&mut c),
             Live::Bulkhead(n, b) => c.bulkhead(n, &b.metrics()),
             Live::RateLimiter(n, l) => c.rate_limiter(n, &l.metrics()),
             Live::RetryBudget(n, b) => c.retry_budget(n, &b.metrics()),
@@ -239,6 +252,10 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     for e in live() {
         match e {
             Live::Breaker(b) => by_kind[0].set_item(b.name(), metrics_dict(py, &b.metrics())?)?,
+            Live::Fleet(f) => {
+                let b = f.breaker();
+                by_kind[0].set_item(b.name(), metrics_dict(py, &b.metrics())?)?;
+            }
             Live::Bulkhead(n, b) => {
                 let m = b.metrics();
                 let d = PyDict::new(py);

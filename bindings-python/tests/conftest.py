@@ -6,14 +6,14 @@ import random
 import shutil
 import time
 from datetime import timedelta
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 import redis_server
 import seawall
-from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker
+from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker, _native
 
 # Property tests: CI-sized and reproducible by default (a fixed seed, so a
 # red run is red again on any machine); the deep profile draws new values
@@ -129,3 +129,19 @@ def wait_for(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None
     while not cond():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for: {what}"
         time.sleep(0.005)
+
+
+Labels = Tuple[Tuple[str, str], ...]
+
+
+def families_of(name: str) -> Dict[str, Dict[Labels, float]]:
+    """``{family: {other labels: value}}`` of the engines called ``name``,
+    from ``_native.metric_families()``."""
+    out: Dict[str, Dict[Labels, float]] = {}
+    for family, _help, _kind, label_names, samples in _native.metric_families():
+        assert label_names[0] == "name"
+        for values, value in samples:
+            if values[0] == name:
+                rest = tuple(zip(label_names[1:], values[1:]))
+                out.setdefault(family, {})[rest] = value
+    return out

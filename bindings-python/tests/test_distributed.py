@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import timedelta
 from typing import Any, List
 
@@ -25,7 +26,7 @@ from seawall import (
     DistributedCircuitBreaker,
 )
 
-from conftest import Boom, boom, fail, wait_for
+from conftest import Boom, boom, fail, families_of, wait_for
 
 
 def connected(cb: DistributedCircuitBreaker) -> bool:
@@ -141,6 +142,33 @@ def test_operator_commands_apply_fleet_wide(redis_url: str) -> None:
     b.reset()
     wait_for("a is reset too", lambda: a.get_state() == CircuitState.CLOSED)
     assert a.call(lambda: 1) == 1
+
+
+def test_distributed_breakers_export_their_books_the_fleet_state_and_the_store_health(
+    redis_url: str,
+) -> None:
+    name = f"exported-{uuid.uuid4().hex[:8]}"
+    config = CircuitBreakerConfig(failure_threshold=1000, minimum_calls=5)
+    cb = DistributedCircuitBreaker(name, config, redis_url=redis_url)
+    wait_for("connected", lambda: connected(cb))
+    fail(cb, 5)
+    wait_for("the fleet opens", lambda: cb.get_state() == CircuitState.OPEN)
+    f = families_of(name)
+    assert f["seawall_breaker_fleet_state"][(("state", "open"),)] == 1
+    assert f["seawall_breaker_fleet_state"][(("state", "closed"),)] == 0
+    assert f["seawall_breaker_fleet_degraded"][()] == 0
+    assert f["seawall_breaker_calls"][(("outcome", "failure"),)] == 5
+    assert f["seawall_breaker_state"][(("state", "open"),)] == 1
+    assert seawall.snapshot()["breakers"][name]["failures"] == 5
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = DistributedCircuitBreaker(f"{name}-down", redis_url=f"redis://127.0.0.1:{port}/")
+    assert families_of(f"{name}-down")["seawall_breaker_fleet_degraded"][()] == 1
+    del cb, down
+    gc.collect()
+    assert families_of(name) == {} and families_of(f"{name}-down") == {}
+    assert name not in seawall.snapshot()["breakers"]
 
 
 def test_an_unreachable_redis_never_blocks_calls_and_says_so(

@@ -36,21 +36,8 @@ from seawall import (
     _native,
 )
 
-from conftest import boom, fail, ok, require_tool
+from conftest import Labels, boom, fail, families_of, ok, require_tool
 
-Labels = Tuple[Tuple[str, str], ...]
-
-
-def families_of(name: str) -> Dict[str, Dict[Labels, float]]:
-    """``{family: {other labels: value}}`` of the engines called ``name``."""
-    out: Dict[str, Dict[Labels, float]] = {}
-    for family, _help, _kind, label_names, samples in _native.metric_families():
-        assert label_names[0] == "name"
-        for values, value in samples:
-            if values[0] == name:
-                rest = tuple(zip(label_names[1:], values[1:]))
-                out.setdefault(family, {})[rest] = value
-    return out
 
 
 class Engines:

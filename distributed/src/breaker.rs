@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use seawall::telemetry::Catalog;
 use seawall::{
     Breaker, BreakerConfig, CallError, Clock, Metrics, Outcome, Permit, QuantaClock, Rejected,
     State, Ticket, Transition,
@@ -332,6 +333,15 @@ impl<C: Clock> DistributedBreaker<C> {
             fenced: b.fenced,
             config_conflicts: b.config_conflicts,
         }
+    }
+
+    /// Adds this breaker to `catalog`: its [`metrics`](Self::metrics) as a
+    /// breaker's families, and the fleet's state and the store's health
+    /// (`seawall_breaker_fleet_state`, `seawall_breaker_fleet_degraded`).
+    pub fn export(&self, catalog: &mut Catalog) {
+        catalog.breaker(self.name(), &self.metrics());
+        let f = self.fleet();
+        catalog.fleet(self.name(), f.state, f.degraded);
     }
 
     fn command(&self, cmd: Command) {

@@ -47,9 +47,16 @@ pub struct DistributedBreaker {
 }
 
 /// What the handle and its permits share.
-struct FleetInner {
+pub(crate) struct FleetInner {
     fleet: Fleet,
     handle: Handle,
+}
+
+impl FleetInner {
+    /// The fleet breaker of this process.
+    pub(crate) fn breaker(&self) -> &FleetBreaker<DynClock> {
+        self.fleet.get()
+    }
 }
 
 #[pymethods]
@@ -82,12 +89,12 @@ impl DistributedBreaker {
             }
             e => PyValueError::new_err(e.to_string()),
         })?;
-        Ok(DistributedBreaker {
-            inner: Arc::new(FleetInner {
-                fleet,
-                handle: Handle::new(py, &name, config, s.policy, hooks)?,
-            }),
-        })
+        let inner = Arc::new(FleetInner {
+            fleet,
+            handle: Handle::new(py, &name, config, s.policy, hooks)?,
+        });
+        crate::telemetry::fleet_breaker(&inner);
+        Ok(DistributedBreaker { inner })
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -222,7 +229,7 @@ impl Issuer for DistributedBreaker {
 
     #[inline]
     fn engine(&self) -> &FleetBreaker<DynClock> {
-        self.inner.fleet.get()
+        self.inner.breaker()
     }
 
     fn handle(&self) -> &Handle {

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use seawall::telemetry::Catalog;
 use seawall::{BreakerConfig, ManualClock, Outcome, State};
 
 use crate::coordinator::{Coordinator, Engine};
@@ -251,6 +252,47 @@ fn a_trial_failure_reopens_and_late_results_are_fenced() {
     assert_eq!(f.breakers[0].fleet().state, State::Open);
     assert_eq!(f.rejection(0), Some(State::Open));
     assert_eq!(f.breakers[0].fleet().generation, 3);
+}
+
+#[test]
+fn export_adds_the_local_books_the_fleet_state_and_the_store_health() {
+    let f = Fleet::new(2, patient(), fleet_config());
+    f.record(0, Outcome::Failure, 10);
+    f.record(1, Outcome::Failure, 10);
+    f.step_all();
+    f.step_all();
+    assert_eq!(f.rejection(0), Some(State::Open));
+    f.store.set_down(true);
+    f.step_all();
+    let b = &f.breakers[0];
+    let mut c = Catalog::new();
+    b.export(&mut c);
+    let families = c.finish();
+    let v = |family: &str, labels: &[(&str, &str)]| {
+        let f = families.iter().find(|f| f.name == family).unwrap();
+        let s = f.samples.iter().find(|s| s.labels == labels).unwrap();
+        assert_eq!(&*s.name, b.name());
+        s.value
+    };
+    let state = "seawall_breaker_fleet_state";
+    assert_eq!(v(state, &[("state", "open")]), 1.0);
+    assert_eq!(v(state, &[("state", "closed")]), 0.0);
+    assert_eq!(v("seawall_breaker_fleet_degraded", &[]), 1.0);
+    assert_eq!(v("seawall_breaker_calls", &[("outcome", "failure")]), 10.0);
+    // The fleet's rejections are the breaker's.
+    let rejected = b.metrics().rejected;
+    assert!(rejected >= 1);
+    assert_eq!(v("seawall_breaker_rejected_calls", &[]), rejected as f64);
+    f.store.set_down(false);
+    f.step_all();
+    let mut c = Catalog::new();
+    b.export(&mut c);
+    let families = c.finish();
+    let degraded = families
+        .iter()
+        .find(|f| f.name == "seawall_breaker_fleet_degraded")
+        .unwrap();
+    assert_eq!(degraded.samples[0].value, 0.0);
 }
 
 #[test]
