@@ -31,6 +31,7 @@ from seawall import (
     RetryBudget,
     RetryBudgetConfig,
     RetryConfig,
+    RetryError,
     RetryStrategy,
     UnifiedCircuitBreaker,
     _native,
@@ -146,6 +147,34 @@ def test_families_equal_the_engines_counters(engines: Engines) -> None:
     outcomes = {dict(k)["outcome"]: v for k, v in r["seawall_retry_calls"].items()}
     assert outcomes == {"success": 1, "success_after_retry": 1, "gave_up": 1, "not_retryable": 1}
     assert r["seawall_retry_attempts"][()] == 1 + 2
+
+
+def test_with_resilience_counts_its_retried_calls_under_the_functions_name() -> None:
+    outcomes = iter([ConnectionError("a"), None, ValueError("no"), ConnectionError("b"),
+                     ConnectionError("c")])
+
+    @seawall.with_resilience(
+        RetryConfig(max_attempts=2, initial_delay=0.0, max_delay=0.0, jitter_enabled=False,
+                    retry_budget_enabled=False),
+        circuit_breaker_name=f"wr-{uuid.uuid4().hex[:8]}",
+        sleep=lambda s: None,
+    )
+    def flaky() -> str:
+        e = next(outcomes, None)
+        if e is not None:
+            raise e
+        return "done"
+
+    assert flaky() == "done"  # after one retry
+    with pytest.raises(ValueError):
+        flaky()  # not retryable
+    with pytest.raises(RetryError):
+        flaky()  # gives up after 2 attempts
+    assert flaky() == "done"  # at once: the breaker's count only
+    r = families_of(f"{__name__}.{flaky.__qualname__}")
+    calls = {dict(k)["outcome"]: v for k, v in r["seawall_retry_calls"].items()}
+    assert calls == {"success": 0, "success_after_retry": 1, "gave_up": 1, "not_retryable": 1}
+    assert r["seawall_retry_attempts"][()] == 2
 
 
 def test_snapshot_has_one_format_for_every_engine(engines: Engines) -> None:

@@ -193,9 +193,11 @@ def test_attached_metrics_count_a_scripted_run(make: Any, clock: ManualClock,
     assert (fixed["attempts"], fixed["successes"], fixed["failures"], fixed["max_attempt"]) == (
         5, 1, 4, 3
     )
-    # The with_resilience call's first attempt is made before any retry
-    # state exists; the budget refused the second: no attempt is counted.
-    assert set(s["retries"]) == {"fixed"}
+    # The with_resilience call's first attempt failed (reported, untimed);
+    # the budget refused the second.
+    exp = s["retries"][RetryStrategy.EXPONENTIAL_WITH_JITTER.value]
+    assert (exp["attempts"], exp["successes"], exp["failures"], exp["max_attempt"]) == (1, 0, 1, 1)
+    assert exp["total_duration"] == 0.0
 
 
 def test_detached_metrics_stop_counting(make: Any) -> None:

@@ -123,6 +123,14 @@ def with_resilience(
     ``inspect`` and ``asyncio`` see a coroutine function for ``async def``.
     Waiting in async code uses ``asyncio.sleep``; sync waits use
     ``time.sleep``, which releases the GIL.
+
+    Metrics: a call that fails at least once is counted as a retrier's call
+    under the function's qualified name (``seawall_retry_calls_total{name=
+    "module.function", outcome}`` and ``seawall_retry_attempts_total``), and
+    each of its attempts reaches ``metrics`` and an attached
+    ``ResilienceMetrics``; the first attempt, run in the native wrapper that
+    reads no clock, is reported with a duration of 0. A call that succeeds
+    at once is counted by the breaker alone.
     """
     config = _retry_config(retry_policy)
     for field, fn in (("fallback", fallback), ("sleep", sleep), ("asleep", asleep)):
@@ -195,10 +203,17 @@ def with_resilience(
             budget = RetryBudget(RetryBudgetConfig())
         if config is not None and not config.retry_budget_enabled:
             budget = None
+        # The function's retries are counted under its qualified name for
+        # the metrics exporters (calls that failed at least once: one that
+        # succeeds at once never leaves the native wrapper, and is the
+        # breaker's count).
         plan = (
             None
             if config is None
-            else _Plan(config, calc, rng, budget, metrics, do_sleep, do_asleep)
+            else _Plan(
+                config, calc, rng, budget, metrics, do_sleep, do_asleep,
+                _native.RetryStats(f"{func.__module__}.{func.__qualname__}"),
+            )
         )
         layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)
         if is_gen:

@@ -87,7 +87,8 @@ class _Plan:
     ) -> Tuple[_native.RetryState, float]:
         """The attempt in progress (started at ``started`` on
         ``time.perf_counter``; ``None`` for a first attempt made by
-        ``run``'s caller, neither timed nor in the metrics) failed with
+        ``run``'s caller, in ``with_resilience``'s native wrapper, which
+        reads no clock: counted with a duration of 0) failed with
         ``exc``: reports it to the call's ``state`` (made now for a first
         failure: the call's first attempt was counted in the budget by the
         caller) and returns it with the delay before the next attempt, or
@@ -104,12 +105,11 @@ class _Plan:
                 attempts=1,
             )
         m = self.metrics
-        if started is not None:
-            took = time.perf_counter() - started
-            if m is not None:
-                m.record_attempt(False, took, exc)
-            if _events._sinks:
-                _events.retry_attempt(self.config.strategy.value, state.attempts, False, took)
+        took = 0.0 if started is None else time.perf_counter() - started
+        if m is not None:
+            m.record_attempt(False, took, exc)
+        if _events._sinks:
+            _events.retry_attempt(self.config.strategy.value, state.attempts, False, took)
         if isinstance(exc, CircuitBreakerOpenError):
             if m is not None:
                 m.requests_rejected += 1
