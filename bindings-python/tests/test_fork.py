@@ -4,7 +4,9 @@ be able to use every breaker it inherited, and finish.
 
 A lock caught held by another thread at the fork would stay locked in the
 child forever; every child here gets a deadline, and one that misses it
-fails the test (and is killed).
+fails the test (and is killed). The `seawall` logger stays on throughout:
+its records are written by the parent's threads while children fork, and
+each child writes records of its own.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import logging
 import multiprocessing
 import sys
 import threading
+import time
 from datetime import timedelta
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -125,22 +128,7 @@ def spawner(breakers: List[Any], bulkhead: Any, stop: threading.Event) -> None:
             t.join()
 
 
-@pytest.fixture
-def seawall_logger_off() -> Iterator[None]:
-    """Turns the `seawall` logger off. Python's logging is not fork-safe: a
-    child forked while another thread writes a record to a buffered stream
-    inherits that stream's lock held, and its own first record hangs. This
-    test checks the breakers' machinery, so their transition records (on by
-    default) stay out of it."""
-    logger = logging.getLogger("seawall")
-    disabled = logger.disabled
-    logger.disabled = True
-    yield
-    logger.disabled = disabled
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="fork-safety is promised on Linux")
-@pytest.mark.usefixtures("seawall_logger_off")
 def test_children_forked_during_transitions_use_their_breakers_and_finish() -> None:
     breakers = make_breakers()
     bulkhead = Bulkhead(BulkheadConfig(max_concurrent=1, max_queue_size=64, timeout=timedelta(seconds=60)))
@@ -170,3 +158,71 @@ def test_children_forked_during_transitions_use_their_breakers_and_finish() -> N
         bulkhead.release()
     assert hung == 0, f"{hung} of {FORKS} children hung"
     assert failed == [], failed
+
+
+class SlowStream:
+    """A stream whose every write holds a lock for a millisecond, as a
+    buffered file holds its own while it writes: a child forked during a
+    write inherits the lock held by a thread it does not have."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lines = 0
+
+    def write(self, text: str) -> None:
+        with self.lock:
+            time.sleep(0.001)
+            self.lines += text.count("\n")
+
+    def flush(self) -> None:
+        with self.lock:
+            pass
+
+
+def log_in_child(cb: Any) -> None:
+    """Runs in the forked child: a transition, so a record (the inherited
+    breaker may be open: reset first)."""
+    cb.reset()
+    trip(cb)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork-safety is promised on Linux")
+def test_children_forked_while_threads_log_transitions_can_log() -> None:
+    logger = logging.getLogger("seawall")
+    stream = SlowStream()
+    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    breakers = make_breakers()
+    stop = threading.Event()
+
+    def flip(cb: Any) -> None:
+        while not stop.is_set():
+            trip(cb)
+            cb.reset()
+
+    threads = [threading.Thread(target=flip, args=(cb,), daemon=True) for cb in breakers]
+    for t in threads:
+        t.start()
+    ctx = multiprocessing.get_context("fork")
+    hung = 0
+    try:
+        for _ in range(20):
+            p = ctx.Process(target=log_in_child, args=(breakers[0],))
+            p.start()
+            p.join(CHILD_DEADLINE)
+            if p.is_alive():
+                hung += 1
+                p.kill()
+                p.join()
+            else:
+                assert p.exitcode == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(CHILD_DEADLINE)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert stream.lines > 0
+    assert hung == 0, f"{hung} of 20 children hung writing their first record"

@@ -10,8 +10,9 @@ Python paths that handle a rejection or a failure."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from .interfaces import ResilienceMetricsInterface
 from .models import CircuitState
@@ -22,6 +23,60 @@ _log = logging.getLogger("seawall")
 # reads the tuple without locking.
 _sinks: Tuple[ResilienceMetricsInterface, ...] = ()
 _lock = threading.Lock()
+
+
+def _handlers() -> List[logging.Handler]:
+    """The handlers a record of the ``seawall`` logger reaches now."""
+    out: List[logging.Handler] = []
+    logger: Optional[logging.Logger] = _log
+    while logger is not None:
+        out.extend(logger.handlers)
+        logger = logger.parent if logger.propagate else None
+    if not out and logging.lastResort is not None:
+        out.append(logging.lastResort)
+    return out
+
+
+# The handlers locked across a fork by the thread that forks.
+_held: List[logging.Handler] = []
+
+
+def _before_fork() -> None:
+    # A handler writes under its lock, and the stream it writes to holds a
+    # lock of its own meanwhile (a buffered file does). A child forked in
+    # the middle of that write inherits the stream's lock held by a thread
+    # it does not have, and hangs at its first record (logging renews the
+    # handlers' locks in a child, not the streams'). Holding every handler's
+    # lock across the fork means no thread is in the middle of a write.
+    # Registered after logging's own hook, so run before it: handler locks,
+    # then logging's module lock, the order `logging.shutdown` takes them.
+    for h in _handlers():
+        h.acquire()
+        _held.append(h)
+
+
+def _after_fork_in_parent() -> None:
+    while _held:
+        _held.pop().release()
+
+
+def _after_fork_in_child() -> None:
+    # logging has given every handler a new, unlocked lock in the child
+    # (`Handler._at_fork_reinit`); a handler whose lock it did not renew is
+    # released here.
+    while _held:
+        try:
+            _held.pop().release()
+        except RuntimeError:
+            pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def attach(sink: ResilienceMetricsInterface) -> None:
