@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import prometheus_client
@@ -96,14 +96,14 @@ def generate_latest(registry: CollectorRegistry = REGISTRY) -> bytes:
     return others + _native.prometheus_text()
 
 
-WsgiApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
+WsgiApp = Callable[[Dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def make_wsgi_app(registry: CollectorRegistry = REGISTRY) -> WsgiApp:
     """A WSGI application answering every request with
     ``generate_latest(registry)``."""
 
-    def app(environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         body = generate_latest(registry)
         start_response(
             "200 OK",
