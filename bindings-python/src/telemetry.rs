@@ -173,10 +173,10 @@ fn families(engines: &[Live]) -> Vec<Family> {
         match e {
             Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
             Live::Fleet(f) => f.breaker().export(&mut c),
-            Live::Bulkhead(n, b) => c.bulkhead(n, &b.metrics()),
-            Live::RateLimiter(n, l) => c.rate_limiter(n, &l.metrics()),
-            Live::RetryBudget(n, b) => c.retry_budget(n, &b.metrics()),
-            Live::Retry(n, s) => c.retry(n, &s.counts()),
+            Live::Bulkhead(n, b) => c.bulkhead(Arc::clone(n), &b.metrics()),
+            Live::RateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
+            Live::RetryBudget(n, b) => c.retry_budget(Arc::clone(n), &b.metrics()),
+            Live::Retry(n, s) => c.retry(Arc::clone(n), &s.counts()),
         }
     }
     c.finish()

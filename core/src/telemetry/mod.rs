@@ -218,6 +218,19 @@ const F_RETRY_CALLS: usize = 18;
 const F_RETRY_ATTEMPTS: usize = 19;
 const F_COUNT: usize = 20;
 
+/// The families a breaker adds to and the samples it usually adds to each
+/// (transitions: the four of the state machine).
+const BREAKER_SAMPLES: [(usize, usize); 8] = [
+    (F_CALLS, 3),
+    (F_REJECTED, 1),
+    (F_SLOW, 1),
+    (F_TRANSITIONS, 4),
+    (F_STATE, 5),
+    (F_STATE_SECONDS, 1),
+    (F_TRIALS, 1),
+    (F_WINDOW_RATIO, 1),
+];
+
 const NO_LABELS: &[Label] = &[];
 const OUTCOMES: [&[Label]; 3] = [
     &[("outcome", "success")],
@@ -308,8 +321,8 @@ impl Catalog {
     }
 
     /// Adds a breaker's snapshot.
-    pub fn breaker(&mut self, name: &str, m: &Metrics) {
-        let name: Arc<str> = Arc::from(name);
+    pub fn breaker(&mut self, name: impl Into<Arc<str>>, m: &Metrics) {
+        let name: Arc<str> = name.into();
         let n = &name;
         for (labels, v) in OUTCOMES
             .into_iter()
@@ -344,8 +357,8 @@ impl Catalog {
     /// Adds a distributed breaker's view of its fleet: the shared state and
     /// whether the shared store is unreachable (its local books go through
     /// [`Catalog::breaker`]).
-    pub fn fleet(&mut self, name: &str, state: State, degraded: bool) {
-        let name: Arc<str> = Arc::from(name);
+    pub fn fleet(&mut self, name: impl Into<Arc<str>>, state: State, degraded: bool) {
+        let name: Arc<str> = name.into();
         self.one_hot(F_FLEET_STATE, &name, state);
         self.push(
             F_FLEET_DEGRADED,
@@ -363,8 +376,8 @@ impl Catalog {
     }
 
     /// Adds a bulkhead's snapshot.
-    pub fn bulkhead(&mut self, name: &str, m: &BulkheadMetrics) {
-        let name: Arc<str> = Arc::from(name);
+    pub fn bulkhead(&mut self, name: impl Into<Arc<str>>, m: &BulkheadMetrics) {
+        let name: Arc<str> = name.into();
         self.push(F_BH_IN_USE, &name, NO_LABELS, f64::from(m.in_use));
         self.push(F_BH_QUEUED, &name, NO_LABELS, f64::from(m.queued));
         self.push(F_BH_CAPACITY, &name, NO_LABELS, f64::from(m.capacity));
@@ -372,22 +385,22 @@ impl Catalog {
     }
 
     /// Adds a rate limiter's snapshot.
-    pub fn rate_limiter(&mut self, name: &str, m: &RateLimiterMetrics) {
-        let name: Arc<str> = Arc::from(name);
+    pub fn rate_limiter(&mut self, name: impl Into<Arc<str>>, m: &RateLimiterMetrics) {
+        let name: Arc<str> = name.into();
         self.push(F_RL_ALLOWED, &name, NO_LABELS, m.allowed as f64);
         self.push(F_RL_DENIED, &name, NO_LABELS, m.denied as f64);
     }
 
     /// Adds a retry budget's snapshot.
-    pub fn retry_budget(&mut self, name: &str, m: &RetryBudgetMetrics) {
-        let name: Arc<str> = Arc::from(name);
+    pub fn retry_budget(&mut self, name: impl Into<Arc<str>>, m: &RetryBudgetMetrics) {
+        let name: Arc<str> = name.into();
         self.push(F_BUDGET_RATIO, &name, NO_LABELS, m.remaining_ratio);
         self.push(F_BUDGET_EXHAUSTED, &name, NO_LABELS, m.exhausted as f64);
     }
 
     /// Adds a retrier's counts.
-    pub fn retry(&mut self, name: &str, c: &RetryCounts) {
-        let name: Arc<str> = Arc::from(name);
+    pub fn retry(&mut self, name: impl Into<Arc<str>>, c: &RetryCounts) {
+        let name: Arc<str> = name.into();
         for o in RetryOutcome::ALL {
             self.push(F_RETRY_CALLS, &name, o.labels(), c.calls(o) as f64);
         }
@@ -396,8 +409,16 @@ impl Catalog {
 
     /// Adds every breaker of a registry, sorted by name.
     pub fn registry<C: crate::Clock + Clone>(&mut self, registry: &crate::Registry<C>) {
-        for (name, m) in registry.snapshot() {
-            self.breaker(&name, &m);
+        let snapshot = registry.snapshot();
+        // At most this many samples a breaker in each family: room for all
+        // of them at once, not a copy of each family's samples per doubling.
+        for (f, per_breaker) in BREAKER_SAMPLES {
+            self.families[f]
+                .samples
+                .reserve(snapshot.len() * per_breaker);
+        }
+        for (name, m) in snapshot {
+            self.breaker(name, &m);
         }
     }
 

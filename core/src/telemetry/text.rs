@@ -22,6 +22,7 @@
 //! ```
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::{Family, Label, MetricKind};
 
@@ -59,9 +60,10 @@ pub fn write_text(families: &[Family], format: TextFormat, out: &mut String) {
     let samples: usize = families.iter().map(|f| f.samples.len()).sum();
     // About 70 bytes a sample line, plus the two comment lines per family.
     out.reserve(samples * 72 + families.len() * 160);
-    // What every sample line of a family starts with, and what follows the
-    // engine's name for each label set: built once per family, so a sample
-    // costs three copies, the name's escape check and its number.
+    // What a sample line starts with up to the engine's name, rebuilt when
+    // the engine changes (an engine's samples of a family are adjacent), and
+    // what follows the name for each label set, built once per family: a
+    // sample costs two copies and its number.
     let mut head = String::new();
     let mut tails: Vec<(&[Label], String)> = Vec::new();
     for f in families {
@@ -90,10 +92,16 @@ pub fn write_text(families: &[Family], format: TextFormat, out: &mut String) {
         head.push_str(f.name);
         head.push_str(suffix);
         head.push_str("{name=\"");
+        let head_len = head.len();
+        let mut engine: Option<&Arc<str>> = None;
         tails.clear();
         for s in &f.samples {
+            if !engine.is_some_and(|e| Arc::ptr_eq(e, &s.name)) {
+                head.truncate(head_len);
+                escape(&mut head, &s.name, true);
+                engine = Some(&s.name);
+            }
             out.push_str(&head);
-            escape(out, &s.name, true);
             let tail = match tails.iter().position(|(l, _)| std::ptr::eq(*l, s.labels)) {
                 Some(i) => &tails[i].1,
                 None => {
