@@ -12,6 +12,7 @@ very same module objects as ``seawall``'s.
 """
 
 import sys as _sys
+import types as _types
 
 from . import _events, _native, exceptions as _exceptions, models as _models
 
@@ -100,6 +101,7 @@ __all__ = [
     "Registry",
     "get_registry",
     "install_alias",
+    "install_legacy_aliases",
     "with_resilience",
     "BackoffCalculator",
     "Retrier",
@@ -134,3 +136,41 @@ def install_alias(name: str) -> None:
     _sys.modules[name] = _sys.modules[__name__]
     for sub in _SUBMODULES:
         _sys.modules[f"{name}.{sub}"] = _sys.modules[f"{__name__}.{sub}"]
+
+
+# The legacy module paths of the original package and what they import.
+_LEGACY = {"shared.utils.retry_strategy": "compat.retry_strategy"}
+
+
+def install_legacy_aliases() -> None:
+    """Makes the original package's module paths import Seawall, so old
+    call sites run unchanged: ``shared.resilience`` and its submodules (as
+    ``install_alias("shared.resilience")``) and the legacy
+    ``shared.utils.retry_strategy`` (``seawall.compat.retry_strategy``).
+    A parent package that cannot be imported (``shared``, ``shared.utils``)
+    is created empty; one that exists is kept, and gets the alias as an
+    attribute."""
+    import importlib
+
+    def alias(path: str, module: _types.ModuleType) -> None:
+        parent, _, child = path.rpartition(".")
+        if parent:
+            if parent not in _sys.modules:
+                try:
+                    importlib.import_module(parent)
+                except ModuleNotFoundError as e:
+                    if e.name != parent:
+                        raise
+                    package = _types.ModuleType(
+                        parent, "Created by seawall.install_legacy_aliases()."
+                    )
+                    package.__path__ = []
+                    alias(parent, package)
+            setattr(_sys.modules[parent], child, module)
+        _sys.modules[path] = module
+
+    alias("shared.resilience", _sys.modules[__name__])
+    for sub in _SUBMODULES:
+        alias(f"shared.resilience.{sub}", _sys.modules[f"{__name__}.{sub}"])
+    for path, target in _LEGACY.items():
+        alias(path, importlib.import_module(f"{__name__}.{target}"))

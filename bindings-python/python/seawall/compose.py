@@ -30,6 +30,7 @@ from .budget import RetryBudget
 from .bulkhead import Bulkhead, aadmit, admit
 from .implementations.circuit_breaker import (
     Stream,
+    UnifiedCircuitBreaker,
     drive_stream,
     guard_generator,
     is_async_generator_function,
@@ -67,6 +68,8 @@ def with_resilience(
     retry_policy: Union[None, str, RetryPolicy, RetryConfig] = None,
     circuit_breaker_name: Optional[str] = None,
     *,
+    circuit_breaker: Optional[UnifiedCircuitBreaker] = None,
+    name: Optional[str] = None,
     circuit_breaker_config: Optional[CircuitBreakerConfig] = None,
     bulkhead: Union[None, Bulkhead, BulkheadConfig] = None,
     rate_limit: Union[None, RateLimiter, int] = None,
@@ -87,6 +90,11 @@ def with_resilience(
     - ``circuit_breaker_name``: the shared breaker of that name in the
       registry (``registry`` or the process-wide one), created from
       ``circuit_breaker_config`` if new.
+    - ``circuit_breaker``: a breaker object to use instead (a
+      ``UnifiedCircuitBreaker`` or one of its adapters); not with
+      ``circuit_breaker_name``.
+    - ``name``: what the function's retries are counted under in the metrics
+      (default: the function's qualified name, ``module.function``).
     - ``bulkhead``: a ``Bulkhead`` (shared) or a ``BulkheadConfig``.
     - ``rate_limit``: a ``RateLimiter`` or calls per second.
     - ``timeout``: seconds (or ``timedelta``) per attempt; ``async def``
@@ -125,7 +133,7 @@ def with_resilience(
     ``time.sleep``, which releases the GIL.
 
     Metrics: a call that fails at least once is counted as a retrier's call
-    under the function's qualified name (``seawall_retry_calls_total{name=
+    under ``name`` or the function's qualified name (``seawall_retry_calls_total{name=
     "module.function", outcome}`` and ``seawall_retry_attempts_total``), and
     each of its attempts reaches ``metrics`` and an attached
     ``ResilienceMetrics``; the first attempt, run in the native wrapper that
@@ -143,7 +151,18 @@ def with_resilience(
         _check.instance("registry", registry, Registry)
     if circuit_breaker_config is not None and not isinstance(circuit_breaker_config, CircuitBreakerConfig):
         _native.validate_config(circuit_breaker_config)
-    breaker = None
+    if name is not None:
+        _check.name("name", name)
+    breaker: Any = None
+    if circuit_breaker is not None:
+        if circuit_breaker_name is not None:
+            raise ValueError(
+                "circuit_breaker and circuit_breaker_name both given: pass the breaker "
+                "object or the name of a registry breaker, not both"
+            )
+        breaker = _check.instance(
+            "circuit_breaker", circuit_breaker, UnifiedCircuitBreaker, "a UnifiedCircuitBreaker"
+        )
     if circuit_breaker_name is not None:
         _check.name("circuit_breaker_name", circuit_breaker_name)
         breaker = (registry if registry is not None else get_registry()).get_or_create(
@@ -212,7 +231,7 @@ def with_resilience(
             if config is None
             else _Plan(
                 config, calc, rng, budget, metrics, do_sleep, do_asleep,
-                _native.RetryStats(f"{func.__module__}.{func.__qualname__}"),
+                _native.RetryStats(name or f"{func.__module__}.{func.__qualname__}"),
             )
         )
         layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)

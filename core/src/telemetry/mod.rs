@@ -31,6 +31,7 @@
 //! assert_eq!(calls.samples[0].value, 1.0);
 //! ```
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::breaker::{Metrics, State};
@@ -285,9 +286,17 @@ const STATE_LABELS: [&str; 5] = [
 ];
 
 /// Families being filled from snapshots; [`Catalog::finish`] hands them out.
+///
+/// Engines of one kind that share a name report as one: their counters are
+/// summed, and of their gauges the one added last is kept (a scrape must
+/// not carry two samples with the same labels, which Prometheus refuses).
 #[derive(Debug)]
 pub struct Catalog {
     families: Vec<Family>,
+    /// Each engine's name, with the first family of its kind.
+    engines: HashSet<(usize, Arc<str>), foldhash::fast::RandomState>,
+    /// Two engines of one kind share a name: `finish` merges them.
+    shared_names: bool,
 }
 
 impl Default for Catalog {
@@ -309,6 +318,15 @@ impl Catalog {
                     samples: Vec::new(),
                 })
                 .collect(),
+            engines: HashSet::default(),
+            shared_names: false,
+        }
+    }
+
+    /// Notes an engine whose first family is `family`.
+    fn engine(&mut self, family: usize, name: &Arc<str>) {
+        if !self.engines.insert((family, Arc::clone(name))) {
+            self.shared_names = true;
         }
     }
 
@@ -323,6 +341,7 @@ impl Catalog {
     /// Adds a breaker's snapshot.
     pub fn breaker(&mut self, name: impl Into<Arc<str>>, m: &Metrics) {
         let name: Arc<str> = name.into();
+        self.engine(F_CALLS, &name);
         let n = &name;
         for (labels, v) in OUTCOMES
             .into_iter()
@@ -359,6 +378,7 @@ impl Catalog {
     /// [`Catalog::breaker`]).
     pub fn fleet(&mut self, name: impl Into<Arc<str>>, state: State, degraded: bool) {
         let name: Arc<str> = name.into();
+        self.engine(F_FLEET_STATE, &name);
         self.one_hot(F_FLEET_STATE, &name, state);
         self.push(
             F_FLEET_DEGRADED,
@@ -378,6 +398,7 @@ impl Catalog {
     /// Adds a bulkhead's snapshot.
     pub fn bulkhead(&mut self, name: impl Into<Arc<str>>, m: &BulkheadMetrics) {
         let name: Arc<str> = name.into();
+        self.engine(F_BH_IN_USE, &name);
         self.push(F_BH_IN_USE, &name, NO_LABELS, f64::from(m.in_use));
         self.push(F_BH_QUEUED, &name, NO_LABELS, f64::from(m.queued));
         self.push(F_BH_CAPACITY, &name, NO_LABELS, f64::from(m.capacity));
@@ -387,6 +408,7 @@ impl Catalog {
     /// Adds a rate limiter's snapshot.
     pub fn rate_limiter(&mut self, name: impl Into<Arc<str>>, m: &RateLimiterMetrics) {
         let name: Arc<str> = name.into();
+        self.engine(F_RL_ALLOWED, &name);
         self.push(F_RL_ALLOWED, &name, NO_LABELS, m.allowed as f64);
         self.push(F_RL_DENIED, &name, NO_LABELS, m.denied as f64);
     }
@@ -394,6 +416,7 @@ impl Catalog {
     /// Adds a retry budget's snapshot.
     pub fn retry_budget(&mut self, name: impl Into<Arc<str>>, m: &RetryBudgetMetrics) {
         let name: Arc<str> = name.into();
+        self.engine(F_BUDGET_RATIO, &name);
         self.push(F_BUDGET_RATIO, &name, NO_LABELS, m.remaining_ratio);
         self.push(F_BUDGET_EXHAUSTED, &name, NO_LABELS, m.exhausted as f64);
     }
@@ -401,6 +424,7 @@ impl Catalog {
     /// Adds a retrier's counts.
     pub fn retry(&mut self, name: impl Into<Arc<str>>, c: &RetryCounts) {
         let name: Arc<str> = name.into();
+        self.engine(F_RETRY_CALLS, &name);
         for o in RetryOutcome::ALL {
             self.push(F_RETRY_CALLS, &name, o.labels(), c.calls(o) as f64);
         }
@@ -424,11 +448,34 @@ impl Catalog {
 
     /// The families that have samples, in catalog order.
     pub fn finish(self) -> Vec<Family> {
+        let merge = self.shared_names;
         self.families
             .into_iter()
             .filter(|f| !f.samples.is_empty())
+            .map(|f| if merge { merged(f) } else { f })
             .collect()
     }
+}
+
+/// `f` with one sample per name and label set, in order of first
+/// appearance: counters summed, the last gauge kept.
+fn merged(mut f: Family) -> Family {
+    let mut at: HashMap<(Arc<str>, &'static [Label]), usize> = HashMap::new();
+    let mut out: Vec<Sample> = Vec::with_capacity(f.samples.len());
+    for s in f.samples.drain(..) {
+        match at.get(&(Arc::clone(&s.name), s.labels)) {
+            Some(&i) => match f.kind {
+                MetricKind::Counter => out[i].value += s.value,
+                MetricKind::Gauge => out[i].value = s.value,
+            },
+            None => {
+                at.insert((Arc::clone(&s.name), s.labels), out.len());
+                out.push(s);
+            }
+        }
+    }
+    f.samples = out;
+    f
 }
 
 #[cfg(test)]

@@ -283,3 +283,55 @@ fn names_follow_one_scheme() {
     }
     assert!(Catalog::new().finish().is_empty());
 }
+
+#[test]
+fn engines_of_one_kind_sharing_a_name_report_as_one() {
+    let clock = ManualClock::new();
+    let config = BreakerConfig {
+        failure_threshold: 1,
+        ..Default::default()
+    };
+    let a = Breaker::with_clock("users", config.clone(), clock.clone()).unwrap();
+    let b = Breaker::with_clock("users", config, clock.clone()).unwrap();
+    a.try_acquire().unwrap().success();
+    a.try_acquire().unwrap().success();
+    b.try_acquire().unwrap().failure(); // opens b
+    let one_per_second = RateLimitConfig {
+        rate: 1,
+        period: Duration::from_secs(1),
+        burst: 1,
+        ..Default::default()
+    };
+    let l = RateLimiter::with_clock(one_per_second, clock.clone()).unwrap();
+    l.check().unwrap();
+    let mut c = Catalog::new();
+    c.breaker("users", &a.metrics());
+    c.breaker("users", &b.metrics());
+    // Another kind may use the same name.
+    c.rate_limiter("users", &l.metrics());
+    let f = c.finish();
+    for family in &f {
+        let keys: std::collections::HashSet<_> =
+            family.samples.iter().map(|s| (&s.name, s.labels)).collect();
+        assert_eq!(
+            keys.len(),
+            family.samples.len(),
+            "{} has duplicate samples",
+            family.name
+        );
+    }
+    let v = |family, labels| value(&f, family, "users", labels);
+    // Counters add up; of the gauges, the last engine's.
+    assert_eq!(v("seawall_breaker_calls", &[("outcome", "success")]), 2.0);
+    assert_eq!(v("seawall_breaker_calls", &[("outcome", "failure")]), 1.0);
+    assert_eq!(
+        v(
+            "seawall_breaker_transitions",
+            &[("from", "closed"), ("to", "open")]
+        ),
+        1.0
+    );
+    assert_eq!(v("seawall_breaker_state", &[("state", "open")]), 1.0);
+    assert_eq!(v("seawall_breaker_state", &[("state", "closed")]), 0.0);
+    assert_eq!(v("seawall_rate_limiter_allowed", &[]), 1.0);
+}

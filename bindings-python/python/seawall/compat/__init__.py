@@ -1,0 +1,4 @@
+"""The legacy APIs that call sites of the original package still use, on
+the Seawall core: ``seawall.compat.retry_strategy`` (the old
+``shared.utils.retry_strategy``). ``seawall.install_legacy_aliases()`` makes
+the old module paths import these, so old call sites run unchanged."""

@@ -1,0 +1,208 @@
+"""The legacy APIs (`seawall.compat`) and `seawall.install_legacy_aliases()`:
+the migration guide's "Before" snippets run unchanged through the old
+module paths, with the old semantics (consecutive failures of the expected
+exception, a recovery timeout, one trial call) checked on the manual clock.
+
+The snippets are copied verbatim from circuit-breaker-migration-guide.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from typing import Any, Dict, Iterator
+
+import pytest
+
+import seawall
+from seawall import CircuitBreakerOpenError, ManualClock, RetryError
+from seawall.compat.retry_strategy import CircuitBreaker, with_retry
+
+from conftest import families_of
+
+PATTERN_1_BEFORE = '''
+from shared.utils.retry_strategy import CircuitBreaker
+
+circuit_breaker = CircuitBreaker(
+    failure_threshold=5,
+    recovery_timeout=60,
+    expected_exception=Exception
+)
+
+try:
+    if not circuit_breaker._should_attempt_reset():
+        raise Exception("Circuit open")
+    result = make_call()
+    circuit_breaker.record_success()
+except Exception as e:
+    circuit_breaker.record_failure()
+    raise
+'''
+
+STEP_4_OLD = '''
+# Old (retry_strategy)
+cb = CircuitBreaker(
+    failure_threshold=5,
+    recovery_timeout=60,
+    expected_exception=HTTPError
+)
+'''
+
+STEP_3_OLD_IMPORTS = '''
+from shared.utils.retry_strategy import CircuitBreaker
+'''
+
+
+@pytest.fixture
+def aliases() -> Iterator[None]:
+    """The old module paths, removed again after the test."""
+    seawall.install_legacy_aliases()
+    yield
+    for name in [m for m in sys.modules if m == "shared" or m.startswith("shared.")]:
+        del sys.modules[name]
+
+
+def run(snippet: str, ns: Dict[str, Any]) -> Dict[str, Any]:
+    exec(compile(textwrap.dedent(snippet), "<guide>", "exec"), ns)
+    return ns
+
+
+@pytest.mark.usefixtures("aliases")
+def test_pattern_1_before_runs_unchanged_and_opens_after_five_failures() -> None:
+    ns = run(PATTERN_1_BEFORE, dict(make_call=lambda: 42))
+    assert ns["result"] == 42
+    cb = ns["circuit_breaker"]
+    assert isinstance(cb, CircuitBreaker) and isinstance(cb, seawall.UnifiedCircuitBreaker)
+
+    def failing() -> None:
+        raise RuntimeError("down")
+
+    # The snippet's protected part, run again on the same breaker.
+    use = "try:" + PATTERN_1_BEFORE.split("\ntry:", 1)[1]
+    ns["make_call"] = failing
+    for _ in range(5):
+        with pytest.raises(RuntimeError):
+            run(use, ns)
+    # Open: the snippet's own check refuses before calling.
+    called: list[int] = []
+    ns["make_call"] = lambda: called.append(1)
+    with pytest.raises(Exception, match="Circuit open"):
+        run(use, ns)
+    assert called == []
+    assert cb._state == "open"
+
+
+@pytest.mark.usefixtures("aliases")
+def test_the_old_imports_and_the_new_package_path_resolve_to_seawall() -> None:
+    ns = run(STEP_3_OLD_IMPORTS, {})
+    assert ns["CircuitBreaker"] is CircuitBreaker
+    import shared.resilience  # type: ignore[import-not-found]
+    import shared.resilience.adapters  # type: ignore[import-not-found]
+
+    assert shared.resilience is seawall
+    assert shared.resilience.adapters is seawall.adapters
+
+
+def test_an_existing_parent_package_is_kept(tmp_path: Any) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "__init__.py").write_text("REAL = True\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        seawall.install_legacy_aliases()
+        import shared  # type: ignore[import-not-found]
+        import shared.utils.retry_strategy as rs  # type: ignore[import-not-found]
+
+        assert shared.REAL and shared.resilience is seawall
+        assert rs is seawall.compat.retry_strategy
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m == "shared" or m.startswith("shared.")]:
+            del sys.modules[name]
+
+
+def test_legacy_semantics_on_the_manual_clock() -> None:
+    class HTTPError(Exception):
+        pass
+
+    clock = ManualClock()
+    ns = run(STEP_4_OLD, dict(HTTPError=HTTPError, CircuitBreaker=lambda **kw: CircuitBreaker(
+        **kw, clock=clock)))
+    cb = ns["cb"]
+    assert (cb.failure_threshold, cb.recovery_timeout, cb.expected_exception) == (5, 60.0, HTTPError)
+
+    def http_error() -> None:
+        raise HTTPError("503")
+
+    def other() -> None:
+        raise KeyError("not the expected exception")
+
+    for _ in range(10):
+        with pytest.raises(KeyError):
+            cb.call(other)
+    assert cb._state == "closed"
+    for _ in range(4):
+        with pytest.raises(HTTPError):
+            cb.call(http_error)
+    cb.record_success()  # consecutive: a success starts the count again
+    for _ in range(5):
+        with pytest.raises(HTTPError):
+            cb.call(http_error)
+    assert cb._state == "open" and cb.is_open() and not cb._should_attempt_reset()
+    clock.advance(59.9)
+    assert not cb._should_attempt_reset()
+    clock.advance(0.1)
+    assert cb._should_attempt_reset()
+    # One trial call; its failure reopens for another recovery_timeout.
+    with pytest.raises(HTTPError):
+        cb.call(http_error)
+    assert cb._state == "open"
+    clock.advance(60)
+    assert cb.call(lambda: "ok") == "ok"  # a single success closes it
+    assert cb._state == "closed"
+
+
+def test_with_retry_retries_through_the_breaker_sync_and_async() -> None:
+    name = "user_fetch_legacy"
+    cb = CircuitBreaker(failure_threshold=3, recovery_timeout=60, expected_exception=ConnectionError,
+                        clock=ManualClock())
+    attempts: list[int] = []
+
+    @with_retry(name, circuit_breaker=cb, max_attempts=3, initial_delay=0.0, max_delay=0.0)
+    def fetch(user_id: int) -> Dict[str, int]:
+        attempts.append(user_id)
+        if len(attempts) < 2:
+            raise ConnectionError("flaky")
+        return {"id": user_id}
+
+    assert fetch(7) == {"id": 7}
+    assert attempts == [7, 7]
+
+    @with_retry(name, circuit_breaker=cb, max_attempts=3, initial_delay=0.0, max_delay=0.0)
+    async def down() -> None:
+        raise ConnectionError("down")
+
+    with pytest.raises(RetryError):
+        asyncio.run(down())  # 3 attempts: the breaker opens at the third
+    assert cb._state == "open"
+    # Open: rejected at once (its retry_after, 60 s, exceeds max_delay).
+    with pytest.raises(CircuitBreakerOpenError):
+        fetch(8)
+    assert attempts == [7, 7]
+    calls = {dict(k)["outcome"]: v for k, v in families_of(name)["seawall_retry_calls"].items()}
+    # Both functions count under one name: the exhausted call and the
+    # rejected one gave up.
+    assert calls["success_after_retry"] == 1 and calls["gave_up"] == 2, calls
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(TypeError, match="expected_exception"):
+        CircuitBreaker(expected_exception=42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="recovery_timeout"):
+        CircuitBreaker(recovery_timeout=-1)
+    with pytest.raises(ValueError, match="failure_threshold"):
+        CircuitBreaker(failure_threshold=0)
+    with pytest.raises(ValueError, match="not both"):
+        seawall.with_resilience(circuit_breaker=CircuitBreaker(), circuit_breaker_name="x")
+    with pytest.raises(TypeError, match="circuit_breaker"):
+        with_retry("x", circuit_breaker="cb")  # type: ignore[arg-type]
