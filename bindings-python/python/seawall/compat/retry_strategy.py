@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import Any, Callable, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, List, Optional, Tuple, Type, TypeVar, Union, cast
 
 from .. import _check
 from .._native import ManualClock
@@ -63,10 +63,11 @@ class CircuitBreaker(LegacyCircuitBreakerAdapter):
             timeout=timedelta(seconds=seconds),
             track_exceptions=list(excs),
         )
-        return super().__new__(
+        b = super().__new__(
             cls, name if name is not None else f"retry_strategy-{next(_numbers)}", config,
             clock=clock,
         )
+        return cast("CircuitBreaker", b)
 
     def __repr__(self) -> str:
         return f"<retry_strategy.CircuitBreaker {self.name!r} {self._state}>"
@@ -81,7 +82,7 @@ def with_retry(
     max_delay: float = 60.0,
     exponential_base: float = 2.0,
     jitter: bool = True,
-    retryable_exceptions: Optional[list[Type[BaseException]]] = None,
+    retryable_exceptions: Optional[List[Type[BaseException]]] = None,
 ) -> Callable[[F], F]:
     """Retries a sync or ``async def`` function: up to ``max_attempts``
     attempts with exponential back-off from ``initial_delay`` seconds
@@ -98,6 +99,9 @@ def with_retry(
         exponential_base=exponential_base,
         strategy=RetryStrategy.EXPONENTIAL_WITH_JITTER if jitter else RetryStrategy.EXPONENTIAL,
         jitter_enabled=jitter,
-        **({} if retryable_exceptions is None else {"retryable_exceptions": retryable_exceptions}),
     )
+    if retryable_exceptions is not None:
+        config.retryable_exceptions = list(
+            _check.exception_classes("retryable_exceptions", retryable_exceptions)
+        )
     return with_resilience(config, circuit_breaker=circuit_breaker, name=name)
