@@ -1,4 +1,6 @@
-"""The legacy APIs (`seawall.compat`) and `seawall.install_legacy_aliases()`:
+"""The legacy APIs (`seawall.compat`), `seawall.install_legacy_aliases()` and
+the rollback switch (`SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION`,
+`seawall.set_default_implementation`):
 the migration guide's "Before" snippets run unchanged through the old
 module paths, with the old semantics (consecutive failures of the expected
 exception, a recovery timeout, one trial call) checked on the manual clock.
@@ -9,6 +11,9 @@ The snippets are copied verbatim from circuit-breaker-migration-guide.md.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import subprocess
 import sys
 import textwrap
 from typing import Any, Dict, Iterator
@@ -17,6 +22,7 @@ import pytest
 
 import seawall
 from seawall import CircuitBreakerOpenError, ManualClock, RetryError
+from seawall.adapters import LegacyCircuitBreakerAdapter
 from seawall.compat.retry_strategy import CircuitBreaker, with_retry
 
 from conftest import families_of
@@ -206,3 +212,56 @@ def test_bad_arguments_are_named() -> None:
         seawall.with_resilience(circuit_breaker=CircuitBreaker(), circuit_breaker_name="x")
     with pytest.raises(TypeError, match="circuit_breaker"):
         with_retry("x", circuit_breaker="cb")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def no_switch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(seawall.adapters.IMPLEMENTATION_ENV, raising=False)
+    yield
+    seawall.set_default_implementation(None)
+
+
+@pytest.mark.usefixtures("no_switch")
+def test_the_rollback_switch_chooses_the_implementation_without_code_changes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="seawall")
+    make = seawall.create_circuit_breaker_adapter
+    assert seawall.default_implementation() == ("unified", "default")
+    cb = make("payments")
+    assert type(cb) is seawall.UnifiedCircuitBreaker
+    assert cb.get_metrics()["implementation"] == "unified"
+    assert caplog.records == []
+
+    monkeypatch.setenv(seawall.adapters.IMPLEMENTATION_ENV, "legacy")
+    cb = make("payments")
+    assert isinstance(cb, LegacyCircuitBreakerAdapter)
+    assert cb.get_metrics()["implementation"] == "legacy"
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO
+    assert (record.circuit_breaker, record.implementation, record.source) == (  # type: ignore[attr-defined]
+        "payments", "legacy", "SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION"
+    )
+    # The programmatic override wins over the environment; an explicit
+    # argument wins over both.
+    seawall.set_default_implementation("lightweight")
+    assert seawall.default_implementation() == ("lightweight", "set_default_implementation")
+    assert make("payments").get_metrics()["implementation"] == "lightweight"
+    assert make("payments", implementation="unified").get_metrics()["implementation"] == "unified"
+    seawall.set_default_implementation(None)
+    assert seawall.default_implementation()[0] == "legacy"
+
+
+@pytest.mark.usefixtures("no_switch")
+def test_an_invalid_switch_is_refused_by_name_never_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="implementation must be one of .*'legacy'.*not 'legcy'"):
+        seawall.set_default_implementation("legcy")
+    monkeypatch.setenv(seawall.adapters.IMPLEMENTATION_ENV, "legcy")
+    with pytest.raises(ValueError, match="SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION must be one of"):
+        seawall.create_circuit_breaker_adapter("payments")
+    # At startup: importing the package fails with the same message.
+    env = {**os.environ, seawall.adapters.IMPLEMENTATION_ENV: "legcy"}
+    out = subprocess.run([sys.executable, "-c", "import seawall"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0
+    assert "SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION must be one of" in out.stderr

@@ -28,7 +28,11 @@ _native._init(
 )
 
 from ._native import ManualClock, Permit, snapshot  # noqa: E402
-from .adapters import create_circuit_breaker_adapter
+from .adapters import (
+    create_circuit_breaker_adapter,
+    default_implementation,
+    set_default_implementation,
+)
 from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError
@@ -94,6 +98,8 @@ __all__ = [
     "DistributedCircuitBreaker",
     "FleetRateLimiter",
     "create_circuit_breaker_adapter",
+    "default_implementation",
+    "set_default_implementation",
     "with_circuit_breaker",
     "CircuitBreakerOpenError",
     "ManualClock",

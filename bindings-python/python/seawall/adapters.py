@@ -7,13 +7,20 @@ import dataclasses
 from datetime import timedelta
 from typing import Any, Optional, Tuple, Type, Union
 
+import logging
+import os
+import threading
+
 from . import _check
 from .distributed import DistributedCircuitBreaker
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .models import CircuitBreakerConfig, CircuitState
 
 __all__ = [
+    "IMPLEMENTATION_ENV",
     "create_circuit_breaker_adapter",
+    "default_implementation",
+    "set_default_implementation",
     "DistributedCircuitBreaker",
     "LegacyCircuitBreakerAdapter",
     "LightweightCircuitBreakerAdapter",
@@ -21,6 +28,58 @@ __all__ = [
 ]
 
 IMPLEMENTATIONS = ("unified", "legacy", "lightweight", "distributed")
+
+IMPLEMENTATION_ENV = "SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION"
+"""The environment variable naming the implementation
+``create_circuit_breaker_adapter`` builds when its call names none."""
+
+_log = logging.getLogger("seawall")
+
+# Set by `set_default_implementation`; None: the environment decides.
+_override: Optional[str] = None
+_override_lock = threading.Lock()
+
+
+def _implementation(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _check.type_error(field, "one of " + ", ".join(map(repr, IMPLEMENTATIONS)), value)
+    if value not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"{field} must be one of {', '.join(map(repr, IMPLEMENTATIONS))}, not {value!r}"
+        )
+    return value
+
+
+def set_default_implementation(implementation: Optional[str]) -> None:
+    """Chooses the implementation ``create_circuit_breaker_adapter`` builds
+    when its call names none, over ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``
+    (a rollback switch that needs no change to the call sites); ``None``
+    hands the choice back to the environment."""
+    global _override
+    if implementation is not None:
+        _implementation("implementation", implementation)
+    with _override_lock:
+        _override = implementation
+
+
+def default_implementation() -> Tuple[str, str]:
+    """``(implementation, source)``: what an adapter whose call names no
+    implementation is built as, and what chose it
+    (``"set_default_implementation"``, the environment variable's name, or
+    ``"default"``). An invalid value of the environment variable raises
+    ``ValueError`` naming it."""
+    override = _override
+    if override is not None:
+        return override, "set_default_implementation"
+    env = os.environ.get(IMPLEMENTATION_ENV)
+    if env is not None and env.strip():
+        return _implementation(IMPLEMENTATION_ENV, env.strip()), IMPLEMENTATION_ENV
+    return "unified", "default"
+
+
+# At import, so a misspelt switch stops the service at startup rather than
+# at its first breaker.
+default_implementation()
 
 
 def _config(config: Optional[CircuitBreakerConfig]) -> CircuitBreakerConfig:
@@ -41,6 +100,8 @@ class LegacyCircuitBreakerAdapter(UnifiedCircuitBreaker):
     (``"closed"``, ``"open"``, ``"half-open"``), ``recovery_timeout``,
     ``expected_exception``.
     """
+
+    implementation = "legacy"
 
     def __new__(
         cls, name: str = "default", config: Optional[CircuitBreakerConfig] = None, **kwargs: Any
@@ -87,6 +148,8 @@ class LightweightCircuitBreakerAdapter(UnifiedCircuitBreaker):
     ``track_status_codes`` counts as a failure. The response is still
     returned to the caller."""
 
+    implementation = "lightweight"
+
     def __new__(
         cls, name: str = "default", config: Optional[CircuitBreakerConfig] = None, **kwargs: Any
     ) -> "LightweightCircuitBreakerAdapter":
@@ -99,7 +162,7 @@ class LightweightCircuitBreakerAdapter(UnifiedCircuitBreaker):
 def create_circuit_breaker_adapter(
     name: str,
     config: Optional[CircuitBreakerConfig] = None,
-    implementation: str = "unified",
+    implementation: Optional[str] = None,
     *,
     redis_url: Optional[str] = None,
     namespace: str = "seawall",
@@ -114,24 +177,33 @@ def create_circuit_breaker_adapter(
       (default: the ``SEAWALL_REDIS_URL`` environment variable) under
       ``namespace``; ``ValueError`` when neither gives a URL.
 
+    Without ``implementation`` the default decides: the value given to
+    ``set_default_implementation``, else the environment variable
+    ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``, else ``"unified"``; a breaker
+    built on that choice says so in an INFO record of the ``seawall``
+    logger. Every breaker reports its implementation in
+    ``get_metrics()["implementation"]``.
+
     Each call builds a new breaker; for one shared by name use
     ``with_circuit_breaker`` or ``get_registry().get_or_create``.
     """
-    if not isinstance(implementation, str):
-        raise _check.type_error(
-            "implementation", "one of " + ", ".join(map(repr, IMPLEMENTATIONS)), implementation
-        )
+    if implementation is None:
+        implementation, source = default_implementation()
+        if source != "default":
+            _log.info(
+                "circuit breaker %r uses the %r implementation (chosen by %s)",
+                name, implementation, source,
+                extra={"circuit_breaker": name, "implementation": implementation,
+                       "source": source},
+            )
+    else:
+        _implementation("implementation", implementation)
     if implementation == "unified":
         return UnifiedCircuitBreaker(name, _config(config))
     if implementation == "legacy":
         return LegacyCircuitBreakerAdapter(name, config)
     if implementation == "lightweight":
         return LightweightCircuitBreakerAdapter(name, config)
-    if implementation == "distributed":
-        return DistributedCircuitBreaker(
-            name, _config(config), redis_url=redis_url, namespace=namespace
-        )
-    raise ValueError(
-        f"implementation must be one of {', '.join(map(repr, IMPLEMENTATIONS))}, "
-        f"not {implementation!r}"
+    return DistributedCircuitBreaker(
+        name, _config(config), redis_url=redis_url, namespace=namespace
     )

@@ -83,6 +83,8 @@ class DistributedCircuitBreaker(_native.DistributedBreaker, BreakerMethods):
     decorators are Python code over ``acquire()`` permits.
     """
 
+    implementation = "distributed"
+
     def __new__(
         cls,
         name: Any = "default",

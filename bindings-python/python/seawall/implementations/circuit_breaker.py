@@ -76,6 +76,9 @@ class BreakerMethods(CircuitBreakerInterface):
         def metrics(self) -> Dict[str, Any]: ...
         def _wrap(self, func: Callable[..., Any], is_async: bool) -> Any: ...
 
+    #: The implementation's name, as ``create_circuit_breaker_adapter`` takes it.
+    implementation: str
+
     @property
     def state(self) -> CircuitState:
         """The current state (same as ``get_state()``)."""
@@ -96,6 +99,7 @@ class BreakerMethods(CircuitBreakerInterface):
         m = self.metrics()
         return {
             "name": self.name,
+            "implementation": self.implementation,
             "state": m["state"],
             "failure_count": m["consecutive_failures"],
             "success_count": m["trial_successes"],
@@ -179,6 +183,9 @@ class UnifiedCircuitBreaker(_native.Breaker, BreakerMethods):
     (``with breaker:`` / ``async with breaker:``), and by hand through
     ``acquire()`` permits.
     """
+
+    implementation = "unified"
+    """What ``create_circuit_breaker_adapter`` calls this kind of breaker."""
 
     def __repr__(self) -> str:
         return f"<UnifiedCircuitBreaker {self.name!r} {self.get_state().name}>"
