@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -128,6 +128,25 @@ def spawner(breakers: List[Any], bulkhead: Any, stop: threading.Event) -> None:
             t.join()
 
 
+def fork_children(n: int, target: Any, *args: Any) -> Tuple[int, List[int]]:
+    """Forks ``n`` children running ``target(*args)`` one after the other,
+    each given CHILD_DEADLINE to finish; returns how many hung (killed) and
+    the exit codes of those that failed."""
+    ctx = multiprocessing.get_context("fork")
+    hung, failed = 0, []
+    for _ in range(n):
+        p = ctx.Process(target=target, args=args)
+        p.start()
+        p.join(CHILD_DEADLINE)
+        if p.is_alive():
+            hung += 1
+            p.kill()
+            p.join()
+        elif p.exitcode != 0:
+            failed.append(p.exitcode)
+    return hung, failed
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="fork-safety is promised on Linux")
 def test_children_forked_during_transitions_use_their_breakers_and_finish() -> None:
     breakers = make_breakers()
@@ -138,19 +157,8 @@ def test_children_forked_during_transitions_use_their_breakers_and_finish() -> N
     drivers += [threading.Thread(target=waiter, args=(bulkhead, stop), daemon=True) for _ in range(WAITERS)]
     for d in drivers:
         d.start()
-    ctx = multiprocessing.get_context("fork")
-    hung, failed = 0, []
     try:
-        for _ in range(FORKS):
-            p = ctx.Process(target=child, args=(breakers, bulkhead))
-            p.start()
-            p.join(CHILD_DEADLINE)
-            if p.is_alive():
-                hung += 1
-                p.kill()
-                p.join()
-            elif p.exitcode != 0:
-                failed.append(p.exitcode)
+        hung, failed = fork_children(FORKS, child, breakers, bulkhead)
     finally:
         stop.set()
         for d in drivers:
@@ -205,19 +213,8 @@ def test_children_forked_while_threads_log_transitions_can_log() -> None:
     threads = [threading.Thread(target=flip, args=(cb,), daemon=True) for cb in breakers]
     for t in threads:
         t.start()
-    ctx = multiprocessing.get_context("fork")
-    hung = 0
     try:
-        for _ in range(20):
-            p = ctx.Process(target=log_in_child, args=(breakers[0],))
-            p.start()
-            p.join(CHILD_DEADLINE)
-            if p.is_alive():
-                hung += 1
-                p.kill()
-                p.join()
-            else:
-                assert p.exitcode == 0
+        hung, failed = fork_children(20, log_in_child, breakers[0])
     finally:
         stop.set()
         for t in threads:
@@ -226,3 +223,4 @@ def test_children_forked_while_threads_log_transitions_can_log() -> None:
         logger.setLevel(level)
     assert stream.lines > 0
     assert hung == 0, f"{hung} of 20 children hung writing their first record"
+    assert failed == [], failed

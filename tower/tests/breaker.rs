@@ -6,15 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{send, Call};
-use seawall::{Breaker, BreakerConfig, ManualClock, State};
-use seawall_tower::{CircuitBreakerLayer, Error, HttpStatusClassifier};
+use seawall::{Breaker, BreakerConfig, State};
+use seawall_tower::{CircuitBreakerLayer, Error};
 use tower::{Layer, Service};
-
-fn breaker(config: BreakerConfig) -> (Arc<Breaker<ManualClock>>, ManualClock) {
-    let clock = ManualClock::new();
-    let breaker = Breaker::with_clock("http", config, clock.clone()).unwrap();
-    (Arc::new(breaker), clock)
-}
 
 #[tokio::test]
 async fn five_hundreds_open_it_and_rejections_never_reach_the_server() {
@@ -25,10 +19,8 @@ async fn five_hundreds_open_it_and_rejections_never_reach_the_server() {
         timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    let (breaker, clock) = breaker(config);
-    let mut svc = CircuitBreakerLayer::new(Arc::clone(&breaker))
-        .with_classifier(HttpStatusClassifier)
-        .layer(client);
+    let (layer, breaker, clock) = common::http_breaker(config);
+    let mut svc = layer.layer(client);
 
     for _ in 0..3 {
         let response = send(&mut svc, Call::get("/fail")).await.unwrap();
@@ -66,9 +58,7 @@ async fn readiness_never_takes_the_half_open_trial() {
         timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let (breaker, clock) = breaker(config);
-    let layer =
-        CircuitBreakerLayer::new(Arc::clone(&breaker)).with_classifier(HttpStatusClassifier);
+    let (layer, breaker, clock) = common::http_breaker(config);
     let mut svc = layer.layer(client);
 
     send(&mut svc, Call::get("/fail")).await.unwrap();
@@ -107,10 +97,8 @@ async fn a_dropped_response_future_frees_its_trial_slot() {
         timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let (breaker, clock) = breaker(config);
-    let mut svc = CircuitBreakerLayer::new(Arc::clone(&breaker))
-        .with_classifier(HttpStatusClassifier)
-        .layer(client);
+    let (layer, breaker, clock) = common::http_breaker(config);
+    let mut svc = layer.layer(client);
     send(&mut svc, Call::get("/fail")).await.unwrap();
     clock.advance(Duration::from_secs(10));
 
@@ -136,7 +124,7 @@ async fn the_default_classifier_counts_only_errors() {
         failure_threshold: 1,
         ..Default::default()
     };
-    let (breaker, _clock) = breaker(config);
+    let breaker = Arc::new(Breaker::new("http", config).unwrap());
     let mut svc = CircuitBreakerLayer::new(Arc::clone(&breaker)).layer(client);
     // A 500 is a response, so a success to the default classifier.
     for _ in 0..3 {

@@ -115,9 +115,7 @@ async fn a_rejection_announcing_a_trial_beyond_max_delay_stops_at_once() {
         timeout: Duration::from_secs(60),
         ..Default::default()
     };
-    let breaker = Arc::new(Breaker::with_clock("http", config, ManualClock::new()).unwrap());
-    let breaker_layer =
-        CircuitBreakerLayer::new(Arc::clone(&breaker)).with_classifier(HttpStatusClassifier);
+    let (breaker_layer, breaker, _clock) = common::http_breaker(config);
     let mut svc = RetryLayer::new(backoff(10))
         .with_classifier(RetryFn::new(through_breaker))
         .layer(breaker_layer.layer(client));

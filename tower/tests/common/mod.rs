@@ -15,7 +15,25 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use seawall::{Breaker, BreakerConfig, ManualClock};
+use seawall_tower::{CircuitBreakerLayer, HttpStatusClassifier};
 use tokio::sync::Notify;
+
+/// A breaker named `http` on a manual clock, and a layer over it that
+/// counts 5xx responses as failures.
+pub fn http_breaker(
+    config: BreakerConfig,
+) -> (
+    CircuitBreakerLayer<HttpStatusClassifier, ManualClock>,
+    Arc<Breaker<ManualClock>>,
+    ManualClock,
+) {
+    let clock = ManualClock::new();
+    let breaker = Arc::new(Breaker::with_clock("http", config, clock.clone()).unwrap());
+    let layer =
+        CircuitBreakerLayer::new(Arc::clone(&breaker)).with_classifier(HttpStatusClassifier);
+    (layer, breaker, clock)
+}
 
 /// The server's side: the requests it saw, and the gate that `/hang` waits
 /// on.
