@@ -1,0 +1,182 @@
+"""Resilient transports for ``httpx`` (``pip install seawall[httpx]``):
+``ResilientTransport`` for ``httpx.Client`` and ``AsyncResilientTransport``
+for ``httpx.AsyncClient``, wrapping any inner transport.
+
+```python
+import httpx
+from seawall.httpx import ResilientTransport
+
+client = httpx.Client(transport=ResilientTransport(), timeout=5.0)
+r = client.get("https://api.example.com/items")  # retried, guarded by the host's breaker
+```
+
+Options (keyword-only, the same for both transports and for
+``seawall.requests.ResilientAdapter``):
+
+- ``registry``: where the breakers live (default ``seawall.get_registry()``;
+  its ``clock`` also drives the rate limiters, bulkheads and the default
+  retry budget). Each host gets the breaker ``"http:<host>:<port>"``,
+  created from ``breaker_config`` (a ``CircuitBreakerConfig``) if new.
+- ``key``: ``request -> str``, to key breakers (and rate limits and
+  bulkheads) by something else than ``"<host>:<port>"``, e.g. host and
+  route; the breaker is then ``"http:<key>"``.
+- ``failure_status_codes`` (default 429, 500, 502, 503, 504): responses that
+  count as the host's failures; they are returned, not raised. Transport
+  errors and timeouts (``httpx.TransportError``) count as failures and
+  propagate; other exceptions are neutral.
+- ``retry``: a ``RetryConfig`` (default: 3 attempts, exponential back-off
+  from 0.2 s with jitter, at most 10 s between attempts), or ``None`` for no
+  retries. Only its schedule is used (strategy, attempts, delays,
+  ``max_total_delay``, ``retry_budget_enabled``, ``custom_backoff``); what is
+  retried is decided by the options below. The core's retry state machine
+  decides every wait.
+- ``retry_methods`` (default GET, HEAD, OPTIONS, PUT, DELETE, TRACE): only
+  these are retried, and only when their body can be sent again.
+- ``retry_status_codes`` (default 429, 502, 503, 504) and transport errors
+  are retried. ``Retry-After`` (seconds or an HTTP-date) on a 429 or 503
+  replaces the back-off; one beyond ``max_retry_after`` (default 10 s), or
+  beyond the retry config's ``max_delay`` or what is left of its
+  ``max_total_delay``, ends the retries and the response is returned. The
+  response of an attempt that is retried is closed; the last one is
+  returned as it is, and the last transport error is raised as it is.
+- ``retry_budget``: a ``RetryBudget`` to share between clients (default: one
+  per client, from ``RetryBudgetConfig()``); every request counts in it,
+  and each retry must be granted by it.
+- ``rate_limit``: calls per second per host (a ``RateLimiter`` each, bursts
+  of as many); a request waits up to ``max_rate_limit_wait`` (default 0)
+  for its turn, else is refused.
+- ``bulkhead``: a ``BulkheadConfig``; each host gets a ``Bulkhead`` from
+  it (named ``"http:<host>:<port>"``), holding a slot while a request is
+  sent and its response head awaited.
+- ``rejected``: ``"raise"`` (default) raises the refusal,
+  ``CircuitBreakerOpenError``, ``RateLimitExceededError`` or
+  ``BulkheadFullError``, with the request as its ``request`` attribute;
+  ``"response"`` returns a synthetic response instead: 503 (breaker,
+  bulkhead) or 429 (rate limit), with ``Retry-After`` when the refusal
+  announces when to come back, the header ``X-Seawall-Rejected``
+  (``circuit_open``, ``bulkhead_full``, ``rate_limited``) and the refusal
+  in the response's ``extensions["seawall_rejected"]``. Refusals are not
+  the host's failures. A refusal of a retry ends the call the same way,
+  except that a retry waits for an open breaker's next trial when it is
+  due within the retry config's ``max_delay``.
+- ``sleep`` / ``asleep``: the waits between attempts (and of the rate
+  limiters), injectable for tests.
+- ``name``: what the retries are counted under in ``seawall.snapshot()``
+  (``["retriers"][name]``) and the metrics exporters (default ``"http"``);
+  give clients distinct names to tell their retries apart.
+
+A response is judged when its head arrives: a failure while reading its
+body later is not seen by the breaker.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import httpx
+
+from . import _http
+from ._http import Rejection
+
+__all__ = ["ResilientTransport", "AsyncResilientTransport", "REJECTED_HEADER"]
+
+REJECTED_HEADER = _http.REJECTED_HEADER
+
+
+class _Wire(_http.Wire[httpx.Request, httpx.Response]):
+    def is_failure(self, exc: BaseException) -> bool:
+        return isinstance(exc, httpx.TransportError) and not isinstance(
+            exc, httpx.UnsupportedProtocol
+        )
+
+    def status(self, response: httpx.Response) -> int:
+        return response.status_code
+
+    def header(self, response: httpx.Response, name: str) -> Optional[str]:
+        value: Optional[str] = response.headers.get(name)
+        return value
+
+    def synthetic(
+        self,
+        request: httpx.Request,
+        status: int,
+        headers: Dict[str, str],
+        rejection: Rejection,
+    ) -> httpx.Response:
+        return httpx.Response(
+            status,
+            headers=headers,
+            request=request,
+            extensions={"seawall_rejected": rejection},
+        )
+
+
+_WIRE = _Wire()
+
+
+def _target(request: httpx.Request) -> tuple[str, str, bool]:
+    """The request's default key, its method, and whether its body can be
+    sent again."""
+    url = request.url
+    key = _http.host_key(url.scheme, url.host, url.port)
+    return key, request.method, isinstance(request.stream, httpx.ByteStream)
+
+
+class ResilientTransport(httpx.BaseTransport):
+    """An ``httpx`` transport that sends through ``transport`` (default
+    ``httpx.HTTPTransport()``) behind a breaker per host, with retries, and
+    optionally a rate limit and a bulkhead per host. The options are
+    described in the module's documentation."""
+
+    def __init__(self, transport: Optional[httpx.BaseTransport] = None, **options: Any) -> None:
+        self.transport = httpx.HTTPTransport() if transport is None else transport
+        self._policy: _http.Policy[httpx.Request, httpx.Response] = _http.Policy(_WIRE, **options)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        key, method, replayable = _target(request)
+        inner = self.transport
+        return self._policy.run(
+            request,
+            key,
+            method,
+            replayable,
+            lambda: inner.handle_request(request),
+            _close,
+        )
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class AsyncResilientTransport(httpx.AsyncBaseTransport):
+    """``ResilientTransport`` for ``httpx.AsyncClient``: sends through
+    ``transport`` (default ``httpx.AsyncHTTPTransport()``)."""
+
+    def __init__(
+        self, transport: Optional[httpx.AsyncBaseTransport] = None, **options: Any
+    ) -> None:
+        self.transport = httpx.AsyncHTTPTransport() if transport is None else transport
+        self._policy: _http.Policy[httpx.Request, httpx.Response] = _http.Policy(_WIRE, **options)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        key, method, replayable = _target(request)
+        inner = self.transport
+        return await self._policy.arun(
+            request,
+            key,
+            method,
+            replayable,
+            lambda: inner.handle_async_request(request),
+            _aclose,
+        )
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+
+def _close(response: httpx.Response) -> None:
+    response.close()
+
+
+async def _aclose(response: httpx.Response) -> None:
+    await response.aclose()

@@ -1,0 +1,511 @@
+"""seawall.httpx and seawall.requests against a real HTTP server on
+loopback: breakers per host, retries, Retry-After, timeouts, dropped
+connections, refusals raised or answered with a synthetic response."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Tuple, Union
+
+import httpx
+import pytest
+import requests
+
+import seawall
+from seawall import (
+    BulkheadConfig,
+    BulkheadFullError,
+    CircuitBreakerConfig,
+    CircuitBreakerOpenError,
+    CircuitState,
+    ManualClock,
+    RateLimitExceededError,
+    RetryBudget,
+    RetryBudgetConfig,
+    RetryConfig,
+)
+from seawall._http import parse_retry_after
+from seawall.httpx import AsyncResilientTransport, ResilientTransport
+from seawall.requests import ResilientAdapter
+
+# An action of the server: a status (with headers), "hang" (answer 200 only
+# when the test ends or releases it) or "drop" (close without answering).
+Action = Union[int, Tuple[int, Dict[str, str]], str]
+
+
+class _Quiet(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out reset their connections
+
+
+class Server:
+    """A ThreadingHTTPServer on a free loopback port. Each path answers
+    the actions scripted for it in order, then 200 (503 while ``down``);
+    ``hits`` counts the requests each path received."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.script: Dict[str, List[Action]] = {}
+        self.down = False
+        self.release = threading.Event()
+        self.hanging = threading.Event()
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def serve(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                path = self.path.split("?")[0]
+                with owner.lock:
+                    owner.hits[path] += 1
+                    queued = owner.script.get(path)
+                    action: Action = queued.pop(0) if queued else (503 if owner.down else 200)
+                if action == "drop":
+                    self.close_connection = True
+                    return
+                if action == "hang":
+                    owner.hanging.set()
+                    owner.release.wait(30)
+                    action = 200
+                status, headers = action if isinstance(action, tuple) else (action, {})
+                assert isinstance(status, int)
+                body = b"ok" if status == 200 else b"failed"
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = serve
+
+        self.httpd = _Quiet(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @property
+    def breaker_name(self) -> str:
+        return f"http:127.0.0.1:{self.port}"
+
+    def then(self, path: str, *actions: Action) -> None:
+        with self.lock:
+            self.script.setdefault(path, []).extend(actions)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def other() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.stop()
+
+
+class Result:
+    def __init__(self, status: int, headers: Any, text: str, raw: Any) -> None:
+        self.status = status
+        self.headers = headers
+        self.text = text
+        self.raw = raw
+
+
+class Client:
+    """One of the three clients, driven the same way: ``kind`` is
+    ``httpx``, ``httpx-async`` or ``requests``; ``sleeps`` records every
+    wait between attempts."""
+
+    def __init__(self, kind: str, timeout: float = 5.0, **options: Any) -> None:
+        self.kind = kind
+        self.sleeps: List[float] = []
+
+        async def asleep(s: float) -> None:
+            self.sleeps.append(s)
+
+        options.setdefault("sleep", self.sleeps.append)
+        options.setdefault("asleep", asleep)
+        if kind == "httpx":
+            self.transport: Any = ResilientTransport(**options)
+            self.client: Any = httpx.Client(transport=self.transport, timeout=timeout)
+        elif kind == "httpx-async":
+            self.loop = asyncio.new_event_loop()
+            self.transport = AsyncResilientTransport(**options)
+            self.client = httpx.AsyncClient(transport=self.transport, timeout=timeout)
+        else:
+            self.transport = ResilientAdapter(**options)
+            self.client = requests.Session()
+            self.client.mount("http://", self.transport)
+        self.timeout = timeout
+
+    def request(self, method: str, url: str) -> Result:
+        if self.kind == "httpx":
+            r = self.client.request(method, url, content=b"x" if method != "GET" else None)
+            return Result(r.status_code, r.headers, r.text, r)
+        if self.kind == "httpx-async":
+            r = self.loop.run_until_complete(
+                self.client.request(method, url, content=b"x" if method != "GET" else None)
+            )
+            return Result(r.status_code, r.headers, r.text, r)
+        r = self.client.request(
+            method, url, data=b"x" if method != "GET" else None, timeout=self.timeout
+        )
+        return Result(r.status_code, r.headers, r.text, r)
+
+    def get(self, url: str) -> Result:
+        return self.request("GET", url)
+
+    def post(self, url: str) -> Result:
+        return self.request("POST", url)
+
+    def timeout_error(self) -> Any:
+        return requests.Timeout if self.kind == "requests" else httpx.TimeoutException
+
+    def transport_error(self) -> Any:
+        return requests.ConnectionError if self.kind == "requests" else httpx.TransportError
+
+    def close(self) -> None:
+        if self.kind == "httpx-async":
+            self.loop.run_until_complete(self.client.aclose())
+            self.loop.close()
+        else:
+            self.client.close()
+
+
+KINDS = ["httpx", "httpx-async", "requests"]
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def make(kind: str, registry: seawall.Registry) -> Iterator[Any]:
+    clients: List[Client] = []
+
+    def build(**options: Any) -> Client:
+        options.setdefault("registry", registry)
+        c = Client(kind, **options)
+        clients.append(c)
+        return c
+
+    yield build
+    for c in clients:
+        c.close()
+
+
+def breaker_config(**kw: Any) -> CircuitBreakerConfig:
+    kw.setdefault("failure_threshold", 3)
+    kw.setdefault("success_threshold", 1)
+    kw.setdefault("timeout", timedelta(seconds=30))
+    return CircuitBreakerConfig(**kw)
+
+
+def test_an_outage_opens_the_hosts_breaker_and_recovery_closes_it(
+    make: Any, server: Server, other: Server, registry: seawall.Registry, clock: ManualClock
+) -> None:
+    c = make(breaker_config=breaker_config(), retry=None)
+    server.down = True
+    for _ in range(3):
+        assert c.get(server.url("/a")).status == 503  # returned, not raised
+    breaker = registry.get(server.breaker_name)
+    assert breaker is not None and breaker.get_state() == CircuitState.OPEN
+    with pytest.raises(CircuitBreakerOpenError) as e:
+        c.get(server.url("/a"))
+    assert str(e.value.request.url) == server.url("/a")  # type: ignore[attr-defined]
+    assert e.value.retry_after == pytest.approx(30)
+    assert server.hits["/a"] == 3  # failed fast
+    # Another host is unaffected.
+    assert c.get(other.url("/a")).status == 200
+    assert registry.get(other.breaker_name).get_state() == CircuitState.CLOSED  # type: ignore[union-attr]
+    # Recovery: the trial after the open time succeeds and closes it.
+    server.down = False
+    clock.advance(31)
+    assert c.get(server.url("/a")).status == 200
+    assert breaker.get_state() == CircuitState.CLOSED
+    assert server.hits["/a"] == 4
+
+
+def test_retries_a_failing_get_with_back_off(make: Any, server: Server) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10))
+    server.then("/flaky", 503, 502)
+    r = c.get(server.url("/flaky"))
+    assert (r.status, r.text) == (200, "ok")
+    assert server.hits["/flaky"] == 3
+    assert len(c.sleeps) == 2 and all(s > 0 for s in c.sleeps)
+
+
+def test_the_last_response_is_returned_when_attempts_run_out(make: Any, server: Server) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10))
+    server.then("/x", 503, 503, 504)
+    r = c.get(server.url("/x"))
+    assert (r.status, r.text) == (504, "failed")
+    assert server.hits["/x"] == 3
+
+
+def test_non_idempotent_requests_are_not_retried(make: Any, server: Server) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10))
+    server.then("/post", 503)
+    assert c.post(server.url("/post")).status == 503
+    assert server.hits["/post"] == 1 and c.sleeps == []
+    server.then("/put", 503)
+    assert c.request("PUT", server.url("/put")).status == 200
+    assert server.hits["/put"] == 2
+
+
+def test_statuses_outside_the_retry_list_are_not_retried(make: Any, server: Server) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10))
+    server.then("/500", 500)
+    assert c.get(server.url("/500")).status == 500
+    assert server.hits["/500"] == 1
+
+
+def test_retries_stop_when_the_budget_is_spent(
+    make: Any, server: Server, clock: ManualClock
+) -> None:
+    budget = RetryBudget(
+        RetryBudgetConfig(min_requests=1000, tokens_per_second=0.001, max_tokens=2), clock=clock
+    )
+    c = make(breaker_config=breaker_config(failure_threshold=100), retry_budget=budget)
+    server.down = True
+    assert c.get(server.url("/b")).status == 503
+    assert server.hits["/b"] == 3  # two retries granted
+    assert c.get(server.url("/b")).status == 503
+    assert server.hits["/b"] == 4  # none left
+    assert budget.counts()[1] == 2  # retries granted
+
+
+def test_retry_after_is_honoured(make: Any, server: Server) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10))
+    server.then("/ra", (429, {"Retry-After": "3"}), (503, {"Retry-After": "2"}))
+    assert c.get(server.url("/ra")).status == 200
+    assert c.sleeps == [3.0, 2.0]
+    assert server.hits["/ra"] == 3
+
+
+def test_a_retry_after_beyond_the_cap_returns_the_response(make: Any, server: Server) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10), max_retry_after=5)
+    server.then("/long", (503, {"Retry-After": "120"}))
+    r = c.get(server.url("/long"))
+    assert (r.status, r.headers["Retry-After"]) == (503, "120")
+    assert server.hits["/long"] == 1 and c.sleeps == []
+
+
+def test_timeouts_count_as_failures(make: Any, server: Server, registry: seawall.Registry) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=2), retry=None, timeout=0.2)
+    server.then("/slow", "hang", "hang")
+    for _ in range(2):
+        with pytest.raises(c.timeout_error()):
+            c.get(server.url("/slow"))
+    assert registry.get(server.breaker_name).get_state() == CircuitState.OPEN  # type: ignore[union-attr]
+    with pytest.raises(CircuitBreakerOpenError):
+        c.get(server.url("/slow"))
+    assert server.hits["/slow"] == 2
+
+
+def test_a_dropped_connection_is_a_failure_and_is_retried(
+    make: Any, server: Server, registry: seawall.Registry
+) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=10))
+    server.then("/drop", "drop")
+    assert c.get(server.url("/drop")).status == 200
+    assert server.hits["/drop"] == 2
+    m = registry.get(server.breaker_name).get_metrics()  # type: ignore[union-attr]
+    assert (m["total_failures"], m["total_successes"]) == (1, 1)
+    # Without retries the transport error propagates.
+    c2 = make(breaker_config=breaker_config(failure_threshold=10), retry=None)
+    server.then("/drop2", "drop")
+    with pytest.raises(c2.transport_error()):
+        c2.get(server.url("/drop2"))
+
+
+def test_rejected_response_answers_with_a_synthetic_503(
+    make: Any, server: Server
+) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=1), retry=None, rejected="response")
+    server.down = True
+    assert c.get(server.url("/r")).status == 503
+    r = c.get(server.url("/r"))
+    assert r.status == 503
+    assert r.headers["X-Seawall-Rejected"] == "circuit_open"
+    assert r.headers["Retry-After"] == "30"
+    assert server.hits["/r"] == 1
+    if c.kind != "requests":
+        assert isinstance(r.raw.extensions["seawall_rejected"], CircuitBreakerOpenError)
+
+
+def test_rate_limit_per_host(make: Any, server: Server, other: Server) -> None:
+    c = make(rate_limit=1, rejected="response")
+    assert c.get(server.url("/rl")).status == 200
+    r = c.get(server.url("/rl"))
+    assert (r.status, r.headers["X-Seawall-Rejected"], r.headers["Retry-After"]) == (
+        429, "rate_limited", "1"
+    )
+    assert server.hits["/rl"] == 1
+    assert c.get(other.url("/rl")).status == 200  # its own limit
+    raising = make(rate_limit=1)
+    assert raising.get(other.url("/rl2")).status == 200
+    with pytest.raises(RateLimitExceededError) as e:
+        raising.get(other.url("/rl2"))
+    assert e.value.request is not None  # type: ignore[attr-defined]
+
+
+def test_refusals_are_not_failures_of_the_host(
+    make: Any, server: Server, registry: seawall.Registry
+) -> None:
+    c = make(breaker_config=breaker_config(failure_threshold=1), rate_limit=1)
+    c.get(server.url("/n"))
+    with pytest.raises(RateLimitExceededError):
+        c.get(server.url("/n"))
+    assert registry.get(server.breaker_name).get_state() == CircuitState.CLOSED  # type: ignore[union-attr]
+
+
+def test_a_key_function_names_the_breaker(
+    make: Any, server: Server, registry: seawall.Registry
+) -> None:
+    def route(request: Any) -> str:
+        return "api:" + str(request.url).rsplit("/", 1)[-1]
+
+    c = make(breaker_config=breaker_config(failure_threshold=1), retry=None, key=route)
+    server.then("/one", 503)
+    assert c.get(server.url("/one")).status == 503
+    assert registry.get("http:api:one").get_state() == CircuitState.OPEN  # type: ignore[union-attr]
+    assert c.get(server.url("/two")).status == 200  # another key
+
+
+def test_retries_are_counted_in_the_metrics(make: Any, server: Server, kind: str) -> None:
+    name = f"http-test-{kind}"
+    c = make(breaker_config=breaker_config(failure_threshold=10), name=name)
+    server.then("/m", 503)
+    c.get(server.url("/m"))
+    stats = seawall.snapshot()["retriers"][name]
+    assert (stats["success_after_retry"], stats["retries"]) == (1, 1)
+
+
+@pytest.mark.parametrize("kind", ["httpx", "requests"])
+def test_a_full_bulkhead_refuses_without_counting_a_failure(
+    make: Any, server: Server, registry: seawall.Registry
+) -> None:
+    c = make(
+        breaker_config=breaker_config(failure_threshold=1),
+        bulkhead=BulkheadConfig(max_concurrent=1, max_queue_size=0, timeout=timedelta(0)),
+    )
+    server.then("/hold", "hang")
+    results: List[int] = []
+    t = threading.Thread(target=lambda: results.append(c.get(server.url("/hold")).status))
+    t.start()
+    assert server.hanging.wait(10)
+    with pytest.raises(BulkheadFullError) as e:
+        c.get(server.url("/other"))
+    assert e.value.request is not None  # type: ignore[attr-defined]
+    server.release.set()
+    t.join(10)
+    assert results == [200]
+    assert server.hits["/other"] == 0
+    assert registry.get(server.breaker_name).get_state() == CircuitState.CLOSED  # type: ignore[union-attr]
+
+
+def test_parse_retry_after() -> None:
+    now = 1_700_000_000.0
+    date = format_datetime(datetime.fromtimestamp(now + 90, timezone.utc), usegmt=True)
+    assert parse_retry_after(date, now) == pytest.approx(90)
+    past = format_datetime(datetime.fromtimestamp(now - 90, timezone.utc), usegmt=True)
+    assert parse_retry_after(past, now) == 0.0
+    assert parse_retry_after("7", now) == 7.0
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("-3", now) is None
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="rejected"):
+        ResilientTransport(rejected="ignore")
+    with pytest.raises(TypeError):
+        ResilientTransport(retries=3)
+    with pytest.raises(TypeError, match="retry"):
+        ResilientAdapter(retry=3)
+    with pytest.raises(ValueError, match="rate_limit"):
+        AsyncResilientTransport(rate_limit=0)
+    with pytest.raises(TypeError, match="failure_status_codes"):
+        ResilientTransport(failure_status_codes="500")
+
+
+def test_importing_seawall_needs_neither_client() -> None:
+    code = (
+        "import sys; import seawall; "
+        "assert 'httpx' not in sys.modules and 'requests' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_retry_config_schedule_is_used(make: Any, server: Server) -> None:
+    c = make(
+        breaker_config=breaker_config(failure_threshold=10),
+        retry=RetryConfig(strategy="fixed", max_attempts=4, initial_delay=0.5, jitter_enabled=False),
+    )
+    server.down = True
+    assert c.get(server.url("/f")).status == 503
+    assert server.hits["/f"] == 4
+    assert c.sleeps == [0.5, 0.5, 0.5]
+
+
+def test_a_retried_response_is_closed_and_any_inner_transport_works(
+    registry: seawall.Registry,
+) -> None:
+    class Body(httpx.SyncByteStream):
+        def __init__(self) -> None:
+            self.closed = False
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"body"
+
+        def close(self) -> None:
+            self.closed = True
+
+    bodies: List[Body] = []
+    closed_before_retry: List[bool] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if bodies:
+            closed_before_retry.append(bodies[-1].closed)
+        bodies.append(Body())
+        return httpx.Response(503 if len(bodies) == 1 else 200, stream=bodies[-1])
+
+    sleeps: List[float] = []
+    transport = ResilientTransport(
+        httpx.MockTransport(handler), registry=registry, sleep=sleeps.append
+    )
+    with httpx.Client(transport=transport) as client:
+        r = client.get("http://example.test/x")
+    assert r.status_code == 200 and r.text == "body"
+    assert closed_before_retry == [True] and len(sleeps) == 1
+    assert registry.get("http:example.test:80") is not None
