@@ -16,6 +16,9 @@
 # With --scrape it runs bindings-python/benches/scrape.py instead: one
 # metrics scrape of 1,000 breakers (--breakers N) beside a prometheus_client
 # Counter incremented on every call.
+# With --http it runs bindings-python/benches/http_clients.py: the per-request
+# overhead of seawall.httpx.ResilientTransport on an in-memory transport,
+# beside tenacity + pybreaker wired around the same client.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +36,7 @@ case "${1:-}" in
     --callgrind) shift; mode=callgrind ;;
     --distributed) shift; bench=distributed.py; peers=(pybreaker redis); mode=distributed ;;
     --scrape) shift; bench=scrape.py; peers=(prometheus_client); mode=scrape ;;
+    --http) shift; bench=http_clients.py; peers=(httpx pybreaker tenacity); mode=http ;;
 esac
 "$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "${peers[@]}"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)
