@@ -19,7 +19,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use seawall::telemetry::{
-    text, Catalog, Family, MetricKind, RetryOutcome, RetryStats as CoreRetryStats, TextFormat,
+    text, Catalog, Family, MetricKind, RetryCounts, RetryOutcome, RetryStats as CoreRetryStats,
+    TextFormat,
 };
 use seawall::{
     Breaker as CoreBreaker, Bulkhead as CoreBulkhead, RateLimiter as CoreRateLimiter,
@@ -279,21 +280,23 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
                 d.set_item("exhausted", m.exhausted)?;
                 by_kind[3].set_item(&*n, d)?;
             }
-            Live::Retry(n, s) => {
-                let c = s.counts();
-                let d = PyDict::new(py);
-                for o in RetryOutcome::ALL {
-                    d.set_item(o.label(), c.calls(o))?;
-                }
-                d.set_item("retries", c.retries)?;
-                by_kind[4].set_item(&*n, d)?;
-            }
+            Live::Retry(n, s) => by_kind[4].set_item(&*n, retry_counts_dict(py, &s.counts())?)?,
         }
     }
     for (k, d) in kinds.iter().zip(by_kind) {
         out.set_item(k, d)?;
     }
     Ok(out)
+}
+
+/// A retrier's counts as a dict: calls by outcome, and `retries`.
+fn retry_counts_dict<'py>(py: Python<'py>, c: &RetryCounts) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for o in RetryOutcome::ALL {
+        d.set_item(o.label(), c.calls(o))?;
+    }
+    d.set_item("retries", c.retries)?;
+    Ok(d)
 }
 
 /// The counts of one retrier (`seawall.Retrier`): how its calls ended and
@@ -314,6 +317,12 @@ impl RetryStats {
     /// Counts a call that succeeded after `attempts` attempts.
     fn succeeded(&self, attempts: u32) {
         self.0.record(RetryOutcome::succeeded(attempts), attempts);
+    }
+
+    /// `{outcome: calls, ..., "retries": attempts beyond the first}`, as
+    /// `seawall.snapshot()["retriers"]` shows them.
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        retry_counts_dict(py, &self.0.counts())
     }
 
     /// Counts a call that stopped after `attempts` attempts;

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 from hypothesis import HealthCheck, settings
 
+import http_server
 import redis_server
 import seawall
 from seawall import CircuitBreakerConfig, ManualClock, UnifiedCircuitBreaker, _native
@@ -145,3 +146,19 @@ def families_of(name: str) -> Dict[str, Dict[Labels, float]]:
                 rest = tuple(zip(label_names[1:], values[1:]))
                 out.setdefault(family, {})[rest] = value
     return out
+
+
+@pytest.fixture
+def server() -> Iterator[http_server.Server]:
+    """A scripted HTTP server on loopback (see `http_server`)."""
+    s = http_server.Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def other() -> Iterator[http_server.Server]:
+    """A second one: another host to the clients."""
+    s = http_server.Server()
+    yield s
+    s.stop()

@@ -8,11 +8,9 @@ import asyncio
 import subprocess
 import sys
 import threading
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Tuple, Union
+from typing import Any, Iterator, List
 
 import httpx
 import pytest
@@ -35,101 +33,7 @@ from seawall._http import parse_retry_after
 from seawall.httpx import AsyncResilientTransport, ResilientTransport
 from seawall.requests import ResilientAdapter
 
-# An action of the server: a status (with headers), "hang" (answer 200 only
-# when the test ends or releases it) or "drop" (close without answering).
-Action = Union[int, Tuple[int, Dict[str, str]], str]
-
-
-class _Quiet(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that time out reset their connections
-
-
-class Server:
-    """A ThreadingHTTPServer on a free loopback port. Each path answers
-    the actions scripted for it in order, then 200 (503 while ``down``);
-    ``hits`` counts the requests each path received."""
-
-    def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        self.script: Dict[str, List[Action]] = {}
-        self.down = False
-        self.release = threading.Event()
-        self.hanging = threading.Event()
-        self.lock = threading.Lock()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def serve(self) -> None:
-                n = int(self.headers.get("Content-Length") or 0)
-                if n:
-                    self.rfile.read(n)
-                path = self.path.split("?")[0]
-                with owner.lock:
-                    owner.hits[path] += 1
-                    queued = owner.script.get(path)
-                    action: Action = queued.pop(0) if queued else (503 if owner.down else 200)
-                if action == "drop":
-                    self.close_connection = True
-                    return
-                if action == "hang":
-                    owner.hanging.set()
-                    owner.release.wait(30)
-                    action = 200
-                status, headers = action if isinstance(action, tuple) else (action, {})
-                assert isinstance(status, int)
-                body = b"ok" if status == 200 else b"failed"
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PUT = serve
-
-        self.httpd = _Quiet(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    @property
-    def breaker_name(self) -> str:
-        return f"http:127.0.0.1:{self.port}"
-
-    def then(self, path: str, *actions: Action) -> None:
-        with self.lock:
-            self.script.setdefault(path, []).extend(actions)
-
-    def stop(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def other() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.stop()
-
+from http_server import Server
 
 class Result:
     def __init__(self, status: int, headers: Any, text: str, raw: Any) -> None:

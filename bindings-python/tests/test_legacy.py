@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
@@ -26,6 +26,7 @@ from seawall.adapters import LegacyCircuitBreakerAdapter
 from seawall.compat.retry_strategy import CircuitBreaker, with_retry
 
 from conftest import families_of
+from http_server import Server
 
 PATTERN_1_BEFORE = '''
 from shared.utils.retry_strategy import CircuitBreaker
@@ -265,3 +266,74 @@ def test_an_invalid_switch_is_refused_by_name_never_ignored(monkeypatch: pytest.
                          text=True, timeout=60)
     assert out.returncode != 0
     assert "SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION must be one of" in out.stderr
+
+
+def test_unified_http_client_per_endpoint_breakers_retries_and_metrics(
+    server: Server, other: Server, registry: seawall.Registry, clock: ManualClock
+) -> None:
+    from seawall.compat.unified_http_client import UnifiedHTTPClient
+
+    slept: List[float] = []
+
+    async def asleep(d: float) -> None:
+        slept.append(d)
+
+    with UnifiedHTTPClient(
+        server.url(""),
+        timeout=5.0,
+        registry=registry,
+        name="users-api",
+        breaker_config=seawall.CircuitBreakerConfig(failure_threshold=3, success_threshold=1,
+                                                    timeout=30.0),
+        retry=seawall.RetryConfig(max_attempts=2, initial_delay=0.0, max_delay=0.0,
+                                  jitter_enabled=False),
+        sleep=slept.append,
+        asleep=asleep,
+    ) as client:
+        server.then("/users/7", 503)
+        assert client.get("/users/7").status_code == 200  # retried once
+        # Sync and async requests share the endpoint's breaker.
+        server.down = True
+        assert asyncio.run(client.aget("/users/8")).status_code == 503
+        assert client.post("/users", json={}).status_code == 503  # never retried
+        assert server.hits["/users"] == 1
+        with pytest.raises(CircuitBreakerOpenError):
+            client.get("/users/9")
+        assert client.get(other.url("/x")).status_code == 200  # another endpoint
+        m = client.get_metrics()
+        assert set(m["endpoints"]) == {server.breaker_name, other.breaker_name}
+        assert m["endpoints"][server.breaker_name]["state"] == seawall.CircuitState.OPEN
+        assert m["retries"]["success_after_retry"] == 1
+        assert m["retries"]["gave_up"] >= 1
+        server.down = False
+        clock.advance(30)
+        assert client.get("/users/9").status_code == 200
+        assert client.get_metrics()["endpoints"][server.breaker_name]["state"] == (
+            seawall.CircuitState.CLOSED
+        )
+
+
+@pytest.mark.usefixtures("aliases")
+def test_the_old_http_client_path_imports_it() -> None:
+    from shared.clients.unified_http_client import UnifiedHTTPClient  # type: ignore[import-not-found]
+
+    from seawall.compat.unified_http_client import UnifiedHTTPClient as Ours
+
+    assert UnifiedHTTPClient is Ours
+
+
+def test_without_httpx_the_old_http_client_path_says_what_to_install() -> None:
+    code = textwrap.dedent('''
+        import sys
+        sys.modules["httpx"] = None  # as if not installed
+        import seawall
+        seawall.install_legacy_aliases()
+        from shared.utils.retry_strategy import CircuitBreaker
+        try:
+            from shared.clients.unified_http_client import UnifiedHTTPClient
+        except ImportError as e:
+            print(e)
+    ''')
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "needs httpx: pip install 'seawall[httpx]'" in out.stdout

@@ -145,14 +145,20 @@ def install_alias(name: str) -> None:
 
 
 # The legacy module paths of the original package and what they import.
-_LEGACY = {"shared.utils.retry_strategy": "compat.retry_strategy"}
+_LEGACY = {
+    "shared.utils.retry_strategy": "compat.retry_strategy",
+    "shared.clients.unified_http_client": "compat.unified_http_client",
+}
 
 
 def install_legacy_aliases() -> None:
     """Makes the original package's module paths import Seawall, so old
     call sites run unchanged: ``shared.resilience`` and its submodules (as
-    ``install_alias("shared.resilience")``) and the legacy
-    ``shared.utils.retry_strategy`` (``seawall.compat.retry_strategy``).
+    ``install_alias("shared.resilience")``), the legacy
+    ``shared.utils.retry_strategy`` (``seawall.compat.retry_strategy``) and
+    ``shared.clients.unified_http_client``
+    (``seawall.compat.unified_http_client``, which needs ``httpx``: without
+    it, importing from that path raises an ``ImportError`` saying so).
     A parent package that cannot be imported (``shared``, ``shared.utils``)
     is created empty; one that exists is kept, and gets the alias as an
     attribute."""
@@ -179,4 +185,22 @@ def install_legacy_aliases() -> None:
     for sub in _SUBMODULES:
         alias(f"shared.resilience.{sub}", _sys.modules[f"{__name__}.{sub}"])
     for path, target in _LEGACY.items():
-        alias(path, importlib.import_module(f"{__name__}.{target}"))
+        try:
+            module = importlib.import_module(f"{__name__}.{target}")
+        except ModuleNotFoundError as e:
+            if e.name != "httpx":
+                raise
+            module = _needs(path, "httpx", "seawall[httpx]")
+        alias(path, module)
+
+
+def _needs(path: str, package: str, extra: str) -> _types.ModuleType:
+    """A stand-in for the module ``path``, which needs ``package``: using
+    it raises an ``ImportError`` that says what to install."""
+    module = _types.ModuleType(path)
+
+    def missing(attr: str) -> object:
+        raise ImportError(f"{path}.{attr} needs {package}: pip install '{extra}'")
+
+    module.__getattr__ = missing  # type: ignore[method-assign]
+    return module

@@ -281,6 +281,11 @@ class Policy(Generic[Q, R]):
                 g = self._guards[key] = Guards(breaker, limiter, bh)
         return g
 
+    def breakers(self) -> Dict[str, Any]:
+        """The breakers of the keys seen so far, by name."""
+        with self._lock:
+            return {g.breaker.name: g.breaker for g in self._guards.values()}
+
     def key_of(self, request: Q, default: str) -> str:
         if self.key is None:
             return default

@@ -144,6 +144,16 @@ class ResilientTransport(httpx.BaseTransport):
             _close,
         )
 
+    def breakers(self) -> Dict[str, Any]:
+        """The breakers of the hosts (or keys) this transport has sent to,
+        by name."""
+        return self._policy.breakers()
+
+    def retry_counts(self) -> Dict[str, int]:
+        """How the requests that could be retried ended (calls by outcome,
+        and ``retries``)."""
+        return self._policy.stats.counts()
+
     def close(self) -> None:
         self.transport.close()
 
@@ -169,6 +179,16 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
             lambda: inner.handle_async_request(request),
             _aclose,
         )
+
+    def breakers(self) -> Dict[str, Any]:
+        """The breakers of the hosts (or keys) this transport has sent to,
+        by name."""
+        return self._policy.breakers()
+
+    def retry_counts(self) -> Dict[str, int]:
+        """How the requests that could be retried ended (calls by outcome,
+        and ``retries``)."""
+        return self._policy.stats.counts()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
