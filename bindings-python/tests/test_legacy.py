@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -337,3 +338,117 @@ def test_without_httpx_the_old_http_client_path_says_what_to_install() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "needs httpx: pip install 'seawall[httpx]'" in out.stdout
+
+
+COMPLETE_MIGRATION_BEFORE = '''
+# File: user_service_client.py
+from shared.utils.retry_strategy import CircuitBreaker, with_retry
+from shared.security.protection_facade import get_protection_facade
+
+class UserServiceClient:
+    def __init__(self):
+        # Two different circuit breakers!
+        self.cb = CircuitBreaker(failure_threshold=5)
+        self.protection = get_protection_facade()
+        
+    @with_retry("user_fetch", circuit_breaker=self.cb)
+    async def get_user(self, user_id):
+        # Complex retry logic
+        return await self._fetch_user(user_id)
+'''
+
+
+@pytest.mark.usefixtures("aliases")
+def test_the_complete_before_example_runs_through_the_aliases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SEAWALL_REDIS_URL", raising=False)
+    # The snippet's class body uses `self`, which does not exist there: a
+    # stand-in holding the breaker is supplied, as other snippets' missing
+    # names are.
+    stand_in = types.SimpleNamespace(cb=CircuitBreaker(failure_threshold=5))
+    ns = run(COMPLETE_MIGRATION_BEFORE, {"self": stand_in})
+    client_cls = ns["UserServiceClient"]
+    calls: List[int] = []
+
+    async def fetch_user(self: Any, user_id: int) -> Dict[str, int]:
+        calls.append(user_id)
+        if len(calls) == 1:
+            raise ConnectionError("flaky")
+        return {"id": user_id}
+
+    client_cls._fetch_user = fetch_user
+    client = client_cls()
+    assert isinstance(client.cb, CircuitBreaker)
+    assert not client.protection.distributed  # no Redis URL: local
+    real_sleep = asyncio.sleep
+
+    async def no_sleep(d: float) -> None:
+        pass
+
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    try:
+        assert asyncio.run(client.get_user(7)) == {"id": 7}
+    finally:
+        monkeypatch.setattr(asyncio, "sleep", real_sleep)
+    assert calls == [7, 7]
+    assert client_cls.get_user.circuit_breaker is stand_in.cb
+
+
+def test_the_protection_facade_locally(registry: seawall.Registry, clock: ManualClock) -> None:
+    from seawall.compat.protection_facade import ProtectionFacade
+
+    facade = ProtectionFacade(registry=registry)
+    config = seawall.CircuitBreakerConfig(failure_threshold=2, timeout=10.0)
+
+    async def ok() -> str:
+        return "ok"
+
+    async def down() -> None:
+        raise ConnectionError("down")
+
+    async def scenario() -> None:
+        assert await facade.call("payments", ok, config=config) == "ok"
+        for _ in range(2):
+            with pytest.raises(ConnectionError):
+                await facade.call("payments", down)
+        assert await facade.is_circuit_open("payments")
+        with pytest.raises(CircuitBreakerOpenError):
+            await facade.call("payments", ok)
+        # Rate limits by key: 3 per second, bursts of 3.
+        admitted = [await facade.check_rate_limit("user:1", 3) for _ in range(5)]
+        assert admitted == [True, True, True, False, False]
+        assert await facade.check_rate_limit("user:2", 3)  # another key
+        assert await facade.retry_after("user:1", 3) == pytest.approx(1 / 3)
+        clock.advance(1)
+        assert await facade.check_rate_limit("user:1", 3)
+
+    asyncio.run(scenario())
+    status = facade.get_status()
+    assert status["distributed"] is False
+    assert status["circuit_breakers"]["payments"]["state"] == seawall.CircuitState.OPEN
+    assert registry.get("payments") is facade.get_circuit_breaker("payments")
+    with pytest.raises(ValueError, match="limit"):
+        asyncio.run(facade.check_rate_limit("k", 0))
+    with pytest.raises(TypeError, match="redis_url"):
+        ProtectionFacade(42)  # type: ignore[arg-type]
+
+
+def test_the_protection_facade_across_a_fleet(redis_url: str) -> None:
+    from seawall.compat.protection_facade import get_protection_facade
+
+    facade = get_protection_facade(redis_url, namespace="facade")
+    assert facade is get_protection_facade(redis_url, namespace="facade")
+    assert facade.distributed
+    cb = facade.get_circuit_breaker("orders")
+    assert isinstance(cb, seawall.DistributedCircuitBreaker)
+    assert facade.get_circuit_breaker("orders") is cb
+
+    async def ok() -> int:
+        return 1
+
+    assert asyncio.run(facade.call("orders", ok)) == 1
+    # A fleet limit answers from memory, never waiting for Redis.
+    results = [asyncio.run(facade.check_rate_limit("tenant:9", 1000)) for _ in range(10)]
+    assert all(results)
+    assert "orders" in facade.get_status()["circuit_breakers"]

@@ -148,6 +148,7 @@ def install_alias(name: str) -> None:
 _LEGACY = {
     "shared.utils.retry_strategy": "compat.retry_strategy",
     "shared.clients.unified_http_client": "compat.unified_http_client",
+    "shared.security.protection_facade": "compat.protection_facade",
 }
 
 
@@ -155,7 +156,9 @@ def install_legacy_aliases() -> None:
     """Makes the original package's module paths import Seawall, so old
     call sites run unchanged: ``shared.resilience`` and its submodules (as
     ``install_alias("shared.resilience")``), the legacy
-    ``shared.utils.retry_strategy`` (``seawall.compat.retry_strategy``) and
+    ``shared.utils.retry_strategy`` (``seawall.compat.retry_strategy``),
+    ``shared.security.protection_facade``
+    (``seawall.compat.protection_facade``) and
     ``shared.clients.unified_http_client``
     (``seawall.compat.unified_http_client``, which needs ``httpx``: without
     it, importing from that path raises an ``ImportError`` saying so).
