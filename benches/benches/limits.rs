@@ -15,6 +15,10 @@
 //!   one-thread figure); `busy` is the sum of both threads' spans / calls,
 //!   the cost of one call as each thread sees it (ideal: the one-thread
 //!   figure).
+//! * `rate_limiter_denied_two_threads`: the same on the refused path: two
+//!   threads hammer one shared exhausted limiter (one per hour). A refusal
+//!   changes no shared word, so ideal scaling is as above; what it does
+//!   write (its count) shows here as contention.
 //! * `clock_read`: one exact reading of each side's production clock, the
 //!   part of `check()` that is not the limiter's own.
 //! * `bulkhead`: take a slot and free it, uncontended.
@@ -158,6 +162,32 @@ fn two_threads(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
     g.finish();
 }
 
+fn denied_two_threads(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
+    let mut g = c.benchmark_group("rate_limiter_denied_two_threads");
+    let (config, quota) = per_hour();
+    let ours = RateLimiter::new(config).expect("valid config");
+    assert!(ours.check().is_ok() && ours.check().is_err());
+    two_threads_of(&mut g, "seawall", || {
+        black_box(black_box(&ours).check().is_err());
+    });
+    let gov = Governor::direct(quota);
+    assert!(gov.check().is_ok() && gov.check().is_err());
+    two_threads_of(&mut g, "governor", || {
+        black_box(black_box(&gov).check().is_err());
+    });
+    let ours = RateLimiter::new(recent(config)).expect("valid config");
+    assert!(ours.check().is_ok() && ours.check().is_err());
+    two_threads_of(&mut g, "seawall_recent", || {
+        black_box(black_box(&ours).check().is_err());
+    });
+    let gov = governor::RateLimiter::direct_with_clock(quota, upkeep.clone());
+    assert!(gov.check().is_ok() && gov.check().is_err());
+    two_threads_of(&mut g, "governor_upkeep", || {
+        black_box(black_box(&gov).check().is_err());
+    });
+    g.finish();
+}
+
 /// What one exact clock reading costs each limiter: our `QuantaClock::now`
 /// and governor's default clock.
 fn clock_read(c: &mut Criterion) {
@@ -204,25 +234,37 @@ fn report(dir: &Path, since: SystemTime) {
             println!("  {peer:<22}{:>8}  {ours}/{peer} = {}", fmt(b), ratio(a, b));
         }
     }
-    let g = "rate_limiter_two_threads";
-    println!("{g} (admitted path, one shared limiter):");
-    for (ours, peer) in pairs {
-        for name in [ours, peer] {
-            let one = m("rate_limiter_allowed", name);
-            let wall = m(g, &format!("{name}_wall"));
-            let busy = m(g, &format!("{name}_busy"));
+    for (g, one_group, path) in [
+        (
+            "rate_limiter_two_threads",
+            "rate_limiter_allowed",
+            "admitted",
+        ),
+        (
+            "rate_limiter_denied_two_threads",
+            "rate_limiter_denied",
+            "refused",
+        ),
+    ] {
+        println!("{g} ({path} path, one shared limiter):");
+        for (ours, peer) in pairs {
+            for name in [ours, peer] {
+                let one = m(one_group, name);
+                let wall = m(g, &format!("{name}_wall"));
+                let busy = m(g, &format!("{name}_busy"));
+                println!(
+                    "  {name:<16} wall/calls {:>8}  busy/calls {:>8} ({}x one thread)",
+                    fmt(wall),
+                    fmt(busy),
+                    ratio(busy, one)
+                );
+            }
             println!(
-                "  {name:<16} wall/calls {:>8}  busy/calls {:>8} ({}x one thread)",
-                fmt(wall),
-                fmt(busy),
-                ratio(busy, one)
+                "  {ours}/{peer}: wall {}  busy {}",
+                ratio(m(g, &format!("{ours}_wall")), m(g, &format!("{peer}_wall"))),
+                ratio(m(g, &format!("{ours}_busy")), m(g, &format!("{peer}_busy")))
             );
         }
-        println!(
-            "  {ours}/{peer}: wall {}  busy {}",
-            ratio(m(g, &format!("{ours}_wall")), m(g, &format!("{peer}_wall"))),
-            ratio(m(g, &format!("{ours}_busy")), m(g, &format!("{peer}_busy")))
-        );
     }
     println!(
         "clock_read (exact): seawall {}  governor {}  seawall/governor = {}",
@@ -250,6 +292,7 @@ fn main() {
     allowed(&mut c, &upkeep);
     denied(&mut c, &upkeep);
     two_threads(&mut c, &upkeep);
+    denied_two_threads(&mut c, &upkeep);
     clock_read(&mut c);
     bulkhead(&mut c);
     c.final_summary();

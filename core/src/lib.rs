@@ -83,6 +83,7 @@ pub mod config;
 mod random;
 pub mod rate_limit;
 pub mod retry;
+pub mod stripes;
 mod sync;
 pub mod telemetry;
 

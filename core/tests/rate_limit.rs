@@ -1,6 +1,6 @@
 //! The GCRA rate limiter on the manual clock: burst, denial with the exact
-//! wait, sustained rate, a clock stepping back, exact admission counts under
-//! threads, and the keyed limiter's bounded memory and slot sharing.
+//! wait, sustained rate, a clock stepping back, exact admission and refusal
+//! counts under threads, and the keyed limiter's bounded memory and slot sharing.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
@@ -157,6 +157,34 @@ fn threads_are_admitted_exactly_the_burst() {
         hs.into_iter().map(|h| h.join().unwrap()).sum()
     });
     assert_eq!(total, 500);
+}
+
+#[test]
+fn refusals_under_threads_are_counted_exactly() {
+    // More threads than owned stripes: some count on their own stripe, the
+    // rest on the shared one.
+    const THREADS: usize = 2 * seawall::stripes::STRIPES;
+    const CALLS: usize = 5_000;
+    let (l, _clock) = limiter(1, 3); // time never moves: the burst, then refusals
+    assert_eq!(admitted(|| l.check(), 3), 3);
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let l = &l;
+            s.spawn(move || {
+                for i in 0..CALLS {
+                    // Both ways of asking are refused and counted.
+                    let r = if (t + i) % 2 == 0 {
+                        l.check()
+                    } else {
+                        l.reserve(MS).map(drop)
+                    };
+                    assert!(r.is_err(), "the limiter is saturated");
+                }
+            });
+        }
+    });
+    let m = l.metrics();
+    assert_eq!((m.allowed, m.denied), (3, (THREADS * CALLS) as u64));
 }
 
 type Fixed = BuildHasherDefault<DefaultHasher>;

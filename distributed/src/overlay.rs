@@ -9,6 +9,7 @@
 //! waits for them.
 
 use crossbeam_utils::CachePadded;
+use seawall::stripes::StripedCounts;
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -174,45 +175,29 @@ impl Results {
     }
 }
 
-/// Calls rejected by the fleet (the local breaker counts its own), striped
-/// so a fleet-wide OPEN does not make every rejecting thread contend on one
-/// line.
-pub(crate) struct Rejections([CachePadded<AtomicU64>; STRIPES]);
-
-const STRIPES: usize = 8;
-
-thread_local! {
-    static STRIPE: usize = {
-        // std's: a static, and only a hint.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        // Relaxed: only spreads threads over stripes.
-        NEXT.fetch_add(1, Ordering::Relaxed) as usize % STRIPES
-    };
-}
+/// Calls rejected by the fleet (the local breaker counts its own), on the
+/// core's striped counts, so a fleet-wide OPEN does not make every rejecting
+/// thread contend on one line.
+pub(crate) struct Rejections(StripedCounts<1>);
 
 impl Rejections {
     pub(crate) fn new() -> Self {
-        Self(Default::default())
+        Self(StripedCounts::new())
     }
 
     #[inline]
     pub(crate) fn incr(&self) {
-        let i = STRIPE.try_with(|s| *s).unwrap_or(0);
-        // Relaxed: a metric; read only as a sum.
-        self.0[i].fetch_add(1, Ordering::Relaxed);
+        self.0.incr(0);
     }
 
     /// Restarts the count from zero (exact only while nothing is rejected).
     pub(crate) fn clear(&self) {
-        for s in &self.0 {
-            // Relaxed: a metric.
-            s.store(0, Ordering::Relaxed);
-        }
+        self.0.clear();
     }
 
+    /// The rejections since the last `clear`.
     pub(crate) fn total(&self) -> u64 {
-        // Relaxed: a metric.
-        self.0.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+        self.0.reported(0)
     }
 }
 
@@ -317,5 +302,20 @@ mod tests {
         }
         assert_eq!(r.drain(4), (3, 0, FAIL_MAX, 0));
         assert_eq!(r.drain(4), (4, 0, 0, 0));
+    }
+
+    #[test]
+    fn rejections_count_exactly_across_threads_and_clear_to_zero() {
+        let r = Rejections::new();
+        std::thread::scope(|s| {
+            for _ in 0..12 {
+                s.spawn(|| (0..1000).for_each(|_| r.incr()));
+            }
+        });
+        assert_eq!(r.total(), 12_000);
+        r.clear();
+        assert_eq!(r.total(), 0);
+        r.incr();
+        assert_eq!(r.total(), 1);
     }
 }

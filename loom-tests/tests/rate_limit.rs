@@ -2,8 +2,9 @@
 //!
 //! Admissions are read-modify-writes of one word (the theoretical arrival
 //! time): racing callers are admitted exactly as often as the burst allows,
-//! no update is lost (the wait announced afterwards is exact), and a keyed
-//! limiter's shared slot behaves the same.
+//! no update is lost (the wait announced afterwards is exact), every call
+//! is counted once as admitted or refused, and a keyed limiter's shared
+//! slot behaves the same.
 #![cfg(seawall_loom)]
 
 use std::sync::Arc;
@@ -24,7 +25,8 @@ fn config(burst: u32) -> RateLimitConfig {
 
 /// Three callers, each checking twice at the same instant, against a burst
 /// of three: exactly three admissions, and the next caller is told to wait
-/// exactly one interval (a lost update would have admitted a fourth).
+/// exactly one interval (a lost update would have admitted a fourth); the
+/// metrics count each call once.
 #[test]
 fn racing_checks_admit_exactly_the_burst() {
     model(|| {
@@ -38,6 +40,9 @@ fn racing_checks_admit_exactly_the_burst() {
         let total = here + t1.join().unwrap() + t2.join().unwrap();
         assert_eq!(total, 3);
         assert_eq!(l.check().unwrap_err().retry_after, Duration::from_secs(1));
+        // Every call counted once: 3 admitted, 3 + 1 refused.
+        let m = l.metrics();
+        assert_eq!((m.allowed, m.denied), (3, 4));
     });
 }
 

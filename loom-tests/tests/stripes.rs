@@ -1,4 +1,4 @@
-//! The set of free counter-stripe numbers (`core/src/breaker/counters/free.rs`): one
+//! The set of free counter-stripe numbers (`core/src/stripes/free.rs`): one
 //! bit per stripe in one atomic word, claimed by clearing it, handed back by
 //! setting it. Without a lock, so that a forked child never inherits one
 //! held by a thread that does not exist there.
@@ -17,7 +17,7 @@ mod sync {
     pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
 }
 
-#[path = "../../core/src/breaker/counters/free.rs"]
+#[path = "../../core/src/stripes/free.rs"]
 mod free;
 
 use sync::AtomicU32;

@@ -47,6 +47,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
+use crate::stripes::StripedCounts;
 use crate::sync::{AtomicU64, Ordering};
 
 mod gcra;
@@ -238,12 +239,14 @@ struct Admissions {
 ///
 /// [`RateLimiter::check`] costs one clock reading (see [`Timing`]), one
 /// load and, when the call is admitted, one compare-and-swap and one count
-/// on the same cache line. A refused call writes only a count on a line of
-/// its own, so callers hammering a saturated limiter share the word's line
-/// read-only.
+/// on the same cache line. A refused call writes only its count, on the
+/// calling thread's own stripe ([`StripedCounts`]), so callers hammering a
+/// saturated limiter share the word's line read-only and write no line
+/// another thread writes.
 pub struct RateLimiter<C: Clock = QuantaClock> {
     admissions: CachePadded<Admissions>,
-    denied: CachePadded<AtomicU64>,
+    /// Refusals: one striped count.
+    denied: StripedCounts<1>,
     gcra: Gcra,
     config: RateLimitConfig,
     clock: C,
@@ -265,7 +268,7 @@ impl<C: Clock> RateLimiter<C> {
                 tat: AtomicU64::new(Gcra::EMPTY),
                 allowed: AtomicU64::new(0),
             }),
-            denied: CachePadded::new(AtomicU64::new(0)),
+            denied: StripedCounts::new(),
             gcra: Gcra::new(&config),
             config,
             clock,
@@ -282,24 +285,25 @@ impl<C: Clock> RateLimiter<C> {
         r.map_err(refused)
     }
 
-    /// Counts an admission (on the line its swap just wrote) or a refusal.
+    /// Counts an admission (on the line its swap just wrote) or a refusal
+    /// (on this thread's stripe).
     #[inline]
     fn count(&self, admitted: bool) {
-        let c = if admitted {
-            &self.admissions.allowed
+        if admitted {
+            // Relaxed: a count for metrics; nothing is published through it.
+            self.admissions.allowed.fetch_add(1, Ordering::Relaxed);
         } else {
-            &*self.denied
-        };
-        // Relaxed: a count for metrics; nothing is published through it.
-        c.fetch_add(1, Ordering::Relaxed);
+            self.denied.incr(0);
+        }
     }
 
-    /// The admissions and refusals so far.
+    /// The admissions and refusals so far. Exact once the calling threads
+    /// are joined; during traffic each count is a lower bound.
     pub fn metrics(&self) -> RateLimiterMetrics {
         RateLimiterMetrics {
             // Relaxed: see `count`.
             allowed: self.admissions.allowed.load(Ordering::Relaxed),
-            denied: self.denied.load(Ordering::Relaxed),
+            denied: self.denied.total(0),
         }
     }
 
