@@ -19,8 +19,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use seawall::telemetry::{
-    text, Catalog, Family, MetricKind, RetryCounts, RetryOutcome, RetryStats as CoreRetryStats,
-    TextFormat,
+    write_text, Catalog, Family, MetricKind, RetryCounts, RetryOutcome,
+    RetryStats as CoreRetryStats, TextFormat,
 };
 use seawall::{
     Breaker as CoreBreaker, Bulkhead as CoreBulkhead, RateLimiter as CoreRateLimiter,
@@ -232,8 +232,22 @@ pub(crate) fn prometheus_text(py: Python<'_>, openmetrics: bool) -> Bound<'_, Py
     } else {
         TextFormat::Prometheus
     };
-    let out = py.detach(|| text(&families(&engines), format));
-    PyBytes::new(py, out.as_bytes())
+    // A buffer kept from scrape to scrape: a megabyte of fresh memory each
+    // time would cost its page faults each time. A scrape takes it (one
+    // running meanwhile starts from an empty one) and puts it back.
+    static BUFFER: Mutex<String> = Mutex::new(String::new());
+    let buffer = || BUFFER.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = std::mem::take(&mut *buffer());
+    out = py.detach(move || {
+        out.clear();
+        write_text(&families(&engines), format, &mut out);
+        out
+    });
+    let bytes = PyBytes::new(py, out.as_bytes());
+    // Never kept larger than twice what the last scrape needed.
+    out.shrink_to(2 * out.len());
+    *buffer() = out;
+    bytes
 }
 
 /// `{kind: {name: snapshot}}` for every live engine: kinds `breakers`
