@@ -17,7 +17,7 @@
 //! ```
 //!
 //! To serve only Seawall's metrics, [`text`](super::text) writes the same
-//! samples about ten times faster.
+//! samples with about a quarter of the instructions.
 
 use std::fmt;
 use std::sync::Arc;
