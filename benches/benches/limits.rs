@@ -37,7 +37,9 @@ use std::time::{Duration, SystemTime};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
-use seawall::{Bulkhead, BulkheadConfig, ManualClock, RateLimitConfig, RateLimiter, Timing};
+use seawall::{
+    Bulkhead, BulkheadConfig, KeyedRateLimiter, ManualClock, RateLimitConfig, RateLimiter, Timing,
+};
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads};
 
 type Governor = governor::DefaultDirectRateLimiter;
@@ -101,6 +103,15 @@ fn allowed(c: &mut Criterion, upkeep: &QuantaUpkeepClock) {
     let gov = governor::RateLimiter::direct_with_clock(quota, upkeep.clone());
     g.bench_function("governor_upkeep", |x| {
         x.iter(|| black_box(black_box(&gov).check().is_ok()))
+    });
+    // Per key: one key admitted again and again (its slot, or its map entry).
+    let keyed: KeyedRateLimiter<str> = KeyedRateLimiter::new(config, 4096).expect("valid config");
+    g.bench_function("seawall_keyed", |x| {
+        x.iter(|| black_box(black_box(&keyed).check_key("tenant-42").is_ok()))
+    });
+    let gov_keyed = governor::RateLimiter::keyed(quota);
+    g.bench_function("governor_keyed", |x| {
+        x.iter(|| black_box(black_box(&gov_keyed).check_key(&"tenant-42").is_ok()))
     });
     g.finish();
 }

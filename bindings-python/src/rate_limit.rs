@@ -25,7 +25,7 @@ pub struct RateLimiter(Arc<CoreRateLimiter<DynClock>>);
 /// A GCRA rate limit per key, keys hashed into a fixed table of slots (as
 /// UTF-8 bytes for a `str`, so the same bytes as the C face's keys).
 #[pyclass(frozen, module = "seawall._native")]
-pub struct KeyedRateLimiter(CoreKeyedRateLimiter<[u8], DynClock>);
+pub struct KeyedRateLimiter(Arc<CoreKeyedRateLimiter<[u8], DynClock>>);
 
 /// Seconds as a float, a wait of a few nanoseconds never rounded to 0.0
 /// (which means "admitted now").
@@ -147,7 +147,8 @@ impl RateLimiter {
 #[pymethods]
 impl KeyedRateLimiter {
     #[new]
-    #[pyo3(signature = (rate, period, burst, *, slots, timing, clock = None))]
+    #[pyo3(signature = (rate, period, burst, *, slots, timing, clock = None, name = "default"))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         rate: &Bound<'_, PyAny>,
         period: f64,
@@ -155,16 +156,18 @@ impl KeyedRateLimiter {
         slots: &Bound<'_, PyAny>,
         timing: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, ManualClock>>,
+        name: &str,
     ) -> PyResult<Self> {
         let mut given = Vec::new();
         let config = config(rate, period, burst, timing, &mut given)?;
         let slots = core_u32("slots", slots, &mut given)?;
         let hasher = Default::default();
-        validated(
+        let l = Arc::new(validated(
             CoreKeyedRateLimiter::with_hasher(config, slots, clock_arg(clock), hasher),
             &given,
-        )
-        .map(KeyedRateLimiter)
+        )?);
+        crate::telemetry::keyed_rate_limiter(name, &l);
+        Ok(KeyedRateLimiter(l))
     }
 
     /// 0.0 when a call for `key` (a `str` or `bytes`) is admitted, else the

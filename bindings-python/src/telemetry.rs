@@ -23,18 +23,20 @@ use seawall::telemetry::{
     RetryStats as CoreRetryStats, TextFormat,
 };
 use seawall::{
-    Breaker as CoreBreaker, Bulkhead as CoreBulkhead, RateLimiter as CoreRateLimiter,
-    RetryBudget as CoreRetryBudget,
+    Breaker as CoreBreaker, Bulkhead as CoreBulkhead, KeyedRateLimiter as CoreKeyedRateLimiter,
+    RateLimiter as CoreRateLimiter, RateLimiterMetrics, RetryBudget as CoreRetryBudget,
 };
 use seawall_bindings_support::DynClock;
 
-use crate::fleet::FleetInner;
+use crate::fleet::{FleetInner, FleetLimiter};
 use crate::handle::metrics_dict;
 
 /// A weakly held engine and the name it reports under.
 enum Entry {
     Breaker(Weak<CoreBreaker<DynClock>>),
-    Fleet(Weak<FleetInner>),
+    FleetBreaker(Weak<FleetInner>),
+    KeyedRateLimiter(Arc<str>, Weak<CoreKeyedRateLimiter<[u8], DynClock>>),
+    FleetRateLimiter(Weak<FleetLimiter>),
     Bulkhead(Arc<str>, Weak<CoreBulkhead<DynClock>>),
     RateLimiter(Arc<str>, Weak<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Weak<CoreRetryBudget<DynClock>>),
@@ -45,7 +47,9 @@ impl Entry {
     fn alive(&self) -> bool {
         match self {
             Entry::Breaker(w) => w.strong_count() > 0,
-            Entry::Fleet(w) => w.strong_count() > 0,
+            Entry::FleetBreaker(w) => w.strong_count() > 0,
+            Entry::KeyedRateLimiter(_, w) => w.strong_count() > 0,
+            Entry::FleetRateLimiter(w) => w.strong_count() > 0,
             Entry::Bulkhead(_, w) => w.strong_count() > 0,
             Entry::RateLimiter(_, w) => w.strong_count() > 0,
             Entry::RetryBudget(_, w) => w.strong_count() > 0,
@@ -57,7 +61,9 @@ impl Entry {
 /// An engine held for the length of a scrape.
 enum Live {
     Breaker(Arc<CoreBreaker<DynClock>>),
-    Fleet(Arc<FleetInner>),
+    FleetBreaker(Arc<FleetInner>),
+    KeyedRateLimiter(Arc<str>, Arc<CoreKeyedRateLimiter<[u8], DynClock>>),
+    FleetRateLimiter(Arc<FleetLimiter>),
     Bulkhead(Arc<str>, Arc<CoreBulkhead<DynClock>>),
     RateLimiter(Arc<str>, Arc<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Arc<CoreRetryBudget<DynClock>>),
@@ -100,7 +106,18 @@ pub(crate) fn breaker(b: &Arc<CoreBreaker<DynClock>>) {
 /// Registers a distributed breaker (once per handle: its fleet breaker is
 /// built again in a forked child, and the view follows the handle).
 pub(crate) fn fleet_breaker(b: &Arc<FleetInner>) {
-    register(Entry::Fleet(Arc::downgrade(b)));
+    register(Entry::FleetBreaker(Arc::downgrade(b)));
+}
+
+/// Registers a keyed rate limiter reporting as `name`.
+pub(crate) fn keyed_rate_limiter(name: &str, l: &Arc<CoreKeyedRateLimiter<[u8], DynClock>>) {
+    register(Entry::KeyedRateLimiter(name.into(), Arc::downgrade(l)));
+}
+
+/// Registers a fleet rate limiter (once per handle, as a distributed
+/// breaker).
+pub(crate) fn fleet_rate_limiter(l: &Arc<FleetLimiter>) {
+    register(Entry::FleetRateLimiter(Arc::downgrade(l)));
 }
 
 /// Registers a bulkhead reporting as `name`.
@@ -129,7 +146,11 @@ fn live() -> Vec<Live> {
         .iter()
         .filter_map(|e| match e {
             Entry::Breaker(w) => w.upgrade().map(Live::Breaker),
-            Entry::Fleet(w) => w.upgrade().map(Live::Fleet),
+            Entry::FleetBreaker(w) => w.upgrade().map(Live::FleetBreaker),
+            Entry::KeyedRateLimiter(n, w) => {
+                w.upgrade().map(|l| Live::KeyedRateLimiter(n.clone(), l))
+            }
+            Entry::FleetRateLimiter(w) => w.upgrade().map(Live::FleetRateLimiter),
             Entry::Bulkhead(n, w) => w.upgrade().map(|b| Live::Bulkhead(n.clone(), b)),
             Entry::RateLimiter(n, w) => w.upgrade().map(|l| Live::RateLimiter(n.clone(), l)),
             Entry::RetryBudget(n, w) => w.upgrade().map(|b| Live::RetryBudget(n.clone(), b)),
@@ -142,7 +163,9 @@ fn live() -> Vec<Live> {
 fn address(l: &Live) -> usize {
     match l {
         Live::Breaker(a) => Arc::as_ptr(a) as usize,
-        Live::Fleet(a) => Arc::as_ptr(a) as usize,
+        Live::FleetBreaker(a) => Arc::as_ptr(a) as usize,
+        Live::KeyedRateLimiter(_, a) => Arc::as_ptr(a) as usize,
+        Live::FleetRateLimiter(a) => Arc::as_ptr(a) as usize,
         Live::Bulkhead(_, a) => Arc::as_ptr(a) as usize,
         Live::RateLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::RetryBudget(_, a) => Arc::as_ptr(a) as usize,
@@ -173,7 +196,9 @@ fn families(engines: &[Live]) -> Vec<Family> {
     for e in engines {
         match e {
             Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
-            Live::Fleet(f) => f.breaker().export(&mut c),
+            Live::FleetBreaker(f) => f.breaker().export(&mut c),
+            Live::KeyedRateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
+            Live::FleetRateLimiter(l) => l.get().export(&mut c),
             Live::Bulkhead(n, b) => c.bulkhead(Arc::clone(n), &b.metrics()),
             Live::RateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
             Live::RetryBudget(n, b) => c.retry_budget(Arc::clone(n), &b.metrics()),
@@ -267,7 +292,7 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     for e in live() {
         match e {
             Live::Breaker(b) => by_kind[0].set_item(b.name(), metrics_dict(py, &b.metrics())?)?,
-            Live::Fleet(f) => {
+            Live::FleetBreaker(f) => {
                 let b = f.breaker();
                 by_kind[0].set_item(b.name(), metrics_dict(py, &b.metrics())?)?;
             }
@@ -280,12 +305,13 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
                 d.set_item("rejected", m.rejected)?;
                 by_kind[1].set_item(&*n, d)?;
             }
-            Live::RateLimiter(n, l) => {
-                let m = l.metrics();
-                let d = PyDict::new(py);
-                d.set_item("allowed", m.allowed)?;
-                d.set_item("denied", m.denied)?;
-                by_kind[2].set_item(&*n, d)?;
+            Live::RateLimiter(n, l) => by_kind[2].set_item(&*n, limiter_dict(py, &l.metrics())?)?,
+            Live::KeyedRateLimiter(n, l) => {
+                by_kind[2].set_item(&*n, limiter_dict(py, &l.metrics())?)?
+            }
+            Live::FleetRateLimiter(l) => {
+                let l = l.get();
+                by_kind[2].set_item(l.name(), limiter_dict(py, &l.metrics())?)?
             }
             Live::RetryBudget(n, b) => {
                 let m = b.metrics();
@@ -301,6 +327,14 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         out.set_item(k, d)?;
     }
     Ok(out)
+}
+
+/// A rate limiter's counts as a dict: `allowed`, `denied`.
+fn limiter_dict<'py>(py: Python<'py>, m: &RateLimiterMetrics) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("allowed", m.allowed)?;
+    d.set_item("denied", m.denied)?;
+    Ok(d)
 }
 
 /// A retrier's counts as a dict: calls by outcome, and `retries`.

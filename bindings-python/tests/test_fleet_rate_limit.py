@@ -5,6 +5,7 @@ bound for a slow machine, not a measurement."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import multiprocessing.queues
 import socket
@@ -15,7 +16,7 @@ import pytest
 import seawall
 from seawall import FleetRateLimiter, ManualClock, RateLimitExceededError
 
-from conftest import wait_for
+from conftest import families_of, wait_for
 
 
 def test_bad_settings_are_named(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -157,3 +158,18 @@ def test_a_forked_child_leases_through_its_own_coordinator(redis_url: str) -> No
         assert lim.check() == 0.0
     finally:
         _inherited.clear()
+
+
+def test_fleet_rate_limiters_are_exported_with_this_instances_counts(redis_url: str) -> None:
+    name = "exported-api"
+    limiter = FleetRateLimiter(name, 5, 60.0, redis_url=redis_url, lease=1, clock=ManualClock())
+    answers = [limiter.check() == 0.0 for _ in range(50)]
+    allowed = sum(answers)
+    assert 1 <= allowed < 50
+    f = families_of(name)
+    assert f["seawall_rate_limiter_allowed"][()] == allowed
+    assert f["seawall_rate_limiter_denied"][()] == 50 - allowed
+    assert seawall.snapshot()["rate_limiters"][name] == {"allowed": allowed, "denied": 50 - allowed}
+    del limiter
+    gc.collect()
+    assert families_of(name) == {}

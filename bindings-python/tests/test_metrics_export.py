@@ -26,6 +26,7 @@ from seawall import (
     CircuitBreakerConfig,
     CircuitState,
     ManualClock,
+    KeyedRateLimiter,
     RateLimiter,
     Retrier,
     RetryBudget,
@@ -359,3 +360,16 @@ def test_opentelemetry_instruments_read_the_same_families(engines: Engines) -> N
     assert value(ps, "seawall.breaker.state", state="open") == 1
     provider.shutdown()
 
+
+
+def test_keyed_rate_limiters_are_exported_under_their_name() -> None:
+    name = f"k{uuid.uuid4().hex[:8]}"
+    limiter = KeyedRateLimiter(1, 1.0, slots=16, clock=ManualClock(), name=name)
+    assert [limiter.check(k) == 0.0 for k in ("a", "a", "b")] == [True, False, True]
+    f = families_of(name)
+    assert f["seawall_rate_limiter_allowed"][()] == 2
+    assert f["seawall_rate_limiter_denied"][()] == 1
+    assert seawall.snapshot()["rate_limiters"][name] == {"allowed": 2, "denied": 1}
+    del limiter
+    gc.collect()
+    assert families_of(name) == {}

@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use seawall::rate_limit::Gcra;
-use seawall::{Clock, ConfigError, QuantaClock, RateLimitConfig, RateLimited, Timing};
+use seawall::stripes::StripedCounts;
+use seawall::telemetry::Catalog;
+use seawall::{
+    Clock, ConfigError, QuantaClock, RateLimitConfig, RateLimited, RateLimiterMetrics, Timing,
+};
 
 use crate::config::bad;
 use crate::coordinator::{Coordinator, Inner};
@@ -106,7 +110,10 @@ struct Books {
 }
 
 pub(crate) struct LimiterShared<C: Clock> {
+    name: String,
     keys: LimiterKeys,
+    /// Admissions and refusals, on the calling thread's own stripe.
+    counts: StripedCounts<2>,
     config: RateLimitConfig,
     fleet: FleetLimitConfig,
     /// The fleet's GCRA (one call per `interval` ns, `burst` at once).
@@ -128,6 +135,10 @@ pub(crate) struct LimiterShared<C: Clock> {
     books: Mutex<Books>,
     clock: C,
 }
+
+/// [`LimiterShared::counts`]: admissions and refusals.
+const ALLOWED: usize = 0;
+const DENIED: usize = 1;
 
 /// The share of `gcra` one of `live` instances admits on its own.
 fn share(gcra: Gcra, burst: u32, live: u64) -> Gcra {
@@ -314,7 +325,9 @@ impl<C: Clock> FleetRateLimiter<C> {
         fleet.validate()?;
         let inner = coordinator.inner();
         let shared = Arc::new(LimiterShared {
+            name: name.to_owned(),
             keys: LimiterKeys::new(&inner.config.namespace, name)?,
+            counts: StripedCounts::new(),
             gcra: Gcra::new(&config),
             config,
             fleet,
@@ -343,7 +356,7 @@ impl<C: Clock> FleetRateLimiter<C> {
     #[inline]
     pub fn check(&self) -> Result<(), RateLimited> {
         let s = &*self.shared;
-        match s.tokens.take() {
+        let r = match s.tokens.take() {
             Some(left) => {
                 // Relaxed: a threshold.
                 if left == s.low_water.load(Ordering::Relaxed) {
@@ -352,7 +365,31 @@ impl<C: Clock> FleetRateLimiter<C> {
                 Ok(())
             }
             None => s.local_share(),
+        };
+        s.counts.incr(if r.is_ok() { ALLOWED } else { DENIED });
+        r
+    }
+
+    /// The name it was built with.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// This instance's admissions and refusals so far. Exact once the
+    /// calling threads are joined; during traffic each count is a lower
+    /// bound.
+    pub fn metrics(&self) -> RateLimiterMetrics {
+        let c = &self.shared.counts;
+        RateLimiterMetrics {
+            allowed: c.total(ALLOWED),
+            denied: c.total(DENIED),
         }
+    }
+
+    /// Adds this limiter to `catalog`: this instance's admissions and
+    /// refusals, as a rate limiter's families.
+    pub fn export(&self, catalog: &mut Catalog) {
+        catalog.rate_limiter(self.name(), &self.metrics());
     }
 
     /// The fleet's limit.

@@ -327,6 +327,7 @@ class KeyedRateLimiter:
         slots: int,
         timing: str,
         clock: Optional[ManualClock] = None,
+        name: str = "default",
     ) -> Self: ...
     def check(self, key: Union[str, bytes]) -> float: ...
     def reserve(

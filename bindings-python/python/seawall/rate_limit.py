@@ -124,6 +124,8 @@ class KeyedRateLimiter(_Limit):
     ``check(key)`` returns 0.0 when a call for ``key`` is admitted, else the
     seconds to wait (a refused call changes nothing). ``acquire(key)`` /
     ``aacquire(key)`` wait for the key's turn as ``RateLimiter``'s do.
+    Admissions and refusals over all keys are reported under ``name`` in
+    ``seawall.snapshot()`` and the metrics exporters.
     """
 
     def __init__(
@@ -138,10 +140,13 @@ class KeyedRateLimiter(_Limit):
         clock: Optional[_native.ManualClock] = None,
         sleep: Optional[Callable[[float], Any]] = None,
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
+        name: str = "default",
     ) -> None:
         super().__init__(rate, period, burst, timing, max_wait, sleep, asleep)
+        self.name = _check.name("name", name)
         self._native = _native.KeyedRateLimiter(
-            rate, self.period, self.burst, slots=slots, timing=timing, clock=clock
+            rate, self.period, self.burst, slots=slots, timing=timing, clock=clock,
+            name=self.name,
         )
         self.check = self._native.check
         self.slots = self._native.slots

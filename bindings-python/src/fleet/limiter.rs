@@ -2,6 +2,8 @@
 //! shared by a fleet through Redis, rebuilt in a forked child like the
 //! distributed breaker (see [`super::engine`]).
 
+use std::sync::Arc;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -18,7 +20,7 @@ use crate::rate_limit::{check_answer, config};
 
 /// What a fleet rate limiter is built from, kept to build it again in a
 /// forked child.
-struct LimitSpec {
+pub(crate) struct LimitSpec {
     name: String,
     config: RateLimitConfig,
     fleet: FleetLimitConfig,
@@ -39,7 +41,10 @@ impl Build for LimitSpec {
 /// A GCRA rate limit for a whole fleet of processes, through Redis.
 /// Wrapped by `seawall.FleetRateLimiter`; see that class.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct FleetRateLimiter(PerProcess<LimitSpec>);
+pub struct FleetRateLimiter(Arc<FleetLimiter>);
+
+/// This process's fleet rate limiter, rebuilt in a forked child.
+pub(crate) type FleetLimiter = PerProcess<LimitSpec>;
 
 /// `on_store_failure` by its name.
 fn on_store_failure(v: &Bound<'_, PyAny>) -> PyResult<OnStoreFailure> {
@@ -87,7 +92,11 @@ impl FleetRateLimiter {
             clock: clock_arg(clock),
         };
         match PerProcess::new(spec) {
-            Ok(l) => validated(Ok(FleetRateLimiter(l)), &given),
+            Ok(l) => {
+                let l = Arc::new(l);
+                crate::telemetry::fleet_rate_limiter(&l);
+                validated(Ok(FleetRateLimiter(l)), &given)
+            }
             Err(seawall_distributed::Error::Config(e)) => validated(Err(e), &given),
             Err(seawall_distributed::Error::Store(e)) => {
                 Err(PyValueError::new_err(format!("redis_url: {e}")))

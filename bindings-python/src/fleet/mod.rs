@@ -13,6 +13,7 @@
 mod engine;
 mod limiter;
 
+pub(crate) use limiter::FleetLimiter;
 pub use limiter::FleetRateLimiter;
 
 use std::sync::atomic::Ordering;

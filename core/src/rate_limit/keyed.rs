@@ -6,16 +6,25 @@ use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use super::{read, refused, reservation_limit, Gcra, RateLimitConfig, RateLimited, MAX_SLOTS};
+use super::{
+    read, refused, reservation_limit, Gcra, RateLimitConfig, RateLimited, RateLimiterMetrics,
+    MAX_SLOTS,
+};
 use crate::clock::{Clock, QuantaClock};
 use crate::config::ConfigError;
+use crate::stripes::StripedCounts;
 use crate::sync::AtomicU64;
+
+/// [`KeyedRateLimiter`]'s counts: admissions and refusals.
+const ALLOWED: usize = 0;
+const DENIED: usize = 1;
 
 /// A rate limit per key (client, tenant, host) in bounded memory.
 ///
 /// Keys are hashed into a fixed table of `slots` GCRA words; a key's calls
-/// are judged by its slot. Memory is `8 * slots` bytes whatever the number of
-/// keys, and no key is ever allocated, evicted or locked.
+/// are judged by its slot. Memory is `8 * slots` bytes (plus a kilobyte of
+/// counters) whatever the number of keys, and no key is ever allocated,
+/// evicted or locked.
 ///
 /// The trade-off: keys that share a slot share one allowance. A collision
 /// never lets a key exceed its own limit; it can only make a quiet key wait
@@ -28,9 +37,12 @@ use crate::sync::AtomicU64;
 /// of a key.
 ///
 /// Slots are not padded to cache lines: two busy keys in neighbouring slots
-/// may contend on a line, which costs speed, never correctness.
+/// may contend on a line, which costs speed, never correctness. Admissions
+/// and refusals, over all keys, are counted on the calling thread's own
+/// stripe ([`StripedCounts`]), so counting never adds a shared write.
 pub struct KeyedRateLimiter<K: ?Sized, C: Clock = QuantaClock, S = foldhash::fast::RandomState> {
     slots: Box<[AtomicU64]>,
+    counts: StripedCounts<2>,
     mask: u64,
     gcra: Gcra,
     config: RateLimitConfig,
@@ -66,6 +78,7 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
         let n = slots.next_power_of_two();
         Ok(Self {
             slots: (0..n).map(|_| AtomicU64::new(Gcra::EMPTY)).collect(),
+            counts: StripedCounts::new(),
             mask: u64::from(n) - 1,
             gcra: Gcra::new(&config),
             config,
@@ -79,9 +92,9 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
     #[inline]
     pub fn check_key(&self, key: &K) -> Result<(), RateLimited> {
         let slot = &self.slots[self.slot_of(key)];
-        self.gcra
-            .apply(slot, read(&self.clock, self.config.timing))
-            .map_err(refused)
+        let r = self.gcra.apply(slot, read(&self.clock, self.config.timing));
+        self.count(r.is_ok());
+        r.map_err(refused)
     }
 
     /// Reserves the next turn of `key`'s slot, if it comes within
@@ -114,10 +127,26 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
     pub fn reserve_key(&self, key: &K, max_wait: Duration) -> Result<Duration, RateLimited> {
         let slot = &self.slots[self.slot_of(key)];
         let now = read(&self.clock, self.config.timing);
-        self.gcra
-            .apply_reserve(slot, now, reservation_limit(max_wait))
-            .map(Duration::from_nanos)
-            .map_err(refused)
+        let r = self
+            .gcra
+            .apply_reserve(slot, now, reservation_limit(max_wait));
+        self.count(r.is_ok());
+        r.map(Duration::from_nanos).map_err(refused)
+    }
+
+    #[inline]
+    fn count(&self, admitted: bool) {
+        self.counts.incr(if admitted { ALLOWED } else { DENIED });
+    }
+
+    /// Admissions and refusals so far, over every key (reservations
+    /// count as admissions). Exact once the calling threads are joined;
+    /// during traffic each count is a lower bound.
+    pub fn metrics(&self) -> RateLimiterMetrics {
+        RateLimiterMetrics {
+            allowed: self.counts.total(ALLOWED),
+            denied: self.counts.total(DENIED),
+        }
     }
 
     /// The slot `key` is judged by (exposed so tests and capacity planning

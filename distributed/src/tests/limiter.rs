@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use seawall::telemetry::Catalog;
 use seawall::{ManualClock, RateLimitConfig};
 
 use super::server::RedisServer;
@@ -157,6 +158,32 @@ fn instances_share_one_limit_within_the_leased_bound() {
         assert_eq!(s.live_instances, 3);
         assert!(!s.degraded && s.leases > 0 && s.granted > 0);
     }
+}
+
+#[test]
+fn each_instance_counts_its_admissions_and_refusals_and_exports_them() {
+    let f = Fleet::new(2, limit(200, 40), FleetLimitConfig::default());
+    let admitted = f.offer(0, 100);
+    let m = f.limiters[0].metrics();
+    assert_eq!((m.allowed, m.denied), (admitted, 100 - admitted));
+    assert!(
+        m.denied > 0,
+        "100 calls at once exceed the fleet's burst of 40"
+    );
+    assert_eq!(f.limiters[1].metrics(), Default::default());
+    let mut c = Catalog::new();
+    f.limiters[0].export(&mut c);
+    let families = c.finish();
+    let value = |name: &str| {
+        let f = families.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(&*f.samples[0].name, "api");
+        f.samples[0].value
+    };
+    assert_eq!(value("seawall_rate_limiter_allowed"), admitted as f64);
+    assert_eq!(
+        value("seawall_rate_limiter_denied"),
+        (100 - admitted) as f64
+    );
 }
 
 #[test]
