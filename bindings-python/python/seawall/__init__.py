@@ -205,5 +205,5 @@ def _needs(path: str, package: str, extra: str) -> _types.ModuleType:
     def missing(attr: str) -> object:
         raise ImportError(f"{path}.{attr} needs {package}: pip install '{extra}'")
 
-    module.__getattr__ = missing  # type: ignore[method-assign]
+    setattr(module, "__getattr__", missing)  # a module-level __getattr__ (PEP 562)
     return module
