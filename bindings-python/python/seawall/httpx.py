@@ -122,7 +122,23 @@ def _target(request: httpx.Request) -> tuple[str, str, bool]:
     return key, request.method, isinstance(request.stream, httpx.ByteStream)
 
 
-class ResilientTransport(httpx.BaseTransport):
+class _Observed:
+    """What both transports report of their policy."""
+
+    _policy: _http.Policy[httpx.Request, httpx.Response]
+
+    def breakers(self) -> Dict[str, Any]:
+        """The breakers of the hosts (or keys) this transport has sent to,
+        by name."""
+        return self._policy.breakers()
+
+    def retry_counts(self) -> Dict[str, int]:
+        """How the requests that could be retried ended (calls by outcome,
+        and ``retries``)."""
+        return self._policy.stats.counts()
+
+
+class ResilientTransport(_Observed, httpx.BaseTransport):
     """An ``httpx`` transport that sends through ``transport`` (default
     ``httpx.HTTPTransport()``) behind a breaker per host, with retries, and
     optionally a rate limit and a bulkhead per host. The options are
@@ -144,21 +160,11 @@ class ResilientTransport(httpx.BaseTransport):
             _close,
         )
 
-    def breakers(self) -> Dict[str, Any]:
-        """The breakers of the hosts (or keys) this transport has sent to,
-        by name."""
-        return self._policy.breakers()
-
-    def retry_counts(self) -> Dict[str, int]:
-        """How the requests that could be retried ended (calls by outcome,
-        and ``retries``)."""
-        return self._policy.stats.counts()
-
     def close(self) -> None:
         self.transport.close()
 
 
-class AsyncResilientTransport(httpx.AsyncBaseTransport):
+class AsyncResilientTransport(_Observed, httpx.AsyncBaseTransport):
     """``ResilientTransport`` for ``httpx.AsyncClient``: sends through
     ``transport`` (default ``httpx.AsyncHTTPTransport()``)."""
 
@@ -179,16 +185,6 @@ class AsyncResilientTransport(httpx.AsyncBaseTransport):
             lambda: inner.handle_async_request(request),
             _aclose,
         )
-
-    def breakers(self) -> Dict[str, Any]:
-        """The breakers of the hosts (or keys) this transport has sent to,
-        by name."""
-        return self._policy.breakers()
-
-    def retry_counts(self) -> Dict[str, int]:
-        """How the requests that could be retried ended (calls by outcome,
-        and ``retries``)."""
-        return self._policy.stats.counts()
 
     async def aclose(self) -> None:
         await self.transport.aclose()
