@@ -6,7 +6,7 @@ import random
 import shutil
 import time
 from datetime import timedelta
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -162,3 +162,17 @@ def other() -> Iterator[http_server.Server]:
     s = http_server.Server()
     yield s
     s.stop()
+
+
+def flaky_fetch_user(calls: List[int]) -> Callable[..., Awaitable[Dict[str, int]]]:
+    """A `_fetch_user(self, user_id)` for the guide's `UserServiceClient`:
+    records each user id in `calls` and fails the first call with a
+    `ConnectionError`."""
+
+    async def fetch_user(self: Any, user_id: int) -> Dict[str, int]:
+        calls.append(user_id)
+        if len(calls) == 1:
+            raise ConnectionError("flaky")
+        return {"id": user_id}
+
+    return fetch_user

@@ -26,7 +26,7 @@ from seawall import CircuitBreakerOpenError, ManualClock, RetryError
 from seawall.adapters import LegacyCircuitBreakerAdapter
 from seawall.compat.retry_strategy import CircuitBreaker, with_retry
 
-from conftest import families_of
+from conftest import families_of, flaky_fetch_user
 from http_server import Server
 
 PATTERN_1_BEFORE = '''
@@ -370,27 +370,16 @@ def test_the_complete_before_example_runs_through_the_aliases(
     ns = run(COMPLETE_MIGRATION_BEFORE, {"self": stand_in})
     client_cls = ns["UserServiceClient"]
     calls: List[int] = []
-
-    async def fetch_user(self: Any, user_id: int) -> Dict[str, int]:
-        calls.append(user_id)
-        if len(calls) == 1:
-            raise ConnectionError("flaky")
-        return {"id": user_id}
-
-    client_cls._fetch_user = fetch_user
+    client_cls._fetch_user = flaky_fetch_user(calls)
     client = client_cls()
     assert isinstance(client.cb, CircuitBreaker)
     assert not client.protection.distributed  # no Redis URL: local
-    real_sleep = asyncio.sleep
 
     async def no_sleep(d: float) -> None:
         pass
 
-    monkeypatch.setattr(asyncio, "sleep", no_sleep)
-    try:
-        assert asyncio.run(client.get_user(7)) == {"id": 7}
-    finally:
-        monkeypatch.setattr(asyncio, "sleep", real_sleep)
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)  # undone at teardown
+    assert asyncio.run(client.get_user(7)) == {"id": 7}
     assert calls == [7, 7]
     assert client_cls.get_user.circuit_breaker is stand_in.cb
 

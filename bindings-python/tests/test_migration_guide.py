@@ -22,6 +22,8 @@ import pytest
 
 import seawall
 
+from conftest import flaky_fetch_user
+
 PATTERN_1_AFTER = '''
 from shared.resilience import UnifiedCircuitBreaker, CircuitBreakerConfig
 
@@ -250,14 +252,7 @@ def test_complete_migration_with_resilience() -> None:
     ns = run(adapted(COMPLETE_MIGRATION_AFTER), dict(timedelta=timedelta))
     client_cls = ns["UserServiceClient"]
     calls: list[int] = []
-
-    async def fetch_user(self: Any, user_id: int) -> Dict[str, int]:
-        calls.append(user_id)
-        if len(calls) == 1:
-            raise ConnectionError("flaky")
-        return {"id": user_id}
-
-    client_cls._fetch_user = fetch_user
+    client_cls._fetch_user = flaky_fetch_user(calls)
     client = client_cls()
     assert client.cb_config.success_threshold == 2
     # One ConnectionError, then the retry of the 'network' policy succeeds

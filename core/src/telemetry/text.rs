@@ -42,16 +42,6 @@ pub enum TextFormat {
     OpenMetrics,
 }
 
-impl TextFormat {
-    /// The HTTP `Content-Type` of a response in this format.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            TextFormat::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
-            TextFormat::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-}
-
 /// `families` as text in `format`.
 pub fn text(families: &[Family], format: TextFormat) -> String {
     let mut out = String::new();
