@@ -9,8 +9,9 @@
 # With --callgrind [N] [mode...] it prints instructions per call of each path
 # and of the peers' equivalents, counted by callgrind inside the measured
 # loop only (bindings-python/benches/callgrind_paths.py): figures that repeat
-# exactly on a noisy machine. Needs valgrind (with its headers) and a C
-# compiler. With --distributed it runs bindings-python/benches/distributed.py
+# exactly on a noisy machine (modes http_bare, http_transport and
+# http_peers count a request through seawall.httpx beside tenacity +
+# pybreaker). Needs valgrind (with its headers) and a C compiler. With --distributed it runs bindings-python/benches/distributed.py
 # instead: the distributed breaker's call beside the local one and pybreaker with its
 # Redis storage, on a redis-server it starts (needs redis-server installed).
 # With --scrape it runs bindings-python/benches/scrape.py instead: one
@@ -33,7 +34,7 @@ peers=(pybreaker circuitbreaker tenacity)
 mode=table
 case "${1:-}" in
     --wakeup) shift; bench=wakeup.py; peers=(); mode=wakeup ;;
-    --callgrind) shift; mode=callgrind ;;
+    --callgrind) shift; mode=callgrind; peers+=(httpx) ;;
     --distributed) shift; bench=distributed.py; peers=(pybreaker redis); mode=distributed ;;
     --scrape) shift; bench=scrape.py; peers=(prometheus_client); mode=scrape ;;
     --http) shift; bench=http_clients.py; peers=(httpx pybreaker tenacity); mode=http ;;

@@ -67,6 +67,12 @@ def abulkhead_step() -> Callable[[], Awaitable[None]]:
     return step
 
 
+def _http_step(row: str) -> Callable[[], Any]:
+    import http_clients  # needs httpx, installed for the HTTP bench
+
+    return http_clients.transport_steps()[row]
+
+
 def pybreaker_call() -> Callable[[], Any]:
     pb = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=BIG_TIMEOUT)
     return lambda: pb.call(fn)
@@ -81,6 +87,11 @@ SYNC: Dict[str, Callable[[], Callable[[], Any]]] = {
     "circuitbreaker": lambda: circuitbreaker.CircuitBreaker(
         failure_threshold=5, recovery_timeout=BIG_TIMEOUT)(fn),
     "tenacity": lambda: tenacity_network()(fn),
+    # seawall.httpx at the transport, on an in-memory MockTransport: the
+    # overhead is each row minus http_bare (http_clients.py).
+    "http_bare": lambda: _http_step("bare MockTransport"),
+    "http_transport": lambda: _http_step("seawall ResilientTransport"),
+    "http_peers": lambda: _http_step("tenacity @retry + pybreaker.call"),
 }
 ASYNC: Dict[str, Callable[[], Callable[[], Awaitable[Any]]]] = {
     "acall": lambda: (lambda b: lambda: b.acall(afn))(seawall_breaker("cg")),

@@ -8,14 +8,17 @@ is timed at the transport (a prebuilt request handed to
 ``handle_request``: the overhead alone, without httpx's own cost per
 request) and through an ``httpx.Client`` (for scale). The figure that
 matters is the overhead: each row minus the bare one. Timing only, nothing
-asserted. Run it through ``scripts/bench-python.sh --http``.
+asserted. Run it through ``scripts/bench-python.sh --http``; the
+instructions per request of the transport rows, repeatable on a noisy
+machine, through ``scripts/bench-python.sh --callgrind 5000 http_bare
+http_transport http_peers``.
 """
 
 from __future__ import annotations
 
 import argparse
 import timeit
-from typing import Callable
+from typing import Callable, Dict
 
 import httpx
 import pybreaker
@@ -32,42 +35,54 @@ def per_call_us(stmt: Callable[[], object], number: int, repeat: int) -> float:
     return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number * 1e6
 
 
+URL = "http://dependency.test/items"
+
+
+def peers(send: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
+    """``send`` the way users wire the peers today: tenacity's ``@retry``
+    (3 attempts, jittered exponential waits, on transport errors) around a
+    pybreaker ``CircuitBreaker.call``."""
+    breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)
+
+    @tenacity.retry(
+        stop=tenacity.stop_after_attempt(3),
+        wait=tenacity.wait_random_exponential(multiplier=0.2, max=10),
+        retry=tenacity.retry_if_exception_type(httpx.TransportError),
+        reraise=True,
+    )
+    def get() -> httpx.Response:
+        return breaker.call(send)  # type: ignore[no-any-return]
+
+    return get
+
+
+def transport_steps() -> Dict[str, Callable[[], httpx.Response]]:
+    """One GET at the transport, three ways (also counted by
+    ``callgrind_paths.py``)."""
+    inner = httpx.MockTransport(ok)
+    ours = ResilientTransport(inner)
+    request = httpx.Request("GET", URL)
+    return {
+        "bare MockTransport": lambda: inner.handle_request(request),
+        "seawall ResilientTransport": lambda: ours.handle_request(request),
+        "tenacity @retry + pybreaker.call": peers(lambda: inner.handle_request(request)),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--number", type=int, default=20_000)
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
-    url = "http://dependency.test/items"
-
     inner = httpx.MockTransport(ok)
-    ours = ResilientTransport(inner)
-    request = httpx.Request("GET", url)
-    breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)
-
-    def peers(send: Callable[[], httpx.Response]) -> Callable[[], httpx.Response]:
-        @tenacity.retry(
-            stop=tenacity.stop_after_attempt(3),
-            wait=tenacity.wait_random_exponential(multiplier=0.2, max=10),
-            retry=tenacity.retry_if_exception_type(httpx.TransportError),
-            reraise=True,
-        )
-        def get() -> httpx.Response:
-            return breaker.call(send)  # type: ignore[no-any-return]
-
-        return get
-
     bare_client = httpx.Client(transport=inner)
-    our_client = httpx.Client(transport=ours)
+    our_client = httpx.Client(transport=ResilientTransport(inner))
     tables = [
-        ("at the transport (handle_request)", [
-            ("bare MockTransport", lambda: inner.handle_request(request)),
-            ("seawall ResilientTransport", lambda: ours.handle_request(request)),
-            ("tenacity @retry + pybreaker.call", peers(lambda: inner.handle_request(request))),
-        ]),
+        ("at the transport (handle_request)", list(transport_steps().items())),
         ("through httpx.Client.get", [
-            ("bare MockTransport", lambda: bare_client.get(url)),
-            ("seawall ResilientTransport", lambda: our_client.get(url)),
-            ("tenacity @retry + pybreaker.call", peers(lambda: bare_client.get(url))),
+            ("bare MockTransport", lambda: bare_client.get(URL)),
+            ("seawall ResilientTransport", lambda: our_client.get(URL)),
+            ("tenacity @retry + pybreaker.call", peers(lambda: bare_client.get(URL))),
         ]),
     ]
     for title, rows in tables:

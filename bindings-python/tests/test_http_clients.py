@@ -311,8 +311,18 @@ def test_retries_are_counted_in_the_metrics(make: Any, server: Server, kind: str
     c = make(breaker_config=breaker_config(failure_threshold=10), name=name)
     server.then("/m", 503)
     c.get(server.url("/m"))
+    c.get(server.url("/ok"))
+    c.post(server.url("/ok"))  # not retryable: not counted
+    server.then("/e", 500)  # a failure, not retried
+    c.get(server.url("/e"))
     stats = seawall.snapshot()["retriers"][name]
-    assert (stats["success_after_retry"], stats["retries"]) == (1, 1)
+    assert stats == {
+        "success": 1,
+        "success_after_retry": 1,
+        "gave_up": 0,
+        "not_retryable": 1,
+        "retries": 1,
+    }
 
 
 @pytest.mark.parametrize("kind", ["httpx", "requests"])
@@ -413,3 +423,28 @@ def test_a_retried_response_is_closed_and_any_inner_transport_works(
     assert r.status_code == 200 and r.text == "body"
     assert closed_before_retry == [True] and len(sleeps) == 1
     assert registry.get("http:example.test:80") is not None
+
+
+@pytest.mark.parametrize("parsed", [True, False])
+def test_the_default_key_is_the_host_and_port_however_the_url_is_spelt(
+    parsed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import seawall.httpx as sh
+
+    assert sh._PARSED  # this httpx keeps its parsed reference: the fast path is tested
+    monkeypatch.setattr(sh, "_PARSED", parsed)
+    monkeypatch.setattr(sh, "_KEYS", {})
+    monkeypatch.setattr(sh, "_MAX_KEYS", 3)
+    cases = [
+        ("HTTP://Example.COM:80/a", "example.com:80"),
+        ("http://example.com/b", "example.com:80"),
+        ("https://example.com/", "example.com:443"),
+        ("https://example.com:8443/", "example.com:8443"),
+        ("https://xn--bcher-kva.example/", "bücher.example:443"),
+        ("https://bücher.example/x", "bücher.example:443"),
+        ("http://example.com/again", "example.com:80"),
+    ]
+    for url, key in cases * 2:
+        assert sh._target(httpx.Request("GET", url))[0] == key, url
+        assert len(sh._KEYS) <= 3
+    assert bool(sh._KEYS) == parsed

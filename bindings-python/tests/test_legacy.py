@@ -255,6 +255,79 @@ def test_the_rollback_switch_chooses_the_implementation_without_code_changes(
 
 
 @pytest.mark.usefixtures("no_switch")
+def test_the_rollback_switch_also_builds_the_decorators_and_http_clients_breakers(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    import httpx
+
+    from seawall.httpx import ResilientTransport
+
+    registry = seawall.Registry(clock=ManualClock())
+    config = seawall.CircuitBreakerConfig(failure_threshold=2, timeout=60.0)
+    monkeypatch.setenv(seawall.adapters.IMPLEMENTATION_ENV, "legacy")
+
+    @seawall.with_circuit_breaker("orders", config, registry=registry)
+    def place(ok: bool) -> str:
+        if not ok:
+            raise ConnectionError("down")
+        return "placed"
+
+    @seawall.with_resilience(circuit_breaker_name="stock", retry_policy=None, registry=registry)
+    async def stock() -> int:
+        return 3
+
+    orders = place.circuit_breaker  # type: ignore[attr-defined]
+    assert isinstance(orders, LegacyCircuitBreakerAdapter)
+    assert isinstance(stock.circuit_breaker, LegacyCircuitBreakerAdapter)  # type: ignore[attr-defined]
+    assert asyncio.run(stock()) == 3
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            place(False)
+    assert orders._state == "open"  # the legacy names, through the decorator
+    with pytest.raises(CircuitBreakerOpenError):
+        place(True)
+
+    # Breakers already built keep their implementation; new ones follow a
+    # change of the switch: here the fleet's, on a real Redis.
+    seawall.set_default_implementation("distributed")
+    monkeypatch.setenv("SEAWALL_REDIS_URL", redis_url)
+
+    @seawall.with_resilience(circuit_breaker_name="fleet-orders", retry_policy="network",
+                             registry=registry, sleep=lambda s: None)
+    def fleet_place() -> str:
+        return "placed"
+
+    fleet = fleet_place.circuit_breaker  # type: ignore[attr-defined]
+    assert isinstance(fleet, seawall.DistributedCircuitBreaker)
+    assert fleet_place() == "placed"
+    assert fleet.get_metrics()["implementation"] == "distributed"
+    assert registry.get("fleet-orders") is fleet and "fleet-orders" in registry.names()
+    assert registry.snapshot()["fleet-orders"]["successes"] == 1
+    assert registry.get("orders") is orders
+
+    with httpx.Client(
+        transport=ResilientTransport(
+            httpx.MockTransport(lambda r: httpx.Response(200)), registry=registry
+        )
+    ) as client:
+        assert client.get("http://api.test/x").status_code == 200
+    host = registry.get("http:api.test:80")
+    assert isinstance(host, seawall.DistributedCircuitBreaker)
+    assert host.get_metrics()["total_successes"] == 1
+    assert registry.remove("http:api.test:80") and registry.get("http:api.test:80") is None
+
+
+@pytest.mark.usefixtures("no_switch")
+def test_a_distributed_switch_without_a_redis_url_stops_the_decorator_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SEAWALL_REDIS_URL", raising=False)
+    seawall.set_default_implementation("distributed")
+    with pytest.raises(ValueError, match="SEAWALL_REDIS_URL"):
+        seawall.with_circuit_breaker("orders", registry=seawall.Registry())
+
+
+@pytest.mark.usefixtures("no_switch")
 def test_an_invalid_switch_is_refused_by_name_never_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="implementation must be one of .*'legacy'.*not 'legcy'"):
         seawall.set_default_implementation("legcy")

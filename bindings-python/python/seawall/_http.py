@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import email.utils
 import math
+import operator
 import threading
 import time
 from typing import (
@@ -39,7 +40,8 @@ from .backoff import BackoffCalculator, _custom_delays, _no_custom_backoff
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
 from .exceptions import BulkheadFullError, CircuitBreakerOpenError, RateLimitExceededError
-from .implementations.circuit_breaker import UnifiedCircuitBreaker
+from .adapters import Breaker
+from .implementations.circuit_breaker import NativePermit
 from .models import BulkheadConfig, CircuitBreakerConfig, RetryBudgetConfig, RetryConfig, RetryStrategy
 from .rate_limit import RateLimiter
 from .registry import Registry, get_registry
@@ -111,8 +113,9 @@ class Wire(Generic[Q, R]):
         transport error or a timeout)."""
         raise NotImplementedError
 
-    def status(self, response: R) -> int:
-        raise NotImplementedError
+    #: A response's status: both clients' responses carry it as
+    #: ``status_code`` (read by a C-level getter, the cheapest way).
+    status: Callable[[Any], int] = operator.attrgetter("status_code")
 
     def header(self, response: R, name: str) -> Optional[str]:
         raise NotImplementedError
@@ -129,17 +132,19 @@ class Guards:
     ``"http:<key>"`` in the registry), and its rate limiter and bulkhead
     when the client has them."""
 
-    __slots__ = ("breaker", "limiter", "bulkhead")
+    __slots__ = ("breaker", "limiter", "bulkhead", "gated")
 
     def __init__(
         self,
-        breaker: UnifiedCircuitBreaker,
+        breaker: Breaker,
         limiter: Optional[RateLimiter],
         bulkhead: Optional[Bulkhead],
     ) -> None:
         self.breaker = breaker
         self.limiter = limiter
         self.bulkhead = bulkhead
+        #: Whether anything but the breaker admits (``admit``/``release``).
+        self.gated = limiter is not None or bulkhead is not None
 
     def admit(self) -> None:
         """The rate limit, then a bulkhead slot (given back by ``release``);
@@ -296,40 +301,27 @@ class Policy(Generic[Q, R]):
 
     # ------------------------------------------------------- judgements
 
-    def _send(self, guards: Guards, send: Callable[[], R]) -> R:
-        """One exchange under the breaker's permit: a transport error or a
-        failure status is the host's failure, any other exception is
-        neutral."""
-        permit = guards.breaker.acquire()
-        try:
-            response = send()
-        except BaseException as e:
-            self._judge_error(permit, e)
-            raise
-        self._judge(permit, response)
-        return response
+    def retries(self, method: str, replayable: bool) -> bool:
+        """Whether a request may be retried: the policy retries, its method
+        is one of ``retry_methods`` and its body can be sent again."""
+        return self.retry is not None and replayable and method.upper() in self.retry_methods
 
-    async def _asend(self, guards: Guards, send: Callable[[], Awaitable[R]]) -> R:
-        permit = guards.breaker.acquire()
-        try:
-            response = await send()
-        except BaseException as e:
-            self._judge_error(permit, e)
-            raise
-        self._judge(permit, response)
-        return response
-
-    def _judge_error(self, permit: _native.Permit, exc: BaseException) -> None:
+    def _judge_error(self, permit: NativePermit, exc: BaseException) -> None:
+        """Sending raised: a transport error or a timeout is the host's
+        failure, any other exception is neutral."""
         if self.wire.is_failure(exc):
             permit.failure()
         else:
             permit.ignore()
 
-    def _judge(self, permit: _native.Permit, response: R) -> None:
-        if self.wire.status(response) in self.failure_status_codes:
-            permit.failure()
-        else:
-            permit.success()
+    def _ended(self, retrying: bool, attempts: int, status: int) -> None:
+        """Counts a call that may be retried and ended on a response of
+        ``status`` that is not retried."""
+        if retrying:
+            if status in self.failure_status_codes:
+                self.stats.stopped(attempts, True)
+            else:
+                self.stats.succeeded(attempts)
 
     def _rejected(self, rejection: Rejection, request: Q) -> R:
         """What a refused request gives its caller: the refusal raised, its
@@ -350,6 +342,11 @@ class Policy(Generic[Q, R]):
         return self.wire.synthetic(request, status, headers, rejection)
 
     # --------------------------------------------------------- the loop
+    #
+    # A request that succeeds at once (the common case) costs its guards'
+    # checks, the breaker's permit and one status lookup: the retry state
+    # (``_Call``) is made only when an attempt fails, is refused, or
+    # answers a status that is retried.
 
     def run(
         self,
@@ -364,35 +361,52 @@ class Policy(Generic[Q, R]):
         ``key`` through its guards, retrying as the policy says; ``close``
         discards the response of an attempt that is retried."""
         guards = self.guards(self.key_of(request, key))
-        call = _Call(self, method, replayable)
-        delay = 0.0
+        if self.budget is not None:
+            self.budget.record_attempt(False)
+        call: Optional[_Call[Q, R]] = None
         while True:
-            if delay > 0:
-                self.sleep(delay)
-            call.begin()
             try:
-                guards.admit()
+                gated = guards.gated
+                if gated:
+                    guards.admit()
                 try:
-                    response = self._send(guards, send)
+                    permit = guards.breaker.acquire()
+                    try:
+                        response = send()
+                    except BaseException as e:
+                        self._judge_error(permit, e)
+                        raise
+                    status = self.wire.status(response)
+                    if status in self.failure_status_codes:
+                        permit.failure()
+                    else:
+                        permit.success()
                 finally:
-                    guards.release()
+                    if gated:
+                        guards.release()
             except REJECTIONS as e:
+                call = call or _Call(self, method, replayable)
                 d = call.after_rejection(e)
                 if d is None:
                     return self._rejected(e, request)
-                delay = d
-                continue
             except Exception as e:
+                call = call or _Call(self, method, replayable)
                 d = call.after_error(e)
                 if d is None:
                     raise
-                delay = d
-                continue
-            d = call.after_response(response)
-            if d is None:
-                return response
-            close(response)
-            delay = d
+            else:
+                if call is None:
+                    if status not in self.retry_status_codes:
+                        self._ended(self.retries(method, replayable), 1, status)
+                        return response
+                    call = _Call(self, method, replayable)
+                d = call.after_response(response, status)
+                if d is None:
+                    return response
+                close(response)
+            if d > 0:
+                self.sleep(d)
+            call.begin()
 
     async def arun(
         self,
@@ -405,53 +419,67 @@ class Policy(Generic[Q, R]):
     ) -> R:
         """``run`` for asyncio."""
         guards = self.guards(self.key_of(request, key))
-        call = _Call(self, method, replayable)
-        delay = 0.0
+        if self.budget is not None:
+            self.budget.record_attempt(False)
+        call: Optional[_Call[Q, R]] = None
         while True:
-            if delay > 0:
-                await self.asleep(delay)
-            call.begin()
             try:
-                await guards.aadmit()
+                gated = guards.gated
+                if gated:
+                    await guards.aadmit()
                 try:
-                    response = await self._asend(guards, send)
+                    permit = guards.breaker.acquire()
+                    try:
+                        response = await send()
+                    except BaseException as e:
+                        self._judge_error(permit, e)
+                        raise
+                    status = self.wire.status(response)
+                    if status in self.failure_status_codes:
+                        permit.failure()
+                    else:
+                        permit.success()
                 finally:
-                    guards.release()
+                    if gated:
+                        guards.release()
             except REJECTIONS as e:
+                call = call or _Call(self, method, replayable)
                 d = call.after_rejection(e)
                 if d is None:
                     return self._rejected(e, request)
-                delay = d
-                continue
             except Exception as e:
+                call = call or _Call(self, method, replayable)
                 d = call.after_error(e)
                 if d is None:
                     raise
-                delay = d
-                continue
-            d = call.after_response(response)
-            if d is None:
-                return response
-            await close(response)
-            delay = d
+            else:
+                if call is None:
+                    if status not in self.retry_status_codes:
+                        self._ended(self.retries(method, replayable), 1, status)
+                        return response
+                    call = _Call(self, method, replayable)
+                d = call.after_response(response, status)
+                if d is None:
+                    return response
+                await close(response)
+            if d > 0:
+                await self.asleep(d)
+            call.begin()
 
 
 class _Call(Generic[Q, R]):
-    """The retry decisions of one request: ``after_*`` return the delay
-    before the next attempt, or ``None`` to stop. The core's
-    ``RetryState`` is made at the first failure (the first attempt is
-    counted in the budget when the call starts)."""
+    """The retry decisions of one request after its first attempt did not
+    simply succeed: ``after_*`` return the delay before the next attempt,
+    or ``None`` to stop. The core's ``RetryState`` is made at the first
+    failure (the first attempt was counted in the budget when the call
+    started)."""
 
     __slots__ = ("policy", "retrying", "state")
 
     def __init__(self, policy: Policy[Q, R], method: str, replayable: bool) -> None:
         self.policy = policy
-        self.retrying = (
-            policy.retry is not None and replayable and method.upper() in policy.retry_methods
-        )
+        self.retrying = policy.retries(method, replayable)
         self.state: Optional[_native.RetryState] = None
-        if policy.budget is not None:
-            policy.budget.record_attempt(False)
 
     def begin(self) -> None:
         if self.state is not None:
@@ -476,9 +504,6 @@ class _Call(Generic[Q, R]):
             self.policy.stats.stopped(s.attempts, s.stop == "not_retryable")
         return delay
 
-    def _attempts(self) -> int:
-        return 1 if self.state is None else self.state.attempts
-
     def after_rejection(self, rejection: Rejection) -> Optional[float]:
         """A guard refused the attempt: an open breaker's next trial is
         waited for when the retry schedule allows it (as ``Retrier`` does);
@@ -497,20 +522,16 @@ class _Call(Generic[Q, R]):
             return None
         return self._decided(self._state().on_failure(self.policy.wire.is_failure(exc)))
 
-    def after_response(self, response: R) -> Optional[float]:
-        """A response arrived: a retryable status is retried after the
-        back-off, or after its ``Retry-After`` (429, 503) when that is at
-        most ``max_retry_after``; a longer one ends the call with this
-        response."""
+    def after_response(self, response: R, status: int) -> Optional[float]:
+        """A response of ``status`` arrived: a retryable status is retried
+        after the back-off, or after its ``Retry-After`` (429, 503) when
+        that is at most ``max_retry_after``; a longer one ends the call
+        with this response."""
         if not self.retrying:
             return None
         p = self.policy
-        status = p.wire.status(response)
         if status not in p.retry_status_codes:
-            if status in p.failure_status_codes:
-                p.stats.stopped(self._attempts(), True)
-            else:
-                p.stats.succeeded(self._attempts())
+            p._ended(True, 1 if self.state is None else self.state.attempts, status)
             return None
         retry_after = None
         if status in RETRY_AFTER_STATUS_CODES:

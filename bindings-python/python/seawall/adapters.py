@@ -31,7 +31,8 @@ IMPLEMENTATIONS = ("unified", "legacy", "lightweight", "distributed")
 
 IMPLEMENTATION_ENV = "SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION"
 """The environment variable naming the implementation
-``create_circuit_breaker_adapter`` builds when its call names none."""
+``create_circuit_breaker_adapter`` builds when its call names none, and
+the registry builds its breakers as."""
 
 _log = logging.getLogger("seawall")
 
@@ -52,9 +53,11 @@ def _implementation(field: str, value: object) -> str:
 
 def set_default_implementation(implementation: Optional[str]) -> None:
     """Chooses the implementation ``create_circuit_breaker_adapter`` builds
-    when its call names none, over ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``
-    (a rollback switch that needs no change to the call sites); ``None``
-    hands the choice back to the environment."""
+    when its call names none, and the registry builds its new breakers as
+    (so the decorators and the HTTP clients follow it), over
+    ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``: a rollback switch that needs
+    no change to the call sites. Breakers already built keep their
+    implementation. ``None`` hands the choice back to the environment."""
     global _override
     if implementation is not None:
         _implementation("implementation", implementation)
@@ -159,6 +162,48 @@ class LightweightCircuitBreakerAdapter(UnifiedCircuitBreaker):
         return super().__new__(cls, name, cfg, **kwargs)
 
 
+#: A breaker of any implementation.
+Breaker = Union[UnifiedCircuitBreaker, DistributedCircuitBreaker]
+
+
+def chosen_implementation(name: str) -> str:
+    """The default implementation (see ``default_implementation``) for a
+    new breaker called ``name``; a choice made by the switch rather than
+    the default is logged at INFO on the ``seawall`` logger."""
+    implementation, source = default_implementation()
+    if source != "default":
+        _log.info(
+            "circuit breaker %r uses the %r implementation (chosen by %s)",
+            name, implementation, source,
+            extra={"circuit_breaker": name, "implementation": implementation,
+                   "source": source},
+        )
+    return implementation
+
+
+def build(
+    name: str,
+    config: Optional[CircuitBreakerConfig],
+    implementation: str,
+    *,
+    redis_url: Optional[str] = None,
+    namespace: str = "seawall",
+    **native: Any,
+) -> Breaker:
+    """A new breaker of ``implementation`` (checked by the caller);
+    ``native`` goes to the breaker's constructor (a registry's ``clock``
+    or native registry)."""
+    if implementation == "unified":
+        return UnifiedCircuitBreaker(name, config, **native)
+    if implementation == "legacy":
+        return LegacyCircuitBreakerAdapter(name, config, **native)
+    if implementation == "lightweight":
+        return LightweightCircuitBreakerAdapter(name, config, **native)
+    return DistributedCircuitBreaker(
+        name, _config(config), redis_url=redis_url, namespace=namespace, **native
+    )
+
+
 def create_circuit_breaker_adapter(
     name: str,
     config: Optional[CircuitBreakerConfig] = None,
@@ -166,7 +211,7 @@ def create_circuit_breaker_adapter(
     *,
     redis_url: Optional[str] = None,
     namespace: str = "seawall",
-) -> Union[UnifiedCircuitBreaker, DistributedCircuitBreaker]:
+) -> Breaker:
     """A breaker with the ``CircuitBreakerInterface`` methods plus
     ``is_closed/is_open/is_half_open``.
 
@@ -181,29 +226,16 @@ def create_circuit_breaker_adapter(
     ``set_default_implementation``, else the environment variable
     ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``, else ``"unified"``; a breaker
     built on that choice says so in an INFO record of the ``seawall``
-    logger. Every breaker reports its implementation in
+    logger. The registry's breakers (``with_circuit_breaker``,
+    ``with_resilience(circuit_breaker_name=...)``, the HTTP clients) are
+    built on the same choice. Every breaker reports its implementation in
     ``get_metrics()["implementation"]``.
 
     Each call builds a new breaker; for one shared by name use
     ``with_circuit_breaker`` or ``get_registry().get_or_create``.
     """
     if implementation is None:
-        implementation, source = default_implementation()
-        if source != "default":
-            _log.info(
-                "circuit breaker %r uses the %r implementation (chosen by %s)",
-                name, implementation, source,
-                extra={"circuit_breaker": name, "implementation": implementation,
-                       "source": source},
-            )
+        implementation = chosen_implementation(name)
     else:
         _implementation("implementation", implementation)
-    if implementation == "unified":
-        return UnifiedCircuitBreaker(name, _config(config))
-    if implementation == "legacy":
-        return LegacyCircuitBreakerAdapter(name, config)
-    if implementation == "lightweight":
-        return LightweightCircuitBreakerAdapter(name, config)
-    return DistributedCircuitBreaker(
-        name, _config(config), redis_url=redis_url, namespace=namespace
-    )
+    return build(name, config, implementation, redis_url=redis_url, namespace=namespace)

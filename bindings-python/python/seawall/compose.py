@@ -27,7 +27,9 @@ from . import _check, _native
 from ._time import Seconds, asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator, _no_custom_backoff
 from .budget import RetryBudget
+from .adapters import Breaker
 from .bulkhead import Bulkhead, aadmit, admit
+from .distributed import DistributedCircuitBreaker
 from .implementations.circuit_breaker import (
     Stream,
     UnifiedCircuitBreaker,
@@ -68,7 +70,7 @@ def with_resilience(
     retry_policy: Union[None, str, RetryPolicy, RetryConfig] = None,
     circuit_breaker_name: Optional[str] = None,
     *,
-    circuit_breaker: Optional[UnifiedCircuitBreaker] = None,
+    circuit_breaker: Optional[Breaker] = None,
     name: Optional[str] = None,
     circuit_breaker_config: Optional[CircuitBreakerConfig] = None,
     bulkhead: Union[None, Bulkhead, BulkheadConfig] = None,
@@ -89,10 +91,11 @@ def with_resilience(
       ``RetryPolicy`` or a ``RetryConfig``; ``None``: no retries.
     - ``circuit_breaker_name``: the shared breaker of that name in the
       registry (``registry`` or the process-wide one), created from
-      ``circuit_breaker_config`` if new.
+      ``circuit_breaker_config`` if new, of the implementation the
+      rollback switch names (see ``seawall.adapters``).
     - ``circuit_breaker``: a breaker object to use instead (a
-      ``UnifiedCircuitBreaker`` or one of its adapters); not with
-      ``circuit_breaker_name``.
+      ``UnifiedCircuitBreaker``, one of its adapters, or a
+      ``DistributedCircuitBreaker``); not with ``circuit_breaker_name``.
     - ``name``: what the function's retries are counted under in the metrics
       (default: the function's qualified name, ``module.function``).
     - ``bulkhead``: a ``Bulkhead`` (shared) or a ``BulkheadConfig``.
@@ -160,9 +163,13 @@ def with_resilience(
                 "circuit_breaker and circuit_breaker_name both given: pass the breaker "
                 "object or the name of a registry breaker, not both"
             )
-        breaker = _check.instance(
-            "circuit_breaker", circuit_breaker, UnifiedCircuitBreaker, "a UnifiedCircuitBreaker"
-        )
+        if not isinstance(circuit_breaker, (UnifiedCircuitBreaker, DistributedCircuitBreaker)):
+            raise _check.type_error(
+                "circuit_breaker",
+                "a UnifiedCircuitBreaker or a DistributedCircuitBreaker",
+                circuit_breaker,
+            )
+        breaker = circuit_breaker
     if circuit_breaker_name is not None:
         _check.name("circuit_breaker_name", circuit_breaker_name)
         breaker = (registry if registry is not None else get_registry()).get_or_create(
@@ -275,11 +282,15 @@ def _native_first_attempt(
     budget and hands an ``Exception`` to ``slow`` (the retries and the
     fallback) with no Python frame on the success path. ``None`` when a
     bulkhead or rate limiter must admit each attempt first."""
-    if layers.breaker is None or layers.bulkhead is not None or layers.rate_limit is not None:
+    if (
+        not isinstance(layers.breaker, UnifiedCircuitBreaker)
+        or layers.bulkhead is not None
+        or layers.rate_limit is not None
+    ):
         return None
     budget = None if layers.budget is None else layers.budget._native
     needed = layers.plan is not None or layers.fallback is not None
-    return layers.breaker._wrap(  # type: ignore[no-any-return]
+    return layers.breaker._wrap(
         func, is_async, budget=budget, on_error=slow if needed else None
     )
 

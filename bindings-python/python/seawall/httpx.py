@@ -89,9 +89,6 @@ class _Wire(_http.Wire[httpx.Request, httpx.Response]):
             exc, httpx.UnsupportedProtocol
         )
 
-    def status(self, response: httpx.Response) -> int:
-        return response.status_code
-
     def header(self, response: httpx.Response, name: str) -> Optional[str]:
         value: Optional[str] = response.headers.get(name)
         return value
@@ -118,8 +115,43 @@ def _target(request: httpx.Request) -> tuple[str, str, bool]:
     """The request's default key, its method, and whether its body can be
     sent again."""
     url = request.url
-    key = _http.host_key(url.scheme, url.host, url.port)
+    if _PARSED:
+        ref = url._uri_reference
+        parts = (ref.scheme, ref.host, ref.port)
+        key = _KEYS.get(parts)
+        if key is None:
+            if len(_KEYS) >= _MAX_KEYS:
+                _KEYS.clear()
+            key = _KEYS[parts] = _http.host_key(url.scheme, url.host, url.port)
+    else:
+        key = _http.host_key(url.scheme, url.host, url.port)
     return key, request.method, isinstance(request.stream, httpx.ByteStream)
+
+
+def _keeps_parsed_reference() -> bool:
+    """httpx's URL properties decode on each read (about a microsecond for
+    the scheme, host and port), so the default keys are remembered by the
+    URL's parsed reference instead, when this httpx version keeps one whose
+    scheme, host and port are those properties before decoding."""
+    try:
+        for text in ("HTTP://Example.COM:80/a", "https://xn--bcher-kva.example:8443/"):
+            url = httpx.URL(text)
+            ref = url._uri_reference
+            if (ref.scheme, ref.host, ref.port) != (
+                url.scheme,
+                url.raw_host.decode("ascii"),
+                url.port,
+            ):
+                return False
+    except Exception:  # another httpx: its public properties it is
+        return False
+    return True
+
+
+_PARSED = _keeps_parsed_reference()
+#: The default keys by parsed (scheme, host, port), at most ``_MAX_KEYS``.
+_KEYS: Dict[Any, str] = {}
+_MAX_KEYS = 4096
 
 
 class _Observed:

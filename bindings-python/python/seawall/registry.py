@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterator, List, Optional
 
-from . import _check, _native
-from .implementations.circuit_breaker import UnifiedCircuitBreaker
+from . import _check, _native, adapters
+from .adapters import Breaker
+from .distributed import DistributedCircuitBreaker
 from .models import CircuitBreakerConfig
 
 __all__ = ["Registry", "get_registry"]
@@ -17,7 +18,11 @@ class Registry:
 
     ``get_or_create(name, config)`` returns the one breaker called ``name``,
     creating it from ``config`` the first time; later callers share it, and
-    their ``config`` is ignored. Look-ups take no lock. Pass
+    their ``config`` is ignored. Look-ups take no lock. A new breaker is
+    built as the rollback switch says (``seawall.adapters.
+    set_default_implementation`` or ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``;
+    ``UnifiedCircuitBreaker`` by default); a distributed one takes its Redis
+    URL from ``SEAWALL_REDIS_URL``. Pass
     ``clock=seawall.ManualClock()`` for a registry whose breakers a test
     drives by hand.
     """
@@ -26,11 +31,11 @@ class Registry:
         self.clock = clock
         self._native = _native.Registry(clock=clock)
         self._lock = threading.Lock()
-        self._breakers: Dict[str, UnifiedCircuitBreaker] = {}
+        self._breakers: Dict[str, Breaker] = {}
 
     def get_or_create(
         self, name: str, config: Optional[CircuitBreakerConfig] = None
-    ) -> UnifiedCircuitBreaker:
+    ) -> Breaker:
         """The breaker called ``name``, created from ``config`` if new.
 
         ``config`` is checked to be a configuration even when the breaker
@@ -44,27 +49,36 @@ class Registry:
         with self._lock:
             b = self._breakers.get(name)
             if b is None:
-                b = UnifiedCircuitBreaker(name, config, _registry=self._native)
+                implementation = adapters.chosen_implementation(name)
+                if implementation == "distributed":
+                    # Its own local books: in this registry, not the native one.
+                    b = adapters.build(name, config, implementation, clock=self.clock)
+                else:
+                    b = adapters.build(name, config, implementation, _registry=self._native)
                 self._breakers[name] = b
         return b
 
-    def get(self, name: str) -> Optional[UnifiedCircuitBreaker]:
+    def get(self, name: str) -> Optional[Breaker]:
         """The breaker called ``name``, or ``None``."""
         return self._breakers.get(name)
 
     def remove(self, name: str) -> bool:
         """Forgets the breaker called ``name`` (its holders keep using it)."""
         with self._lock:
-            self._breakers.pop(name, None)
-            return self._native.remove(name)
+            known = self._breakers.pop(name, None) is not None
+            return self._native.remove(name) or known
 
     def names(self) -> List[str]:
         """The names of all breakers, sorted."""
-        return self._native.names()
+        return sorted(self._breakers)
 
     def snapshot(self) -> Dict[str, Dict[str, Any]]:
         """The core metrics of every breaker, by name (see ``metrics()``)."""
-        return self._native.snapshot()
+        snap: Dict[str, Dict[str, Any]] = self._native.snapshot()
+        for name, b in list(self._breakers.items()):
+            if isinstance(b, DistributedCircuitBreaker):
+                snap[name] = b.metrics()
+        return snap
 
     def __contains__(self, name: object) -> bool:
         return name in self._breakers
@@ -72,7 +86,7 @@ class Registry:
     def __len__(self) -> int:
         return len(self._breakers)
 
-    def __iter__(self) -> Iterator[UnifiedCircuitBreaker]:
+    def __iter__(self) -> Iterator[Breaker]:
         return iter([self._breakers[n] for n in sorted(self._breakers)])
 
 

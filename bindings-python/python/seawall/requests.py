@@ -54,9 +54,6 @@ class _Wire(_http.Wire[requests.PreparedRequest, requests.Response]):
     def is_failure(self, exc: BaseException) -> bool:
         return isinstance(exc, (requests.ConnectionError, requests.Timeout))
 
-    def status(self, response: requests.Response) -> int:
-        return response.status_code
-
     def header(self, response: requests.Response, name: str) -> Optional[str]:
         return response.headers.get(name)
 

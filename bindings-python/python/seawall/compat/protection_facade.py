@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar, Uni
 
 from .. import _check
 from ..distributed import REDIS_URL_VARIABLE, DistributedCircuitBreaker, FleetRateLimiter
-from ..implementations.circuit_breaker import UnifiedCircuitBreaker
+from ..adapters import Breaker
 from ..models import CircuitBreakerConfig, CircuitState
 from ..rate_limit import RateLimiter
 from ..registry import Registry, get_registry
@@ -27,7 +27,6 @@ __all__ = ["ProtectionFacade", "get_protection_facade"]
 
 T = TypeVar("T")
 
-Breaker = Union[UnifiedCircuitBreaker, DistributedCircuitBreaker]
 Limiter = Union[RateLimiter, FleetRateLimiter]
 
 

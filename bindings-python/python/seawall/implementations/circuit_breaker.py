@@ -188,7 +188,7 @@ class UnifiedCircuitBreaker(_native.Breaker, BreakerMethods):
     """What ``create_circuit_breaker_adapter`` calls this kind of breaker."""
 
     def __repr__(self) -> str:
-        return f"<UnifiedCircuitBreaker {self.name!r} {self.get_state().name}>"
+        return f"<{type(self).__name__} {self.name!r} {self.get_state().name}>"
 
 
 def _blocks(breaker: BreakerMethods) -> _WithBlocks:
