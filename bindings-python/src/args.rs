@@ -366,6 +366,33 @@ pub(crate) fn check_non_negative_seconds(field: &str, value: &Bound<'_, PyAny>) 
     secs(field, s).map(|_| s)
 }
 
+/// The `fallback` of a protected call: `None` (absent) or a callable taking
+/// no argument. Checked before anything runs, so a misplaced argument
+/// (`call(func, 42)`, read as `call(func, fallback=42)`) is refused without
+/// calling `func` nor counting anything.
+pub(crate) fn fallback<'a, 'py>(
+    v: Option<&'a Bound<'py, PyAny>>,
+) -> PyResult<Option<&'a Bound<'py, PyAny>>> {
+    match v {
+        Some(f) if f.is_none() => Ok(None),
+        Some(f) if !f.is_callable() => Err(type_error(
+            "fallback",
+            "callable or None (call(func, fallback) calls func() with no \
+             arguments: pass call(lambda: func(42)) to give it some)",
+            f,
+        )),
+        v => Ok(v),
+    }
+}
+
+/// `check_fallback(value)`: `value` if it is a fallback (see [`fallback`]).
+#[pyfunction]
+pub(crate) fn check_fallback<'py>(
+    value: Option<Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(fallback(value.as_ref())?.cloned())
+}
+
 /// `check_name(field, value)`: a `str` that is valid Unicode.
 #[pyfunction]
 pub(crate) fn check_name(field: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {

@@ -66,8 +66,12 @@ pub struct Breaker {
 
 #[pymethods]
 impl Breaker {
+    // The registry's own argument stays out of the signature users see.
     #[new]
-    #[pyo3(signature = (name = None, config = None, *, clock = None, seed = None, _registry = None))]
+    #[pyo3(
+        signature = (name = None, config = None, *, clock = None, seed = None, _registry = None),
+        text_signature = "(name=None, config=None, *, clock=None, seed=None)"
+    )]
     fn new(
         py: Python<'_>,
         name: Option<&Bound<'_, PyAny>>,
@@ -153,7 +157,17 @@ impl Breaker {
         self.inner.handle.config(py)
     }
 
-    /// Calls `func()` through the breaker. See `UnifiedCircuitBreaker.call`.
+    /// call(func, fallback=None)
+    /// --
+    ///
+    /// Calls `func()` (no arguments: wrap them in a lambda) under a permit
+    /// and returns its result. Its exception, or a result the config's
+    /// `result_predicate` calls a failure, counts as the breaker says
+    /// (see `CircuitBreakerConfig`); the exception propagates. While the
+    /// breaker refuses calls, `func` is not called: `fallback()` is
+    /// returned if given, else `CircuitBreakerOpenError` is raised. A call
+    /// that failed also returns `fallback()` when given. `fallback` must be
+    /// callable: anything else is a `TypeError` before `func` runs.
     #[pyo3(signature = (func, fallback = None))]
     fn call<'py>(
         &self,
@@ -162,11 +176,19 @@ impl Breaker {
         fallback: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.inner
-            .run(py, fallback.filter(|f| !f.is_none()), || func.call0())
+            .run(py, args::fallback(fallback)?, || func.call0())
     }
 
-    /// Returns an awaitable that calls and awaits `func()` through the
-    /// breaker. See `UnifiedCircuitBreaker.acall`.
+    /// acall(func, fallback=None)
+    /// --
+    ///
+    /// An awaitable that, awaited, takes a permit, awaits `func()` (a
+    /// coroutine function or any function returning an awaitable) and
+    /// counts its outcome as `call` does. The permit is taken when the
+    /// awaitable is first awaited and held until `func()`'s awaitable ends;
+    /// a cancelled call counts as neither success nor failure. `fallback()`
+    /// (awaited if it returns an awaitable) stands in for a refused or
+    /// failed call, as in `call`.
     #[pyo3(signature = (func, fallback = None))]
     fn acall(
         slf: &Bound<'_, Self>,
@@ -178,9 +200,7 @@ impl Breaker {
             func.clone().unbind(),
             None,
             None,
-            fallback
-                .filter(|f| !f.is_none())
-                .map(|f| f.clone().unbind()),
+            args::fallback(fallback)?.map(|f| f.clone().unbind()),
         )
         .into_object(slf.py())
         .map(Bound::unbind)
@@ -240,7 +260,14 @@ impl Breaker {
         self.inner.handle.add_listener(listener)
     }
 
-    /// The core's counters (see the `seawall` crate's `Metrics`).
+    /// The engine's counters as a dict: `state`; the calls `permitted`,
+    /// `rejected`, and their outcomes `successes`, `failures`, `ignored`,
+    /// `slow_calls` and `late` (reported after the state they were
+    /// admitted in had ended); `consecutive_failures` (CLOSED),
+    /// `trial_successes` and `trial_calls_in_flight` (HALF_OPEN); the
+    /// trip rules' `window` (a dict, or `None` without a window);
+    /// `transitions` into each state; `time_in_state` in seconds.
+    /// `get_metrics()` gives the original `shared.resilience` dict.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         metrics_dict(py, &self.engine().metrics())
     }

@@ -59,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(args::check_seconds, m)?,
         wrap_pyfunction!(args::check_non_negative_seconds, m)?,
         wrap_pyfunction!(args::check_name, m)?,
+        wrap_pyfunction!(args::check_fallback, m)?,
     ] {
         m.add_function(check)?;
     }

@@ -123,7 +123,7 @@ def require_tool(name: str) -> str:
     return path
 
 
-def wait_for(what: str, cond: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_for(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:
     """Waits for `cond()`, failing after `timeout` seconds (a bound for a
     slow machine, not a measurement)."""
     deadline = time.monotonic() + timeout

@@ -5,6 +5,8 @@ value and the allowed range."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import random
 from datetime import timedelta
 from typing import Any, Callable, List, Tuple, Type
@@ -329,3 +331,38 @@ def test_ints_beyond_the_float_range_name_the_field(build: Callable[[], Any], fi
 def test_bulkhead_acquire_checks_its_timeout_even_when_a_slot_is_free(timeout: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="timeout"):
         Bulkhead().acquire(timeout=timeout)
+
+
+def test_a_fallback_that_is_not_callable_is_refused_before_anything_runs(
+    redis_url: str,
+) -> None:
+    # call(func, 42) reads 42 as the fallback: refused by name, func never
+    # called, nothing counted as the dependency's failure.
+    calls: List[int] = []
+
+    def lookup(user_id: int = 0) -> int:
+        calls.append(user_id)
+        return user_id
+
+    local = UnifiedCircuitBreaker("users", CircuitBreakerConfig(failure_threshold=1))
+    fleet = seawall.DistributedCircuitBreaker(
+        "users", CircuitBreakerConfig(failure_threshold=1), redis_url=redis_url
+    )
+    for cb in (local, fleet):
+        with pytest.raises(TypeError, match=r"fallback must be callable or None .*not int \(42\)"):
+            cb.call(lookup, 42)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"call\(lambda: func\(42\)\)"):
+            asyncio.run(cb.acall(lookup, "cached"))  # type: ignore[arg-type]
+        assert cb.metrics()["permitted"] == 0
+        assert cb.call(lambda: lookup(7), None) == 7
+        assert cb.get_state() == seawall.CircuitState.CLOSED
+    assert calls == [7, 7]
+
+
+def test_the_native_signature_shows_no_private_argument() -> None:
+    params = inspect.signature(UnifiedCircuitBreaker).parameters
+    assert list(params) == ["name", "config", "clock", "seed"]
+    assert "UnifiedCircuitBreaker.call" not in (UnifiedCircuitBreaker.call.__doc__ or "")
+    assert "fallback" in (UnifiedCircuitBreaker.call.__doc__ or "")
+    assert "Rust" not in (UnifiedCircuitBreaker.metrics.__doc__ or "")
+    assert "crate" not in (UnifiedCircuitBreaker.metrics.__doc__ or "")

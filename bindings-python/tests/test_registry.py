@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from typing import Any, List
 
 import pytest
@@ -97,3 +98,23 @@ def test_registry_clock_is_shared_and_not_overridable(registry: seawall.Registry
     with pytest.raises(TypeError, match="registry's clock"):
         seawall.UnifiedCircuitBreaker("x", clock=seawall.ManualClock(),
                                       _registry=seawall._native.Registry())
+
+
+def test_another_config_for_an_existing_name_warns_once(registry: seawall.Registry) -> None:
+    first = CircuitBreakerConfig(failure_threshold=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_circuit_breaker("p", first, registry=registry)
+        # The same configuration, an equal one, or none: silent.
+        with_circuit_breaker("p", first, registry=registry)
+        with_circuit_breaker("p", CircuitBreakerConfig(failure_threshold=3), registry=registry)
+        with_circuit_breaker("p", registry=registry)
+        with_circuit_breaker("q", registry=registry)
+        with_circuit_breaker("q", CircuitBreakerConfig(), registry=registry)
+    with pytest.warns(RuntimeWarning, match="'p' exists already with another configuration") as w:
+        with_circuit_breaker("p", CircuitBreakerConfig(failure_threshold=9), registry=registry)
+    assert w[0].filename == __file__  # points at the decorating line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_circuit_breaker("p", CircuitBreakerConfig(failure_threshold=10), registry=registry)
+    assert registry.get("p").config.failure_threshold == 3  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ import functools
 import logging
 import os
 import weakref
-from typing import Any, Awaitable, Callable, Dict, Optional, Union
+from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union, cast
 
 from . import _check, _native
 from .exceptions import CircuitBreakerOpenError
@@ -24,6 +24,8 @@ __all__ = ["DistributedCircuitBreaker", "FleetRateLimiter", "REDIS_URL_VARIABLE"
 REDIS_URL_VARIABLE = "SEAWALL_REDIS_URL"
 
 _log = logging.getLogger("seawall")
+
+T = TypeVar("T")
 
 # Every live distributed breaker and fleet rate limiter of this process,
 # rebuilt in a forked child.
@@ -102,12 +104,15 @@ class DistributedCircuitBreaker(_native.DistributedBreaker, BreakerMethods):
         return self
 
     async def acall(
-        self, func: Callable[[], Awaitable[Any]], fallback: Optional[Callable[[], Any]] = None
-    ) -> Any:
+        self,
+        func: Callable[[], Awaitable[T]],
+        fallback: Optional[Callable[[], Union[T, Awaitable[T]]]] = None,
+    ) -> T:
         """Awaits ``func()`` under a permit, as ``UnifiedCircuitBreaker.acall``
         does: rejected, it calls ``fallback()`` (awaiting what it returns if
         awaitable) or raises ``CircuitBreakerOpenError``; a failure with a
         fallback returns the fallback's result."""
+        fallback = _native.check_fallback(fallback)
         if fallback is None:
             permit = self.acquire()
         else:
@@ -120,14 +125,14 @@ class DistributedCircuitBreaker(_native.DistributedBreaker, BreakerMethods):
             if rejected:
                 # Outside the `except`: the rejection is not the fallback's
                 # context, as in the native `acall`.
-                return await _maybe_await(fallback())
+                return cast(T, await _maybe_await(fallback()))
         try:
             value = await func()
         except BaseException as exc:
             failed = permit.record_exception(exc)
             if fallback is None or not failed:
                 raise
-            return await _maybe_await(fallback())
+            return cast(T, await _maybe_await(fallback()))
         permit.record_result(value)
         return value
 

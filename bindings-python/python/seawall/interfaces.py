@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, TypeVar, Union
 
 from .models import CircuitState, RetryConfig, RetryMetrics, RetryResult
+
+T = TypeVar("T")
 
 __all__ = [
     "CircuitBreakerInterface",
@@ -21,13 +23,15 @@ class CircuitBreakerInterface(ABC):
     """A circuit breaker: protects calls to one dependency."""
 
     @abstractmethod
-    def call(self, func: Callable[[], Any], fallback: Optional[Callable[[], Any]] = None) -> Any:
+    def call(self, func: Callable[[], T], fallback: Optional[Callable[[], T]] = None) -> T:
         """Calls ``func()`` unless the circuit is open."""
 
     @abstractmethod
     def acall(
-        self, func: Callable[[], Awaitable[Any]], fallback: Optional[Callable[[], Any]] = None
-    ) -> Awaitable[Any]:
+        self,
+        func: Callable[[], Awaitable[T]],
+        fallback: Optional[Callable[[], Union[T, Awaitable[T]]]] = None,
+    ) -> Awaitable[T]:
         """Awaits ``func()`` unless the circuit is open."""
 
     @abstractmethod

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Iterator, List, Optional
+import warnings
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 from . import _check, _native, adapters
 from .adapters import Breaker
@@ -18,7 +19,8 @@ class Registry:
 
     ``get_or_create(name, config)`` returns the one breaker called ``name``,
     creating it from ``config`` the first time; later callers share it, and
-    their ``config`` is ignored. Look-ups take no lock. A new breaker is
+    their ``config`` is ignored, with a ``RuntimeWarning`` (once per name)
+    when it differs from the first one. Look-ups take no lock. A new breaker is
     built as the rollback switch says (``seawall.adapters.
     set_default_implementation`` or ``SEAWALL_CIRCUIT_BREAKER_IMPLEMENTATION``;
     ``UnifiedCircuitBreaker`` by default); a distributed one takes its Redis
@@ -32,6 +34,10 @@ class Registry:
         self._native = _native.Registry(clock=clock)
         self._lock = threading.Lock()
         self._breakers: Dict[str, Breaker] = {}
+        # The configuration each breaker was built from, and the names
+        # already warned about another one.
+        self._configs: Dict[str, Any] = {}
+        self._warned: Set[str] = set()
 
     def get_or_create(
         self, name: str, config: Optional[CircuitBreakerConfig] = None
@@ -39,24 +45,42 @@ class Registry:
         """The breaker called ``name``, created from ``config`` if new.
 
         ``config`` is checked to be a configuration even when the breaker
-        exists (and then ignored)."""
+        exists (and then ignored; a ``RuntimeWarning`` says so once per name
+        when it differs from the one the breaker was built from)."""
         if config is not None and type(config) is not CircuitBreakerConfig:
             _native.validate_config(config)
         b = self._breakers.get(name) if isinstance(name, str) else None
-        if b is not None:
-            return b
-        _check.name("name", name)
-        with self._lock:
-            b = self._breakers.get(name)
-            if b is None:
-                implementation = adapters.chosen_implementation(name)
-                if implementation == "distributed":
-                    # Its own local books: in this registry, not the native one.
-                    b = adapters.build(name, config, implementation, clock=self.clock)
-                else:
-                    b = adapters.build(name, config, implementation, _registry=self._native)
-                self._breakers[name] = b
+        if b is None:
+            _check.name("name", name)
+            with self._lock:
+                b = self._breakers.get(name)
+                if b is None:
+                    implementation = adapters.chosen_implementation(name)
+                    if implementation == "distributed":
+                        # Its own local books: in this registry, not the native one.
+                        b = adapters.build(name, config, implementation, clock=self.clock)
+                    else:
+                        b = adapters.build(name, config, implementation, _registry=self._native)
+                    self._configs[name] = CircuitBreakerConfig() if config is None else config
+                    self._breakers[name] = b
+                    return b
+        if config is not None and config is not self._configs.get(name):
+            self._differs(name, config)
         return b
+
+    def _differs(self, name: str, config: Any) -> None:
+        """Warns, once per name, when a configuration other than the one the
+        breaker was built from is asked for."""
+        if config == self._configs.get(name) or name in self._warned:
+            return
+        self._warned.add(name)
+        warnings.warn(
+            f"circuit breaker {name!r} exists already with another configuration; "
+            "this one is ignored (a registry breaker keeps its first creator's "
+            "configuration: give the new one another name)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def get(self, name: str) -> Optional[Breaker]:
         """The breaker called ``name``, or ``None``."""
@@ -66,6 +90,7 @@ class Registry:
         """Forgets the breaker called ``name`` (its holders keep using it)."""
         with self._lock:
             known = self._breakers.pop(name, None) is not None
+            self._configs.pop(name, None)
             return self._native.remove(name) or known
 
     def names(self) -> List[str]:

@@ -29,6 +29,7 @@ use seawall::Outcome;
 use seawall_bindings_support::DynClock;
 use seawall_distributed::DistributedBreaker as FleetBreaker;
 
+use crate::args;
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::handle::{
@@ -127,7 +128,7 @@ impl DistributedBreaker {
         func: &Bound<'py, PyAny>,
         fallback: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let fallback = fallback.filter(|f| !f.is_none());
+        let fallback = args::fallback(fallback)?;
         protected_call(py, &self.inner.handle, self.engine(), fallback, || {
             func.call0()
         })
