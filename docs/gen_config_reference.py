@@ -288,7 +288,9 @@ C_RENAMES = {"namespace": "key_namespace"}
 
 
 def c_name(rust_field: str, fields: List[str]) -> str:
-    for candidate in (rust_field, f"{rust_field}_ns", C_RENAMES.get(rust_field)):
+    if rust_field in fields:
+        return "same"
+    for candidate in (f"{rust_field}_ns", C_RENAMES.get(rust_field)):
         if candidate in fields:
             return f"`{candidate}`"
     if rust_field == "window":
@@ -364,10 +366,13 @@ INTRO = """\
 
 Every face takes the same settings under the same names. Durations are a
 `Duration` in Rust, nanoseconds in C (the field name ends in `_ns`) and
-seconds or a `timedelta` in Python. An optional setting (`Option<...>`,
-`None`) is `0` (off) in C unless the table says otherwise. A value outside
+seconds or a `timedelta` in Python. An optional setting (`Option<...>`)
+is `None` when unset in Rust and Python; in C it is usually `0`, and
+`include/seawall.h` documents each field's encoding. A value outside
 the stated range is refused when the engine is built, with an error naming
-the field, the value and the allowed range.
+the field, the value and the allowed range. In the C and Python columns,
+"same" means the face spells the field as Rust does, and "—" that the face
+has no such field.
 """
 
 
@@ -412,7 +417,7 @@ def render() -> str:
             if cfields is not None:
                 row.append(c_name(item.name, cfields))
             if pyc is not None:
-                row.append(f"`{item.name}`" if item.name in pyc.fields else "—")
+                row.append("same" if item.name in pyc.fields else "—")
             row.append(item.doc)
             out.append("| " + " | ".join(row) + " |")
         out.append("")
