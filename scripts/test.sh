@@ -9,6 +9,9 @@
 #   python  the Python module: build into a virtualenv, stubtest, pytest
 #   observability  the alerting rules (promtool check and unit tests) and
 #           the Grafana dashboard (valid JSON, only known metric names)
+#   docs    the documentation site: the configuration reference generated
+#           from the code's field docs, `mkdocs build --strict` into
+#           target/site, the pages rendered by headless Chromium
 #   benches a compile check of every benchmark (no timing in tests)
 #   fuzz    the libFuzzer targets of fuzz/ (C ABI call sequences, config
 #           validators, C config structs): committed regression inputs,
@@ -21,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python observability benches fuzz asan)
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python observability docs benches fuzz asan)
 
 for part in "${parts[@]}"; do
     case "$part" in
@@ -30,6 +33,7 @@ for part in "${parts[@]}"; do
         c) script=scripts/test-c.sh ;;
         python) script=scripts/test-python.sh ;;
         observability) script=scripts/test-observability.sh ;;
+        docs) script=scripts/test-docs.sh ;;
         benches) script=scripts/bench-compile.sh ;;
         fuzz) script=scripts/test-fuzz.sh ;;
         asan) script=scripts/test-asan.sh ;;

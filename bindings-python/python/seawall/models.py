@@ -223,7 +223,29 @@ def _max_total_delay(value: Optional[float]) -> Optional[float]:
 
 @dataclass
 class RetryConfig:
-    """Settings of a retry strategy (``Retrier``, ``with_resilience``)."""
+    """Settings of a retry strategy (``Retrier``, ``with_resilience``).
+
+    The numbers are the core's ``RetryConfig`` (delays in seconds). The
+    fields only Python has:
+
+    - ``jitter_enabled``: ``False`` turns the jitter off (as a
+      ``jitter_factor`` of 0 does; decorrelated jitter becomes exponential).
+    - ``circuit_breaker_enabled``: whether a ``Retrier`` given a breaker
+      sends every attempt through it.
+    - ``bulkhead_enabled``: whether a ``Retrier`` given a bulkhead takes a
+      slot for every attempt.
+    - ``retry_budget_enabled``: whether retries must be granted by a retry
+      budget (``with_resilience`` makes one per decorated function unless
+      one is given).
+    - ``retryable_exceptions``: exception classes that are retried; any
+      other exception propagates at once.
+    - ``retryable_status_codes``: an exception whose ``status_code``
+      attribute is in this list is retried too.
+    - ``on_retry``: called with ``(attempt, exception)`` before each retry;
+      an exception it raises is logged and ignored.
+    - ``custom_backoff``: called with the attempt number, returns the delay
+      in seconds; used by the ``CUSTOM`` strategy.
+    """
 
     strategy: RetryStrategy = RetryStrategy.EXPONENTIAL_WITH_JITTER
     max_attempts: int = 3
@@ -324,7 +346,15 @@ RETRY_POLICIES: Dict[str, RetryPolicy] = {
 
 @dataclass
 class BulkheadConfig:
-    """Settings of a bulkhead (``Bulkhead``)."""
+    """Settings of a bulkhead (``Bulkhead``).
+
+    The numbers are the core's ``BulkheadConfig`` (``timeout`` a
+    ``timedelta`` or seconds). The fields only Python has:
+
+    - ``pool_name``: the bulkhead's name in metrics and logs.
+    - ``reject_on_full``: kept from the original for reporting; a full
+      bulkhead always refuses.
+    """
 
     max_concurrent: int = 10
     max_queue_size: int = 100
