@@ -87,9 +87,39 @@ if ! [ -x "$py" ] || ! "$py" -c 'import seawall' 2>/dev/null; then
     echo "no virtualenv with seawall in bindings-python/.venv: run scripts/test.sh python first" >&2
     exit 1
 fi
+# Unbuffered, so that the library's log lines (stderr) and the program's
+# own (stdout) keep their order in the kept output.
+export PYTHONUNBUFFERED=1
 run py-sync-service "$py" examples/python/sync_service.py
+expect py-sync-service \
+    "  [t=   7s] recommendations breaker OPEN" \
+    "  [t=   8s] rejected: Circuit breaker 'recommendations' is OPEN" \
+    "  [t=  16s] recommendations breaker CLOSED" \
+    "recommendations: served 15, failed 4, rejected 6; breaker closed" \
+    "profiles: 15 from the service, 10 from the cache; breaker closed, 6 rejected"
+
 run py-async-service "$py" examples/python/async_service.py
+expect py-async-service \
+    "order 1: charged 10.00 (3 gateway calls, waits: 0.48s, 0.93s)" \
+    "order 2: queued 20.00 for later (4 gateway calls, waits: 0.52s, 0.91s, 2.01s)" \
+    "order 4: queued 40.00 for later (0 gateway calls, waits: none)" \
+    "  [t=35.34s] breaker payments: half_open -> closed" \
+    "order 5: charged 50.00 (1 gateway calls, waits: none)" \
+    "quote ACME: 99.5 (breaker open)" \
+    "payments breaker closed: 2 successes, 7 failures, 2 rejected"
+
 run py-migration "$py" examples/python/migration/run.py
+expect py-migration \
+    "shared.resilience is seawall: True" \
+    "  inventory circuit opened!" \
+    "inventory breaker: open" \
+    "shipping quote: 4.95" \
+    "tax rate in eu (legacy breaker open: True): None"
+
 run py-httpx-client "$py" examples/python/httpx_client.py
+expect py-httpx-client \
+    "request 1: 200 (3 sent, t=0.3s)" \
+    "request 3: 503 circuit_open (0 sent, t=0.6s)" \
+    "breaker http:catalog.internal:80: open, 5 failures, 2 rejected"
 
 printf '\nexamples: all ran and printed what they should\n'
