@@ -65,8 +65,8 @@ expect rust-flaky-service \
 run rust-tower-stack cargo run -q -p seawall-examples --bin tower-stack
 expect rust-tower-stack \
     "apple: failed, last error call 3: 503" \
-    "pear: failed, last error call 4: 503" \
-    "plum: ok, plum: 12.50 EUR (call 5)" \
+    "pear: refused by the breaker (OPEN)" \
+    "plum: ok, plum: 12.50 EUR (call 4)" \
     "  breaker pricing: HALF_OPEN -> CLOSED" \
     "search 4: rate limited, retry in 500ms" \
     "rate limiter: 3 allowed, 2 denied"

@@ -2,12 +2,13 @@
 //! layer outside a circuit breaker layer outside a flaky service, and a rate
 //! limiter layer in front of another service.
 //!
-//! The flaky service fails its first four calls and answers after that, so
-//! what happens depends on the order of the calls, not on timing: the first
-//! request fails three attempts and opens the breaker; the second waits for
-//! the trial the breaker announces, whose failure reopens it; the third,
-//! after the open time, is the trial that closes it. The breaker's open time
-//! is 50 ms, so the whole run takes about a tenth of a second.
+//! The flaky service fails its first three calls and answers after that:
+//! the first request fails three attempts and opens the breaker; the second
+//! is refused at once (the breaker's next trial is further away than the
+//! retry schedule's `max_delay`, so the retry layer does not wait for it);
+//! the third, after the open time, is the trial that closes it. The
+//! breaker's open time is 100 ms, so the whole run takes a fifth of a
+//! second.
 //!
 //! Run it with `cargo run -q -p seawall-examples --bin tower-stack`.
 
@@ -31,7 +32,7 @@ async fn main() {
             BreakerConfig {
                 failure_threshold: 3,
                 success_threshold: 1,
-                timeout: Duration::from_millis(50),
+                timeout: Duration::from_millis(100),
                 ..Default::default()
             },
         )
@@ -48,7 +49,7 @@ async fn main() {
             // Relaxed: a plain count of calls, read by this task only.
             let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
             async move {
-                if n <= 4 {
+                if n <= 3 {
                     Err(format!("call {n}: 503"))
                 } else {
                     Ok(format!("{sku}: 12.50 EUR (call {n})"))
@@ -56,13 +57,14 @@ async fn main() {
             }
         })
     };
-    // Three attempts 10 ms apart; a rejection announcing its next trial
-    // within max_delay (100 ms) is waited for instead of given up on.
+    // Three attempts 10 ms apart. A rejection announcing its next trial
+    // within max_delay (here 50 ms) would be waited for; a later one ends
+    // the call at once.
     let backoff = Backoff::new(RetryConfig {
         strategy: RetryStrategy::Fixed,
         max_attempts: 3,
         initial_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(50),
         ..Default::default()
     })
     .expect("valid retry config");
@@ -78,7 +80,7 @@ async fn main() {
         }
         if sku == "pear" {
             // Let the open time pass before the next request.
-            tokio::time::sleep(Duration::from_millis(60)).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
     let m = breaker.metrics();
