@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The C ABI (ffi-c/, include/seawall.h): builds the library, checks the
 # committed header against cbindgen's output, compiles and runs the C tests
-# under AddressSanitizer + UBSan (and once as C++), builds and runs the
-# example, compile-checks the benchmark, and checks the pkg-config file.
+# under AddressSanitizer + UBSan (and once as C++), compile-checks the
+# benchmark, and checks the pkg-config file. (The C example,
+# examples/c/protect.c, is built and run by scripts/test-examples.sh.)
 # Then builds the library again with the distributed breaker
 # (--features distributed, into the same target/release) and runs its C
 # tests (ffi-c/tests/distributed/, compiled with -DSEAWALL_DISTRIBUTED)
@@ -105,12 +106,7 @@ g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror "${san[@]}" ffi-c/tests/test_cxx
     "${rpath[@]}" -o "$out/test_cxx"
 run "$out/test_cxx"
 
-# --- example and benchmark -------------------------------------------------
-echo "== example (ffi-c/examples/protect.c)"
-# shellcheck disable=SC2086
-gcc "${cwarn[@]}" ffi-c/examples/protect.c $flags "${rpath[@]}" -o "$out/protect"
-run "$out/protect"
-
+# --- benchmark -------------------------------------------------------------
 echo "== benchmark compile check (ffi-c/bench/bench.c; not run)"
 # shellcheck disable=SC2086
 gcc -O2 "${cwarn[@]}" ffi-c/bench/bench.c $(pkg-config --cflags seawall) \

@@ -5,8 +5,10 @@
 #   rust    fmt, clippy (-D warnings), unit/model/stress tests, the demo
 #   loom    loom models of the core's concurrency (bounded preemptions)
 #   c       the C ABI: header drift, C tests under ASan/UBSan, C++ include,
-#           example, pkg-config
+#           pkg-config
 #   python  the Python module: build into a virtualenv, stubtest, pytest
+#   examples the programs of examples/ (Rust, C, Python) built, run and
+#           their output checked (uses the python part's virtualenv)
 #   observability  the alerting rules (promtool check and unit tests) and
 #           the Grafana dashboard (valid JSON, only known metric names)
 #   docs    the documentation site: the configuration reference generated
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python observability docs benches fuzz asan)
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python examples observability docs benches fuzz asan)
 
 for part in "${parts[@]}"; do
     case "$part" in
@@ -32,6 +34,7 @@ for part in "${parts[@]}"; do
         loom) script=scripts/test-loom.sh ;;
         c) script=scripts/test-c.sh ;;
         python) script=scripts/test-python.sh ;;
+        examples) script=scripts/test-examples.sh ;;
         observability) script=scripts/test-observability.sh ;;
         docs) script=scripts/test-docs.sh ;;
         benches) script=scripts/bench-compile.sh ;;
