@@ -1,4 +1,66 @@
-//! # Seawall: a lock-free circuit breaker
+//! # Seawall: lock-free resilience engines
+//!
+//! One engine per concern, each a few atomic words with no lock on its call
+//! path, each on an injectable [`Clock`] (a [`ManualClock`] makes tests
+//! exact), each reporting the metrics it keeps anyway:
+//!
+//! - [`Breaker`]: the circuit breaker (below), with trip rules over
+//!   sliding [`Window`]s; [`Registry`] shares breakers by name.
+//! - [`Retry`] and [`RetryState`] ([`retry`]): back-off schedules and the
+//!   per-call retry decision, aware of the breaker and of a
+//!   [`RetryBudget`] ([`budget`]) that keeps retries to a share of the
+//!   requests so they never turn into a storm.
+//! - [`Bulkhead`] ([`bulkhead`]): a bound on the calls in flight, with a
+//!   fair, bounded wait queue.
+//! - [`RateLimiter`] and [`KeyedRateLimiter`] ([`rate_limit`]): GCRA on one
+//!   atomic word.
+//! - [`telemetry`]: the metric catalog every exporter reads (Prometheus
+//!   and OpenMetrics text, `prometheus-client`, the C and Python faces).
+//!
+//! The same engines back the C ABI (`seawall-ffi`), the Python module
+//! (`bindings-python`, imported as `seawall`), the fleet-wide breaker
+//! and rate limiter shared through Redis (`seawall-distributed`) and the
+//! `tower` layers (`seawall-tower`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use seawall::{
+//!     Backoff, BreakerConfig, Bulkhead, BulkheadConfig, ManualClock, ManualSleep,
+//!     RateLimitConfig, RateLimiter, Registry, Retry, RetryBudget, RetryBudgetConfig,
+//!     RetryPolicy,
+//! };
+//!
+//! let clock = ManualClock::new();
+//! // Breakers shared by name; a retry schedule from a preset, within a budget.
+//! let breakers = Registry::with_clock(clock.clone());
+//! let breaker = breakers.get_or_create("inventory", &BreakerConfig::default()).unwrap();
+//! let backoff = Backoff::new(RetryPolicy::Network.config()).unwrap();
+//! let budget = RetryBudget::with_clock(RetryBudgetConfig::default(), clock.clone()).unwrap();
+//! let sleep = ManualSleep::new(clock.clone());
+//! // At most 8 calls in flight; 100 calls per second.
+//! let bulkhead =
+//!     Bulkhead::with_clock(BulkheadConfig { max_concurrent: 8, ..Default::default() }, clock.clone())
+//!         .unwrap();
+//! let limiter = RateLimiter::with_clock(
+//!     RateLimitConfig { rate: 100, period: Duration::from_secs(1), burst: 100, ..Default::default() },
+//!     clock.clone(),
+//! )
+//! .unwrap();
+//!
+//! let stock = Retry::new(&backoff, &sleep)
+//!     .breaker(&breaker)
+//!     .budget(&budget)
+//!     .run(|attempt| {
+//!         limiter.check().map_err(|_| "rate limited")?;
+//!         let _slot = bulkhead.try_acquire().map_err(|_| "bulkhead full")?;
+//!         if attempt < 2 { Err("timeout") } else { Ok(42) } // the dependency
+//!     })
+//!     .unwrap();
+//! assert_eq!((stock.value, stock.attempts), (42, 2));
+//! assert_eq!(breaker.metrics().failures, 1);
+//! ```
+//!
+//! ## The circuit breaker
 //!
 //! A [`Breaker`] protects calls to a dependency. While CLOSED it admits every
 //! call and counts consecutive failures; at `failure_threshold` it opens and
@@ -62,16 +124,18 @@
 //! ```
 //!
 //! Windows judge one CLOSED episode at a time: when the breaker closes, the
-//! outcomes that opened it leave the window. `ARCHITECTURE.md` has a worked
-//! example of every rule.
+//! outcomes that opened it leave the window. The project's
+//! [architecture notes](https://github.com/seawall-rs/seawall/blob/main/ARCHITECTURE.md)
+//! work an example of every rule.
 //!
 //! ## Permits and episodes
 //!
 //! Every call takes a [`Permit`] and reports one [`Outcome`]. Permits carry the
 //! 64-bit number of the episode (state) that issued them: an outcome that
 //! arrives after the breaker moved on, by one state change or by millions,
-//! is counted in the metrics as late but never decides the new state. The design, the call path and the invariants are described in
-//! `ARCHITECTURE.md`.
+//! is counted in the metrics as late but never decides the new state. The
+//! design, the call path and the invariants are described in the
+//! [architecture notes](https://github.com/seawall-rs/seawall/blob/main/ARCHITECTURE.md).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -59,8 +59,8 @@
 //! When Redis is unreachable, refusing or hung, callers notice nothing: the
 //! instance decides on its local breaker, keeps a fleet OPEN it knew until
 //! its deadline, reconnects with back-off and drops the outage's counts.
-//! `ARCHITECTURE.md` describes the scripts, the overlay and the failure
-//! modes.
+//! The project's [architecture notes](https://github.com/seawall-rs/seawall/blob/main/ARCHITECTURE.md)
+//! describe the scripts, the overlay and the failure modes.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // Under loom only the shared words and their models are built (the models
