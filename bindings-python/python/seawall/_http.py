@@ -292,6 +292,7 @@ class Policy(Generic[Q, R]):
             return {g.breaker.name: g.breaker for g in self._guards.values()}
 
     def key_of(self, request: Q, default: str) -> str:
+        """The key of ``request``: the ``key`` function's, else ``default``."""
         if self.key is None:
             return default
         k = self.key(request)
@@ -360,7 +361,9 @@ class Policy(Generic[Q, R]):
         """Sends ``request`` (``send()``, one attempt) to the host of
         ``key`` through its guards, retrying as the policy says; ``close``
         discards the response of an attempt that is retried."""
-        guards = self.guards(self.key_of(request, key))
+        if self.key is not None:
+            key = self.key_of(request, key)
+        guards = self._guards.get(key) or self.guards(key)
         if self.budget is not None:
             self.budget.record_attempt(False)
         call: Optional[_Call[Q, R]] = None
@@ -418,7 +421,9 @@ class Policy(Generic[Q, R]):
         close: Callable[[R], Awaitable[Any]],
     ) -> R:
         """``run`` for asyncio."""
-        guards = self.guards(self.key_of(request, key))
+        if self.key is not None:
+            key = self.key_of(request, key)
+        guards = self._guards.get(key) or self.guards(key)
         if self.budget is not None:
             self.budget.record_attempt(False)
         call: Optional[_Call[Q, R]] = None
