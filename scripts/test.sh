@@ -7,6 +7,10 @@
 #   c       the C ABI: header drift, C tests under ASan/UBSan, C++ include,
 #           example, pkg-config
 #   python  the Python module: build into a virtualenv, stubtest, pytest
+#   install the README's "Use it from your project" steps on a clean clone:
+#           a Rust path dependency, `pip install ./bindings-python`, a wheel
+#           from `maturin build --release` (twine check), the C library
+#           from `cargo cinstall` used through pkg-config (shared, static)
 #   observability  the alerting rules (promtool check and unit tests) and
 #           the Grafana dashboard (valid JSON, only known metric names)
 #   benches a compile check of every benchmark (no timing in tests)
@@ -21,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python observability benches fuzz asan)
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python install observability benches fuzz asan)
 
 for part in "${parts[@]}"; do
     case "$part" in
@@ -29,6 +33,7 @@ for part in "${parts[@]}"; do
         loom) script=scripts/test-loom.sh ;;
         c) script=scripts/test-c.sh ;;
         python) script=scripts/test-python.sh ;;
+        install) script=scripts/test-install.sh ;;
         observability) script=scripts/test-observability.sh ;;
         benches) script=scripts/bench-compile.sh ;;
         fuzz) script=scripts/test-fuzz.sh ;;
