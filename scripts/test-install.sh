@@ -54,20 +54,26 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tools=$CARGO_TARGET_DIR/install-tools-venv
+# The clone and the virtualenvs live at fixed paths, made
+# again on every run: the paths are part of what the builds depend on
+# (the interpreter's, for pyo3), so new ones would rebuild more and leave
+# stale artifacts behind in the target directory.
+check=$CARGO_TARGET_DIR/install-check
+tools=$check/tools
 if [ ! -x "$tools/bin/python" ]; then
     "$PYTHON" -m venv "$tools"
 fi
 "$tools/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.2,<2" "twine>=6.1"
 
 step "git clone $root (committed HEAD)"
-git clone -q "$root" "$work/seawall"
-cd "$work/seawall"
+rm -rf "$check/seawall"
+git clone -q "$root" "$check/seawall"
+cd "$check/seawall"
 
 # --- Rust ------------------------------------------------------------------
 step "Rust: cargo new app && cargo add --path seawall/core && cargo run"
 cargo new -q --vcs none "$work/app-rust"
-(cd "$work/app-rust" && cargo add -q --path "$work/seawall/core")
+(cd "$work/app-rust" && cargo add -q --path "$check/seawall/core")
 cat >"$work/app-rust/src/main.rs" <<'EOF'
 use seawall::{Breaker, BreakerConfig, CallError};
 
@@ -98,9 +104,9 @@ check_import() {
 }
 
 step "Python: pip install ./bindings-python into an empty virtualenv"
-"$PYTHON" -m venv "$work/venv-pip"
-"$work/venv-pip/bin/python" -m pip install -q --disable-pip-version-check ./bindings-python
-check_import "$work/venv-pip/bin/python"
+"$PYTHON" -m venv --clear "$check/pip"
+"$check/pip/bin/python" -m pip install -q --disable-pip-version-check ./bindings-python
+check_import "$check/pip/bin/python"
 
 step "Python: maturin build --release, twine check, install the wheel into an empty virtualenv"
 wheels=$CARGO_TARGET_DIR/wheels
@@ -126,9 +132,9 @@ if readelf -S "$work/so" | grep -qE '\.symtab|\.debug_'; then
     echo "the wheel's extension module is not stripped" >&2
     exit 1
 fi
-"$PYTHON" -m venv "$work/venv-wheel"
-"$work/venv-wheel/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
-check_import "$work/venv-wheel/bin/python"
+"$PYTHON" -m venv --clear "$check/wheel"
+"$check/wheel/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
+check_import "$check/wheel/bin/python"
 
 # --- C ---------------------------------------------------------------------
 prefix=$work/prefix
