@@ -153,7 +153,8 @@ cp ffi-c/examples/protect.c "$work/app.c"
 echo "-- shared library"
 # shellcheck disable=SC2086 # pkg-config prints lists of words
 cc -std=c11 -Wall -Werror "$work/app.c" $cflags $libs -Wl,-rpath,"$libdir" -o "$work/app"
-ldd "$work/app" | grep -q "$libdir/libseawall.so"
+ldd "$work/app" >"$work/app.ldd"
+grep -q "$libdir/libseawall.so" "$work/app.ldd"
 "$work/app" | tail -n 3
 
 echo "-- static library"
@@ -161,7 +162,8 @@ echo "-- static library"
 static_libs=$(pkg-config --libs --static seawall | tr ' ' '\n' | grep -v -e '^-L' -e '^-lseawall$' | tr '\n' ' ')
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Werror "$work/app.c" $cflags "$libdir/libseawall.a" $static_libs -o "$work/app-static"
-if ldd "$work/app-static" | grep -q seawall; then
+ldd "$work/app-static" >"$work/app-static.ldd"
+if grep -q seawall "$work/app-static.ldd"; then
     echo "app-static links the shared library" >&2
     exit 1
 fi
