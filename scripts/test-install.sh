@@ -158,8 +158,9 @@ grep -q "$libdir/libseawall.so" "$work/app.ldd"
 "$work/app" | tail -n 3
 
 echo "-- static library"
-# The archive itself, then the system libraries it needs (Libs.private).
-static_libs=$(pkg-config --libs --static seawall | tr ' ' '\n' | grep -v -e '^-L' -e '^-lseawall$' | tr '\n' ' ')
+# The archive itself, then the system libraries it needs (Libs.private), as
+# ffi-c/README.md says.
+static_libs=$(pkg-config --libs-only-l --static seawall | sed 's/-lseawall //')
 # shellcheck disable=SC2086
 cc -std=c11 -Wall -Werror "$work/app.c" $cflags "$libdir/libseawall.a" $static_libs -o "$work/app-static"
 ldd "$work/app-static" >"$work/app-static.ldd"
