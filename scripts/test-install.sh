@@ -139,7 +139,7 @@ check_import "$check/wheel/bin/python"
 # --- C ---------------------------------------------------------------------
 prefix=$work/prefix
 step "C: cargo cinstall -p seawall-ffi --profile dist --prefix=$prefix"
-cargo cinstall -q -p seawall-ffi --profile dist --prefix="$prefix" --libdir="$prefix/lib"
+cargo cinstall -p seawall-ffi --profile dist --prefix="$prefix" --libdir="$prefix/lib"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 [ "$(pkg-config --modversion seawall)" = "$version" ]
 cflags=$(pkg-config --cflags seawall)
