@@ -111,7 +111,9 @@ check_import "$check/pip/bin/python"
 step "Python: maturin build --release, twine check, install the wheel into an empty virtualenv"
 wheels=$CARGO_TARGET_DIR/wheels
 rm -f "$wheels"/seawall-*.whl
-(cd bindings-python && "$tools/bin/maturin" build --release --quiet)
+# From the virtualenv pip installed into, as a user with it active would: the
+# same interpreter, so pip's build serves (pyo3 rebuilds for another one).
+(cd bindings-python && VIRTUAL_ENV=$check/pip "$tools/bin/maturin" build --release --quiet)
 wheel=$(ls "$wheels"/seawall-"$version"-*.whl)
 echo "$wheel"
 "$tools/bin/twine" check --strict "$wheel"
