@@ -3,16 +3,16 @@
  * Build and run from the repository root:
  *
  *     cargo build --release -p seawall-ffi
+ *     lib=$(realpath "${CARGO_TARGET_DIR:-target}/release")
  *     cc -std=c11 -Wall -Iinclude ffi-c/examples/protect.c \
- *        -Ltarget/release -lseawall_ffi -Wl,-rpath,"$PWD/target/release" \
- *        -o target/protect
- *     ./target/protect
+ *        -L"$lib" -lseawall_ffi -Wl,-rpath,"$lib" -o "$lib/protect"
+ *     "$lib/protect"
  *
- * or, with the pkg-config file written by scripts/test-c.sh:
+ * or, with the library installed by cargo cinstall (ffi-c/README.md) and
+ * PKG_CONFIG_PATH naming its pkgconfig directory:
  *
- *     cc -std=c11 ffi-c/examples/protect.c \
- *        $(PKG_CONFIG_PATH=target/pkgconfig pkg-config --cflags --libs seawall) \
- *        -Wl,-rpath,"$PWD/target/release" -o target/protect
+ *     cc -std=c11 ffi-c/examples/protect.c $(pkg-config --cflags --libs seawall) \
+ *        -Wl,-rpath,"$(pkg-config --variable=libdir seawall)" -o protect
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
