@@ -2,7 +2,8 @@
  * seawall.h: the C ABI of Seawall, a lock-free circuit breaker, with its
  * rate limiter, bulkhead, retry budget and retry back-off.
  *
- * Link with -lseawall_ffi (see seawall.pc) and include this header; it can be
+ * Link with `pkg-config --libs seawall` once installed (cargo cinstall), or
+ * with -lseawall_ffi from a cargo build, and include this header; it can be
  * included any number of times and from C++.
  *
  * Conventions

@@ -52,8 +52,9 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # A fixed path: the library's name is on the measured process's command
 # line, and a name that changes from run to run moves its memory layout.
-toggle=$PWD/target/cgtoggle.so
-mkdir -p target
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+toggle=$target/cgtoggle.so
+mkdir -p "$target"
 cc -O2 -shared -fPIC -o "$toggle" bindings-python/benches/cgtoggle.c
 paths=bindings-python/benches/callgrind_paths.py
 modes=("$@")

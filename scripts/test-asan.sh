@@ -3,7 +3,8 @@
 # more under AddressSanitizer: the core (`seawall`: unit, model, stress and
 # doc tests) and the C ABI crate (`seawall-ffi`: its unit tests and the
 # header check). Stable Rust with RUSTC_BOOTSTRAP=1 for -Zsanitizer; its own
-# target dir (target/asan), since every crate is rebuilt instrumented.
+# target dir ($CARGO_TARGET_DIR/asan, default target/asan), since every
+# crate is rebuilt instrumented.
 #
 # Not here, and why:
 # - bindings-python: a cdylib loaded by the Python interpreter, with no
@@ -21,7 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export RUSTC_BOOTSTRAP=1
 export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-Zsanitizer=address"
 export RUSTDOCFLAGS="${RUSTDOCFLAGS:+$RUSTDOCFLAGS }-Zsanitizer=address"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_ASAN:-target/asan}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_ASAN:-${CARGO_TARGET_DIR:-target}/asan}"
 # Leaks are errors too; abort (not just exit) so a failure is unmistakable.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The C ABI (ffi-c/, include/seawall.h): builds the library, checks the
 # committed header against cbindgen's output, compiles and runs the C tests
-# under AddressSanitizer + UBSan (and once as C++), compile-checks the
-# benchmark, and checks the pkg-config file. (The C example,
-# examples/c/protect.c, is built and run by scripts/test-examples.sh.)
+# under AddressSanitizer + UBSan (and once as C++) and compile-checks the
+# benchmark, all against the library as `cargo build` leaves it
+# (libseawall_ffi in $CARGO_TARGET_DIR/release, default target/release).
+# The C example (examples/c/protect.c) is built and run by
+# scripts/test-examples.sh; the installed library (cargo cinstall:
+# libseawall, include/seawall/seawall.h, seawall.pc) is checked by
+# scripts/test-install.sh.
 # Then builds the library again with the distributed breaker
-# (--features distributed, into the same target/release) and runs its C
+# (--features distributed, into the same release directory) and runs its C
 # tests (ffi-c/tests/distributed/, compiled with -DSEAWALL_DISTRIBUTED)
 # against a redis-server it starts on a free loopback port.
-# Works on a fresh Debian machine (installs pkg-config, gcc, g++ and
+# Works on a fresh Debian machine (installs gcc, g++ and
 # redis-server if missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,7 +20,6 @@ root=$PWD
 
 # --- tools -----------------------------------------------------------------
 missing=()
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,32 +33,21 @@ fi
 # --- library and header ----------------------------------------------------
 echo "== cargo build --release -p seawall-ffi"
 cargo build --release -p seawall-ffi
-libdir=$root/target/release
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+libdir=$target/release
 [ -f "$libdir/libseawall_ffi.so" ] && [ -f "$libdir/libseawall_ffi.a" ]
 
 echo "== header drift and unit tests (cargo test -p seawall-ffi)"
 cargo test -p seawall-ffi
 
-# --- pkg-config ------------------------------------------------------------
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
-pcdir=$root/target/pkgconfig
-mkdir -p "$pcdir"
-sed -e "s|@PREFIX@|$root|" -e "s|@INCLUDEDIR@|$root/include|" \
-    -e "s|@LIBDIR@|$libdir|" -e "s|@VERSION@|$version|" \
-    ffi-c/seawall.pc.in >"$pcdir/seawall.pc"
-export PKG_CONFIG_PATH=$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
-echo "== pkg-config --cflags --libs seawall"
-flags=$(pkg-config --cflags --libs seawall)
-echo "$flags"
-[ "$(pkg-config --modversion seawall)" = "$version" ]
-case " $flags " in *" -I$root/include "*) ;; *) echo "pkg-config: no include dir" >&2; exit 1 ;; esac
-case " $flags " in *" -lseawall_ffi "*) ;; *) echo "pkg-config: no -lseawall_ffi" >&2; exit 1 ;; esac
-# The system libraries a static link needs (Libs.private), without the
-# -L/-lseawall_ffi that would pull in the shared library instead.
-static_libs=$(pkg-config --libs --static seawall | tr ' ' '\n' | grep -v -e '^-L' -e '^-lseawall_ffi$' | tr '\n' ' ')
+# The header from the source tree and the library from the build: what a
+# program built inside this checkout uses (ffi-c/README.md, "Inside this
+# checkout"), and the system libraries a static link needs.
+flags="-I$root/include -L$libdir -lseawall_ffi"
+static_libs="-lpthread -ldl -lm"
 
 # --- C tests under the sanitizers ------------------------------------------
-out=$root/target/c-tests
+out=$target/c-tests
 mkdir -p "$out"
 san=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g)
 cwarn=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
@@ -83,7 +75,7 @@ for src in ffi-c/tests/*.c; do
         what="UBSan"
     fi
     echo "== $name (gcc, $what, shared library)"
-    # shellcheck disable=SC2086 # $flags is a list of words from pkg-config
+    # shellcheck disable=SC2086 # $flags is a list of words
     gcc "${cwarn[@]}" "${tsan[@]}" -Iffi-c/tests "$src" $flags "${rpath[@]}" -pthread -lm \
         -o "$out/$name"
     run "$out/$name"
@@ -92,7 +84,7 @@ done
 echo "== test_threads (gcc, ASan + UBSan, static library)"
 # shellcheck disable=SC2086
 gcc "${cwarn[@]}" "${san[@]}" -Iffi-c/tests ffi-c/tests/test_threads.c \
-    $(pkg-config --cflags seawall) "$libdir/libseawall_ffi.a" $static_libs -pthread \
+    -I"$root/include" "$libdir/libseawall_ffi.a" $static_libs -pthread \
     -o "$out/test_threads_static"
 if ldd "$out/test_threads_static" | grep -q seawall; then
     echo "test_threads_static links the shared library" >&2
@@ -109,7 +101,7 @@ run "$out/test_cxx"
 # --- benchmark -------------------------------------------------------------
 echo "== benchmark compile check (ffi-c/bench/bench.c; not run)"
 # shellcheck disable=SC2086
-gcc -O2 "${cwarn[@]}" ffi-c/bench/bench.c $(pkg-config --cflags seawall) \
+gcc -O2 "${cwarn[@]}" ffi-c/bench/bench.c -I"$root/include" \
     "$libdir/libseawall_ffi.a" $static_libs -pthread -o "$out/bench"
 
 # --- the distributed breaker and fleet rate limiter -----------------------

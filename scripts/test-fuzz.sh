@@ -55,6 +55,10 @@ echo "built in $((SECONDS - start))s"
 # as is one using more than 2 GiB.
 opts=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
 
+# Logs beside the fuzz workspace's build (fuzz/target, or $CARGO_TARGET_DIR).
+logs=${CARGO_TARGET_DIR:-target}
+mkdir -p "$logs"
+
 failed=0
 known=()
 while read -r name target reproducer; do
@@ -62,12 +66,12 @@ while read -r name target reproducer; do
     known+=("$name")
     echo "== known defect $name: its reproducer must still fail ($target $reproducer)"
     if SEAWALL_FUZZ_KNOWN_DEFECTS='' cargo fuzz run "$target" "$reproducer" -- "${opts[@]}" \
-        >"target/known-$name.log" 2>&1; then
+        >"$logs/known-$name.log" 2>&1; then
         echo "!! known defect $name no longer reproduces: delete its line in" \
             "fuzz/known-defects so that fuzzing checks for it again" >&2
         failed=1
     else
-        grep -m1 -A1 'panicked at' "target/known-$name.log" || true
+        grep -m1 -A1 'panicked at' "$logs/known-$name.log" || true
     fi
 done <known-defects
 SEAWALL_FUZZ_KNOWN_DEFECTS=$(IFS=,; echo "${known[*]}")

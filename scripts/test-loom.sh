@@ -8,8 +8,9 @@
 # (default 2: set it higher for a deeper, much slower search).
 #
 # Release mode, because loom re-runs each model thousands of times; its own
-# target directory (target/loom), because the cfg changes every crate's
-# fingerprint and would otherwise throw away the normal build.
+# target directory ($CARGO_TARGET_DIR/loom, default target/loom), because
+# the cfg changes every crate's fingerprint and would otherwise throw away
+# the normal build.
 #
 # Usage, from anywhere in the checkout: scripts/test-loom.sh [test-name-filter]
 set -euo pipefail
@@ -18,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg seawall_loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_LOOM:-target/loom}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_LOOM:-${CARGO_TARGET_DIR:-target}/loom}"
 
 printf '==> loom models (LOOM_MAX_PREEMPTIONS=%s, target %s)\n' \
     "$LOOM_MAX_PREEMPTIONS" "$CARGO_TARGET_DIR"

@@ -9,6 +9,10 @@
 #   python  the Python module: build into a virtualenv, stubtest, pytest
 #   examples the programs of examples/ (Rust, C, Python) built, run and
 #           their output checked (uses the python part's virtualenv)
+#   install the README's "Use it from your project" steps on a clean clone:
+#           a Rust path dependency, `pip install ./bindings-python`, a wheel
+#           from `maturin build --release` (twine check), the C library
+#           from `cargo cinstall` used through pkg-config (shared, static)
 #   observability  the alerting rules (promtool check and unit tests) and
 #           the Grafana dashboard (valid JSON, only known metric names)
 #   docs    the documentation site: the configuration reference generated
@@ -26,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python examples observability docs benches fuzz asan)
+[ ${#parts[@]} -gt 0 ] || parts=(rust loom c python examples install observability docs benches fuzz asan)
 
 for part in "${parts[@]}"; do
     case "$part" in
@@ -35,6 +39,7 @@ for part in "${parts[@]}"; do
         c) script=scripts/test-c.sh ;;
         python) script=scripts/test-python.sh ;;
         examples) script=scripts/test-examples.sh ;;
+        install) script=scripts/test-install.sh ;;
         observability) script=scripts/test-observability.sh ;;
         docs) script=scripts/test-docs.sh ;;
         benches) script=scripts/bench-compile.sh ;;

@@ -3,11 +3,12 @@
  * a CLOSED breaker (default config, production clock), single-threaded.
  *
  *     cargo build --release -p seawall-ffi
- *     cc -O2 -std=c11 -Iinclude ffi-c/bench/bench.c target/release/libseawall_ffi.a \
- *        -pthread -ldl -lm -o target/seawall-bench          # static
- *     cc -O2 -std=c11 -Iinclude ffi-c/bench/bench.c -Ltarget/release -lseawall_ffi \
- *        -Wl,-rpath,"$PWD/target/release" -o target/seawall-bench-so   # shared
- *     ./target/seawall-bench [calls per run] [runs] [closed|rejected|rejected_manual]
+ *     lib=$(realpath "${CARGO_TARGET_DIR:-target}/release")
+ *     cc -O2 -std=c11 -Iinclude ffi-c/bench/bench.c "$lib/libseawall_ffi.a" \
+ *        -pthread -ldl -lm -o "$lib/seawall-bench"          # static
+ *     cc -O2 -std=c11 -Iinclude ffi-c/bench/bench.c -L"$lib" -lseawall_ffi \
+ *        -Wl,-rpath,"$lib" -o "$lib/seawall-bench-so"       # shared
+ *     "$lib/seawall-bench" [calls per run] [runs] [closed|rejected|rejected_manual]
  *
  * `rejected` measures seawall_breaker_try_acquire on an OPEN breaker on the
  * production clock; `rejected_manual` the same on a manual clock that never

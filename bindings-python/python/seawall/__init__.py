@@ -13,6 +13,7 @@ very same module objects as ``seawall``'s.
 
 import sys as _sys
 import types as _types
+from importlib import metadata as _metadata
 
 from . import _events, _native, exceptions as _exceptions, models as _models
 
@@ -74,7 +75,12 @@ from .resilience import (
     with_resilience,
 )
 
+# The installed distribution's version (the workspace Cargo.toml's, which
+# maturin writes into the wheel's metadata).
+__version__: str = _metadata.version("seawall")
+
 __all__ = [
+    "__version__",
     "CircuitState",
     "CircuitBreakerConfig",
     "CountWindow",
