@@ -43,8 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if ! cargo cinstall --version 2>/dev/null | grep -qF "${CARGO_C_VERSION%%+*}"; then
-    step "cargo install cargo-c --version $CARGO_C_VERSION --locked"
-    cargo install --quiet cargo-c --version "$CARGO_C_VERSION" --locked
+    # --debug: an unoptimized build of cargo-c (the cargo library inside it
+    # is large) takes a fraction of the release build's time, and what the
+    # tool itself computes is negligible beside the compiler it runs.
+    step "cargo install cargo-c --version $CARGO_C_VERSION --locked --debug"
+    cargo install --quiet cargo-c --version "$CARGO_C_VERSION" --locked --debug
 fi
 
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
