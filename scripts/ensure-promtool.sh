@@ -5,7 +5,4 @@
 set -euo pipefail
 command -v promtool >/dev/null 2>&1 && exit 0
 printf '\n==> %s\n' "apt-get install prometheus (for promtool, which checks the alerting rules)"
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" --no-install-recommends prometheus

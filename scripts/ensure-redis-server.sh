@@ -5,7 +5,4 @@
 set -euo pipefail
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && exit 0
 printf '\n==> %s\n' "apt-get install redis-server (the distributed breaker's tests start their own)"
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-"${sudo[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq redis-server >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" redis-server

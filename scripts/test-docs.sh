@@ -13,7 +13,7 @@
 #      the generated table.
 #
 # Needs Python 3.10+ with venv; installs chromium through apt when it is
-# missing (as root, as in CI). Browse the docs with
+# missing (scripts/apt-install.sh). Browse the docs with
 # `target/docs-venv/bin/mkdocs serve` from the repository root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,13 +33,8 @@ for b in chromium chromium-browser google-chrome; do
     if command -v "$b" >/dev/null; then browser=$b; break; fi
 done
 if [ -z "$browser" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "test-docs: chromium is missing; install it (apt-get install chromium) or run as root" >&2
-        exit 1
-    fi
     echo "test-docs: installing chromium through apt" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
-        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+    bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" chromium
     browser=chromium
 fi
 

@@ -36,10 +36,7 @@ if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VE
 fi
 # libfuzzer-sys compiles libFuzzer's C++ sources.
 if ! command -v c++ >/dev/null 2>&1; then
-    sudo=()
-    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq g++ >/dev/null
+    bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" g++
 fi
 
 targets=("$@")
