@@ -291,11 +291,9 @@ class Policy(Generic[Q, R]):
         with self._lock:
             return {g.breaker.name: g.breaker for g in self._guards.values()}
 
-    def key_of(self, request: Q, default: str) -> str:
-        """The key of ``request``: the ``key`` function's, else ``default``."""
-        if self.key is None:
-            return default
-        k = self.key(request)
+    def key_of(self, key: Callable[[Q], str], request: Q) -> str:
+        """The key the user's ``key`` function gives ``request``, checked."""
+        k = key(request)
         if not isinstance(k, str):
             raise _check.type_error("key(request)", "a str", k)
         return k
@@ -362,7 +360,7 @@ class Policy(Generic[Q, R]):
         ``key`` through its guards, retrying as the policy says; ``close``
         discards the response of an attempt that is retried."""
         if self.key is not None:
-            key = self.key_of(request, key)
+            key = self.key_of(self.key, request)
         guards = self._guards.get(key) or self.guards(key)
         if self.budget is not None:
             self.budget.record_attempt(False)
@@ -422,7 +420,7 @@ class Policy(Generic[Q, R]):
     ) -> R:
         """``run`` for asyncio."""
         if self.key is not None:
-            key = self.key_of(request, key)
+            key = self.key_of(self.key, request)
         guards = self._guards.get(key) or self.guards(key)
         if self.budget is not None:
             self.budget.record_attempt(False)
