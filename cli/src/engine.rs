@@ -1,0 +1,503 @@
+//! The simulation loop: calls arrive from a [`Source`] in time order and go
+//! through the real engines (rate limiter, bulkhead, breaker, retry with its
+//! budget) on one manual clock, which the loop sets to each event's time.
+//! Nothing here decides admission, trips, back-off or budgets: the engines
+//! do, exactly as in production. The loop only orders events, draws what the
+//! dependency answers (or reads it from a trace) and counts.
+//!
+//! Events are the calls' arrivals (from the source, in order), the
+//! completions of calls with a latency, and retries after their back-off.
+//! The last two wait in a heap ordered by time, then by the order they were
+//! scheduled, so a run is a pure function of the settings and the seed.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use seawall::{
+    Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Random, RateLimiter, RetryBudget,
+    RetryState, SeededRandom, State, Stop, Ticket,
+};
+use seawall_bindings_support::duration::nanos;
+
+use crate::config::Engines;
+use crate::report::{Report, Second, TransitionRecord};
+use crate::source::{Answer, Arrival, Source};
+use crate::Error;
+
+/// The simulation's clock: the time of the event being handled, set by the
+/// loop and read by the engines.
+///
+/// Not [`seawall::SimClock`]: that clock wakes the threads and tasks
+/// waiting on it at every move, a read-modify-write that would cost more
+/// than a breaker's decision at every simulated call. Nothing waits here
+/// (the simulated bulkhead refuses rather than queues, and the loop
+/// schedules retries itself), so this clock is a plain value, and
+/// [`Clock::moves`] is `None` as for a clock no one waits on.
+#[derive(Clone, Debug, Default)]
+pub struct SimClock(Arc<AtomicU64>);
+
+impl SimClock {
+    fn set(&self, at: u64) {
+        // Relaxed: one thread sets and reads it.
+        self.0.store(at, Ordering::Relaxed);
+    }
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> u64 {
+        // Relaxed: see `set`.
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One second in nanoseconds: the timeline's resolution.
+pub const SECOND: u64 = 1_000_000_000;
+
+/// How often (in calls) the loop reports progress.
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// A pending event in the heap: the earliest time first, then the earliest
+/// scheduled.
+struct Scheduled {
+    key: Reverse<(u64, u64)>,
+    event: Pending,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// An event waiting for its time.
+enum Pending {
+    /// An admitted attempt that answers at its time.
+    Complete {
+        call: Call,
+        ticket: Ticket,
+        failed: bool,
+        latency: u64,
+        bulkhead: bool,
+    },
+    /// A retry of `call`, due after its back-off.
+    Retry(Call),
+}
+
+/// A call in progress: where it goes and, once it has been retried, its
+/// retry state. The first attempt carries no state (like the bindings' fast
+/// path): it is created, resumed at attempt 1, only when that attempt fails.
+struct Call {
+    instance: u32,
+    /// The answer a trace recorded for this call, reused by its retries.
+    given: Option<Answer>,
+    retry: Option<Box<RetryState>>,
+}
+
+/// The breaker of one instance (or the one shared breaker) and the state it
+/// is in, kept by its listener so the loop can tell trial calls apart
+/// without asking the breaker again.
+struct Guard {
+    breaker: Breaker<SimClock>,
+    state: Arc<AtomicU8>,
+}
+
+fn state_code(s: State) -> u8 {
+    match s {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+        State::ForcedClosed => 4,
+    }
+}
+
+/// Runs `source` through `engines` and returns what happened. `progress`
+/// is told the share of the source done, from time to time.
+pub fn run(
+    engines: &Engines,
+    seed: u64,
+    source: &mut impl Source,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Report, Error> {
+    let clock = SimClock::default();
+    let log: Arc<Mutex<Vec<TransitionRecord>>> = Arc::default();
+    let limiter = engines
+        .rate_limit
+        .map(|c| RateLimiter::with_clock(c, clock.clone()))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let bulkhead = engines
+        .bulkhead
+        .map(|c| Bulkhead::with_clock(c, clock.clone()))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let backoff = engines
+        .retry
+        .map(Backoff::new)
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let budget = engines
+        .retry_budget
+        .map(|c| RetryBudget::with_clock(c, clock.clone()))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
+
+    let mut sim = Sim {
+        clock,
+        guards: Vec::new(),
+        per_instance: engines.breaker_per_instance,
+        breaker: engines.breaker.clone(),
+        seed,
+        log: Arc::clone(&log),
+        limiter,
+        bulkhead,
+        backoff,
+        budget,
+        draws: SeededRandom::new(seed),
+        heap: BinaryHeap::new(),
+        scheduled: 0,
+        timeline: Timeline::default(),
+    };
+    // The first breaker now: a configuration it refuses is an error here.
+    sim.guard(0)?;
+    let mut calls = 0u64;
+    while let Some(arrival) = source.next_arrival(&sim.draws)? {
+        sim.drain_until(arrival.at, source);
+        sim.arrive(arrival, source);
+        calls += 1;
+        if calls % PROGRESS_EVERY == 0 {
+            progress(source.done());
+        }
+    }
+    sim.drain_until(u64::MAX, source);
+    progress(1.0);
+
+    let transitions = std::mem::take(&mut *log.lock().expect("no listener panicked"));
+    Ok(Report::new(
+        sim.timeline.seconds,
+        transitions,
+        source.episodes(),
+        source.end(),
+        !engines.breaker_per_instance,
+    ))
+}
+
+struct Sim {
+    clock: SimClock,
+    /// The breakers, made as the instances they serve first appear.
+    guards: Vec<Guard>,
+    per_instance: bool,
+    breaker: seawall::BreakerConfig,
+    seed: u64,
+    log: Arc<Mutex<Vec<TransitionRecord>>>,
+    limiter: Option<RateLimiter<SimClock>>,
+    bulkhead: Option<Bulkhead<SimClock>>,
+    backoff: Option<Backoff>,
+    budget: Option<RetryBudget<SimClock>>,
+    /// The dependency's draws (failure, latency, arrivals), one sequence.
+    draws: SeededRandom,
+    heap: BinaryHeap<Scheduled>,
+    /// Events scheduled so far: the tie-break of equal times.
+    scheduled: u64,
+    timeline: Timeline,
+}
+
+impl Sim {
+    /// The index of the breaker serving `instance`, made on first use.
+    #[inline]
+    fn guard(&mut self, instance: u32) -> Result<usize, Error> {
+        let i = if self.per_instance {
+            instance as usize
+        } else {
+            0
+        };
+        if i < self.guards.len() {
+            return Ok(i);
+        }
+        self.add_guards(i)
+    }
+
+    #[cold]
+    fn add_guards(&mut self, i: usize) -> Result<usize, Error> {
+        while self.guards.len() <= i {
+            let n = self.guards.len() as u32;
+            let name = if self.per_instance {
+                format!("sim-{n}")
+            } else {
+                "sim".to_owned()
+            };
+            // Each breaker's jitter has its own seeded sequence, apart from
+            // the dependency's draws.
+            let random = SeededRandom::new(self.seed ^ (0xB4EA_u64 << 32 | u64::from(n)));
+            let breaker = Breaker::with_clock_and_random(
+                name,
+                self.breaker.clone(),
+                self.clock.clone(),
+                random,
+            )
+            .map_err(|e| Error::Config(e.to_string()))?;
+            let state = Arc::new(AtomicU8::new(0));
+            let (seen, log) = (Arc::clone(&state), Arc::clone(&self.log));
+            breaker.add_listener(move |_: &str, t: seawall::Transition| {
+                // Relaxed: the simulation runs on one thread; the listener
+                // runs inside the engine call that made the transition.
+                seen.store(state_code(t.to), Ordering::Relaxed);
+                log.lock()
+                    .expect("the listener never panics while holding the log")
+                    .push(TransitionRecord::new(n, &t));
+            });
+            self.guards.push(Guard { breaker, state });
+        }
+        Ok(i)
+    }
+
+    fn schedule(&mut self, at: u64, event: Pending) {
+        self.heap.push(Scheduled {
+            key: Reverse((at, self.scheduled)),
+            event,
+        });
+        self.scheduled += 1;
+    }
+
+    /// Handles every pending event due at or before `until`, in order.
+    #[inline]
+    fn drain_until<S: Source>(&mut self, until: u64, source: &mut S) {
+        while self.heap.peek().is_some_and(|e| e.key.0 .0 <= until) {
+            let Some(Scheduled { key, event }) = self.heap.pop() else {
+                break;
+            };
+            let at = key.0 .0;
+            self.clock.set(at);
+            match event {
+                Pending::Complete {
+                    call,
+                    ticket,
+                    failed,
+                    latency,
+                    bulkhead,
+                } => self.complete(at, call, ticket, failed, latency, bulkhead),
+                Pending::Retry(call) => self.attempt(at, call, source),
+            }
+        }
+    }
+
+    #[inline]
+    fn arrive<S: Source>(&mut self, arrival: Arrival, source: &mut S) {
+        self.clock.set(arrival.at);
+        self.timeline.at(arrival.at).calls += 1;
+        if let Some(budget) = &self.budget {
+            // The call's first attempt is a request in the budget's window.
+            budget.record_attempt(false);
+        }
+        let call = Call {
+            instance: arrival.instance,
+            given: arrival.given,
+            retry: None,
+        };
+        self.attempt(arrival.at, call, source);
+    }
+
+    /// One attempt of `call` at `at` (the clock already reads `at`).
+    #[inline]
+    fn attempt<S: Source>(&mut self, at: u64, call: Call, source: &mut S) {
+        let degraded = match call.given {
+            Some(given) => given.failed,
+            None => source.degraded(at, call.instance),
+        };
+        let g = self
+            .guard(call.instance)
+            .expect("the configuration was accepted by the first breaker");
+        let sec = self.timeline.at(at);
+        sec.attempts += 1;
+        sec.retries += u32::from(call.retry.is_some());
+        sec.degraded |= degraded;
+
+        if let Some(limiter) = &self.limiter {
+            if limiter.check().is_err() {
+                // A refusal of the limiter ends the call, as it does in the
+                // bindings (a limiter's refusal is not retried).
+                self.timeline.at(at).rate_limited += 1;
+                return;
+            }
+        }
+        let bulkhead = match &self.bulkhead {
+            Some(b) => match b.try_take() {
+                Some(permit) => {
+                    // The slot is given back when the attempt completes.
+                    permit.detach();
+                    true
+                }
+                None => {
+                    self.timeline.at(at).bulkhead_full += 1;
+                    return;
+                }
+            },
+            None => false,
+        };
+        let acquired = self.guards[g].breaker.try_acquire();
+        let ticket = match acquired.map(Permit::into_ticket) {
+            Ok(ticket) => ticket,
+            Err(rejected) => {
+                if bulkhead {
+                    self.release_bulkhead();
+                }
+                let sec = self.timeline.at(at);
+                sec.rejected += 1;
+                sec.rejected_while_degraded += u32::from(degraded);
+                self.after_rejection(at, call, rejected.retry_after);
+                return;
+            }
+        };
+        // Relaxed: see the listener; the same thread wrote it.
+        let trial = self.guards[g].state.load(Ordering::Relaxed) == 2;
+        let answer = match call.given {
+            Some(given) => given,
+            None => source.answer(at, call.instance, &self.draws),
+        };
+        let sec = self.timeline.at(at);
+        sec.admitted += 1;
+        sec.trials += u32::from(trial);
+        sec.reached_while_degraded += u32::from(degraded);
+        if answer.latency == 0 {
+            self.guards[g]
+                .breaker
+                .record(ticket, outcome(answer.failed));
+            self.finish(at, call, answer.failed, 0, bulkhead);
+        } else {
+            self.schedule(
+                at.saturating_add(answer.latency),
+                Pending::Complete {
+                    call,
+                    ticket,
+                    failed: answer.failed,
+                    latency: answer.latency,
+                    bulkhead,
+                },
+            );
+        }
+    }
+
+    fn complete(
+        &mut self,
+        at: u64,
+        call: Call,
+        ticket: Ticket,
+        failed: bool,
+        latency: u64,
+        bulkhead: bool,
+    ) {
+        let guard = &self.guards[if self.per_instance {
+            call.instance as usize
+        } else {
+            0
+        }];
+        guard
+            .breaker
+            .record_elapsed(ticket, outcome(failed), Duration::from_nanos(latency));
+        self.finish(at, call, failed, latency, bulkhead);
+    }
+
+    /// Counts an admitted attempt's answer at `at` and, if it failed,
+    /// asks the retry state for the next attempt.
+    fn finish(&mut self, at: u64, mut call: Call, failed: bool, latency: u64, bulkhead: bool) {
+        if bulkhead {
+            self.release_bulkhead();
+        }
+        let sec = self.timeline.at(at);
+        sec.failures += u32::from(failed);
+        sec.successes += u32::from(!failed);
+        sec.latency_sum += latency;
+        if !failed {
+            return;
+        }
+        let Some(backoff) = &self.backoff else {
+            return;
+        };
+        let state = call
+            .retry
+            .get_or_insert_with(|| Box::new(RetryState::resumed(backoff, 1)));
+        let draws = &self.draws;
+        let decision = state.on_failure(true, self.budget.as_ref(), || draws.unit());
+        self.next_attempt(at, call, decision);
+    }
+
+    fn after_rejection(&mut self, at: u64, mut call: Call, retry_after: Option<Duration>) {
+        let Some(backoff) = &self.backoff else {
+            return;
+        };
+        let state = call
+            .retry
+            .get_or_insert_with(|| Box::new(RetryState::resumed(backoff, 1)));
+        let decision = state.on_rejection(retry_after, self.budget.as_ref());
+        self.next_attempt(at, call, decision);
+    }
+
+    fn next_attempt(&mut self, at: u64, mut call: Call, decision: Result<Duration, Stop>) {
+        match decision {
+            Ok(delay) => {
+                if let Some(state) = &mut call.retry {
+                    state.begin_attempt();
+                }
+                let due = at.saturating_add(nanos(delay));
+                self.schedule(due, Pending::Retry(call));
+            }
+            Err(Stop::BudgetExhausted) => self.timeline.at(at).budget_exhausted += 1,
+            Err(_) => self.timeline.at(at).gave_up += 1,
+        }
+    }
+
+    fn release_bulkhead(&self) {
+        if let Some(b) = &self.bulkhead {
+            b.release_detached();
+        }
+    }
+}
+
+/// The per-second timeline. Times asked never go back, so the current
+/// second's entry is found without a division.
+#[derive(Default)]
+struct Timeline {
+    seconds: Vec<Second>,
+    /// The last second asked for: its index, and its end in nanoseconds.
+    index: usize,
+    to: u64,
+}
+
+impl Timeline {
+    #[inline]
+    fn at(&mut self, at: u64) -> &mut Second {
+        if at >= self.to || self.seconds.is_empty() {
+            self.index = (at / SECOND) as usize;
+            self.to = (at / SECOND + 1) * SECOND;
+            if self.seconds.len() <= self.index {
+                self.seconds.resize_with(self.index + 1, Default::default);
+            }
+        }
+        &mut self.seconds[self.index]
+    }
+}
+
+fn outcome(failed: bool) -> Outcome {
+    if failed {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    }
+}

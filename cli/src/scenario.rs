@@ -1,0 +1,455 @@
+//! The built-in scenarios: a dependency's health over time and the traffic
+//! sent to it, each with parameters (the `[scenario]` section, or
+//! `--set scenario.FIELD=VALUE`). Times are in seconds, latencies in
+//! milliseconds, rates in calls per second.
+//!
+//! | name | what happens |
+//! | --- | --- |
+//! | `outage` | the dependency fails every call from `start` to `end` |
+//! | `flapping` | from `start` to `end` it is down `down` seconds of every `period` |
+//! | `brownout` | its failure rate rises from 0 to `peak_failure` halfway through `start..end`, then falls back |
+//! | `latency-spike` | from `start` to `end` its calls take `spike_latency_ms` (and fail with `failure`) |
+//! | `partial` | one instance (`sick`) of `instances` fails from `start` to `end`; calls go round-robin |
+//! | `diurnal` | traffic follows a day's curve from `low` to `high` calls/s over `period`, with an outage from `start` to `end` |
+
+use serde::{Deserialize, Serialize};
+
+use seawall::{Random, SeededRandom};
+
+use crate::engine::SECOND;
+use crate::source::{Answer, Arrival, Episode, Source};
+use crate::Error;
+
+/// The `[scenario]` section. Unset fields take the scenario's defaults; a
+/// field the scenario does not read is an error that names it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct ScenarioFields {
+    pub name: Option<String>,
+    pub duration: Option<f64>,
+    pub rate: Option<f64>,
+    /// `"uniform"` (evenly spaced, the default) or `"poisson"`.
+    pub arrivals: Option<String>,
+    pub latency_ms: Option<f64>,
+    /// Latencies are drawn evenly within `latency_ms * (1 ± latency_spread)`.
+    pub latency_spread: Option<f64>,
+    /// The healthy dependency's failure probability (default 0).
+    pub healthy_failure: Option<f64>,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    /// The failure probability while unhealthy.
+    pub failure: Option<f64>,
+    pub period: Option<f64>,
+    pub down: Option<f64>,
+    pub peak_failure: Option<f64>,
+    pub spike_latency_ms: Option<f64>,
+    pub instances: Option<u32>,
+    pub sick: Option<u32>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+}
+
+/// The scenarios' names, in the order `seawall simulate --help` lists them.
+pub const NAMES: [&str; 6] = [
+    "outage",
+    "flapping",
+    "brownout",
+    "latency-spike",
+    "partial",
+    "diurnal",
+];
+
+/// How a failure probability moves through an unhealthy span.
+#[derive(Clone, Copy, Debug)]
+enum Curve {
+    Flat(f64),
+    /// 0 at the ends, `peak` halfway.
+    Triangle(f64),
+}
+
+/// An unhealthy span.
+#[derive(Clone, Copy, Debug)]
+struct Phase {
+    episode: Episode,
+    failure: Curve,
+    latency: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Traffic {
+    Constant(f64),
+    /// Lowest at the start, highest halfway through each period.
+    Diurnal {
+        low: f64,
+        high: f64,
+        period: f64,
+    },
+}
+
+/// A built-in scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    name: &'static str,
+    duration: u64,
+    instances: u32,
+    traffic: Traffic,
+    poisson: bool,
+    healthy_failure: f64,
+    healthy_latency: u64,
+    spread: f64,
+    phases: Vec<Phase>,
+    /// The next arrival's time, in nanoseconds, as a real number.
+    next: f64,
+    /// The first phase that has not ended by the last time asked.
+    cursor: usize,
+    /// The instance of the next call (round robin).
+    turn: u32,
+    /// The mean gap between calls, in nanoseconds, until `gap_until`.
+    gap: f64,
+    gap_until: f64,
+}
+
+/// The fields every scenario reads.
+const COMMON: [&str; 8] = [
+    "name",
+    "duration",
+    "rate",
+    "arrivals",
+    "latency_ms",
+    "latency_spread",
+    "healthy_failure",
+    "instances",
+];
+
+impl Scenario {
+    /// The scenario `fields.name` (default `outage`) with its parameters.
+    pub fn new(fields: &ScenarioFields) -> Result<Self, Error> {
+        let name = fields.name.as_deref().unwrap_or("outage");
+        let name = NAMES.into_iter().find(|n| *n == name).ok_or_else(|| {
+            Error::Input(format!(
+                "unknown scenario {name:?}: the scenarios are {}",
+                NAMES.join(", ")
+            ))
+        })?;
+        let own: &[&str] = match name {
+            "outage" => &["start", "end", "failure"],
+            "flapping" => &["start", "end", "failure", "period", "down"],
+            "brownout" => &["start", "end", "peak_failure"],
+            "latency-spike" => &["start", "end", "failure", "spike_latency_ms"],
+            "partial" => &["start", "end", "failure", "sick"],
+            _ => &["start", "end", "failure", "low", "high", "period"],
+        };
+        let table = toml::Table::try_from(fields).expect("plain fields serialize");
+        if let Some(extra) = table
+            .keys()
+            .find(|k| !COMMON.contains(&k.as_str()) && !own.contains(&k.as_str()))
+        {
+            let mut known: Vec<&str> = COMMON.to_vec();
+            known.extend(own);
+            return Err(Error::Input(format!(
+                "scenario.{extra} does not apply to scenario {name:?} (its fields: {})",
+                known.join(", ")
+            )));
+        }
+
+        let diurnal = name == "diurnal";
+        let duration = positive(
+            "duration",
+            fields.duration,
+            if diurnal { 86_400.0 } else { 120.0 },
+        )?;
+        let (start_default, end_default) = if diurnal {
+            (50_400.0, 52_200.0)
+        } else {
+            (30.0, 90.0)
+        };
+        let start = non_negative("start", fields.start, start_default)?;
+        let end = non_negative("end", fields.end, end_default)?;
+        if end < start {
+            return Err(Error::Input(format!(
+                "invalid scenario.end = {end}: must be at least scenario.start ({start})"
+            )));
+        }
+        let failure = probability("failure", fields.failure, 1.0)?;
+        let instances = fields
+            .instances
+            .unwrap_or(if name == "partial" { 4 } else { 1 });
+        if instances == 0 {
+            return Err(Error::Input(
+                "invalid scenario.instances = 0: must be at least 1".into(),
+            ));
+        }
+        let latency_ms = non_negative("latency_ms", fields.latency_ms, 0.0)?;
+        let span = |from: f64, to: f64, instance| Episode {
+            start: nanos(from),
+            end: nanos(to),
+            instance,
+        };
+        let flat = |from, to, instance| Phase {
+            episode: span(from, to, instance),
+            failure: Curve::Flat(failure),
+            latency: millis(latency_ms),
+        };
+        let phases = match name {
+            "outage" | "diurnal" => vec![flat(start, end, None)],
+            "flapping" => {
+                let period = positive("period", fields.period, 20.0)?;
+                let down = non_negative("down", fields.down, 10.0)?;
+                if down > period {
+                    return Err(Error::Input(format!(
+                        "invalid scenario.down = {down}: must be at most scenario.period ({period})"
+                    )));
+                }
+                let mut phases = Vec::new();
+                let mut at = start;
+                while at < end {
+                    phases.push(flat(at, (at + down).min(end), None));
+                    at += period;
+                }
+                phases
+            }
+            "brownout" => vec![Phase {
+                episode: span(start, end, None),
+                failure: Curve::Triangle(probability("peak_failure", fields.peak_failure, 0.6)?),
+                latency: millis(latency_ms),
+            }],
+            "latency-spike" => vec![Phase {
+                episode: span(start, end, None),
+                failure: Curve::Flat(probability("failure", fields.failure, 0.0)?),
+                latency: millis(non_negative(
+                    "spike_latency_ms",
+                    fields.spike_latency_ms,
+                    2_000.0,
+                )?),
+            }],
+            _ => {
+                let sick = fields.sick.unwrap_or(0);
+                if sick >= instances {
+                    return Err(Error::Input(format!(
+                        "invalid scenario.sick = {sick}: must be an instance in 0..{instances}"
+                    )));
+                }
+                vec![flat(start, end, Some(sick))]
+            }
+        };
+        let traffic = if diurnal {
+            let low = positive("low", fields.low, 500.0)?;
+            let high = positive("high", fields.high, 1_500.0)?;
+            if high < low {
+                return Err(Error::Input(format!(
+                    "invalid scenario.high = {high}: must be at least scenario.low ({low})"
+                )));
+            }
+            Traffic::Diurnal {
+                low,
+                high,
+                period: positive("period", fields.period, 86_400.0)?,
+            }
+        } else {
+            Traffic::Constant(positive("rate", fields.rate, 100.0)?)
+        };
+        let poisson = match fields.arrivals.as_deref() {
+            None | Some("uniform") => false,
+            Some("poisson") => true,
+            Some(other) => {
+                return Err(Error::Input(format!(
+                    "invalid scenario.arrivals = {other:?}: must be \"uniform\" or \"poisson\""
+                )))
+            }
+        };
+        let spread = non_negative("latency_spread", fields.latency_spread, 0.0)?;
+        if spread > 1.0 {
+            return Err(Error::Input(format!(
+                "invalid scenario.latency_spread = {spread}: must be in [0, 1]"
+            )));
+        }
+        Ok(Self {
+            name,
+            duration: nanos(duration),
+            instances,
+            traffic,
+            poisson,
+            healthy_failure: probability("healthy_failure", fields.healthy_failure, 0.0)?,
+            healthy_latency: millis(latency_ms),
+            spread,
+            phases,
+            next: 0.0,
+            cursor: 0,
+            turn: 0,
+            gap: match traffic {
+                Traffic::Constant(rate) => 1e9 / rate,
+                Traffic::Diurnal { .. } => 0.0,
+            },
+            gap_until: match traffic {
+                Traffic::Constant(_) => f64::INFINITY,
+                Traffic::Diurnal { .. } => 0.0,
+            },
+        })
+    }
+
+    /// The scenario's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn rate(&self, at: f64) -> f64 {
+        match self.traffic {
+            Traffic::Constant(rate) => rate,
+            Traffic::Diurnal { low, high, period } => {
+                let phase = std::f64::consts::TAU * at / (period * 1e9);
+                low + (high - low) * (1.0 - phase.cos()) / 2.0
+            }
+        }
+    }
+
+    /// The phase covering `at` for `instance`, if any. Times asked never go
+    /// back, so a cursor skips the phases that are over.
+    fn phase(&mut self, at: u64, instance: u32) -> Option<Phase> {
+        while self
+            .phases
+            .get(self.cursor)
+            .is_some_and(|p| p.episode.end <= at)
+        {
+            self.cursor += 1;
+        }
+        let p = *self.phases.get(self.cursor)?;
+        let covers = p.episode.start <= at && p.episode.instance.is_none_or(|i| i == instance);
+        covers.then_some(p)
+    }
+}
+
+impl Source for Scenario {
+    fn instances(&self) -> u32 {
+        self.instances
+    }
+
+    fn next_arrival(&mut self, draws: &SeededRandom) -> Result<Option<Arrival>, Error> {
+        // Not `round`, a call into libm: the time is never negative.
+        let at = (self.next + 0.5) as u64;
+        if at >= self.duration {
+            return Ok(None);
+        }
+        if self.next >= self.gap_until {
+            // A changing rate is followed second by second: the gap of the
+            // rate at each second's start.
+            let second = (self.next / 1e9).floor() * 1e9;
+            self.gap = 1e9 / self.rate(second);
+            self.gap_until = second + 1e9;
+        }
+        let gap = self.gap;
+        self.next += if self.poisson {
+            // The exponential gap of a Poisson process: -ln(1 - u) / rate.
+            -(1.0 - draws.unit()).ln() * gap
+        } else {
+            gap
+        };
+        let instance = self.turn;
+        self.turn = if instance + 1 == self.instances {
+            0
+        } else {
+            instance + 1
+        };
+        Ok(Some(Arrival {
+            at,
+            instance,
+            given: None,
+        }))
+    }
+
+    fn degraded(&mut self, at: u64, instance: u32) -> bool {
+        self.phase(at, instance).is_some()
+    }
+
+    fn answer(&mut self, at: u64, instance: u32, draws: &SeededRandom) -> Answer {
+        let (p, latency) = match self.phase(at, instance) {
+            None => (self.healthy_failure, self.healthy_latency),
+            Some(phase) => {
+                let p = match phase.failure {
+                    Curve::Flat(p) => p,
+                    Curve::Triangle(peak) => {
+                        let e = phase.episode;
+                        let x = (at - e.start) as f64 / (e.end - e.start).max(1) as f64;
+                        peak * (1.0 - (2.0 * x - 1.0).abs())
+                    }
+                };
+                (p, phase.latency)
+            }
+        };
+        // No draw when the answer is certain: an outage costs nothing.
+        let failed = p >= 1.0 || (p > 0.0 && draws.unit() < p);
+        let latency = if self.spread > 0.0 && latency > 0 {
+            (latency as f64 * (1.0 + self.spread * (2.0 * draws.unit() - 1.0))) as u64
+        } else {
+            latency
+        };
+        Answer { failed, latency }
+    }
+
+    fn done(&self) -> f64 {
+        self.next / self.duration as f64
+    }
+
+    fn episodes(&self) -> Vec<Episode> {
+        self.phases.iter().map(|p| p.episode).collect()
+    }
+
+    fn end(&self) -> u64 {
+        self.duration
+    }
+}
+
+fn nanos(secs: f64) -> u64 {
+    (secs * SECOND as f64).round() as u64
+}
+
+fn millis(ms: f64) -> u64 {
+    (ms * 1e6).round() as u64
+}
+
+fn checked(
+    field: &str,
+    value: Option<f64>,
+    default: f64,
+    ok: fn(f64) -> bool,
+    allowed: &str,
+) -> Result<f64, Error> {
+    let v = value.unwrap_or(default);
+    if ok(v) {
+        Ok(v)
+    } else {
+        Err(Error::Input(format!(
+            "invalid scenario.{field} = {v}: must be {allowed}"
+        )))
+    }
+}
+
+fn positive(field: &str, value: Option<f64>, default: f64) -> Result<f64, Error> {
+    checked(
+        field,
+        value,
+        default,
+        |v| v.is_finite() && v > 0.0,
+        "a finite number above 0",
+    )
+}
+
+fn non_negative(field: &str, value: Option<f64>, default: f64) -> Result<f64, Error> {
+    checked(
+        field,
+        value,
+        default,
+        |v| v.is_finite() && v >= 0.0,
+        "a finite number, at least 0",
+    )
+}
+
+fn probability(field: &str, value: Option<f64>, default: f64) -> Result<f64, Error> {
+    checked(
+        field,
+        value,
+        default,
+        |v| (0.0..=1.0).contains(&v),
+        "a probability in [0, 1]",
+    )
+}

@@ -1,0 +1,272 @@
+//! The simulator against hand-computed expectations, against the same calls
+//! made directly on a breaker, and for determinism.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use seawall::{Breaker, BreakerConfig, ManualClock, Outcome, State, Window};
+use seawall_cli::{simulate, Settings};
+
+fn settings(sets: &[&str]) -> Settings {
+    let mut s = Settings::default();
+    for a in sets {
+        s.set(a).unwrap();
+    }
+    s
+}
+
+/// A hard outage from 10 s to 40 s at 100 calls/s, five consecutive
+/// failures to open, 10 s open, one trial success to close.
+const OUTAGE: [&str; 8] = [
+    "scenario.rate=100",
+    "scenario.duration=60",
+    "scenario.start=10",
+    "scenario.end=40",
+    "failure_threshold=5",
+    "timeout=10",
+    "success_threshold=1",
+    "half_open_max_calls=1",
+];
+
+#[test]
+fn a_hard_outage_opens_after_exactly_five_failures_and_sends_one_trial_per_open_period() {
+    let r = simulate(&settings(&OUTAGE), None, &mut |_| {}).unwrap();
+    // Calls every 10 ms; the 1,001st, at 10.000 s, is the first to fail, and
+    // the fifth failure (10.040 s) opens the breaker.
+    let opened = &r.transitions[0];
+    assert_eq!((opened.from, opened.to), ("CLOSED", "OPEN"));
+    assert!((opened.at - 10.04).abs() < 1e-9, "{}", opened.at);
+    assert_eq!(r.episodes[0].detected_after, Some(0.04 + 0.0));
+    // Open periods end at 20.04 and 30.04 (a failing trial each, reopening
+    // for 10 s) and 40.04, when the dependency is back: its trial succeeds.
+    let trials: Vec<f64> = r
+        .transitions
+        .iter()
+        .filter(|t| t.to == "HALF_OPEN")
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(trials.len(), 3);
+    for (got, want) in trials.iter().zip([20.04, 30.04, 40.04]) {
+        assert!((got - want).abs() < 1e-9, "{got} != {want}");
+    }
+    let c = &r.counts;
+    assert_eq!(c.calls, 6_000);
+    assert_eq!(
+        c.reached_while_degraded,
+        5 + 2,
+        "five failures, then one trial per open period"
+    );
+    assert_eq!(c.trial_calls, 3);
+    assert_eq!(c.failures, 7);
+    // 40.00 to 40.03 were refused after the dependency recovered.
+    assert_eq!(c.rejected_while_healthy, 4);
+    assert_eq!(c.rejected, 3_000 - 7 + 4);
+    assert_eq!(r.opens, 3);
+    let recovered = r.episodes[0].recovered_after.unwrap();
+    assert!((recovered - 0.04).abs() < 1e-9, "{recovered}");
+}
+
+#[test]
+fn a_simulated_run_makes_exactly_the_calls_a_program_makes_on_a_breaker() {
+    // A flapping dependency judged by a count window's failure rate, with
+    // an open time that grows on each failed trial.
+    let sets = [
+        "scenario.name=\"flapping\"",
+        "scenario.rate=50",
+        "scenario.duration=300",
+        "scenario.start=20",
+        "scenario.end=260",
+        "scenario.period=37",
+        "scenario.down=13",
+        "window.count=40",
+        "failure_rate_threshold=0.25",
+        "minimum_calls=20",
+        "trip_on_consecutive_failures=false",
+        "timeout=2",
+        "timeout_multiplier=2",
+        "max_timeout=16",
+        "success_threshold=3",
+        "half_open_max_calls=2",
+    ];
+    let r = simulate(&settings(&sets), None, &mut |_| {}).unwrap();
+
+    // The same calls by hand: every 20 ms, failing while the dependency is
+    // down (13 s of every 37 s from 20 s to 260 s).
+    let clock = ManualClock::new();
+    let config = BreakerConfig {
+        window: Window::Count { size: 40 },
+        failure_rate_threshold: Some(0.25),
+        minimum_calls: 20,
+        trip_on_consecutive_failures: false,
+        timeout: Duration::from_secs(2),
+        timeout_multiplier: 2.0,
+        max_timeout: Some(Duration::from_secs(16)),
+        success_threshold: 3,
+        half_open_max_calls: 2,
+        ..Default::default()
+    };
+    let breaker = Breaker::with_clock("direct", config, clock.clone()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    breaker.add_listener(move |_: &str, t: seawall::Transition| {
+        log.lock().unwrap().push((t.at_nanos, t.from, t.to));
+    });
+    let (mut admitted, mut rejected) = (0u64, 0u64);
+    for k in 0..15_000u64 {
+        let at = k * 20_000_000;
+        clock.set(at);
+        let down = (20_000_000_000..260_000_000_000).contains(&at)
+            && (at - 20_000_000_000) % 37_000_000_000 < 13_000_000_000;
+        match breaker.try_acquire() {
+            Ok(permit) => {
+                admitted += 1;
+                permit.record(if down {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                });
+            }
+            Err(_) => rejected += 1,
+        }
+    }
+    let direct = seen.lock().unwrap().clone();
+    let simulated: Vec<(u64, State, State)> = r
+        .transitions
+        .iter()
+        .map(|t| (t.at_nanos(), state(t.from), t.state()))
+        .collect();
+    assert!(
+        direct.len() > 10,
+        "the scenario trips the breaker repeatedly"
+    );
+    assert_eq!(simulated, direct);
+    assert_eq!((r.counts.admitted, r.counts.rejected), (admitted, rejected));
+}
+
+fn state(name: &str) -> State {
+    [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::ForcedClosed,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+    .unwrap()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes_and_another_seed_other_draws() {
+    let sets = [
+        "scenario.name=\"brownout\"",
+        "scenario.arrivals=\"poisson\"",
+        "scenario.latency_ms=20",
+        "scenario.latency_spread=0.5",
+        "window.time=10",
+        "failure_rate_threshold=0.2",
+        "timeout_jitter=0.3",
+        "retry.max_attempts=3",
+        "retry.initial_delay=0.1",
+        "retry_budget.budget_percent=10",
+    ];
+    let run = |seed: u64| {
+        let mut s = settings(&sets);
+        s.seed = seed;
+        let mut r = simulate(&s, None, &mut |_| {}).unwrap();
+        r.timeline = Some(r.seconds.clone());
+        (r.to_json(), seawall_cli::plot::timeline(&r))
+    };
+    let (json, svg) = run(7);
+    assert_eq!(run(7), (json.clone(), svg.clone()));
+    let (other, _) = run(8);
+    assert_ne!(json, other);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["counts"]["retries"].as_u64().unwrap() > 0);
+    assert!(v["opens"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn slow_calls_open_a_breaker_with_a_slow_call_rule_during_a_latency_spike() {
+    let sets = [
+        "scenario.name=\"latency-spike\"",
+        "scenario.latency_ms=20",
+        "scenario.spike_latency_ms=1500",
+        "window.count=20",
+        "slow_call_duration=1",
+        "slow_call_rate_threshold=0.5",
+        "minimum_calls=10",
+    ];
+    let r = simulate(&settings(&sets), None, &mut |_| {}).unwrap();
+    let e = &r.episodes[0];
+    // The first slow answers come back 1.5 s after the spike starts, and
+    // ten of them (a 100 calls/s) fill half the window soon after.
+    let detected = e.detected_after.expect("the slow-call rule opens it");
+    assert!((1.5..1.7).contains(&detected), "{detected}");
+    assert_eq!(r.counts.failures, 0, "slow, not failing");
+}
+
+#[test]
+fn one_sick_instance_opens_only_its_own_breaker_when_each_has_one() {
+    let mut sets = vec![
+        "scenario.name=\"partial\"",
+        "scenario.instances=4",
+        "scenario.sick=2",
+        "window.count=20",
+        "failure_rate_threshold=0.2",
+    ];
+    let shared = simulate(&settings(&sets), None, &mut |_| {}).unwrap();
+    sets.push("per_instance=true");
+    let own = simulate(&settings(&sets), None, &mut |_| {}).unwrap();
+    assert!(own.transitions.iter().all(|t| t.breaker == 2));
+    assert!(own.opens >= 1);
+    // One breaker for all: the sick quarter of the calls trips its rate
+    // rule (its consecutive rule alone never would: the failures are
+    // interleaved), refusing the healthy instances' calls too.
+    assert!(
+        shared.counts.rejected_while_healthy > 10 * own.counts.rejected_while_healthy.max(1),
+        "{} vs {}",
+        shared.counts.rejected_while_healthy,
+        own.counts.rejected_while_healthy
+    );
+}
+
+#[test]
+fn a_retry_budget_stops_retries_during_an_outage() {
+    let sets = [
+        "retry.max_attempts=5",
+        "retry.initial_delay=0.05",
+        "retry_budget.budget_percent=10",
+        "retry_budget.min_requests=10",
+        "retry_budget.max_tokens=5",
+        "failure_threshold=1000",
+    ];
+    let r = simulate(&settings(&sets), None, &mut |_| {}).unwrap();
+    assert!(r.counts.budget_exhausted > 0);
+    assert!(r.counts.retries > 0);
+    assert!(r.counts.retries * 10 < r.counts.calls, "{:?}", r.counts);
+}
+
+#[test]
+fn a_diurnal_day_follows_its_curve() {
+    let r = simulate(
+        &settings(&[
+            "scenario.name=\"diurnal\"",
+            "scenario.duration=864",
+            "scenario.period=864",
+            "scenario.low=10",
+            "scenario.high=30",
+            "scenario.start=0",
+            "scenario.end=0",
+        ]),
+        None,
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = &r.seconds;
+    // Lowest at the start, highest halfway, the mean in between.
+    assert_eq!(s[0].calls, 10);
+    assert_eq!(s[432].calls, 30);
+    let total: u64 = s.iter().map(|s| u64::from(s.calls)).sum();
+    assert!((17_000..=17_560).contains(&total), "{total}");
+}
