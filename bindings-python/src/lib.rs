@@ -6,7 +6,7 @@
 //! the breaker and its protected call (sync and async), the decorator
 //! wrapper, permits, the manual clock, the registry, and the engines of the
 //! other patterns (the retry state machine and the keyed rate limiter among
-//! them). Nothing here holds a lock while user code runs, and the module
+//! them), and the simulator's command line. Nothing here holds a lock while user code runs, and the module
 //! declares that it does not need the GIL.
 
 mod aio;
@@ -23,6 +23,7 @@ mod rate_limit;
 mod registered;
 mod registry;
 mod retry;
+mod simulate;
 mod telemetry;
 
 use pyo3::prelude::*;
@@ -69,5 +70,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(telemetry::metric_families, m)?)?;
     m.add_function(wrap_pyfunction!(telemetry::prometheus_text, m)?)?;
     m.add_function(wrap_pyfunction!(telemetry::snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::simulate_json, m)?)?;
     Ok(())
 }

@@ -74,6 +74,7 @@ from .resilience import (
     RetryBudget,
     with_resilience,
 )
+from .simulation import simulate, sweep
 
 # The installed distribution's version (the workspace Cargo.toml's, which
 # maturin writes into the wheel's metadata).
@@ -125,6 +126,8 @@ __all__ = [
     "RateLimitExceededError",
     "ResilienceMetrics",
     "snapshot",
+    "simulate",
+    "sweep",
 ]
 
 _SUBMODULES = (
