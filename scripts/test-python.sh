@@ -19,6 +19,8 @@ step() {
 scripts/ensure-redis-server.sh
 # promtool checks the scraped text of the Prometheus exporter.
 scripts/ensure-promtool.sh
+# rsvg-convert renders the simulator's timeline (seawall.simulate(png=...)).
+scripts/ensure-rsvg-convert.sh
 
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 VENV=$PWD/bindings-python/.venv

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Rust checks of the whole workspace, in the order a reviewer wants them:
 # formatting, lints (warnings denied by flag), the API docs, every test,
-# and the README's main job (the outage example) run to completion.
+# and the README's main job (a simulated outage) run to completion.
 #
 # Usage, from anywhere in the checkout: scripts/test-rust.sh
 # PROPTEST_CASES=N raises or lowers the model-based test's case count
@@ -9,7 +9,8 @@
 #
 # The workspace's tests include distributed/'s tier-1 tests, which start
 # their own redis-server on free loopback ports (and a local Redis Cluster,
-# joined with redis-cli); both are installed through apt if missing.
+# joined with redis-cli); both are installed through apt if missing, as is
+# rsvg-convert, which the simulator's tests render its SVG with.
 #
 # Tests run in debug mode on purpose: debug builds keep overflow checks and
 # debug assertions on, and the stress tests (core/tests/stress.rs, over a
@@ -23,6 +24,7 @@ step() {
 }
 
 scripts/ensure-redis-server.sh
+scripts/ensure-rsvg-convert.sh
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
@@ -48,5 +50,9 @@ cargo test -p seawall --features tracing --test logs
 
 step "cargo run -q -p seawall --example outage"
 cargo run -q -p seawall --example outage
+
+# The README's first command, as written there.
+step "cargo run -q -p seawall-cli -- simulate outage --svg outage.svg"
+cargo run -q -p seawall-cli -- simulate outage --svg outage.svg
 
 printf '\nall Rust checks passed\n'

@@ -110,15 +110,23 @@ impl Common {
         Ok(settings)
     }
 
-    fn write_pictures(&self, svg: &str) -> Result<(), Error> {
+    /// Writes the pictures asked for and says where, for the table.
+    fn write_pictures(&self, what: &str, svg: impl FnOnce() -> String) -> Result<String, Error> {
+        if self.svg.is_none() && self.png.is_none() {
+            return Ok(String::new());
+        }
+        let svg = svg();
+        let mut written = String::new();
         if let Some(path) = &self.svg {
-            std::fs::write(path, svg)
+            std::fs::write(path, &svg)
                 .map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+            written += &format!("\n{what} written to {}", path.display());
         }
         if let Some(path) = &self.png {
-            png(svg, path)?;
+            png(&svg, path)?;
+            written += &format!("\n{what} written to {}", path.display());
         }
-        Ok(())
+        Ok(written + "\n")
     }
 }
 
@@ -176,9 +184,7 @@ fn run(cli: &Cli, json_only: bool) -> Result<Output, Error> {
                 progress.set_position((done.clamp(0.0, 1.0) * 1_000.0) as u64);
             })?;
             progress.finish_and_clear();
-            if c.svg.is_some() || c.png.is_some() {
-                c.write_pictures(&plot::timeline(&report))?;
-            }
+            let written = c.write_pictures("timeline", || plot::timeline(&report))?;
             if args.timeline {
                 report.timeline = Some(report.seconds.clone());
             }
@@ -187,7 +193,7 @@ fn run(cli: &Cli, json_only: bool) -> Result<Output, Error> {
                 table: if json_only {
                     String::new()
                 } else {
-                    report.table()
+                    report.table() + &written
                 },
             })
         }
@@ -209,15 +215,13 @@ fn run(cli: &Cli, json_only: bool) -> Result<Output, Error> {
                 progress.inc(1)
             })?;
             progress.finish_and_clear();
-            if c.svg.is_some() || c.png.is_some() {
-                c.write_pictures(&plot::heatmap(&sweep))?;
-            }
+            let written = c.write_pictures("heatmaps", || plot::heatmap(&sweep))?;
             Ok(Output {
                 json: sweep.to_json(),
                 table: if json_only {
                     String::new()
                 } else {
-                    sweep.table()
+                    sweep.table() + &written
                 },
             })
         }

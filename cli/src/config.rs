@@ -205,6 +205,32 @@ impl Settings {
         Ok(())
     }
 
+    /// The fields given, as `key = value` with dotted keys
+    /// (`breaker.failure_threshold = 5`, `scenario.rate = 100.0`), sorted.
+    pub fn given(&self) -> Vec<String> {
+        fn walk(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+            for (key, value) in table {
+                let key = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match value {
+                    toml::Value::Table(t) if key != "breaker.window" => walk(&key, t, out),
+                    v => out.push(format!("{key} = {v}")),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        // Unset fields are `None`, which TOML leaves out; the seed is
+        // reported on its own.
+        let mut table = toml::Table::try_from(self).expect("plain fields serialize");
+        table.remove("seed");
+        walk("", &table, &mut out);
+        out.sort();
+        out
+    }
+
     /// The engines' configurations. Errors name the field.
     pub fn engines(&self) -> Result<Engines, Error> {
         let b = &self.breaker;

@@ -79,6 +79,7 @@ pub fn simulate(
         }
     };
     report.source = name;
+    report.settings = settings.given();
     report.seed = settings.seed;
     report.failure_rate_threshold = engines.breaker.failure_rate_threshold;
     Ok(report)

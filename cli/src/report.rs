@@ -137,6 +137,10 @@ pub struct EpisodeResult {
 pub struct Report {
     /// What was simulated: a scenario's name or a trace's path.
     pub source: String,
+    /// The settings given (a file's and `--set`'s; unset fields take the
+    /// engines' and the scenario's defaults), as `key = value` lines with
+    /// dotted keys.
+    pub settings: Vec<String>,
     /// The seed of every draw.
     pub seed: u64,
     /// The simulated span, in seconds.
@@ -211,6 +215,7 @@ impl Report {
         let recovered: Vec<f64> = results.iter().filter_map(|e| e.recovered_after).collect();
         Self {
             source: String::new(),
+            settings: Vec::new(),
             seed: 0,
             simulated_seconds: end as f64 / SECOND as f64,
             counts: Counts::of(&seconds),
@@ -311,9 +316,36 @@ impl Report {
             ));
         }
         let mut out = format!(
-            "{}: {:.0} s simulated, {} calls, seed {}\n\n",
+            "{}: {:.0} s simulated, {} calls, seed {}\n",
             self.source, self.simulated_seconds, c.calls, self.seed
         );
+        if self.settings.is_empty() {
+            out += "settings: the defaults\n";
+        } else {
+            let _ = writeln!(out, "settings: {}", self.settings.join(", "));
+        }
+        let spans: Vec<String> = self
+            .episodes
+            .iter()
+            .take(4)
+            .map(|e| {
+                let who = e
+                    .instance
+                    .map_or(String::new(), |i| format!(" (instance {i})"));
+                format!("{} to {}{who}", duration(e.start), duration(e.end))
+            })
+            .collect();
+        let more = if self.episodes.len() > 4 { ", ..." } else { "" };
+        let _ = writeln!(
+            out,
+            "unhealthy: {}{more}",
+            if spans.is_empty() {
+                "never".to_owned()
+            } else {
+                spans.join(", ")
+            }
+        );
+        out.push('\n');
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let value_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
         for (name, value, note) in rows {
