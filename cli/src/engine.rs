@@ -379,7 +379,12 @@ impl Sim {
             self.guards[g]
                 .breaker
                 .record(ticket, outcome(answer.failed));
-            self.finish(at, call, answer.failed, 0, bulkhead);
+            if answer.failed || bulkhead {
+                self.finish(at, call, answer.failed, 0, bulkhead);
+            } else {
+                // The common case, counted here: a success, at once.
+                self.timeline.at(at).successes += 1;
+            }
         } else {
             self.schedule(
                 at.saturating_add(answer.latency),

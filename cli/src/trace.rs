@@ -97,11 +97,11 @@ impl Trace {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let rows = match ext {
             "csv" => {
-                let mut reader = csv::ReaderBuilder::new()
-                    .trim(csv::Trim::All)
-                    .from_reader(file);
+                // Fields are trimmed as they are read: the reader's own
+                // trimming copies every record.
+                let mut reader = csv::Reader::from_reader(file);
                 let header = reader.headers().map_err(|e| fail(&e))?.clone();
-                let find = |name: &str| header.iter().position(|h| h == name);
+                let find = |name: &str| header.iter().position(|h| h.trim() == name);
                 let columns = Columns {
                     timestamp: find("timestamp")
                         .ok_or_else(|| fail(&"line 1: no timestamp column in the header"))?,
@@ -320,7 +320,7 @@ fn timestamp(text: &str) -> Result<i128, RowError> {
 }
 
 fn csv_row<'a>(record: &'a csv::StringRecord, c: &Columns) -> Result<Row<'a>, RowError> {
-    let get = |i: usize| record.get(i).unwrap_or("");
+    let get = |i: usize| record.get(i).unwrap_or("").trim();
     let number = |field: &'static str, i: usize| -> Result<f64, RowError> {
         get(i)
             .parse::<f64>()
