@@ -91,6 +91,8 @@ enum Pending {
     /// An admitted attempt that answers at its time.
     Complete {
         call: Call,
+        /// The breaker that admitted it.
+        guard: usize,
         ticket: Ticket,
         failed: bool,
         latency: u64,
@@ -105,6 +107,7 @@ enum Pending {
 /// path): it is created, resumed at attempt 1, only when that attempt fails.
 struct Call {
     instance: u32,
+    client: u32,
     /// The answer a trace recorded for this call, reused by its retries.
     given: Option<Answer>,
     retry: Option<Box<RetryState>>,
@@ -163,6 +166,7 @@ pub fn run(
         clock,
         guards: Vec::new(),
         per_instance: engines.breaker_per_instance,
+        clients: source.clients(),
         breaker: engines.breaker.clone(),
         seed,
         log: Arc::clone(&log),
@@ -176,7 +180,7 @@ pub fn run(
         timeline: Timeline::default(),
     };
     // The first breaker now: a configuration it refuses is an error here.
-    sim.guard(0)?;
+    sim.guard(0, 0)?;
     let mut calls = 0u64;
     while let Some(arrival) = source.next_arrival(&sim.draws)? {
         sim.drain_until(arrival.at, source);
@@ -196,6 +200,7 @@ pub fn run(
         source.episodes(),
         source.end(),
         !engines.breaker_per_instance,
+        sim.clients,
     ))
 }
 
@@ -204,6 +209,8 @@ struct Sim {
     /// The breakers, made as the instances they serve first appear.
     guards: Vec<Guard>,
     per_instance: bool,
+    /// The calling fleet's clients, each with its own breakers.
+    clients: u32,
     breaker: seawall::BreakerConfig,
     seed: u64,
     log: Arc<Mutex<Vec<TransitionRecord>>>,
@@ -220,13 +227,14 @@ struct Sim {
 }
 
 impl Sim {
-    /// The index of the breaker serving `instance`, made on first use.
+    /// The index of the breaker `client` calls `instance` through, made on
+    /// first use: each client's own, one per instance with `per_instance`.
     #[inline]
-    fn guard(&mut self, instance: u32) -> Result<usize, Error> {
+    fn guard(&mut self, instance: u32, client: u32) -> Result<usize, Error> {
         let i = if self.per_instance {
-            instance as usize
+            instance as usize * self.clients as usize + client as usize
         } else {
-            0
+            client as usize
         };
         if i < self.guards.len() {
             return Ok(i);
@@ -238,7 +246,7 @@ impl Sim {
     fn add_guards(&mut self, i: usize) -> Result<usize, Error> {
         while self.guards.len() <= i {
             let n = self.guards.len() as u32;
-            let name = if self.per_instance {
+            let name = if self.per_instance || self.clients > 1 {
                 format!("sim-{n}")
             } else {
                 "sim".to_owned()
@@ -288,11 +296,19 @@ impl Sim {
             match event {
                 Pending::Complete {
                     call,
+                    guard,
                     ticket,
                     failed,
                     latency,
                     bulkhead,
-                } => self.complete(at, call, ticket, failed, latency, bulkhead),
+                } => {
+                    let outcome = outcome(failed);
+                    let took = Duration::from_nanos(latency);
+                    self.guards[guard]
+                        .breaker
+                        .record_elapsed(ticket, outcome, took);
+                    self.finish(at, call, failed, latency, bulkhead);
+                }
                 Pending::Retry(call) => self.attempt(at, call, source),
             }
         }
@@ -308,6 +324,7 @@ impl Sim {
         }
         let call = Call {
             instance: arrival.instance,
+            client: arrival.client,
             given: arrival.given,
             retry: None,
         };
@@ -322,7 +339,7 @@ impl Sim {
             None => source.degraded(at, call.instance),
         };
         let g = self
-            .guard(call.instance)
+            .guard(call.instance, call.client)
             .expect("the configuration was accepted by the first breaker");
         let sec = self.timeline.at(at);
         sec.attempts += 1;
@@ -390,6 +407,7 @@ impl Sim {
                 at.saturating_add(answer.latency),
                 Pending::Complete {
                     call,
+                    guard: g,
                     ticket,
                     failed: answer.failed,
                     latency: answer.latency,
@@ -397,26 +415,6 @@ impl Sim {
                 },
             );
         }
-    }
-
-    fn complete(
-        &mut self,
-        at: u64,
-        call: Call,
-        ticket: Ticket,
-        failed: bool,
-        latency: u64,
-        bulkhead: bool,
-    ) {
-        let guard = &self.guards[if self.per_instance {
-            call.instance as usize
-        } else {
-            0
-        }];
-        guard
-            .breaker
-            .record_elapsed(ticket, outcome(failed), Duration::from_nanos(latency));
-        self.finish(at, call, failed, latency, bulkhead);
     }
 
     /// Counts an admitted attempt's answer at `at` and, if it failed,

@@ -79,7 +79,9 @@ pub struct Second {
 pub struct TransitionRecord {
     /// When, in seconds.
     pub at: f64,
-    /// Which breaker (its instance; 0 when one breaker serves all).
+    /// Which breaker: 0 when one serves all; else, with `clients` calling
+    /// clients, client `breaker % clients`'s (for instance
+    /// `breaker / clients` when each instance has its own).
     pub breaker: u32,
     /// The state it left.
     pub from: &'static str,
@@ -206,10 +208,11 @@ impl Report {
         episodes: Vec<Episode>,
         end: u64,
         shared: bool,
+        clients: u32,
     ) -> Self {
         let results: Vec<EpisodeResult> = episodes
             .iter()
-            .map(|e| judge(e, &transitions, shared))
+            .map(|e| judge(e, &transitions, shared, clients))
             .collect();
         let detected: Vec<f64> = results.iter().filter_map(|e| e.detected_after).collect();
         let recovered: Vec<f64> = results.iter().filter_map(|e| e.recovered_after).collect();
@@ -372,9 +375,16 @@ fn mean(v: &[f64]) -> Option<f64> {
 }
 
 /// When the breakers serving `e` opened during it and closed after it.
-/// `shared`: one breaker serves every instance.
-fn judge(e: &Episode, transitions: &[TransitionRecord], shared: bool) -> EpisodeResult {
-    let serves = |t: &TransitionRecord| shared || e.instance.is_none_or(|i| t.breaker == i);
+/// `shared`: each client has one breaker for every instance; else breaker
+/// `b` is client `b % clients`'s for instance `b / clients`.
+fn judge(
+    e: &Episode,
+    transitions: &[TransitionRecord],
+    shared: bool,
+    clients: u32,
+) -> EpisodeResult {
+    let serves =
+        |t: &TransitionRecord| shared || e.instance.is_none_or(|i| t.breaker / clients == i);
     // The state of the breakers serving `e` at its start: the last
     // transition of each before it.
     let mut open_at_start = false;

@@ -45,6 +45,9 @@ pub struct ScenarioFields {
     pub peak_failure: Option<f64>,
     pub spike_latency_ms: Option<f64>,
     pub instances: Option<u32>,
+    /// The calling fleet's processes, each with its own breakers; calls
+    /// are spread evenly over them.
+    pub clients: Option<u32>,
     pub sick: Option<u32>,
     pub low: Option<f64>,
     pub high: Option<f64>,
@@ -93,6 +96,7 @@ pub struct Scenario {
     name: &'static str,
     duration: u64,
     instances: u32,
+    clients: u32,
     traffic: Traffic,
     poisson: bool,
     healthy_failure: f64,
@@ -103,15 +107,20 @@ pub struct Scenario {
     next: f64,
     /// The first phase that has not ended by the last time asked.
     cursor: usize,
-    /// The instance of the next call (round robin).
+    /// The number of the next call, modulo `instances * clients`: its
+    /// instance is `turn % instances`, its client `turn / instances`, so
+    /// every client calls every instance.
     turn: u32,
     /// The mean gap between calls, in nanoseconds, until `gap_until`.
     gap: f64,
     gap_until: f64,
 }
 
+/// The most pairs of a client and an instance (each may have a breaker).
+const MAX_PAIRS: u64 = 100_000;
+
 /// The fields every scenario reads.
-const COMMON: [&str; 8] = [
+const COMMON: [&str; 9] = [
     "name",
     "duration",
     "rate",
@@ -120,6 +129,7 @@ const COMMON: [&str; 8] = [
     "latency_spread",
     "healthy_failure",
     "instances",
+    "clients",
 ];
 
 impl Scenario {
@@ -175,10 +185,18 @@ impl Scenario {
         let instances = fields
             .instances
             .unwrap_or(if name == "partial" { 4 } else { 1 });
-        if instances == 0 {
-            return Err(Error::Input(
-                "invalid scenario.instances = 0: must be at least 1".into(),
-            ));
+        let clients = fields.clients.unwrap_or(1);
+        for (field, n) in [("instances", instances), ("clients", clients)] {
+            if n == 0 {
+                return Err(Error::Input(format!(
+                    "invalid scenario.{field} = 0: must be at least 1"
+                )));
+            }
+        }
+        if u64::from(instances) * u64::from(clients) > MAX_PAIRS {
+            return Err(Error::Input(format!(
+                "scenario.instances x scenario.clients = {instances} x {clients}: must be at most {MAX_PAIRS}"
+            )));
         }
         let latency_ms = non_negative("latency_ms", fields.latency_ms, 0.0)?;
         let span = |from: f64, to: f64, instance| Episode {
@@ -268,6 +286,7 @@ impl Scenario {
             name,
             duration: nanos(duration),
             instances,
+            clients,
             traffic,
             poisson,
             healthy_failure: probability("healthy_failure", fields.healthy_failure, 0.0)?,
@@ -320,8 +339,8 @@ impl Scenario {
 }
 
 impl Source for Scenario {
-    fn instances(&self) -> u32 {
-        self.instances
+    fn clients(&self) -> u32 {
+        self.clients
     }
 
     fn next_arrival(&mut self, draws: &SeededRandom) -> Result<Option<Arrival>, Error> {
@@ -344,15 +363,16 @@ impl Source for Scenario {
         } else {
             gap
         };
-        let instance = self.turn;
-        self.turn = if instance + 1 == self.instances {
+        let turn = self.turn;
+        self.turn = if turn + 1 == self.instances * self.clients {
             0
         } else {
-            instance + 1
+            turn + 1
         };
         Ok(Some(Arrival {
             at,
-            instance,
+            instance: turn % self.instances,
+            client: turn / self.instances,
             given: None,
         }))
     }

@@ -13,6 +13,9 @@ pub struct Arrival {
     pub at: u64,
     /// The dependency instance it goes to (0 with one instance).
     pub instance: u32,
+    /// The client (a process of the calling fleet, each with its own
+    /// breakers) that makes it (0 with one client).
+    pub client: u32,
     /// What a trace recorded the dependency answering; `None` when the
     /// scenario draws the answer at each attempt.
     pub given: Option<Answer>,
@@ -40,8 +43,11 @@ pub struct Episode {
 
 /// A stream of calls in time order.
 pub trait Source {
-    /// The dependency's instances (calls name one in `0..instances`).
-    fn instances(&self) -> u32;
+    /// The calling fleet's clients (calls name one in `0..clients`), each
+    /// with its own breakers.
+    fn clients(&self) -> u32 {
+        1
+    }
     /// The next call, or `None` at the end. `draws` is the simulation's
     /// one random sequence.
     fn next_arrival(&mut self, draws: &SeededRandom) -> Result<Option<Arrival>, Error>;

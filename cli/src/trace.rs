@@ -176,10 +176,6 @@ fn status_failed(status: u16) -> bool {
 }
 
 impl Source for Trace {
-    fn instances(&self) -> u32 {
-        self.instances.len().max(1) as u32
-    }
-
     fn next_arrival(&mut self, _: &SeededRandom) -> Result<Option<Arrival>, Error> {
         let path = &self.path;
         let instances = &mut self.instances;
@@ -245,6 +241,7 @@ impl Source for Trace {
         Ok(Some(Arrival {
             at,
             instance,
+            client: 0,
             given: Some(Answer {
                 failed,
                 latency: (latency * SECOND as f64).round() as u64,

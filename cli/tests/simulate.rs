@@ -270,3 +270,23 @@ fn a_diurnal_day_follows_its_curve() {
     let total: u64 = s.iter().map(|s| u64::from(s.calls)).sum();
     assert!((17_000..=17_560).contains(&total), "{total}");
 }
+
+#[test]
+fn each_client_of_a_fleet_learns_of_an_outage_on_its_own() {
+    // Four processes, each with its own breaker, share the 100 calls/s:
+    // each sends five failing calls before its breaker opens, 20 in all,
+    // and the first opens after its fifth call, 160 ms in.
+    let mut sets = OUTAGE.to_vec();
+    sets.push("scenario.clients=4");
+    let r = simulate(&settings(&sets), None, &mut |_| {}).unwrap();
+    let opened: Vec<u32> = r
+        .transitions
+        .iter()
+        .filter(|t| t.to == "OPEN" && t.at < 10.5)
+        .map(|t| t.breaker)
+        .collect();
+    assert_eq!(opened, [0, 1, 2, 3]);
+    assert_eq!(r.counts.reached_while_degraded, 4 * (5 + 2));
+    let detected = r.episodes[0].detected_after.unwrap();
+    assert!((detected - 0.16).abs() < 1e-9, "{detected}");
+}
