@@ -107,10 +107,8 @@ pub struct Scenario {
     next: f64,
     /// The first phase that has not ended by the last time asked.
     cursor: usize,
-    /// The number of the next call, modulo `instances * clients`: its
-    /// instance is `turn % instances`, its client `turn / instances`, so
-    /// every client calls every instance.
-    turn: u32,
+    /// The instance and the client of the next call.
+    turn: (u32, u32),
     /// The mean gap between calls, in nanoseconds, until `gap_until`.
     gap: f64,
     gap_until: f64,
@@ -295,7 +293,7 @@ impl Scenario {
             phases,
             next: 0.0,
             cursor: 0,
-            turn: 0,
+            turn: (0, 0),
             gap: match traffic {
                 Traffic::Constant(rate) => 1e9 / rate,
                 Traffic::Diurnal { .. } => 0.0,
@@ -363,16 +361,20 @@ impl Source for Scenario {
         } else {
             gap
         };
-        let turn = self.turn;
-        self.turn = if turn + 1 == self.instances * self.clients {
-            0
+        // Round robin over the instances, then the clients, so every
+        // client calls every instance (no division on this path).
+        let (instance, client) = self.turn;
+        self.turn = if instance + 1 < self.instances {
+            (instance + 1, client)
+        } else if client + 1 < self.clients {
+            (0, client + 1)
         } else {
-            turn + 1
+            (0, 0)
         };
         Ok(Some(Arrival {
             at,
-            instance: turn % self.instances,
-            client: turn / self.instances,
+            instance,
+            client,
             given: None,
         }))
     }

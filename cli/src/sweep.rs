@@ -23,13 +23,14 @@ pub struct Axis {
 }
 
 impl Axis {
-    /// Parses `KEY=V1,V2,...`.
+    /// Parses `KEY=V1,V2,...` (values as `--set` takes them; commas inside
+    /// braces, brackets or quotes belong to the value).
     pub fn parse(text: &str) -> Result<Self, Error> {
         let (key, values) = text
             .split_once('=')
             .ok_or_else(|| Error::Input(format!("--grid {text}: expected KEY=VALUE,VALUE,...")))?;
-        let values: Vec<String> = values
-            .split(',')
+        let values: Vec<String> = split_values(values)
+            .into_iter()
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .collect();
@@ -41,6 +42,26 @@ impl Axis {
             values,
         })
     }
+}
+
+/// Splits `V1,V2,...` at the commas outside braces, brackets and quotes,
+/// so a value may be an inline table (`{ count = 50 },{ count = 100 }`).
+fn split_values(text: &str) -> Vec<&str> {
+    let (mut parts, mut depth, mut quoted, mut start) = (Vec::new(), 0i32, false, 0);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '{' | '[' if !quoted => depth += 1,
+            '}' | ']' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 /// One point of the grid and what its run found.

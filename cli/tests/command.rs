@@ -164,3 +164,19 @@ fn bad_usage_exits_2_and_bad_input_exits_1_naming_the_problem() {
     let o = seawall(&["sweep"]);
     assert_eq!(o.status.code(), Some(2), "--grid is required");
 }
+
+#[test]
+fn a_grid_may_sweep_inline_tables() {
+    let o = seawall(&[
+        "sweep",
+        "--set",
+        "failure_rate_threshold=0.5",
+        "--grid",
+        "window={ count = 20 },{ time = 5, buckets = 5 }",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["x"]["values"][1], "{ time = 5, buckets = 5 }");
+    assert_eq!(v["points"].as_array().unwrap().len(), 2);
+}
