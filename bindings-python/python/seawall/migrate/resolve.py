@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Set, Union
 import libcst as cst
 from libcst.metadata import (
     Assignment,
+    BuiltinAssignment,
     ClassScope,
     GlobalScope,
     ImportAssignment,
@@ -250,6 +251,10 @@ class Analysis(cst.CSTVisitor):
             )
         for a in assignments:
             if isinstance(a, ImportAssignment):
+                continue
+            if isinstance(a, BuiltinAssignment) and isinstance(node, cst.Name) and isinstance(
+                getattr(builtins, root.value, None), type
+            ):
                 continue
             if isinstance(a, Assignment) and isinstance(a.node, cst.ClassDef) and (
                 isinstance(node, cst.Name)

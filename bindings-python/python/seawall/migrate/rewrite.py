@@ -121,7 +121,11 @@ class _Imports(cst.CSTTransformer):
             if not keep:
                 return None
             if len(keep) < len(small.names):
-                keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                # The kept names take the places (and the layout) of the first ones.
+                last: Union[cst.Comma, cst.MaybeSentinel] = (
+                    small.names[-1].comma if small.lpar is not None else cst.MaybeSentinel.DEFAULT)
+                keep = [al.with_changes(comma=small.names[i].comma if i < len(keep) - 1 else last)
+                        for i, al in enumerate(keep)]
             small = small.with_changes(names=keep)
             if rec_module is not None:
                 small = small.with_changes(
@@ -344,7 +348,7 @@ def process(path: str, source: str, rewrite: bool, rollback_safe: bool = False) 
                                     "a star import or a module without a Seawall equivalent"
                                     if rec.star or target is None else
                                     "the module's full path is used in the code"))
-        elif not rollback_safe:
+        elif not rollback_safe and (target != rec.module or len(kept) < len(rec.bindings)):
             findings.append(Finding(path, rec.line, rec.column, "import", a.code(rec.node),
                                     "converted", f"names still used now come from {target}"
                                     if kept else "removed", ""))

@@ -39,24 +39,25 @@ def _new_kw(name: str, value: cst.BaseExpression) -> cst.Arg:
         whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
 
 
-def _append(args: List[cst.Arg], extra: cst.Arg) -> List[cst.Arg]:
-    """``args`` plus ``extra`` in the same layout: on its own line when the
-    arguments are one per line."""
+def _append(args: List[cst.Arg], extra: cst.Arg, closing: Optional[cst.Arg],
+            closing_in_args: bool) -> List[cst.Arg]:
+    """``args`` plus ``extra`` in the same layout (on its own line when the
+    arguments are one per line): ``extra`` ends the list as ``closing``
+    (the call's original last argument) ended it."""
     if not args:
         return [extra]
     last = args[-1]
-    sep = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else None
-    if isinstance(last.comma, cst.Comma):
-        # A trailing comma: the new argument takes over its layout.
-        return [*args[:-1], last.with_changes(comma=sep or cst.Comma(
-            whitespace_after=cst.SimpleWhitespace(" "))), extra.with_changes(comma=last.comma)]
-    # The whitespace before `)` stays at the end.
-    tail = last.whitespace_after_arg
+    sep: Optional[cst.Comma] = None
+    if not closing_in_args and isinstance(last.comma, cst.Comma):
+        sep = last.comma
+    elif len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
+        sep = args[-2].comma
+    end = closing if closing is not None else last
     return [
         *args[:-1],
         last.with_changes(comma=sep or cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
                           whitespace_after_arg=cst.SimpleWhitespace("")),
-        extra.with_changes(whitespace_after_arg=tail),
+        extra.with_changes(comma=end.comma, whitespace_after_arg=end.whitespace_after_arg),
     ]
 
 
@@ -150,7 +151,10 @@ def convert_breaker(a: Analysis, orig: cst.Call, new: cst.Call, needs: Needs) ->
             clock = n
         else:
             return f"it has an argument {key!r} that the old breaker does not take"
-    config = _append(config, _new_kw("success_threshold", cst.Integer("1")))
+    closing = new.args[-1] if new.args else None
+    closing_in_args = bool(args) and args[-1][0] not in ("name", "clock")
+    config = _append(config, _new_kw("success_threshold", cst.Integer("1")), closing,
+                     closing_in_args)
     needs.seawall.update(("UnifiedCircuitBreaker", "CircuitBreakerConfig"))
     cfg = cst.Call(func=cst.Name("CircuitBreakerConfig"), args=config,
                    whitespace_before_args=new.whitespace_before_args)
