@@ -91,6 +91,21 @@ for _old, _compat in list(OLD_MODULES.items()):
 SCANNED_MODULES = (*OLD_MODULES, "pybreaker", "circuitbreaker")
 
 
+#: Text that every file using an old API contains: a name can only resolve
+#: to one through an import naming its module (or the module's last part).
+#: A file without any of them is only checked to parse.
+KEYWORDS = ("retry_strategy", "protection_facade", "unified_http_client", "pybreaker",
+            "circuitbreaker")
+
+
+def related(full: str) -> bool:
+    """Whether importing ``full`` (``shared``, ``shared.utils.retry_strategy``,
+    ``shared.utils.retry_strategy.CircuitBreaker``) binds a name through
+    which an old API can be reached."""
+    return any(m == full or m.startswith(full + ".") or full.startswith(m + ".")
+               for m in SCANNED_MODULES)
+
+
 def old_api(qualified_name: str) -> Optional[OldApi]:
     return OLD_APIS.get(qualified_name)
 

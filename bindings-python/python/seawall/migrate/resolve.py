@@ -19,15 +19,13 @@ from libcst.metadata import (
     GlobalScope,
     ImportAssignment,
     MetadataWrapper,
-    ParentNodeProvider,
     PositionProvider,
-    QualifiedNameProvider,
     QualifiedNameSource,
     Scope,
     ScopeProvider,
 )
 
-from .apis import OLD_MODULES, OldApi, old_api, old_module
+from .apis import OLD_MODULES, OldApi, old_api, old_module, related
 
 NameNode = Union[cst.Name, cst.Attribute]
 ImportNode = Union[cst.Import, cst.ImportFrom]
@@ -92,12 +90,10 @@ class Analysis(cst.CSTVisitor):
     """Walks a module once (wrapped in a ``MetadataWrapper``) and records
     what it finds; ``code`` renders a node as it appears in the file."""
 
-    METADATA_DEPENDENCIES = (
-        QualifiedNameProvider,
-        ScopeProvider,
-        PositionProvider,
-        ParentNodeProvider,
-    )
+    # Qualified names are asked of the scopes only for names bound by an
+    # import of an old module: QualifiedNameProvider would compute them for
+    # every name of the file, a walk of the whole tree more.
+    METADATA_DEPENDENCIES = (ScopeProvider, PositionProvider)
 
     def __init__(self, wrapper: MetadataWrapper) -> None:
         super().__init__()
@@ -108,9 +104,26 @@ class Analysis(cst.CSTVisitor):
         # The code of each assignment target that holds an old breaker.
         self.breaker_targets: Dict[str, cst.Call] = {}
         self.seawall_imports: Set[str] = set()
+        # The nodes from the module down to the one being visited (cheaper
+        # than ParentNodeProvider's own walk of the tree).
+        self._path: List[cst.CSTNode] = []
+        self._related: Dict[int, bool] = {}
         # Resolved once and kept: the queries below read it after the walk.
         self.metadata = wrapper.resolve_many(self.get_inherited_dependencies())
         wrapper.module.visit(self)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # on_leave runs for every node, its children visited or not.
+        self._path.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        self._path.pop()
+
+    def _up(self, n: int) -> Optional[cst.CSTNode]:
+        """The ``n``-th parent of the node being visited."""
+        return self._path[-1 - n] if len(self._path) > n else None
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
@@ -167,8 +180,43 @@ class Analysis(cst.CSTVisitor):
 
     # ------------------------------------------------------------- names
 
+    def _related_import(self, node: cst.CSTNode) -> bool:
+        """Whether an import statement binds a name on the way to an old
+        module (``import shared``, ``from shared.utils import retry_strategy``)."""
+        key = id(node)
+        hit = self._related.get(key)
+        if hit is None:
+            fulls: List[str] = []
+            if isinstance(node, cst.Import):
+                fulls = [a.evaluated_name for a in node.names]
+            elif isinstance(node, cst.ImportFrom) and node.module is not None and not node.relative:
+                module = dotted(node.module) or ""
+                fulls = [module] if isinstance(node.names, cst.ImportStar) else [
+                    f"{module}.{a.evaluated_name}" for a in node.names]
+            hit = self._related[key] = any(related(f) for f in fulls)
+        return hit
+
+    def _qualified_names(self, node: cst.BaseExpression) -> "set[str]":
+        """The imported qualified names ``node`` may stand for, asked of its
+        scope when its first name is bound by an import."""
+        root = root_name(node)
+        scope = None if root is None else self.scope(root)
+        if root is None or scope is None:
+            return set()
+        if not any(isinstance(a, ImportAssignment) for a in scope[root.value]):
+            return set()
+        return {q.name for q in scope.get_qualified_names_for(node)
+                if q.source == QualifiedNameSource.IMPORT}
+
     def _qualified(self, node: NameNode) -> Optional[str]:
-        for q in self.get_metadata(QualifiedNameProvider, node, set()):
+        root = root_name(node)
+        scope = None if root is None else self.scope(root)
+        if root is None or scope is None or not any(
+            isinstance(a, ImportAssignment) and self._related_import(a.node)
+            for a in scope[root.value]
+        ):
+            return None
+        for q in scope.get_qualified_names_for(node):
             if q.source == QualifiedNameSource.IMPORT and old_api(q.name) is not None:
                 return q.name
         return None
@@ -179,18 +227,15 @@ class Analysis(cst.CSTVisitor):
             return
         api = old_api(qname)
         assert api is not None
-        parent = self.get_metadata(ParentNodeProvider, node)
+        parent, grand = self._up(1), self._up(2)
         call: Optional[cst.Call] = None
         context = "reference"
         if isinstance(parent, cst.Call) and parent.func is node:
             call = parent
-            grand = self.get_metadata(ParentNodeProvider, parent)
             context = "decorator" if isinstance(grand, cst.Decorator) else "call"
         elif isinstance(parent, cst.Decorator):
             context = "decorator"
-        elif isinstance(parent, cst.Arg) and isinstance(
-            self.get_metadata(ParentNodeProvider, parent), cst.ClassDef
-        ):
+        elif isinstance(parent, cst.Arg) and isinstance(grand, cst.ClassDef):
             context = "subclass"
         root = root_name(node)
         line, column = self.position(node)
@@ -266,8 +311,7 @@ class Analysis(cst.CSTVisitor):
     def is_timedelta(self, node: cst.BaseExpression) -> bool:
         if not isinstance(node, cst.Call):
             return False
-        return any(q.name == "datetime.timedelta"
-                   for q in self.get_metadata(QualifiedNameProvider, node.func, set()))
+        return "datetime.timedelta" in self._qualified_names(node.func)
 
     def self_in_class_body(self, node: cst.BaseExpression) -> bool:
         """Whether ``node`` starts with ``self`` where no ``self`` is bound:
