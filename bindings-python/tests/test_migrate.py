@@ -180,3 +180,22 @@ def test_rollback_safe_keeps_the_old_imports_routed_to_seawall(tmp_path: Path) -
                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0:00:05"
+
+
+def test_the_progress_bar_counts_to_the_total() -> None:
+    import io
+
+    from seawall.migrate.runner import Progress
+
+    out = io.StringIO()
+    bar = Progress(20, out)
+    for _ in range(20):
+        bar.step()
+    text = out.getvalue()
+    assert text.endswith(f"\r[{'#' * 30}] 20/20 files\n")
+    assert "16/20 files" in text
+
+
+def test_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "--jobs", "0", str(FIXTURES)]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
