@@ -199,3 +199,24 @@ def test_the_progress_bar_counts_to_the_total() -> None:
 def test_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scan", "--jobs", "0", str(FIXTURES)]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_a_name_with_a_fallback_binding_is_left_alone() -> None:
+    src = ("try:\n    from shared.utils.retry_strategy import CircuitBreaker\n"
+           "except ImportError:\n    CircuitBreaker = None\n\ncb = CircuitBreaker(2)\n")
+    r = process("x.py", src, rewrite=True)
+    assert "cb = CircuitBreaker(2)" in (r.new_source or src)
+    assert any(f.status == "manual" and "also bound" in f.reason for f in r.findings)
+
+
+def test_an_old_import_alone_in_a_block_leaves_a_pass() -> None:
+    src = ("def make():\n    # the old one\n"
+           "    from shared.utils.retry_strategy import CircuitBreaker\n"
+           "    return CircuitBreaker(2)\n\n\n"
+           "try:\n    from shared.utils.retry_strategy import with_retry\n"
+           "except ImportError:\n    raise\n\n\nretry = with_retry('x')\n")
+    new = process("x.py", src, rewrite=True).new_source
+    assert new is not None
+    compile(new, "x.py", "exec")
+    assert "shared" not in new
+    assert "try:\n    pass\n" in new and "    # the old one\n" in new

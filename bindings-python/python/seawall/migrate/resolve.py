@@ -61,6 +61,9 @@ class Ref:
     binding: Optional[str]
     line: int
     column: int
+    # The first name is also bound to something else (`except ImportError:
+    # CircuitBreaker = None`): which one a call sees is known only at run time.
+    ambiguous: bool = False
 
 
 @dataclass
@@ -238,9 +241,13 @@ class Analysis(cst.CSTVisitor):
         elif isinstance(parent, cst.Arg) and isinstance(grand, cst.ClassDef):
             context = "subclass"
         root = root_name(node)
+        scope = None if root is None else self.scope(root)
+        ambiguous = root is not None and scope is not None and any(
+            not (isinstance(a, ImportAssignment) and self._related_import(a.node))
+            for a in scope[root.value])
         line, column = self.position(node)
         self.refs.append(Ref(node, qname, api, context, call,
-                             None if root is None else root.value, line, column))
+                             None if root is None else root.value, line, column, ambiguous))
 
     def visit_Name(self, node: cst.Name) -> None:
         self._name(node)

@@ -53,7 +53,9 @@ class _Calls(cst.CSTTransformer):
         if ref is None or ref.api.kind not in ("breaker", "with_retry"):
             return updated_node
         needs = Needs()
-        out = self._convert(ref, original_node, updated_node, needs)
+        out: Outcome = (f"the name {ref.binding} is also bound to something else here"
+                        if ref.ambiguous else
+                        self._convert(ref, original_node, updated_node, needs))
         if not isinstance(out, str):
             taken = [n for n in (*needs.seawall, *(["timedelta"] if needs.timedelta else []))
                      if self.a.binds(n)]
@@ -105,6 +107,8 @@ class _Imports(cst.CSTTransformer):
         super().__init__()
         self.drop, self.needs, self.rollback_safe = drop, needs, rollback_safe
         self.has_timedelta = has_timedelta
+        # The comments of an old import removed at the end of a block.
+        self.footer: List[cst.EmptyLine] = []
 
     def _edit(self, small: cst.BaseSmallStatement) -> Optional[cst.BaseSmallStatement]:
         """The statement with the old names no longer read dropped and the
@@ -192,6 +196,12 @@ class _Imports(cst.CSTTransformer):
                 carry = [ln for ln in _lead(stmt) if ln.comment is not None]
         if top:
             out = self._add_new(out, first_old, removed_first)
+        elif not out:
+            # A block whose only statements were old imports (a `try:`
+            # around them) keeps a statement.
+            out = [cst.SimpleStatementLine([cst.Pass()], leading_lines=carry)]
+            carry = []
+        self.footer = carry
         return out
 
     def _add_new(self, body: List[cst.BaseStatement], first_old: Optional[int],
@@ -254,12 +264,14 @@ class _Imports(cst.CSTTransformer):
         return [*body[:at], *new, *body[at:]]
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        return updated_node.with_changes(body=self._body(updated_node.body, True))
+        body = self._body(updated_node.body, True)
+        return updated_node.with_changes(body=body, footer=[*self.footer, *updated_node.footer])
 
     def leave_IndentedBlock(
         self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
     ) -> cst.IndentedBlock:
-        return updated_node.with_changes(body=self._body(updated_node.body, False))
+        body = self._body(updated_node.body, False)
+        return updated_node.with_changes(body=body, footer=[*self.footer, *updated_node.footer])
 
 
 def _scan_findings(a: Analysis, path: str, rewrite: bool = False) -> List[Finding]:
