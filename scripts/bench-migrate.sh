@@ -65,17 +65,19 @@ PY
 lines=$(cat "$tree"/*/*.py | wc -l)
 echo "tree: $FILES files, $lines lines, $(nproc) cores"
 
+# Wall time and CPU time (user + system, workers included): on a machine
+# shared with other work the wall time varies from run to run, the CPU time
+# much less.
 run() {  # label command...: prints seconds and files/s
-    local label=$1 start end status=0
+    local label=$1 status=0 t
     shift
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>&1 || status=$?
-    end=$(date +%s.%N)
+    t=$( { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null 2>&1 || status=$?; } 2>&1 )
     # 1: old usages found, as expected; 2 and above: a failure.
     [ "$status" -le 1 ] || { echo "$label failed with status $status" >&2; exit 1; }
-    awk -v l="$label" -v s="$start" -v e="$end" -v n="$FILES" \
-        'BEGIN { printf "%-28s %8.2f s %10.0f files/s\n", l, e - s, n / (e - s) }'
+    echo "$t" | awk -v l="$label" -v n="$FILES" \
+        '{ printf "%-30s %7.2f s wall %8.0f files/s %7.2f s CPU\n", l, $1, n / $1, $2 + $3 }'
 }
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 jobs=${JOBS:+--jobs $JOBS}
 run "grep -r" grep -r -E "CircuitBreaker|circuit_breaker" --include=*.py "$tree"
 run "seawall-migrate scan" "$py" -m seawall.migrate scan $jobs "$tree"

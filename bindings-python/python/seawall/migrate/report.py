@@ -34,7 +34,8 @@ class Finding:
 @dataclass
 class FileResult:
     """A file's findings; ``error`` when it could not be read or parsed
-    (then nothing else is set); ``new_source`` when a rewrite changed it."""
+    (then nothing else is set); ``source`` and ``new_source`` when a rewrite
+    changed it."""
 
     path: str
     findings: List[Finding] = field(default_factory=list)

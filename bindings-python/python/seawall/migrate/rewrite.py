@@ -263,6 +263,11 @@ class _Imports(cst.CSTTransformer):
             body[at] = body[at].with_changes(leading_lines=[])
         return [*body[:at], *new, *body[at:]]
 
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        # Import statements are edited from the blocks that hold them: no
+        # need to walk the expressions inside.
+        return False
+
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         body = self._body(updated_node.body, True)
         return updated_node.with_changes(body=body, footer=[*self.footer, *updated_node.footer])
@@ -322,7 +327,7 @@ def _imports_old_module(tree: ast.Module) -> bool:
 def process(path: str, source: str, rewrite: bool, rollback_safe: bool = False) -> FileResult:
     """Scans (``rewrite=False``) or rewrites one file's ``source``; a file
     that does not parse gives a result with ``error`` set."""
-    result = FileResult(path, source=source)
+    result = FileResult(path)
     # Python's own parser first (a hundred times faster than libcst's
     # metadata): a file that imports no old module has no old usage.
     try:
@@ -394,5 +399,6 @@ def process(path: str, source: str, rewrite: bool, rollback_safe: bool = False) 
     new_module = new_module.visit(_Imports(drop, needs, rollback_safe, has_td))
     result.findings = sorted(findings, key=lambda f: (f.line, f.column))
     if new_module.code != source:
-        result.new_source = new_module.code
+        # Both texts only for a changed file: they go back from the workers.
+        result.source, result.new_source = source, new_module.code
     return result
