@@ -220,3 +220,34 @@ def test_an_old_import_alone_in_a_block_leaves_a_pass() -> None:
     compile(new, "x.py", "exec")
     assert "shared" not in new
     assert "try:\n    pass\n" in new and "    # the old one\n" in new
+
+
+def test_the_compat_names_are_those_of_the_compat_modules() -> None:
+    import importlib
+
+    from seawall.migrate.apis import COMPAT_NAMES
+
+    pytest.importorskip("httpx")
+    for module, names in COMPAT_NAMES.items():
+        assert set(importlib.import_module(module).__all__) == names, module
+
+
+def test_names_seawall_does_not_have_keep_their_import() -> None:
+    src = ("import shared.utils.retry_strategy as rs\n"
+           "from shared.utils.retry_strategy import CircuitBreaker, RetryBudget\n"
+           "cb = CircuitBreaker(2)\nbudget = RetryBudget()\nother = rs.Bulkhead(3)\n")
+    for rollback_safe in (False, True):
+        r = process("x.py", src, rewrite=True, rollback_safe=rollback_safe)
+        assert r.new_source is not None
+        assert "cb = UnifiedCircuitBreaker(" in r.new_source
+        assert "import shared.utils.retry_strategy as rs\n" in r.new_source
+        assert "from shared.utils.retry_strategy import " in r.new_source
+        assert "install_legacy_aliases" not in r.new_source
+        reasons = " ".join(f.reason for f in r.findings if f.status == "manual")
+        assert "no RetryBudget" in reasons and "no Bulkhead" in reasons
+    assert process("x.py", src, rewrite=True).new_source == (
+        "import shared.utils.retry_strategy as rs\n"
+        "from seawall import CircuitBreakerConfig, UnifiedCircuitBreaker\n"
+        "from shared.utils.retry_strategy import RetryBudget\n"
+        "cb = UnifiedCircuitBreaker(CircuitBreakerConfig(failure_threshold=2, success_threshold=1))\n"
+        "budget = RetryBudget()\nother = rs.Bulkhead(3)\n")

@@ -4,7 +4,7 @@ qualified name they resolve to, with what each becomes in Seawall."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, FrozenSet, Optional
 
 RETRY_STRATEGY = "shared.utils.retry_strategy"
 PROTECTION_FACADE = "shared.security.protection_facade"
@@ -16,6 +16,17 @@ OLD_MODULES: Dict[str, str] = {
     RETRY_STRATEGY: "seawall.compat.retry_strategy",
     PROTECTION_FACADE: "seawall.compat.protection_facade",
     HTTP_CLIENT: "seawall.compat.unified_http_client",
+}
+
+
+#: The names each Seawall module of ``OLD_MODULES`` provides (its
+#: ``__all__``; a test keeps them equal). An import of another name from an
+#: old module cannot be pointed at Seawall, nor routed there by
+#: ``install_legacy_aliases()``.
+COMPAT_NAMES: Dict[str, FrozenSet[str]] = {
+    "seawall.compat.retry_strategy": frozenset({"CircuitBreaker", "with_retry"}),
+    "seawall.compat.protection_facade": frozenset({"ProtectionFacade", "get_protection_facade"}),
+    "seawall.compat.unified_http_client": frozenset({"UnifiedHTTPClient"}),
 }
 
 

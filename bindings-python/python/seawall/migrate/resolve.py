@@ -111,6 +111,8 @@ class Analysis(cst.CSTVisitor):
         # than ParentNodeProvider's own walk of the tree).
         self._path: List[cst.CSTNode] = []
         self._related: Dict[int, bool] = {}
+        # The attributes read on each name (`rs.X`): what a module alias uses.
+        self.attributes: Dict[str, Set[str]] = {}
         # Resolved once and kept: the queries below read it after the walk.
         self.metadata = wrapper.resolve_many(self.get_inherited_dependencies())
         wrapper.module.visit(self)
@@ -255,6 +257,8 @@ class Analysis(cst.CSTVisitor):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         self._name(node)
         attr = node.attr.value
+        if isinstance(node.value, cst.Name):
+            self.attributes.setdefault(node.value.value, set()).add(attr)
         if attr.startswith("_") and not attr.endswith("__"):
             line, column = self.position(node)
             self.privates.append(Private(self.code(node.value), attr, line, column))

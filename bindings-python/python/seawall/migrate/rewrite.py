@@ -8,12 +8,12 @@ imported from ``seawall`` (``timedelta`` from ``datetime``)."""
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Sequence, Union, cast
+from typing import Dict, List, Optional, Sequence, Set, Union, cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
-from .apis import KEYWORDS, OLD_MODULES, PRIVATE_FIELDS, related
+from .apis import COMPAT_NAMES, KEYWORDS, OLD_MODULES, PRIVATE_FIELDS, related
 from .report import FileResult, Finding
 from .resolve import Analysis, ImportRecord, Ref, dotted
 from .transforms import Needs, Outcome, comments, convert_breaker, convert_with_retry
@@ -103,9 +103,12 @@ class _Imports(cst.CSTTransformer):
     """Edits the old import statements and adds the new ones."""
 
     def __init__(self, drop: Dict[str, bool], needs: Needs, rollback_safe: bool,
-                 has_timedelta: bool) -> None:
+                 has_timedelta: bool, stuck: Set[str]) -> None:
         super().__init__()
         self.drop, self.needs, self.rollback_safe = drop, needs, rollback_safe
+        # The code of the old imports that name what Seawall does not have:
+        # they stay on the original package, which the aliases would hide.
+        self.stuck = stuck
         self.has_timedelta = has_timedelta
         # The comments of an old import removed at the end of a block.
         self.footer: List[cst.EmptyLine] = []
@@ -115,6 +118,7 @@ class _Imports(cst.CSTTransformer):
         rest pointed at Seawall; ``None`` when nothing is left."""
         if self.rollback_safe or not isinstance(small, (cst.Import, cst.ImportFrom)):
             return small
+        stuck = cst.Module([]).code_for_node(small) in self.stuck
         if isinstance(small, cst.ImportFrom):
             if small.relative or small.module is None or isinstance(small.names, cst.ImportStar):
                 return small
@@ -132,6 +136,8 @@ class _Imports(cst.CSTTransformer):
                 keep = [al.with_changes(comma=small.names[i].comma if i < len(keep) - 1 else last)
                         for i, al in enumerate(keep)]
             small = small.with_changes(names=keep)
+            if stuck:
+                return small
             if rec_module is not None:
                 small = small.with_changes(
                     module=cst.parse_expression(OLD_MODULES[rec_module]))
@@ -146,7 +152,7 @@ class _Imports(cst.CSTTransformer):
             bound = al.evaluated_alias or al.evaluated_name.split(".")[0]
             if old and self.drop.get(bound, False):
                 continue
-            if old and al.asname is not None:
+            if old and al.asname is not None and not stuck:
                 al = al.with_changes(name=cst.parse_expression(OLD_MODULES[al.evaluated_name]))
             aliases.append(al)
         if not aliases:
@@ -207,7 +213,7 @@ class _Imports(cst.CSTTransformer):
     def _add_new(self, body: List[cst.BaseStatement], first_old: Optional[int],
                  removed_first: bool) -> List[cst.BaseStatement]:
         new: List[cst.SimpleStatementLine] = []
-        if self.rollback_safe and first_old is not None and not any(
+        if self.rollback_safe and first_old is not None and not self.stuck and not any(
             cst.Module([]).code_for_node(s).strip() == LEGACY_CALL for s in body
         ):
             new.append(cst.parse_statement("import seawall\n"))  # type: ignore[arg-type]
@@ -312,6 +318,31 @@ def _why_manual(ref: Ref) -> str:
     return ""
 
 
+def _lacking(a: Analysis, rec: ImportRecord, drop: Dict[str, bool]) -> Set[str]:
+    """The names an old import gives the file that Seawall's version of
+    the module does not have (names no longer used do not count)."""
+    node = rec.node
+    out: Set[str] = set()
+    if isinstance(node.names, cst.ImportStar):
+        return out
+    for al in node.names:
+        full = al.evaluated_name
+        if isinstance(node, cst.ImportFrom):
+            full = f"{rec.module}.{full}"
+        bound = al.evaluated_alias or (al.evaluated_name if isinstance(node, cst.ImportFrom)
+                                        else al.evaluated_name.split(".")[0])
+        if drop.get(bound, False):
+            continue
+        if full in OLD_MODULES:  # a module: the attributes read on it
+            names = a.attributes.get(bound, set()) if (
+                al.asname is not None or isinstance(node, cst.ImportFrom)) else set()
+            out |= names - COMPAT_NAMES.get(OLD_MODULES[full], frozenset())
+        elif rec.module in OLD_MODULES:
+            if al.evaluated_name not in COMPAT_NAMES.get(OLD_MODULES[rec.module], frozenset()):
+                out.add(al.evaluated_name)
+    return out
+
+
 def _imports_old_module(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import) and any(related(a.name) for a in node.names):
@@ -376,7 +407,19 @@ def process(path: str, source: str, rewrite: bool, rollback_safe: bool = False) 
                                 a.code(ref.call or ref.node), "manual", ref.api.target,
                                 _why_manual(ref) or "its import cannot be pointed at Seawall"))
     findings.extend(f for f in _scan_findings(a, path, True) if f.kind == "private")
+    stuck: Set[str] = set()
     for rec in a.imports:
+        lacking = sorted(_lacking(a, rec, drop))
+        if lacking:
+            stuck.add(a.code(rec.node))
+            findings.append(Finding(
+                path, rec.line, rec.column, "import", a.code(rec.node), "manual",
+                "the Seawall equivalents of these names, or keep the original package",
+                f"Seawall's version of the module has no {', '.join(lacking)}: the import "
+                "stays on the original package (and --rollback-safe adds no aliases here)"))
+    for rec in a.imports:
+        if a.code(rec.node) in stuck:
+            continue
         target = _retargeted(rec)
         bare = isinstance(rec.node, cst.Import) and any(
             al.asname is None and al.evaluated_name in OLD_MODULES for al in rec.node.names)
@@ -396,7 +439,7 @@ def process(path: str, source: str, rewrite: bool, rollback_safe: bool = False) 
         and not isinstance(x.names, cst.ImportStar)
         and any(al.evaluated_name == "timedelta" and al.asname is None for al in x.names)
         for x in s.body) for s in module.body)
-    new_module = new_module.visit(_Imports(drop, needs, rollback_safe, has_td))
+    new_module = new_module.visit(_Imports(drop, needs, rollback_safe, has_td, stuck))
     result.findings = sorted(findings, key=lambda f: (f.line, f.column))
     if new_module.code != source:
         # Both texts only for a changed file: they go back from the workers.
