@@ -300,9 +300,9 @@ def _scan_findings(a: Analysis, path: str, rewrite: bool = False) -> List[Findin
     targets = set(a.breaker_targets)
     for p in a.privates:
         if p.target in targets:
+            suggestion = PRIVATE_FIELDS.get(p.field, "a public method of UnifiedCircuitBreaker")
             out.append(Finding(path, p.line, p.column, "private", f"{p.target}.{p.field}",
-                               "found" if not rewrite else "manual", PRIVATE_FIELDS.get(p.field, "a public method of "
-                                                           "UnifiedCircuitBreaker"),
+                               "manual" if rewrite else "found", suggestion,
                                "UnifiedCircuitBreaker has no private fields of the old breaker"))
     return sorted(out, key=lambda f: (f.line, f.column))
 
@@ -315,7 +315,9 @@ def _why_manual(ref: Ref) -> str:
                 "recover; convert them by hand")
     if ref.context == "reference":
         return "it is used as a value (an annotation, isinstance, an argument), not called"
-    return ""
+    if ref.api.kind in ("protection_facade", "http_client"):
+        return "its module is imported by its full path or with a star: not pointed at Seawall"
+    return "only calls of it are converted"
 
 
 def _lacking(a: Analysis, rec: ImportRecord, drop: Dict[str, bool]) -> Set[str]:
@@ -405,7 +407,7 @@ def process(path: str, source: str, rewrite: bool, rollback_safe: bool = False) 
                 continue
         findings.append(Finding(path, ref.line, ref.column, ref.api.kind,
                                 a.code(ref.call or ref.node), "manual", ref.api.target,
-                                _why_manual(ref) or "its import cannot be pointed at Seawall"))
+                                _why_manual(ref)))
     findings.extend(f for f in _scan_findings(a, path, True) if f.kind == "private")
     stuck: Set[str] = set()
     for rec in a.imports:
