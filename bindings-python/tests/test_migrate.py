@@ -251,3 +251,22 @@ def test_names_seawall_does_not_have_keep_their_import() -> None:
         "from shared.utils.retry_strategy import RetryBudget\n"
         "cb = UnifiedCircuitBreaker(CircuitBreakerConfig(failure_threshold=2, success_threshold=1))\n"
         "budget = RetryBudget()\nother = rs.Bulkhead(3)\n")
+
+
+def test_the_diff_of_a_file_without_a_final_newline_applies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shutil.which("patch") is None:
+        pytest.skip("no patch binary")
+    src = "from shared.utils.retry_strategy import CircuitBreaker\ncb = CircuitBreaker(3, 10)"
+    (tmp_path / "x.py").write_text(src)
+    monkeypatch.chdir(tmp_path)
+    assert main(["rewrite", "x.py"]) == 0
+    diff = capsys.readouterr().out
+    assert "\\ No newline at end of file" in diff
+    out = subprocess.run(["patch", "-p1", "--quiet"], input=diff, text=True, cwd=tmp_path,
+                         capture_output=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    new = (tmp_path / "x.py").read_text()
+    assert new == process("x.py", src, rewrite=True).new_source
+    assert not new.endswith("\n")
