@@ -30,7 +30,7 @@ PROJECTS = sorted(p.name for p in FIXTURES.iterdir() if (p / "before").is_dir())
 def same_tree(a: Path, b: Path) -> List[str]:
     """The files that differ between two trees (``.py`` files only)."""
     diff = []
-    names = {p.relative_to(a) for p in a.rglob("*.py")} | {p.relative_to(b) for p in b.rglob("*.py")}
+    names = {p.relative_to(t) for t in (a, b) for p in t.rglob("*.py")}
     for n in sorted(names):
         if not ((a / n).is_file() and (b / n).is_file()
                 and filecmp.cmp(a / n, b / n, shallow=False)):
@@ -149,8 +149,8 @@ def test_the_timedelta_import_is_added_only_when_needed() -> None:
     assert plain is not None and "timedelta" not in plain
     timed = process("x.py", base + "cb = CircuitBreaker(2, 30)\n", rewrite=True).new_source
     assert timed is not None and timed.startswith("from datetime import timedelta\n")
-    had = process("x.py", "from datetime import timedelta\n" + base + "cb = CircuitBreaker(2, 30)\n",
-                  rewrite=True).new_source
+    had = process("x.py", "from datetime import timedelta\n" + base
+                  + "cb = CircuitBreaker(2, 30)\n", rewrite=True).new_source
     assert had is not None and had.count("import timedelta") == 1
 
 
@@ -249,7 +249,8 @@ def test_names_seawall_does_not_have_keep_their_import() -> None:
         "import shared.utils.retry_strategy as rs\n"
         "from seawall import CircuitBreakerConfig, UnifiedCircuitBreaker\n"
         "from shared.utils.retry_strategy import RetryBudget\n"
-        "cb = UnifiedCircuitBreaker(CircuitBreakerConfig(failure_threshold=2, success_threshold=1))\n"
+        "cb = UnifiedCircuitBreaker(CircuitBreakerConfig("
+        "failure_threshold=2, success_threshold=1))\n"
         "budget = RetryBudget()\nother = rs.Bulkhead(3)\n")
 
 

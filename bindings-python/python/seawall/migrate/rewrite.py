@@ -96,7 +96,9 @@ def _lead(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
 
 
 def _import_line(module: str, names: Sequence[str]) -> cst.SimpleStatementLine:
-    return cst.parse_statement(f"from {module} import {', '.join(names)}\n")  # type: ignore[return-value]
+    line = cst.parse_statement(f"from {module} import {', '.join(names)}\n")
+    assert isinstance(line, cst.SimpleStatementLine)
+    return line
 
 
 class _Imports(cst.CSTTransformer):
@@ -216,8 +218,8 @@ class _Imports(cst.CSTTransformer):
         if self.rollback_safe and first_old is not None and not self.stuck and not any(
             cst.Module([]).code_for_node(s).strip() == LEGACY_CALL for s in body
         ):
-            new.append(cst.parse_statement("import seawall\n"))  # type: ignore[arg-type]
-            new.append(cst.parse_statement(LEGACY_CALL + "\n"))  # type: ignore[arg-type]
+            new.extend(cast(cst.SimpleStatementLine, cst.parse_statement(f"{line}\n"))
+                       for line in ("import seawall", LEGACY_CALL))
         if self.needs.timedelta and not self.has_timedelta:
             new.append(_import_line("datetime", ["timedelta"]))
         names = sorted(self.needs.seawall)
