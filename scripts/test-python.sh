@@ -34,10 +34,11 @@ export VIRTUAL_ENV=$VENV
 export MYPY_CACHE_DIR=$VENV/mypy-cache
 export HYPOTHESIS_STORAGE_DIRECTORY=$VENV/hypothesis
 
-step "pip install maturin pytest mypy hypothesis prometheus_client opentelemetry-api opentelemetry-sdk httpx requests types-requests"
+step "pip install maturin pytest mypy hypothesis prometheus_client opentelemetry-api opentelemetry-sdk httpx requests types-requests libcst"
 "$py" -m pip install -q --disable-pip-version-check "maturin>=1.7,<2" "pytest>=7" "mypy>=1.10" "hypothesis>=6.100" \
     "prometheus_client>=0.20" "opentelemetry-api>=1.25" "opentelemetry-sdk>=1.25" \
-    "httpx>=0.25" "requests>=2.28" "types-requests>=2.28"
+    "httpx>=0.25" "requests>=2.28" "types-requests>=2.28" \
+    "libcst>=1.1"
 
 step "maturin develop --release (build the extension into the virtualenv)"
 (cd bindings-python && "$VENV/bin/maturin" develop --release --quiet)

@@ -1,0 +1,1 @@
+"""A service that still uses the old breakers (CircuitBreaker, with_retry)."""
