@@ -181,16 +181,20 @@ pub fn run(
     };
     // The first breaker now: a configuration it refuses is an error here.
     sim.guard(0, 0)?;
-    let mut calls = 0u64;
-    while let Some(arrival) = source.next_arrival(&sim.draws)? {
-        sim.drain_until(arrival.at, source);
-        sim.arrive(arrival, source);
-        calls += 1;
-        if calls % PROGRESS_EVERY == 0 {
-            progress(source.done());
+    if sim.is_plain() && source.instant() {
+        sim.run_plain(source, progress)?;
+    } else {
+        let mut calls = 0u64;
+        while let Some(arrival) = source.next_arrival(&sim.draws)? {
+            sim.drain_until(arrival.at, source);
+            sim.arrive(arrival, source);
+            calls += 1;
+            if calls % PROGRESS_EVERY == 0 {
+                progress(source.done());
+            }
         }
+        sim.drain_until(u64::MAX, source);
     }
-    sim.drain_until(u64::MAX, source);
     progress(1.0);
 
     let transitions = std::mem::take(&mut *log.lock().expect("no listener panicked"));
@@ -282,6 +286,68 @@ impl Sim {
             event,
         });
         self.scheduled += 1;
+    }
+
+    /// Whether every call goes to the one breaker and nothing else: no rate
+    /// limiter, bulkhead or retries, one client, one breaker for every
+    /// instance.
+    fn is_plain(&self) -> bool {
+        self.limiter.is_none()
+            && self.bulkhead.is_none()
+            && self.backoff.is_none()
+            && !self.per_instance
+            && self.clients == 1
+    }
+
+    /// The loop of a plain run ([`Sim::is_plain`]) whose answers all come
+    /// at once: every call is one `try_acquire` and, if admitted, one
+    /// `record`, so there is nothing to schedule, and the current second's
+    /// counts stay in locals. The engine calls, the draws and the counts are
+    /// the general loop's (`tests/simulate.rs` compares the two).
+    fn run_plain<S: Source>(
+        &mut self,
+        source: &mut S,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<(), Error> {
+        let Guard { breaker, state } = &self.guards[0];
+        let mut sec = Second::default();
+        let (mut index, mut end) = (0usize, SECOND);
+        let mut calls = 0u64;
+        while let Some(a) = source.next_arrival(&self.draws)? {
+            if a.at >= end {
+                self.timeline.put(index, std::mem::take(&mut sec));
+                index = (a.at / SECOND) as usize;
+                end = (a.at / SECOND + 1) * SECOND;
+            }
+            self.clock.set(a.at);
+            let degraded = source.degraded(a.at, a.instance);
+            sec.calls += 1;
+            sec.attempts += 1;
+            sec.degraded |= degraded;
+            match breaker.try_acquire() {
+                Ok(permit) => {
+                    // Relaxed: see the listener; the same thread wrote it.
+                    let trial = state.load(Ordering::Relaxed) == 2;
+                    let answer = source.answer(a.at, a.instance, &self.draws);
+                    permit.record(outcome(answer.failed));
+                    sec.admitted += 1;
+                    sec.trials += u32::from(trial);
+                    sec.reached_while_degraded += u32::from(degraded);
+                    sec.failures += u32::from(answer.failed);
+                    sec.successes += u32::from(!answer.failed);
+                }
+                Err(_) => {
+                    sec.rejected += 1;
+                    sec.rejected_while_degraded += u32::from(degraded);
+                }
+            }
+            calls += 1;
+            if calls % PROGRESS_EVERY == 0 {
+                progress(source.done());
+            }
+        }
+        self.timeline.put(index, sec);
+        Ok(())
     }
 
     /// Handles every pending event due at or before `until`, in order.
@@ -484,6 +550,14 @@ struct Timeline {
 }
 
 impl Timeline {
+    /// Sets the counts of second `index`, which no event has counted in.
+    fn put(&mut self, index: usize, counts: Second) {
+        if self.seconds.len() <= index {
+            self.seconds.resize_with(index + 1, Default::default);
+        }
+        self.seconds[index] = counts;
+    }
+
     #[inline]
     fn at(&mut self, at: u64) -> &mut Second {
         if at >= self.to || self.seconds.is_empty() {

@@ -322,6 +322,7 @@ impl Scenario {
 
     /// The phase covering `at` for `instance`, if any. Times asked never go
     /// back, so a cursor skips the phases that are over.
+    #[inline]
     fn phase(&mut self, at: u64, instance: u32) -> Option<Phase> {
         while self
             .phases
@@ -341,6 +342,7 @@ impl Source for Scenario {
         self.clients
     }
 
+    #[inline]
     fn next_arrival(&mut self, draws: &SeededRandom) -> Result<Option<Arrival>, Error> {
         // Not `round`, a call into libm: the time is never negative.
         let at = (self.next + 0.5) as u64;
@@ -379,10 +381,16 @@ impl Source for Scenario {
         }))
     }
 
+    fn instant(&self) -> bool {
+        self.healthy_latency == 0 && self.phases.iter().all(|p| p.latency == 0)
+    }
+
+    #[inline]
     fn degraded(&mut self, at: u64, instance: u32) -> bool {
         self.phase(at, instance).is_some()
     }
 
+    #[inline]
     fn answer(&mut self, at: u64, instance: u32, draws: &SeededRandom) -> Answer {
         let (p, latency) = match self.phase(at, instance) {
             None => (self.healthy_failure, self.healthy_latency),

@@ -53,6 +53,11 @@ pub trait Source {
     fn next_arrival(&mut self, draws: &SeededRandom) -> Result<Option<Arrival>, Error>;
     /// Whether `instance` is unhealthy at `at` (times asked never go back).
     fn degraded(&mut self, at: u64, instance: u32) -> bool;
+    /// Whether every answer comes at once (no latency), so none needs
+    /// scheduling.
+    fn instant(&self) -> bool {
+        false
+    }
     /// What `instance` answers an attempt made at `at`.
     fn answer(&mut self, at: u64, instance: u32, draws: &SeededRandom) -> Answer;
     /// The share of the source read so far, for a progress bar.
