@@ -21,6 +21,7 @@ use seawall::{
     RetryState, SeededRandom, State, Stop, Ticket,
 };
 use seawall_bindings_support::duration::nanos;
+use seawall_bindings_support::names::state_number;
 
 use crate::config::Engines;
 use crate::report::{Report, Second, TransitionRecord};
@@ -121,15 +122,8 @@ struct Guard {
     state: Arc<AtomicU8>,
 }
 
-fn state_code(s: State) -> u8 {
-    match s {
-        State::Closed => 0,
-        State::Open => 1,
-        State::HalfOpen => 2,
-        State::ForcedOpen => 3,
-        State::ForcedClosed => 4,
-    }
-}
+/// The number of HALF_OPEN in the state a [`Guard`] keeps.
+const HALF_OPEN: u8 = state_number(State::HalfOpen) as u8;
 
 /// Runs `source` through `engines` and returns what happened. `progress`
 /// is told the share of the source done, from time to time.
@@ -270,7 +264,7 @@ impl Sim {
             breaker.add_listener(move |_: &str, t: seawall::Transition| {
                 // Relaxed: the simulation runs on one thread; the listener
                 // runs inside the engine call that made the transition.
-                seen.store(state_code(t.to), Ordering::Relaxed);
+                seen.store(state_number(t.to) as u8, Ordering::Relaxed);
                 log.lock()
                     .expect("the listener never panics while holding the log")
                     .push(TransitionRecord::new(n, &t));
@@ -327,7 +321,7 @@ impl Sim {
             match breaker.try_acquire() {
                 Ok(permit) => {
                     // Relaxed: see the listener; the same thread wrote it.
-                    let trial = state.load(Ordering::Relaxed) == 2;
+                    let trial = state.load(Ordering::Relaxed) == HALF_OPEN;
                     let answer = source.answer(a.at, a.instance, &self.draws);
                     permit.record(outcome(answer.failed));
                     sec.admitted += 1;
@@ -449,7 +443,7 @@ impl Sim {
             }
         };
         // Relaxed: see the listener; the same thread wrote it.
-        let trial = self.guards[g].state.load(Ordering::Relaxed) == 2;
+        let trial = self.guards[g].state.load(Ordering::Relaxed) == HALF_OPEN;
         let answer = match call.given {
             Some(given) => given,
             None => source.answer(at, call.instance, &self.draws),
