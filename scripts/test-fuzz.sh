@@ -9,7 +9,7 @@
 #   ffi_config  the C config structs through the C constructors
 #
 # First replays every committed regression input (fuzz/regressions/<target>/),
-# then fuzzes each target for FUZZ_SECONDS (default 30) from its seed corpus
+# then fuzzes each target for FUZZ_SECONDS (default 20) from its seed corpus
 # (fuzz/seeds/<target>/, if any) plus what earlier runs on this machine found
 # (fuzz/corpus/<target>/, git-ignored). Any crash, panic, failed check, leak or
 # timeout fails the script; the input is left in fuzz/artifacts/<target>/ and
@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
