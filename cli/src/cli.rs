@@ -15,7 +15,7 @@ use crate::{plot, scenario, simulate, Error, Settings};
 
 /// See what a resilience configuration does before production does it to
 /// you: replays a scenario or a recorded trace through Seawall's real
-/// engines on a manual clock.
+/// engines on a simulated clock.
 #[derive(Debug, Parser)]
 #[command(name = "seawall", version)]
 pub struct Cli {

@@ -1,6 +1,7 @@
 //! The simulation loop: calls arrive from a [`Source`] in time order and go
 //! through the real engines (rate limiter, bulkhead, breaker, retry with its
-//! budget) on one manual clock, which the loop sets to each event's time.
+//! budget) on one simulated clock, which the loop sets to each event's
+//! time.
 //! Nothing here decides admission, trips, back-off or budgets: the engines
 //! do, exactly as in production. The loop only orders events, draws what the
 //! dependency answers (or reads it from a trace) and counts.
@@ -31,7 +32,7 @@ use crate::Error;
 /// The simulation's clock: the time of the event being handled, set by the
 /// loop and read by the engines.
 ///
-/// Not [`seawall::SimClock`]: that clock wakes the threads and tasks
+/// Not [`seawall::ManualClock`]: that clock wakes the threads and tasks
 /// waiting on it at every move, a read-modify-write that would cost more
 /// than a breaker's decision at every simulated call. Nothing waits here
 /// (the simulated bulkhead refuses rather than queues, and the loop
@@ -114,7 +115,7 @@ struct Call {
     retry: Option<Box<RetryState>>,
 }
 
-/// The breaker of one instance (or the one shared breaker) and the state it
+/// One breaker (a client's, for one instance or for all) and the state it
 /// is in, kept by its listener so the loop can tell trial calls apart
 /// without asking the breaker again.
 struct Guard {

@@ -1,6 +1,6 @@
 //! The `seawall` command's library: a simulator that drives Seawall's real
 //! engines (breaker, retry with its budget, bulkhead, rate limiter) on a
-//! manual clock through a built-in scenario or a recorded trace, reports
+//! simulated clock through a built-in scenario or a recorded trace, reports
 //! what a configuration would have done (time to detect and to recover,
 //! load on the failing dependency, healthy calls refused, trials, retries),
 //! draws it as an SVG timeline, and sweeps a grid of settings.
