@@ -107,6 +107,14 @@ pub struct Scenario {
     next: f64,
     /// The first phase that has not ended by the last time asked.
     cursor: usize,
+    /// The phase in force at the last time asked, and when that changes.
+    active: Option<Phase>,
+    boundary: u64,
+    /// The gap between calls in whole nanoseconds, when they are evenly
+    /// spaced at a constant rate that makes it whole; then `next_ns` is the
+    /// next call's time.
+    step: Option<u64>,
+    next_ns: u64,
     /// The instance and the client of the next call.
     turn: (u32, u32),
     /// The mean gap between calls, in nanoseconds, until `gap_until`.
@@ -293,6 +301,15 @@ impl Scenario {
             phases,
             next: 0.0,
             cursor: 0,
+            active: None,
+            boundary: 0,
+            step: match traffic {
+                Traffic::Constant(rate) if !poisson && (1e9 / rate).fract() == 0.0 => {
+                    Some((1e9 / rate) as u64)
+                }
+                _ => None,
+            },
+            next_ns: 0,
             turn: (0, 0),
             gap: match traffic {
                 Traffic::Constant(rate) => 1e9 / rate,
@@ -321,9 +338,20 @@ impl Scenario {
     }
 
     /// The phase covering `at` for `instance`, if any. Times asked never go
-    /// back, so a cursor skips the phases that are over.
+    /// back: the phase in force (or none) is kept until the next start or
+    /// end of a phase, and a cursor skips the phases that are over.
     #[inline]
     fn phase(&mut self, at: u64, instance: u32) -> Option<Phase> {
+        if at >= self.boundary {
+            self.enter(at);
+        }
+        self.active
+            .filter(|p| p.episode.instance.is_none_or(|i| i == instance))
+    }
+
+    /// Finds the phase in force at `at` and when that changes.
+    #[cold]
+    fn enter(&mut self, at: u64) {
         while self
             .phases
             .get(self.cursor)
@@ -331,9 +359,11 @@ impl Scenario {
         {
             self.cursor += 1;
         }
-        let p = *self.phases.get(self.cursor)?;
-        let covers = p.episode.start <= at && p.episode.instance.is_none_or(|i| i == instance);
-        covers.then_some(p)
+        (self.active, self.boundary) = match self.phases.get(self.cursor) {
+            None => (None, u64::MAX),
+            Some(p) if p.episode.start <= at => (Some(*p), p.episode.end),
+            Some(p) => (None, p.episode.start),
+        };
     }
 }
 
@@ -344,25 +374,38 @@ impl Source for Scenario {
 
     #[inline]
     fn next_arrival(&mut self, draws: &SeededRandom) -> Result<Option<Arrival>, Error> {
-        // Not `round`, a call into libm: the time is never negative.
-        let at = (self.next + 0.5) as u64;
+        let at = match self.step {
+            // Evenly spaced calls a whole number of nanoseconds apart: the
+            // same times as below, without a conversion per call.
+            Some(step) => {
+                let at = self.next_ns;
+                self.next_ns = at.saturating_add(step);
+                at
+            }
+            None => {
+                // Not `round`, a call into libm: the time is never negative.
+                let at = (self.next + 0.5) as u64;
+                if self.next >= self.gap_until {
+                    // A changing rate is followed second by second: the gap
+                    // of the rate at each second's start.
+                    let second = (self.next / 1e9).floor() * 1e9;
+                    self.gap = 1e9 / self.rate(second);
+                    self.gap_until = second + 1e9;
+                }
+                let gap = self.gap;
+                self.next += if self.poisson {
+                    // The exponential gap of a Poisson process:
+                    // -ln(1 - u) / rate.
+                    -(1.0 - draws.unit()).ln() * gap
+                } else {
+                    gap
+                };
+                at
+            }
+        };
         if at >= self.duration {
             return Ok(None);
         }
-        if self.next >= self.gap_until {
-            // A changing rate is followed second by second: the gap of the
-            // rate at each second's start.
-            let second = (self.next / 1e9).floor() * 1e9;
-            self.gap = 1e9 / self.rate(second);
-            self.gap_until = second + 1e9;
-        }
-        let gap = self.gap;
-        self.next += if self.poisson {
-            // The exponential gap of a Poisson process: -ln(1 - u) / rate.
-            -(1.0 - draws.unit()).ln() * gap
-        } else {
-            gap
-        };
         // Round robin over the instances, then the clients, so every
         // client calls every instance (no division on this path).
         let (instance, client) = self.turn;
@@ -417,7 +460,11 @@ impl Source for Scenario {
     }
 
     fn done(&self) -> f64 {
-        self.next / self.duration as f64
+        let next = match self.step {
+            Some(_) => self.next_ns as f64,
+            None => self.next,
+        };
+        next / self.duration as f64
     }
 
     fn episodes(&self) -> Vec<Episode> {
