@@ -114,6 +114,12 @@ def _args(
     return args
 
 
+def _run(args: List[str]) -> Dict[str, Any]:
+    """The command line's JSON for ``args``, as a ``dict``."""
+    result: Dict[str, Any] = json.loads(_native.simulate_json(args + ["--json"]))
+    return result
+
+
 def simulate(
     scenario: Optional[str] = None,
     *,
@@ -140,8 +146,7 @@ def simulate(
     args = _args("simulate", scenario, trace, config, seed, svg, png, settings, breaker, fields)
     if timeline:
         args.append("--timeline")
-    result: Dict[str, Any] = json.loads(_native.simulate_json(args + ["--json"]))
-    return result
+    return _run(args)
 
 
 def sweep(
@@ -173,5 +178,4 @@ def sweep(
         args += ["--grid", f"{key}=" + ",".join(_literal(key, v) for v in values)]
     if jobs is not None:
         args += ["--jobs", str(int(jobs))]
-    result: Dict[str, Any] = json.loads(_native.simulate_json(args + ["--json"]))
-    return result
+    return _run(args)
