@@ -271,9 +271,11 @@ const EMPTY: u64 = u64::MAX;
 ))]
 static TABLE: [AtomicU64; 1 << CELL_BITS] = [const { AtomicU64::new(EMPTY) }; 1 << CELL_BITS];
 
-/// The cell of thread pointer `tp`: a Fibonacci hash, since thread
-/// pointers differ only in their high bits (threads' stacks are megabytes
-/// apart). Always in bounds (`CELL_BITS` bits).
+/// The cell of thread pointer `tp`: a Fibonacci hash of its low 32 bits
+/// (threads' stacks are megabytes apart, so their pointers differ in bits
+/// 12 to 31; a multiplication carries those up into the top bits). Two
+/// instructions (a three-operand multiply by a 32-bit constant, a shift);
+/// always in bounds (`CELL_BITS` bits).
 #[cfg(all(
     not(seawall_loom),
     target_os = "linux",
@@ -281,7 +283,8 @@ static TABLE: [AtomicU64; 1 << CELL_BITS] = [const { AtomicU64::new(EMPTY) }; 1 
 ))]
 #[inline(always)]
 fn cell(tp: u64) -> usize {
-    (tp.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CELL_BITS)) as usize
+    // Truncation intended: the low 32 bits are the hash's key.
+    ((tp as u32).wrapping_mul(0x9E37_79B9) >> (32 - CELL_BITS)) as usize
 }
 
 #[cfg(all(
