@@ -48,55 +48,13 @@
 //! thread-local path (`by_thread_local`), which is the source of truth in
 //! every case; the table only finds its answer faster.
 
-use crate::sync::{AtomicU64, Ordering};
-
 /// The calling thread's owned stripe, or `None`: it counts in the shared
 /// stripe (no number was free, or its thread-local storage is being torn
-/// down).
+/// down). Under loom always `None` (see the module docs of `stripes`).
 #[cfg(seawall_loom)]
 #[inline]
 pub(super) fn thread_stripe() -> Option<usize> {
     None
-}
-
-/// The calling thread's owned stripe, or `None`: it counts in the shared
-/// stripe (no number was free, or its thread-local storage is being torn
-/// down).
-#[cfg(all(
-    not(seawall_loom),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-#[inline]
-pub(super) fn thread_stripe() -> Option<usize> {
-    let tp = thread_pointer();
-    // Relaxed: only the thread named by an entry acts on it, and every
-    // write that thread must see is its own or happens before it started
-    // (see the module docs). `x < STRIPES` only for this thread's own entry:
-    // another entry differs from `tp` above the low 3 bits, and an empty
-    // cell (`EMPTY`, all ones) differs from any user-space address there.
-    let x = TABLE[cell(tp)].load(Ordering::Relaxed) ^ tp;
-    // Below STRIPES: fits a usize.
-    let i = if x < STRIPES as u64 {
-        x as usize
-    } else {
-        by_thread_local()
-    };
-    (i < STRIPES).then_some(i)
-}
-
-/// The calling thread's owned stripe, or `None` (see above).
-#[cfg(all(
-    not(seawall_loom),
-    not(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))
-))]
-#[inline]
-pub(super) fn thread_stripe() -> Option<usize> {
-    let i = by_thread_local();
-    (i < STRIPES).then_some(i)
 }
 
 #[cfg(not(seawall_loom))]
@@ -106,6 +64,23 @@ use std::cell::Cell;
 use super::{free, STRIPES};
 #[cfg(not(seawall_loom))]
 use crate::sync::AtomicU32;
+
+/// The calling thread's owned stripe, or `None`: it counts in the shared
+/// stripe (no number was free, or its thread-local storage is being torn
+/// down).
+#[cfg(not(seawall_loom))]
+#[inline]
+pub(super) fn thread_stripe() -> Option<usize> {
+    // `table::find` is `EMPTY_FIND` where there is no table: folded away.
+    let x = table::find();
+    let i = if x < STRIPES as u64 {
+        // Below STRIPES: fits a usize.
+        x as usize
+    } else {
+        by_thread_local()
+    };
+    (i < STRIPES).then_some(i)
+}
 
 /// `INDEX` of a thread that has not counted yet.
 #[cfg(not(seawall_loom))]
@@ -130,10 +105,6 @@ impl Drop for Slot {
             // Counts made after this (by other thread-local destructors) go
             // to the shared stripe: the entry is removed and the number
             // handed back below.
-            #[cfg(all(
-                target_os = "linux",
-                any(target_arch = "x86_64", target_arch = "aarch64")
-            ))]
             table::remove(i);
             INDEX.with(|x| x.set(SHARED));
             free::hand_back(&FREE, i);
@@ -154,8 +125,9 @@ crate::sync::thread_local! {
 
 /// The thread-local path: one load of a `const`-initialised thread-local
 /// with no destructor (no lazy-init or torn-down check), claiming a number
-/// at the thread's first count. Inlined where it is the only path; where
-/// the table answers first, kept out of the callers.
+/// at the thread's first count; `SHARED` (or above) for the shared stripe.
+/// Inlined where it is the only path; where the table answers first, kept
+/// out of the callers.
 #[cfg(not(seawall_loom))]
 #[cfg_attr(
     all(
@@ -194,107 +166,101 @@ fn claim() -> usize {
     let i = SLOT.try_with(|s| s.0).ok().flatten();
     INDEX.with(|x| x.set(i.unwrap_or(SHARED)));
     // Only now: `SLOT` is in place, so its destructor removes the entry.
-    #[cfg(all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))]
     if let Some(i) = i {
         table::insert(i);
     }
     i.unwrap_or(SHARED)
 }
 
-/// The thread pointer: the address of the calling thread's control block,
-/// unique among live threads, from which the C library finds its
-/// thread-local storage.
-#[cfg(all(not(seawall_loom), target_os = "linux", target_arch = "x86_64"))]
-#[inline(always)]
-fn thread_pointer() -> u64 {
-    let tp: u64;
-    // SAFETY: the x86-64 System V TLS ABI (followed by glibc and musl)
-    // requires the word at `%fs:0` to hold the thread control block's own
-    // address; reading it has no other effect. Not `pure`: the value must
-    // not be reused across a point where the code may move to another
-    // thread (an `await`).
-    unsafe {
-        std::arch::asm!(
-            "mov {}, qword ptr fs:[0]",
-            out(reg) tp,
-            options(nostack, readonly, preserves_flags)
-        );
-    }
-    tp
-}
-
-/// The thread pointer (see the x86_64 version).
-#[cfg(all(not(seawall_loom), target_os = "linux", target_arch = "aarch64"))]
-#[inline(always)]
-fn thread_pointer() -> u64 {
-    let tp: u64;
-    // SAFETY: reads `tpidr_el0`, the register Linux keeps the thread
-    // pointer in (readable from user space); no other effect. Not `pure`:
-    // see the x86_64 version.
-    unsafe {
-        std::arch::asm!(
-            "mrs {}, tpidr_el0",
-            out(reg) tp,
-            options(nomem, nostack, preserves_flags)
-        );
-    }
-    tp
-}
-
-/// The table's size: a power of two well above [`STRIPES`], so that the
-/// owners' thread pointers rarely collide (a thread that collides only
-/// takes the slower path).
+/// The thread-pointer table (see the module docs).
 #[cfg(all(
     not(seawall_loom),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-const CELL_BITS: u32 = 6;
-
-/// An empty cell: no user-space thread pointer is within `STRIPES` of it
-/// (see `thread_stripe`).
-#[cfg(all(
-    not(seawall_loom),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-const EMPTY: u64 = u64::MAX;
-
-/// The thread-pointer table (see the module docs): `tp | i` or `EMPTY`.
-#[cfg(all(
-    not(seawall_loom),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-static TABLE: [AtomicU64; 1 << CELL_BITS] = [const { AtomicU64::new(EMPTY) }; 1 << CELL_BITS];
-
-/// The cell of thread pointer `tp`: a Fibonacci hash of its low 32 bits
-/// (threads' stacks are megabytes apart, so their pointers differ in bits
-/// 12 to 31; a multiplication carries those up into the top bits). Two
-/// instructions (a three-operand multiply by a 32-bit constant, a shift);
-/// always in bounds (`CELL_BITS` bits).
-#[cfg(all(
-    not(seawall_loom),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-#[inline(always)]
-fn cell(tp: u64) -> usize {
-    // Truncation intended: the low 32 bits are the hash's key.
-    ((tp as u32).wrapping_mul(0x9E37_79B9) >> (32 - CELL_BITS)) as usize
-}
-
-#[cfg(all(
-    not(seawall_loom),
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
+    all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )
 ))]
 mod table {
-    use super::{cell, thread_pointer, EMPTY, STRIPES, TABLE};
-    use crate::sync::{AtomicU32, Ordering};
+    use super::STRIPES;
+    use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+    /// The table's size: a power of two well above [`STRIPES`], so that
+    /// the owners' thread pointers rarely collide (a thread that collides
+    /// only takes the slower path).
+    const CELL_BITS: u32 = 6;
+
+    /// An empty cell: no user-space thread pointer is within `STRIPES` of
+    /// it (see `find`).
+    const EMPTY: u64 = u64::MAX;
+
+    /// `tp | i` (the live thread with thread pointer `tp` holds number
+    /// `i`) or `EMPTY`.
+    static TABLE: [AtomicU64; 1 << CELL_BITS] = [const { AtomicU64::new(EMPTY) }; 1 << CELL_BITS];
+
+    /// The calling thread's number if it is in the table; otherwise a
+    /// value of at least `STRIPES`.
+    #[inline(always)]
+    pub(super) fn find() -> u64 {
+        let tp = thread_pointer();
+        // Relaxed: only the thread named by an entry acts on it, and every
+        // write that thread must see is its own or happens before it
+        // started (see the module docs). Below `STRIPES` only for this
+        // thread's own entry: another entry differs from `tp` above the
+        // low 3 bits, and `EMPTY` (all ones) differs from any user-space
+        // address there.
+        TABLE[cell(tp)].load(Ordering::Relaxed) ^ tp
+    }
+
+    /// The thread pointer: the address of the calling thread's control
+    /// block, unique among live threads, from which the C library finds
+    /// its thread-local storage.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) fn thread_pointer() -> u64 {
+        let tp: u64;
+        // SAFETY: the x86-64 System V TLS ABI (followed by glibc and musl)
+        // requires the word at `%fs:0` to hold the thread control block's
+        // own address; reading it has no other effect. Not `pure`: the
+        // value must not be reused across a point where the code may move
+        // to another thread (an `await`).
+        unsafe {
+            std::arch::asm!(
+                "mov {}, qword ptr fs:[0]",
+                out(reg) tp,
+                options(nostack, readonly, preserves_flags)
+            );
+        }
+        tp
+    }
+
+    /// The thread pointer (see the x86_64 version).
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    pub(super) fn thread_pointer() -> u64 {
+        let tp: u64;
+        // SAFETY: reads `tpidr_el0`, the register Linux keeps the thread
+        // pointer in (readable from user space); no other effect. Not
+        // `pure`: see the x86_64 version.
+        unsafe {
+            std::arch::asm!(
+                "mrs {}, tpidr_el0",
+                out(reg) tp,
+                options(nomem, nostack, preserves_flags)
+            );
+        }
+        tp
+    }
+
+    /// The cell of thread pointer `tp`: a Fibonacci hash of its low 32
+    /// bits (threads' stacks are megabytes apart, so their pointers differ
+    /// in bits 12 to 31; a multiplication carries those up into the top
+    /// bits). Two instructions (a three-operand multiply by a 32-bit
+    /// constant, a shift); always in bounds (`CELL_BITS` bits).
+    #[inline(always)]
+    fn cell(tp: u64) -> usize {
+        // Truncation intended: the low 32 bits are the hash's key.
+        ((tp as u32).wrapping_mul(0x9E37_79B9) >> (32 - CELL_BITS)) as usize
+    }
 
     /// Enters the calling thread, which holds number `i`, in its cell if
     /// the cell is empty and the fork handler is registered.
@@ -379,10 +345,43 @@ mod table {
     /// it is not in the table.
     #[cfg(test)]
     pub(super) fn lookup() -> Option<usize> {
-        let tp = thread_pointer();
-        // Relaxed: as in `thread_stripe`.
-        let x = TABLE[cell(tp)].load(Ordering::Relaxed) ^ tp;
+        let x = find();
+        // Below STRIPES: fits a usize.
         (x < STRIPES as u64).then_some(x as usize)
+    }
+
+    /// The number the table gives the thread with thread pointer `tp`.
+    #[cfg(test)]
+    pub(super) fn entry(tp: u64) -> Option<usize> {
+        // Relaxed: as in `find`.
+        let x = TABLE[cell(tp)].load(Ordering::Relaxed) ^ tp;
+        // Below STRIPES: fits a usize.
+        (x < STRIPES as u64).then_some(x as usize)
+    }
+}
+
+/// No table on this target: every look-up takes the thread-local path.
+#[cfg(all(
+    not(seawall_loom),
+    not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))
+))]
+mod table {
+    /// Never a number: see `thread_stripe`.
+    #[inline(always)]
+    pub(super) fn find() -> u64 {
+        u64::MAX
+    }
+
+    pub(super) fn insert(_: usize) {}
+
+    pub(super) fn remove(_: usize) {}
+
+    #[cfg(test)]
+    pub(super) fn lookup() -> Option<usize> {
+        None
     }
 }
 
@@ -402,10 +401,6 @@ mod tests {
             let s = thread_stripe();
             assert_eq!(s, held());
             assert_eq!(thread_stripe(), s, "the same number on every count");
-            #[cfg(all(
-                target_os = "linux",
-                any(target_arch = "x86_64", target_arch = "aarch64")
-            ))]
             assert!(
                 table::lookup().is_none() || table::lookup() == s,
                 "the table never names another number"
@@ -431,7 +426,7 @@ mod tests {
             let (tp, before, after, s) = std::thread::spawn(|| {
                 let before = table::lookup();
                 let s = thread_stripe();
-                (thread_pointer(), before, table::lookup(), s)
+                (table::thread_pointer(), before, table::lookup(), s)
             })
             .join()
             .unwrap();
@@ -462,10 +457,6 @@ mod tests {
                         for _ in 0..1000 {
                             assert_eq!(thread_stripe(), first);
                         }
-                        #[cfg(all(
-                            target_os = "linux",
-                            any(target_arch = "x86_64", target_arch = "aarch64")
-                        ))]
                         assert!(table::lookup().is_none() || table::lookup() == first);
                         barrier.wait();
                         first
@@ -499,7 +490,7 @@ mod tests {
             let h = std::thread::spawn(move || {
                 let s = thread_stripe();
                 let entered = s.is_some() && table::lookup() == s;
-                ready_tx.send(entered.then(thread_pointer)).unwrap();
+                ready_tx.send(entered.then(table::thread_pointer)).unwrap();
                 if entered {
                     let _ = done_rx.recv();
                 }
@@ -518,7 +509,7 @@ mod tests {
         // SAFETY: the child only reads atomics and calls `_exit`.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let gone = TABLE[cell(other_tp)].load(Ordering::Relaxed) ^ other_tp >= STRIPES as u64;
+            let gone = table::entry(other_tp).is_none();
             let kept = table::lookup() == mine_in_table;
             // SAFETY: ends the child without running the parent's code.
             unsafe { libc::_exit(if gone && kept { 0 } else { 1 }) };
