@@ -258,15 +258,17 @@ mod table {
         tp
     }
 
-    /// The cell of thread pointer `tp`: a Fibonacci hash of its low 32
-    /// bits (threads' stacks are megabytes apart, so their pointers differ
-    /// in bits 12 to 31; a multiplication carries those up into the top
-    /// bits). Two instructions (a three-operand multiply by a 32-bit
-    /// constant, a shift); always in bounds (`CELL_BITS` bits).
+    /// The cell of thread pointer `tp`: a multiplicative hash of its low
+    /// 32 bits (threads' stacks are megabytes apart, so their pointers
+    /// differ in bits 12 to 31; the multiplication carries those up into
+    /// the top bits, which are kept). The odd constant is below 2^31, so
+    /// x86 multiplies by it as an immediate even inside a loop (one it
+    /// would take as negative is first moved into a register): two
+    /// instructions with the shift. Always in bounds (`CELL_BITS` bits).
     #[inline(always)]
     fn cell(tp: u64) -> usize {
         // Truncation intended: the low 32 bits are the hash's key.
-        ((tp as u32).wrapping_mul(0x9E37_79B9) >> (32 - CELL_BITS)) as usize
+        ((tp as u32).wrapping_mul(0x7FEB_352D) >> (32 - CELL_BITS)) as usize
     }
 
     /// Enters the calling thread, which holds number `i`, in its cell if
