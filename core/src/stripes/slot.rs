@@ -78,7 +78,8 @@ use crate::sync::AtomicU32;
 #[cfg(not(seawall_loom))]
 #[inline]
 pub(super) fn thread_stripe() -> Option<usize> {
-    // `table::find` is `EMPTY_FIND` where there is no table: folded away.
+    // Where there is no table, `table::find` is a constant `u64::MAX`: the
+    // test folds away and the thread-local path is inlined.
     let x = table::find();
     let i = if x < STRIPES as u64 {
         // Below STRIPES: fits a usize.
@@ -182,10 +183,8 @@ fn claim() -> usize {
 /// The thread-pointer table (see the module docs).
 #[cfg(all(
     not(seawall_loom),
-    all(
-        target_os = "linux",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    )
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 mod table {
     use super::STRIPES;
