@@ -60,6 +60,8 @@ pub use permit::{protected_call, CallError, Permit, Rejected, Report, Ticket};
 pub use registry::Registry;
 pub use state::{Outcome, State};
 pub use window::WindowCounts;
+#[cfg(seawall_loom)]
+pub use window::CountWindowProbe;
 
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::ConfigError;

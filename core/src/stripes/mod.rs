@@ -132,13 +132,13 @@ impl<const N: usize> std::fmt::Debug for StripedCounts<N> {
 
 #[cfg(seawall_loom)]
 #[inline]
-fn thread_stripe() -> Option<usize> {
+pub(crate) fn thread_stripe() -> Option<usize> {
     None
 }
 
 #[cfg(not(seawall_loom))]
 #[inline]
-fn thread_stripe() -> Option<usize> {
+pub(crate) fn thread_stripe() -> Option<usize> {
     // The hot path is one load of a `const`-initialised thread-local with no
     // destructor: no lazy-init or torn-down check, no bounds check.
     let i = slot::INDEX.with(std::cell::Cell::get);
