@@ -18,28 +18,32 @@
 //! preempted while the ring lapped it can never overwrite a newer outcome:
 //! it gives the position up and takes another. A cursor gives up the rest
 //! of its block (stored as void codes, which count nothing) when the block
-//! is below the floor or has fallen `reach + BLOCK` positions behind the
-//! head. The ring has at least `reach + 2 * BLOCK` slots, where `reach =
-//! N + 8 * (BLOCK - 1)`, and evaluation looks back at most `reach`
-//! positions.
+//! is below the floor or `reach + BLOCK` positions behind the start of the
+//! last block reserved (so the voids lie beyond an evaluation's reach). The ring has at least `reach + 2 * BLOCK` slots, where
+//! `reach = N + 8 * (BLOCK - 1)` (eight cursors' unfilled tails), and an
+//! evaluation looks back at most `reach` positions.
 //!
-//! Exactness. *One thread* (or one at a time, each finishing before the next
-//! starts and the same thread recording throughout) gets exactly the last
-//! `N` outcomes: its own unfilled block tail is above everything it wrote
-//! and is skipped. *Several threads at once*: positions follow block
-//! reservations, not the order outcomes are stored, so the window is the
-//! last `N` outcomes by position. Let `T` be the number of stripe holders
-//! with a block open and `F` the number of outcomes whose position is taken
-//! but not yet stored. Then an evaluation counts at most `N` outcomes, each
-//! stored since the floor, each once; it counts at least `min(N, C) - F` of
-//! the `C` stored since the floor; and of the last `N` stored (in time), it
-//! misses at most `(T - 1) * BLOCK + F` and counts as many older ones in
-//! their place. (An outcome stored after `o` at a lower position lies in
-//! the block another cursor had open when `o` was stored, or was in flight
-//! then: at most `BLOCK` per other cursor.) With two threads and `N = 100`
-//! the window is thus the last 100 outcomes give or take 16 at either end.
-//! `window_scan.rs`'s property test and `loom-tests/tests/window_roll_over.rs`
-//! check these bounds.
+//! Exactness. *One thread* recording throughout gets exactly the last `N`
+//! outcomes: its own unfilled block tail is above everything it wrote and
+//! is skipped. *Several threads*: positions follow block reservations, not
+//! the order outcomes are stored, so the window is the last `N` outcomes by
+//! position. Let `T` be the number of cursors with a block open, `S` the
+//! number of threads without a stripe that record, and `F` the number of
+//! outcomes whose position is taken but not yet stored. An evaluation
+//! counts at most `N` outcomes, each stored since the floor, each once. It
+//! counts at least `min(N, C) - F` of the `C` stored since the floor. Of
+//! the last `N` stored (in time), it misses at most `(T - 1) * BLOCK + S +
+//! F` (`T * BLOCK + S + F` when `S > 0`), counting as many older ones in
+//! their place. Proof sketch: if `o` is counted and a newer `o'` is not,
+//! `o'` lies below `o`, so its position was taken before `o` was stored: it
+//! lies in a block another cursor had open then (at most `BLOCK` positions
+//! each, none in `o`'s own cursor, which fills in order), or it was a
+//! stripeless position in flight then. With two threads and `N = 100`, the
+//! window is the last 100 outcomes give or take 16. The property test
+//! below (`model`) checks these bounds against a list of the outcomes in
+//! the order stored, for several simulated threads with positions taken and
+//! stored as separate steps; `loom-tests/tests/count_window_blocks.rs`
+//! models lapping, floors and readers.
 //!
 //! **Time window.** `B` buckets of `T / B` each. Instead of counting into
 //! buckets, the window reuses the breaker's cumulative outcome counters
@@ -152,27 +156,40 @@ const CURSORS: usize = 2;
 /// The code of a position given up: written, but not an outcome.
 const VOID: u32 = 0;
 const CODE_MASK: u32 = (1 << CODE_BITS) - 1;
-/// Lap tags are `lap + 1` (so a slot never written, 0, is older than every
-/// lap) truncated to the 24 bits beside the code; a tag is older than
-/// another when it is behind it by less than half their range.
-const HALF_LAPS: u32 = 1 << (31 - CODE_BITS);
+
+/// Does slot value `v` hold an older lap than `tag`? Lap tags are `lap + 1`
+/// (so a slot never written, 0, is older than every lap) truncated to the
+/// 24 bits beside the code; a tag is older than another when it is behind
+/// it by less than half their range: then the difference, shifted into the
+/// top bits, is positive as a signed number.
+#[inline(always)]
+fn older(v: u32, tag: u32) -> bool {
+    (tag.wrapping_sub(v & !CODE_MASK) as i32) > 0
+}
 
 /// The block a stripe's holder is filling: `next` up to `end`. Only the
 /// holder of the stripe writes it; a new holder continues where the last
-/// one stopped.
+/// one stopped. On a 64-byte line of its own, like the blocks it fills
+/// (not crossbeam's 128-byte pair: eight cursors stay at 512 bytes).
 #[derive(Default)]
+#[repr(align(64))]
 struct Cursor {
     next: AtomicU64,
     end: AtomicU64,
 }
 
-/// The head and the floor: read by every record, written once a block.
+/// The head, the floor and the low mark: written once a block (and at
+/// a floor's raise), `low` read by every record.
 #[derive(Default)]
 struct Edge {
     /// The next position not yet taken.
     head: AtomicU64,
     /// Positions below it belong to earlier episodes.
     floor: AtomicU64,
+    /// A cursor whose next position is below it gives up its block: the
+    /// floor, or `reach + BLOCK` behind the start of the last block
+    /// reserved.
+    low: AtomicU64,
 }
 
 /// The last `size` outcomes (see the module docs).
@@ -182,8 +199,10 @@ pub(crate) struct CountWindow {
     /// How far back from the head an evaluation looks.
     reach: u64,
     ring_bits: u32,
+    /// The ring's length minus one.
+    mask: u64,
     slots: Box<[AtomicU32]>,
-    cursors: Box<[CachePadded<Cursor>]>,
+    cursors: Box<[Cursor; CURSORS]>,
 }
 
 impl CountWindow {
@@ -195,57 +214,84 @@ impl CountWindow {
             size: u64::from(size),
             reach,
             ring_bits: ring.trailing_zeros(),
+            mask: ring - 1,
             slots: (0..ring).map(|_| AtomicU32::new(0)).collect(),
-            cursors: (0..CURSORS).map(|_| CachePadded::default()).collect(),
+            cursors: Box::new(std::array::from_fn(|_| Cursor::default())),
         }
     }
 
+    #[inline(always)]
     fn tag(&self, pos: u64) -> u32 {
         // `lap + 1`, truncated to the bits left beside the code.
         (((pos >> self.ring_bits) + 1) as u32) << CODE_BITS
     }
 
+    #[inline(always)]
     fn slot(&self, pos: u64) -> &AtomicU32 {
-        &self.slots[(pos & ((1 << self.ring_bits) - 1)) as usize]
+        let i = (pos & self.mask) as usize;
+        // SAFETY: `mask` is the ring's length (a power of two) minus one, so
+        // `i` is in bounds.
+        unsafe { self.slots.get_unchecked(i) }
     }
 
-    #[inline]
+    // `always`: on the steady success path the code is a constant and the
+    // record a few loads and one compare-and-swap; as a call it would spend
+    // more on the call than on the record.
+    #[inline(always)]
     pub(crate) fn record(&self, s: Sample) {
         self.record_as(crate::stripes::thread_stripe(), s.code());
     }
 
     /// Records `code` for a thread holding `stripe`; returns the position
-    /// it was stored at.
-    #[inline]
+    /// it was stored at. The common case inline: the next position of the
+    /// cursor's block, stored at the first attempt.
+    #[inline(always)]
     fn record_as(&self, stripe: Option<usize>, code: u32) -> u64 {
+        if let Some(c) = stripe.and_then(|i| self.cursors.get(i)) {
+            // Relaxed (cursor): only the stripe's holder touches it; a new
+            // holder is ordered after the last by the stripe's hand-back.
+            let next = c.next.load(Ordering::Relaxed);
+            // Relaxed (low): a stale mark only delays giving up a block by
+            // the outcomes in flight; `store` refuses a lapped slot whatever
+            // it says.
+            if next != c.end.load(Ordering::Relaxed)
+                && next >= self.edge.low.load(Ordering::Relaxed)
+            {
+                c.next.store(next + 1, Ordering::Relaxed);
+                if self.store(next, code) {
+                    return next;
+                }
+            }
+        }
+        self.record_slow(stripe, code)
+    }
+
+    /// `record_as` when the cursor needs a new block, the thread has no
+    /// cursor, or a position was lapped before its code was stored: takes
+    /// positions until one holds the code.
+    #[cold]
+    #[inline(never)]
+    fn record_slow(&self, stripe: Option<usize>, code: u32) -> u64 {
         let cursor = stripe.and_then(|i| self.cursors.get(i));
         loop {
             let pos = self.take(cursor);
             if self.store(pos, code) {
                 return pos;
             }
-            // Lapped before its code was stored: take a fresh position
-            // (`take` sees that the block is stale).
         }
     }
 
     /// Takes the next position: the cursor's, or a fresh one.
-    #[inline]
-    fn take(&self, cursor: Option<&CachePadded<Cursor>>) -> u64 {
+    fn take(&self, cursor: Option<&Cursor>) -> u64 {
         let Some(c) = cursor else {
             // Relaxed: the position only has to be unique; the slot's lap
             // tag, not ordering, tells readers whether it holds the code.
             return self.edge.head.fetch_add(1, Ordering::Relaxed);
         };
-        // Relaxed (cursor): only the stripe's holder touches it; a new
-        // holder is ordered after the last by the stripe's hand-back.
+        // Relaxed: see `record_as`.
         let next = c.next.load(Ordering::Relaxed);
         let end = c.end.load(Ordering::Relaxed);
-        // Relaxed (edge): a stale head or floor only delays giving up a
-        // block by the outcomes in flight; `store` refuses a lapped slot.
-        let head = self.edge.head.load(Ordering::Relaxed);
-        let floor = self.edge.floor.load(Ordering::Relaxed);
-        if next == end || next < floor || next + self.reach + BLOCK <= head {
+        if next == end || next < self.edge.low.load(Ordering::Relaxed) {
             return self.reserve(c, next, end);
         }
         c.next.store(next + 1, Ordering::Relaxed);
@@ -253,8 +299,6 @@ impl CountWindow {
     }
 
     /// Gives up the rest of the cursor's block and reserves a new one.
-    #[cold]
-    #[inline(never)]
     fn reserve(&self, c: &Cursor, next: u64, end: u64) -> u64 {
         // Void codes, so that no slot of a given-up position keeps an old
         // lap's code for ever (a tag could then alias one 2^24 laps later).
@@ -263,6 +307,10 @@ impl CountWindow {
         }
         // Relaxed: see the stripeless case of `take`.
         let start = self.edge.head.fetch_add(BLOCK, Ordering::Relaxed);
+        // Relaxed: a monotone mark, only compared (see `take`).
+        self.edge
+            .low
+            .fetch_max(start.saturating_sub(self.reach + BLOCK), Ordering::Relaxed);
         // Relaxed: see `take`.
         c.end.store(start + BLOCK, Ordering::Relaxed);
         c.next.store(start + 1, Ordering::Relaxed);
@@ -272,26 +320,49 @@ impl CountWindow {
     /// Stores `code` at `pos`, unless the slot already holds the same or a
     /// later lap (the ring lapped this writer): then returns `false` and
     /// leaves the newer code in place.
-    #[inline]
+    #[inline(always)]
     fn store(&self, pos: u64, code: u32) -> bool {
         let slot = self.slot(pos);
-        let tag = self.tag(pos);
         // Relaxed: only compared; the compare-and-swap below decides.
+        let cur = slot.load(Ordering::Relaxed);
+        if !older(cur, self.tag(pos)) {
+            return false;
+        }
+        // Release: pairs with the Acquire load in `scan`, which then sees a
+        // code whose lap matches only once this store is visible. Relaxed
+        // on failure: another writer stored to the slot meanwhile, and
+        // `store_again` reads it again.
+        slot.compare_exchange(
+            cur,
+            self.tag(pos) | code,
+            Ordering::Release,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+            || self.store_again(pos, code)
+    }
+
+    /// `store` after another writer stored to the slot between its load and
+    /// its compare-and-swap.
+    #[cold]
+    #[inline(never)]
+    fn store_again(&self, pos: u64, code: u32) -> bool {
+        let slot = self.slot(pos);
+        // Relaxed: see `store`.
         let mut cur = slot.load(Ordering::Relaxed);
-        loop {
-            let behind = tag.wrapping_sub(cur & !CODE_MASK) >> CODE_BITS;
-            if behind == 0 || behind >= HALF_LAPS {
-                return false;
-            }
-            // Release: pairs with the Acquire load in `counts`, which then
-            // sees a code whose lap matches only once this store is visible.
-            // Relaxed on failure: the value read is only compared again.
-            match slot.compare_exchange_weak(cur, tag | code, Ordering::Release, Ordering::Relaxed)
-            {
+        while older(cur, self.tag(pos)) {
+            // Release, Relaxed: see `store`.
+            match slot.compare_exchange(
+                cur,
+                self.tag(pos) | code,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(v) => cur = v,
             }
         }
+        false
     }
 
     pub(crate) fn counts(&self) -> WindowCounts {
@@ -333,6 +404,7 @@ impl CountWindow {
         // floors raised by a swap that loses.
         let head = self.edge.head.load(Ordering::Relaxed);
         self.edge.floor.fetch_max(head, Ordering::Relaxed);
+        self.edge.low.fetch_max(head, Ordering::Relaxed);
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -661,7 +733,7 @@ mod tests {
     fn a_cursor_behind_the_reach_moves_to_the_head() {
         let w = CountWindow::new(10);
         w.record_as(Some(0), FAILURE); // block [0, 16)
-        for _ in 0..w.reach + BLOCK {
+        for _ in 0..2 * (w.reach + BLOCK) {
             w.record_as(Some(1), SUCCESS);
         }
         // Writing at position 1 now would be far outside the window.
@@ -671,12 +743,11 @@ mod tests {
 
     #[test]
     fn bytes_count_the_ring_and_the_cursors() {
+        assert_eq!(std::mem::size_of::<Cursor>(), 64, "a cursor per line");
+        assert_eq!(std::mem::align_of::<Cursor>(), 64);
         let w = CountWindow::new(100);
         assert_eq!(w.slots.len(), 256);
-        assert_eq!(
-            w.bytes(),
-            256 * 4 + CURSORS * std::mem::size_of::<CachePadded<Cursor>>()
-        );
+        assert_eq!(w.bytes(), 256 * 4 + CURSORS * 64);
     }
 
     mod model {
@@ -836,7 +907,11 @@ mod tests {
                 let missed = last.iter().filter(|o| !positions.contains(&o.0)).count() as u64;
                 // An outcome counted in place of a newer one: the newer one
                 // is in a block another cursor had open, or was in flight.
-                let others = if stripeless > 0 { open } else { open.saturating_sub(1) };
+                let others = if stripeless > 0 {
+                    open
+                } else {
+                    open.saturating_sub(1)
+                };
                 prop_assert!(
                     missed <= others * BLOCK + stripeless + in_flight,
                     "missed {} of the last {}",
@@ -849,9 +924,8 @@ mod tests {
                 // No stored outcome was overwritten by an older lap.
                 for (&pos, &code) in &self.all {
                     let v = self.w.slot(pos).load(Ordering::Relaxed);
-                    let behind = self.w.tag(pos).wrapping_sub(v & !CODE_MASK) >> CODE_BITS;
                     prop_assert!(
-                        (behind == 0 && v & CODE_MASK == code) || behind >= HALF_LAPS,
+                        v == self.w.tag(pos) | code || older(self.w.tag(pos), v & !CODE_MASK),
                         "position {}: slot {:#x} is older than its outcome",
                         pos,
                         v
