@@ -9,6 +9,8 @@
 //!   production clock; the `recent` refresher is warmed up first.
 //! * `time_window`, `count_window`: `closed` with a failure-rate rule over a
 //!   60 s / 10-bucket time window or a 100-call count window.
+//! * `count_window_eval`: `count_window` with every tenth call a failure,
+//!   which evaluates the window (10% failed: the rule never fires).
 //! * `registry`: `closed` through `Registry::with` (a look-up by name among
 //!   six breakers on every call).
 //! * `distributed`: `closed` through a `seawall_distributed::DistributedBreaker`
@@ -37,6 +39,22 @@ fn run_closed(b: &Breaker, n: u64) -> u64 {
         }
     }
     ok
+}
+
+#[inline(never)]
+fn run_tenth_fails(b: &Breaker, n: u64) -> u64 {
+    let mut done = 0;
+    for i in 0..n {
+        if let Ok(p) = black_box(b).try_acquire() {
+            if i % 10 == 9 {
+                p.failure();
+            } else {
+                p.success();
+            }
+            done += 1;
+        }
+    }
+    done
 }
 
 #[inline(never)]
@@ -115,7 +133,7 @@ fn main() {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
             timed(|| run_closed(&b, n))
         }
-        "time_window" | "count_window" => {
+        "time_window" | "count_window" | "count_window_eval" => {
             let window = if mode == "time_window" {
                 Window::Time {
                     length: Duration::from_secs(60),
@@ -133,7 +151,11 @@ fn main() {
             let b = Breaker::new("hot", config).expect("valid config");
             QuantaClock.recent();
             std::thread::sleep(Duration::from_millis(20));
-            timed(|| run_closed(&b, n))
+            if mode == "count_window_eval" {
+                timed(|| run_tenth_fails(&b, n))
+            } else {
+                timed(|| run_closed(&b, n))
+            }
         }
         "rejected" => {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
@@ -182,7 +204,7 @@ fn main() {
             timed(|| run_recloser(&b, n))
         }
         other => panic!(
-            "unknown mode {other:?}: closed, rejected, time_window, count_window, registry, distributed, failsafe or recloser"
+            "unknown mode {other:?}: closed, rejected, time_window, count_window, count_window_eval, registry, distributed, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");

@@ -151,6 +151,9 @@ pub mod stripes;
 mod sync;
 pub mod telemetry;
 
+#[cfg(seawall_loom)]
+#[doc(hidden)]
+pub use breaker::CountWindowProbe;
 pub use breaker::{
     protected_call, Breaker, BreakerConfig, CallError, Listener, Metrics, Outcome, Permit,
     Registry, Rejected, Report, State, Ticket, Transition, Transitions, Window, WindowCounts,

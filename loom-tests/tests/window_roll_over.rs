@@ -8,7 +8,9 @@
 //!
 //! Count window: the documented bound, an evaluation may miss an outcome
 //! whose writer has taken its position but not yet stored it: at most one
-//! per thread in flight, never one counted twice.
+//! per thread in flight, never one counted twice. Under loom the breaker's
+//! threads hold no counter stripe, so they take positions one at a time;
+//! `count_window_blocks.rs` models the blocks of stripe holders.
 #![cfg(seawall_loom)]
 
 use std::sync::Arc;

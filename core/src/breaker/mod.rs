@@ -59,6 +59,8 @@ pub use metrics::{Metrics, Transitions};
 pub use permit::{protected_call, CallError, Permit, Rejected, Report, Ticket};
 pub use registry::Registry;
 pub use state::{Outcome, State};
+#[cfg(seawall_loom)]
+pub use window::CountWindowProbe;
 pub use window::WindowCounts;
 
 use crate::clock::{nanos, Clock, QuantaClock};
@@ -359,10 +361,10 @@ impl<C: Clock> Breaker<C> {
             && w.kind() == Kind::Closed
             && w.payload() == 0
             && self.in_episode(w, episode)
-            && self
-                .rules
-                .as_ref()
-                .map_or(true, |r| r.quiet_success(|| self.clock.recent()))
+            && match &self.rules {
+                None => true,
+                Some(r) => r.quiet_success(|| self.clock.recent()),
+            }
         {
             self.counters.incr(Counter::Successes);
             return;

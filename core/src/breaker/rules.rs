@@ -120,7 +120,7 @@ impl Rules {
     /// `false`, having recorded nothing, when the caller must take
     /// [`Rules::observe`] instead. Equivalent to `observe` for such an
     /// outcome, which would record it and skip the evaluation.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn quiet_success(&self, now: impl FnOnce() -> u64) -> bool {
         // Relaxed: see `observe`.
         if self.armed.load(Ordering::Relaxed) {

@@ -25,7 +25,7 @@ use crate::sync::{AtomicU64, Ordering};
 mod free;
 mod slot;
 
-use slot::thread_stripe;
+pub(crate) use slot::thread_stripe;
 
 /// The stripes with a single owner each. A [`StripedCounts`] of up to 8
 /// counts takes `STRIPES + 2` padded lines: with 128-byte padding

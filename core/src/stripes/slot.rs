@@ -60,7 +60,7 @@
 /// down). Under loom always `None` (see the module docs of `stripes`).
 #[cfg(seawall_loom)]
 #[inline]
-pub(super) fn thread_stripe() -> Option<usize> {
+pub(crate) fn thread_stripe() -> Option<usize> {
     None
 }
 
@@ -77,7 +77,7 @@ use crate::sync::AtomicU32;
 /// down).
 #[cfg(not(seawall_loom))]
 #[inline]
-pub(super) fn thread_stripe() -> Option<usize> {
+pub(crate) fn thread_stripe() -> Option<usize> {
     // Where there is no table, `table::find` is a constant `u64::MAX`: the
     // test folds away and the thread-local path is inlined.
     let x = table::find();
