@@ -176,15 +176,15 @@ type Map<C> = papaya::HashMap<Box<[u8]>, Entry<C>, foldhash::fast::RandomState>;
 ///
 /// let clock = ManualClock::new();
 /// let config = BreakerConfig { failure_threshold: 1, ..Default::default() };
-/// let hosts = KeyedBreaker::with_clock("http:", config, 2, Duration::from_secs(60), clock.clone())
+/// let hosts = KeyedBreaker::with_clock("http:", config, 2, Duration::from_secs(30), clock.clone())
 ///     .unwrap();
 /// hosts.try_acquire("a.example:443").unwrap().failure();
 /// assert!(matches!(hosts.try_acquire("a.example:443"), Err(KeyedRejected::Open(_))));
 /// hosts.try_acquire("b.example:443").unwrap().success();
 /// // Two keys alive, neither idle yet (and a.example's is OPEN): a third is refused.
 /// assert_eq!(hosts.try_acquire("c.example:443").unwrap_err(), KeyedRejected::Full { max_keys: 2 });
-/// // A minute later b.example is idle and makes room; a.example stays while OPEN.
-/// clock.advance(Duration::from_secs(59));
+/// // 30 s later b.example is idle and makes room; a.example stays while OPEN.
+/// clock.advance(Duration::from_secs(30));
 /// hosts.try_acquire("c.example:443").unwrap().success();
 /// assert_eq!(hosts.state("a.example:443"), Some(State::Open));
 /// assert_eq!(hosts.state("b.example:443"), None);
