@@ -692,7 +692,36 @@ pub struct KeyedTicket {
     start: u64,
 }
 
-// SAFETY: a ticket is an address and two numbers; the entry it points to
+impl KeyedTicket {
+    /// The raw parts, for bindings that must store a ticket in a foreign
+    /// struct: `(family address, entry address, episode, start)`.
+    pub fn into_parts(self) -> (usize, usize, u64, u64) {
+        (
+            self.family as usize,
+            self.entry as usize,
+            self.episode,
+            self.start,
+        )
+    }
+
+    /// Rebuilds a ticket from [`KeyedTicket::into_parts`].
+    ///
+    /// # Safety
+    ///
+    /// The parts come from `into_parts` of a ticket that has not been
+    /// reported since (a report releases the pin that keeps the entry
+    /// alive), and this is the only ticket rebuilt from them.
+    pub unsafe fn from_parts(family: usize, entry: usize, episode: u64, start: u64) -> Self {
+        Self {
+            family: family as *const (),
+            entry: entry as *const (),
+            episode,
+            start,
+        }
+    }
+}
+
+// SAFETY: a ticket is two addresses and two numbers; the entry it points to
 // is `Sync` (atomics and a `Breaker`), and it is only dereferenced by
 // `KeyedBreaker::record` on the family that issued it, from any thread.
 unsafe impl Send for KeyedTicket {}
