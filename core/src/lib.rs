@@ -152,6 +152,8 @@ pub mod stripes;
 mod sync;
 pub mod telemetry;
 
+#[cfg(seawall_loom)]
+pub use breaker::loom_entry;
 pub use breaker::{
     protected_call, Breaker, BreakerConfig, CallError, KeyedBreaker, KeyedMetrics, KeyedPermit,
     KeyedRejected, KeyedTicket, Listener, Metrics, Outcome, Permit, Registry, Rejected, Report,

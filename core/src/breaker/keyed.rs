@@ -32,11 +32,15 @@
 //! fresh CLOSED breaker: an evicted HALF_OPEN breaker's trial progress and
 //! back-off are forgotten.
 //!
-//! The bound: at most `max_keys` entries exist at once. A call for a new
-//! key when the bound is reached first evicts every idle entry (one pass
-//! over the map, O(`max_keys`)); if none is idle it is refused with
-//! [`KeyedRejected::Full`] at once, never queued and never allowed to grow
-//! the map.
+//! The bound: at most `max_keys` entries are alive (not retired) at once.
+//! A call for a new key when the bound is reached first evicts every idle
+//! entry (one pass over the map, O(`max_keys`)); if none is idle it is
+//! refused with [`KeyedRejected::Full`] at once, never queued and never
+//! allowed to grow the map. A retired entry gives its place back right
+//! after the swap that retired it (then stays in the map only until its
+//! evictor, or a caller that finds it, removes it), so a call that races an
+//! eviction into a full family may be refused `Full` in the instant between
+//! the two; it never finds room that is not there.
 //!
 //! The family's totals ([`KeyedMetrics`]) are counted by the family itself
 //! on striped counts, as calls are admitted, refused and reported, so they
@@ -195,8 +199,9 @@ type Map<C> = papaya::HashMap<Box<[u8]>, Entry<C>, foldhash::fast::RandomState>;
 /// idle means, and the ordering argument for eviction racing with calls.
 pub struct KeyedBreaker<C: Clock + Clone = QuantaClock> {
     map: Map<C>,
-    /// Entries in the map plus places reserved by inserters: at most
-    /// `max_keys`.
+    /// Entries in the map that are not retired, plus places reserved by
+    /// inserters: at most `max_keys`. (Retired entries wait in the map only
+    /// until their evictor, or a caller that finds one, removes it.)
     live: AtomicU64,
     counts: StripedCounts<6>,
     created: AtomicU64,
@@ -444,30 +449,33 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
                     Ok(_) => return Ok(()),
                     Err(now) => n = now,
                 }
-            } else if self.sweep(guard) == 0 {
+                continue;
+            }
+            let evicted = self.sweep(guard);
+            // Relaxed: as above. Another evictor may have made room
+            // meanwhile, even if this sweep found nothing.
+            n = self.live.load(Ordering::Relaxed);
+            if evicted == 0 && n >= u64::from(self.max_keys) {
                 self.counts.incr(FULL);
                 return Err(KeyedRejected::Full {
                     max_keys: self.max_keys,
                 });
-            } else {
-                n = self.live.load(Ordering::Relaxed);
             }
         }
     }
 
-    /// Gives back a place taken by `reserve` or held by a removed entry.
+    /// Gives back a place taken by `reserve`, or held by an entry just
+    /// retired (a retired entry is dead: it may stay in the map until a
+    /// remover gets to it, but it no longer counts).
     fn release(&self) {
         // Relaxed: see `reserve`.
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Removes `key`'s entry if it is retired; gives its place back if this
-    /// call removed it (the evictor and any caller that found it retired
-    /// race to).
+    /// Removes `key`'s entry if it is retired (the evictor that retired it
+    /// and any caller that finds it retired race to; one succeeds).
     fn remove_retired(&self, key: &[u8], guard: &impl papaya::Guard) {
-        if let Ok(Some(_)) = self.map.remove_if(key, |_, e| e.retired(), guard) {
-            self.release();
-        }
+        let _ = self.map.remove_if(key, |_, e| e.retired(), guard);
     }
 
     /// Retires and removes every idle entry; returns how many.
@@ -476,6 +484,9 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         let mut retired = 0;
         for (k, e) in self.map.iter(guard) {
             if e.retire_if_idle(now, self.idle) {
+                // This thread won the retiring swap: the one place the
+                // entry's place is given back.
+                self.release();
                 // Relaxed: a statistic.
                 self.evicted.fetch_add(1, Ordering::Relaxed);
                 self.remove_retired(k, guard);
@@ -727,6 +738,73 @@ impl KeyedTicket {
 unsafe impl Send for KeyedTicket {}
 // SAFETY: as above; `&KeyedTicket` gives no access to the entry.
 unsafe impl Sync for KeyedTicket {}
+
+/// The entry protocol alone, for the loom models in `loom-tests/`: the
+/// map's own synchronization (papaya's plain atomics) is invisible to loom,
+/// which would then see entries published by one thread and read by
+/// another as racing. The models drive one entry as the family does:
+/// calls pin, ask the breaker, record and unpin; evictors retire.
+#[cfg(seawall_loom)]
+pub mod loom_entry {
+    use super::{Breaker, Entry};
+    use crate::sync::{AtomicU64, UnsafeCell};
+    use crate::ManualClock;
+
+    /// One entry, and a cell standing for its memory: a pinned call reads
+    /// it, an evictor that retired the entry frees (writes) it, and loom
+    /// reports any of those accesses that are not ordered.
+    pub struct LoomEntry {
+        entry: Entry<ManualClock>,
+        memory: UnsafeCell<u64>,
+    }
+
+    impl LoomEntry {
+        /// An entry with nothing in flight, last used at time 0.
+        pub fn new(breaker: Breaker<ManualClock>) -> Self {
+            Self {
+                entry: Entry {
+                    word: AtomicU64::new(0),
+                    used: AtomicU64::new(0),
+                    breaker,
+                },
+                memory: UnsafeCell::new(0),
+            }
+        }
+
+        /// `Entry::pin`.
+        pub fn pin(&self) -> bool {
+            self.entry.pin()
+        }
+
+        /// `Entry::unpin`.
+        pub fn unpin(&self) {
+            self.entry.unpin()
+        }
+
+        /// `Entry::retire_if_idle`.
+        pub fn retire_if_idle(&self, now: u64, idle: u64) -> bool {
+            self.entry.retire_if_idle(now, idle)
+        }
+
+        /// The entry's breaker.
+        pub fn breaker(&self) -> &Breaker<ManualClock> {
+            &self.entry.breaker
+        }
+
+        /// A pinned call's access to the entry's memory.
+        pub fn read_memory(&self) -> u64 {
+            // SAFETY: loom checks this access against `free`; reads may
+            // overlap each other.
+            self.memory.with(|p| unsafe { *p })
+        }
+
+        /// The evictor's reclamation of the entry's memory.
+        pub fn free(&self) {
+            // SAFETY: loom checks this access against `read_memory`.
+            self.memory.with_mut(|p| unsafe { *p = u64::MAX })
+        }
+    }
+}
 
 #[cfg(all(test, not(seawall_loom)))]
 mod tests;
