@@ -564,9 +564,10 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         }
     }
 
-    /// The number of keys alive.
+    /// The number of keys alive (and being made): at most `max_keys`.
     pub fn len(&self) -> usize {
-        self.map.len()
+        // Relaxed: a reading; see `reserve`.
+        self.live.load(Ordering::Relaxed) as usize
     }
 
     /// Whether there are none.
