@@ -759,6 +759,11 @@ pub mod loom_entry {
         memory: UnsafeCell<u64>,
     }
 
+    // SAFETY: the entry is `Sync`; the cell is shared on purpose, every
+    // access to it goes through loom, which reports the unordered ones (the
+    // model's whole point).
+    unsafe impl Sync for LoomEntry {}
+
     impl LoomEntry {
         /// An entry with nothing in flight, last used at time 0.
         pub fn new(breaker: Breaker<ManualClock>) -> Self {
