@@ -134,6 +134,10 @@ enum seawall_result
   // `seawall_retry_stop` says why. An answer, not an error: the last
   // error is left as it was.
   SEAWALL_RESULT_RETRY_STOPPED = 16,
+  // The keyed breaker refused a call of a new key: `max_keys` keys are
+  // alive and none is idle. An answer, not an error: the last error is
+  // left as it was.
+  SEAWALL_RESULT_KEYED_FULL = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -409,6 +413,16 @@ typedef struct seawall_distributed_breaker seawall_distributed_breaker;
 // is thread-safe.
 typedef struct seawall_fleet_rate_limiter seawall_fleet_rate_limiter;
 #endif
+
+// A breaker per key, made on the key's first call from one configuration,
+// at most `max_keys` keys alive at once. A key is idle (and may be evicted
+// to make room for a new key, or by `seawall_keyed_breaker_evict_idle`)
+// when no permit of it is outstanding, it has not been used for
+// `idle_timeout_ns`, and its breaker is CLOSED, or HALF_OPEN with no trial
+// in flight; an OPEN or forced breaker is never evicted. An evicted key's
+// next call gets a fresh CLOSED breaker. Reference-counted like
+// `seawall_breaker`; every function taking one is thread-safe.
+typedef struct seawall_keyed_breaker seawall_keyed_breaker;
 
 // A rate limit per key (client, tenant, host) in bounded memory: keys are
 // hashed into a fixed table of slots, each a GCRA limiter, and keys that
@@ -849,6 +863,51 @@ typedef struct seawall_fleet_limit_status {
 } seawall_fleet_limit_status;
 #endif
 
+// Permission to make one call of one key, written by
+// `seawall_keyed_breaker_try_acquire` on success. Report it exactly once
+// with `seawall_keyed_breaker_report` on the family that issued it: until
+// then it keeps its key's breaker alive and from eviction. The report
+// marks it used, so reporting the same struct again returns
+// `SEAWALL_RESULT_PERMIT_ALREADY_REPORTED`; reporting a copy made before
+// the first report is undefined behaviour (do not copy permits). Treat the
+// fields as opaque.
+typedef struct seawall_keyed_permit {
+  // The number of the key's breaker's episode that issued the permit.
+  uint64_t episode;
+  // The clock reading when the permit was issued (0 when slow-call
+  // timing is off).
+  uint64_t start;
+  // The address of the key's entry.
+  size_t entry;
+  // The address of the family that issued it.
+  size_t owner;
+  // Issued or reported (internal magic numbers; 0 is "never issued").
+  uint32_t status;
+} seawall_keyed_permit;
+
+// The totals of a keyed breaker over every key it ever had, evicted ones
+// included: each count but `keys` only grows.
+typedef struct seawall_keyed_metrics {
+  // Calls admitted by their key's breaker.
+  uint64_t permitted;
+  // Calls refused by their key's breaker.
+  uint64_t rejected;
+  // Calls of new keys refused with `SEAWALL_RESULT_KEYED_FULL`.
+  uint64_t full;
+  // Successes reported (including ones their breaker counted as late).
+  uint64_t successes;
+  // Failures reported (likewise).
+  uint64_t failures;
+  // Neutral outcomes reported (likewise).
+  uint64_t ignored;
+  // Breakers made.
+  uint64_t created;
+  // Breakers evicted.
+  uint64_t evicted;
+  // Keys alive now.
+  uint64_t keys;
+} seawall_keyed_metrics;
+
 // Called by `seawall_registry_for_each` for each breaker, in name order.
 // `name` and `breaker` are borrowed for the duration of the call only (use
 // `seawall_breaker_clone` to keep the breaker). Return 0 to continue, any
@@ -912,8 +971,8 @@ seawall_result seawall_result_message(uint32_t code,
 // there was none). Errors are recorded by every function that returns a
 // code other than `SEAWALL_RESULT_OK` and the answers
 // (`SEAWALL_RESULT_REJECTED`, described by its `seawall_rejection`,
-// `_RATE_LIMITED`, `_BULKHEAD_FULL`, `_BULKHEAD_TIMEOUT` and
-// `_RETRY_STOPPED`, which are not errors); other calls leave the last
+// `_RATE_LIMITED`, `_BULKHEAD_FULL`, `_BULKHEAD_TIMEOUT`, `_RETRY_STOPPED`
+// and `_KEYED_FULL`, which are not errors); other calls leave the last
 // error as it was, like `errno`.
 seawall_result seawall_last_error(void);
 
@@ -1848,6 +1907,122 @@ seawall_result seawall_distributed_breaker_report(const struct seawall_distribut
                                                   uint32_t outcome,
                                                   uint64_t duration_ns);
 #endif
+
+// Creates a keyed breaker whose breakers are made from `*config` (NULL for
+// the defaults) and named `prefix` (NUL-terminated UTF-8; NULL for none)
+// followed by the key, with at most `max_keys` (1..=1048576) keys alive
+// and keys idle after `idle_timeout_ns` (at most one year; 0 makes any key
+// with no permit outstanding and a CLOSED breaker idle), and writes its
+// handle to `*out`. `clock` is NULL for the production clock or a manual
+// clock (for tests). Release it with `seawall_keyed_breaker_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `prefix` is NULL or NUL-terminated; `clock`
+// is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_keyed_breaker_new(const struct seawall_breaker_config *config,
+                                         const char *prefix,
+                                         uint32_t max_keys,
+                                         uint64_t idle_timeout_ns,
+                                         const struct seawall_manual_clock *clock,
+                                         const struct seawall_keyed_breaker **out);
+
+// Writes a new handle to the same keyed breaker to `*out`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_keyed_breaker_clone(const struct seawall_keyed_breaker *breaker,
+                                           const struct seawall_keyed_breaker **out);
+
+// Releases one keyed breaker handle. `NULL` is a no-op. Permits still
+// outstanding must be reported before the last handle is released.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle, which must not be used afterwards.
+void seawall_keyed_breaker_free(const struct seawall_keyed_breaker *breaker);
+
+// Asks the breaker of the key `key[..key_len]` (bytes; NULL only with
+// `key_len` 0) for permission to make one call, making the key's breaker
+// if it has none.
+//
+// Returns `SEAWALL_RESULT_OK` and writes `*out_permit`: make the call,
+// then report it with `seawall_keyed_breaker_report`.
+// `SEAWALL_RESULT_REJECTED` and writes `*out_rejection` (if not NULL): the
+// key's breaker refused the call. `SEAWALL_RESULT_KEYED_FULL`: the key is
+// new, `max_keys` keys are alive and none is idle. Refusals are answers:
+// the last error is left alone. Nothing is written on other results.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `key` is NULL or valid for reads of
+// `key_len` bytes; `out_permit` is NULL or valid for a write;
+// `out_rejection` is NULL or valid for a write.
+seawall_result seawall_keyed_breaker_try_acquire(const struct seawall_keyed_breaker *breaker,
+                                                 const uint8_t *key,
+                                                 size_t key_len,
+                                                 struct seawall_keyed_permit *out_permit,
+                                                 struct seawall_rejection *out_rejection);
+
+// Reports `outcome` (a `seawall_outcome`, passed as a number so that an
+// out-of-range value is an error) for the call made under `*permit`, and
+// marks the permit reported. A permit of another family returns
+// `SEAWALL_RESULT_PERMIT_WRONG_BREAKER`, a reported one
+// `SEAWALL_RESULT_PERMIT_ALREADY_REPORTED`, a never-issued one
+// `SEAWALL_RESULT_PERMIT_NOT_ISSUED`; each leaves the permit as it was.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `permit` is NULL or valid for reads
+// and writes, and not a copy of a permit reported before.
+seawall_result seawall_keyed_breaker_report(const struct seawall_keyed_breaker *breaker,
+                                            struct seawall_keyed_permit *permit,
+                                            uint32_t outcome);
+
+// Writes the state of the breaker of the key `key[..key_len]` to
+// `*out_state`, or returns `SEAWALL_RESULT_NOT_FOUND` if the key has none
+// (never used, or evicted).
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `key` is NULL or valid for reads of
+// `key_len` bytes; `out_state` is NULL or valid for a write.
+seawall_result seawall_keyed_breaker_state(const struct seawall_keyed_breaker *breaker,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           seawall_state *out_state);
+
+// Writes the metrics of the breaker of the key `key[..key_len]` to
+// `*out`, or returns `SEAWALL_RESULT_NOT_FOUND` if the key has none.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `key` is NULL or valid for reads of
+// `key_len` bytes; `out` is NULL or valid for a write.
+seawall_result seawall_keyed_breaker_key_metrics(const struct seawall_keyed_breaker *breaker,
+                                                 const uint8_t *key,
+                                                 size_t key_len,
+                                                 struct seawall_metrics *out);
+
+// Writes the family's totals over every key it ever had to `*out`.
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_keyed_breaker_metrics(const struct seawall_keyed_breaker *breaker,
+                                             struct seawall_keyed_metrics *out);
+
+// Evicts every idle key now and writes how many to `*out_evicted` (new
+// keys evict idle ones when the family is full; call this periodically to
+// free memory sooner).
+//
+// # Safety
+//
+// `breaker` is NULL or a live handle; `out_evicted` is NULL or valid for
+// a write.
+seawall_result seawall_keyed_breaker_evict_idle(const struct seawall_keyed_breaker *breaker,
+                                                size_t *out_evicted);
 
 // Creates a keyed rate limiter from `*config` (NULL for the defaults),
 // applied to every key, with `slots` slots (1..=1048576, rounded up to a

@@ -12,6 +12,14 @@
 //!   `cpu` reports the sum of both threads' busy time / calls (ideal scaling
 //!   equals the one-thread figure). `seawall_unshared` is a control: each
 //!   thread on its own breaker, so its loss is the machine's, not sharing's.
+//! * `keyed`: a closed success by key, cycling through 1,000 live keys
+//!   (`host-N.example.com:443`): ours (`KeyedBreaker`: hash, look-up, pin,
+//!   call, record, unpin) beside a plain breaker call on one breaker and on
+//!   the same 1,000 plain breakers picked by index (the cache cost of many
+//!   breakers, without the look-up), and the peers' common practice: a
+//!   `Mutex<HashMap<String, breaker>>` locked for the look-up, the breaker
+//!   cloned out (an `Arc`) and called after the unlock, with failsafe's and
+//!   recloser's breakers.
 //!
 //! Every bench runs twice: timed by the wall clock (criterion's default) and
 //! by the calling thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`), which does
@@ -29,14 +37,18 @@
 //! `scripts/bench-run.sh`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BenchmarkGroup, Criterion, Throughput};
-use seawall::{Breaker, BreakerConfig, Clock, ManualClock, QuantaClock, State, Window};
+use seawall::{
+    Breaker, BreakerConfig, Clock, KeyedBreaker, ManualClock, QuantaClock, State, Window,
+};
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads, thread_cpu};
 
 // ---------------------------------------------------------------------------
@@ -364,6 +376,86 @@ fn two_threads<M: Measurement<Value = Duration>>(c: &mut Criterion<M>, cpu: bool
     g.finish();
 }
 
+const KEYS: usize = 1000;
+
+fn keyed<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
+    let mut g = c.benchmark_group("keyed");
+    let keys: Vec<String> = (0..KEYS)
+        .map(|i| format!("host-{i}.example.com:443"))
+        .collect();
+    let mut i = 0;
+    let mut next = || {
+        i = (i + 1) % KEYS;
+        &keys[i]
+    };
+    let family = KeyedBreaker::new(
+        "http:",
+        BreakerConfig::default(),
+        2 * KEYS as u32,
+        Duration::from_secs(60),
+    )
+    .expect("valid settings");
+    for k in &keys {
+        family.try_acquire(k).expect("room for every key").success();
+    }
+    assert_eq!(family.len(), KEYS);
+    g.bench_function("seawall_keyed", |x| {
+        x.iter(|| {
+            if let Ok(p) = family.try_acquire(black_box(next())) {
+                p.success();
+            }
+        })
+    });
+    let b = ours();
+    g.bench_function("seawall_plain", |x| x.iter(|| ours_call(black_box(&b))));
+    let plain: Vec<Breaker> = (0..KEYS).map(|_| ours()).collect();
+    let mut j = 0;
+    g.bench_function("seawall_plain_1000", |x| {
+        x.iter(|| {
+            j = (j + 1) % KEYS;
+            ours_call(black_box(&plain[j]))
+        })
+    });
+    let map: Mutex<HashMap<String, Failsafe>> = Mutex::new(
+        keys.iter()
+            .map(|k| (k.clone(), failsafe_breaker()))
+            .collect(),
+    );
+    g.bench_function("failsafe_mutex_map", |x| {
+        x.iter(|| {
+            let b = get_or_make(&map, black_box(next()), failsafe_breaker);
+            failsafe_call(&b)
+        })
+    });
+    let map: Mutex<HashMap<String, Arc<recloser::Recloser>>> = Mutex::new(
+        keys.iter()
+            .map(|k| (k.clone(), Arc::new(recloser_breaker())))
+            .collect(),
+    );
+    g.bench_function("recloser_mutex_map", |x| {
+        x.iter(|| {
+            let b = get_or_make(&map, black_box(next()), || Arc::new(recloser_breaker()));
+            recloser_call(&b)
+        })
+    });
+    g.finish();
+}
+
+/// The peers' per-key practice: look up under the lock, make the breaker
+/// on a miss (never, in the bench: every key is made beforehand, without
+/// allocating the key on a hit), clone it out and unlock.
+fn get_or_make<V: Clone>(
+    map: &Mutex<HashMap<String, V>>,
+    key: &str,
+    make: impl FnOnce() -> V,
+) -> V {
+    let mut m = map.lock().expect("no panic while locked");
+    if let Some(v) = m.get(key) {
+        return v.clone();
+    }
+    m.entry(key.to_owned()).or_insert_with(make).clone()
+}
+
 // ---------------------------------------------------------------------------
 // The report.
 
@@ -414,6 +506,23 @@ fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
             fmt(cpu),
             ratio(cpu, one)
         );
+    }
+    println!("keyed (closed success by key, 1,000 live keys):");
+    let ours = m("keyed", "seawall_keyed");
+    for id in [
+        "seawall_keyed",
+        "seawall_plain",
+        "seawall_plain_1000",
+        "failsafe_mutex_map",
+        "recloser_mutex_map",
+    ] {
+        let v = m("keyed", id);
+        let r = if id == "seawall_keyed" {
+            String::new()
+        } else {
+            format!("  seawall_keyed/{id} = {}", ratio(ours, v))
+        };
+        println!("  {id:<24}{:>10}{r}", fmt(v));
     }
     let one = |name: &str| m("windows", &format!("{name}_one_thread"));
     println!(
@@ -467,6 +576,7 @@ fn run<M: Measurement<Value = Duration>>(m: M, dir: PathBuf, cpu: bool, clock: &
     rejected_open(&mut c);
     two_threads(&mut c, cpu);
     windows(&mut c, cpu);
+    keyed(&mut c);
     c.final_summary();
     // `cargo bench -- --test` and `cargo test --benches` run each bench once
     // and write no estimates; the report then has nothing to show.

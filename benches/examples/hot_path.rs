@@ -13,6 +13,9 @@
 //!   which evaluates the window (10% failed: the rule never fires).
 //! * `registry`: `closed` through `Registry::with` (a look-up by name among
 //!   six breakers on every call).
+//! * `keyed`: `closed` through `KeyedBreaker::try_acquire` on one of 1,000
+//!   live keys (`host-N.example.com:443`, cycled): hash, look-up, pin, the
+//!   breaker's call, record, unpin.
 //! * `distributed`: `closed` through a `seawall_distributed::DistributedBreaker`
 //!   whose fleet adds no restriction (its coordinator has no server to reach;
 //!   the call path is the same as with one: no I/O either way).
@@ -26,7 +29,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use seawall::{Breaker, BreakerConfig, Clock, QuantaClock, Registry, Window};
+use seawall::{Breaker, BreakerConfig, Clock, KeyedBreaker, QuantaClock, Registry, Window};
 use seawall_benches::thread_cpu;
 
 #[inline(never)]
@@ -86,6 +89,19 @@ fn run_registry(r: &Registry, n: u64) -> u64 {
     for _ in 0..n {
         let admitted = black_box(r).with("users", |b| b.try_acquire().map(|p| p.success()));
         if let Some(Ok(())) = admitted {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn run_keyed(f: &KeyedBreaker, keys: &[String], n: u64) -> u64 {
+    let mut ok = 0;
+    for i in 0..n {
+        let key = &keys[i as usize % keys.len()];
+        if let Ok(p) = black_box(f).try_acquire(key) {
+            p.success();
             ok += 1;
         }
     }
@@ -174,6 +190,17 @@ fn main() {
             }
             timed(|| run_registry(&r, n))
         }
+        "keyed" => {
+            let keys: Vec<String> = (0..1000)
+                .map(|i| format!("host-{i}.example.com:443"))
+                .collect();
+            let f = KeyedBreaker::new("http:", BreakerConfig::default(), 2000, Duration::from_secs(60))
+                .expect("valid settings");
+            for k in &keys {
+                f.try_acquire(k).expect("room for every key").success();
+            }
+            timed(|| run_keyed(&f, &keys, n))
+        }
         "distributed" => {
             use seawall_distributed::{
                 Coordinator, CoordinatorConfig, DistributedBreaker, FleetConfig,
@@ -204,7 +231,7 @@ fn main() {
             timed(|| run_recloser(&b, n))
         }
         other => panic!(
-            "unknown mode {other:?}: closed, rejected, time_window, count_window, count_window_eval, registry, distributed, failsafe or recloser"
+            "unknown mode {other:?}: closed, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");

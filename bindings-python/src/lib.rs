@@ -18,6 +18,7 @@ mod config;
 mod fleet;
 mod guard;
 mod handle;
+mod keyed_breaker;
 mod policy;
 mod rate_limit;
 mod registered;
@@ -47,6 +48,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bulkhead::BulkheadWaiter>()?;
     m.add_class::<rate_limit::RateLimiter>()?;
     m.add_class::<rate_limit::KeyedRateLimiter>()?;
+    m.add_class::<keyed_breaker::KeyedBreaker>()?;
+    m.add_class::<keyed_breaker::KeyedPermit>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;

@@ -5,7 +5,8 @@
 //! exact), each reporting the metrics it keeps anyway:
 //!
 //! - [`Breaker`]: the circuit breaker (below), with trip rules over
-//!   sliding [`Window`]s; [`Registry`] shares breakers by name.
+//!   sliding [`Window`]s; [`Registry`] shares breakers by name;
+//!   [`KeyedBreaker`] keeps one per key (host, tenant), bounded.
 //! - [`Retry`] and [`RetryState`] ([`retry`]): back-off schedules and the
 //!   per-call retry decision, aware of the breaker and of a
 //!   [`RetryBudget`] ([`budget`]) that keeps retries to a share of the
@@ -154,9 +155,13 @@ pub mod telemetry;
 #[cfg(seawall_loom)]
 #[doc(hidden)]
 pub use breaker::CountWindowProbe;
+#[cfg(seawall_loom)]
+#[doc(hidden)]
+pub use breaker::loom_entry;
 pub use breaker::{
-    protected_call, Breaker, BreakerConfig, CallError, Listener, Metrics, Outcome, Permit,
-    Registry, Rejected, Report, State, Ticket, Transition, Transitions, Window, WindowCounts,
+    protected_call, Breaker, BreakerConfig, CallError, KeyedBreaker, KeyedMetrics, KeyedPermit,
+    KeyedRejected, KeyedTicket, Listener, Metrics, Outcome, Permit, Registry, Rejected, Report,
+    State, Ticket, Transition, Transitions, Window, WindowCounts,
 };
 pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig, RetryBudgetMetrics};
 pub use bulkhead::{

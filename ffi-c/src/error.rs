@@ -63,10 +63,14 @@ pub enum seawall_result {
     /// `seawall_retry_stop` says why. An answer, not an error: the last
     /// error is left as it was.
     RetryStopped = 16,
+    /// The keyed breaker refused a call of a new key: `max_keys` keys are
+    /// alive and none is idle. An answer, not an error: the last error is
+    /// left as it was.
+    KeyedFull = 17,
 }
 
 /// Every code (kept out of the `impl` so cbindgen does not export it).
-const ALL_RESULTS: [seawall_result; 17] = [
+const ALL_RESULTS: [seawall_result; 18] = [
     seawall_result::Ok,
     seawall_result::NullParameter,
     seawall_result::InvalidConfig,
@@ -84,6 +88,7 @@ const ALL_RESULTS: [seawall_result; 17] = [
     seawall_result::PermitAlreadyReleased,
     seawall_result::PermitWrongBulkhead,
     seawall_result::RetryStopped,
+    seawall_result::KeyedFull,
 ];
 
 impl seawall_result {
@@ -112,6 +117,7 @@ impl seawall_result {
             Self::PermitAlreadyReleased => "the bulkhead permit was already released",
             Self::PermitWrongBulkhead => "the bulkhead permit was issued by another bulkhead",
             Self::RetryStopped => "the retry state decided to stop retrying",
+            Self::KeyedFull => "the keyed breaker is full: no idle key to evict",
         }
     }
 }

@@ -35,7 +35,7 @@ handle::declare!(seawall_keyed_rate_limiter: CKeyed, Shared, "limiter");
 ///
 /// `key` is NULL or valid for reads of `key_len` bytes for `'a`.
 #[inline(always)]
-unsafe fn key_arg<'a>(
+pub(crate) unsafe fn key_arg<'a>(
     key: *const u8,
     key_len: usize,
     func: &'static str,

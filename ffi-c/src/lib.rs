@@ -22,7 +22,7 @@
 //! * answers, which say what the engine decided: `REJECTED` (4, the
 //!   breaker), `RATE_LIMITED` (11, the rate limiters), `BULKHEAD_FULL` (12)
 //!   and `BULKHEAD_TIMEOUT` (13, the bulkhead), `RETRY_STOPPED` (16, the
-//!   retry state);
+//!   retry state), `KEYED_FULL` (17, the keyed breaker);
 //! * errors, recorded as the last error: `NULL_PARAMETER` (1),
 //!   `INVALID_CONFIG` (2), `INVALID_ARGUMENT` (3), `PERMIT_ALREADY_REPORTED`
 //!   (5), `PERMIT_NOT_ISSUED` (6), `PERMIT_WRONG_BREAKER` (7), `NOT_FOUND`
@@ -57,6 +57,7 @@ mod config;
 mod distributed;
 mod error;
 mod handle;
+mod keyed_breaker;
 mod keyed_rate_limit;
 mod rate_limit;
 mod registry;
@@ -100,6 +101,12 @@ pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall
 #[cfg(feature = "distributed")]
 pub use distributed::*;
 pub use error::seawall_result;
+pub use keyed_breaker::{
+    seawall_keyed_breaker, seawall_keyed_breaker_clone, seawall_keyed_breaker_evict_idle,
+    seawall_keyed_breaker_free, seawall_keyed_breaker_key_metrics, seawall_keyed_breaker_metrics,
+    seawall_keyed_breaker_new, seawall_keyed_breaker_report, seawall_keyed_breaker_state,
+    seawall_keyed_breaker_try_acquire, seawall_keyed_metrics, seawall_keyed_permit,
+};
 pub use keyed_rate_limit::{
     seawall_keyed_rate_limiter, seawall_keyed_rate_limiter_check, seawall_keyed_rate_limiter_clone,
     seawall_keyed_rate_limiter_free, seawall_keyed_rate_limiter_get_config,
@@ -171,8 +178,8 @@ pub unsafe extern "C" fn seawall_result_message(
 /// there was none). Errors are recorded by every function that returns a
 /// code other than `SEAWALL_RESULT_OK` and the answers
 /// (`SEAWALL_RESULT_REJECTED`, described by its `seawall_rejection`,
-/// `_RATE_LIMITED`, `_BULKHEAD_FULL`, `_BULKHEAD_TIMEOUT` and
-/// `_RETRY_STOPPED`, which are not errors); other calls leave the last
+/// `_RATE_LIMITED`, `_BULKHEAD_FULL`, `_BULKHEAD_TIMEOUT`, `_RETRY_STOPPED`
+/// and `_KEYED_FULL`, which are not errors); other calls leave the last
 /// error as it was, like `errno`.
 #[no_mangle]
 pub extern "C" fn seawall_last_error() -> seawall_result {

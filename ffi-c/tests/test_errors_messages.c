@@ -8,13 +8,13 @@
 static void test_messages(void) {
     char buf[128];
     size_t n = 0;
-    for (uint32_t code = 0; code <= SEAWALL_RESULT_RETRY_STOPPED; code++) {
+    for (uint32_t code = 0; code <= SEAWALL_RESULT_KEYED_FULL; code++) {
         CHECK_OK(seawall_result_message(code, buf, sizeof buf, &n));
         CHECK(n > 0 && n == strlen(buf));
     }
     CHECK_OK(seawall_result_message(SEAWALL_RESULT_REJECTED, buf, sizeof buf, &n));
     CHECK(strcmp(buf, "the circuit breaker rejected the call") == 0);
-    CHECK_RC(seawall_result_message(SEAWALL_RESULT_RETRY_STOPPED + 1, buf, sizeof buf, &n),
+    CHECK_RC(seawall_result_message(SEAWALL_RESULT_KEYED_FULL + 1, buf, sizeof buf, &n),
              SEAWALL_RESULT_INVALID_ARGUMENT);
 
     /* Truncation: a NUL-terminated prefix and the full length. */

@@ -36,8 +36,9 @@ from .adapters import (
 )
 from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
-from .exceptions import CircuitBreakerOpenError
+from .exceptions import CircuitBreakerOpenError, KeyedBreakerFullError
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
+from .keyed_breaker import KeyedBreaker
 from .interfaces import (
     BackoffCalculatorInterface,
     BulkheadInterface,
@@ -109,6 +110,8 @@ __all__ = [
     "set_default_implementation",
     "with_circuit_breaker",
     "CircuitBreakerOpenError",
+    "KeyedBreaker",
+    "KeyedBreakerFullError",
     "ManualClock",
     "Permit",
     "Registry",

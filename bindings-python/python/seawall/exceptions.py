@@ -7,7 +7,12 @@ from typing import Optional
 
 from .models import CircuitState
 
-__all__ = ["CircuitBreakerOpenError", "BulkheadFullError", "RateLimitExceededError"]
+__all__ = [
+    "CircuitBreakerOpenError",
+    "KeyedBreakerFullError",
+    "BulkheadFullError",
+    "RateLimitExceededError",
+]
 
 
 class CircuitBreakerOpenError(Exception):
@@ -28,6 +33,18 @@ class CircuitBreakerOpenError(Exception):
     name: str = ""
     state: CircuitState = CircuitState.OPEN
     retry_after: Optional[float] = None
+
+
+class KeyedBreakerFullError(CircuitBreakerOpenError):
+    """A ``KeyedBreaker`` refused a call of a new key: ``max_keys`` keys
+    are alive and none is idle (each has a call in flight, was used within
+    ``idle_timeout``, or has an OPEN or forced breaker). A refusal like an
+    open breaker's, so handlers of ``CircuitBreakerOpenError`` catch it;
+    ``name`` is the breaker name the key would have had, ``retry_after`` is
+    ``None`` (no key's idleness is scheduled) and ``max_keys`` the bound.
+    """
+
+    max_keys: int = 0
 
 
 class BulkheadFullError(Exception):

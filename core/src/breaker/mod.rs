@@ -28,7 +28,8 @@
 //! | `driver.rs` | the one CAS loop that applies a decision; the deadline word's reading and publishing; the side effects of a transition |
 //! | `permit.rs` | `Permit` and `Ticket` (which report back through the breaker), `Rejected`, `CallError`, and `Report` + `protected_call`: the protected-call protocol every breaker's `call_classified` runs |
 //!
-//! `registry.rs` (`Registry`, named breakers on one clock) sits on top.
+//! `registry.rs` (`Registry`, named breakers on one clock) and `keyed.rs`
+//! (`KeyedBreaker`, a bounded family of breakers, one per key) sit on top.
 //!
 //! The fast paths (a CLOSED admission, a steady OPEN rejection, a CLOSED
 //! success with nothing to reset) are inlined here and write nothing shared;
@@ -46,6 +47,7 @@ mod deadline;
 mod decide;
 mod driver;
 mod events;
+mod keyed;
 mod metrics;
 mod permit;
 mod registry;
@@ -55,6 +57,9 @@ mod window;
 
 pub use config::{BreakerConfig, Window};
 pub use events::{Listener, Transition};
+#[cfg(seawall_loom)]
+pub use keyed::loom_entry;
+pub use keyed::{KeyedBreaker, KeyedMetrics, KeyedPermit, KeyedRejected, KeyedTicket};
 pub use metrics::{Metrics, Transitions};
 pub use permit::{protected_call, CallError, Permit, Rejected, Report, Ticket};
 pub use registry::Registry;
