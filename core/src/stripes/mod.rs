@@ -72,6 +72,10 @@ pub const STRIPES: usize = 8;
 const TAG_MASK: usize = 0xF;
 /// The tag of a set whose inline stripe no number owns yet.
 const UNOWNED: usize = TAG_MASK;
+/// The key of a thread without a stripe number (see `StripedCounts::count`):
+/// no control word equals it, as the address in a word is that of a live
+/// allocation, which cannot reach the end of the address space.
+const NO_STRIPE: usize = usize::MAX;
 const _: () = assert!(STRIPES <= UNOWNED, "every stripe number fits the tag");
 
 /// One thread's `N` counts.
@@ -170,7 +174,7 @@ impl<const N: usize> StripedCounts<N> {
     /// Adds one to count `i`. Panics if `i >= N`.
     #[inline]
     pub fn incr(&self, i: usize) {
-        self.count(thread_stripe(), i);
+        self.count(thread_stripe().unwrap_or(NO_STRIPE), i);
     }
 
     /// Adds one to count `i` as the holder of stripe number `stripe`
@@ -183,40 +187,44 @@ impl<const N: usize> StripedCounts<N> {
     #[doc(hidden)]
     pub fn incr_as(&self, stripe: Option<usize>, i: usize) {
         assert!(stripe.map_or(true, |s| s < STRIPES));
-        self.count(stripe, i);
+        self.count(stripe.unwrap_or(NO_STRIPE), i);
     }
 
+    /// Adds one to count `i` for `key`: the calling thread's stripe number,
+    /// or [`NO_STRIPE`]. A plain `usize` rather than an `Option`, so that
+    /// the owner's test is one comparison with the control word.
     #[inline(always)]
-    fn count(&self, stripe: Option<usize>, i: usize) {
+    fn count(&self, key: usize, i: usize) {
         // Acquire: pairs with the Release swap in `settle` that published
         // the grown stripes, so a thread that finds them also sees them
         // zeroed. (Plain loads on x86.)
         let ctl = self.ctl.load(Ordering::Acquire);
-        match stripe {
+        if ctl as usize == key {
             // Nothing grown and this number owns the inline stripe.
-            Some(s) if ctl as usize == s => self.inline.bump_owned(i),
-            _ => self.count_grown(ctl, stripe, i),
+            self.inline.bump_owned(i);
+        } else {
+            self.count_grown(ctl, key, i);
         }
     }
 
     /// A count outside the inline stripe (or the first one in it).
     #[inline(always)]
-    fn count_grown(&self, ctl: *mut Grown<N>, stripe: Option<usize>, i: usize) {
+    fn count_grown(&self, ctl: *mut Grown<N>, key: usize, i: usize) {
         // SAFETY: a non-null address in the control word came from
         // `Box::into_raw` in `settle`, is never replaced, and is freed only
         // by `drop`, which cannot run while `self` is borrowed.
         let grown = match unsafe { grown_of(ctl).as_ref() } {
             Some(g) => g,
-            None => match self.settle(stripe) {
+            None => match self.settle(key) {
                 Some(g) => g,
                 None => return self.inline.bump_owned(i),
             },
         };
-        match stripe {
-            Some(s) => grown.owned[s].bump_owned(i),
-            // Relaxed: an exact atomic increment; nothing is published
-            // through the count.
+        match grown.owned.get(key) {
+            Some(stripe) => stripe.bump_owned(i),
             None => {
+                // Relaxed: an exact atomic increment; nothing is published
+                // through the count.
                 grown.shared.0[i].fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -227,7 +235,7 @@ impl<const N: usize> StripedCounts<N> {
     /// padded stripes (or finds them grown by a racing thread).
     #[cold]
     #[inline(never)]
-    fn settle(&self, stripe: Option<usize>) -> Option<&Grown<N>> {
+    fn settle(&self, key: usize) -> Option<&Grown<N>> {
         let mut fresh: *mut Grown<N> = std::ptr::null_mut();
         // Acquire: as in `count`.
         let mut ctl = self.ctl.load(Ordering::Acquire);
@@ -235,9 +243,9 @@ impl<const N: usize> StripedCounts<N> {
             if !grown_of(ctl).is_null() {
                 break grown_of(ctl);
             }
-            let claim = matches!(stripe, Some(_) if tag_of(ctl) == UNOWNED);
-            let next = match stripe {
-                Some(s) if claim => tagged(std::ptr::null_mut(), s),
+            let claim = key < STRIPES && tag_of(ctl) == UNOWNED;
+            let next = match key {
+                s if claim => tagged(std::ptr::null_mut(), s),
                 // Only this number's holder ever writes its tag, so a word
                 // reloaded after a lost swap cannot name it.
                 _ => {
