@@ -94,11 +94,7 @@ fn memory_bytes_is_what_a_breaker_owns_at_creation_besides_its_name() {
     for (what, config) in configs() {
         let name: Arc<str> = Arc::from("b");
         let (b, heap) = heap_of(|| Breaker::new(Arc::clone(&name), config).unwrap());
-        assert_eq!(
-            std::mem::size_of_val(&b) + heap,
-            b.memory_bytes(),
-            "{what}"
-        );
+        assert_eq!(std::mem::size_of_val(&b) + heap, b.memory_bytes(), "{what}");
     }
 }
 

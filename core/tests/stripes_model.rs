@@ -38,7 +38,10 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let (workers, handles): (Vec<mpsc::Sender<Job>>, Vec<_>) = (0..THREADS)
         .map(|_| {
             let (tx, rx) = mpsc::channel::<Job>();
-            (tx, thread::spawn(move || rx.into_iter().for_each(|job| job())))
+            (
+                tx,
+                thread::spawn(move || rx.into_iter().for_each(|job| job())),
+            )
         })
         .unzip();
     let run = |thread: usize, job: Job| {

@@ -486,7 +486,9 @@ impl<C: Clock> Breaker<C> {
         let w = self.word();
         // Relaxed: metrics only.
         let between: [[u64; 5]; 5] = match self.cold.transitions.get() {
-            Some(made) => made.each_ref().map(|row| row.each_ref().map(|t| t.load(Ordering::Relaxed))),
+            Some(made) => made
+                .each_ref()
+                .map(|row| row.each_ref().map(|t| t.load(Ordering::Relaxed))),
             None => [[0; 5]; 5],
         };
         let t = |k: Kind| between.iter().map(|row| row[k as usize]).sum();
@@ -541,11 +543,7 @@ impl<C: Clock> Breaker<C> {
         std::mem::size_of::<Self>()
             + self.rules.as_ref().map_or(0, |r| r.heap_bytes())
             + self.counters.heap_bytes()
-            + self
-                .cold
-                .transitions
-                .get()
-                .map_or(0, std::mem::size_of_val)
+            + self.cold.transitions.get().map_or(0, std::mem::size_of_val)
     }
 }
 

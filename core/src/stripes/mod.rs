@@ -267,7 +267,13 @@ impl<const N: usize> StripedCounts<N> {
                 .ctl
                 .compare_exchange(ctl, next, Ordering::Release, Ordering::Acquire)
             {
-                Ok(_) if claim => return None,
+                Ok(_) if claim => {
+                    // A claim is only tried while the tag is unowned, so
+                    // before any allocation (a lost claim means the tag
+                    // is owned for good).
+                    debug_assert!(fresh.is_null());
+                    return None;
+                }
                 Ok(_) => return Some(self.grown_at(next)),
                 Err(actual) => ctl = actual,
             }
@@ -445,7 +451,10 @@ mod tests {
     fn an_idle_set_is_its_inline_stripe_and_a_grown_one_is_padded_per_stripe() {
         assert_eq!(std::mem::size_of::<StripedCounts<7>>(), 7 * 8 + 16);
         assert_eq!(std::mem::size_of::<StripedCounts<1>>(), 8 + 16);
-        assert!(std::mem::align_of::<Grown<7>>() > TAG_MASK, "room for the tag");
+        assert!(
+            std::mem::align_of::<Grown<7>>() > TAG_MASK,
+            "room for the tag"
+        );
         assert_eq!(std::mem::align_of::<CachePadded<Stripe<7>>>() % 64, 0);
         assert!(
             std::mem::size_of::<Stripe<8>>() <= 64,
