@@ -18,16 +18,16 @@
 //! with one small inline stripe and a control word, and grows its padded
 //! stripes on the heap, once, when a second thread counts:
 //!
-//! * The control word holds the address of the grown stripes (null at
-//!   first) and, in its low bits (the grown stripes are aligned to at least
-//!   16 bytes), the number of the stripe that owns the inline stripe.
+//! * The control word is a small number while nothing is grown (the stripe
+//!   number that owns the inline stripe, or "unowned") and the address of
+//!   the grown stripes once they exist: the owner's tag is not needed then.
 //! * The first thread with a stripe number to count while nothing is grown
-//!   claims the inline stripe by writing its number into the tag. From then
-//!   on whoever holds that number (the same thread, or a later one the
-//!   number was handed to: `free.rs` orders the two) counts in the inline
-//!   stripe with a plain load and store, as long as the word shows no grown
-//!   stripes. The test is one comparison: the word equals its number only
-//!   when the address part is null and the tag is its number.
+//!   claims the inline stripe by swapping its number in. From then on
+//!   whoever holds that number (the same thread, or a later one the number
+//!   was handed to: `free.rs` orders the two) counts in the inline stripe
+//!   with a plain load and store, as long as nothing is grown. The test is
+//!   one comparison: the word equals a thread's number only while that
+//!   number owns the inline stripe and nothing is grown.
 //! * Any other count (another number, or no number) makes sure the grown
 //!   stripes exist (allocated once, zeroed, published with a
 //!   compare-and-swap; racing allocations lose and are freed) and counts
@@ -68,15 +68,15 @@ mod free;
 /// pairs, 1152 bytes).
 pub const STRIPES: usize = 8;
 
-/// The low bits of the control word that name the inline stripe's owner.
-const TAG_MASK: usize = 0xF;
+/// Control words below this are tags: the stripe number that owns the
+/// inline stripe, or [`UNOWNED`]; nothing is grown. From it on, the word is
+/// the address of the grown stripes (aligned to at least this much, so never
+/// below it).
+const GROWN_MIN: usize = 16;
 /// The tag of a set whose inline stripe no number owns yet.
-const UNOWNED: usize = TAG_MASK;
-/// The key of a thread without a stripe number (see `StripedCounts::count`):
-/// no control word equals it, as the address in a word is that of a live
-/// allocation, which cannot reach the end of the address space.
-const NO_STRIPE: usize = usize::MAX;
-const _: () = assert!(STRIPES <= UNOWNED, "every stripe number fits the tag");
+const UNOWNED: usize = GROWN_MIN - 1;
+const _: () = assert!(STRIPES < UNOWNED, "every stripe number is a tag");
+const _: () = assert!(STRIPES.is_power_of_two(), "see `count_owned`");
 
 /// One thread's `N` counts.
 struct Stripe<const N: usize>([AtomicU64; N]);
@@ -106,7 +106,7 @@ impl<const N: usize> Stripe<N> {
 }
 
 /// The stripes a set grows when a second thread counts, each on a line of
-/// its own; the alignment leaves the control word its tag bits.
+/// its own; the alignment keeps their address above every tag.
 #[repr(align(16))]
 struct Grown<const N: usize> {
     owned: [CachePadded<Stripe<N>>; STRIPES],
@@ -123,20 +123,20 @@ impl<const N: usize> Grown<N> {
     }
 }
 
-/// The tag of a control word (see the module docs).
-fn tag_of<T>(ctl: *mut T) -> usize {
-    ctl as usize & TAG_MASK
+/// The control word of a tag (see [`GROWN_MIN`]): never dereferenced.
+fn tag<T>(t: usize) -> *mut T {
+    std::ptr::null_mut::<u8>().wrapping_add(t).cast()
 }
 
-/// The address of a control word's grown stripes (null if none).
-fn grown_of<T>(ctl: *mut T) -> *mut T {
-    // Byte arithmetic keeps the pointer's provenance.
-    ctl.cast::<u8>().wrapping_sub(tag_of(ctl)).cast()
-}
-
-/// The control word for `grown` (untagged) with `tag`.
-fn tagged<T>(grown: *mut T, tag: usize) -> *mut T {
-    grown.cast::<u8>().wrapping_add(tag).cast()
+/// The grown stripes a control word points to, if it is an address.
+fn grown_of<'a, T>(ctl: *mut T) -> Option<&'a T> {
+    if (ctl as usize) < GROWN_MIN {
+        return None;
+    }
+    // SAFETY: an address in a control word came from `Box::into_raw` in
+    // `StripedCounts::settle`, is never replaced, and is freed only when
+    // the set is dropped; callers tie `'a` to a borrow of the set.
+    Some(unsafe { &*ctl })
 }
 
 /// `N` exact counts, striped per thread (see the module docs).
@@ -153,7 +153,8 @@ fn tagged<T>(grown: *mut T, tag: usize) -> *mut T {
 pub struct StripedCounts<const N: usize> {
     /// The stripe of the first thread that counted (see the module docs).
     inline: Stripe<N>,
-    /// The grown stripes' address, tagged with the inline stripe's owner.
+    /// The inline stripe's owner, or the grown stripes' address (see
+    /// [`GROWN_MIN`]).
     ctl: AtomicPtr<Grown<N>>,
     /// The totals at the last `clear` (none before the first `clear` of a
     /// set that had counted): reported counts are measured from here, while
@@ -166,7 +167,7 @@ impl<const N: usize> StripedCounts<N> {
     pub fn new() -> Self {
         Self {
             inline: Stripe::new(),
-            ctl: AtomicPtr::new(tagged(std::ptr::null_mut(), UNOWNED)),
+            ctl: AtomicPtr::new(tag(UNOWNED)),
             baseline: OnceBox::new(),
         }
     }
@@ -174,7 +175,10 @@ impl<const N: usize> StripedCounts<N> {
     /// Adds one to count `i`. Panics if `i >= N`.
     #[inline]
     pub fn incr(&self, i: usize) {
-        self.count(thread_stripe().unwrap_or(NO_STRIPE), i);
+        match thread_stripe() {
+            Some(s) => self.count_owned(s, i),
+            None => self.count_shared(i),
+        }
     }
 
     /// Adds one to count `i` as the holder of stripe number `stripe`
@@ -186,68 +190,81 @@ impl<const N: usize> StripedCounts<N> {
     #[cfg(seawall_loom)]
     #[doc(hidden)]
     pub fn incr_as(&self, stripe: Option<usize>, i: usize) {
-        assert!(stripe.map_or(true, |s| s < STRIPES));
-        self.count(stripe.unwrap_or(NO_STRIPE), i);
-    }
-
-    /// Adds one to count `i` for `key`: the calling thread's stripe number,
-    /// or [`NO_STRIPE`]. A plain `usize` rather than an `Option`, so that
-    /// the owner's test is one comparison with the control word.
-    #[inline(always)]
-    fn count(&self, key: usize, i: usize) {
-        // Acquire: pairs with the Release swap in `settle` that published
-        // the grown stripes, so a thread that finds them also sees them
-        // zeroed. (Plain loads on x86.)
-        let ctl = self.ctl.load(Ordering::Acquire);
-        if ctl as usize == key {
-            // Nothing grown and this number owns the inline stripe.
-            self.inline.bump_owned(i);
-        } else {
-            self.count_grown(ctl, key, i);
+        match stripe {
+            Some(s) => {
+                assert!(s < STRIPES);
+                self.count_owned(s, i);
+            }
+            None => self.count_shared(i),
         }
     }
 
-    /// A count outside the inline stripe (or the first one in it).
+    /// A count by the holder of stripe number `s`.
     #[inline(always)]
-    fn count_grown(&self, ctl: *mut Grown<N>, key: usize, i: usize) {
-        // SAFETY: a non-null address in the control word came from
-        // `Box::into_raw` in `settle`, is never replaced, and is freed only
-        // by `drop`, which cannot run while `self` is borrowed.
-        let grown = match unsafe { grown_of(ctl).as_ref() } {
-            Some(g) => g,
-            None => match self.settle(key) {
-                Some(g) => g,
-                None => return self.inline.bump_owned(i),
-            },
-        };
-        match grown.owned.get(key) {
-            Some(stripe) => stripe.bump_owned(i),
-            None => {
-                // Relaxed: an exact atomic increment; nothing is published
-                // through the count.
+    fn count_owned(&self, s: usize, i: usize) {
+        // Acquire: pairs with the Release swap in `settle` that published
+        // the grown stripes, so a thread that finds them also sees them
+        // zeroed. (A plain load on x86.)
+        let ctl = self.ctl.load(Ordering::Acquire);
+        if ctl as usize == s {
+            // `s` owns the inline stripe and nothing is grown.
+            self.inline.bump_owned(i);
+        } else if let Some(grown) = grown_of(ctl) {
+            // `s < STRIPES`, a power of two: the mask changes nothing but
+            // spares a bounds check the compiler cannot see past the slow
+            // path of `thread_stripe`.
+            grown.owned[s & (STRIPES - 1)].bump_owned(i);
+        } else {
+            self.first_count(Some(s), i);
+        }
+    }
+
+    /// A count by a thread without a stripe number.
+    #[inline(always)]
+    fn count_shared(&self, i: usize) {
+        // Acquire: as in `count_owned`.
+        match grown_of(self.ctl.load(Ordering::Acquire)) {
+            // Relaxed: an exact atomic increment; nothing is published
+            // through the count.
+            Some(grown) => {
+                grown.shared.0[i].fetch_add(1, Ordering::Relaxed);
+            }
+            None => self.first_count(None, i),
+        }
+    }
+
+    /// A count while nothing is grown that is not the inline owner's: the
+    /// first count of the first number claims the inline stripe, any other
+    /// grows the padded stripes (or finds them grown by a racing thread).
+    #[cold]
+    #[inline(never)]
+    fn first_count(&self, stripe: Option<usize>, i: usize) {
+        match (self.settle(stripe), stripe) {
+            (None, _) => self.inline.bump_owned(i),
+            (Some(grown), Some(s)) => grown.owned[s].bump_owned(i),
+            (Some(grown), None) => {
+                // Relaxed: as in `count_shared`.
                 grown.shared.0[i].fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
-    /// The first count of a number while nothing is grown: claims the
-    /// inline stripe for it if no number owns it (`None`), else grows the
-    /// padded stripes (or finds them grown by a racing thread).
-    #[cold]
-    #[inline(never)]
-    fn settle(&self, key: usize) -> Option<&Grown<N>> {
+    /// Claims the inline stripe for `stripe` if nothing is grown and no
+    /// number owns it (`None`: claimed), else returns the grown stripes,
+    /// growing them if needed.
+    fn settle(&self, stripe: Option<usize>) -> Option<&Grown<N>> {
         let mut fresh: *mut Grown<N> = std::ptr::null_mut();
-        // Acquire: as in `count`.
+        // Acquire: as in `count_owned`.
         let mut ctl = self.ctl.load(Ordering::Acquire);
         let found = loop {
-            if !grown_of(ctl).is_null() {
-                break grown_of(ctl);
+            if let Some(grown) = grown_of(ctl) {
+                break grown;
             }
-            let claim = key < STRIPES && tag_of(ctl) == UNOWNED;
-            let next = match key {
-                s if claim => tagged(std::ptr::null_mut(), s),
-                // Only this number's holder ever writes its tag, so a word
-                // reloaded after a lost swap cannot name it.
+            let next = match stripe {
+                Some(s) if ctl as usize == UNOWNED => tag(s),
+                // Owned by another number (only a number's holder ever
+                // writes its own tag, so a word reloaded after a lost swap
+                // cannot name this one), or no number: grow.
                 _ => {
                     if fresh.is_null() {
                         fresh = Box::into_raw(Box::new(Grown {
@@ -255,26 +272,26 @@ impl<const N: usize> StripedCounts<N> {
                             shared: CachePadded::new(Stripe::new()),
                         }));
                     }
-                    tagged(fresh, tag_of(ctl))
+                    fresh
                 }
             };
             // Release on success: publishes the zeroed stripes (pairs with
-            // the Acquire in `count` and `grown`); a claim publishes
-            // nothing, its number's holders being ordered by the free set.
-            // Acquire on failure: the word read may carry stripes grown by
-            // another thread, which must be seen zeroed.
+            // the Acquire in `count_owned`, `count_shared` and `grown`); a
+            // claim publishes nothing, its number's holders being ordered
+            // by the free set. Acquire on failure: the word read may be
+            // stripes grown by another thread, which must be seen zeroed.
             match self
                 .ctl
                 .compare_exchange(ctl, next, Ordering::Release, Ordering::Acquire)
             {
-                Ok(_) if claim => {
-                    // A claim is only tried while the tag is unowned, so
-                    // before any allocation (a lost claim means the tag
-                    // is owned for good).
+                Ok(_) if next == fresh => return grown_of(fresh),
+                Ok(_) => {
+                    // A claim is only tried while no number owns the inline
+                    // stripe, and a lost claim means one does for good: no
+                    // allocation came before it.
                     debug_assert!(fresh.is_null());
                     return None;
                 }
-                Ok(_) => return Some(self.grown_at(next)),
                 Err(actual) => ctl = actual,
             }
         };
@@ -283,21 +300,13 @@ impl<const N: usize> StripedCounts<N> {
             // published: another thread's stripes won.
             drop(unsafe { Box::from_raw(fresh) });
         }
-        Some(self.grown_at(found))
-    }
-
-    /// The grown stripes a control word read from `self` points to.
-    fn grown_at(&self, ctl: *mut Grown<N>) -> &Grown<N> {
-        // SAFETY: see `count_grown`; callers pass a non-null word.
-        unsafe { &*grown_of(ctl) }
+        Some(found)
     }
 
     /// The grown stripes, if a second thread has counted.
     fn grown(&self) -> Option<&Grown<N>> {
-        // Acquire: as in `count`.
-        let ctl = self.ctl.load(Ordering::Acquire);
-        // SAFETY: see `count_grown`.
-        unsafe { grown_of(ctl).as_ref() }
+        // Acquire: as in `count_owned`.
+        grown_of(self.ctl.load(Ordering::Acquire))
     }
 
     /// The sum of count `i` over all stripes, since creation: monotone.
@@ -344,12 +353,12 @@ impl<const N: usize> StripedCounts<N> {
 
 impl<const N: usize> Drop for StripedCounts<N> {
     fn drop(&mut self) {
-        // Acquire: as in `count`; the last access.
-        let grown = grown_of(self.ctl.load(Ordering::Acquire));
-        if !grown.is_null() {
+        // Acquire: as in `count_owned`; the last access.
+        let ctl = self.ctl.load(Ordering::Acquire);
+        if grown_of(ctl).is_some() {
             // SAFETY: made by `Box::into_raw` in `settle`, owned by `self`,
             // which nobody else can reach any more.
-            drop(unsafe { Box::from_raw(grown) });
+            drop(unsafe { Box::from_raw(ctl) });
         }
     }
 }
@@ -452,8 +461,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<StripedCounts<7>>(), 7 * 8 + 16);
         assert_eq!(std::mem::size_of::<StripedCounts<1>>(), 8 + 16);
         assert!(
-            std::mem::align_of::<Grown<7>>() > TAG_MASK,
-            "room for the tag"
+            std::mem::align_of::<Grown<7>>() >= GROWN_MIN,
+            "an address is above every tag"
         );
         assert_eq!(std::mem::align_of::<CachePadded<Stripe<7>>>() % 64, 0);
         assert!(
