@@ -48,11 +48,13 @@
 //! [`StripedCounts::clear`]) calls `handle_alloc_error` if the allocator
 //! fails, as every `Box` does; no count is lost or made inexact by a growth.
 //!
-//! Under `cfg(seawall_loom)` [`StripedCounts::incr`] counts in the shared
-//! stripe (the loom models of the engines that count need no stripe
-//! numbers); `StripedCounts::incr_as` lets a model hand out numbers itself,
-//! which `loom-tests/tests/stripes.rs` does to check the growth. The set of
-//! free numbers has its own model in the same file.
+//! Under `cfg(seawall_loom)` [`StripedCounts::incr`] adds atomically to one
+//! stripe kept for loom alone: the loom models of the engines that count
+//! need no stripe numbers, and one atomic add per count keeps their state
+//! space as it was. `StripedCounts::incr_as` lets a model hand out numbers
+//! itself and counts through the production paths, which
+//! `loom-tests/tests/stripes.rs` does to check the growth. The set of free
+//! numbers has its own model in the same file.
 
 use crossbeam_utils::CachePadded;
 
@@ -160,6 +162,10 @@ pub struct StripedCounts<const N: usize> {
     /// set that had counted): reported counts are measured from here, while
     /// the totals stay monotone.
     baseline: OnceBox<Stripe<N>>,
+    /// Under loom, where [`StripedCounts::incr`] counts (see the module
+    /// docs).
+    #[cfg(seawall_loom)]
+    loom_shared: Stripe<N>,
 }
 
 impl<const N: usize> StripedCounts<N> {
@@ -169,6 +175,8 @@ impl<const N: usize> StripedCounts<N> {
             inline: Stripe::new(),
             ctl: AtomicPtr::new(tag(UNOWNED)),
             baseline: OnceBox::new(),
+            #[cfg(seawall_loom)]
+            loom_shared: Stripe::new(),
         }
     }
 
@@ -177,7 +185,15 @@ impl<const N: usize> StripedCounts<N> {
     pub fn incr(&self, i: usize) {
         match thread_stripe() {
             Some(s) => self.count_owned(s, i),
+            #[cfg(not(seawall_loom))]
             None => self.count_shared(i),
+            // Relaxed: as in `count_shared`. Under loom every count lands
+            // here: the engines' models count with one atomic add, as they
+            // always have, and the growth has models of its own.
+            #[cfg(seawall_loom)]
+            None => {
+                self.loom_shared.0[i].fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -314,7 +330,10 @@ impl<const N: usize> StripedCounts<N> {
     pub fn total(&self, i: usize) -> u64 {
         // The inline stripe is read first: it stops moving once the grown
         // stripes exist, so no count is seen twice or missed for good.
-        self.inline.get(i) + self.grown().map_or(0, |g| g.total(i))
+        let total = self.inline.get(i) + self.grown().map_or(0, |g| g.total(i));
+        #[cfg(seawall_loom)]
+        let total = total + self.loom_shared.get(i);
+        total
     }
 
     /// Count `i` since the last [`StripedCounts::clear`]. Panics if
