@@ -63,6 +63,9 @@ use crate::sync::{AtomicPtr, AtomicU64, OnceBox, Ordering};
 // Under loom the model compiles `free.rs` itself (loom-tests/tests/stripes.rs).
 #[cfg(not(seawall_loom))]
 mod free;
+mod slot;
+
+use slot::thread_stripe;
 
 /// The stripes with a single owner each, once a set has grown: a grown set
 /// of up to 8 counts holds `STRIPES + 1` padded lines on the heap (with
@@ -394,80 +397,6 @@ impl<const N: usize> std::fmt::Debug for StripedCounts<N> {
         f.debug_struct("StripedCounts")
             .field("reported", &reported)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(seawall_loom)]
-#[inline]
-fn thread_stripe() -> Option<usize> {
-    None
-}
-
-#[cfg(not(seawall_loom))]
-#[inline]
-fn thread_stripe() -> Option<usize> {
-    // The hot path is one load of a `const`-initialised thread-local with no
-    // destructor: no lazy-init or torn-down check, no bounds check.
-    let i = slot::INDEX.with(std::cell::Cell::get);
-    if i < STRIPES {
-        Some(i)
-    } else {
-        slot::claim()
-    }
-}
-
-#[cfg(not(seawall_loom))]
-mod slot {
-    use std::cell::Cell;
-
-    use super::{free, STRIPES};
-    use crate::sync::AtomicU32;
-
-    /// `INDEX` of a thread that has not counted yet.
-    const UNCLAIMED: usize = usize::MAX;
-    /// `INDEX` of a thread that counts in the shared stripe: no number was
-    /// free when it first counted, or it has exited (its `Slot` is dropped).
-    const SHARED: usize = usize::MAX - 1;
-
-    /// The stripe numbers no live thread holds (see `free.rs`).
-    static FREE: AtomicU32 = AtomicU32::new(free::all(STRIPES));
-
-    /// The number a thread holds, if it got one; handed back on exit.
-    pub(super) struct Slot(Option<usize>);
-
-    impl Drop for Slot {
-        fn drop(&mut self) {
-            if let Some(i) = self.0 {
-                // Counts made after this (by other thread-local destructors)
-                // go to the shared stripe: the number is handed back below.
-                INDEX.with(|x| x.set(SHARED));
-                free::hand_back(&FREE, i);
-            }
-        }
-    }
-
-    thread_local! {
-        /// This thread's owned stripe, if it holds one; else `UNCLAIMED` or
-        /// `SHARED`. `const` and without a destructor, so reading it is a
-        /// plain thread-local load that works at any point of the thread's
-        /// life.
-        pub(super) static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
-        /// Holds the thread's number and hands it back when the thread exits.
-        static SLOT: Slot = Slot(free::claim(&FREE));
-    }
-
-    /// The slow path of `thread_stripe`: claims a number at the thread's
-    /// first count; `None` for threads that count in the shared stripe.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn claim() -> Option<usize> {
-        if INDEX.with(Cell::get) != UNCLAIMED {
-            return None;
-        }
-        // `try_with` fails once the thread's locals are being destroyed.
-        let i = SLOT.try_with(|s| s.0).ok().flatten();
-        INDEX.with(|x| x.set(i.unwrap_or(SHARED)));
-        i
     }
 }
 
