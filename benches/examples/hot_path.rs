@@ -5,6 +5,8 @@
 //!
 //! * `closed`: `try_acquire()` + `success()` on a default breaker on the
 //!   production clock (consecutive policy, counters on).
+//! * `closed_shared`: `closed` on a breaker another thread has counted on
+//!   first, so its counters have grown their per-thread stripes.
 //! * `rejected`: `try_acquire()` on a tripped breaker (60 s open time) on the
 //!   production clock; the `recent` refresher is warmed up first.
 //! * `time_window`, `count_window`: `closed` with a failure-rate rule over a
@@ -149,6 +151,21 @@ fn main() {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
             timed(|| run_closed(&b, n))
         }
+        "closed_shared" => {
+            // A breaker another thread has counted on: its counters have
+            // grown their padded per-thread stripes (the path every thread
+            // of a breaker shared by several threads takes).
+            // This thread counts first (a thread that counted first and
+            // exited would hand its stripe number, and with it the inline
+            // stripe, to the next thread that claims one).
+            let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
+            b.try_acquire().map(|p| p.success()).expect("closed");
+            std::thread::scope(|s| {
+                s.spawn(|| b.try_acquire().map(|p| p.success()));
+            });
+            assert!(b.memory_bytes() > std::mem::size_of::<Breaker>());
+            timed(|| run_closed(&b, n))
+        }
         "time_window" | "count_window" | "count_window_eval" => {
             let window = if mode == "time_window" {
                 Window::Time {
@@ -231,7 +248,7 @@ fn main() {
             timed(|| run_recloser(&b, n))
         }
         other => panic!(
-            "unknown mode {other:?}: closed, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, failsafe or recloser"
+            "unknown mode {other:?}: closed, closed_shared, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");

@@ -309,6 +309,87 @@ impl Drop for EventCount {
     }
 }
 
+/// A value put on the heap the first time it is needed and kept until its
+/// owner is dropped: a pointer that one compare-and-swap sets, once. For
+/// parts that most instances never use (a breaker's transition counts, a
+/// cleared counter's baseline), so that they cost a pointer until then. No
+/// lock: threads racing to make the value each build one, one swap wins and
+/// the others drop theirs.
+pub(crate) struct OnceBox<T> {
+    ptr: AtomicPtr<T>,
+    /// Owns a `T` (for drop check and the auto traits' bounds).
+    _owns: std::marker::PhantomData<Box<T>>,
+}
+
+impl<T> OnceBox<T> {
+    /// Empty: nothing allocated.
+    pub(crate) fn new() -> Self {
+        Self {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+            _owns: std::marker::PhantomData,
+        }
+    }
+
+    /// The value, if it has been made.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&T> {
+        // Acquire: pairs with the Release of the winning swap in
+        // `get_or_init`, so the value is seen fully built.
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer came from `Box::into_raw` in
+        // `get_or_init`, is never replaced, and is freed only by `drop`,
+        // which cannot run while `self` is borrowed.
+        unsafe { p.as_ref() }
+    }
+
+    /// The value, made with `make` if it is not there yet. If allocating
+    /// fails, `handle_alloc_error` is called, as for every `Box`.
+    pub(crate) fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        match self.get() {
+            Some(v) => v,
+            None => self.init(make),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init(&self, make: impl FnOnce() -> T) -> &T {
+        let fresh = Box::into_raw(Box::new(make()));
+        // Release on success: publishes the built value (pairs with the
+        // Acquire in `get`). Acquire on failure: the winner's value is read
+        // instead, so it must be seen built.
+        match self.ptr.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: `fresh` is now owned by `self` (see `get`).
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` came from `Box::into_raw` above and was
+                // never shared; `winner` is owned by `self` (see `get`).
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*winner
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for OnceBox<T> {
+    fn drop(&mut self) {
+        // Acquire: as in `get`; this is the last access.
+        let p = self.ptr.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: made by `Box::into_raw` in `init` and owned by `self`,
+            // which nobody else can reach any more.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
 impl Default for EventCount {
     fn default() -> Self {
         Self::new()

@@ -44,17 +44,20 @@ impl Counters {
     pub(crate) fn clear(&self) {
         self.0.clear();
     }
+
+    /// Bytes grown on the heap (see [`StripedCounts::heap_bytes`]).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
 }
 
 #[cfg(all(test, not(seawall_loom)))]
 mod tests {
-    use crossbeam_utils::CachePadded;
-
     use super::*;
     use crate::stripes::STRIPES;
 
     #[test]
-    fn every_counter_has_its_own_count_and_a_stripe_fits_one_line() {
+    fn every_counter_has_its_own_count_and_an_idle_stripe_fits_one_line() {
         const ORDER: [Counter; COUNTERS] = [
             Counter::Permitted,
             Counter::Successes,
@@ -73,7 +76,8 @@ mod tests {
         );
         assert_eq!(
             std::mem::size_of::<Counters>(),
-            (STRIPES + 2) * std::mem::size_of::<CachePadded<u64>>()
+            COUNTERS * 8 + 16,
+            "the inline stripe, the control word and the baseline's pointer"
         );
     }
 

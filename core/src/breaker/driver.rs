@@ -20,14 +20,14 @@
 //!    metrics, the log record, the listeners), outside the loop and after
 //!    the swap.
 
-use super::deadline::{encode, passed, tag, tag_of, time};
+use super::deadline::{encode, passed, tag, tag_of, time, OpenTime};
 use super::decide::{Decision, Step};
 use std::time::Duration;
 
 use super::events::{self, Transition};
 use super::state::{Kind, Word};
 use super::Breaker;
-use crate::clock::Clock;
+use crate::clock::{nanos, Clock};
 use crate::sync::Ordering;
 
 /// A new episode that a won swap started.
@@ -161,8 +161,10 @@ impl<C: Clock> Breaker<C> {
     #[cold]
     fn publish_deadline(&self, w: Word, now: u64) -> Option<u64> {
         let length = match w.kind() {
-            Kind::Open => self.open.length(w.trips(), &*self.cold.random),
-            Kind::HalfOpen => self.half_open,
+            // Derived from the configuration here (a few instructions, once
+            // per episode) rather than kept in the breaker.
+            Kind::Open => OpenTime::new(&self.config).length(w.trips(), &*self.cold.random),
+            Kind::HalfOpen => nanos(self.config.half_open_timeout),
             Kind::Closed | Kind::ForcedOpen | Kind::ForcedClosed => 0,
         };
         let mine = encode(now.saturating_add(length), w.gen());
@@ -212,7 +214,8 @@ impl<C: Clock> Breaker<C> {
         }
         // Relaxed: metrics only.
         self.cold.since.store(now, Ordering::Relaxed);
-        self.cold.transitions[from.kind() as usize][to.kind() as usize]
+        self.cold.transitions.get_or_init(Default::default)[from.kind() as usize]
+            [to.kind() as usize]
             .fetch_add(1, Ordering::Relaxed);
         let tripped = from.kind() == Kind::Closed && to.kind() == Kind::Open;
         let t = Transition {

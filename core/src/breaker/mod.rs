@@ -39,8 +39,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_utils::CachePadded;
-
 pub(crate) mod config;
 mod counters;
 mod deadline;
@@ -71,17 +69,16 @@ pub use window::WindowCounts;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::ConfigError;
 use crate::random::{Random, ThreadRandom};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, OnceBox, Ordering};
 use counters::{Counter, Counters};
-use deadline::{passed, tag, tag_of, time, OpenTime};
+use deadline::{passed, tag, tag_of, time};
 use decide::{Admission, Limits};
 use events::Listeners;
 use rules::Rules;
 use state::{extend, Kind, Word};
 use window::Sample;
 
-/// The words read on every call share one cache line, apart from everything
-/// that is written per call.
+/// The words every call reads (and transitions write).
 struct Hot {
     /// The packed state word (`state.rs`).
     word: AtomicU64,
@@ -101,8 +98,9 @@ struct Hot {
 /// Written only on transitions.
 struct Cold {
     since: AtomicU64,
-    /// Transitions made, by `[from][to]` state (indexed like `Kind`).
-    transitions: [[AtomicU64; 5]; 5],
+    /// Transitions made, by `[from][to]` state (indexed like `Kind`); on the
+    /// heap from the first transition on.
+    transitions: OnceBox<[[AtomicU64; 5]; 5]>,
     listeners: Listeners,
     /// Where the open-time jitter comes from.
     random: Box<dyn Random>,
@@ -126,20 +124,33 @@ struct Cold {
 /// swap, so a thread that sees a later episode's deadline also sees that
 /// episode's state word. The episode counter and the counters are `Relaxed`
 /// (see `driver.rs` and `counters.rs`).
+///
+/// # Layout
+///
+/// Everything a call touches sits in the breaker's first 128 bytes (the
+/// state, deadline and episode words, the counters' inline stripe and
+/// control word, the window, the slow-call threshold, the clock), and the
+/// breaker is aligned to 128 bytes (two cache lines, as crossbeam pads on
+/// x86_64), so no other object shares them. The counters' inline stripe is
+/// written per call only while a single thread counts; once a second does,
+/// every thread counts in padded stripes of its own on the heap and the
+/// first 128 bytes are read-only between transitions (`core/src/stripes/`).
+/// An idle breaker takes 384 bytes plus its name on the heap; see
+/// [`Breaker::memory_bytes`].
+// `repr(C)`: the fields stay in this order, the per-call ones first.
+#[repr(C, align(128))]
 pub struct Breaker<C: Clock = QuantaClock> {
-    hot: CachePadded<Hot>,
+    hot: Hot,
     counters: Counters,
-    cold: Cold,
-    limits: Limits,
     /// The window rules, if the configuration has a window.
     rules: Option<Box<Rules>>,
     /// Slow-call threshold in nanoseconds; 0 when slow calls are not timed.
     slow: u64,
-    half_open: u64,
-    open: OpenTime,
+    clock: C,
+    cold: Cold,
     config: BreakerConfig,
     name: Arc<str>,
-    clock: C,
+    limits: Limits,
 }
 
 impl Breaker<QuantaClock> {
@@ -170,26 +181,24 @@ impl<C: Clock> Breaker<C> {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
-            hot: CachePadded::new(Hot {
+            hot: Hot {
                 word: AtomicU64::new(Word::INITIAL.0),
                 deadline: AtomicU64::new(0),
                 episode: AtomicU64::new(0),
-            }),
+            },
             counters: Counters::default(),
+            rules: Rules::new(&config).map(Box::new),
+            slow: config.slow_call_duration.map_or(0, nanos),
             cold: Cold {
                 since: AtomicU64::new(clock.now()),
-                transitions: Default::default(),
+                transitions: OnceBox::new(),
                 listeners: Listeners::default(),
                 random: Box::new(random),
             },
+            clock,
             limits: Limits::new(&config),
-            rules: Rules::new(&config).map(Box::new),
-            slow: config.slow_call_duration.map_or(0, nanos),
-            half_open: nanos(config.half_open_timeout),
-            open: OpenTime::new(&config),
             config,
             name: name.into(),
-            clock,
         })
     }
 
@@ -473,7 +482,7 @@ impl<C: Clock> Breaker<C> {
     /// state, not the window). Exact only while no call is in progress.
     pub fn clear_metrics(&self) {
         self.counters.clear();
-        for t in self.cold.transitions.iter().flatten() {
+        for t in self.cold.transitions.get().into_iter().flatten().flatten() {
             // Relaxed: metrics only.
             t.store(0, Ordering::Relaxed);
         }
@@ -483,9 +492,12 @@ impl<C: Clock> Breaker<C> {
     pub fn metrics(&self) -> Metrics {
         let w = self.word();
         // Relaxed: metrics only.
-        let between: [[u64; 5]; 5] = std::array::from_fn(|from| {
-            std::array::from_fn(|to| self.cold.transitions[from][to].load(Ordering::Relaxed))
-        });
+        let between: [[u64; 5]; 5] = match self.cold.transitions.get() {
+            Some(made) => made
+                .each_ref()
+                .map(|row| row.each_ref().map(|t| t.load(Ordering::Relaxed))),
+            None => [[0; 5]; 5],
+        };
         let t = |k: Kind| between.iter().map(|row| row[k as usize]).sum();
         let since = self.cold.since.load(Ordering::Relaxed);
         let c = |k: Counter| self.counters.reported(k);
@@ -531,9 +543,14 @@ impl<C: Clock> Breaker<C> {
 
 impl<C: Clock> Breaker<C> {
     /// Bytes this breaker occupies: the struct plus what it owns on the heap
-    /// (the window), not counting the name.
+    /// (the window; the counters' padded stripes once a second thread has
+    /// counted; the transition counts once it has made a transition), not
+    /// counting the name and the listeners.
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.rules.as_ref().map_or(0, |r| r.heap_bytes())
+        std::mem::size_of::<Self>()
+            + self.rules.as_ref().map_or(0, |r| r.heap_bytes())
+            + self.counters.heap_bytes()
+            + self.cold.transitions.get().map_or(0, std::mem::size_of_val)
     }
 }
 
@@ -543,5 +560,49 @@ impl<C: Clock> fmt::Debug for Breaker<C> {
             .field("name", &self.name)
             .field("word", &self.word())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(seawall_loom)))]
+mod tests {
+    use std::mem::{align_of, offset_of, size_of};
+
+    use super::*;
+    use crate::ManualClock;
+
+    #[test]
+    fn an_idle_breaker_takes_384_bytes_with_everything_a_call_touches_in_the_first_128() {
+        assert_eq!(size_of::<Breaker>(), 384);
+        assert_eq!(size_of::<Breaker<ManualClock>>(), 384);
+        assert_eq!(align_of::<Breaker>(), 128);
+        assert_eq!(offset_of!(Breaker, hot), 0);
+        let per_call_end = offset_of!(Breaker<ManualClock>, clock) + size_of::<ManualClock>();
+        assert!(per_call_end <= 128, "{per_call_end}");
+        assert!(offset_of!(Breaker, counters) + size_of::<Counters>() <= 128);
+        let b = Breaker::with_clock("b", BreakerConfig::default(), ManualClock::new()).unwrap();
+        assert_eq!(b.memory_bytes(), 384);
+    }
+
+    #[test]
+    fn memory_grows_once_for_a_second_counting_thread_and_once_for_transitions() {
+        let b = Breaker::with_clock("b", BreakerConfig::default(), ManualClock::new()).unwrap();
+        for _ in 0..100 {
+            b.try_acquire().unwrap().success();
+        }
+        assert_eq!(b.memory_bytes(), 384, "one thread counts inline");
+        std::thread::scope(|s| {
+            s.spawn(|| b.try_acquire().unwrap().success());
+        });
+        let grown = b.counters.heap_bytes();
+        assert!(grown > 0);
+        assert_eq!(b.memory_bytes(), 384 + grown);
+        b.force_open();
+        b.reset();
+        assert_eq!(b.memory_bytes(), 384 + grown + 200);
+        assert_eq!(b.metrics().transitions.to_forced_open, 1);
+        assert_eq!(b.metrics().permitted, 101);
+        b.clear_metrics();
+        assert_eq!(b.metrics().transitions.to_forced_open, 0);
+        assert_eq!(b.metrics().permitted, 0);
     }
 }

@@ -223,11 +223,18 @@ pub(crate) fn bits(n: u32) -> u32 {
 /// its limit needs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TrialLayout {
-    inflight_shift: u32,
-    fails_shift: u32,
-    successes_mask: u64,
-    inflight_mask: u64,
-    fails_mask: u64,
+    /// The fields' widths in bits, in payload order from bit 0: kept as
+    /// widths (three bytes, not three masks and two shifts) to keep the
+    /// breaker small; a shift and a mask cost a few instructions on the
+    /// HALF_OPEN paths only.
+    successes_bits: u8,
+    inflight_bits: u8,
+    fails_bits: u8,
+}
+
+/// The low `bits` bits set.
+fn mask(bits: u8) -> u64 {
+    (1u64 << bits) - 1
 }
 
 impl TrialLayout {
@@ -242,44 +249,50 @@ impl TrialLayout {
             bits(failures_allowed),
         );
         debug_assert!(s + i + f <= PAYLOAD_BITS, "validated with the config");
-        let mask = |b: u32| (1u64 << b) - 1;
+        // Each width is at most 32 bits.
         Self {
-            inflight_shift: s,
-            fails_shift: s + i,
-            successes_mask: mask(s),
-            inflight_mask: mask(i),
-            fails_mask: mask(f),
+            successes_bits: s as u8,
+            inflight_bits: i as u8,
+            fails_bits: f as u8,
         }
+    }
+
+    fn inflight_shift(&self) -> u8 {
+        self.successes_bits
+    }
+    fn fails_shift(&self) -> u8 {
+        self.successes_bits + self.inflight_bits
     }
 
     /// HALF_OPEN: trial successes so far.
     #[inline]
     pub(crate) fn successes(&self, w: Word) -> u32 {
-        (w.payload() & self.successes_mask) as u32
+        (w.payload() & mask(self.successes_bits)) as u32
     }
     /// HALF_OPEN: trial permits issued and not yet resolved.
     #[inline]
     pub(crate) fn inflight(&self, w: Word) -> u32 {
-        (w.payload() >> self.inflight_shift & self.inflight_mask) as u32
+        (w.payload() >> self.inflight_shift() & mask(self.inflight_bits)) as u32
     }
     /// HALF_OPEN: trial failures so far (success-rate mode only).
     #[inline]
     pub(crate) fn fails(&self, w: Word) -> u32 {
-        (w.payload() >> self.fails_shift & self.fails_mask) as u32
+        (w.payload() >> self.fails_shift() & mask(self.fails_bits)) as u32
     }
 
-    fn with(w: Word, shift: u32, mask: u64, v: u32) -> Word {
+    fn with(w: Word, shift: u8, bits: u8, v: u32) -> Word {
+        let mask = mask(bits);
         debug_assert!(u64::from(v) <= mask, "a trial field overflowed its width");
         w.with_payload(w.payload() & !(mask << shift) | u64::from(v) << shift)
     }
     pub(crate) fn with_successes(&self, w: Word, v: u32) -> Word {
-        Self::with(w, 0, self.successes_mask, v)
+        Self::with(w, 0, self.successes_bits, v)
     }
     pub(crate) fn with_inflight(&self, w: Word, v: u32) -> Word {
-        Self::with(w, self.inflight_shift, self.inflight_mask, v)
+        Self::with(w, self.inflight_shift(), self.inflight_bits, v)
     }
     pub(crate) fn with_fails(&self, w: Word, v: u32) -> Word {
-        Self::with(w, self.fails_shift, self.fails_mask, v)
+        Self::with(w, self.fails_shift(), self.fails_bits, v)
     }
 }
 
