@@ -29,6 +29,43 @@ mod telemetry;
 
 use pyo3::prelude::*;
 
+/// Fails the build if a class's Rust value needs more alignment than a
+/// Python object gives it. CPython allocates objects 16-byte aligned and
+/// PyO3 stores the value inside the object, so a value holding an
+/// over-aligned field inline (a `CachePadded` one, 128-aligned on x86_64)
+/// would sit misaligned: undefined behaviour, which debug builds abort on.
+/// Such a field goes behind a `Box` or an `Arc`.
+macro_rules! fits_python_alignment {
+    ($($class:ty),* $(,)?) => {
+        $(const _: () = assert!(
+            std::mem::align_of::<$class>() <= 16,
+            concat!(stringify!($class), " needs more alignment than a Python object has")
+        );)*
+    };
+}
+
+fits_python_alignment!(
+    breaker::Breaker,
+    breaker::Permit,
+    aio::AsyncCall,
+    guard::Guarded,
+    fleet::DistributedBreaker,
+    fleet::DistributedPermit,
+    fleet::FleetRateLimiter,
+    clock::ManualClock,
+    registry::Registry,
+    retry::Backoff,
+    retry::RetryBudget,
+    retry::RetryState,
+    bulkhead::Bulkhead,
+    bulkhead::BulkheadWaiter,
+    rate_limit::RateLimiter,
+    rate_limit::KeyedRateLimiter,
+    keyed_breaker::KeyedBreaker,
+    keyed_breaker::KeyedPermit,
+    telemetry::RetryStats,
+);
+
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::Breaker>()?;

@@ -13,7 +13,9 @@ use crate::handle::metrics_dict;
 /// the Python handles; this holds the core breakers).
 #[pyclass(frozen, module = "seawall._native")]
 pub struct Registry {
-    pub(crate) core: seawall::Registry<DynClock>,
+    // Boxed: the skip list holds a `CachePadded` field inline, more aligned
+    // than a Python object (see `fits_python_alignment!` in lib.rs).
+    pub(crate) core: Box<seawall::Registry<DynClock>>,
 }
 
 #[pymethods]
@@ -22,7 +24,7 @@ impl Registry {
     #[pyo3(signature = (*, clock = None))]
     fn new(clock: Option<&Bound<'_, ManualClock>>) -> Self {
         Registry {
-            core: seawall::Registry::with_clock(clock_arg(clock)),
+            core: Box::new(seawall::Registry::with_clock(clock_arg(clock))),
         }
     }
 
