@@ -154,10 +154,10 @@ pub mod telemetry;
 
 #[cfg(seawall_loom)]
 #[doc(hidden)]
-pub use breaker::CountWindowProbe;
+pub use breaker::loom_entry;
 #[cfg(seawall_loom)]
 #[doc(hidden)]
-pub use breaker::loom_entry;
+pub use breaker::CountWindowProbe;
 pub use breaker::{
     protected_call, Breaker, BreakerConfig, CallError, KeyedBreaker, KeyedMetrics, KeyedPermit,
     KeyedRejected, KeyedTicket, Listener, Metrics, Outcome, Permit, Registry, Rejected, Report,
