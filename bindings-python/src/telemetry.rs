@@ -24,8 +24,8 @@ use seawall::telemetry::{
 };
 use seawall::{
     Breaker as CoreBreaker, Bulkhead as CoreBulkhead, KeyedBreaker as CoreKeyedBreaker,
-    KeyedRateLimiter as CoreKeyedRateLimiter,
-    RateLimiter as CoreRateLimiter, RateLimiterMetrics, RetryBudget as CoreRetryBudget,
+    KeyedRateLimiter as CoreKeyedRateLimiter, RateLimiter as CoreRateLimiter, RateLimiterMetrics,
+    RetryBudget as CoreRetryBudget,
 };
 use seawall_bindings_support::DynClock;
 
