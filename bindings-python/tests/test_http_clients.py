@@ -544,7 +544,7 @@ def test_an_evicted_host_loses_its_rate_limiter_and_bulkhead_and_gets_fresh_ones
     # a comes back with a fresh breaker and a fresh limiter: allowed again.
     assert c.get("http://a/").status_code == 200
     assert policy._guards["a:80"].limiter is not limiter
-    assert len(policy._guards) <= policy.max_hosts + 1
+    assert len(policy._guards) <= policy.family.max_keys + 1
     c.close()
 
 

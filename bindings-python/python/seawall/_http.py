@@ -41,7 +41,7 @@ from .backoff import BackoffCalculator, _custom_delays, _no_custom_backoff
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
 from .exceptions import BulkheadFullError, CircuitBreakerOpenError, RateLimitExceededError
-from .keyed_breaker import KeyBreaker, KeyedBreaker
+from .keyed_breaker import KeyBreaker
 from .models import BulkheadConfig, CircuitBreakerConfig, RetryBudgetConfig, RetryConfig, RetryStrategy
 from .rate_limit import RateLimiter
 from .registry import Registry, get_registry
@@ -170,9 +170,10 @@ class Policy(Generic[Q, R]):
     """The options of one resilient client (documented on the client
     classes), checked once, and the guards it made per key.
 
-    The breakers are one ``KeyedBreaker`` (``family``, prefix ``"http:"``,
-    at most ``max_hosts`` keys), attached to the registry so its live keys'
-    breakers read as ``"http:<key>"`` there. With a rate limit or a
+    The breakers are the registry's ``KeyedBreaker`` of prefix ``"http:"``
+    (``family``, shared by the clients of one registry, at most
+    ``max_hosts`` keys: the first client's settings make it), so its live
+    keys' breakers read as ``"http:<key>"`` there. With a rate limit or a
     bulkhead, the per-key ``Guards`` are kept in a dict bounded the same
     way: each time a key without guards is met and the dict holds
     ``max_hosts`` keys, the guards of the keys whose breaker was evicted
@@ -266,18 +267,12 @@ class Policy(Generic[Q, R]):
                 f"invalid max_hosts = {n}: must be the number of hosts (keys) a client "
                 "keeps a breaker for at once, >= 1 and < 2**32"
             )
-        self.max_hosts = n
         self.host_idle_timeout = _check.non_negative_seconds(
             "host_idle_timeout", host_idle_timeout
         )
-        self.family = KeyedBreaker(
-            breaker_config,
-            max_keys=n,
-            idle_timeout=self.host_idle_timeout,
-            prefix="http:",
-            clock=self.registry.clock,
+        self.family = self.registry.keyed(
+            "http:", breaker_config, max_keys=n, idle_timeout=self.host_idle_timeout
         )
-        self.registry.attach(self.family)
         #: Whether anything but the breaker admits (``Guards``).
         self.gated = rate_limit is not None or bulkhead is not None
         self._guards: Dict[str, Guards] = {}
@@ -295,7 +290,7 @@ class Policy(Generic[Q, R]):
         with self._lock:
             g = self._guards.get(key)
             if g is None:
-                if len(self._guards) >= self.max_hosts:
+                if len(self._guards) >= self.family.max_keys:
                     self._drop_evicted()
                 clock = self.registry.clock
                 limiter = None

@@ -18,11 +18,15 @@ Options (keyword-only, the same for both transports and for
   limiters, bulkheads and the default retry budget). Each host gets the
   breaker ``"http:<host>:<port>"``, made from ``breaker_config`` (a
   ``CircuitBreakerConfig``) on its first request. The breakers are the
-  client's own ``seawall.KeyedBreaker`` (one per client, not shared with
-  other clients), attached to the registry: ``registry.get(name)``,
-  ``names()`` and ``snapshot()`` see its live hosts' breakers (as
-  read-only ``KeyBreaker`` views), as do ``seawall.snapshot()`` and the
-  metrics exporters; ``breakers()`` lists them.
+  registry's ``seawall.KeyedBreaker`` of prefix ``"http:"``
+  (``registry.keyed``), shared by the clients of one registry and made
+  from the first one's ``breaker_config``, ``max_hosts`` and
+  ``host_idle_timeout``: ``registry.get(name)``, ``names()`` and
+  ``snapshot()`` see its live hosts' breakers (as read-only
+  ``KeyBreaker`` views), as do ``seawall.snapshot()`` and the metrics
+  exporters; ``breakers()`` lists them. They are always the native
+  engine's: the rollback switch (``set_default_implementation``) does not
+  apply to them.
 - ``max_hosts`` (default 1024): the hosts (keys) a client keeps a breaker
   for at once. A host is idle when no request of it is in flight, it has
   not been used for ``host_idle_timeout`` seconds (default 300) and its
@@ -182,8 +186,9 @@ class _Observed:
     _policy: _http.Policy[httpx.Request, httpx.Response]
 
     def breakers(self) -> Dict[str, Any]:
-        """The breakers of the hosts (or keys) this transport has sent to,
-        by name."""
+        """The breakers of the live hosts (or keys) of this transport's
+        registry family (its own and other clients' of the registry), by
+        name, as read-only views."""
         return self._policy.breakers()
 
     def retry_counts(self) -> Dict[str, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import warnings
-import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Union
 
 from . import _check, _native, adapters
@@ -32,10 +31,13 @@ class Registry:
     ``clock=seawall.ManualClock()`` for a registry whose breakers a test
     drives by hand.
 
-    ``attach(family)`` makes the breakers of a ``KeyedBreaker``'s live keys
-    readable here by name (``get``, ``in``, ``names``, ``snapshot``), as
-    read-only ``KeyBreaker`` views; a breaker of the registry's own with
-    the same name wins. The registry holds the family weakly.
+    ``keyed(prefix, config, ...)`` returns the one ``KeyedBreaker`` of
+    ``prefix``, creating it the first time (later callers share it and
+    their settings are ignored, as with ``get_or_create``); the breakers of
+    its live keys are readable here by name (``get``, ``in``, ``names``,
+    ``snapshot``), as read-only ``KeyBreaker`` views; a breaker of the
+    registry's own with the same name wins. The HTTP clients keep their
+    per-host breakers in ``keyed("http:", ...)``.
     """
 
     def __init__(self, clock: Optional[_native.ManualClock] = None) -> None:
@@ -47,7 +49,7 @@ class Registry:
         # already warned about another one.
         self._configs: Dict[str, Any] = {}
         self._warned: Set[str] = set()
-        self._families: List["weakref.ref[KeyedBreaker]"] = []
+        self._families: Dict[str, "KeyedBreaker"] = {}
 
     def get_or_create(
         self, name: str, config: Optional[CircuitBreakerConfig] = None
@@ -92,14 +94,35 @@ class Registry:
             stacklevel=4,
         )
 
-    def attach(self, family: "KeyedBreaker") -> None:
-        """Makes the breakers of ``family``'s live keys readable by name."""
-        with self._lock:
-            self._families = [r for r in self._families if r() is not None]
-            self._families.append(weakref.ref(family))
+    def keyed(
+        self,
+        prefix: str,
+        config: Optional[CircuitBreakerConfig] = None,
+        *,
+        max_keys: int = 1024,
+        idle_timeout: float = 300.0,
+    ) -> "KeyedBreaker":
+        """The keyed breaker family of ``prefix`` (its breakers are named
+        ``prefix`` + key), created on this registry's clock from the
+        arguments if new."""
+        f = self._families.get(prefix)
+        if f is None:
+            from .keyed_breaker import KeyedBreaker
+
+            with self._lock:
+                f = self._families.get(prefix)
+                if f is None:
+                    f = self._families[prefix] = KeyedBreaker(
+                        config,
+                        max_keys=max_keys,
+                        idle_timeout=idle_timeout,
+                        prefix=prefix,
+                        clock=self.clock,
+                    )
+        return f
 
     def _attached(self) -> List["KeyedBreaker"]:
-        return [f for f in (r() for r in self._families) if f is not None]
+        return list(self._families.values())
 
     def get(self, name: str) -> Optional[Union[Breaker, "KeyBreaker"]]:
         """The breaker called ``name``, or ``None``: the registry's own, else
