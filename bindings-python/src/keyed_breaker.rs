@@ -18,6 +18,7 @@ use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
 use crate::handle::metrics_dict;
 use crate::registered;
+use crate::telemetry;
 
 type Core = CoreKeyedBreaker<DynClock>;
 
@@ -128,8 +129,12 @@ impl KeyedBreaker {
         let mut given = Vec::new();
         let max_keys = core_u32("max_keys", max_keys, &mut given)?;
         let idle = non_negative_seconds("idle_timeout", idle_timeout)?;
-        let family = Core::with_clock(prefix, core, max_keys, idle, clock_arg(clock));
-        Ok(KeyedBreaker(Arc::new(validated(family, &given)?)))
+        let family = Arc::new(validated(
+            Core::with_clock(prefix, core, max_keys, idle, clock_arg(clock)),
+            &given,
+        )?);
+        telemetry::keyed_breaker(&family);
+        Ok(KeyedBreaker(family))
     }
 
     /// A permit for one call of `key` (a `str` or `bytes`), making the

@@ -23,8 +23,9 @@ use seawall::telemetry::{
     RetryStats as CoreRetryStats, TextFormat,
 };
 use seawall::{
-    Breaker as CoreBreaker, Bulkhead as CoreBulkhead, KeyedRateLimiter as CoreKeyedRateLimiter,
-    RateLimiter as CoreRateLimiter, RateLimiterMetrics, RetryBudget as CoreRetryBudget,
+    Breaker as CoreBreaker, Bulkhead as CoreBulkhead, KeyedBreaker as CoreKeyedBreaker,
+    KeyedRateLimiter as CoreKeyedRateLimiter, RateLimiter as CoreRateLimiter, RateLimiterMetrics,
+    RetryBudget as CoreRetryBudget,
 };
 use seawall_bindings_support::DynClock;
 
@@ -35,6 +36,7 @@ use crate::handle::metrics_dict;
 enum Entry {
     Breaker(Weak<CoreBreaker<DynClock>>),
     FleetBreaker(Weak<FleetInner>),
+    KeyedBreaker(Weak<CoreKeyedBreaker<DynClock>>),
     KeyedRateLimiter(Arc<str>, Weak<CoreKeyedRateLimiter<[u8], DynClock>>),
     FleetRateLimiter(Weak<FleetLimiter>),
     Bulkhead(Arc<str>, Weak<CoreBulkhead<DynClock>>),
@@ -48,6 +50,7 @@ impl Entry {
         match self {
             Entry::Breaker(w) => w.strong_count() > 0,
             Entry::FleetBreaker(w) => w.strong_count() > 0,
+            Entry::KeyedBreaker(w) => w.strong_count() > 0,
             Entry::KeyedRateLimiter(_, w) => w.strong_count() > 0,
             Entry::FleetRateLimiter(w) => w.strong_count() > 0,
             Entry::Bulkhead(_, w) => w.strong_count() > 0,
@@ -62,6 +65,7 @@ impl Entry {
 enum Live {
     Breaker(Arc<CoreBreaker<DynClock>>),
     FleetBreaker(Arc<FleetInner>),
+    KeyedBreaker(Arc<CoreKeyedBreaker<DynClock>>),
     KeyedRateLimiter(Arc<str>, Arc<CoreKeyedRateLimiter<[u8], DynClock>>),
     FleetRateLimiter(Arc<FleetLimiter>),
     Bulkhead(Arc<str>, Arc<CoreBulkhead<DynClock>>),
@@ -109,6 +113,12 @@ pub(crate) fn fleet_breaker(b: &Arc<FleetInner>) {
     register(Entry::FleetBreaker(Arc::downgrade(b)));
 }
 
+/// Registers a keyed breaker family: each scrape lists the breakers of
+/// its live keys, by their names.
+pub(crate) fn keyed_breaker(k: &Arc<CoreKeyedBreaker<DynClock>>) {
+    register(Entry::KeyedBreaker(Arc::downgrade(k)));
+}
+
 /// Registers a keyed rate limiter reporting as `name`.
 pub(crate) fn keyed_rate_limiter(name: &str, l: &Arc<CoreKeyedRateLimiter<[u8], DynClock>>) {
     register(Entry::KeyedRateLimiter(name.into(), Arc::downgrade(l)));
@@ -147,6 +157,7 @@ fn live() -> Vec<Live> {
         .filter_map(|e| match e {
             Entry::Breaker(w) => w.upgrade().map(Live::Breaker),
             Entry::FleetBreaker(w) => w.upgrade().map(Live::FleetBreaker),
+            Entry::KeyedBreaker(w) => w.upgrade().map(Live::KeyedBreaker),
             Entry::KeyedRateLimiter(n, w) => {
                 w.upgrade().map(|l| Live::KeyedRateLimiter(n.clone(), l))
             }
@@ -164,6 +175,7 @@ fn address(l: &Live) -> usize {
     match l {
         Live::Breaker(a) => Arc::as_ptr(a) as usize,
         Live::FleetBreaker(a) => Arc::as_ptr(a) as usize,
+        Live::KeyedBreaker(a) => Arc::as_ptr(a) as usize,
         Live::KeyedRateLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::FleetRateLimiter(a) => Arc::as_ptr(a) as usize,
         Live::Bulkhead(_, a) => Arc::as_ptr(a) as usize,
@@ -197,6 +209,11 @@ fn families(engines: &[Live]) -> Vec<Family> {
         match e {
             Live::Breaker(b) => c.breaker(b.name(), &b.metrics()),
             Live::FleetBreaker(f) => f.breaker().export(&mut c),
+            Live::KeyedBreaker(k) => {
+                for (n, m) in k.snapshot() {
+                    c.breaker(n, &m);
+                }
+            }
             Live::KeyedRateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
             Live::FleetRateLimiter(l) => l.get().export(&mut c),
             Live::Bulkhead(n, b) => c.bulkhead(Arc::clone(n), &b.metrics()),
@@ -295,6 +312,11 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             Live::FleetBreaker(f) => {
                 let b = f.breaker();
                 by_kind[0].set_item(b.name(), metrics_dict(py, &b.metrics())?)?;
+            }
+            Live::KeyedBreaker(k) => {
+                for (n, m) in k.snapshot() {
+                    by_kind[0].set_item(&*n, metrics_dict(py, &m)?)?;
+                }
             }
             Live::Bulkhead(n, b) => {
                 let m = b.metrics();

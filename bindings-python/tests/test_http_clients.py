@@ -448,3 +448,150 @@ def test_the_default_key_is_the_host_and_port_however_the_url_is_spelt(
         assert sh._target(httpx.Request("GET", url))[0] == key, url
         assert len(sh._KEYS) <= 3
     assert bool(sh._KEYS) == parsed
+
+
+# ------------------------------------------------ the bound on hosts
+
+
+def mock_client(registry: seawall.Registry, handler: Any, **options: Any) -> httpx.Client:
+    """An ``httpx.Client`` over a ``MockTransport`` answering ``handler``."""
+    options.setdefault("retry", None)
+    transport = ResilientTransport(httpx.MockTransport(handler), registry=registry, **options)
+    return httpx.Client(transport=transport)
+
+
+def status_by_host(statuses: Any) -> Any:
+    """A handler answering the status ``statuses`` gives each host (200 else)."""
+    return lambda request: httpx.Response(statuses.get(request.url.host, 200))
+
+
+def test_max_hosts_bounds_the_breakers_idle_hosts_are_evicted_open_ones_kept(
+    registry: seawall.Registry, clock: ManualClock
+) -> None:
+    c = mock_client(
+        registry,
+        status_by_host({"down": 503}),
+        breaker_config=breaker_config(failure_threshold=1),
+        max_hosts=2,
+        host_idle_timeout=10,
+    )
+    family = c._transport._policy.family  # type: ignore[attr-defined]
+    assert c.get("http://down/").status_code == 503  # trips: OPEN, never evicted
+    assert c.get("http://a/").status_code == 200
+    assert registry.get("http:down:80").get_state() == CircuitState.OPEN  # type: ignore[union-attr]
+    # Full, and "a" used less than host_idle_timeout ago: a new host is refused.
+    with pytest.raises(seawall.KeyedBreakerFullError) as e:
+        c.get("http://b/")
+    assert isinstance(e.value, CircuitBreakerOpenError)
+    assert str(e.value.request.url) == "http://b/"  # type: ignore[attr-defined]
+    # Once "a" is idle it makes way; the open breaker stays.
+    clock.advance(11)
+    assert c.get("http://b/").status_code == 200
+    assert sorted(c._transport.breakers()) == ["http:b:80", "http:down:80"]  # type: ignore[attr-defined]
+    assert registry.get("http:a:80") is None and "http:a:80" not in registry
+    assert registry.get("http:down:80").get_state() == CircuitState.OPEN  # type: ignore[union-attr]
+    assert len(family) == 2
+    t = family.totals()
+    assert (t["created"], t["evicted"], t["full"]) == (3, 1, 1)
+    c.close()
+
+
+def test_a_host_with_a_request_in_flight_keeps_its_breaker_and_a_full_family_answers(
+    registry: seawall.Registry,
+) -> None:
+    inner: List[httpx.Response] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "busy":
+            # While "busy" is in flight (its breaker pinned), a new host.
+            inner.append(c.get("http://new/"))
+        return httpx.Response(200)
+
+    c = mock_client(registry, handler, max_hosts=1, host_idle_timeout=0, rejected="response")
+    assert c.get("http://busy/").status_code == 200
+    r = inner[0]
+    assert r.status_code == 503
+    assert r.headers["X-Seawall-Rejected"] == "circuit_open"
+    assert "Retry-After" not in r.headers  # a full family announces no time
+    assert isinstance(r.extensions["seawall_rejected"], seawall.KeyedBreakerFullError)
+    # Idle now (host_idle_timeout 0): the next new host takes its place.
+    assert c.get("http://new/").status_code == 200
+    assert list(c._transport.breakers()) == ["http:new:80"]  # type: ignore[attr-defined]
+    c.close()
+
+
+def test_an_evicted_host_loses_its_rate_limiter_and_bulkhead_and_gets_fresh_ones(
+    registry: seawall.Registry,
+) -> None:
+    c = mock_client(
+        registry,
+        status_by_host({}),
+        max_hosts=2,
+        host_idle_timeout=0,
+        rate_limit=1,
+        bulkhead=BulkheadConfig(max_concurrent=1),
+    )
+    policy = c._transport._policy  # type: ignore[attr-defined]
+    assert c.get("http://a/").status_code == 200
+    with pytest.raises(RateLimitExceededError):  # a's allowance is spent
+        c.get("http://a/")
+    limiter = policy._guards["a:80"].limiter
+    c.get("http://b/")
+    c.get("http://c/")  # evicts a and b (idle)
+    assert sorted(policy.breakers()) == ["http:c:80"]
+    c.get("http://d/")  # a key without guards in a full dict: the evicted ones' go
+    assert sorted(policy._guards) == ["c:80", "d:80"]
+    # a comes back with a fresh breaker and a fresh limiter: allowed again.
+    assert c.get("http://a/").status_code == 200
+    assert policy._guards["a:80"].limiter is not limiter
+    assert len(policy._guards) <= policy.family.max_keys + 1
+    c.close()
+
+
+def test_threads_sending_to_many_hosts_stay_within_max_hosts(registry: seawall.Registry) -> None:
+    c = mock_client(registry, status_by_host({}), max_hosts=8, host_idle_timeout=0, rate_limit=10**6)
+    policy = c._transport._policy  # type: ignore[attr-defined]
+    ok: List[int] = []
+    full: List[int] = []
+    errors: List[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            for i in range(150):
+                try:
+                    c.get(f"http://h{(t * 7 + i) % 40}/")
+                    ok.append(i)
+                except seawall.KeyedBreakerFullError:
+                    full.append(i)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert len(ok) + len(full) == 600
+    t = policy.family.totals()
+    assert (t["permitted"], t["full"], t["successes"]) == (len(ok), len(full), len(ok))
+    assert len(policy.family) <= 8 and len(policy._guards) <= 9
+    assert t["created"] - t["evicted"] == len(policy.family)
+    c.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2**32])
+def test_max_hosts_is_checked(bad: int) -> None:
+    with pytest.raises(ValueError, match=f"invalid max_hosts = {bad}: must be the number of hosts"):
+        ResilientTransport(httpx.MockTransport(lambda r: httpx.Response(200)), max_hosts=bad)
+    with pytest.raises(TypeError, match="max_hosts"):
+        ResilientTransport(max_hosts="8")
+
+
+def test_the_hosts_breakers_are_in_the_snapshot(registry: seawall.Registry) -> None:
+    c = mock_client(registry, status_by_host({"snap-host": 503}))
+    c.get("http://snap-host/")
+    assert seawall.snapshot()["breakers"]["http:snap-host:80"]["failures"] == 1
+    assert registry.snapshot()["http:snap-host:80"]["failures"] == 1
+    assert "http:snap-host:80" in registry.names()
+    c.close()

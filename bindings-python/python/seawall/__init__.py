@@ -38,7 +38,7 @@ from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError, KeyedBreakerFullError
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
-from .keyed_breaker import KeyedBreaker
+from .keyed_breaker import KeyBreaker, KeyedBreaker
 from .interfaces import (
     BackoffCalculatorInterface,
     BulkheadInterface,
@@ -110,6 +110,7 @@ __all__ = [
     "set_default_implementation",
     "with_circuit_breaker",
     "CircuitBreakerOpenError",
+    "KeyBreaker",
     "KeyedBreaker",
     "KeyedBreakerFullError",
     "ManualClock",

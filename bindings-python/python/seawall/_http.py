@@ -1,6 +1,7 @@
 """What ``seawall.httpx`` and ``seawall.requests`` share: the options of a
-resilient HTTP client (``Policy``), the guards of one host (``Guards``: its
-breaker, rate limiter and bulkhead), how an exchange is judged (breaker
+resilient HTTP client (``Policy``), the guards of one host (its breaker, in
+the policy's ``KeyedBreaker``, and ``Guards``: its rate limiter and
+bulkhead), how an exchange is judged (breaker
 failure or not, retryable or not, ``Retry-After``), and the retry loop
 (``Policy.run`` / ``Policy.arun``). The client modules only translate their
 request and response types (``Wire``).
@@ -40,8 +41,7 @@ from .backoff import BackoffCalculator, _custom_delays, _no_custom_backoff
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
 from .exceptions import BulkheadFullError, CircuitBreakerOpenError, RateLimitExceededError
-from .adapters import Breaker
-from .implementations.circuit_breaker import NativePermit
+from .keyed_breaker import KeyBreaker
 from .models import BulkheadConfig, CircuitBreakerConfig, RetryBudgetConfig, RetryConfig, RetryStrategy
 from .rate_limit import RateLimiter
 from .registry import Registry, get_registry
@@ -128,23 +128,14 @@ class Wire(Generic[Q, R]):
 
 
 class Guards:
-    """What admits the requests of one key: its breaker (named
-    ``"http:<key>"`` in the registry), and its rate limiter and bulkhead
-    when the client has them."""
+    """What admits the requests of one key besides its breaker: its rate
+    limiter and bulkhead, when the client has them."""
 
-    __slots__ = ("breaker", "limiter", "bulkhead", "gated")
+    __slots__ = ("limiter", "bulkhead")
 
-    def __init__(
-        self,
-        breaker: Breaker,
-        limiter: Optional[RateLimiter],
-        bulkhead: Optional[Bulkhead],
-    ) -> None:
-        self.breaker = breaker
+    def __init__(self, limiter: Optional[RateLimiter], bulkhead: Optional[Bulkhead]) -> None:
         self.limiter = limiter
         self.bulkhead = bulkhead
-        #: Whether anything but the breaker admits (``admit``/``release``).
-        self.gated = limiter is not None or bulkhead is not None
 
     def admit(self) -> None:
         """The rate limit, then a bulkhead slot (given back by ``release``);
@@ -168,9 +159,25 @@ class Guards:
             self.bulkhead.release()
 
 
+#: The hosts (keys) a client keeps a breaker for at once, by default.
+MAX_HOSTS = 1024
+#: The seconds a host's breaker must go unused before it may be evicted,
+#: by default.
+HOST_IDLE_TIMEOUT = 300.0
+
+
 class Policy(Generic[Q, R]):
     """The options of one resilient client (documented on the client
-    classes), checked once, and the guards it made per key."""
+    classes), checked once, and the guards it made per key.
+
+    The breakers are the registry's ``KeyedBreaker`` of prefix ``"http:"``
+    (``family``, shared by the clients of one registry, at most
+    ``max_hosts`` keys: the first client's settings make it), so its live
+    keys' breakers read as ``"http:<key>"`` there. With a rate limit or a
+    bulkhead, the per-key ``Guards`` are kept in a dict bounded the same
+    way: each time a key without guards is met and the dict holds
+    ``max_hosts`` keys, the guards of the keys whose breaker was evicted
+    are dropped (so it never holds more than ``max_hosts + 1``)."""
 
     def __init__(
         self,
@@ -189,6 +196,8 @@ class Policy(Generic[Q, R]):
         max_rate_limit_wait: float = 0.0,
         bulkhead: Optional[BulkheadConfig] = None,
         rejected: str = "raise",
+        max_hosts: int = MAX_HOSTS,
+        host_idle_timeout: float = HOST_IDLE_TIMEOUT,
         sleep: Optional[Callable[[float], Any]] = None,
         asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
         name: str = "http",
@@ -252,21 +261,37 @@ class Policy(Generic[Q, R]):
         # How the calls that may be retried ended, for seawall.snapshot()
         # and the exporters.
         self.stats = _native.RetryStats(self.name)
+        n = _check.integer("max_hosts", max_hosts)
+        if not 1 <= n <= 0xFFFF_FFFF:
+            raise ValueError(
+                f"invalid max_hosts = {n}: must be the number of hosts (keys) a client "
+                "keeps a breaker for at once, >= 1 and < 2**32"
+            )
+        self.host_idle_timeout = _check.non_negative_seconds(
+            "host_idle_timeout", host_idle_timeout
+        )
+        self.family = self.registry.keyed(
+            "http:", breaker_config, max_keys=n, idle_timeout=self.host_idle_timeout
+        )
+        #: Whether anything but the breaker admits (``Guards``).
+        self.gated = rate_limit is not None or bulkhead is not None
         self._guards: Dict[str, Guards] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ guards
 
     def guards(self, key: str) -> Guards:
-        """The guards of ``key``, made on first use."""
+        """The rate limiter and bulkhead of ``key``, made on first use
+        (``self.gated`` only)."""
         g = self._guards.get(key)
         if g is not None:
             return g
         name = f"http:{key}"
-        _check.name("key", name)
         with self._lock:
             g = self._guards.get(key)
             if g is None:
+                if len(self._guards) >= self.family.max_keys:
+                    self._drop_evicted()
                 clock = self.registry.clock
                 limiter = None
                 if self.rate_limit is not None:
@@ -282,20 +307,30 @@ class Policy(Generic[Q, R]):
                 bh = None
                 if self.bulkhead is not None:
                     bh = Bulkhead(dataclasses.replace(self.bulkhead, pool_name=name), clock=clock)
-                breaker = self.registry.get_or_create(name, self.breaker_config)
-                g = self._guards[key] = Guards(breaker, limiter, bh)
+                g = self._guards[key] = Guards(limiter, bh)
         return g
 
-    def breakers(self) -> Dict[str, Any]:
-        """The breakers of the keys seen so far, by name."""
-        with self._lock:
-            return {g.breaker.name: g.breaker for g in self._guards.values()}
+    def _drop_evicted(self) -> None:
+        """Drops the guards of the keys without a breaker in the family
+        (evicted, or refused when it was full); under ``_lock``. A request
+        holding them finishes with them; the key's next request gets fresh
+        ones."""
+        live = set(self.family.keys())
+        for k in [k for k in self._guards if k.encode() not in live]:
+            del self._guards[k]
+
+    def breakers(self) -> Dict[str, KeyBreaker]:
+        """The breakers of the live keys (those seen and not evicted), by
+        name, as read-only views."""
+        views = (self.family.breaker(k) for k in self.family.keys())
+        return {v.name: v for v in views if v is not None}
 
     def key_of(self, key: Callable[[Q], str], request: Q) -> str:
         """The key the user's ``key`` function gives ``request``, checked."""
         k = key(request)
         if not isinstance(k, str):
             raise _check.type_error("key(request)", "a str", k)
+        _check.name("key", f"http:{k}")
         return k
 
     # ------------------------------------------------------- judgements
@@ -305,7 +340,7 @@ class Policy(Generic[Q, R]):
         is one of ``retry_methods`` and its body can be sent again."""
         return self.retry is not None and replayable and method.upper() in self.retry_methods
 
-    def _judge_error(self, permit: NativePermit, exc: BaseException) -> None:
+    def _judge_error(self, permit: _native.KeyedPermit, exc: BaseException) -> None:
         """Sending raised: a transport error or a timeout is the host's
         failure, any other exception is neutral."""
         if self.wire.is_failure(exc):
@@ -361,17 +396,20 @@ class Policy(Generic[Q, R]):
         discards the response of an attempt that is retried."""
         if self.key is not None:
             key = self.key_of(self.key, request)
-        guards = self._guards.get(key) or self.guards(key)
+        guards = (self._guards.get(key) or self.guards(key)) if self.gated else None
+        # The native family's acquire (no wrapper frame): None when full.
+        acquire = self.family._native.acquire
         if self.budget is not None:
             self.budget.record_attempt(False)
         call: Optional[_Call[Q, R]] = None
         while True:
             try:
-                gated = guards.gated
-                if gated:
+                if guards is not None:
                     guards.admit()
                 try:
-                    permit = guards.breaker.acquire()
+                    permit = acquire(key)
+                    if permit is None:
+                        raise self.family._full(key)
                     try:
                         response = send()
                     except BaseException as e:
@@ -383,7 +421,7 @@ class Policy(Generic[Q, R]):
                     else:
                         permit.success()
                 finally:
-                    if gated:
+                    if guards is not None:
                         guards.release()
             except REJECTIONS as e:
                 call = call or _Call(self, method, replayable)
@@ -421,17 +459,20 @@ class Policy(Generic[Q, R]):
         """``run`` for asyncio."""
         if self.key is not None:
             key = self.key_of(self.key, request)
-        guards = self._guards.get(key) or self.guards(key)
+        guards = (self._guards.get(key) or self.guards(key)) if self.gated else None
+        # The native family's acquire (no wrapper frame): None when full.
+        acquire = self.family._native.acquire
         if self.budget is not None:
             self.budget.record_attempt(False)
         call: Optional[_Call[Q, R]] = None
         while True:
             try:
-                gated = guards.gated
-                if gated:
+                if guards is not None:
                     await guards.aadmit()
                 try:
-                    permit = guards.breaker.acquire()
+                    permit = acquire(key)
+                    if permit is None:
+                        raise self.family._full(key)
                     try:
                         response = await send()
                     except BaseException as e:
@@ -443,7 +484,7 @@ class Policy(Generic[Q, R]):
                     else:
                         permit.success()
                 finally:
-                    if gated:
+                    if guards is not None:
                         guards.release()
             except REJECTIONS as e:
                 call = call or _Call(self, method, replayable)

@@ -13,10 +13,36 @@ r = client.get("https://api.example.com/items")  # retried, guarded by the host'
 Options (keyword-only, the same for both transports and for
 ``seawall.requests.ResilientAdapter``):
 
-- ``registry``: where the breakers live (default ``seawall.get_registry()``;
-  its ``clock`` also drives the rate limiters, bulkheads and the default
-  retry budget). Each host gets the breaker ``"http:<host>:<port>"``,
-  created from ``breaker_config`` (a ``CircuitBreakerConfig``) if new.
+- ``registry``: where the breakers can be read (default
+  ``seawall.get_registry()``; its ``clock`` also drives the breakers, rate
+  limiters, bulkheads and the default retry budget). Each host gets the
+  breaker ``"http:<host>:<port>"``, made from ``breaker_config`` (a
+  ``CircuitBreakerConfig``) on its first request. The breakers are the
+  registry's ``seawall.KeyedBreaker`` of prefix ``"http:"``
+  (``registry.keyed``), shared by the clients of one registry and made
+  from the first one's ``breaker_config``, ``max_hosts`` and
+  ``host_idle_timeout``: ``registry.get(name)``, ``names()`` and
+  ``snapshot()`` see its live hosts' breakers (as read-only
+  ``KeyBreaker`` views), as do ``seawall.snapshot()`` and the metrics
+  exporters; ``breakers()`` lists them. They are always the native
+  engine's: the rollback switch (``set_default_implementation``) does not
+  apply to them.
+- ``max_hosts`` (default 1024): the hosts (keys) a client keeps a breaker
+  for at once. A host is idle when no request of it is in flight, it has
+  not been used for ``host_idle_timeout`` seconds (default 300) and its
+  breaker is CLOSED, or HALF_OPEN past its open time; an OPEN breaker is
+  never evicted. A request for a new host when ``max_hosts`` are alive
+  evicts every idle host; if none is idle it is refused with
+  ``seawall.KeyedBreakerFullError``, a ``CircuitBreakerOpenError``
+  without ``retry_after``: handled as an open breaker's refusal (raised,
+  or a 503 with ``X-Seawall-Rejected: circuit_open`` under
+  ``rejected="response"``; retried after the back-off when the request
+  may be retried). An evicted host's next request gets a fresh CLOSED
+  breaker, and, with ``rate_limit`` or ``bulkhead``, a fresh rate limiter
+  and bulkhead: a host's limiter and bulkhead are dropped once its breaker
+  was evicted, when the client next meets a host it has none for with
+  ``max_hosts`` hosts' held (so at most ``max_hosts + 1`` are held). A
+  request of an evicted host sent before that keeps using them.
 - ``key``: ``request -> str``, to key breakers (and rate limits and
   bulkheads) by something else than ``"<host>:<port>"``, e.g. host and
   route; the breaker is then ``"http:<key>"``.
@@ -160,8 +186,9 @@ class _Observed:
     _policy: _http.Policy[httpx.Request, httpx.Response]
 
     def breakers(self) -> Dict[str, Any]:
-        """The breakers of the hosts (or keys) this transport has sent to,
-        by name."""
+        """The breakers of the live hosts (or keys) of this transport's
+        registry family (its own and other clients' of the registry), by
+        name, as read-only views."""
         return self._policy.breakers()
 
     def retry_counts(self) -> Dict[str, int]:

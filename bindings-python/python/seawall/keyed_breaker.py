@@ -7,9 +7,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 from . import _native
 from ._time import Seconds
 from .exceptions import KeyedBreakerFullError
+from .implementations.circuit_breaker import legacy_metrics
 from .models import CircuitBreakerConfig, CircuitState
 
-__all__ = ["KeyedBreaker"]
+__all__ = ["KeyedBreaker", "KeyBreaker"]
 
 _T = TypeVar("_T")
 
@@ -99,6 +100,14 @@ class KeyedBreaker:
         """The metrics of ``key``'s breaker, ``None`` if it has none."""
         return self._native.metrics(key)
 
+    def breaker(self, key: Key) -> Optional["KeyBreaker"]:
+        """A read-only view of ``key``'s breaker, ``None`` if it has none
+        now. The view follows the key: after an eviction it reads the key's
+        next breaker, or ``None`` while the key has none."""
+        if self._native.state(key) is None:
+            return None
+        return KeyBreaker(self, key)
+
     def reset(self, key: Key) -> bool:
         """Resets ``key``'s breaker to CLOSED; whether it had one."""
         return self._native.reset(key)
@@ -145,3 +154,46 @@ class KeyedBreaker:
             f"KeyedBreaker(prefix={self.prefix!r}, max_keys={self.max_keys}, "
             f"keys={len(self)})"
         )
+
+
+class KeyBreaker:
+    """A read-only view of one key's breaker in a ``KeyedBreaker``, with the
+    reading methods of a registry breaker (``name``, ``state``,
+    ``get_state()``, ``metrics()``, ``get_metrics()``), for code that looks
+    breakers up by name (``Registry.get``). Calls go through the family
+    (``KeyedBreaker.acquire``). A key without a breaker (evicted, not yet
+    used again) reads CLOSED (what its next breaker starts as) and has no
+    metrics."""
+
+    __slots__ = ("family", "key", "name")
+
+    #: What ``get_metrics()["implementation"]`` says.
+    implementation = "keyed"
+
+    def __init__(self, family: KeyedBreaker, key: Key) -> None:
+        self.family = family
+        self.key = key
+        self.name = family.name(key)
+
+    def get_state(self) -> CircuitState:
+        s = self.family.state(self.key)
+        return CircuitState.CLOSED if s is None else s
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state (same as ``get_state()``)."""
+        return self.get_state()
+
+    def metrics(self) -> Optional[Dict[str, Any]]:
+        """The core metrics of the key's breaker (as ``Breaker.metrics()``),
+        ``None`` while the key has none."""
+        return self.family.metrics(self.key)
+
+    def get_metrics(self) -> Optional[Dict[str, Any]]:
+        """``metrics()`` in the shape of ``UnifiedCircuitBreaker.get_metrics()``,
+        ``None`` while the key has none."""
+        m = self.metrics()
+        return None if m is None else legacy_metrics(self.name, self.implementation, m)
+
+    def __repr__(self) -> str:
+        return f"KeyBreaker(name={self.name!r}, state={self.get_state().name})"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set, Union
 
 from . import _check, _native, adapters
 from .adapters import Breaker
 from .distributed import DistributedCircuitBreaker
 from .models import CircuitBreakerConfig
+
+if TYPE_CHECKING:
+    from .keyed_breaker import KeyBreaker, KeyedBreaker
 
 __all__ = ["Registry", "get_registry"]
 
@@ -27,6 +30,14 @@ class Registry:
     URL from ``SEAWALL_REDIS_URL``. Pass
     ``clock=seawall.ManualClock()`` for a registry whose breakers a test
     drives by hand.
+
+    ``keyed(prefix, config, ...)`` returns the one ``KeyedBreaker`` of
+    ``prefix``, creating it the first time (later callers share it and
+    their settings are ignored, as with ``get_or_create``); the breakers of
+    its live keys are readable here by name (``get``, ``in``, ``names``,
+    ``snapshot``), as read-only ``KeyBreaker`` views; a breaker of the
+    registry's own with the same name wins. The HTTP clients keep their
+    per-host breakers in ``keyed("http:", ...)``.
     """
 
     def __init__(self, clock: Optional[_native.ManualClock] = None) -> None:
@@ -38,6 +49,7 @@ class Registry:
         # already warned about another one.
         self._configs: Dict[str, Any] = {}
         self._warned: Set[str] = set()
+        self._families: Dict[str, "KeyedBreaker"] = {}
 
     def get_or_create(
         self, name: str, config: Optional[CircuitBreakerConfig] = None
@@ -82,9 +94,49 @@ class Registry:
             stacklevel=4,
         )
 
-    def get(self, name: str) -> Optional[Breaker]:
-        """The breaker called ``name``, or ``None``."""
-        return self._breakers.get(name)
+    def keyed(
+        self,
+        prefix: str,
+        config: Optional[CircuitBreakerConfig] = None,
+        *,
+        max_keys: int = 1024,
+        idle_timeout: float = 300.0,
+    ) -> "KeyedBreaker":
+        """The keyed breaker family of ``prefix`` (its breakers are named
+        ``prefix`` + key), created on this registry's clock from the
+        arguments if new."""
+        f = self._families.get(prefix)
+        if f is None:
+            from .keyed_breaker import KeyedBreaker
+
+            with self._lock:
+                f = self._families.get(prefix)
+                if f is None:
+                    f = self._families[prefix] = KeyedBreaker(
+                        config,
+                        max_keys=max_keys,
+                        idle_timeout=idle_timeout,
+                        prefix=prefix,
+                        clock=self.clock,
+                    )
+        return f
+
+    def _attached(self) -> List["KeyedBreaker"]:
+        return list(self._families.values())
+
+    def get(self, name: str) -> Optional[Union[Breaker, "KeyBreaker"]]:
+        """The breaker called ``name``, or ``None``: the registry's own, else
+        a view of an attached family's live key so named."""
+        b = self._breakers.get(name)
+        if b is not None or not self._families:
+            return b
+        for f in self._attached():
+            prefix = f.prefix
+            if name.startswith(prefix):
+                v = f.breaker(name[len(prefix):])
+                if v is not None:
+                    return v
+        return None
 
     def remove(self, name: str) -> bool:
         """Forgets the breaker called ``name`` (its holders keep using it)."""
@@ -94,19 +146,26 @@ class Registry:
             return self._native.remove(name) or known
 
     def names(self) -> List[str]:
-        """The names of all breakers, sorted."""
-        return sorted(self._breakers)
+        """The names of all breakers, attached families' live keys'
+        included, sorted."""
+        names = set(self._breakers)
+        for f in self._attached():
+            names.update(n for n, _ in f.snapshot())
+        return sorted(names)
 
     def snapshot(self) -> Dict[str, Dict[str, Any]]:
         """The core metrics of every breaker, by name (see ``metrics()``)."""
-        snap: Dict[str, Dict[str, Any]] = self._native.snapshot()
+        snap: Dict[str, Dict[str, Any]] = {}
+        for f in self._attached():
+            snap.update(f.snapshot())
+        snap.update(self._native.snapshot())
         for name, b in list(self._breakers.items()):
             if isinstance(b, DistributedCircuitBreaker):
                 snap[name] = b.metrics()
         return snap
 
     def __contains__(self, name: object) -> bool:
-        return name in self._breakers
+        return name in self._breakers or (isinstance(name, str) and self.get(name) is not None)
 
     def __len__(self) -> int:
         return len(self._breakers)

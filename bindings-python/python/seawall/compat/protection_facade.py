@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar, Uni
 from .. import _check
 from ..distributed import REDIS_URL_VARIABLE, DistributedCircuitBreaker, FleetRateLimiter
 from ..adapters import Breaker
+from ..keyed_breaker import KeyBreaker
 from ..models import CircuitBreakerConfig, CircuitState
 from ..rate_limit import RateLimiter
 from ..registry import Registry, get_registry
@@ -139,7 +140,7 @@ class ProtectionFacade:
         for the breakers this facade built (distributed), or every breaker
         of its registry (local)."""
         with self._lock:
-            breakers: Dict[str, Breaker] = dict(self._breakers)
+            breakers: Dict[str, Union[Breaker, KeyBreaker]] = dict(self._breakers)
         if self.redis_url is None:
             for name in self.registry.names():
                 b = self.registry.get(name)

@@ -96,25 +96,7 @@ class BreakerMethods(CircuitBreakerInterface):
         ``calls``, the successes plus failures every rate divides by), or
         ``None`` without a window.
         """
-        m = self.metrics()
-        return {
-            "name": self.name,
-            "implementation": self.implementation,
-            "state": m["state"],
-            "failure_count": m["consecutive_failures"],
-            "success_count": m["trial_successes"],
-            "total_calls": m["permitted"],
-            "total_failures": m["failures"],
-            "total_successes": m["successes"],
-            "rejections": m["rejected"],
-            "uptime": m["time_in_state"],
-            "total_ignored": m["ignored"],
-            "late_outcomes": m["late"],
-            "slow_calls": m["slow_calls"],
-            "trial_calls_in_flight": m["trial_calls_in_flight"],
-            "transitions": m["transitions"],
-            "window": m["window"],
-        }
+        return legacy_metrics(self.name, self.implementation, self.metrics())
 
     def __call__(self, func: F) -> F:
         """Decorates ``func`` (sync or ``async def``) to run through this breaker."""
@@ -471,3 +453,26 @@ def finish_wrapper(wrapper: Callable[..., Any], func: Callable[..., Any], breake
     functools.update_wrapper(wrapper, func)
     wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
     return wrapper
+
+
+def legacy_metrics(name: str, implementation: str, m: Dict[str, Any]) -> Dict[str, Any]:
+    """``get_metrics()`` of a breaker called ``name`` from its core
+    ``metrics()`` dict ``m``."""
+    return {
+        "name": name,
+        "implementation": implementation,
+        "state": m["state"],
+        "failure_count": m["consecutive_failures"],
+        "success_count": m["trial_successes"],
+        "total_calls": m["permitted"],
+        "total_failures": m["failures"],
+        "total_successes": m["successes"],
+        "rejections": m["rejected"],
+        "uptime": m["time_in_state"],
+        "total_ignored": m["ignored"],
+        "late_outcomes": m["late"],
+        "slow_calls": m["slow_calls"],
+        "trial_calls_in_flight": m["trial_calls_in_flight"],
+        "transitions": m["transitions"],
+        "window": m["window"],
+    }
