@@ -3,29 +3,38 @@
 //! breaker owns at creation shows up here, whatever `memory_bytes` says.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use seawall::{Breaker, BreakerConfig, Window};
 
 struct Counting;
 
-/// Bytes allocated and not yet freed, by every thread of this test binary.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Bytes this thread allocated minus the bytes it freed. Per thread:
+    /// the test harness's own threads allocate while a test runs (and
+    /// under AddressSanitizer, more of them), which a process-wide count
+    /// would charge to the breaker. `const` and without a destructor, so
+    /// the allocator can reach it at any point of a thread's life.
+    static MINE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn add(bytes: isize) {
+    // `try_with`: nothing to count once the thread's locals are gone.
+    let _ = MINE.try_with(|c| c.set(c.get() + bytes));
+}
 
 // SAFETY: forwards every call to the system allocator unchanged; only
 // counts the sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // Relaxed: a statistic; the tests read it on the allocating thread.
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        add(layout.size() as isize);
         // SAFETY: the caller's contract, passed on.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Relaxed: as in `alloc`.
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        add(-(layout.size() as isize));
         // SAFETY: the caller's contract, passed on.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -34,21 +43,15 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// The tests in this file run one at a time: the count is process-wide.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Heap bytes that `make` leaves allocated, and what it made.
 fn heap_of<T>(make: impl FnOnce() -> T) -> (T, usize) {
-    // Relaxed: as in `alloc`; no other thread allocates meanwhile.
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = MINE.with(Cell::get);
     let value = make();
-    (value, LIVE.load(Ordering::Relaxed) - before)
+    let after = MINE.with(Cell::get);
+    (
+        value,
+        usize::try_from(after - before).expect("freed more than it allocated"),
+    )
 }
 
 fn configs() -> [(&'static str, BreakerConfig); 3] {
@@ -78,7 +81,6 @@ fn configs() -> [(&'static str, BreakerConfig); 3] {
 
 #[test]
 fn an_idle_breaker_with_its_name_takes_at_most_512_bytes() {
-    let _one = one_at_a_time();
     let (b, heap) = heap_of(|| Breaker::new("payments-eu-west-1", BreakerConfig::default()));
     let b = b.unwrap();
     let total = std::mem::size_of_val(&b) + heap;
@@ -90,7 +92,6 @@ fn an_idle_breaker_with_its_name_takes_at_most_512_bytes() {
 
 #[test]
 fn memory_bytes_is_what_a_breaker_owns_at_creation_besides_its_name() {
-    let _one = one_at_a_time();
     for (what, config) in configs() {
         let name: Arc<str> = Arc::from("b");
         let (b, heap) = heap_of(|| Breaker::new(Arc::clone(&name), config).unwrap());
@@ -100,7 +101,6 @@ fn memory_bytes_is_what_a_breaker_owns_at_creation_besides_its_name() {
 
 #[test]
 fn a_breaker_counted_by_one_thread_allocates_nothing_more() {
-    let _one = one_at_a_time();
     let b = Breaker::new("b", BreakerConfig::default()).unwrap();
     // The thread's first count claims its stripe number (the runtime may
     // allocate to register the thread-local that hands it back).
