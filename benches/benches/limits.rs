@@ -46,8 +46,8 @@ use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{
     AdaptiveThrottler, Bulkhead, BulkheadConfig, Fault, FaultConfig, FaultInjector,
-    KeyedRateLimiter, ManualClock, Priority, RateLimitConfig, RateLimiter, Random,
-    ThrottleConfig, Timing,
+    KeyedRateLimiter, ManualClock, Priority, Random, RateLimitConfig, RateLimiter, ThrottleConfig,
+    Timing,
 };
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads};
 
@@ -258,9 +258,12 @@ fn throttler(c: &mut Criterion) {
             }
         })
     });
-    let refusing =
-        AdaptiveThrottler::with_clock_and_random(ThrottleConfig::default(), ManualClock::new(), Zero)
-            .expect("valid config");
+    let refusing = AdaptiveThrottler::with_clock_and_random(
+        ThrottleConfig::default(),
+        ManualClock::new(),
+        Zero,
+    )
+    .expect("valid config");
     refusing.record(false);
     g.bench_function("check_refused_manual_clock", |x| {
         x.iter(|| black_box(black_box(&refusing).check(Priority::Normal).is_err()))

@@ -210,5 +210,4 @@ impl FaultInjector {
             s(&c.latency_max),
         )
     }
-
 }

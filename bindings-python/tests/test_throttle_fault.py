@@ -112,9 +112,10 @@ def test_with_resilience_throttles_sync_and_async_and_breaker_rejections_count_n
     assert outcomes.count("sent") == sent[0] and outcomes.count("shed") > 50
     assert t.metrics()[:3] == (100, 0, outcomes.count("shed"))
 
-    # A breaker's rejection never reached the backend: not counted.
+    # A breaker's rejection never reached the backend: not counted (a cap
+    # of 0 sheds nothing, so only the counts move).
     clock = ManualClock()
-    t2 = AdaptiveThrottler(clock=clock, seed=3)
+    t2 = AdaptiveThrottler(ThrottleConfig(max_rejection_probability=0.0), clock=clock)
     cb = seawall.UnifiedCircuitBreaker(
         "throttled-svc", CircuitBreakerConfig(failure_threshold=1), clock=clock
     )

@@ -319,7 +319,10 @@ impl Settings {
                 let mut c = ThrottleConfig::default();
                 set(&mut c.k, f.k);
                 set(&mut c.window, secs("throttle.window", f.window)?);
-                set(&mut c.max_rejection_probability, f.max_rejection_probability);
+                set(
+                    &mut c.max_rejection_probability,
+                    f.max_rejection_probability,
+                );
                 c.validate().map(|()| c).map_err(config_error)
             })
             .transpose()?;

@@ -364,10 +364,20 @@ fn an_adaptive_throttler_cuts_the_requests_an_overloaded_dependency_refuses() {
         a.failures, a.admitted, b.failures, b.admitted, b.throttled, a.successes, b.successes
     );
     assert!(b.throttled > 2_500, "{b:?}");
-    assert!(b.failures * 2 < a.failures, "{} vs {}", b.failures, a.failures);
+    assert!(
+        b.failures * 2 < a.failures,
+        "{} vs {}",
+        b.failures,
+        a.failures
+    );
     assert_eq!(b.admitted + b.throttled, b.calls);
     // It sheds mostly what the dependency would refuse: almost as many
     // served (it keeps shedding a little while the window forgets the
     // overload, after 70 s).
-    assert!(b.successes * 10 >= a.successes * 9, "{} vs {}", b.successes, a.successes);
+    assert!(
+        b.successes * 10 >= a.successes * 9,
+        "{} vs {}",
+        b.successes,
+        a.successes
+    );
 }

@@ -8,9 +8,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use seawall::{
-    AdaptiveThrottler, ManualClock, Priority, Random, SeededRandom, ThrottleConfig,
-};
+use seawall::{AdaptiveThrottler, ManualClock, Priority, Random, SeededRandom, ThrottleConfig};
 
 #[derive(Clone, Debug)]
 enum Op {

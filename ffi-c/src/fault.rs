@@ -248,7 +248,9 @@ pub unsafe extern "C" fn seawall_fault_injector_configure(
         let i: &CInjector = unsafe { handle::borrow(injector, F) }?;
         // SAFETY: `config` is NULL or valid (this function's contract).
         let c: &seawall_fault_config = unsafe { crate::error::borrow(config, F, "config") }?;
-        let core = c.to_core().map_err(|e| crate::config::config_error(F, &e))?;
+        let core = c
+            .to_core()
+            .map_err(|e| crate::config::config_error(F, &e))?;
         i.configure(&core)
             .map_err(|e| crate::config::config_error(F, &e))
     })
@@ -290,5 +292,13 @@ pub unsafe extern "C" fn seawall_fault_injector_get_metrics(
     };
     // SAFETY: `injector` is NULL or a live handle, `out` NULL or valid for a
     // write (this function's contract).
-    unsafe { handle::get("seawall_fault_injector_get_metrics", injector, out, "out", f) }
+    unsafe {
+        handle::get(
+            "seawall_fault_injector_get_metrics",
+            injector,
+            out,
+            "out",
+            f,
+        )
+    }
 }

@@ -157,9 +157,8 @@ pub unsafe extern "C" fn seawall_throttler_new_seeded(
     out: *mut *const seawall_throttler,
 ) -> seawall_result {
     const F: &str = "seawall_throttler_new_seeded";
-    let build = |c, clock| {
-        AdaptiveThrottler::with_clock_and_random(c, clock, SeededRandom::new(seed))
-    };
+    let build =
+        |c, clock| AdaptiveThrottler::with_clock_and_random(c, clock, SeededRandom::new(seed));
     // SAFETY: `config` is NULL or valid, `clock` NULL or a live handle,
     // `out` NULL or valid for a write (this function's contract).
     unsafe { new_engine(F, config, clock, out, build) }

@@ -24,6 +24,8 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[[], Any])
 
 __all__ = [
+    "AdaptiveThrottler",
+    "FaultInjector",
     "Breaker",
     "Permit",
     "AsyncCall",

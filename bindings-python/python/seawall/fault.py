@@ -134,9 +134,7 @@ class FaultInjector:
             return InjectedFaultError("fault injected")
         if isinstance(e, BaseException):
             return e
-        if isinstance(e, type):
-            return e("fault injected")
-        made = e()
+        made = e("fault injected") if isinstance(e, type) else e()
         if not isinstance(made, BaseException):
             raise TypeError(
                 f"exception factory must return an exception, not {type(made).__name__}"

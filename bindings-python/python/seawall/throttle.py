@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Literal, Optional, Tuple, Type, TypeVar
+from typing import Any, Awaitable, Callable, Literal, Optional, Tuple, Type, TypeAlias, TypeVar
 
 from . import _check, _native
 from ._time import Seconds, secs
@@ -20,7 +20,7 @@ from .exceptions import CircuitBreakerOpenError, ThrottledError
 
 __all__ = ["AdaptiveThrottler", "Priority", "ThrottleConfig"]
 
-Priority = Literal["critical", "high", "normal", "low"]
+Priority: TypeAlias = Literal["critical", "high", "normal", "low"]
 PRIORITIES: Tuple[str, ...] = ("critical", "high", "normal", "low")
 
 F = TypeVar("F", bound=Callable[..., Any])
