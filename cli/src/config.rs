@@ -1,7 +1,7 @@
 //! The simulation's settings: a TOML or YAML file and `--set KEY=VALUE`
 //! flags, with the field names of the Python `CircuitBreakerConfig`,
-//! `RetryConfig`, `RetryBudgetConfig`, `BulkheadConfig` and
-//! `RateLimitConfig` (durations in seconds), turned into the engines'
+//! `RetryConfig`, `RetryBudgetConfig`, `BulkheadConfig`,
+//! `RateLimitConfig` and `ThrottleConfig` (durations in seconds), turned into the engines'
 //! configurations. Nothing is judged here that an engine judges itself: the
 //! engines' own validation names a field outside its range.
 //!
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use seawall::{
     BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig, RetryConfig, RetryStrategy,
-    Timing, Window,
+    ThrottleConfig, Timing, Window,
 };
 
 use crate::Error;
@@ -51,6 +51,9 @@ pub struct Settings {
     pub bulkhead: Option<BulkheadFields>,
     /// A rate limiter in front of the bulkhead and the breaker.
     pub rate_limit: Option<RateLimitFields>,
+    /// An adaptive throttler in front of the breaker: it sheds calls
+    /// locally while the dependency refuses more than it accepts.
+    pub throttle: Option<ThrottleFields>,
     /// The scenario (ignored when a trace is replayed).
     pub scenario: crate::scenario::ScenarioFields,
 }
@@ -137,6 +140,16 @@ pub struct RateLimitFields {
     pub burst: Option<u32>,
 }
 
+/// `ThrottleConfig`'s fields, the window in seconds.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct ThrottleFields {
+    pub k: Option<f64>,
+    pub window: Option<f64>,
+    pub max_rejection_probability: Option<f64>,
+}
+
 /// The engines' configurations built from [`Settings`].
 #[derive(Clone, Debug)]
 pub struct Engines {
@@ -152,6 +165,8 @@ pub struct Engines {
     pub bulkhead: Option<BulkheadConfig>,
     /// The rate limiter, if any.
     pub rate_limit: Option<RateLimitConfig>,
+    /// The adaptive throttler, if any.
+    pub throttle: Option<ThrottleConfig>,
 }
 
 impl Settings {
@@ -297,6 +312,20 @@ impl Settings {
                 c.validate().map(|()| c).map_err(config_error)
             })
             .transpose()?;
+        let throttle = self
+            .throttle
+            .as_ref()
+            .map(|f| {
+                let mut c = ThrottleConfig::default();
+                set(&mut c.k, f.k);
+                set(&mut c.window, secs("throttle.window", f.window)?);
+                set(
+                    &mut c.max_rejection_probability,
+                    f.max_rejection_probability,
+                );
+                c.validate().map(|()| c).map_err(config_error)
+            })
+            .transpose()?;
         Ok(Engines {
             breaker,
             breaker_per_instance: b.per_instance.unwrap_or(false),
@@ -304,17 +333,19 @@ impl Settings {
             retry_budget,
             bulkhead,
             rate_limit,
+            throttle,
         })
     }
 }
 
 /// The sections a `--set` key may start with.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "breaker",
     "retry",
     "retry_budget",
     "bulkhead",
     "rate_limit",
+    "throttle",
     "scenario",
 ];
 

@@ -1,6 +1,6 @@
 //! The simulation loop: calls arrive from a [`Source`] in time order and go
-//! through the real engines (rate limiter, bulkhead, breaker, retry with its
-//! budget) on one simulated clock, which the loop sets to each event's
+//! through the real engines (rate limiter, bulkhead, adaptive throttler,
+//! breaker, retry with its budget) on one simulated clock, which the loop sets to each event's
 //! time.
 //! Nothing here decides admission, trips, back-off or budgets: the engines
 //! do, exactly as in production. The loop only orders events, draws what the
@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::{
-    Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Random, RateLimiter, RetryBudget,
-    RetryState, SeededRandom, State, Stop, Ticket,
+    AdaptiveThrottler, Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Priority, Random,
+    RateLimiter, RetryBudget, RetryState, SeededRandom, State, Stop, Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;
@@ -156,6 +156,16 @@ pub fn run(
         .map(|c| RetryBudget::with_clock(c, clock.clone()))
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
+    // The throttler's draws have their own seeded sequence, apart from the
+    // dependency's.
+    let throttler = engines
+        .throttle
+        .map(|c| {
+            let random = SeededRandom::new(seed ^ 0x7A60_77E5_u64 << 32);
+            AdaptiveThrottler::with_clock_and_random(c, clock.clone(), random)
+        })
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
 
     let mut sim = Sim {
         clock,
@@ -169,6 +179,7 @@ pub fn run(
         bulkhead,
         backoff,
         budget,
+        throttler,
         draws: SeededRandom::new(seed),
         heap: BinaryHeap::new(),
         scheduled: 0,
@@ -217,6 +228,7 @@ struct Sim {
     bulkhead: Option<Bulkhead<SimClock>>,
     backoff: Option<Backoff>,
     budget: Option<RetryBudget<SimClock>>,
+    throttler: Option<AdaptiveThrottler<SimClock>>,
     /// The dependency's draws (failure, latency, arrivals), one sequence.
     draws: SeededRandom,
     heap: BinaryHeap<Scheduled>,
@@ -289,6 +301,7 @@ impl Sim {
     fn is_plain(&self) -> bool {
         self.limiter.is_none()
             && self.bulkhead.is_none()
+            && self.throttler.is_none()
             && self.backoff.is_none()
             && !self.per_instance
             && self.clients == 1
@@ -363,6 +376,7 @@ impl Sim {
                     latency,
                     bulkhead,
                 } => {
+                    self.record_answer(failed);
                     let outcome = outcome(failed);
                     let took = Duration::from_nanos(latency);
                     self.guards[guard]
@@ -429,6 +443,19 @@ impl Sim {
             },
             None => false,
         };
+        if let Some(t) = &self.throttler {
+            if t.check(Priority::Normal).is_err() {
+                // Shed locally: never sent, and (like a limiter's refusal)
+                // not retried. An admitted attempt's answer is recorded
+                // when it comes; one the breaker rejects never reached the
+                // dependency and is recorded nowhere.
+                if bulkhead {
+                    self.release_bulkhead();
+                }
+                self.timeline.at(at).throttled += 1;
+                return;
+            }
+        }
         let acquired = self.guards[g].breaker.try_acquire();
         let ticket = match acquired.map(Permit::into_ticket) {
             Ok(ticket) => ticket,
@@ -454,6 +481,7 @@ impl Sim {
         sec.trials += u32::from(trial);
         sec.reached_while_degraded += u32::from(degraded);
         if answer.latency == 0 {
+            self.record_answer(answer.failed);
             self.guards[g]
                 .breaker
                 .record(ticket, outcome(answer.failed));
@@ -524,6 +552,14 @@ impl Sim {
             }
             Err(Stop::BudgetExhausted) => self.timeline.at(at).budget_exhausted += 1,
             Err(_) => self.timeline.at(at).gave_up += 1,
+        }
+    }
+
+    /// Tells the throttler, if any, whether the dependency accepted an
+    /// attempt it let through.
+    fn record_answer(&self, failed: bool) {
+        if let Some(t) = &self.throttler {
+            t.record(!failed);
         }
     }
 

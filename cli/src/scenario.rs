@@ -11,6 +11,7 @@
 //! | `latency-spike` | from `start` to `end` its calls take `spike_latency_ms` (and fail with `failure`) |
 //! | `partial` | one instance (`sick`) of `instances` fails from `start` to `end`; calls go round-robin |
 //! | `diurnal` | traffic follows a day's curve from `low` to `high` calls/s over `period`, with an outage from `start` to `end` |
+//! | `overload` | from `start` to `end` the dependency serves at most `capacity` calls in each second and refuses the rest at once |
 
 use serde::{Deserialize, Serialize};
 
@@ -51,16 +52,19 @@ pub struct ScenarioFields {
     pub sick: Option<u32>,
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// `overload`: the calls served per second; more are refused.
+    pub capacity: Option<u32>,
 }
 
 /// The scenarios' names, in the order `seawall simulate --help` lists them.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "outage",
     "flapping",
     "brownout",
     "latency-spike",
     "partial",
     "diurnal",
+    "overload",
 ];
 
 /// How a failure probability moves through an unhealthy span.
@@ -77,6 +81,8 @@ struct Phase {
     episode: Episode,
     failure: Curve,
     latency: u64,
+    /// `overload`: the calls served per second, the rest refused.
+    capacity: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +123,8 @@ pub struct Scenario {
     next_ns: u64,
     /// The instance and the client of the next call.
     turn: (u32, u32),
+    /// `overload`: the second being served and the calls served in it.
+    served: (u64, u32),
     /// The mean gap between calls, in nanoseconds, until `gap_until`.
     gap: f64,
     gap_until: f64,
@@ -154,6 +162,7 @@ impl Scenario {
             "brownout" => &["start", "end", "peak_failure"],
             "latency-spike" => &["start", "end", "failure", "spike_latency_ms"],
             "partial" => &["start", "end", "failure", "sick"],
+            "overload" => &["start", "end", "capacity"],
             _ => &["start", "end", "failure", "low", "high", "period"],
         };
         let table = toml::Table::try_from(fields).expect("plain fields serialize");
@@ -214,6 +223,7 @@ impl Scenario {
             episode: span(from, to, instance),
             failure: Curve::Flat(failure),
             latency: millis(latency_ms),
+            capacity: None,
         };
         let phases = match name {
             "outage" | "diurnal" => vec![flat(start, end, None)],
@@ -237,6 +247,7 @@ impl Scenario {
                 episode: span(start, end, None),
                 failure: Curve::Triangle(probability("peak_failure", fields.peak_failure, 0.6)?),
                 latency: millis(latency_ms),
+                capacity: None,
             }],
             "latency-spike" => vec![Phase {
                 episode: span(start, end, None),
@@ -246,6 +257,13 @@ impl Scenario {
                     fields.spike_latency_ms,
                     2_000.0,
                 )?),
+                capacity: None,
+            }],
+            "overload" => vec![Phase {
+                episode: span(start, end, None),
+                failure: Curve::Flat(0.0),
+                latency: millis(latency_ms),
+                capacity: Some(fields.capacity.unwrap_or(20)),
             }],
             _ => {
                 let sick = fields.sick.unwrap_or(0);
@@ -311,6 +329,7 @@ impl Scenario {
             },
             next_ns: 0,
             turn: (0, 0),
+            served: (0, 0),
             gap: match traffic {
                 Traffic::Constant(rate) => 1e9 / rate,
                 Traffic::Diurnal { .. } => 0.0,
@@ -450,7 +469,17 @@ impl Source for Scenario {
             }
         };
         // No draw when the answer is certain: an outage costs nothing.
-        let failed = p >= 1.0 || (p > 0.0 && draws.unit() < p);
+        let mut failed = p >= 1.0 || (p > 0.0 && draws.unit() < p);
+        if let Some(capacity) = self.phase(at, instance).and_then(|p| p.capacity) {
+            // Overloaded: the first `capacity` calls of each second are
+            // served, the rest refused.
+            let second = at / SECOND;
+            if self.served.0 != second {
+                self.served = (second, 0);
+            }
+            failed |= self.served.1 >= capacity;
+            self.served.1 += u32::from(!failed);
+        }
         let latency = if self.spread > 0.0 && latency > 0 {
             (latency as f64 * (1.0 + self.spread * (2.0 * draws.unit() - 1.0))) as u64
         } else {

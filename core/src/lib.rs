@@ -15,6 +15,11 @@
 //!   fair, bounded wait queue.
 //! - [`RateLimiter`] and [`KeyedRateLimiter`] ([`rate_limit`]): GCRA on one
 //!   atomic word.
+//! - [`AdaptiveThrottler`] ([`throttle`]): client-side throttling that
+//!   sheds calls locally, lowest [`Priority`] first, while the backend
+//!   refuses more than it accepts.
+//! - [`FaultInjector`] ([`fault`]): errors, results and delays injected
+//!   at run time for tests and game days; free while off.
 //! - [`telemetry`]: the metric catalog every exporter reads (Prometheus
 //!   and OpenMetrics text, `prometheus-client`, the C and Python faces).
 //!
@@ -145,12 +150,15 @@ pub mod budget;
 pub mod bulkhead;
 pub mod clock;
 pub mod config;
+pub mod fault;
 mod random;
 pub mod rate_limit;
 pub mod retry;
+mod slices;
 pub mod stripes;
 mod sync;
 pub mod telemetry;
+pub mod throttle;
 
 #[cfg(seawall_loom)]
 #[doc(hidden)]
@@ -169,6 +177,7 @@ pub use bulkhead::{
 };
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::ConfigError;
+pub use fault::{Fault, FaultConfig, FaultInjector, FaultMetrics};
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
     KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, RateLimiterMetrics, Timing,
@@ -177,4 +186,7 @@ pub use rate_limit::{
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
     RetryPolicy, RetryState, RetryStrategy, Sleep, Stop, ThreadSleep,
+};
+pub use throttle::{
+    AdaptiveThrottler, Priority, ThrottleConfig, ThrottlePermit, Throttled, ThrottlerMetrics,
 };

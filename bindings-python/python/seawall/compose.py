@@ -1,5 +1,6 @@
 """``with_resilience``: retries, a circuit breaker, a bulkhead, a rate
-limit, a timeout and a fallback composed around one function, for plain and
+limit, an adaptive throttler, a timeout, fault injection and a fallback
+composed around one function, for plain and
 ``async def`` functions and for generators of both kinds (the order of the
 layers is in its docstring)."""
 
@@ -30,6 +31,7 @@ from .budget import RetryBudget
 from .adapters import Breaker
 from .bulkhead import Bulkhead, aadmit, admit
 from .distributed import DistributedCircuitBreaker
+from .fault import FaultInjector
 from .implementations.circuit_breaker import (
     Stream,
     UnifiedCircuitBreaker,
@@ -53,6 +55,7 @@ from .models import (
 from .rate_limit import RateLimiter
 from .registry import Registry, get_registry
 from .retry import _Plan, _retry_config
+from .throttle import AdaptiveThrottler, Priority, _priority
 
 __all__ = ["with_resilience"]
 
@@ -83,6 +86,9 @@ def with_resilience(
     asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
     rng: Optional[random.Random] = None,
     metrics: Optional[RetryMetrics] = None,
+    throttler: Optional[AdaptiveThrottler] = None,
+    priority: Priority = "normal",
+    fault_injection: Optional[FaultInjector] = None,
 ) -> Callable[[F], F]:
     """Protects a sync or ``async def`` function (or method) with retries, a
     circuit breaker, a bulkhead, a rate limit, a timeout and a fallback.
@@ -108,6 +114,12 @@ def with_resilience(
       ``RetryBudgetConfig``; by default each decorated function gets its own
       budget from ``RetryBudgetConfig()`` when the retry config has
       ``retry_budget_enabled``.
+    - ``throttler``: an ``AdaptiveThrottler`` (share one per backend) that
+      sheds attempts locally, as ``priority`` (``'critical'``, ``'high'``,
+      ``'normal'``, ``'low'``), while the backend refuses more than it
+      accepts; its refusals raise ``ThrottledError``.
+    - ``fault_injection``: a ``FaultInjector``, the innermost layer, so
+      that every other layer meets its faults as real ones.
     - ``sleep`` / ``asleep`` / ``rng``: injected for tests.
 
     The layers, outermost first:
@@ -122,10 +134,15 @@ def with_resilience(
        ``retryable_exceptions`` / ``retryable_status_codes`` are retried, and
        an exhausted retry raises ``RetryError`` (``attempts``,
        ``last_exception``); other exceptions propagate at once;
-    3. rate limit, then bulkhead, per attempt (their refusals are not the
-       dependency's failures, so the breaker does not count them);
+    3. rate limit, then bulkhead, then throttler, per attempt (their
+       refusals are not the dependency's failures, so the breaker does not
+       count them; the throttler counts what the breaker lets through);
     4. circuit breaker: sees each attempt;
-    5. timeout around the call.
+    5. timeout around the call;
+    6. fault injection, around the function itself.
+
+    ``throttler`` and ``fault_injection`` apply to plain and ``async def``
+    functions, not to generators.
 
     On the success path the call runs once through the breaker's native
     wrapper and the retry machinery is entered only after a failure; when
@@ -156,6 +173,11 @@ def with_resilience(
         _native.validate_config(circuit_breaker_config)
     if name is not None:
         _check.name("name", name)
+    if throttler is not None:
+        _check.instance("throttler", throttler, AdaptiveThrottler)
+    throttle = None if throttler is None else (throttler, _priority(priority))
+    if fault_injection is not None:
+        _check.instance("fault_injection", fault_injection, FaultInjector)
     breaker: Any = None
     if circuit_breaker is not None:
         if circuit_breaker_name is not None:
@@ -224,6 +246,11 @@ def with_resilience(
             raise TypeError(
                 "timeout= applies to async def functions (and async generators) only"
             )
+        if (is_gen or is_agen) and (throttle is not None or fault_injection is not None):
+            raise TypeError(
+                "throttler= and fault_injection= apply to plain and async def functions only"
+            )
+        inner = func if fault_injection is None else fault_injection(func)
         budget = shared_budget
         if budget is None and config is not None and config.retry_budget_enabled:
             budget = RetryBudget(RetryBudgetConfig())
@@ -241,15 +268,15 @@ def with_resilience(
                 _native.RetryStats(name or f"{func.__module__}.{func.__qualname__}"),
             )
         )
-        layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)
+        layers = _Layers(plan, budget, breaker, bh, rl, t, fallback, throttle)
         if is_gen:
             wrapper = _generator_wrapper(func, layers)
         elif is_agen:
             wrapper = _async_generator_wrapper(func, layers)
         elif is_async:
-            wrapper = _async_wrapper(func, layers)
+            wrapper = _async_wrapper(inner, layers)
         else:
-            wrapper = _sync_wrapper(func, layers)
+            wrapper = _sync_wrapper(inner, layers)
         functools.update_wrapper(wrapper, func)
         if is_async and not inspect.iscoroutinefunction(wrapper):
             mark_coroutine_function(wrapper, func)
@@ -272,6 +299,7 @@ class _Layers(NamedTuple):
     rate_limit: Optional[RateLimiter]
     timeout: Optional[float]
     fallback: Optional[Callable[..., Any]]
+    throttle: Optional[Tuple[AdaptiveThrottler, str]]
 
 
 def _native_first_attempt(
@@ -281,11 +309,12 @@ def _native_first_attempt(
     is the only layer an attempt goes through: it counts the call in the
     budget and hands an ``Exception`` to ``slow`` (the retries and the
     fallback) with no Python frame on the success path. ``None`` when a
-    bulkhead or rate limiter must admit each attempt first."""
+    bulkhead, rate limiter or throttler must admit each attempt first."""
     if (
         not isinstance(layers.breaker, UnifiedCircuitBreaker)
         or layers.bulkhead is not None
         or layers.rate_limit is not None
+        or layers.throttle is not None
     ):
         return None
     budget = None if layers.budget is None else layers.budget._native
@@ -296,9 +325,11 @@ def _native_first_attempt(
 
 
 def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, _, fallback = layers
+    plan, budget, breaker, bh, rl, _, fallback, throttle = layers
     # The breaker layer: its native wrapper (no Python frame per call).
     call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
+    if throttle is not None:
+        call = throttle[0]._guard(call, throttle[1])
     call = admit(call, bh, None if rl is None else rl.acquire)
 
     def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -338,7 +369,7 @@ def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., An
 
 
 def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, t, fallback = layers
+    plan, budget, breaker, bh, rl, t, fallback, throttle = layers
     inner: Callable[..., Any] = func
     if t is not None:
 
@@ -346,6 +377,8 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
             return await asyncio.wait_for(func(*args, **kwargs), t)
 
     call: Callable[..., Any] = inner if breaker is None else breaker._wrap(inner, True)
+    if throttle is not None:
+        call = throttle[0]._aguard(call, throttle[1])
     call = aadmit(call, bh, None if rl is None else rl.aacquire)
 
     async def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -400,7 +433,7 @@ _END = object()
 
 
 def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, _, fallback = layers
+    plan, budget, breaker, bh, rl, _, fallback, _ = layers
     guarded = func if breaker is None else guard_generator(breaker, func)
 
     def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -444,7 +477,7 @@ def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..
 
 
 def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, t, fallback = layers
+    plan, budget, breaker, bh, rl, t, fallback, _ = layers
 
     async def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:
         """One attempt: the rate limit, a bulkhead slot, then the breaker's
