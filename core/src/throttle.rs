@@ -290,7 +290,10 @@ impl<C: Clock> AdaptiveThrottler<C> {
     /// Admits a call of `priority`, or refuses it locally (and counts it as
     /// a request).
     pub fn check(&self, priority: Priority) -> Result<ThrottlePermit<'_, C>, Throttled> {
-        let now = self.clock.now();
+        // The cheap reading (about a millisecond behind at most, see
+        // `Clock::recent`): a slice is at least a millisecond long, and the
+        // window takes readings behind another caller's as current.
+        let now = self.clock.recent();
         let p = self.probability_at(now, priority);
         // No draw while nothing is shed: the common, healthy case.
         if p > 0.0 && clamp_unit(self.random.unit()) < p {
@@ -308,7 +311,8 @@ impl<C: Clock> AdaptiveThrottler<C> {
     /// Counts one call that was sent: one request, and one accept when the
     /// backend `accepted` it. [`ThrottlePermit::record`] calls this.
     pub fn record(&self, accepted: bool) {
-        self.window.add(self.clock.now(), 1, u64::from(accepted));
+        // The cheap reading: see `check`.
+        self.window.add(self.clock.recent(), 1, u64::from(accepted));
     }
 
     fn probability_at(&self, now: u64, priority: Priority) -> f64 {
