@@ -22,6 +22,15 @@
 //! * `clock_read`: one exact reading of each side's production clock, the
 //!   part of `check()` that is not the limiter's own.
 //! * `bulkhead`: take a slot and free it, uncontended.
+//! * `concurrency_limit`: take a slot and free it, uncontended, in each
+//!   bound on calls in flight: the fixed `Bulkhead`; the `AdaptiveLimiter`
+//!   on the manual clock (the admission without the clock read it makes to
+//!   time the call) and on the production clock, dropping the permit (no
+//!   sample); the adaptive limiter recording a sample (AIMD: one
+//!   compare-and-swap of the estimate; gradient: the window's, plus the
+//!   estimate's every 10th call); tower's `ConcurrencyLimit` (`poll_ready`,
+//!   `call`, and the response polled to completion, which frees its
+//!   semaphore permit) around a service that answers at once.
 //!
 //! After the benches the binary prints every median of this run and the
 //! ratios ours/governor. The machine may be shared: compare ratios within
@@ -38,7 +47,8 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{
-    Bulkhead, BulkheadConfig, KeyedRateLimiter, ManualClock, RateLimitConfig, RateLimiter, Timing,
+    AdaptiveLimiter, AdaptiveLimiterConfig, Bulkhead, BulkheadConfig, KeyedRateLimiter,
+    LimitAlgorithm, ManualClock, Outcome, RateLimitConfig, RateLimiter, Timing,
 };
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads};
 
@@ -222,6 +232,68 @@ fn bulkhead(c: &mut Criterion) {
     g.finish();
 }
 
+/// One call through tower's `ConcurrencyLimit`: ready (takes a semaphore
+/// permit), call, and the response polled to completion (frees it). The
+/// inner service is ready at once and answers at once, so the noop waker is
+/// never woken.
+fn tower_limited_call<S>(svc: &mut S)
+where
+    S: tower::Service<(), Response = (), Error = std::convert::Infallible>,
+{
+    use std::future::Future as _;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    let mut fut = std::pin::pin!(svc.call(()));
+    assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+}
+
+fn concurrency_limit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("concurrency_limit");
+    let b = Bulkhead::new(BulkheadConfig::default()).expect("valid config");
+    g.bench_function("bulkhead", |x| {
+        x.iter(|| drop(black_box(black_box(&b).try_acquire())))
+    });
+    let config = AdaptiveLimiterConfig::default();
+    let manual = AdaptiveLimiter::with_clock(config, ManualClock::new()).expect("valid config");
+    g.bench_function("adaptive_manual_clock", |x| {
+        x.iter(|| drop(black_box(black_box(&manual).try_acquire())))
+    });
+    let adaptive = AdaptiveLimiter::new(config).expect("valid config");
+    g.bench_function("adaptive", |x| {
+        x.iter(|| drop(black_box(black_box(&adaptive).try_acquire())))
+    });
+    let latency = Duration::from_millis(1);
+    for (id, algorithm) in [
+        ("adaptive_aimd_sample", LimitAlgorithm::Aimd),
+        ("adaptive_gradient_sample", LimitAlgorithm::Gradient),
+    ] {
+        let l = AdaptiveLimiter::with_clock(
+            AdaptiveLimiterConfig {
+                algorithm,
+                ..config
+            },
+            ManualClock::new(),
+        )
+        .expect("valid config");
+        g.bench_function(id, |x| {
+            x.iter(|| {
+                if let Ok(p) = black_box(&l).try_acquire() {
+                    p.record(Outcome::Success, latency);
+                }
+            })
+        });
+    }
+    let mut svc = tower::limit::ConcurrencyLimit::new(
+        tower::service_fn(|()| std::future::ready(Ok::<(), std::convert::Infallible>(()))),
+        10,
+    );
+    g.bench_function("tower", |x| {
+        x.iter(|| tower_limited_call(black_box(&mut svc)))
+    });
+    g.finish();
+}
+
 fn report(dir: &Path, since: SystemTime) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
     let (fmt, ratio) = (fmt_median, fmt_ratio);
@@ -287,6 +359,20 @@ fn report(dir: &Path, since: SystemTime) {
         "bulkhead acquire+release, uncontended: {} ns",
         fmt(m("bulkhead", "acquire_release"))
     );
+    let g = "concurrency_limit";
+    let fixed = m(g, "bulkhead");
+    println!("{g} (acquire+release, uncontended; ratio to the fixed bulkhead):");
+    for id in [
+        "bulkhead",
+        "adaptive_manual_clock",
+        "adaptive",
+        "adaptive_aimd_sample",
+        "adaptive_gradient_sample",
+        "tower",
+    ] {
+        let v = m(g, id);
+        println!("  {id:<26}{:>8}  {}", fmt(v), ratio(v, fixed));
+    }
 }
 
 fn main() {
@@ -306,6 +392,7 @@ fn main() {
     denied_two_threads(&mut c, &upkeep);
     clock_read(&mut c);
     bulkhead(&mut c);
+    concurrency_limit(&mut c);
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         report(&dir, since);

@@ -115,7 +115,7 @@ fn a_window_filled_by_two_samples_at_once_is_applied_once() {
         let config = AdaptiveLimiterConfig {
             algorithm: LimitAlgorithm::Gradient,
             initial_limit: 2,
-            window: 2,
+            window_calls: 2,
             ..Default::default()
         };
         let l = Arc::new(AdaptiveLimiter::with_clock(config, ManualClock::new()).unwrap());

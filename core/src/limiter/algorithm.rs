@@ -50,7 +50,7 @@ pub(crate) struct Rules {
     tolerance: f64,
     smoothing: f64,
     queue_size: f64,
-    /// The long-term average's weight for a new window: 2 / (long_window + 1).
+    /// The long-term average's weight for a new window_calls: 2 / (long_window + 1).
     long_weight: f64,
 }
 

@@ -38,7 +38,7 @@
 //! that a higher one is safe).
 //!
 //! [`LimitAlgorithm::Gradient`] (the default) follows Netflix's
-//! `Gradient2Limit`. Samples are gathered in windows of `window` calls;
+//! `Gradient2Limit`. Samples are gathered in windows of `window_calls` calls;
 //! the window's mean latency is the short-term average `short`, and an
 //! exponential average over `long_window` windows is the long-term one,
 //! `long` (the first window sets it). When a window closes:
@@ -114,7 +114,7 @@ use algorithm::{limit_of, Estimate, Rules};
 /// (and the largest whole number an `f32` holds exactly).
 pub const MAX_LIMIT: u32 = (1 << IN_FLIGHT_BITS) - 1;
 
-/// The largest gradient `window`: the window word's count field.
+/// The largest `window_calls`: the window word's count field.
 pub const MAX_WINDOW: u32 = u16::MAX as u32;
 
 const IN_FLIGHT_BITS: u32 = 24;
@@ -168,7 +168,7 @@ pub struct AdaptiveLimiterConfig {
     /// default 600.
     pub long_window: u32,
     /// Gradient: samples per window. `[1, MAX_WINDOW]`, default 10.
-    pub window: u32,
+    pub window_calls: u32,
 }
 
 impl Default for AdaptiveLimiterConfig {
@@ -184,7 +184,7 @@ impl Default for AdaptiveLimiterConfig {
             smoothing: 0.2,
             queue_size: 4.0,
             long_window: 600,
-            window: 10,
+            window_calls: 10,
         }
     }
 }
@@ -255,10 +255,10 @@ impl AdaptiveLimiterConfig {
                 "an integer in [1, 4294967295]",
             ));
         }
-        if self.window == 0 || self.window > MAX_WINDOW {
+        if self.window_calls == 0 || self.window_calls > MAX_WINDOW {
             return Err(ConfigError::new(
-                "window",
-                self.window,
+                "window_calls",
+                self.window_calls,
                 "an integer in [1, 65535]",
             ));
         }
@@ -419,7 +419,7 @@ impl<C: Clock> AdaptiveLimiter<C> {
     /// Adds a latency to the open window; if that fills it, empties it and
     /// returns its mean (this caller alone applies it).
     fn close_window(&self, latency: u64) -> Option<f64> {
-        let size = u64::from(self.config.window);
+        let size = u64::from(self.config.window_calls);
         let latency = latency.min(WINDOW_SUM_MASK);
         // Relaxed: the window holds numbers only; the swap below decides.
         let mut cur = self.window.load(Ordering::Relaxed);

@@ -107,7 +107,7 @@ fn gradient_sheds_load_when_latency_rises_and_regrows_when_it_falls() {
     let l = limiter(AdaptiveLimiterConfig {
         initial_limit: 50,
         max_limit: 100,
-        window: 5,
+        window_calls: 5,
         ..Default::default()
     });
     let run = |latency: Duration, windows: usize| {
@@ -205,7 +205,13 @@ fn invalid_configs_name_the_field() {
         }),
         "long_window"
     );
-    assert_eq!(bad(AdaptiveLimiterConfig { window: 0, ..d }), "window");
+    assert_eq!(
+        bad(AdaptiveLimiterConfig {
+            window_calls: 0,
+            ..d
+        }),
+        "window_calls"
+    );
     assert_eq!(
         bad(AdaptiveLimiterConfig {
             latency_threshold: Duration::from_secs(400 * 86_400),
@@ -273,7 +279,7 @@ impl Model {
             }
             (LimitAlgorithm::Gradient, _) => {
                 self.window.push(latency_ns);
-                if self.window.len() < self.c.window as usize {
+                if self.window.len() < self.c.window_calls as usize {
                     return;
                 }
                 let short =
@@ -350,7 +356,7 @@ fn config() -> impl Strategy<Value = AdaptiveLimiterConfig> {
                     smoothing: smooth,
                     queue_size: queue,
                     long_window: long,
-                    window,
+                    window_calls: window,
                 }
             },
         )
