@@ -1,6 +1,6 @@
 //! The simulation loop: calls arrive from a [`Source`] in time order and go
-//! through the real engines (rate limiter, bulkhead, breaker, retry with its
-//! budget) on one simulated clock, which the loop sets to each event's
+//! through the real engines (rate limiter, bulkhead, adaptive limiter,
+//! breaker, retry with its budget) on one simulated clock, which the loop sets to each event's
 //! time.
 //! Nothing here decides admission, trips, back-off or budgets: the engines
 //! do, exactly as in production. The loop only orders events, draws what the
@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::{
-    Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Random, RateLimiter, RetryBudget,
-    RetryState, SeededRandom, State, Stop, Ticket,
+    AdaptiveLimiter, AdaptiveTicket, Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Random,
+    RateLimiter, RetryBudget, RetryState, SeededRandom, State, Stop, Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;
 
 use crate::config::Engines;
-use crate::report::{Report, Second, TransitionRecord};
+use crate::report::{Histogram, Report, Second, TransitionRecord};
 use crate::source::{Answer, Arrival, Source};
 use crate::Error;
 
@@ -99,6 +99,8 @@ enum Pending {
         failed: bool,
         latency: u64,
         bulkhead: bool,
+        /// The adaptive limiter's slot, if it admitted the attempt.
+        limit: Option<AdaptiveTicket>,
     },
     /// A retry of `call`, due after its back-off.
     Retry(Call),
@@ -146,6 +148,11 @@ pub fn run(
         .map(|c| Bulkhead::with_clock(c, clock.clone()))
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
+    let adaptive = engines
+        .adaptive_limiter
+        .map(|c| AdaptiveLimiter::with_clock(c, clock.clone()))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let backoff = engines
         .retry
         .map(Backoff::new)
@@ -167,12 +174,14 @@ pub fn run(
         log: Arc::clone(&log),
         limiter,
         bulkhead,
+        adaptive,
         backoff,
         budget,
         draws: SeededRandom::new(seed),
         heap: BinaryHeap::new(),
         scheduled: 0,
         timeline: Timeline::default(),
+        latency: Default::default(),
     };
     // The first breaker now: a configuration it refuses is an error here.
     sim.guard(0, 0)?;
@@ -200,6 +209,7 @@ pub fn run(
         source.end(),
         !engines.breaker_per_instance,
         sim.clients,
+        [&sim.latency[0], &sim.latency[1]],
     ))
 }
 
@@ -215,6 +225,7 @@ struct Sim {
     log: Arc<Mutex<Vec<TransitionRecord>>>,
     limiter: Option<RateLimiter<SimClock>>,
     bulkhead: Option<Bulkhead<SimClock>>,
+    adaptive: Option<AdaptiveLimiter<SimClock>>,
     backoff: Option<Backoff>,
     budget: Option<RetryBudget<SimClock>>,
     /// The dependency's draws (failure, latency, arrivals), one sequence.
@@ -223,6 +234,9 @@ struct Sim {
     /// Events scheduled so far: the tie-break of equal times.
     scheduled: u64,
     timeline: Timeline,
+    /// The admitted attempts' latencies: made while the dependency was
+    /// healthy, and while it was not.
+    latency: [Histogram; 2],
 }
 
 impl Sim {
@@ -284,11 +298,12 @@ impl Sim {
     }
 
     /// Whether every call goes to the one breaker and nothing else: no rate
-    /// limiter, bulkhead or retries, one client, one breaker for every
-    /// instance.
+    /// limiter, bulkhead, adaptive limiter or retries, one client, one
+    /// breaker for every instance.
     fn is_plain(&self) -> bool {
         self.limiter.is_none()
             && self.bulkhead.is_none()
+            && self.adaptive.is_none()
             && self.backoff.is_none()
             && !self.per_instance
             && self.clients == 1
@@ -362,12 +377,14 @@ impl Sim {
                     failed,
                     latency,
                     bulkhead,
+                    limit,
                 } => {
                     let outcome = outcome(failed);
                     let took = Duration::from_nanos(latency);
                     self.guards[guard]
                         .breaker
                         .record_elapsed(ticket, outcome, took);
+                    self.release_limit(limit, outcome, latency);
                     self.finish(at, call, failed, latency, bulkhead);
                 }
                 Pending::Retry(call) => self.attempt(at, call, source),
@@ -429,6 +446,21 @@ impl Sim {
             },
             None => false,
         };
+        let limit = match &self.adaptive {
+            Some(l) => match l.try_acquire() {
+                // The slot is given back, with the attempt's outcome and
+                // latency, when it completes.
+                Ok(permit) => Some(permit.detach()),
+                Err(_) => {
+                    if bulkhead {
+                        self.release_bulkhead();
+                    }
+                    self.timeline.at(at).limit_reached += 1;
+                    return;
+                }
+            },
+            None => None,
+        };
         let acquired = self.guards[g].breaker.try_acquire();
         let ticket = match acquired.map(Permit::into_ticket) {
             Ok(ticket) => ticket,
@@ -436,6 +468,7 @@ impl Sim {
                 if bulkhead {
                     self.release_bulkhead();
                 }
+                self.release_limit(limit, Outcome::Ignored, 0);
                 let sec = self.timeline.at(at);
                 sec.rejected += 1;
                 sec.rejected_while_degraded += u32::from(degraded);
@@ -453,10 +486,12 @@ impl Sim {
         sec.admitted += 1;
         sec.trials += u32::from(trial);
         sec.reached_while_degraded += u32::from(degraded);
+        self.latency[usize::from(degraded)].record(answer.latency);
         if answer.latency == 0 {
             self.guards[g]
                 .breaker
                 .record(ticket, outcome(answer.failed));
+            self.release_limit(limit, outcome(answer.failed), 0);
             if answer.failed || bulkhead {
                 self.finish(at, call, answer.failed, 0, bulkhead);
             } else {
@@ -473,6 +508,7 @@ impl Sim {
                     failed: answer.failed,
                     latency: answer.latency,
                     bulkhead,
+                    limit,
                 },
             );
         }
@@ -524,6 +560,14 @@ impl Sim {
             }
             Err(Stop::BudgetExhausted) => self.timeline.at(at).budget_exhausted += 1,
             Err(_) => self.timeline.at(at).gave_up += 1,
+        }
+    }
+
+    /// Frees the adaptive limiter's slot `limit` (if the attempt took one),
+    /// teaching it the attempt's outcome and latency.
+    fn release_limit(&self, limit: Option<AdaptiveTicket>, outcome: Outcome, latency: u64) {
+        if let (Some(l), Some(ticket)) = (&self.adaptive, limit) {
+            l.complete(ticket, outcome, Some(Duration::from_nanos(latency)));
         }
     }
 

@@ -44,7 +44,8 @@ pub enum seawall_limit_algorithm {
     /// `latency_threshold_ns`, on every call.
     Aimd = 0,
     /// Netflix's Gradient2: the limit follows the ratio of the long-term to
-    /// the short-term average latency, per window of `window_calls` calls.
+    /// the short-term average latency, per window of at least `window_ns`
+    /// and `window_calls` calls.
     Gradient = 1,
 }
 
@@ -81,8 +82,11 @@ pub struct seawall_adaptive_limiter_config {
     /// Gradient: the long-term average's span, in windows. 1..=UINT32_MAX,
     /// default 600.
     pub long_window: u32,
-    /// Gradient: calls per window. [1, 65535], default 10.
+    /// Gradient: the fewest calls in a window. [1, 65535], default 10.
     pub window_calls: u32,
+    /// Gradient: the shortest window, in nanoseconds. [0, 1 year],
+    /// default 1 s.
+    pub window_ns: u64,
 }
 
 impl From<&AdaptiveLimiterConfig> for seawall_adaptive_limiter_config {
@@ -103,6 +107,7 @@ impl From<&AdaptiveLimiterConfig> for seawall_adaptive_limiter_config {
             queue_size: c.queue_size,
             long_window: c.long_window,
             window_calls: c.window_calls,
+            window_ns: nanos(c.window),
         }
     }
 }
@@ -135,6 +140,7 @@ impl CConfig for seawall_adaptive_limiter_config {
             queue_size: c.queue_size,
             long_window: c.long_window,
             window_calls: c.window_calls,
+            window: Duration::from_nanos(c.window_ns),
         })
     }
 }

@@ -34,7 +34,7 @@ static void test_defaults(void) {
     CHECK(c.initial_limit == 20 && c.min_limit == 1 && c.max_limit == 200);
     CHECK(c.backoff_ratio == 0.9 && c.latency_threshold_ns == 5 * NS_PER_S);
     CHECK(c.tolerance == 1.5 && c.smoothing == 0.2 && c.queue_size == 4.0);
-    CHECK(c.long_window == 600 && c.window_calls == 10);
+    CHECK(c.long_window == 600 && c.window_calls == 10 && c.window_ns == NS_PER_S);
     const seawall_adaptive_limiter *l = NULL;
     CHECK_OK(seawall_adaptive_limiter_new(NULL, NULL, &l));
     seawall_adaptive_limiter_config got;
@@ -120,6 +120,7 @@ static void test_gradient_on_a_manual_clock(void) {
     CHECK_OK(seawall_adaptive_limiter_config_default(&c));
     c.initial_limit = 10;
     c.window_calls = 5;
+    c.window_ns = 0;
     const seawall_adaptive_limiter *l = NULL;
     CHECK_OK(seawall_adaptive_limiter_new(&c, clock, &l));
     uint64_t latency[] = {10 * NS_PER_MS, 100 * NS_PER_MS};

@@ -116,6 +116,7 @@ fn a_window_filled_by_two_samples_at_once_is_applied_once() {
             algorithm: LimitAlgorithm::Gradient,
             initial_limit: 2,
             window_calls: 2,
+            window: Duration::ZERO,
             ..Default::default()
         };
         let l = Arc::new(AdaptiveLimiter::with_clock(config, ManualClock::new()).unwrap());

@@ -38,10 +38,15 @@
 //! that a higher one is safe).
 //!
 //! [`LimitAlgorithm::Gradient`] (the default) follows Netflix's
-//! `Gradient2Limit`. Samples are gathered in windows of `window_calls` calls;
-//! the window's mean latency is the short-term average `short`, and an
+//! `Gradient2Limit`. Samples are gathered in windows that close with the
+//! first sample to find both `window_calls` samples in it and `window`
+//! elapsed since it opened (as Netflix's `WindowedLimit`: windows of time,
+//! so that the averages' spans do not depend on the call rate); the
+//! window's mean latency is the short-term average `short`, and an
 //! exponential average over `long_window` windows is the long-term one,
-//! `long` (the first window sets it). When a window closes:
+//! `long` (the first window sets it). A sample's time is its call's
+//! admission plus its latency, on the limiter's clock. When a window
+//! closes:
 //!
 //! ```text
 //! long     = long + (short - long) * 2 / (long_window + 1)
@@ -81,7 +86,12 @@
 //! sample count (high 16 bits) and latency sum in nanoseconds (low 48,
 //! saturating): the call whose sample fills the window swaps it back to
 //! zero in the same compare-and-swap and is then the only one to apply
-//! that window. No path takes a lock or waits for another thread.
+//! that window; it then stores the new window's opening time in a fourth
+//! word. (A sample that lands in the new window before that store sees the
+//! old opening time, and may close the new window early if `window_calls`
+//! is 1.) A window that reaches [`MAX_WINDOW`] samples closes however
+//! little time has passed (a clock that steps back cannot overflow it). No
+//! path takes a lock or waits for another thread.
 //!
 //! A limit that falls does not revoke permits already held: calls admitted
 //! under the old limit finish, and no new call is admitted until the calls
@@ -114,7 +124,8 @@ use algorithm::{limit_of, Estimate, Rules};
 /// (and the largest whole number an `f32` holds exactly).
 pub const MAX_LIMIT: u32 = (1 << IN_FLIGHT_BITS) - 1;
 
-/// The largest `window_calls`: the window word's count field.
+/// The largest `window_calls`, and the most samples a window holds: the
+/// window word's count field.
 pub const MAX_WINDOW: u32 = u16::MAX as u32;
 
 const IN_FLIGHT_BITS: u32 = 24;
@@ -167,8 +178,11 @@ pub struct AdaptiveLimiterConfig {
     /// Gradient: the long-term average's span, in windows. `[1, 2^32 - 1]`,
     /// default 600.
     pub long_window: u32,
-    /// Gradient: samples per window. `[1, MAX_WINDOW]`, default 10.
+    /// Gradient: the fewest samples in a window. `[1, MAX_WINDOW]`,
+    /// default 10.
     pub window_calls: u32,
+    /// Gradient: the shortest window. `[0, 1 year]`, default 1 s.
+    pub window: Duration,
 }
 
 impl Default for AdaptiveLimiterConfig {
@@ -185,6 +199,7 @@ impl Default for AdaptiveLimiterConfig {
             queue_size: 4.0,
             long_window: 600,
             window_calls: 10,
+            window: Duration::from_secs(1),
         }
     }
 }
@@ -255,6 +270,13 @@ impl AdaptiveLimiterConfig {
                 "an integer in [1, 4294967295]",
             ));
         }
+        if self.window > MAX_DURATION {
+            return Err(ConfigError::new(
+                "window",
+                self.window,
+                "a duration in [0, 365 days]",
+            ));
+        }
         if self.window_calls == 0 || self.window_calls > MAX_WINDOW {
             return Err(ConfigError::new(
                 "window_calls",
@@ -304,9 +326,13 @@ pub struct AdaptiveLimiter<C: Clock = QuantaClock> {
     /// The gradient's open window: samples (high 16 bits), latency sum in
     /// nanoseconds (low 48).
     window: CachePadded<AtomicU64>,
+    /// When the open window opened, on the clock (see "Design").
+    window_start: AtomicU64,
     /// Calls refused, written only on refusals (as the bulkhead's).
     rejected: CachePadded<AtomicU64>,
     rules: Rules,
+    /// `config.window` in nanoseconds.
+    window_nanos: u64,
     config: AdaptiveLimiterConfig,
     clock: C,
 }
@@ -331,8 +357,10 @@ impl<C: Clock> AdaptiveLimiter<C> {
             calls: CachePadded::new(AtomicU64::new(0)),
             estimate: CachePadded::new(AtomicU64::new(estimate.pack())),
             window: CachePadded::new(AtomicU64::new(0)),
+            window_start: AtomicU64::new(clock.now()),
             rejected: CachePadded::new(AtomicU64::new(0)),
             rules: Rules::new(&config),
+            window_nanos: nanos(config.window),
             config,
             clock,
         })
@@ -409,24 +437,30 @@ impl<C: Clock> AdaptiveLimiter<C> {
                 self.update(|e| self.rules.aimd(e, dropped, latency, ticket.in_flight));
             }
             (LimitAlgorithm::Gradient, _) => {
-                if let Some(short) = self.close_window(latency) {
+                let at = ticket.started.saturating_add(latency);
+                if let Some(short) = self.close_window(latency, at) {
                     self.update(|e| self.rules.gradient(e, short, ticket.in_flight));
                 }
             }
         }
     }
 
-    /// Adds a latency to the open window; if that fills it, empties it and
-    /// returns its mean (this caller alone applies it).
-    fn close_window(&self, latency: u64) -> Option<f64> {
-        let size = u64::from(self.config.window_calls);
+    /// Adds a latency, of a sample taken at `at`, to the open window; if
+    /// that closes it, empties it and returns its mean (this caller alone
+    /// applies it).
+    fn close_window(&self, latency: u64, at: u64) -> Option<f64> {
+        let fewest = u64::from(self.config.window_calls);
         let latency = latency.min(WINDOW_SUM_MASK);
         // Relaxed: the window holds numbers only; the swap below decides.
         let mut cur = self.window.load(Ordering::Relaxed);
         loop {
             let count = (cur >> WINDOW_SUM_BITS) + 1;
             let sum = ((cur & WINDOW_SUM_MASK) + latency).min(WINDOW_SUM_MASK);
-            let (next, closed) = if count >= size {
+            // Relaxed: a number; see "Design" for the race it may lose.
+            let opened = self.window_start.load(Ordering::Relaxed);
+            let long_enough = at.saturating_sub(opened) >= self.window_nanos;
+            let (next, closed) = if count >= fewest && long_enough || count >= u64::from(MAX_WINDOW)
+            {
                 (0, Some(sum as f64 / count as f64))
             } else {
                 ((count << WINDOW_SUM_BITS) | sum, None)
@@ -437,7 +471,13 @@ impl<C: Clock> AdaptiveLimiter<C> {
                 .window
                 .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return closed,
+                Ok(_) => {
+                    if closed.is_some() {
+                        // Relaxed: a number, read as above.
+                        self.window_start.store(at, Ordering::Relaxed);
+                    }
+                    return closed;
+                }
                 Err(actual) => cur = actual,
             }
         }

@@ -108,6 +108,7 @@ fn gradient_sheds_load_when_latency_rises_and_regrows_when_it_falls() {
         initial_limit: 50,
         max_limit: 100,
         window_calls: 5,
+        window: Duration::ZERO,
         ..Default::default()
     });
     let run = |latency: Duration, windows: usize| {
@@ -241,6 +242,8 @@ struct Model {
     limit: f64,
     long: f64,
     window: Vec<u64>,
+    /// When the open window opened.
+    window_start: u64,
     in_flight: u32,
 }
 
@@ -251,6 +254,7 @@ impl Model {
             limit: f64::from(c.initial_limit),
             long: 0.0,
             window: Vec::new(),
+            window_start: 0,
             in_flight: 0,
         }
     }
@@ -263,7 +267,7 @@ impl Model {
         Some(self.in_flight)
     }
 
-    fn complete(&mut self, seen: u32, outcome: Outcome, latency_ns: u64) {
+    fn complete(&mut self, seen: u32, started: u64, outcome: Outcome, latency_ns: u64) {
         self.in_flight -= 1;
         let (min, max) = (f64::from(self.c.min_limit), f64::from(self.c.max_limit));
         match (self.c.algorithm, outcome) {
@@ -279,9 +283,13 @@ impl Model {
             }
             (LimitAlgorithm::Gradient, _) => {
                 self.window.push(latency_ns);
-                if self.window.len() < self.c.window_calls as usize {
+                let at = started + latency_ns;
+                let long_enough =
+                    at.saturating_sub(self.window_start) >= self.c.window.as_nanos() as u64;
+                if self.window.len() < self.c.window_calls as usize || !long_enough {
                     return;
                 }
+                self.window_start = at;
                 let short =
                     (self.window.iter().sum::<u64>() as f64 / self.window.len() as f64).max(1.0);
                 self.window.clear();
@@ -311,6 +319,8 @@ enum Op {
     Acquire,
     /// Completes the held permit at this index (modulo the count held).
     Complete(usize, Outcome, u64),
+    /// Moves the clock forward, in milliseconds.
+    Advance(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -327,6 +337,7 @@ fn op() -> impl Strategy<Value = Op> {
             0u64..200_000_000,
         )
             .prop_map(|(i, o, l)| Op::Complete(i, o, l)),
+        1 => (0u64..100).prop_map(Op::Advance),
     ]
 }
 
@@ -342,9 +353,10 @@ fn config() -> impl Strategy<Value = AdaptiveLimiterConfig> {
         0.0f64..6.0,
         1u32..50,
         1u32..5,
+        prop_oneof![Just(0u64), Just(5), Just(50)],
     )
         .prop_map(
-            |(algorithm, min, span, start, backoff, tol, smooth, queue, long, window)| {
+            |(algorithm, min, span, start, backoff, tol, smooth, queue, long, window, ms)| {
                 AdaptiveLimiterConfig {
                     algorithm,
                     min_limit: min,
@@ -357,6 +369,7 @@ fn config() -> impl Strategy<Value = AdaptiveLimiterConfig> {
                     queue_size: queue,
                     long_window: long,
                     window_calls: window,
+                    window: Duration::from_millis(ms),
                 }
             },
         )
@@ -370,7 +383,8 @@ proptest! {
     /// the model's after every step.
     #[test]
     fn the_engine_follows_the_sequential_model(c in config(), ops in prop::collection::vec(op(), 1..200)) {
-        let l = limiter(c);
+        let clock = ManualClock::new();
+        let l = AdaptiveLimiter::with_clock(c, clock.clone()).unwrap();
         let mut m = Model::new(c);
         let mut held = Vec::new();
         let (mut admitted, mut rejected) = (0, 0);
@@ -393,10 +407,12 @@ proptest! {
                 }
                 Op::Complete(i, outcome, latency) if !held.is_empty() => {
                     let p = held.swap_remove(i % held.len());
-                    m.complete(p.ticket().in_flight, outcome, latency);
+                    let t = p.ticket();
+                    m.complete(t.in_flight, t.started, outcome, latency);
                     p.record(outcome, Duration::from_nanos(latency));
                 }
                 Op::Complete(..) => {}
+                Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
             }
             prop_assert_eq!(l.estimate(), m.limit);
             prop_assert!(l.limit() >= c.min_limit && l.limit() <= c.max_limit);
