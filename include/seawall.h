@@ -378,7 +378,8 @@ enum seawall_limit_algorithm
   // `latency_threshold_ns`, on every call.
   SEAWALL_LIMIT_ALGORITHM_AIMD = 0,
   // Netflix's Gradient2: the limit follows the ratio of the long-term to
-  // the short-term average latency, per window of `window_calls` calls.
+  // the short-term average latency, per window of at least `window_ns`
+  // and `window_calls` calls.
   SEAWALL_LIMIT_ALGORITHM_GRADIENT = 1,
 };
 #ifndef __cplusplus
@@ -520,8 +521,11 @@ typedef struct seawall_adaptive_limiter_config {
   // Gradient: the long-term average's span, in windows. 1..=UINT32_MAX,
   // default 600.
   uint32_t long_window;
-  // Gradient: calls per window. [1, 65535], default 10.
+  // Gradient: the fewest calls in a window. [1, 65535], default 10.
   uint32_t window_calls;
+  // Gradient: the shortest window, in nanoseconds. [0, 1 year],
+  // default 1 s.
+  uint64_t window_ns;
 } seawall_adaptive_limiter_config;
 
 // One slot of an adaptive limiter, written by a successful acquire.
