@@ -153,15 +153,16 @@ pub struct AdaptiveLimiterFields {
 
 impl AdaptiveLimiterFields {
     fn config(&self) -> Result<AdaptiveLimiterConfig, Error> {
-        let mut c = AdaptiveLimiterConfig::default();
-        c.algorithm = match self.algorithm.as_deref() {
+        let algorithm = match self.algorithm.as_deref() {
             None | Some("gradient") => LimitAlgorithm::Gradient,
             Some("aimd") => LimitAlgorithm::Aimd,
-            Some(other) => {
-                return Err(Error::Config(format!(
+            Some(other) => return Err(Error::Config(format!(
                 "invalid adaptive_limiter.algorithm = {other:?}: must be \"gradient\" or \"aimd\""
-            )))
-            }
+            ))),
+        };
+        let mut c = AdaptiveLimiterConfig {
+            algorithm,
+            ..Default::default()
         };
         set(&mut c.initial_limit, self.initial_limit);
         set(&mut c.min_limit, self.min_limit);
