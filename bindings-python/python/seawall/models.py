@@ -385,7 +385,9 @@ class AdaptiveLimiterConfig:
     AIMD fields (``backoff_ratio``, ``latency_threshold``) are read by
     ``"aimd"`` only, the gradient fields (``tolerance``, ``smoothing``,
     ``queue_size``, ``long_window``, ``window_calls``, ``window``) by
-    ``"gradient"`` only. ``pool_name``: the limiter's name in metrics and logs.
+    ``"gradient"`` only. The field only Python has:
+
+    - ``pool_name``: the limiter's name in metrics and logs.
     """
 
     algorithm: str = "gradient"
