@@ -10,7 +10,8 @@
 # Usage: scripts/callgrind.sh [N] [mode...]
 #   N      calls in the short run (default 200000)
 #   modes  closed closed_shared rejected time_window count_window count_window_eval registry
-#          keyed distributed failsafe recloser
+#          keyed distributed failsafe recloser bulkhead adaptive adaptive_manual
+#          adaptive_sample
 #          (default: all)
 set -euo pipefail
 

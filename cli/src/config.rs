@@ -156,9 +156,11 @@ impl AdaptiveLimiterFields {
         let algorithm = match self.algorithm.as_deref() {
             None | Some("gradient") => LimitAlgorithm::Gradient,
             Some("aimd") => LimitAlgorithm::Aimd,
-            Some(other) => return Err(Error::Config(format!(
+            Some(other) => {
+                return Err(Error::Config(format!(
                 "invalid adaptive_limiter.algorithm = {other:?}: must be \"gradient\" or \"aimd\""
-            ))),
+            )))
+            }
         };
         let mut c = AdaptiveLimiterConfig {
             algorithm,
