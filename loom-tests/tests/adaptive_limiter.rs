@@ -141,3 +141,26 @@ fn a_window_filled_by_two_samples_at_once_is_applied_once() {
         );
     });
 }
+
+/// Three failures are recorded at once: each compare-and-swap of the
+/// estimate recomputes from the value it replaces, so every one of them
+/// halves the limit exactly once, in any interleaving.
+#[test]
+fn concurrent_samples_are_each_applied_once() {
+    model(|| {
+        let l = aimd(8, 1, 8);
+        let tickets: Vec<_> = (0..3).map(|_| l.try_acquire().unwrap().detach()).collect();
+        let threads: Vec<_> = tickets
+            .into_iter()
+            .map(|t| {
+                let l = Arc::clone(&l);
+                thread::spawn(move || assert!(l.complete(t, Outcome::Failure, Some(MS))))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(l.estimate(), 1.0, "8 halved three times");
+        assert_eq!(l.in_flight(), 0);
+    });
+}
