@@ -26,9 +26,11 @@
 //!   bound on calls in flight: the fixed `Bulkhead`; the `AdaptiveLimiter`
 //!   on the manual clock (the admission without the clock read it makes to
 //!   time the call) and on the production clock, dropping the permit (no
-//!   sample); the adaptive limiter recording a sample (AIMD: one
-//!   compare-and-swap of the estimate; gradient: the window's, plus the
-//!   estimate's every 10th call); tower's `ConcurrencyLimit` (`poll_ready`,
+//!   sample); the adaptive limiter recording a 1 ms success (AIMD: the
+//!   rule, which leaves the limit alone here, one call in flight of 20, so
+//!   no compare-and-swap of the estimate; gradient: the window word's
+//!   compare-and-swap, and the estimate's once a second); tower's
+//!   `ConcurrencyLimit` (`poll_ready`,
 //!   `call`, and the response polled to completion, which frees its
 //!   semaphore permit) around a service that answers at once.
 //!
