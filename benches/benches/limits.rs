@@ -29,7 +29,9 @@
 //!   sample); the adaptive limiter recording a 1 ms success (AIMD: the
 //!   rule, which leaves the limit alone here, one call in flight of 20, so
 //!   no compare-and-swap of the estimate; gradient: the window word's
-//!   compare-and-swap, and the estimate's once a second); tower's
+//!   compare-and-swap, and the estimate's when a window closes: here every
+//!   65,535th call, the window's cap, as the manual clock stands still);
+//!   tower's
 //!   `ConcurrencyLimit` (`poll_ready`,
 //!   `call`, and the response polled to completion, which frees its
 //!   semaphore permit) around a service that answers at once.
