@@ -31,10 +31,9 @@
 //!   no compare-and-swap of the estimate; gradient: the window word's
 //!   compare-and-swap, and the estimate's when a window closes: here every
 //!   65,535th call, the window's cap, as the manual clock stands still);
-//!   tower's
-//!   `ConcurrencyLimit` (`poll_ready`,
-//!   `call`, and the response polled to completion, which frees its
-//!   semaphore permit) around a service that answers at once.
+//!   tower's `ConcurrencyLimit` (`poll_ready`, `call`, and the response
+//!   polled to completion, which frees its semaphore permit) around a
+//!   service that answers at once.
 //!
 //! After the benches the binary prints every median of this run and the
 //! ratios ours/governor. The machine may be shared: compare ratios within
