@@ -83,6 +83,11 @@ SOURCES: Sequence[Source] = (
            "seawall_retry_budget_config", "RetryBudgetConfig"),
     Source("Bulkhead", "core/src/bulkhead/mod.rs", "BulkheadConfig", "seawall",
            "seawall_bulkhead_config", "BulkheadConfig"),
+    Source("Adaptive concurrency limiter", "core/src/limiter/mod.rs", "AdaptiveLimiterConfig",
+           "seawall", "seawall_adaptive_limiter_config", "AdaptiveLimiterConfig"),
+    Source("Adaptive limiter algorithm", "core/src/limiter/mod.rs", "LimitAlgorithm", "seawall",
+           enum=True, note="C: `enum seawall_limit_algorithm`. Python: `algorithm=\"gradient\"` "
+                           "or `\"aimd\"`."),
     Source("Rate limiter", "core/src/rate_limit/mod.rs", "RateLimitConfig", "seawall",
            "seawall_rate_limit_config",
            note="Python: the arguments of `RateLimiter(rate, period=1.0, burst=None, "

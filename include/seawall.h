@@ -119,8 +119,9 @@ enum seawall_result
   // admitted was written. An answer, not an error: the last error is
   // left as it was.
   SEAWALL_RESULT_RATE_LIMITED = 11,
-  // Every bulkhead slot is taken and its queue is full (or has size 0).
-  // An answer, not an error: the last error is left as it was.
+  // Every bulkhead slot is taken and its queue is full (or has size 0);
+  // or the adaptive limiter's calls in flight are at its limit. An
+  // answer, not an error: the last error is left as it was.
   SEAWALL_RESULT_BULKHEAD_FULL = 12,
   // The call waited its whole timeout for a bulkhead slot without getting
   // one. An answer, not an error: the last error is left as it was.
@@ -128,7 +129,8 @@ enum seawall_result
   // The bulkhead permit was already released once; the second release is
   // refused and frees nothing.
   SEAWALL_RESULT_PERMIT_ALREADY_RELEASED = 14,
-  // The bulkhead permit was issued by another bulkhead.
+  // The bulkhead permit was issued by another bulkhead (or the adaptive
+  // limiter permit by another limiter).
   SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD = 15,
   // The retry state decided that the call must stop, not retry; the
   // `seawall_retry_stop` says why. An answer, not an error: the last
@@ -412,6 +414,36 @@ typedef uint32_t seawall_fault_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// How an adaptive limiter learns its limit
+// (`seawall_adaptive_limiter_config.algorithm`).
+enum seawall_limit_algorithm
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Additive increase on success near the limit, multiplicative decrease
+  // (`backoff_ratio`) on a failure or a call slower than
+  // `latency_threshold_ns`, on every call.
+  SEAWALL_LIMIT_ALGORITHM_AIMD = 0,
+  // Netflix's Gradient2: the limit follows the ratio of the long-term to
+  // the short-term average latency, per window of at least `window_ns`
+  // and `window_calls` calls.
+  SEAWALL_LIMIT_ALGORITHM_GRADIENT = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_limit_algorithm seawall_limit_algorithm;
+#else
+typedef uint32_t seawall_limit_algorithm;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// An adaptive concurrency limiter: at most `limit` calls in flight, the
+// limit learnt from the calls' latency and errors within `[min_limit,
+// max_limit]`. Reference-counted like `seawall_bulkhead`; every function
+// taking one is thread-safe.
+typedef struct seawall_adaptive_limiter seawall_adaptive_limiter;
+
 // A circuit breaker. Handles are reference-counted: each handle returned
 // by a `_new`, `_clone` or registry function is released once with
 // `seawall_breaker_free`, and the breaker lives until the last release.
@@ -519,6 +551,74 @@ typedef struct seawall_retry_state seawall_retry_state;
 // like `seawall_breaker`; every function taking one is thread-safe and
 // lock-free.
 typedef struct seawall_throttler seawall_throttler;
+
+// How an adaptive limiter learns its limit. Fill it with
+// `seawall_adaptive_limiter_config_default` and change the fields you
+// need. The AIMD fields are read by `SEAWALL_LIMIT_ALGORITHM_AIMD` only,
+// the gradient fields by `SEAWALL_LIMIT_ALGORITHM_GRADIENT` only.
+typedef struct seawall_adaptive_limiter_config {
+  // A `seawall_limit_algorithm` (as a number, so that an unknown one is
+  // reported as `SEAWALL_RESULT_INVALID_CONFIG`); default
+  // `SEAWALL_LIMIT_ALGORITHM_GRADIENT`.
+  uint32_t algorithm;
+  // The limit before any call. [min_limit, max_limit], default 20.
+  uint32_t initial_limit;
+  // The floor. [1, max_limit], default 1.
+  uint32_t min_limit;
+  // The ceiling. [min_limit, 16777215], default 200.
+  uint32_t max_limit;
+  // AIMD: the factor a drop multiplies the limit by. (0, 1), default 0.9.
+  double backoff_ratio;
+  // AIMD: a call slower than this, in nanoseconds, counts as a drop.
+  // [0, 1 year], default 5 s.
+  uint64_t latency_threshold_ns;
+  // Gradient: how much slower than the long-term average the short-term
+  // one may be before the limit shrinks. [1, 100], default 1.5.
+  double tolerance;
+  // Gradient: the weight of a window's new limit. (0, 1], default 0.2.
+  double smoothing;
+  // Gradient: head-room added to `limit * gradient`. [0, 16777215],
+  // default 4.
+  double queue_size;
+  // Gradient: the long-term average's span, in windows. 1..=UINT32_MAX,
+  // default 600.
+  uint32_t long_window;
+  // Gradient: the fewest calls in a window. [1, 65535], default 10.
+  uint32_t window_calls;
+  // Gradient: the shortest window, in nanoseconds. [0, 1 year],
+  // default 1 s.
+  uint64_t window_ns;
+} seawall_adaptive_limiter_config;
+
+// One slot of an adaptive limiter, written by a successful acquire.
+// Release it exactly once with `seawall_adaptive_limiter_release` (or
+// `_release_latency`) on the limiter that issued it; the release marks it,
+// so releasing the same struct again returns
+// `SEAWALL_RESULT_PERMIT_ALREADY_RELEASED`. Do not copy permits. A permit
+// never released keeps its slot taken for the limiter's lifetime. Treat
+// the fields as opaque.
+typedef struct seawall_adaptive_limiter_permit {
+  // The address of the limiter that issued it.
+  size_t owner;
+  // Issued or released (internal magic numbers; 0 is "never issued").
+  uint32_t status;
+  // Calls in flight just after the admission (this one included).
+  uint32_t in_flight;
+  // The admission's time on the limiter's clock, in nanoseconds.
+  uint64_t started_ns;
+} seawall_adaptive_limiter_permit;
+
+// A snapshot of an adaptive limiter.
+typedef struct seawall_adaptive_metrics {
+  // Calls admitted at once now (the learnt limit, rounded down).
+  uint32_t limit;
+  // Calls holding a permit now.
+  uint32_t in_flight;
+  // Calls admitted so far (modulo 2^40).
+  uint64_t admitted;
+  // Calls refused so far.
+  uint64_t rejected;
+} seawall_adaptive_metrics;
 
 // How a breaker decides. Fill it with `seawall_breaker_config_default` and then
 // change the fields you need: the struct may gain fields in later versions
@@ -1119,6 +1219,109 @@ seawall_result seawall_last_error(void);
 seawall_result seawall_last_error_message(char *buf,
                                           size_t len,
                                           size_t *out_len);
+
+// Fills `*out` with the default configuration (gradient, limit 20 within
+// [1, 200]).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_adaptive_limiter_config_default(struct seawall_adaptive_limiter_config *out);
+
+// Creates an adaptive limiter from `*config` (NULL for the defaults) and
+// writes its handle to `*out`. `clock` is NULL for the production clock or
+// a manual clock (for tests: calls are timed on it). Release it with
+// `seawall_adaptive_limiter_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+// NULL or valid for a write.
+seawall_result seawall_adaptive_limiter_new(const struct seawall_adaptive_limiter_config *config,
+                                            const struct seawall_manual_clock *clock,
+                                            const struct seawall_adaptive_limiter **out);
+
+// Writes a new handle to the same limiter to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_adaptive_limiter_clone(const struct seawall_adaptive_limiter *limiter,
+                                              const struct seawall_adaptive_limiter **out);
+
+// Releases one limiter handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle, which must not be used afterwards.
+void seawall_adaptive_limiter_free(const struct seawall_adaptive_limiter *limiter);
+
+// Takes a slot if the calls in flight are below the limit, never waiting:
+// `SEAWALL_RESULT_OK` with `*out_permit` written, or
+// `SEAWALL_RESULT_BULKHEAD_FULL` (an answer, the last error is left
+// alone). Release the permit with `seawall_adaptive_limiter_release`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_permit` is NULL or valid for a
+// write.
+seawall_result seawall_adaptive_limiter_try_acquire(const struct seawall_adaptive_limiter *limiter,
+                                                    struct seawall_adaptive_limiter_permit *out_permit);
+
+// Frees the slot `*permit` holds, marks the permit released and teaches
+// the limiter how the call went: `outcome` a `seawall_outcome`
+// (`SEAWALL_OUTCOME_FAILURE` counts as a drop for AIMD,
+// `SEAWALL_OUTCOME_IGNORED` teaches nothing), its latency the time since
+// the acquire on the limiter's clock. Returns
+// `SEAWALL_RESULT_PERMIT_ALREADY_RELEASED` for a second release,
+// `SEAWALL_RESULT_PERMIT_NOT_ISSUED` for a struct no acquire wrote,
+// `SEAWALL_RESULT_PERMIT_WRONG_BULKHEAD` for a permit of another limiter,
+// `SEAWALL_RESULT_INVALID_ARGUMENT` for an unknown outcome; none of them
+// frees anything.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `permit` is NULL or valid for reads
+// and writes, and used by one thread at a time.
+seawall_result seawall_adaptive_limiter_release(const struct seawall_adaptive_limiter *limiter,
+                                                struct seawall_adaptive_limiter_permit *permit,
+                                                uint32_t outcome);
+
+// As `seawall_adaptive_limiter_release`, with the call's latency measured
+// by the caller: `latency_ns` nanoseconds.
+//
+// # Safety
+//
+// As `seawall_adaptive_limiter_release`.
+seawall_result seawall_adaptive_limiter_release_latency(const struct seawall_adaptive_limiter *limiter,
+                                                        struct seawall_adaptive_limiter_permit *permit,
+                                                        uint32_t outcome,
+                                                        uint64_t latency_ns);
+
+// Writes the limit now (calls admitted at once) to `*out_limit`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out_limit` is NULL or valid for a
+// write.
+seawall_result seawall_adaptive_limiter_limit(const struct seawall_adaptive_limiter *limiter,
+                                              uint32_t *out_limit);
+
+// Writes a snapshot of the limit and the counts to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_adaptive_limiter_metrics(const struct seawall_adaptive_limiter *limiter,
+                                                struct seawall_adaptive_metrics *out);
+
+// Writes the configuration the limiter was built with to `*out`.
+//
+// # Safety
+//
+// `limiter` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_adaptive_limiter_get_config(const struct seawall_adaptive_limiter *limiter,
+                                                   struct seawall_adaptive_limiter_config *out);
 
 // Creates a breaker called `name` (NUL-terminated UTF-8, copied) from
 // `*config` (NULL for the defaults) on the production clock and writes its

@@ -22,6 +22,18 @@
 //! * `clock_read`: one exact reading of each side's production clock, the
 //!   part of `check()` that is not the limiter's own.
 //! * `bulkhead`: take a slot and free it, uncontended.
+//! * `concurrency_limit`: take a slot and free it, uncontended, in each
+//!   bound on calls in flight: the fixed `Bulkhead`; the `AdaptiveLimiter`
+//!   on the manual clock (the admission without the clock read it makes to
+//!   time the call) and on the production clock, dropping the permit (no
+//!   sample); the adaptive limiter recording a 1 ms success (AIMD: the
+//!   rule, which leaves the limit alone here, one call in flight of 20, so
+//!   no compare-and-swap of the estimate; gradient: the window word's
+//!   compare-and-swap, and the estimate's when a window closes: here every
+//!   65,535th call, the window's cap, as the manual clock stands still);
+//!   tower's `ConcurrencyLimit` (`poll_ready`, `call`, and the response
+//!   polled to completion, which frees its semaphore permit) around a
+//!   service that answers at once.
 //! * `throttler`: the adaptive throttler's `check` and `record` of an
 //!   admitted call on a healthy backend (no draw), on the production and
 //!   the manual clock; and a `check` refused locally (a backend that
@@ -45,9 +57,9 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{
-    AdaptiveThrottler, Bulkhead, BulkheadConfig, Fault, FaultConfig, FaultInjector,
-    KeyedRateLimiter, ManualClock, Priority, Random, RateLimitConfig, RateLimiter, ThrottleConfig,
-    Timing,
+    AdaptiveLimiter, AdaptiveLimiterConfig, AdaptiveThrottler, Bulkhead, BulkheadConfig, Fault,
+    FaultConfig, FaultInjector, KeyedRateLimiter, LimitAlgorithm, ManualClock, Outcome, Priority,
+    Random, RateLimitConfig, RateLimiter, ThrottleConfig, Timing,
 };
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads};
 
@@ -306,6 +318,68 @@ fn fault_injection(c: &mut Criterion) {
     g.finish();
 }
 
+/// One call through tower's `ConcurrencyLimit`: ready (takes a semaphore
+/// permit), call, and the response polled to completion (frees it). The
+/// inner service is ready at once and answers at once, so the noop waker is
+/// never woken.
+fn tower_limited_call<S>(svc: &mut S)
+where
+    S: tower::Service<(), Response = (), Error = std::convert::Infallible>,
+{
+    use std::future::Future as _;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(matches!(svc.poll_ready(&mut cx), Poll::Ready(Ok(()))));
+    let mut fut = std::pin::pin!(svc.call(()));
+    assert!(matches!(fut.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+}
+
+fn concurrency_limit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("concurrency_limit");
+    let b = Bulkhead::new(BulkheadConfig::default()).expect("valid config");
+    g.bench_function("bulkhead", |x| {
+        x.iter(|| drop(black_box(black_box(&b).try_acquire())))
+    });
+    let config = AdaptiveLimiterConfig::default();
+    let manual = AdaptiveLimiter::with_clock(config, ManualClock::new()).expect("valid config");
+    g.bench_function("adaptive_manual_clock", |x| {
+        x.iter(|| drop(black_box(black_box(&manual).try_acquire())))
+    });
+    let adaptive = AdaptiveLimiter::new(config).expect("valid config");
+    g.bench_function("adaptive", |x| {
+        x.iter(|| drop(black_box(black_box(&adaptive).try_acquire())))
+    });
+    let latency = Duration::from_millis(1);
+    for (id, algorithm) in [
+        ("adaptive_aimd_sample", LimitAlgorithm::Aimd),
+        ("adaptive_gradient_sample", LimitAlgorithm::Gradient),
+    ] {
+        let l = AdaptiveLimiter::with_clock(
+            AdaptiveLimiterConfig {
+                algorithm,
+                ..config
+            },
+            ManualClock::new(),
+        )
+        .expect("valid config");
+        g.bench_function(id, |x| {
+            x.iter(|| {
+                if let Ok(p) = black_box(&l).try_acquire() {
+                    p.record(Outcome::Success, latency);
+                }
+            })
+        });
+    }
+    let mut svc = tower::limit::ConcurrencyLimit::new(
+        tower::service_fn(|()| std::future::ready(Ok::<(), std::convert::Infallible>(()))),
+        10,
+    );
+    g.bench_function("tower", |x| {
+        x.iter(|| tower_limited_call(black_box(&mut svc)))
+    });
+    g.finish();
+}
+
 fn report(dir: &Path, since: SystemTime) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
     let (fmt, ratio) = (fmt_median, fmt_ratio);
@@ -386,6 +460,20 @@ fn report(dir: &Path, since: SystemTime) {
         off.zip(none).map_or(f64::NAN, |(a, b)| a - b),
         fmt(m("fault_injection", "on_injecting_nothing"))
     );
+    let g = "concurrency_limit";
+    let fixed = m(g, "bulkhead");
+    println!("{g} (acquire+release, uncontended; ratio to the fixed bulkhead):");
+    for id in [
+        "bulkhead",
+        "adaptive_manual_clock",
+        "adaptive",
+        "adaptive_aimd_sample",
+        "adaptive_gradient_sample",
+        "tower",
+    ] {
+        let v = m(g, id);
+        println!("  {id:<26}{:>8}  {}", fmt(v), ratio(v, fixed));
+    }
 }
 
 fn main() {
@@ -407,6 +495,7 @@ fn main() {
     bulkhead(&mut c);
     throttler(&mut c);
     fault_injection(&mut c);
+    concurrency_limit(&mut c);
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         report(&dir, since);

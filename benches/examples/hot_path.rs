@@ -22,6 +22,11 @@
 //!   whose fleet adds no restriction (its coordinator has no server to reach;
 //!   the call path is the same as with one: no I/O either way).
 //! * `failsafe`, `recloser`: the peers' closed success paths, for comparison.
+//! * `bulkhead`: a default `Bulkhead`'s `try_acquire()` and the permit
+//!   dropped; `adaptive`, `adaptive_manual`: the same on a default
+//!   `AdaptiveLimiter` on the production clock (the admission reads it to
+//!   time the call) and on the manual clock; `adaptive_sample`: an AIMD
+//!   limiter on the manual clock whose permit records a 1 ms success.
 //! * `throttler`: an `AdaptiveThrottler`'s `check` + `record(true)` on the
 //!   production clock (a healthy backend: no draw).
 //! * `fault_off`: a switched-off `FaultInjector`'s `decide` (one relaxed
@@ -36,8 +41,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use seawall::{
-    AdaptiveThrottler, Breaker, BreakerConfig, Clock, Fault, FaultConfig, FaultInjector,
-    KeyedBreaker, Priority, QuantaClock, Registry, ThrottleConfig, Window,
+    AdaptiveLimiter, AdaptiveLimiterConfig, AdaptiveThrottler, Breaker, BreakerConfig, Bulkhead,
+    BulkheadConfig, Clock, Fault, FaultConfig, FaultInjector, KeyedBreaker, LimitAlgorithm,
+    ManualClock, Outcome, Priority, QuantaClock, Registry, ThrottleConfig, Window,
 };
 use seawall_benches::thread_cpu;
 
@@ -171,6 +177,40 @@ fn run_no_strategy(n: u64) -> u64 {
     ok
 }
 
+#[inline(never)]
+fn run_bulkhead(b: &Bulkhead, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        if black_box(b).try_acquire().is_ok() {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn run_adaptive<C: Clock>(l: &AdaptiveLimiter<C>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        if black_box(l).try_acquire().is_ok() {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn run_adaptive_sample(l: &AdaptiveLimiter<ManualClock>, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        if let Ok(p) = black_box(l).try_acquire() {
+            p.record(Outcome::Success, Duration::from_millis(1));
+            ok += 1;
+        }
+    }
+    ok
+}
+
 /// Runs `f` and returns its result with the wall and thread-CPU time taken.
 fn timed(f: impl FnOnce() -> u64) -> (u64, Duration, Duration) {
     let (wall, cpu) = (Instant::now(), thread_cpu());
@@ -299,8 +339,28 @@ fn main() {
             let b = recloser::Recloser::custom().build();
             timed(|| run_recloser(&b, n))
         }
+        "bulkhead" => {
+            let b = Bulkhead::new(BulkheadConfig::default()).expect("valid config");
+            timed(|| run_bulkhead(&b, n))
+        }
+        "adaptive" => {
+            let l = AdaptiveLimiter::new(AdaptiveLimiterConfig::default()).expect("valid config");
+            timed(|| run_adaptive(&l, n))
+        }
+        "adaptive_manual" | "adaptive_sample" => {
+            let config = AdaptiveLimiterConfig {
+                algorithm: LimitAlgorithm::Aimd,
+                ..Default::default()
+            };
+            let l = AdaptiveLimiter::with_clock(config, ManualClock::new()).expect("valid config");
+            if mode == "adaptive_sample" {
+                timed(|| run_adaptive_sample(&l, n))
+            } else {
+                timed(|| run_adaptive(&l, n))
+            }
+        }
         other => panic!(
-            "unknown mode {other:?}: closed, closed_shared, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, failsafe or recloser"
+            "unknown mode {other:?}: closed, closed_shared, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, throttler, fault_off, no_strategy, bulkhead, adaptive, adaptive_manual, adaptive_sample, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");

@@ -9,6 +9,7 @@
 //! them), and the simulator's command line. Nothing here holds a lock while user code runs, and the module
 //! declares that it does not need the GIL.
 
+mod adaptive_limiter;
 mod aio;
 mod args;
 mod breaker;
@@ -60,6 +61,8 @@ fits_python_alignment!(
     retry::RetryState,
     bulkhead::Bulkhead,
     bulkhead::BulkheadWaiter,
+    adaptive_limiter::AdaptiveLimiter,
+    adaptive_limiter::AdaptivePermit,
     rate_limit::RateLimiter,
     rate_limit::KeyedRateLimiter,
     keyed_breaker::KeyedBreaker,
@@ -86,6 +89,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<retry::RetryState>()?;
     m.add_class::<bulkhead::Bulkhead>()?;
     m.add_class::<bulkhead::BulkheadWaiter>()?;
+    m.add_class::<adaptive_limiter::AdaptiveLimiter>()?;
+    m.add_class::<adaptive_limiter::AdaptivePermit>()?;
     m.add_class::<rate_limit::RateLimiter>()?;
     m.add_class::<rate_limit::KeyedRateLimiter>()?;
     m.add_class::<keyed_breaker::KeyedBreaker>()?;

@@ -23,7 +23,8 @@ use seawall::telemetry::{
     RetryStats as CoreRetryStats, TextFormat,
 };
 use seawall::{
-    Breaker as CoreBreaker, Bulkhead as CoreBulkhead, KeyedBreaker as CoreKeyedBreaker,
+    AdaptiveLimiter as CoreAdaptiveLimiter, AdaptiveLimiterMetrics, Breaker as CoreBreaker,
+    Bulkhead as CoreBulkhead, KeyedBreaker as CoreKeyedBreaker,
     KeyedRateLimiter as CoreKeyedRateLimiter, RateLimiter as CoreRateLimiter, RateLimiterMetrics,
     RetryBudget as CoreRetryBudget,
 };
@@ -40,6 +41,7 @@ enum Entry {
     KeyedRateLimiter(Arc<str>, Weak<CoreKeyedRateLimiter<[u8], DynClock>>),
     FleetRateLimiter(Weak<FleetLimiter>),
     Bulkhead(Arc<str>, Weak<CoreBulkhead<DynClock>>),
+    AdaptiveLimiter(Arc<str>, Weak<CoreAdaptiveLimiter<DynClock>>),
     RateLimiter(Arc<str>, Weak<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Weak<CoreRetryBudget<DynClock>>),
     Retry(Arc<str>, Weak<CoreRetryStats>),
@@ -54,6 +56,7 @@ impl Entry {
             Entry::KeyedRateLimiter(_, w) => w.strong_count() > 0,
             Entry::FleetRateLimiter(w) => w.strong_count() > 0,
             Entry::Bulkhead(_, w) => w.strong_count() > 0,
+            Entry::AdaptiveLimiter(_, w) => w.strong_count() > 0,
             Entry::RateLimiter(_, w) => w.strong_count() > 0,
             Entry::RetryBudget(_, w) => w.strong_count() > 0,
             Entry::Retry(_, w) => w.strong_count() > 0,
@@ -69,6 +72,7 @@ enum Live {
     KeyedRateLimiter(Arc<str>, Arc<CoreKeyedRateLimiter<[u8], DynClock>>),
     FleetRateLimiter(Arc<FleetLimiter>),
     Bulkhead(Arc<str>, Arc<CoreBulkhead<DynClock>>),
+    AdaptiveLimiter(Arc<str>, Arc<CoreAdaptiveLimiter<DynClock>>),
     RateLimiter(Arc<str>, Arc<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Arc<CoreRetryBudget<DynClock>>),
     Retry(Arc<str>, Arc<CoreRetryStats>),
@@ -135,6 +139,25 @@ pub(crate) fn bulkhead(name: &str, b: &Arc<CoreBulkhead<DynClock>>) {
     register(Entry::Bulkhead(name.into(), Arc::downgrade(b)));
 }
 
+/// Registers an adaptive limiter reporting as `name`.
+pub(crate) fn adaptive_limiter(name: &str, l: &Arc<CoreAdaptiveLimiter<DynClock>>) {
+    register(Entry::AdaptiveLimiter(name.into(), Arc::downgrade(l)));
+}
+
+/// An adaptive limiter's snapshot as `{"limit", "in_flight", "admitted",
+/// "rejected"}`.
+pub(crate) fn adaptive_limiter_dict<'py>(
+    py: Python<'py>,
+    m: &AdaptiveLimiterMetrics,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("limit", m.limit)?;
+    d.set_item("in_flight", m.in_flight)?;
+    d.set_item("admitted", m.admitted)?;
+    d.set_item("rejected", m.rejected)?;
+    Ok(d)
+}
+
 /// Registers a rate limiter reporting as `name`.
 pub(crate) fn rate_limiter(name: &str, l: &Arc<CoreRateLimiter<DynClock>>) {
     register(Entry::RateLimiter(name.into(), Arc::downgrade(l)));
@@ -163,6 +186,9 @@ fn live() -> Vec<Live> {
             }
             Entry::FleetRateLimiter(w) => w.upgrade().map(Live::FleetRateLimiter),
             Entry::Bulkhead(n, w) => w.upgrade().map(|b| Live::Bulkhead(n.clone(), b)),
+            Entry::AdaptiveLimiter(n, w) => {
+                w.upgrade().map(|l| Live::AdaptiveLimiter(n.clone(), l))
+            }
             Entry::RateLimiter(n, w) => w.upgrade().map(|l| Live::RateLimiter(n.clone(), l)),
             Entry::RetryBudget(n, w) => w.upgrade().map(|b| Live::RetryBudget(n.clone(), b)),
             Entry::Retry(n, w) => w.upgrade().map(|s| Live::Retry(n.clone(), s)),
@@ -179,6 +205,7 @@ fn address(l: &Live) -> usize {
         Live::KeyedRateLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::FleetRateLimiter(a) => Arc::as_ptr(a) as usize,
         Live::Bulkhead(_, a) => Arc::as_ptr(a) as usize,
+        Live::AdaptiveLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::RateLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::RetryBudget(_, a) => Arc::as_ptr(a) as usize,
         Live::Retry(_, a) => Arc::as_ptr(a) as usize,
@@ -217,6 +244,7 @@ fn families(engines: &[Live]) -> Vec<Family> {
             Live::KeyedRateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
             Live::FleetRateLimiter(l) => l.get().export(&mut c),
             Live::Bulkhead(n, b) => c.bulkhead(Arc::clone(n), &b.metrics()),
+            Live::AdaptiveLimiter(n, l) => c.adaptive_limiter(Arc::clone(n), &l.metrics()),
             Live::RateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
             Live::RetryBudget(n, b) => c.retry_budget(Arc::clone(n), &b.metrics()),
             Live::Retry(n, s) => c.retry(Arc::clone(n), &s.counts()),
@@ -294,7 +322,7 @@ pub(crate) fn prometheus_text(py: Python<'_>, openmetrics: bool) -> Bound<'_, Py
 
 /// `{kind: {name: snapshot}}` for every live engine: kinds `breakers`
 /// (the `metrics()` dict), `bulkheads`, `rate_limiters`, `retry_budgets`,
-/// `retriers`. Of engines of one kind with one name, the last created wins.
+/// `retriers`, `adaptive_limiters`. Of engines of one kind with one name, the last created wins.
 #[pyfunction]
 pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let kinds = [
@@ -303,6 +331,7 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         "rate_limiters",
         "retry_budgets",
         "retriers",
+        "adaptive_limiters",
     ];
     let out = PyDict::new(py);
     let by_kind: Vec<Bound<'_, PyDict>> = kinds.iter().map(|_| PyDict::new(py)).collect();
@@ -343,6 +372,9 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
                 by_kind[3].set_item(&*n, d)?;
             }
             Live::Retry(n, s) => by_kind[4].set_item(&*n, retry_counts_dict(py, &s.counts())?)?,
+            Live::AdaptiveLimiter(n, l) => {
+                by_kind[5].set_item(&*n, adaptive_limiter_dict(py, &l.metrics())?)?
+            }
         }
     }
     for (k, d) in kinds.iter().zip(by_kind) {

@@ -181,7 +181,14 @@ def test_with_resilience_counts_its_retried_calls_under_the_functions_name() -> 
 def test_snapshot_has_one_format_for_every_engine(engines: Engines) -> None:
     e = engines
     s = seawall.snapshot()
-    assert set(s) == {"breakers", "bulkheads", "rate_limiters", "retry_budgets", "retriers"}
+    assert set(s) == {
+        "breakers",
+        "bulkheads",
+        "rate_limiters",
+        "retry_budgets",
+        "retriers",
+        "adaptive_limiters",
+    }
     b = s["breakers"][f"b{e.tag}"]
     assert b == e.breaker.metrics()
     assert b["state"] is CircuitState.CLOSED

@@ -54,6 +54,8 @@ pub fn c_name(field: &'static str) -> &'static str {
         "period" => "period_ns",
         // Retry budget.
         "window_size" => "window_size_ns",
+        // Adaptive limiter.
+        "latency_threshold" => "latency_threshold_ns",
         // Retry back-off.
         "initial_delay" => "initial_delay_ns",
         "max_delay" => "max_delay_ns",

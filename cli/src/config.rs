@@ -1,7 +1,7 @@
 //! The simulation's settings: a TOML or YAML file and `--set KEY=VALUE`
 //! flags, with the field names of the Python `CircuitBreakerConfig`,
 //! `RetryConfig`, `RetryBudgetConfig`, `BulkheadConfig`,
-//! `RateLimitConfig` and `ThrottleConfig` (durations in seconds), turned into the engines'
+//! `AdaptiveLimiterConfig`, `RateLimitConfig` and `ThrottleConfig` (durations in seconds), turned into the engines'
 //! configurations. Nothing is judged here that an engine judges itself: the
 //! engines' own validation names a field outside its range.
 //!
@@ -28,8 +28,8 @@ use seawall_bindings_support::duration::non_negative_seconds;
 use serde::{Deserialize, Serialize};
 
 use seawall::{
-    BreakerConfig, BulkheadConfig, RateLimitConfig, RetryBudgetConfig, RetryConfig, RetryStrategy,
-    ThrottleConfig, Timing, Window,
+    AdaptiveLimiterConfig, BreakerConfig, BulkheadConfig, LimitAlgorithm, RateLimitConfig,
+    RetryBudgetConfig, RetryConfig, RetryStrategy, ThrottleConfig, Timing, Window,
 };
 
 use crate::Error;
@@ -49,6 +49,10 @@ pub struct Settings {
     pub retry_budget: Option<BudgetFields>,
     /// A bulkhead in front of the breaker (refuses when full: no queue).
     pub bulkhead: Option<BulkheadFields>,
+    /// An adaptive concurrency limiter in front of the breaker (after the
+    /// bulkhead, if both are set): refuses when the calls in flight reach
+    /// the limit it learns from their latency and failures.
+    pub adaptive_limiter: Option<AdaptiveLimiterFields>,
     /// A rate limiter in front of the bulkhead and the breaker.
     pub rate_limit: Option<RateLimitFields>,
     /// An adaptive throttler in front of the breaker: it sheds calls
@@ -130,6 +134,59 @@ pub struct BulkheadFields {
     pub max_concurrent: Option<u32>,
 }
 
+/// `AdaptiveLimiterConfig`'s fields (`algorithm` `"gradient"` or `"aimd"`,
+/// `latency_threshold` in seconds).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct AdaptiveLimiterFields {
+    pub algorithm: Option<String>,
+    pub initial_limit: Option<u32>,
+    pub min_limit: Option<u32>,
+    pub max_limit: Option<u32>,
+    pub backoff_ratio: Option<f64>,
+    pub latency_threshold: Option<f64>,
+    pub tolerance: Option<f64>,
+    pub smoothing: Option<f64>,
+    pub queue_size: Option<f64>,
+    pub long_window: Option<u32>,
+    pub window_calls: Option<u32>,
+    pub window: Option<f64>,
+}
+
+impl AdaptiveLimiterFields {
+    fn config(&self) -> Result<AdaptiveLimiterConfig, Error> {
+        let algorithm = match self.algorithm.as_deref() {
+            None | Some("gradient") => LimitAlgorithm::Gradient,
+            Some("aimd") => LimitAlgorithm::Aimd,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                "invalid adaptive_limiter.algorithm = {other:?}: must be \"gradient\" or \"aimd\""
+            )))
+            }
+        };
+        let mut c = AdaptiveLimiterConfig {
+            algorithm,
+            ..Default::default()
+        };
+        set(&mut c.initial_limit, self.initial_limit);
+        set(&mut c.min_limit, self.min_limit);
+        set(&mut c.max_limit, self.max_limit);
+        set(&mut c.backoff_ratio, self.backoff_ratio);
+        set(
+            &mut c.latency_threshold,
+            secs("adaptive_limiter.latency_threshold", self.latency_threshold)?,
+        );
+        set(&mut c.tolerance, self.tolerance);
+        set(&mut c.smoothing, self.smoothing);
+        set(&mut c.queue_size, self.queue_size);
+        set(&mut c.long_window, self.long_window);
+        set(&mut c.window_calls, self.window_calls);
+        set(&mut c.window, secs("adaptive_limiter.window", self.window)?);
+        c.validate().map(|()| c).map_err(config_error)
+    }
+}
+
 /// `RateLimitConfig`'s fields: `rate` calls per `period` seconds, `burst`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,6 +220,8 @@ pub struct Engines {
     pub retry_budget: Option<RetryBudgetConfig>,
     /// The bulkhead, if any.
     pub bulkhead: Option<BulkheadConfig>,
+    /// The adaptive limiter, if any.
+    pub adaptive_limiter: Option<AdaptiveLimiterConfig>,
     /// The rate limiter, if any.
     pub rate_limit: Option<RateLimitConfig>,
     /// The adaptive throttler, if any.
@@ -298,6 +357,11 @@ impl Settings {
                 c.validate().map(|()| c).map_err(config_error)
             })
             .transpose()?;
+        let adaptive_limiter = self
+            .adaptive_limiter
+            .as_ref()
+            .map(AdaptiveLimiterFields::config)
+            .transpose()?;
         let rate_limit = self
             .rate_limit
             .as_ref()
@@ -332,6 +396,7 @@ impl Settings {
             retry,
             retry_budget,
             bulkhead,
+            adaptive_limiter,
             rate_limit,
             throttle,
         })
@@ -339,11 +404,12 @@ impl Settings {
 }
 
 /// The sections a `--set` key may start with.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "breaker",
     "retry",
     "retry_budget",
     "bulkhead",
+    "adaptive_limiter",
     "rate_limit",
     "throttle",
     "scenario",

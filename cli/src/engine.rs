@@ -1,5 +1,6 @@
 //! The simulation loop: calls arrive from a [`Source`] in time order and go
-//! through the real engines (rate limiter, bulkhead, adaptive throttler,
+//! through the real engines (rate limiter, bulkhead, adaptive limiter,
+//! adaptive throttler,
 //! breaker, retry with its budget) on one simulated clock, which the loop sets to each event's
 //! time.
 //! Nothing here decides admission, trips, back-off or budgets: the engines
@@ -18,14 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::{
-    AdaptiveThrottler, Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Priority, Random,
-    RateLimiter, RetryBudget, RetryState, SeededRandom, State, Stop, Ticket,
+    AdaptiveLimiter, AdaptiveThrottler, AdaptiveTicket, Backoff, Breaker, Bulkhead, Clock, Outcome,
+    Permit, Priority, Random, RateLimiter, RetryBudget, RetryState, SeededRandom, State, Stop,
+    Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;
 
 use crate::config::Engines;
-use crate::report::{Report, Second, TransitionRecord};
+use crate::report::{Histogram, Report, Second, TransitionRecord};
 use crate::source::{Answer, Arrival, Source};
 use crate::Error;
 
@@ -99,6 +101,8 @@ enum Pending {
         failed: bool,
         latency: u64,
         bulkhead: bool,
+        /// The adaptive limiter's slot, if it admitted the attempt.
+        limit: Option<AdaptiveTicket>,
     },
     /// A retry of `call`, due after its back-off.
     Retry(Call),
@@ -146,6 +150,11 @@ pub fn run(
         .map(|c| Bulkhead::with_clock(c, clock.clone()))
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
+    let adaptive = engines
+        .adaptive_limiter
+        .map(|c| AdaptiveLimiter::with_clock(c, clock.clone()))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let backoff = engines
         .retry
         .map(Backoff::new)
@@ -177,6 +186,7 @@ pub fn run(
         log: Arc::clone(&log),
         limiter,
         bulkhead,
+        adaptive,
         backoff,
         budget,
         throttler,
@@ -184,6 +194,7 @@ pub fn run(
         heap: BinaryHeap::new(),
         scheduled: 0,
         timeline: Timeline::default(),
+        latency: Default::default(),
     };
     // The first breaker now: a configuration it refuses is an error here.
     sim.guard(0, 0)?;
@@ -211,6 +222,7 @@ pub fn run(
         source.end(),
         !engines.breaker_per_instance,
         sim.clients,
+        [&sim.latency[0], &sim.latency[1]],
     ))
 }
 
@@ -226,6 +238,7 @@ struct Sim {
     log: Arc<Mutex<Vec<TransitionRecord>>>,
     limiter: Option<RateLimiter<SimClock>>,
     bulkhead: Option<Bulkhead<SimClock>>,
+    adaptive: Option<AdaptiveLimiter<SimClock>>,
     backoff: Option<Backoff>,
     budget: Option<RetryBudget<SimClock>>,
     throttler: Option<AdaptiveThrottler<SimClock>>,
@@ -235,6 +248,9 @@ struct Sim {
     /// Events scheduled so far: the tie-break of equal times.
     scheduled: u64,
     timeline: Timeline,
+    /// The admitted attempts' latencies: made while the dependency was
+    /// healthy, and while it was not.
+    latency: [Histogram; 2],
 }
 
 impl Sim {
@@ -296,12 +312,13 @@ impl Sim {
     }
 
     /// Whether every call goes to the one breaker and nothing else: no rate
-    /// limiter, bulkhead or retries, one client, one breaker for every
-    /// instance.
+    /// limiter, bulkhead, adaptive limiter or retries, one client, one
+    /// breaker for every instance.
     fn is_plain(&self) -> bool {
         self.limiter.is_none()
             && self.bulkhead.is_none()
             && self.throttler.is_none()
+            && self.adaptive.is_none()
             && self.backoff.is_none()
             && !self.per_instance
             && self.clients == 1
@@ -375,6 +392,7 @@ impl Sim {
                     failed,
                     latency,
                     bulkhead,
+                    limit,
                 } => {
                     self.record_answer(failed);
                     let outcome = outcome(failed);
@@ -382,6 +400,7 @@ impl Sim {
                     self.guards[guard]
                         .breaker
                         .record_elapsed(ticket, outcome, took);
+                    self.release_limit(limit, outcome, latency);
                     self.finish(at, call, failed, latency, bulkhead);
                 }
                 Pending::Retry(call) => self.attempt(at, call, source),
@@ -443,6 +462,21 @@ impl Sim {
             },
             None => false,
         };
+        let limit = match &self.adaptive {
+            Some(l) => match l.try_acquire() {
+                // The slot is given back, with the attempt's outcome and
+                // latency, when it completes.
+                Ok(permit) => Some(permit.detach()),
+                Err(_) => {
+                    if bulkhead {
+                        self.release_bulkhead();
+                    }
+                    self.timeline.at(at).limit_reached += 1;
+                    return;
+                }
+            },
+            None => None,
+        };
         if let Some(t) = &self.throttler {
             if t.check(Priority::Normal).is_err() {
                 // Shed locally: never sent, and (like a limiter's refusal)
@@ -452,6 +486,7 @@ impl Sim {
                 if bulkhead {
                     self.release_bulkhead();
                 }
+                self.release_limit(limit, Outcome::Ignored, 0);
                 self.timeline.at(at).throttled += 1;
                 return;
             }
@@ -463,6 +498,7 @@ impl Sim {
                 if bulkhead {
                     self.release_bulkhead();
                 }
+                self.release_limit(limit, Outcome::Ignored, 0);
                 let sec = self.timeline.at(at);
                 sec.rejected += 1;
                 sec.rejected_while_degraded += u32::from(degraded);
@@ -480,11 +516,13 @@ impl Sim {
         sec.admitted += 1;
         sec.trials += u32::from(trial);
         sec.reached_while_degraded += u32::from(degraded);
+        self.latency[usize::from(degraded)].record(answer.latency);
         if answer.latency == 0 {
             self.record_answer(answer.failed);
             self.guards[g]
                 .breaker
                 .record(ticket, outcome(answer.failed));
+            self.release_limit(limit, outcome(answer.failed), 0);
             if answer.failed || bulkhead {
                 self.finish(at, call, answer.failed, 0, bulkhead);
             } else {
@@ -501,6 +539,7 @@ impl Sim {
                     failed: answer.failed,
                     latency: answer.latency,
                     bulkhead,
+                    limit,
                 },
             );
         }
@@ -560,6 +599,14 @@ impl Sim {
     fn record_answer(&self, failed: bool) {
         if let Some(t) = &self.throttler {
             t.record(!failed);
+        }
+    }
+
+    /// Frees the adaptive limiter's slot `limit` (if the attempt took one),
+    /// teaching it the attempt's outcome and latency.
+    fn release_limit(&self, limit: Option<AdaptiveTicket>, outcome: Outcome, latency: u64) {
+        if let (Some(l), Some(ticket)) = (&self.adaptive, limit) {
+            l.complete(ticket, outcome, Some(Duration::from_nanos(latency)));
         }
     }
 

@@ -60,7 +60,7 @@ fn columns(seconds: &[Second]) -> (usize, Vec<(f64, [f64; 6])>) {
             for s in chunk {
                 sum[0] += f64::from(s.admitted);
                 sum[1] += f64::from(s.rejected);
-                sum[2] += f64::from(s.rate_limited + s.bulkhead_full);
+                sum[2] += f64::from(s.rate_limited + s.bulkhead_full + s.limit_reached);
                 sum[3] += f64::from(s.retries);
                 sum[4] += f64::from(s.failures);
                 sum[5] += f64::from(s.successes);

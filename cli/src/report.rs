@@ -43,6 +43,8 @@ pub struct Counts {
     pub bulkhead_full: u64,
     /// Attempts the adaptive throttler shed (never sent).
     pub throttled: u64,
+    /// Attempts the adaptive limiter refused (its limit reached).
+    pub limit_reached: u64,
     /// Retries the retry budget refused.
     pub budget_exhausted: u64,
     /// Calls that stopped retrying for another reason (attempts or delay
@@ -69,6 +71,7 @@ pub struct Second {
     pub rate_limited: u32,
     pub bulkhead_full: u32,
     pub throttled: u32,
+    pub limit_reached: u32,
     pub budget_exhausted: u32,
     pub gave_up: u32,
     /// The answers' latencies summed, in nanoseconds.
@@ -137,6 +140,73 @@ pub struct EpisodeResult {
     pub recovered_after: Option<f64>,
 }
 
+/// 99th percentiles of latency, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct LatencyP99 {
+    /// Attempts made while the dependency was healthy.
+    pub healthy: Option<f64>,
+    /// Attempts made while it was unhealthy.
+    pub degraded: Option<f64>,
+}
+
+/// Latencies counted in buckets 1/32 of a power of two wide (exact below
+/// 64 ns), for percentiles over runs of any length in fixed memory.
+#[derive(Clone, Debug)]
+pub(crate) struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self {
+            counts: vec![0; Self::BUCKETS],
+            total: 0,
+        }
+    }
+}
+
+impl Histogram {
+    /// 64 exact buckets, then 32 for each power of two from 2^6 to 2^63.
+    const BUCKETS: usize = 64 + 58 * 32;
+
+    fn bucket(v: u64) -> usize {
+        if v < 64 {
+            return v as usize;
+        }
+        let shift = 63 - v.leading_zeros() - 5;
+        64 + (shift as usize - 1) * 32 + ((v >> shift) as usize - 32)
+    }
+
+    /// The largest value of bucket `i`.
+    fn top(i: usize) -> u64 {
+        if i < 64 {
+            return i as u64;
+        }
+        let (shift, m) = ((i - 64) / 32 + 1, (i - 64) % 32 + 32);
+        ((m as u64 + 1) << shift) - 1
+    }
+
+    pub(crate) fn record(&mut self, v: u64) {
+        self.counts[Self::bucket(v)] += 1;
+        self.total += 1;
+    }
+
+    /// The `q` quantile (the top of its bucket), in milliseconds.
+    pub(crate) fn quantile_ms(&self, q: f64) -> Option<f64> {
+        if self.total == 0 {
+            return None;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        let i = self.counts.iter().position(|&c| {
+            seen += c;
+            seen >= rank
+        })?;
+        Some(Self::top(i) as f64 / 1e6)
+    }
+}
+
 /// A run's results.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -164,6 +234,10 @@ pub struct Report {
     pub recover_mean: Option<f64>,
     /// The longest recovery time, in seconds.
     pub recover_max: Option<f64>,
+    /// The 99th percentile of the admitted attempts' latencies, in
+    /// milliseconds (to within 1/32): of those made while the dependency
+    /// was healthy, and while it was unhealthy (`null`: none).
+    pub latency_p99_ms: LatencyP99,
     /// Each unhealthy episode.
     pub episodes: Vec<EpisodeResult>,
     /// Every transition, in order.
@@ -197,6 +271,7 @@ impl Counts {
             c.rate_limited += u64::from(s.rate_limited);
             c.bulkhead_full += u64::from(s.bulkhead_full);
             c.throttled += u64::from(s.throttled);
+            c.limit_reached += u64::from(s.limit_reached);
             c.budget_exhausted += u64::from(s.budget_exhausted);
             c.gave_up += u64::from(s.gave_up);
         }
@@ -213,6 +288,7 @@ impl Report {
         end: u64,
         shared: bool,
         clients: u32,
+        latency: [&Histogram; 2],
     ) -> Self {
         let results: Vec<EpisodeResult> = episodes
             .iter()
@@ -235,6 +311,10 @@ impl Report {
             undetected: (results.len() - detected.len()) as u64,
             recover_mean: mean(&recovered),
             recover_max: recovered.iter().copied().reduce(f64::max),
+            latency_p99_ms: LatencyP99 {
+                healthy: latency[0].quantile_ms(0.99),
+                degraded: latency[1].quantile_ms(0.99),
+            },
             episodes: results,
             transitions,
             timeline: None,
@@ -312,13 +392,13 @@ impl Report {
                 ),
             ));
         }
-        if c.rate_limited + c.bulkhead_full > 0 {
+        if c.rate_limited + c.bulkhead_full + c.limit_reached > 0 {
             rows.push((
                 "limited",
-                (c.rate_limited + c.bulkhead_full).to_string(),
+                (c.rate_limited + c.bulkhead_full + c.limit_reached).to_string(),
                 format!(
-                    "{} by the rate limiter, {} by the bulkhead",
-                    c.rate_limited, c.bulkhead_full
+                    "{} by the rate limiter, {} by the bulkhead, {} by the adaptive limiter",
+                    c.rate_limited, c.bulkhead_full, c.limit_reached
                 ),
             ));
         }
@@ -328,6 +408,16 @@ impl Report {
                 c.throttled.to_string(),
                 "shed by the adaptive throttler, never sent".to_owned(),
             ));
+        }
+        let p99 = self.latency_p99_ms;
+        if let (Some(healthy), Some(degraded)) = (p99.healthy, p99.degraded) {
+            if healthy > 0.0 || degraded > 0.0 {
+                rows.push((
+                    "latency p99",
+                    format!("{healthy:.1} ms"),
+                    format!("while healthy; {degraded:.1} ms while unhealthy"),
+                ));
+            }
         }
         let mut out = format!(
             "{}: {:.0} s simulated, {} calls, seed {}\n",

@@ -8,10 +8,13 @@
 //! | `outage` | the dependency fails every call from `start` to `end` |
 //! | `flapping` | from `start` to `end` it is down `down` seconds of every `period` |
 //! | `brownout` | its failure rate rises from 0 to `peak_failure` halfway through `start..end`, then falls back |
-//! | `latency-spike` | from `start` to `end` its calls take `spike_latency_ms` (and fail with `failure`) |
+//! | `latency-spike` | from `start` to `end` its calls take `spike_latency_ms` (and fail with `failure`); with `servers`, each instance serves at most that many calls at once and the rest wait in its queue (first come, first served), so a spike that leaves it short of capacity makes calls queue |
 //! | `partial` | one instance (`sick`) of `instances` fails from `start` to `end`; calls go round-robin |
 //! | `diurnal` | traffic follows a day's curve from `low` to `high` calls/s over `period`, with an outage from `start` to `end` |
 //! | `overload` | from `start` to `end` the dependency serves at most `capacity` calls in each second and refuses the rest at once |
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +48,9 @@ pub struct ScenarioFields {
     pub down: Option<f64>,
     pub peak_failure: Option<f64>,
     pub spike_latency_ms: Option<f64>,
+    /// `latency-spike`: the calls each instance serves at once (unset: no
+    /// bound); the others wait for one of them to finish.
+    pub servers: Option<u32>,
     pub instances: Option<u32>,
     /// The calling fleet's processes, each with its own breakers; calls
     /// are spread evenly over them.
@@ -128,6 +134,8 @@ pub struct Scenario {
     /// The mean gap between calls, in nanoseconds, until `gap_until`.
     gap: f64,
     gap_until: f64,
+    /// With `servers`: per instance, when each of its servers is free.
+    servers: Vec<BinaryHeap<Reverse<u64>>>,
 }
 
 /// The most pairs of a client and an instance (each may have a breaker).
@@ -160,7 +168,7 @@ impl Scenario {
             "outage" => &["start", "end", "failure"],
             "flapping" => &["start", "end", "failure", "period", "down"],
             "brownout" => &["start", "end", "peak_failure"],
-            "latency-spike" => &["start", "end", "failure", "spike_latency_ms"],
+            "latency-spike" => &["start", "end", "failure", "spike_latency_ms", "servers"],
             "partial" => &["start", "end", "failure", "sick"],
             "overload" => &["start", "end", "capacity"],
             _ => &["start", "end", "failure", "low", "high", "period"],
@@ -300,6 +308,18 @@ impl Scenario {
                 )))
             }
         };
+        let servers = match fields.servers {
+            None => Vec::new(),
+            Some(0) => {
+                return Err(Error::Input(
+                    "invalid scenario.servers = 0: must be at least 1".into(),
+                ))
+            }
+            Some(c) => {
+                let idle: BinaryHeap<Reverse<u64>> = (0..c).map(|_| Reverse(0)).collect();
+                vec![idle; instances as usize]
+            }
+        };
         let spread = non_negative("latency_spread", fields.latency_spread, 0.0)?;
         if spread > 1.0 {
             return Err(Error::Input(format!(
@@ -338,6 +358,7 @@ impl Scenario {
                 Traffic::Constant(_) => f64::INFINITY,
                 Traffic::Diurnal { .. } => 0.0,
             },
+            servers,
         })
     }
 
@@ -484,6 +505,18 @@ impl Source for Scenario {
             (latency as f64 * (1.0 + self.spread * (2.0 * draws.unit() - 1.0))) as u64
         } else {
             latency
+        };
+        // With servers, the call is served by the server free first
+        // (answers are asked in time order, so this is a queue served first
+        // come, first served), and waits for it if it is busy.
+        let latency = match self.servers.get_mut(instance as usize) {
+            None => latency,
+            Some(servers) => {
+                let Reverse(free) = servers.pop().expect("servers is at least 1");
+                let done = free.max(at).saturating_add(latency);
+                servers.push(Reverse(done));
+                done - at
+            }
         };
         Answer { failed, latency }
     }

@@ -381,3 +381,62 @@ fn an_adaptive_throttler_cuts_the_requests_an_overloaded_dependency_refuses() {
         a.successes
     );
 }
+
+/// A dependency of 50 servers answering in 10 ms, at 4,000 calls/s (80%
+/// busy); from 10 s to 40 s its calls take 15 ms, which leaves it short of
+/// capacity (120% busy), so calls queue for its servers. The breaker never
+/// opens (nothing fails): only the bound on the calls in flight decides
+/// how long the admitted calls wait.
+const QUEUEING_SPIKE: [&str; 9] = [
+    "scenario.name=latency-spike",
+    "scenario.rate=4000",
+    "scenario.duration=50",
+    "scenario.start=10",
+    "scenario.end=40",
+    "scenario.latency_ms=10",
+    "scenario.spike_latency_ms=15",
+    "scenario.servers=50",
+    "scenario.failure=0",
+];
+
+#[test]
+fn an_adaptive_limiter_keeps_latency_near_healthy_where_a_fixed_bulkhead_lets_it_queue() {
+    let run = |extra: &[&str]| {
+        let mut sets = QUEUEING_SPIKE.to_vec();
+        sets.extend_from_slice(extra);
+        simulate(&settings(&sets), None, &mut |_| {}).unwrap()
+    };
+    let fixed = run(&["bulkhead.max_concurrent=200"]);
+    // Starting near the 40 calls in flight the healthy dependency needs
+    // (4,000/s x 10 ms), with room to learn up to 200.
+    let adaptive = run(&[
+        "adaptive_limiter.initial_limit=50",
+        "adaptive_limiter.max_limit=200",
+    ]);
+    let p99 = |r: &seawall_cli::Report| {
+        let l = r.latency_p99_ms;
+        (l.healthy.unwrap(), l.degraded.unwrap())
+    };
+    let (fixed_healthy, fixed_spike) = p99(&fixed);
+    let (healthy, spike) = p99(&adaptive);
+    eprintln!(
+        "fixed: {fixed_healthy} / {fixed_spike} ms ({} refused, {} served while unhealthy); \
+         adaptive: {healthy} / {spike} ms ({} refused, {} served while unhealthy)",
+        fixed.counts.bulkhead_full,
+        fixed.counts.reached_while_degraded,
+        adaptive.counts.limit_reached,
+        adaptive.counts.reached_while_degraded,
+    );
+    assert!(
+        fixed_healthy <= 10.5 && healthy <= 10.5,
+        "no queueing while healthy"
+    );
+    assert!(
+        fixed_spike > 4.0 * fixed_healthy,
+        "the fixed bulkhead's queue: {fixed_spike} ms"
+    );
+    assert!(
+        spike <= 2.0 * healthy,
+        "adaptive: {spike} ms against {healthy} ms healthy"
+    );
+}

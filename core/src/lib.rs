@@ -12,7 +12,8 @@
 //!   [`RetryBudget`] ([`budget`]) that keeps retries to a share of the
 //!   requests so they never turn into a storm.
 //! - [`Bulkhead`] ([`bulkhead`]): a bound on the calls in flight, with a
-//!   fair, bounded wait queue.
+//!   fair, bounded wait queue; [`AdaptiveLimiter`] ([`limiter`]): a bound
+//!   learnt from the calls' latency and errors (AIMD or gradient).
 //! - [`RateLimiter`] and [`KeyedRateLimiter`] ([`rate_limit`]): GCRA on one
 //!   atomic word.
 //! - [`AdaptiveThrottler`] ([`throttle`]): client-side throttling that
@@ -151,6 +152,7 @@ pub mod bulkhead;
 pub mod clock;
 pub mod config;
 pub mod fault;
+pub mod limiter;
 mod random;
 pub mod rate_limit;
 pub mod retry;
@@ -178,6 +180,10 @@ pub use bulkhead::{
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::ConfigError;
 pub use fault::{Fault, FaultConfig, FaultInjector, FaultMetrics};
+pub use limiter::{
+    AdaptiveLimiter, AdaptiveLimiterConfig, AdaptiveLimiterMetrics, AdaptivePermit, AdaptiveTicket,
+    LimitAlgorithm, LimitReached,
+};
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
     KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, RateLimiterMetrics, Timing,

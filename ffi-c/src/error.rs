@@ -48,8 +48,9 @@ pub enum seawall_result {
     /// admitted was written. An answer, not an error: the last error is
     /// left as it was.
     RateLimited = 11,
-    /// Every bulkhead slot is taken and its queue is full (or has size 0).
-    /// An answer, not an error: the last error is left as it was.
+    /// Every bulkhead slot is taken and its queue is full (or has size 0);
+    /// or the adaptive limiter's calls in flight are at its limit. An
+    /// answer, not an error: the last error is left as it was.
     BulkheadFull = 12,
     /// The call waited its whole timeout for a bulkhead slot without getting
     /// one. An answer, not an error: the last error is left as it was.
@@ -57,7 +58,8 @@ pub enum seawall_result {
     /// The bulkhead permit was already released once; the second release is
     /// refused and frees nothing.
     PermitAlreadyReleased = 14,
-    /// The bulkhead permit was issued by another bulkhead.
+    /// The bulkhead permit was issued by another bulkhead (or the adaptive
+    /// limiter permit by another limiter).
     PermitWrongBulkhead = 15,
     /// The retry state decided that the call must stop, not retry; the
     /// `seawall_retry_stop` says why. An answer, not an error: the last

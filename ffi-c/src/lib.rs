@@ -21,7 +21,8 @@
 //! * `OK` (0);
 //! * answers, which say what the engine decided: `REJECTED` (4, the
 //!   breaker), `RATE_LIMITED` (11, the rate limiters), `BULKHEAD_FULL` (12)
-//!   and `BULKHEAD_TIMEOUT` (13, the bulkhead), `RETRY_STOPPED` (16, the
+//!   and `BULKHEAD_TIMEOUT` (13, the bulkhead; `BULKHEAD_FULL` also the
+//!   adaptive limiter at its limit), `RETRY_STOPPED` (16, the
 //!   retry state), `KEYED_FULL` (17, the keyed breaker);
 //! * errors, recorded as the last error: `NULL_PARAMETER` (1),
 //!   `INVALID_CONFIG` (2), `INVALID_ARGUMENT` (3), `PERMIT_ALREADY_REPORTED`
@@ -48,6 +49,7 @@
 // The exported types are named as C sees them.
 #![allow(non_camel_case_types)]
 
+mod adaptive_limiter;
 mod breaker;
 mod budget;
 mod bulkhead;
@@ -69,6 +71,15 @@ mod throttle;
 
 use std::ffi::c_char;
 
+pub use adaptive_limiter::{
+    seawall_adaptive_limiter, seawall_adaptive_limiter_clone, seawall_adaptive_limiter_config,
+    seawall_adaptive_limiter_config_default, seawall_adaptive_limiter_free,
+    seawall_adaptive_limiter_get_config, seawall_adaptive_limiter_limit,
+    seawall_adaptive_limiter_metrics, seawall_adaptive_limiter_new,
+    seawall_adaptive_limiter_permit, seawall_adaptive_limiter_release,
+    seawall_adaptive_limiter_release_latency, seawall_adaptive_limiter_try_acquire,
+    seawall_adaptive_metrics, seawall_limit_algorithm,
+};
 pub use breaker::{
     seawall_breaker, seawall_metrics, seawall_outcome, seawall_permit, seawall_rejection,
     seawall_state, seawall_transition_callback,

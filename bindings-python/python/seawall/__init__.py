@@ -29,6 +29,7 @@ _native._init(
 )
 
 from ._native import ManualClock, Permit, snapshot  # noqa: E402
+from .adaptive_limiter import AdaptiveLimiter, LimitReachedError
 from .adapters import (
     create_circuit_breaker_adapter,
     default_implementation,
@@ -49,6 +50,7 @@ from .interfaces import (
 )
 from .models import (
     RETRY_POLICIES,
+    AdaptiveLimiterConfig,
     BulkheadConfig,
     CircuitBreakerConfig,
     CircuitState,
@@ -95,6 +97,7 @@ __all__ = [
     "RetryPolicy",
     "RETRY_POLICIES",
     "BulkheadConfig",
+    "AdaptiveLimiterConfig",
     "RetryBudgetConfig",
     "RetryMetrics",
     "RetryResult",
@@ -128,6 +131,8 @@ __all__ = [
     "RetryBudget",
     "Bulkhead",
     "BulkheadFullError",
+    "AdaptiveLimiter",
+    "LimitReachedError",
     "RateLimiter",
     "KeyedRateLimiter",
     "RateLimitExceededError",

@@ -54,6 +54,8 @@ __all__ = [
     "retry_policies",
     "Bulkhead",
     "BulkheadWaiter",
+    "AdaptiveLimiter",
+    "AdaptivePermit",
     "RateLimiter",
     "KeyedRateLimiter",
     "KeyedBreaker",
@@ -366,6 +368,43 @@ class Bulkhead:
     def enqueue(self) -> Union[bool, BulkheadWaiter]: ...
     def available_permits(self) -> int: ...
     def queue_size(self) -> int: ...
+
+@final
+class AdaptivePermit:
+    def success(self) -> bool: ...
+    def failure(self) -> bool: ...
+    def ignore(self) -> bool: ...
+    def record(self, outcome: str, latency: Optional[float] = None) -> bool: ...
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def released(self) -> bool: ...
+
+@final
+class AdaptiveLimiter:
+    def __new__(
+        cls,
+        algorithm: str,
+        initial_limit: int,
+        min_limit: int,
+        max_limit: int,
+        backoff_ratio: float,
+        latency_threshold: float,
+        tolerance: float,
+        smoothing: float,
+        queue_size: float,
+        long_window: int,
+        window_calls: int,
+        window: float,
+        *,
+        clock: Optional[ManualClock] = None,
+        name: str = "default",
+    ) -> Self: ...
+    def try_acquire(self) -> Optional[AdaptivePermit]: ...
+    def limit(self) -> int: ...
+    def estimate(self) -> float: ...
+    def in_flight(self) -> int: ...
+    def metrics(self) -> Dict[str, int]: ...
 
 @final
 class RateLimiter:

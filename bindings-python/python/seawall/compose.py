@@ -29,6 +29,9 @@ from ._time import Seconds, asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator, _no_custom_backoff
 from .budget import RetryBudget
 from .adapters import Breaker
+from .adaptive_limiter import AdaptiveLimiter
+from .adaptive_limiter import aadmit as limiter_aadmit
+from .adaptive_limiter import admit as limiter_admit
 from .bulkhead import Bulkhead, aadmit, admit
 from .distributed import DistributedCircuitBreaker
 from .fault import FaultInjector
@@ -44,6 +47,7 @@ from .implementations.circuit_breaker import (
     start_stream,
 )
 from .models import (
+    AdaptiveLimiterConfig,
     BulkheadConfig,
     CircuitBreakerConfig,
     RetryBudgetConfig,
@@ -76,7 +80,9 @@ def with_resilience(
     circuit_breaker: Optional[Breaker] = None,
     name: Optional[str] = None,
     circuit_breaker_config: Optional[CircuitBreakerConfig] = None,
-    bulkhead: Union[None, Bulkhead, BulkheadConfig] = None,
+    bulkhead: Union[
+        None, Bulkhead, BulkheadConfig, AdaptiveLimiter, AdaptiveLimiterConfig
+    ] = None,
     rate_limit: Union[None, RateLimiter, int] = None,
     timeout: Optional[Seconds] = None,
     fallback: Optional[Callable[..., Any]] = None,
@@ -104,7 +110,11 @@ def with_resilience(
       ``DistributedCircuitBreaker``); not with ``circuit_breaker_name``.
     - ``name``: what the function's retries are counted under in the metrics
       (default: the function's qualified name, ``module.function``).
-    - ``bulkhead``: a ``Bulkhead`` (shared) or a ``BulkheadConfig``.
+    - ``bulkhead``: a ``Bulkhead`` (shared) or a ``BulkheadConfig``; or an
+      ``AdaptiveLimiter`` (shared) or an ``AdaptiveLimiterConfig``, whose
+      limit each attempt's outcome and latency teach (it refuses with
+      ``LimitReachedError``, never queues; a generator's attempt holds its
+      slot until the stream ends and teaches nothing).
     - ``rate_limit``: a ``RateLimiter`` or calls per second.
     - ``timeout``: seconds (or ``timedelta``) per attempt; ``async def``
       functions only (a running sync call cannot be interrupted).
@@ -197,11 +207,20 @@ def with_resilience(
         breaker = (registry if registry is not None else get_registry()).get_or_create(
             circuit_breaker_name, circuit_breaker_config
         )
-    bh: Optional[Bulkhead] = None
+    bh: Union[None, Bulkhead, AdaptiveLimiter] = None
     if isinstance(bulkhead, BulkheadConfig):
         bh = Bulkhead(bulkhead)
+    elif isinstance(bulkhead, AdaptiveLimiterConfig):
+        bh = AdaptiveLimiter(bulkhead)
+    elif isinstance(bulkhead, AdaptiveLimiter):
+        bh = bulkhead
     elif bulkhead is not None:
-        bh = _check.instance("bulkhead", bulkhead, Bulkhead, "a Bulkhead or a BulkheadConfig")
+        bh = _check.instance(
+            "bulkhead",
+            bulkhead,
+            Bulkhead,
+            "a Bulkhead, a BulkheadConfig, an AdaptiveLimiter or an AdaptiveLimiterConfig",
+        )
     rl: Optional[RateLimiter] = None
     if isinstance(rate_limit, RateLimiter):
         rl = rate_limit
@@ -295,7 +314,7 @@ class _Layers(NamedTuple):
     plan: Optional[_Plan]
     budget: Optional[RetryBudget]
     breaker: Any
-    bulkhead: Optional[Bulkhead]
+    bulkhead: Union[None, Bulkhead, AdaptiveLimiter]
     rate_limit: Optional[RateLimiter]
     timeout: Optional[float]
     fallback: Optional[Callable[..., Any]]
@@ -330,7 +349,11 @@ def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., An
     call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
     if throttle is not None:
         call = throttle[0]._guard(call, throttle[1])
-    call = admit(call, bh, None if rl is None else rl.acquire)
+    wait = None if rl is None else rl.acquire
+    if isinstance(bh, AdaptiveLimiter):
+        call = limiter_admit(call, bh, wait)
+    else:
+        call = admit(call, bh, wait)
 
     def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         try:
@@ -379,7 +402,11 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
     call: Callable[..., Any] = inner if breaker is None else breaker._wrap(inner, True)
     if throttle is not None:
         call = throttle[0]._aguard(call, throttle[1])
-    call = aadmit(call, bh, None if rl is None else rl.aacquire)
+    await_ = None if rl is None else rl.aacquire
+    if isinstance(bh, AdaptiveLimiter):
+        call = limiter_aadmit(call, bh, await_)
+    else:
+        call = aadmit(call, bh, await_)
 
     async def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         try:
@@ -441,7 +468,8 @@ def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..
             rl.acquire()
         if bh is None:
             return (yield from guarded(*args, **kwargs))
-        with bh:  # held until the generator ends
+        # Held until the generator ends.
+        with bh.slot(learn=False) if isinstance(bh, AdaptiveLimiter) else bh:
             return (yield from guarded(*args, **kwargs))
 
     def first(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Tuple[Any, Any]:
@@ -488,6 +516,9 @@ def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Calla
             await rl.aacquire()
         if bh is None:
             return await start_stream(breaker, func, args, kwargs, t)
+        if isinstance(bh, AdaptiveLimiter):
+            p = bh._take()
+            return await start_stream(breaker, func, args, kwargs, t, p.ignore)
         if not await bh.aacquire():
             raise bh._full()
         return await start_stream(breaker, func, args, kwargs, t, bh.release)

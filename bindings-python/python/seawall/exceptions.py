@@ -11,6 +11,7 @@ __all__ = [
     "CircuitBreakerOpenError",
     "KeyedBreakerFullError",
     "BulkheadFullError",
+    "LimitReachedError",
     "RateLimitExceededError",
     "ThrottledError",
 ]
@@ -51,6 +52,12 @@ class KeyedBreakerFullError(CircuitBreakerOpenError):
 class BulkheadFullError(Exception):
     """A bulkhead refused a call: every slot taken and the queue full, or the
     wait for a slot timed out."""
+
+
+class LimitReachedError(BulkheadFullError):
+    """An adaptive limiter refused a call: the calls in flight are at the
+    limit it has learnt. A ``BulkheadFullError``, so code written for a
+    bulkhead catches it too."""
 
 
 class RateLimitExceededError(Exception):

@@ -24,6 +24,7 @@ __all__ = [
     "RetryConfig",
     "RetryPolicy",
     "RETRY_POLICIES",
+    "AdaptiveLimiterConfig",
     "BulkheadConfig",
     "RetryBudgetConfig",
     "RetryMetrics",
@@ -371,6 +372,65 @@ class BulkheadConfig:
             self.max_concurrent,
             self.max_queue_size,
             _check.non_negative_seconds("timeout", self.timeout),
+        )
+
+
+@dataclass
+class AdaptiveLimiterConfig:
+    """Settings of an adaptive concurrency limiter (``AdaptiveLimiter``).
+
+    The numbers are the core's ``AdaptiveLimiterConfig``
+    (``latency_threshold`` a ``timedelta`` or seconds); ``algorithm`` is
+    ``"gradient"`` (Netflix's Gradient2, the default) or ``"aimd"``. The
+    AIMD fields (``backoff_ratio``, ``latency_threshold``) are read by
+    ``"aimd"`` only, the gradient fields (``tolerance``, ``smoothing``,
+    ``queue_size``, ``long_window``, ``window_calls``, ``window``) by
+    ``"gradient"`` only. The field only Python has:
+
+    - ``pool_name``: the limiter's name in metrics and logs.
+    """
+
+    algorithm: str = "gradient"
+    initial_limit: int = 20
+    min_limit: int = 1
+    max_limit: int = 200
+    backoff_ratio: float = 0.9
+    latency_threshold: timedelta = timedelta(seconds=5)
+    tolerance: float = 1.5
+    smoothing: float = 0.2
+    queue_size: float = 4.0
+    long_window: int = 600
+    window_calls: int = 10
+    window: timedelta = timedelta(seconds=1)
+    pool_name: str = "default"
+
+    def __post_init__(self) -> None:
+        # Invalid values raise TypeError / ValueError naming the field; the
+        # ranges are the core limiter's.
+        _check.name("pool_name", self.pool_name)
+        self._native()
+
+    def _native(
+        self, clock: Optional[_native.ManualClock] = None
+    ) -> _native.AdaptiveLimiter:
+        """The core limiter these settings describe."""
+        if not isinstance(self.algorithm, str):
+            raise _check.type_error("algorithm", "a str", self.algorithm)
+        return _native.AdaptiveLimiter(
+            self.algorithm,
+            self.initial_limit,
+            self.min_limit,
+            self.max_limit,
+            _check.number("backoff_ratio", self.backoff_ratio),
+            _check.non_negative_seconds("latency_threshold", self.latency_threshold),
+            _check.number("tolerance", self.tolerance),
+            _check.number("smoothing", self.smoothing),
+            _check.number("queue_size", self.queue_size),
+            self.long_window,
+            self.window_calls,
+            _check.non_negative_seconds("window", self.window),
+            clock=clock,
+            name=self.pool_name,
         )
 
 

@@ -4,6 +4,7 @@
 //! Nothing here runs on a call path. A scrape reads each engine's snapshot
 //! ([`Breaker::metrics`](crate::Breaker::metrics),
 //! [`Bulkhead::metrics`](crate::Bulkhead::metrics),
+//! [`AdaptiveLimiter::metrics`](crate::AdaptiveLimiter::metrics),
 //! [`RateLimiter::metrics`](crate::RateLimiter::metrics),
 //! [`RetryBudget::metrics`](crate::RetryBudget::metrics),
 //! [`RetryStats::counts`]) and turns it into [`Family`] values with
@@ -37,6 +38,7 @@ use std::sync::Arc;
 use crate::breaker::{Metrics, State};
 use crate::budget::RetryBudgetMetrics;
 use crate::bulkhead::BulkheadMetrics;
+use crate::limiter::AdaptiveLimiterMetrics;
 use crate::rate_limit::RateLimiterMetrics;
 
 #[cfg(feature = "prometheus-client")]
@@ -194,6 +196,26 @@ const FAMILIES: [(&str, &str, MetricKind); F_COUNT] = {
             C,
         ),
         ("seawall_retry_attempts", "Attempts beyond the first.", C),
+        (
+            "seawall_adaptive_limiter_limit",
+            "Calls the adaptive limiter admits at once now (its learnt limit).",
+            G,
+        ),
+        (
+            "seawall_adaptive_limiter_in_flight",
+            "Calls holding an adaptive limiter permit.",
+            G,
+        ),
+        (
+            "seawall_adaptive_limiter_admitted_calls",
+            "Calls the adaptive limiter admitted.",
+            C,
+        ),
+        (
+            "seawall_adaptive_limiter_rejected_calls",
+            "Calls the adaptive limiter refused (at its limit).",
+            C,
+        ),
     ]
 };
 
@@ -217,7 +239,11 @@ const F_BUDGET_RATIO: usize = 16;
 const F_BUDGET_EXHAUSTED: usize = 17;
 const F_RETRY_CALLS: usize = 18;
 const F_RETRY_ATTEMPTS: usize = 19;
-const F_COUNT: usize = 20;
+const F_AL_LIMIT: usize = 20;
+const F_AL_IN_FLIGHT: usize = 21;
+const F_AL_ADMITTED: usize = 22;
+const F_AL_REJECTED: usize = 23;
+const F_COUNT: usize = 24;
 
 /// The families a breaker adds to and the samples it usually adds to each
 /// (transitions: the four of the state machine).
@@ -429,6 +455,16 @@ impl Catalog {
             self.push(F_RETRY_CALLS, &name, o.labels(), c.calls(o) as f64);
         }
         self.push(F_RETRY_ATTEMPTS, &name, NO_LABELS, c.retries as f64);
+    }
+
+    /// Adds an adaptive concurrency limiter's snapshot.
+    pub fn adaptive_limiter(&mut self, name: impl Into<Arc<str>>, m: &AdaptiveLimiterMetrics) {
+        let name: Arc<str> = name.into();
+        self.engine(F_AL_LIMIT, &name);
+        self.push(F_AL_LIMIT, &name, NO_LABELS, f64::from(m.limit));
+        self.push(F_AL_IN_FLIGHT, &name, NO_LABELS, f64::from(m.in_flight));
+        self.push(F_AL_ADMITTED, &name, NO_LABELS, m.admitted as f64);
+        self.push(F_AL_REJECTED, &name, NO_LABELS, m.rejected as f64);
     }
 
     /// Adds every breaker of a registry, sorted by name.

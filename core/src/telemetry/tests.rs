@@ -335,3 +335,25 @@ fn engines_of_one_kind_sharing_a_name_report_as_one() {
     assert_eq!(v("seawall_breaker_state", &[("state", "closed")]), 0.0);
     assert_eq!(v("seawall_rate_limiter_allowed", &[]), 1.0);
 }
+
+#[test]
+fn an_adaptive_limiter_reports_its_limit_and_exact_counts() {
+    let config = crate::AdaptiveLimiterConfig {
+        initial_limit: 2,
+        ..Default::default()
+    };
+    let l = crate::AdaptiveLimiter::with_clock(config, ManualClock::new()).unwrap();
+    let held = l.try_acquire().unwrap();
+    drop(l.try_acquire().unwrap());
+    let _again = l.try_acquire().unwrap();
+    l.try_acquire().unwrap_err();
+    let mut c = Catalog::new();
+    c.adaptive_limiter("search", &l.metrics());
+    let f = c.finish();
+    let v = |family| value(&f, family, "search", &[]);
+    assert_eq!(v("seawall_adaptive_limiter_limit"), 2.0);
+    assert_eq!(v("seawall_adaptive_limiter_in_flight"), 2.0);
+    assert_eq!(v("seawall_adaptive_limiter_admitted_calls"), 3.0);
+    assert_eq!(v("seawall_adaptive_limiter_rejected_calls"), 1.0);
+    drop(held);
+}
