@@ -13,8 +13,9 @@
 #           program compiled with `pkg-config --cflags --libs seawall` from
 #           that prefix runs, against the shared and the static library
 #
-# Builds go to the usual target directory ($CARGO_TARGET_DIR, default
-# target/ of this checkout), so a warm run rebuilds little. Installs what it
+# Builds go to install-check/target under the usual target directory
+# ($CARGO_TARGET_DIR, default target/ of this checkout), kept between runs so
+# that a warm run rebuilds little. Installs what it
 # needs on a fresh machine: pkg-config through apt, cargo-c through `cargo
 # install --locked` (pinned below), maturin and twine into a virtualenv.
 # PYTHON=/path/to/python picks the interpreter (default: python3.11, else
@@ -61,6 +62,12 @@ trap 'rm -rf "$work"' EXIT
 # (the interpreter's, for pyo3), so new ones would rebuild more and leave
 # stale artifacts behind in the target directory.
 check=$CARGO_TARGET_DIR/install-check
+# The clone builds into a target directory of its own: its crates have the
+# same names and workspace-relative paths as this checkout's, hence the same
+# fingerprints, and sharing one directory let a build of the clone stand in
+# for this checkout's later (cargo then saw the clone's unchanged sources and
+# linked a library built from them).
+CARGO_TARGET_DIR=$check/target
 tools=$check/tools
 if [ ! -x "$tools/bin/python" ]; then
     "$PYTHON" -m venv "$tools"
