@@ -15,6 +15,9 @@
 //!   fair, bounded wait queue.
 //! - [`RateLimiter`] and [`KeyedRateLimiter`] ([`rate_limit`]): GCRA on one
 //!   atomic word.
+//! - [`Hedge`] ([`hedge`]): after a delay without an answer, another
+//!   attempt at an idempotent call, drawn from a [`RetryBudget`]; the
+//!   first good answer wins.
 //! - [`telemetry`]: the metric catalog every exporter reads (Prometheus
 //!   and OpenMetrics text, `prometheus-client`, the C and Python faces).
 //!
@@ -145,6 +148,7 @@ pub mod budget;
 pub mod bulkhead;
 pub mod clock;
 pub mod config;
+pub mod hedge;
 mod random;
 pub mod rate_limit;
 pub mod retry;
@@ -169,6 +173,7 @@ pub use bulkhead::{
 };
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::ConfigError;
+pub use hedge::{Hedge, HedgeCall, HedgeConfig, HedgeDecision, HedgeMetrics, Resolution};
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
     KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, RateLimiterMetrics, Timing,
