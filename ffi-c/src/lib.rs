@@ -57,6 +57,7 @@ mod config;
 mod distributed;
 mod error;
 mod handle;
+mod hedge;
 mod keyed_breaker;
 mod keyed_rate_limit;
 mod rate_limit;
@@ -101,6 +102,14 @@ pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall
 #[cfg(feature = "distributed")]
 pub use distributed::*;
 pub use error::seawall_result;
+pub use hedge::{
+    seawall_hedge, seawall_hedge_call, seawall_hedge_call_free, seawall_hedge_call_may_hedge,
+    seawall_hedge_call_new, seawall_hedge_call_next_delay, seawall_hedge_call_record,
+    seawall_hedge_config, seawall_hedge_config_default, seawall_hedge_decision,
+    seawall_hedge_delay, seawall_hedge_free, seawall_hedge_get_metrics, seawall_hedge_metrics,
+    seawall_hedge_new,
+    seawall_hedge_record_latency, seawall_hedge_resolution,
+};
 pub use keyed_breaker::{
     seawall_keyed_breaker, seawall_keyed_breaker_clone, seawall_keyed_breaker_evict_idle,
     seawall_keyed_breaker_free, seawall_keyed_breaker_key_metrics, seawall_keyed_breaker_metrics,

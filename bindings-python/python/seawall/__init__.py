@@ -37,6 +37,7 @@ from .adapters import (
 from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError, KeyedBreakerFullError
+from .hedge import Hedge, HedgeMetrics
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .keyed_breaker import KeyBreaker, KeyedBreaker
 from .interfaces import (
@@ -53,6 +54,7 @@ from .models import (
     CircuitBreakerConfig,
     CircuitState,
     CountWindow,
+    HedgeConfig,
     RetryBudgetConfig,
     RetryConfig,
     RetryError,
@@ -93,6 +95,9 @@ __all__ = [
     "RETRY_POLICIES",
     "BulkheadConfig",
     "RetryBudgetConfig",
+    "HedgeConfig",
+    "Hedge",
+    "HedgeMetrics",
     "RetryMetrics",
     "RetryResult",
     "RetryError",
