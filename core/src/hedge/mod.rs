@@ -17,7 +17,8 @@
 //! [`HedgeCall::may_hedge`] whether to start another attempt, and reports
 //! each attempt's end to [`HedgeCall::record_attempt_result`], which names
 //! exactly one winner; the driver then cancels the other attempts and
-//! ignores whatever they answer.
+//! ignores whatever they answer. [`Hedge::run`] is that driver as a
+//! future, for any async runtime.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -65,6 +66,7 @@
 
 mod call;
 mod latency;
+mod run;
 #[cfg(all(test, not(seawall_loom)))]
 mod tests;
 

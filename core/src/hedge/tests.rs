@@ -225,3 +225,120 @@ fn invalid_configs_name_the_field() {
     }
     HedgeConfig::default().validate().unwrap();
 }
+
+/// Polls `f` to the end with a waker that does nothing: every future here
+/// is ready or pending by construction, never woken.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..1000 {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the future never finished");
+}
+
+/// A future that is pending `polls` times, then ready with `value`; it
+/// counts in `dropped` whether it was dropped before finishing.
+struct Slow<T> {
+    polls: u32,
+    value: Option<T>,
+    dropped: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl<T: Unpin> std::future::Future for Slow<T> {
+    type Output = T;
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        if self.polls == 0 {
+            return std::task::Poll::Ready(self.value.take().expect("polled after the end"));
+        }
+        self.polls -= 1;
+        std::task::Poll::Pending
+    }
+}
+
+impl<T> Drop for Slow<T> {
+    fn drop(&mut self) {
+        if self.value.is_some() {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn run_returns_the_first_good_answer_and_drops_the_losers() {
+    let (h, clock) = hedge(fixed(10, 2), RetryBudgetConfig::default());
+    let dropped = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let sleeps = std::cell::Cell::new(0);
+    let r: Result<u32, ()> = block_on(h.run(
+        true,
+        |n| Slow {
+            // The first attempt is slow; a hedge answers at once.
+            polls: if n == 0 { u32::MAX } else { 0 },
+            value: Some(Ok(n)),
+            dropped: Arc::clone(&dropped),
+        },
+        |d| {
+            sleeps.set(sleeps.get() + 1);
+            clock.advance(d);
+            std::future::ready(())
+        },
+    ));
+    assert_eq!(r, Ok(1));
+    // Hedge 1, started at 10 ms, answered before hedge 2 was due.
+    assert_eq!(h.metrics().hedges, 1);
+    assert_eq!(h.metrics().wins, 1);
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 1, "the first attempt, cancelled");
+    assert_eq!(sleeps.get(), 1);
+}
+
+#[test]
+fn run_makes_no_timer_for_an_answer_at_once_nor_for_a_call_not_idempotent() {
+    let (h, _clock) = hedge(fixed(10, 1), RetryBudgetConfig::default());
+    let no_sleep = |_: Duration| -> std::future::Ready<()> { panic!("no timer expected") };
+    let r: Result<u32, ()> = block_on(h.run(true, |n| std::future::ready(Ok(n)), no_sleep));
+    assert_eq!(r, Ok(0));
+    let dropped = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let slow = |n| Slow { polls: 3, value: Some(Ok::<u32, ()>(n)), dropped: Arc::clone(&dropped) };
+    assert_eq!(block_on(h.run(false, slow, no_sleep)), Ok(0));
+    assert_eq!(h.metrics().hedges, 0);
+}
+
+#[test]
+fn run_fails_with_the_last_error_when_every_attempt_failed() {
+    let (h, clock) = hedge(fixed(10, 1), RetryBudgetConfig::default());
+    let dropped = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let r: Result<(), u32> = block_on(h.run(
+        true,
+        // The first attempt fails after the hedge started; the hedge later.
+        |n| Slow { polls: if n == 0 { 2 } else { 5 }, value: Some(Err(n)), dropped: Arc::clone(&dropped) },
+        |d| {
+            clock.advance(d);
+            std::future::ready(())
+        },
+    ));
+    assert_eq!(r, Err(1));
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[test]
+fn run_waits_for_the_first_attempt_when_the_budget_refuses() {
+    let budget = RetryBudgetConfig {
+        max_tokens: 0,
+        min_requests: 1000,
+        ..Default::default()
+    };
+    let (h, clock) = hedge(fixed(10, 1), budget);
+    let dropped = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let r: Result<u32, ()> = block_on(h.run(
+        true,
+        |n| Slow { polls: 20, value: Some(Ok(n)), dropped: Arc::clone(&dropped) },
+        |d| {
+            clock.advance(d);
+            std::future::ready(())
+        },
+    ));
+    assert_eq!(r, Ok(0));
+    assert_eq!((h.metrics().hedges, h.metrics().refused), (0, 1));
+}
