@@ -7,25 +7,31 @@
 //! dependency answers (or reads it from a trace) and counts.
 //!
 //! Events are the calls' arrivals (from the source, in order), the
-//! completions of calls with a latency, and retries after their back-off.
+//! completions of calls with a latency, retries after their back-off, and
+//! hedges when their delay passes (with a `[hedge]` section: every call is
+//! taken as idempotent; the core's `HedgeCall` decides, the loop starts the
+//! extra attempts, and a loser's answer, when it comes, is recorded by the
+//! breaker as ignored, as a cancelled call is).
 //! The last two wait in a heap ordered by time, then by the order they were
 //! scheduled, so a run is a pure function of the settings and the seed.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::{
-    Backoff, Breaker, Bulkhead, Clock, Outcome, Permit, Random, RateLimiter, RetryBudget,
-    RetryState, SeededRandom, State, Stop, Ticket,
+    Backoff, Breaker, Bulkhead, Clock, Hedge, HedgeCall, HedgeDecision, Outcome, Permit, Random,
+    RateLimiter, Resolution, RetryBudget, RetryBudgetConfig, RetryState, SeededRandom, State,
+    Stop, Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;
 
 use crate::config::Engines;
-use crate::report::{Report, Second, TransitionRecord};
+use crate::report::{HedgeSummary, LatencySummary, Report, Second, TransitionRecord};
 use crate::source::{Answer, Arrival, Source};
 use crate::Error;
 
@@ -102,7 +108,13 @@ enum Pending {
     },
     /// A retry of `call`, due after its back-off.
     Retry(Call),
+    /// The hedge delay of `call` (a hedged call's first attempt, as the
+    /// template of its extra attempts) passed.
+    Hedge(Call),
 }
+
+/// A hedged call's state machine, shared by its attempts.
+type Hedged = HedgeCall<Arc<Hedge<SimClock>>>;
 
 /// A call in progress: where it goes and, once it has been retried, its
 /// retry state. The first attempt carries no state (like the bindings' fast
@@ -113,6 +125,25 @@ struct Call {
     /// The answer a trace recorded for this call, reused by its retries.
     given: Option<Answer>,
     retry: Option<Box<RetryState>>,
+    /// When the call arrived: its latency runs from there.
+    start: u64,
+    /// With hedging: the call's state machine and this attempt's number.
+    hedged: Option<(Rc<Hedged>, u32)>,
+}
+
+impl Call {
+    /// Extra attempt `n` of a hedged call, made from its template.
+    fn hedge(&self, n: u32) -> Option<Call> {
+        let (call, _) = self.hedged.as_ref()?;
+        Some(Call {
+            instance: self.instance,
+            client: self.client,
+            given: self.given,
+            retry: None,
+            start: self.start,
+            hedged: Some((Rc::clone(call), n)),
+        })
+    }
 }
 
 /// One breaker (a client's, for one instance or for all) and the state it
@@ -153,7 +184,20 @@ pub fn run(
         .map_err(|e| Error::Config(e.to_string()))?;
     let budget = engines
         .retry_budget
-        .map(|c| RetryBudget::with_clock(c, clock.clone()))
+        .map(|c| RetryBudget::with_clock(c, clock.clone()).map(Arc::new))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    // Hedges draw from the retry budget, or from a default one of their own.
+    let hedge = engines
+        .hedge
+        .map(|c| {
+            let own = || RetryBudget::with_clock(RetryBudgetConfig::default(), clock.clone());
+            let budget = match &budget {
+                Some(b) => Arc::clone(b),
+                None => Arc::new(own()?),
+            };
+            Hedge::with_clock(c, budget, clock.clone()).map(Arc::new)
+        })
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
 
@@ -169,6 +213,8 @@ pub fn run(
         bulkhead,
         backoff,
         budget,
+        hedge,
+        latencies: Latencies::default(),
         draws: SeededRandom::new(seed),
         heap: BinaryHeap::new(),
         scheduled: 0,
@@ -193,14 +239,26 @@ pub fn run(
     progress(1.0);
 
     let transitions = std::mem::take(&mut *log.lock().expect("no listener panicked"));
-    Ok(Report::new(
+    let mut report = Report::new(
         sim.timeline.seconds,
         transitions,
         source.episodes(),
         source.end(),
         !engines.breaker_per_instance,
         sim.clients,
-    ))
+    );
+    if !source.instant() {
+        report.call_latency = sim.latencies.summary();
+    }
+    report.hedging = sim.hedge.map(|h| {
+        let m = h.metrics();
+        HedgeSummary {
+            hedges: m.hedges,
+            refused: m.refused,
+            wins: m.wins,
+        }
+    });
+    Ok(report)
 }
 
 struct Sim {
@@ -216,7 +274,10 @@ struct Sim {
     limiter: Option<RateLimiter<SimClock>>,
     bulkhead: Option<Bulkhead<SimClock>>,
     backoff: Option<Backoff>,
-    budget: Option<RetryBudget<SimClock>>,
+    budget: Option<Arc<RetryBudget<SimClock>>>,
+    hedge: Option<Arc<Hedge<SimClock>>>,
+    /// The latencies of the calls that succeeded.
+    latencies: Latencies,
     /// The dependency's draws (failure, latency, arrivals), one sequence.
     draws: SeededRandom,
     heap: BinaryHeap<Scheduled>,
@@ -290,6 +351,7 @@ impl Sim {
         self.limiter.is_none()
             && self.bulkhead.is_none()
             && self.backoff.is_none()
+            && self.hedge.is_none()
             && !self.per_instance
             && self.clients == 1
     }
@@ -363,14 +425,25 @@ impl Sim {
                     latency,
                     bulkhead,
                 } => {
-                    let outcome = outcome(failed);
                     let took = Duration::from_nanos(latency);
+                    let lost = call.hedged.as_ref().is_some_and(|(h, _)| h.is_decided());
+                    if lost {
+                        // Cancelled when the call was decided: neutral.
+                        self.guards[guard]
+                            .breaker
+                            .record_elapsed(ticket, Outcome::Ignored, took);
+                        if bulkhead {
+                            self.release_bulkhead();
+                        }
+                        continue;
+                    }
                     self.guards[guard]
                         .breaker
-                        .record_elapsed(ticket, outcome, took);
+                        .record_elapsed(ticket, outcome(failed), took);
                     self.finish(at, call, failed, latency, bulkhead);
                 }
-                Pending::Retry(call) => self.attempt(at, call, source),
+                Pending::Retry(call) => self.start(at, call, source),
+                Pending::Hedge(template) => self.hedge_due(at, template, source),
             }
         }
     }
@@ -383,13 +456,67 @@ impl Sim {
             // The call's first attempt is a request in the budget's window.
             budget.record_attempt(false);
         }
+        let hedged = self.hedge.as_ref().map(|h| {
+            // The call is a request in the hedge's budget, counted above
+            // when that is the retry budget.
+            let call = HedgeCall::new(Arc::clone(h), arrival.at, true, self.budget.is_none());
+            (Rc::new(call), 0)
+        });
         let call = Call {
             instance: arrival.instance,
             client: arrival.client,
             given: arrival.given,
             retry: None,
+            start: arrival.at,
+            hedged,
         };
-        self.attempt(arrival.at, call, source);
+        self.start(arrival.at, call, source);
+    }
+
+    /// A call's first attempt or a retry, then, for a hedged call, the
+    /// timer of its first extra attempt.
+    fn start<S: Source>(&mut self, at: u64, call: Call, source: &mut S) {
+        let template = call.hedge(0);
+        self.attempt(at, call, source);
+        if let Some(template) = template {
+            self.schedule_hedge(at, template);
+        }
+    }
+
+    /// Schedules the next extra attempt of the call `template` stands for,
+    /// if one may come.
+    fn schedule_hedge(&mut self, at: u64, template: Call) {
+        let next = template.hedged.as_ref().and_then(|(h, _)| h.next_delay(at));
+        if let Some(delay) = next {
+            self.schedule(at.saturating_add(nanos(delay)), Pending::Hedge(template));
+        }
+    }
+
+    /// A hedged call's delay passed: the core decides whether an extra
+    /// attempt starts now.
+    fn hedge_due<S: Source>(&mut self, at: u64, template: Call, source: &mut S) {
+        let Some((h, _)) = &template.hedged else {
+            return;
+        };
+        match h.may_hedge(at) {
+            HedgeDecision::Start(n) => {
+                let attempt = template.hedge(n).expect("a hedged template");
+                self.attempt(at, attempt, source);
+                self.schedule_hedge(at, template);
+            }
+            HedgeDecision::Wait(_) => self.schedule_hedge(at, template),
+            HedgeDecision::Refused | HedgeDecision::Done | HedgeDecision::AllFailed => {}
+        }
+    }
+
+    /// An attempt of a hedged call that got no answer (refused before it
+    /// reached the dependency): whether the call fails with it (else other
+    /// attempts run on and this one ends here).
+    fn unanswered(&self, at: u64, call: &Call) -> bool {
+        match &call.hedged {
+            None => true,
+            Some((h, n)) => h.record_attempt_result(*n, at, false) == Resolution::Failed,
+        }
     }
 
     /// One attempt of `call` at `at` (the clock already reads `at`).
@@ -412,6 +539,7 @@ impl Sim {
                 // A refusal of the limiter ends the call, as it does in the
                 // bindings (a limiter's refusal is not retried).
                 self.timeline.at(at).rate_limited += 1;
+                self.unanswered(at, &call);
                 return;
             }
         }
@@ -424,6 +552,7 @@ impl Sim {
                 }
                 None => {
                     self.timeline.at(at).bulkhead_full += 1;
+                    self.unanswered(at, &call);
                     return;
                 }
             },
@@ -439,7 +568,9 @@ impl Sim {
                 let sec = self.timeline.at(at);
                 sec.rejected += 1;
                 sec.rejected_while_degraded += u32::from(degraded);
-                self.after_rejection(at, call, rejected.retry_after);
+                if self.unanswered(at, &call) {
+                    self.after_rejection(at, call, rejected.retry_after);
+                }
                 return;
             }
         };
@@ -457,11 +588,12 @@ impl Sim {
             self.guards[g]
                 .breaker
                 .record(ticket, outcome(answer.failed));
-            if answer.failed || bulkhead {
+            if answer.failed || bulkhead || call.hedged.is_some() {
                 self.finish(at, call, answer.failed, 0, bulkhead);
             } else {
                 // The common case, counted here: a success, at once.
                 self.timeline.at(at).successes += 1;
+                self.latencies.record(at - call.start);
             }
         } else {
             self.schedule(
@@ -488,7 +620,17 @@ impl Sim {
         sec.failures += u32::from(failed);
         sec.successes += u32::from(!failed);
         sec.latency_sum += latency;
+        if let Some((h, n)) = &call.hedged {
+            // Only the attempt that decides the call goes on: the winner,
+            // or the last failure.
+            match h.record_attempt_result(*n, at, !failed) {
+                Resolution::Won => {}
+                Resolution::Failed => {}
+                Resolution::Pending | Resolution::Lost | Resolution::Invalid => return,
+            }
+        }
         if !failed {
+            self.latencies.record(at - call.start);
             return;
         }
         let Some(backoff) = &self.backoff else {
@@ -498,7 +640,7 @@ impl Sim {
             .retry
             .get_or_insert_with(|| Box::new(RetryState::resumed(backoff, 1)));
         let draws = &self.draws;
-        let decision = state.on_failure(true, self.budget.as_ref(), || draws.unit());
+        let decision = state.on_failure(true, self.budget.as_deref(), || draws.unit());
         self.next_attempt(at, call, decision);
     }
 
@@ -509,7 +651,7 @@ impl Sim {
         let state = call
             .retry
             .get_or_insert_with(|| Box::new(RetryState::resumed(backoff, 1)));
-        let decision = state.on_rejection(retry_after, self.budget.as_ref());
+        let decision = state.on_rejection(retry_after, self.budget.as_deref());
         self.next_attempt(at, call, decision);
     }
 
@@ -520,6 +662,12 @@ impl Sim {
                     state.begin_attempt();
                 }
                 let due = at.saturating_add(nanos(delay));
+                if let (Some(hedge), Some(_)) = (&self.hedge, &call.hedged) {
+                    // A retry is a hedged call of its own, counted in the
+                    // budget when the retry was granted.
+                    let fresh = HedgeCall::new(Arc::clone(hedge), due, true, false);
+                    call.hedged = Some((Rc::new(fresh), 0));
+                }
                 self.schedule(due, Pending::Retry(call));
             }
             Err(Stop::BudgetExhausted) => self.timeline.at(at).budget_exhausted += 1,
@@ -531,6 +679,53 @@ impl Sim {
         if let Some(b) = &self.bulkhead {
             b.release_detached();
         }
+    }
+}
+
+/// The latencies of the calls that succeeded, from arrival to the answer,
+/// in buckets of 0.1 ms (the last holds everything from 100 s on).
+#[derive(Default)]
+struct Latencies {
+    buckets: Vec<u64>,
+}
+
+/// The width of a latency bucket, in nanoseconds.
+const LATENCY_BUCKET: u64 = 100_000;
+/// Latency buckets at most.
+const LATENCY_BUCKETS: usize = 1_000_000;
+
+impl Latencies {
+    fn record(&mut self, nanos: u64) {
+        let i = ((nanos / LATENCY_BUCKET) as usize).min(LATENCY_BUCKETS - 1);
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, 0);
+        }
+        self.buckets[i] += 1;
+    }
+
+    /// The median, 99th percentile and largest latency (each a bucket's
+    /// upper edge), or `None` without a call.
+    fn summary(&self) -> Option<LatencySummary> {
+        let calls: u64 = self.buckets.iter().sum();
+        let quantile = |q: f64| {
+            let rank = ((q * calls as f64).ceil() as u64).clamp(1, calls);
+            let mut seen = 0;
+            let i = self
+                .buckets
+                .iter()
+                .position(|c| {
+                    seen += c;
+                    seen >= rank
+                })
+                .expect("the rank is at most the count");
+            (i as u64 + 1) as f64 * LATENCY_BUCKET as f64 / 1e6
+        };
+        (calls > 0).then(|| LatencySummary {
+            calls,
+            p50_ms: quantile(0.5),
+            p99_ms: quantile(0.99),
+            max_ms: quantile(1.0),
+        })
     }
 }
 

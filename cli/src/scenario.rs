@@ -11,6 +11,7 @@
 //! | `latency-spike` | from `start` to `end` its calls take `spike_latency_ms` (and fail with `failure`) |
 //! | `partial` | one instance (`sick`) of `instances` fails from `start` to `end`; calls go round-robin |
 //! | `diurnal` | traffic follows a day's curve from `low` to `high` calls/s over `period`, with an outage from `start` to `end` |
+//! | `long-tail` | healthy throughout, but each attempt takes `tail_latency_ms` instead of `latency_ms` with probability `tail` (the slow calls hedging is for) |
 
 use serde::{Deserialize, Serialize};
 
@@ -51,16 +52,21 @@ pub struct ScenarioFields {
     pub sick: Option<u32>,
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// `long-tail`: the probability of an attempt being slow.
+    pub tail: Option<f64>,
+    /// `long-tail`: a slow attempt's latency.
+    pub tail_latency_ms: Option<f64>,
 }
 
 /// The scenarios' names, in the order `seawall simulate --help` lists them.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "outage",
     "flapping",
     "brownout",
     "latency-spike",
     "partial",
     "diurnal",
+    "long-tail",
 ];
 
 /// How a failure probability moves through an unhealthy span.
@@ -103,6 +109,8 @@ pub struct Scenario {
     healthy_latency: u64,
     spread: f64,
     phases: Vec<Phase>,
+    /// `long-tail`: the probability of a slow attempt and its latency.
+    tail: Option<(f64, u64)>,
     /// The next arrival's time, in nanoseconds, as a real number.
     next: f64,
     /// The first phase that has not ended by the last time asked.
@@ -154,6 +162,7 @@ impl Scenario {
             "brownout" => &["start", "end", "peak_failure"],
             "latency-spike" => &["start", "end", "failure", "spike_latency_ms"],
             "partial" => &["start", "end", "failure", "sick"],
+            "long-tail" => &["tail", "tail_latency_ms"],
             _ => &["start", "end", "failure", "low", "high", "period"],
         };
         let table = toml::Table::try_from(fields).expect("plain fields serialize");
@@ -204,7 +213,12 @@ impl Scenario {
                 "scenario.instances x scenario.clients = {instances} x {clients}: must be at most {MAX_PAIRS}"
             )));
         }
-        let latency_ms = non_negative("latency_ms", fields.latency_ms, 0.0)?;
+        let long_tail = name == "long-tail";
+        let latency_ms = non_negative(
+            "latency_ms",
+            fields.latency_ms,
+            if long_tail { 20.0 } else { 0.0 },
+        )?;
         let span = |from: f64, to: f64, instance| Episode {
             start: nanos(from),
             end: nanos(to),
@@ -216,6 +230,7 @@ impl Scenario {
             latency: millis(latency_ms),
         };
         let phases = match name {
+            "long-tail" => Vec::new(),
             "outage" | "diurnal" => vec![flat(start, end, None)],
             "flapping" => {
                 let period = positive("period", fields.period, 20.0)?;
@@ -299,6 +314,18 @@ impl Scenario {
             healthy_latency: millis(latency_ms),
             spread,
             phases,
+            tail: if long_tail {
+                Some((
+                    probability("tail", fields.tail, 0.02)?,
+                    millis(non_negative(
+                        "tail_latency_ms",
+                        fields.tail_latency_ms,
+                        1_000.0,
+                    )?),
+                ))
+            } else {
+                None
+            },
             next: 0.0,
             cursor: 0,
             active: None,
@@ -425,7 +452,9 @@ impl Source for Scenario {
     }
 
     fn instant(&self) -> bool {
-        self.healthy_latency == 0 && self.phases.iter().all(|p| p.latency == 0)
+        self.healthy_latency == 0
+            && self.phases.iter().all(|p| p.latency == 0)
+            && self.tail.is_none_or(|(_, slow)| slow == 0)
     }
 
     #[inline]
@@ -436,7 +465,10 @@ impl Source for Scenario {
     #[inline]
     fn answer(&mut self, at: u64, instance: u32, draws: &SeededRandom) -> Answer {
         let (p, latency) = match self.phase(at, instance) {
-            None => (self.healthy_failure, self.healthy_latency),
+            None => match self.tail {
+                Some((tail, slow)) if draws.unit() < tail => (self.healthy_failure, slow),
+                _ => (self.healthy_failure, self.healthy_latency),
+            },
             Some(phase) => {
                 let p = match phase.failure {
                     Curve::Flat(p) => p,
