@@ -66,6 +66,9 @@ const FAILED_CALL: u64 = 1 << 33;
 
 const _: () = assert!(MAX_HEDGES < 16 && 3 * COUNT_BITS <= REPORTED_SHIFT);
 
+/// The delay not computed yet.
+const UNSET: u64 = u64::MAX;
+
 /// A call's state word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct State(u64);
@@ -150,8 +153,10 @@ pub struct HedgeCall<H> {
     hedge: H,
     /// When attempt 0 started.
     start: u64,
-    /// The delay between attempts, in nanoseconds.
-    delay: u64,
+    /// The delay between attempts, in nanoseconds, or [`UNSET`] until
+    /// first needed: a call that answers before anyone asks when to hedge
+    /// never reads the latencies.
+    delay: AtomicU64,
     /// Extra attempts allowed: `max_hedges`, or 0 if not idempotent.
     allowed: u32,
     state: AtomicU64,
@@ -172,15 +177,10 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
         } else {
             0
         };
-        let delay = if allowed > 0 {
-            nanos(hedge.delay(now))
-        } else {
-            0
-        };
         Self {
             hedge,
             start: now,
-            delay,
+            delay: AtomicU64::new(if allowed > 0 { UNSET } else { 0 }),
             allowed,
             state: AtomicU64::new(State::FIRST.0),
         }
@@ -216,10 +216,29 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
         }
     }
 
+    /// The delay between attempts, in nanoseconds: the hedge's delay at
+    /// the call's start, computed on first use.
+    fn delay_nanos(&self) -> u64 {
+        // Relaxed: the value is self-contained; the swap makes every caller
+        // use the first value stored.
+        let d = self.delay.load(Ordering::Relaxed);
+        if d != UNSET {
+            return d;
+        }
+        let d = nanos(self.hedge.delay(self.start)).min(UNSET - 1);
+        match self
+            .delay
+            .compare_exchange(UNSET, d, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => d,
+            Err(first) => first,
+        }
+    }
+
     /// When extra attempt `n` is due.
     fn due(&self, n: u32) -> u64 {
         self.start
-            .saturating_add(self.delay.saturating_mul(u64::from(n)))
+            .saturating_add(self.delay_nanos().saturating_mul(u64::from(n)))
     }
 
     /// How long after `now` the next extra attempt is due (zero: now or
@@ -300,7 +319,7 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
     /// The delay between attempts this call uses (zero if it may not be
     /// hedged).
     pub fn delay(&self) -> Duration {
-        Duration::from_nanos(self.delay)
+        Duration::from_nanos(self.delay_nanos())
     }
 
     /// The hedge it belongs to.
