@@ -168,12 +168,16 @@ fn hedged(c: &mut Criterion) {
     g.bench_function("bare", |b| b.iter_custom(|n| drive_calls(&rt, n, answer)));
     g.bench_function("seawall_fixed", |b| {
         b.iter_custom(|n| {
-            drive_calls(&rt, n, |i| fixed.run(true, move |_| answer(i), tokio::time::sleep))
+            drive_calls(&rt, n, |i| {
+                fixed.run(true, move |_| answer(i), tokio::time::sleep)
+            })
         })
     });
     g.bench_function("seawall_p95", |b| {
         b.iter_custom(|n| {
-            drive_calls(&rt, n, |i| p95.run(true, move |_| answer(i), tokio::time::sleep))
+            drive_calls(&rt, n, |i| {
+                p95.run(true, move |_| answer(i), tokio::time::sleep)
+            })
         })
     });
     g.bench_function("tokio_select", |b| {

@@ -98,7 +98,9 @@ impl HedgeCall {
     /// Seconds until the next extra attempt is due (0.0: now), or `None`
     /// when none will be started.
     fn next_delay(&self) -> Option<f64> {
-        self.0.next_delay(self.0.hedge().now()).map(|d| d.as_secs_f64())
+        self.0
+            .next_delay(self.0.hedge().now())
+            .map(|d| d.as_secs_f64())
     }
 
     /// The number of the extra attempt to start now, the seconds to wait

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use seawall::{
     Backoff, Breaker, Bulkhead, Clock, Hedge, HedgeCall, HedgeDecision, Outcome, Permit, Random,
-    RateLimiter, Resolution, RetryBudget, RetryBudgetConfig, RetryState, SeededRandom, State,
-    Stop, Ticket,
+    RateLimiter, Resolution, RetryBudget, RetryBudgetConfig, RetryState, SeededRandom, State, Stop,
+    Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;

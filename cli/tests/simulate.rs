@@ -371,8 +371,15 @@ fn the_retry_budget_caps_hedges_when_every_call_is_slow() {
     let h = r.hedging.unwrap();
     // Hedges are at most a tenth of all the requests (calls and hedges).
     assert_eq!(r.counts.attempts, r.counts.calls + h.hedges);
-    assert!(h.hedges * 10 <= r.counts.attempts, "{h:?} over {} calls", r.counts.calls);
-    assert!(h.hedges * 10 > r.counts.attempts * 9 / 10, "the budget is used: {h:?}");
+    assert!(
+        h.hedges * 10 <= r.counts.attempts,
+        "{h:?} over {} calls",
+        r.counts.calls
+    );
+    assert!(
+        h.hedges * 10 > r.counts.attempts * 9 / 10,
+        "the budget is used: {h:?}"
+    );
     assert!(h.refused > r.counts.calls / 2, "{h:?}");
     assert_eq!(h.wins, 0, "a hedge is as slow as the call it hedges");
 }

@@ -328,7 +328,15 @@ pub unsafe extern "C" fn seawall_hedge_call_next_delay(
     let f = |c: &HedgeCall<Arc<CHedge>>| c.next_delay(c.hedge().now()).map_or(u64::MAX, nanos);
     // SAFETY: `call` is NULL or a live call, `out_delay_ns` NULL or valid
     // for a write (this function's contract).
-    unsafe { handle::get("seawall_hedge_call_next_delay", call, out_delay_ns, "out_delay_ns", f) }
+    unsafe {
+        handle::get(
+            "seawall_hedge_call_next_delay",
+            call,
+            out_delay_ns,
+            "out_delay_ns",
+            f,
+        )
+    }
 }
 
 /// Decides whether to start an extra attempt now; when one is due the

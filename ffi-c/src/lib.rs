@@ -107,8 +107,7 @@ pub use hedge::{
     seawall_hedge_call_new, seawall_hedge_call_next_delay, seawall_hedge_call_record,
     seawall_hedge_config, seawall_hedge_config_default, seawall_hedge_decision,
     seawall_hedge_delay, seawall_hedge_free, seawall_hedge_get_metrics, seawall_hedge_metrics,
-    seawall_hedge_new,
-    seawall_hedge_record_latency, seawall_hedge_resolution,
+    seawall_hedge_new, seawall_hedge_record_latency, seawall_hedge_resolution,
 };
 pub use keyed_breaker::{
     seawall_keyed_breaker, seawall_keyed_breaker_clone, seawall_keyed_breaker_evict_idle,

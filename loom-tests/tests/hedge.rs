@@ -51,7 +51,10 @@ fn racing_successes_name_one_winner_and_draw_only_started_hedges() {
         let winner = call.winner().expect("decided");
         assert_eq!(winner, if a == Resolution::Won { 0 } else { 1 });
         let started = 1 + u64::from(matches!(third, HedgeDecision::Start(2)));
-        assert!(matches!(third, HedgeDecision::Start(2) | HedgeDecision::Done), "{third:?}");
+        assert!(
+            matches!(third, HedgeDecision::Start(2) | HedgeDecision::Done),
+            "{third:?}"
+        );
         // Every grant is a started hedge: none was drawn for a decided call.
         assert_eq!(h.budget().counts().retries, started);
         assert_eq!(h.metrics().hedges, started);
@@ -87,8 +90,8 @@ fn a_failure_racing_a_refused_hedge_ends_the_call_once() {
             asked,
             HedgeDecision::Refused | HedgeDecision::AllFailed | HedgeDecision::Done
         ));
-        let ends = u32::from(failed == Resolution::Failed)
-            + u32::from(asked == HedgeDecision::AllFailed);
+        let ends =
+            u32::from(failed == Resolution::Failed) + u32::from(asked == HedgeDecision::AllFailed);
         assert_eq!(ends, 1, "failure {failed:?}, hedge {asked:?}");
         assert!(call.is_decided());
         assert_eq!(h.budget().counts().retries, 0, "refused: nothing drawn");

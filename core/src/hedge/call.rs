@@ -263,7 +263,10 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
             Some(next) => {
                 let due = self.due(s.started());
                 if now < due {
-                    (s, Some(HedgeDecision::Wait(Duration::from_nanos(due - now))))
+                    (
+                        s,
+                        Some(HedgeDecision::Wait(Duration::from_nanos(due - now))),
+                    )
                 } else {
                     (next, None)
                 }

@@ -183,9 +183,15 @@ mod tests {
             l.record(0, ms * 1_000_000);
         }
         let p95 = l.quantile(0, 0.95, 1).unwrap();
-        assert!((950_000_000..=950_000_000 + 950_000_000 / 8).contains(&p95), "{p95}");
+        assert!(
+            (950_000_000..=950_000_000 + 950_000_000 / 8).contains(&p95),
+            "{p95}"
+        );
         let p50 = l.quantile(0, 0.5, 1).unwrap();
-        assert!((500_000_000..=500_000_000 + 500_000_000 / 8).contains(&p50), "{p50}");
+        assert!(
+            (500_000_000..=500_000_000 + 500_000_000 / 8).contains(&p50),
+            "{p50}"
+        );
         assert_eq!(l.quantile(0, 0.5, 1001), None, "too few samples");
     }
 
@@ -196,13 +202,26 @@ mod tests {
         l.record(0, 5 * second);
         // One half later both halves are read; two halves later only the new one.
         l.record(second, 1_000_000);
-        assert_eq!(l.quantile(second, 1.0, 2), Some(upper_edge(bucket(5 * second))));
-        assert_eq!(l.quantile(2 * second, 1.0, 1), Some(upper_edge(bucket(1_000_000))));
+        assert_eq!(
+            l.quantile(second, 1.0, 2),
+            Some(upper_edge(bucket(5 * second)))
+        );
+        assert_eq!(
+            l.quantile(2 * second, 1.0, 1),
+            Some(upper_edge(bucket(1_000_000)))
+        );
         assert_eq!(l.quantile(3 * second, 1.0, 1), None, "all of it is old");
         // A new half reuses and clears the older generation.
         l.record(4 * second, 2_000_000);
-        assert_eq!(l.quantile(4 * second, 1.0, 1), Some(upper_edge(bucket(2_000_000))));
-        assert_eq!(l.quantile(4 * second, 0.0, 2), None, "the cleared counts are gone");
+        assert_eq!(
+            l.quantile(4 * second, 1.0, 1),
+            Some(upper_edge(bucket(2_000_000)))
+        );
+        assert_eq!(
+            l.quantile(4 * second, 0.0, 2),
+            None,
+            "the cleared counts are gone"
+        );
     }
 
     #[test]

@@ -30,12 +30,18 @@ fn fixed(ms: u64, max_hedges: u32) -> HedgeConfig {
 fn hedges_start_one_delay_apart_up_to_max_hedges() {
     let (h, clock) = hedge(fixed(10, 2), RetryBudgetConfig::default());
     let call = h.start(h.now(), true);
-    assert_eq!(call.may_hedge(h.now()), HedgeDecision::Wait(Duration::from_millis(10)));
+    assert_eq!(
+        call.may_hedge(h.now()),
+        HedgeDecision::Wait(Duration::from_millis(10))
+    );
     clock.advance(Duration::from_millis(4));
     assert_eq!(call.next_delay(h.now()), Some(Duration::from_millis(6)));
     clock.advance(Duration::from_millis(6));
     assert_eq!(call.may_hedge(h.now()), HedgeDecision::Start(1));
-    assert_eq!(call.may_hedge(h.now()), HedgeDecision::Wait(Duration::from_millis(10)));
+    assert_eq!(
+        call.may_hedge(h.now()),
+        HedgeDecision::Wait(Duration::from_millis(10))
+    );
     // A late driver gets the overdue hedge at once, then none.
     clock.advance(Duration::from_millis(25));
     assert_eq!(call.next_delay(h.now()), Some(Duration::ZERO));
@@ -60,7 +66,10 @@ fn a_call_not_marked_idempotent_is_never_hedged() {
     assert_eq!(call.next_delay(h.now()), None);
     clock.advance(Duration::from_secs(5));
     assert_eq!(call.may_hedge(h.now()), HedgeDecision::Done);
-    assert_eq!(call.record_attempt_result(0, h.now(), true), Resolution::Won);
+    assert_eq!(
+        call.record_attempt_result(0, h.now(), true),
+        Resolution::Won
+    );
     assert_eq!(h.metrics().hedges, 0);
     assert_eq!(h.budget().counts().retries, 0, "nothing drawn");
 }
@@ -77,9 +86,16 @@ fn an_exhausted_budget_refuses_hedges_and_counts_them() {
     let call = h.start(h.now(), true);
     clock.advance(Duration::from_millis(10));
     assert_eq!(call.may_hedge(h.now()), HedgeDecision::Refused);
-    assert_eq!(call.may_hedge(h.now()), HedgeDecision::Done, "no second try");
+    assert_eq!(
+        call.may_hedge(h.now()),
+        HedgeDecision::Done,
+        "no second try"
+    );
     assert_eq!(call.attempts(), 1);
-    assert_eq!(call.record_attempt_result(0, h.now(), true), Resolution::Won);
+    assert_eq!(
+        call.record_attempt_result(0, h.now(), true),
+        Resolution::Won
+    );
     let m = h.metrics();
     assert_eq!((m.calls, m.hedges, m.refused, m.wins), (1, 0, 1, 0));
     assert_eq!(h.budget().metrics().exhausted, 1);
@@ -116,9 +132,15 @@ fn a_failure_with_other_attempts_running_waits_for_them() {
     let call = h.start(h.now(), true);
     clock.advance(Duration::from_millis(10));
     assert_eq!(call.may_hedge(h.now()), HedgeDecision::Start(1));
-    assert_eq!(call.record_attempt_result(1, h.now(), false), Resolution::Pending);
+    assert_eq!(
+        call.record_attempt_result(1, h.now(), false),
+        Resolution::Pending
+    );
     assert!(!call.is_decided());
-    assert_eq!(call.record_attempt_result(0, h.now(), true), Resolution::Won);
+    assert_eq!(
+        call.record_attempt_result(0, h.now(), true),
+        Resolution::Won
+    );
     assert_eq!(call.winner(), Some(0));
     assert_eq!(h.metrics().wins, 0, "the first attempt won");
 }
@@ -127,9 +149,16 @@ fn a_failure_with_other_attempts_running_waits_for_them() {
 fn a_lone_failure_ends_the_call_without_a_hedge() {
     let (h, clock) = hedge(fixed(10, 1), RetryBudgetConfig::default());
     let call = h.start(h.now(), true);
-    assert_eq!(call.record_attempt_result(0, h.now(), false), Resolution::Failed);
+    assert_eq!(
+        call.record_attempt_result(0, h.now(), false),
+        Resolution::Failed
+    );
     clock.advance(Duration::from_millis(10));
-    assert_eq!(call.may_hedge(h.now()), HedgeDecision::Done, "retrying is not hedging");
+    assert_eq!(
+        call.may_hedge(h.now()),
+        HedgeDecision::Done,
+        "retrying is not hedging"
+    );
     assert_eq!(h.budget().counts().retries, 0);
 }
 
@@ -144,12 +173,19 @@ fn the_delay_follows_the_quantile_once_enough_latencies_were_seen() {
         ..Default::default()
     };
     let (h, clock) = hedge(config, RetryBudgetConfig::default());
-    assert_eq!(h.delay(h.now()), Duration::from_millis(100), "too few samples");
+    assert_eq!(
+        h.delay(h.now()),
+        Duration::from_millis(100),
+        "too few samples"
+    );
     // Calls of 1..=10 ms: the 90th percentile is 9 ms.
     for ms in 1..=10 {
         let call = h.start(h.now(), true);
         clock.advance(Duration::from_millis(ms));
-        assert_eq!(call.record_attempt_result(0, h.now(), true), Resolution::Won);
+        assert_eq!(
+            call.record_attempt_result(0, h.now(), true),
+            Resolution::Won
+        );
     }
     let d = h.delay(h.now()).as_nanos() as u64;
     assert!((9 * MS..=9 * MS + 9 * MS / 8).contains(&d), "{d}");
@@ -175,7 +211,10 @@ fn a_hedge_win_records_the_first_attempts_censored_latency() {
     clock.advance(Duration::from_millis(10));
     assert_eq!(call.may_hedge(h.now()), HedgeDecision::Start(1));
     clock.advance(Duration::from_millis(30));
-    assert_eq!(call.record_attempt_result(1, h.now(), true), Resolution::Won);
+    assert_eq!(
+        call.record_attempt_result(1, h.now(), true),
+        Resolution::Won
+    );
     // 40 ms since the first attempt started, not the hedge's 30 ms.
     let d = h.delay(h.now()).as_nanos() as u64;
     assert!((40 * MS..=45 * MS).contains(&d), "{d}");
@@ -191,7 +230,11 @@ fn a_call_held_by_an_arc_outlives_the_borrow() {
     let (h, _clock) = hedge(config, RetryBudgetConfig::default());
     let h = Arc::new(h);
     let call = HedgeCall::new(Arc::clone(&h), h.now(), true, false);
-    assert_eq!(call.may_hedge(h.now()), HedgeDecision::Start(1), "zero delay: at once");
+    assert_eq!(
+        call.may_hedge(h.now()),
+        HedgeDecision::Start(1),
+        "zero delay: at once"
+    );
     assert_eq!(
         h.budget().counts(),
         BudgetCounts {
@@ -205,9 +248,27 @@ fn a_call_held_by_an_arc_outlives_the_borrow() {
 #[test]
 fn invalid_configs_name_the_field() {
     let bad = [
-        (HedgeConfig { max_hedges: 16, ..Default::default() }, "max_hedges"),
-        (HedgeConfig { quantile: Some(1.0), ..Default::default() }, "quantile"),
-        (HedgeConfig { quantile: Some(f64::NAN), ..Default::default() }, "quantile"),
+        (
+            HedgeConfig {
+                max_hedges: 16,
+                ..Default::default()
+            },
+            "max_hedges",
+        ),
+        (
+            HedgeConfig {
+                quantile: Some(1.0),
+                ..Default::default()
+            },
+            "quantile",
+        ),
+        (
+            HedgeConfig {
+                quantile: Some(f64::NAN),
+                ..Default::default()
+            },
+            "quantile",
+        ),
         (
             HedgeConfig {
                 min_delay: Duration::from_secs(2),
@@ -216,9 +277,27 @@ fn invalid_configs_name_the_field() {
             },
             "min_delay",
         ),
-        (HedgeConfig { window: Duration::from_millis(1), ..Default::default() }, "window"),
-        (HedgeConfig { min_samples: 0, ..Default::default() }, "min_samples"),
-        (HedgeConfig { delay: Duration::from_secs(400 * 86400), ..Default::default() }, "delay"),
+        (
+            HedgeConfig {
+                window: Duration::from_millis(1),
+                ..Default::default()
+            },
+            "window",
+        ),
+        (
+            HedgeConfig {
+                min_samples: 0,
+                ..Default::default()
+            },
+            "min_samples",
+        ),
+        (
+            HedgeConfig {
+                delay: Duration::from_secs(400 * 86400),
+                ..Default::default()
+            },
+            "delay",
+        ),
     ];
     for (config, field) in bad {
         assert_eq!(config.validate().unwrap_err().field, field);
@@ -249,7 +328,10 @@ struct Slow<T> {
 
 impl<T: Unpin> std::future::Future for Slow<T> {
     type Output = T;
-    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
         if self.polls == 0 {
             return std::task::Poll::Ready(self.value.take().expect("polled after the end"));
         }
@@ -261,7 +343,8 @@ impl<T: Unpin> std::future::Future for Slow<T> {
 impl<T> Drop for Slow<T> {
     fn drop(&mut self) {
         if self.value.is_some() {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
@@ -289,7 +372,11 @@ fn run_returns_the_first_good_answer_and_drops_the_losers() {
     // Hedge 1, started at 10 ms, answered before hedge 2 was due.
     assert_eq!(h.metrics().hedges, 1);
     assert_eq!(h.metrics().wins, 1);
-    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 1, "the first attempt, cancelled");
+    assert_eq!(
+        dropped.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the first attempt, cancelled"
+    );
     assert_eq!(sleeps.get(), 1);
 }
 
@@ -300,7 +387,11 @@ fn run_makes_no_timer_for_an_answer_at_once_nor_for_a_call_not_idempotent() {
     let r: Result<u32, ()> = block_on(h.run(true, |n| std::future::ready(Ok(n)), no_sleep));
     assert_eq!(r, Ok(0));
     let dropped = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let slow = |n| Slow { polls: 3, value: Some(Ok::<u32, ()>(n)), dropped: Arc::clone(&dropped) };
+    let slow = |n| Slow {
+        polls: 3,
+        value: Some(Ok::<u32, ()>(n)),
+        dropped: Arc::clone(&dropped),
+    };
     assert_eq!(block_on(h.run(false, slow, no_sleep)), Ok(0));
     assert_eq!(h.metrics().hedges, 0);
 }
@@ -312,7 +403,11 @@ fn run_fails_with_the_last_error_when_every_attempt_failed() {
     let r: Result<(), u32> = block_on(h.run(
         true,
         // The first attempt fails after the hedge started; the hedge later.
-        |n| Slow { polls: if n == 0 { 2 } else { 5 }, value: Some(Err(n)), dropped: Arc::clone(&dropped) },
+        |n| Slow {
+            polls: if n == 0 { 2 } else { 5 },
+            value: Some(Err(n)),
+            dropped: Arc::clone(&dropped),
+        },
         |d| {
             clock.advance(d);
             std::future::ready(())
@@ -333,7 +428,11 @@ fn run_waits_for_the_first_attempt_when_the_budget_refuses() {
     let dropped = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let r: Result<u32, ()> = block_on(h.run(
         true,
-        |n| Slow { polls: 20, value: Some(Ok(n)), dropped: Arc::clone(&dropped) },
+        |n| Slow {
+            polls: 20,
+            value: Some(Ok(n)),
+            dropped: Arc::clone(&dropped),
+        },
         |d| {
             clock.advance(d);
             std::future::ready(())
