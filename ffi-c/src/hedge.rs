@@ -182,10 +182,13 @@ pub unsafe extern "C" fn seawall_hedge_new(
 ) -> seawall_result {
     const F: &str = "seawall_hedge_new";
     run(F, || {
-        // SAFETY: `budget` and `clock` are NULL or live handles, `config`
-        // NULL or valid (this function's contract).
+        // SAFETY: `budget` is NULL or a live handle (this function's
+        // contract).
         let budget = unsafe { handle::share(budget, F) }?;
+        // SAFETY: `clock` is NULL or a live handle (this function's
+        // contract).
         let clock = unsafe { clock_arg(clock, F) }?;
+        // SAFETY: `config` is NULL or valid (this function's contract).
         let config = unsafe { config_arg(config, F) }?;
         let make = || {
             Hedge::with_clock(config, budget, clock)

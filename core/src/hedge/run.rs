@@ -25,7 +25,7 @@ impl<C: Clock> Hedge<C> {
     /// ```
     /// use std::future::{pending, ready, Future};
     /// use std::sync::Arc;
-    /// use std::task::{Context, Poll, Waker};
+    /// use std::task::{Context, Poll, Wake, Waker};
     /// use std::time::Duration;
     /// use seawall::{Hedge, HedgeConfig, ManualClock, RetryBudget, RetryBudgetConfig};
     ///
@@ -39,8 +39,13 @@ impl<C: Clock> Hedge<C> {
     ///     |n| async move { if n == 0 { pending::<()>().await } Ok::<u32, ()>(n) },
     ///     |d| { clock.advance(d); ready(()) }, // a sleep on the manual clock
     /// );
+    /// struct Noop;
+    /// impl Wake for Noop {
+    ///     fn wake(self: Arc<Self>) {}
+    /// }
+    /// let waker = Waker::from(Arc::new(Noop));
     /// let mut call = std::pin::pin!(call);
-    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut cx = Context::from_waker(&waker);
     /// assert_eq!(call.as_mut().poll(&mut cx), Poll::Ready(Ok(1)));
     /// assert_eq!(hedge.metrics().wins, 1);
     /// ```

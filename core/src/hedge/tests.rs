@@ -308,8 +308,13 @@ fn invalid_configs_name_the_field() {
 /// Polls `f` to the end with a waker that does nothing: every future here
 /// is ready or pending by construction, never woken.
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(Arc::new(Noop));
     let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut cx = std::task::Context::from_waker(&waker);
     for _ in 0..1000 {
         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
             return v;
