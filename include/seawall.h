@@ -420,6 +420,54 @@ typedef uint32_t seawall_on_store_failure;
 #endif // __cplusplus
 #endif
 
+// How important a call is; lower priorities are shed first. Passed as a
+// number, so that an unknown one is reported as
+// `SEAWALL_RESULT_INVALID_ARGUMENT`.
+enum seawall_priority
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Shed last: `K_p = 1 + 2 (k - 1)`.
+  SEAWALL_PRIORITY_CRITICAL = 0,
+  // `K_p = 1 + 1.5 (k - 1)`.
+  SEAWALL_PRIORITY_HIGH = 1,
+  // `K_p = k`.
+  SEAWALL_PRIORITY_NORMAL = 2,
+  // Shed first: `K_p = 1 + 0.5 (k - 1)`.
+  SEAWALL_PRIORITY_LOW = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_priority seawall_priority;
+#else
+typedef uint32_t seawall_priority;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a call should suffer this time.
+enum seawall_fault_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Nothing: make the call as is.
+  SEAWALL_FAULT_KIND_NONE = 0,
+  // Fail the call without making it.
+  SEAWALL_FAULT_KIND_ERROR = 1,
+  // Return the chosen result without making the call.
+  SEAWALL_FAULT_KIND_RESULT = 2,
+  // Sleep `latency_ns`, then make the call.
+  SEAWALL_FAULT_KIND_LATENCY = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_fault_kind seawall_fault_kind;
+#else
+typedef uint32_t seawall_fault_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A circuit breaker. Handles are reference-counted: each handle returned
 // by a `_new`, `_clone` or registry function is released once with
 // `seawall_breaker_free`, and the breaker lives until the last release.
@@ -460,6 +508,11 @@ typedef struct seawall_coordinator seawall_coordinator;
 // (`SEAWALL_RESULT_PERMIT_WRONG_BREAKER` otherwise, local or distributed).
 typedef struct seawall_distributed_breaker seawall_distributed_breaker;
 #endif
+
+// A fault injector, off until enabled; while off, a decision is one load
+// of a flag. Reference-counted like `seawall_breaker`; every function
+// taking one is thread-safe and lock-free.
+typedef struct seawall_fault_injector seawall_fault_injector;
 
 #if defined(SEAWALL_DISTRIBUTED)
 // A rate limit shared by every instance using the same name in the
@@ -526,6 +579,15 @@ typedef struct seawall_retry_budget seawall_retry_budget;
 // call, owned by its caller (not reference-counted) and used by one thread
 // at a time; release it with `seawall_retry_state_free`.
 typedef struct seawall_retry_state seawall_retry_state;
+
+// An adaptive throttler: refuses calls locally, with probability
+// `min(max_rejection_probability, max(0, (requests - K_p * accepts) /
+// (requests + 1)))` over the last `window_ns`, where `K_p = 1 + (k - 1) *
+// w_p` and `w_p` is 2, 1.5, 1 or 0.5 for the priorities critical, high,
+// normal and low. A local refusal counts as a request. Reference-counted
+// like `seawall_breaker`; every function taking one is thread-safe and
+// lock-free.
+typedef struct seawall_throttler seawall_throttler;
 
 // How a breaker decides. Fill it with `seawall_breaker_config_default` and then
 // change the fields you need: the struct may gain fields in later versions
@@ -932,6 +994,43 @@ typedef struct seawall_fleet_limit_status {
 } seawall_fleet_limit_status;
 #endif
 
+// What an injector injects. The rates are the probabilities of disjoint
+// outcomes of one draw (error first, then result, then latency), each in
+// [0, 1], adding up to at most 1. Fill it with
+// `seawall_fault_config_default` and change the fields you need.
+typedef struct seawall_fault_config {
+  // Nonzero: inject. Default 0 (off).
+  uint8_t enabled;
+  // The probability of `SEAWALL_FAULT_KIND_ERROR`. Default 0.
+  double error_rate;
+  // The probability of `SEAWALL_FAULT_KIND_RESULT`. Default 0.
+  double result_rate;
+  // The probability of `SEAWALL_FAULT_KIND_LATENCY`. Default 0.
+  double latency_rate;
+  // The shortest injected delay, at most `latency_max_ns`. Default 0.
+  uint64_t latency_min_ns;
+  // The longest injected delay, at most 1 year. Default 0.
+  uint64_t latency_max_ns;
+} seawall_fault_config;
+
+// A decision of `seawall_fault_injector_decide`.
+typedef struct seawall_fault {
+  // A `seawall_fault_kind`.
+  uint32_t kind;
+  // `SEAWALL_FAULT_KIND_LATENCY`: the delay; 0 otherwise.
+  uint64_t latency_ns;
+} seawall_fault;
+
+// The faults an injector injected.
+typedef struct seawall_fault_metrics {
+  // Errors decided.
+  uint64_t errors;
+  // Results decided.
+  uint64_t results;
+  // Delays decided.
+  uint64_t latencies;
+} seawall_fault_metrics;
+
 // How a hedge decides when to start extra attempts. Fill it with
 // `seawall_hedge_config_default` and change the fields you need.
 typedef struct seawall_hedge_config {
@@ -1049,6 +1148,31 @@ typedef struct seawall_retry_config {
   // `has_max_total_delay`: [0, 1 year].
   uint64_t max_total_delay_ns;
 } seawall_retry_config;
+
+// How a throttler sheds load. Fill it with
+// `seawall_throttler_config_default` and change the fields you need.
+typedef struct seawall_throttler_config {
+  // The multiplier `K` of a normal call: calls are shed once the
+  // requests pass `K` times the accepts. [1, 1000], default 2.
+  double k;
+  // The highest probability of refusing a call. [0, 1], default 1.
+  double max_rejection_probability;
+  // The span of recent requests judged, in nanoseconds. [10 ms, 1
+  // year], default 120 s.
+  uint64_t window_ns;
+} seawall_throttler_config;
+
+// A snapshot of a throttler.
+typedef struct seawall_throttler_metrics {
+  // Requests in the window (calls recorded and calls refused locally).
+  uint64_t requests;
+  // Requests in the window that the backend accepted.
+  uint64_t accepts;
+  // Calls refused locally since the throttler was made.
+  uint64_t throttled;
+  // The probability a normal call is refused now.
+  double rejection_probability;
+} seawall_throttler_metrics;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2014,6 +2138,90 @@ seawall_result seawall_distributed_breaker_report(const struct seawall_distribut
                                                   uint64_t duration_ns);
 #endif
 
+// Fills `*out` with the default configuration (off, every rate 0).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_fault_config_default(struct seawall_fault_config *out);
+
+// Creates an injector from `*config` (NULL for the defaults: off),
+// drawing unseeded thread-local numbers, and writes its handle to `*out`.
+// Release it with `seawall_fault_injector_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `out` is NULL or valid for a write.
+seawall_result seawall_fault_injector_new(const struct seawall_fault_config *config,
+                                          const struct seawall_fault_injector **out);
+
+// As `seawall_fault_injector_new`, drawing from a generator seeded with
+// `seed`: the same config, seed and sequence of decisions give the same
+// faults, from run to run.
+//
+// # Safety
+//
+// As `seawall_fault_injector_new`.
+seawall_result seawall_fault_injector_new_seeded(const struct seawall_fault_config *config,
+                                                 uint64_t seed,
+                                                 const struct seawall_fault_injector **out);
+
+// Writes a new handle to the same injector to `*out`.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fault_injector_clone(const struct seawall_fault_injector *injector,
+                                            const struct seawall_fault_injector **out);
+
+// Releases one injector handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle, which must not be used afterwards.
+void seawall_fault_injector_free(const struct seawall_fault_injector *injector);
+
+// Decides the next call's fault and writes it to `*out`.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fault_injector_decide(const struct seawall_fault_injector *injector,
+                                             struct seawall_fault *out);
+
+// Switches injection on (`enabled`) or off, keeping the rates.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle.
+seawall_result seawall_fault_injector_set_enabled(const struct seawall_fault_injector *injector,
+                                                  bool enabled);
+
+// Replaces the whole configuration (its `enabled` too) with `*config`; an
+// invalid one returns `SEAWALL_RESULT_INVALID_CONFIG` and changes nothing.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle; `config` is NULL or valid.
+seawall_result seawall_fault_injector_configure(const struct seawall_fault_injector *injector,
+                                                const struct seawall_fault_config *config);
+
+// Writes the configuration now to `*out`.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fault_injector_get_config(const struct seawall_fault_injector *injector,
+                                                 struct seawall_fault_config *out);
+
+// Writes the faults injected so far to `*out`.
+//
+// # Safety
+//
+// `injector` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_fault_injector_get_metrics(const struct seawall_fault_injector *injector,
+                                                  struct seawall_fault_metrics *out);
+
 // Fills `*out` with the default configuration (one extra attempt after
 // the 95th percentile of the last 10 s of latencies, 100 ms until 20 were
 // seen, clamped to [1 ms, 1 s]).
@@ -2681,6 +2889,107 @@ seawall_result seawall_registry_prometheus_text(const struct seawall_registry *r
                                                 char *buf,
                                                 size_t len,
                                                 size_t *out_len);
+
+// Fills `*out` with the default configuration (`k` 2, a 120 s window, no
+// cap).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_throttler_config_default(struct seawall_throttler_config *out);
+
+// Creates a throttler from `*config` (NULL for the defaults), with an
+// empty window, drawing unseeded thread-local numbers, and writes its
+// handle to `*out`. `clock` is NULL for the production clock or a manual
+// clock. Release it with `seawall_throttler_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `clock` is NULL or a live handle; `out` is
+// NULL or valid for a write.
+seawall_result seawall_throttler_new(const struct seawall_throttler_config *config,
+                                     const struct seawall_manual_clock *clock,
+                                     const struct seawall_throttler **out);
+
+// As `seawall_throttler_new`, drawing from a generator seeded with `seed`
+// (every value is a seed): the same config, seed and sequence of calls on
+// a manual clock give the same decisions, from run to run.
+//
+// # Safety
+//
+// As `seawall_throttler_new`.
+seawall_result seawall_throttler_new_seeded(const struct seawall_throttler_config *config,
+                                            const struct seawall_manual_clock *clock,
+                                            uint64_t seed,
+                                            const struct seawall_throttler **out);
+
+// Writes a new handle to the same throttler to `*out`.
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle; `out` is NULL or valid for a
+// write.
+seawall_result seawall_throttler_clone(const struct seawall_throttler *throttler,
+                                       const struct seawall_throttler **out);
+
+// Releases one throttler handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle, which must not be used afterwards.
+void seawall_throttler_free(const struct seawall_throttler *throttler);
+
+// Asks to send a call of `priority` (a `seawall_priority`) and writes the
+// answer to `*out_refused_with`: 0.0 when admitted (send it, then report
+// its outcome with `seawall_throttler_record`), else the probability it
+// was refused with (do not send it; the refusal is counted as a request).
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle; `out_refused_with` is NULL or
+// valid for a write.
+seawall_result seawall_throttler_check(const struct seawall_throttler *throttler,
+                                       uint32_t priority,
+                                       double *out_refused_with);
+
+// Counts a call that was sent: one request, and one accept when the
+// backend `accepted` it (a refusal for overload, such as HTTP 429 or 503,
+// is not an accept).
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle.
+seawall_result seawall_throttler_record(const struct seawall_throttler *throttler,
+                                        bool accepted);
+
+// Writes the probability a call of `priority` is refused now to
+// `*out_probability`.
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle; `out_probability` is NULL or
+// valid for a write.
+seawall_result seawall_throttler_rejection_probability(const struct seawall_throttler *throttler,
+                                                       uint32_t priority,
+                                                       double *out_probability);
+
+// Writes the window's counts, the calls refused so far and the
+// probability now for a normal call to `*out`.
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle; `out` is NULL or valid for a
+// write.
+seawall_result seawall_throttler_get_metrics(const struct seawall_throttler *throttler,
+                                             struct seawall_throttler_metrics *out);
+
+// Empties the window. Exact only while no other thread uses the
+// throttler.
+//
+// # Safety
+//
+// `throttler` is NULL or a live handle.
+seawall_result seawall_throttler_reset(const struct seawall_throttler *throttler);
 
 #ifdef __cplusplus
 }  // extern "C"

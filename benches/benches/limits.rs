@@ -22,6 +22,13 @@
 //! * `clock_read`: one exact reading of each side's production clock, the
 //!   part of `check()` that is not the limiter's own.
 //! * `bulkhead`: take a slot and free it, uncontended.
+//! * `throttler`: the adaptive throttler's `check` and `record` of an
+//!   admitted call on a healthy backend (no draw), on the production and
+//!   the manual clock; and a `check` refused locally (a backend that
+//!   refuses everything, every draw refusing).
+//! * `fault_injection`: a trivial call with no strategy, the same call
+//!   behind a switched-off injector (the goal: within 1 ns), and behind an
+//!   enabled one that draws and injects nothing (rates 0).
 //!
 //! After the benches the binary prints every median of this run and the
 //! ratios ours/governor. The machine may be shared: compare ratios within
@@ -38,7 +45,9 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
 use governor::clock::QuantaUpkeepClock;
 use seawall::{
-    Bulkhead, BulkheadConfig, KeyedRateLimiter, ManualClock, RateLimitConfig, RateLimiter, Timing,
+    AdaptiveThrottler, Bulkhead, BulkheadConfig, Fault, FaultConfig, FaultInjector,
+    KeyedRateLimiter, ManualClock, Priority, Random, RateLimitConfig, RateLimiter, ThrottleConfig,
+    Timing,
 };
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median, on_two_threads};
 
@@ -222,6 +231,81 @@ fn bulkhead(c: &mut Criterion) {
     g.finish();
 }
 
+/// Always draws 0: every call with a positive probability is refused.
+struct Zero;
+impl Random for Zero {
+    fn unit(&self) -> f64 {
+        0.0
+    }
+}
+
+fn throttler(c: &mut Criterion) {
+    let mut g = c.benchmark_group("throttler");
+    let t = AdaptiveThrottler::new(ThrottleConfig::default()).expect("valid config");
+    g.bench_function("check_record", |x| {
+        x.iter(|| {
+            if let Ok(permit) = black_box(&t).check(Priority::Normal) {
+                permit.record(true);
+            }
+        })
+    });
+    let manual = AdaptiveThrottler::with_clock(ThrottleConfig::default(), ManualClock::new())
+        .expect("valid config");
+    g.bench_function("check_record_manual_clock", |x| {
+        x.iter(|| {
+            if let Ok(permit) = black_box(&manual).check(Priority::Normal) {
+                permit.record(true);
+            }
+        })
+    });
+    let refusing = AdaptiveThrottler::with_clock_and_random(
+        ThrottleConfig::default(),
+        ManualClock::new(),
+        Zero,
+    )
+    .expect("valid config");
+    refusing.record(false);
+    g.bench_function("check_refused_manual_clock", |x| {
+        x.iter(|| black_box(black_box(&refusing).check(Priority::Normal).is_err()))
+    });
+    g.finish();
+}
+
+/// The call every `fault_injection` bench makes: cheap, not optimised away.
+#[inline(never)]
+fn work(x: u64) -> u64 {
+    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(7)
+}
+
+fn behind(injector: &FaultInjector, x: u64) -> u64 {
+    match injector.decide() {
+        Fault::None => work(x),
+        _ => 0,
+    }
+}
+
+fn fault_injection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fault_injection");
+    g.bench_function("no_strategy", |x| x.iter(|| black_box(work(black_box(1)))));
+    let off = FaultInjector::new(FaultConfig {
+        error_rate: 0.5,
+        ..Default::default()
+    })
+    .expect("valid config");
+    g.bench_function("off", |x| {
+        x.iter(|| black_box(behind(black_box(&off), black_box(1))))
+    });
+    let on = FaultInjector::new(FaultConfig {
+        enabled: true,
+        ..Default::default()
+    })
+    .expect("valid config");
+    g.bench_function("on_injecting_nothing", |x| {
+        x.iter(|| black_box(behind(black_box(&on), black_box(1))))
+    });
+    g.finish();
+}
+
 fn report(dir: &Path, since: SystemTime) {
     let m = |g: &str, id: &str| median(dir, since, g, id);
     let (fmt, ratio) = (fmt_median, fmt_ratio);
@@ -287,6 +371,21 @@ fn report(dir: &Path, since: SystemTime) {
         "bulkhead acquire+release, uncontended: {} ns",
         fmt(m("bulkhead", "acquire_release"))
     );
+    println!(
+        "throttler check+record: {} ns (manual clock {} ns); refused check: {} ns",
+        fmt(m("throttler", "check_record")),
+        fmt(m("throttler", "check_record_manual_clock")),
+        fmt(m("throttler", "check_refused_manual_clock"))
+    );
+    let none = m("fault_injection", "no_strategy");
+    let off = m("fault_injection", "off");
+    println!(
+        "fault_injection: no strategy {} ns, off {} ns (off - none = {:.2} ns), on {} ns",
+        fmt(none),
+        fmt(off),
+        off.zip(none).map_or(f64::NAN, |(a, b)| a - b),
+        fmt(m("fault_injection", "on_injecting_nothing"))
+    );
 }
 
 fn main() {
@@ -306,6 +405,8 @@ fn main() {
     denied_two_threads(&mut c, &upkeep);
     clock_read(&mut c);
     bulkhead(&mut c);
+    throttler(&mut c);
+    fault_injection(&mut c);
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         report(&dir, since);

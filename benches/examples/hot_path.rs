@@ -22,6 +22,10 @@
 //!   whose fleet adds no restriction (its coordinator has no server to reach;
 //!   the call path is the same as with one: no I/O either way).
 //! * `failsafe`, `recloser`: the peers' closed success paths, for comparison.
+//! * `throttler`: an `AdaptiveThrottler`'s `check` + `record(true)` on the
+//!   production clock (a healthy backend: no draw).
+//! * `fault_off`: a switched-off `FaultInjector`'s `decide` (one relaxed
+//!   load); `no_strategy`: the same loop without it, the baseline.
 //!
 //! The calls run inside the `#[inline(never)]` functions named `run_*`, so
 //! callgrind can count them alone with `--toggle-collect`. The binary also
@@ -31,7 +35,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use seawall::{Breaker, BreakerConfig, Clock, KeyedBreaker, QuantaClock, Registry, Window};
+use seawall::{
+    AdaptiveThrottler, Breaker, BreakerConfig, Clock, Fault, FaultConfig, FaultInjector,
+    KeyedBreaker, Priority, QuantaClock, Registry, ThrottleConfig, Window,
+};
 use seawall_benches::thread_cpu;
 
 #[inline(never)]
@@ -132,6 +139,38 @@ fn run_recloser(b: &recloser::Recloser, n: u64) -> u64 {
     ok
 }
 
+#[inline(never)]
+fn run_throttler(t: &AdaptiveThrottler, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        if let Ok(p) = black_box(t).check(Priority::Normal) {
+            p.record(true);
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn run_fault_off(f: &FaultInjector, n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        if black_box(f).decide() == Fault::None {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[inline(never)]
+fn run_no_strategy(n: u64) -> u64 {
+    let mut ok = 0;
+    for _ in 0..n {
+        ok += black_box(1);
+    }
+    ok
+}
+
 /// Runs `f` and returns its result with the wall and thread-CPU time taken.
 fn timed(f: impl FnOnce() -> u64) -> (u64, Duration, Duration) {
     let (wall, cpu) = (Instant::now(), thread_cpu());
@@ -199,6 +238,19 @@ fn main() {
             std::thread::sleep(Duration::from_millis(20));
             timed(|| run_rejected(&b, n))
         }
+        "throttler" => {
+            let t = AdaptiveThrottler::new(ThrottleConfig::default()).expect("valid config");
+            timed(|| run_throttler(&t, n))
+        }
+        "fault_off" => {
+            let f = FaultInjector::new(FaultConfig {
+                error_rate: 0.5,
+                ..Default::default()
+            })
+            .expect("valid config");
+            timed(|| run_fault_off(&f, n))
+        }
+        "no_strategy" => timed(|| run_no_strategy(n)),
         "registry" => {
             let r = Registry::new();
             for name in ["auth", "billing", "orders", "search", "users", "zones"] {

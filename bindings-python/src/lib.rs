@@ -27,6 +27,7 @@ mod registry;
 mod retry;
 mod simulate;
 mod telemetry;
+mod throttle;
 
 use pyo3::prelude::*;
 
@@ -67,6 +68,8 @@ fits_python_alignment!(
     keyed_breaker::KeyedBreaker,
     keyed_breaker::KeyedPermit,
     telemetry::RetryStats,
+    throttle::AdaptiveThrottler,
+    throttle::FaultInjector,
 );
 
 #[pymodule(gil_used = false)]
@@ -92,6 +95,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rate_limit::KeyedRateLimiter>()?;
     m.add_class::<keyed_breaker::KeyedBreaker>()?;
     m.add_class::<keyed_breaker::KeyedPermit>()?;
+    m.add_class::<throttle::AdaptiveThrottler>()?;
+    m.add_class::<throttle::FaultInjector>()?;
     m.add_function(wrap_pyfunction!(config::validate_config, m)?)?;
     m.add_function(wrap_pyfunction!(config::validate_window, m)?)?;
     m.add_function(wrap_pyfunction!(args::attempt_number, m)?)?;

@@ -1,8 +1,8 @@
 //! The simulation's settings: a TOML or YAML file and `--set KEY=VALUE`
 //! flags, with the field names of the Python `CircuitBreakerConfig`,
 //! `RetryConfig`, `RetryBudgetConfig`, `BulkheadConfig`,
-//! `RateLimitConfig` and `HedgeConfig` (durations in seconds), turned into the engines'
-//! configurations. Nothing is judged here that an engine judges itself: the
+//! `RateLimitConfig`, `ThrottleConfig` and `HedgeConfig` (durations in
+//! seconds), turned into the engines' configurations. Nothing is judged here that an engine judges itself: the
 //! engines' own validation names a field outside its range.
 //!
 //! ```toml
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use seawall::{
     BreakerConfig, BulkheadConfig, HedgeConfig, RateLimitConfig, RetryBudgetConfig, RetryConfig,
-    RetryStrategy, Timing, Window,
+    RetryStrategy, ThrottleConfig, Timing, Window,
 };
 
 use crate::Error;
@@ -57,6 +57,9 @@ pub struct Settings {
     /// Hedging of slow calls (every call is taken as idempotent), each
     /// hedge drawn from `retry_budget` (or a default budget of its own).
     pub hedge: Option<HedgeFields>,
+    /// An adaptive throttler in front of the breaker: it sheds calls
+    /// locally while the dependency refuses more than it accepts.
+    pub throttle: Option<ThrottleFields>,
     /// The scenario (ignored when a trace is replayed).
     pub scenario: crate::scenario::ScenarioFields,
 }
@@ -158,6 +161,16 @@ pub struct HedgeFields {
     pub min_samples: Option<u32>,
 }
 
+/// `ThrottleConfig`'s fields, the window in seconds.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct ThrottleFields {
+    pub k: Option<f64>,
+    pub window: Option<f64>,
+    pub max_rejection_probability: Option<f64>,
+}
+
 /// The engines' configurations built from [`Settings`].
 #[derive(Clone, Debug)]
 pub struct Engines {
@@ -175,6 +188,8 @@ pub struct Engines {
     pub rate_limit: Option<RateLimitConfig>,
     /// Hedging, if any.
     pub hedge: Option<HedgeConfig>,
+    /// The adaptive throttler, if any.
+    pub throttle: Option<ThrottleConfig>,
 }
 
 impl Settings {
@@ -323,6 +338,20 @@ impl Settings {
                 c.validate().map(|()| c).map_err(config_error)
             })
             .transpose()?;
+        let throttle = self
+            .throttle
+            .as_ref()
+            .map(|f| {
+                let mut c = ThrottleConfig::default();
+                set(&mut c.k, f.k);
+                set(&mut c.window, secs("throttle.window", f.window)?);
+                set(
+                    &mut c.max_rejection_probability,
+                    f.max_rejection_probability,
+                );
+                c.validate().map(|()| c).map_err(config_error)
+            })
+            .transpose()?;
         Ok(Engines {
             breaker,
             breaker_per_instance: b.per_instance.unwrap_or(false),
@@ -331,18 +360,20 @@ impl Settings {
             bulkhead,
             rate_limit,
             hedge,
+            throttle,
         })
     }
 }
 
 /// The sections a `--set` key may start with.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "breaker",
     "retry",
     "retry_budget",
     "bulkhead",
     "rate_limit",
     "hedge",
+    "throttle",
     "scenario",
 ];
 

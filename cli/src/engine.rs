@@ -1,6 +1,6 @@
 //! The simulation loop: calls arrive from a [`Source`] in time order and go
-//! through the real engines (rate limiter, bulkhead, breaker, retry with its
-//! budget) on one simulated clock, which the loop sets to each event's
+//! through the real engines (rate limiter, bulkhead, adaptive throttler,
+//! breaker, retry with its budget) on one simulated clock, which the loop sets to each event's
 //! time.
 //! Nothing here decides admission, trips, back-off or budgets: the engines
 //! do, exactly as in production. The loop only orders events, draws what the
@@ -23,9 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::{
-    Backoff, Breaker, Bulkhead, Clock, Hedge, HedgeCall, HedgeDecision, Outcome, Permit, Random,
-    RateLimiter, Resolution, RetryBudget, RetryBudgetConfig, RetryState, SeededRandom, State, Stop,
-    Ticket,
+    AdaptiveThrottler, Backoff, Breaker, Bulkhead, Clock, Hedge, HedgeCall, HedgeDecision, Outcome,
+    Permit, Priority, Random, RateLimiter, Resolution, RetryBudget, RetryBudgetConfig, RetryState,
+    SeededRandom, State, Stop, Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;
@@ -200,6 +200,16 @@ pub fn run(
         })
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
+    // The throttler's draws have their own seeded sequence, apart from the
+    // dependency's.
+    let throttler = engines
+        .throttle
+        .map(|c| {
+            let random = SeededRandom::new(seed ^ 0x7A60_77E5_u64 << 32);
+            AdaptiveThrottler::with_clock_and_random(c, clock.clone(), random)
+        })
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
 
     let mut sim = Sim {
         clock,
@@ -215,6 +225,7 @@ pub fn run(
         budget,
         hedge,
         latencies: Latencies::default(),
+        throttler,
         draws: SeededRandom::new(seed),
         heap: BinaryHeap::new(),
         scheduled: 0,
@@ -278,6 +289,7 @@ struct Sim {
     hedge: Option<Arc<Hedge<SimClock>>>,
     /// The latencies of the calls that succeeded.
     latencies: Latencies,
+    throttler: Option<AdaptiveThrottler<SimClock>>,
     /// The dependency's draws (failure, latency, arrivals), one sequence.
     draws: SeededRandom,
     heap: BinaryHeap<Scheduled>,
@@ -350,6 +362,7 @@ impl Sim {
     fn is_plain(&self) -> bool {
         self.limiter.is_none()
             && self.bulkhead.is_none()
+            && self.throttler.is_none()
             && self.backoff.is_none()
             && self.hedge.is_none()
             && !self.per_instance
@@ -437,6 +450,7 @@ impl Sim {
                         }
                         continue;
                     }
+                    self.record_answer(failed);
                     self.guards[guard]
                         .breaker
                         .record_elapsed(ticket, outcome(failed), took);
@@ -558,6 +572,20 @@ impl Sim {
             },
             None => false,
         };
+        if let Some(t) = &self.throttler {
+            if t.check(Priority::Normal).is_err() {
+                // Shed locally: never sent, and (like a limiter's refusal)
+                // not retried. An admitted attempt's answer is recorded
+                // when it comes; one the breaker rejects never reached the
+                // dependency and is recorded nowhere.
+                if bulkhead {
+                    self.release_bulkhead();
+                }
+                self.timeline.at(at).throttled += 1;
+                self.unanswered(at, &call);
+                return;
+            }
+        }
         let acquired = self.guards[g].breaker.try_acquire();
         let ticket = match acquired.map(Permit::into_ticket) {
             Ok(ticket) => ticket,
@@ -585,6 +613,7 @@ impl Sim {
         sec.trials += u32::from(trial);
         sec.reached_while_degraded += u32::from(degraded);
         if answer.latency == 0 {
+            self.record_answer(answer.failed);
             self.guards[g]
                 .breaker
                 .record(ticket, outcome(answer.failed));
@@ -672,6 +701,14 @@ impl Sim {
             }
             Err(Stop::BudgetExhausted) => self.timeline.at(at).budget_exhausted += 1,
             Err(_) => self.timeline.at(at).gave_up += 1,
+        }
+    }
+
+    /// Tells the throttler, if any, whether the dependency accepted an
+    /// attempt it let through.
+    fn record_answer(&self, failed: bool) {
+        if let Some(t) = &self.throttler {
+            t.record(!failed);
         }
     }
 

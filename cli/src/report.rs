@@ -41,6 +41,8 @@ pub struct Counts {
     pub rate_limited: u64,
     /// Attempts the bulkhead refused (every slot taken).
     pub bulkhead_full: u64,
+    /// Attempts the adaptive throttler shed (never sent).
+    pub throttled: u64,
     /// Retries the retry budget refused.
     pub budget_exhausted: u64,
     /// Calls that stopped retrying for another reason (attempts or delay
@@ -66,6 +68,7 @@ pub struct Second {
     pub trials: u32,
     pub rate_limited: u32,
     pub bulkhead_full: u32,
+    pub throttled: u32,
     pub budget_exhausted: u32,
     pub gave_up: u32,
     /// The answers' latencies summed, in nanoseconds.
@@ -225,6 +228,7 @@ impl Counts {
             c.trial_calls += u64::from(s.trials);
             c.rate_limited += u64::from(s.rate_limited);
             c.bulkhead_full += u64::from(s.bulkhead_full);
+            c.throttled += u64::from(s.throttled);
             c.budget_exhausted += u64::from(s.budget_exhausted);
             c.gave_up += u64::from(s.gave_up);
         }
@@ -372,6 +376,13 @@ impl Report {
                     h.refused,
                     h.wins
                 ),
+            ));
+        }
+        if c.throttled > 0 {
+            rows.push((
+                "throttled",
+                c.throttled.to_string(),
+                "shed by the adaptive throttler, never sent".to_owned(),
             ));
         }
         let mut out = format!(

@@ -12,6 +12,7 @@
 //! | `partial` | one instance (`sick`) of `instances` fails from `start` to `end`; calls go round-robin |
 //! | `diurnal` | traffic follows a day's curve from `low` to `high` calls/s over `period`, with an outage from `start` to `end` |
 //! | `long-tail` | healthy throughout, but each attempt takes `tail_latency_ms` instead of `latency_ms` with probability `tail` (the slow calls hedging is for) |
+//! | `overload` | from `start` to `end` the dependency serves at most `capacity` calls in each second and refuses the rest at once |
 
 use serde::{Deserialize, Serialize};
 
@@ -56,10 +57,12 @@ pub struct ScenarioFields {
     pub tail: Option<f64>,
     /// `long-tail`: a slow attempt's latency.
     pub tail_latency_ms: Option<f64>,
+    /// `overload`: the calls served per second; more are refused.
+    pub capacity: Option<u32>,
 }
 
 /// The scenarios' names, in the order `seawall simulate --help` lists them.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "outage",
     "flapping",
     "brownout",
@@ -67,6 +70,7 @@ pub const NAMES: [&str; 7] = [
     "partial",
     "diurnal",
     "long-tail",
+    "overload",
 ];
 
 /// How a failure probability moves through an unhealthy span.
@@ -83,6 +87,8 @@ struct Phase {
     episode: Episode,
     failure: Curve,
     latency: u64,
+    /// `overload`: the calls served per second, the rest refused.
+    capacity: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -125,6 +131,8 @@ pub struct Scenario {
     next_ns: u64,
     /// The instance and the client of the next call.
     turn: (u32, u32),
+    /// `overload`: the second being served and the calls served in it.
+    served: (u64, u32),
     /// The mean gap between calls, in nanoseconds, until `gap_until`.
     gap: f64,
     gap_until: f64,
@@ -163,6 +171,7 @@ impl Scenario {
             "latency-spike" => &["start", "end", "failure", "spike_latency_ms"],
             "partial" => &["start", "end", "failure", "sick"],
             "long-tail" => &["tail", "tail_latency_ms"],
+            "overload" => &["start", "end", "capacity"],
             _ => &["start", "end", "failure", "low", "high", "period"],
         };
         let table = toml::Table::try_from(fields).expect("plain fields serialize");
@@ -228,6 +237,7 @@ impl Scenario {
             episode: span(from, to, instance),
             failure: Curve::Flat(failure),
             latency: millis(latency_ms),
+            capacity: None,
         };
         let phases = match name {
             "long-tail" => Vec::new(),
@@ -252,6 +262,7 @@ impl Scenario {
                 episode: span(start, end, None),
                 failure: Curve::Triangle(probability("peak_failure", fields.peak_failure, 0.6)?),
                 latency: millis(latency_ms),
+                capacity: None,
             }],
             "latency-spike" => vec![Phase {
                 episode: span(start, end, None),
@@ -261,6 +272,13 @@ impl Scenario {
                     fields.spike_latency_ms,
                     2_000.0,
                 )?),
+                capacity: None,
+            }],
+            "overload" => vec![Phase {
+                episode: span(start, end, None),
+                failure: Curve::Flat(0.0),
+                latency: millis(latency_ms),
+                capacity: Some(fields.capacity.unwrap_or(20)),
             }],
             _ => {
                 let sick = fields.sick.unwrap_or(0);
@@ -338,6 +356,7 @@ impl Scenario {
             },
             next_ns: 0,
             turn: (0, 0),
+            served: (0, 0),
             gap: match traffic {
                 Traffic::Constant(rate) => 1e9 / rate,
                 Traffic::Diurnal { .. } => 0.0,
@@ -482,7 +501,17 @@ impl Source for Scenario {
             }
         };
         // No draw when the answer is certain: an outage costs nothing.
-        let failed = p >= 1.0 || (p > 0.0 && draws.unit() < p);
+        let mut failed = p >= 1.0 || (p > 0.0 && draws.unit() < p);
+        if let Some(capacity) = self.phase(at, instance).and_then(|p| p.capacity) {
+            // Overloaded: the first `capacity` calls of each second are
+            // served, the rest refused.
+            let second = at / SECOND;
+            if self.served.0 != second {
+                self.served = (second, 0);
+            }
+            failed |= self.served.1 >= capacity;
+            self.served.1 += u32::from(!failed);
+        }
         let latency = if self.spread > 0.0 && latency > 0 {
             (latency as f64 * (1.0 + self.spread * (2.0 * draws.unit() - 1.0))) as u64
         } else {

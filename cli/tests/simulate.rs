@@ -383,3 +383,59 @@ fn the_retry_budget_caps_hedges_when_every_call_is_slow() {
     assert!(h.refused > r.counts.calls / 2, "{h:?}");
     assert_eq!(h.wins, 0, "a hedge is as slow as the call it hedges");
 }
+
+/// An overloaded dependency (20 calls served per second of the 100 sent,
+/// the rest refused at once, from 10 s to 70 s), a breaker that never trips
+/// on it: the adaptive throttler cuts the
+/// calls sent only to be refused, and serves as many.
+#[test]
+fn an_adaptive_throttler_cuts_the_requests_an_overloaded_dependency_refuses() {
+    let base = [
+        "scenario.name=\"overload\"",
+        "scenario.rate=100",
+        "scenario.duration=80",
+        "scenario.start=10",
+        "scenario.end=70",
+        "scenario.capacity=20",
+        "failure_threshold=100000",
+    ];
+    let seeded = |sets: &[&str]| {
+        let mut s = settings(sets);
+        s.seed = 11;
+        simulate(&s, None, &mut |_| {}).unwrap()
+    };
+    let without = seeded(&base);
+    let mut with = base.to_vec();
+    with.push("throttle.window=10");
+    let with = seeded(&with);
+    let (a, b) = (&without.counts, &with.counts);
+    assert_eq!(a.calls, 8_000);
+    assert_eq!(b.calls, 8_000);
+    // Without: every call of the overload beyond 20 per second is sent
+    // and refused: 80 per second for 60 s.
+    assert_eq!(a.failures, 80 * 60);
+    assert_eq!(a.throttled, 0);
+    // With k = 2 the throttler settles near two sends per accept: about
+    // 20 refusals per second instead of 80. Shed calls were never sent.
+    eprintln!(
+        "overload: without a throttler {} refused of {} sent; with one {} refused of {} sent, {} shed; served {} vs {}",
+        a.failures, a.admitted, b.failures, b.admitted, b.throttled, a.successes, b.successes
+    );
+    assert!(b.throttled > 2_500, "{b:?}");
+    assert!(
+        b.failures * 2 < a.failures,
+        "{} vs {}",
+        b.failures,
+        a.failures
+    );
+    assert_eq!(b.admitted + b.throttled, b.calls);
+    // It sheds mostly what the dependency would refuse: almost as many
+    // served (it keeps shedding a little while the window forgets the
+    // overload, after 70 s).
+    assert!(
+        b.successes * 10 >= a.successes * 9,
+        "{} vs {}",
+        b.successes,
+        a.successes
+    );
+}

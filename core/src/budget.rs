@@ -24,52 +24,33 @@
 //!
 //! # The window
 //!
-//! The window is a ring of [`BUCKETS`] slices of `window_size / 10`; each
-//! slice is one atomic word holding the slice's number (its tag) and its two
-//! counts, so starting a new slice and counting into it are one
-//! compare-and-swap. The window spans between nine and ten slices of the
-//! past. Counts saturate at [`MAX_BUCKET_COUNT`] per slice.
-//!
-//! Tags repeat after 2^20 slices (17 minutes with a 10 ms window), so the
-//! budget also keeps the number of the newest slice written: when the whole
-//! window has been idle, every slice is stale whatever its tag says, so a
-//! budget left alone for exactly 2^20 slices does not count its old slices
-//! again. (A single slice could still be mistaken if it alone stayed
-//! untouched for 5 * 2^20 slices, a multiple of both the ring and the tag
-//! range, while the others were written all along.)
+//! The shared ring of ten time slices (`slices.rs`): the window spans
+//! between nine and ten slices of `window_size / 10` of the past; counts
+//! saturate at [`MAX_BUCKET_COUNT`] per slice.
 //!
 //! # Memory ordering
 //!
-//! The slice words and the token bucket are self-contained. The newest slice
-//! number is raised before the swap that starts a slice (`Release` on that
-//! swap, `Acquire` on the reads that judge slices), so whoever sees a slice
-//! started after an idle window also sees that the window is no longer idle.
-//! Each decision to grant a retry is a read-modify-write of the current
-//! slice that checks the share against the value it replaces, so concurrent
-//! callers can never together exceed the budget within one slice.
+//! The window's words are self-contained (see `slices.rs`), and so is the
+//! token bucket. Each decision to grant a retry is a read-modify-write of
+//! the current slice that checks the share against the value it replaces,
+//! so concurrent callers can never together exceed the budget within one
+//! slice.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::clock::{nanos, Clock, QuantaClock};
+use crate::clock::{Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::rate_limit::Gcra;
+use crate::slices::{Pair, SliceWindow};
+pub use crate::slices::{BUCKETS, MAX_BUCKET_COUNT};
 use crate::sync::{AtomicU64, Ordering};
 
-/// Slices in a budget's window.
-pub const BUCKETS: u64 = 10;
 /// The narrowest window: ten slices of one millisecond.
 pub const MIN_WINDOW: Duration = Duration::from_millis(10);
-/// The largest count one slice holds; more saturates.
-pub const MAX_BUCKET_COUNT: u64 = (1 << COUNT_BITS) - 1;
 /// The largest `min_requests`, `max_tokens` and `tokens_per_second`.
 pub const MAX_BUDGET_COUNT: u32 = 1_000_000_000;
 
-const COUNT_BITS: u32 = 22;
-const TAG_BITS: u32 = 20;
-const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
-const REQUESTS_SHIFT: u32 = COUNT_BITS;
-const TAG_SHIFT: u32 = 2 * COUNT_BITS;
 /// Parts per million in 100 percent.
 const MILLION: u64 = 1_000_000;
 
@@ -172,71 +153,6 @@ pub struct BudgetCounts {
     pub retries: u64,
 }
 
-/// A slice word: `[tag: 20 | requests: 22 | retries: 22]`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Slice(u64);
-
-impl Slice {
-    fn new(tag: u64, requests: u64, retries: u64) -> Self {
-        Slice(tag << TAG_SHIFT | requests << REQUESTS_SHIFT | retries)
-    }
-    fn tag(self) -> u64 {
-        self.0 >> TAG_SHIFT
-    }
-    fn requests(self) -> u64 {
-        (self.0 >> REQUESTS_SHIFT) & MAX_BUCKET_COUNT
-    }
-    fn retries(self) -> u64 {
-        self.0 & MAX_BUCKET_COUNT
-    }
-    fn add(self, requests: u64, retries: u64) -> Self {
-        Slice::new(
-            self.tag(),
-            (self.requests() + requests).min(MAX_BUCKET_COUNT),
-            (self.retries() + retries).min(MAX_BUCKET_COUNT),
-        )
-    }
-}
-
-/// Where a slice stands relative to the slice `now` falls in.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Age {
-    /// The current slice, or a later one within two windows (the caller's
-    /// clock reading is behind another caller's): counted into as is.
-    Current,
-    /// One of the nine slices before the current one: in the window.
-    Recent,
-    /// Anything else: out of the window, reused by the next write.
-    Stale,
-}
-
-/// How old the slice in ring slot `slot`, tagged `slice_tag`, is at slice
-/// number `n`. A tag only counts when it also belongs in its slot (the ring
-/// index is the slice number modulo [`BUCKETS`]), so a slice 2^20 slices
-/// old is not taken for a current one. `idle`: no slice was started within
-/// a window before now, so every slice is stale.
-fn age(slot: usize, slice_tag: u64, n: u64, idle: bool) -> Age {
-    let now_tag = n & TAG_MASK;
-    let behind = now_tag.wrapping_sub(slice_tag) & TAG_MASK;
-    let ahead = slice_tag.wrapping_sub(now_tag) & TAG_MASK;
-    // The ring slot of the slice `d` slices after (or before) slice `n`.
-    let slot_after = |d: u64| ((n % BUCKETS + d % BUCKETS) % BUCKETS) as usize;
-    let slot_before = |d: u64| ((n % BUCKETS + BUCKETS - d % BUCKETS) % BUCKETS) as usize;
-    if idle {
-        Age::Stale
-    } else if behind == 0 || (ahead > 0 && ahead < 2 * BUCKETS) {
-        if slot_after(ahead) == slot {
-            Age::Current
-        } else {
-            Age::Stale
-        }
-    } else if behind < BUCKETS && slot_before(behind) == slot {
-        Age::Recent
-    } else {
-        Age::Stale
-    }
-}
-
 /// A snapshot of a retry budget ([`RetryBudget::metrics`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RetryBudgetMetrics {
@@ -253,10 +169,8 @@ pub struct RetryBudgetMetrics {
 /// [`can_retry`](RetryBudget::can_retry) before each retry; a granted retry
 /// is counted by `can_retry` itself (do not report it again).
 pub struct RetryBudget<C: Clock = QuantaClock> {
-    slices: [AtomicU64; BUCKETS as usize],
-    /// The number (not the tag) of the newest slice started: tags alone
-    /// repeat (see the module docs).
-    newest: AtomicU64,
+    /// Requests and (marked) retries.
+    window: SliceWindow,
     /// The token bucket, as GCRA: a retry takes a token when the bucket's
     /// theoretical arrival time allows it. Starts full (`Gcra::EMPTY`).
     tokens: AtomicU64,
@@ -266,7 +180,6 @@ pub struct RetryBudget<C: Clock = QuantaClock> {
     floor: Option<Gcra>,
     /// `budget_percent` in parts per million.
     ppm: u64,
-    slice_nanos: u64,
     config: RetryBudgetConfig,
     clock: C,
 }
@@ -285,59 +198,14 @@ impl<C: Clock> RetryBudget<C> {
         let floor = (config.max_tokens > 0)
             .then(|| Gcra::spaced(config.token_interval(), config.max_tokens));
         Ok(Self {
-            slices: std::array::from_fn(|_| AtomicU64::new(0)),
-            newest: AtomicU64::new(0),
+            window: SliceWindow::new(config.window_size),
             tokens: AtomicU64::new(Gcra::EMPTY),
             exhausted: AtomicU64::new(0),
             floor,
             ppm: (config.budget_percent * 10_000.0).round() as u64,
-            slice_nanos: nanos(config.window_size) / BUCKETS,
             config,
             clock,
         })
-    }
-
-    /// The number of the slice `now` falls in; its ring slot is the number
-    /// modulo [`BUCKETS`], its tag the number modulo 2^20.
-    fn slice_number(&self, now: u64) -> u64 {
-        now / self.slice_nanos
-    }
-
-    /// Has no slice been started within a window before slice `n`?
-    fn idle(&self, n: u64) -> bool {
-        // Relaxed: callers load the slices they judge with Acquire first
-        // (see the module's "Memory ordering").
-        n >= self.newest.load(Ordering::Relaxed).saturating_add(BUCKETS)
-    }
-
-    /// Applies `step` to slice number `n`, starting the slice first when its
-    /// slot holds another slice's counts. `step` sees the slice to build on
-    /// and returns the new value, or `Err` to stop without writing.
-    fn update<R>(&self, n: u64, mut step: impl FnMut(Slice) -> Result<Slice, R>) -> Result<(), R> {
-        let (i, tag) = ((n % BUCKETS) as usize, n & TAG_MASK);
-        let slot = &self.slices[i];
-        // Acquire: pairs with the Release of the swap that wrote it, so a
-        // slice started after an idle window comes with its `newest`.
-        let mut cur = Slice(slot.load(Ordering::Acquire));
-        loop {
-            let base = match age(i, cur.tag(), n, self.idle(n)) {
-                Age::Current => cur,
-                _ => {
-                    // Relaxed: published by the Release swap below.
-                    if self.newest.load(Ordering::Relaxed) < n {
-                        self.newest.fetch_max(n, Ordering::Relaxed);
-                    }
-                    Slice::new(tag, 0, 0)
-                }
-            };
-            let next = step(base)?;
-            // Release: publishes `newest` with the slice; Acquire on
-            // failure: as the load above.
-            match slot.compare_exchange_weak(cur.0, next.0, Ordering::Release, Ordering::Acquire) {
-                Ok(_) => return Ok(()),
-                Err(actual) => cur = Slice(actual),
-            }
-        }
     }
 
     /// Counts one attempt: a request, and a retry when `is_retry`.
@@ -346,30 +214,16 @@ impl<C: Clock> RetryBudget<C> {
     }
 
     fn add(&self, now: u64, requests: u64, retries: u64) {
-        let added: Result<(), ()> = self.update(self.slice_number(now), |base| {
-            Ok(base.add(requests, retries))
-        });
-        debug_assert!(added.is_ok());
+        self.window.add(now, requests, retries);
     }
 
-    /// The window's counts at `now`, leaving out slice `skip`.
+    /// The window's counts at `now`, leaving out ring slot `skip`.
     fn sum(&self, now: u64, skip: Option<usize>) -> BudgetCounts {
-        let n = self.slice_number(now);
-        // Acquire: see `update`; `newest` is read after the slices.
-        let slices: [Slice; BUCKETS as usize] =
-            std::array::from_fn(|i| Slice(self.slices[i].load(Ordering::Acquire)));
-        let idle = self.idle(n);
-        let mut c = BudgetCounts::default();
-        for (i, s) in slices.into_iter().enumerate() {
-            if Some(i) == skip {
-                continue;
-            }
-            if s.0 != 0 && age(i, s.tag(), n, idle) != Age::Stale {
-                c.requests += s.requests();
-                c.retries += s.retries();
-            }
+        let Pair { requests, marked } = self.window.sum(now, skip);
+        BudgetCounts {
+            requests,
+            retries: marked,
         }
-        c
     }
 
     /// The requests and retries in the window now.
@@ -388,14 +242,14 @@ impl<C: Clock> RetryBudget<C> {
     /// a token; the caller then makes the attempt without reporting it.
     pub fn can_retry(&self) -> bool {
         let now = self.clock.now();
-        let n = self.slice_number(now);
+        let n = self.window.slice_number(now);
         let others = self.sum(now, Some((n % BUCKETS) as usize));
         // The share is checked against the value the swap replaces, so no
         // concurrent grant in this slice can slip past it.
-        let granted = self.update(n, |base| {
+        let granted = self.window.update(n, |base| {
             let c = BudgetCounts {
                 requests: others.requests + base.requests(),
-                retries: others.retries + base.retries(),
+                retries: others.retries + base.marked(),
             };
             if c.requests < u64::from(self.config.min_requests) {
                 Err(true)
@@ -472,10 +326,8 @@ impl<C: Clock> RetryBudget<C> {
     /// Empties the window and refills the bucket. Exact only while no other
     /// thread uses the budget.
     pub fn reset(&self) {
-        for s in &self.slices {
-            // Relaxed: see the module's "Memory ordering".
-            s.store(0, Ordering::Relaxed);
-        }
+        self.window.reset();
+        // Relaxed: see the module's "Memory ordering".
         self.tokens.store(0, Ordering::Relaxed);
     }
 
@@ -490,52 +342,5 @@ impl<C: Clock> fmt::Debug for RetryBudget<C> {
         f.debug_struct("RetryBudget")
             .field("config", &self.config)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(all(test, not(seawall_loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slice_fields_pack_and_saturate() {
-        let s = Slice::new(TAG_MASK, 5, 7);
-        assert_eq!((s.tag(), s.requests(), s.retries()), (TAG_MASK, 5, 7));
-        let full = Slice::new(3, MAX_BUCKET_COUNT, MAX_BUCKET_COUNT).add(1, 1);
-        assert_eq!(
-            (full.tag(), full.requests(), full.retries()),
-            (3, MAX_BUCKET_COUNT, MAX_BUCKET_COUNT)
-        );
-    }
-
-    #[test]
-    fn ages_across_the_tag_wrap() {
-        // Slice number `n`, in slot n % 10.
-        let at = |n: u64, slice: u64| age((slice % BUCKETS) as usize, slice & TAG_MASK, n, false);
-        assert_eq!(at(5, 5), Age::Current);
-        assert_eq!(at(14, 5), Age::Recent);
-        assert_eq!(at(15, 5), Age::Stale);
-        assert_eq!(at(TAG_MASK + 4, TAG_MASK), Age::Recent, "wraps");
-        assert_eq!(
-            at(5, 15),
-            Age::Current,
-            "a later slice seen by a late caller"
-        );
-        assert_eq!(at(5, 100), Age::Stale);
-        assert_eq!(
-            at(1 << 20, 0),
-            Age::Stale,
-            "2^20 slices old: same tag, other slot"
-        );
-        assert_eq!(
-            at((1 << 20) + 14, 5),
-            Age::Stale,
-            "2^20 + 9 slices old: a Recent tag in another slot"
-        );
-        assert_eq!(
-            age(5, 5, 5, true),
-            Age::Stale,
-            "an idle window holds nothing"
-        );
     }
 }

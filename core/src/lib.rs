@@ -18,6 +18,11 @@
 //! - [`Hedge`] ([`hedge`]): after a delay without an answer, another
 //!   attempt at an idempotent call, drawn from a [`RetryBudget`]; the
 //!   first good answer wins.
+//! - [`AdaptiveThrottler`] ([`throttle`]): client-side throttling that
+//!   sheds calls locally, lowest [`Priority`] first, while the backend
+//!   refuses more than it accepts.
+//! - [`FaultInjector`] ([`fault`]): errors, results and delays injected
+//!   at run time for tests and game days; free while off.
 //! - [`telemetry`]: the metric catalog every exporter reads (Prometheus
 //!   and OpenMetrics text, `prometheus-client`, the C and Python faces).
 //!
@@ -148,13 +153,16 @@ pub mod budget;
 pub mod bulkhead;
 pub mod clock;
 pub mod config;
+pub mod fault;
 pub mod hedge;
 mod random;
 pub mod rate_limit;
 pub mod retry;
+mod slices;
 pub mod stripes;
 mod sync;
 pub mod telemetry;
+pub mod throttle;
 
 #[cfg(seawall_loom)]
 #[doc(hidden)]
@@ -173,6 +181,7 @@ pub use bulkhead::{
 };
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::ConfigError;
+pub use fault::{Fault, FaultConfig, FaultInjector, FaultMetrics};
 pub use hedge::{Hedge, HedgeCall, HedgeConfig, HedgeDecision, HedgeMetrics, Resolution};
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
@@ -182,4 +191,7 @@ pub use rate_limit::{
 pub use retry::{
     Backoff, DefaultHooks, ManualSleep, Retried, Retry, RetryConfig, RetryError, RetryHooks,
     RetryPolicy, RetryState, RetryStrategy, Sleep, Stop, ThreadSleep,
+};
+pub use throttle::{
+    AdaptiveThrottler, Priority, ThrottleConfig, ThrottlePermit, Throttled, ThrottlerMetrics,
 };

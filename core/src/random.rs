@@ -1,7 +1,9 @@
 //! Sources of randomness, injectable like clocks.
 //!
-//! The engines draw random numbers only to spread work out in time (a
-//! breaker's open-time jitter), never to decide anything else. The source is
+//! The engines draw random numbers to spread work out in time (a breaker's
+//! open-time jitter) and where a decision is a probability by design (the
+//! adaptive throttler's local refusals, the fault injector's faults). The
+//! source is
 //! a [`Random`] the caller may choose: [`ThreadRandom`] (the default, fast
 //! and unseeded) in production, or [`SeededRandom`] where a run must repeat
 //! exactly: simulations, tests, a fleet replayed from a log.

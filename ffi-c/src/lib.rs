@@ -56,6 +56,7 @@ mod config;
 #[cfg(feature = "distributed")]
 mod distributed;
 mod error;
+mod fault;
 mod handle;
 mod hedge;
 mod keyed_breaker;
@@ -65,6 +66,7 @@ mod registry;
 mod retry;
 mod retry_state;
 mod telemetry;
+mod throttle;
 
 use std::ffi::c_char;
 
@@ -102,6 +104,14 @@ pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall
 #[cfg(feature = "distributed")]
 pub use distributed::*;
 pub use error::seawall_result;
+pub use fault::{
+    seawall_fault, seawall_fault_config, seawall_fault_config_default, seawall_fault_injector,
+    seawall_fault_injector_clone, seawall_fault_injector_configure, seawall_fault_injector_decide,
+    seawall_fault_injector_free, seawall_fault_injector_get_config,
+    seawall_fault_injector_get_metrics, seawall_fault_injector_new,
+    seawall_fault_injector_new_seeded, seawall_fault_injector_set_enabled, seawall_fault_kind,
+    seawall_fault_metrics,
+};
 pub use hedge::{
     seawall_hedge, seawall_hedge_call, seawall_hedge_call_free, seawall_hedge_call_may_hedge,
     seawall_hedge_call_new, seawall_hedge_call_next_delay, seawall_hedge_call_record,
@@ -143,6 +153,12 @@ pub use retry_state::{
     seawall_retry_state_rejected, seawall_retry_state_total_delay, seawall_retry_stop,
 };
 pub use telemetry::seawall_registry_prometheus_text;
+pub use throttle::{
+    seawall_priority, seawall_throttler, seawall_throttler_check, seawall_throttler_clone,
+    seawall_throttler_config, seawall_throttler_config_default, seawall_throttler_free,
+    seawall_throttler_get_metrics, seawall_throttler_new, seawall_throttler_new_seeded,
+    seawall_throttler_record, seawall_throttler_rejection_probability, seawall_throttler_reset,
+};
 
 /// The library version, a static NUL-terminated string such as `"0.1.0"`.
 #[no_mangle]

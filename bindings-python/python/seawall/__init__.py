@@ -78,6 +78,9 @@ from .resilience import (
     with_resilience,
 )
 from .simulation import simulate, sweep
+from .fault import FaultInjectionConfig, FaultInjector, InjectedFaultError
+from .throttle import AdaptiveThrottler, ThrottleConfig
+from .exceptions import ThrottledError
 
 # The installed distribution's version (the workspace Cargo.toml's, which
 # maturin writes into the wheel's metadata).
@@ -133,6 +136,12 @@ __all__ = [
     "RateLimiter",
     "KeyedRateLimiter",
     "RateLimitExceededError",
+    "AdaptiveThrottler",
+    "ThrottleConfig",
+    "ThrottledError",
+    "FaultInjector",
+    "FaultInjectionConfig",
+    "InjectedFaultError",
     "ResilienceMetrics",
     "snapshot",
     "simulate",

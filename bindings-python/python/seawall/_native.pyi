@@ -25,6 +25,8 @@ _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[[], Any])
 
 __all__ = [
+    "AdaptiveThrottler",
+    "FaultInjector",
     "Breaker",
     "Permit",
     "AsyncCall",
@@ -429,3 +431,50 @@ class KeyedRateLimiter:
     @property
     def slots(self) -> int: ...
     def memory_bytes(self) -> int: ...
+
+@final
+class AdaptiveThrottler:
+    def __new__(
+        cls,
+        k: float,
+        window: float,
+        max_rejection_probability: float,
+        *,
+        clock: Optional[ManualClock] = None,
+        seed: Optional[int] = None,
+    ) -> Self: ...
+    def check(self, priority: str) -> float: ...
+    def record(self, accepted: bool) -> None: ...
+    def rejection_probability(self, priority: str) -> float: ...
+    def metrics(self) -> Tuple[int, int, int, float]: ...
+    def reset(self) -> None: ...
+
+@final
+class FaultInjector:
+    def __new__(
+        cls,
+        enabled: bool,
+        error_rate: float,
+        result_rate: float,
+        latency_rate: float,
+        latency_min: float,
+        latency_max: float,
+        *,
+        seed: Optional[int] = None,
+    ) -> Self: ...
+    def decide(self) -> float: ...
+    def configure(
+        self,
+        enabled: bool,
+        error_rate: float,
+        result_rate: float,
+        latency_rate: float,
+        latency_min: float,
+        latency_max: float,
+    ) -> None: ...
+    @property
+    def enabled(self) -> bool: ...
+    @enabled.setter
+    def enabled(self, enabled: bool) -> None: ...
+    def metrics(self) -> Tuple[int, int, int]: ...
+    def config(self) -> Tuple[bool, float, float, float, float, float]: ...

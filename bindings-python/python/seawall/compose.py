@@ -1,5 +1,6 @@
 """``with_resilience``: retries, hedging, a circuit breaker, a bulkhead, a
-rate limit, a timeout and a fallback composed around one function, for plain and
+rate limit, an adaptive throttler, a timeout, fault injection and a
+fallback composed around one function, for plain and
 ``async def`` functions and for generators of both kinds (the order of the
 layers is in its docstring)."""
 
@@ -31,6 +32,7 @@ from .adapters import Breaker
 from .bulkhead import Bulkhead, aadmit, admit
 from .distributed import DistributedCircuitBreaker
 from .hedge import Hedge
+from .fault import FaultInjector
 from .implementations.circuit_breaker import (
     Stream,
     UnifiedCircuitBreaker,
@@ -54,6 +56,7 @@ from .models import (
 from .rate_limit import RateLimiter
 from .registry import Registry, get_registry
 from .retry import _Plan, _retry_config
+from .throttle import AdaptiveThrottler, Priority, _priority
 
 __all__ = ["with_resilience"]
 
@@ -86,6 +89,9 @@ def with_resilience(
     metrics: Optional[RetryMetrics] = None,
     hedge: Optional[Hedge] = None,
     sync_timeout: Optional[str] = None,
+    throttler: Optional[AdaptiveThrottler] = None,
+    priority: Priority = "normal",
+    fault_injection: Optional[FaultInjector] = None,
 ) -> Callable[[F], F]:
     """Protects a sync or ``async def`` function (or method) with retries, a
     circuit breaker, a bulkhead, a rate limit, a timeout and a fallback.
@@ -128,6 +134,12 @@ def with_resilience(
       ``RetryBudgetConfig``; by default each decorated function gets its own
       budget from ``RetryBudgetConfig()`` when the retry config has
       ``retry_budget_enabled``.
+    - ``throttler``: an ``AdaptiveThrottler`` (share one per backend) that
+      sheds attempts locally, as ``priority`` (``'critical'``, ``'high'``,
+      ``'normal'``, ``'low'``), while the backend refuses more than it
+      accepts; its refusals raise ``ThrottledError``.
+    - ``fault_injection``: a ``FaultInjector``, the innermost layer, so
+      that every other layer meets its faults as real ones.
     - ``sleep`` / ``asleep`` / ``rng``: injected for tests.
 
     The layers, outermost first:
@@ -146,14 +158,19 @@ def with_resilience(
        hedging answers slowness where retry answers failure, so it sits
        inside the retry. Every hedged attempt is a real request, so each
        passes the layers below on its own: it takes its own rate-limit
-       token and bulkhead slot, the breaker sees it (an open breaker refuses
-       hedges too; a cancelled loser counts as neither success nor failure)
-       and it has its own timeout;
-    4. rate limit, then bulkhead, per attempt (their refusals are not the
-       dependency's failures, so the breaker does not count them);
+       token, bulkhead slot and throttler admission, the breaker sees it
+       (an open breaker refuses hedges too; a cancelled loser counts as
+       neither success nor failure) and it has its own timeout;
+    4. rate limit, then bulkhead, then throttler, per attempt (their
+       refusals are not the dependency's failures, so the breaker does not
+       count them; the throttler counts what the breaker lets through);
     5. circuit breaker: sees each attempt;
     6. timeout around the call (on a worker thread for sync functions with
-       ``sync_timeout="thread"``).
+       ``sync_timeout="thread"``);
+    7. fault injection, around the function itself.
+
+    ``throttler`` and ``fault_injection`` apply to plain and ``async def``
+    functions, not to generators.
 
     On the success path the call runs once through the breaker's native
     wrapper and the retry machinery is entered only after a failure; when
@@ -184,6 +201,11 @@ def with_resilience(
         _native.validate_config(circuit_breaker_config)
     if name is not None:
         _check.name("name", name)
+    if throttler is not None:
+        _check.instance("throttler", throttler, AdaptiveThrottler)
+    throttle = None if throttler is None else (throttler, _priority(priority))
+    if fault_injection is not None:
+        _check.instance("fault_injection", fault_injection, FaultInjector)
     breaker: Any = None
     if circuit_breaker is not None:
         if circuit_breaker_name is not None:
@@ -267,6 +289,11 @@ def with_resilience(
                 "hedge= applies to async def functions only: a losing sync attempt "
                 "could not be cancelled"
             )
+        if (is_gen or is_agen) and (throttle is not None or fault_injection is not None):
+            raise TypeError(
+                "throttler= and fault_injection= apply to plain and async def functions only"
+            )
+        inner = func if fault_injection is None else fault_injection(func)
         budget = shared_budget
         if budget is None and config is not None and config.retry_budget_enabled:
             budget = RetryBudget(RetryBudgetConfig())
@@ -284,15 +311,15 @@ def with_resilience(
                 _native.RetryStats(name or f"{func.__module__}.{func.__qualname__}"),
             )
         )
-        layers = _Layers(plan, budget, breaker, bh, rl, t, fallback)
+        layers = _Layers(plan, budget, breaker, bh, rl, t, fallback, throttle)
         if is_gen:
             wrapper = _generator_wrapper(func, layers)
         elif is_agen:
             wrapper = _async_generator_wrapper(func, layers)
         elif is_async:
-            wrapper = _async_wrapper(func, layers, hedge)
+            wrapper = _async_wrapper(inner, layers, hedge)
         else:
-            target = func if t is None else _threads.in_thread(func, t)
+            target = inner if t is None else _threads.in_thread(inner, t)
             wrapper = _sync_wrapper(target, layers)
         functools.update_wrapper(wrapper, func)
         if is_async and not inspect.iscoroutinefunction(wrapper):
@@ -317,6 +344,7 @@ class _Layers(NamedTuple):
     rate_limit: Optional[RateLimiter]
     timeout: Optional[float]
     fallback: Optional[Callable[..., Any]]
+    throttle: Optional[Tuple[AdaptiveThrottler, str]]
 
 
 def _native_first_attempt(
@@ -326,11 +354,12 @@ def _native_first_attempt(
     is the only layer an attempt goes through: it counts the call in the
     budget and hands an ``Exception`` to ``slow`` (the retries and the
     fallback) with no Python frame on the success path. ``None`` when a
-    bulkhead or rate limiter must admit each attempt first."""
+    bulkhead, rate limiter or throttler must admit each attempt first."""
     if (
         not isinstance(layers.breaker, UnifiedCircuitBreaker)
         or layers.bulkhead is not None
         or layers.rate_limit is not None
+        or layers.throttle is not None
     ):
         return None
     budget = None if layers.budget is None else layers.budget._native
@@ -341,9 +370,11 @@ def _native_first_attempt(
 
 
 def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, _, fallback = layers
+    plan, budget, breaker, bh, rl, _, fallback, throttle = layers
     # The breaker layer: its native wrapper (no Python frame per call).
     call: Callable[..., Any] = func if breaker is None else breaker._wrap(func, False)
+    if throttle is not None:
+        call = throttle[0]._guard(call, throttle[1])
     call = admit(call, bh, None if rl is None else rl.acquire)
 
     def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -385,7 +416,7 @@ def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., An
 def _async_wrapper(
     func: Callable[..., Any], layers: _Layers, hedge: Optional[Hedge] = None
 ) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, t, fallback = layers
+    plan, budget, breaker, bh, rl, t, fallback, throttle = layers
     inner: Callable[..., Any] = func
     if t is not None:
 
@@ -393,6 +424,8 @@ def _async_wrapper(
             return await asyncio.wait_for(func(*args, **kwargs), t)
 
     call: Callable[..., Any] = inner if breaker is None else breaker._wrap(inner, True)
+    if throttle is not None:
+        call = throttle[0]._aguard(call, throttle[1])
     call = aadmit(call, bh, None if rl is None else rl.aacquire)
     if hedge is not None:
         call = _hedged(call, hedge, budget)
@@ -465,7 +498,7 @@ _END = object()
 
 
 def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, _, fallback = layers
+    plan, budget, breaker, bh, rl, _, fallback, _ = layers
     guarded = func if breaker is None else guard_generator(breaker, func)
 
     def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
@@ -509,7 +542,7 @@ def _generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..
 
 
 def _async_generator_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
-    plan, budget, breaker, bh, rl, t, fallback = layers
+    plan, budget, breaker, bh, rl, t, fallback, _ = layers
 
     async def attempt(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Stream]:
         """One attempt: the rate limit, a bulkhead slot, then the breaker's

@@ -1,5 +1,5 @@
 """The exceptions raised when a call is refused: by a circuit breaker, a
-bulkhead or a rate limiter."""
+bulkhead, a rate limiter or an adaptive throttler."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = [
     "KeyedBreakerFullError",
     "BulkheadFullError",
     "RateLimitExceededError",
+    "ThrottledError",
 ]
 
 
@@ -59,3 +60,18 @@ class RateLimitExceededError(Exception):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ThrottledError(Exception):
+    """An adaptive throttler refused a call locally, without sending it:
+    the backend has been refusing more than it accepts. ``priority`` is the
+    call's priority and ``probability`` the probability it was refused
+    with (it falls as the backend accepts again)."""
+
+    def __init__(self, priority: str, probability: float) -> None:
+        super().__init__(
+            f"throttled: the backend is refusing requests; {priority} call shed "
+            f"with probability {probability:.3f}"
+        )
+        self.priority = priority
+        self.probability = probability
