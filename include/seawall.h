@@ -174,6 +174,62 @@ typedef uint32_t seawall_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What `seawall_hedge_call_may_hedge` decided.
+enum seawall_hedge_decision
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Start extra attempt number `*out_value` (1 for the first) now: the
+  // budget granted it.
+  SEAWALL_HEDGE_DECISION_START = 0,
+  // The next extra attempt is due in `*out_value` nanoseconds: wait that
+  // long (or until an attempt ends) and ask again.
+  SEAWALL_HEDGE_DECISION_WAIT = 1,
+  // The budget refused the extra attempt: none was started, and the call
+  // makes no more.
+  SEAWALL_HEDGE_DECISION_REFUSED = 2,
+  // No extra attempt will be started (not idempotent, `max_hedges` made,
+  // refused before, or decided).
+  SEAWALL_HEDGE_DECISION_DONE = 3,
+  // As `Refused`, and every attempt started has failed meanwhile
+  // (reported from another thread as `PENDING`): the call failed.
+  SEAWALL_HEDGE_DECISION_ALL_FAILED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_hedge_decision seawall_hedge_decision;
+#else
+typedef uint32_t seawall_hedge_decision;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What an attempt's end means for its call
+// (`seawall_hedge_call_record`).
+enum seawall_hedge_resolution
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // This attempt succeeded first: its result is the call's; cancel the
+  // others.
+  SEAWALL_HEDGE_RESOLUTION_WON = 0,
+  // The call was decided before: ignore this attempt's result.
+  SEAWALL_HEDGE_RESOLUTION_LOST = 1,
+  // This attempt failed while others may still succeed: wait on.
+  SEAWALL_HEDGE_RESOLUTION_PENDING = 2,
+  // This attempt failed, and so did every other one started: its error
+  // is the call's.
+  SEAWALL_HEDGE_RESOLUTION_FAILED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum seawall_hedge_resolution seawall_hedge_resolution;
+#else
+typedef uint32_t seawall_hedge_resolution;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Why a call must stop retrying, written by `seawall_retry_state_failed`
 // and `seawall_retry_state_rejected` with `SEAWALL_RESULT_RETRY_STOPPED`.
 enum seawall_retry_stop
@@ -498,6 +554,19 @@ typedef struct seawall_fault_injector seawall_fault_injector;
 // is thread-safe.
 typedef struct seawall_fleet_rate_limiter seawall_fleet_rate_limiter;
 #endif
+
+// A hedging policy: the delay before each extra attempt (fixed, or a
+// quantile of recent latencies), `max_hedges`, the retry budget every
+// extra attempt is drawn from, and its counters. Reference-counted like
+// `seawall_breaker`; every function taking one is thread-safe and
+// lock-free.
+typedef struct seawall_hedge seawall_hedge;
+
+// One hedged call, made by `seawall_hedge_call_new`, owned by its caller
+// (not reference-counted). Its functions are lock-free and may be called
+// from the threads running its attempts; free it once, when no attempt
+// will report any more, with `seawall_hedge_call_free`.
+typedef struct seawall_hedge_call seawall_hedge_call;
 
 // A breaker per key, made on the key's first call from one configuration,
 // at most `max_keys` keys alive at once. A key is idle (and may be evicted
@@ -1061,6 +1130,43 @@ typedef struct seawall_fault_metrics {
   // Delays decided.
   uint64_t latencies;
 } seawall_fault_metrics;
+
+// How a hedge decides when to start extra attempts. Fill it with
+// `seawall_hedge_config_default` and change the fields you need.
+typedef struct seawall_hedge_config {
+  // Extra attempts per call at most. 0..=15, default 1; 0 never hedges.
+  uint32_t max_hedges;
+  // Latencies needed in the window before the quantile is used.
+  // 1..=1000000000, default 20.
+  uint32_t min_samples;
+  // The delay, in nanoseconds, when `quantile` is 0 and while fewer
+  // than `min_samples` latencies were observed. At most one year;
+  // default 100 ms.
+  uint64_t delay_ns;
+  // The quantile of recent latencies the delay is taken from, in (0, 1),
+  // or 0 for the fixed `delay_ns`. Default 0.95.
+  double quantile;
+  // The shortest delay, in nanoseconds. At most `max_delay_ns`; default
+  // 1 ms.
+  uint64_t min_delay_ns;
+  // The longest delay, in nanoseconds. At most one year; default 1 s.
+  uint64_t max_delay_ns;
+  // The span of recent latencies the quantile reads, in nanoseconds.
+  // [10 ms, 1 year], default 10 s.
+  uint64_t window_ns;
+} seawall_hedge_config;
+
+// A hedge's counters.
+typedef struct seawall_hedge_metrics {
+  // Calls started.
+  uint64_t calls;
+  // Extra attempts started (each one granted by the budget).
+  uint64_t hedges;
+  // Extra attempts the budget refused (none was started).
+  uint64_t refused;
+  // Calls won by an extra attempt rather than the first.
+  uint64_t wins;
+} seawall_hedge_metrics;
 
 // Permission to make one call of one key, written by
 // `seawall_keyed_breaker_try_acquire` on success. Report it exactly once
@@ -2318,6 +2424,122 @@ seawall_result seawall_fault_injector_get_config(const struct seawall_fault_inje
 // `injector` is NULL or a live handle; `out` is NULL or valid for a write.
 seawall_result seawall_fault_injector_get_metrics(const struct seawall_fault_injector *injector,
                                                   struct seawall_fault_metrics *out);
+
+// Fills `*out` with the default configuration (one extra attempt after
+// the 95th percentile of the last 10 s of latencies, 100 ms until 20 were
+// seen, clamped to [1 ms, 1 s]).
+//
+// # Safety
+//
+// `out` is NULL or valid for a write.
+seawall_result seawall_hedge_config_default(struct seawall_hedge_config *out);
+
+// Creates a hedge from `*config` (NULL for the defaults) whose extra
+// attempts are drawn from `budget` (required; the hedge keeps its own
+// reference), and writes its handle to `*out`. `clock` is NULL for the
+// production clock or a manual clock (for tests; give the budget the same
+// one). Release it with `seawall_hedge_free`.
+//
+// # Safety
+//
+// `config` is NULL or valid; `budget` is NULL or a live handle; `clock` is
+// NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_hedge_new(const struct seawall_hedge_config *config,
+                                 const struct seawall_retry_budget *budget,
+                                 const struct seawall_manual_clock *clock,
+                                 const struct seawall_hedge **out);
+
+// Releases one hedge handle. `NULL` is a no-op.
+//
+// # Safety
+//
+// `hedge` is NULL or a live handle, which must not be used afterwards.
+void seawall_hedge_free(const struct seawall_hedge *hedge);
+
+// Writes the delay, in nanoseconds, that a call starting now would wait
+// before its first extra attempt to `*out_delay_ns`.
+//
+// # Safety
+//
+// `hedge` is NULL or a live handle; `out_delay_ns` is NULL or valid for a
+// write.
+seawall_result seawall_hedge_delay(const struct seawall_hedge *hedge,
+                                   uint64_t *out_delay_ns);
+
+// Records a latency of `latency_ns` observed now, for the quantile (a
+// caller that drives attempts without `seawall_hedge_call_*`; the calls
+// record their own). Ignored with a fixed delay.
+//
+// # Safety
+//
+// `hedge` is NULL or a live handle.
+seawall_result seawall_hedge_record_latency(const struct seawall_hedge *hedge,
+                                            uint64_t latency_ns);
+
+// Writes the hedge's counters to `*out`.
+//
+// # Safety
+//
+// `hedge` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_hedge_get_metrics(const struct seawall_hedge *hedge,
+                                         struct seawall_hedge_metrics *out);
+
+// Starts a call under `hedge` whose first attempt (number 0) starts now,
+// and writes it to `*out`. `idempotent`: whether it may be hedged at all
+// (false: no extra attempt, ever). `record_first`: count the first
+// attempt in the budget as a request (false when a retry loop sharing the
+// budget counted it already).
+//
+// # Safety
+//
+// `hedge` is NULL or a live handle; `out` is NULL or valid for a write.
+seawall_result seawall_hedge_call_new(const struct seawall_hedge *hedge,
+                                      bool idempotent,
+                                      bool record_first,
+                                      struct seawall_hedge_call **out);
+
+// Releases a call. `NULL` is a no-op.
+//
+// # Safety
+//
+// `call` is NULL or a live call, which must not be used afterwards.
+void seawall_hedge_call_free(struct seawall_hedge_call *call);
+
+// Writes the nanoseconds until the next extra attempt is due (0: now) to
+// `*out_delay_ns`, or `UINT64_MAX` when none will be started.
+//
+// # Safety
+//
+// `call` is NULL or a live call; `out_delay_ns` is NULL or valid for a
+// write.
+seawall_result seawall_hedge_call_next_delay(const struct seawall_hedge_call *call,
+                                             uint64_t *out_delay_ns);
+
+// Decides whether to start an extra attempt now; when one is due the
+// budget is asked (and counts it if granted). Writes the decision to
+// `*out_decision` and, for `START` the attempt's number, for `WAIT` the
+// nanoseconds to wait, to `*out_value` (0 otherwise).
+//
+// # Safety
+//
+// `call` is NULL or a live call; `out_decision` and `out_value` are NULL
+// or valid for a write.
+seawall_result seawall_hedge_call_may_hedge(const struct seawall_hedge_call *call,
+                                            seawall_hedge_decision *out_decision,
+                                            uint64_t *out_value);
+
+// Reports that attempt `attempt` ended, well (`ok`) or not, and writes
+// what that means for the call to `*out_resolution`. An attempt never
+// started, or reported before, is `SEAWALL_RESULT_INVALID_ARGUMENT`.
+//
+// # Safety
+//
+// `call` is NULL or a live call; `out_resolution` is NULL or valid for a
+// write.
+seawall_result seawall_hedge_call_record(const struct seawall_hedge_call *call,
+                                         uint32_t attempt,
+                                         bool ok,
+                                         seawall_hedge_resolution *out_resolution);
 
 // Creates a keyed breaker whose breakers are made from `*config` (NULL for
 // the defaults) and named `prefix` (NUL-terminated UTF-8; NULL for none)

@@ -13,6 +13,19 @@
 //!   50% over the last 100 calls.
 //! * `tower_resilience`: the peer's layer with its defaults (the same rule).
 //!
+//! Then hedging (group `hedge_answer_at_once`): one call whose attempt
+//! answers at once, so no hedge is ever due: the per-call cost of the
+//! hedging machinery itself, on a runtime with its timer enabled.
+//!
+//! * `bare`: the attempt awaited alone.
+//! * `seawall_fixed`: `Hedge::run` with a fixed delay (the state machine,
+//!   the budget's count of the call).
+//! * `seawall_p95`: `Hedge::run` with the delay learnt from the latencies
+//!   (adds the quantile read at the call's start and the latency record).
+//! * `tokio_select`: the hand-written hedge, `tokio::select!` between the
+//!   attempt and a `tokio::time::sleep` of the delay (then a second attempt),
+//!   with no budget, no metrics and no learnt delay.
+//!
 //! After the benches the binary prints every median of this run, each
 //! layer's overhead (its median minus the bare one) and the ratio of the
 //! overheads. The machine may be shared: compare ratios within one run.
@@ -26,12 +39,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::Criterion;
-use seawall::{Breaker, BreakerConfig, Window};
+use seawall::{Breaker, BreakerConfig, Hedge, HedgeConfig, RetryBudget, Window};
 use seawall_benches::{criterion_dir, fmt_median, fmt_ratio, median};
 use tokio::runtime::Runtime;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 const GROUP: &str = "tower_layer_closed";
+const HEDGE: &str = "hedge_answer_at_once";
 
 /// The protected service: answers at once.
 fn echo() -> impl Service<
@@ -95,6 +109,83 @@ fn closed(c: &mut Criterion) {
     g.finish();
 }
 
+/// The attempt of the hedge benches: answers at once.
+async fn answer(i: u64) -> Result<u64, std::io::Error> {
+    Ok(black_box(i))
+}
+
+/// Times `iters` calls of `call` on `rt`.
+fn drive_calls<F, Fut>(rt: &Runtime, iters: u64, mut call: F) -> Duration
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, std::io::Error>>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            black_box(call(i).await.unwrap());
+        }
+        start.elapsed()
+    })
+}
+
+/// The hand-written hedge: the attempt, and a second one if the first has
+/// not answered within `delay`.
+async fn select_hedge(i: u64, delay: Duration) -> Result<u64, std::io::Error> {
+    let first = answer(i);
+    tokio::pin!(first);
+    tokio::select! {
+        biased;
+        r = &mut first => r,
+        () = tokio::time::sleep(delay) => {
+            tokio::select! {
+                biased;
+                r = &mut first => r,
+                r = answer(i) => r,
+            }
+        }
+    }
+}
+
+fn hedged(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime with a timer");
+    let delay = Duration::from_millis(10);
+    let hedge = |quantile| {
+        let budget = Arc::new(RetryBudget::new(Default::default()).expect("valid budget"));
+        let config = HedgeConfig {
+            quantile,
+            delay,
+            ..Default::default()
+        };
+        Hedge::new(config, budget).expect("valid config")
+    };
+    let fixed = hedge(None);
+    let p95 = hedge(Some(0.95));
+    let mut g = c.benchmark_group(HEDGE);
+    g.bench_function("bare", |b| b.iter_custom(|n| drive_calls(&rt, n, answer)));
+    g.bench_function("seawall_fixed", |b| {
+        b.iter_custom(|n| {
+            drive_calls(&rt, n, |i| {
+                fixed.run(true, move |_| answer(i), tokio::time::sleep)
+            })
+        })
+    });
+    g.bench_function("seawall_p95", |b| {
+        b.iter_custom(|n| {
+            drive_calls(&rt, n, |i| {
+                p95.run(true, move |_| answer(i), tokio::time::sleep)
+            })
+        })
+    });
+    g.bench_function("tokio_select", |b| {
+        b.iter_custom(|n| drive_calls(&rt, n, |i| select_hedge(i, delay)))
+    });
+    g.finish();
+}
+
 fn report(dir: &Path, since: SystemTime) {
     let m = |id: &str| median(dir, since, GROUP, id);
     let bare = m("bare");
@@ -116,6 +207,24 @@ fn report(dir: &Path, since: SystemTime) {
         "  overhead seawall_default / tower_resilience: {}",
         fmt_ratio(overhead("seawall_default"), overhead("tower_resilience"))
     );
+    let h = |id: &str| median(dir, since, HEDGE, id);
+    let bare = h("bare");
+    let overhead = |id: &str| h(id).zip(bare).map(|(v, b)| v - b);
+    println!("\n== hedging, an attempt that answers at once (ns per call; overhead = minus bare)");
+    println!("  {:<18} {:>10}", "bare", fmt_median(bare));
+    for id in ["seawall_fixed", "seawall_p95", "tokio_select"] {
+        println!(
+            "  {id:<18} {:>10}   overhead {:>10}",
+            fmt_median(h(id)),
+            fmt_median(overhead(id))
+        );
+    }
+    for id in ["seawall_fixed", "seawall_p95"] {
+        println!(
+            "  overhead {id} / tokio_select: {}",
+            fmt_ratio(overhead(id), overhead("tokio_select"))
+        );
+    }
 }
 
 fn main() {
@@ -127,6 +236,7 @@ fn main() {
         .output_directory(&dir)
         .configure_from_args();
     closed(&mut c);
+    hedged(&mut c);
     c.final_summary();
     if !std::env::args().any(|a| a == "--test" || a == "--list") {
         report(&dir, since);

@@ -19,6 +19,7 @@ mod config;
 mod fleet;
 mod guard;
 mod handle;
+mod hedge;
 mod keyed_breaker;
 mod policy;
 mod rate_limit;
@@ -59,6 +60,8 @@ fits_python_alignment!(
     retry::Backoff,
     retry::RetryBudget,
     retry::RetryState,
+    hedge::Hedge,
+    hedge::HedgeCall,
     bulkhead::Bulkhead,
     bulkhead::BulkheadWaiter,
     adaptive_limiter::AdaptiveLimiter,
@@ -87,6 +90,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<retry::Backoff>()?;
     m.add_class::<retry::RetryBudget>()?;
     m.add_class::<retry::RetryState>()?;
+    m.add_class::<hedge::Hedge>()?;
+    m.add_class::<hedge::HedgeCall>()?;
     m.add_class::<bulkhead::Bulkhead>()?;
     m.add_class::<bulkhead::BulkheadWaiter>()?;
     m.add_class::<adaptive_limiter::AdaptiveLimiter>()?;

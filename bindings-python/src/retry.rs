@@ -116,7 +116,7 @@ pub(crate) fn retry_policies() -> Vec<(
 
 /// A retry budget shared by every caller holding it.
 #[pyclass(frozen, module = "seawall._native")]
-pub struct RetryBudget(Arc<CoreRetryBudget<DynClock>>);
+pub struct RetryBudget(pub(crate) Arc<CoreRetryBudget<DynClock>>);
 
 #[pymethods]
 impl RetryBudget {

@@ -37,13 +37,13 @@ enum Command {
 #[derive(Debug, Args)]
 struct Common {
     /// A built-in scenario: outage (default), flapping, brownout,
-    /// latency-spike, partial, diurnal. Its parameters are
+    /// latency-spike, partial, diurnal, long-tail. Its parameters are
     /// `--set scenario.FIELD=VALUE`.
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(scenario::NAMES))]
     scenario: Option<String>,
     /// Settings from a .toml or .yaml file: [breaker] with the fields of
     /// CircuitBreakerConfig (durations in seconds), [retry],
-    /// [retry_budget], [bulkhead], [rate_limit], [scenario], seed.
+    /// [retry_budget], [bulkhead], [rate_limit], [hedge], [scenario], seed.
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Replays a recorded trace (.csv with a header, or .jsonl): timestamp,

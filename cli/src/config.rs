@@ -1,8 +1,8 @@
 //! The simulation's settings: a TOML or YAML file and `--set KEY=VALUE`
 //! flags, with the field names of the Python `CircuitBreakerConfig`,
 //! `RetryConfig`, `RetryBudgetConfig`, `BulkheadConfig`,
-//! `AdaptiveLimiterConfig`, `RateLimitConfig` and `ThrottleConfig` (durations in seconds), turned into the engines'
-//! configurations. Nothing is judged here that an engine judges itself: the
+//! `AdaptiveLimiterConfig`, `RateLimitConfig`, `ThrottleConfig` and `HedgeConfig` (durations
+//! in seconds), turned into the engines' configurations. Nothing is judged here that an engine judges itself: the
 //! engines' own validation names a field outside its range.
 //!
 //! ```toml
@@ -14,8 +14,10 @@
 //! failure_rate_threshold = 0.5
 //! [retry]                         # optional: retries of failed calls
 //! max_attempts = 3
-//! [retry_budget]                  # optional: needs [retry]
+//! [retry_budget]                  # optional: needs [retry] or [hedge]
 //! budget_percent = 10
+//! [hedge]                         # optional: hedge slow calls (idempotent)
+//! max_hedges = 1
 //! [scenario]
 //! name = "outage"
 //! rate = 100
@@ -28,8 +30,8 @@ use seawall_bindings_support::duration::non_negative_seconds;
 use serde::{Deserialize, Serialize};
 
 use seawall::{
-    AdaptiveLimiterConfig, BreakerConfig, BulkheadConfig, LimitAlgorithm, RateLimitConfig,
-    RetryBudgetConfig, RetryConfig, RetryStrategy, ThrottleConfig, Timing, Window,
+    AdaptiveLimiterConfig, BreakerConfig, BulkheadConfig, HedgeConfig, LimitAlgorithm,
+    RateLimitConfig, RetryBudgetConfig, RetryConfig, RetryStrategy, ThrottleConfig, Timing, Window,
 };
 
 use crate::Error;
@@ -45,7 +47,8 @@ pub struct Settings {
     pub breaker: BreakerFields,
     /// Retries of failed and refused calls; none without it.
     pub retry: Option<RetryFields>,
-    /// A retry budget over the retries; needs `retry`.
+    /// A retry budget over the retries and the hedges; needs `retry` or
+    /// `hedge`.
     pub retry_budget: Option<BudgetFields>,
     /// A bulkhead in front of the breaker (refuses when full: no queue).
     pub bulkhead: Option<BulkheadFields>,
@@ -55,6 +58,9 @@ pub struct Settings {
     pub adaptive_limiter: Option<AdaptiveLimiterFields>,
     /// A rate limiter in front of the bulkhead and the breaker.
     pub rate_limit: Option<RateLimitFields>,
+    /// Hedging of slow calls (every call is taken as idempotent), each
+    /// hedge drawn from `retry_budget` (or a default budget of its own).
+    pub hedge: Option<HedgeFields>,
     /// An adaptive throttler in front of the breaker: it sheds calls
     /// locally while the dependency refuses more than it accepts.
     pub throttle: Option<ThrottleFields>,
@@ -197,6 +203,21 @@ pub struct RateLimitFields {
     pub burst: Option<u32>,
 }
 
+/// `HedgeConfig`'s fields, durations in seconds; `quantile = 0` for the
+/// fixed `delay`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct HedgeFields {
+    pub max_hedges: Option<u32>,
+    pub delay: Option<f64>,
+    pub quantile: Option<f64>,
+    pub min_delay: Option<f64>,
+    pub max_delay: Option<f64>,
+    pub window: Option<f64>,
+    pub min_samples: Option<u32>,
+}
+
 /// `ThrottleConfig`'s fields, the window in seconds.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -224,6 +245,8 @@ pub struct Engines {
     pub adaptive_limiter: Option<AdaptiveLimiterConfig>,
     /// The rate limiter, if any.
     pub rate_limit: Option<RateLimitConfig>,
+    /// Hedging, if any.
+    pub hedge: Option<HedgeConfig>,
     /// The adaptive throttler, if any.
     pub throttle: Option<ThrottleConfig>,
 }
@@ -337,14 +360,17 @@ impl Settings {
         breaker.validate().map_err(config_error)?;
 
         let retry = self.retry.as_ref().map(RetryFields::config).transpose()?;
-        let retry_budget = match (&self.retry_budget, &retry) {
-            (Some(_), None) => {
+        let retry_budget = match (&self.retry_budget, &retry, &self.hedge) {
+            (Some(_), None, None) => {
                 return Err(Error::Config(
-                    "retry_budget needs a [retry] section: the budget limits retries".into(),
+                    "retry_budget needs a [retry] or [hedge] section: the budget limits \
+                     retries and hedges"
+                        .into(),
                 ))
             }
-            (b, _) => b.as_ref().map(BudgetFields::config).transpose()?,
+            (b, _, _) => b.as_ref().map(BudgetFields::config).transpose()?,
         };
+        let hedge = self.hedge.as_ref().map(HedgeFields::config).transpose()?;
         let bulkhead = self
             .bulkhead
             .as_ref()
@@ -398,19 +424,21 @@ impl Settings {
             bulkhead,
             adaptive_limiter,
             rate_limit,
+            hedge,
             throttle,
         })
     }
 }
 
 /// The sections a `--set` key may start with.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "breaker",
     "retry",
     "retry_budget",
     "bulkhead",
     "adaptive_limiter",
     "rate_limit",
+    "hedge",
     "throttle",
     "scenario",
 ];
@@ -466,6 +494,22 @@ impl BudgetFields {
         );
         set(&mut c.tokens_per_second, self.tokens_per_second);
         set(&mut c.max_tokens, self.max_tokens);
+        c.validate().map(|()| c).map_err(config_error)
+    }
+}
+
+impl HedgeFields {
+    fn config(&self) -> Result<HedgeConfig, Error> {
+        let mut c = HedgeConfig::default();
+        set(&mut c.max_hedges, self.max_hedges);
+        set(&mut c.delay, secs("hedge.delay", self.delay)?);
+        if let Some(q) = self.quantile {
+            c.quantile = (q != 0.0).then_some(q);
+        }
+        set(&mut c.min_delay, secs("hedge.min_delay", self.min_delay)?);
+        set(&mut c.max_delay, secs("hedge.max_delay", self.max_delay)?);
+        set(&mut c.window, secs("hedge.window", self.window)?);
+        set(&mut c.min_samples, self.min_samples);
         c.validate().map(|()| c).map_err(config_error)
     }
 }

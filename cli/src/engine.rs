@@ -8,26 +8,31 @@
 //! dependency answers (or reads it from a trace) and counts.
 //!
 //! Events are the calls' arrivals (from the source, in order), the
-//! completions of calls with a latency, and retries after their back-off.
+//! completions of calls with a latency, retries after their back-off, and
+//! hedges when their delay passes (with a `[hedge]` section: every call is
+//! taken as idempotent; the core's `HedgeCall` decides, the loop starts the
+//! extra attempts, and a loser's answer, when it comes, is recorded by the
+//! breaker as ignored, as a cancelled call is).
 //! The last two wait in a heap ordered by time, then by the order they were
 //! scheduled, so a run is a pure function of the settings and the seed.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::{
-    AdaptiveLimiter, AdaptiveThrottler, AdaptiveTicket, Backoff, Breaker, Bulkhead, Clock, Outcome,
-    Permit, Priority, Random, RateLimiter, RetryBudget, RetryState, SeededRandom, State, Stop,
-    Ticket,
+    AdaptiveLimiter, AdaptiveThrottler, AdaptiveTicket, Backoff, Breaker, Bulkhead, Clock, Hedge,
+    HedgeCall, HedgeDecision, Outcome, Permit, Priority, Random, RateLimiter, Resolution,
+    RetryBudget, RetryBudgetConfig, RetryState, SeededRandom, State, Stop, Ticket,
 };
 use seawall_bindings_support::duration::nanos;
 use seawall_bindings_support::names::state_number;
 
 use crate::config::Engines;
-use crate::report::{Histogram, Report, Second, TransitionRecord};
+use crate::report::{HedgeSummary, Histogram, Report, Second, TransitionRecord};
 use crate::source::{Answer, Arrival, Source};
 use crate::Error;
 
@@ -106,7 +111,13 @@ enum Pending {
     },
     /// A retry of `call`, due after its back-off.
     Retry(Call),
+    /// The hedge delay of `call` (a hedged call's first attempt, as the
+    /// template of its extra attempts) passed.
+    Hedge(Call),
 }
+
+/// A hedged call's state machine, shared by its attempts.
+type Hedged = HedgeCall<Arc<Hedge<SimClock>>>;
 
 /// A call in progress: where it goes and, once it has been retried, its
 /// retry state. The first attempt carries no state (like the bindings' fast
@@ -117,6 +128,25 @@ struct Call {
     /// The answer a trace recorded for this call, reused by its retries.
     given: Option<Answer>,
     retry: Option<Box<RetryState>>,
+    /// When the call arrived: its latency runs from there.
+    start: u64,
+    /// With hedging: the call's state machine and this attempt's number.
+    hedged: Option<(Rc<Hedged>, u32)>,
+}
+
+impl Call {
+    /// Extra attempt `n` of a hedged call, made from its template.
+    fn hedge(&self, n: u32) -> Option<Call> {
+        let (call, _) = self.hedged.as_ref()?;
+        Some(Call {
+            instance: self.instance,
+            client: self.client,
+            given: self.given,
+            retry: None,
+            start: self.start,
+            hedged: Some((Rc::clone(call), n)),
+        })
+    }
 }
 
 /// One breaker (a client's, for one instance or for all) and the state it
@@ -162,7 +192,20 @@ pub fn run(
         .map_err(|e| Error::Config(e.to_string()))?;
     let budget = engines
         .retry_budget
-        .map(|c| RetryBudget::with_clock(c, clock.clone()))
+        .map(|c| RetryBudget::with_clock(c, clock.clone()).map(Arc::new))
+        .transpose()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    // Hedges draw from the retry budget, or from a default one of their own.
+    let hedge = engines
+        .hedge
+        .map(|c| {
+            let own = || RetryBudget::with_clock(RetryBudgetConfig::default(), clock.clone());
+            let budget = match &budget {
+                Some(b) => Arc::clone(b),
+                None => Arc::new(own()?),
+            };
+            Hedge::with_clock(c, budget, clock.clone()).map(Arc::new)
+        })
         .transpose()
         .map_err(|e| Error::Config(e.to_string()))?;
     // The throttler's draws have their own seeded sequence, apart from the
@@ -189,6 +232,8 @@ pub fn run(
         adaptive,
         backoff,
         budget,
+        hedge,
+        latencies: Histogram::default(),
         throttler,
         draws: SeededRandom::new(seed),
         heap: BinaryHeap::new(),
@@ -215,7 +260,7 @@ pub fn run(
     progress(1.0);
 
     let transitions = std::mem::take(&mut *log.lock().expect("no listener panicked"));
-    Ok(Report::new(
+    let mut report = Report::new(
         sim.timeline.seconds,
         transitions,
         source.episodes(),
@@ -223,7 +268,19 @@ pub fn run(
         !engines.breaker_per_instance,
         sim.clients,
         [&sim.latency[0], &sim.latency[1]],
-    ))
+    );
+    if !source.instant() {
+        report.call_latency = sim.latencies.summary();
+    }
+    report.hedging = sim.hedge.map(|h| {
+        let m = h.metrics();
+        HedgeSummary {
+            hedges: m.hedges,
+            refused: m.refused,
+            wins: m.wins,
+        }
+    });
+    Ok(report)
 }
 
 struct Sim {
@@ -240,7 +297,11 @@ struct Sim {
     bulkhead: Option<Bulkhead<SimClock>>,
     adaptive: Option<AdaptiveLimiter<SimClock>>,
     backoff: Option<Backoff>,
-    budget: Option<RetryBudget<SimClock>>,
+    budget: Option<Arc<RetryBudget<SimClock>>>,
+    hedge: Option<Arc<Hedge<SimClock>>>,
+    /// The latencies of the calls that succeeded, from arrival to the
+    /// answer.
+    latencies: Histogram,
     throttler: Option<AdaptiveThrottler<SimClock>>,
     /// The dependency's draws (failure, latency, arrivals), one sequence.
     draws: SeededRandom,
@@ -320,6 +381,7 @@ impl Sim {
             && self.throttler.is_none()
             && self.adaptive.is_none()
             && self.backoff.is_none()
+            && self.hedge.is_none()
             && !self.per_instance
             && self.clients == 1
     }
@@ -394,16 +456,28 @@ impl Sim {
                     bulkhead,
                     limit,
                 } => {
-                    self.record_answer(failed);
-                    let outcome = outcome(failed);
                     let took = Duration::from_nanos(latency);
+                    let lost = call.hedged.as_ref().is_some_and(|(h, _)| h.is_decided());
+                    if lost {
+                        // Cancelled when the call was decided: neutral.
+                        self.guards[guard]
+                            .breaker
+                            .record_elapsed(ticket, Outcome::Ignored, took);
+                        self.release_limit(limit, Outcome::Ignored, latency);
+                        if bulkhead {
+                            self.release_bulkhead();
+                        }
+                        continue;
+                    }
+                    self.record_answer(failed);
                     self.guards[guard]
                         .breaker
-                        .record_elapsed(ticket, outcome, took);
-                    self.release_limit(limit, outcome, latency);
+                        .record_elapsed(ticket, outcome(failed), took);
+                    self.release_limit(limit, outcome(failed), latency);
                     self.finish(at, call, failed, latency, bulkhead);
                 }
-                Pending::Retry(call) => self.attempt(at, call, source),
+                Pending::Retry(call) => self.start(at, call, source),
+                Pending::Hedge(template) => self.hedge_due(at, template, source),
             }
         }
     }
@@ -416,13 +490,67 @@ impl Sim {
             // The call's first attempt is a request in the budget's window.
             budget.record_attempt(false);
         }
+        let hedged = self.hedge.as_ref().map(|h| {
+            // The call is a request in the hedge's budget, counted above
+            // when that is the retry budget.
+            let call = HedgeCall::new(Arc::clone(h), arrival.at, true, self.budget.is_none());
+            (Rc::new(call), 0)
+        });
         let call = Call {
             instance: arrival.instance,
             client: arrival.client,
             given: arrival.given,
             retry: None,
+            start: arrival.at,
+            hedged,
         };
-        self.attempt(arrival.at, call, source);
+        self.start(arrival.at, call, source);
+    }
+
+    /// A call's first attempt or a retry, then, for a hedged call, the
+    /// timer of its first extra attempt.
+    fn start<S: Source>(&mut self, at: u64, call: Call, source: &mut S) {
+        let template = call.hedge(0);
+        self.attempt(at, call, source);
+        if let Some(template) = template {
+            self.schedule_hedge(at, template);
+        }
+    }
+
+    /// Schedules the next extra attempt of the call `template` stands for,
+    /// if one may come.
+    fn schedule_hedge(&mut self, at: u64, template: Call) {
+        let next = template.hedged.as_ref().and_then(|(h, _)| h.next_delay(at));
+        if let Some(delay) = next {
+            self.schedule(at.saturating_add(nanos(delay)), Pending::Hedge(template));
+        }
+    }
+
+    /// A hedged call's delay passed: the core decides whether an extra
+    /// attempt starts now.
+    fn hedge_due<S: Source>(&mut self, at: u64, template: Call, source: &mut S) {
+        let Some((h, _)) = &template.hedged else {
+            return;
+        };
+        match h.may_hedge(at) {
+            HedgeDecision::Start(n) => {
+                let attempt = template.hedge(n).expect("a hedged template");
+                self.attempt(at, attempt, source);
+                self.schedule_hedge(at, template);
+            }
+            HedgeDecision::Wait(_) => self.schedule_hedge(at, template),
+            HedgeDecision::Refused | HedgeDecision::Done | HedgeDecision::AllFailed => {}
+        }
+    }
+
+    /// An attempt of a hedged call that got no answer (refused before it
+    /// reached the dependency): whether the call fails with it (else other
+    /// attempts run on and this one ends here).
+    fn unanswered(&self, at: u64, call: &Call) -> bool {
+        match &call.hedged {
+            None => true,
+            Some((h, n)) => h.record_attempt_result(*n, at, false) == Resolution::Failed,
+        }
     }
 
     /// One attempt of `call` at `at` (the clock already reads `at`).
@@ -445,6 +573,7 @@ impl Sim {
                 // A refusal of the limiter ends the call, as it does in the
                 // bindings (a limiter's refusal is not retried).
                 self.timeline.at(at).rate_limited += 1;
+                self.unanswered(at, &call);
                 return;
             }
         }
@@ -457,6 +586,7 @@ impl Sim {
                 }
                 None => {
                     self.timeline.at(at).bulkhead_full += 1;
+                    self.unanswered(at, &call);
                     return;
                 }
             },
@@ -488,6 +618,7 @@ impl Sim {
                 }
                 self.release_limit(limit, Outcome::Ignored, 0);
                 self.timeline.at(at).throttled += 1;
+                self.unanswered(at, &call);
                 return;
             }
         }
@@ -502,7 +633,9 @@ impl Sim {
                 let sec = self.timeline.at(at);
                 sec.rejected += 1;
                 sec.rejected_while_degraded += u32::from(degraded);
-                self.after_rejection(at, call, rejected.retry_after);
+                if self.unanswered(at, &call) {
+                    self.after_rejection(at, call, rejected.retry_after);
+                }
                 return;
             }
         };
@@ -523,11 +656,12 @@ impl Sim {
                 .breaker
                 .record(ticket, outcome(answer.failed));
             self.release_limit(limit, outcome(answer.failed), 0);
-            if answer.failed || bulkhead {
+            if answer.failed || bulkhead || call.hedged.is_some() {
                 self.finish(at, call, answer.failed, 0, bulkhead);
             } else {
                 // The common case, counted here: a success, at once.
                 self.timeline.at(at).successes += 1;
+                self.latencies.record(at - call.start);
             }
         } else {
             self.schedule(
@@ -555,7 +689,17 @@ impl Sim {
         sec.failures += u32::from(failed);
         sec.successes += u32::from(!failed);
         sec.latency_sum += latency;
+        if let Some((h, n)) = &call.hedged {
+            // Only the attempt that decides the call goes on: the winner,
+            // or the last failure.
+            match h.record_attempt_result(*n, at, !failed) {
+                Resolution::Won => {}
+                Resolution::Failed => {}
+                Resolution::Pending | Resolution::Lost | Resolution::Invalid => return,
+            }
+        }
         if !failed {
+            self.latencies.record(at - call.start);
             return;
         }
         let Some(backoff) = &self.backoff else {
@@ -565,7 +709,7 @@ impl Sim {
             .retry
             .get_or_insert_with(|| Box::new(RetryState::resumed(backoff, 1)));
         let draws = &self.draws;
-        let decision = state.on_failure(true, self.budget.as_ref(), || draws.unit());
+        let decision = state.on_failure(true, self.budget.as_deref(), || draws.unit());
         self.next_attempt(at, call, decision);
     }
 
@@ -576,7 +720,7 @@ impl Sim {
         let state = call
             .retry
             .get_or_insert_with(|| Box::new(RetryState::resumed(backoff, 1)));
-        let decision = state.on_rejection(retry_after, self.budget.as_ref());
+        let decision = state.on_rejection(retry_after, self.budget.as_deref());
         self.next_attempt(at, call, decision);
     }
 
@@ -587,6 +731,12 @@ impl Sim {
                     state.begin_attempt();
                 }
                 let due = at.saturating_add(nanos(delay));
+                if let (Some(hedge), Some(_)) = (&self.hedge, &call.hedged) {
+                    // A retry is a hedged call of its own, counted in the
+                    // budget when the retry was granted.
+                    let fresh = HedgeCall::new(Arc::clone(hedge), due, true, false);
+                    call.hedged = Some((Rc::new(fresh), 0));
+                }
                 self.schedule(due, Pending::Retry(call));
             }
             Err(Stop::BudgetExhausted) => self.timeline.at(at).budget_exhausted += 1,

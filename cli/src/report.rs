@@ -205,6 +205,17 @@ impl Histogram {
         })?;
         Some(Self::top(i) as f64 / 1e6)
     }
+
+    /// The median, 99th percentile and largest value, or `None` without
+    /// a value.
+    pub(crate) fn summary(&self) -> Option<LatencySummary> {
+        Some(LatencySummary {
+            calls: self.total,
+            p50_ms: self.quantile_ms(0.5)?,
+            p99_ms: self.quantile_ms(0.99)?,
+            max_ms: self.quantile_ms(1.0)?,
+        })
+    }
 }
 
 /// A run's results.
@@ -251,6 +262,38 @@ pub struct Report {
     /// The failure rate that opens the breaker, for the plot.
     #[serde(skip)]
     pub failure_rate_threshold: Option<f64>,
+    /// The latencies of the calls that succeeded, from arrival to answer
+    /// (retries and hedges included); only when answers take time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_latency: Option<LatencySummary>,
+    /// What hedging did, with a `[hedge]` section.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hedging: Option<HedgeSummary>,
+}
+
+/// Call latencies (each the upper edge of its bucket, within 1/32).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct LatencySummary {
+    /// Calls that succeeded.
+    pub calls: u64,
+    /// The median, in milliseconds.
+    pub p50_ms: f64,
+    /// The 99th percentile, in milliseconds.
+    pub p99_ms: f64,
+    /// The largest, in milliseconds.
+    pub max_ms: f64,
+}
+
+/// What hedging did over the run.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct HedgeSummary {
+    /// Extra attempts started (each granted by the budget); their share of
+    /// the calls is the load hedging added.
+    pub hedges: u64,
+    /// Extra attempts the budget refused.
+    pub refused: u64,
+    /// Calls an extra attempt won.
+    pub wins: u64,
 }
 
 impl Counts {
@@ -320,6 +363,8 @@ impl Report {
             timeline: None,
             seconds,
             failure_rate_threshold: None,
+            call_latency: None,
+            hedging: None,
         }
     }
 
@@ -399,6 +444,28 @@ impl Report {
                 format!(
                     "{} by the rate limiter, {} by the bulkhead, {} by the adaptive limiter",
                     c.rate_limited, c.bulkhead_full, c.limit_reached
+                ),
+            ));
+        }
+        if let Some(l) = self.call_latency {
+            rows.push((
+                "call latency p99",
+                format!("{:.1} ms", l.p99_ms),
+                format!(
+                    "median {:.1} ms, max {:.1} ms, over {} successful calls",
+                    l.p50_ms, l.max_ms, l.calls
+                ),
+            ));
+        }
+        if let Some(h) = self.hedging {
+            rows.push((
+                "hedges",
+                h.hedges.to_string(),
+                format!(
+                    "{:.1}% of the calls; {} refused by the budget, {} won",
+                    100.0 * h.hedges as f64 / c.calls.max(1) as f64,
+                    h.refused,
+                    h.wins
                 ),
             ));
         }

@@ -11,6 +11,7 @@
 //! | `latency-spike` | from `start` to `end` its calls take `spike_latency_ms` (and fail with `failure`); with `servers`, each instance serves at most that many calls at once and the rest wait in its queue (first come, first served), so a spike that leaves it short of capacity makes calls queue |
 //! | `partial` | one instance (`sick`) of `instances` fails from `start` to `end`; calls go round-robin |
 //! | `diurnal` | traffic follows a day's curve from `low` to `high` calls/s over `period`, with an outage from `start` to `end` |
+//! | `long-tail` | healthy throughout, but each attempt takes `tail_latency_ms` instead of `latency_ms` with probability `tail` (the slow calls hedging is for) |
 //! | `overload` | from `start` to `end` the dependency serves at most `capacity` calls in each second and refuses the rest at once |
 
 use std::cmp::Reverse;
@@ -58,18 +59,23 @@ pub struct ScenarioFields {
     pub sick: Option<u32>,
     pub low: Option<f64>,
     pub high: Option<f64>,
+    /// `long-tail`: the probability of an attempt being slow.
+    pub tail: Option<f64>,
+    /// `long-tail`: a slow attempt's latency.
+    pub tail_latency_ms: Option<f64>,
     /// `overload`: the calls served per second; more are refused.
     pub capacity: Option<u32>,
 }
 
 /// The scenarios' names, in the order `seawall simulate --help` lists them.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "outage",
     "flapping",
     "brownout",
     "latency-spike",
     "partial",
     "diurnal",
+    "long-tail",
     "overload",
 ];
 
@@ -115,6 +121,8 @@ pub struct Scenario {
     healthy_latency: u64,
     spread: f64,
     phases: Vec<Phase>,
+    /// `long-tail`: the probability of a slow attempt and its latency.
+    tail: Option<(f64, u64)>,
     /// The next arrival's time, in nanoseconds, as a real number.
     next: f64,
     /// The first phase that has not ended by the last time asked.
@@ -170,6 +178,7 @@ impl Scenario {
             "brownout" => &["start", "end", "peak_failure"],
             "latency-spike" => &["start", "end", "failure", "spike_latency_ms", "servers"],
             "partial" => &["start", "end", "failure", "sick"],
+            "long-tail" => &["tail", "tail_latency_ms"],
             "overload" => &["start", "end", "capacity"],
             _ => &["start", "end", "failure", "low", "high", "period"],
         };
@@ -221,7 +230,12 @@ impl Scenario {
                 "scenario.instances x scenario.clients = {instances} x {clients}: must be at most {MAX_PAIRS}"
             )));
         }
-        let latency_ms = non_negative("latency_ms", fields.latency_ms, 0.0)?;
+        let long_tail = name == "long-tail";
+        let latency_ms = non_negative(
+            "latency_ms",
+            fields.latency_ms,
+            if long_tail { 20.0 } else { 0.0 },
+        )?;
         let span = |from: f64, to: f64, instance| Episode {
             start: nanos(from),
             end: nanos(to),
@@ -234,6 +248,7 @@ impl Scenario {
             capacity: None,
         };
         let phases = match name {
+            "long-tail" => Vec::new(),
             "outage" | "diurnal" => vec![flat(start, end, None)],
             "flapping" => {
                 let period = positive("period", fields.period, 20.0)?;
@@ -337,6 +352,18 @@ impl Scenario {
             healthy_latency: millis(latency_ms),
             spread,
             phases,
+            tail: if long_tail {
+                Some((
+                    probability("tail", fields.tail, 0.02)?,
+                    millis(non_negative(
+                        "tail_latency_ms",
+                        fields.tail_latency_ms,
+                        1_000.0,
+                    )?),
+                ))
+            } else {
+                None
+            },
             next: 0.0,
             cursor: 0,
             active: None,
@@ -465,7 +492,9 @@ impl Source for Scenario {
     }
 
     fn instant(&self) -> bool {
-        self.healthy_latency == 0 && self.phases.iter().all(|p| p.latency == 0)
+        self.healthy_latency == 0
+            && self.phases.iter().all(|p| p.latency == 0)
+            && self.tail.is_none_or(|(_, slow)| slow == 0)
     }
 
     #[inline]
@@ -476,7 +505,10 @@ impl Source for Scenario {
     #[inline]
     fn answer(&mut self, at: u64, instance: u32, draws: &SeededRandom) -> Answer {
         let (p, latency) = match self.phase(at, instance) {
-            None => (self.healthy_failure, self.healthy_latency),
+            None => match self.tail {
+                Some((tail, slow)) if draws.unit() < tail => (self.healthy_failure, slow),
+                _ => (self.healthy_failure, self.healthy_latency),
+            },
             Some(phase) => {
                 let p = match phase.failure {
                     Curve::Flat(p) => p,

@@ -326,6 +326,64 @@ fn the_plain_loop_counts_what_the_general_loop_counts() {
     }
 }
 
+/// The long tail: 2% of attempts take 1 s instead of 20 ms. Without hedging
+/// the 99th percentile is the tail; a hedge after the learnt 95th
+/// percentile (about 20 ms) answers in the ordinary time, for about 2%
+/// more attempts.
+#[test]
+fn hedging_cuts_the_long_tail_p99_at_under_a_tenth_more_load() {
+    let run = |sets: &[&str]| {
+        let mut s = settings(sets);
+        s.seed = 7;
+        simulate(&s, None, &mut |_| {}).unwrap()
+    };
+    let plain = run(&["scenario.name=\"long-tail\""]);
+    let hedged = run(&["scenario.name=\"long-tail\"", "hedge.max_hedges=1"]);
+    let (p, h) = (plain.call_latency.unwrap(), hedged.call_latency.unwrap());
+    assert_eq!(p.calls, 12_000);
+    assert_eq!(h.calls, p.calls, "every call still succeeds");
+    assert!(plain.hedging.is_none());
+    assert!(p.p99_ms >= 1_000.0, "{p:?}");
+    assert!(h.p99_ms <= 50.0, "{h:?}");
+    assert_eq!(h.p50_ms, p.p50_ms, "the median call is never hedged");
+    let hedges = hedged.hedging.unwrap();
+    let extra = hedges.hedges as f64 / hedged.counts.calls as f64;
+    assert!(extra < 0.10 && hedges.hedges > 0, "{hedges:?}");
+    assert_eq!(hedged.counts.attempts, hedged.counts.calls + hedges.hedges);
+    // Losers are cancelled: neither successes nor failures for the breaker.
+    assert_eq!(hedged.counts.successes, hedged.counts.calls);
+    assert_eq!(hedged.counts.failures, 0);
+}
+
+/// Every attempt slow: every call passes the hedge delay, and the retry
+/// budget (10% of the requests once 100 are in its window) is all that
+/// stands between hedging and twice the load.
+#[test]
+fn the_retry_budget_caps_hedges_when_every_call_is_slow() {
+    let mut s = settings(&[
+        "scenario.name=\"long-tail\"",
+        "scenario.tail=1",
+        "hedge.quantile=0",
+        "hedge.delay=0.05",
+    ]);
+    s.seed = 7;
+    let r = simulate(&s, None, &mut |_| {}).unwrap();
+    let h = r.hedging.unwrap();
+    // Hedges are at most a tenth of all the requests (calls and hedges).
+    assert_eq!(r.counts.attempts, r.counts.calls + h.hedges);
+    assert!(
+        h.hedges * 10 <= r.counts.attempts,
+        "{h:?} over {} calls",
+        r.counts.calls
+    );
+    assert!(
+        h.hedges * 10 > r.counts.attempts * 9 / 10,
+        "the budget is used: {h:?}"
+    );
+    assert!(h.refused > r.counts.calls / 2, "{h:?}");
+    assert_eq!(h.wins, 0, "a hedge is as slow as the call it hedges");
+}
+
 /// An overloaded dependency (20 calls served per second of the 100 sent,
 /// the rest refused at once, from 10 s to 70 s), a breaker that never trips
 /// on it: the adaptive throttler cuts the

@@ -16,6 +16,9 @@
 //!   learnt from the calls' latency and errors (AIMD or gradient).
 //! - [`RateLimiter`] and [`KeyedRateLimiter`] ([`rate_limit`]): GCRA on one
 //!   atomic word.
+//! - [`Hedge`] ([`hedge`]): after a delay without an answer, another
+//!   attempt at an idempotent call, drawn from a [`RetryBudget`]; the
+//!   first good answer wins.
 //! - [`AdaptiveThrottler`] ([`throttle`]): client-side throttling that
 //!   sheds calls locally, lowest [`Priority`] first, while the backend
 //!   refuses more than it accepts.
@@ -152,6 +155,7 @@ pub mod bulkhead;
 pub mod clock;
 pub mod config;
 pub mod fault;
+pub mod hedge;
 pub mod limiter;
 mod random;
 pub mod rate_limit;
@@ -180,6 +184,7 @@ pub use bulkhead::{
 pub use clock::{Clock, ManualClock, QuantaClock};
 pub use config::ConfigError;
 pub use fault::{Fault, FaultConfig, FaultInjector, FaultMetrics};
+pub use hedge::{Hedge, HedgeCall, HedgeConfig, HedgeDecision, HedgeMetrics, Resolution};
 pub use limiter::{
     AdaptiveLimiter, AdaptiveLimiterConfig, AdaptiveLimiterMetrics, AdaptivePermit, AdaptiveTicket,
     LimitAlgorithm, LimitReached,

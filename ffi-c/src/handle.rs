@@ -281,6 +281,28 @@ pub(crate) unsafe fn clone_handle<H: Handle<Kind = Shared>>(
     })
 }
 
+/// A new strong reference to the value behind shared handle `h`, for an
+/// engine that keeps another engine (a hedge its budget) alive.
+///
+/// # Safety
+///
+/// `h` is NULL or a live handle.
+pub(crate) unsafe fn share<H: Handle<Kind = Shared>>(
+    h: *const H,
+    func: &'static str,
+) -> Result<Arc<H::Inner>, Error> {
+    let p = h.cast::<H::Inner>();
+    check(p, func, H::NAME)?;
+    // SAFETY: `p` is non-NULL and aligned (checked) and, by the caller's
+    // contract, `Arc::into_raw` of an `Arc<H::Inner>` whose count includes
+    // the caller's reference; the one added here is owned by the `Arc`
+    // returned.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Ok(Arc::from_raw(p))
+    }
+}
+
 /// The body of every `_free`: gives back the reference `h` owns, dropping
 /// the value with the last one. NULL does nothing.
 ///

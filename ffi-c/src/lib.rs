@@ -60,6 +60,7 @@ mod distributed;
 mod error;
 mod fault;
 mod handle;
+mod hedge;
 mod keyed_breaker;
 mod keyed_rate_limit;
 mod rate_limit;
@@ -121,6 +122,13 @@ pub use fault::{
     seawall_fault_injector_get_metrics, seawall_fault_injector_new,
     seawall_fault_injector_new_seeded, seawall_fault_injector_set_enabled, seawall_fault_kind,
     seawall_fault_metrics,
+};
+pub use hedge::{
+    seawall_hedge, seawall_hedge_call, seawall_hedge_call_free, seawall_hedge_call_may_hedge,
+    seawall_hedge_call_new, seawall_hedge_call_next_delay, seawall_hedge_call_record,
+    seawall_hedge_config, seawall_hedge_config_default, seawall_hedge_decision,
+    seawall_hedge_delay, seawall_hedge_free, seawall_hedge_get_metrics, seawall_hedge_metrics,
+    seawall_hedge_new, seawall_hedge_record_latency, seawall_hedge_resolution,
 };
 pub use keyed_breaker::{
     seawall_keyed_breaker, seawall_keyed_breaker_clone, seawall_keyed_breaker_evict_idle,

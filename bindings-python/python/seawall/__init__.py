@@ -38,6 +38,7 @@ from .adapters import (
 from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError, KeyedBreakerFullError
+from .hedge import Hedge, HedgeMetrics
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .keyed_breaker import KeyBreaker, KeyedBreaker
 from .interfaces import (
@@ -55,6 +56,7 @@ from .models import (
     CircuitBreakerConfig,
     CircuitState,
     CountWindow,
+    HedgeConfig,
     RetryBudgetConfig,
     RetryConfig,
     RetryError,
@@ -99,6 +101,9 @@ __all__ = [
     "BulkheadConfig",
     "AdaptiveLimiterConfig",
     "RetryBudgetConfig",
+    "HedgeConfig",
+    "Hedge",
+    "HedgeMetrics",
     "RetryMetrics",
     "RetryResult",
     "RetryError",

@@ -1,6 +1,7 @@
 """Type stubs of the compiled module ``seawall._native`` (private: use the
 ``seawall`` package)."""
 
+from datetime import timedelta
 from typing import (
     Any,
     Awaitable,
@@ -51,6 +52,8 @@ __all__ = [
     "Backoff",
     "RetryBudget",
     "RetryState",
+    "Hedge",
+    "HedgeCall",
     "retry_policies",
     "Bulkhead",
     "BulkheadWaiter",
@@ -319,6 +322,32 @@ class RetryBudget:
     def counts(self) -> Tuple[int, int]: ...
     def reset(self) -> None: ...
     def tokens(self) -> int: ...
+
+@final
+class Hedge:
+    def __new__(
+        cls,
+        max_hedges: int,
+        delay: Union[float, timedelta],
+        quantile: Optional[float],
+        min_delay: Union[float, timedelta],
+        max_delay: Union[float, timedelta],
+        window: Union[float, timedelta],
+        min_samples: int,
+        *,
+        budget: Optional[RetryBudget] = None,
+        clock: Optional[ManualClock] = None,
+    ) -> Self: ...
+    def start(self, idempotent: bool, record_first: bool) -> HedgeCall: ...
+    def delay(self) -> float: ...
+    def metrics(self) -> Tuple[int, int, int, int]: ...
+
+@final
+class HedgeCall:
+    def next_delay(self) -> Optional[float]: ...
+    def may_hedge(self) -> Union[int, float, None]: ...
+    def record(self, attempt: int, ok: bool) -> str: ...
+    def attempts(self) -> int: ...
 
 @final
 class RetryState:

@@ -1,6 +1,6 @@
-"""``with_resilience``: retries, a circuit breaker, a bulkhead, a rate
-limit, an adaptive throttler, a timeout, fault injection and a fallback
-composed around one function, for plain and
+"""``with_resilience``: retries, hedging, a circuit breaker, a bulkhead, a
+rate limit, an adaptive throttler, a timeout, fault injection and a
+fallback composed around one function, for plain and
 ``async def`` functions and for generators of both kinds (the order of the
 layers is in its docstring)."""
 
@@ -24,7 +24,7 @@ from typing import (
     Union,
 )
 
-from . import _check, _native
+from . import _check, _native, _threads
 from ._time import Seconds, asleep as _asleep, sleep as _sleep
 from .backoff import BackoffCalculator, _no_custom_backoff
 from .budget import RetryBudget
@@ -34,6 +34,7 @@ from .adaptive_limiter import aadmit as limiter_aadmit
 from .adaptive_limiter import admit as limiter_admit
 from .bulkhead import Bulkhead, aadmit, admit
 from .distributed import DistributedCircuitBreaker
+from .hedge import Hedge
 from .fault import FaultInjector
 from .implementations.circuit_breaker import (
     Stream,
@@ -92,6 +93,8 @@ def with_resilience(
     asleep: Optional[Callable[[float], Awaitable[Any]]] = None,
     rng: Optional[random.Random] = None,
     metrics: Optional[RetryMetrics] = None,
+    hedge: Optional[Hedge] = None,
+    sync_timeout: Optional[str] = None,
     throttler: Optional[AdaptiveThrottler] = None,
     priority: Priority = "normal",
     fault_injection: Optional[FaultInjector] = None,
@@ -116,8 +119,25 @@ def with_resilience(
       ``LimitReachedError``, never queues; a generator's attempt holds its
       slot until the stream ends and teaches nothing).
     - ``rate_limit``: a ``RateLimiter`` or calls per second.
-    - ``timeout``: seconds (or ``timedelta``) per attempt; ``async def``
-      functions only (a running sync call cannot be interrupted).
+    - ``timeout``: seconds (or ``timedelta``) per attempt, raising
+      ``TimeoutError`` (a failure for the breaker). For ``async def``
+      functions the attempt is cancelled. A running sync call cannot be
+      interrupted, so sync functions need ``sync_timeout="thread"`` too:
+      each attempt then runs on a worker thread (up to 32 per decorated
+      function, daemon threads, the caller's ``contextvars`` copied) and the
+      caller stops waiting at the timeout, **abandoning the call, which
+      keeps running on its thread** until it returns by itself (its result
+      is dropped). Calls beyond the 32 threads wait for one within their
+      timeout. Not for generators.
+    - ``sync_timeout``: ``"thread"`` to allow ``timeout`` on a sync
+      function, as above; ``None`` (default) refuses it with a
+      ``TypeError``.
+    - ``hedge``: a ``Hedge`` (``async def`` functions only: a losing sync
+      attempt could not be cancelled): each attempt is a hedged call, with
+      extra attempts after the hedge's delay if its config is
+      ``idempotent``, each drawn from the hedge's retry budget; the first
+      good answer wins, the others are cancelled. When the hedge shares the
+      retry layer's budget, the call is counted in it once.
     - ``fallback``: called with the call's arguments (awaited if it returns
       an awaitable) when the call finally fails with an ``Exception``.
     - ``retry_budget``: a ``RetryBudget`` (share one between functions) or a
@@ -144,12 +164,21 @@ def with_resilience(
        ``retryable_exceptions`` / ``retryable_status_codes`` are retried, and
        an exhausted retry raises ``RetryError`` (``attempts``,
        ``last_exception``); other exceptions propagate at once;
-    3. rate limit, then bulkhead, then throttler, per attempt (their
-       refusals are not the dependency's failures, so the breaker does not
-       count them; the throttler counts what the breaker lets through);
-    4. circuit breaker: sees each attempt;
-    5. timeout around the call;
-    6. fault injection, around the function itself.
+    3. hedge (``async def`` only): each retry attempt is one hedged call;
+       hedging answers slowness where retry answers failure, so it sits
+       inside the retry. Every hedged attempt is a real request, so each
+       passes the layers below on its own: it takes its own rate-limit
+       token, bulkhead slot and throttler admission, the breaker sees it
+       (an open breaker refuses hedges too; a cancelled loser counts as
+       neither success nor failure) and it has its own timeout;
+    4. rate limit, then bulkhead (or adaptive limiter), then throttler, per
+       attempt (their refusals are not the dependency's failures, so the
+       breaker does not count them; the throttler counts what the breaker
+       lets through);
+    5. circuit breaker: sees each attempt;
+    6. timeout around the call (on a worker thread for sync functions with
+       ``sync_timeout="thread"``);
+    7. fault injection, around the function itself.
 
     ``throttler`` and ``fault_injection`` apply to plain and ``async def``
     functions, not to generators.
@@ -239,6 +268,12 @@ def with_resilience(
         except ValueError as e:
             raise ValueError(f"invalid rate_limit = {n}: {e}") from None
     t = None if timeout is None else _check.positive_seconds("timeout", timeout)
+    if sync_timeout not in (None, "thread"):
+        raise ValueError(
+            f"invalid sync_timeout = {_check.shown(sync_timeout)}: must be None or 'thread'"
+        )
+    if hedge is not None:
+        _check.instance("hedge", hedge, Hedge)
     shared_budget: Optional[RetryBudget] = None
     if isinstance(retry_budget, RetryBudgetConfig):
         shared_budget = RetryBudget(retry_budget)
@@ -261,9 +296,18 @@ def with_resilience(
         is_async = _is_async(func)
         is_gen = is_generator_function(func)
         is_agen = is_async_generator_function(func)
-        if t is not None and not (is_async or is_agen):
+        if t is not None and is_gen:
+            raise TypeError("timeout= applies to functions and async generators, not generators")
+        if t is not None and not (is_async or is_agen) and sync_timeout is None:
             raise TypeError(
-                "timeout= applies to async def functions (and async generators) only"
+                "timeout= cancels async def functions; on a sync function it needs "
+                "sync_timeout='thread': the call then runs on a worker thread and is "
+                "abandoned (it keeps running) after the timeout"
+            )
+        if hedge is not None and not is_async:
+            raise TypeError(
+                "hedge= applies to async def functions only: a losing sync attempt "
+                "could not be cancelled"
             )
         if (is_gen or is_agen) and (throttle is not None or fault_injection is not None):
             raise TypeError(
@@ -293,15 +337,17 @@ def with_resilience(
         elif is_agen:
             wrapper = _async_generator_wrapper(func, layers)
         elif is_async:
-            wrapper = _async_wrapper(inner, layers)
+            wrapper = _async_wrapper(inner, layers, hedge)
         else:
-            wrapper = _sync_wrapper(inner, layers)
+            target = inner if t is None else _threads.in_thread(inner, t)
+            wrapper = _sync_wrapper(target, layers)
         functools.update_wrapper(wrapper, func)
         if is_async and not inspect.iscoroutinefunction(wrapper):
             mark_coroutine_function(wrapper, func)
         wrapper.circuit_breaker = breaker  # type: ignore[attr-defined]
         wrapper.retry_budget = budget  # type: ignore[attr-defined]
         wrapper.bulkhead = bh  # type: ignore[attr-defined]
+        wrapper.hedge = hedge  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
@@ -391,7 +437,9 @@ def _sync_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., An
     return wrapper
 
 
-def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., Any]:
+def _async_wrapper(
+    func: Callable[..., Any], layers: _Layers, hedge: Optional[Hedge] = None
+) -> Callable[..., Any]:
     plan, budget, breaker, bh, rl, t, fallback, throttle = layers
     inner: Callable[..., Any] = func
     if t is not None:
@@ -407,6 +455,8 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
         call = limiter_aadmit(call, bh, await_)
     else:
         call = aadmit(call, bh, await_)
+    if hedge is not None:
+        call = _hedged(call, hedge, budget)
 
     async def slow(exc: Exception, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         try:
@@ -421,7 +471,8 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
                 r = await r
             return r
 
-    first = _native_first_attempt(inner, True, layers, slow)
+    # A hedged attempt is not the breaker's one native call.
+    first = None if hedge is not None else _native_first_attempt(inner, True, layers, slow)
     if first is not None:
         return first
     record = None if budget is None else budget.record_attempt  # see _sync_wrapper
@@ -443,6 +494,21 @@ def _async_wrapper(func: Callable[..., Any], layers: _Layers) -> Callable[..., A
                 return await slow(exc, args, kwargs)
 
     return wrapper
+
+
+def _hedged(
+    call: Callable[..., Any], hedge: Hedge, budget: Optional[RetryBudget]
+) -> Callable[..., Any]:
+    """``call`` as one hedged call per attempt, idempotent as the hedge's
+    config says. Its first attempt is counted in the hedge's budget unless
+    that is the retry layer's budget, which counted it already."""
+    idempotent = hedge.config.idempotent
+    record_first = hedge.budget is not budget
+
+    async def hedged(*args: Any, **kwargs: Any) -> Any:
+        return await hedge._run(lambda: call(*args, **kwargs), idempotent, record_first)
+
+    return hedged
 
 
 # ------------------------------------------- generators in with_resilience

@@ -27,6 +27,7 @@ __all__ = [
     "AdaptiveLimiterConfig",
     "BulkheadConfig",
     "RetryBudgetConfig",
+    "HedgeConfig",
     "RetryMetrics",
     "RetryResult",
     "RetryError",
@@ -453,6 +454,47 @@ class RetryBudgetConfig:
             _check.non_negative_seconds("window_size", self.window_size),
             _check.number("tokens_per_second", self.tokens_per_second),
             self.max_tokens,
+        )
+
+
+@dataclass
+class HedgeConfig:
+    """Settings of hedging (``Hedge``): after ``delay`` without an answer,
+    start another attempt, up to ``max_hedges`` extra attempts per call.
+
+    - ``quantile``: take the delay from this quantile of the latencies of
+      the last ``window`` (once ``min_samples`` were seen; ``delay`` before
+      that), or ``None`` for the fixed ``delay``; in ``(0, 1)``.
+    - ``min_delay`` / ``max_delay``: the delay is clamped to them.
+    - ``idempotent``: only calls marked idempotent are hedged (the
+      dependency may see the request more than once); ``False`` by default,
+      so hedging is always asked for explicitly. ``Hedge.run`` takes a
+      per-call ``idempotent=`` too.
+
+    Every extra attempt must be granted by the hedge's retry budget.
+    """
+
+    max_hedges: int = 1
+    delay: timedelta = timedelta(milliseconds=100)
+    quantile: Optional[float] = 0.95
+    min_delay: timedelta = timedelta(milliseconds=1)
+    max_delay: timedelta = timedelta(seconds=1)
+    window: timedelta = timedelta(seconds=10)
+    min_samples: int = 20
+    idempotent: bool = False
+
+    def __post_init__(self) -> None:
+        # Invalid values raise TypeError / ValueError naming the field; the
+        # ranges are the core hedge's.
+        _check.boolean("idempotent", self.idempotent)
+        _native.Hedge(
+            self.max_hedges,
+            self.delay,
+            self.quantile,
+            self.min_delay,
+            self.max_delay,
+            self.window,
+            self.min_samples,
         )
 
 

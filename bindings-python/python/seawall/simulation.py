@@ -138,7 +138,7 @@ def simulate(
     ``recover_max`` and the rest; with ``timeline=True`` also one entry per
     simulated second. ``scenario`` is one of ``outage`` (the default),
     ``flapping``, ``brownout``, ``latency-spike``, ``partial``,
-    ``diurnal``; or replay a ``trace`` (CSV or JSON lines). ``svg`` /
+    ``diurnal``, ``long-tail``; or replay a ``trace`` (CSV or JSON lines). ``svg`` /
     ``png`` write the timeline. Bad settings raise ``ValueError`` naming
     the field (or file and line); values of a type the command line cannot
     take raise ``TypeError``.
