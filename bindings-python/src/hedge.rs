@@ -29,7 +29,7 @@ pub struct Hedge(Shared);
 #[pymethods]
 impl Hedge {
     #[new]
-    #[pyo3(signature = (max_hedges, delay, quantile, min_delay, max_delay, window, min_samples, *, budget = None, clock = None))]
+    #[pyo3(signature = (max_hedges, delay, quantile, min_delay, max_delay, window, min_samples, *, name = "default", budget = None, clock = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         max_hedges: &Bound<'_, PyAny>,
@@ -39,6 +39,7 @@ impl Hedge {
         max_delay: &Bound<'_, PyAny>,
         window: &Bound<'_, PyAny>,
         min_samples: &Bound<'_, PyAny>,
+        name: &str,
         budget: Option<&Bound<'_, RetryBudget>>,
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Self> {
@@ -60,8 +61,12 @@ impl Hedge {
                     .expect("the default budget is valid"),
             ),
         };
-        let hedge = validated(CoreHedge::with_clock(config, budget, clock), &given)?;
-        Ok(Hedge(Arc::new(hedge)))
+        let hedge = Arc::new(validated(
+            CoreHedge::with_clock(config, budget, clock),
+            &given,
+        )?);
+        crate::telemetry::hedge(name, &hedge);
+        Ok(Hedge(hedge))
     }
 
     /// Starts a call whose first attempt starts now. `idempotent`: whether

@@ -23,10 +23,12 @@ use seawall::telemetry::{
     RetryStats as CoreRetryStats, TextFormat,
 };
 use seawall::{
-    AdaptiveLimiter as CoreAdaptiveLimiter, AdaptiveLimiterMetrics, Breaker as CoreBreaker,
-    Bulkhead as CoreBulkhead, KeyedBreaker as CoreKeyedBreaker,
-    KeyedRateLimiter as CoreKeyedRateLimiter, RateLimiter as CoreRateLimiter, RateLimiterMetrics,
-    RetryBudget as CoreRetryBudget,
+    AdaptiveLimiter as CoreAdaptiveLimiter, AdaptiveLimiterMetrics,
+    AdaptiveThrottler as CoreThrottler, Breaker as CoreBreaker, Bulkhead as CoreBulkhead,
+    FaultInjector as CoreInjector, FaultMetrics, Hedge as CoreHedge, HedgeMetrics,
+    KeyedBreaker as CoreKeyedBreaker, KeyedRateLimiter as CoreKeyedRateLimiter,
+    RateLimiter as CoreRateLimiter, RateLimiterMetrics, RetryBudget as CoreRetryBudget,
+    ThrottlerMetrics,
 };
 use seawall_bindings_support::DynClock;
 
@@ -42,6 +44,9 @@ enum Entry {
     FleetRateLimiter(Weak<FleetLimiter>),
     Bulkhead(Arc<str>, Weak<CoreBulkhead<DynClock>>),
     AdaptiveLimiter(Arc<str>, Weak<CoreAdaptiveLimiter<DynClock>>),
+    Throttler(Arc<str>, Weak<CoreThrottler<DynClock>>),
+    FaultInjector(Arc<str>, Weak<CoreInjector>),
+    Hedge(Arc<str>, Weak<CoreHedge<DynClock>>),
     RateLimiter(Arc<str>, Weak<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Weak<CoreRetryBudget<DynClock>>),
     Retry(Arc<str>, Weak<CoreRetryStats>),
@@ -57,6 +62,9 @@ impl Entry {
             Entry::FleetRateLimiter(w) => w.strong_count() > 0,
             Entry::Bulkhead(_, w) => w.strong_count() > 0,
             Entry::AdaptiveLimiter(_, w) => w.strong_count() > 0,
+            Entry::Throttler(_, w) => w.strong_count() > 0,
+            Entry::FaultInjector(_, w) => w.strong_count() > 0,
+            Entry::Hedge(_, w) => w.strong_count() > 0,
             Entry::RateLimiter(_, w) => w.strong_count() > 0,
             Entry::RetryBudget(_, w) => w.strong_count() > 0,
             Entry::Retry(_, w) => w.strong_count() > 0,
@@ -73,6 +81,9 @@ enum Live {
     FleetRateLimiter(Arc<FleetLimiter>),
     Bulkhead(Arc<str>, Arc<CoreBulkhead<DynClock>>),
     AdaptiveLimiter(Arc<str>, Arc<CoreAdaptiveLimiter<DynClock>>),
+    Throttler(Arc<str>, Arc<CoreThrottler<DynClock>>),
+    FaultInjector(Arc<str>, Arc<CoreInjector>),
+    Hedge(Arc<str>, Arc<CoreHedge<DynClock>>),
     RateLimiter(Arc<str>, Arc<CoreRateLimiter<DynClock>>),
     RetryBudget(Arc<str>, Arc<CoreRetryBudget<DynClock>>),
     Retry(Arc<str>, Arc<CoreRetryStats>),
@@ -158,6 +169,56 @@ pub(crate) fn adaptive_limiter_dict<'py>(
     Ok(d)
 }
 
+/// Registers an adaptive throttler reporting as `name`.
+pub(crate) fn throttler(name: &str, t: &Arc<CoreThrottler<DynClock>>) {
+    register(Entry::Throttler(name.into(), Arc::downgrade(t)));
+}
+
+/// A throttler's snapshot as `{"requests", "accepts", "throttled",
+/// "rejection_probability"}`.
+pub(crate) fn throttler_dict<'py>(
+    py: Python<'py>,
+    m: &ThrottlerMetrics,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("requests", m.requests)?;
+    d.set_item("accepts", m.accepts)?;
+    d.set_item("throttled", m.throttled)?;
+    d.set_item("rejection_probability", m.rejection_probability)?;
+    Ok(d)
+}
+
+/// Registers a fault injector reporting as `name`.
+pub(crate) fn fault_injector(name: &str, f: &Arc<CoreInjector>) {
+    register(Entry::FaultInjector(name.into(), Arc::downgrade(f)));
+}
+
+/// A fault injector's snapshot as `{"enabled", "errors", "results",
+/// "latencies"}`.
+pub(crate) fn fault_dict<'py>(py: Python<'py>, m: &FaultMetrics) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("enabled", m.enabled)?;
+    d.set_item("errors", m.errors)?;
+    d.set_item("results", m.results)?;
+    d.set_item("latencies", m.latencies)?;
+    Ok(d)
+}
+
+/// Registers a hedging policy reporting as `name`.
+pub(crate) fn hedge(name: &str, h: &Arc<CoreHedge<DynClock>>) {
+    register(Entry::Hedge(name.into(), Arc::downgrade(h)));
+}
+
+/// A hedging policy's counts as `{"calls", "hedges", "refused", "wins"}`.
+pub(crate) fn hedge_dict<'py>(py: Python<'py>, m: &HedgeMetrics) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("calls", m.calls)?;
+    d.set_item("hedges", m.hedges)?;
+    d.set_item("refused", m.refused)?;
+    d.set_item("wins", m.wins)?;
+    Ok(d)
+}
+
 /// Registers a rate limiter reporting as `name`.
 pub(crate) fn rate_limiter(name: &str, l: &Arc<CoreRateLimiter<DynClock>>) {
     register(Entry::RateLimiter(name.into(), Arc::downgrade(l)));
@@ -189,6 +250,9 @@ fn live() -> Vec<Live> {
             Entry::AdaptiveLimiter(n, w) => {
                 w.upgrade().map(|l| Live::AdaptiveLimiter(n.clone(), l))
             }
+            Entry::Throttler(n, w) => w.upgrade().map(|t| Live::Throttler(n.clone(), t)),
+            Entry::FaultInjector(n, w) => w.upgrade().map(|f| Live::FaultInjector(n.clone(), f)),
+            Entry::Hedge(n, w) => w.upgrade().map(|h| Live::Hedge(n.clone(), h)),
             Entry::RateLimiter(n, w) => w.upgrade().map(|l| Live::RateLimiter(n.clone(), l)),
             Entry::RetryBudget(n, w) => w.upgrade().map(|b| Live::RetryBudget(n.clone(), b)),
             Entry::Retry(n, w) => w.upgrade().map(|s| Live::Retry(n.clone(), s)),
@@ -206,6 +270,9 @@ fn address(l: &Live) -> usize {
         Live::FleetRateLimiter(a) => Arc::as_ptr(a) as usize,
         Live::Bulkhead(_, a) => Arc::as_ptr(a) as usize,
         Live::AdaptiveLimiter(_, a) => Arc::as_ptr(a) as usize,
+        Live::Throttler(_, a) => Arc::as_ptr(a) as usize,
+        Live::FaultInjector(_, a) => Arc::as_ptr(a) as usize,
+        Live::Hedge(_, a) => Arc::as_ptr(a) as usize,
         Live::RateLimiter(_, a) => Arc::as_ptr(a) as usize,
         Live::RetryBudget(_, a) => Arc::as_ptr(a) as usize,
         Live::Retry(_, a) => Arc::as_ptr(a) as usize,
@@ -245,6 +312,9 @@ fn families(engines: &[Live]) -> Vec<Family> {
             Live::FleetRateLimiter(l) => l.get().export(&mut c),
             Live::Bulkhead(n, b) => c.bulkhead(Arc::clone(n), &b.metrics()),
             Live::AdaptiveLimiter(n, l) => c.adaptive_limiter(Arc::clone(n), &l.metrics()),
+            Live::Throttler(n, t) => c.throttler(Arc::clone(n), &t.metrics()),
+            Live::FaultInjector(n, f) => c.fault_injector(Arc::clone(n), &f.metrics()),
+            Live::Hedge(n, h) => c.hedge(Arc::clone(n), &h.metrics()),
             Live::RateLimiter(n, l) => c.rate_limiter(Arc::clone(n), &l.metrics()),
             Live::RetryBudget(n, b) => c.retry_budget(Arc::clone(n), &b.metrics()),
             Live::Retry(n, s) => c.retry(Arc::clone(n), &s.counts()),
@@ -322,7 +392,8 @@ pub(crate) fn prometheus_text(py: Python<'_>, openmetrics: bool) -> Bound<'_, Py
 
 /// `{kind: {name: snapshot}}` for every live engine: kinds `breakers`
 /// (the `metrics()` dict), `bulkheads`, `rate_limiters`, `retry_budgets`,
-/// `retriers`, `adaptive_limiters`. Of engines of one kind with one name, the last created wins.
+/// `retriers`, `adaptive_limiters`, `throttlers`, `fault_injectors`,
+/// `hedges`. Of engines of one kind with one name, the last created wins.
 #[pyfunction]
 pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let kinds = [
@@ -332,6 +403,9 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         "retry_budgets",
         "retriers",
         "adaptive_limiters",
+        "throttlers",
+        "fault_injectors",
+        "hedges",
     ];
     let out = PyDict::new(py);
     let by_kind: Vec<Bound<'_, PyDict>> = kinds.iter().map(|_| PyDict::new(py)).collect();
@@ -375,6 +449,9 @@ pub(crate) fn snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
             Live::AdaptiveLimiter(n, l) => {
                 by_kind[5].set_item(&*n, adaptive_limiter_dict(py, &l.metrics())?)?
             }
+            Live::Throttler(n, t) => by_kind[6].set_item(&*n, throttler_dict(py, &t.metrics())?)?,
+            Live::FaultInjector(n, f) => by_kind[7].set_item(&*n, fault_dict(py, &f.metrics())?)?,
+            Live::Hedge(n, h) => by_kind[8].set_item(&*n, hedge_dict(py, &h.metrics())?)?,
         }
     }
     for (k, d) in kinds.iter().zip(by_kind) {

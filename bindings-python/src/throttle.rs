@@ -45,11 +45,12 @@ pub struct AdaptiveThrottler(Arc<CoreThrottler<DynClock>>);
 #[pymethods]
 impl AdaptiveThrottler {
     #[new]
-    #[pyo3(signature = (k, window, max_rejection_probability, *, clock = None, seed = None))]
+    #[pyo3(signature = (k, window, max_rejection_probability, *, name = "default", clock = None, seed = None))]
     fn new(
         k: f64,
         window: f64,
         max_rejection_probability: f64,
+        name: &str,
         clock: Option<&Bound<'_, ManualClock>>,
         seed: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
@@ -59,7 +60,9 @@ impl AdaptiveThrottler {
             max_rejection_probability,
         };
         let t = CoreThrottler::with_clock_and_random(config, clock_arg(clock), random(seed)?);
-        Ok(AdaptiveThrottler(Arc::new(validated(t, &[])?)))
+        let t = Arc::new(validated(t, &[])?);
+        crate::telemetry::throttler(name, &t);
+        Ok(AdaptiveThrottler(t))
     }
 
     /// 0.0 when a call of `priority` is admitted (record its outcome with
@@ -124,7 +127,8 @@ fn fault_config(
 #[pymethods]
 impl FaultInjector {
     #[new]
-    #[pyo3(signature = (enabled, error_rate, result_rate, latency_rate, latency_min, latency_max, *, seed = None))]
+    #[pyo3(signature = (enabled, error_rate, result_rate, latency_rate, latency_min, latency_max, *, name = "default", seed = None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         enabled: bool,
         error_rate: f64,
@@ -132,6 +136,7 @@ impl FaultInjector {
         latency_rate: f64,
         latency_min: f64,
         latency_max: f64,
+        name: &str,
         seed: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let config = fault_config(
@@ -143,7 +148,9 @@ impl FaultInjector {
             latency_max,
         )?;
         let f = CoreInjector::with_random(config, random(seed)?);
-        Ok(FaultInjector(Arc::new(validated(f, &[])?)))
+        let f = Arc::new(validated(f, &[])?);
+        crate::telemetry::fault_injector(name, &f);
+        Ok(FaultInjector(f))
     }
 
     /// The next call's fault: 0.0 none, -1.0 an error, -2.0 a result, a

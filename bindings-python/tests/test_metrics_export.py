@@ -188,6 +188,9 @@ def test_snapshot_has_one_format_for_every_engine(engines: Engines) -> None:
         "retry_budgets",
         "retriers",
         "adaptive_limiters",
+        "throttlers",
+        "fault_injectors",
+        "hedges",
     }
     b = s["breakers"][f"b{e.tag}"]
     assert b == e.breaker.metrics()
@@ -380,3 +383,37 @@ def test_keyed_rate_limiters_are_exported_under_their_name() -> None:
     del limiter
     gc.collect()
     assert families_of(name) == {}
+
+
+def test_throttlers_fault_injectors_and_hedges_export_under_their_names() -> None:
+    tag = uuid.uuid4().hex[:8]
+    t = seawall.AdaptiveThrottler(name=f"th{tag}", clock=_native.ManualClock())
+    t.record(False)
+    t.record(False)
+    t.record(True)
+    inj = seawall.FaultInjector(
+        seawall.FaultInjectionConfig(enabled=True, error_rate=1.0), name=f"fi{tag}"
+    )
+    assert inj.decide() == -1.0
+    h = seawall.Hedge(name=f"he{tag}", clock=_native.ManualClock())
+    h._native.start(True, True)
+    th = families_of(f"th{tag}")
+    assert th["seawall_throttler_requests"][()] == 3
+    assert th["seawall_throttler_accepts"][()] == 1
+    assert th["seawall_throttler_throttled_calls"][()] == 0
+    assert th["seawall_throttler_rejection_probability"][()] == 0.25  # (3 - 2) / 4
+    fi = families_of(f"fi{tag}")
+    assert fi["seawall_fault_injection_enabled"][()] == 1
+    assert fi["seawall_fault_injections"][(("kind", "error"),)] == 1
+    assert fi["seawall_fault_injections"][(("kind", "latency"),)] == 0
+    assert families_of(f"he{tag}")["seawall_hedge_calls"][()] == 1
+    s = seawall.snapshot()
+    assert s["throttlers"][f"th{tag}"] == {
+        "requests": 3, "accepts": 1, "throttled": 0, "rejection_probability": 0.25,
+    }
+    assert s["fault_injectors"][f"fi{tag}"] == {
+        "enabled": True, "errors": 1, "results": 0, "latencies": 0,
+    }
+    assert s["hedges"][f"he{tag}"] == {"calls": 1, "hedges": 0, "refused": 0, "wins": 0}
+    inj.disable()
+    assert families_of(f"fi{tag}")["seawall_fault_injection_enabled"][()] == 0

@@ -136,6 +136,8 @@ impl FaultConfig {
 /// The faults a [`FaultInjector`] injected ([`FaultInjector::metrics`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultMetrics {
+    /// Is it injecting now ([`FaultInjector::is_enabled`])?
+    pub enabled: bool,
     /// [`Fault::Error`]s decided.
     pub errors: u64,
     /// [`Fault::Result`]s decided.
@@ -270,11 +272,12 @@ impl FaultInjector {
         }
     }
 
-    /// The faults injected so far.
+    /// The faults injected so far, and whether it injects now.
     pub fn metrics(&self) -> FaultMetrics {
         // Relaxed: counts for metrics.
         let n = |i: usize| self.injected[i].load(Ordering::Relaxed);
         FaultMetrics {
+            enabled: self.is_enabled(),
             errors: n(0),
             results: n(1),
             latencies: n(2),
@@ -343,6 +346,7 @@ mod tests {
         assert_eq!(
             f.metrics(),
             FaultMetrics {
+                enabled: true,
                 errors: 1,
                 results: 1,
                 latencies: 1

@@ -335,6 +335,7 @@ class Hedge:
         window: Union[float, timedelta],
         min_samples: int,
         *,
+        name: str = "default",
         budget: Optional[RetryBudget] = None,
         clock: Optional[ManualClock] = None,
     ) -> Self: ...
@@ -479,6 +480,7 @@ class AdaptiveThrottler:
         window: float,
         max_rejection_probability: float,
         *,
+        name: str = "default",
         clock: Optional[ManualClock] = None,
         seed: Optional[int] = None,
     ) -> Self: ...
@@ -499,6 +501,7 @@ class FaultInjector:
         latency_min: float,
         latency_max: float,
         *,
+        name: str = "default",
         seed: Optional[int] = None,
     ) -> Self: ...
     def decide(self) -> float: ...

@@ -89,12 +89,17 @@ class FaultInjector:
     the injected faults as they would see real ones."""
 
     def __init__(
-        self, config: Optional[FaultInjectionConfig] = None, *, seed: Optional[int] = None
+        self,
+        config: Optional[FaultInjectionConfig] = None,
+        *,
+        name: str = "default",
+        seed: Optional[int] = None,
     ) -> None:
         c = FaultInjectionConfig() if config is None else config
         _check.instance("config", c, FaultInjectionConfig)
         self._config = c
-        self._native = _native.FaultInjector(*c._native_args(), seed=seed)
+        self.name = _check.name("name", name)
+        self._native = _native.FaultInjector(*c._native_args(), name=self.name, seed=seed)
         self.decide = self._native.decide  # type: ignore[method-assign]
 
     @property

@@ -63,6 +63,7 @@ class Hedge:
         self,
         config: Optional[HedgeConfig] = None,
         *,
+        name: str = "default",
         budget: Union[None, RetryBudget, RetryBudgetConfig] = None,
         clock: Optional[_native.ManualClock] = None,
     ) -> None:
@@ -70,6 +71,7 @@ class Hedge:
         if isinstance(budget, RetryBudgetConfig) or budget is None:
             budget = RetryBudget(budget, name="hedge", clock=clock)
         self.config = c
+        self.name = _check.name("name", name)
         self.budget: RetryBudget = _check.instance(
             "budget", budget, RetryBudget, "a RetryBudget or a RetryBudgetConfig"
         )
@@ -81,6 +83,7 @@ class Hedge:
             c.max_delay,
             c.window,
             c.min_samples,
+            name=self.name,
             budget=self.budget._native,
             clock=clock,
         )

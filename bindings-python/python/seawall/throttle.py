@@ -71,6 +71,7 @@ class AdaptiveThrottler:
         self,
         config: Optional[ThrottleConfig] = None,
         *,
+        name: str = "default",
         refusals: Tuple[Type[BaseException], ...] = (Exception,),
         clock: Optional[_native.ManualClock] = None,
         seed: Optional[int] = None,
@@ -78,11 +79,13 @@ class AdaptiveThrottler:
         c = ThrottleConfig() if config is None else config
         _check.instance("config", c, ThrottleConfig)
         self.config = c
+        self.name = _check.name("name", name)
         self.refusals = _check.exception_classes("refusals", refusals)
         self._native = _native.AdaptiveThrottler(
             float(c.k),
             secs(c.window),
             float(c.max_rejection_probability),
+            name=self.name,
             clock=clock,
             seed=seed,
         )

@@ -5,6 +5,9 @@
 //! ([`Breaker::metrics`](crate::Breaker::metrics),
 //! [`Bulkhead::metrics`](crate::Bulkhead::metrics),
 //! [`AdaptiveLimiter::metrics`](crate::AdaptiveLimiter::metrics),
+//! [`AdaptiveThrottler::metrics`](crate::AdaptiveThrottler::metrics),
+//! [`FaultInjector::metrics`](crate::FaultInjector::metrics),
+//! [`Hedge::metrics`](crate::Hedge::metrics),
 //! [`RateLimiter::metrics`](crate::RateLimiter::metrics),
 //! [`RetryBudget::metrics`](crate::RetryBudget::metrics),
 //! [`RetryStats::counts`]) and turns it into [`Family`] values with
@@ -38,8 +41,11 @@ use std::sync::Arc;
 use crate::breaker::{Metrics, State};
 use crate::budget::RetryBudgetMetrics;
 use crate::bulkhead::BulkheadMetrics;
+use crate::fault::FaultMetrics;
+use crate::hedge::HedgeMetrics;
 use crate::limiter::AdaptiveLimiterMetrics;
 use crate::rate_limit::RateLimiterMetrics;
+use crate::throttle::ThrottlerMetrics;
 
 #[cfg(feature = "prometheus-client")]
 pub mod prometheus;
@@ -216,6 +222,52 @@ const FAMILIES: [(&str, &str, MetricKind); F_COUNT] = {
             "Calls the adaptive limiter refused (at its limit).",
             C,
         ),
+        (
+            "seawall_throttler_requests",
+            "Requests in the adaptive throttler's window (sent, and refused locally).",
+            G,
+        ),
+        (
+            "seawall_throttler_accepts",
+            "Requests in the adaptive throttler's window that the backend accepted.",
+            G,
+        ),
+        (
+            "seawall_throttler_rejection_probability",
+            "The probability the adaptive throttler refuses a normal-priority call now.",
+            G,
+        ),
+        (
+            "seawall_throttler_throttled_calls",
+            "Calls the adaptive throttler refused locally.",
+            C,
+        ),
+        (
+            "seawall_fault_injection_enabled",
+            "1 while the fault injector injects.",
+            G,
+        ),
+        ("seawall_fault_injections", "Faults injected, by kind.", C),
+        (
+            "seawall_hedge_calls",
+            "Calls made through a hedging policy.",
+            C,
+        ),
+        (
+            "seawall_hedge_attempts",
+            "Extra attempts started by a hedging policy (each granted by the retry budget).",
+            C,
+        ),
+        (
+            "seawall_hedge_refused",
+            "Extra attempts the retry budget refused (never started).",
+            C,
+        ),
+        (
+            "seawall_hedge_wins",
+            "Calls won by an extra attempt rather than the first.",
+            C,
+        ),
     ]
 };
 
@@ -243,7 +295,17 @@ const F_AL_LIMIT: usize = 20;
 const F_AL_IN_FLIGHT: usize = 21;
 const F_AL_ADMITTED: usize = 22;
 const F_AL_REJECTED: usize = 23;
-const F_COUNT: usize = 24;
+const F_TH_REQUESTS: usize = 24;
+const F_TH_ACCEPTS: usize = 25;
+const F_TH_PROBABILITY: usize = 26;
+const F_TH_THROTTLED: usize = 27;
+const F_FAULT_ENABLED: usize = 28;
+const F_FAULT_INJECTIONS: usize = 29;
+const F_HEDGE_CALLS: usize = 30;
+const F_HEDGE_ATTEMPTS: usize = 31;
+const F_HEDGE_REFUSED: usize = 32;
+const F_HEDGE_WINS: usize = 33;
+const F_COUNT: usize = 34;
 
 /// The families a breaker adds to and the samples it usually adds to each
 /// (transitions: the four of the state machine).
@@ -465,6 +527,45 @@ impl Catalog {
         self.push(F_AL_IN_FLIGHT, &name, NO_LABELS, f64::from(m.in_flight));
         self.push(F_AL_ADMITTED, &name, NO_LABELS, m.admitted as f64);
         self.push(F_AL_REJECTED, &name, NO_LABELS, m.rejected as f64);
+    }
+
+    /// Adds an adaptive throttler's snapshot.
+    pub fn throttler(&mut self, name: impl Into<Arc<str>>, m: &ThrottlerMetrics) {
+        let name: Arc<str> = name.into();
+        self.engine(F_TH_REQUESTS, &name);
+        self.push(F_TH_REQUESTS, &name, NO_LABELS, m.requests as f64);
+        self.push(F_TH_ACCEPTS, &name, NO_LABELS, m.accepts as f64);
+        self.push(F_TH_PROBABILITY, &name, NO_LABELS, m.rejection_probability);
+        self.push(F_TH_THROTTLED, &name, NO_LABELS, m.throttled as f64);
+    }
+
+    /// Adds a fault injector's snapshot.
+    pub fn fault_injector(&mut self, name: impl Into<Arc<str>>, m: &FaultMetrics) {
+        let name: Arc<str> = name.into();
+        self.engine(F_FAULT_ENABLED, &name);
+        self.push(
+            F_FAULT_ENABLED,
+            &name,
+            NO_LABELS,
+            f64::from(u8::from(m.enabled)),
+        );
+        for (labels, n) in [
+            (&[("kind", "error")], m.errors),
+            (&[("kind", "result")], m.results),
+            (&[("kind", "latency")], m.latencies),
+        ] {
+            self.push(F_FAULT_INJECTIONS, &name, labels, n as f64);
+        }
+    }
+
+    /// Adds a hedging policy's snapshot.
+    pub fn hedge(&mut self, name: impl Into<Arc<str>>, m: &HedgeMetrics) {
+        let name: Arc<str> = name.into();
+        self.engine(F_HEDGE_CALLS, &name);
+        self.push(F_HEDGE_CALLS, &name, NO_LABELS, m.calls as f64);
+        self.push(F_HEDGE_ATTEMPTS, &name, NO_LABELS, m.hedges as f64);
+        self.push(F_HEDGE_REFUSED, &name, NO_LABELS, m.refused as f64);
+        self.push(F_HEDGE_WINS, &name, NO_LABELS, m.wins as f64);
     }
 
     /// Adds every breaker of a registry, sorted by name.

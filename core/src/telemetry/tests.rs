@@ -357,3 +357,56 @@ fn an_adaptive_limiter_reports_its_limit_and_exact_counts() {
     assert_eq!(v("seawall_adaptive_limiter_rejected_calls"), 1.0);
     drop(held);
 }
+
+#[test]
+fn a_throttler_a_fault_injector_and_a_hedge_report_their_snapshots() {
+    // A real throttler whose backend refused twice and accepted once.
+    let t =
+        crate::AdaptiveThrottler::with_clock(crate::ThrottleConfig::default(), ManualClock::new())
+            .unwrap();
+    t.record(false);
+    t.record(false);
+    t.record(true);
+    let f = crate::FaultInjector::new(crate::FaultConfig {
+        enabled: true,
+        error_rate: 1.0,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(f.decide(), crate::Fault::Error);
+    let mut c = Catalog::new();
+    c.throttler("api", &t.metrics());
+    c.fault_injector("chaos", &f.metrics());
+    c.hedge(
+        "search",
+        &HedgeMetrics {
+            calls: 9,
+            hedges: 3,
+            refused: 1,
+            wins: 2,
+        },
+    );
+    let fams = c.finish();
+    let v = |family, name, labels: &[Label]| value(&fams, family, name, labels);
+    assert_eq!(v("seawall_throttler_requests", "api", &[]), 3.0);
+    assert_eq!(v("seawall_throttler_accepts", "api", &[]), 1.0);
+    assert_eq!(v("seawall_throttler_throttled_calls", "api", &[]), 0.0);
+    // (3 - 2 * 1) / (3 + 1)
+    assert_eq!(
+        v("seawall_throttler_rejection_probability", "api", &[]),
+        0.25
+    );
+    assert_eq!(v("seawall_fault_injection_enabled", "chaos", &[]), 1.0);
+    assert_eq!(
+        v("seawall_fault_injections", "chaos", &[("kind", "error")]),
+        1.0
+    );
+    assert_eq!(
+        v("seawall_fault_injections", "chaos", &[("kind", "latency")]),
+        0.0
+    );
+    assert_eq!(v("seawall_hedge_calls", "search", &[]), 9.0);
+    assert_eq!(v("seawall_hedge_attempts", "search", &[]), 3.0);
+    assert_eq!(v("seawall_hedge_refused", "search", &[]), 1.0);
+    assert_eq!(v("seawall_hedge_wins", "search", &[]), 2.0);
+}
