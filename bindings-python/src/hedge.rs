@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use seawall::{
     Hedge as CoreHedge, HedgeCall as CoreHedgeCall, HedgeConfig, HedgeDecision, Resolution,
@@ -87,10 +88,10 @@ impl Hedge {
         self.0.delay(self.0.now()).as_secs_f64()
     }
 
-    /// `(calls, hedges, refused, wins)`.
-    fn metrics(&self) -> (u64, u64, u64, u64) {
-        let m = self.0.metrics();
-        (m.calls, m.hedges, m.refused, m.wins)
+    /// `{"calls", "hedges", "refused", "wins"}` (as in
+    /// `seawall.snapshot()`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::telemetry::hedge_dict(py, &self.0.metrics())
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use seawall::{
     AdaptiveThrottler as CoreThrottler, Fault, FaultConfig, FaultInjector as CoreInjector,
@@ -87,12 +88,11 @@ impl AdaptiveThrottler {
         Ok(self.0.rejection_probability(self::priority(priority)?))
     }
 
-    /// `(requests, accepts, throttled, rejection_probability)`: the
-    /// window's counts, the calls refused so far, the probability now for a
-    /// "normal" call.
-    fn metrics(&self) -> (u64, u64, u64, f64) {
-        let m = self.0.metrics();
-        (m.requests, m.accepts, m.throttled, m.rejection_probability)
+    /// `{"requests", "accepts", "throttled", "rejection_probability"}`:
+    /// the window's counts, the calls refused so far, the probability now
+    /// for a "normal" call (as in `seawall.snapshot()`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::telemetry::throttler_dict(py, &self.0.metrics())
     }
 
     /// Empties the window.
@@ -197,10 +197,10 @@ impl FaultInjector {
         self.0.set_enabled(enabled);
     }
 
-    /// `(errors, results, latencies)` injected so far.
-    fn metrics(&self) -> (u64, u64, u64) {
-        let m = self.0.metrics();
-        (m.errors, m.results, m.latencies)
+    /// `{"enabled", "errors", "results", "latencies"}`: whether it injects
+    /// now, and the faults injected so far (as in `seawall.snapshot()`).
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::telemetry::fault_dict(py, &self.0.metrics())
     }
 
     /// `(enabled, error_rate, result_rate, latency_rate, latency_min,

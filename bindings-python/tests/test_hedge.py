@@ -87,7 +87,7 @@ def test_a_slow_first_attempt_is_hedged_and_cancelled_when_the_hedge_wins() -> N
 
     asyncio.run(main())
     m = h.metrics()
-    assert (m.calls, m.hedges, m.refused, m.wins) == (1, 1, 0, 1)
+    assert m == {"calls": 1, "hedges": 1, "refused": 0, "wins": 1}
     assert h.budget.counts() == (2, 1), "one request, one hedge drawn as a retry"
 
 
@@ -116,7 +116,7 @@ def test_the_first_attempt_winning_cancels_the_running_hedges() -> None:
         assert sorted(a.cancelled) == [1, 2]
 
     asyncio.run(main())
-    assert h.metrics().wins == 0 and h.metrics().hedges == 2
+    assert h.metrics()["wins"] == 0 and h.metrics()["hedges"] == 2
 
 
 def test_a_call_not_marked_idempotent_is_never_hedged() -> None:
@@ -130,7 +130,7 @@ def test_a_call_not_marked_idempotent_is_never_hedged() -> None:
             assert a.started == [0]
 
         asyncio.run(main())
-        assert h.metrics().hedges == 0
+        assert h.metrics()["hedges"] == 0
         assert h.budget.counts() == (1, 0), "nothing drawn from the budget"
 
 
@@ -147,7 +147,7 @@ def test_an_exhausted_budget_stops_hedges() -> None:
     for _ in range(5):
         asyncio.run(main())
     m = h.metrics()
-    assert (m.calls, m.hedges, m.refused) == (5, 0, 5), "one refusal per call, then no asking"
+    assert (m["calls"], m["hedges"], m["refused"]) == (5, 0, 5), "one refusal per call, then no asking"
     assert budget.counts() == (5, 0)
 
 
@@ -165,7 +165,7 @@ def test_the_budget_shared_with_other_callers_bounds_the_hedges() -> None:
 
     asyncio.run(main())
     requests, retries = budget.counts()
-    assert retries == h.metrics().hedges
+    assert retries == h.metrics()["hedges"]
     assert retries * 10 <= requests
 
 
@@ -199,7 +199,7 @@ def test_a_failed_hedge_waits_for_the_first_attempt() -> None:
         assert await h.run(attempt) == "first"
 
     asyncio.run(main())
-    assert h.metrics().wins == 0
+    assert h.metrics()["wins"] == 0
 
 
 def test_cancelling_the_caller_cancels_and_awaits_every_attempt() -> None:

@@ -54,7 +54,8 @@ def test_throttler_sheds_lower_priorities_first_and_forgets_with_the_window() ->
     assert t.rejection_probability("high") == 0.0
     assert t.rejection_probability("normal") == pytest.approx(20 / 101)
     assert t.rejection_probability("low") == pytest.approx(40 / 101)
-    assert t.metrics()[:3] == (100, 40, 0)
+    m = t.metrics()
+    assert (m["requests"], m["accepts"], m["throttled"]) == (100, 40, 0)
     clock.advance(timedelta(minutes=3))
     assert t.rejection_probability("low") == 0.0
     t.check("low")  # admitted
@@ -78,7 +79,10 @@ def test_throttler_decorator_counts_refusals_and_throttles() -> None:
         except ThrottledError as e:
             assert e.priority == "normal" and 0 < e.probability < 1
             shed += 1
-    requests, accepts, throttled, p = t.metrics()
+    m = t.metrics()
+    requests, accepts, throttled, p = (
+        m["requests"], m["accepts"], m["throttled"], m["rejection_probability"]
+    )
     assert (requests, accepts, throttled) == (200, 0, shed)
     assert len(sent) == 200 - shed and shed > 150 and p > 0.9
 
@@ -110,7 +114,8 @@ def test_with_resilience_throttles_sync_and_async_and_breaker_rejections_count_n
         except ThrottledError:
             outcomes.append("shed")
     assert outcomes.count("sent") == sent[0] and outcomes.count("shed") > 50
-    assert t.metrics()[:3] == (100, 0, outcomes.count("shed"))
+    m = t.metrics()
+    assert (m["requests"], m["accepts"], m["throttled"]) == (100, 0, outcomes.count("shed"))
 
     # A breaker's rejection never reached the backend: not counted (a cap
     # of 0 sheds nothing, so only the counts move).
@@ -128,7 +133,7 @@ def test_with_resilience_throttles_sync_and_async_and_breaker_rejections_count_n
         down()
     with pytest.raises(CircuitBreakerOpenError):
         down()
-    assert t2.metrics()[:2] == (1, 0)
+    assert (t2.metrics()["requests"], t2.metrics()["accepts"]) == (1, 0)
 
 
 def test_fault_injector_is_off_by_default_then_injects_each_kind() -> None:
@@ -151,7 +156,7 @@ def test_fault_injector_is_off_by_default_then_injects_each_kind() -> None:
     assert f() == 503
     inj.disable()
     assert f() == "real" and calls[0] == 2
-    assert inj.metrics() == (2, 1, 0)
+    assert inj.metrics() == {"enabled": False, "errors": 2, "results": 1, "latencies": 0}
 
 
 def test_fault_injector_latency_sleeps_sync_and_async(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,7 +232,7 @@ def test_fault_injection_inside_retries_and_fallback() -> None:
         return "live"
 
     assert call() == "cached"
-    assert inj.metrics()[0] == len(slept) + 1 > 1
+    assert inj.metrics()["errors"] == len(slept) + 1 > 1
 
 
 def test_generators_are_refused() -> None:

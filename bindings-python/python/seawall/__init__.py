@@ -38,7 +38,7 @@ from .adapters import (
 from .distributed import DistributedCircuitBreaker, FleetRateLimiter
 from .decorators import with_circuit_breaker
 from .exceptions import CircuitBreakerOpenError, KeyedBreakerFullError
-from .hedge import Hedge, HedgeMetrics
+from .hedge import Hedge
 from .implementations.circuit_breaker import UnifiedCircuitBreaker
 from .keyed_breaker import KeyBreaker, KeyedBreaker
 from .interfaces import (
@@ -103,7 +103,6 @@ __all__ = [
     "RetryBudgetConfig",
     "HedgeConfig",
     "Hedge",
-    "HedgeMetrics",
     "RetryMetrics",
     "RetryResult",
     "RetryError",

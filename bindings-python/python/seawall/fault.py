@@ -14,7 +14,7 @@ import asyncio
 import functools
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _check, _native
 from ._time import Seconds
@@ -129,8 +129,10 @@ class FaultInjector:
         self._native.configure(*config._native_args())
         self._config = config
 
-    def metrics(self) -> Tuple[int, int, int]:
-        """``(errors, results, latencies)`` injected so far."""
+    def metrics(self) -> Dict[str, Union[bool, int]]:
+        """``{"enabled", "errors", "results", "latencies"}``: whether it
+        injects now, and the faults injected so far (as in
+        ``seawall.snapshot()``)."""
         return self._native.metrics()
 
     def _error(self) -> BaseException:

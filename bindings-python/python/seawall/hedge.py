@@ -17,28 +17,15 @@ sync functions an honest timeout instead.)
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Dict, Optional, TypeVar, Union
 
 from . import _check, _native
 from .budget import RetryBudget
 from .models import HedgeConfig, RetryBudgetConfig
 
-__all__ = ["Hedge", "HedgeMetrics"]
+__all__ = ["Hedge"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class HedgeMetrics:
-    """A hedge's counters: calls started, extra attempts started, extra
-    attempts the budget refused (not started), calls won by an extra
-    attempt."""
-
-    calls: int
-    hedges: int
-    refused: int
-    wins: int
 
 
 class Hedge:
@@ -92,8 +79,11 @@ class Hedge:
         """The delay, in seconds, before a call starting now would hedge."""
         return self._native.delay()
 
-    def metrics(self) -> HedgeMetrics:
-        return HedgeMetrics(*self._native.metrics())
+    def metrics(self) -> Dict[str, int]:
+        """``{"calls", "hedges", "refused", "wins"}``: calls started, extra
+        attempts started, extra attempts the budget refused (not started),
+        calls won by an extra attempt (as in ``seawall.snapshot()``)."""
+        return self._native.metrics()
 
     async def run(
         self,

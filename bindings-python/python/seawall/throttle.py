@@ -12,7 +12,18 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable, Literal, Optional, Tuple, Type, TypeAlias, TypeVar
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Literal,
+    Optional,
+    Tuple,
+    Type,
+    TypeAlias,
+    TypeVar,
+)
 
 from . import _check, _native
 from ._time import Seconds, secs
@@ -107,10 +118,10 @@ class AdaptiveThrottler:
         """The probability a call of ``priority`` is refused now."""
         return self._native.rejection_probability(priority)
 
-    def metrics(self) -> Tuple[int, int, int, float]:
-        """``(requests, accepts, throttled, rejection_probability)``: the
-        window's counts, the calls refused locally so far, and the
-        probability now for a "normal" call."""
+    def metrics(self) -> Dict[str, float]:
+        """``{"requests", "accepts", "throttled", "rejection_probability"}``:
+        the window's counts, the calls refused locally so far, and the
+        probability now for a "normal" call (as in ``seawall.snapshot()``)."""
         return self._native.metrics()
 
     def reset(self) -> None:
