@@ -14,7 +14,7 @@ use seawall::{
 };
 use seawall_bindings_support::DynClock;
 
-use crate::args::{core_u32, non_negative_seconds, number, validated};
+use crate::args::{core_u32, non_negative_seconds, number, validated, value_error};
 use crate::clock::{clock_arg, ManualClock};
 use crate::retry::RetryBudget;
 
@@ -122,17 +122,23 @@ impl HedgeCall {
     }
 
     /// Attempt `attempt` ended, well (`ok`) or not: `"won"`, `"lost"`,
-    /// `"pending"`, `"failed"` or `"invalid"` (see the core's
-    /// `Resolution`).
-    fn record(&self, attempt: u32, ok: bool) -> &'static str {
+    /// `"pending"` or `"failed"` (see the core's `Resolution`); an attempt
+    /// never started, or reported already, raises `ValueError`.
+    fn record(&self, attempt: u32, ok: bool) -> PyResult<&'static str> {
         let now = self.0.hedge().now();
-        match self.0.record_attempt_result(attempt, now, ok) {
+        Ok(match self.0.record_attempt_result(attempt, now, ok) {
             Resolution::Won => "won",
             Resolution::Lost => "lost",
             Resolution::Pending => "pending",
             Resolution::Failed => "failed",
-            Resolution::Invalid => "invalid",
-        }
+            Resolution::Invalid => {
+                return Err(value_error(
+                    "attempt",
+                    attempt,
+                    "an attempt this call started and has not reported yet",
+                ))
+            }
+        })
     }
 
     /// Attempts started, the first one included.

@@ -16,7 +16,7 @@ use seawall_bindings_support::DynClock;
 use crate::args::{self, core_u32, non_negative_seconds, validated};
 use crate::clock::{clock_arg, ManualClock};
 use crate::config::settings;
-use crate::handle::metrics_dict;
+use crate::handle::{metrics_dict, rejection_args, rejection_error};
 use crate::registered;
 use crate::telemetry;
 
@@ -88,23 +88,13 @@ impl KeyedPermit {
     }
 }
 
-/// The exception for a call the key's breaker refused: the package's
-/// `CircuitBreakerOpenError`, as a breaker raises it.
-fn open_error(py: Python<'_>, name: String, r: Rejected) -> PyErr {
-    let build = || -> PyResult<PyErr> {
-        let c = registered::get(py)?;
-        let exc = c
-            .open_error
-            .bind(py)
-            .call1((format!("Circuit breaker '{name}' is OPEN"),))?;
-        let attrs = PyDict::new(py);
-        attrs.set_item("name", name)?;
-        attrs.set_item("state", c.state(py, r.state))?;
-        attrs.set_item("retry_after", r.retry_after.map(|d| d.as_secs_f64()))?;
-        exc.setattr("__dict__", attrs)?;
-        Ok(PyErr::from_value(exc))
-    };
-    build().unwrap_or_else(|e| e)
+/// The exception for a call the key's breaker (named `name`) refused: the
+/// package's `CircuitBreakerOpenError`, as a breaker raises it.
+fn open_error(py: Python<'_>, name: &str, r: Rejected) -> PyErr {
+    match rejection_args(py, name) {
+        Ok((message, attrs)) => rejection_error(py, &message, &attrs, r),
+        Err(e) => e,
+    }
 }
 
 #[pymethods]
@@ -149,7 +139,7 @@ impl KeyedBreaker {
                 parts: p.into_ticket().into_parts(),
                 reported: AtomicBool::new(false),
             })),
-            Err(KeyedRejected::Open(r)) => Err(open_error(py, self.name_of(key), r)),
+            Err(KeyedRejected::Open(r)) => Err(open_error(py, &self.0.name_of(key), r)),
             Err(KeyedRejected::Full { .. }) => Ok(None),
         }
     }
@@ -157,7 +147,7 @@ impl KeyedBreaker {
     /// The name `key`'s breaker has (or would have): the prefix, then the
     /// key.
     fn name(&self, key: &Bound<'_, PyAny>) -> PyResult<String> {
-        Ok(self.name_of(args::key("key", key)?))
+        Ok(self.0.name_of(args::key("key", key)?))
     }
 
     /// The state of `key`'s breaker, `None` if it has none.
@@ -242,11 +232,5 @@ impl KeyedBreaker {
     #[getter]
     fn prefix(&self) -> &str {
         self.0.prefix()
-    }
-}
-
-impl KeyedBreaker {
-    fn name_of(&self, key: &[u8]) -> String {
-        format!("{}{}", self.0.prefix(), String::from_utf8_lossy(key))
     }
 }

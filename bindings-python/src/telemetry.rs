@@ -33,7 +33,7 @@ use seawall::{
 use seawall_bindings_support::DynClock;
 
 use crate::fleet::{FleetInner, FleetLimiter};
-use crate::handle::metrics_dict;
+use crate::handle::{metrics_dict, set_fields};
 
 /// A weakly held engine and the name it reports under.
 enum Entry {
@@ -162,10 +162,7 @@ pub(crate) fn adaptive_limiter_dict<'py>(
     m: &AdaptiveLimiterMetrics,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("limit", m.limit)?;
-    d.set_item("in_flight", m.in_flight)?;
-    d.set_item("admitted", m.admitted)?;
-    d.set_item("rejected", m.rejected)?;
+    set_fields!(d, m; limit, in_flight, admitted, rejected);
     Ok(d)
 }
 
@@ -181,10 +178,7 @@ pub(crate) fn throttler_dict<'py>(
     m: &ThrottlerMetrics,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("requests", m.requests)?;
-    d.set_item("accepts", m.accepts)?;
-    d.set_item("throttled", m.throttled)?;
-    d.set_item("rejection_probability", m.rejection_probability)?;
+    set_fields!(d, m; requests, accepts, throttled, rejection_probability);
     Ok(d)
 }
 
@@ -197,10 +191,7 @@ pub(crate) fn fault_injector(name: &str, f: &Arc<CoreInjector>) {
 /// "latencies"}`.
 pub(crate) fn fault_dict<'py>(py: Python<'py>, m: &FaultMetrics) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("enabled", m.enabled)?;
-    d.set_item("errors", m.errors)?;
-    d.set_item("results", m.results)?;
-    d.set_item("latencies", m.latencies)?;
+    set_fields!(d, m; enabled, errors, results, latencies);
     Ok(d)
 }
 
@@ -212,10 +203,7 @@ pub(crate) fn hedge(name: &str, h: &Arc<CoreHedge<DynClock>>) {
 /// A hedging policy's counts as `{"calls", "hedges", "refused", "wins"}`.
 pub(crate) fn hedge_dict<'py>(py: Python<'py>, m: &HedgeMetrics) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("calls", m.calls)?;
-    d.set_item("hedges", m.hedges)?;
-    d.set_item("refused", m.refused)?;
-    d.set_item("wins", m.wins)?;
+    set_fields!(d, m; calls, hedges, refused, wins);
     Ok(d)
 }
 

@@ -255,7 +255,7 @@ def test_the_rollback_switch_chooses_the_implementation_without_code_changes(
 
 
 @pytest.mark.usefixtures("no_switch")
-def test_the_rollback_switch_also_builds_the_decorators_and_http_clients_breakers(
+def test_the_rollback_switch_builds_the_decorators_breakers_not_the_http_clients_per_host_ones(
     monkeypatch: pytest.MonkeyPatch, redis_url: str
 ) -> None:
     import httpx

@@ -543,10 +543,16 @@ impl Sim {
         }
     }
 
-    /// An attempt of a hedged call that got no answer (refused before it
-    /// reached the dependency): whether the call fails with it (else other
-    /// attempts run on and this one ends here).
-    fn unanswered(&self, at: u64, call: &Call) -> bool {
+    /// An attempt of `call` refused before it reached the dependency: gives
+    /// back the bulkhead slot and the adaptive limiter slot it took, if
+    /// any, and tells its hedged call; `true` when that ends the call (an
+    /// unhedged call's refusal does; a hedged call's other attempts may run
+    /// on).
+    fn refused(&self, at: u64, call: &Call, bulkhead: bool, limit: Option<AdaptiveTicket>) -> bool {
+        if bulkhead {
+            self.release_bulkhead();
+        }
+        self.release_limit(limit, Outcome::Ignored, 0);
         match &call.hedged {
             None => true,
             Some((h, n)) => h.record_attempt_result(*n, at, false) == Resolution::Failed,
@@ -573,7 +579,7 @@ impl Sim {
                 // A refusal of the limiter ends the call, as it does in the
                 // bindings (a limiter's refusal is not retried).
                 self.timeline.at(at).rate_limited += 1;
-                self.unanswered(at, &call);
+                self.refused(at, &call, false, None);
                 return;
             }
         }
@@ -586,7 +592,7 @@ impl Sim {
                 }
                 None => {
                     self.timeline.at(at).bulkhead_full += 1;
-                    self.unanswered(at, &call);
+                    self.refused(at, &call, false, None);
                     return;
                 }
             },
@@ -598,10 +604,8 @@ impl Sim {
                 // latency, when it completes.
                 Ok(permit) => Some(permit.detach()),
                 Err(_) => {
-                    if bulkhead {
-                        self.release_bulkhead();
-                    }
                     self.timeline.at(at).limit_reached += 1;
+                    self.refused(at, &call, bulkhead, None);
                     return;
                 }
             },
@@ -613,12 +617,8 @@ impl Sim {
                 // not retried. An admitted attempt's answer is recorded
                 // when it comes; one the breaker rejects never reached the
                 // dependency and is recorded nowhere.
-                if bulkhead {
-                    self.release_bulkhead();
-                }
-                self.release_limit(limit, Outcome::Ignored, 0);
                 self.timeline.at(at).throttled += 1;
-                self.unanswered(at, &call);
+                self.refused(at, &call, bulkhead, limit);
                 return;
             }
         }
@@ -626,14 +626,10 @@ impl Sim {
         let ticket = match acquired.map(Permit::into_ticket) {
             Ok(ticket) => ticket,
             Err(rejected) => {
-                if bulkhead {
-                    self.release_bulkhead();
-                }
-                self.release_limit(limit, Outcome::Ignored, 0);
                 let sec = self.timeline.at(at);
                 sec.rejected += 1;
                 sec.rejected_while_degraded += u32::from(degraded);
-                if self.unanswered(at, &call) {
+                if self.refused(at, &call, bulkhead, limit) {
                     self.after_rejection(at, call, rejected.retry_after);
                 }
                 return;

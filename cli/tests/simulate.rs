@@ -498,3 +498,32 @@ fn an_adaptive_limiter_keeps_latency_near_healthy_where_a_fixed_bulkhead_lets_it
         "adaptive: {spike} ms against {healthy} ms healthy"
     );
 }
+
+/// Hedges refused by an adaptive limiter that holds one call at a time:
+/// each refusal is an attempt that got no answer, and the call goes on with
+/// its first attempt; when that fails, the call fails and is retried (or
+/// gives up on its second attempt). So every failure is a retry or a call
+/// given up: none is left pending behind a refused hedge.
+#[test]
+fn a_hedge_refused_by_the_adaptive_limiter_leaves_its_call_to_the_other_attempt() {
+    let mut s = settings(&[
+        "scenario.name=\"long-tail\"",
+        "scenario.rate=10",
+        "scenario.healthy_failure=0.5",
+        "failure_threshold=100000",
+        "retry.max_attempts=2",
+        "hedge.max_hedges=1",
+        "hedge.quantile=0",
+        "hedge.delay=0.001",
+        "adaptive_limiter.initial_limit=1",
+        "adaptive_limiter.min_limit=1",
+        "adaptive_limiter.max_limit=1",
+    ]);
+    s.seed = 7;
+    let r = simulate(&s, None, &mut |_| {}).unwrap();
+    let (c, h) = (&r.counts, r.hedging.unwrap());
+    assert!(h.hedges > 0 && c.limit_reached >= h.hedges, "{h:?} {c:?}");
+    assert_eq!(h.wins, 0, "no hedge was ever admitted");
+    assert_eq!(c.budget_exhausted, 0, "{c:?}");
+    assert_eq!(c.failures, c.retries + c.gave_up, "{c:?}");
+}

@@ -210,11 +210,7 @@ impl<C: Clock> RetryBudget<C> {
 
     /// Counts one attempt: a request, and a retry when `is_retry`.
     pub fn record_attempt(&self, is_retry: bool) {
-        self.add(self.clock.now(), 1, u64::from(is_retry));
-    }
-
-    fn add(&self, now: u64, requests: u64, retries: u64) {
-        self.window.add(now, requests, retries);
+        self.window.add(self.clock.now(), 1, u64::from(is_retry));
     }
 
     /// The window's counts at `now`, leaving out ring slot `skip`.
@@ -290,7 +286,7 @@ impl<C: Clock> RetryBudget<C> {
         if floor.apply(&self.tokens, now).is_err() {
             return false;
         }
-        self.add(now, 1, 1);
+        self.window.add(now, 1, 1);
         true
     }
 

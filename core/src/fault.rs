@@ -36,7 +36,7 @@
 //! # Memory ordering
 //!
 //! Every word is `Relaxed` and self-contained: the flag, the three
-//! cumulative thresholds, the two latency bounds and the counts of faults
+//! rates, the two latency bounds and the counts of faults
 //! injected publish nothing to each other. A decision that races with
 //! [`FaultInjector::configure`] may therefore combine old and new values
 //! of different fields (an old error rate with a new result rate); every
@@ -150,12 +150,11 @@ pub struct FaultMetrics {
 pub struct FaultInjector {
     /// Read on every decision: alone on its own word, ahead of the rest.
     enabled: AtomicBool,
-    /// The cumulative thresholds (as `f64` bits): error, error + result,
-    /// error + result + latency.
-    thresholds: [AtomicU64; 3],
+    /// The rates (as `f64` bits): error, result, latency.
+    rates: [AtomicU64; 3],
     latency_min: AtomicU64,
     latency_max: AtomicU64,
-    /// Faults injected, indexed like `thresholds`.
+    /// Faults injected, indexed like `rates`.
     injected: [AtomicU64; 3],
     random: Box<dyn Random>,
 }
@@ -175,7 +174,7 @@ impl FaultInjector {
         config.validate()?;
         let injector = Self {
             enabled: AtomicBool::new(false),
-            thresholds: std::array::from_fn(|_| AtomicU64::new(0)),
+            rates: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_min: AtomicU64::new(0),
             latency_max: AtomicU64::new(0),
             injected: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -201,9 +200,14 @@ impl FaultInjector {
     #[inline(never)]
     fn draw(&self) -> Fault {
         let u = clamp_unit(self.random.unit());
-        // Relaxed: see the module's "Memory ordering".
-        let at = |i: usize| f64::from_bits(self.thresholds[i].load(Ordering::Relaxed));
-        let Some(i) = (0..3).find(|&i| u < at(i)) else {
+        // The draw falls in error, result or latency by the cumulative
+        // rates, or past them all.
+        let rates = self.rates();
+        let mut cumulative = 0.0;
+        let Some(i) = (0..3).find(|&i| {
+            cumulative += rates[i];
+            u < cumulative
+        }) else {
             return Fault::None;
         };
         // Relaxed: a count for metrics.
@@ -241,14 +245,10 @@ impl FaultInjector {
     }
 
     fn store(&self, config: &FaultConfig) {
-        let cumulative = [
-            config.error_rate,
-            config.error_rate + config.result_rate,
-            config.error_rate + config.result_rate + config.latency_rate,
-        ];
+        let rates = [config.error_rate, config.result_rate, config.latency_rate];
         // Relaxed throughout: see the module's "Memory ordering".
-        for (word, t) in self.thresholds.iter().zip(cumulative) {
-            word.store(t.to_bits(), Ordering::Relaxed);
+        for (word, r) in self.rates.iter().zip(rates) {
+            word.store(r.to_bits(), Ordering::Relaxed);
         }
         self.latency_min
             .store(nanos(config.latency_min), Ordering::Relaxed);
@@ -257,16 +257,20 @@ impl FaultInjector {
         self.enabled.store(config.enabled, Ordering::Relaxed);
     }
 
+    /// The error, result and latency rates, each as last stored.
+    fn rates(&self) -> [f64; 3] {
+        // Relaxed: see the module's "Memory ordering".
+        std::array::from_fn(|i| f64::from_bits(self.rates[i].load(Ordering::Relaxed)))
+    }
+
     /// The configuration now (each field as last stored).
     pub fn config(&self) -> FaultConfig {
-        // Relaxed: see the module's "Memory ordering".
-        let at = |i: usize| f64::from_bits(self.thresholds[i].load(Ordering::Relaxed));
-        let (e, er, erl) = (at(0), at(1), at(2));
+        let [error_rate, result_rate, latency_rate] = self.rates();
         FaultConfig {
             enabled: self.is_enabled(),
-            error_rate: e,
-            result_rate: er - e,
-            latency_rate: erl - er,
+            error_rate,
+            result_rate,
+            latency_rate,
             latency_min: Duration::from_nanos(self.latency_min.load(Ordering::Relaxed)),
             latency_max: Duration::from_nanos(self.latency_max.load(Ordering::Relaxed)),
         }
@@ -380,6 +384,22 @@ mod tests {
         .unwrap();
         assert!((0..100).all(|_| f.decide() == Fault::Result));
         assert_eq!(f.config().result_rate, 1.0);
+    }
+
+    #[test]
+    fn the_configuration_reads_back_exactly() {
+        // Rates whose sums are inexact in binary: kept as given, not
+        // recovered from cumulative sums.
+        let c = FaultConfig {
+            enabled: true,
+            error_rate: 0.1,
+            result_rate: 0.2,
+            latency_rate: 0.3,
+            latency_min: Duration::from_millis(1),
+            latency_max: Duration::from_millis(2),
+        };
+        let f = FaultInjector::new(c).unwrap();
+        assert_eq!(f.config(), c);
     }
 
     #[test]

@@ -89,14 +89,12 @@ pub struct seawall_adaptive_limiter_config {
     pub window_ns: u64,
 }
 
+crate::config::mirror_enum!(LimitAlgorithm => seawall_limit_algorithm { Aimd, Gradient });
+
 impl From<&AdaptiveLimiterConfig> for seawall_adaptive_limiter_config {
     fn from(c: &AdaptiveLimiterConfig) -> Self {
-        let algorithm = match c.algorithm {
-            LimitAlgorithm::Aimd => seawall_limit_algorithm::Aimd,
-            LimitAlgorithm::Gradient => seawall_limit_algorithm::Gradient,
-        };
         Self {
-            algorithm: algorithm as u32,
+            algorithm: seawall_limit_algorithm::from(c.algorithm) as u32,
             initial_limit: c.initial_limit,
             min_limit: c.min_limit,
             max_limit: c.max_limit,

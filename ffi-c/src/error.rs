@@ -496,6 +496,7 @@ mod tests {
             (seawall_result::PermitAlreadyReleased, 14),
             (seawall_result::PermitWrongBulkhead, 15),
             (seawall_result::RetryStopped, 16),
+            (seawall_result::KeyedFull, 17),
         ];
         for (code, n) in pinned {
             assert_eq!(code as u32, n, "{code:?}");

@@ -48,30 +48,36 @@ class _Pool:
     def submit(self, fn: Callable[..., Any], args: Tuple[Any, ...], kwargs: Any) -> "Future[Any]":
         f: "Future[Any]" = Future()
         self._work.put((f, contextvars.copy_context(), fn, args, kwargs))
+        # An idle worker is claimed here, under the lock, not when it wakes:
+        # two calls arriving together must not both count on the same one.
         with self._lock:
-            start = self._idle == 0 and self._threads < self._size
-            if start:
-                self._threads += 1
+            if self._idle:
+                self._idle -= 1
+                start = False
+            else:
+                start = self._threads < self._size
+                self._threads += start
         if start:
             threading.Thread(target=self._run, name="seawall-timeout", daemon=True).start()
         return f
 
     def _run(self) -> None:
+        # A new worker is started for the call just queued; after each call
+        # it is idle until `submit` claims it for the next (or, with every
+        # thread started, it takes the oldest queued call).
         work = self._work
         while True:
+            f, ctx, fn, args, kwargs = work.get()
+            if f.set_running_or_notify_cancel():
+                try:
+                    result = ctx.run(fn, *args, **kwargs)
+                except BaseException as e:  # handed to the waiter, if any
+                    f.set_exception(e)
+                else:
+                    f.set_result(result)
+            # (Else it timed out while queued: never run.)
             with self._lock:
                 self._idle += 1
-            f, ctx, fn, args, kwargs = work.get()
-            with self._lock:
-                self._idle -= 1
-            if not f.set_running_or_notify_cancel():
-                continue  # timed out while queued: never run
-            try:
-                result = ctx.run(fn, *args, **kwargs)
-            except BaseException as e:  # handed to the waiter, if any
-                f.set_exception(e)
-            else:
-                f.set_result(result)
 
 
 _pools: "weakref.WeakSet[_Pool]" = weakref.WeakSet()

@@ -124,13 +124,11 @@ impl Handle {
         policy: Policy,
         hooks: Arc<Hooks>,
     ) -> PyResult<Self> {
-        let attrs = PyDict::new(py);
-        attrs.set_item("name", name)?;
-        let message = format!("Circuit breaker '{name}' is OPEN");
+        let (message, attrs) = rejection_args(py, name)?;
         Ok(Handle {
             policy,
             name: PyString::new(py, name).unbind(),
-            message: PyTuple::new(py, [message])?.unbind(),
+            message: message.unbind(),
             attrs: attrs.unbind(),
             config: Mutex::new(Some(config.unbind())),
             hooks,
@@ -144,7 +142,7 @@ impl Handle {
     // instructions more per call).
     #[inline]
     pub(crate) fn rejection(&self, py: Python<'_>, r: Rejected) -> PyErr {
-        rejection_error(py, &self.message, &self.attrs, r)
+        rejection_error(py, self.message.bind(py), self.attrs.bind(py), r)
     }
 
     /// Visits the Python objects this handle owns (`__traverse__`).
@@ -199,23 +197,35 @@ impl Handle {
     }
 }
 
+/// The arguments of the breaker `name`'s rejections (see
+/// [`rejection_error`]): the message, and the attributes naming it.
+pub(crate) fn rejection_args<'py>(
+    py: Python<'py>,
+    name: &str,
+) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyDict>)> {
+    let attrs = PyDict::new(py);
+    attrs.set_item("name", name)?;
+    let message = PyTuple::new(py, [format!("Circuit breaker '{name}' is OPEN")])?;
+    Ok((message, attrs))
+}
+
 /// The exception for a rejected call of the breaker whose rejection
 /// arguments are `message` and `attrs` (see [`Handle`]): a new instance
 /// every time (a shared instance would grow its traceback on every raise),
 /// carrying the breaker's name, the refusing state and the seconds until a
 /// trial call may be admitted (`None` while forced open).
-fn rejection_error(
+pub(crate) fn rejection_error(
     py: Python<'_>,
-    message: &Py<PyTuple>,
-    attrs: &Py<PyDict>,
+    message: &Bound<'_, PyTuple>,
+    attrs: &Bound<'_, PyDict>,
     r: Rejected,
 ) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let c = registered::get(py)?;
-        let exc = c.open_error.bind(py).call1(message.bind(py))?;
+        let exc = c.open_error.bind(py).call1(message)?;
         // One dict, filled and attached at once, costs less than three
         // attribute stores that grow the instance dict one by one.
-        let attrs = attrs.bind(py).copy()?;
+        let attrs = attrs.copy()?;
         attrs.set_item(intern!(py, "state"), c.state(py, r.state))?;
         attrs.set_item(
             intern!(py, "retry_after"),

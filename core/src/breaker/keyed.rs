@@ -408,12 +408,9 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
                 continue;
             }
             self.reserve(guard)?;
-            let breaker = Breaker::with_clock(
-                format!("{}{}", self.prefix, String::from_utf8_lossy(key)),
-                self.config.clone(),
-                self.clock.clone(),
-            )
-            .expect("the configuration was validated when the family was made");
+            let breaker =
+                Breaker::with_clock(self.name_of(key), self.config.clone(), self.clock.clone())
+                    .expect("the configuration was validated when the family was made");
             let entry = Entry {
                 // Made pinned: nobody can evict it before its first call.
                 word: AtomicU64::new(word::PIN),
@@ -593,6 +590,12 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     /// The prefix of every key's breaker name.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The name of `key`'s breaker: the prefix, then the key (its bytes
+    /// read as UTF-8, invalid sequences replaced).
+    pub fn name_of(&self, key: impl AsRef<[u8]>) -> String {
+        format!("{}{}", self.prefix, String::from_utf8_lossy(key.as_ref()))
     }
 
     /// The clock the breakers read.

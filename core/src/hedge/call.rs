@@ -5,7 +5,7 @@
 use std::ops::Deref;
 use std::time::Duration;
 
-use super::{Hedge, MAX_HEDGES};
+use super::{Count, Hedge, MAX_HEDGES};
 use crate::clock::{nanos, Clock};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -171,7 +171,7 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
         if record_first {
             hedge.budget.record_attempt(false);
         }
-        Hedge::<C>::count(&hedge.calls);
+        hedge.count(Count::Calls);
         let allowed = if idempotent {
             hedge.config.max_hedges
         } else {
@@ -277,10 +277,10 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
         }
         let n = before.started();
         if self.hedge.budget.can_retry() {
-            Hedge::<C>::count(&self.hedge.hedges);
+            self.hedge.count(Count::Hedges);
             return HedgeDecision::Start(n);
         }
-        Hedge::<C>::count(&self.hedge.refused);
+        self.hedge.count(Count::Refused);
         let (before, ()) = self.update(|s| (s.refuse(), ()));
         if before.refuse().0 & FAILED_CALL != 0 && !before.decided() {
             HedgeDecision::AllFailed
@@ -298,7 +298,7 @@ impl<C: Clock, H: Deref<Target = Hedge<C>>> HedgeCall<H> {
             self.hedge
                 .record_latency(now, Duration::from_nanos(now.saturating_sub(self.start)));
             if attempt > 0 {
-                Hedge::<C>::count(&self.hedge.wins);
+                self.hedge.count(Count::Wins);
             }
         }
         r

@@ -77,10 +77,19 @@ use std::time::Duration;
 use crate::budget::RetryBudget;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
-use crate::sync::{AtomicU64, Ordering};
+use crate::stripes::StripedCounts;
 
 pub use call::{HedgeCall, HedgeDecision, Resolution};
 use latency::Latencies;
+
+/// The counts of [`HedgeMetrics`], indices into [`Hedge`]'s striped counts.
+#[derive(Clone, Copy)]
+enum Count {
+    Calls,
+    Hedges,
+    Refused,
+    Wins,
+}
 
 /// The most extra attempts a call may make.
 pub const MAX_HEDGES: u32 = 15;
@@ -199,13 +208,10 @@ pub struct Hedge<C: Clock = QuantaClock> {
     budget: Arc<RetryBudget<C>>,
     /// Only with a `quantile`.
     latencies: Option<Latencies>,
-    /// The counters of [`HedgeMetrics`]: one call's updates touch two of
-    /// them, a few nanoseconds beside an attempt's round trip, so they are
-    /// not striped.
-    calls: AtomicU64,
-    hedges: AtomicU64,
-    refused: AtomicU64,
-    wins: AtomicU64,
+    /// The counters of [`HedgeMetrics`], indexed by [`Count`]: striped
+    /// like every per-call count, so threads hedging at once never contend
+    /// on them.
+    counts: StripedCounts<4>,
     clock: C,
 }
 
@@ -230,10 +236,7 @@ impl<C: Clock> Hedge<C> {
             latencies: config.quantile.map(|_| Latencies::new(config.window)),
             config,
             budget,
-            calls: AtomicU64::new(0),
-            hedges: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            wins: AtomicU64::new(0),
+            counts: StripedCounts::new(),
             clock,
         })
     }
@@ -282,18 +285,17 @@ impl<C: Clock> Hedge<C> {
 
     /// A snapshot of the counters.
     pub fn metrics(&self) -> HedgeMetrics {
-        // Relaxed: statistics, see `count`.
+        let n = |c: Count| self.counts.total(c as usize);
         HedgeMetrics {
-            calls: self.calls.load(Ordering::Relaxed),
-            hedges: self.hedges.load(Ordering::Relaxed),
-            refused: self.refused.load(Ordering::Relaxed),
-            wins: self.wins.load(Ordering::Relaxed),
+            calls: n(Count::Calls),
+            hedges: n(Count::Hedges),
+            refused: n(Count::Refused),
+            wins: n(Count::Wins),
         }
     }
 
-    fn count(counter: &AtomicU64) {
-        // Relaxed: a statistic; nothing is published through it.
-        counter.fetch_add(1, Ordering::Relaxed);
+    fn count(&self, c: Count) {
+        self.counts.incr(c as usize);
     }
 }
 

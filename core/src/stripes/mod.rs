@@ -133,17 +133,6 @@ fn tag<T>(t: usize) -> *mut T {
     std::ptr::null_mut::<u8>().wrapping_add(t).cast()
 }
 
-/// The grown stripes a control word points to, if it is an address.
-fn grown_of<'a, T>(ctl: *mut T) -> Option<&'a T> {
-    if (ctl as usize) < GROWN_MIN {
-        return None;
-    }
-    // SAFETY: an address in a control word came from `Box::into_raw` in
-    // `StripedCounts::settle`, is never replaced, and is freed only when
-    // the set is dropped; callers tie `'a` to a borrow of the set.
-    Some(unsafe { &*ctl })
-}
-
 /// `N` exact counts, striped per thread (see the module docs).
 ///
 /// [`StripedCounts::incr`] writes only the calling thread's stripe (for the
@@ -228,7 +217,7 @@ impl<const N: usize> StripedCounts<N> {
         if ctl as usize == s {
             // `s` owns the inline stripe and nothing is grown.
             self.inline.bump_owned(i);
-        } else if let Some(grown) = grown_of(ctl) {
+        } else if let Some(grown) = self.grown_at(ctl) {
             // `s < STRIPES`, a power of two: the mask changes nothing but
             // spares a bounds check the compiler cannot see past the slow
             // path of `thread_stripe`.
@@ -242,7 +231,7 @@ impl<const N: usize> StripedCounts<N> {
     #[inline(always)]
     fn count_shared(&self, i: usize) {
         // Acquire: as in `count_owned`.
-        match grown_of(self.ctl.load(Ordering::Acquire)) {
+        match self.grown_at(self.ctl.load(Ordering::Acquire)) {
             // Relaxed: an exact atomic increment; nothing is published
             // through the count.
             Some(grown) => {
@@ -276,7 +265,7 @@ impl<const N: usize> StripedCounts<N> {
         // Acquire: as in `count_owned`.
         let mut ctl = self.ctl.load(Ordering::Acquire);
         let found = loop {
-            if let Some(grown) = grown_of(ctl) {
+            if let Some(grown) = self.grown_at(ctl) {
                 break grown;
             }
             let next = match stripe {
@@ -303,7 +292,10 @@ impl<const N: usize> StripedCounts<N> {
                 .ctl
                 .compare_exchange(ctl, next, Ordering::Release, Ordering::Acquire)
             {
-                Ok(_) if next == fresh => return grown_of(fresh),
+                // Published the grown stripes. (A claim by stripe number 0
+                // swaps in `tag(0)`, the null pointer `fresh` still is
+                // when nothing was allocated: that is the claim below.)
+                Ok(_) if next == fresh && !fresh.is_null() => return self.grown_at(fresh),
                 Ok(_) => {
                     // A claim is only tried while no number owns the inline
                     // stripe, and a lost claim means one does for good: no
@@ -322,10 +314,22 @@ impl<const N: usize> StripedCounts<N> {
         Some(found)
     }
 
+    /// The grown stripes `ctl` (a word of this set's `ctl`) points to, if
+    /// it is an address rather than a tag.
+    fn grown_at(&self, ctl: *mut Grown<N>) -> Option<&Grown<N>> {
+        if (ctl as usize) < GROWN_MIN {
+            return None;
+        }
+        // SAFETY: an address in this set's control word came from
+        // `Box::into_raw` in `settle`, is never replaced, and is freed only
+        // when the set is dropped: it lives as long as the borrow of `self`.
+        Some(unsafe { &*ctl })
+    }
+
     /// The grown stripes, if a second thread has counted.
     fn grown(&self) -> Option<&Grown<N>> {
         // Acquire: as in `count_owned`.
-        grown_of(self.ctl.load(Ordering::Acquire))
+        self.grown_at(self.ctl.load(Ordering::Acquire))
     }
 
     /// The sum of count `i` over all stripes, since creation: monotone.
@@ -377,7 +381,7 @@ impl<const N: usize> Drop for StripedCounts<N> {
     fn drop(&mut self) {
         // Acquire: as in `count_owned`; the last access.
         let ctl = self.ctl.load(Ordering::Acquire);
-        if grown_of(ctl).is_some() {
+        if self.grown_at(ctl).is_some() {
             // SAFETY: made by `Box::into_raw` in `settle`, owned by `self`,
             // which nobody else can reach any more.
             drop(unsafe { Box::from_raw(ctl) });
