@@ -92,8 +92,8 @@ SOURCES: Sequence[Source] = (
            "seawall_rate_limit_config",
            note="Python: the arguments of `RateLimiter(rate, period=1.0, burst=None, "
                 "timing=\"exact\")` and `KeyedRateLimiter(...)`, `period` in seconds."),
-    Source("Rate limiter timing", "core/src/rate_limit/mod.rs", "Timing", "seawall",
-           enum=True, note="C: `enum seawall_rate_timing`. Python: `timing=\"exact\"` or "
+    Source("Timing (rate limiter, adaptive limiter)", "core/src/clock.rs", "Timing", "seawall",
+           enum=True, note="C: `enum seawall_timing`. Python: `timing=\"exact\"` or "
                            "`\"recent\"`."),
     Source("Fleet rules of a distributed breaker", "distributed/src/config.rs", "FleetConfig",
            "seawall_distributed", "seawall_fleet_config",

@@ -302,25 +302,24 @@ typedef uint32_t seawall_window_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// The clock reading a rate limiter decides on
-// (`seawall_rate_limit_config.timing`).
-enum seawall_rate_timing
+// Which clock reading an engine decides or measures on (the `timing`
+// field of `seawall_rate_limit_config` and
+// `seawall_adaptive_limiter_config`; each says what the lag changes).
+enum seawall_timing
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
   // The exact clock reading (the default).
-  SEAWALL_RATE_TIMING_EXACT = 0,
-  // The cheap "recent" reading, which lags by up to 1 ms (the burst may
-  // be larger by the calls of 1 ms, and announced waits up to 1 ms too
-  // long).
-  SEAWALL_RATE_TIMING_RECENT = 1,
+  SEAWALL_TIMING_EXACT = 0,
+  // The cheap "recent" reading, one shared load that lags by up to 1 ms.
+  SEAWALL_TIMING_RECENT = 1,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
-typedef enum seawall_rate_timing seawall_rate_timing;
+typedef enum seawall_timing seawall_timing;
 #else
-typedef uint32_t seawall_rate_timing;
+typedef uint32_t seawall_timing;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -657,6 +656,14 @@ typedef struct seawall_adaptive_limiter_config {
   // Gradient: the shortest window, in nanoseconds. [0, 1 year],
   // default 1 s.
   uint64_t window_ns;
+  // A `seawall_timing`, the clock reading an admission records as its
+  // call's start: `SEAWALL_TIMING_EXACT` (default) or
+  // `SEAWALL_TIMING_RECENT`, which spares each admission the hardware
+  // counter read; latencies the limiter measures itself (a release
+  // without a latency) are then off by less than 1 ms either way. As a
+  // number, so that an unknown one is reported as
+  // `SEAWALL_RESULT_INVALID_CONFIG`.
+  uint32_t timing;
 } seawall_adaptive_limiter_config;
 
 // One slot of an adaptive limiter, written by a successful acquire.
@@ -1067,9 +1074,11 @@ typedef struct seawall_rate_limit_config {
   // The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
   // `rate`. Default 1 s.
   uint64_t period_ns;
-  // A `seawall_rate_timing`: `SEAWALL_RATE_TIMING_EXACT` (default) or
-  // `SEAWALL_RATE_TIMING_RECENT` (as a number, so that an unknown one is
-  // reported as `SEAWALL_RESULT_INVALID_CONFIG`).
+  // A `seawall_timing`, the clock reading decisions are made on:
+  // `SEAWALL_TIMING_EXACT` (default) or `SEAWALL_TIMING_RECENT` (the
+  // burst may be larger by the calls of 1 ms, and announced waits up to
+  // 1 ms too long). As a number, so that an unknown one is reported as
+  // `SEAWALL_RESULT_INVALID_CONFIG`.
   uint32_t timing;
 } seawall_rate_limit_config;
 

@@ -25,7 +25,9 @@
 //! * `concurrency_limit`: take a slot and free it, uncontended, in each
 //!   bound on calls in flight: the fixed `Bulkhead`; the `AdaptiveLimiter`
 //!   on the manual clock (the admission without the clock read it makes to
-//!   time the call) and on the production clock, dropping the permit (no
+//!   time the call), on the production clock with exact timing (the
+//!   default: a hardware counter read at admission) and with
+//!   `Timing::Recent` (one shared load), dropping the permit (no
 //!   sample); the adaptive limiter recording a 1 ms success (AIMD: the
 //!   rule, which leaves the limit alone here, one call in flight of 20, so
 //!   no compare-and-swap of the estimate; gradient: the window word's
@@ -349,6 +351,14 @@ fn concurrency_limit(c: &mut Criterion) {
     g.bench_function("adaptive", |x| {
         x.iter(|| drop(black_box(black_box(&adaptive).try_acquire())))
     });
+    let recent = AdaptiveLimiter::new(AdaptiveLimiterConfig {
+        timing: Timing::Recent,
+        ..config
+    })
+    .expect("valid config");
+    g.bench_function("adaptive_recent", |x| {
+        x.iter(|| drop(black_box(black_box(&recent).try_acquire())))
+    });
     let latency = Duration::from_millis(1);
     for (id, algorithm) in [
         ("adaptive_aimd_sample", LimitAlgorithm::Aimd),
@@ -467,6 +477,7 @@ fn report(dir: &Path, since: SystemTime) {
         "bulkhead",
         "adaptive_manual_clock",
         "adaptive",
+        "adaptive_recent",
         "adaptive_aimd_sample",
         "adaptive_gradient_sample",
         "tower",

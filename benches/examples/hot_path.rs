@@ -25,7 +25,9 @@
 //! * `bulkhead`: a default `Bulkhead`'s `try_acquire()` and the permit
 //!   dropped; `adaptive`, `adaptive_manual`: the same on a default
 //!   `AdaptiveLimiter` on the production clock (the admission reads it to
-//!   time the call) and on the manual clock; `adaptive_sample`: an AIMD
+//!   time the call) and on the manual clock; `adaptive_recent`: on the
+//!   production clock with `Timing::Recent` (the admission reads the
+//!   cheap time); `adaptive_sample`: an AIMD
 //!   limiter on the manual clock whose permit records a 1 ms success.
 //! * `throttler`: an `AdaptiveThrottler`'s `check` + `record(true)` on the
 //!   production clock (a healthy backend: no draw).
@@ -43,7 +45,7 @@ use std::time::{Duration, Instant};
 use seawall::{
     AdaptiveLimiter, AdaptiveLimiterConfig, AdaptiveThrottler, Breaker, BreakerConfig, Bulkhead,
     BulkheadConfig, Clock, Fault, FaultConfig, FaultInjector, KeyedBreaker, LimitAlgorithm,
-    ManualClock, Outcome, Priority, QuantaClock, Registry, ThrottleConfig, Window,
+    ManualClock, Outcome, Priority, QuantaClock, Registry, ThrottleConfig, Timing, Window,
 };
 use seawall_benches::thread_cpu;
 
@@ -343,8 +345,17 @@ fn main() {
             let b = Bulkhead::new(BulkheadConfig::default()).expect("valid config");
             timed(|| run_bulkhead(&b, n))
         }
-        "adaptive" => {
-            let l = AdaptiveLimiter::new(AdaptiveLimiterConfig::default()).expect("valid config");
+        "adaptive" | "adaptive_recent" => {
+            let timing = if mode == "adaptive" {
+                Timing::Exact
+            } else {
+                Timing::Recent
+            };
+            let config = AdaptiveLimiterConfig {
+                timing,
+                ..Default::default()
+            };
+            let l = AdaptiveLimiter::new(config).expect("valid config");
             timed(|| run_adaptive(&l, n))
         }
         "adaptive_manual" | "adaptive_sample" => {
@@ -360,7 +371,7 @@ fn main() {
             }
         }
         other => panic!(
-            "unknown mode {other:?}: closed, closed_shared, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, throttler, fault_off, no_strategy, bulkhead, adaptive, adaptive_manual, adaptive_sample, failsafe or recloser"
+            "unknown mode {other:?}: closed, closed_shared, rejected, time_window, count_window, count_window_eval, registry, keyed, distributed, throttler, fault_off, no_strategy, bulkhead, adaptive, adaptive_recent, adaptive_manual, adaptive_sample, failsafe or recloser"
         ),
     };
     assert_eq!(done, n, "every call must take the measured path");

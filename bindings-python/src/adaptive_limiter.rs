@@ -14,7 +14,7 @@ use seawall::{
 };
 use seawall_bindings_support::DynClock;
 
-use crate::args::{core_u32, number, secs, validated};
+use crate::args::{self, core_u32, number, secs, validated};
 use crate::clock::{clock_arg, ManualClock};
 
 type Core = CoreLimiter<DynClock>;
@@ -29,7 +29,7 @@ impl AdaptiveLimiter {
     #[pyo3(signature = (
         algorithm, initial_limit, min_limit, max_limit, backoff_ratio, latency_threshold,
         tolerance, smoothing, queue_size, long_window, window_calls, window,
-        *, clock = None, name = "default"
+        *, timing, clock = None, name = "default"
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -45,6 +45,7 @@ impl AdaptiveLimiter {
         long_window: &Bound<'_, PyAny>,
         window_calls: &Bound<'_, PyAny>,
         window: f64,
+        timing: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, ManualClock>>,
         name: &str,
     ) -> PyResult<Self> {
@@ -71,6 +72,7 @@ impl AdaptiveLimiter {
             long_window: core_u32("long_window", long_window, &mut given)?,
             window_calls: core_u32("window_calls", window_calls, &mut given)?,
             window: secs("window", window)?,
+            timing: args::timing(timing)?,
         };
         let l = Arc::new(validated(
             CoreLimiter::with_clock(config, clock_arg(clock)),

@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDelta, PyFloat, PyInt, PyString};
 
-use seawall::ConfigError;
+use seawall::{ConfigError, Timing};
 use seawall_bindings_support::{duration, fields};
 
 use crate::registered;
@@ -397,4 +397,20 @@ pub(crate) fn check_fallback<'py>(
 #[pyfunction]
 pub(crate) fn check_name(field: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     name(field, value)
+}
+
+/// A timing by its name (`"exact"` or `"recent"`).
+pub(crate) fn timing(v: &Bound<'_, PyAny>) -> PyResult<Timing> {
+    let name = name("timing", v)?;
+    Timing::from_name(&name).ok_or_else(|| {
+        let names: Vec<String> = Timing::ALL
+            .iter()
+            .map(|t| format!("'{}'", t.name()))
+            .collect();
+        value_error(
+            "timing",
+            short_repr(v),
+            format_args!("one of {}", names.join(", ")),
+        )
+    })
 }

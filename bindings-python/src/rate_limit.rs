@@ -10,12 +10,12 @@ use pyo3::prelude::*;
 
 use seawall::{
     KeyedRateLimiter as CoreKeyedRateLimiter, RateLimitConfig, RateLimited,
-    RateLimiter as CoreRateLimiter, Timing,
+    RateLimiter as CoreRateLimiter,
 };
 
 use seawall_bindings_support::DynClock;
 
-use crate::args::{self, core_u32, secs, short_repr, validated, value_error};
+use crate::args::{self, core_u32, secs, validated};
 use crate::clock::{clock_arg, ManualClock};
 
 /// A GCRA rate limiter.
@@ -37,22 +37,6 @@ pub(crate) fn seconds(wait: Duration) -> f64 {
     }
 }
 
-/// A timing by its name (`"exact"` or `"recent"`).
-fn timing(v: &Bound<'_, PyAny>) -> PyResult<Timing> {
-    let name = args::name("timing", v)?;
-    Timing::from_name(&name).ok_or_else(|| {
-        let names: Vec<String> = Timing::ALL
-            .iter()
-            .map(|t| format!("'{}'", t.name()))
-            .collect();
-        value_error(
-            "timing",
-            short_repr(v),
-            format_args!("one of {}", names.join(", ")),
-        )
-    })
-}
-
 /// The configuration given to either class's constructor, with the values
 /// that did not fit the core's integers recorded in `given` (see
 /// [`validated`]).
@@ -67,7 +51,7 @@ pub(crate) fn config(
         rate: core_u32("rate", rate, given)?,
         period: secs("period", period)?,
         burst: core_u32("burst", burst, given)?,
-        timing: timing(timing_name)?,
+        timing: args::timing(timing_name)?,
     })
 }
 

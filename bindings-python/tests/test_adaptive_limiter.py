@@ -62,9 +62,11 @@ def test_a_collected_permit_frees_its_slot_and_teaches_nothing() -> None:
     assert (lim.in_flight, lim.limit) == (0, 1)
 
 
-def test_aimd_times_calls_on_the_manual_clock() -> None:
+@pytest.mark.parametrize("timing", ["exact", "recent"])
+def test_aimd_times_calls_on_the_manual_clock(timing: str) -> None:
+    # A ManualClock's cheap reading is its exact one: both timings agree.
     clock = ManualClock()
-    lim = AdaptiveLimiter(_aimd(initial_limit=4, max_limit=8), clock=clock)
+    lim = AdaptiveLimiter(_aimd(initial_limit=4, max_limit=8, timing=timing), clock=clock)
     held = [lim.try_acquire() for _ in range(2)]
     with lim.slot():  # 3 in flight of 4: a success adds one
         clock.advance(0.05)
@@ -213,12 +215,22 @@ def test_metrics_reach_the_catalog_and_the_snapshot() -> None:
         ("backoff_ratio", 1.5, "invalid backoff_ratio = 1.5: must be a number in (0, 1)"),
         ("window_calls", 0, "invalid window_calls = 0: must be an integer in [1, 65535]"),
         ("max_limit", 2**40, "invalid max_limit = 1099511627776: must be an integer in [min_limit, 16777215]"),
+        ("timing", "fast", "invalid timing = 'fast': must be one of 'exact', 'recent'"),
     ],
 )
 def test_invalid_configs_name_the_field(field: str, value: Any, error: str) -> None:
     with pytest.raises(ValueError) as e:
         AdaptiveLimiterConfig(**{field: value})
     assert str(e.value) == error
+
+
+def test_recent_timing_on_the_production_clock_admits_and_learns() -> None:
+    lim = AdaptiveLimiter(_aimd(initial_limit=2, timing="recent"))
+    held = lim.try_acquire()
+    with lim.slot():  # 2 in flight of 2, far below the threshold: +1
+        pass
+    assert held is not None and held.ignore()
+    assert (lim.limit, lim.in_flight) == (3, 0)
 
 
 def test_bad_types_and_outcomes() -> None:

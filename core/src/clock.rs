@@ -47,6 +47,48 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+/// Which reading of the clock an engine decides or measures on: a
+/// [`RateLimiter`](crate::RateLimiter)'s decisions, an
+/// [`AdaptiveLimiter`](crate::AdaptiveLimiter)'s admission times. Each
+/// engine's config says what the lag changes for it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Timing {
+    /// [`Clock::now`]: exact. On [`QuantaClock`] a reading costs about as
+    /// much as the rest of a rate limiter's check (a hardware counter read).
+    #[default]
+    Exact,
+    /// [`Clock::recent`]: on [`QuantaClock`] one shared load, lagging the
+    /// exact time by up to [`QuantaClock::RECENT_RESOLUTION`] (1 ms).
+    Recent,
+}
+
+impl Timing {
+    /// Every timing, in the order above.
+    pub const ALL: [Timing; 2] = [Self::Exact, Self::Recent];
+
+    /// Its name (`"exact"`, `"recent"`), as the Python binding spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Recent => "recent",
+        }
+    }
+
+    /// The timing named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The reading of `clock` this timing names.
+    #[inline]
+    pub(crate) fn read<C: Clock>(self, clock: &C) -> u64 {
+        match self {
+            Self::Exact => clock.now(),
+            Self::Recent => clock.recent(),
+        }
+    }
+}
+
 /// Converts a duration to clock nanoseconds, saturating at `u64::MAX`.
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)

@@ -181,7 +181,7 @@ pub use budget::{BudgetCounts, RetryBudget, RetryBudgetConfig, RetryBudgetMetric
 pub use bulkhead::{
     Admission, Bulkhead, BulkheadConfig, BulkheadError, BulkheadMetrics, BulkheadPermit, Waiter,
 };
-pub use clock::{Clock, ManualClock, QuantaClock};
+pub use clock::{Clock, ManualClock, QuantaClock, Timing};
 pub use config::ConfigError;
 pub use fault::{Fault, FaultConfig, FaultInjector, FaultMetrics};
 pub use hedge::{Hedge, HedgeCall, HedgeConfig, HedgeDecision, HedgeMetrics, Resolution};
@@ -191,7 +191,7 @@ pub use limiter::{
 };
 pub use random::{Random, SeededRandom, ThreadRandom};
 pub use rate_limit::{
-    KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, RateLimiterMetrics, Timing,
+    KeyedRateLimiter, RateLimitConfig, RateLimited, RateLimiter, RateLimiterMetrics,
     MAX_RESERVATION,
 };
 pub use retry::{

@@ -408,63 +408,6 @@ fn invalid_settings_name_the_field() {
     }
 }
 
-/// A clock whose cheap reading is set apart from the exact one, as a
-/// refresher thread's would be.
-#[derive(Clone, Default)]
-struct TwoReadings {
-    exact: ManualClock,
-    recent: ManualClock,
-}
-
-impl seawall::Clock for TwoReadings {
-    fn now(&self) -> u64 {
-        self.exact.now()
-    }
-    fn recent(&self) -> u64 {
-        self.recent.now()
-    }
-}
-
-impl TwoReadings {
-    fn set(&self, exact_ms: u64, recent_ms: u64) {
-        self.exact.set(exact_ms * 1_000_000);
-        self.recent.set(recent_ms * 1_000_000);
-    }
-}
-
-#[test]
-fn recent_timing_decides_on_the_cheap_reading_within_the_documented_slack() {
-    use seawall::Timing;
-    let clock = TwoReadings::default();
-    let config = |timing| RateLimitConfig {
-        rate: 10, // 100 ms apart
-        period: Duration::from_secs(1),
-        burst: 1,
-        timing,
-    };
-    let exact = RateLimiter::with_clock(config(Timing::Exact), clock.clone()).unwrap();
-    let coarse = RateLimiter::with_clock(config(Timing::Recent), clock.clone()).unwrap();
-    clock.set(1000, 1000);
-    assert!(exact.check().is_ok() && coarse.check().is_ok());
-    // The cheap reading lags by 10 ms: the coarse limiter refuses a call the
-    // exact one admits, and asks for 10 ms more.
-    clock.set(1100, 1090);
-    assert!(exact.check().is_ok());
-    assert_eq!(coarse.check().unwrap_err().retry_after, 10 * MS);
-    clock.set(1100, 1100);
-    assert!(coarse.check().is_ok());
-    // A lagging reading installs a TAT lower by the lag (50 ms here): the
-    // coarse limiter then admits one call more than the exact one within
-    // the next interval, the bound its documentation states (ceil(lag /
-    // interval) = 1), and no more.
-    clock.set(1300, 1250);
-    assert!(exact.check().is_ok() && coarse.check().is_ok());
-    clock.set(1350, 1350);
-    assert_eq!(exact.check().unwrap_err().retry_after, 50 * MS);
-    assert!(coarse.check().is_ok());
-    assert_eq!(coarse.check().unwrap_err().retry_after, 100 * MS);
-}
-
 #[test]
 fn a_burst_refilling_over_more_than_100_years_is_refused() {
     // 1000 calls a year apart: admitting them would push the theoretical

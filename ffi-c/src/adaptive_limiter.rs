@@ -11,7 +11,7 @@ use seawall::{
 use seawall_bindings_support::DynClock;
 
 use crate::breaker::permit::outcome_arg;
-use crate::clock::seawall_manual_clock;
+use crate::clock::{seawall_manual_clock, seawall_timing, timing_of};
 use crate::config::{nanos, new_engine, unknown_enum, write_default, CConfig};
 use crate::error::{check, fail, run, run_code, seawall_result, Error};
 use crate::handle;
@@ -87,6 +87,14 @@ pub struct seawall_adaptive_limiter_config {
     /// Gradient: the shortest window, in nanoseconds. [0, 1 year],
     /// default 1 s.
     pub window_ns: u64,
+    /// A `seawall_timing`, the clock reading an admission records as its
+    /// call's start: `SEAWALL_TIMING_EXACT` (default) or
+    /// `SEAWALL_TIMING_RECENT`, which spares each admission the hardware
+    /// counter read; latencies the limiter measures itself (a release
+    /// without a latency) are then off by less than 1 ms either way. As a
+    /// number, so that an unknown one is reported as
+    /// `SEAWALL_RESULT_INVALID_CONFIG`.
+    pub timing: u32,
 }
 
 crate::config::mirror_enum!(LimitAlgorithm => seawall_limit_algorithm { Aimd, Gradient });
@@ -106,6 +114,7 @@ impl From<&AdaptiveLimiterConfig> for seawall_adaptive_limiter_config {
             long_window: c.long_window,
             window_calls: c.window_calls,
             window_ns: nanos(c.window),
+            timing: seawall_timing::from(c.timing) as u32,
         }
     }
 }
@@ -139,6 +148,7 @@ impl CConfig for seawall_adaptive_limiter_config {
             long_window: c.long_window,
             window_calls: c.window_calls,
             window: Duration::from_nanos(c.window_ns),
+            timing: timing_of(c.timing)?,
         })
     }
 }

@@ -4,11 +4,39 @@
 
 use std::time::Duration;
 
-use seawall::{Clock, ManualClock};
+use seawall::{Clock, ConfigError, ManualClock, Timing};
 use seawall_bindings_support::DynClock;
 
+use crate::config::{mirror_enum, unknown_enum};
 use crate::error::{run, seawall_result, Error};
 use crate::handle;
+
+/// Which clock reading an engine decides or measures on (the `timing`
+/// field of `seawall_rate_limit_config` and
+/// `seawall_adaptive_limiter_config`; each says what the lag changes).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum seawall_timing {
+    /// The exact clock reading (the default).
+    Exact = 0,
+    /// The cheap "recent" reading, one shared load that lags by up to 1 ms.
+    Recent = 1,
+}
+
+mirror_enum!(Timing => seawall_timing { Exact, Recent });
+
+/// The timing a config struct's `timing` field names.
+pub(crate) fn timing_of(value: u32) -> Result<Timing, ConfigError> {
+    match value {
+        v if v == seawall_timing::Exact as u32 => Ok(Timing::Exact),
+        v if v == seawall_timing::Recent as u32 => Ok(Timing::Recent),
+        v => Err(unknown_enum(
+            "timing",
+            v,
+            "SEAWALL_TIMING_EXACT (0) or SEAWALL_TIMING_RECENT (1)",
+        )),
+    }
+}
 
 /// A clock that moves only when told to: for tests of code that uses
 /// breakers. Breakers and registries made with it read its time; freeing the

@@ -109,7 +109,7 @@ pub use bulkhead::{
 };
 pub use clock::{
     seawall_manual_clock, seawall_manual_clock_advance, seawall_manual_clock_free,
-    seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set,
+    seawall_manual_clock_new, seawall_manual_clock_now, seawall_manual_clock_set, seawall_timing,
 };
 pub use config::{seawall_breaker_config, seawall_breaker_config_default, seawall_window_kind};
 #[cfg(feature = "distributed")]
@@ -146,7 +146,6 @@ pub use rate_limit::{
     seawall_rate_limit_config, seawall_rate_limit_config_default, seawall_rate_limiter,
     seawall_rate_limiter_check, seawall_rate_limiter_clone, seawall_rate_limiter_free,
     seawall_rate_limiter_get_config, seawall_rate_limiter_new, seawall_rate_limiter_reserve,
-    seawall_rate_timing,
 };
 pub use registry::{
     seawall_registry, seawall_registry_clone, seawall_registry_count, seawall_registry_for_each,

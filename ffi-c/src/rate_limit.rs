@@ -3,26 +3,13 @@
 
 use std::time::Duration;
 
-use seawall::{ConfigError, RateLimitConfig, RateLimited, RateLimiter, Timing};
+use seawall::{ConfigError, RateLimitConfig, RateLimited, RateLimiter};
 use seawall_bindings_support::DynClock;
 
-use crate::clock::seawall_manual_clock;
-use crate::config::{nanos, new_engine, unknown_enum, write_default, CConfig};
+use crate::clock::{seawall_manual_clock, seawall_timing, timing_of};
+use crate::config::{nanos, new_engine, write_default, CConfig};
 use crate::error::{check, check_optional, fail, run_code, seawall_result, Error};
 use crate::handle;
-
-/// The clock reading a rate limiter decides on
-/// (`seawall_rate_limit_config.timing`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum seawall_rate_timing {
-    /// The exact clock reading (the default).
-    Exact = 0,
-    /// The cheap "recent" reading, which lags by up to 1 ms (the burst may
-    /// be larger by the calls of 1 ms, and announced waits up to 1 ms too
-    /// long).
-    Recent = 1,
-}
 
 /// The limiter type behind every handle.
 type CLimiter = RateLimiter<DynClock>;
@@ -50,9 +37,11 @@ pub struct seawall_rate_limit_config {
     /// The span `rate` refers to, in nanoseconds: (0, 1 year] and at least
     /// `rate`. Default 1 s.
     pub period_ns: u64,
-    /// A `seawall_rate_timing`: `SEAWALL_RATE_TIMING_EXACT` (default) or
-    /// `SEAWALL_RATE_TIMING_RECENT` (as a number, so that an unknown one is
-    /// reported as `SEAWALL_RESULT_INVALID_CONFIG`).
+    /// A `seawall_timing`, the clock reading decisions are made on:
+    /// `SEAWALL_TIMING_EXACT` (default) or `SEAWALL_TIMING_RECENT` (the
+    /// burst may be larger by the calls of 1 ms, and announced waits up to
+    /// 1 ms too long). As a number, so that an unknown one is reported as
+    /// `SEAWALL_RESULT_INVALID_CONFIG`.
     pub timing: u32,
 }
 
@@ -62,10 +51,7 @@ impl From<&RateLimitConfig> for seawall_rate_limit_config {
             rate: c.rate,
             burst: c.burst,
             period_ns: nanos(c.period),
-            timing: match c.timing {
-                Timing::Exact => seawall_rate_timing::Exact,
-                Timing::Recent => seawall_rate_timing::Recent,
-            } as u32,
+            timing: seawall_timing::from(c.timing) as u32,
         }
     }
 }
@@ -74,22 +60,11 @@ impl CConfig for seawall_rate_limit_config {
     type Core = RateLimitConfig;
 
     fn to_core(&self) -> Result<RateLimitConfig, ConfigError> {
-        let timing = match self.timing {
-            t if t == seawall_rate_timing::Exact as u32 => Timing::Exact,
-            t if t == seawall_rate_timing::Recent as u32 => Timing::Recent,
-            other => {
-                return Err(unknown_enum(
-                    "timing",
-                    other,
-                    "SEAWALL_RATE_TIMING_EXACT (0) or SEAWALL_RATE_TIMING_RECENT (1)",
-                ))
-            }
-        };
         Ok(RateLimitConfig {
             rate: self.rate,
             burst: self.burst,
             period: Duration::from_nanos(self.period_ns),
-            timing,
+            timing: timing_of(self.timing)?,
         })
     }
 }

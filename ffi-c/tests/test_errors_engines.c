@@ -36,8 +36,8 @@ static void test_rate_limiter_arguments(void) {
         "`rate` per `period`");
     c = d; c.timing = UINT32_MAX;
     BAD(seawall_rate_limiter_new(&c, NULL, &out), INVALID_CONFIG,
-        "seawall_rate_limiter_new: invalid timing = 4294967295: must be SEAWALL_RATE_TIMING_EXACT "
-        "(0) or SEAWALL_RATE_TIMING_RECENT (1)");
+        "seawall_rate_limiter_new: invalid timing = 4294967295: must be SEAWALL_TIMING_EXACT "
+        "(0) or SEAWALL_TIMING_RECENT (1)");
     BAD(seawall_rate_limiter_clone(NULL, &out), NULL_PARAMETER, "seawall_rate_limiter_clone: `limiter` is NULL");
     BAD(seawall_rate_limiter_clone(l, NULL), NULL_PARAMETER, "seawall_rate_limiter_clone: `out` is NULL");
     BAD(seawall_rate_limiter_check(NULL, &wait), NULL_PARAMETER, "seawall_rate_limiter_check: `limiter` is NULL");

@@ -30,7 +30,7 @@ static void test_defaults_and_size(void) {
     memset(&got, 0xab, sizeof got);
     CHECK_OK(seawall_keyed_rate_limiter_get_config(l, &got));
     CHECK(got.rate == 100 && got.burst == 100 && got.period_ns == NS_PER_S &&
-          got.timing == SEAWALL_RATE_TIMING_EXACT);
+          got.timing == SEAWALL_TIMING_EXACT);
     uint32_t slots = 0;
     CHECK_OK(seawall_keyed_rate_limiter_slots(l, &slots));
     CHECK(slots == 1024); /* rounded up to a power of two */
@@ -51,10 +51,10 @@ static void test_defaults_and_size(void) {
     /* The recent timing is taken and read back. */
     seawall_rate_limit_config c;
     CHECK_OK(seawall_rate_limit_config_default(&c));
-    c.timing = SEAWALL_RATE_TIMING_RECENT;
+    c.timing = SEAWALL_TIMING_RECENT;
     CHECK_OK(seawall_keyed_rate_limiter_new(&c, 1, NULL, &l));
     CHECK_OK(seawall_keyed_rate_limiter_get_config(l, &got));
-    CHECK(got.timing == SEAWALL_RATE_TIMING_RECENT);
+    CHECK(got.timing == SEAWALL_TIMING_RECENT);
     CHECK_OK(seawall_keyed_rate_limiter_slots(l, &slots));
     CHECK(slots == 1);
     seawall_keyed_rate_limiter_free(l);
@@ -231,8 +231,8 @@ static void test_bad_arguments(void) {
         "(0, 365 days]");
     c = d; c.timing = 2;
     BAD(seawall_keyed_rate_limiter_new(&c, 16, NULL, &out), INVALID_CONFIG,
-        "seawall_keyed_rate_limiter_new: invalid timing = 2: must be SEAWALL_RATE_TIMING_EXACT "
-        "(0) or SEAWALL_RATE_TIMING_RECENT (1)");
+        "seawall_keyed_rate_limiter_new: invalid timing = 2: must be SEAWALL_TIMING_EXACT "
+        "(0) or SEAWALL_TIMING_RECENT (1)");
     CHECK(out == NULL);
     CHECK_OK(seawall_keyed_rate_limiter_new(&d, 1048576, NULL, &out)); /* the edges */
     seawall_keyed_rate_limiter_free(out);

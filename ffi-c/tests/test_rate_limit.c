@@ -14,7 +14,7 @@ static void test_rate_defaults(void) {
     seawall_rate_limit_config c;
     CHECK_OK(seawall_rate_limit_config_default(&c));
     CHECK(c.rate == 100 && c.burst == 100 && c.period_ns == NS_PER_S);
-    CHECK(c.timing == SEAWALL_RATE_TIMING_EXACT);
+    CHECK(c.timing == SEAWALL_TIMING_EXACT);
 
     /* NULL config: the defaults, read back. */
     const seawall_rate_limiter *l = NULL;
@@ -23,7 +23,7 @@ static void test_rate_defaults(void) {
     memset(&got, 0xab, sizeof got);
     CHECK_OK(seawall_rate_limiter_get_config(l, &got));
     CHECK(got.rate == 100 && got.burst == 100 && got.period_ns == NS_PER_S &&
-          got.timing == SEAWALL_RATE_TIMING_EXACT);
+          got.timing == SEAWALL_TIMING_EXACT);
     seawall_rate_limiter_free(l);
 }
 
@@ -132,7 +132,7 @@ static void test_rate_production_clock(void) {
     c.rate = 1;
     c.period_ns = 365ull * 24 * 3600 * NS_PER_S;
     c.burst = 3;
-    c.timing = SEAWALL_RATE_TIMING_RECENT;
+    c.timing = SEAWALL_TIMING_RECENT;
     const seawall_rate_limiter *l = NULL;
     CHECK_OK(seawall_rate_limiter_new(&c, NULL, &l));
     for (int i = 0; i < 3; i++) CHECK_OK(seawall_rate_limiter_check(l, NULL));
@@ -141,7 +141,7 @@ static void test_rate_production_clock(void) {
     CHECK(wait > 0 && wait <= c.period_ns);
     seawall_rate_limit_config got;
     CHECK_OK(seawall_rate_limiter_get_config(l, &got));
-    CHECK(got.timing == SEAWALL_RATE_TIMING_RECENT);
+    CHECK(got.timing == SEAWALL_TIMING_RECENT);
     seawall_rate_limiter_free(l);
 }
 
@@ -168,7 +168,7 @@ static void test_rate_errors(void) {
     c = d; c.burst = 0;
     rate_config_error(c, "seawall_rate_limiter_new: invalid burst = 0: must be an integer in [1, 1000000000]");
     c = d; c.timing = 7;
-    rate_config_error(c, "seawall_rate_limiter_new: invalid timing = 7: must be SEAWALL_RATE_TIMING_EXACT (0) or SEAWALL_RATE_TIMING_RECENT (1)");
+    rate_config_error(c, "seawall_rate_limiter_new: invalid timing = 7: must be SEAWALL_TIMING_EXACT (0) or SEAWALL_TIMING_RECENT (1)");
 
     CHECK_RC(seawall_rate_limiter_new(&d, NULL, NULL), SEAWALL_RESULT_NULL_PARAMETER);
     CHECK_LAST_ERROR("seawall_rate_limiter_new: `out` is NULL");

@@ -427,6 +427,7 @@ class AdaptiveLimiter:
         window_calls: int,
         window: float,
         *,
+        timing: str,
         clock: Optional[ManualClock] = None,
         name: str = "default",
     ) -> Self: ...

@@ -45,7 +45,8 @@
 //! window's mean latency is the short-term average `short`, and an
 //! exponential average over `long_window` windows is the long-term one,
 //! `long` (the first window sets it). A sample's time is its call's
-//! admission plus its latency, on the limiter's clock. When a window
+//! admission plus its latency, on the limiter's clock (read as
+//! [`AdaptiveLimiterConfig::timing`] says). When a window
 //! closes:
 //!
 //! ```text
@@ -112,7 +113,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::breaker::Outcome;
-use crate::clock::{nanos, Clock, QuantaClock};
+use crate::clock::{nanos, Clock, QuantaClock, Timing};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -183,6 +184,18 @@ pub struct AdaptiveLimiterConfig {
     pub window_calls: u32,
     /// Gradient: the shortest window. `[0, 1 year]`, default 1 s.
     pub window: Duration,
+    /// The clock reading an admission records as its call's start. Default
+    /// [`Timing::Exact`]. [`Timing::Recent`] spares the admission the
+    /// hardware counter read (on [`QuantaClock`] about half the cost of an
+    /// admission and release); latencies the limiter measures itself
+    /// ([`AdaptivePermit::success`], [`AdaptivePermit::failure`],
+    /// [`AdaptiveLimiter::complete`] without a latency) then come from two
+    /// readings that each lag by up to 1 ms, so each is off by less than
+    /// 1 ms either way: suited to dependencies whose calls take many
+    /// milliseconds. A latency the caller gives ([`AdaptivePermit::record`],
+    /// `complete` with one) stays exact; only the windows' opening and
+    /// closing times move by the lag.
+    pub timing: Timing,
 }
 
 impl Default for AdaptiveLimiterConfig {
@@ -200,6 +213,7 @@ impl Default for AdaptiveLimiterConfig {
             long_window: 600,
             window_calls: 10,
             window: Duration::from_secs(1),
+            timing: Timing::Exact,
         }
     }
 }
@@ -357,7 +371,7 @@ impl<C: Clock> AdaptiveLimiter<C> {
             calls: CachePadded::new(AtomicU64::new(0)),
             estimate: CachePadded::new(AtomicU64::new(estimate.pack())),
             window: CachePadded::new(AtomicU64::new(0)),
-            window_start: AtomicU64::new(clock.now()),
+            window_start: AtomicU64::new(config.timing.read(&clock)),
             rejected: CachePadded::new(AtomicU64::new(0)),
             rules: Rules::new(&config),
             window_nanos: nanos(config.window),
@@ -404,7 +418,7 @@ impl<C: Clock> AdaptiveLimiter<C> {
             ) {
                 Ok(_) => {
                     return Ok(AdaptiveTicket {
-                        started: self.clock.now(),
+                        started: self.config.timing.read(&self.clock),
                         in_flight: in_flight as u32 + 1,
                     })
                 }
@@ -540,7 +554,10 @@ impl<C: Clock> AdaptiveLimiter<C> {
 
     fn since(&self, ticket: AdaptiveTicket) -> u64 {
         // Saturating: a clock that stepped back measures zero.
-        self.clock.now().saturating_sub(ticket.started)
+        self.config
+            .timing
+            .read(&self.clock)
+            .saturating_sub(ticket.started)
     }
 
     /// The limit now: calls admitted at once.
@@ -600,7 +617,8 @@ impl<C: Clock> fmt::Debug for AdaptiveLimiter<C> {
 /// [`AdaptiveLimiter::complete`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdaptiveTicket {
-    /// The admission's time on the limiter's clock.
+    /// The admission's time on the limiter's clock, the reading
+    /// [`AdaptiveLimiterConfig::timing`] names.
     pub started: u64,
     /// Calls in flight just after the admission.
     pub in_flight: u32,

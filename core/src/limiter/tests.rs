@@ -354,9 +354,25 @@ fn config() -> impl Strategy<Value = AdaptiveLimiterConfig> {
         1u32..50,
         1u32..5,
         prop_oneof![Just(0u64), Just(5), Just(50)],
+        // The manual clock's two readings agree: either timing must match
+        // the model.
+        prop_oneof![Just(Timing::Exact), Just(Timing::Recent)],
     )
         .prop_map(
-            |(algorithm, min, span, start, backoff, tol, smooth, queue, long, window, ms)| {
+            |(
+                algorithm,
+                min,
+                span,
+                start,
+                backoff,
+                tol,
+                smooth,
+                queue,
+                long,
+                window,
+                ms,
+                timing,
+            )| {
                 AdaptiveLimiterConfig {
                     algorithm,
                     min_limit: min,
@@ -370,6 +386,7 @@ fn config() -> impl Strategy<Value = AdaptiveLimiterConfig> {
                     long_window: long,
                     window_calls: window,
                     window: Duration::from_millis(ms),
+                    timing,
                 }
             },
         )

@@ -7,8 +7,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::{
-    read, refused, reservation_limit, Gcra, RateLimitConfig, RateLimited, RateLimiterMetrics,
-    MAX_SLOTS,
+    refused, reservation_limit, Gcra, RateLimitConfig, RateLimited, RateLimiterMetrics, MAX_SLOTS,
 };
 use crate::clock::{Clock, QuantaClock};
 use crate::config::ConfigError;
@@ -92,7 +91,7 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
     #[inline]
     pub fn check_key(&self, key: &K) -> Result<(), RateLimited> {
         let slot = &self.slots[self.slot_of(key)];
-        let r = self.gcra.apply(slot, read(&self.clock, self.config.timing));
+        let r = self.gcra.apply(slot, self.config.timing.read(&self.clock));
         self.count(r.is_ok());
         r.map_err(refused)
     }
@@ -126,7 +125,7 @@ impl<K: Hash + ?Sized, C: Clock, S: BuildHasher> KeyedRateLimiter<K, C, S> {
     #[inline]
     pub fn reserve_key(&self, key: &K, max_wait: Duration) -> Result<Duration, RateLimited> {
         let slot = &self.slots[self.slot_of(key)];
-        let now = read(&self.clock, self.config.timing);
+        let now = self.config.timing.read(&self.clock);
         let r = self
             .gcra
             .apply_reserve(slot, now, reservation_limit(max_wait));

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::{nanos, Clock, QuantaClock};
+use crate::clock::{nanos, Clock, QuantaClock, Timing};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::stripes::StripedCounts;
 use crate::sync::{AtomicU64, Ordering};
@@ -71,42 +71,6 @@ pub const MAX_SLOTS: u32 = 1 << 20;
 /// conform.
 pub const MAX_BURST_SPAN: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// Which reading of the clock a limiter decides on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Timing {
-    /// [`Clock::now`]: exact. On [`QuantaClock`] a reading costs about as
-    /// much as the rest of the check.
-    #[default]
-    Exact,
-    /// [`Clock::recent`]: on [`QuantaClock`] one shared load, lagging the
-    /// exact time by up to [`QuantaClock::RECENT_RESOLUTION`] (1 ms). A
-    /// lagging reading can only refuse more (the TAT looks further ahead)
-    /// and can only lower the TAT it installs by at most that lag, so the
-    /// limiter behaves as an exact one whose burst is larger by at most the
-    /// calls of one resolution (`1 ms / interval`, rounded up), and waits it
-    /// announces may be up to 1 ms too long. Suited to limits of up to a few
-    /// thousand calls per second, or where that slack is acceptable.
-    Recent,
-}
-
-impl Timing {
-    /// Every timing, in the order above.
-    pub const ALL: [Timing; 2] = [Self::Exact, Self::Recent];
-
-    /// Its name (`"exact"`, `"recent"`), as the Python binding spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Exact => "exact",
-            Self::Recent => "recent",
-        }
-    }
-
-    /// The timing named `name`, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
-    }
-}
-
 /// How many calls a [`RateLimiter`] admits. Build one with struct syntax;
 /// [`RateLimitConfig::validate`] (called by every constructor) checks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +85,13 @@ pub struct RateLimitConfig {
     /// calls at the sustained rate; 1 means strictly spaced.
     pub burst: u32,
     /// The clock reading decisions are made on. Default [`Timing::Exact`].
+    /// [`Timing::Recent`] can only refuse more (the TAT looks further
+    /// ahead) and can only lower the TAT it installs by at most the lag, so
+    /// the limiter behaves as an exact one whose burst is larger by at most
+    /// the calls of one resolution (`1 ms / interval`, rounded up), and
+    /// waits it announces may be up to 1 ms too long. Suited to limits of
+    /// up to a few thousand calls per second, or where that slack is
+    /// acceptable.
     pub timing: Timing,
 }
 
@@ -202,15 +173,6 @@ fn refused(wait: u64) -> RateLimited {
     }
 }
 
-/// The time a decision is made on.
-#[inline]
-fn read<C: Clock>(clock: &C, timing: Timing) -> u64 {
-    match timing {
-        Timing::Exact => clock.now(),
-        Timing::Recent => clock.recent(),
-    }
-}
-
 /// `max_wait` as the nanoseconds a reservation may wait: capped at
 /// [`MAX_RESERVATION`].
 #[inline]
@@ -280,7 +242,7 @@ impl<C: Clock> RateLimiter<C> {
     pub fn check(&self) -> Result<(), RateLimited> {
         let r = self
             .gcra
-            .apply(&self.admissions.tat, read(&self.clock, self.config.timing));
+            .apply(&self.admissions.tat, self.config.timing.read(&self.clock));
         self.count(r.is_ok());
         r.map_err(refused)
     }
@@ -338,7 +300,7 @@ impl<C: Clock> RateLimiter<C> {
     /// ```
     #[inline]
     pub fn reserve(&self, max_wait: Duration) -> Result<Duration, RateLimited> {
-        let now = read(&self.clock, self.config.timing);
+        let now = self.config.timing.read(&self.clock);
         let r = self
             .gcra
             .apply_reserve(&self.admissions.tat, now, reservation_limit(max_wait));
