@@ -17,7 +17,8 @@
 //!   six breakers on every call).
 //! * `keyed`: `closed` through `KeyedBreaker::try_acquire` on one of 1,000
 //!   live keys (`host-N.example.com:443`, cycled): hash, look-up, pin, the
-//!   breaker's call, record, unpin.
+//!   breaker's call, record, count the call finished. `keyed_one`: the same
+//!   with one key (every call on the same entry).
 //! * `distributed`: `closed` through a `seawall_distributed::DistributedBreaker`
 //!   whose fleet adds no restriction (its coordinator has no server to reach;
 //!   the call path is the same as with one: no I/O either way).
@@ -299,8 +300,9 @@ fn main() {
             }
             timed(|| run_registry(&r, n))
         }
-        "keyed" => {
-            let keys: Vec<String> = (0..1000)
+        "keyed" | "keyed_one" => {
+            let count = if mode == "keyed" { 1000 } else { 1 };
+            let keys: Vec<String> = (0..count)
                 .map(|i| format!("host-{i}.example.com:443"))
                 .collect();
             let f = KeyedBreaker::new("http:", BreakerConfig::default(), 2000, Duration::from_secs(60))

@@ -1,0 +1,212 @@
+//! The keys of a keyed family's map and their hash: a look-up hashes and
+//! compares a short byte string (a host and port, a tenant) on every call,
+//! so both are written for that case, inline, with no call out.
+//!
+//! The hash is wyhash's construction (folded 64 x 64 -> 128-bit products
+//! of the key's words with a per-family random seed), for keys of any
+//! length read in one piece: a 24-byte key costs three multiplications.
+//! It is not a cryptographic hash, but an attacker who cannot see the seed
+//! cannot aim keys at one bucket (the same trade as foldhash's `fast`
+//! hasher, which it replaces: that one pays for the `Hasher` trait's
+//! length prefix and its generic paths).
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// A key of the map: the bytes the caller gave.
+#[derive(Clone, Debug)]
+pub(super) struct Key(pub(super) Box<[u8]>);
+
+/// A borrowed key to look up: hashes and compares as the [`Key`] with the
+/// same bytes.
+pub(super) struct Probe<'a>(pub(super) &'a [u8]);
+
+impl Hash for Key {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // One `write` of the bytes, as `Probe` does: equal keys hash alike.
+        state.write(&self.0);
+    }
+}
+
+impl Hash for Probe<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        same(&self.0, &other.0)
+    }
+}
+
+impl Eq for Key {}
+
+impl papaya::Equivalent<Key> for Probe<'_> {
+    #[inline]
+    fn equivalent(&self, key: &Key) -> bool {
+        same(self.0, &key.0)
+    }
+}
+
+/// Byte equality, inline: words compared from both ends (overlapping), so
+/// keys up to 16 bytes take two comparisons and longer ones one per 8
+/// bytes.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
+/// The 8 bytes of `b` from `i` (`i + 8 <= b.len()`), little-endian.
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The 4 bytes of `b` from `i` (`i + 4 <= b.len()`), little-endian.
+#[inline(always)]
+fn half(b: &[u8], i: usize) -> u64 {
+    let mut w = [0; 4];
+    w.copy_from_slice(&b[i..i + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// wyhash's constants.
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+
+/// The high and low halves of the 128-bit product, folded.
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// The hash of `b` under `seed`.
+#[inline(always)]
+fn hash(seed: u64, b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut seed = seed;
+    let (x, y) = if n <= 16 {
+        if n >= 8 {
+            (word(b, 0), word(b, n - 8))
+        } else if n >= 4 {
+            (half(b, 0), half(b, n - 4))
+        } else if n > 0 {
+            (
+                u64::from(b[0]) << 16 | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]),
+                0,
+            )
+        } else {
+            (0, 0)
+        }
+    } else {
+        let mut i = 0;
+        while n - i > 16 {
+            seed = fold(word(b, i) ^ P1, word(b, i + 8) ^ seed);
+            i += 16;
+        }
+        (word(b, n - 16), word(b, n - 8))
+    };
+    fold(P1 ^ n as u64, fold(x ^ P1, y ^ seed) ^ P2)
+}
+
+/// The family's hasher: one random seed, drawn when the family is made.
+#[derive(Clone)]
+pub(super) struct KeyHasher {
+    seed: u64,
+}
+
+impl KeyHasher {
+    pub(super) fn new() -> Self {
+        Self {
+            seed: fastrand::u64(..) ^ P0,
+        }
+    }
+}
+
+impl BuildHasher for KeyHasher {
+    type Hasher = KeyState;
+
+    #[inline]
+    fn build_hasher(&self) -> KeyState {
+        KeyState(self.seed)
+    }
+}
+
+/// The state of one hashing: the seed, then the hash of what was written
+/// (a key writes its bytes once; further writes chain).
+pub(super) struct KeyState(u64);
+
+impl Hasher for KeyState {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = hash(self.0, bytes);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_bytes_hash_and_compare_alike_and_different_ones_do_not() {
+        let h = KeyHasher::new();
+        let keys: Vec<Vec<u8>> = (0..40usize)
+            .map(|n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        for a in &keys {
+            let k = Key(a.clone().into());
+            assert_eq!(h.hash_one(&k), h.hash_one(Probe(a)));
+            assert!(papaya::Equivalent::equivalent(&Probe(a), &k));
+            for b in &keys {
+                assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            }
+            // One byte changed anywhere: a different key, a different hash.
+            for i in 0..a.len() {
+                let mut b = a.clone();
+                b[i] ^= 1;
+                assert!(!same(a, &b));
+                assert_ne!(h.hash_one(Probe(a)), h.hash_one(Probe(&b)), "{a:?} at {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_of_similar_keys_spread_over_the_high_and_low_bits() {
+        let h = KeyHasher::new();
+        let mut low = [0u32; 64];
+        let mut high = [0u32; 128];
+        for i in 0..64_000 {
+            let x = h.hash_one(Probe(format!("host-{i}.example.com:443").as_bytes()));
+            low[(x & 63) as usize] += 1;
+            high[(x >> 57) as usize] += 1;
+        }
+        // 1,000 and 500 expected per bucket.
+        assert!(low.iter().all(|&c| (800..1200).contains(&c)), "{low:?}");
+        assert!(high.iter().all(|&c| (380..620).contains(&c)), "{high:?}");
+    }
+}
