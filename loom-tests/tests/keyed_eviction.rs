@@ -1,5 +1,5 @@
 //! A keyed breaker's eviction racing with calls of the evicted key, on the
-//! entry protocol the family runs (`seawall::loom_entry`: papaya's map is
+//! entry protocol the family runs (`seawall::loom_entry`: the family's map is
 //! left out, since loom cannot see its synchronization): the call's outcome
 //! is never lost, and an entry is freed only after every admitted call has
 //! finished with it.

@@ -1,13 +1,19 @@
 //! A family of breakers, one per key (host, tenant, endpoint), all made
 //! from one configuration, with a bound on the keys alive at once.
 //!
-//! The map is papaya's lock-free hash map: a look-up hashes the key once
-//! and probes a flat table (O(1)), inside a guard that writes only the
-//! calling thread's own record; nothing takes a lock, not even an insert
-//! or a removal. crossbeam's skip list (the [`Registry`](super::Registry)'s
-//! map) costs O(log n) string comparisons and pointer hops per look-up; a
-//! fixed table like [`KeyedRateLimiter`](crate::KeyedRateLimiter)'s makes
-//! keys share breakers.
+//! The map (`keyed/table.rs`) is a fixed array of buckets, one per key
+//! the family may hold (never resized: the family is bounded), each an
+//! immutable chain swapped whole by compare-and-swap; a look-up hashes the
+//! key once (`keyed/key.rs`: seeded, inline, a few multiplications for a
+//! host name), walks a chain of about one link and compares the key kept
+//! inline in the node, inside a `seize` guard that writes only the calling
+//! thread's own record. Nothing takes a lock, not even an insert or a
+//! removal. It replaced papaya's general map (resizable, with a generic
+//! probe and hasher: about twice the instructions per look-up).
+//! crossbeam's skip list (the [`Registry`](super::Registry)'s map) costs
+//! O(log n) string comparisons and pointer hops per look-up; a fixed table
+//! like [`KeyedRateLimiter`](crate::KeyedRateLimiter)'s makes keys share
+//! breakers.
 //!
 //! # Entries, calls in flight and eviction
 //!
@@ -60,7 +66,7 @@
 //! precedes its finish); the Acquire fence, paired with each call's Release
 //! fence before its finish, orders the call's last access before the
 //! evictor's swap, hence before the removal and the reclamation of the
-//! entry (papaya reclaims only after every guard that could see it is
+//! entry (the map reclaims only after every guard that could see it is
 //! gone, and the evictor's own accesses are inside its guard).
 //!
 //! Calls made on a key's breaker directly (through
@@ -102,9 +108,11 @@ use super::Breaker;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::stripes::StripedCounts;
-use key::{Key, KeyHasher, Probe};
+use seize::LocalGuard;
+use table::Table;
 
 mod key;
+mod table;
 use crate::sync::{fence, AtomicU64, Fence, Ordering};
 
 /// The most keys a family may keep alive at once.
@@ -287,8 +295,6 @@ fn outcome_count(outcome: Outcome) -> usize {
     }
 }
 
-type Map<C> = papaya::HashMap<Key, Entry<C>, KeyHasher>;
-
 /// A breaker per key (host, tenant, endpoint), made on a key's first call
 /// from one [`BreakerConfig`], with at most `max_keys` keys alive at once.
 ///
@@ -316,7 +322,7 @@ type Map<C> = papaya::HashMap<Key, Entry<C>, KeyHasher>;
 /// See the module documentation (`core/src/breaker/keyed.rs`) for what
 /// idle means, and the ordering argument for eviction racing with calls.
 pub struct KeyedBreaker<C: Clock + Clone = QuantaClock> {
-    map: Map<C>,
+    map: Table<Entry<C>>,
     /// Entries in the map that are not retired, plus places reserved by
     /// inserters: at most `max_keys`. (Retired entries wait in the map only
     /// until their evictor, or a caller that finds one, removes it.)
@@ -425,10 +431,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
             ));
         }
         Ok(Self {
-            map: papaya::HashMap::builder()
-                .capacity(max_keys as usize)
-                .hasher(KeyHasher::new())
-                .build(),
+            map: Table::new(max_keys),
             live: AtomicU64::new(0),
             fence: Fence::new(),
             counts: StripedCounts::new(),
@@ -448,7 +451,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     pub fn try_acquire(&self, key: impl AsRef<[u8]>) -> Result<KeyedPermit<'_, C>, KeyedRejected> {
         let key = key.as_ref();
         let guard = self.map.guard();
-        let mut found = self.map.get(&Probe(key), &guard);
+        let mut found = self.map.get(key, &guard);
         loop {
             let entry = match found {
                 Some(e) if !e.retired() => e,
@@ -526,10 +529,10 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     fn find_slow<'g>(
         &self,
         key: &[u8],
-        guard: &'g impl papaya::Guard,
+        guard: &'g LocalGuard<'_>,
     ) -> Result<&'g Entry<C>, KeyedRejected> {
         loop {
-            if let Some(e) = self.map.get(&Probe(key), guard) {
+            if let Some(e) = self.map.get(key, guard) {
                 if !e.retired() {
                     return Ok(e);
                 }
@@ -545,7 +548,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
             // Used now: with a non-zero idle timeout, nobody evicts it
             // before its first call.
             let entry = Entry::new(breaker, self.clock.recent());
-            match self.map.try_insert(Key(key.into()), entry, guard) {
+            match self.map.insert(key, entry, guard) {
                 Ok(e) => {
                     // Relaxed: a statistic.
                     self.created.fetch_add(1, Ordering::Relaxed);
@@ -559,7 +562,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Takes a place for a new entry, evicting idle ones if the bound is
     /// reached.
-    fn reserve(&self, guard: &impl papaya::Guard) -> Result<(), KeyedRejected> {
+    fn reserve(&self, guard: &LocalGuard<'_>) -> Result<(), KeyedRejected> {
         // Relaxed: the count is the only thing this decides on, and the
         // swap is on it.
         let mut n = self.live.load(Ordering::Relaxed);
@@ -599,32 +602,32 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Removes `key`'s entry if it is retired (the evictor that retired it
     /// and any caller that finds it retired race to; one succeeds).
-    fn remove_retired(&self, key: &[u8], guard: &impl papaya::Guard) {
-        let _ = self.map.remove_if(&Probe(key), |_, e| e.retired(), guard);
+    fn remove_retired(&self, key: &[u8], guard: &LocalGuard<'_>) {
+        self.map.remove_if(key, Entry::retired, guard);
     }
 
     /// Retires and removes every idle entry; returns how many. One heavy
     /// fence serves every entry marked in the pass.
-    fn sweep(&self, guard: &impl papaya::Guard) -> usize {
+    fn sweep(&self, guard: &LocalGuard<'_>) -> usize {
         let now = self.clock.recent();
         let marked: Vec<_> = self
             .map
             .iter(guard)
-            .filter_map(|(k, e)| Some((k, e, e.mark_if_idle(now, self.idle)?)))
+            .filter_map(|n| Some((n, n.value.mark_if_idle(now, self.idle)?)))
             .collect();
         if marked.is_empty() {
             return 0;
         }
         let fenced = self.fence.heavy();
         let mut retired = 0;
-        for (k, e, attempt) in marked {
-            if e.settle(attempt, fenced, now, self.idle) {
+        for (n, attempt) in marked {
+            if n.value.settle(attempt, fenced, now, self.idle) {
                 // This thread won the retiring swap: the one place the
                 // entry's place is given back.
                 self.release();
                 // Relaxed: a statistic.
                 self.evicted.fetch_add(1, Ordering::Relaxed);
-                self.remove_retired(&k.0, guard);
+                self.remove_retired(n.key(), guard);
                 retired += 1;
             }
         }
@@ -642,7 +645,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     pub fn with<R>(&self, key: impl AsRef<[u8]>, f: impl FnOnce(&Breaker<C>) -> R) -> Option<R> {
         let guard = self.map.guard();
         self.map
-            .get(&Probe(key.as_ref()), &guard)
+            .get(key.as_ref(), &guard)
             .filter(|e| !e.retired())
             .map(|e| f(&e.breaker))
     }
@@ -663,8 +666,8 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         let mut v: Vec<(Arc<str>, Metrics)> = self
             .map
             .iter(&guard)
-            .filter(|(_, e)| !e.retired())
-            .map(|(_, e)| (Arc::from(e.breaker.name()), e.breaker.metrics()))
+            .filter(|n| !n.value.retired())
+            .map(|n| (Arc::from(n.value.breaker.name()), n.value.breaker.metrics()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -675,8 +678,8 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         let guard = self.map.guard();
         self.map
             .iter(&guard)
-            .filter(|(_, e)| !e.retired())
-            .map(|(k, _)| k.0.clone())
+            .filter(|n| !n.value.retired())
+            .map(|n| n.key().into())
             .collect()
     }
 
@@ -882,7 +885,7 @@ unsafe impl Send for KeyedTicket {}
 unsafe impl Sync for KeyedTicket {}
 
 /// The entry protocol alone, for the loom models in `loom-tests/`: the
-/// map's own synchronization (papaya's plain atomics) is invisible to loom,
+/// map's own synchronization (`seize`'s, on std's atomics) is invisible to loom,
 /// which would then see entries published by one thread and read by
 /// another as racing. The models drive one entry as the family does:
 /// calls ask the breaker, run the light fence, check the mark, record and

@@ -1,4 +1,4 @@
-//! The keys of a keyed family's map and their hash: a look-up hashes and
+//! The hash and the comparison of a keyed family's keys: a look-up hashes and
 //! compares a short byte string (a host and port, a tenant) on every call,
 //! so both are written for that case, inline, with no call out.
 //!
@@ -7,54 +7,14 @@
 //! length read in one piece: a 24-byte key costs three multiplications.
 //! It is not a cryptographic hash, but an attacker who cannot see the seed
 //! cannot aim keys at one bucket (the same trade as foldhash's `fast`
-//! hasher, which it replaces: that one pays for the `Hasher` trait's
+//! hasher, which it replaced: that one pays for the `Hasher` trait's
 //! length prefix and its generic paths).
-
-use std::hash::{BuildHasher, Hash, Hasher};
-
-/// A key of the map: the bytes the caller gave.
-#[derive(Clone, Debug)]
-pub(super) struct Key(pub(super) Box<[u8]>);
-
-/// A borrowed key to look up: hashes and compares as the [`Key`] with the
-/// same bytes.
-pub(super) struct Probe<'a>(pub(super) &'a [u8]);
-
-impl Hash for Key {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // One `write` of the bytes, as `Probe` does: equal keys hash alike.
-        state.write(&self.0);
-    }
-}
-
-impl Hash for Probe<'_> {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.0);
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        same(&self.0, &other.0)
-    }
-}
-
-impl Eq for Key {}
-
-impl papaya::Equivalent<Key> for Probe<'_> {
-    #[inline]
-    fn equivalent(&self, key: &Key) -> bool {
-        same(self.0, &key.0)
-    }
-}
 
 /// Byte equality, inline: words compared from both ends (overlapping), so
 /// keys up to 16 bytes take two comparisons and longer ones one per 8
 /// bytes.
 #[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -100,9 +60,9 @@ fn fold(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// The hash of `b` under `seed`.
+/// The hash of `b` under `seed` (see [`seed`]).
 #[inline(always)]
-fn hash(seed: u64, b: &[u8]) -> u64 {
+pub(super) fn hash(seed: u64, b: &[u8]) -> u64 {
     let n = b.len();
     let mut seed = seed;
     let (x, y) = if n <= 16 {
@@ -129,43 +89,9 @@ fn hash(seed: u64, b: &[u8]) -> u64 {
     fold(P1 ^ n as u64, fold(x ^ P1, y ^ seed) ^ P2)
 }
 
-/// The family's hasher: one random seed, drawn when the family is made.
-#[derive(Clone)]
-pub(super) struct KeyHasher {
-    seed: u64,
-}
-
-impl KeyHasher {
-    pub(super) fn new() -> Self {
-        Self {
-            seed: fastrand::u64(..) ^ P0,
-        }
-    }
-}
-
-impl BuildHasher for KeyHasher {
-    type Hasher = KeyState;
-
-    #[inline]
-    fn build_hasher(&self) -> KeyState {
-        KeyState(self.seed)
-    }
-}
-
-/// The state of one hashing: the seed, then the hash of what was written
-/// (a key writes its bytes once; further writes chain).
-pub(super) struct KeyState(u64);
-
-impl Hasher for KeyState {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = hash(self.0, bytes);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// A random seed, drawn once per table.
+pub(super) fn seed() -> u64 {
+    fastrand::u64(..) ^ P0
 }
 
 #[cfg(test)]
@@ -173,15 +99,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn equal_bytes_hash_and_compare_alike_and_different_ones_do_not() {
-        let h = KeyHasher::new();
+    fn different_bytes_compare_and_hash_apart() {
+        let seed = seed();
         let keys: Vec<Vec<u8>> = (0..40usize)
             .map(|n| (0..n).map(|i| (i * 7 + n) as u8).collect())
             .collect();
         for a in &keys {
-            let k = Key(a.clone().into());
-            assert_eq!(h.hash_one(&k), h.hash_one(Probe(a)));
-            assert!(papaya::Equivalent::equivalent(&Probe(a), &k));
             for b in &keys {
                 assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
             }
@@ -190,18 +113,18 @@ mod tests {
                 let mut b = a.clone();
                 b[i] ^= 1;
                 assert!(!same(a, &b));
-                assert_ne!(h.hash_one(Probe(a)), h.hash_one(Probe(&b)), "{a:?} at {i}");
+                assert_ne!(hash(seed, a), hash(seed, &b), "{a:?} at {i}");
             }
         }
     }
 
     #[test]
     fn hashes_of_similar_keys_spread_over_the_high_and_low_bits() {
-        let h = KeyHasher::new();
+        let seed = seed();
         let mut low = [0u32; 64];
         let mut high = [0u32; 128];
         for i in 0..64_000 {
-            let x = h.hash_one(Probe(format!("host-{i}.example.com:443").as_bytes()));
+            let x = hash(seed, format!("host-{i}.example.com:443").as_bytes());
             low[(x & 63) as usize] += 1;
             high[(x >> 57) as usize] += 1;
         }
