@@ -32,20 +32,25 @@ pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
-/// The 8 bytes of `b` from `i` (`i + 8 <= b.len()`), little-endian.
+/// The 8 bytes of `b` from `i`, little-endian. Callers keep
+/// `i + 8 <= b.len()` (checked in debug builds).
 #[inline(always)]
 fn word(b: &[u8], i: usize) -> u64 {
-    let mut w = [0; 8];
-    w.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(w)
+    debug_assert!(i + 8 <= b.len());
+    // SAFETY: the 8 bytes from `i` are inside `b` (the callers' bound);
+    // an unaligned read of plain bytes.
+    u64::from_le(unsafe { b.as_ptr().add(i).cast::<u64>().read_unaligned() })
 }
 
-/// The 4 bytes of `b` from `i` (`i + 4 <= b.len()`), little-endian.
+/// The 4 bytes of `b` from `i`, little-endian. Callers keep
+/// `i + 4 <= b.len()` (checked in debug builds).
 #[inline(always)]
 fn half(b: &[u8], i: usize) -> u64 {
-    let mut w = [0; 4];
-    w.copy_from_slice(&b[i..i + 4]);
-    u64::from(u32::from_le_bytes(w))
+    debug_assert!(i + 4 <= b.len());
+    // SAFETY: as in `word`.
+    u64::from(u32::from_le(unsafe {
+        b.as_ptr().add(i).cast::<u32>().read_unaligned()
+    }))
 }
 
 /// wyhash's constants.
@@ -78,6 +83,11 @@ pub(super) fn hash(seed: u64, b: &[u8]) -> u64 {
         } else {
             (0, 0)
         }
+    } else if n <= 32 {
+        // One round, then the last 16 bytes (overlapping the first 16 for
+        // keys shorter than 32).
+        seed = fold(word(b, 0) ^ P1, word(b, 8) ^ seed);
+        (word(b, n - 16), word(b, n - 8))
     } else {
         let mut i = 0;
         while n - i > 16 {
