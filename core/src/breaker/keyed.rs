@@ -107,7 +107,7 @@ use super::state::{Outcome, State};
 use super::Breaker;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
-use crate::stripes::StripedCounts;
+use crate::stripes::{thread_stripe, StripedCounts};
 use seize::LocalGuard;
 use table::Table;
 
@@ -199,14 +199,15 @@ impl<C: Clock> Entry<C> {
         }
     }
 
-    /// Counts one admitted call finished: the call's last access.
+    /// Counts one admitted call finished, on the calling thread's
+    /// `stripe`: the call's last access.
     #[inline]
-    fn finish(&self) {
+    fn finish(&self, stripe: Option<usize>) {
         // Release: pairs with the Acquire fence in `in_flight`, so that
         // everything the call did to the entry happens before an evictor
         // that counts it finished retires the entry.
         fence(Ordering::Release);
-        self.finished.incr(0);
+        self.finished.incr_on(stripe, 0);
     }
 
     /// Records the time of a use, if it moved (the production clock's
@@ -523,8 +524,10 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         entry
             .breaker
             .record(Ticket::from_parts(episode, start), outcome);
-        self.counts.incr(outcome_count(outcome));
-        entry.finish();
+        // One look-up of the thread's stripe for both counts.
+        let stripe = thread_stripe();
+        self.counts.incr_on(stripe, outcome_count(outcome));
+        entry.finish(stripe);
     }
 
     /// Finds `key`'s entry, not retired, removing a retired one and making
@@ -947,7 +950,7 @@ pub mod loom_entry {
 
         /// `Entry::finish`: the call's last access.
         pub fn finish(&self) {
-            self.entry.finish()
+            self.entry.finish(crate::stripes::thread_stripe())
         }
 
         /// One entry's sweep: mark, heavy fence, settle.

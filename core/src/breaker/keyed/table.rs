@@ -82,6 +82,8 @@ struct Link<V> {
 /// The map (see the module docs).
 pub(super) struct Table<V> {
     buckets: Box<[AtomicPtr<Link<V>>]>,
+    /// `buckets.len() - 1`: the length is a power of two.
+    mask: usize,
     /// The seed of the keys' hash.
     seed: u64,
     collector: Collector,
@@ -100,6 +102,7 @@ impl<V> Table<V> {
         let n = (keys as usize).next_power_of_two();
         Self {
             buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            mask: n - 1,
             seed: key::seed(),
             collector: Collector::new(),
         }
@@ -118,8 +121,9 @@ impl<V> Table<V> {
 
     #[inline]
     fn bucket(&self, hash: u64) -> &AtomicPtr<Link<V>> {
-        // The length is a power of two: the mask is the modulo.
-        &self.buckets[hash as usize & (self.buckets.len() - 1)]
+        // SAFETY: `mask` is the length less one, a power of two's: the
+        // index is in bounds.
+        unsafe { self.buckets.get_unchecked(hash as usize & self.mask) }
     }
 
     /// The head of `bucket`'s chain, protected by `guard`.
