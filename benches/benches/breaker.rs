@@ -13,10 +13,11 @@
 //!   equals the one-thread figure). `seawall_unshared` is a control: each
 //!   thread on its own breaker, so its loss is the machine's, not sharing's.
 //! * `keyed`: a closed success by key, cycling through 1,000 live keys
-//!   (`host-N.example.com:443`): ours (`KeyedBreaker`: hash, look-up, pin,
-//!   call, record, unpin) beside a plain breaker call on one breaker and on
-//!   the same 1,000 plain breakers picked by index (the cache cost of many
-//!   breakers, without the look-up), and the peers' common practice: a
+//!   (`host-N.example.com:443`): ours (`KeyedBreaker`: hash, look-up, the
+//!   breaker's call and record, the eviction handshake, the counts) beside
+//!   a plain breaker call on one breaker and on the same 1,000 plain
+//!   breakers picked by index (the cache cost of many breakers, without the
+//!   look-up), and the peers' common practice: a
 //!   `Mutex<HashMap<String, breaker>>` locked for the look-up, the breaker
 //!   cloned out (an `Arc`) and called after the unlock, with failsafe's and
 //!   recloser's breakers.

@@ -16,9 +16,10 @@
 //! * `registry`: `closed` through `Registry::with` (a look-up by name among
 //!   six breakers on every call).
 //! * `keyed`: `closed` through `KeyedBreaker::try_acquire` on one of 1,000
-//!   live keys (`host-N.example.com:443`, cycled): hash, look-up, pin, the
-//!   breaker's call, record, count the call finished. `keyed_one`: the same
-//!   with one key (every call on the same entry).
+//!   live keys (`host-N.example.com:443`, cycled): hash, look-up, the
+//!   breaker's call, the eviction handshake, record, count the call
+//!   finished. `keyed_one`: the same with one key (every call on the same
+//!   entry).
 //! * `distributed`: `closed` through a `seawall_distributed::DistributedBreaker`
 //!   whose fleet adds no restriction (its coordinator has no server to reach;
 //!   the call path is the same as with one: no I/O either way).

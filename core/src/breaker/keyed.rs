@@ -872,8 +872,9 @@ impl KeyedTicket {
     /// # Safety
     ///
     /// The parts come from `into_parts` of a ticket that has not been
-    /// reported since (a report releases the pin that keeps the entry
-    /// alive), and this is the only ticket rebuilt from them.
+    /// reported since (a report counts the call finished, after which the
+    /// entry may be evicted and freed), and this is the only ticket rebuilt
+    /// from them.
     pub unsafe fn from_parts(family: usize, entry: usize, episode: u64, start: u64) -> Self {
         Self {
             family: family as *const (),

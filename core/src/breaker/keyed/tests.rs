@@ -230,8 +230,8 @@ struct Model {
 impl Model {
     fn sweep(&mut self, now: u64, idle: u64) -> usize {
         let before = self.keys.len();
-        self.keys.retain(|_, (pins, used, forced)| {
-            *pins > 0 || *forced || now.saturating_sub(*used) < idle
+        self.keys.retain(|_, (in_flight, used, forced)| {
+            *in_flight > 0 || *forced || now.saturating_sub(*used) < idle
         });
         let n = before - self.keys.len();
         self.evicted += n as u64;
