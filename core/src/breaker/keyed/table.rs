@@ -1,7 +1,9 @@
 //! The keyed family's map: a fixed array of buckets (never resized: the
 //! family holds at most `max_keys` keys, and the array has a bucket per
-//! key, rounded up to a power of two), each a short immutable chain of
-//! links swapped whole with one compare-and-swap on the bucket's word.
+//! key, rounded up to a power of two, allocated whole when the family is
+//! made: 8 bytes a bucket, 8 MiB at the largest `max_keys`), each a short
+//! immutable chain of links swapped whole with one compare-and-swap on the
+//! bucket's word.
 //!
 //! * A look-up reads the bucket word, walks its links comparing the stored
 //!   hash first, then the key (kept inline in the node for keys up to
