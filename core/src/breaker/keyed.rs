@@ -153,8 +153,8 @@ impl<C: Clock> Entry<C> {
         }
     }
 
-    /// Whether the entry is retired. Only a hint on the fast path (the
-    /// decision comes after the fence, in `admit`).
+    /// Whether the entry is retired (for an admitted call, the decision
+    /// is `admit`'s, after the fence).
     #[inline]
     fn retired(&self) -> bool {
         // Acquire: pairs with the Release swap that retired the entry, so
@@ -456,9 +456,11 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         let guard = self.map.guard();
         let mut found = self.map.get(key, &guard);
         loop {
+            // A retired entry found here (its evictor has yet to remove
+            // it) is caught by the checks below.
             let entry = match found {
-                Some(e) if !e.retired() => e,
-                _ => self.find_slow(key, &guard)?,
+                Some(e) => e,
+                None => self.find_slow(key, &guard)?,
             };
             entry.touch(self.clock.recent());
             match entry.breaker.try_acquire() {
@@ -489,6 +491,13 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
                     });
                 }
                 Err(r) => {
+                    if entry.retired() {
+                        // Refused by a breaker retired since it was found,
+                        // which nothing drives any more: ask the key's
+                        // live one.
+                        found = None;
+                        continue;
+                    }
                     self.counts.incr(REJECTED);
                     return Err(KeyedRejected::Open(r));
                 }
