@@ -10,7 +10,7 @@
 # Usage: scripts/callgrind.sh [N] [mode...]
 #   N      calls in the short run (default 200000)
 #   modes  closed closed_shared rejected time_window count_window count_window_eval registry
-#          keyed distributed throttler fault_off no_strategy bulkhead adaptive
+#          keyed keyed_one distributed throttler fault_off no_strategy bulkhead adaptive
 #          adaptive_recent adaptive_manual adaptive_sample failsafe recloser
 #          (default: all)
 set -euo pipefail
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 n="${1:-200000}"
 shift || true
 modes=("$@")
-[ "${#modes[@]}" -gt 0 ] || modes=(closed closed_shared rejected time_window count_window count_window_eval registry keyed distributed throttler fault_off no_strategy bulkhead adaptive adaptive_recent adaptive_manual adaptive_sample failsafe recloser)
+[ "${#modes[@]}" -gt 0 ] || modes=(closed closed_shared rejected time_window count_window count_window_eval registry keyed keyed_one distributed throttler fault_off no_strategy bulkhead adaptive adaptive_recent adaptive_manual adaptive_sample failsafe recloser)
 
 command -v valgrind >/dev/null || { echo "valgrind not found" >&2; exit 1; }
 cargo build --release --quiet -p seawall-benches --example hot_path

@@ -13,10 +13,11 @@
 //!   equals the one-thread figure). `seawall_unshared` is a control: each
 //!   thread on its own breaker, so its loss is the machine's, not sharing's.
 //! * `keyed`: a closed success by key, cycling through 1,000 live keys
-//!   (`host-N.example.com:443`): ours (`KeyedBreaker`: hash, look-up, pin,
-//!   call, record, unpin) beside a plain breaker call on one breaker and on
-//!   the same 1,000 plain breakers picked by index (the cache cost of many
-//!   breakers, without the look-up), and the peers' common practice: a
+//!   (`host-N.example.com:443`): ours (`KeyedBreaker`: hash, look-up, the
+//!   breaker's call and record, the eviction handshake, the counts; and
+//!   `seawall_keyed_one`, every call on one hot key) beside a plain breaker
+//!   call on one breaker and on the same 1,000 plain breakers picked by
+//!   index (the cache cost of many breakers, without the look-up), and the peers' common practice: a
 //!   `Mutex<HashMap<String, breaker>>` locked for the look-up, the breaker
 //!   cloned out (an `Arc`) and called after the unlock, with failsafe's and
 //!   recloser's breakers.
@@ -406,6 +407,21 @@ fn keyed<M: Measurement<Value = Duration>>(c: &mut Criterion<M>) {
             }
         })
     });
+    let one = KeyedBreaker::new(
+        "http:",
+        BreakerConfig::default(),
+        1,
+        Duration::from_secs(60),
+    )
+    .expect("valid settings");
+    let hot = &keys[0];
+    g.bench_function("seawall_keyed_one", |x| {
+        x.iter(|| {
+            if let Ok(p) = one.try_acquire(black_box(hot)) {
+                p.success();
+            }
+        })
+    });
     let b = ours();
     g.bench_function("seawall_plain", |x| x.iter(|| ours_call(black_box(&b))));
     let plain: Vec<Breaker> = (0..KEYS).map(|_| ours()).collect();
@@ -511,6 +527,7 @@ fn report(dir: &std::path::Path, since: SystemTime, clock: &str) {
     let ours = m("keyed", "seawall_keyed");
     for id in [
         "seawall_keyed",
+        "seawall_keyed_one",
         "seawall_plain",
         "seawall_plain_1000",
         "failsafe_mutex_map",

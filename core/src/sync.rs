@@ -20,6 +20,9 @@ pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, Ato
 
 pub(crate) use core::sync::atomic::Ordering;
 
+mod asymmetric;
+pub(crate) use asymmetric::Fence;
+
 #[cfg(not(seawall_loom))]
 pub(crate) use std::thread_local;
 

@@ -1,29 +1,79 @@
 //! A family of breakers, one per key (host, tenant, endpoint), all made
 //! from one configuration, with a bound on the keys alive at once.
 //!
-//! The map is papaya's lock-free hash map: a look-up hashes the key once
-//! and probes a flat table (O(1)), inside a guard that writes only the
-//! calling thread's own record; nothing takes a lock, not even an insert
-//! or a removal. crossbeam's skip list (the [`Registry`](super::Registry)'s
-//! map) costs O(log n) string comparisons and pointer hops per look-up; a
-//! fixed table like [`KeyedRateLimiter`](crate::KeyedRateLimiter)'s makes
-//! keys share breakers.
+//! The map (`keyed/table.rs`) is a fixed array of buckets, one per key
+//! the family may hold (never resized: the family is bounded), each an
+//! immutable chain swapped whole by compare-and-swap; a look-up hashes the
+//! key once (`keyed/key.rs`: seeded, inline, a few multiplications for a
+//! host name), walks a chain of about one link and compares the key kept
+//! inline in the node, inside a `seize` guard that writes only the calling
+//! thread's own record. Nothing takes a lock, not even an insert or a
+//! removal. It replaced papaya's general map (resizable, with a generic
+//! probe and hasher: about twice the instructions per look-up).
+//! crossbeam's skip list (the [`Registry`](super::Registry)'s map) costs
+//! O(log n) string comparisons and pointer hops per look-up; a fixed table
+//! like [`KeyedRateLimiter`](crate::KeyedRateLimiter)'s makes keys share
+//! breakers.
 //!
-//! # Entries, pins and eviction
+//! # Entries, calls in flight and eviction
 //!
-//! Each entry holds its breaker, the time of its last use and one *use
-//! word*: a retired bit, a count of uses (every pin adds one) and the
-//! number of pins (calls in flight). A call pins its key's entry (one
-//! `fetch_add`) before it asks the breaker, and unpins it (one `fetch_sub`)
-//! after its outcome is recorded. An evictor retires an entry with one
-//! compare-and-swap from a word it read with no pin, after checking that
-//! the entry is idle; any pin in between changes the use count and fails
-//! the swap. A retired entry takes no new pin, and is then removed from the
-//! map. So an entry is removed, and its memory reclaimed, only with no call
-//! in flight: a call that holds a permit always records into the breaker
-//! it was admitted by, and that breaker is alive.
+//! Each entry holds its breaker, the time of its last use, a *mark* (live,
+//! being evicted, or retired, with the number of the eviction attempt) and
+//! a striped count of the calls that finished on it. The calls it let in
+//! are its breaker's own count of admissions: so a call in flight is an
+//! admission not yet matched by a finish, and a call writes nothing but
+//! its own thread's stripes (plain stores, no locked instruction) to be
+//! seen by an evictor.
 //!
-//! An entry is *idle* when no call is in flight on it (no pin), it was
+//! A call, inside the map's guard (which keeps the entry's memory from
+//! being reclaimed while the call looks it up):
+//!
+//! 1. asks the breaker (which counts the admission on the thread's stripe);
+//! 2. runs the light side of an asymmetric fence (a compiler fence where
+//!    Linux's `membarrier` is available, see `sync/asymmetric.rs`);
+//! 3. loads the mark: *live*, it goes on; *being evicted*, it turns the
+//!    mark back to live with a compare-and-swap (which makes that eviction
+//!    fail) and goes on; *retired*, it drops its admission and starts again
+//!    on a fresh entry (the retired one was never going to see its
+//!    outcome).
+//!
+//! It then leaves the guard, makes the call, records the outcome, and last
+//! counts itself finished on the entry (a Release fence, then a plain
+//! store to the thread's stripe): that is its last access to the entry.
+//!
+//! An evictor, inside its own guard:
+//!
+//! 1. marks the entry *being evicted* (a compare-and-swap from *live*,
+//!    which also numbers the attempt);
+//! 2. runs the heavy side of the fence (one `membarrier` for every entry
+//!    of a sweep);
+//! 3. reads the finished count, an Acquire fence, then the admissions;
+//!    retires the entry (a compare-and-swap from its own mark to *retired*)
+//!    only if the two are equal and the entry is still idle, and otherwise
+//!    turns its mark back to live.
+//!
+//! Steps 1-2 of the call against 1-2 of the evictor are a Dekker
+//! handshake: the call stores its admission then loads the mark, the
+//! evictor stores the mark then loads the admissions, and the fence pair
+//! makes at least one of them see the other's store. If the evictor sees
+//! the admission, it does not retire the entry until that call has
+//! finished. If the call sees the mark, it either cancels the attempt
+//! (its swap comes first, the evictor's fails) or finds the entry retired
+//! and never uses it. An attempt's number makes an evictor's final swap
+//! fail if a call cancelled its attempt and another evictor marked the
+//! entry again since. Reading the finished count first, then the
+//! admissions, can only overstate the calls in flight (each admission
+//! precedes its finish); the Acquire fence, paired with each call's Release
+//! fence before its finish, orders the call's last access before the
+//! evictor's swap, hence before the removal and the reclamation of the
+//! entry (the map reclaims only after every guard that could see it is
+//! gone, and the evictor's own accesses are inside its guard).
+//!
+//! Calls made on a key's breaker directly (through
+//! [`KeyedBreaker::with`]) are admissions the family never sees finish:
+//! such a key is never evicted again.
+//!
+//! An entry is *idle* when no call is in flight on it, it was
 //! last used at least `idle_timeout` ago (by the family's clock), and its
 //! breaker reads CLOSED, or HALF_OPEN with no trial in flight (its open
 //! time is over). An OPEN breaker (inside its open time) and a forced one
@@ -57,58 +107,107 @@ use super::state::{Outcome, State};
 use super::Breaker;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
-use crate::stripes::StripedCounts;
-use crate::sync::{AtomicU64, Ordering};
+use crate::stripes::{thread_stripe, StripedCounts};
+use seize::LocalGuard;
+use table::Table;
+
+mod key;
+mod table;
+use crate::sync::{fence, AtomicU64, Fence, Ordering};
 
 /// The most keys a family may keep alive at once.
 const MAX_KEYS: u32 = 1 << 20;
 
-/// The use word of an entry: pins (calls in flight) in the low 32 bits,
-/// then the retired bit, then a count of uses that wraps off the top.
-mod word {
-    /// Calls in flight. 2^32 permits of one key alive at once would take
-    /// 128 GiB of permits: the count never carries into the retired bit.
-    pub(super) const PINS: u64 = (1 << 32) - 1;
-    /// Set once, by the evictor that retires the entry; never cleared.
-    pub(super) const RETIRED: u64 = 1 << 32;
-    /// One use. Uses wrap within their 31 bits, so an evictor's swap
-    /// would be fooled only by a multiple of 2^31 pins between its load
-    /// and its swap, all of them released again.
-    const USE: u64 = 1 << 33;
-    /// What one pin adds: a call in flight and a use.
-    pub(super) const PIN: u64 = 1 + USE;
+/// The mark of an entry: its state in the low two bits, the number of
+/// the last eviction attempt above them.
+mod mark {
+    /// The state bits.
+    pub(super) const STATE: u64 = 0b11;
+    /// Calls use it; no eviction is under way.
+    pub(super) const LIVE: u64 = 0;
+    /// An evictor is deciding; a call that sees this cancels the attempt.
+    pub(super) const EVICTING: u64 = 1;
+    /// Evicted: no call uses it again. Never changes once set.
+    pub(super) const RETIRED: u64 = 2;
+    /// One attempt (2^62 attempts on one entry would take centuries).
+    pub(super) const ATTEMPT: u64 = 1 << 2;
 }
 
-/// One key's breaker and its use word.
+/// One key's breaker, its mark and its count of finished calls.
 struct Entry<C: Clock> {
-    word: AtomicU64,
-    /// The family clock's `recent()` at the last pin.
+    mark: AtomicU64,
+    /// The family clock's `recent()` at the last call.
     used: AtomicU64,
+    /// Calls admitted by `breaker` that have finished (see the module docs).
+    finished: StripedCounts<1>,
     breaker: Breaker<C>,
 }
 
 impl<C: Clock> Entry<C> {
-    /// Pins the entry for one call, unless it is retired.
-    #[inline]
-    fn pin(&self) -> bool {
-        // Acquire: pairs with the AcqRel swap that retired the entry, so a
-        // caller that sees the retired bit also sees the entry as retired
-        // everywhere it looks next. Relaxed would do for the pin itself:
-        // the entry's memory is kept alive by the map guard the caller
-        // holds until the pin is taken.
-        let old = self.word.fetch_add(word::PIN, Ordering::Acquire);
-        // A pin on a retired entry is harmless: nobody reads its count
-        // again, and the entry is on its way out of the map.
-        old & word::RETIRED == 0
+    fn new(breaker: Breaker<C>, now: u64) -> Self {
+        Self {
+            mark: AtomicU64::new(mark::LIVE),
+            used: AtomicU64::new(now),
+            finished: StripedCounts::new(),
+            breaker,
+        }
     }
 
-    /// Ends a call's pin: its last access to the entry.
+    /// Whether the entry is retired (for an admitted call, the decision
+    /// is `admit`'s, after the fence).
     #[inline]
-    fn unpin(&self) {
-        // Release: the call's record into the breaker happens before the
-        // evictor's Acquire swap sees no pin, and so before the entry is
-        // removed and its memory reclaimed.
-        self.word.fetch_sub(1, Ordering::Release);
+    fn retired(&self) -> bool {
+        // Acquire: pairs with the Release swap that retired the entry, so
+        // a caller that removes a retired entry from the map does so after
+        // its evictor's reading of the calls in flight (and so after their
+        // last accesses).
+        self.mark.load(Ordering::Acquire) & mark::STATE == mark::RETIRED
+    }
+
+    /// Step 3 of a call (module docs), after its admission and the light
+    /// fence: whether the call may go on with this entry.
+    #[inline]
+    fn admit(&self) -> bool {
+        // Relaxed: the fence before it orders it after the admission (the
+        // handshake); nothing else is read through the mark.
+        let m = self.mark.load(Ordering::Relaxed);
+        m & mark::STATE == mark::LIVE || self.cancel_eviction(m)
+    }
+
+    /// Cancels an eviction under way; `false` if the entry is retired.
+    #[cold]
+    #[inline(never)]
+    fn cancel_eviction(&self, mut m: u64) -> bool {
+        loop {
+            match m & mark::STATE {
+                mark::LIVE => return true,
+                mark::RETIRED => return false,
+                _ => {}
+            }
+            // Relaxed: the swap itself is what makes the evictor's own
+            // swap (from the same attempt's mark) fail; nothing is
+            // published through it.
+            match self.mark.compare_exchange(
+                m,
+                m - mark::EVICTING + mark::LIVE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => m = now,
+            }
+        }
+    }
+
+    /// Counts one admitted call finished, on the calling thread's
+    /// `stripe`: the call's last access.
+    #[inline]
+    fn finish(&self, stripe: Option<usize>) {
+        // Release: pairs with the Acquire fence in `in_flight`, so that
+        // everything the call did to the entry happens before an evictor
+        // that counts it finished retires the entry.
+        fence(Ordering::Release);
+        self.finished.incr_on(stripe, 0);
     }
 
     /// Records the time of a use, if it moved (the production clock's
@@ -116,40 +215,68 @@ impl<C: Clock> Entry<C> {
     /// most that often).
     #[inline]
     fn touch(&self, now: u64) {
-        // Relaxed: a hint for the evictor, which decides on the use word
-        // (a use between its reading of this and its swap fails the swap).
+        // Relaxed: a hint for the evictor, which decides on the calls in
+        // flight (read after the handshake).
         if self.used.load(Ordering::Relaxed) != now {
             self.used.store(now, Ordering::Relaxed);
         }
     }
 
-    fn retired(&self) -> bool {
-        // Acquire: as in `pin`.
-        self.word.load(Ordering::Acquire) & word::RETIRED != 0
-    }
-
-    /// Retires the entry if it is idle at `now`.
-    fn retire_if_idle(&self, now: u64, idle: u64) -> bool {
-        // Acquire: pairs with the Release `unpin` of every call counted
-        // in the word, so their records are done before the entry goes.
-        let w = self.word.load(Ordering::Acquire);
-        if w & (word::RETIRED | word::PINS) != 0 {
-            return false;
-        }
+    /// Whether the entry looks idle at `now`: no call in flight, unused
+    /// for `idle`, and a breaker that may be forgotten.
+    fn idle(&self, now: u64, idle: u64) -> bool {
         // Relaxed: see `touch`. A clock that stepped back reads as a use
         // just now.
-        if now.saturating_sub(self.used.load(Ordering::Relaxed)) < idle {
-            return false;
+        now.saturating_sub(self.used.load(Ordering::Relaxed)) >= idle
+            && self.in_flight() == 0
+            && matches!(self.breaker.state(), State::Closed | State::HalfOpen)
+    }
+
+    /// Admitted calls not counted finished (an overstatement while calls
+    /// run: finishes are read first).
+    fn in_flight(&self) -> u64 {
+        let finished = self.finished.total(0);
+        // Acquire: pairs with the Release fence in `finish` of every call
+        // whose finish was read above.
+        fence(Ordering::Acquire);
+        self.breaker.admitted().wrapping_sub(finished)
+    }
+
+    /// Step 1 of an eviction: marks the entry if it looks idle. Returns the
+    /// attempt's mark.
+    fn mark_if_idle(&self, now: u64, idle: u64) -> Option<u64> {
+        // Relaxed: a first look; the decision is made in `settle` after the
+        // heavy fence.
+        let m = self.mark.load(Ordering::Relaxed);
+        if m & mark::STATE != mark::LIVE || !self.idle(now, idle) {
+            return None;
         }
-        if !matches!(self.breaker.state(), State::Closed | State::HalfOpen) {
-            return false;
-        }
-        // AcqRel: Acquire as for the load above; Release so that a caller
-        // that finds the retired bit (Acquire in `pin`) sees the entry as
-        // this evictor left it. Fails if any pin came since the load.
-        self.word
-            .compare_exchange(w, w | word::RETIRED, Ordering::AcqRel, Ordering::Relaxed)
+        let attempt = m + mark::ATTEMPT + mark::EVICTING;
+        // Relaxed: the heavy fence that follows orders this store before
+        // the evictor's reading of the admissions (the handshake).
+        self.mark
+            .compare_exchange(m, attempt, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| attempt)
+    }
+
+    /// Step 3 of an eviction (after the heavy fence): retires the entry if
+    /// it is still idle and no call cancelled `attempt`, else ends the
+    /// attempt. `fenced`: the heavy fence was issued.
+    fn settle(&self, attempt: u64, fenced: bool, now: u64, idle: u64) -> bool {
+        let (to, order) = if fenced && self.idle(now, idle) {
+            // Release: pairs with the Acquire in `retired`, for callers
+            // that remove the entry (see there).
+            (attempt - mark::EVICTING + mark::RETIRED, Ordering::Release)
+        } else {
+            // Relaxed: nothing is published by giving up.
+            (attempt - mark::EVICTING + mark::LIVE, Ordering::Relaxed)
+        };
+        // Fails if a call cancelled this attempt (whatever came after).
+        self.mark
+            .compare_exchange(attempt, to, order, Ordering::Relaxed)
             .is_ok()
+            && to & mark::STATE == mark::RETIRED
     }
 }
 
@@ -168,8 +295,6 @@ fn outcome_count(outcome: Outcome) -> usize {
         Outcome::Ignored => IGNORED,
     }
 }
-
-type Map<C> = papaya::HashMap<Box<[u8]>, Entry<C>, foldhash::fast::RandomState>;
 
 /// A breaker per key (host, tenant, endpoint), made on a key's first call
 /// from one [`BreakerConfig`], with at most `max_keys` keys alive at once.
@@ -198,11 +323,13 @@ type Map<C> = papaya::HashMap<Box<[u8]>, Entry<C>, foldhash::fast::RandomState>;
 /// See the module documentation (`core/src/breaker/keyed.rs`) for what
 /// idle means, and the ordering argument for eviction racing with calls.
 pub struct KeyedBreaker<C: Clock + Clone = QuantaClock> {
-    map: Map<C>,
+    map: Table<Entry<C>>,
     /// Entries in the map that are not retired, plus places reserved by
     /// inserters: at most `max_keys`. (Retired entries wait in the map only
     /// until their evictor, or a caller that finds one, removes it.)
     live: AtomicU64,
+    /// The fences of the handshake between calls and evictors.
+    fence: Fence,
     counts: StripedCounts<6>,
     created: AtomicU64,
     evicted: AtomicU64,
@@ -305,11 +432,9 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
             ));
         }
         Ok(Self {
-            map: papaya::HashMap::builder()
-                .capacity(max_keys as usize)
-                .hasher(foldhash::fast::RandomState::default())
-                .build(),
+            map: Table::new(max_keys),
             live: AtomicU64::new(0),
+            fence: Fence::new(),
             counts: StripedCounts::new(),
             created: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
@@ -323,25 +448,59 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Asks `key`'s breaker for permission to make one call, making the
     /// breaker if the key has none.
-    #[inline]
+    // `always`: as the plain breaker's; the permit is then built in the
+    // caller's registers rather than returned through memory.
+    #[inline(always)]
     pub fn try_acquire(&self, key: impl AsRef<[u8]>) -> Result<KeyedPermit<'_, C>, KeyedRejected> {
-        let entry = self.pin(key.as_ref())?;
-        entry.touch(self.clock.recent());
-        match entry.breaker.try_acquire() {
-            Ok(p) => {
-                self.counts.incr(PERMITTED);
-                let (episode, start) = p.into_ticket().into_parts();
-                Ok(KeyedPermit {
-                    family: self,
-                    entry,
-                    episode,
-                    start,
-                })
-            }
-            Err(r) => {
-                entry.unpin();
-                self.counts.incr(REJECTED);
-                Err(KeyedRejected::Open(r))
+        let key = key.as_ref();
+        let guard = self.map.guard();
+        let mut found = self.map.get(key, &guard);
+        loop {
+            // A retired entry found here (its evictor has yet to remove
+            // it) is caught by the checks below.
+            let entry = match found {
+                Some(e) => e,
+                None => self.find_slow(key, &guard)?,
+            };
+            entry.touch(self.clock.recent());
+            match entry.breaker.try_acquire() {
+                Ok(p) => {
+                    let (episode, start) = p.into_ticket().into_parts();
+                    // The handshake with evictors (module docs, steps 2-3).
+                    self.fence.light();
+                    if !entry.admit() {
+                        // Retired since it was found: the admission stays
+                        // in the dead breaker, which nothing reads again.
+                        found = None;
+                        continue;
+                    }
+                    self.counts.incr(PERMITTED);
+                    let entry: *const Entry<C> = entry;
+                    // SAFETY: the call is admitted and the entry was not
+                    // retired after its admission (handshake), so no
+                    // evictor retires it before the call counts itself
+                    // finished, which the permit does last; until then it
+                    // stays in the map and its memory is not reclaimed.
+                    // `&self` outlives the returned borrow.
+                    let entry = unsafe { &*entry };
+                    return Ok(KeyedPermit {
+                        family: self,
+                        entry,
+                        episode,
+                        start,
+                    });
+                }
+                Err(r) => {
+                    if entry.retired() {
+                        // Refused by a breaker retired since it was found,
+                        // which nothing drives any more: ask the key's
+                        // live one.
+                        found = None;
+                        continue;
+                    }
+                    self.counts.incr(REJECTED);
+                    return Err(KeyedRejected::Open(r));
+                }
             }
         }
     }
@@ -358,48 +517,39 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
             std::ptr::eq(ticket.family, self as *const Self as *const ()),
             "a keyed ticket reported to a family that did not issue it"
         );
-        // SAFETY: the ticket holds a pin on its entry (issued by this
-        // family, checked above), so the entry has not been retired, hence
-        // not removed from the map nor reclaimed; the family is alive
-        // (`&self`). A ticket is not `Clone`: this is its only report.
+        // SAFETY: the ticket is an admitted call of its entry not yet
+        // counted finished (issued by this family, checked above), so the
+        // entry has not been retired, hence not removed from the map nor
+        // reclaimed; the family is alive (`&self`). A ticket is not
+        // `Clone`: this is its only report.
         let entry = unsafe { &*ticket.entry.cast::<Entry<C>>() };
         self.finish(entry, ticket.episode, ticket.start, outcome);
     }
 
-    #[inline]
+    // `always`: as the plain breaker's `finish`; a call here costs its
+    // prologue, its epilogue and the permit's spill.
+    #[inline(always)]
     fn finish(&self, entry: &Entry<C>, episode: u64, start: u64, outcome: Outcome) {
         entry
             .breaker
             .record(Ticket::from_parts(episode, start), outcome);
-        self.counts.incr(outcome_count(outcome));
-        entry.unpin();
+        // One look-up of the thread's stripe for both counts.
+        let stripe = thread_stripe();
+        self.counts.incr_on(stripe, outcome_count(outcome));
+        entry.finish(stripe);
     }
 
-    /// Pins `key`'s entry, making it if there is none.
-    #[inline]
-    fn pin(&self, key: &[u8]) -> Result<&Entry<C>, KeyedRejected> {
-        let guard = self.map.guard();
-        let entry = match self.map.get(key, &guard) {
-            Some(e) if e.pin() => e,
-            _ => self.pin_slow(key, &guard)?,
-        };
-        let entry: *const Entry<C> = entry;
-        // SAFETY: the entry is pinned, so no evictor can retire it (that
-        // needs a word with no pin), so it stays in the map and its memory
-        // is not reclaimed until the pin is released, which the caller does
-        // last; `&self` outlives the returned borrow, as does the map.
-        Ok(unsafe { &*entry })
-    }
-
+    /// Finds `key`'s entry, not retired, removing a retired one and making
+    /// a fresh one if need be.
     #[inline(never)]
-    fn pin_slow<'g>(
+    fn find_slow<'g>(
         &self,
         key: &[u8],
-        guard: &'g impl papaya::Guard,
+        guard: &'g LocalGuard<'_>,
     ) -> Result<&'g Entry<C>, KeyedRejected> {
         loop {
             if let Some(e) = self.map.get(key, guard) {
-                if e.pin() {
+                if !e.retired() {
                     return Ok(e);
                 }
                 // Retired: out of the map with it (its evictor may be
@@ -411,13 +561,10 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
             let breaker =
                 Breaker::with_clock(self.name_of(key), self.config.clone(), self.clock.clone())
                     .expect("the configuration was validated when the family was made");
-            let entry = Entry {
-                // Made pinned: nobody can evict it before its first call.
-                word: AtomicU64::new(word::PIN),
-                used: AtomicU64::new(self.clock.recent()),
-                breaker,
-            };
-            match self.map.try_insert(key.into(), entry, guard) {
+            // Used now: with a non-zero idle timeout, nobody evicts it
+            // before its first call.
+            let entry = Entry::new(breaker, self.clock.recent());
+            match self.map.insert(key, entry, guard) {
                 Ok(e) => {
                     // Relaxed: a statistic.
                     self.created.fetch_add(1, Ordering::Relaxed);
@@ -431,7 +578,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Takes a place for a new entry, evicting idle ones if the bound is
     /// reached.
-    fn reserve(&self, guard: &impl papaya::Guard) -> Result<(), KeyedRejected> {
+    fn reserve(&self, guard: &LocalGuard<'_>) -> Result<(), KeyedRejected> {
         // Relaxed: the count is the only thing this decides on, and the
         // swap is on it.
         let mut n = self.live.load(Ordering::Relaxed);
@@ -471,22 +618,32 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Removes `key`'s entry if it is retired (the evictor that retired it
     /// and any caller that finds it retired race to; one succeeds).
-    fn remove_retired(&self, key: &[u8], guard: &impl papaya::Guard) {
-        let _ = self.map.remove_if(key, |_, e| e.retired(), guard);
+    fn remove_retired(&self, key: &[u8], guard: &LocalGuard<'_>) {
+        self.map.remove_if(key, Entry::retired, guard);
     }
 
-    /// Retires and removes every idle entry; returns how many.
-    fn sweep(&self, guard: &impl papaya::Guard) -> usize {
+    /// Retires and removes every idle entry; returns how many. One heavy
+    /// fence serves every entry marked in the pass.
+    fn sweep(&self, guard: &LocalGuard<'_>) -> usize {
         let now = self.clock.recent();
+        let marked: Vec<_> = self
+            .map
+            .iter(guard)
+            .filter_map(|n| Some((n, n.value.mark_if_idle(now, self.idle)?)))
+            .collect();
+        if marked.is_empty() {
+            return 0;
+        }
+        let fenced = self.fence.heavy();
         let mut retired = 0;
-        for (k, e) in self.map.iter(guard) {
-            if e.retire_if_idle(now, self.idle) {
+        for (n, attempt) in marked {
+            if n.value.settle(attempt, fenced, now, self.idle) {
                 // This thread won the retiring swap: the one place the
                 // entry's place is given back.
                 self.release();
                 // Relaxed: a statistic.
                 self.evicted.fetch_add(1, Ordering::Relaxed);
-                self.remove_retired(k, guard);
+                self.remove_retired(n.key(), guard);
                 retired += 1;
             }
         }
@@ -525,8 +682,8 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         let mut v: Vec<(Arc<str>, Metrics)> = self
             .map
             .iter(&guard)
-            .filter(|(_, e)| !e.retired())
-            .map(|(_, e)| (Arc::from(e.breaker.name()), e.breaker.metrics()))
+            .filter(|n| !n.value.retired())
+            .map(|n| (Arc::from(n.value.breaker.name()), n.value.breaker.metrics()))
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
@@ -537,8 +694,8 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         let guard = self.map.guard();
         self.map
             .iter(&guard)
-            .filter(|(_, e)| !e.retired())
-            .map(|(k, _)| k.clone())
+            .filter(|n| !n.value.retired())
+            .map(|n| n.key().into())
             .collect()
     }
 
@@ -724,8 +881,9 @@ impl KeyedTicket {
     /// # Safety
     ///
     /// The parts come from `into_parts` of a ticket that has not been
-    /// reported since (a report releases the pin that keeps the entry
-    /// alive), and this is the only ticket rebuilt from them.
+    /// reported since (a report counts the call finished, after which the
+    /// entry may be evicted and freed), and this is the only ticket rebuilt
+    /// from them.
     pub unsafe fn from_parts(family: usize, entry: usize, episode: u64, start: u64) -> Self {
         Self {
             family: family as *const (),
@@ -744,21 +902,25 @@ unsafe impl Send for KeyedTicket {}
 unsafe impl Sync for KeyedTicket {}
 
 /// The entry protocol alone, for the loom models in `loom-tests/`: the
-/// map's own synchronization (papaya's plain atomics) is invisible to loom,
+/// map's own synchronization (`seize`'s, on std's atomics) is invisible to loom,
 /// which would then see entries published by one thread and read by
 /// another as racing. The models drive one entry as the family does:
-/// calls pin, ask the breaker, record and unpin; evictors retire.
+/// calls ask the breaker, run the light fence, check the mark, record and
+/// count themselves finished; evictors mark, run the heavy fence, settle.
+/// (Under loom both fences are `SeqCst` fences: the fallback protocol, and
+/// the model of the `membarrier` one.)
 #[cfg(seawall_loom)]
 pub mod loom_entry {
     use super::{Breaker, Entry};
-    use crate::sync::{AtomicU64, UnsafeCell};
-    use crate::ManualClock;
+    use crate::sync::{Fence, UnsafeCell};
+    use crate::{ManualClock, Permit};
 
-    /// One entry, and a cell standing for its memory: a pinned call reads
-    /// it, an evictor that retired the entry frees (writes) it, and loom
-    /// reports any of those accesses that are not ordered.
+    /// One entry, and a cell standing for its memory: an admitted call
+    /// reads it, an evictor that retired the entry frees (writes) it, and
+    /// loom reports any of those accesses that are not ordered.
     pub struct LoomEntry {
         entry: Entry<ManualClock>,
+        fence: Fence,
         memory: UnsafeCell<u64>,
     }
 
@@ -771,28 +933,42 @@ pub mod loom_entry {
         /// An entry with nothing in flight, last used at time 0.
         pub fn new(breaker: Breaker<ManualClock>) -> Self {
             Self {
-                entry: Entry {
-                    word: AtomicU64::new(0),
-                    used: AtomicU64::new(0),
-                    breaker,
-                },
+                entry: Entry::new(breaker, 0),
+                fence: Fence::new(),
                 memory: UnsafeCell::new(0),
             }
         }
 
-        /// `Entry::pin`.
-        pub fn pin(&self) -> bool {
-            self.entry.pin()
+        /// A call's admission as `KeyedBreaker::try_acquire` makes it:
+        /// `None` if the entry is retired (before or after the breaker
+        /// admitted the call) or the breaker refused.
+        pub fn admit(&self) -> Option<Permit<'_, ManualClock>> {
+            if self.entry.retired() {
+                return None;
+            }
+            let p = self.entry.breaker.try_acquire().ok()?;
+            self.fence.light();
+            if self.entry.admit() {
+                Some(p)
+            } else {
+                // As the family does: the admission stays in the dead
+                // breaker, unreported.
+                let _ = p.into_ticket();
+                None
+            }
         }
 
-        /// `Entry::unpin`.
-        pub fn unpin(&self) {
-            self.entry.unpin()
+        /// `Entry::finish`: the call's last access.
+        pub fn finish(&self) {
+            self.entry.finish(crate::stripes::thread_stripe())
         }
 
-        /// `Entry::retire_if_idle`.
+        /// One entry's sweep: mark, heavy fence, settle.
         pub fn retire_if_idle(&self, now: u64, idle: u64) -> bool {
-            self.entry.retire_if_idle(now, idle)
+            match self.entry.mark_if_idle(now, idle) {
+                Some(attempt) => self.entry.settle(attempt, self.fence.heavy(), now, idle),
+                None => false,
+            }
         }
 
         /// The entry's breaker.
@@ -800,7 +976,7 @@ pub mod loom_entry {
             &self.entry.breaker
         }
 
-        /// A pinned call's access to the entry's memory.
+        /// An admitted call's access to the entry's memory.
         pub fn read_memory(&self) -> u64 {
             // SAFETY: loom checks this access against `free`; reads may
             // overlap each other.

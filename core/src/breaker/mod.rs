@@ -457,6 +457,13 @@ impl<C: Clock> Breaker<C> {
             .answer
     }
 
+    /// Every call this breaker has admitted since it was made (not reset by
+    /// [`Breaker::reset`]): the keyed family's count of calls it let in,
+    /// against which it counts the ones that finished.
+    pub(crate) fn admitted(&self) -> u64 {
+        self.counters.get(Counter::Permitted)
+    }
+
     /// Opens the breaker until [`Breaker::reset`] or [`Breaker::force_closed`].
     pub fn force_open(&self) {
         self.command(Kind::ForcedOpen);

@@ -175,7 +175,15 @@ impl<const N: usize> StripedCounts<N> {
     /// Adds one to count `i`. Panics if `i >= N`.
     #[inline]
     pub fn incr(&self, i: usize) {
-        match thread_stripe() {
+        self.incr_on(thread_stripe(), i);
+    }
+
+    /// Adds one to count `i` on `stripe`, the calling thread's
+    /// [`thread_stripe`] looked up once for counts in several sets.
+    /// Panics if `i >= N`.
+    #[inline]
+    pub(crate) fn incr_on(&self, stripe: Option<usize>, i: usize) {
+        match stripe {
             Some(s) => self.count_owned(s, i),
             #[cfg(not(seawall_loom))]
             None => self.count_shared(i),

@@ -223,13 +223,15 @@ struct Model {
     keys: BTreeMap<u8, (u32, u64, bool)>,
     created: u64,
     evicted: u64,
+    /// Family totals: permitted, successes, ignored.
+    totals: (u64, u64, u64),
 }
 
 impl Model {
     fn sweep(&mut self, now: u64, idle: u64) -> usize {
         let before = self.keys.len();
-        self.keys.retain(|_, (pins, used, forced)| {
-            *pins > 0 || *forced || now.saturating_sub(*used) < idle
+        self.keys.retain(|_, (in_flight, used, forced)| {
+            *in_flight > 0 || *forced || now.saturating_sub(*used) < idle
         });
         let n = before - self.keys.len();
         self.evicted += n as u64;
@@ -239,8 +241,9 @@ impl Model {
 
 #[derive(Clone, Debug)]
 enum Op {
-    /// A call of this key, held (kept in flight) or reported at once.
-    Call(u8, bool),
+    /// A call of this key, held (kept in flight) or reported at once (as
+    /// a success, or by dropping its permit).
+    Call(u8, bool, bool),
     /// Reports the held call at this position (modulo their number).
     Report(usize),
     /// Holds the key's breaker open, or resets it.
@@ -249,9 +252,19 @@ enum Op {
     Evict,
 }
 
+/// The bytes of model key `k`: odd keys are longer than the map keeps
+/// inline.
+fn key(k: u8) -> Vec<u8> {
+    if k % 2 == 0 {
+        vec![k]
+    } else {
+        vec![k; 45]
+    }
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..6u8, any::<bool>()).prop_map(|(k, h)| Op::Call(k, h)),
+        4 => (0..6u8, any::<bool>(), any::<bool>()).prop_map(|(k, h, d)| Op::Call(k, h, d)),
         2 => any::<usize>().prop_map(Op::Report),
         1 => (0..6u8, any::<bool>()).prop_map(|(k, o)| Op::Force(k, o)),
         2 => (0..4u8).prop_map(Op::Advance),
@@ -276,8 +289,8 @@ proptest! {
         for op in ops {
             let now = clock.now();
             match op {
-                Op::Call(k, hold) => {
-                    let got = f.try_acquire([k]);
+                Op::Call(k, hold, drop_it) => {
+                    let got = f.try_acquire(key(k));
                     let expected = if let Some(e) = m.keys.get_mut(&k) {
                         e.1 = now;
                         if e.2 { "open" } else { "ok" }
@@ -292,11 +305,16 @@ proptest! {
                     };
                     match (got, expected) {
                         (Ok(p), "ok") => {
+                            m.totals.0 += 1;
                             if hold {
                                 m.keys.get_mut(&k).unwrap().0 += 1;
                                 held.push((k, p.into_ticket()));
+                            } else if drop_it {
+                                drop(p);
+                                m.totals.2 += 1;
                             } else {
                                 p.success();
+                                m.totals.1 += 1;
                             }
                         }
                         (Err(KeyedRejected::Open(_)), "open") => {}
@@ -308,10 +326,11 @@ proptest! {
                     let (k, t) = held.swap_remove(i % held.len());
                     f.record(t, Outcome::Success);
                     m.keys.get_mut(&k).unwrap().0 -= 1;
+                    m.totals.1 += 1;
                 }
                 Op::Report(_) => {}
                 Op::Force(k, open) => {
-                    let done = f.with([k], |b| if open { b.force_open() } else { b.reset() });
+                    let done = f.with(key(k), |b| if open { b.force_open() } else { b.reset() });
                     prop_assert_eq!(done.is_some(), m.keys.contains_key(&k));
                     if let Some(e) = m.keys.get_mut(&k) {
                         e.2 = open;
@@ -322,11 +341,15 @@ proptest! {
                     prop_assert_eq!(f.evict_idle(), m.sweep(now, IDLE));
                 }
             }
-            let mut keys: Vec<u8> = f.keys().iter().map(|k| k[0]).collect();
+            let mut keys: Vec<u8> = f.keys().iter().map(|k| {
+                assert_eq!(&k[..], &key(k[0])[..]);
+                k[0]
+            }).collect();
             keys.sort_unstable();
             prop_assert_eq!(keys, m.keys.keys().copied().collect::<Vec<_>>());
             let fm = f.metrics();
             prop_assert_eq!((fm.created, fm.evicted), (m.created, m.evicted));
+            prop_assert_eq!((fm.permitted, fm.successes, fm.ignored), m.totals);
         }
         for (_, t) in held {
             f.record(t, Outcome::Ignored);
