@@ -184,7 +184,10 @@ impl<C: Clock> DistributedBreaker<C> {
     }
 
     /// Registers a listener for fleet events (state changes, degraded,
-    /// recovered), called on the coordinator thread.
+    /// recovered), called on the coordinator thread. One registered during
+    /// an outage this breaker was told of hears its `Degraded` at once, on
+    /// the registering thread; a breaker created during an outage is told
+    /// of it at the coordinator's next failed reconnection.
     pub fn add_fleet_listener(&self, listener: impl Fn(&str, &FleetEvent) + Send + Sync + 'static) {
         self.member.shared.add_listener(Arc::new(listener));
     }

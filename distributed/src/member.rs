@@ -94,7 +94,17 @@ pub(crate) struct Shared {
     pub keys: Keys,
     pub params: Params,
     pub books: Mutex<Books>,
-    listeners: Mutex<Vec<FleetListener>>,
+    listeners: Mutex<Listeners>,
+}
+
+/// A breaker's fleet listeners and the outage they were told of: one added
+/// during an outage hears of it at once, so no listener misses a
+/// `Degraded` that came before it (or before its breaker was known).
+#[derive(Default)]
+struct Listeners {
+    all: Vec<FleetListener>,
+    /// The `Degraded` event of the outage under way, if any.
+    outage: Option<FleetEvent>,
 }
 
 /// The coordinator's bookkeeping for one breaker.
@@ -136,7 +146,7 @@ impl Shared {
             keys,
             params,
             books: Mutex::new(Books::default()),
-            listeners: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Listeners::default()),
         }
     }
 
@@ -144,27 +154,53 @@ impl Shared {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn add_listener(&self, l: FleetListener) {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(l);
+    fn listeners(&self) -> MutexGuard<'_, Listeners> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Calls every fleet listener (never while holding `books`).
+    /// Adds a listener; during an outage it is told of it at once. The
+    /// list and the outage change together under one lock, so a listener
+    /// hears each `Degraded` exactly once however it races `emit`.
+    pub(crate) fn add_listener(&self, l: FleetListener) {
+        let outage = {
+            let mut ls = self.listeners();
+            ls.all.push(Arc::clone(&l));
+            ls.outage.clone()
+        };
+        if let Some(event) = outage {
+            self.call(&l, &event);
+        }
+    }
+
+    /// Whether this breaker's listeners were told of an outage that has not
+    /// ended.
+    pub(crate) fn in_outage(&self) -> bool {
+        self.listeners().outage.is_some()
+    }
+
+    /// Calls every fleet listener (never while holding `books`); a
+    /// `Degraded` starts this breaker's outage, `Recovered` ends it.
     pub(crate) fn emit(&self, event: &FleetEvent) {
-        let listeners = self
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for l in listeners {
-            if catch_unwind(AssertUnwindSafe(|| l(&self.keys.name, event))).is_err() {
-                log::error!(
-                    "seawall-distributed: a fleet listener of {:?} panicked on {event:?}",
-                    self.keys.name
-                );
+        let listeners = {
+            let mut ls = self.listeners();
+            match event {
+                FleetEvent::Degraded { .. } => ls.outage = Some(event.clone()),
+                FleetEvent::Recovered => ls.outage = None,
+                _ => {}
             }
+            ls.all.clone()
+        };
+        for l in &listeners {
+            self.call(l, event);
+        }
+    }
+
+    fn call(&self, l: &FleetListener, event: &FleetEvent) {
+        if catch_unwind(AssertUnwindSafe(|| l(&self.keys.name, event))).is_err() {
+            log::error!(
+                "seawall-distributed: a fleet listener of {:?} panicked on {event:?}",
+                self.keys.name
+            );
         }
     }
 }

@@ -126,13 +126,13 @@ impl Engine {
                 self.backoff = self.inner.config.reconnect_min;
                 // Relaxed: a status flag.
                 self.inner.degraded.store(false, Ordering::Relaxed);
-                let announced = std::mem::take(&mut self.announced);
+                self.announced = false;
                 for l in self.inner.limiters() {
                     l.set_degraded(false);
                 }
                 for e in self.entries() {
                     self.rebase(&*e);
-                    if announced {
+                    if e.shared().in_outage() {
                         e.shared().emit(&FleetEvent::Recovered);
                     }
                 }
@@ -158,17 +158,21 @@ impl Engine {
         self.announce(&err);
     }
 
-    /// Enters degraded mode once per outage: status, overlays, events.
+    /// Enters degraded mode once per outage (status, log, limiters), and
+    /// degrades every breaker not yet told of it: at the outage's start, and
+    /// at each failed reconnection those registered since.
     fn announce(&mut self, err: &StoreError) {
         // Relaxed: a status flag.
         self.inner.degraded.store(true, Ordering::Relaxed);
         if !std::mem::replace(&mut self.announced, true) {
             log::warn!("seawall-distributed: fleet store unreachable, deciding locally: {err}");
-            for e in self.entries() {
-                self.degrade(&*e, err);
-            }
             for l in self.inner.limiters() {
                 l.set_degraded(true);
+            }
+        }
+        for e in self.entries() {
+            if !e.shared().in_outage() {
+                self.degrade(&*e, err);
             }
         }
     }

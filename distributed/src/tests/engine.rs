@@ -296,6 +296,56 @@ fn export_adds_the_local_books_the_fleet_state_and_the_store_health() {
 }
 
 #[test]
+fn listeners_and_breakers_that_come_during_an_outage_hear_of_it_once() {
+    let store = MemoryStore::new();
+    let (c, mut engine) =
+        Coordinator::manual(Box::new(store.clone()), CoordinatorConfig::default()).unwrap();
+    let clock = ManualClock::new();
+    let breaker = |name: &str| {
+        DistributedBreaker::with_clock(name, patient(), fleet_config(), &c, clock.clone()).unwrap()
+    };
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let listen = |b: &DistributedBreaker<ManualClock>| {
+        let heard = Arc::clone(&heard);
+        b.add_fleet_listener(move |name, e| {
+            heard.lock().unwrap().push((name.to_string(), e.clone()))
+        });
+    };
+    let early = breaker("early");
+    engine.step();
+    store.set_down(true);
+    engine.step(); // the outage is announced to `early`, which no one listens to yet
+    assert!(early.fleet().degraded);
+    listen(&early); // told at once
+    let late = breaker("late");
+    listen(&late);
+    engine.step(); // a failed reconnection: `late` is told now
+    engine.step(); // and not again
+    assert!(late.fleet().degraded);
+    let names = |pick: fn(&FleetEvent) -> bool| {
+        let mut v: Vec<String> = heard
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| pick(e))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let degraded = |e: &FleetEvent| matches!(e, FleetEvent::Degraded { .. });
+    assert_eq!(names(degraded), ["early", "late"]);
+    store.set_down(false);
+    engine.step();
+    assert!(!late.fleet().degraded);
+    assert_eq!(names(|e| *e == FleetEvent::Recovered), ["early", "late"]);
+    // A listener added after the recovery hears of no outage.
+    listen(&late);
+    engine.step();
+    assert_eq!(names(degraded), ["early", "late"]);
+}
+
+#[test]
 fn degraded_mode_keeps_a_known_open_then_decides_locally_and_recovers() {
     let f = Fleet::new(2, patient(), fleet_config());
     f.record(0, Outcome::Failure, 10);

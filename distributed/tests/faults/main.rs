@@ -240,14 +240,21 @@ fn outage(
     // Recovery: every instance back on the store's state.
     heal(&mut env);
     let healed = Instant::now();
+    // The coordinator restores the fleet state first, then tells the
+    // listeners: wait for both.
     wait_until(
-        "every instance recovered and on the stored state",
+        "every instance recovered, on the stored state and announced so",
         Duration::from_secs(10),
         || {
             let stored = env.stored(ns);
             (0..N).all(|i| {
                 let f = fleet.instances[i].breaker.fleet();
-                !f.degraded && (f.epoch.clone(), f.generation) == stored
+                !f.degraded
+                    && (f.epoch.clone(), f.generation) == stored
+                    && fleet
+                        .events(i)
+                        .iter()
+                        .any(|(at, e)| *at >= faulted && *e == FleetEvent::Recovered)
             })
         },
     );
