@@ -32,6 +32,16 @@ pub trait Clock: Send + Sync + 'static {
         self.now()
     }
 
+    /// [`Clock::recent`] if reading it takes no call (for
+    /// [`QuantaClock`], once its refresh thread has published a reading);
+    /// `None` otherwise, and by default. For hot paths that must make no
+    /// call, which then take their full path (the C ABI's inline breaker
+    /// paths).
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        None
+    }
+
     /// The event this clock notifies whenever its time moves other than by
     /// the passing of real time, as [`ManualClock::advance`] and
     /// [`ManualClock::set`] do. A wait for a deadline on such a clock sleeps
@@ -94,9 +104,15 @@ impl ManualClock {
 }
 
 impl Clock for ManualClock {
+    #[inline]
     fn now(&self) -> u64 {
         // Relaxed: see `advance`.
         self.shared.nanos.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        Some(self.now())
     }
 
     fn moves(&self) -> Option<&EventCount> {
@@ -169,6 +185,13 @@ mod upkeep {
             0 => start(),
             r => r - 1,
         }
+    }
+
+    /// `recent` if the refresher has published a reading.
+    #[inline]
+    pub(super) fn recent_at_once() -> Option<u64> {
+        // Relaxed: see `recent`.
+        RECENT.load(Ordering::Relaxed).checked_sub(1)
     }
 
     #[cold]
@@ -251,6 +274,11 @@ impl Clock for QuantaClock {
     #[inline]
     fn recent(&self) -> u64 {
         upkeep::recent()
+    }
+
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        upkeep::recent_at_once()
     }
 }
 

@@ -31,7 +31,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{check, check_optional, put, run, run_value, seawall_result, Error};
+use crate::error::{check, check_optional, fine, put, run, run_value, seawall_result, Error};
 
 /// An opaque handle type of the C ABI, standing for an `Arc<Self::Inner>`
 /// or a `Box<Self::Inner>` as `Kind` says.
@@ -124,6 +124,14 @@ pub(crate) unsafe fn borrow<'a, H: Handle>(
     Ok(unsafe { lend(h) })
 }
 
+/// Would [`borrow`] accept `h` (non-NULL, aligned for `H::Inner`)? For
+/// the fast paths of `error::run_split`, which build no error: a refused
+/// handle sends them to the full body, whose [`borrow`] names it.
+#[inline(always)]
+pub(crate) fn borrowable<H: Handle>(h: *const H) -> bool {
+    fine(h.cast::<H::Inner>())
+}
+
 /// As [`borrow`] for a handle argument that may be NULL ("none").
 ///
 /// # Safety
@@ -140,7 +148,8 @@ pub(crate) unsafe fn borrow_optional<'a, H: Handle>(
     Ok((!h.is_null()).then(|| unsafe { lend(h) }))
 }
 
-/// The value behind a handle checked non-NULL.
+/// The value behind a handle checked non-NULL and aligned (by
+/// [`borrowable`] on the hot paths).
 ///
 /// # Safety
 ///
@@ -148,7 +157,7 @@ pub(crate) unsafe fn borrow_optional<'a, H: Handle>(
 /// that stays live for `'a`; an owned handle is not used by another thread
 /// meanwhile.
 #[inline(always)]
-unsafe fn lend<'a, H: Handle>(h: *const H) -> &'a H::Inner {
+pub(crate) unsafe fn lend<'a, H: Handle>(h: *const H) -> &'a H::Inner {
     // SAFETY: a live handle is `Arc::into_raw` of an `Arc<H::Inner>` whose
     // reference it owns, or `Box::into_raw` of a `Box<H::Inner>`, so the
     // value is alive while the handle is, which the caller promises for

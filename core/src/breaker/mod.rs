@@ -253,31 +253,103 @@ impl<C: Clock> Breaker<C> {
     /// `half_open_max_calls` trials at once.
     // `always`: the CLOSED admission and the steady OPEN rejection are a few
     // instructions each; a call and its register saves would cost more.
+    //
+    // Its first tests, `admit_closed` and `reject_open` (without
+    // `at_once`), are also the C ABI's inline acquire
+    // (`try_acquire_at_once`, with `at_once`): one decision for both faces.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
         let w = self.word();
-        if matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
-            return Ok(self.admit(self.episode(w)));
+        if let Some(p) = self.admit_closed(w, false) {
+            return Ok(p);
         }
-        if w.kind() == Kind::Open {
-            // The steady OPEN rejection: this episode's deadline is
-            // published and not yet reached. Anything else takes the full
-            // path.
-            let now = self.clock.recent();
-            // The same ordering as in `deadline` (its comment says why).
-            let cur = self.hot.deadline.load(Ordering::Acquire);
-            let deadline = time(cur);
-            // `now < deadline` alone decides here: a deadline that has been
-            // reached (or never passes) takes the full path.
-            if tag_of(cur) == tag(w.gen()) && now < deadline {
-                self.counters.incr(Counter::Rejected);
-                return Err(Rejected {
-                    state: State::Open,
-                    retry_after: Some(Duration::from_nanos(deadline - now)),
-                });
-            }
+        if let Some(r) = self.reject_open(w, false) {
+            return Err(r);
         }
         self.acquire_contended(w)
+    }
+
+    /// The admission of a CLOSED (or FORCED_CLOSED) word `w`, just loaded;
+    /// `None`, having done nothing, in any other state. With `at_once`,
+    /// also `None` for what would take a call: timed calls (a clock
+    /// reading), or a thread that does not count in its own stripe at once
+    /// (`Counters::incr_at_once`).
+    #[inline(always)]
+    fn admit_closed(&self, w: Word, at_once: bool) -> Option<Permit<'_, C>> {
+        if !matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
+            return None;
+        }
+        if !at_once {
+            return Some(self.admit(self.episode(w)));
+        }
+        if self.slow != 0 || !self.count(Counter::Permitted, true) {
+            return None;
+        }
+        Some(Permit {
+            breaker: self,
+            episode: self.episode(w),
+            start: 0,
+        })
+    }
+
+    /// The steady OPEN rejection in `w`, just loaded: this episode's
+    /// deadline is published and not yet reached. `None`, having done
+    /// nothing, in any other case. With `at_once`, also `None` for what
+    /// would take a call: a clock whose recent reading is not at hand
+    /// ([`Clock::recent_at_once`]), or a thread that does not count in its
+    /// own stripe at once.
+    #[inline(always)]
+    fn reject_open(&self, w: Word, at_once: bool) -> Option<Rejected> {
+        if w.kind() != Kind::Open {
+            return None;
+        }
+        let now = if at_once {
+            self.clock.recent_at_once()?
+        } else {
+            self.clock.recent()
+        };
+        // The same ordering as in `deadline` (its comment says why).
+        let cur = self.hot.deadline.load(Ordering::Acquire);
+        let deadline = time(cur);
+        // `now < deadline` alone decides here: a deadline that has been
+        // reached (or never passes) takes the full path.
+        if tag_of(cur) == tag(w.gen()) && now < deadline && self.count(Counter::Rejected, at_once) {
+            return Some(Rejected {
+                state: State::Open,
+                retry_after: Some(Duration::from_nanos(deadline - now)),
+            });
+        }
+        None
+    }
+
+    /// Adds one to `c` and returns `true`; with `at_once`, only if that
+    /// takes no call (`Counters::incr_at_once`), else `false`, having
+    /// counted nothing.
+    #[inline(always)]
+    fn count(&self, c: Counter, at_once: bool) -> bool {
+        if at_once {
+            return self.counters.incr_at_once(c);
+        }
+        self.counters.incr(c);
+        true
+    }
+
+    /// The first test of [`Breaker::try_acquire`] alone, declining what
+    /// would take a call: its answer when that is a CLOSED admission (calls
+    /// not timed) or the steady OPEN rejection (the clock's recent reading
+    /// at hand), and the thread counts in a stripe of its own; `None`,
+    /// having done nothing, in every other case, which `try_acquire` then
+    /// decides. For the C ABI, whose exported acquire inlines exactly this
+    /// and jumps to its full body otherwise, so that its common cases need
+    /// no stack frame.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn try_acquire_at_once(&self) -> Option<Result<Permit<'_, C>, Rejected>> {
+        let w = self.word();
+        if let Some(p) = self.admit_closed(w, true) {
+            return Some(Ok(p));
+        }
+        self.reject_open(w, true).map(Err)
     }
 
     #[inline]
@@ -363,27 +435,55 @@ impl<C: Clock> Breaker<C> {
     // store; left to the heuristics (which the window's inlined
     // `quiet_success` tips over), it becomes a call that spills the permit
     // to the stack and costs more than the path itself.
+    //
+    // The first test, `quiet_success(.., false)`, is also the C ABI's
+    // inline report (`record_at_once`, with `at_once`): one test for both
+    // faces.
     #[inline(always)]
     fn finish(&self, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let w = self.word();
-        // The steady CLOSED success: nothing to time, no failure count to
-        // reset, so the word stays as it is (`decide::outcome` keeps it);
-        // a window only records it (`Rules::quiet_success`). Only counters
-        // move.
-        if outcome == Outcome::Success
-            && self.slow == 0
-            && w.kind() == Kind::Closed
-            && w.payload() == 0
-            && self.in_episode(w, episode)
-            && match &self.rules {
-                None => true,
-                Some(r) => r.quiet_success(|| self.clock.recent()),
-            }
-        {
-            self.counters.incr(Counter::Successes);
+        if outcome == Outcome::Success && self.quiet_success(w, episode, false) {
             return;
         }
         self.finish_slow(w, episode, outcome, elapsed)
+    }
+
+    /// Counts a success in `episode`, reported when the word was `w`, and
+    /// returns `true` if it is the steady CLOSED success: nothing to time,
+    /// no failure count to reset, so the word stays as it is
+    /// (`decide::outcome` keeps it); only counters move, and a window
+    /// records it (`Rules::quiet_success`). `false`, having done nothing,
+    /// otherwise. With `at_once`, also `false` for what would take a call:
+    /// a window, or a thread that does not count in its own stripe at once
+    /// (`Counters::incr_at_once`).
+    #[inline(always)]
+    fn quiet_success(&self, w: Word, episode: u64, at_once: bool) -> bool {
+        if !(self.slow == 0
+            && w.kind() == Kind::Closed
+            && w.payload() == 0
+            && self.in_episode(w, episode))
+        {
+            return false;
+        }
+        match &self.rules {
+            Some(_) if at_once => false,
+            Some(r) if !r.quiet_success(|| self.clock.recent()) => false,
+            _ => self.count(Counter::Successes, at_once),
+        }
+    }
+
+    /// The first test of [`Breaker::record`] alone, declining what would
+    /// take a call: records `outcome` under `ticket` and returns `true`
+    /// when it is the steady CLOSED success, calls are not timed, there is
+    /// no window and the thread counts in a stripe of its own; `false`,
+    /// having done nothing, in every other case, which `record` then
+    /// decides. For the C ABI, whose exported report inlines exactly this
+    /// and jumps to its full body otherwise, so that its common case needs
+    /// no stack frame.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn record_at_once(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        outcome == Outcome::Success && self.quiet_success(self.word(), ticket.episode, true)
     }
 
     #[inline(never)]

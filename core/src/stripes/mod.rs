@@ -65,6 +65,7 @@ use crate::sync::{AtomicPtr, AtomicU64, OnceBox, Ordering};
 mod free;
 mod slot;
 
+use slot::listed_stripe;
 pub(crate) use slot::thread_stripe;
 
 /// The stripes with a single owner each, once a set has grown: a grown set
@@ -207,9 +208,33 @@ impl<const N: usize> StripedCounts<N> {
         }
     }
 
+    /// Adds one to count `i` if that takes no call: the calling thread is
+    /// listed in the thread-pointer table (`slot.rs`) and owns the inline
+    /// stripe, or finds the set grown. Returns `false`, having counted
+    /// nothing, otherwise: [`StripedCounts::incr`] then counts. For hot
+    /// paths that must make no call (the C ABI's breaker leaves). Panics if
+    /// `i >= N`.
+    #[inline(always)]
+    pub fn incr_at_once(&self, i: usize) -> bool {
+        match listed_stripe() {
+            Some(s) => self.count_owned_at_once(s, i),
+            None => false,
+        }
+    }
+
     /// A count by the holder of stripe number `s`.
     #[inline(always)]
     fn count_owned(&self, s: usize, i: usize) {
+        if !self.count_owned_at_once(s, i) {
+            self.first_count(Some(s), i);
+        }
+    }
+
+    /// A count by the holder of stripe number `s` in the inline stripe it
+    /// owns or in the grown stripes; `false`, having counted nothing, when
+    /// neither is so (`first_count` settles it).
+    #[inline(always)]
+    fn count_owned_at_once(&self, s: usize, i: usize) -> bool {
         // Acquire: pairs with the Release swap in `settle` that published
         // the grown stripes, so a thread that finds them also sees them
         // zeroed. (A plain load on x86.)
@@ -223,8 +248,9 @@ impl<const N: usize> StripedCounts<N> {
             // path of `thread_stripe`.
             grown.owned[s & (STRIPES - 1)].bump_owned(i);
         } else {
-            self.first_count(Some(s), i);
+            return false;
         }
+        true
     }
 
     /// A count by a thread without a stripe number.

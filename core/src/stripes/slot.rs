@@ -64,6 +64,13 @@ pub(crate) fn thread_stripe() -> Option<usize> {
     None
 }
 
+/// As [`thread_stripe`]: under loom no thread is listed.
+#[cfg(seawall_loom)]
+#[inline(always)]
+pub(crate) fn listed_stripe() -> Option<usize> {
+    None
+}
+
 #[cfg(not(seawall_loom))]
 use std::cell::Cell;
 
@@ -78,16 +85,24 @@ use crate::sync::AtomicU32;
 #[cfg(not(seawall_loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> Option<usize> {
-    // Where there is no table, `table::find` is a constant `u64::MAX`: the
+    // Where there is no table, `listed_stripe` is a constant `None`: the
     // test folds away and the thread-local path is inlined.
+    listed_stripe().or_else(|| {
+        let i = by_thread_local();
+        (i < STRIPES).then_some(i)
+    })
+}
+
+/// The calling thread's owned stripe if the thread-pointer table lists it:
+/// the part of [`thread_stripe`] that makes no call (none on targets
+/// without a table, and under loom). `None` says nothing about the thread:
+/// [`thread_stripe`] has the answer.
+#[cfg(not(seawall_loom))]
+#[inline(always)]
+pub(crate) fn listed_stripe() -> Option<usize> {
     let x = table::find();
-    let i = if x < STRIPES as u64 {
-        // Below STRIPES: fits a usize.
-        x as usize
-    } else {
-        by_thread_local()
-    };
-    (i < STRIPES).then_some(i)
+    // Below STRIPES: fits a usize.
+    (x < STRIPES as u64).then_some(x as usize)
 }
 
 /// `INDEX` of a thread that has not counted yet.
