@@ -299,6 +299,7 @@ mod tests {
         c.advance(Duration::from_millis(5));
         assert_eq!(c.now(), 5_000_000);
         assert_eq!(c.recent(), 5_000_000);
+        assert_eq!(c.recent_at_once(), Some(5_000_000));
         c.set(10);
         assert_eq!(c.now(), 10);
         c.advance(Duration::MAX);
@@ -313,5 +314,14 @@ mod tests {
             let n = c.now();
             assert!(r <= n, "recent {r} ahead of now {n}");
         }
+        // Once the refresher (which the first `recent` started) has
+        // published, the reading is at hand, and never ahead either.
+        let r = (0..10_000)
+            .find_map(|_| {
+                std::thread::sleep(QuantaClock::RECENT_RESOLUTION);
+                c.recent_at_once()
+            })
+            .expect("the refresher publishes");
+        assert!(r <= c.now());
     }
 }

@@ -683,6 +683,156 @@ mod tests {
         assert_eq!(b.memory_bytes(), 384);
     }
 
+    /// Runs `f` on a thread of its own that has counted once, so that it
+    /// holds a stripe number; says whether the thread-pointer table lists
+    /// it (it may not, if its cell is another thread's).
+    fn on_a_counting_thread(f: impl FnOnce(bool) + Send) {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                Counters::default().incr(Counter::Permitted);
+                f(crate::stripes::listed_stripe().is_some())
+            });
+        });
+    }
+
+    #[test]
+    fn the_acquire_at_once_answers_as_try_acquire_or_declines_having_done_nothing() {
+        on_a_counting_thread(|listed| {
+            let clock = ManualClock::new();
+            let b = Breaker::with_clock("b", BreakerConfig::default(), clock.clone()).unwrap();
+            let full = b.try_acquire().unwrap().into_ticket();
+            match b.try_acquire_at_once() {
+                Some(Ok(p)) => {
+                    assert!(listed);
+                    assert_eq!(p.into_ticket(), full, "same episode, start 0");
+                    assert_eq!(b.metrics().permitted, 2);
+                }
+                None => {
+                    assert!(!listed);
+                    assert_eq!(b.metrics().permitted, 1);
+                }
+                Some(Err(r)) => panic!("rejected while CLOSED: {r:?}"),
+            }
+            // The steady OPEN rejection: the same answer as the full path.
+            b.force_open();
+            b.reset();
+            for _ in 0..5 {
+                b.try_acquire().unwrap().failure();
+            }
+            clock.advance(Duration::from_secs(1));
+            let full = b.try_acquire().unwrap_err();
+            assert_eq!(full.retry_after, Some(Duration::from_secs(59)));
+            let rejected = b.metrics().rejected;
+            match b.try_acquire_at_once() {
+                Some(Err(r)) => {
+                    assert!(listed);
+                    assert_eq!(r, full);
+                    assert_eq!(b.metrics().rejected, rejected + 1);
+                }
+                None => assert!(!listed),
+                Some(Ok(_)) => panic!("admitted while OPEN"),
+            }
+            // Past the open time the trial is the full path's to admit.
+            clock.advance(Duration::from_secs(60));
+            let before = b.metrics();
+            assert!(b.try_acquire_at_once().is_none());
+            let after = b.metrics();
+            assert_eq!(after.state, State::HalfOpen);
+            assert_eq!(
+                (after.permitted, after.rejected),
+                (before.permitted, before.rejected)
+            );
+            let trial = b.try_acquire().unwrap();
+            assert!(b.try_acquire_at_once().is_none(), "HALF_OPEN");
+            trial.success();
+            b.force_open();
+            assert!(b.try_acquire_at_once().is_none(), "FORCED_OPEN");
+        });
+    }
+
+    #[test]
+    fn timed_calls_and_an_unpublished_recent_reading_are_the_full_paths() {
+        on_a_counting_thread(|_| {
+            let config = BreakerConfig {
+                slow_call_duration: Some(Duration::from_secs(1)),
+                ..Default::default()
+            };
+            let b = Breaker::with_clock("b", config, ManualClock::new()).unwrap();
+            b.try_acquire().unwrap().success();
+            assert!(b.try_acquire_at_once().is_none());
+            assert_eq!(b.metrics().permitted, 1);
+            let t = b.try_acquire().unwrap().into_ticket();
+            assert!(!b.record_at_once(t, Outcome::Success));
+            assert_eq!(b.metrics().successes, 1);
+        });
+        /// A clock with no cheap reading: the default `recent_at_once`.
+        struct Exact(ManualClock);
+        impl Clock for Exact {
+            fn now(&self) -> u64 {
+                self.0.now()
+            }
+        }
+        on_a_counting_thread(|_| {
+            let b = Breaker::with_clock("b", BreakerConfig::default(), Exact(ManualClock::new()))
+                .unwrap();
+            b.force_open();
+            b.reset();
+            for _ in 0..5 {
+                b.try_acquire().unwrap().failure();
+            }
+            assert!(b.try_acquire().is_err());
+            assert!(b.try_acquire_at_once().is_none());
+            assert_eq!(b.metrics().rejected, 1);
+        });
+    }
+
+    #[test]
+    fn the_report_at_once_counts_a_quiet_success_or_declines_having_done_nothing() {
+        on_a_counting_thread(|listed| {
+            let b = Breaker::with_clock("b", BreakerConfig::default(), ManualClock::new()).unwrap();
+            let t = b.try_acquire().unwrap().into_ticket();
+            assert_eq!(b.record_at_once(t, Outcome::Success), listed);
+            assert_eq!(b.metrics().successes, u64::from(listed));
+            // A failure, an ignored call: the full path's.
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            assert!(!b.record_at_once(t(), Outcome::Failure));
+            assert!(!b.record_at_once(t(), Outcome::Ignored));
+            assert_eq!(b.metrics().failures + b.metrics().ignored, 0);
+            b.record(t(), Outcome::Failure);
+            // A failure count to reset: the full path's.
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            assert!(!b.record_at_once(t(), Outcome::Success));
+            b.record(t(), Outcome::Success);
+            assert_eq!(b.metrics().consecutive_failures, 0);
+            // A late ticket: the full path counts it as late.
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            b.reset();
+            let before = b.metrics();
+            assert!(!b.record_at_once(t(), Outcome::Success));
+            assert_eq!(b.metrics().successes, before.successes);
+            assert_eq!(b.metrics().late, before.late);
+            b.record(t(), Outcome::Success);
+            assert_eq!(b.metrics().late, before.late + 1);
+        });
+        on_a_counting_thread(|_| {
+            let config = BreakerConfig {
+                window: Window::Count { size: 10 },
+                failure_rate_threshold: Some(0.5),
+                ..Default::default()
+            };
+            let b = Breaker::with_clock("b", config, ManualClock::new()).unwrap();
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            assert!(!b.record_at_once(t(), Outcome::Success), "a window");
+            assert_eq!(b.metrics().window.unwrap().successes, 0);
+            b.record(t(), Outcome::Success);
+            assert_eq!(b.metrics().window.unwrap().successes, 1);
+        });
+    }
+
     #[test]
     fn memory_grows_once_for_a_second_counting_thread_and_once_for_transitions() {
         let b = Breaker::with_clock("b", BreakerConfig::default(), ManualClock::new()).unwrap();

@@ -65,8 +65,7 @@ use crate::sync::{AtomicPtr, AtomicU64, OnceBox, Ordering};
 mod free;
 mod slot;
 
-use slot::listed_stripe;
-pub(crate) use slot::thread_stripe;
+pub(crate) use slot::{listed_stripe, thread_stripe};
 
 /// The stripes with a single owner each, once a set has grown: a grown set
 /// of up to 8 counts holds `STRIPES + 1` padded lines on the heap (with
@@ -451,6 +450,33 @@ mod tests {
         assert_eq!(std::mem::size_of::<CachePadded<Stripe<7>>>(), padded);
         assert_eq!(std::mem::size_of::<Grown<7>>(), (STRIPES + 1) * padded);
         assert_eq!(StripedCounts::<7>::new().heap_bytes(), 0);
+    }
+
+    #[test]
+    fn counting_at_once_declines_having_counted_nothing_until_the_thread_is_listed() {
+        let c = StripedCounts::<2>::new();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // A new thread holds no number yet: not listed.
+                assert!(!c.incr_at_once(1));
+                assert_eq!(c.total(1), 0);
+                c.incr(1);
+                // Listed now, unless its table cell is another thread's.
+                let listed = listed_stripe().is_some();
+                assert_eq!(c.incr_at_once(1), listed);
+                assert_eq!(c.total(1), 1 + u64::from(listed));
+            });
+        });
+        // Another thread: the set grows, and the first thread's number
+        // (held by whichever thread counts next with it) counts there.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                c.incr(0);
+                let listed = listed_stripe().is_some();
+                assert_eq!(c.incr_at_once(0), listed);
+                assert_eq!(c.total(0), 1 + u64::from(listed));
+            });
+        });
     }
 
     #[test]
