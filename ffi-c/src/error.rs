@@ -295,12 +295,15 @@ fn panicked(func: &'static str, payload: Box<dyn std::any::Any + Send>) -> seawa
     record(Error::new(seawall_result::Panic, msg))
 }
 
-/// Is `p` non-NULL and aligned for `T`, as [`check`] requires? For the
-/// fast paths of [`run_split`], which build no error: a refused pointer
-/// sends them to the full body, whose `check` names it.
+/// The bits of `p`'s address below the alignment of `T`: 0 when `p` is
+/// aligned for `T`, as [`check`] requires. For the fast paths of
+/// [`run_split`], which build no error: they OR those of all their
+/// pointers and test once (one branch, not one per pointer: measurably
+/// faster on those paths), and a refused pointer sends them to the full
+/// body, whose `check` names it.
 #[inline(always)]
-pub(crate) fn fine<T>(p: *const T) -> bool {
-    !p.is_null() & p.is_aligned()
+pub(crate) fn misalignment<T>(p: *const T) -> usize {
+    p as usize & (std::mem::align_of::<T>() - 1)
 }
 
 /// Checks that `p` is non-NULL and aligned for `T`.

@@ -31,7 +31,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{check, check_optional, fine, put, run, run_value, seawall_result, Error};
+use crate::error::{check, check_optional, put, run, run_value, seawall_result, Error};
 
 /// An opaque handle type of the C ABI, standing for an `Arc<Self::Inner>`
 /// or a `Box<Self::Inner>` as `Kind` says.
@@ -124,12 +124,11 @@ pub(crate) unsafe fn borrow<'a, H: Handle>(
     Ok(unsafe { lend(h) })
 }
 
-/// Would [`borrow`] accept `h` (non-NULL, aligned for `H::Inner`)? For
-/// the fast paths of `error::run_split`, which build no error: a refused
-/// handle sends them to the full body, whose [`borrow`] names it.
+/// The bits of handle `h`'s address below the alignment of `H::Inner`,
+/// which [`borrow`] checks (see `error::misalignment`).
 #[inline(always)]
-pub(crate) fn borrowable<H: Handle>(h: *const H) -> bool {
-    fine(h.cast::<H::Inner>())
+pub(crate) fn misalignment<H: Handle>(h: *const H) -> usize {
+    crate::error::misalignment(h.cast::<H::Inner>())
 }
 
 /// As [`borrow`] for a handle argument that may be NULL ("none").
@@ -148,8 +147,8 @@ pub(crate) unsafe fn borrow_optional<'a, H: Handle>(
     Ok((!h.is_null()).then(|| unsafe { lend(h) }))
 }
 
-/// The value behind a handle checked non-NULL and aligned (by
-/// [`borrowable`] on the hot paths).
+/// The value behind a handle checked non-NULL and aligned (by [`borrow`],
+/// or on the hot paths by a NULL test and [`misalignment`]).
 ///
 /// # Safety
 ///

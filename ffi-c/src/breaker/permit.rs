@@ -10,7 +10,9 @@ use seawall::{Outcome, Ticket};
 use seawall_bindings_support::names;
 
 use super::{seawall_breaker, seawall_state, CBreaker};
-use crate::error::{check, check_optional, fail, fine, run_code, run_split, seawall_result, Error};
+use crate::error::{
+    check, check_optional, fail, misalignment, run_code, run_split, seawall_result, Error,
+};
 use crate::handle;
 
 /// The names of the functions split into an inline common case and an
@@ -89,7 +91,13 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
     // CLOSED admission, the steady OPEN rejection); every other case starts
     // over in `acquire`, which runs the whole of `Breaker::try_acquire`.
     let fast = || {
-        if !(handle::borrowable(breaker) & fine(out_permit) & out_rejection.is_aligned()) {
+        if breaker.is_null()
+            || out_permit.is_null()
+            || (handle::misalignment(breaker)
+                | misalignment(out_permit)
+                | misalignment(out_rejection))
+                != 0
+        {
             return None;
         }
         // SAFETY: non-NULL and aligned (checked), and a live handle by this
@@ -308,7 +316,10 @@ pub unsafe extern "C" fn seawall_breaker_report_success(
     // this breaker issued; every other case starts over in
     // `report_success`, which runs the whole of `Breaker::record`.
     let fast = || {
-        if !(handle::borrowable(breaker) & fine(permit)) {
+        if breaker.is_null()
+            || permit.is_null()
+            || (handle::misalignment(breaker) | misalignment(permit)) != 0
+        {
             return None;
         }
         // SAFETY: checked non-NULL and aligned; valid for reads and writes
