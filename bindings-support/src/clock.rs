@@ -44,6 +44,14 @@ impl Clock for DynClock {
         }
     }
 
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        match self {
+            DynClock::Quanta => QuantaClock.recent_at_once(),
+            DynClock::Manual(m) => m.recent_at_once(),
+        }
+    }
+
     /// The manual clock's: its moves wake the waits on it.
     #[inline]
     fn moves(&self) -> Option<&EventCount> {
@@ -67,6 +75,7 @@ mod tests {
         m.advance(Duration::from_nanos(5));
         assert_eq!(c.now(), 5);
         assert_eq!(c.recent(), 5);
+        assert_eq!(c.recent_at_once(), Some(5));
         assert!(c.moves().is_some());
     }
 

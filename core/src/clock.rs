@@ -32,6 +32,16 @@ pub trait Clock: Send + Sync + 'static {
         self.now()
     }
 
+    /// [`Clock::recent`] if reading it takes no call (for
+    /// [`QuantaClock`], once its refresh thread has published a reading);
+    /// `None` otherwise, and by default. For hot paths that must make no
+    /// call, which then take their full path (the C ABI's inline breaker
+    /// paths).
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        None
+    }
+
     /// The event this clock notifies whenever its time moves other than by
     /// the passing of real time, as [`ManualClock::advance`] and
     /// [`ManualClock::set`] do. A wait for a deadline on such a clock sleeps
@@ -136,9 +146,15 @@ impl ManualClock {
 }
 
 impl Clock for ManualClock {
+    #[inline]
     fn now(&self) -> u64 {
         // Relaxed: see `advance`.
         self.shared.nanos.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        Some(self.now())
     }
 
     fn moves(&self) -> Option<&EventCount> {
@@ -211,6 +227,13 @@ mod upkeep {
             0 => start(),
             r => r - 1,
         }
+    }
+
+    /// `recent` if the refresher has published a reading.
+    #[inline]
+    pub(super) fn recent_at_once() -> Option<u64> {
+        // Relaxed: see `recent`.
+        RECENT.load(Ordering::Relaxed).checked_sub(1)
     }
 
     #[cold]
@@ -294,6 +317,11 @@ impl Clock for QuantaClock {
     fn recent(&self) -> u64 {
         upkeep::recent()
     }
+
+    #[inline]
+    fn recent_at_once(&self) -> Option<u64> {
+        upkeep::recent_at_once()
+    }
 }
 
 impl QuantaClock {
@@ -313,6 +341,7 @@ mod tests {
         c.advance(Duration::from_millis(5));
         assert_eq!(c.now(), 5_000_000);
         assert_eq!(c.recent(), 5_000_000);
+        assert_eq!(c.recent_at_once(), Some(5_000_000));
         c.set(10);
         assert_eq!(c.now(), 10);
         c.advance(Duration::MAX);
@@ -327,5 +356,14 @@ mod tests {
             let n = c.now();
             assert!(r <= n, "recent {r} ahead of now {n}");
         }
+        // Once the refresher (which the first `recent` started) has
+        // published, the reading is at hand, and never ahead either.
+        let r = (0..10_000)
+            .find_map(|_| {
+                std::thread::sleep(QuantaClock::RECENT_RESOLUTION);
+                c.recent_at_once()
+            })
+            .expect("the refresher publishes");
+        assert!(r <= c.now());
     }
 }

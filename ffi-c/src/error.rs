@@ -247,6 +247,24 @@ pub(crate) fn run_code(
     }
 }
 
+/// As [`run_code`] for a hot path split in two: `fast` answers the common
+/// case, or `None` having done nothing, and `slow` (out of line, under a
+/// catcher of its own) then starts over from the arguments. `slow` is
+/// called outside `fast`'s catcher, in tail position: when `fast` makes no
+/// call, the whole function needs no stack frame.
+#[inline(always)]
+pub(crate) fn run_split(
+    func: &'static str,
+    fast: impl FnOnce() -> Option<seawall_result>,
+    slow: impl FnOnce() -> seawall_result,
+) -> seawall_result {
+    match catch_unwind(AssertUnwindSafe(fast)) {
+        Ok(Some(code)) => code,
+        Ok(None) => slow(),
+        Err(payload) => panicked(func, payload),
+    }
+}
+
 /// Records `e` as the thread's last error and returns its code: the error
 /// exit of [`run_code`] bodies.
 #[cold]
@@ -275,6 +293,17 @@ fn panicked(func: &'static str, payload: Box<dyn std::any::Any + Send>) -> seawa
     // into the caller.
     let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
     record(Error::new(seawall_result::Panic, msg))
+}
+
+/// The bits of `p`'s address below the alignment of `T`: 0 when `p` is
+/// aligned for `T`, as [`check`] requires. For the fast paths of
+/// [`run_split`], which build no error: they OR those of all their
+/// pointers and test once (one branch, not one per pointer: measurably
+/// faster on those paths), and a refused pointer sends them to the full
+/// body, whose `check` names it.
+#[inline(always)]
+pub(crate) fn misalignment<T>(p: *const T) -> usize {
+    p as usize & (std::mem::align_of::<T>() - 1)
 }
 
 /// Checks that `p` is non-NULL and aligned for `T`.

@@ -124,6 +124,13 @@ pub(crate) unsafe fn borrow<'a, H: Handle>(
     Ok(unsafe { lend(h) })
 }
 
+/// The bits of handle `h`'s address below the alignment of `H::Inner`,
+/// which [`borrow`] checks (see `error::misalignment`).
+#[inline(always)]
+pub(crate) fn misalignment<H: Handle>(h: *const H) -> usize {
+    crate::error::misalignment(h.cast::<H::Inner>())
+}
+
 /// As [`borrow`] for a handle argument that may be NULL ("none").
 ///
 /// # Safety
@@ -140,7 +147,8 @@ pub(crate) unsafe fn borrow_optional<'a, H: Handle>(
     Ok((!h.is_null()).then(|| unsafe { lend(h) }))
 }
 
-/// The value behind a handle checked non-NULL.
+/// The value behind a handle checked non-NULL and aligned (by [`borrow`],
+/// or on the hot paths by a NULL test and [`misalignment`]).
 ///
 /// # Safety
 ///
@@ -148,7 +156,7 @@ pub(crate) unsafe fn borrow_optional<'a, H: Handle>(
 /// that stays live for `'a`; an owned handle is not used by another thread
 /// meanwhile.
 #[inline(always)]
-unsafe fn lend<'a, H: Handle>(h: *const H) -> &'a H::Inner {
+pub(crate) unsafe fn lend<'a, H: Handle>(h: *const H) -> &'a H::Inner {
     // SAFETY: a live handle is `Arc::into_raw` of an `Arc<H::Inner>` whose
     // reference it owns, or `Box::into_raw` of a `Box<H::Inner>`, so the
     // value is alive while the handle is, which the caller promises for

@@ -29,6 +29,14 @@ impl Counters {
         self.0.incr(c as usize);
     }
 
+    /// Adds one to `c` if that takes no call (see
+    /// [`StripedCounts::incr_at_once`]); `false`, having counted nothing,
+    /// otherwise.
+    #[inline(always)]
+    pub(crate) fn incr_at_once(&self, c: Counter) -> bool {
+        self.0.incr_at_once(c as usize)
+    }
+
     /// The total of `c` since the last [`Counters::clear`].
     pub(crate) fn reported(&self, c: Counter) -> u64 {
         self.0.reported(c as usize)

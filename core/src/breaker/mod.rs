@@ -253,31 +253,103 @@ impl<C: Clock> Breaker<C> {
     /// `half_open_max_calls` trials at once.
     // `always`: the CLOSED admission and the steady OPEN rejection are a few
     // instructions each; a call and its register saves would cost more.
+    //
+    // Its first tests, `admit_closed` and `reject_open` (without
+    // `at_once`), are also the C ABI's inline acquire
+    // (`try_acquire_at_once`, with `at_once`): one decision for both faces.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejected> {
         let w = self.word();
-        if matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
-            return Ok(self.admit(self.episode(w)));
+        if let Some(p) = self.admit_closed(w, false) {
+            return Ok(p);
         }
-        if w.kind() == Kind::Open {
-            // The steady OPEN rejection: this episode's deadline is
-            // published and not yet reached. Anything else takes the full
-            // path.
-            let now = self.clock.recent();
-            // The same ordering as in `deadline` (its comment says why).
-            let cur = self.hot.deadline.load(Ordering::Acquire);
-            let deadline = time(cur);
-            // `now < deadline` alone decides here: a deadline that has been
-            // reached (or never passes) takes the full path.
-            if tag_of(cur) == tag(w.gen()) && now < deadline {
-                self.counters.incr(Counter::Rejected);
-                return Err(Rejected {
-                    state: State::Open,
-                    retry_after: Some(Duration::from_nanos(deadline - now)),
-                });
-            }
+        if let Some(r) = self.reject_open(w, false) {
+            return Err(r);
         }
         self.acquire_contended(w)
+    }
+
+    /// The admission of a CLOSED (or FORCED_CLOSED) word `w`, just loaded;
+    /// `None`, having done nothing, in any other state. With `at_once`,
+    /// also `None` for what would take a call: timed calls (a clock
+    /// reading), or a thread that does not count in its own stripe at once
+    /// (`Counters::incr_at_once`).
+    #[inline(always)]
+    fn admit_closed(&self, w: Word, at_once: bool) -> Option<Permit<'_, C>> {
+        if !matches!(w.kind(), Kind::Closed | Kind::ForcedClosed) {
+            return None;
+        }
+        if !at_once {
+            return Some(self.admit(self.episode(w)));
+        }
+        if self.slow != 0 || !self.count(Counter::Permitted, true) {
+            return None;
+        }
+        Some(Permit {
+            breaker: self,
+            episode: self.episode(w),
+            start: 0,
+        })
+    }
+
+    /// The steady OPEN rejection in `w`, just loaded: this episode's
+    /// deadline is published and not yet reached. `None`, having done
+    /// nothing, in any other case. With `at_once`, also `None` for what
+    /// would take a call: a clock whose recent reading is not at hand
+    /// ([`Clock::recent_at_once`]), or a thread that does not count in its
+    /// own stripe at once.
+    #[inline(always)]
+    fn reject_open(&self, w: Word, at_once: bool) -> Option<Rejected> {
+        if w.kind() != Kind::Open {
+            return None;
+        }
+        let now = if at_once {
+            self.clock.recent_at_once()?
+        } else {
+            self.clock.recent()
+        };
+        // The same ordering as in `deadline` (its comment says why).
+        let cur = self.hot.deadline.load(Ordering::Acquire);
+        let deadline = time(cur);
+        // `now < deadline` alone decides here: a deadline that has been
+        // reached (or never passes) takes the full path.
+        if tag_of(cur) == tag(w.gen()) && now < deadline && self.count(Counter::Rejected, at_once) {
+            return Some(Rejected {
+                state: State::Open,
+                retry_after: Some(Duration::from_nanos(deadline - now)),
+            });
+        }
+        None
+    }
+
+    /// Adds one to `c` and returns `true`; with `at_once`, only if that
+    /// takes no call (`Counters::incr_at_once`), else `false`, having
+    /// counted nothing.
+    #[inline(always)]
+    fn count(&self, c: Counter, at_once: bool) -> bool {
+        if at_once {
+            return self.counters.incr_at_once(c);
+        }
+        self.counters.incr(c);
+        true
+    }
+
+    /// The first test of [`Breaker::try_acquire`] alone, declining what
+    /// would take a call: its answer when that is a CLOSED admission (calls
+    /// not timed) or the steady OPEN rejection (the clock's recent reading
+    /// at hand), and the thread counts in a stripe of its own; `None`,
+    /// having done nothing, in every other case, which `try_acquire` then
+    /// decides. For the C ABI, whose exported acquire inlines exactly this
+    /// and jumps to its full body otherwise, so that its common cases need
+    /// no stack frame.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn try_acquire_at_once(&self) -> Option<Result<Permit<'_, C>, Rejected>> {
+        let w = self.word();
+        if let Some(p) = self.admit_closed(w, true) {
+            return Some(Ok(p));
+        }
+        self.reject_open(w, true).map(Err)
     }
 
     #[inline]
@@ -363,27 +435,55 @@ impl<C: Clock> Breaker<C> {
     // store; left to the heuristics (which the window's inlined
     // `quiet_success` tips over), it becomes a call that spills the permit
     // to the stack and costs more than the path itself.
+    //
+    // The first test, `quiet_success(.., false)`, is also the C ABI's
+    // inline report (`record_at_once`, with `at_once`): one test for both
+    // faces.
     #[inline(always)]
     fn finish(&self, episode: u64, outcome: Outcome, elapsed: impl FnOnce() -> u64) {
         let w = self.word();
-        // The steady CLOSED success: nothing to time, no failure count to
-        // reset, so the word stays as it is (`decide::outcome` keeps it);
-        // a window only records it (`Rules::quiet_success`). Only counters
-        // move.
-        if outcome == Outcome::Success
-            && self.slow == 0
-            && w.kind() == Kind::Closed
-            && w.payload() == 0
-            && self.in_episode(w, episode)
-            && match &self.rules {
-                None => true,
-                Some(r) => r.quiet_success(|| self.clock.recent()),
-            }
-        {
-            self.counters.incr(Counter::Successes);
+        if outcome == Outcome::Success && self.quiet_success(w, episode, false) {
             return;
         }
         self.finish_slow(w, episode, outcome, elapsed)
+    }
+
+    /// Counts a success in `episode`, reported when the word was `w`, and
+    /// returns `true` if it is the steady CLOSED success: nothing to time,
+    /// no failure count to reset, so the word stays as it is
+    /// (`decide::outcome` keeps it); only counters move, and a window
+    /// records it (`Rules::quiet_success`). `false`, having done nothing,
+    /// otherwise. With `at_once`, also `false` for what would take a call:
+    /// a window, or a thread that does not count in its own stripe at once
+    /// (`Counters::incr_at_once`).
+    #[inline(always)]
+    fn quiet_success(&self, w: Word, episode: u64, at_once: bool) -> bool {
+        if !(self.slow == 0
+            && w.kind() == Kind::Closed
+            && w.payload() == 0
+            && self.in_episode(w, episode))
+        {
+            return false;
+        }
+        match &self.rules {
+            Some(_) if at_once => false,
+            Some(r) if !r.quiet_success(|| self.clock.recent()) => false,
+            _ => self.count(Counter::Successes, at_once),
+        }
+    }
+
+    /// The first test of [`Breaker::record`] alone, declining what would
+    /// take a call: records `outcome` under `ticket` and returns `true`
+    /// when it is the steady CLOSED success, calls are not timed, there is
+    /// no window and the thread counts in a stripe of its own; `false`,
+    /// having done nothing, in every other case, which `record` then
+    /// decides. For the C ABI, whose exported report inlines exactly this
+    /// and jumps to its full body otherwise, so that its common case needs
+    /// no stack frame.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn record_at_once(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        outcome == Outcome::Success && self.quiet_success(self.word(), ticket.episode, true)
     }
 
     #[inline(never)]
@@ -588,6 +688,156 @@ mod tests {
         assert!(offset_of!(Breaker, counters) + size_of::<Counters>() <= 128);
         let b = Breaker::with_clock("b", BreakerConfig::default(), ManualClock::new()).unwrap();
         assert_eq!(b.memory_bytes(), 384);
+    }
+
+    /// Runs `f` on a thread of its own that has counted once, so that it
+    /// holds a stripe number; says whether the thread-pointer table lists
+    /// it (it may not, if its cell is another thread's).
+    fn on_a_counting_thread(f: impl FnOnce(bool) + Send) {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                Counters::default().incr(Counter::Permitted);
+                f(crate::stripes::listed_stripe().is_some())
+            });
+        });
+    }
+
+    #[test]
+    fn the_acquire_at_once_answers_as_try_acquire_or_declines_having_done_nothing() {
+        on_a_counting_thread(|listed| {
+            let clock = ManualClock::new();
+            let b = Breaker::with_clock("b", BreakerConfig::default(), clock.clone()).unwrap();
+            let full = b.try_acquire().unwrap().into_ticket();
+            match b.try_acquire_at_once() {
+                Some(Ok(p)) => {
+                    assert!(listed);
+                    assert_eq!(p.into_ticket(), full, "same episode, start 0");
+                    assert_eq!(b.metrics().permitted, 2);
+                }
+                None => {
+                    assert!(!listed);
+                    assert_eq!(b.metrics().permitted, 1);
+                }
+                Some(Err(r)) => panic!("rejected while CLOSED: {r:?}"),
+            }
+            // The steady OPEN rejection: the same answer as the full path.
+            b.force_open();
+            b.reset();
+            for _ in 0..5 {
+                b.try_acquire().unwrap().failure();
+            }
+            clock.advance(Duration::from_secs(1));
+            let full = b.try_acquire().unwrap_err();
+            assert_eq!(full.retry_after, Some(Duration::from_secs(59)));
+            let rejected = b.metrics().rejected;
+            match b.try_acquire_at_once() {
+                Some(Err(r)) => {
+                    assert!(listed);
+                    assert_eq!(r, full);
+                    assert_eq!(b.metrics().rejected, rejected + 1);
+                }
+                None => assert!(!listed),
+                Some(Ok(_)) => panic!("admitted while OPEN"),
+            }
+            // Past the open time the trial is the full path's to admit.
+            clock.advance(Duration::from_secs(60));
+            let before = b.metrics();
+            assert!(b.try_acquire_at_once().is_none());
+            let after = b.metrics();
+            assert_eq!(after.state, State::HalfOpen);
+            assert_eq!(
+                (after.permitted, after.rejected),
+                (before.permitted, before.rejected)
+            );
+            let trial = b.try_acquire().unwrap();
+            assert!(b.try_acquire_at_once().is_none(), "HALF_OPEN");
+            trial.success();
+            b.force_open();
+            assert!(b.try_acquire_at_once().is_none(), "FORCED_OPEN");
+        });
+    }
+
+    #[test]
+    fn timed_calls_and_an_unpublished_recent_reading_are_the_full_paths() {
+        on_a_counting_thread(|_| {
+            let config = BreakerConfig {
+                slow_call_duration: Some(Duration::from_secs(1)),
+                ..Default::default()
+            };
+            let b = Breaker::with_clock("b", config, ManualClock::new()).unwrap();
+            b.try_acquire().unwrap().success();
+            assert!(b.try_acquire_at_once().is_none());
+            assert_eq!(b.metrics().permitted, 1);
+            let t = b.try_acquire().unwrap().into_ticket();
+            assert!(!b.record_at_once(t, Outcome::Success));
+            assert_eq!(b.metrics().successes, 1);
+        });
+        /// A clock with no cheap reading: the default `recent_at_once`.
+        struct Exact(ManualClock);
+        impl Clock for Exact {
+            fn now(&self) -> u64 {
+                self.0.now()
+            }
+        }
+        on_a_counting_thread(|_| {
+            let b = Breaker::with_clock("b", BreakerConfig::default(), Exact(ManualClock::new()))
+                .unwrap();
+            b.force_open();
+            b.reset();
+            for _ in 0..5 {
+                b.try_acquire().unwrap().failure();
+            }
+            assert!(b.try_acquire().is_err());
+            assert!(b.try_acquire_at_once().is_none());
+            assert_eq!(b.metrics().rejected, 1);
+        });
+    }
+
+    #[test]
+    fn the_report_at_once_counts_a_quiet_success_or_declines_having_done_nothing() {
+        on_a_counting_thread(|listed| {
+            let b = Breaker::with_clock("b", BreakerConfig::default(), ManualClock::new()).unwrap();
+            let t = b.try_acquire().unwrap().into_ticket();
+            assert_eq!(b.record_at_once(t, Outcome::Success), listed);
+            assert_eq!(b.metrics().successes, u64::from(listed));
+            // A failure, an ignored call: the full path's.
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            assert!(!b.record_at_once(t(), Outcome::Failure));
+            assert!(!b.record_at_once(t(), Outcome::Ignored));
+            assert_eq!(b.metrics().failures + b.metrics().ignored, 0);
+            b.record(t(), Outcome::Failure);
+            // A failure count to reset: the full path's.
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            assert!(!b.record_at_once(t(), Outcome::Success));
+            b.record(t(), Outcome::Success);
+            assert_eq!(b.metrics().consecutive_failures, 0);
+            // A late ticket: the full path counts it as late.
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            b.reset();
+            let before = b.metrics();
+            assert!(!b.record_at_once(t(), Outcome::Success));
+            assert_eq!(b.metrics().successes, before.successes);
+            assert_eq!(b.metrics().late, before.late);
+            b.record(t(), Outcome::Success);
+            assert_eq!(b.metrics().late, before.late + 1);
+        });
+        on_a_counting_thread(|_| {
+            let config = BreakerConfig {
+                window: Window::Count { size: 10 },
+                failure_rate_threshold: Some(0.5),
+                ..Default::default()
+            };
+            let b = Breaker::with_clock("b", config, ManualClock::new()).unwrap();
+            let (episode, start) = b.try_acquire().unwrap().into_ticket().into_parts();
+            let t = || Ticket::from_parts(episode, start);
+            assert!(!b.record_at_once(t(), Outcome::Success), "a window");
+            assert_eq!(b.metrics().window.unwrap().successes, 0);
+            b.record(t(), Outcome::Success);
+            assert_eq!(b.metrics().window.unwrap().successes, 1);
+        });
     }
 
     #[test]

@@ -65,7 +65,7 @@ use crate::sync::{AtomicPtr, AtomicU64, OnceBox, Ordering};
 mod free;
 mod slot;
 
-pub(crate) use slot::thread_stripe;
+pub(crate) use slot::{listed_stripe, thread_stripe};
 
 /// The stripes with a single owner each, once a set has grown: a grown set
 /// of up to 8 counts holds `STRIPES + 1` padded lines on the heap (with
@@ -215,9 +215,33 @@ impl<const N: usize> StripedCounts<N> {
         }
     }
 
+    /// Adds one to count `i` if that takes no call: the calling thread is
+    /// listed in the thread-pointer table (`slot.rs`) and owns the inline
+    /// stripe, or finds the set grown. Returns `false`, having counted
+    /// nothing, otherwise: [`StripedCounts::incr`] then counts. For hot
+    /// paths that must make no call (the C ABI's breaker leaves). Panics if
+    /// `i >= N`.
+    #[inline(always)]
+    pub fn incr_at_once(&self, i: usize) -> bool {
+        match listed_stripe() {
+            Some(s) => self.count_owned_at_once(s, i),
+            None => false,
+        }
+    }
+
     /// A count by the holder of stripe number `s`.
     #[inline(always)]
     fn count_owned(&self, s: usize, i: usize) {
+        if !self.count_owned_at_once(s, i) {
+            self.first_count(Some(s), i);
+        }
+    }
+
+    /// A count by the holder of stripe number `s` in the inline stripe it
+    /// owns or in the grown stripes; `false`, having counted nothing, when
+    /// neither is so (`first_count` settles it).
+    #[inline(always)]
+    fn count_owned_at_once(&self, s: usize, i: usize) -> bool {
         // Acquire: pairs with the Release swap in `settle` that published
         // the grown stripes, so a thread that finds them also sees them
         // zeroed. (A plain load on x86.)
@@ -231,8 +255,9 @@ impl<const N: usize> StripedCounts<N> {
             // path of `thread_stripe`.
             grown.owned[s & (STRIPES - 1)].bump_owned(i);
         } else {
-            self.first_count(Some(s), i);
+            return false;
         }
+        true
     }
 
     /// A count by a thread without a stripe number.
@@ -433,6 +458,33 @@ mod tests {
         assert_eq!(std::mem::size_of::<CachePadded<Stripe<7>>>(), padded);
         assert_eq!(std::mem::size_of::<Grown<7>>(), (STRIPES + 1) * padded);
         assert_eq!(StripedCounts::<7>::new().heap_bytes(), 0);
+    }
+
+    #[test]
+    fn counting_at_once_declines_having_counted_nothing_until_the_thread_is_listed() {
+        let c = StripedCounts::<2>::new();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // A new thread holds no number yet: not listed.
+                assert!(!c.incr_at_once(1));
+                assert_eq!(c.total(1), 0);
+                c.incr(1);
+                // Listed now, unless its table cell is another thread's.
+                let listed = listed_stripe().is_some();
+                assert_eq!(c.incr_at_once(1), listed);
+                assert_eq!(c.total(1), 1 + u64::from(listed));
+            });
+        });
+        // Another thread: the set grows, and the first thread's number
+        // (held by whichever thread counts next with it) counts there.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                c.incr(0);
+                let listed = listed_stripe().is_some();
+                assert_eq!(c.incr_at_once(0), listed);
+                assert_eq!(c.total(0), 1 + u64::from(listed));
+            });
+        });
     }
 
     #[test]

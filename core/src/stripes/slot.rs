@@ -64,6 +64,13 @@ pub(crate) fn thread_stripe() -> Option<usize> {
     None
 }
 
+/// As [`thread_stripe`]: under loom no thread is listed.
+#[cfg(seawall_loom)]
+#[inline(always)]
+pub(crate) fn listed_stripe() -> Option<usize> {
+    None
+}
+
 #[cfg(not(seawall_loom))]
 use std::cell::Cell;
 
@@ -78,16 +85,26 @@ use crate::sync::AtomicU32;
 #[cfg(not(seawall_loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> Option<usize> {
-    // Where there is no table, `table::find` is a constant `u64::MAX`: the
-    // test folds away and the thread-local path is inlined.
+    // Where there is no table, `listed_stripe` reads the thread-local
+    // itself, and the thread-local path (inlined there) only claims.
+    listed_stripe().or_else(|| {
+        let i = by_thread_local();
+        (i < STRIPES).then_some(i)
+    })
+}
+
+/// The calling thread's owned stripe if the thread-pointer table lists it
+/// (where there is no table: if the thread-local says it holds one): the
+/// part of [`thread_stripe`] that makes no call (on targets without a
+/// table, a shared library's thread-local read may be one; under loom,
+/// never a stripe). `None` says nothing about the thread: [`thread_stripe`]
+/// has the answer.
+#[cfg(not(seawall_loom))]
+#[inline(always)]
+pub(crate) fn listed_stripe() -> Option<usize> {
     let x = table::find();
-    let i = if x < STRIPES as u64 {
-        // Below STRIPES: fits a usize.
-        x as usize
-    } else {
-        by_thread_local()
-    };
-    (i < STRIPES).then_some(i)
+    // Below STRIPES: fits a usize.
+    (x < STRIPES as u64).then_some(x as usize)
 }
 
 /// `INDEX` of a thread that has not counted yet.
@@ -377,10 +394,13 @@ mod table {
     ))
 ))]
 mod table {
-    /// Never a number: see `thread_stripe`.
+    /// The thread-local's answer, there being no table: a `const`
+    /// thread-local with no destructor, so a plain load in an executable
+    /// (a shared library may reach it through a call); `UNCLAIMED` or
+    /// `SHARED`, above every number, for a thread without one.
     #[inline(always)]
     pub(super) fn find() -> u64 {
-        u64::MAX
+        super::INDEX.with(std::cell::Cell::get) as u64
     }
 
     pub(super) fn insert(_: usize) {}

@@ -10,8 +10,15 @@ use seawall::{Outcome, Ticket};
 use seawall_bindings_support::names;
 
 use super::{seawall_breaker, seawall_state, CBreaker};
-use crate::error::{check, check_optional, fail, run_code, seawall_result, Error};
+use crate::error::{
+    check, check_optional, fail, misalignment, run_code, run_split, seawall_result, Error,
+};
 use crate::handle;
+
+/// The names of the functions split into an inline common case and an
+/// out-of-line body (`acquire`, `report_success`), for their messages.
+const ACQUIRE: &str = "seawall_breaker_try_acquire";
+const REPORT_SUCCESS: &str = "seawall_breaker_report_success";
 
 /// `seawall_permit.status` of a permit written by a successful acquire.
 pub(crate) const ISSUED: u32 = 0x5EA7_0001;
@@ -80,7 +87,61 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
     out_permit: *mut seawall_permit,
     out_rejection: *mut seawall_rejection,
 ) -> seawall_result {
-    const F: &str = "seawall_breaker_try_acquire";
+    // The core's first test alone (`Breaker::try_acquire_at_once`: the
+    // CLOSED admission, the steady OPEN rejection); every other case starts
+    // over in `acquire`, which runs the whole of `Breaker::try_acquire`.
+    let fast = || {
+        if breaker.is_null()
+            || out_permit.is_null()
+            || (handle::misalignment(breaker)
+                | misalignment(out_permit)
+                | misalignment(out_rejection))
+                != 0
+        {
+            return None;
+        }
+        // SAFETY: non-NULL and aligned (checked), and a live handle by this
+        // function's contract.
+        let b: &CBreaker = unsafe { handle::lend(breaker) };
+        Some(match b.try_acquire_at_once()? {
+            Ok(p) => {
+                // SAFETY: checked non-NULL and aligned; valid by the
+                // contract.
+                unsafe { out_permit.write(issued(b, p.into_ticket())) };
+                seawall_result::Ok
+            }
+            Err(r) => {
+                if !out_rejection.is_null() {
+                    // SAFETY: non-NULL and checked aligned; valid by the
+                    // contract.
+                    unsafe { out_rejection.write(rejection(r)) };
+                }
+                seawall_result::Rejected
+            }
+        })
+    };
+    // SAFETY: this function's contract.
+    let slow = || unsafe { acquire(breaker, out_permit, out_rejection) };
+    run_split(ACQUIRE, fast, slow)
+}
+
+/// The body of `seawall_breaker_try_acquire`, out of line. `extern "C"`
+/// (which cannot unwind: it aborts instead, and its own catcher stops
+/// every panic first) so that the exported function can jump to it as a
+/// tail call: a call that may unwind out of an `extern "C"` function
+/// carries the abort guard's landing pad, and cannot be one.
+///
+/// # Safety
+///
+/// As `seawall_breaker_try_acquire`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn acquire(
+    breaker: *const seawall_breaker,
+    out_permit: *mut seawall_permit,
+    out_rejection: *mut seawall_rejection,
+) -> seawall_result {
+    const F: &str = ACQUIRE;
     run_code(F, || {
         // SAFETY: `breaker` is NULL or a live handle (this function's
         // contract).
@@ -98,17 +159,9 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
         }
         match b.try_acquire() {
             Ok(p) => {
-                let (episode, start) = p.into_ticket().into_parts();
-                let permit = seawall_permit {
-                    episode,
-                    status: ISSUED,
-                    trial: 0,
-                    start,
-                    owner: b as *const CBreaker as usize,
-                };
                 // SAFETY: checked non-NULL and aligned; valid by the
                 // contract.
-                unsafe { out_permit.write(permit) };
+                unsafe { out_permit.write(issued(b, p.into_ticket())) };
                 seawall_result::Ok
             }
             // SAFETY: `out_rejection` is NULL or checked aligned, and valid
@@ -116,6 +169,19 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
             Err(r) => unsafe { rejected(r, out_rejection) },
         }
     })
+}
+
+/// The permit `b` issued as `ticket`.
+#[inline(always)]
+fn issued(b: &CBreaker, ticket: Ticket) -> seawall_permit {
+    let (episode, start) = ticket.into_parts();
+    seawall_permit {
+        episode,
+        status: ISSUED,
+        trial: 0,
+        start,
+        owner: b as *const CBreaker as usize,
+    }
 }
 
 /// The rejection exit of the `_try_acquire`s. A rejection is an answer,
@@ -127,18 +193,23 @@ pub unsafe extern "C" fn seawall_breaker_try_acquire(
 #[inline(never)]
 pub(crate) unsafe fn rejected(r: seawall::Rejected, out: *mut seawall_rejection) -> seawall_result {
     if !out.is_null() {
-        let rejection = seawall_rejection {
-            state: r.state.into(),
-            until_reset: r.retry_after.is_none(),
-            // UINT64_MAX is kept for "until reset".
-            retry_after_ns: r
-                .retry_after
-                .map_or(u64::MAX, |d| nanos(d).min(u64::MAX - 1)),
-        };
         // SAFETY: non-NULL; aligned and valid by the caller's contract.
-        unsafe { out.write(rejection) };
+        unsafe { out.write(rejection(r)) };
     }
     seawall_result::Rejected
+}
+
+/// What `seawall_rejection` says of `r`.
+#[inline(always)]
+fn rejection(r: seawall::Rejected) -> seawall_rejection {
+    seawall_rejection {
+        state: r.state.into(),
+        until_reset: r.retry_after.is_none(),
+        // UINT64_MAX is kept for "until reset".
+        retry_after_ns: r
+            .retry_after
+            .map_or(u64::MAX, |d| nanos(d).min(u64::MAX - 1)),
+    }
 }
 
 /// Reports `outcome` for the permit; `duration` overrides the call's
@@ -241,10 +312,50 @@ pub unsafe extern "C" fn seawall_breaker_report_success(
     breaker: *const seawall_breaker,
     permit: *mut seawall_permit,
 ) -> seawall_result {
-    const F: &str = "seawall_breaker_report_success";
-    // SAFETY: `breaker` is NULL or a live handle, `permit` NULL or valid
-    // for reads and writes (this function's contract).
-    report_now!(F, breaker, permit, Outcome::Success)
+    // The core's first test alone (`Breaker::record_at_once`) on a permit
+    // this breaker issued; every other case starts over in
+    // `report_success`, which runs the whole of `Breaker::record`.
+    let fast = || {
+        if breaker.is_null()
+            || permit.is_null()
+            || (handle::misalignment(breaker) | misalignment(permit)) != 0
+        {
+            return None;
+        }
+        // SAFETY: checked non-NULL and aligned; valid for reads and writes
+        // and not otherwise referenced during this call by the contract.
+        let p = unsafe { &mut *permit };
+        if p.status != ISSUED || p.owner != breaker as usize {
+            return None;
+        }
+        // SAFETY: non-NULL and aligned (checked), and a live handle by this
+        // function's contract.
+        let b: &CBreaker = unsafe { handle::lend(breaker) };
+        if !b.record_at_once(Ticket::from_parts(p.episode, p.start), Outcome::Success) {
+            return None;
+        }
+        p.status = REPORTED;
+        Some(seawall_result::Ok)
+    };
+    // SAFETY: this function's contract.
+    let slow = || unsafe { report_success(breaker, permit) };
+    run_split(REPORT_SUCCESS, fast, slow)
+}
+
+/// The body of `seawall_breaker_report_success`, out of line; `extern
+/// "C"` for the reason `acquire` is.
+///
+/// # Safety
+///
+/// As `seawall_breaker_report_success`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn report_success(
+    breaker: *const seawall_breaker,
+    permit: *mut seawall_permit,
+) -> seawall_result {
+    // SAFETY: the caller's contract, which is `report`'s.
+    report_now!(REPORT_SUCCESS, breaker, permit, Outcome::Success)
 }
 
 /// Reports that the call made under `*permit` failed, and marks the permit
