@@ -1,14 +1,16 @@
 //! Runs `N` calls through one breaker on a chosen path, for instruction
 //! counting under callgrind (`scripts/callgrind.sh`).
 //!
-//! Usage: `hot_path <mode> <N>` (modes below).
+//! Usage: `hot_path <mode> <N>` (modes below). Before any mode runs, the
+//! production clock's `recent` refresher is started and has published a
+//! reading.
 //!
 //! * `closed`: `try_acquire()` + `success()` on a default breaker on the
 //!   production clock (consecutive policy, counters on).
 //! * `closed_shared`: `closed` on a breaker another thread has counted on
 //!   first, so its counters have grown their per-thread stripes.
 //! * `rejected`: `try_acquire()` on a tripped breaker (60 s open time) on the
-//!   production clock; the `recent` refresher is warmed up first.
+//!   production clock.
 //! * `time_window`, `count_window`: `closed` with a failure-rate rule over a
 //!   60 s / 10-bucket time window or a 100-call count window.
 //! * `count_window_eval`: `count_window` with every tenth call a failure,
@@ -236,6 +238,13 @@ fn main() {
         .next()
         .map(|s| s.parse().expect("N must be a whole number"))
         .unwrap_or(1_000_000);
+    // Every mode on the production clock: start the refresher thread behind
+    // `Clock::recent` and let it publish its first reading, so that the
+    // counted calls take the steady path. Under callgrind, whose threads run
+    // one at a time, a loop started at once could run on the cold path that
+    // starts the refresher, and count its instructions.
+    QuantaClock.recent();
+    std::thread::sleep(Duration::from_millis(20));
     let (done, wall, cpu) = match mode.as_str() {
         "closed" => {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
@@ -272,8 +281,6 @@ fn main() {
                 ..Default::default()
             };
             let b = Breaker::new("hot", config).expect("valid config");
-            QuantaClock.recent();
-            std::thread::sleep(Duration::from_millis(20));
             if mode == "count_window_eval" {
                 timed(|| run_tenth_fails(&b, n))
             } else {
@@ -283,10 +290,6 @@ fn main() {
         "rejected" => {
             let b = Breaker::new("hot", BreakerConfig::default()).expect("valid config");
             while b.try_acquire().map(|p| p.failure()).is_ok() {}
-            // Start the refresher thread behind `Clock::recent` and let it
-            // publish, so the counted calls take the steady path.
-            QuantaClock.recent();
-            std::thread::sleep(Duration::from_millis(20));
             timed(|| run_rejected(&b, n))
         }
         "throttler" => {
@@ -320,11 +323,6 @@ fn main() {
             for k in &keys {
                 f.try_acquire(k).expect("room for every key").success();
             }
-            // The production clock's refresher publishes its first reading
-            // within microseconds of a process's first cheap reading; under
-            // callgrind, whose threads run one at a time, the loop could
-            // otherwise run on the cold path that starts it.
-            std::thread::sleep(Duration::from_millis(20));
             timed(|| run_keyed(&f, &keys, n))
         }
         "distributed" => {

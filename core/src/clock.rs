@@ -221,18 +221,14 @@ mod upkeep {
 
     #[inline]
     pub(super) fn recent() -> u64 {
-        // Relaxed: RECENT carries only its own value; no other memory is
-        // published with it.
-        match RECENT.load(Ordering::Relaxed) {
-            0 => start(),
-            r => r - 1,
-        }
+        recent_at_once().unwrap_or_else(start)
     }
 
     /// `recent` if the refresher has published a reading.
     #[inline]
     pub(super) fn recent_at_once() -> Option<u64> {
-        // Relaxed: see `recent`.
+        // Relaxed: RECENT carries only its own value; no other memory is
+        // published with it.
         RECENT.load(Ordering::Relaxed).checked_sub(1)
     }
 
@@ -248,7 +244,7 @@ mod upkeep {
             let spawned = std::thread::Builder::new()
                 .name("seawall-clock".into())
                 .spawn(|| loop {
-                    // Relaxed: see `recent`.
+                    // Relaxed: see `recent_at_once`.
                     RECENT.store(now() + 1, Ordering::Relaxed);
                     std::thread::sleep(INTERVAL);
                 });
