@@ -168,10 +168,10 @@ pub mod throttle;
 
 #[cfg(seawall_loom)]
 #[doc(hidden)]
-pub use breaker::loom_entry;
+pub use breaker::CountWindowProbe;
 #[cfg(seawall_loom)]
 #[doc(hidden)]
-pub use breaker::CountWindowProbe;
+pub use breaker::{loom_entry, loom_table};
 pub use breaker::{
     protected_call, Breaker, BreakerConfig, CallError, KeyedBreaker, KeyedMetrics, KeyedPermit,
     KeyedRejected, KeyedTicket, Listener, Metrics, Outcome, Permit, Registry, Rejected, Report,

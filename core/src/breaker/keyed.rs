@@ -6,10 +6,13 @@
 //! immutable chain swapped whole by compare-and-swap; a look-up hashes the
 //! key once (`keyed/key.rs`: seeded, inline, a few multiplications for a
 //! host name), walks a chain of about one link and compares the key kept
-//! inline in the node, inside a `seize` guard that writes only the calling
-//! thread's own record. Nothing takes a lock, not even an insert or a
-//! removal. It replaced papaya's general map (resizable, with a generic
-//! probe and hasher: about twice the instructions per look-up).
+//! inline in the node, inside a guard that is a plain store to a count of
+//! the calling thread's own (`keyed/reclaim.rs`: what a removal unlinks is
+//! freed once every guard that could reach it has ended). Nothing takes a
+//! lock, not even an insert or a removal. It replaced papaya's general map
+//! (resizable, with a generic probe and hasher: about twice the
+//! instructions per look-up), then `seize`'s guards, whose exit is a
+//! locked swap (`xchg`), which made up a third of the by-key call's time.
 //! crossbeam's skip list (the [`Registry`](super::Registry)'s map) costs
 //! O(log n) string comparisons and pointer hops per look-up; a fixed table
 //! like [`KeyedRateLimiter`](crate::KeyedRateLimiter)'s makes keys share
@@ -69,6 +72,12 @@
 //! entry (the map reclaims only after every guard that could see it is
 //! gone, and the evictor's own accesses are inside its guard).
 //!
+//! The memory of a removed entry is freed by the next reclamation attempt
+//! that finds no guard left that could reach it: attempts are made by
+//! every call that makes a key (after its guard ends, so after any sweep
+//! it ran), by [`KeyedBreaker::evict_idle`], and when the family is
+//! dropped. They never wait for a guard to end.
+//!
 //! Calls made on a key's breaker directly (through
 //! [`KeyedBreaker::with`]) are admissions the family never sees finish:
 //! such a key is never evicted again.
@@ -108,10 +117,10 @@ use super::Breaker;
 use crate::clock::{nanos, Clock, QuantaClock};
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::stripes::{thread_stripe, StripedCounts};
-use seize::LocalGuard;
-use table::Table;
+use table::{Guard, Table};
 
 mod key;
+mod reclaim;
 mod table;
 use crate::sync::{fence, AtomicU64, Fence, Ordering};
 
@@ -453,56 +462,79 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     #[inline(always)]
     pub fn try_acquire(&self, key: impl AsRef<[u8]>) -> Result<KeyedPermit<'_, C>, KeyedRejected> {
         let key = key.as_ref();
-        let guard = self.map.guard();
-        let mut found = self.map.get(key, &guard);
         loop {
-            // A retired entry found here (its evictor has yet to remove
-            // it) is caught by the checks below.
-            let entry = match found {
-                Some(e) => e,
-                None => self.find_slow(key, &guard)?,
-            };
-            entry.touch(self.clock.recent());
-            match entry.breaker.try_acquire() {
-                Ok(p) => {
-                    let (episode, start) = p.into_ticket().into_parts();
-                    // The handshake with evictors (module docs, steps 2-3).
-                    self.fence.light();
-                    if !entry.admit() {
-                        // Retired since it was found: the admission stays
-                        // in the dead breaker, which nothing reads again.
-                        found = None;
-                        continue;
+            {
+                let guard = self.map.guard();
+                // A retired entry found here (its evictor has yet to
+                // remove it) is caught by `acquire_on`; `make` replaces it.
+                if let Some(entry) = self.map.get(key, &guard) {
+                    if let Some(r) = self.acquire_on(entry) {
+                        return r;
                     }
-                    self.counts.incr(PERMITTED);
-                    let entry: *const Entry<C> = entry;
-                    // SAFETY: the call is admitted and the entry was not
-                    // retired after its admission (handshake), so no
-                    // evictor retires it before the call counts itself
-                    // finished, which the permit does last; until then it
-                    // stays in the map and its memory is not reclaimed.
-                    // `&self` outlives the returned borrow.
-                    let entry = unsafe { &*entry };
-                    return Ok(KeyedPermit {
-                        family: self,
-                        entry,
-                        episode,
-                        start,
-                    });
-                }
-                Err(r) => {
-                    if entry.retired() {
-                        // Refused by a breaker retired since it was found,
-                        // which nothing drives any more: ask the key's
-                        // live one.
-                        found = None;
-                        continue;
-                    }
-                    self.counts.incr(REJECTED);
-                    return Err(KeyedRejected::Open(r));
                 }
             }
+            // Then looked up again: returning the entry (or the permit)
+            // from here would make the fast path's permit go through
+            // memory too, and a wider load of the narrower stores that
+            // wrote it stalls every call.
+            self.make(key)?;
         }
+    }
+
+    /// Asks `entry`'s breaker (found under a guard) for permission; `None`
+    /// if the entry turned out retired, which its breaker's answer then
+    /// does not count for.
+    #[inline(always)]
+    fn acquire_on(&self, entry: &Entry<C>) -> Option<Result<KeyedPermit<'_, C>, KeyedRejected>> {
+        entry.touch(self.clock.recent());
+        match entry.breaker.try_acquire() {
+            Ok(p) => {
+                let (episode, start) = p.into_ticket().into_parts();
+                // The handshake with evictors (module docs, steps 2-3).
+                self.fence.light();
+                if !entry.admit() {
+                    // Retired since it was found: the admission stays in
+                    // the dead breaker, which nothing reads again.
+                    return None;
+                }
+                self.counts.incr(PERMITTED);
+                let entry: *const Entry<C> = entry;
+                // SAFETY: the call is admitted and the entry was not
+                // retired after its admission (handshake), so no evictor
+                // retires it before the call counts itself finished, which
+                // the permit does last; until then it stays in the map and
+                // its memory is not reclaimed. `&self` outlives the
+                // returned borrow.
+                let entry = unsafe { &*entry };
+                Some(Ok(KeyedPermit {
+                    family: self,
+                    entry,
+                    episode,
+                    start,
+                }))
+            }
+            Err(r) => {
+                if entry.retired() {
+                    // Refused by a breaker retired since it was found,
+                    // which nothing drives any more: ask the key's live
+                    // one.
+                    return None;
+                }
+                self.counts.incr(REJECTED);
+                Some(Err(KeyedRejected::Open(r)))
+            }
+        }
+    }
+
+    /// Makes `key` a live entry if it has none (evicting idle keys if the
+    /// family is full), then frees what that unlinked (outside the guard,
+    /// see `keyed/reclaim.rs`).
+    #[cold]
+    #[inline(never)]
+    fn make(&self, key: &[u8]) -> Result<(), KeyedRejected> {
+        let made = self.make_under(key, &self.map.guard());
+        self.map.reclaim();
+        made
     }
 
     /// Reports the outcome of a call made under a detached
@@ -539,18 +571,13 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         entry.finish(stripe);
     }
 
-    /// Finds `key`'s entry, not retired, removing a retired one and making
-    /// a fresh one if need be.
-    #[inline(never)]
-    fn find_slow<'g>(
-        &self,
-        key: &[u8],
-        guard: &'g LocalGuard<'_>,
-    ) -> Result<&'g Entry<C>, KeyedRejected> {
+    /// `make` under `guard`: removes `key`'s entry if it is retired, and
+    /// makes one if there is none.
+    fn make_under(&self, key: &[u8], guard: &Guard<'_>) -> Result<(), KeyedRejected> {
         loop {
             if let Some(e) = self.map.get(key, guard) {
                 if !e.retired() {
-                    return Ok(e);
+                    return Ok(());
                 }
                 // Retired: out of the map with it (its evictor may be
                 // about to), then make a fresh one.
@@ -565,10 +592,10 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
             // before its first call.
             let entry = Entry::new(breaker, self.clock.recent());
             match self.map.insert(key, entry, guard) {
-                Ok(e) => {
+                Ok(_) => {
                     // Relaxed: a statistic.
                     self.created.fetch_add(1, Ordering::Relaxed);
-                    return Ok(e);
+                    return Ok(());
                 }
                 // Another caller made this key's breaker first: use it.
                 Err(_) => self.release(),
@@ -578,7 +605,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Takes a place for a new entry, evicting idle ones if the bound is
     /// reached.
-    fn reserve(&self, guard: &LocalGuard<'_>) -> Result<(), KeyedRejected> {
+    fn reserve(&self, guard: &Guard<'_>) -> Result<(), KeyedRejected> {
         // Relaxed: the count is the only thing this decides on, and the
         // swap is on it.
         let mut n = self.live.load(Ordering::Relaxed);
@@ -618,13 +645,13 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Removes `key`'s entry if it is retired (the evictor that retired it
     /// and any caller that finds it retired race to; one succeeds).
-    fn remove_retired(&self, key: &[u8], guard: &LocalGuard<'_>) {
+    fn remove_retired(&self, key: &[u8], guard: &Guard<'_>) {
         self.map.remove_if(key, Entry::retired, guard);
     }
 
     /// Retires and removes every idle entry; returns how many. One heavy
     /// fence serves every entry marked in the pass.
-    fn sweep(&self, guard: &LocalGuard<'_>) -> usize {
+    fn sweep(&self, guard: &Guard<'_>) -> usize {
         let now = self.clock.recent();
         let marked: Vec<_> = self
             .map
@@ -653,7 +680,10 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     /// Evicts every idle key now (new keys evict when the family is full;
     /// call this periodically to free memory sooner). Returns how many.
     pub fn evict_idle(&self) -> usize {
-        self.sweep(&self.map.guard())
+        let evicted = self.sweep(&self.map.guard());
+        // Outside the guard: see `make`.
+        self.map.reclaim();
+        evicted
     }
 
     /// Runs `f` on `key`'s breaker, if the key has one (to read it, or to
@@ -987,6 +1017,51 @@ pub mod loom_entry {
         pub fn free(&self) {
             // SAFETY: loom checks this access against `read_memory`.
             self.memory.with_mut(|p| unsafe { *p = u64::MAX })
+        }
+    }
+}
+
+/// The map alone, for the loom models in `loom-tests/`: its look-ups,
+/// inserts and removals, with guards counted on the stripe a model names,
+/// and its reclamation. Every read of a link or node, and every free of
+/// one, touches a loom cell (`keyed/table.rs`), so loom reports a read that
+/// a free is not ordered after.
+#[cfg(seawall_loom)]
+pub mod loom_table {
+    use super::table::Table;
+
+    /// A map of byte keys to numbers.
+    pub struct LoomTable(Table<u64>);
+
+    impl LoomTable {
+        /// A map for up to `keys` keys (one bucket for one key: every key
+        /// shares the chain).
+        pub fn new(keys: u32) -> Self {
+            Self(Table::new(keys))
+        }
+
+        /// `key`'s value, read under a guard counted as the holder of
+        /// `stripe` (`None`: the shared count).
+        pub fn get(&self, stripe: Option<usize>, key: &[u8]) -> Option<u64> {
+            let guard = self.0.guard_on(stripe);
+            self.0.get(key, &guard).copied()
+        }
+
+        /// Inserts `value` for `key` unless it has one; `true` if inserted.
+        pub fn insert(&self, stripe: Option<usize>, key: &[u8], value: u64) -> bool {
+            let guard = self.0.guard_on(stripe);
+            self.0.insert(key, value, &guard).is_ok()
+        }
+
+        /// Removes `key`; `true` if this call removed it.
+        pub fn remove(&self, stripe: Option<usize>, key: &[u8]) -> bool {
+            let guard = self.0.guard_on(stripe);
+            self.0.remove_if(key, |_| true, &guard)
+        }
+
+        /// One reclamation attempt; `true` if something is still waiting.
+        pub fn reclaim(&self) -> bool {
+            self.0.reclaim()
         }
     }
 }

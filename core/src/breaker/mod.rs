@@ -56,7 +56,7 @@ mod window;
 pub use config::{BreakerConfig, Window};
 pub use events::{Listener, Transition};
 #[cfg(seawall_loom)]
-pub use keyed::loom_entry;
+pub use keyed::{loom_entry, loom_table};
 pub use keyed::{KeyedBreaker, KeyedMetrics, KeyedPermit, KeyedRejected, KeyedTicket};
 pub use metrics::{Metrics, Transitions};
 pub use permit::{protected_call, CallError, Permit, Rejected, Report, Ticket};

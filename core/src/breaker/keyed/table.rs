@@ -16,23 +16,23 @@
 //!   copy in; the replaced links and the node are retired.
 //!
 //! Nothing is ever changed in place but the bucket words, so a reader
-//! needs no more than a guard: memory is reclaimed by `seize` (the
-//! reclamation scheme papaya uses, which this map replaces) only once
-//! every guard that could have read it is gone. A guard is a store to the
-//! thread's own record, its fence moved to the reclaimer (`membarrier`).
-//! Every operation is lock-free: a failed swap means another one
-//! succeeded.
+//! needs no more than a guard: what a removal unlinks is freed only once
+//! no guard that could have read it is left (`reclaim.rs`). A guard is a
+//! plain store to a count of the calling thread's own, its fence moved to
+//! the reclaimer (`membarrier`). Every operation is lock-free: a failed
+//! swap means another one succeeded.
 //!
-//! The bucket words are `std`'s atomics, not `crate::sync`'s: `seize`
-//! protects loads of its own atomics, and its synchronisation is invisible
-//! to loom anyway (the loom models run the entry protocol alone).
+//! Under loom each link and node carries a cell that a reader reads and
+//! the reclaimer writes where it would free (the memory is then leaked,
+//! not freed), so the loom models see a use after free as a race.
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
-
-use seize::{reclaim, Collector, Guard, LocalGuard};
 
 use super::key;
+pub(super) use super::reclaim::Guard;
+use super::reclaim::Reclaimer;
+use crate::stripes::thread_stripe;
+use crate::sync::{AtomicPtr, Ordering};
 
 /// Keys up to this many bytes are kept in the node itself (one cache line
 /// with the start of the value).
@@ -45,6 +45,8 @@ pub(super) struct Node<V> {
     /// The key, if longer than `INLINE` (empty, so not allocated, if not).
     heap: Box<[u8]>,
     pub(super) value: V,
+    #[cfg(seawall_loom)]
+    alive: Alive,
 }
 
 impl<V> Node<V> {
@@ -61,6 +63,8 @@ impl<V> Node<V> {
             inline,
             heap,
             value,
+            #[cfg(seawall_loom)]
+            alive: Alive::default(),
         }
     }
 
@@ -79,6 +83,65 @@ struct Link<V> {
     hash: u64,
     node: *mut Node<V>,
     next: *mut Link<V>,
+    #[cfg(seawall_loom)]
+    alive: Alive,
+}
+
+impl<V> Link<V> {
+    fn new(hash: u64, node: *mut Node<V>, next: *mut Link<V>) -> Self {
+        Self {
+            hash,
+            node,
+            next,
+            #[cfg(seawall_loom)]
+            alive: Alive::default(),
+        }
+    }
+}
+
+/// Under loom: the memory of a link or node, read by every access of a
+/// reader and written where it is freed (see the module docs).
+#[cfg(seawall_loom)]
+#[derive(Default)]
+struct Alive(crate::sync::UnsafeCell<()>);
+
+#[cfg(seawall_loom)]
+impl Alive {
+    fn read(&self) {
+        self.0.with(|_| ());
+    }
+}
+
+/// Frees a retired link (under loom: marks it freed and leaks it).
+///
+/// # Safety
+///
+/// `p` is a `Link<V>` from `Box::into_raw`, unreachable by any guard.
+unsafe fn free_link<V>(p: *mut ()) {
+    #[cfg(seawall_loom)]
+    // SAFETY: the function's contract; leaked, so it stays readable.
+    unsafe {
+        (*p.cast::<Link<V>>()).alive.0.with_mut(|_| ())
+    };
+    #[cfg(not(seawall_loom))]
+    // SAFETY: the function's contract.
+    drop(unsafe { Box::from_raw(p.cast::<Link<V>>()) });
+}
+
+/// Frees a retired node (under loom: marks it freed and leaks it).
+///
+/// # Safety
+///
+/// As [`free_link`], for a `Node<V>`.
+unsafe fn free_node<V>(p: *mut ()) {
+    #[cfg(seawall_loom)]
+    // SAFETY: the function's contract; leaked, so it stays readable.
+    unsafe {
+        (*p.cast::<Node<V>>()).alive.0.with_mut(|_| ())
+    };
+    #[cfg(not(seawall_loom))]
+    // SAFETY: the function's contract.
+    drop(unsafe { Box::from_raw(p.cast::<Node<V>>()) });
 }
 
 /// The map (see the module docs).
@@ -88,7 +151,7 @@ pub(super) struct Table<V> {
     mask: usize,
     /// The seed of the keys' hash.
     seed: u64,
-    collector: Collector,
+    reclaimer: Reclaimer,
 }
 
 // SAFETY: the table owns its links and nodes (raw pointers only because
@@ -106,14 +169,28 @@ impl<V> Table<V> {
             buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
             mask: n - 1,
             seed: key::seed(),
-            collector: Collector::new(),
+            reclaimer: Reclaimer::new(),
         }
     }
 
     /// A guard, under which references read from the table stay valid.
-    #[inline]
-    pub(super) fn guard(&self) -> LocalGuard<'_> {
-        self.collector.enter()
+    #[inline(always)]
+    pub(super) fn guard(&self) -> Guard<'_> {
+        self.guard_on(thread_stripe())
+    }
+
+    /// A guard counted on `stripe` (the calling thread's
+    /// [`thread_stripe`], or `None`: the shared count).
+    #[inline(always)]
+    pub(super) fn guard_on(&self, stripe: Option<usize>) -> Guard<'_> {
+        self.reclaimer.enter(stripe)
+    }
+
+    /// Frees what removals unlinked and no guard can reach any more,
+    /// without waiting; `true` if something is still waiting. Not to be
+    /// called while the calling thread holds a guard of this table.
+    pub(super) fn reclaim(&self) -> bool {
+        self.reclaimer.reclaim()
     }
 
     #[inline(always)]
@@ -130,10 +207,10 @@ impl<V> Table<V> {
 
     /// The head of `bucket`'s chain, protected by `guard`.
     #[inline(always)]
-    fn head(&self, bucket: &AtomicPtr<Link<V>>, guard: &LocalGuard<'_>) -> *mut Link<V> {
+    fn head(&self, bucket: &AtomicPtr<Link<V>>, _guard: &Guard<'_>) -> *mut Link<V> {
         // Acquire: pairs with the Release swaps in `insert` and `remove_if`,
         // so the links and nodes of the chain are seen as published.
-        guard.protect(bucket, Ordering::Acquire)
+        bucket.load(Ordering::Acquire)
     }
 
     /// The link after `link` and its node.
@@ -144,9 +221,12 @@ impl<V> Table<V> {
     /// reachable from it are then not reclaimed while the guard lives, and
     /// links are never written once published).
     #[inline(always)]
-    unsafe fn read<'g>(link: *mut Link<V>, _guard: &'g LocalGuard<'_>) -> &'g Link<V> {
+    unsafe fn read<'g>(link: *mut Link<V>, _guard: &'g Guard<'_>) -> &'g Link<V> {
         // SAFETY: see the function's contract.
-        unsafe { &*link }
+        let link = unsafe { &*link };
+        #[cfg(seawall_loom)]
+        link.alive.read();
+        link
     }
 
     /// The node of a link read under `guard`.
@@ -154,7 +234,10 @@ impl<V> Table<V> {
     fn node(link: &Link<V>) -> &Node<V> {
         // SAFETY: a node is retired only after (with) its last link, so
         // it lives as long as the link's borrow.
-        unsafe { &*link.node }
+        let node = unsafe { &*link.node };
+        #[cfg(seawall_loom)]
+        node.alive.read();
+        node
     }
 
     /// The link and node of `key` in the chain from `head` (read under
@@ -164,7 +247,7 @@ impl<V> Table<V> {
         mut link: *mut Link<V>,
         hash: u64,
         key: &[u8],
-        guard: &'g LocalGuard<'_>,
+        guard: &'g Guard<'_>,
     ) -> Option<(*mut Link<V>, &'g Node<V>)> {
         while !link.is_null() {
             // SAFETY: `link` is the head read under `guard` or reached
@@ -185,7 +268,7 @@ impl<V> Table<V> {
     // `always`: the call's prologue and epilogue cost as much as the
     // look-up of a short chain.
     #[inline(always)]
-    pub(super) fn get<'g>(&self, key: &[u8], guard: &'g LocalGuard<'_>) -> Option<&'g V> {
+    pub(super) fn get<'g>(&self, key: &[u8], guard: &'g Guard<'_>) -> Option<&'g V> {
         let hash = self.hash(key);
         let head = self.head(self.bucket(hash), guard);
         Self::find(head, hash, key, guard).map(|(_, n)| &n.value)
@@ -197,16 +280,12 @@ impl<V> Table<V> {
         &self,
         key: &[u8],
         value: V,
-        guard: &'g LocalGuard<'_>,
+        guard: &'g Guard<'_>,
     ) -> Result<&'g V, &'g V> {
         let hash = self.hash(key);
         let bucket = self.bucket(hash);
         let node = Box::into_raw(Box::new(Node::new(key, value)));
-        let link = Box::into_raw(Box::new(Link {
-            hash,
-            node,
-            next: ptr::null_mut(),
-        }));
+        let link = Box::into_raw(Box::new(Link::new(hash, node, ptr::null_mut())));
         let mut head = self.head(bucket, guard);
         loop {
             if let Some((_, found)) = Self::find(head, hash, key, guard) {
@@ -238,7 +317,7 @@ impl<V> Table<V> {
         &self,
         key: &[u8],
         remove: impl Fn(&V) -> bool,
-        guard: &LocalGuard<'_>,
+        guard: &Guard<'_>,
     ) -> bool {
         let hash = self.hash(key);
         let bucket = self.bucket(hash);
@@ -261,11 +340,7 @@ impl<V> Table<V> {
                 // SAFETY: `l` is in the chain from `head`, in front of
                 // `gone`.
                 let old = unsafe { Self::read(l, guard) };
-                copies.push(Box::into_raw(Box::new(Link {
-                    hash: old.hash,
-                    node: old.node,
-                    next: rest,
-                })));
+                copies.push(Box::into_raw(Box::new(Link::new(old.hash, old.node, rest))));
                 l = old.next;
             }
             for i in (0..copies.len()).rev() {
@@ -285,10 +360,8 @@ impl<V> Table<V> {
                         // SAFETY: in the chain read under `guard`.
                         let next = unsafe { Self::read(l, guard) }.next;
                         // SAFETY: unlinked by the swap above (and retired
-                        // once: only the swap's winner retires); boxed;
-                        // this thread may still read it under its guard,
-                        // hence the deferred retirement.
-                        unsafe { guard.defer_retire(l, reclaim::boxed) };
+                        // once: only the swap's winner retires); boxed.
+                        unsafe { self.reclaimer.retire(l.cast(), free_link::<V>) };
                         if l == gone {
                             break;
                         }
@@ -296,7 +369,9 @@ impl<V> Table<V> {
                     }
                     // SAFETY: as above; `gone` was the node's only link.
                     unsafe {
-                        guard.defer_retire(node as *const Node<V> as *mut Node<V>, reclaim::boxed)
+                        let node: *const Node<V> = node;
+                        self.reclaimer
+                            .retire(node.cast_mut().cast(), free_node::<V>)
                     };
                     return true;
                 }
@@ -314,7 +389,7 @@ impl<V> Table<V> {
     /// during the walk may or may not be seen).
     pub(super) fn iter<'g>(
         &'g self,
-        guard: &'g LocalGuard<'_>,
+        guard: &'g Guard<'_>,
     ) -> impl Iterator<Item = &'g Node<V>> + 'g {
         self.buckets.iter().flat_map(move |b| {
             let mut l = self.head(b, guard);
@@ -390,42 +465,56 @@ mod tests {
         }
     }
 
-    /// Threads inserting and removing the same few keys in few buckets: a
-    /// key never has two nodes, and every value read belongs to its key.
+    /// Threads inserting and removing the same few keys in few buckets,
+    /// and freeing what they removed as they go: a key never has two
+    /// nodes, and every value read belongs to its key (the values are
+    /// boxed, so a read of a freed one is a use after free, which the
+    /// AddressSanitizer run of these tests reports).
     #[test]
     fn racing_inserts_and_removals_keep_one_node_per_key() {
-        let t: Table<u32> = Table::new(2);
+        let t: Table<Box<u32>> = Table::new(2);
         std::thread::scope(|s| {
             for seed in 0..4 {
                 let t = &t;
                 s.spawn(move || {
                     let mut rng = fastrand::Rng::with_seed(seed);
-                    for _ in 0..20_000 {
+                    for n in 0..20_000 {
                         let i = rng.u32(0..12);
-                        let g = t.guard();
-                        match rng.u8(0..3) {
-                            0 => {
-                                let v = t.insert(&key(i), i, &g).unwrap_or_else(|v| v);
-                                assert_eq!(*v, i);
-                            }
-                            1 => {
-                                t.remove_if(&key(i), |v| *v == i, &g);
-                            }
-                            _ => {
-                                if let Some(v) = t.get(&key(i), &g) {
-                                    assert_eq!(*v, i);
+                        {
+                            let g = t.guard();
+                            match rng.u8(0..3) {
+                                0 => {
+                                    let v =
+                                        t.insert(&key(i), Box::new(i), &g).unwrap_or_else(|v| v);
+                                    assert_eq!(**v, i);
+                                }
+                                1 => {
+                                    t.remove_if(&key(i), |v| **v == i, &g);
+                                }
+                                _ => {
+                                    if let Some(v) = t.get(&key(i), &g) {
+                                        assert_eq!(**v, i);
+                                    }
                                 }
                             }
+                        }
+                        if n % 16 == 0 {
+                            t.reclaim();
                         }
                     }
                 });
             }
         });
         let g = t.guard();
-        let mut seen: Vec<u32> = t.iter(&g).map(|n| n.value).collect();
+        let mut seen: Vec<u32> = t.iter(&g).map(|n| *n.value).collect();
         let n = seen.len();
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), n, "a key inserted twice");
+        drop(g);
+        assert!(
+            !t.reclaim(),
+            "everything removed is freed once no guard is left"
+        );
     }
 }
