@@ -462,13 +462,15 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
     #[inline(always)]
     pub fn try_acquire(&self, key: impl AsRef<[u8]>) -> Result<KeyedPermit<'_, C>, KeyedRejected> {
         let key = key.as_ref();
+        // One look-up of the thread's stripe for the guard and the counts.
+        let stripe = thread_stripe();
         loop {
             {
-                let guard = self.map.guard();
+                let guard = self.map.guard_on(stripe);
                 // A retired entry found here (its evictor has yet to
                 // remove it) is caught by `acquire_on`; `make` replaces it.
                 if let Some(entry) = self.map.get(key, &guard) {
-                    if let Some(r) = self.acquire_on(entry) {
+                    if let Some(r) = self.acquire_on(entry, stripe) {
                         return r;
                     }
                 }
@@ -481,11 +483,16 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
         }
     }
 
-    /// Asks `entry`'s breaker (found under a guard) for permission; `None`
-    /// if the entry turned out retired, which its breaker's answer then
-    /// does not count for.
+    /// Asks `entry`'s breaker (found under a guard) for permission,
+    /// counting the answer on `stripe` (the thread's); `None` if the entry
+    /// turned out retired, which its breaker's answer then does not count
+    /// for.
     #[inline(always)]
-    fn acquire_on(&self, entry: &Entry<C>) -> Option<Result<KeyedPermit<'_, C>, KeyedRejected>> {
+    fn acquire_on(
+        &self,
+        entry: &Entry<C>,
+        stripe: Option<usize>,
+    ) -> Option<Result<KeyedPermit<'_, C>, KeyedRejected>> {
         entry.touch(self.clock.recent());
         match entry.breaker.try_acquire() {
             Ok(p) => {
@@ -497,7 +504,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
                     // the dead breaker, which nothing reads again.
                     return None;
                 }
-                self.counts.incr(PERMITTED);
+                self.counts.incr_on(stripe, PERMITTED);
                 let entry: *const Entry<C> = entry;
                 // SAFETY: the call is admitted and the entry was not
                 // retired after its admission (handshake), so no evictor
@@ -520,7 +527,7 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
                     // one.
                     return None;
                 }
-                self.counts.incr(REJECTED);
+                self.counts.incr_on(stripe, REJECTED);
                 Some(Err(KeyedRejected::Open(r)))
             }
         }
