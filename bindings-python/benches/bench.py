@@ -1,7 +1,9 @@
 """Seawall's Python module against pybreaker and circuitbreaker, in one run.
 
-Rows: a bare call, `breaker.call(fn)`, the decorator, `await acall`, the
-async decorator, `with_resilience(retry_policy='network')` with and without
+Rows: a bare call, `breaker.call(fn)`, the decorator, a call by key
+(`KeyedBreaker.call` against the common practice: a dict of pybreakers,
+made on a key's first call under a lock), `await acall`, the async
+decorator, `with_resilience(retry_policy='network')` with and without
 a breaker against tenacity with the same policy (sync and async), a rejected
 call including raise and catch, and two threads.
 Each row runs in batches; the table shows the median over the batches of the
@@ -60,6 +62,28 @@ def pybreaker_breaker() -> pybreaker.CircuitBreaker:
 
 def cb_breaker() -> circuitbreaker.CircuitBreaker:
     return circuitbreaker.CircuitBreaker(failure_threshold=5, recovery_timeout=BIG_TIMEOUT)
+
+
+# --- by key -------------------------------------------------------------
+# A breaker per host: seawall's bounded family against what services write
+# with pybreaker, a dict filled on a key's first call (under a lock, so two
+# threads never make two breakers for one key). One hot key of a typical
+# length for both.
+
+HOST = "host-0.example.com:443"
+
+
+class PybreakerByKey:
+    def __init__(self) -> None:
+        self.breakers: Dict[str, pybreaker.CircuitBreaker] = {}
+        self.lock = threading.Lock()
+
+    def call(self, key: str, func: Callable[[], Any]) -> Any:
+        b = self.breakers.get(key)
+        if b is None:
+            with self.lock:
+                b = self.breakers.setdefault(key, pybreaker_breaker())
+        return b.call(func)
 
 
 # --- retry stacks -------------------------------------------------------
@@ -201,7 +225,13 @@ def main() -> None:
 
     aten_cb = tenacity_network()(sw_adec_fn)
 
+    kb = seawall.KeyedBreaker(
+        seawall.CircuitBreakerConfig(failure_threshold=5, timeout=BIG_TIMEOUT), max_keys=1024
+    )
+    pbk = PybreakerByKey()
+
     env: Dict[str, Any] = dict(
+        kb=kb, pbk=pbk, HOST=HOST,
         wr=wr, wr_cb=wr_cb, ten=ten, ten_cb=ten_cb,
         fn=fn, sw=sw, sw_dec=sw_dec, pb=pb, pb_dec=pb_dec, cb=cb, cb_dec=cb_dec,
         Open=seawall.CircuitBreakerOpenError, PbErr=pybreaker.CircuitBreakerError,
@@ -231,6 +261,8 @@ def main() -> None:
         "pybreaker @breaker": "pb_dec()",
         "circuitbreaker breaker.call(fn)": "cb.call(fn)",
         "circuitbreaker @circuit": "cb_dec()",
+        "seawall  KeyedBreaker.call(key, fn)": "kb.call(HOST, fn)",
+        "pybreaker dict by key .call(fn)": "pbk.call(HOST, fn)",
         "seawall  with_resilience(network)": "wr()",
         "seawall  with_resilience(network, breaker)": "wr_cb()",
         "tenacity @retry(network)": "ten()",
@@ -243,7 +275,9 @@ def main() -> None:
     bare = sync["bare fn()"]
     for name in list(sync)[:7]:
         add("sync", name, sync[name], None if name == "bare fn()" else bare)
-    for name in list(sync)[7:11]:
+    for name in list(sync)[7:9]:
+        add("keyed", name, sync[name], bare)
+    for name in list(sync)[9:13]:
         add("retry", name, sync[name], bare)
 
     anum = number // 2
@@ -268,7 +302,7 @@ def main() -> None:
     for name, ns in list(aretry.items())[1:]:
         add("aretry", name, ns, aretry["bare await afn()"])
 
-    for name in list(sync)[11:]:
+    for name in list(sync)[13:]:
         add("rejected", name, sync[name], None)
 
     tnum = number // 4
@@ -308,6 +342,9 @@ def main() -> None:
           f"pybreaker {ratio('pybreaker breaker.call(fn)', 'seawall  breaker.call(fn)')}")
     print(f"  decorator:  circuitbreaker {ratio('circuitbreaker @circuit', 'seawall  @breaker')}, "
           f"pybreaker {ratio('pybreaker @breaker', 'seawall  @breaker')}")
+    print(f"  by key:     pybreaker dict {ratio('pybreaker dict by key .call(fn)', 'seawall  KeyedBreaker.call(key, fn)')}; "
+          f"seawall by key - seawall call(fn) = "
+          f"{d['seawall  KeyedBreaker.call(key, fn)'][1] - d['seawall  breaker.call(fn)'][1]:.0f} ns")
     print(f"  async:      circuitbreaker {ratio('circuitbreaker async @circuit', 'seawall  async @breaker')} (decorator), "
           f"{ratio('circuitbreaker await call_async', 'seawall  await acall(afn)')} (call)")
     print(f"  rejected:   circuitbreaker {ratio('circuitbreaker', 'seawall', 0)}, pybreaker {ratio('pybreaker', 'seawall', 0)} (total time)")

@@ -1,16 +1,21 @@
 //! The keyed breaker as a native class: a breaker per key (a `str`, as
 //! UTF-8, or `bytes`), made on the key's first call from one
 //! configuration, at most `max_keys` keys alive, idle keys evicted. The
-//! public `seawall.KeyedBreaker` wraps it and raises the package's errors.
+//! public `seawall.KeyedBreaker` subclasses it: `acquire` and `call` run
+//! here, with no Python frame, and raise the package's errors.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use seawall::{KeyedBreaker as CoreKeyedBreaker, KeyedRejected, KeyedTicket, Outcome, Rejected};
+use seawall::{
+    KeyedBreaker as CoreKeyedBreaker, KeyedPermit as CorePermit, KeyedRejected, KeyedTicket,
+    Outcome, Rejected,
+};
 use seawall_bindings_support::DynClock;
 
 use crate::args::{self, core_u32, non_negative_seconds, validated};
@@ -22,8 +27,12 @@ use crate::telemetry;
 
 type Core = CoreKeyedBreaker<DynClock>;
 
+/// The defaults of `seawall.KeyedBreaker(max_keys=, idle_timeout=)`.
+const DEFAULT_MAX_KEYS: u32 = 1024;
+const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A breaker per key, bounded; see `seawall.KeyedBreaker`.
-#[pyclass(frozen, module = "seawall._native")]
+#[pyclass(frozen, subclass, module = "seawall._native")]
 pub struct KeyedBreaker(Arc<Core>);
 
 /// Permission for one call of one key, from `KeyedBreaker.acquire`.
@@ -97,28 +106,76 @@ fn open_error(py: Python<'_>, name: &str, r: Rejected) -> PyErr {
     }
 }
 
+impl KeyedBreaker {
+    /// `key`'s permit, or the error its refusal raises: the package's
+    /// `CircuitBreakerOpenError` when the key's breaker refuses,
+    /// `KeyedBreakerFullError` when the key is new and none is idle.
+    fn permit<'a>(
+        &'a self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+    ) -> PyResult<CorePermit<'a, DynClock>> {
+        let key = args::key("key", key)?;
+        self.0.try_acquire(key).map_err(|r| match r {
+            KeyedRejected::Open(r) => open_error(py, &self.0.name_of(key), r),
+            KeyedRejected::Full { max_keys } => self.full_error(py, key, max_keys),
+        })
+    }
+
+    /// `KeyedBreakerFullError` for `key`, with the breaker's `name` it
+    /// would have had, `max_keys`, and no `retry_after` (room comes when a
+    /// key goes idle, at no known time).
+    fn full_error(&self, py: Python<'_>, key: &[u8], max_keys: u32) -> PyErr {
+        let build = || -> PyResult<PyErr> {
+            let message = format!(
+                "Keyed breaker '{}' is full: {max_keys} keys alive, none idle",
+                self.0.prefix()
+            );
+            let exc = registered::get(py)?
+                .keyed_full_error
+                .bind(py)
+                .call1((message,))?;
+            exc.setattr(intern!(py, "name"), self.0.name_of(key))?;
+            exc.setattr(intern!(py, "retry_after"), py.None())?;
+            exc.setattr(intern!(py, "max_keys"), max_keys)?;
+            Ok(PyErr::from_value(exc))
+        };
+        build().unwrap_or_else(|e| e)
+    }
+}
+
 #[pymethods]
 impl KeyedBreaker {
     #[new]
-    #[pyo3(signature = (config, *, max_keys, idle_timeout, prefix = "", clock = None))]
+    #[pyo3(
+        signature = (config = None, *, max_keys = None, idle_timeout = None, prefix = "", clock = None),
+        text_signature = "(config=None, *, max_keys=1024, idle_timeout=300.0, prefix='', clock=None)"
+    )]
     fn new(
-        config: &Bound<'_, PyAny>,
-        max_keys: &Bound<'_, PyAny>,
-        idle_timeout: &Bound<'_, PyAny>,
+        py: Python<'_>,
+        config: Option<&Bound<'_, PyAny>>,
+        max_keys: Option<&Bound<'_, PyAny>>,
+        idle_timeout: Option<&Bound<'_, PyAny>>,
         prefix: &str,
         clock: Option<&Bound<'_, ManualClock>>,
     ) -> PyResult<Self> {
-        let py = config.py();
-        let config = if config.is_none() {
-            registered::get(py)?.config_class.bind(py).call0()?
-        } else {
-            args::config_object(config)?;
-            config.clone()
+        let config = match config {
+            None => registered::get(py)?.config_class.bind(py).call0()?,
+            Some(c) => {
+                args::config_object(c)?;
+                c.clone()
+            }
         };
         let core = settings(&config)?.core;
         let mut given = Vec::new();
-        let max_keys = core_u32("max_keys", max_keys, &mut given)?;
-        let idle = non_negative_seconds("idle_timeout", idle_timeout)?;
+        let max_keys = match max_keys {
+            None => DEFAULT_MAX_KEYS,
+            Some(v) => core_u32("max_keys", v, &mut given)?,
+        };
+        let idle = match idle_timeout {
+            None => DEFAULT_IDLE_TIMEOUT,
+            Some(v) => non_negative_seconds("idle_timeout", v)?,
+        };
         let family = Arc::new(validated(
             Core::with_clock(prefix, core, max_keys, idle, clock_arg(clock)),
             &given,
@@ -128,19 +185,50 @@ impl KeyedBreaker {
     }
 
     /// A permit for one call of `key` (a `str` or `bytes`), making the
-    /// key's breaker if it has none; `None` when the key is new and the
-    /// family is full (no idle key to evict). Raises
-    /// `CircuitBreakerOpenError` when the key's breaker refuses.
-    fn acquire(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<KeyedPermit>> {
-        let key = args::key("key", key)?;
-        match self.0.try_acquire(key) {
-            Ok(p) => Ok(Some(KeyedPermit {
-                family: Arc::clone(&self.0),
-                parts: p.into_ticket().into_parts(),
-                reported: AtomicBool::new(false),
-            })),
-            Err(KeyedRejected::Open(r)) => Err(open_error(py, &self.0.name_of(key), r)),
-            Err(KeyedRejected::Full { .. }) => Ok(None),
+    /// key's breaker if it has none: report it with `success()`,
+    /// `failure()` or `ignore()` (dropped unreported: ignored). Raises
+    /// `CircuitBreakerOpenError` when the key's breaker refuses, and
+    /// `KeyedBreakerFullError` when the key is new and no key is idle.
+    fn acquire(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<KeyedPermit> {
+        let p = self.permit(py, key)?;
+        Ok(KeyedPermit {
+            family: Arc::clone(&self.0),
+            parts: p.into_ticket().into_parts(),
+            reported: AtomicBool::new(false),
+        })
+    }
+
+    /// call(key, func, /, *args, **kwargs)
+    /// --
+    ///
+    /// Runs `func(*args, **kwargs)` under `key`'s breaker and returns its
+    /// result: an `Exception` counts as a failure (and is raised again),
+    /// anything else that escapes (cancellation, `KeyboardInterrupt`) as
+    /// neither. Refused calls raise as `acquire` does, without running
+    /// `func`.
+    #[pyo3(signature = (key, func, /, *args, **kwargs))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        func: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let permit = self.permit(py, key)?;
+        match func.call(args, kwargs) {
+            Ok(result) => {
+                permit.success();
+                Ok(result)
+            }
+            Err(e) => {
+                if e.is_instance_of::<PyException>(py) {
+                    permit.failure();
+                } else {
+                    permit.ignore();
+                }
+                Err(e)
+            }
         }
     }
 

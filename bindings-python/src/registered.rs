@@ -23,6 +23,8 @@ pub(crate) struct Registered {
     pub(crate) time_window_class: Py<PyAny>,
     /// `CircuitBreakerOpenError`.
     pub(crate) open_error: Py<PyType>,
+    /// `KeyedBreakerFullError`.
+    pub(crate) keyed_full_error: Py<PyType>,
     /// `logging.getLogger("seawall")`.
     pub(crate) logger: Py<PyAny>,
     /// `seawall._events.transition`: logs a transition and reports it to the
@@ -56,11 +58,13 @@ impl Registered {
 }
 
 /// `_init(*, circuit_state, config_class, count_window, time_window,
-/// open_error, on_transition)`: registers the public package's classes; called once by
+/// open_error, keyed_full_error, on_transition)`: registers the public package's classes; called once by
 /// `seawall/__init__.py`. A later call (a reloaded package) changes
 /// nothing: the first classes stay, as breakers already hold them.
 #[pyfunction]
-#[pyo3(signature = (*, circuit_state, config_class, count_window, time_window, open_error, on_transition))]
+// One argument per keyword of the Python call.
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (*, circuit_state, config_class, count_window, time_window, open_error, keyed_full_error, on_transition))]
 pub(crate) fn _init(
     py: Python<'_>,
     circuit_state: &Bound<'_, PyType>,
@@ -68,6 +72,7 @@ pub(crate) fn _init(
     count_window: &Bound<'_, PyType>,
     time_window: &Bound<'_, PyType>,
     open_error: &Bound<'_, PyType>,
+    keyed_full_error: &Bound<'_, PyType>,
     on_transition: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
     REGISTERED
@@ -97,6 +102,7 @@ pub(crate) fn _init(
                 count_window_class: count_window.clone().into_any().unbind(),
                 time_window_class: time_window.clone().into_any().unbind(),
                 open_error: open_error.clone().unbind(),
+                keyed_full_error: keyed_full_error.clone().unbind(),
                 logger,
                 on_transition: on_transition.clone().unbind(),
                 neutral,

@@ -95,6 +95,15 @@ def test_a_permit_reports_once_and_a_dropped_one_is_ignored() -> None:
 def test_call_counts_exceptions_as_failures() -> None:
     kb, _ = family(4)
     assert kb.call("k", lambda x: x + 1, 1) == 2
+    # Keywords reach the function, even ones named like call's own.
+    assert kb.call("k", lambda key, func: (key, func), key=1, func=2) == (1, 2)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        kb.call("k", interrupted)
+    assert kb.state("k") is CircuitState.CLOSED  # neither success nor failure
 
     def boom() -> None:
         raise OSError("down")
@@ -102,8 +111,26 @@ def test_call_counts_exceptions_as_failures() -> None:
     with pytest.raises(OSError):
         kb.call("k", boom)
     assert kb.state("k") is CircuitState.OPEN
+    ran = []
+    with pytest.raises(CircuitBreakerOpenError) as e:
+        kb.call("k", ran.append, 1)
+    assert ran == [] and e.value.name == "http:k"
+    t = kb.totals()
+    assert (t["successes"], t["failures"], t["ignored"], t["rejected"]) == (2, 1, 1, 1)
     assert kb.reset("k") and kb.state("k") is CircuitState.CLOSED
     assert not kb.reset("other")
+
+
+def test_call_of_a_new_key_in_a_full_family_raises_full_without_running() -> None:
+    kb, _ = family(1)
+    held = kb.acquire("busy")
+    ran = []
+    with pytest.raises(KeyedBreakerFullError) as e:
+        kb.call("new", ran.append, 1)
+    assert ran == []
+    assert (e.value.name, e.value.max_keys, e.value.retry_after) == ("http:new", 1, None)
+    assert str(e.value) == "Keyed breaker 'http:' is full: 1 keys alive, none idle"
+    held.success()
 
 
 def test_threads_lose_no_outcome() -> None:

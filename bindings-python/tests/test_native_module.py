@@ -61,6 +61,7 @@ def test_registering_again_changes_nothing() -> None:
         count_window=Other,
         time_window=Other,
         open_error=Other,
+        keyed_full_error=Other,
         on_transition=Other,
     )
     breaker = seawall.UnifiedCircuitBreaker("again")
@@ -68,6 +69,11 @@ def test_registering_again_changes_nothing() -> None:
     breaker.force_open()
     with pytest.raises(seawall.CircuitBreakerOpenError):
         breaker.call(lambda: None)
+    family = seawall.KeyedBreaker(max_keys=1)
+    held = family.acquire("a")
+    with pytest.raises(seawall.KeyedBreakerFullError):
+        family.acquire("b")
+    held.success()
 
 
 def test_the_package_and_the_native_module_word_errors_alike() -> None:

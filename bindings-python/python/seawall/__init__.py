@@ -25,6 +25,7 @@ _native._init(
     count_window=_models.CountWindow,
     time_window=_models.TimeWindow,
     open_error=_exceptions.CircuitBreakerOpenError,
+    keyed_full_error=_exceptions.KeyedBreakerFullError,
     on_transition=_events.transition,
 )
 

@@ -397,8 +397,8 @@ class Policy(Generic[Q, R]):
         if self.key is not None:
             key = self.key_of(self.key, request)
         guards = (self._guards.get(key) or self.guards(key)) if self.gated else None
-        # The native family's acquire (no wrapper frame): None when full.
-        acquire = self.family._native.acquire
+        # The family's acquire (native: no Python frame).
+        acquire = self.family.acquire
         if self.budget is not None:
             self.budget.record_attempt(False)
         call: Optional[_Call[Q, R]] = None
@@ -408,8 +408,6 @@ class Policy(Generic[Q, R]):
                     guards.admit()
                 try:
                     permit = acquire(key)
-                    if permit is None:
-                        raise self.family._full(key)
                     try:
                         response = send()
                     except BaseException as e:
@@ -460,8 +458,8 @@ class Policy(Generic[Q, R]):
         if self.key is not None:
             key = self.key_of(self.key, request)
         guards = (self._guards.get(key) or self.guards(key)) if self.gated else None
-        # The native family's acquire (no wrapper frame): None when full.
-        acquire = self.family._native.acquire
+        # The family's acquire (native: no Python frame).
+        acquire = self.family.acquire
         if self.budget is not None:
             self.budget.record_attempt(False)
         call: Optional[_Call[Q, R]] = None
@@ -471,8 +469,6 @@ class Policy(Generic[Q, R]):
                     await guards.aadmit()
                 try:
                     permit = acquire(key)
-                    if permit is None:
-                        raise self.family._full(key)
                     try:
                         response = await send()
                     except BaseException as e:

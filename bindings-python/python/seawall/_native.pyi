@@ -82,6 +82,7 @@ def _init(
     count_window: type,
     time_window: type,
     open_error: type,
+    keyed_full_error: type,
     on_transition: Callable[[str, CircuitState, CircuitState, int, Optional[float]], None],
 ) -> None: ...
 def shown(value: object) -> str: ...
@@ -136,18 +137,21 @@ class KeyedPermit:
     def pending(self) -> bool: ...
 
 
-@final
+@disjoint_base
 class KeyedBreaker:
     def __new__(
         cls,
-        config: Any,
+        config: Any = None,
         *,
-        max_keys: int,
-        idle_timeout: Any,
+        max_keys: int = 1024,
+        idle_timeout: Any = 300.0,
         prefix: str = "",
         clock: Optional[ManualClock] = None,
     ) -> Self: ...
-    def acquire(self, key: Union[str, bytes]) -> Optional[KeyedPermit]: ...
+    def acquire(self, key: Union[str, bytes]) -> KeyedPermit: ...
+    def call(
+        self, key: Union[str, bytes], func: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> _T: ...
     def name(self, key: Union[str, bytes]) -> str: ...
     def state(self, key: Union[str, bytes]) -> Optional[CircuitState]: ...
     def metrics(self, key: Union[str, bytes]) -> Optional[Dict[str, Any]]: ...

@@ -695,6 +695,9 @@ impl<C: Clock + Clone> KeyedBreaker<C> {
 
     /// Runs `f` on `key`'s breaker, if the key has one (to read it, or to
     /// reset or force it), without making one and without counting a use.
+    /// `f` runs inside the map's guard: while it runs, no memory evicted
+    /// keys leave behind is freed (nothing waits; it is freed later), so
+    /// keep it short.
     pub fn with<R>(&self, key: impl AsRef<[u8]>, f: impl FnOnce(&Breaker<C>) -> R) -> Option<R> {
         let guard = self.map.guard();
         self.map
