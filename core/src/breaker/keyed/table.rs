@@ -112,36 +112,41 @@ impl Alive {
     }
 }
 
-/// Frees a retired link (under loom: marks it freed and leaks it).
-///
-/// # Safety
-///
-/// `p` is a `Link<V>` from `Box::into_raw`, unreachable by any guard.
-unsafe fn free_link<V>(p: *mut ()) {
+/// What the table allocates one by one and frees once retired.
+trait Boxed {
+    /// Under loom: its memory's cell (see [`Alive`]).
     #[cfg(seawall_loom)]
-    // SAFETY: the function's contract; leaked, so it stays readable.
-    unsafe {
-        (*p.cast::<Link<V>>()).alive.0.with_mut(|_| ())
-    };
-    #[cfg(not(seawall_loom))]
-    // SAFETY: the function's contract.
-    drop(unsafe { Box::from_raw(p.cast::<Link<V>>()) });
+    fn alive(&self) -> &Alive;
 }
 
-/// Frees a retired node (under loom: marks it freed and leaks it).
+impl<V> Boxed for Link<V> {
+    #[cfg(seawall_loom)]
+    fn alive(&self) -> &Alive {
+        &self.alive
+    }
+}
+
+impl<V> Boxed for Node<V> {
+    #[cfg(seawall_loom)]
+    fn alive(&self) -> &Alive {
+        &self.alive
+    }
+}
+
+/// Frees a retired link or node (under loom: marks it freed and leaks it).
 ///
 /// # Safety
 ///
-/// As [`free_link`], for a `Node<V>`.
-unsafe fn free_node<V>(p: *mut ()) {
+/// `p` is a `T` from `Box::into_raw`, unreachable by any guard.
+unsafe fn free<T: Boxed>(p: *mut ()) {
     #[cfg(seawall_loom)]
     // SAFETY: the function's contract; leaked, so it stays readable.
     unsafe {
-        (*p.cast::<Node<V>>()).alive.0.with_mut(|_| ())
+        (*p.cast::<T>()).alive().0.with_mut(|_| ())
     };
     #[cfg(not(seawall_loom))]
     // SAFETY: the function's contract.
-    drop(unsafe { Box::from_raw(p.cast::<Node<V>>()) });
+    drop(unsafe { Box::from_raw(p.cast::<T>()) });
 }
 
 /// The map (see the module docs).
@@ -361,7 +366,7 @@ impl<V> Table<V> {
                         let next = unsafe { Self::read(l, guard) }.next;
                         // SAFETY: unlinked by the swap above (and retired
                         // once: only the swap's winner retires); boxed.
-                        unsafe { self.reclaimer.retire(l.cast(), free_link::<V>) };
+                        unsafe { self.reclaimer.retire(l.cast(), free::<Link<V>>) };
                         if l == gone {
                             break;
                         }
@@ -371,7 +376,7 @@ impl<V> Table<V> {
                     unsafe {
                         let node: *const Node<V> = node;
                         self.reclaimer
-                            .retire(node.cast_mut().cast(), free_node::<V>)
+                            .retire(node.cast_mut().cast(), free::<Node<V>>)
                     };
                     return true;
                 }
