@@ -33,7 +33,11 @@ const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 
 /// A breaker per key, bounded; see `seawall.KeyedBreaker`.
 #[pyclass(frozen, subclass, module = "seawall._native")]
-pub struct KeyedBreaker(Arc<Core>);
+pub struct KeyedBreaker {
+    family: Arc<Core>,
+    /// The `clock=` it was made with (its `clock` attribute).
+    clock: Option<Py<ManualClock>>,
+}
 
 /// Permission for one call of one key, from `KeyedBreaker.acquire`.
 /// Report exactly one outcome; a permit dropped unreported counts as
@@ -116,8 +120,8 @@ impl KeyedBreaker {
         key: &Bound<'_, PyAny>,
     ) -> PyResult<CorePermit<'a, DynClock>> {
         let key = args::key("key", key)?;
-        self.0.try_acquire(key).map_err(|r| match r {
-            KeyedRejected::Open(r) => open_error(py, &self.0.name_of(key), r),
+        self.family.try_acquire(key).map_err(|r| match r {
+            KeyedRejected::Open(r) => open_error(py, &self.family.name_of(key), r),
             KeyedRejected::Full { max_keys } => self.full_error(py, key, max_keys),
         })
     }
@@ -129,13 +133,13 @@ impl KeyedBreaker {
         let build = || -> PyResult<PyErr> {
             let message = format!(
                 "Keyed breaker '{}' is full: {max_keys} keys alive, none idle",
-                self.0.prefix()
+                self.family.prefix()
             );
             let exc = registered::get(py)?
                 .keyed_full_error
                 .bind(py)
                 .call1((message,))?;
-            exc.setattr(intern!(py, "name"), self.0.name_of(key))?;
+            exc.setattr(intern!(py, "name"), self.family.name_of(key))?;
             exc.setattr(intern!(py, "retry_after"), py.None())?;
             exc.setattr(intern!(py, "max_keys"), max_keys)?;
             Ok(PyErr::from_value(exc))
@@ -181,7 +185,10 @@ impl KeyedBreaker {
             &given,
         )?);
         telemetry::keyed_breaker(&family);
-        Ok(KeyedBreaker(family))
+        Ok(KeyedBreaker {
+            family,
+            clock: clock.map(|c| c.clone().unbind()),
+        })
     }
 
     /// A permit for one call of `key` (a `str` or `bytes`), making the
@@ -192,7 +199,7 @@ impl KeyedBreaker {
     fn acquire(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<KeyedPermit> {
         let p = self.permit(py, key)?;
         Ok(KeyedPermit {
-            family: Arc::clone(&self.0),
+            family: Arc::clone(&self.family),
             parts: p.into_ticket().into_parts(),
             reported: AtomicBool::new(false),
         })
@@ -235,7 +242,7 @@ impl KeyedBreaker {
     /// The name `key`'s breaker has (or would have): the prefix, then the
     /// key.
     fn name(&self, key: &Bound<'_, PyAny>) -> PyResult<String> {
-        Ok(self.0.name_of(args::key("key", key)?))
+        Ok(self.family.name_of(args::key("key", key)?))
     }
 
     /// The state of `key`'s breaker, `None` if it has none.
@@ -244,7 +251,7 @@ impl KeyedBreaker {
         py: Python<'py>,
         key: &Bound<'_, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let s = self.0.state(args::key("key", key)?);
+        let s = self.family.state(args::key("key", key)?);
         let c = registered::get(py)?;
         Ok(s.map(|s| c.state(py, s)))
     }
@@ -256,7 +263,7 @@ impl KeyedBreaker {
         py: Python<'py>,
         key: &Bound<'_, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.0
+        self.family
             .key_metrics(args::key("key", key)?)
             .map(|m| metrics_dict(py, &m))
             .transpose()
@@ -264,12 +271,15 @@ impl KeyedBreaker {
 
     /// Resets `key`'s breaker to CLOSED; whether it had one.
     fn reset(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        Ok(self.0.with(args::key("key", key)?, |b| b.reset()).is_some())
+        Ok(self
+            .family
+            .with(args::key("key", key)?, |b| b.reset())
+            .is_some())
     }
 
     /// Each live key's breaker name and metrics, sorted by name.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyDict>)>> {
-        self.0
+        self.family
             .snapshot()
             .into_iter()
             .map(|(n, m)| Ok((n.to_string(), metrics_dict(py, &m)?)))
@@ -279,7 +289,7 @@ impl KeyedBreaker {
     /// The totals over every key the family ever had, evicted ones
     /// included.
     fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.0.metrics();
+        let m = self.family.metrics();
         let d = PyDict::new(py);
         d.set_item("permitted", m.permitted)?;
         d.set_item("rejected", m.rejected)?;
@@ -295,30 +305,37 @@ impl KeyedBreaker {
 
     /// Evicts every idle key now; returns how many.
     fn evict_idle(&self) -> usize {
-        self.0.evict_idle()
+        self.family.evict_idle()
     }
 
     /// The live keys, as `bytes`, in no particular order.
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.0.keys().iter().map(|k| PyBytes::new(py, k)))
+        PyList::new(py, self.family.keys().iter().map(|k| PyBytes::new(py, k)))
     }
 
     fn __len__(&self) -> usize {
-        self.0.len()
+        self.family.len()
     }
 
     #[getter]
     fn max_keys(&self) -> u32 {
-        self.0.max_keys()
+        self.family.max_keys()
     }
 
     #[getter]
     fn idle_timeout(&self) -> f64 {
-        self.0.idle_timeout().as_secs_f64()
+        self.family.idle_timeout().as_secs_f64()
+    }
+
+    /// The `ManualClock` the family was made with, `None` for the
+    /// production clock.
+    #[getter]
+    fn clock(&self, py: Python<'_>) -> Option<Py<ManualClock>> {
+        self.clock.as_ref().map(|c| c.clone_ref(py))
     }
 
     #[getter]
     fn prefix(&self) -> &str {
-        self.0.prefix()
+        self.family.prefix()
     }
 }

@@ -28,7 +28,8 @@ def family(max_keys: int = 2, idle: float = 30.0) -> tuple[KeyedBreaker, ManualC
 
 
 def test_a_breaker_per_key_made_from_the_shared_config() -> None:
-    kb, _ = family(8)
+    kb, clock = family(8)
+    assert kb.clock is clock
     kb.acquire("a:443").success()
     kb.acquire(b"a:443").success()  # the same key as bytes
     kb.acquire("b:443").failure()
@@ -178,6 +179,6 @@ def test_bad_settings_and_keys_name_the_field() -> None:
     with pytest.raises(ValueError, match="failure_threshold"):
         KeyedBreaker(CircuitBreakerConfig(failure_threshold=0))
     kb = KeyedBreaker()
-    assert (kb.max_keys, kb.idle_timeout, kb.prefix) == (1024, 300.0, "")
+    assert (kb.max_keys, kb.idle_timeout, kb.prefix, kb.clock) == (1024, 300.0, "", None)
     with pytest.raises(TypeError, match="key must be a str or bytes"):
         kb.acquire(1)  # type: ignore[arg-type]

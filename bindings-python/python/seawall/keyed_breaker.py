@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Union
 
 from . import _native
-from ._time import Seconds
 from .implementations.circuit_breaker import legacy_metrics
-from .models import CircuitBreakerConfig, CircuitState
+from .models import CircuitState
 
 __all__ = ["KeyedBreaker", "KeyBreaker"]
 
@@ -20,7 +19,9 @@ class KeyedBreaker(_native.KeyedBreaker):
     with at most ``max_keys`` keys alive at once.
 
     ``KeyedBreaker(config=None, *, max_keys=1024, idle_timeout=300.0,
-    prefix="", clock=None)``.
+    prefix="", clock=None)`` (``None`` for ``max_keys`` or ``idle_timeout``
+    also means the default); ``clock`` is a ``ManualClock`` for tests, kept
+    as the ``clock`` attribute.
 
     A key is a ``str`` (its UTF-8 bytes) or ``bytes``, so ``"a"`` and
     ``b"a"`` are one key, as in the C face. Look-ups take no lock. A key's
@@ -45,19 +46,6 @@ class KeyedBreaker(_native.KeyedBreaker):
     ``totals()`` counts over every key the family ever had, evicted ones
     included; ``metrics(key)`` and ``snapshot()`` show live keys' breakers.
     """
-
-    def __init__(
-        self,
-        config: Optional[CircuitBreakerConfig] = None,
-        *,
-        max_keys: int = 1024,
-        idle_timeout: Seconds = 300.0,
-        prefix: str = "",
-        clock: Optional[_native.ManualClock] = None,
-    ) -> None:
-        # The native class took the arguments; the clock is kept for tests
-        # that drive it.
-        self.clock = clock
 
     def breaker(self, key: Key) -> Optional["KeyBreaker"]:
         """A read-only view of ``key``'s breaker, ``None`` if it has none

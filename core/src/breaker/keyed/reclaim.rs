@@ -188,8 +188,9 @@ impl Reclaimer {
     }
 
     /// Frees what no section can reach any more, without waiting; returns
-    /// whether something retired is still waiting. Must not be called
-    /// inside a section of this thread (its own count would never clear).
+    /// whether something retired is still waiting. Called inside a section
+    /// of the calling thread, it frees nothing that section could reach
+    /// (the thread's own count does not read zero).
     pub(super) fn reclaim(&self) -> bool {
         // Acquire: pairs with the Release store that ended the previous
         // holder's turn, so the batch is seen as it was left.
@@ -225,6 +226,16 @@ impl Reclaimer {
         pending
     }
 
+    /// How many retired things wait to be freed (for tests: the caller
+    /// is the only thread using the reclaimer).
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        // SAFETY: no other thread (the caller's contract).
+        let batch = self.batch.with_mut(|b| unsafe { (*b).head });
+        // Relaxed: no other thread.
+        count(batch) + count(self.retired.load(Ordering::Relaxed))
+    }
+
     /// One attempt: flips the generation, runs the heavy fence and clears
     /// each count of `waiting` that reads zero. `true` once all are clear.
     fn clear(&self, waiting: &mut u32) -> bool {
@@ -245,6 +256,18 @@ impl Reclaimer {
         }
         *waiting == 0
     }
+}
+
+/// How many things a list holds.
+#[cfg(test)]
+fn count(mut r: *mut Retired) -> usize {
+    let mut n = 0;
+    while !r.is_null() {
+        n += 1;
+        // SAFETY: a list of `retire`, not freed while the caller holds it.
+        r = unsafe { (*r).next };
+    }
+    n
 }
 
 /// Frees a list of retired things.

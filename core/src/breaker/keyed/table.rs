@@ -192,10 +192,18 @@ impl<V> Table<V> {
     }
 
     /// Frees what removals unlinked and no guard can reach any more,
-    /// without waiting; `true` if something is still waiting. Not to be
-    /// called while the calling thread holds a guard of this table.
+    /// without waiting; `true` if something is still waiting. Called while
+    /// the calling thread holds a guard of this table, it frees nothing
+    /// that guard could reach.
     pub(super) fn reclaim(&self) -> bool {
         self.reclaimer.reclaim()
+    }
+
+    /// How many unlinked links and nodes wait to be freed (for tests, with
+    /// no other thread using the table).
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.reclaimer.waiting()
     }
 
     #[inline(always)]
