@@ -73,8 +73,12 @@ pub(crate) unsafe fn step(w: &mut World, op: &Op, before: R) {
             assert!(wait > 0, "refused with a wait of 0");
             if !*then_wait {
                 // A reservation is refused beyond the same wait (changing
-                // nothing), and within it takes that turn.
-                reserve_probe(l, wait);
+                // nothing), and within it takes that turn: on a manual
+                // clock only, as the production clock moves between the
+                // check and the reservation (the wait shrinks meanwhile).
+                if w.lmodels[&(l as usize)].clock.is_some() {
+                    reserve_probe(l, wait);
+                }
                 return;
             }
             // Waiting that long on the limiter's manual clock admits a call.
